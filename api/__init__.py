@@ -1,0 +1,1 @@
+"""HTTP API and live page for operators, inspectors and the regulator channel."""

@@ -1,0 +1,96 @@
+"""The facility config file (facility.yaml): one model composed of per-concern sections."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from minewatch.config.mqtt import DeviceGroup, MqttSettings
+from minewatch.config.notify import NotifySettings
+from minewatch.config.polling import PollingSettings
+from minewatch.config.storage import StorageSettings
+
+
+class FacilityInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str = Field(min_length=1)
+
+
+class Licence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(min_length=1)
+    capacity_kw: float = Field(gt=0, description="Licensed (registered) electrical capacity")
+    region: str = ""
+
+
+class Grid(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    voltage_ln_v: float = Field(220, gt=0)
+    voltage_ll_v: float = Field(380, gt=0)
+    frequency_hz: float = Field(50, gt=0)
+
+
+class AnalysisSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    compliance_profile: str = Field("tm-2026", description="Profile id from compliance_profiles/ or a path")
+    interval_s: float = Field(5.0, gt=0, le=300)
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    tokens_env: str = Field(
+        "MINEWATCH_TOKENS",
+        description="Environment variable with 'role:token' pairs separated by commas; roles operator, inspector, admin",
+    )
+
+
+class FacilityConfig(BaseModel):
+    """Everything one facility's minewatch needs to know; validated once, at start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    facility: FacilityInfo
+    licence: Licence
+    timezone: str = "Asia/Ashgabat"
+    grid: Grid = Field(default_factory=Grid)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    device_groups: list[DeviceGroup] = Field(default_factory=list)
+    registry: str | None = Field(None, description="Equipment registry CSV (serial, model, zone, rack)")
+    device_profiles_dir: str | None = Field(None, description="Extra device profiles; shipped ones always load")
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    polling: PollingSettings = Field(default_factory=PollingSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    #: Folder of the config file; relative paths inside it resolve against this.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {v!r}") from exc
+        return v
+
+    def path(self, p: str) -> Path:
+        """Resolve a path from the config relative to the config file's folder."""
+        q = Path(os.path.expanduser(p))
+        return q if q.is_absolute() else (self.base_dir / q)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path(self.storage.data_dir)

@@ -1,0 +1,23 @@
+"""SQLite connections set up the one way every minewatch database needs them."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+
+def connect(path: Path | str, *, timeout_s: float = 30.0) -> sqlite3.Connection:
+    """Open a WAL-mode connection that tolerates other processes writing the same file.
+
+    WAL lets the API read while the collector writes; synchronous=NORMAL keeps a committed batch
+    across a process crash (only an OS crash can lose the last commits), which is the guarantee the
+    MQTT ack-after-write relies on.
+    """
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn

@@ -1,0 +1,77 @@
+"""The telemetry store interface that every backend implements and every reader relies on."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+import pandas as pd
+
+from minewatch.sample import DeviceMeta, Sample
+
+Aggregate = Literal["mean", "min", "max", "sum", "count", "last"]
+AGGREGATES: tuple[str, ...] = ("mean", "min", "max", "sum", "count", "last")
+
+#: Column order of every frame a store returns.
+SAMPLE_COLUMNS = ["ts", "device", "metric", "value"]
+DEVICE_COLUMNS = ["device", "kind", "model", "zone", "rack", "first_seen", "last_seen"]
+
+
+class StoreUnavailable(Exception):
+    """The backend cannot take or serve data right now (connection refused, timeout, 5xx, disk).
+
+    Writers catch this to spool the batch; it never means the data was bad.
+    """
+
+
+class TelemetryStore(ABC):
+    """Time series of (ts, device, metric, value), plus device metadata.
+
+    Contract every backend honours (tests/test_store_contract.py runs it on each):
+    - ``write`` returns only when the batch is durable; writing the same (device, metric, ts)
+      twice keeps one point, so redelivered MQTT messages are stored exactly once.
+    - frames have the columns of ``SAMPLE_COLUMNS``; ``ts`` is int64 UTC nanoseconds.
+    """
+
+    @abstractmethod
+    def write(self, samples: Sequence[Sample]) -> None: ...
+
+    @abstractmethod
+    def upsert_devices(self, metas: Iterable[DeviceMeta]) -> None: ...
+
+    @abstractmethod
+    def devices(self) -> pd.DataFrame:
+        """One row per known device: ``DEVICE_COLUMNS`` (first/last seen in ns)."""
+
+    @abstractmethod
+    def latest(self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+        """Newest value per (device, metric)."""
+
+    @abstractmethod
+    def query(
+        self,
+        start_ns: int,
+        end_ns: int,
+        devices: Sequence[str] | None = None,
+        metrics: Sequence[str] | None = None,
+        step_ns: int | None = None,
+        agg: Aggregate = "mean",
+    ) -> pd.DataFrame:
+        """Samples with ``start_ns <= ts < end_ns``, sorted by device, metric, ts.
+
+        With ``step_ns`` the values are aggregated per device, metric and bucket; ``ts`` is then the
+        bucket start (floored to a multiple of ``step_ns`` since the epoch).
+        """
+
+    @abstractmethod
+    def prune(self, older_than_ns: int) -> int:
+        """Drop samples older than the cut-off (retention); returns how many were dropped if known."""
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        """Release connections."""
+
+
+def empty_samples() -> pd.DataFrame:
+    return pd.DataFrame({"ts": pd.Series(dtype="int64"), "device": pd.Series(dtype="str"),
+                         "metric": pd.Series(dtype="str"), "value": pd.Series(dtype="float64")})

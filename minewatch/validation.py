@@ -1,0 +1,42 @@
+"""Whole-configuration checks: the facility file plus everything it points at, all problems at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from minewatch.config import FacilityConfig, load_facility
+from minewatch.configfile import ConfigError
+from minewatch.profiles import DeviceProfile, default_profiles_dir, load_profiles
+from minewatch.registry import load_registry
+
+
+def check_facility(path: Path) -> list[str]:
+    """Every problem found in ``path`` and the files it references; empty when all is well."""
+    try:
+        cfg = load_facility(path)
+    except ConfigError as exc:
+        return exc.problems
+    problems: list[str] = []
+    dirs = [default_profiles_dir()]
+    if cfg.device_profiles_dir:
+        dirs.append(cfg.path(cfg.device_profiles_dir))
+    try:
+        profiles = load_profiles(*dirs)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        profiles = {}
+    for i, group in enumerate(cfg.device_groups):
+        if group.profile and profiles and group.profile not in profiles:
+            problems.append(f"{path}: device_groups[{i}].profile: unknown device profile {group.profile!r}; "
+                            f"known: {', '.join(sorted(profiles))}")
+    if cfg.registry:
+        try:
+            load_registry(cfg.path(cfg.registry), set(profiles) if profiles else None)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    return problems
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    return {"facility": FacilityConfig.model_json_schema(), "device-profile": DeviceProfile.model_json_schema()}

@@ -1,0 +1,1 @@
+"""Outbound delivery: signed regulator messages, operator notifications, the tamper-evident ledger."""

@@ -1,0 +1,18 @@
+"""Shared fixtures: real servers started on free ports, torn down after the tests that use them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.mosquitto import Broker, start_mosquitto
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Broker]:
+    """A fresh Mosquitto broker for one test."""
+    broker = start_mosquitto(tmp_path / "mosquitto")
+    yield broker
+    broker.stop()

@@ -1,0 +1,1 @@
+"""Test harness: real servers (Mosquitto, InfluxDB, VictoriaMetrics, pymodbus, SMTP) on free ports."""
