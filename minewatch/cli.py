@@ -13,8 +13,18 @@ from minewatch.configfile import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Energy and safety monitor for licensed mining facilities.")
 
-#: Packages that contribute commands, in help order.
-COMMAND_PACKAGES = ("minewatch.runtime", "collector", "analyzer", "api", "notifier", "simulator")
+#: Modules that contribute commands (each has ``register(app)``), in help order. A module that does
+#: not exist yet is skipped, so a package can be added without touching this file twice.
+COMMAND_MODULES = (
+    "minewatch.runtime",
+    "minewatch.store.commands",
+    "collector.commands",
+    "collector.polling.commands",
+    "analyzer.commands",
+    "api.commands",
+    "notifier.commands",
+    "simulator.commands",
+)
 
 
 @app.command("check-config")
@@ -43,12 +53,12 @@ def schema(out_dir: Path = typer.Argument(Path("schemas"), help="Folder to write
 
 
 def _register_all() -> None:
-    for mod_name in COMMAND_PACKAGES:
+    for mod_name in COMMAND_MODULES:
         try:
-            mod = importlib.import_module(f"{mod_name}.commands" if "." not in mod_name else mod_name)
+            mod = importlib.import_module(mod_name)
         except ModuleNotFoundError as exc:
-            if exc.name and (exc.name == mod_name or exc.name.startswith(f"{mod_name}.commands")):
-                continue
+            if exc.name and mod_name.startswith(exc.name):
+                continue  # that package or module does not exist (yet)
             raise
         register = getattr(mod, "register", None)
         if register:

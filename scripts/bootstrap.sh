@@ -10,6 +10,7 @@ WHAT="${1:-test}"   # "demo" needs no Debian package; "test" needs the real serv
 need_pkgs=()
 if [ "$WHAT" = "test" ]; then
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
+  command -v mosquitto_pub >/dev/null || need_pkgs+=(mosquitto-clients)
   command -v influxd >/dev/null || need_pkgs+=(influxdb)
   command -v victoria-metrics >/dev/null || need_pkgs+=(victoria-metrics)
   command -v chromium >/dev/null || need_pkgs+=(chromium)

@@ -1,18 +1,12 @@
-"""Shared fixtures: real servers started on free ports, torn down after the tests that use them."""
+"""Shared fixtures: real servers started on free ports, torn down after the tests that use them.
+
+Each area keeps its fixtures in ``tests/support/<area>_fixtures.py``; they are all loaded here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.support.mosquitto import Broker, start_mosquitto
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Broker]:
-    """A fresh Mosquitto broker for one test."""
-    broker = start_mosquitto(tmp_path / "mosquitto")
-    yield broker
-    broker.stop()
+pytest_plugins = sorted(
+    f"tests.support.{p.stem}" for p in (Path(__file__).parent / "support").glob("*_fixtures.py")
+)
