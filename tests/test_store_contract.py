@@ -68,10 +68,10 @@ def test_latest_is_newest_value_even_when_written_out_of_order(store: TelemetryS
 
 
 def test_devices_carry_metadata_and_seen_times(store: TelemetryStore) -> None:
-    store.upsert_devices([DeviceMeta("rig-1", "asic_miner", "antminer-s21", "hall-a", "r01")])
+    store.upsert_devices([DeviceMeta("rig-1", "asic_miner", "antminer-s21", "hall-a", "r01", "rig")])
     store.write(_series("rig-1", "power_w", 3))
     d = store.devices().set_index("device").loc["rig-1"]
-    assert (d.kind, d.zone, d.rack) == ("asic_miner", "hall-a", "r01")
+    assert (d.kind, d.zone, d.rack, d.role) == ("asic_miner", "hall-a", "r01", "rig")
     assert d.first_seen == T0 and d.last_seen == T0 + 20 * NS_PER_S
 
 

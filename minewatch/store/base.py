@@ -15,7 +15,7 @@ AGGREGATES: tuple[str, ...] = ("mean", "min", "max", "sum", "count", "last")
 
 #: Column order of every frame a store returns.
 SAMPLE_COLUMNS = ["ts", "device", "metric", "value"]
-DEVICE_COLUMNS = ["device", "kind", "model", "zone", "rack", "first_seen", "last_seen"]
+DEVICE_COLUMNS = ["device", "kind", "model", "zone", "rack", "role", "first_seen", "last_seen"]
 
 
 class StoreUnavailable(Exception):

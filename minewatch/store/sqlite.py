@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS devices (
     model      TEXT NOT NULL DEFAULT '',
     zone       TEXT NOT NULL DEFAULT '',
     rack       TEXT NOT NULL DEFAULT '',
+    role       TEXT NOT NULL DEFAULT '',
     first_seen INTEGER,
     last_seen  INTEGER
 );
@@ -117,14 +118,14 @@ class SqliteStore(TelemetryStore):
                 raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
 
     def upsert_devices(self, metas: Iterable[DeviceMeta]) -> None:
-        rows = [(m.device, m.kind, m.model, m.zone, m.rack) for m in metas]
+        rows = [(m.device, m.kind, m.model, m.zone, m.rack, m.role) for m in metas]
         if not rows:
             return
         with self._write_lock:
             self._conn().executemany(
-                "INSERT INTO devices (device, kind, model, zone, rack) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO devices (device, kind, model, zone, rack, role) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (device) DO UPDATE SET kind = excluded.kind, model = excluded.model, "
-                "zone = excluded.zone, rack = excluded.rack",
+                "zone = excluded.zone, rack = excluded.rack, role = excluded.role",
                 rows,
             )
 
