@@ -222,3 +222,27 @@ def test_broker_restart_reconnects_and_resumes_the_session(tmp_path: Path, mosqu
     st = col.stats()
     assert st["connects"] == 2 and st["disconnects"] == 1
     assert count_rows(col.store) == (len(first) + len(second)) * S21_METRICS
+
+
+def test_broker_down_at_boot_is_retried(tmp_path: Path) -> None:
+    from tests.support.ports import free_port
+
+    port = free_port()
+    cfg_path = facility_file(tmp_path, port, reconnect_max_s=1)
+    cfg = load_facility(cfg_path)
+    profiles = facility_profiles(cfg)
+    col = MqttCollector(cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, profiles))
+    col.start()  # returns at once although nothing listens yet
+    assert not col.wait_ready(1.5)
+    broker = start_mosquitto(tmp_path / "late-broker", port=port)
+    try:
+        assert col.wait_ready(20)
+        pub = Publisher(port)
+        good = good_stream(1, now_ns() - 60 * NS_PER_S)
+        pub.publish_all(good)
+        pub.close()
+        wait_for(lambda: col.stats()["acked"] == len(good), what="messages after a late broker start")
+    finally:
+        col.stop()
+        col.stop()  # idempotent
+        broker.stop()
