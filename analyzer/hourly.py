@@ -128,7 +128,7 @@ def hourly_records(cfg: FacilityConfig, store: TelemetryStore, profile: Complian
             "samples": int(fr.samples[h]),
             "quarters_valid": int(fr.quarters[h]),
             "valid": bool(valid[h]),
-            "metering_availability_pct": round(100.0 * fr.quarters[h] / 4, 2),
+            "metering_availability_pct": round(100.0 * int(fr.quarters[h]) / 4, 2),
         }
         if valid[h]:
             energy = {"value": _r(e), "original": _r(e), "quality": "M", "method": "measured"}

@@ -164,7 +164,7 @@ def build_report(cfg: FacilityConfig, store: TelemetryStore, alert_store: AlertS
 
 def canonical(report: dict[str, Any]) -> bytes:
     body = {k: v for k, v in report.items() if k != "sha256"}
-    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
 
 
 def report_sha256(report: dict[str, Any]) -> str:
@@ -177,7 +177,7 @@ def verify(report: dict[str, Any]) -> bool:
 
 
 def to_json(report: dict[str, Any]) -> bytes:
-    return orjson.dumps(report, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+    return orjson.dumps(report, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
 
 
 def _energy(cfg: FacilityConfig, hourly: list[dict[str, Any]]) -> dict[str, Any]:

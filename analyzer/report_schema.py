@@ -161,3 +161,18 @@ class Report(_M):
     equipment: Equipment
     problems: list[str]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the canonical JSON without this field")
+
+
+def json_schema() -> dict:
+    """The JSON Schema published as analyzer/report.schema.json (regenerate with ``python -m analyzer.report_schema``)."""
+    s = Report.model_json_schema(by_alias=True)
+    s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    s["$id"] = "minewatch:report/1"
+    return s
+
+
+if __name__ == "__main__":
+    import json
+    from pathlib import Path
+
+    Path(__file__).with_name("report.schema.json").write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
