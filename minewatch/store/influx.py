@@ -85,6 +85,22 @@ class InfluxStore(TelemetryStore):
             self._ready = True
             self._load_meta()
 
+    def _load_meta(self) -> None:
+        """Device metadata others wrote. Writes do not depend on it: if ``/query`` fails, samples
+        of devices not yet upserted here go to ``unclassified`` and the load is retried later."""
+        self._meta_loaded_at = time.monotonic()
+        try:
+            rows = self._device_rows()
+        except (StoreUnavailable, ValueError) as exc:
+            log.warning("InfluxDB: could not read device metadata (%s); retrying in %.0f s", exc, META_RELOAD_S)
+            return
+        for r in rows:
+            if r.get("kind") is not None:
+                self._remember(DeviceMeta(r["device"], r["kind"] or "", r["model"] or "", r["zone"] or "",
+                                          r["rack"] or "", r["role"] or ""))
+            if r.get("first_seen") is not None:
+                self._seen[r["device"]] = (int(r["first_seen"]), int(r["last_seen"]))
+
     # -- writing ------------------------------------------------------------------------------------
 
     def write(self, samples: Sequence[Sample]) -> None:
@@ -212,16 +228,6 @@ class InfluxStore(TelemetryStore):
             rows.append(rec)
         return rows
 
-    def _load_meta(self) -> None:
-        rows = self._device_rows()
-        for r in rows:
-            if r.get("kind") is not None:
-                self._remember(DeviceMeta(r["device"], r["kind"] or "", r["model"] or "", r["zone"] or "",
-                                          r["rack"] or "", r["role"] or ""))
-            if r.get("first_seen") is not None:
-                self._seen[r["device"]] = (int(r["first_seen"]), int(r["last_seen"]))
-        self._meta_loaded_at = time.monotonic()
-
     def devices(self) -> pd.DataFrame:
         self.connect()
         rows = sorted(self._device_rows(), key=lambda r: r["device"])
@@ -329,11 +335,12 @@ def _long_frame(series_list: list[dict[str, Any]], prefix: str) -> pd.DataFrame:
     """InfluxQL's wide series (time + one column per field) → the store's long frame."""
     parts = []
     for series in series_list:
-        if series["name"] == DEVICES_MEASUREMENT:
+        device = series.get("tags", {}).get("device", "")
+        if series["name"] == DEVICES_MEASUREMENT or not device:  # metadata, or not written by minewatch
             continue
         wide = pd.DataFrame(series["values"], columns=series["columns"])
         long = wide.melt(id_vars="time", var_name="metric", value_name="value").dropna(subset=["value"])
-        long["device"] = series.get("tags", {}).get("device", "")
+        long["device"] = device
         parts.append(long.rename(columns={"time": "ts"}))
     if not parts:
         return empty_samples()

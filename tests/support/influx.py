@@ -111,7 +111,8 @@ def victoria_metrics(workdir: Path) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server = Server([_binary("victoria-metrics", "victoria-metrics"), f"-httpListenAddr=127.0.0.1:{port}",
-                     f"-storageDataPath={workdir}/data", "-loggerLevel=ERROR", "-search.latencyOffset=0s"],
+                     f"-storageDataPath={workdir}/data", "-loggerLevel=ERROR", "-search.latencyOffset=0s",
+                     "-retentionPeriod=100y"],
                     port, workdir, "/health")
     server.start()
     return server
