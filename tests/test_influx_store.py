@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -120,3 +121,24 @@ def test_v2_write_api_through_influxdb_client(victoria: Server) -> None:
                                 "model": "antminer-s21", "rack": "r09", "role": "rig", "zone": "hall-b"}
     assert series["values"] == [3000.0 + i for i in range(50)]
     assert series["timestamps"] == [(T0 + i * NS_PER_S) // 1_000_000 for i in range(50)]  # VM keeps ms
+
+
+def test_alert_transitions_are_copied_for_grafana(influx_store: InfluxStore, influxd_server: Server,
+                                                  tmp_path: Path) -> None:
+    from minewatch.events import Event, EventBus
+    from minewatch.store.alerts import attach_alert_recorder
+    from minewatch.store.spool import Spool
+    from minewatch.store.spooling import SpoolingStore
+
+    bus = EventBus()
+    assert attach_alert_recorder(bus, SpoolingStore(influx_store, Spool(tmp_path / "s.db", 10**6)))
+    bus.publish(Event("alert.transition", T0, "analyzer", "chip-temp:rig-1", {
+        "alert_id": 7, "rule_id": "chip-temp", "family": "thermal", "severity": "major", "subject": "rig-1",
+        "from_state": "pending", "to_state": "firing", "value": 96.5, "threshold": 95.0, "unit": "c",
+        "reason": 'chip_temp_c 96.5 > 95 "for" 60 s', "regulator_notifiable": False}))
+    assert bus.failures == 0
+    res = influxql(influxd_server, 'SELECT last("state") AS "state", last("value") AS "value", last("reason") AS '
+                                   '"reason" FROM "minewatch_alerts" GROUP BY "rule_id", "subject", "severity"',
+                   influx_store.settings.database)[0]["series"][0]
+    assert res["tags"] == {"rule_id": "chip-temp", "subject": "rig-1", "severity": "major"}
+    assert res["values"][0][1:] == ["firing", 96.5, 'chip_temp_c 96.5 > 95 "for" 60 s']

@@ -30,7 +30,7 @@ from minewatch.store.influx_http import (
 )
 from minewatch.store.influx_setup import ensure_v1, ensure_v2
 from minewatch.store.lineproto import (
-    DEVICES_MEASUREMENT, device_line, format_samples, quote_ident, seen_line, series_prefix, tag_filter,
+    DEVICES_MEASUREMENT, OWN_PREFIX, device_line, format_samples, quote_ident, seen_line, series_prefix, tag_filter,
 )
 
 log = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ class InfluxStore(TelemetryStore):
         self.connect()
         by_field: dict[str, list[str]] = {}
         for series in _series(self._ql.run("SHOW FIELD KEYS")):
-            if series["name"] == DEVICES_MEASUREMENT:
+            if series["name"].startswith(OWN_PREFIX):
                 continue
             for field, ftype in series["values"]:
                 if ftype in ("float", "integer") and (metrics is None or field in metrics):
@@ -298,11 +298,11 @@ class InfluxStore(TelemetryStore):
             ["device", "metric"], as_index=False, sort=True).last()[SAMPLE_COLUMNS]
 
     def prune(self, older_than_ns: int) -> int:
-        """Delete samples older than the cut-off (device metadata stays). Usually the retention policy
+        """Delete samples older than the cut-off (device metadata and alert copies stay). Usually the retention policy
         does this already; returns -1 because InfluxDB does not say how many points went."""
         self.connect()
         measurements = [m for s in _series(self._ql.run("SHOW MEASUREMENTS")) for (m,) in s["values"]
-                        if m != DEVICES_MEASUREMENT]
+                        if not m.startswith(OWN_PREFIX)]
         if self._v2 is not None:
             delete = self._v2.client.delete_api()
             for m in measurements:
@@ -336,7 +336,7 @@ def _long_frame(series_list: list[dict[str, Any]], prefix: str) -> pd.DataFrame:
     parts = []
     for series in series_list:
         device = series.get("tags", {}).get("device", "")
-        if series["name"] == DEVICES_MEASUREMENT or not device:  # metadata, or not written by minewatch
+        if series["name"].startswith(OWN_PREFIX) or not device:  # minewatch's own, or not telemetry
             continue
         wide = pd.DataFrame(series["values"], columns=series["columns"])
         long = wide.melt(id_vars="time", var_name="metric", value_name="value").dropna(subset=["value"])

@@ -14,8 +14,11 @@ from minewatch.sample import DeviceMeta, Sample
 
 #: Measurement of samples whose device has no known kind yet.
 UNCLASSIFIED = "unclassified"
+#: Measurements minewatch keeps for itself (device metadata, alert copies) start with this; device
+#: kinds never do, so readers of telemetry skip them.
+OWN_PREFIX = "minewatch_"
 #: Measurement holding device metadata (kind, model, zone, rack, role, first/last seen).
-DEVICES_MEASUREMENT = "minewatch_devices"
+DEVICES_MEASUREMENT = OWN_PREFIX + "devices"
 #: Tag keys, in the sorted order InfluxDB prefers (it sorts them anyway; sorted input saves it work).
 TAG_KEYS = ("device", "facility", "model", "rack", "role", "zone")
 
@@ -67,10 +70,14 @@ def format_samples(samples: Sequence[Sample], prefixes: Mapping[str, str]) -> tu
     return lines, non_finite
 
 
+def string_field(value: str) -> str:
+    """A double-quoted string field value."""
+    return '"' + value.translate(_STR_ESC) + '"'
+
+
 def device_line(meta: DeviceMeta, facility: str, ts: int) -> str:
     """The metadata point of one device (string fields, so Grafana can join it by the device tag)."""
-    fields = ",".join(f'{k}="{getattr(meta, k).translate(_STR_ESC)}"' for k in ("kind", "model", "rack", "role",
-                                                                                 "zone"))
+    fields = ",".join(f"{k}={string_field(getattr(meta, k))}" for k in ("kind", "model", "rack", "role", "zone"))
     return f"{DEVICES_MEASUREMENT},device={escape_key(meta.device)},facility={escape_key(facility)} {fields} {ts}"
 
 
