@@ -15,6 +15,7 @@ import argparse
 import gzip
 import os
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -31,7 +32,7 @@ from minewatch.store.lineproto import format_samples, series_prefix  # noqa: E40
 from minewatch.store.spool import Spool  # noqa: E402
 from minewatch.store.spooling import SpoolingStore  # noqa: E402
 from minewatch.store.sqlite import SqliteStore  # noqa: E402
-from tests.support.influx import ADMIN_PASSWORD, ADMIN_USER, influxd  # noqa: E402
+from tests.support.influx import ADMIN_PASSWORD, ADMIN_USER, Server, influxd  # noqa: E402
 
 METRICS = ["power_w", "chip_temp_c", "board_temp_c", "inlet_temp_c", "outlet_temp_c", "hashrate_ths",
            "fan_rpm_1", "fan_rpm_2", "fan_rpm_3", "fan_rpm_4", "up", "error_code"]
@@ -49,18 +50,18 @@ def rate(samples: int, fn) -> float:  # noqa: ANN001 - a thunk
     return samples / (time.perf_counter() - t)
 
 
-def bench_sqlite(data: list[list[Sample]], tmp: Path) -> tuple[float, float]:
+def bench_sqlite(data: list[list[Sample]], tmp: Path, rep: int) -> tuple[float, float]:
     total = sum(map(len, data))
-    store = SqliteStore(tmp / "store.db")
+    store = SqliteStore(tmp / f"store{rep}.db")
     store_rate = rate(total, lambda: [store.write(b) for b in data])
     store.close()
-    raw = SqliteStore(tmp / "raw.db")  # same schema, then plain executemany of pre-resolved rows
-    raw.write(data[0][:1])
-    conn = sqlite3.connect(tmp / "raw.db", isolation_level=None)
+    raw = SqliteStore(tmp / f"raw{rep}.db")  # same schema, then plain executemany of pre-resolved rows
+    raw.close()
+    conn = sqlite3.connect(tmp / f"raw{rep}.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executemany("INSERT OR IGNORE INTO series (device, metric) VALUES (?, ?)",
-                     {(s.device, s.metric) for s in data[0]})
+                     sorted({(s.device, s.metric) for s in data[0]}))
     ids = {(d, m): i for i, d, m in conn.execute("SELECT id, device, metric FROM series")}
     rows = [[(ids[(s.device, s.metric)], s.ts, s.value) for s in b] for b in data]
 
@@ -71,44 +72,39 @@ def bench_sqlite(data: list[list[Sample]], tmp: Path) -> tuple[float, float]:
             conn.execute("COMMIT")
     raw_rate = rate(total, raw_write)
     conn.close()
-    raw.close()
     return store_rate, raw_rate
 
 
-def bench_influx(data: list[list[Sample]], tmp: Path, rigs: int) -> tuple[float, float]:
+def bench_influx(data: list[list[Sample]], server: Server, rigs: int, rep: int) -> tuple[float, float]:
     total = sum(map(len, data))
-    server = influxd(tmp / "influxd")
-    try:
-        os.environ["BENCH_INFLUX_PW"] = ADMIN_PASSWORD
+    os.environ["BENCH_INFLUX_PW"] = ADMIN_PASSWORD
 
-        def settings(db: str) -> InfluxSettings:
-            return InfluxSettings(url=server.url, api="v1", database=db, username=ADMIN_USER,
-                                  password_env="BENCH_INFLUX_PW", batch_lines=5000)
-        metas = [DeviceMeta(f"rig-{d:05d}", "asic_miner", "antminer-s21", f"hall-{d % 4}", f"r{d // 40:03d}", "rig")
-                 for d in range(rigs)]
-        store = InfluxStore(settings("bench_store"), facility="bench")
-        store.upsert_devices(metas)
-        store_rate = rate(total, lambda: [store.write(b) for b in data])
-        store.close()
+    def settings(db: str) -> InfluxSettings:
+        return InfluxSettings(url=server.url, api="v1", database=db, username=ADMIN_USER,
+                              password_env="BENCH_INFLUX_PW", batch_lines=5000)
+    metas = [DeviceMeta(f"rig-{d:05d}", "asic_miner", "antminer-s21", f"hall-{d % 4}", f"r{d // 40:03d}", "rig")
+             for d in range(rigs)]
+    store = InfluxStore(settings(f"bench_store_{rep}"), facility="bench")
+    store.upsert_devices(metas)
+    store_rate = rate(total, lambda: [store.write(b) for b in data])
+    store.close()
 
-        # Baseline: the same lines, formatted and compressed before the clock starts.
-        prefixes = {m.device: series_prefix(m, m.device, "bench") for m in metas}
-        bodies = []
-        for b in data:
-            lines, _ = format_samples(b, prefixes)
-            bodies += [gzip.compress("\n".join(lines[i:i + 5000]).encode(), 1) for i in range(0, len(lines), 5000)]
-        baseline = InfluxStore(settings("bench_raw"), facility="bench")
-        baseline.connect()  # creates the database
-        baseline.close()
-        with httpx.Client(base_url=server.url, auth=(ADMIN_USER, ADMIN_PASSWORD), timeout=60) as http:
-            def raw_post() -> None:
-                for body in bodies:
-                    http.post("/write", params={"db": "bench_raw", "precision": "ns"}, content=body,
-                              headers={"Content-Encoding": "gzip"}).raise_for_status()
-            raw_rate = rate(total, raw_post)
-        return store_rate, raw_rate
-    finally:
-        server.stop()
+    # Baseline: the same lines, formatted and compressed before the clock starts.
+    prefixes = {m.device: series_prefix(m, m.device, "bench") for m in metas}
+    bodies = []
+    for b in data:
+        lines = format_samples(b, prefixes).lines
+        bodies += [gzip.compress("\n".join(lines[i:i + 5000]).encode(), 1) for i in range(0, len(lines), 5000)]
+    db = f"bench_raw_{rep}"
+    with httpx.Client(base_url=server.url, auth=(ADMIN_USER, ADMIN_PASSWORD), timeout=60) as http:
+        http.post("/query", data={"q": f'CREATE DATABASE "{db}"'}).raise_for_status()
+
+        def raw_post() -> None:
+            for body in bodies:
+                http.post("/write", params={"db": db, "precision": "ns"}, content=body,
+                          headers={"Content-Encoding": "gzip"}).raise_for_status()
+        raw_rate = rate(total, raw_post)
+    return store_rate, raw_rate
 
 
 def bench_spool(data: list[list[Sample]], tmp: Path) -> tuple[float, float]:
@@ -125,24 +121,37 @@ def bench_spool(data: list[list[Sample]], tmp: Path) -> tuple[float, float]:
     return append_rate, replay_rate
 
 
+def report(name: str, store: str, raw: str, results: list[tuple[float, float]]) -> None:
+    """Median of the runs; the ratio is per run (store and raw measured back to back), then median."""
+    st = statistics.median(r[0] for r in results)
+    rw = statistics.median(r[1] for r in results)
+    ratio = statistics.median(r[0] / r[1] for r in results)
+    print(f"{name:<13}{store:<22}{st:>10,.0f} samples/s | {raw:<18}{rw:>10,.0f} samples/s | ratio {ratio:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rigs", type=int, default=3000)
-    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each pair; medians are printed")
     args = ap.parse_args()
     data = rounds(args.rigs, args.rounds)
     total = sum(map(len, data))
-    print(f"{total:,} samples: {args.rigs} rigs x {len(METRICS)} metrics x {args.rounds} rounds")
+    print(f"{total:,} samples per run: {args.rigs} rigs x {len(METRICS)} metrics x {args.rounds} rounds, "
+          f"{args.repeat} runs")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        s_store, s_raw = bench_sqlite(data, tmp)
-        print(f"SQLite      SqliteStore.write   {s_store:>12,.0f} samples/s | raw executemany {s_raw:>12,.0f}"
-              f" | ratio {s_store / s_raw:.2f}")
-        i_store, i_raw = bench_influx(data, tmp, args.rigs)
-        print(f"InfluxDB 1.x InfluxStore.write  {i_store:>12,.0f} samples/s | raw POST /write {i_raw:>12,.0f}"
-              f" | ratio {i_store / i_raw:.2f}")
+        report("SQLite", "SqliteStore.write", "raw executemany",
+               [bench_sqlite(data, tmp, i) for i in range(args.repeat)])
+        server = influxd(tmp / "influxd")
+        try:
+            report("InfluxDB 1.x", "InfluxStore.write", "raw POST /write",
+                   [bench_influx(data, server, args.rigs, i) for i in range(args.repeat)])
+        finally:
+            server.stop()
         sp_in, sp_out = bench_spool(data, tmp)
-        print(f"Spool       append {sp_in:>12,.0f} samples/s | replay into SQLite {sp_out:>12,.0f} samples/s")
+        print(f"{'Spool':<13}{'Spool.append':<22}{sp_in:>10,.0f} samples/s | {'replay to SQLite':<18}{sp_out:>10,.0f}"
+              f" samples/s")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -140,5 +141,34 @@ def test_sqlite_disk_failure_spools_then_replays(tmp_path: Path) -> None:
         (tmp_path / "moved").rename(db.parent)  # and back
         _wait_drained(store)
         assert len(store.query(T0, T0 + 3600 * NS_PER_S)) == 20
+    finally:
+        store.close()
+
+
+def test_a_corrupt_spooled_batch_is_quarantined_and_the_rest_replays(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db", 10_000_000)
+    for i in range(3):
+        spool.append(_batch(i))
+    with sqlite3.connect(tmp_path / "spool.db") as conn:  # a bad sector in the middle batch
+        (payload,) = conn.execute("SELECT payload FROM batches WHERE id = 2").fetchone()
+        conn.execute("UPDATE batches SET payload = ? WHERE id = 2", (payload[:20] + b"\x00\xff" + payload[22:],))
+    store = SpoolingStore(SqliteStore(tmp_path / "t.db"), spool)
+    try:
+        assert store.replay_once() == 20
+        st = store.stats()
+        assert st["quarantined_batches"] == 1 and st["spool_batches"] == 0
+        assert sorted(store.query(T0, T0 + 3600 * NS_PER_S)["ts"].unique()) == [T0, T0 + 2 * NS_PER_S]
+    finally:
+        store.close()
+
+
+def test_non_finite_values_are_counted_and_never_block_the_batch(tmp_path: Path) -> None:
+    store = SpoolingStore(SqliteStore(tmp_path / "t.db"), Spool(tmp_path / "spool.db", 10_000_000))
+    try:
+        store.write([Sample(T0, "rig-1", "power_w", float("nan")), Sample(T0, "rig-1", "chip_temp_c", 60.0),
+                     Sample(T0, "rig-1", "hashrate_ths", float("inf"))])
+        st = store.stats()
+        assert st["rejected_total"] == {"non_finite_value": 2} and st["status"] == "ok"
+        assert store.latest()["metric"].tolist() == ["chip_temp_c"]
     finally:
         store.close()

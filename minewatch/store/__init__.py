@@ -23,10 +23,14 @@ def open_backend(cfg: FacilityConfig) -> TelemetryStore:
     if cfg.storage.backend == "sqlite":
         return SqliteStore(cfg.data_dir / "telemetry.db")
     from minewatch.store.influx import InfluxStore
+    from minewatch.store.influx_http import StoreAuthError
 
     store = InfluxStore(cfg.storage.influxdb, cfg.facility.id, cfg.storage.retention_days)
     try:
         store.connect()
+    except StoreAuthError:
+        store.close()
+        raise
     except StoreUnavailable as exc:
         log.warning("InfluxDB not reachable at start-up (%s); writes are spooled until it answers", exc)
     return store

@@ -11,7 +11,6 @@ import math
 from minewatch.events import Event, EventBus
 from minewatch.store.base import StoreUnavailable, TelemetryStore
 from minewatch.store.influx import InfluxStore
-from minewatch.store.influx_http import StoreAuthError
 from minewatch.store.lineproto import escape_key, string_field
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ class AlertRecorder:
             return
         try:
             self.store.write_lines([alert_line(event, self.store.facility)])
-        except (StoreUnavailable, StoreAuthError) as exc:
+        except StoreUnavailable as exc:  # down, or credentials refused
             self.store.counters.inc("alert_copy_failed_total")
             log.warning("alert %s not copied to InfluxDB for Grafana: %s", event.subject, exc)
 

@@ -109,8 +109,9 @@ class InfluxStore(TelemetryStore):
         self.connect()
         with self._lock:
             self._learn_unknown({s.device for s in samples})
-            lines, non_finite = format_samples(samples, self._prefixes(samples))
-            lines.extend(self._seen_lines(samples))
+            out = format_samples(samples, self._prefix)
+            lines = out.lines + self._seen_lines(out.span)
+            non_finite = out.non_finite
         if non_finite:
             self.counters.inc("rejected_total", non_finite, reason="non_finite_value")
             log.warning("InfluxDB: %d non-finite value(s) not written (line protocol has no NaN/inf)", non_finite)
@@ -191,22 +192,19 @@ class InfluxStore(TelemetryStore):
         self._meta[meta.device] = meta
         self._prefix[meta.device] = series_prefix(meta, meta.device, self.facility)
 
-    def _prefixes(self, samples: Sequence[Sample]) -> dict[str, str]:
-        for s in samples:
-            if s.device not in self._prefix:
-                self._prefix[s.device] = series_prefix(None, s.device, self.facility)
-        return self._prefix
-
     def _learn_unknown(self, devices: set[str]) -> None:
-        """A device another process registered: reload metadata (rate-limited) before writing it."""
-        if not devices.issubset(self._meta) and time.monotonic() - self._meta_loaded_at > META_RELOAD_S:
+        """A device another process registered: reload metadata (rate-limited) before writing it;
+        a device nobody registered is written as ``unclassified``."""
+        unknown = devices.difference(self._meta)
+        if unknown and time.monotonic() - self._meta_loaded_at > META_RELOAD_S:
             self._load_meta()
+            unknown = devices.difference(self._meta)
+        for dev in unknown:
+            if dev not in self._prefix:
+                self._prefix[dev] = series_prefix(None, dev, self.facility)
 
-    def _seen_lines(self, samples: Sequence[Sample]) -> list[str]:
-        span: dict[str, tuple[int, int]] = {}
-        for s in samples:
-            lo, hi = span.get(s.device, (s.ts, s.ts))
-            span[s.device] = (min(lo, s.ts), max(hi, s.ts))
+    def _seen_lines(self, span: dict[str, tuple[int, int]]) -> list[str]:
+        """Metadata lines for devices whose first/last seen moved (last seen: by the resolution)."""
         out, ts = [], now_ns()
         for dev, (lo, hi) in span.items():
             known = self._seen.get(dev)

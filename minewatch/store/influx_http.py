@@ -20,8 +20,9 @@ from minewatch.config.storage import InfluxSettings
 from minewatch.store.base import StoreUnavailable
 
 
-class StoreAuthError(Exception):
-    """The server refused our credentials: not transient, an operator must fix the config/env."""
+class StoreAuthError(StoreUnavailable):
+    """The server refused our credentials. At start-up this stops the process with a clear message;
+    later (a revoked token) the spool keeps the data until an operator fixes the config/env."""
 
 
 class HttpStatusError(Exception):

@@ -8,6 +8,7 @@ carries every metric a device reported at one instant, so a rig status of 12 val
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from collections.abc import Iterable, Mapping, Sequence
 
 from minewatch.sample import DeviceMeta, Sample
@@ -46,28 +47,50 @@ def series_prefix(meta: DeviceMeta | None, device: str, facility: str) -> str:
     return escape_measurement(measurement) + tags
 
 
-def format_samples(samples: Sequence[Sample], prefixes: Mapping[str, str]) -> tuple[list[str], int]:
+@dataclass
+class Formatted:
+    """Lines ready to send, how many values had to be left out, and each device's time span."""
+
+    lines: list[str]
+    non_finite: int
+    span: dict[str, tuple[int, int]]
+
+
+def format_samples(samples: Sequence[Sample], prefixes: Mapping[str, str]) -> Formatted:
     """One line per (device, ts) with all its metrics as float fields.
 
     ``prefixes`` maps each device to its ``series_prefix``. Non-finite values cannot be written in
-    line protocol; they are left out and counted (second item of the result).
+    line protocol; they are left out and counted.
     """
     grouped: dict[tuple[str, int], list[str]] = {}
     non_finite = 0
+    keys = _field_keys
     for s in samples:
         v = s.value
         if not math.isfinite(v):
             non_finite += 1
             continue
-        key = (s.device, s.ts)
-        field = f"{escape_key(s.metric)}={float(v)!r}"
-        fields = grouped.get(key)
+        key = keys.get(s.metric) or keys.setdefault(s.metric, escape_key(s.metric))
+        field = f"{key}={float(v)!r}"
+        fields = grouped.get((s.device, s.ts))
         if fields is None:
-            grouped[key] = [field]
+            grouped[(s.device, s.ts)] = [field]
         else:
             fields.append(field)
-    lines = [f"{prefixes[dev]} {','.join(fields)} {ts}" for (dev, ts), fields in grouped.items()]
-    return lines, non_finite
+    span: dict[str, tuple[int, int]] = {}
+    lines = []
+    for (dev, ts), fields in grouped.items():
+        lines.append(f"{prefixes[dev]} {','.join(fields)} {ts}")
+        lo_hi = span.get(dev)
+        if lo_hi is None:
+            span[dev] = (ts, ts)
+        elif ts < lo_hi[0] or ts > lo_hi[1]:
+            span[dev] = (min(ts, lo_hi[0]), max(ts, lo_hi[1]))
+    return Formatted(lines, non_finite, span)
+
+
+#: Escaped field keys by metric name: there are few metrics and millions of samples.
+_field_keys: dict[str, str] = {}
 
 
 def string_field(value: str) -> str:

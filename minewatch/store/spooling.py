@@ -10,6 +10,7 @@ the log, a counter and ``stats()`` — the broker then keeps the un-acknowledged
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -92,6 +93,7 @@ class SpoolingStore(TelemetryStore):
     # -- writing ------------------------------------------------------------------------------------
 
     def write(self, samples: Sequence[Sample]) -> None:
+        samples = self._finite(samples)
         if not samples:
             return
         if self._pending_at_open:
@@ -105,6 +107,17 @@ class SpoolingStore(TelemetryStore):
             except StoreUnavailable as exc:
                 self._mark_down(exc)
         self._spool(samples)
+
+    def _finite(self, samples: Sequence[Sample]) -> Sequence[Sample]:
+        """NaN/inf are never stored (SQLite refuses NaN, line protocol has neither); dropping them here,
+        counted, keeps one bad value from blocking its whole batch in the spool forever."""
+        if all(map(math.isfinite, (s.value for s in samples))):
+            return samples
+        kept = [s for s in samples if math.isfinite(s.value)]
+        self.counters.inc("rejected_total", len(samples) - len(kept), reason="non_finite_value")
+        log.warning("%d non-finite value(s) not stored, e.g. %s", len(samples) - len(kept),
+                    next(s for s in samples if not math.isfinite(s.value)))
+        return kept
 
     def _spool(self, samples: Sequence[Sample]) -> None:
         try:
