@@ -49,6 +49,8 @@ class SimUnit:
     silent: bool = False
     #: (function, first, last) PDU address ranges answered with exception 2 (illegal data address).
     refused: list[tuple[Function, int, int]] = field(default_factory=list)
+    #: Answer this many next requests with exception 6 (device busy), as slow meters do.
+    busy_next: int = 0
 
     def image(self) -> dict[Function, dict[int, int]]:
         """Address → register word (or bit 0/1) per table, encoded from the current values."""
@@ -114,6 +116,9 @@ class SimModbusServer:
                     await asyncio.wait_for(self._wake.wait(), 0.5)
                 except asyncio.TimeoutError:
                     pass
+            if unit.busy_next > 0:
+                unit.busy_next -= 1
+                return ExcCodes.DEVICE_BUSY
             if set_values is not None:
                 return ExcCodes.ILLEGAL_FUNCTION  # read-only device: writes are refused (and recorded)
             table = _TABLE_OF_FC.get(fc)
