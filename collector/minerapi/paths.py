@@ -29,7 +29,7 @@ def resolve(doc: Any, path: str) -> list[Any]:
 def _by_key(node: Any, key: str) -> Iterator[Any]:
     if not isinstance(node, dict):
         return
-    if "*" in key:
+    if "*" in key or "?" in key:
         for k in sorted(node, key=_natural):
             if fnmatch.fnmatchcase(k, key):
                 yield node[k]
