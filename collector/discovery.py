@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pymodbus.client import AsyncModbusTcpClient
 
 from collector.minerapi.miner import fetch, identify, identity_commands
+from minewatch.config.polling import MinerTarget
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile
 from minewatch.registry import RegistryEntry
@@ -154,6 +155,16 @@ def compare(found: list[Found], registry: dict[str, RegistryEntry], known_hosts:
     for serial, entry in sorted(registry.items()):
         if serial not in seen_serials:
             out.registered_missing.append({"serial": serial, "model": entry.model, "zone": entry.zone, "rack": entry.rack})
+    return out
+
+
+def known_hosts(miners: Iterable[MinerTarget], profiles: dict[str, DeviceProfile]) -> dict[str, str]:
+    """"host:port" → serial for configured miners whose serial the config states (stock Antminers)."""
+    out = {}
+    for m in miners:
+        if m.serial:
+            p = profiles.get(m.profile) if m.profile else None
+            out[f"{m.host}:{m.port or (p.miner_api.port if p and p.miner_api else 4028)}"] = m.serial
     return out
 
 

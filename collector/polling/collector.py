@@ -9,7 +9,6 @@ import asyncio
 import logging
 import threading
 import time
-from pathlib import Path
 
 from collector.discovery import as_samples, compare, hosts_of, scan
 from collector.minerapi.miner import MinerPoller
@@ -61,6 +60,11 @@ class PollingCollector:
     def start(self) -> None:
         if self._thread is not None:
             return
+        # pymodbus logs every failed request with a debug dump; the poller logs a device's failure
+        # once when it starts and once when it ends, so keep the library quiet unless configured.
+        pmlog = logging.getLogger("pymodbus")
+        if pmlog.level == logging.NOTSET:
+            pmlog.setLevel(logging.CRITICAL)
         self._thread = threading.Thread(target=self._run, name="minewatch-polling", daemon=True)
         self._thread.start()
         self._started.wait(10)
@@ -231,5 +235,3 @@ class PollingCollector:
                 delay = min(delay * 2, 30)
 
 
-def data_dir_of(cfg: FacilityConfig) -> Path:
-    return cfg.data_dir
