@@ -6,22 +6,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from simulator.miner_api import MinerApiServer, RigValues, SimMiner
+from simulator.miner_api_fleet import sim_miner_for
 from tests.support.ports import free_port
-
-#: dialect, model string the firmware reports, profile that must match it
-MODELS = {
-    "antminer-s19-xp": ("antminer-legacy", "Antminer S19 XP"),
-    "antminer-s21": ("antminer-new", "Antminer S21"),
-    "antminer-s21-hydro": ("antminer-new", "Antminer S21 Hyd."),
-    "whatsminer-m60": ("whatsminer", "M60.VK10"),
-    "luxos-antminer-s19j-pro": ("luxos", "Antminer S19j Pro"),
-}
 
 
 def sim_miner(profile: str, serial: str, **kw: object) -> SimMiner:
-    dialect, model = MODELS[profile]
+    """A miner of ``profile`` with stand-in values; rig fields (power_w, ...) and SimMiner options mixed."""
     rig_kw = {k: kw.pop(k) for k in list(kw) if k in RigValues.__dataclass_fields__}
-    return SimMiner(RigValues(serial, **rig_kw), dialect, model, **kw)  # type: ignore[arg-type]
+    return sim_miner_for(RigValues(serial, **rig_kw), profile, **kw)  # type: ignore[arg-type]
 
 
 @contextlib.asynccontextmanager

@@ -22,6 +22,7 @@ class StubRig:
     chip_temp_c: float = 70.0
     hashrate_ths: float = 140.0
     online: bool = True
+    profile_id: str = "whatsminer-m60"
 
 
 @dataclass
