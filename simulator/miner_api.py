@@ -90,9 +90,12 @@ class SimMiner:
 
     def _common(self) -> dict[str, float]:
         r = self.rig
-        up = bool(getattr(r, "online", True))
         chip = float(r.chip_temp_c)
-        return {"ghs": float(r.hashrate_ths) * 1000 if up else 0.0, "chip": chip, "board": chip - 8.0,
+        return {"ghs": float(r.hashrate_ths) * 1000, "chip": chip,
+                "board": float(getattr(r, "board_temp_c", 0.0) or chip - 8.0),
+                "coolant_in": float(getattr(r, "coolant_in_temp_c", 0.0) or chip - 40.0),
+                "coolant_out": float(getattr(r, "coolant_out_temp_c", 0.0) or chip - 30.0),
+                "errors": int(getattr(r, "error_code", 0) != 0),
                 "elapsed": int(time.time() - self.started), "power": float(r.power_w)}
 
     def _antminer_legacy(self, command: str) -> dict | None:
@@ -138,7 +141,7 @@ class SimMiner:
             chains = []
             for i in range(3):
                 chip = c["chip"] - i
-                temp_chip = [c["chip"] - 40, c["chip"] - 30, 0, 0] if hydro else [chip - 2, chip, chip - 1, chip - 3]
+                temp_chip = [c["coolant_in"], c["coolant_out"], 0, 0] if hydro else [chip - 2, chip, chip - 1, chip - 3]
                 chains.append({"index": i, "freq_avg": 490, "rate_ideal": c["ghs"] / 3, "rate_real": c["ghs"] / 3,
                                "asic_num": 108, "temp_pic": [chip, chip - 1, chip, chip - 2] if hydro else [c["board"]] * 4,
                                "temp_pcb": [c["board"] - 2, c["board"], c["board"] - 1, c["board"] - 3],
@@ -157,9 +160,9 @@ class SimMiner:
             return {"STATUS": _status("Summary"), "SUMMARY": [
                 {"Elapsed": c["elapsed"], "MHS av": c["ghs"] * 1000, "MHS 5s": c["ghs"] * 1000, "Temperature": c["board"],
                  "Fan Speed In": int(fans[0]), "Fan Speed Out": int(fans[-1]), "Power": int(c["power"]),
-                 "Power_RT": int(c["power"]), "Power Limit": 3600, "Env Temp": float(getattr(self.rig, "ambient_temp_c", 28.0)),
+                 "Power_RT": int(c["power"]), "Power Limit": 3600, "Env Temp": float(getattr(self.rig, "inlet_temp_c", 0.0) or getattr(self.rig, "ambient_temp_c", 28.0)),
                  "Chip Temp Min": c["chip"] - 12, "Chip Temp Max": c["chip"], "Chip Temp Avg": c["chip"] - 5,
-                 "Error Code Count": 0, "Factory GHS": c["ghs"], "MAC": self.mac, "Uptime": c["elapsed"] + 60}], "id": 1}
+                 "Error Code Count": c["errors"], "Factory GHS": c["ghs"], "MAC": self.mac, "Uptime": c["elapsed"] + 60}], "id": 1}
         if command == "devs":
             return {"STATUS": _status("3 ASC(s)", 9), "DEVS": [
                 {"ASC": i, "Slot": i, "Status": "Alive", "Temperature": c["board"] - i, "Chip Temp Max": c["chip"] - i,

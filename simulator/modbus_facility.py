@@ -41,11 +41,9 @@ class FacilityView(Protocol):
 
 
 def _zone_value(facility: Any, attr: str, zone: str, default: float) -> float:
-    """Hall climate may be one value for the site or a mapping per zone."""
-    v = getattr(facility, attr, default)
-    if isinstance(v, dict):
-        return float(v.get(zone, default))
-    return float(v() if callable(v) else v)
+    """Hall climate: the hall's own value when the model has halls (``SimFacility.halls``), else the site's."""
+    hall = getattr(facility, "halls", {}).get(zone)
+    return float(getattr(hall, attr) if hall is not None else getattr(facility, attr, default))
 
 
 class _EnergyCounter:
@@ -119,7 +117,8 @@ class FacilityModbus:
         return out
 
     def _rack_power(self, rack: str) -> float:
-        return sum(float(r.power_w) for r in self.facility.rigs if r.rack == rack and getattr(r, "online", True))
+        # every rig in the rack draws power, including one whose network link is down ("silent")
+        return sum(float(r.power_w) for r in self.facility.rigs if r.rack == rack)
 
     def _cooling(self) -> dict[str, float]:
         load = self.facility.total_rig_power_w()
