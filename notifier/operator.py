@@ -137,8 +137,8 @@ class OperatorRouter:
         text = (f"Message {failed.get('outbox_id')} ({failed.get('kind')}) to {dest} could not be delivered by its "
                 f"deadline and was marked DEAD after {failed.get('attempts')} attempt(s).\n"
                 f"Last error: {failed.get('last_error')}\n"
-                + ("THE CENTRAL BANK HAS NOT RECEIVED IT. Fix the link, then run `minewatch notify requeue`.\n"
-                   if dest == "central_bank" else "Fix the channel, then run `minewatch notify requeue`.\n"))
+                + ("THE CENTRAL BANK HAS NOT RECEIVED IT. Fix the link, then run `minewatch notify --config facility.yaml --requeue-dead`.\n"
+                   if dest == "central_bank" else "Fix the channel, then run `minewatch notify --config facility.yaml --requeue-dead`.\n"))
         note = {"id": str(uuid.uuid4()), "kind": "delivery_failed", "status": "firing", "severity": "critical",
                 "facility": self.cfg.facility.id, "at": rfc3339(now_ns),
                 "subject": f"DELIVERY FAILED: message to {dest} is dead", "text": text, "failed": failed,

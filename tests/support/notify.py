@@ -11,8 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message as EmailMessage
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +154,7 @@ class _Inbox:
         self.event = threading.Event()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
-        self.messages.append(message_from_bytes(envelope.content))
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         self.event.set()
         return "250 Message accepted for delivery"
