@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS notify_alerts (
     ack_until_ns     INTEGER,                     -- acknowledged until (NULL: not acknowledged)
     last_notified_ns INTEGER,
     escalated        INTEGER NOT NULL DEFAULT 0,
-    pending_change   TEXT                         -- firing | resolved | repeat: news for the next group notification
+    pending_change   TEXT,                        -- firing | resolved | repeat: news for the next group notification
+    pending_since_ns INTEGER                      -- when that news happened (group_wait counts from here)
 );
 CREATE TABLE IF NOT EXISTS notify_silences (
     silence_id  TEXT PRIMARY KEY,
@@ -54,6 +55,12 @@ class AlertState:
     last_notified_ns: int | None = None
     escalated: int = 0
     pending_change: str | None = None
+    pending_since_ns: int | None = None
+
+    def news(self, change: str | None, at_ns: int) -> None:
+        """Set (or clear, with None) what the operator has to be told about this alert."""
+        self.pending_change = change
+        self.pending_since_ns = at_ns if change else None
 
     def acknowledged(self, now_ns: int) -> bool:
         return self.ack_until_ns is not None and now_ns < self.ack_until_ns

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,10 +25,6 @@ NS = 1_000_000_000
 Enqueue = Callable[[sqlite3.Connection, str, str, dict[str, Any], str], int | None]
 
 
-@dataclass
-class _Group:
-    first_pending_ns: int | None = None
-    last_sent_ns: int | None = None
 
 
 class OperatorRouter:
@@ -38,7 +33,7 @@ class OperatorRouter:
         self.n = cfg.notify
         self.enqueue = enqueue
         self.all_channels = [c.name for c in self.n.channels]
-        self._groups: dict[tuple[int, str], _Group] = {}
+        self._last_sent: dict[tuple[int, str], int] = {}
         self.sent = 0
         self.silenced = 0
 
@@ -59,15 +54,13 @@ class OperatorRouter:
         return bool(st.payload.get("silenced")) or any(matches_silence(m, st.payload) for m in table.silences(now_ns))
 
     # lifecycle --------------------------------------------------------------------------------
-    def on_transition(self, st: AlertState, to_state: str, was_notified: bool) -> None:
+    def on_transition(self, st: AlertState, to_state: str, was_notified: bool, at_ns: int) -> None:
         """Mark news for the alert's group: it became active, or it left an active state after the
         operator had been told (an alert that fired and cleared inside group_wait is never sent)."""
         if to_state in ACTIVE_STATES:
-            st.pending_change = "firing"
-        elif was_notified:
-            st.pending_change = "resolved"
+            st.news("firing", at_ns)
         else:
-            st.pending_change = None
+            st.news("resolved" if was_notified else None, at_ns)
 
     def tick(self, conn: sqlite3.Connection, table: AlertTable, now_ns: int) -> None:
         """Repeat, escalate, and flush groups that are due. Called by the service loop."""
@@ -83,24 +76,22 @@ class OperatorRouter:
                 every = self.n.repeat_interval_for(st.severity, route)
                 if (st.pending_change is None and st.last_notified_ns is not None
                         and now_ns - st.last_notified_ns >= every * NS):
-                    st.pending_change = "repeat"
+                    st.news("repeat", now_ns)
                     table.put(st)
             if st.pending_change is None:
                 continue
             if silenced and st.pending_change != "resolved":
-                st.pending_change = None
+                st.news(None, now_ns)
                 table.put(st)
                 self.silenced += 1
                 continue
-            g = self._groups.setdefault(key, _Group())
-            if g.first_pending_ns is None:
-                g.first_pending_ns = now_ns
             due.setdefault(key, []).append(st)
         for key, alerts in due.items():
-            g = self._groups[key]
-            if now_ns - (g.first_pending_ns or now_ns) < self.n.group_wait_s * NS:
+            first = min(a.pending_since_ns or now_ns for a in alerts)
+            if now_ns - first < self.n.group_wait_s * NS:
                 continue
-            if g.last_sent_ns is not None and now_ns - g.last_sent_ns < self.n.group_interval_s * NS:
+            last = self._last_sent.get(key)
+            if last is not None and now_ns - last < self.n.group_interval_s * NS:
                 continue
             channels = self.channels(alerts[0])
             if channels:
@@ -110,9 +101,9 @@ class OperatorRouter:
                 self.sent += 1
             for st in alerts:
                 st.last_notified_ns = now_ns if channels else st.last_notified_ns
-                st.pending_change = None
+                st.news(None, now_ns)
                 table.put(st)
-            g.first_pending_ns, g.last_sent_ns = None, now_ns
+            self._last_sent[key] = now_ns
 
     def _escalate(self, conn: sqlite3.Connection, table: AlertTable, st: AlertState, route: Route | None,
                   now_ns: int) -> None:

@@ -10,7 +10,6 @@ Rejections are stored too (reason, body hash) so the regulator can see a facilit
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 import time
 from pathlib import Path

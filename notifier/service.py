@@ -94,7 +94,8 @@ class Notifier:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._recorder = LedgerRecorder(self.ledger, self.counters, self.wake)
-        self._subscribed = False
+        if bus is not None:  # ledger from now on, even before start(): an event must never be lost
+            bus.subscribe(self._recorder)
         self.router = OperatorRouter(cfg, self._enqueue_operator)
         self._channel_types = {c.name: (c.type, getattr(c, "format", "json")) for c in self.n.channels}
         self._policies: dict[str, Backoff] = {c.name: c.backoff for c in self.n.channels}
@@ -116,9 +117,6 @@ class Notifier:
                                                "software_version": minewatch.__version__,
                                                "signing_key_id": self.keys.current_id()},
                            at_ns=self._started_ns, actor=ACTOR, subject=self.cfg.facility.id)
-        if self.bus is not None and not self._subscribed:
-            self.bus.subscribe(self._recorder)
-            self._subscribed = True
         if self.deliver:
             for dest, policy in self._policies.items():
                 w = DeliveryWorker(dest, self.outbox, self._transport(dest), policy, on_done=self._on_done,
@@ -180,16 +178,11 @@ class Notifier:
         while True:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                cursor = t.cursor(CURSOR)
-                if cursor is None:  # first start: begin at the start of this run, not at history
-                    cursor = self._first_cursor()
-                batch = self.ledger.entries(after_seq=cursor, limit=200, conn=conn)
+                batch = self.ledger.entries(after_seq=t.cursor(CURSOR) or 0, limit=200, conn=conn)
                 for e in batch:
                     self._handle(conn, t, e)
                 if batch:
                     t.set_cursor(CURSOR, batch[-1].seq)
-                elif t.cursor(CURSOR) is None:
-                    t.set_cursor(CURSOR, cursor)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -213,11 +206,6 @@ class Notifier:
             self.counters.inc("entries_processed_total", handled)
         return handled
 
-    def _first_cursor(self) -> int:
-        """Entries before this notifier's first ``config.in_force`` were never meant for it."""
-        row = self.ledger.conn().execute("SELECT MIN(seq) FROM ledger WHERE kind = 'config.in_force'").fetchone()
-        return max(0, (row[0] or 1) - 1)
-
     def _handle(self, conn: Any, t: AlertTable, e: Entry) -> None:
         p = e.payload
         if e.kind == "alert.transition":
@@ -232,7 +220,7 @@ class Notifier:
             for st in t.active():  # resend at once what the silence held back (alertmanager#2896)
                 if st.state in ACTIVE_STATES and st.pending_change is None and not self.router.is_silenced(
                         st, t, e.at_ns):
-                    st.pending_change = "firing"
+                    st.news("firing", e.at_ns)
                     t.put(st)
         elif e.kind == "curtailment.order" and self.n.central_bank.enabled:
             msg = reg.curtailment_message(self.cfg, p, occurred_ns=e.at_ns, now_ns=self.clock(),
@@ -261,7 +249,7 @@ class Notifier:
                                          head=self.ledger.head(conn), annotation=self._annotation(st, e.at_ns))
                 self._enqueue_regulator(conn, msg)
                 st.regulator_open = 0 if kind == "breach_resolved" else 1
-        self.router.on_transition(st, to_state, was_notified)
+        self.router.on_transition(st, to_state, was_notified, e.at_ns)
         t.put(st)
 
     def _on_ack(self, conn: Any, t: AlertTable, e: Entry, p: dict[str, Any]) -> None:

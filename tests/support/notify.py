@@ -10,12 +10,13 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import orjson
 import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -23,10 +24,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fastapi import FastAPI, Request
 
 from minewatch.config.facility import FacilityConfig
 from minewatch.events import Event
+from minewatch.ledger import Head
 from notifier.receiver import ReceiverStore, create_app
+from notifier.regulator import OperatorAnnotation, RegulatorMessage, breach_message
 from notifier.signing import KeyStore
 from tests.support.ports import free_port, wait_listening
 
@@ -80,37 +84,25 @@ async def _plain(send: Callable, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-@dataclass
-class ReceiverServer:
-    """The reference receiver on a fixed free port; ``stop()``/``start()`` take it down and bring it back."""
+class UvicornThread:
+    """An ASGI app under uvicorn in a thread on a fixed port; ``stop()`` then ``start()`` is an outage."""
 
-    db_path: Path
-    key_dir: Path
-    window_s: float = 300
-    port: int = field(default_factory=free_port)
-    hang_s: float = 2.0
-
-    def __post_init__(self) -> None:
-        self.store = ReceiverStore(self.db_path)
-        self.switch = FaultSwitch(None, self.hang_s)
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.app = app
+        self.port = port or free_port()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/messages"
-
     def start(self) -> None:
-        self.switch.app = create_app(self.store, KeyStore(self.key_dir).public_keys(), window_s=self.window_s)
-        config = uvicorn.Config(self.switch, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
                                 timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True, name="receiver")
+        self._thread = threading.Thread(target=self._server.run, daemon=True, name=f"uvicorn-{self.port}")
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"receiver did not start on port {self.port}")
+                raise RuntimeError(f"server did not start on port {self.port}")
             time.sleep(0.01)
         wait_listening(self.port)
 
@@ -121,12 +113,57 @@ class ReceiverServer:
             self._thread.join(10)
             self._server = None
 
+
+@dataclass
+class ReceiverServer:
+    """The reference receiver on a fixed free port; ``stop()``/``start()`` take it down and bring it back."""
+
+    db_path: Path
+    key_dir: Path
+    window_s: float = 300
+    hang_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        self.store = ReceiverStore(self.db_path)
+        self.switch = FaultSwitch(None, self.hang_s)
+        self.server = UvicornThread(self.switch)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}/v1/messages"
+
+    def start(self) -> None:
+        self.switch.app = create_app(self.store, KeyStore(self.key_dir).public_keys(), window_s=self.window_s)
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+
     def received(self, kind: str | None = None) -> list[dict[str, Any]]:
         return self.store.messages(kind=kind)
 
     def count(self, table: str) -> int:
         with self.store.lock:
             return self.store.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+class WebhookSink:
+    """An operator webhook endpoint (generic JSON or Slack style) that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[dict[str, str], Any]] = []
+        app = FastAPI()
+
+        @app.post("/hook")
+        async def hook(request: Request) -> dict[str, str]:
+            self.posts.append((dict(request.headers), orjson.loads(await request.body())))
+            return {"ok": "true"}
+
+        self.server = UvicornThread(app)
+        self.url = f"http://127.0.0.1:{self.server.port}/hook"
+
+    def bodies(self) -> list[Any]:
+        return [b for _, b in self.posts]
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
@@ -239,3 +276,14 @@ def wait_until(cond: Callable[[], Any], timeout_s: float = 20.0, what: str = "co
             return got
         time.sleep(0.02)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+HEAD = Head(3, "ab" * 32)
+
+
+def sample_breach(tmp_path: Path, head: Head = HEAD) -> RegulatorMessage:
+    """A breach_opened message for rule EL-01 with ledger head ``head``."""
+    cfg = facility_config(tmp_path)
+    ev = transition("EL-01", "firing", alert_id=4)
+    return breach_message(cfg, "breach_opened", ev.payload, occurred_ns=ev.at_ns, now_ns=time.time_ns(),
+                          head=head, annotation=OperatorAnnotation())

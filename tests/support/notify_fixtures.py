@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from notifier.signing import KeyStore
-from tests.support.notify import ReceiverServer, SmtpServer, start_smtp
+from tests.support.notify import ReceiverServer, SmtpServer, WebhookSink, start_smtp
 
 
 @pytest.fixture
@@ -34,3 +34,11 @@ def smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
     srv = start_smtp(tmp_path)
     yield srv
     srv.controller.stop()
+
+
+@pytest.fixture
+def webhook_sink() -> Iterator[WebhookSink]:
+    sink = WebhookSink()
+    sink.server.start()
+    yield sink
+    sink.server.stop()
