@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS notify_cursor (
 
 #: Alert states the operator is told about as a problem; leaving them (after a notification) is news too.
 ACTIVE_STATES = frozenset({"firing", "nodata"})
+#: Still a breach, but muted for the operator (silence, inhibition, maintenance): no news, no reset.
+SUPPRESSED = "suppressed"
 ACK_FOREVER_NS = 2**62
 
 

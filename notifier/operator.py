@@ -16,7 +16,7 @@ import orjson
 
 from minewatch.config.facility import FacilityConfig
 from minewatch.config.notify import Route
-from notifier.alerts import ACTIVE_STATES, AlertState, AlertTable, matches_silence
+from notifier.alerts import ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable, matches_silence
 from notifier.regulator import idempotency_key, rfc3339
 
 NS = 1_000_000_000
@@ -59,6 +59,8 @@ class OperatorRouter:
         operator had been told (an alert that fired and cleared inside group_wait is never sent)."""
         if to_state in ACTIVE_STATES:
             st.news("firing", at_ns)
+        elif to_state == SUPPRESSED:
+            st.news(None, at_ns)
         else:
             st.news("resolved" if was_notified else None, at_ns)
 

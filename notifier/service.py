@@ -29,7 +29,7 @@ from minewatch.counters import Counters
 from minewatch.events import Event, EventBus
 from minewatch.ledger import Entry, Ledger, canonical_json
 from notifier import regulator as reg
-from notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, AlertState, AlertTable
+from notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable
 from notifier.delivery import NS, DeliveryWorker
 from notifier.operator import OperatorRouter, render
 from notifier.outbox import Message, Outbox
@@ -180,7 +180,7 @@ class Notifier:
             try:
                 batch = self.ledger.entries(after_seq=t.cursor(CURSOR) or 0, limit=200, conn=conn)
                 for e in batch:
-                    self._handle(conn, t, e)
+                    self._handle_one(conn, t, e)
                 if batch:
                     t.set_cursor(CURSOR, batch[-1].seq)
                 conn.execute("COMMIT")
@@ -195,16 +195,31 @@ class Notifier:
         conn.execute("BEGIN IMMEDIATE")
         try:
             self.router.tick(conn, t, now)
-            self._heartbeat(conn, t, now)
+            if self.deliver:  # timers belong to the delivering process, so two processes never both send
+                self._heartbeat(conn, t, now)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        self._daily_report(now)
+        if self.deliver:
+            self._daily_report(now)
         if handled:
             self.counters.inc("entries_processed_total", handled)
         return handled
+
+    def _handle_one(self, conn: Any, t: AlertTable, e: Entry) -> None:
+        """One entry in a savepoint: a malformed payload is logged, counted and skipped (it stays in the
+        ledger) instead of blocking every entry behind it."""
+        conn.execute("SAVEPOINT entry")
+        try:
+            self._handle(conn, t, e)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO entry")
+            self.counters.inc("rejected_total", reason=f"{e.kind}: {type(exc).__name__}")
+            log.error("ledger entry #%d (%s, subject %r) cannot be processed and is skipped: %s: %s", e.seq, e.kind,
+                      e.subject, type(exc).__name__, exc)
+        conn.execute("RELEASE entry")
 
     def _handle(self, conn: Any, t: AlertTable, e: Entry) -> None:
         p = e.payload
@@ -239,7 +254,7 @@ class Notifier:
             st.ack_until_ns = ACK_FOREVER_NS
         if to_state in ACTIVE_STATES and st.firing_since_ns is None:
             st.firing_since_ns, st.escalated, st.last_notified_ns = e.at_ns, 0, None
-        elif to_state not in ACTIVE_STATES:
+        elif to_state not in ACTIVE_STATES and to_state != SUPPRESSED:
             st.firing_since_ns, st.ack_until_ns, st.ack_by, st.ack_comment = None, None, None, None
         # the regulator first: silences and acknowledgements never apply to it (DESIGN.md decision 5)
         if st.regulator_notifiable and self.n.central_bank.enabled:

@@ -307,3 +307,44 @@ def test_routes_must_name_defined_channels(tmp_path: Path) -> None:
         facility_config(tmp_path, notify={"channels": [_hook()], "routes": [{"channels": ["pager"]}]})
     assert "unknown channel(s) pager" in str(exc.value)
     assert not isinstance(exc.value, ConfigError)  # pydantic's error; load_facility wraps it with the file name
+
+
+def test_suppressed_is_neither_resolved_nor_repeated_and_stays_open_for_the_regulator(tmp_path: Path,
+                                                                                       key_dir: Path) -> None:
+    clock = FakeClock()
+    bus, n = _offline(tmp_path, clock, group_wait_s=0, group_interval_s=0, central_bank={
+        "enabled": True, "url": "http://127.0.0.1:9/v1/messages", "key_dir": str(key_dir), "daily_report_at": None})
+    _publish(bus, clock, transition("EL-01", alert_id=1))
+    n.process_once()
+    _publish(bus, clock, transition("EL-01", "suppressed", alert_id=1, from_state="firing", silenced=True))
+    clock.advance(5 * 3600)
+    n.process_once()
+    assert len(_queued(n, "ops-hook")) == 1  # the first FIRING only: no RESOLVED, no reminder
+    _publish(bus, clock, transition("EL-01", "resolved", alert_id=1, from_state="suppressed"))
+    n.process_once()
+    assert [q["kind"] for q in _queued(n, "central_bank")] == ["breach_opened", "breach_updated", "breach_resolved"]
+    assert _queued(n, "central_bank")[1]["breach"]["operator"]["silenced"] is True
+
+
+def test_alert_that_never_fired_is_not_a_breach(tmp_path: Path, key_dir: Path) -> None:
+    clock = FakeClock()
+    bus, n = _offline(tmp_path, clock, central_bank={
+        "enabled": True, "url": "http://127.0.0.1:9/v1/messages", "key_dir": str(key_dir), "daily_report_at": None})
+    _publish(bus, clock, transition("EL-01", "pending", alert_id=1, from_state="inactive"))
+    _publish(bus, clock, transition("EL-01", "resolved", alert_id=1, from_state="pending"))
+    n.process_once()
+    assert _queued(n, "central_bank") == []
+    assert [e.kind for e in n.ledger.entries()] == ["alert.transition", "alert.transition"]
+
+
+def test_malformed_event_is_skipped_counted_and_kept_in_the_ledger(tmp_path: Path, key_dir: Path) -> None:
+    clock = FakeClock()
+    bus, n = _offline(tmp_path, clock, group_wait_s=0, central_bank={
+        "enabled": True, "url": "http://127.0.0.1:9/v1/messages", "key_dir": str(key_dir), "daily_report_at": None})
+    bad = transition("EL-01", alert_id=1)
+    _publish(bus, clock, Event(bad.kind, 0, "analyzer", bad.subject, {**bad.payload, "alert_id": "not-a-number"}))
+    _publish(bus, clock, transition("EL-02", alert_id=2))
+    n.process_once()
+    assert [q["breach"]["rule"]["id"] for q in _queued(n, "central_bank")] == ["EL-02"]
+    assert n.stats()["counters"]["rejected_total"] == {"alert.transition: ValueError": 1}
+    assert n.ledger.entries()[0].payload["alert_id"] == "not-a-number" and n.ledger.verify().ok
