@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from minewatch.db import connect
+from minewatch.db import PerThreadConnection
 
 GENESIS = "0" * 64
 #: How far from its place a moved entry is recognised as moved (beyond: reported as edited).
@@ -114,21 +113,13 @@ def _row_entry(row: tuple) -> Entry:
     return Entry(seq, at_ns, kind, actor, subject, data, prev_hash, h)
 
 
-class Ledger:
+class Ledger(PerThreadConnection):
     """Append-only access to the ``ledger`` table. Safe across threads and processes: an append reads the
     head and writes the next entry inside one ``BEGIN IMMEDIATE`` transaction."""
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
+        super().__init__(path)
         self.conn().executescript(SCHEMA)
-
-    def conn(self) -> sqlite3.Connection:
-        c = getattr(self._local, "conn", None)
-        if c is None:
-            c = connect(self.path)
-            self._local.conn = c
-        return c
 
     def append(self, kind: str, payload: dict[str, Any], *, at_ns: int, actor: str = "system",
                subject: str = "", conn: sqlite3.Connection | None = None) -> Entry:
@@ -226,9 +217,3 @@ class Ledger:
                                             e.payload) == e.hash:
                 return cand
         return None
-
-    def close(self) -> None:
-        c = getattr(self._local, "conn", None)
-        if c is not None:
-            c.close()
-            self._local.conn = None

@@ -39,6 +39,21 @@ def _ledger_key_event(config: Path | None, kind: str, key_id: str, pem: str) -> 
                                              actor="cli", subject=cfg.facility.id)
 
 
+def _new_key(config: Path | None, key_dir: Path | None, ledger_kind: str) -> tuple[Path, str | None, str, str]:
+    """Generate a key and make it current: (folder, previous key id, new key id, public PEM)."""
+    from notifier.signing import KeyStore, public_pem
+
+    ks = KeyStore(_key_dir(config, key_dir))
+    old = ks.current_id()
+    if old and ledger_kind == "key.generated":
+        typer.echo(f"{ks.dir}: a key already exists ({old}); use `minewatch keys rotate`", err=True)
+        raise typer.Exit(1)
+    kid = ks.generate()
+    pem = public_pem(ks.public_keys()[kid])
+    _ledger_key_event(config, ledger_kind, kid, pem)
+    return ks.dir, old, kid, pem
+
+
 def _parse_headers(path: Path) -> dict[str, str]:
     """Headers as a JSON object, or as ``Name: value`` lines (what ``curl -D`` writes)."""
     text = path.read_text(encoding="utf-8")
@@ -63,29 +78,15 @@ def register(app: typer.Typer) -> None:
     def keys_generate(config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
                       key_dir: Path = typer.Option(None, "--key-dir", help="Key folder (instead of --config)")) -> None:
         """Create the first signing key (refuses if one exists: use `keys rotate`)."""
-        from notifier.signing import KeyStore, public_pem
-
-        ks = KeyStore(_key_dir(config, key_dir))
-        if ks.current_id():
-            typer.echo(f"{ks.dir}: a key already exists ({ks.current_id()}); use `minewatch keys rotate`", err=True)
-            raise typer.Exit(1)
-        kid = ks.generate()
-        pem = public_pem(ks.public_keys()[kid])
-        _ledger_key_event(config, "key.generated", kid, pem)
-        typer.echo(f"generated key {kid} in {ks.dir} (private key mode 0600); give the regulator its public key:")
+        folder, _, kid, pem = _new_key(config, key_dir, "key.generated")
+        typer.echo(f"generated key {kid} in {folder} (private key mode 0600); give the regulator its public key:")
         typer.echo(pem, nl=False)
 
     @keys.command("rotate")
     def keys_rotate(config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
                     key_dir: Path = typer.Option(None, "--key-dir")) -> None:
         """Make a new key current; older keys stay so messages already signed can still be verified."""
-        from notifier.signing import KeyStore, public_pem
-
-        ks = KeyStore(_key_dir(config, key_dir))
-        old = ks.current_id()
-        kid = ks.generate()
-        pem = public_pem(ks.public_keys()[kid])
-        _ledger_key_event(config, "key.rotated", kid, pem)
+        _, old, kid, pem = _new_key(config, key_dir, "key.rotated")
         typer.echo(f"rotated {old or '(none)'} -> {kid}; register this public key with the regulator:")
         typer.echo(pem, nl=False)
 

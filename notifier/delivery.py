@@ -30,14 +30,41 @@ def backoff_delay_s(policy: Backoff, attempts: int, rng: random.Random) -> float
     return min(policy.max_s, base * (1 + rng.uniform(-policy.jitter, policy.jitter)))
 
 
+class BackgroundThread:
+    """A named daemon thread running ``_run`` until ``stop_thread()``; setting ``wake`` cuts its waits short."""
+
+    def __init__(self, name: str) -> None:
+        self.thread_name = name
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start_thread(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            self._thread.start()
+
+    def stop_thread(self) -> None:
+        self._stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+
+
 #: Called after a message is delivered or dead: (message, outcome, result or None).
 Outcome = Callable[[Message, str, Result | None], None]
 
 
-class DeliveryWorker:
+class DeliveryWorker(BackgroundThread):
     def __init__(self, destination: str, outbox: Outbox, transport: Transport, policy: Backoff, *,
                  on_done: Outcome, counters: Counters, idle_s: float = 0.5,
                  clock: Callable[[], int] = time.time_ns) -> None:
+        super().__init__(f"notify-{destination}")
         self.destination = destination
         self.outbox = outbox
         self.transport = transport
@@ -46,22 +73,13 @@ class DeliveryWorker:
         self.counters = counters
         self.idle_s = idle_s
         self.clock = clock
-        self.wake = threading.Event()
-        self._stop = threading.Event()
         self._rng = random.Random()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"notify-{self.destination}", daemon=True)
-            self._thread.start()
+        self.start_thread()
 
     def stop(self) -> None:
-        self._stop.set()
-        self.wake.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
+        self.stop_thread()
         self.transport.close()
 
     def _run(self) -> None:

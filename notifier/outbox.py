@@ -10,14 +10,13 @@ in the table as the record of what was sent.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from minewatch.db import connect
+from minewatch.db import PerThreadConnection
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -81,18 +80,16 @@ def _msg(row: tuple) -> Message:
     return Message(*r)
 
 
-class Outbox:
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-        self.conn().executescript(SCHEMA)
+def sql_filters(**equal: object) -> tuple[str, list[object]]:
+    """``WHERE`` text and arguments for ``column = value`` on every value that is not None/empty."""
+    used = {k: v for k, v in equal.items() if v not in (None, "")}
+    return " AND ".join(f"{k} = ?" for k in used) or "1", list(used.values())
 
-    def conn(self) -> sqlite3.Connection:
-        c = getattr(self._local, "conn", None)
-        if c is None:
-            c = connect(self.path)
-            self._local.conn = c
-        return c
+
+class Outbox(PerThreadConnection):
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path)
+        self.conn().executescript(SCHEMA)
 
     def enqueue(self, destination: str, kind: str, body: bytes, *, message_id: str, idempotency_key: str,
                 now_ns: int, deadline_ns: int, meta: dict[str, Any] | None = None,
@@ -163,14 +160,7 @@ class Outbox:
         return out
 
     def messages(self, destination: str | None = None, status: str | None = None, limit: int = 100) -> list[Message]:
-        clauses, args = [], []
-        if destination:
-            clauses.append("destination = ?")
-            args.append(destination)
-        if status:
-            clauses.append("status = ?")
-            args.append(status)
-        where = " AND ".join(clauses) or "1"
+        where, args = sql_filters(destination=destination, status=status)
         rows = self.conn().execute(f"SELECT {_COLS} FROM outbox WHERE {where} ORDER BY id DESC LIMIT ?",
                                    [*args, limit]).fetchall()
         return [_msg(r) for r in rows]
@@ -180,9 +170,3 @@ class Outbox:
                                   "FROM delivery_log WHERE outbox_id = ? ORDER BY id", (outbox_id,))
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur]
-
-    def close(self) -> None:
-        c = getattr(self._local, "conn", None)
-        if c is not None:
-            c.close()
-            self._local.conn = None

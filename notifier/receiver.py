@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from minewatch.db import connect
+from notifier.outbox import sql_filters
 from notifier.regulator import RegulatorMessage
 from notifier.signing import DEFAULT_WINDOW_S, H_TIMESTAMP, verify_message
 
@@ -96,18 +97,12 @@ class ReceiverStore:
 
     def messages(self, facility: str | None = None, kind: str | None = None, after_seq: int = 0,
                  limit: int = 1000) -> list[dict[str, Any]]:
-        clauses, args = ["seq > ?"], [after_seq]
-        if facility:
-            clauses.append("facility_id = ?")
-            args.append(facility)
-        if kind:
-            clauses.append("kind = ?")
-            args.append(kind)
+        where, args = sql_filters(facility_id=facility, kind=kind)
         with self.lock:
             rows = self.conn.execute(
                 f"SELECT seq, message_id, idempotency_key, facility_id, kind, key_id, signed_at_s, received_ns, "
-                f"ledger_seq, ledger_hash, body FROM received WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
-                [*args, limit]).fetchall()
+                f"ledger_seq, ledger_hash, body FROM received WHERE {where} AND seq > ? ORDER BY seq LIMIT ?",
+                [*args, after_seq, limit]).fetchall()
         cols = ("seq", "message_id", "idempotency_key", "facility_id", "kind", "key_id", "signed_at_s",
                 "received_ns", "ledger_seq", "ledger_hash")
         return [{**dict(zip(cols, r[:-1], strict=True)), "body": orjson.loads(r[-1])} for r in rows]

@@ -30,7 +30,7 @@ from minewatch.events import Event, EventBus
 from minewatch.ledger import Entry, Ledger, canonical_json
 from notifier import regulator as reg
 from notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable
-from notifier.delivery import NS, DeliveryWorker
+from notifier.delivery import NS, BackgroundThread, DeliveryWorker
 from notifier.operator import OperatorRouter, render
 from notifier.outbox import Message, Outbox
 from notifier.signing import KeyStore
@@ -69,7 +69,7 @@ class LedgerRecorder:
         self.wake.set()
 
 
-class Notifier:
+class Notifier(BackgroundThread):
     """``start()`` / ``stop()`` / ``stats()``; see the module docstring.
 
     ``deliver=False`` only records and queues (for a process whose messages a separate
@@ -79,6 +79,7 @@ class Notifier:
     def __init__(self, cfg: FacilityConfig, bus: EventBus | None = None, *, report_source: ReportSource | None = None,
                  deliver: bool = True, clock: Callable[[], int] = time.time_ns,
                  transports: dict[str, Transport] | None = None) -> None:
+        super().__init__("notifier")
         self.cfg = cfg
         self.n = cfg.notify
         self.bus = bus
@@ -90,9 +91,6 @@ class Notifier:
         self.outbox = Outbox(self.db_path)
         self.counters = Counters()
         self.keys = KeyStore(cfg.path(self.n.central_bank.key_dir))
-        self.wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._recorder = LedgerRecorder(self.ledger, self.counters, self.wake)
         if bus is not None:  # ledger from now on, even before start(): an event must never be lost
             bus.subscribe(self._recorder)
@@ -111,7 +109,6 @@ class Notifier:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._stop.clear()
         self._started_ns = self.clock()
         self.ledger.append("config.in_force", {"sha256": config_digest(self.cfg), "facility": self.cfg.facility.id,
                                                "software_version": minewatch.__version__,
@@ -123,15 +120,10 @@ class Notifier:
                                    counters=self.counters, idle_s=self.n.poll_interval_s, clock=self.clock)
                 self.workers[dest] = w
                 w.start()
-        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
-        self._thread.start()
+        self.start_thread()
 
     def stop(self) -> None:
-        self._stop.set()
-        self.wake.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
+        self.stop_thread()
         for w in self.workers.values():
             w.stop()
         self.workers.clear()

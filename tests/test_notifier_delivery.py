@@ -13,7 +13,7 @@ from minewatch.events import EventBus
 from notifier.delivery import backoff_delay_s
 from notifier.service import Notifier
 from tests.support.notify import (
-    ReceiverServer, SmtpServer, facility_config, fast_backoff, transition, wait_until,
+    ReceiverServer, SmtpServer, facility_config, fast_backoff, running, transition, wait_until,
 )
 
 
@@ -53,14 +53,11 @@ def test_receiver_down_then_back_gets_everything_in_order_once(tmp_path: Path, r
                                                                 key_dir: Path) -> None:
     receiver.stop()
     bus, n = _notifier(tmp_path, receiver, key_dir)
-    n.start()
-    try:
+    with running(n):
         _publish_breaches(bus, 6)
         wait_until(lambda: n.counters.get("attempts_failed_total") >= 4, what="failed attempts while down")
         receiver.start()
         wait_until(lambda: _delivered(n, 13), what="drain")
-    finally:
-        n.stop()
     _assert_all_once_in_order(n, receiver)
     kinds = [m["kind"] for m in receiver.received()]
     assert kinds.count("heartbeat") == 1
@@ -74,12 +71,9 @@ def test_intermittent_500s_and_timeouts_still_exactly_once_in_order(tmp_path: Pa
     receiver.switch.set_modes(["500", "hang", "ok", "500-after", "500", "hang-after", "ok", "500-after", "hang",
                                "500", "ok", "hang-after"])
     bus, n = _notifier(tmp_path, receiver, key_dir)
-    n.start()
-    try:
+    with running(n):
         _publish_breaches(bus, 5)
         wait_until(lambda: _delivered(n, 11), what="all delivered")
-    finally:
-        n.stop()
     _assert_all_once_in_order(n, receiver)
     assert receiver.count("duplicates") >= 4  # processed-then-failed answers were retried and de-duplicated
     # the delivery log keeps every attempt with its status code and timing
@@ -98,12 +92,9 @@ def test_queue_survives_a_restart_of_the_notifier(tmp_path: Path, receiver: Rece
     first.stop()
     receiver.start()
     bus2, second = _notifier(tmp_path, receiver, key_dir)
-    second.start()
-    try:
+    with running(second):
         _publish_breaches(bus2, 1)
         wait_until(lambda: _delivered(second, 9), what="drain after restart")
-    finally:
-        second.stop()
     _assert_all_once_in_order(second, receiver)
     assert [m["kind"] for m in receiver.received()].count("breach_opened") == 4
     assert second.ledger.verify().ok
@@ -119,12 +110,9 @@ def test_dead_after_deadline_alerts_the_operator_loudly(tmp_path: Path, receiver
     bus, n = _notifier(tmp_path, receiver, key_dir, cb={"backoff": fast_backoff(dead_after_s=0.6)},
                        channels=[email], group_wait_s=0, group_interval_s=0)
     monkeypatch.setenv("TEST_SMTP_PASSWORD", smtp_server.password)
-    n.start()
-    try:
+    with running(n):
         mails = smtp_server.wait_for(1)
         wait_until(lambda: n.outbox.counts()["central_bank"].get("dead", 0) >= 1, what="dead letter")
-    finally:
-        n.stop()
     dead = n.outbox.messages("central_bank", status="dead")
     assert dead and dead[0].kind == "heartbeat" and dead[0].attempts >= 2
     subject = mails[0]["Subject"]

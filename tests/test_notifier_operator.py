@@ -19,7 +19,7 @@ from minewatch.events import Event, EventBus
 from notifier.service import Notifier
 from tests.support.mosquitto import Broker
 from tests.support.notify import (
-    ReceiverServer, SmtpServer, WebhookSink, facility_config, fast_backoff, transition, wait_until,
+    ReceiverServer, SmtpServer, WebhookSink, facility_config, fast_backoff, running, transition, wait_until,
 )
 
 NS = 1_000_000_000
@@ -76,8 +76,7 @@ def test_silenced_and_acknowledged_alert_reaches_the_central_bank_but_no_operato
         "poll_interval_s": 0.05})
     bus = EventBus()
     n = Notifier(cfg, bus)
-    n.start()
-    try:
+    with running(n):
         # silenced by flag (the analyzer applied a silence) and acknowledged by the operator
         bus.publish(transition("FI-01", "firing", alert_id=1, family="fire", silenced=True, acknowledged=True))
         # silenced by a silence the notifier saw created
@@ -92,8 +91,6 @@ def test_silenced_and_acknowledged_alert_reaches_the_central_bank_but_no_operato
         mails = smtp_server.wait_for(1)
         wait_until(lambda: len(webhook_sink.posts) >= 1, what="webhook")
         wait_until(lambda: len(receiver.received()) >= 4, what="regulator messages")
-    finally:
-        n.stop()
     got = {(m["kind"], m["body"]["breach"]["rule"]["id"]): m["body"] for m in receiver.received()
            if m["kind"] != "heartbeat"}
     assert set(got) == {("breach_opened", "FI-01"), ("breach_opened", "EL-03"), ("breach_updated", "EL-03")}
@@ -117,13 +114,10 @@ def test_email_arrives_with_expected_subject_and_body(tmp_path: Path, smtp_serve
     cfg = facility_config(tmp_path, notify={"channels": [email], "group_wait_s": 0, "poll_interval_s": 0.05})
     bus = EventBus()
     n = Notifier(cfg, bus)
-    n.start()
-    try:
+    with running(n):
         bus.publish(transition("EL-01", "firing", alert_id=7, family="electrical", severity="major",
                                subject="meter-main", value=5125.0))
         mails = smtp_server.wait_for(1)
-    finally:
-        n.stop()
     m = mails[0]
     assert m["Subject"] == "[minewatch ashgabat-01] FIRING: 1 major electrical alert: Rule EL-01 on meter-main"
     assert m["From"] == "minewatch@facility.tm" and m["To"] == "ops@facility.tm, chief@facility.tm"
@@ -145,14 +139,11 @@ def test_wrong_smtp_password_is_retried_not_crashed(tmp_path: Path, smtp_server:
     cfg = facility_config(tmp_path, notify={"channels": [email], "group_wait_s": 0, "poll_interval_s": 0.05})
     bus = EventBus()
     n = Notifier(cfg, bus)
-    n.start()
-    try:
+    with running(n):
         bus.publish(transition("EL-01", "firing", alert_id=7))
         wait_until(lambda: n.counters.get("attempts_failed_total") >= 2, what="failed logins")
         monkeypatch.setenv("SMTP_PW", smtp_server.password)  # read at each attempt, never cached
         mails = smtp_server.wait_for(1)
-    finally:
-        n.stop()
     assert len(mails) == 1
     logs = n.outbox.log(n.outbox.messages("ops-mail")[0].id)
     assert logs[0]["outcome"] == "failed" and logs[0]["status_code"] == 535 and "SMTP_PW" not in str(logs)

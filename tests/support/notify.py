@@ -9,7 +9,8 @@ import ipaddress
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -31,6 +32,7 @@ from minewatch.events import Event
 from minewatch.ledger import Head
 from notifier.receiver import ReceiverStore, create_app
 from notifier.regulator import OperatorAnnotation, RegulatorMessage, breach_message
+from notifier.service import Notifier
 from notifier.signing import KeyStore
 from tests.support.ports import free_port, wait_listening
 
@@ -287,3 +289,13 @@ def sample_breach(tmp_path: Path, head: Head = HEAD) -> RegulatorMessage:
     ev = transition("EL-01", "firing", alert_id=4)
     return breach_message(cfg, "breach_opened", ev.payload, occurred_ns=ev.at_ns, now_ns=time.time_ns(),
                           head=head, annotation=OperatorAnnotation())
+
+
+@contextmanager
+def running(n: Notifier) -> Iterator[Notifier]:
+    """The notifier started for the block and stopped (threads joined) after it, whatever happens."""
+    n.start()
+    try:
+        yield n
+    finally:
+        n.stop()
