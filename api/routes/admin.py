@@ -1,0 +1,52 @@
+"""Admin actions: fault injection into the simulated facility (demo only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Principal, require
+from api.context import ApiContext, FaultTarget
+from api.errors import ApiError, bad_param
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+class FaultRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fault: str = Field(min_length=1, description="e.g. overheat, fan_failure, silent, unregistered, over_capacity")
+    target: str | None = Field(None, description="Rig serial; facility-wide faults take none")
+
+
+def _simulator(request: Request) -> FaultTarget:
+    ctx: ApiContext = request.app.state.ctx
+    if ctx.faults is None:
+        raise ApiError(404, None, "no simulator runs in this process; faults can be injected only in `minewatch demo`")
+    return ctx.faults
+
+
+@router.post("/faults")
+def inject_fault(request: Request, body: FaultRequest,
+                 who: Principal = Depends(require("admin"))) -> dict[str, Any]:
+    """Make the simulated facility misbehave (the demo's way to show an alert firing)."""
+    sim = _simulator(request)
+    try:
+        sim.inject(body.fault, body.target)
+    except (KeyError, ValueError) as exc:
+        raise bad_param("target" if isinstance(exc, KeyError) else "fault", str(exc).strip("'\"")) from None
+    return {"injected": body.fault, "target": body.target, "by": who.actor}
+
+
+@router.delete("/faults")
+def clear_fault(request: Request, fault: str | None = None, target: str | None = None,
+                who: Principal = Depends(require("admin"))) -> dict[str, Any]:
+    """Clear one fault (or all, without parameters): the simulated rig cools down, the alert resolves."""
+    sim = _simulator(request)
+    try:
+        sim.clear(fault, target)
+    except (KeyError, ValueError) as exc:
+        raise bad_param("target" if isinstance(exc, KeyError) else "fault", str(exc).strip("'\"")) from None
+    return {"cleared": fault or "all", "target": target, "by": who.actor}
