@@ -135,7 +135,7 @@ def test_facility_uses_the_revenue_meter(client: TestClient) -> None:
     p = body["power"]
     assert p["source"] == "revenue_meter" and p["devices"] == ["meter-main"]
     assert p["kw"] == 20.0 and p["licensed_capacity_kw"] == 100.0 and p["utilisation_pct"] == 20.0
-    assert p["oldest_reading"] == "2026-01-05T11:59:00Z" and p["age_s"] == 60.0
+    assert p["oldest_reading"] == "2026-01-05T11:59:30Z" and p["age_s"] == 30.0
     d = body["devices"]
     assert (d["total"], d["online"], d["offline"]) == (6, 5, 1)
     assert d["by_role"]["rig"] == {"online": 4, "offline": 1}
@@ -161,10 +161,10 @@ def test_facility_with_no_data_says_no_data(tmp_path: Path) -> None:
 
 
 def test_stale_meter_falls_back_to_rigs_and_says_why(known: KnownFacility) -> None:
-    with make_client(known, offline_after_s=30) as c:  # meter's last reading is 60 s old
+    with make_client(known, offline_after_s=20) as c:  # meter's last reading is 30 s old
         p = c.get("/api/v1/facility", headers={"Authorization": f"Bearer {TOKENS['operator']}"}).json()["power"]
     assert p["source"] == "rigs_sum" and p["kw"] == 14.0
-    assert "meter-main" in p["note"] and "30 s" in p["note"]
+    assert "meter-main" in p["note"] and "20 s" in p["note"]
 
 
 def test_facility_series_in_kw(client: TestClient) -> None:

@@ -9,10 +9,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import TokenTable
+from api.server import ApiServer
 from minewatch.config import FacilityConfig
 from minewatch.profiles import DeviceProfile
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample
 from minewatch.store import SqliteStore
+from tests.support.ports import free_port
 
 #: "Now" for every contract test: 2026-01-05T12:00:00Z.
 NOW_NS = 1_767_614_400 * NS_PER_S
@@ -49,10 +51,12 @@ class KnownFacility:
     series_every_s: int = 10
 
 
-def fill_known_facility(data_dir: Path, with_meter: bool = True) -> KnownFacility:
-    """Five rigs (rig-05 silent for ten minutes), a revenue meter at 20 kW, an hour of rig-01 temps.
+def fill_known_facility(data_dir: Path, with_meter: bool = True, now_ns: int = NOW_NS) -> KnownFacility:
+    """Five rigs (rig-05 silent for ten minutes), a revenue meter at 20 kW (every minute, the last 30 s
+    ago), an hour of rig-01 temperatures.
 
-    Rig temperatures are 60..64 °C (rig-0N at 59+N); every fresh rig draws 3.5 kW.
+    Rig temperatures are 60..64 °C (rig-0N at 59+N); every fresh rig draws 3.5 kW. ``now_ns`` moves
+    everything in time (the page tests use the wall clock, which the browser shares).
     """
     cfg = facility_config(data_dir)
     store = SqliteStore(data_dir / "telemetry.db")
@@ -64,14 +68,14 @@ def fill_known_facility(data_dir: Path, with_meter: bool = True) -> KnownFacilit
     store.upsert_devices(metas)
     samples = []
     for i, rig in enumerate(rigs, start=1):
-        ts = NOW_NS - (600 if rig == "rig-05" else 5) * NS_PER_S
+        ts = now_ns - (600 if rig == "rig-05" else 5) * NS_PER_S
         samples += [Sample(ts, rig, "power_w", 3500.0), Sample(ts, rig, "chip_temp_c", 59.0 + i),
                     Sample(ts, rig, "hashrate_ths", 200.0)]
     for k in range(360):  # rig-01 chip temperature every 10 s over the last hour: 50.0 + k/10
-        samples.append(Sample(NOW_NS - 3600 * NS_PER_S + k * 10 * NS_PER_S, "rig-01", "chip_temp_c", 50.0 + k / 10))
+        samples.append(Sample(now_ns - 3600 * NS_PER_S + k * 10 * NS_PER_S, "rig-01", "chip_temp_c", 50.0 + k / 10))
     if with_meter:
         for k in range(60):
-            samples.append(Sample(NOW_NS - (60 - k) * 60 * NS_PER_S, "meter-main", "power_w", 20_000.0))
+            samples.append(Sample(now_ns - (60 - k) * 60 * NS_PER_S + 30 * NS_PER_S, "meter-main", "power_w", 20_000.0))
     store.write(samples)
     return KnownFacility(cfg, store, rigs, "meter-main")
 
@@ -80,3 +84,12 @@ def make_client(fac: KnownFacility, **kwargs: object) -> TestClient:
     app = create_app(fac.cfg, fac.store, tokens=TokenTable.parse(TOKENS_ENV, "test tokens"),
                      profiles={"test-rig": rig_profile()}, clock=lambda: NOW_NS, **kwargs)  # type: ignore[arg-type]
     return TestClient(app)
+
+
+def serve_known(fac: KnownFacility, alert_store: object | None = None, **kwargs: object) -> ApiServer:
+    """The known facility behind a real uvicorn server on a free port, pushing live updates twice a second."""
+    app = create_app(fac.cfg, fac.store, alert_store, tokens=TokenTable.parse(TOKENS_ENV, "test tokens"),  # type: ignore[arg-type]
+                     profiles={"test-rig": rig_profile()}, live_interval_s=0.5, **kwargs)  # type: ignore[arg-type]
+    server = ApiServer(app, "127.0.0.1", free_port())
+    server.start()
+    return server
