@@ -94,7 +94,7 @@ class Runtime:
 
     def _open_alert_store(self) -> Any | None:
         state = optional_module("analyzer.state")
-        return state.AlertStore(self.cfg.data_dir / "state.db") if state else None
+        return state.AlertStore(self.cfg.data_dir / "state.db", bus=self.bus) if state else None
 
     # --- parts -------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -29,6 +30,7 @@ def facility_config(data_dir: Path, capacity_kw: float = 100.0) -> FacilityConfi
         "facility": {"id": "test-site", "name": "Test site"},
         "licence": {"number": "TM-2026-0001", "capacity_kw": capacity_kw, "region": "Mary"},
         "storage": {"data_dir": str(data_dir)},
+        "analysis": {"interval_s": 10},
     })
 
 
@@ -93,3 +95,22 @@ def serve_known(fac: KnownFacility, alert_store: object | None = None, **kwargs:
     server = ApiServer(app, "127.0.0.1", free_port())
     server.start()
     return server
+
+
+#: A compliance profile with one rule: chip temperature above the model's limit for 20 s is critical.
+OVERHEAT_PROFILE = {
+    "id": "test-overheat", "title": "Overheat only", "jurisdiction": "test", "version": "1",
+    "rules": [{
+        "id": "TH-05", "title": "Chip over-temperature", "kind": "threshold", "family": "thermal",
+        "severity": "critical", "selector": {"role": "rig"}, "for": "20s",
+        "params": {"metric": "chip_temp_c", "above": {"limit": "chip_temp_c.max_above"}, "clear_above": 85,
+                   "max_age": "30s", "unit": "°C"},
+        "source": "test: device profile limit",
+    }],
+}
+
+
+def overheat_profile() -> Any:
+    from analyzer.profile import validate_profile
+
+    return validate_profile(OVERHEAT_PROFILE, "test-overheat profile")
