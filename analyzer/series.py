@@ -28,7 +28,7 @@ class Buckets:
         self.S = len(devices)
         self.n = self.J + self.L - 1
         self.start = int(instants[0]) - self.L * self.step
-        codes = pd.Categorical(df["device"], categories=devices).codes if len(df) else np.empty(0, np.int8)
+        codes = pd.Index(devices).get_indexer(df["device"]) if len(df) else np.empty(0, np.int64)
         ts = df["ts"].to_numpy(np.int64) if len(df) else np.empty(0, np.int64)
         idx = (ts - self.start) // self.step
         keep = (codes >= 0) & (idx >= 0) & (idx < self.n)
