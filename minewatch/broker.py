@@ -8,8 +8,13 @@ must use. Production sites run their own broker (Mosquitto, EMQX) and never use 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
+import os
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -45,6 +50,17 @@ def mosquitto_path() -> str | None:
         if cand and Path(cand).exists():
             return cand
     return None
+
+
+def _detach_but_die_with_parent() -> None:
+    """In the broker child: leave the terminal's process group, so Ctrl-C reaches only minewatch,
+    which stops the collector before the broker; but die if minewatch itself is killed (Linux)."""
+    os.setpgrp()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the supervisor still stops it on a clean exit
+        pass
 
 
 class EmbeddedBroker:
@@ -90,6 +106,8 @@ class EmbeddedBroker:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} {self.host}\n"
+            # stay the user minewatch runs as: dropping privileges would clear the parent-death signal
+            f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"
@@ -98,7 +116,8 @@ class EmbeddedBroker:
             "log_type error\n"
         )
         with (self.workdir / "mosquitto.log").open("ab") as err:
-            self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=err)
+            self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=err,
+                                          preexec_fn=_detach_but_die_with_parent)
 
     def _start_amqtt(self) -> None:
         ready = threading.Event()

@@ -97,6 +97,95 @@ class Runtime:
         return state.AlertStore(self.cfg.data_dir / "state.db", bus=self.bus) if state else None
 
     # --- parts -------------------------------------------------------------------------------
+    # Add order is start order (stop is the reverse): broker, simulated servers, collectors, then the
+    # simulated publisher (the collector is subscribed before the first message), analyzer, notifier,
+    # API. On stop the publisher goes quiet before the collector drains its queue.
+
+    def use_broker(self, workdir: Path) -> None:
+        """Run the demo's MQTT broker on a free port and point the facility's MQTT settings at it."""
+        from minewatch.broker import EmbeddedBroker
+
+        broker = EmbeddedBroker(workdir)
+        self.supervisor.add("broker", broker)
+        mqtt = self.cfg.mqtt.model_copy(update={"host": broker.host, "port": broker.port,
+                                                "protocol": broker.protocol})
+        self.cfg = self.cfg.model_copy(update={"mqtt": mqtt})
+
+    def simulate(self, faults: list[str], interval_s: float = 5.0) -> None:
+        """The simulated facility, its Modbus/miner-API servers (when present) and its MQTT publisher.
+
+        ``faults`` (``kind[:serial]``) are injected before the first message; the API's admin
+        endpoint and the simulator's MQTT control topic inject more at run time.
+        """
+        build = optional_module("simulator.build")
+        publisher = optional_module("simulator.publisher")
+        if build is None or publisher is None:
+            log.warning("the simulator is not installed: the demo runs without simulated telemetry")
+            return
+        facility = build.build_facility(self.cfg)
+        for spec in faults:
+            kind, target = build.parse_fault(spec)
+            try:
+                facility.inject(kind, target)
+            except (ValueError, KeyError) as exc:
+                raise ConfigError([f"--fault {spec}: {exc.args[0]}"]) from None
+        self.faults = facility
+        self._simulated_devices(facility)
+        self.add_collectors()
+        self.supervisor.add("simulator", publisher.SimPublisher(
+            facility, self.cfg.mqtt.host, self.cfg.mqtt.port, facility_id=self.cfg.facility.id,
+            interval_s=interval_s, client_id=f"minewatch-sim-{self.cfg.facility.id}"))
+
+    def _simulated_devices(self, facility: Any) -> None:
+        """Modbus meters/PDUs/sensors and miner APIs over the same facility model (#3), when present."""
+        modbus = optional_module("simulator.modbus_facility")
+        if modbus is None:
+            return
+        from minewatch.broker import free_port
+
+        servers = modbus.FacilityModbus(facility, self.profiles, free_port)
+        self.supervisor.add("modbus-simulator", servers)
+        polling = self.cfg.polling.model_copy(update=servers.polling_settings())
+        self.cfg = self.cfg.model_copy(update={"polling": polling})
+
+    def add_collectors(self) -> None:
+        commands = optional_module("collector.commands")
+        if commands is None:
+            log.warning("the collector is not installed: nothing writes telemetry in this process")
+            return
+        for part in commands.build_collectors(self.cfg, self.store):
+            self.supervisor.add(type(part).__name__, part)
+
+    def add_analyzer(self, required: bool) -> None:
+        """The live analyzer. With ``required`` (``run``) a broken compliance profile stops the start;
+        the demo carries on without alerts and says why."""
+        engine = optional_module("analyzer.engine")
+        if engine is None or self.alert_store is None:
+            log.warning("the analyzer is not installed: no alerts in this process")
+            return
+        try:
+            analyzer = engine.Analyzer(self.cfg, self.store, self.alert_store, self.bus, self.profiles)
+        except ConfigError as exc:
+            if required:
+                raise
+            log.error("analyzer not started: %s", "; ".join(exc.problems))
+            return
+        self.supervisor.add("analyzer", analyzer)
+
+    def add_notifier(self) -> None:
+        service = optional_module("notifier.service")
+        if service is None:
+            return
+        self.supervisor.add("notifier", service.Notifier(self.cfg, self.bus, report_source=self._report_source()))
+
+    def _report_source(self) -> Any | None:
+        report = optional_module("analyzer.report")
+        profile_mod = optional_module("analyzer.profile")
+        if report is None or profile_mod is None or self.alert_store is None:
+            return None
+        profile = profile_mod.load_compliance_profile(self.cfg.analysis.compliance_profile, self.cfg.base_dir)
+        return lambda start_ns, end_ns: report.build_report(self.cfg, self.store, self.alert_store, profile,
+                                                            start_ns, end_ns)
 
     def add_api(self, host: str | None = None, port: int | None = None) -> None:
         from api.app import create_app
@@ -163,6 +252,9 @@ def register(app: typer.Typer) -> None:
         """Collector, analyzer, notifier and API in one process (no simulator, no broker)."""
         setup_logging()
         rt = Runtime.from_config(config)
+        rt.add_collectors()
+        rt.add_analyzer(required=True)
+        rt.add_notifier()
         rt.add_api(port=port)
         rt.announce()
         raise typer.Exit(rt.supervisor.run())
@@ -172,7 +264,9 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, help="API port"),
         host: str = typer.Option("127.0.0.1", help="API listen address"),
         data_dir: Path = typer.Option(Path("data/demo"), help="Fresh folder for the demo's data (wiped at start)"),
-        fault: list[str] = typer.Option([], help="Inject at start, e.g. overheat:<serial> (repeatable)"),
+        fault: list[str] = typer.Option([], help="Inject at start, kind[:serial]: overheat, fan_fail, silent, "
+                                                 "unregistered, overload (repeatable)"),
+        interval_s: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between simulated messages"),
     ) -> None:
         """A simulated facility end to end: broker, simulator, collector, analyzer, API and page."""
         from api.auth import TokenTable
@@ -183,6 +277,10 @@ def register(app: typer.Typer) -> None:
         cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"data_dir": str(data)})})
         rt = Runtime(cfg)
         rt.tokens, rt.token_values = TokenTable.generate()
+        rt.use_broker(data / "broker")
+        rt.simulate(fault, interval_s)
+        rt.add_analyzer(required=False)
+        rt.add_notifier()
         rt.add_api(host=host, port=port)
         rt.announce()
         raise typer.Exit(rt.supervisor.run())

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 class FaultRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fault: str = Field(min_length=1, description="e.g. overheat, fan_failure, silent, unregistered, over_capacity")
+    fault: str = Field(min_length=1, description="overheat, fan_fail, silent, unregistered or overload")
     target: str | None = Field(None, description="Rig serial; facility-wide faults take none")
 
 
@@ -28,25 +28,36 @@ def _simulator(request: Request) -> FaultTarget:
     return ctx.faults
 
 
+def _refused(exc: KeyError | ValueError) -> ApiError:
+    """The simulator raises KeyError for an unknown rig and ValueError for an unknown or impossible fault."""
+    return bad_param("target" if isinstance(exc, KeyError) else "fault", str(exc.args[0] if exc.args else exc))
+
+
+@router.get("/faults")
+def faults(request: Request, _: Principal = Depends(require("admin"))) -> dict[str, Any]:
+    """The faults active in the simulated facility."""
+    return {"items": _simulator(request).active_faults()}
+
+
 @router.post("/faults")
 def inject_fault(request: Request, body: FaultRequest,
                  who: Principal = Depends(require("admin"))) -> dict[str, Any]:
     """Make the simulated facility misbehave (the demo's way to show an alert firing)."""
     sim = _simulator(request)
     try:
-        sim.inject(body.fault, body.target)
+        target = sim.inject(body.fault, body.target)
     except (KeyError, ValueError) as exc:
-        raise bad_param("target" if isinstance(exc, KeyError) else "fault", str(exc).strip("'\"")) from None
-    return {"injected": body.fault, "target": body.target, "by": who.actor}
+        raise _refused(exc) from None
+    return {"injected": body.fault, "target": target, "by": who.actor}
 
 
 @router.delete("/faults")
-def clear_fault(request: Request, fault: str | None = None, target: str | None = None,
+def clear_fault(request: Request, fault: str, target: str | None = None,
                 who: Principal = Depends(require("admin"))) -> dict[str, Any]:
-    """Clear one fault (or all, without parameters): the simulated rig cools down, the alert resolves."""
+    """End a fault (on ``target``, or on every rig): the simulated rig cools down, the alert resolves."""
     sim = _simulator(request)
     try:
         sim.clear(fault, target)
     except (KeyError, ValueError) as exc:
-        raise bad_param("target" if isinstance(exc, KeyError) else "fault", str(exc).strip("'\"")) from None
-    return {"cleared": fault or "all", "target": target, "by": who.actor}
+        raise _refused(exc) from None
+    return {"cleared": fault, "target": target, "by": who.actor}
