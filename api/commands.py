@@ -24,5 +24,4 @@ def register(app: typer.Typer) -> None:
         setup_logging()
         rt = Runtime.from_config(config)
         rt.add_api(host=host, port=port)
-        rt.announce()
-        raise typer.Exit(rt.supervisor.run())
+        raise typer.Exit(rt.supervisor.run(on_started=rt.announce))

@@ -44,6 +44,8 @@ class ApiServer:
                 raise RuntimeError(f"API server could not listen on {self.host}:{self.port} "
                                    f"(port in use or not allowed?)")
             time.sleep(0.05)
+        if self.port == 0:  # the OS chose: report the real one
+            self.port = self._server.servers[0].sockets[0].getsockname()[1]
         self._started_at = time.monotonic()
         log.info("API listening on %s", self.url)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -78,7 +79,7 @@ class Runtime:
         self.supervisor.add("store", StorePart(self.store))
         self.alert_store = self._open_alert_store()
         self.faults: Any | None = None
-        self.api_url: str | None = None
+        self.api_server: Any | None = None
         self.tokens: Any | None = None
         self.token_values: dict[str, str] | None = None
 
@@ -154,7 +155,7 @@ class Runtime:
             log.warning("the collector is not installed: nothing writes telemetry in this process")
             return
         for part in commands.build_collectors(self.cfg, self.store):
-            self.supervisor.add(type(part).__name__, part)
+            self.supervisor.add(_snake(type(part).__name__), part)
 
     def add_analyzer(self, required: bool) -> None:
         """The live analyzer. With ``required`` (``run``) a broken compliance profile stops the start;
@@ -169,6 +170,7 @@ class Runtime:
             if required:
                 raise
             log.error("analyzer not started: %s", "; ".join(exc.problems))
+            self.alert_store = None  # the page then says "no analyzer" instead of showing zero alerts
             return
         self.supervisor.add("analyzer", analyzer)
 
@@ -197,9 +199,13 @@ class Runtime:
         # /health lists every part, including those added after the API
         app = create_app(self.cfg, self.store, self.alert_store, self.bus, tokens=self.tokens,
                          profiles=self.profiles, components=_LiveParts(self.supervisor), faults=self.faults)
-        server = ApiServer(app, host or self.cfg.api.host, self.cfg.api.port if port is None else port)
-        self.supervisor.add("api", server)
-        self.api_url = server.url
+        self.api_server = ApiServer(app, host or self.cfg.api.host, self.cfg.api.port if port is None else port)
+        self.supervisor.add("api", self.api_server)
+
+    @property
+    def api_url(self) -> str | None:
+        """Where the API listens (the real port once started, when port 0 asked the OS to choose)."""
+        return self.api_server.url if self.api_server else None
 
     def announce(self) -> None:
         """Tell the operator where to look (tokens only when this process made them up)."""
@@ -217,6 +223,11 @@ class Runtime:
             typer.echo(f"  live page:  {self.api_url}/  (log in with a token from {self.cfg.api.tokens_env})")
         typer.echo(f"  API docs:   {self.api_url}/api/docs    health: {self.api_url}/health")
         typer.echo("  Ctrl-C stops everything.")
+
+
+def _snake(name: str) -> str:
+    """``MqttCollector`` → ``mqtt_collector`` (how /health names the part)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class _LiveParts:
@@ -256,8 +267,7 @@ def register(app: typer.Typer) -> None:
         rt.add_analyzer(required=True)
         rt.add_notifier()
         rt.add_api(port=port)
-        rt.announce()
-        raise typer.Exit(rt.supervisor.run())
+        raise typer.Exit(rt.supervisor.run(on_started=rt.announce))
 
     @app.command("demo")
     def demo(
@@ -282,6 +292,5 @@ def register(app: typer.Typer) -> None:
         rt.add_analyzer(required=False)
         rt.add_notifier()
         rt.add_api(host=host, port=port)
-        rt.announce()
-        raise typer.Exit(rt.supervisor.run())
+        raise typer.Exit(rt.supervisor.run(on_started=rt.announce))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,9 +32,6 @@ class Supervisor:
     def add(self, name: str, part: Part) -> Part:
         self.parts.append((name, part))
         return part
-
-    def by_name(self) -> dict[str, Part]:
-        return dict(self.parts)
 
     def start_all(self) -> None:
         """Start in order; if one fails, stop those already started and re-raise."""
@@ -57,7 +55,7 @@ class Supervisor:
             except Exception:
                 log.exception("%s failed to stop cleanly", name)
 
-    def run(self) -> int:
+    def run(self, on_started: Callable[[], None] | None = None) -> int:
         """Start everything, wait for SIGINT/SIGTERM, stop everything; 0 on a clean stop.
 
         The signal handlers stay installed until every part has stopped, so a second Ctrl-C (or a
@@ -74,6 +72,8 @@ class Supervisor:
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.start_all()
+            if on_started is not None:
+                on_started()
             try:
                 while not self.stop_requested.wait(0.5):
                     pass
