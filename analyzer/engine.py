@@ -97,10 +97,10 @@ class Evaluator:
                 "points": [[int(t), round(float(v), 6)] for t, v in zip(df["ts"], df["value"])]}
 
     def replay(self, start_ns: int, end_ns: int, report_step_s: float | None = None,
-               chunk_s: float = 6 * 3600) -> Iterator[tuple[Rule, list[Transition], dict[str, AlertState], EvalContext]]:
+               chunk_s: float = 6 * 3600) -> Iterator[tuple[Rule, Obs, list[Transition], EvalContext]]:
         """Evaluate every rule over ``[start_ns, end_ns]`` in chunks, carrying alert state across chunks.
 
-        Yields per rule and chunk the transitions and the open states after the chunk.
+        Yields per rule and chunk the observations and the transitions (each holds its episode's state).
         """
         states: dict[str, dict[str, AlertState]] = {r.id: {} for r in self.rules}
         grids = {}
@@ -124,8 +124,7 @@ class Evaluator:
                 if not len(instants):
                     continue
                 obs = self.evaluate(ctx, rule, instants)
-                trs = run(obs, rule, states[rule.id])
-                yield rule, trs, states[rule.id], ctx
+                yield rule, obs, run(obs, rule, states[rule.id]), ctx
             t = t_end + 1
 
 

@@ -65,9 +65,9 @@ def step(st: AlertState | None, rule: Rule, subject: str, t: int, ok: bool, trig
         if ok and trig:
             st_new = AlertState(rule.id, subject, "pending", t, value=value, threshold=thr)
             why = f"value {_fmt(value)} breaches threshold {_fmt(thr)}"
+            st_new.peak_max = st_new.peak_min = value
             if for_ns == 0:
                 st_new.state, st_new.fired_at = "firing", t
-                st_new.peak_max = st_new.peak_min = value
             else:
                 why += f"; waiting {rule.for_:g} s"
             out.append(Transition(rule.id, subject, t, "inactive", st_new.state, why, value, thr, st_new))
@@ -90,7 +90,6 @@ def step(st: AlertState | None, rule: Rule, subject: str, t: int, ok: bool, trig
         if st.state == "pending" and t - st.active_since >= for_ns:
             move("firing", f"condition true for {(t - st.active_since) / 1e9:g} s (for {rule.for_:g} s)")
             st.state, st.fired_at = "firing", t
-            st.peak_max = st.peak_min = value
         return st, out
     # cleared
     if st.state == "pending" or (st.state == "nodata" and st.fired_at is None):
@@ -152,7 +151,7 @@ def run(obs: Obs, rule: Rule, states: dict[str, AlertState]) -> list[Transition]
                 st, tr = step(st, rule, subject, int(ts[j]), bool(ok[j]), bool(trig[j]), bool(clr[j]),
                               float(val[j]), float(thr[j]))
                 transitions += tr
-                if st is not None and st.state == "firing":  # peak of the episode so far
+                if st is not None and st.state in ("pending", "firing"):  # peak of the episode since onset
                     seg = val[j:b][~np.isnan(val[j:b])]
                     if len(seg):
                         st.peak_max = float(np.nanmax([st.peak_max, seg.max()]))

@@ -115,6 +115,30 @@ class Inhibition(BaseModel):
     targets: list[str] = Field(min_length=1, description="Rule ids or family names")
 
 
+class AvailabilityScope(BaseModel):
+    """Devices and metrics whose monthly data availability a report states."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    selector: Selector
+    metrics: list[str] = Field(min_length=1)
+
+
+class RecordSettings(BaseModel):
+    """Hourly compliance records (CEMS-style): which meters make the facility's energy and demand."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    meters: Selector = Field(default_factory=lambda: Selector(role="revenue_meter"))
+    metric: str = "power_w"
+    scale_to_kw: float = Field(0.001, gt=0, description="Factor from the metric's unit to kW")
+    min_samples_per_quarter: int = Field(1, ge=1, description="A valid hour has this many samples in each "
+                                                               "15-minute quarter (40 CFR 75: one)")
+    lookback_hours: int = Field(720, ge=24, description="Hours of history behind availability and substitution")
+    availability: list[AvailabilityScope] = Field(default_factory=list)
+    source: str = "40 CFR Part 75 §75.10, §75.31–75.33 (EPA CEMS): valid hour, PMA tiers 95/90/80 %"
+
+
 class ComplianceProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -126,6 +150,7 @@ class ComplianceProfile(BaseModel):
     disclaimer: str = Field("Thresholds are configurable defaults drawn from the cited sources, not legal text.")
     rules: list[Rule]
     inhibit: list[Inhibition] = Field(default_factory=list)
+    records: RecordSettings = Field(default_factory=RecordSettings)
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.rules:

@@ -44,7 +44,7 @@ def test_golden_case_historical_equals_live(case, tmp_path):
     ev = Evaluator(cfg, store, case.profile, profiles, alerts)
     inst = case.instants(cfg)
     got = []
-    for _rule, trs, _states, _ctx in ev.replay(T0 + inst.start * S, T0 + (inst.stop - 1) * S, chunk_s=45):
+    for _rule, _obs, trs, _ctx in ev.replay(T0 + inst.start * S, T0 + (inst.stop - 1) * S, chunk_s=45):
         got += [{"rule_id": t.rule_id, "subject": t.subject, "at_ns": t.at_ns, "from_state": t.from_state,
                  "to_state": t.to_state} for t in trs]
     got.sort(key=lambda t: (t["at_ns"], t["rule_id"], t["subject"]))

@@ -103,3 +103,43 @@ def simple(transitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Transition payloads reduced to what golden files state: rule, subject, seconds after T0, from, to."""
     return [{"rule": t["rule_id"], "subject": t["subject"], "at": (t["at_ns"] - T0) / S,
              "from": t["from_state"], "to": t["to_state"]} for t in transitions]
+
+
+def site_with_history(tmp_path: Path):
+    """A small facility with two hours of telemetry and one curtailment order, for report tests.
+
+    meter-1 (revenue meter): 60 kW, 120 kW from 30 to 50 min (licence 100 kW), 15 kW from 63 min during a
+    20 kW curtailment order (60–90 min, 300 s to respond). rig-1 (registered) runs hot (100 °C, limit 95)
+    from 100 to 105 min; rig-2 runs but is not registered; rig-9 is registered and never seen.
+    """
+    from analyzer.curtailment import add_order
+    from analyzer.state import AlertStore
+
+    (tmp_path / "registry.csv").write_text("serial,model,zone,rack\nrig-1,s21,hall1,r1\nrig-9,s21,hall1,r2\n")
+    cfg = facility_cfg(tmp_path).model_copy(update={"registry": "registry.csv"})
+    store = SqliteStore(cfg.data_dir / "telemetry.db")
+    rows = []
+    for t in range(0, 7200, 10):
+        m = t / 60
+        kw = 120 if 30 <= m < 50 else 15 if 63 <= m < 90 else 60
+        rows.append({"ts": t, "device": "meter-1", "metric": "power_w", "value": kw * 1000})
+        for ph in ("l1", "l2", "l3"):
+            rows.append({"ts": t, "device": "meter-1", "metric": f"voltage_v_{ph}", "value": 230})
+        rows.append({"ts": t, "device": "meter-1", "metric": "frequency_hz", "value": 50.0})
+        for rig in ("rig-1", "rig-2"):
+            hot = rig == "rig-1" and 100 <= m < 105
+            rows.append({"ts": t, "device": rig, "metric": "chip_temp_c", "value": 100 if hot else 70})
+            rows.append({"ts": t, "device": rig, "metric": "fan_rpm_1", "value": 5000})
+            rows.append({"ts": t, "device": rig, "metric": "fan_rpm_2", "value": 5000})
+    fill_store(store, rows, [
+        {"device": "meter-1", "kind": "power_meter", "model": "meter", "role": "revenue_meter"},
+        {"device": "rig-1", "kind": "asic_miner", "model": "s21", "role": "rig"},
+        {"device": "rig-2", "kind": "asic_miner", "model": "s21", "role": "rig"},
+    ])
+    alerts = AlertStore(cfg.data_dir / "state.db")
+    alerts.clock = lambda: T0
+    add_order(alerts, target_kw=20, starts_at_ns=T0 + 3600 * S, ends_at_ns=T0 + 5400 * S, response_s=300,
+              issued_by="Ministry of Energy dispatcher", reason="evening peak")
+    profiles = device_profiles({"s21": {"kind": "asic_miner", "limits": {
+        "chip_temp_c": {"max_above": 95, "warn_above": 85, "source": "test limit"}}}})
+    return cfg, store, alerts, profiles
