@@ -192,3 +192,14 @@ def test_report_parameters(firing: Firing, query: str, status: int, param: str) 
 def test_reports_are_for_inspectors(firing: Firing) -> None:
     resp = firing.client.get("/api/v1/reports?from=2026-01-05T00:00:00Z&to=2026-01-05T01:00:00Z")
     assert resp.status_code == 403 and "inspector" in resp.json()["error"]["reason"]
+
+
+def test_inspector_gets_a_self_hashed_report(firing: Firing) -> None:
+    from analyzer.report import verify
+
+    resp = firing.client.get("/api/v1/reports?from=2026-01-05T11:00:00Z&to=2026-01-05T12:00:00Z",
+                             headers={"Authorization": f"Bearer {TOKENS['inspector']}"})
+    assert resp.status_code == 200, resp.text
+    report = resp.json()
+    assert report["period"]["start"].startswith("2026-01-05T11:00:00") and verify(report)
+    assert report["facility"]["id"] == "test-site"

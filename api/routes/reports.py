@@ -41,9 +41,8 @@ def report(
         raise bad_param("to", "must not be in the future (a report covers a period that has ended)")
     try:
         report_mod = importlib.import_module("analyzer.report")
-        profile_mod = importlib.import_module("analyzer.profile")
     except ModuleNotFoundError:
         raise ApiError(503, None, "period reports are not available in this installation") from None
-    profile = profile_mod.load_compliance_profile(ctx.cfg.analysis.compliance_profile, ctx.cfg.base_dir)
     # as built: the report states its own SHA-256, so it is not reshaped here
-    return report_mod.build_report(ctx.cfg, ctx.store, alert_store(request), profile, start_ns, end_ns)
+    return report_mod.build_report(ctx.cfg, ctx.store, alert_store(request), None, start_ns, end_ns,
+                                   device_profiles=dict(ctx.profiles) or None)
