@@ -53,8 +53,8 @@ def write_status(status_dir: Path, name: str, stats: dict[str, Any]) -> None:
 
 
 def run_until_signalled(parts: list[Any], status_dir: Path | None = None, report_every_s: float = 60.0) -> None:
-    """Start ``parts``; every few seconds write their stats to ``status_dir`` and now and then log
-    them; stop them all on SIGINT/SIGTERM."""
+    """Start ``parts`` in order; every few seconds write their stats to ``status_dir`` and now and
+    then log them; on SIGINT/SIGTERM stop them in reverse order."""
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
@@ -81,9 +81,13 @@ def run_until_signalled(parts: list[Any], status_dir: Path | None = None, report
 
 
 def status_name(part: Any) -> str:
-    """``collector-mqtt-<client id>`` (several MQTT collectors may share a site), ``collector-polling``."""
+    """``collector-mqtt-<client id>`` (several MQTT collectors may share a site), ``collector-polling``,
+    ``store`` (the spooling store's counters)."""
+    name = type(part).__name__
+    if not name.endswith("Collector"):
+        return "store"
     client_id = getattr(getattr(part, "settings", None), "client_id", None)
-    kind = type(part).__name__.removesuffix("Collector").lower()
+    kind = name.removesuffix("Collector").lower()
     return f"collector-{kind}-{client_id}" if client_id else f"collector-{kind}"
 
 
@@ -106,6 +110,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{config}: no device_groups and no polled devices: nothing to collect", err=True)
             raise typer.Exit(2)
         started = time.monotonic()
-        run_until_signalled(parts, cfg.data_dir / "status", report_every_s)
+        # The store goes first so it stops last: its spool replayer outlives the collectors' final writes.
+        run_until_signalled([store, *parts], cfg.data_dir / "status", report_every_s)
         store.close()
         log.info("collector stopped after %.0f s", time.monotonic() - started)
