@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from analyzer import curtailment
-from analyzer.context import EvalContext, rule_step_ns
+from analyzer.context import EvalContext, RawCache, rule_step_ns
 from analyzer.hourly import HOUR, hourly_records
 from analyzer.lifecycle import AlertState, Transition, run
 from analyzer.profile import ComplianceProfile, Rule, load_compliance_profile, ns
@@ -54,12 +55,12 @@ class Evaluator:
     def step_ns(self, rule: Rule, report_step_s: float | None = None) -> int:
         return rule_step_ns(rule, self.cfg, report_step_s)
 
-    def context(self, report_step_s: float | None = None) -> EvalContext:
+    def context(self, report_step_s: float | None = None, devices: pd.DataFrame | None = None) -> EvalContext:
         orders = curtailment.orders(self.alert_store) if self.alert_store is not None else []
-        return EvalContext(self.cfg, self.store, self.store.devices(), self.device_profiles, self.registry, orders,
-                           report_step_s)
+        devs = self.store.devices() if devices is None else devices
+        return EvalContext(self.cfg, self.store, devs, self.device_profiles, self.registry, orders, report_step_s)
 
-    def prefetch(self, ctx: EvalContext, plan: dict[str, np.ndarray]) -> None:
+    def prefetch(self, ctx: EvalContext, plan: dict[str, np.ndarray], cache: RawCache | None = None) -> None:
         """One store query per metric covering the look-back of every rule that reads it."""
         starts: dict[str, int] = {}
         end = 0
@@ -72,7 +73,7 @@ class Evaluator:
             end = max(end, int(instants[-1]))
             for m in kind.metrics(rule):
                 starts[m] = min(starts.get(m, start), start)
-        ctx.prefetch(starts, end)
+        ctx.prefetch(starts, end, cache)
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         return KINDS[rule.kind].evaluate(ctx, rule, instants)
@@ -151,6 +152,14 @@ class Analyzer:
         self._thread: threading.Thread | None = None
         self._last_cycle_ms = 0.0
         self._last_eval_ns: int | None = None
+        self._cache = RawCache()
+        self._devices_at: tuple[int, pd.DataFrame] | None = None
+
+    def _devices(self, now: int) -> pd.DataFrame:
+        """The device table, re-read every ``devices_refresh_s`` (30k rows cost more than a rule)."""
+        if self._devices_at is None or not 0 <= now - self._devices_at[0] < ns(self.cfg.analysis.devices_refresh_s):
+            self._devices_at = (now, self.evaluator.store.devices())
+        return self._devices_at[1]
 
     # ------------------------------------------------------------------ loop
     def start(self) -> None:
@@ -200,8 +209,8 @@ class Analyzer:
         published: list[dict[str, Any]] = []
         with self._lock:
             plan = self.plan(now)
-            ctx = self.evaluator.context()
-            self.evaluator.prefetch(ctx, plan)
+            ctx = self.evaluator.context(devices=self._devices(now))
+            self.evaluator.prefetch(ctx, plan, self._cache)
             for rule in self.evaluator.rules:
                 instants = plan[rule.id]
                 if not len(instants):
