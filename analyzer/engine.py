@@ -33,6 +33,7 @@ from minewatch.store.base import TelemetryStore
 log = logging.getLogger(__name__)
 
 EVIDENCE_POINTS = 240
+EVIDENCE_PER_CYCLE = 500
 HOURLY_CURSOR = "~hourly"
 
 
@@ -153,6 +154,8 @@ class Analyzer:
         self._last_cycle_ms = 0.0
         self._last_eval_ns: int | None = None
         self._cache = RawCache()
+        self._silences: list[dict[str, Any]] = []
+        self._evidence_budget = EVIDENCE_PER_CYCLE
         self._devices_at: tuple[int, pd.DataFrame] | None = None
 
     def _devices(self, now: int) -> pd.DataFrame:
@@ -209,6 +212,8 @@ class Analyzer:
         published: list[dict[str, Any]] = []
         with self._lock:
             plan = self.plan(now)
+            self._silences = self.alert_store.silences()
+            self._evidence_budget = EVIDENCE_PER_CYCLE
             ctx = self.evaluator.context(devices=self._devices(now))
             self.evaluator.prefetch(ctx, plan, self._cache)
             for rule in self.evaluator.rules:
@@ -250,8 +255,8 @@ class Analyzer:
     def _suppression(self, rule: Rule, subject: str, at_ns: int) -> str | None:
         """Why operator notifications for this alert are muted right now (silence or parent alert), if they are."""
         labels = {"rule_id": rule.id, "subject": subject, "family": rule.family, "severity": rule.severity}
-        for s in self.alert_store.silences(active_at_ns=at_ns):
-            if all(labels.get(k) == v for k, v in s["matchers"].items()):
+        for s in self._silences:
+            if s["starts_at_ns"] <= at_ns < s["ends_at_ns"] and all(labels.get(k) == v for k, v in s["matchers"].items()):
                 return f"{s['kind']} #{s['id']} by {s['author']}: {s['reason']}"
         for inh in self.profile.inhibit:
             if rule.id in inh.targets or rule.family in inh.targets:
@@ -272,7 +277,11 @@ class Analyzer:
         muted = self._suppression(rule, tr.subject, tr.at_ns) if tr.to_state != "resolved" else None
         to = self._effective_state(rule, tr.to_state, muted)
         frm = self._effective.get(key, "inactive") if tr.from_state != "inactive" else "inactive"
-        evidence = self.evaluator.evidence(ctx, rule, tr.subject, tr.at_ns)
+        if self._evidence_budget > 0:
+            self._evidence_budget -= 1
+            evidence = self.evaluator.evidence(ctx, rule, tr.subject, tr.at_ns)
+        else:  # a mass event (a whole hall going silent) must not stall the loop on evidence queries
+            evidence = {"metric": KINDS[rule.kind].evidence_metric(rule), "points": [], "omitted": "mass event"}
         st = tr.alert
         meta = {"rule_title": rule.title, "family": rule.family, "severity": rule.severity,
                 "regulator_notifiable": int(rule.regulator_notifiable),
