@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.profile import Rule, ns
+from analyzer.profile import Rule, Selector, ns
 from analyzer.rules.base import ValueRef
 from analyzer.series import Buckets
 from minewatch.config.facility import FacilityConfig
@@ -39,7 +39,15 @@ class EvalContext:
         self._raw: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._buckets: dict[tuple, Buckets] = {}
         self._queries: dict[tuple, pd.DataFrame] = {}
+        self._picks: dict[tuple, list[str]] = {}
         self.problems: list[str] = []
+
+    def pick(self, selector: Selector) -> list[str]:
+        """Devices a selector matches (memoised: every rule of a cycle or chunk asks)."""
+        key = (selector.kind, selector.role, selector.zone, selector.model)
+        if key not in self._picks:
+            self._picks[key] = selector.pick(self.devices)
+        return self._picks[key]
 
     def step_ns(self, rule: Rule) -> int:
         return rule_step_ns(rule, self.cfg, self.step_override)

@@ -90,7 +90,7 @@ class Evaluator:
         sel = kind.evidence_selector(rule)
         if sel is not None:
             step = max(ctx.step_ns(rule), span // EVIDENCE_POINTS)
-            df = ctx.aggregated(metric, sel.pick(ctx.devices), start, end, step, "mean")
+            df = ctx.aggregated(metric, ctx.pick(sel), start, end, step, "mean")
             pts = df.groupby("ts", sort=True)["value"].sum()
             points = [[int(t), round(float(v), 6)] for t, v in pts.items()]
             return {"metric": metric, "aggregate": "sum of device means", "step_ns": step, "points": points}
@@ -101,7 +101,7 @@ class Evaluator:
                 "points": [[int(t), round(float(v), 6)] for t, v in zip(df["ts"], df["value"])]}
 
     def replay(self, start_ns: int, end_ns: int, report_step_s: float | None = None,
-               chunk_s: float = 6 * 3600) -> Iterator[tuple[Rule, Obs, list[Transition], EvalContext]]:
+               chunk_s: float = 86400) -> Iterator[tuple[Rule, Obs, list[Transition], EvalContext]]:
         """Evaluate every rule over ``[start_ns, end_ns]`` in chunks, carrying alert state across chunks.
 
         Yields per rule and chunk the observations and the transitions (each holds its episode's state).
@@ -114,6 +114,7 @@ class Evaluator:
             grids[rule.id] = (first, step)
         t = start_ns
         chunk = ns(chunk_s)
+        devices = self.store.devices()
         while t <= end_ns:
             t_end = min(end_ns, t + chunk - 1)
             plan = {}
@@ -121,7 +122,7 @@ class Evaluator:
                 first, step = grids[rule.id]
                 a = max(first, -(-t // step) * step)
                 plan[rule.id] = np.arange(a, t_end + 1, step, dtype=np.int64)
-            ctx = self.context(report_step_s)
+            ctx = self.context(report_step_s, devices)
             self.prefetch(ctx, plan)
             for rule in self.rules:
                 instants = plan[rule.id]

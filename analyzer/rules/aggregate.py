@@ -70,7 +70,7 @@ class FacilityAggregate(RuleKind):
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: AggregateParams = rule.p
-        devices = p.devices.pick(ctx.devices)
+        devices = ctx.pick(p.devices)
         if not devices:
             v = np.full((len(instants), 1), np.nan)
         else:
