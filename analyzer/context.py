@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from analyzer.profile import Rule, Selector, ns
 from analyzer.rules.base import ValueRef
@@ -40,6 +41,7 @@ class EvalContext:
         self._buckets: dict[tuple, Buckets] = {}
         self._queries: dict[tuple, pd.DataFrame] = {}
         self._picks: dict[tuple, list[str]] = {}
+        self._models: dict[int, tuple[list[str], pd.Series]] = {}
         self.problems: list[str] = []
 
     def pick(self, selector: Selector) -> list[str]:
@@ -108,8 +110,10 @@ class EvalContext:
                 v = r.value if r is not None else None
             if v is not None:
                 per_model[model] = v * ref.factor
-        models = pd.Series(devices, dtype=object).map(self._model)
-        return models.map(per_model).to_numpy(np.float64, na_value=np.nan)
+        key = id(devices)  # picks are memoised, so one list object per selector and context
+        if key not in self._models:
+            self._models[key] = (devices, pd.Series(devices, dtype=object).map(self._model))
+        return self._models[key][1].map(per_model).to_numpy(np.float64, na_value=np.nan)
 
 
 class RawCache:
@@ -125,13 +129,15 @@ class RawCache:
         if have is None or have[0] > start or have[1] > end:
             df = _raw_frame(store.query(start, end, metrics=[metric]))
         else:
-            old = have[2]
-            old = old[old["ts"].to_numpy() >= start]
-            new = store.query(have[1], end, metrics=[metric]) if end > have[1] else None
+            df = have[2]
+            df = df[df["ts"].to_numpy() >= start]
+            new = _raw_frame(store.query(have[1], end, metrics=[metric])) if end > have[1] else None
             if new is not None and not new.empty:
-                old = pd.concat([old.assign(device=old["device"].astype(object)), new[["ts", "device", "value"]]],
-                                ignore_index=True)
-            df = _raw_frame(old)
+                # union of categories recodes through the small category tables, not the rows
+                dev = union_categoricals([df["device"].array, new["device"].array])
+                df = pd.DataFrame({"ts": np.concatenate([df["ts"].to_numpy(), new["ts"].to_numpy()]),
+                                   "device": dev,
+                                   "value": np.concatenate([df["value"].to_numpy(), new["value"].to_numpy()])})
         self._frames[metric] = (start, end, df)
         return df
 
