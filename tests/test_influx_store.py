@@ -142,3 +142,12 @@ def test_alert_transitions_are_copied_for_grafana(influx_store: InfluxStore, inf
                    influx_store.settings.database)[0]["series"][0]
     assert res["tags"] == {"rule_id": "chip-temp", "subject": "rig-1", "severity": "major"}
     assert res["values"][0][1:] == ["firing", 96.5, 'chip_temp_c 96.5 > 95 "for" 60 s']
+
+
+def test_long_ranges_come_back_whole_through_chunked_responses(influx_store: InfluxStore) -> None:
+    n = 25_000  # more than two 10,000-row chunks
+    influx_store.write([Sample(T0 + i * NS_PER_S, "rig-1", "power_w", float(i)) for i in range(n)])
+    df = influx_store.query(T0, T0 + n * NS_PER_S)
+    assert len(df) == n and df["value"].tolist() == [float(i) for i in range(n)]
+    hourly = influx_store.query(T0, T0 + n * NS_PER_S, step_ns=3600 * NS_PER_S, agg="count")
+    assert hourly["value"].sum() == n and len(hourly) == 7
