@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,9 +10,13 @@ import httpx
 import pytest
 
 from minewatch.config.storage import InfluxSettings
+from minewatch.events import Event, EventBus
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
+from minewatch.store.alerts import attach_alert_recorder
 from minewatch.store.influx import InfluxStore
 from minewatch.store.influx_http import StoreAuthError
+from minewatch.store.spool import Spool
+from minewatch.store.spooling import SpoolingStore
 from tests.support.influx import Server, influxql
 from tests.support.influx_fixtures import FACILITY
 
@@ -34,8 +39,7 @@ def test_schema_is_measurement_per_kind_with_identity_tags_and_metric_fields(
     assert [k for (k,) in tag_keys] == ["device", "facility", "model", "role", "zone"]  # empty rack: no tag
 
 
-def test_metadata_is_shared_between_processes(influx_store: InfluxStore,
-                                              v1_settings: Callable[..., InfluxSettings]) -> None:
+def test_metadata_is_shared_between_processes(influx_store: InfluxStore) -> None:
     influx_store.upsert_devices([RIG])
     other = InfluxStore(influx_store.settings, facility=FACILITY)  # e.g. the analyzer's process
     try:
@@ -116,7 +120,7 @@ def test_v2_write_api_through_influxdb_client(victoria: Server) -> None:
     httpx.get(victoria.url + "/internal/force_flush").raise_for_status()
     r = httpx.get(victoria.url + "/api/v1/export", params={"match[]": '{__name__="asic_miner_power_w",device="v2-rig"}'})
     r.raise_for_status()
-    (series,) = [httpx.Response(200, content=line).json() for line in r.content.splitlines()]
+    (series,) = [json.loads(line) for line in r.content.splitlines()]
     assert series["metric"] == {"__name__": "asic_miner_power_w", "device": "v2-rig", "facility": FACILITY,
                                 "model": "antminer-s21", "rack": "r09", "role": "rig", "zone": "hall-b"}
     assert series["values"] == [3000.0 + i for i in range(50)]
@@ -125,11 +129,6 @@ def test_v2_write_api_through_influxdb_client(victoria: Server) -> None:
 
 def test_alert_transitions_are_copied_for_grafana(influx_store: InfluxStore, influxd_server: Server,
                                                   tmp_path: Path) -> None:
-    from minewatch.events import Event, EventBus
-    from minewatch.store.alerts import attach_alert_recorder
-    from minewatch.store.spool import Spool
-    from minewatch.store.spooling import SpoolingStore
-
     bus = EventBus()
     assert attach_alert_recorder(bus, SpoolingStore(influx_store, Spool(tmp_path / "s.db", 10**6)))
     bus.publish(Event("alert.transition", T0, "analyzer", "chip-temp:rig-1", {
