@@ -8,7 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
+from minewatch.config import ConfigError, load_facility
 from minewatch.config.storage import InfluxSettings
 from minewatch.events import Event, EventBus
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
@@ -150,3 +152,16 @@ def test_long_ranges_come_back_whole_through_chunked_responses(influx_store: Inf
     assert len(df) == n and df["value"].tolist() == [float(i) for i in range(n)]
     hourly = influx_store.query(T0, T0 + n * NS_PER_S, step_ns=3600 * NS_PER_S, agg="count")
     assert hourly["value"].sum() == n and len(hourly) == 7
+
+
+@pytest.mark.parametrize(("influx", "message"), [
+    ({"url": "influx:8086"}, r"storage.influxdb.url: Value error, url must start with http:// or https://"),
+    ({"api": "v2", "org": None}, r"storage.influxdb: Value error, api v2 needs 'org'"),
+    ({"batch_lines": 0}, r"storage.influxdb.batch_lines: Input should be greater than or equal to 1"),
+])
+def test_influx_settings_are_validated_with_clear_errors(tmp_path: Path, influx: dict, message: str) -> None:
+    f = tmp_path / "facility.yaml"
+    f.write_text(yaml.safe_dump({"facility": {"id": "s", "name": "S"}, "licence": {"number": "L", "capacity_kw": 1},
+                                 "storage": {"backend": "influxdb", "influxdb": influx}}))
+    with pytest.raises(ConfigError, match=message):
+        load_facility(f)
