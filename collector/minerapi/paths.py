@@ -37,9 +37,8 @@ def _by_key(node: Any, key: str) -> Iterator[Any]:
     if not isinstance(node, dict):
         return
     if "*" in key or "?" in key:
-        for k in sorted(node, key=_natural):
-            if fnmatch.fnmatchcase(k, key):
-                yield node[k]
+        for k in sorted((k for k in node if fnmatch.fnmatchcase(k, key)), key=_natural):
+            yield node[k]
     elif key in node:
         yield node[key]
 

@@ -83,8 +83,8 @@ class ModbusLink:
                 Function.holding: client.read_holding_registers,
                 Function.input: client.read_input_registers,
             }[function]
-            try:
-                reply = await asyncio.wait_for(call(address, count=count, device_id=unit_id), timeout_s * 1.5)
+            try:  # the client's own timeout (timeout_s, no re-wait) bounds the wait for a reply
+                reply = await call(address, count=count, device_id=unit_id)
             except (asyncio.TimeoutError, OSError, ModbusException) as exc:
                 self.close()  # a half-answered connection is poisoned: start clean next time
                 raise LinkDown(f"{function} {address}+{count}: {exc or type(exc).__name__}") from exc

@@ -55,6 +55,7 @@ class PollingCollector:
         self._stopping: asyncio.Event | None = None
         self._queue: asyncio.Queue[list[Sample]] | None = None
         self._started = threading.Event()
+        self._metas: list[DeviceMeta] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -142,7 +143,7 @@ class PollingCollector:
             reg = self.registry.get(meta.device)
             if reg is not None and not (meta.zone or meta.rack):
                 meta = DeviceMeta(meta.device, meta.kind, meta.model, reg.zone, reg.rack, meta.role)
-            await self._upsert([meta])
+            self._metas.append(meta)  # upserted by the writer with the next batch: one call, not thousands
         self.counters.inc("samples_total", len(samples), reason="miner")
         await self._put(samples)
 
@@ -219,6 +220,9 @@ class PollingCollector:
             await self._write(batch)
 
     async def _write(self, batch: list[Sample]) -> None:
+        if self._metas:
+            metas, self._metas = self._metas, []
+            await self._upsert(metas)
         delay = 0.5
         while batch:
             try:
