@@ -78,7 +78,6 @@ class ModbusDevice:
         attempt = 0
         while True:
             result.requests += 1
-            self.counters.inc("modbus_requests_total", reason=f"fc{block.function_code}")
             try:
                 return await self.link.read(block.function, block.address, block.count, t.unit_id, t.timeout_s, t.pause_s)
             except ExceptionReply as exc:
@@ -99,6 +98,7 @@ class ModbusDevice:
             except LinkDown as exc:
                 self.counters.inc("modbus_errors_total", reason="no_answer")
                 self._set_up(False, str(exc))
+                self.counters.inc("modbus_requests_total", result.requests)
                 result.samples = [Sample(ts, self.name, "up", 0.0)]
                 result.up = False
                 return result
@@ -121,6 +121,7 @@ class ModbusDevice:
                     result.bad_metrics.append(f.metric)
                 else:
                     result.samples.append(Sample(ts, self.name, f.metric, value))
+        self.counters.inc("modbus_requests_total", result.requests)
         result.up = answered
         self._set_up(answered, "")
         result.samples.append(Sample(ts, self.name, "up", 1.0 if answered else 0.0))

@@ -25,6 +25,9 @@ from minewatch.store import StoreUnavailable, TelemetryStore
 
 log = logging.getLogger(__name__)
 
+#: Samples held while the store is unavailable before new ones are shed (about a minute at full load).
+BUFFER_MAX_SAMPLES = 500_000
+
 
 class PollingCollector:
     """Polls what ``cfg.polling`` lists; ``start()`` returns at once, ``stop()`` joins and flushes."""
@@ -53,7 +56,9 @@ class PollingCollector:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
-        self._queue: asyncio.Queue[list[Sample]] | None = None
+        #: Samples waiting for the writer; polls append, the writer swaps it out (no per-poll tasks).
+        self._buffer: list[Sample] = []
+        self._flush_now: asyncio.Event | None = None
         self._started = threading.Event()
         self._metas: list[DeviceMeta] = []
 
@@ -100,7 +105,7 @@ class PollingCollector:
 
     async def _main(self) -> None:
         self._stopping = asyncio.Event()
-        self._queue = asyncio.Queue(maxsize=100_000)
+        self._flush_now = asyncio.Event()
         self._started.set()
         await self._upsert([DeviceMeta(d.name, d.profile.kind.value, d.profile.id, d.target.zone, d.target.rack, d.target.role)
                             for d in self.modbus])
@@ -123,7 +128,7 @@ class PollingCollector:
         for t in tasks[1:]:
             t.cancel()
         await asyncio.gather(*tasks[1:], return_exceptions=True)
-        await self._queue.put([])  # wake the writer so it flushes and exits
+        self._flush_now.set()  # wake the writer: it flushes what is left and exits
         await tasks[0]
         for link in self.links.values():
             link.close()
@@ -133,7 +138,7 @@ class PollingCollector:
         self.counters.inc("samples_total", len(result.samples), reason="modbus")
         if result.bad_metrics:
             self.counters.inc("bad_metrics_total", len(result.bad_metrics), reason="modbus")
-        await self._put(result.samples)
+        self._put(result.samples)
 
     async def _poll_miner(self, miner: MinerPoller, sem: asyncio.Semaphore) -> None:
         async with sem:
@@ -145,7 +150,7 @@ class PollingCollector:
                 meta = DeviceMeta(meta.device, meta.kind, meta.model, reg.zone, reg.rack, meta.role)
             self._metas.append(meta)  # upserted by the writer with the next batch: one call, not thousands
         self.counters.inc("samples_total", len(samples), reason="miner")
-        await self._put(samples)
+        self._put(samples)
 
     async def discover_once(self) -> None:
         """Scan the configured subnets, compare with the registry, store the outcome as samples."""
@@ -164,7 +169,7 @@ class PollingCollector:
         samples, metas = as_samples(result, now_ns())
         known_devices = set(await asyncio.to_thread(lambda: set(self.store.devices()["device"])))
         await self._upsert([m for m in metas if m.device not in known_devices])
-        await self._put(samples)
+        self._put(samples)
         if result.unregistered:
             log.warning("discovery: %d miner(s) not in the registry: %s", len(result.unregistered),
                         ", ".join(f"{r['serial']} at {r['host']}:{r['port']}" for r in result.unregistered))
@@ -173,14 +178,15 @@ class PollingCollector:
                  len(result.unregistered), len(result.unidentified))
 
     # -- writing ---------------------------------------------------------------------------
-    async def _put(self, samples: list[Sample]) -> None:
+    def _put(self, samples: list[Sample]) -> None:
         if not samples:
             return
-        assert self._queue is not None
-        try:
-            self._queue.put_nowait(samples)
-        except asyncio.QueueFull:
-            self.counters.inc("dropped_samples_total", len(samples), reason="write_queue_full")
+        if len(self._buffer) + len(samples) > BUFFER_MAX_SAMPLES:  # the store is far behind: shed, and say so
+            self.counters.inc("dropped_samples_total", len(samples), reason="write_buffer_full")
+            return
+        self._buffer.extend(samples)
+        if len(self._buffer) >= self.settings.write_batch_max and self._flush_now is not None:
+            self._flush_now.set()
 
     async def _upsert(self, metas: list[DeviceMeta]) -> None:
         if not metas:
@@ -191,33 +197,25 @@ class PollingCollector:
             log.error("could not record device metadata: %s", exc)
 
     async def _writer(self) -> None:
-        """Batch samples (up to write_batch_max or write_wait_ms) and write them off the loop thread.
-        A store outage is retried with backoff; the polls keep running and queue behind it."""
-        assert self._queue is not None and self._stopping is not None
+        """Every write_wait_ms (sooner when a batch is full) write what the polls buffered, off the loop
+        thread. A store outage is retried with backoff; the polls keep running and buffer behind it."""
+        assert self._flush_now is not None and self._stopping is not None
         wait_s = self.settings.write_wait_ms / 1000
         batch_max = self.settings.write_batch_max
-        closing = False
-        while not closing:
-            batch: list[Sample] = []
-            first = await self._queue.get()
-            closing = not first
-            batch.extend(first)
-            deadline = time.monotonic() + wait_s
-            while len(batch) < batch_max and not closing:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    more = await asyncio.wait_for(self._queue.get(), remaining)
-                except asyncio.TimeoutError:
-                    break
-                closing = not more
-                batch.extend(more)
-            while not closing and self._queue.qsize() and len(batch) < batch_max:
-                more = self._queue.get_nowait()
-                closing = not more
-                batch.extend(more)
-            await self._write(batch)
+        while True:
+            try:
+                await asyncio.wait_for(self._flush_now.wait(), wait_s)
+            except asyncio.TimeoutError:
+                pass
+            self._flush_now.clear()
+            closing = self._stopping.is_set()
+            pending, self._buffer = self._buffer, []
+            for i in range(0, len(pending), batch_max):
+                await self._write(pending[i:i + batch_max])
+            if not pending and self._metas:
+                await self._write([])
+            if closing:
+                return
 
     async def _write(self, batch: list[Sample]) -> None:
         if self._metas:
