@@ -88,7 +88,11 @@ class ModbusDevice:
                 attempt += 1
 
     async def poll(self, ts: int) -> PollResult:
-        """Read every block once; never raises for device or network problems."""
+        """Read every block once, holding the link; never raises for device or network problems."""
+        async with self.link.lock:
+            return await self._poll_locked(ts)
+
+    async def _poll_locked(self, ts: int) -> PollResult:
         result = PollResult()
         answered = False
         for block, fields in zip(self.blocks, self._fields):
