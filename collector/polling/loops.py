@@ -32,9 +32,13 @@ class LoopThread:
             tasks = [asyncio.create_task(job()) for job in jobs]
             self._ready.set()
             await self._stopping.wait()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            pending = set(tasks)
+            while pending:
+                for t in pending:
+                    t.cancel()
+                # a cancellation can be swallowed (Python 3.11's wait_for race, libraries catching it):
+                # whatever is still running after a moment is cancelled again
+                _, pending = await asyncio.wait(pending, timeout=0.5)
             if finish is not None:
                 await finish()
 
