@@ -100,6 +100,7 @@ class Notifier(BackgroundThread):
         if self.n.central_bank.enabled:
             self._policies[reg.DESTINATION] = self.n.central_bank.backoff
         self.workers: dict[str, DeliveryWorker] = {}
+        self._queued_for: set[str] = set()
         self._transport_overrides = transports or {}
         self._next_heartbeat_ns: int | None = None
         self._started_ns = 0
@@ -176,6 +177,7 @@ class Notifier(BackgroundThread):
                 if batch:
                     t.set_cursor(CURSOR, batch[-1].seq)
                 conn.execute("COMMIT")
+                self._wake_queued()
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -190,6 +192,7 @@ class Notifier(BackgroundThread):
             if self.deliver:  # timers belong to the delivering process, so two processes never both send
                 self._heartbeat(conn, t, now)
             conn.execute("COMMIT")
+            self._wake_queued()
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -303,9 +306,16 @@ class Notifier(BackgroundThread):
         return oid
 
     def _wake_worker(self, dest: str) -> None:
-        w = self.workers.get(dest)
-        if w is not None:
-            w.wake.set()
+        """Remember to wake the destination's worker once the transaction that queued for it commits
+        (woken earlier, it would look before the message is visible and go back to sleep)."""
+        self._queued_for.add(dest)
+
+    def _wake_queued(self) -> None:
+        for dest in self._queued_for:
+            w = self.workers.get(dest)
+            if w is not None:
+                w.wake.set()
+        self._queued_for.clear()
 
     def _on_done(self, msg: Message, outcome: str, res: Result | None) -> None:
         """Receipt or dead letter, into the ledger (the dead letter then alerts the operator via the processor)."""
@@ -376,6 +386,7 @@ class Notifier(BackgroundThread):
                                      head=self.ledger.head(conn))
             oid = self._enqueue_regulator(conn, msg)
             conn.execute("COMMIT")
+            self._wake_queued()
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
