@@ -241,7 +241,10 @@ class Notifier(BackgroundThread):
 
     def _on_transition(self, conn: Any, t: AlertTable, e: Entry, p: dict[str, Any]) -> None:
         aid = int(p.get("alert_id") or 0)
-        st = t.get(aid) or AlertState(aid, p, str(p.get("from_state") or "inactive"))
+        st = t.get(aid)
+        if st is None:  # first sight; a breach already open before this notifier existed still gets closed
+            frm = str(p.get("from_state") or "inactive")
+            st = AlertState(aid, p, frm, regulator_open=int(frm in ACTIVE_STATES or frm == SUPPRESSED))
         to_state = str(p.get("to_state"))
         was_notified = st.last_notified_ns is not None
         st.payload, st.state = p, to_state
