@@ -27,6 +27,7 @@ from minewatch.config.facility import FacilityConfig
 from minewatch.config.notify import Backoff
 from minewatch.counters import Counters
 from minewatch.events import Event, EventBus
+from minewatch.db import immediate
 from minewatch.ledger import Entry, Ledger, canonical_json
 from notifier import regulator as reg
 from notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable
@@ -73,12 +74,11 @@ class Notifier(BackgroundThread):
     """``start()`` / ``stop()`` / ``stats()``; see the module docstring.
 
     ``deliver=False`` only records and queues (for a process whose messages a separate
-    ``minewatch notify`` delivers). ``transports`` overrides how a destination is reached (tests).
+    ``minewatch notify`` delivers).
     """
 
     def __init__(self, cfg: FacilityConfig, bus: EventBus | None = None, *, report_source: ReportSource | None = None,
-                 deliver: bool = True, clock: Callable[[], int] = time.time_ns,
-                 transports: dict[str, Transport] | None = None) -> None:
+                 deliver: bool = True, clock: Callable[[], int] = time.time_ns) -> None:
         super().__init__("notifier")
         self.cfg = cfg
         self.n = cfg.notify
@@ -101,20 +101,17 @@ class Notifier(BackgroundThread):
             self._policies[reg.DESTINATION] = self.n.central_bank.backoff
         self.workers: dict[str, DeliveryWorker] = {}
         self._queued_for: set[str] = set()
-        self._transport_overrides = transports or {}
         self._next_heartbeat_ns: int | None = None
-        self._started_ns = 0
         self._tables: AlertTable | None = None
 
     # lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._started_ns = self.clock()
         self.ledger.append("config.in_force", {"sha256": config_digest(self.cfg), "facility": self.cfg.facility.id,
                                                "software_version": minewatch.__version__,
                                                "signing_key_id": self.keys.current_id()},
-                           at_ns=self._started_ns, actor=ACTOR, subject=self.cfg.facility.id)
+                           at_ns=self.clock(), actor=ACTOR, subject=self.cfg.facility.id)
         if self.deliver:
             for dest, policy in self._policies.items():
                 w = DeliveryWorker(dest, self.outbox, self._transport(dest), policy, on_done=self._on_done,
@@ -136,8 +133,6 @@ class Notifier(BackgroundThread):
                 "operator_silenced": self.router.silenced}
 
     def _transport(self, dest: str) -> Transport:
-        if dest in self._transport_overrides:
-            return self._transport_overrides[dest]
         if dest == reg.DESTINATION:
             cb = self.n.central_bank
             return HttpTransport(cb.url or "", cb.timeout_s, signer_factory=self.keys.signer)
@@ -169,34 +164,22 @@ class Notifier(BackgroundThread):
         conn = t.conn
         handled = 0
         while True:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 batch = self.ledger.entries(after_seq=t.cursor(CURSOR) or 0, limit=200, conn=conn)
                 for e in batch:
                     self._handle_one(conn, t, e)
                 if batch:
                     t.set_cursor(CURSOR, batch[-1].seq)
-                conn.execute("COMMIT")
-                self._wake_queued()
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            self._wake_queued()
             handled += len(batch)
             if len(batch) < 200:
                 break
         now = self.clock()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             self.router.tick(conn, t, now)
             if self.deliver:  # timers belong to the delivering process, so two processes never both send
                 self._heartbeat(conn, t, now)
-            conn.execute("COMMIT")
-            self._wake_queued()
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        self._wake_queued()
         if self.deliver:
             self._daily_report(now)
         if handled:
@@ -378,9 +361,7 @@ class Notifier(BackgroundThread):
         """Build, ledger (``report.issued``) and queue the report for [start, end)."""
         now = self.clock() if now_ns is None else now_ns
         content = self._report_content(start_ns, end_ns)
-        conn = self.ledger.conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.ledger.conn()) as conn:
             digest = hashlib.sha256(canonical_json(content)).hexdigest()
             self.ledger.append("report.issued", {"from_ns": start_ns, "to_ns": end_ns, "sha256": digest,
                                                  "kind": "daily_report"}, at_ns=now, actor=ACTOR,
@@ -388,12 +369,7 @@ class Notifier(BackgroundThread):
             msg = reg.report_message(self.cfg, content, start_ns=start_ns, end_ns=end_ns, now_ns=now,
                                      head=self.ledger.head(conn))
             oid = self._enqueue_regulator(conn, msg)
-            conn.execute("COMMIT")
-            self._wake_queued()
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        self._wake_queued()
         return oid
 
     def _report_content(self, start_ns: int, end_ns: int) -> dict[str, Any]:
