@@ -1,0 +1,104 @@
+"""What a rule sees while it evaluates: devices, their profiles, the registry, curtailment orders and the
+telemetry, fetched once per metric for every rule of an evaluation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzer.profile import Rule, ns
+from analyzer.rules.base import ValueRef
+from analyzer.series import Buckets
+from minewatch.config.facility import FacilityConfig
+from minewatch.profiles import DeviceProfile
+from minewatch.registry import RegistryEntry
+from minewatch.store.base import TelemetryStore, empty_samples
+
+
+def rule_step_ns(rule: Rule, cfg: FacilityConfig, override_s: float | None = None) -> int:
+    """A rule's evaluation step: its own ``every``, else the report's step when replaying with one, else the
+    facility's analysis interval."""
+    return ns(rule.every or override_s or cfg.analysis.interval_s)
+
+
+class EvalContext:
+    def __init__(self, cfg: FacilityConfig, store: TelemetryStore, devices: pd.DataFrame,
+                 profiles: dict[str, DeviceProfile], registry: dict[str, RegistryEntry] | None,
+                 orders: list[dict[str, Any]], step_override: float | None = None) -> None:
+        self.cfg = cfg
+        self.step_override = step_override
+        self.store = store
+        self.devices = devices
+        self.profiles = profiles
+        self.registry = registry
+        self.orders = orders
+        self._model = dict(zip(devices["device"], devices["model"]))
+        self._raw: dict[str, tuple[int, int, pd.DataFrame]] = {}
+        self._buckets: dict[tuple, Buckets] = {}
+        self._queries: dict[tuple, pd.DataFrame] = {}
+        self.problems: list[str] = []
+
+    def step_ns(self, rule: Rule) -> int:
+        return rule_step_ns(rule, self.cfg, self.step_override)
+
+    def prefetch(self, start_by_metric: dict[str, int], end_ns: int) -> None:
+        """One range query per metric covering every rule's look-back."""
+        for metric, start in start_by_metric.items():
+            df = self.store.query(start, end_ns, metrics=[metric])
+            self._raw[metric] = (start, end_ns, df[["ts", "device", "value"]])
+
+    def raw(self, metric: str, start_ns: int, end_ns: int) -> pd.DataFrame:
+        have = self._raw.get(metric)
+        if have is None or have[0] > start_ns or have[1] < end_ns:
+            df = self.store.query(start_ns, end_ns, metrics=[metric])[["ts", "device", "value"]]
+            self._raw[metric] = (start_ns, end_ns, df)
+            return df
+        df = have[2]
+        return df[(df["ts"] >= start_ns) & (df["ts"] < end_ns)] if (have[0], have[1]) != (start_ns, end_ns) else df
+
+    def buckets(self, metric: str, devices: list[str], instants: np.ndarray, step_ns: int,
+                lookback_ns: int) -> Buckets:
+        key = (metric, tuple(devices), int(instants[0]), len(instants), step_ns, lookback_ns)
+        b = self._buckets.get(key)
+        if b is None:
+            lb = max(1, -(-lookback_ns // step_ns)) * step_ns
+            df = self.raw(metric, int(instants[0]) - lb, int(instants[-1]))
+            b = self._buckets[key] = Buckets(df, devices, instants, step_ns, lookback_ns)
+        return b
+
+    def aggregated(self, metric: str, devices: list[str] | None, start_ns: int, end_ns: int, step_ns: int,
+                   agg: str) -> pd.DataFrame:
+        """Store-side downsampling for long windows (a week of voltage, a month of energy)."""
+        key = (metric, tuple(devices) if devices is not None else None, start_ns, end_ns, step_ns, agg)
+        if key not in self._queries:
+            df = self.store.query(start_ns, end_ns, devices=devices, metrics=[metric], step_ns=step_ns, agg=agg) \
+                if devices is None or devices else empty_samples()
+            self._queries[key] = df
+        return self._queries[key]
+
+    def resolve(self, ref: ValueRef | None, devices: list[str]) -> np.ndarray | None:
+        """Per-device threshold values (NaN where the device's model does not define the referenced limit)."""
+        if ref is None:
+            return None
+        if ref.value is not None:
+            return np.full(len(devices), ref.value * ref.factor)
+        if ref.facility is not None:
+            section, name = ref.facility.split(".")
+            return np.full(len(devices), float(getattr(getattr(self.cfg, section), name)) * ref.factor)
+        out = np.full(len(devices), np.nan)
+        for i, dev in enumerate(devices):
+            prof = self.profiles.get(self._model.get(dev, ""))
+            if prof is None:
+                continue
+            if ref.limit is not None:
+                metric, fld = ref.limit.split(".")
+                lim = prof.limits.get(metric)
+                v = getattr(lim, fld) if lim is not None else None
+            else:
+                r = prof.rated.get(ref.rated or "")
+                v = r.value if r is not None else None
+            if v is not None:
+                out[i] = v * ref.factor
+        return out
