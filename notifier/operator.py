@@ -40,7 +40,7 @@ class OperatorRouter:
     # routing ----------------------------------------------------------------------------------
     def route(self, st: AlertState) -> tuple[int, Route | None]:
         for i, r in enumerate(self.n.routes):
-            if r.matches(st.severity, st.family):
+            if r.matches(st.severity, st.family, st.hints):
                 return i, r
         return -1, None
 

@@ -74,4 +74,5 @@ def test_documented_notify_section_is_valid() -> None:
     block = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
     section = NotifySettings.model_validate(yaml.safe_load(block)["notify"])
     assert [c.name for c in section.channels] == ["ops-mail", "ops-slack", "pager", "scada"]
+    assert [r.name for r in section.routes] == ["emergency", "fire", "critical", "rest"]
     assert section.repeat_interval_for("critical", None) == 1800
