@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import typer
@@ -221,20 +223,23 @@ def register(app: typer.Typer) -> None:
         svc.stop()
 
 
-def default_report_source(cfg: FacilityConfig):  # noqa: ANN201 - returns notifier.service.ReportSource | None
-    """The analyzer's report builder when the analyzer is installed; else None (ledger summary)."""
+def default_report_source(cfg: FacilityConfig) -> Callable[[int, int], dict[str, Any]] | None:
+    """The analyzer's report builder (``analyzer.report.build_report``) when the analyzer is installed;
+    None otherwise (the notifier then reports what its ledger holds)."""
     try:
-        from analyzer.report import build_report  # type: ignore[import-not-found]
-        from analyzer.state import AlertStore  # type: ignore[import-not-found]
+        from analyzer.report import build_report
+        from analyzer.state import AlertStore
     except ImportError:
         return None
     from minewatch.store import open_store
 
-    def source(start_ns: int, end_ns: int) -> dict:
+    def source(start_ns: int, end_ns: int) -> dict[str, Any]:
         store = open_store(cfg)
+        alerts = AlertStore(cfg.data_dir / "state.db")
         try:
-            return build_report(cfg, store, AlertStore(cfg.data_dir / "state.db"), None, start_ns, end_ns)
+            return build_report(cfg, store, alerts, None, start_ns, end_ns)
         finally:
+            alerts.close()
             store.close()
 
     return source
