@@ -139,6 +139,13 @@ class OperatorRouter:
         for ch in targets:
             self.enqueue(conn, ch, "delivery_failed", note, idempotency_key(ch, "dead", failed.get("outbox_id")))
 
+    def test_notification(self, now_ns: int) -> dict[str, Any]:
+        text = (f"Test notification from minewatch for {self.cfg.facility.name} ({self.cfg.facility.id}).\n"
+                "If you read this, alerts will reach you on this channel.\n")
+        return {"id": str(uuid.uuid4()), "kind": "test", "status": "resolved", "severity": "info",
+                "facility": self.cfg.facility.id, "at": rfc3339(now_ns),
+                "subject": f"[minewatch {self.cfg.facility.id}] TEST notification", "text": text, "alerts": []}
+
     # formatting -------------------------------------------------------------------------------
     def group_notification(self, alerts: list[AlertState], now_ns: int) -> dict[str, Any]:
         firing = [a for a in alerts if a.pending_change in ("firing", "repeat")]

@@ -143,6 +143,21 @@ class Notifier(BackgroundThread):
             return webhook_transport(ch)
         return MqttTransport(ch, self.cfg.mqtt)
 
+    def test_channels(self) -> dict[str, Result]:
+        """One test notification to each operator channel, sent directly (not queued, not retried), so the
+        operator can check addresses and credentials; the outcome per channel."""
+        note = self.router.test_notification(self.clock())
+        out: dict[str, Result] = {}
+        for name, (ctype, fmt) in self._channel_types.items():
+            transport = self._transport(name)
+            try:
+                msg = Message(0, name, "test", note["id"], note["id"], render(ctype, fmt, note), {}, self.clock(),
+                              0, 0, 0, "pending", None)
+                out[name] = transport.send(msg)
+            finally:
+                transport.close()
+        return out
+
     # processing thread ------------------------------------------------------------------------
     def _run(self) -> None:
         # the processor has its own connection: its transactions never interleave with the recorder's
