@@ -112,6 +112,12 @@ class Notifier(BackgroundThread):
                                                "software_version": minewatch.__version__,
                                                "signing_key_id": self.keys.current_id()},
                            at_ns=self.clock(), actor=ACTOR, subject=self.cfg.facility.id)
+        if not self.n.central_bank.enabled:
+            log.warning("central bank channel disabled (notify.central_bank.enabled): regulator-notifiable alerts "
+                        "are recorded in the ledger but not sent")
+        elif self.keys.current_id() is None:
+            log.error("no signing key in %s: messages to the central bank will fail until `minewatch keys generate`",
+                      self.keys.dir)
         if self.deliver:
             for dest, policy in self._policies.items():
                 w = DeliveryWorker(dest, self.outbox, self._transport(dest), policy, on_done=self._on_done,
