@@ -33,7 +33,7 @@ from notifier import regulator as reg  # noqa: E402
 from notifier.receiver import ReceiverStore, create_app  # noqa: E402
 from notifier.service import Notifier  # noqa: E402
 from notifier.signing import KeyStore  # noqa: E402
-from tests.support.notify import UvicornThread, facility_config, transition  # noqa: E402
+from tests.support.notify import UvicornThread, facility_config, fire_alarm_profile, transition  # noqa: E402
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -125,18 +125,12 @@ def main() -> None:
 def pipeline(tmp: Path, keys: KeyStore, base_url: str, store: ReceiverStore, cycles: int,
              gap_ms: float) -> list[float]:
     """Alarm on / alarm off ``cycles`` times: sample write -> analyzer -> notifier -> receiver, in ms."""
-    import yaml
-
     from analyzer.engine import Analyzer
-    from analyzer.profile import validate_profile
     from analyzer.state import AlertStore
     from minewatch.sample import DeviceMeta, Sample
     from minewatch.store import SqliteStore
 
-    profile = validate_profile(yaml.safe_load(
-        "{id: bench, title: bench, jurisdiction: bench, version: '1', rules: [{id: FS-01, title: Fire alarm, "
-        "kind: event, family: fire, severity: critical, regulator_notifiable: true, selector: {role: fire_panel}, "
-        "params: {metrics: [fire_alarm_bool], max_age: 60s}, source: bench}]}"), "bench")
+    profile = fire_alarm_profile("bench")
     cfg = facility_config(tmp / "pipeline", notify={"central_bank": {
         "enabled": True, "url": f"{base_url}/v1/messages", "key_dir": str(keys.dir), "heartbeat_interval_s": 3600,
         "daily_report_at": None}})

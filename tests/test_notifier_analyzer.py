@@ -5,34 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from analyzer.engine import Analyzer
-from analyzer.profile import validate_profile
 from analyzer.state import AlertStore
 from minewatch.config.notify import NotifySettings
 from minewatch.events import EventBus
 from minewatch.store import SqliteStore
 from notifier.service import Notifier
 from tests.support.analyzer import S, T0, facility_cfg, fill_store
-from tests.support.notify import ReceiverServer, WebhookSink, fast_backoff, running, wait_until
-
-FIRE = validate_profile(yaml.safe_load("""
-id: t
-title: t
-jurisdiction: t
-version: "1"
-rules:
-  - id: FS-01
-    title: Fire alarm
-    kind: event
-    family: fire
-    severity: critical
-    regulator_notifiable: true
-    selector: {role: fire_panel}
-    params: {metrics: [fire_alarm_bool], max_age: 60s}
-    source: NFPA 72 (fire alarm signal)
-"""), "inline")
+from tests.support.notify import (
+    ReceiverServer, WebhookSink, fast_backoff, fire_alarm_profile, running, wait_until,
+)
 
 
 def test_fire_alarm_silenced_and_acknowledged_reaches_the_bank_not_the_operator(
@@ -49,7 +31,7 @@ def test_fire_alarm_silenced_and_acknowledged_reaches_the_bank_not_the_operator(
     bus = EventBus()
     notifier = Notifier(cfg, bus)
     alerts = AlertStore(cfg.data_dir / "state.db", bus)
-    analyzer = Analyzer(cfg, store, alerts, bus, {}, compliance=FIRE)
+    analyzer = Analyzer(cfg, store, alerts, bus, {}, compliance=fire_alarm_profile())
     with running(notifier):
         alerts.add_silence({"family": "fire"}, T0, T0 + 3600 * S, "night shift", "panel maintenance")
         for t in range(10, 100, 10):
