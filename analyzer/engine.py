@@ -15,6 +15,7 @@ import numpy as np
 
 from analyzer import curtailment
 from analyzer.context import EvalContext, rule_step_ns
+from analyzer.hourly import HOUR, hourly_records
 from analyzer.lifecycle import AlertState, Transition, run
 from analyzer.profile import ComplianceProfile, Rule, load_compliance_profile, ns
 from analyzer.rules import KINDS
@@ -31,6 +32,7 @@ from minewatch.store.base import TelemetryStore
 log = logging.getLogger(__name__)
 
 EVIDENCE_POINTS = 240
+HOURLY_CURSOR = "~hourly"
 
 
 class Evaluator:
@@ -214,11 +216,26 @@ class Analyzer:
                     published.append(self._record(ctx, rule, tr))
                 self.alert_store.set_cursor(rule.id, int(instants[-1]))
             published += self._overlay(ctx, now)
+            self._publish_hours(now)
             self.alert_store.update_values([s for st in self._states.values() for s in st.values()], now)
             self._last_eval_ns = now
         self.counters.inc("cycles_total")
         self._last_cycle_ms = (time.perf_counter() - t0) * 1000
         return published
+
+    def _publish_hours(self, now: int) -> None:
+        """Publish the hourly compliance record of each hour completed since the last one (``hourly.record``)."""
+        grace = ns(max(60.0, 2 * self.cfg.analysis.interval_s))
+        last_complete = (now - grace) // HOUR * HOUR - HOUR   # start of the newest complete hour
+        done = self.alert_store.cursor(HOURLY_CURSOR)
+        first = last_complete if done is None else max(done + HOUR, last_complete - 23 * HOUR)
+        if first > last_complete:
+            return
+        for rec in hourly_records(self.cfg, self.evaluator.store, self.profile, first, last_complete + HOUR):
+            self.counters.inc("hourly_records_total")
+            if self.bus is not None:
+                self.bus.publish(Event("hourly.record", now, self.actor, f"hour:{rec['hour']}", rec))
+        self.alert_store.set_cursor(HOURLY_CURSOR, last_complete)
 
     # ------------------------------------------------------------------ suppression overlay
     def _suppression(self, rule: Rule, subject: str, at_ns: int) -> str | None:

@@ -52,4 +52,6 @@ def register(app: typer.Typer) -> None:
                    f"every {interval_s:g} s; faults: {control_topic}")
         done.wait()
         pub.stop()
-        typer.echo(f"stopped: {pub.stats()['published']} messages published")
+        st = pub.stats()
+        typer.echo(f"stopped: {st.get('published', 0)} messages published, "
+                   f"{st.get('delivered', 0)} confirmed by the broker")

@@ -199,3 +199,23 @@ def test_a_failing_rule_is_counted_and_the_others_still_run(tmp_path, monkeypatc
     monkeypatch.setattr(KINDS["threshold"], "evaluate", boom)
     assert an.evaluate_once(T0 + 50 * S) == []
     assert an.stats()["rule_errors_total"] == {"TH-05": 1}
+
+
+def test_live_loop_publishes_each_completed_hour_once(tmp_path):
+    from tests.support.analyzer import site_with_history
+
+    cfg, store, alerts, profiles = site_with_history(tmp_path)
+    bus = EventBus()
+    events = []
+    bus.subscribe(events.append)
+    an = Analyzer(cfg, store, AlertStore(cfg.data_dir / "state.db", bus), bus, profiles,
+                  compliance=validate_profile({"id": "t", "title": "t", "jurisdiction": "t", "version": "1",
+                                               "rules": []}, "t"))
+    an.evaluate_once(T0 + 3700 * S)          # hour 0 complete (after a 60 s grace)
+    an.evaluate_once(T0 + 3800 * S)
+    an.evaluate_once(T0 + 7250 * S)          # hour 1 complete, but still within the grace
+    an.evaluate_once(T0 + 7300 * S)          # hour 1
+    hours = [e.payload for e in events if e.kind == "hourly.record"]
+    assert [h["hour"] for h in hours] == ["2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"]
+    assert hours[0]["energy_kwh"]["value"] == pytest.approx(60 + 20 / 60 * 60)   # 120 kW for 20 of 60 min
+    assert an.stats()["hourly_records_total"] == 2

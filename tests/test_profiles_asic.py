@@ -32,4 +32,5 @@ def test_cooling_shape_matches_the_model() -> None:
     assert {"coolant_in_temp_c", "coolant_out_temp_c"} <= set(hydro.fields)
     assert "coolant_in_temp_c" in PROFILES["antminer-s21-hydro"].limits
     fans = {pid: sum(m.startswith("fan_rpm") for m in PROFILES[pid].mqtt.fields) for pid in ASICS}
-    assert fans == {"antminer-s19-xp": 4, "antminer-s21": 4, "antminer-s21-hydro": 0, "whatsminer-m60": 2}
+    assert fans == {"antminer-s19-xp": 4, "antminer-s21": 4, "antminer-s21-hydro": 0, "whatsminer-m60": 2,
+                    "luxos-antminer-s19j-pro": 4}
