@@ -76,6 +76,11 @@ class AlertState:
         return str(self.payload.get("family") or "other")
 
     @property
+    def hints(self) -> list[str]:
+        h = self.payload.get("notify")
+        return [str(x) for x in h] if isinstance(h, list) else []
+
+    @property
     def regulator_notifiable(self) -> bool:
         return bool(self.payload.get("regulator_notifiable"))
 

@@ -40,7 +40,7 @@ class OperatorRouter:
     # routing ----------------------------------------------------------------------------------
     def route(self, st: AlertState) -> tuple[int, Route | None]:
         for i, r in enumerate(self.n.routes):
-            if r.matches(st.severity, st.family):
+            if r.matches(st.severity, st.family, st.hints):
                 return i, r
         return -1, None
 
@@ -138,6 +138,13 @@ class OperatorRouter:
                 "alerts": []}
         for ch in targets:
             self.enqueue(conn, ch, "delivery_failed", note, idempotency_key(ch, "dead", failed.get("outbox_id")))
+
+    def test_notification(self, now_ns: int) -> dict[str, Any]:
+        text = (f"Test notification from minewatch for {self.cfg.facility.name} ({self.cfg.facility.id}).\n"
+                "If you read this, alerts will reach you on this channel.\n")
+        return {"id": str(uuid.uuid4()), "kind": "test", "status": "resolved", "severity": "info",
+                "facility": self.cfg.facility.id, "at": rfc3339(now_ns),
+                "subject": f"[minewatch {self.cfg.facility.id}] TEST notification", "text": text, "alerts": []}
 
     # formatting -------------------------------------------------------------------------------
     def group_notification(self, alerts: list[AlertState], now_ns: int) -> dict[str, Any]:

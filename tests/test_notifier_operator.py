@@ -182,14 +182,19 @@ def test_slack_webhook_and_mqtt_alert_topic(tmp_path: Path, webhook_sink: Webhoo
 def test_routing_by_severity_and_family(tmp_path: Path) -> None:
     clock = FakeClock()
     bus, n = _offline(tmp_path, clock, group_wait_s=0, routes=[
+        {"hints": ["emergency"], "channels": ["ops-mail", "ops-hook"]},
         {"severities": ["critical"], "families": ["fire"], "channels": ["ops-hook"]},
         {"families": ["electrical", "thermal"], "channels": ["ops-mail"]}])
+    smoke = transition("FS-02", alert_id=4, family="fire", severity="major")
+    _publish(bus, clock, Event(smoke.kind, 0, "analyzer", smoke.subject, {**smoke.payload,
+                                                                          "notify": ["operator", "emergency"]}))
     _publish(bus, clock, transition("FI-01", alert_id=1, family="fire", severity="critical"))
     _publish(bus, clock, transition("FI-03", alert_id=2, family="fire", severity="warning"))  # no route: dropped
     _publish(bus, clock, transition("EL-02", alert_id=3, family="electrical", severity="warning"))
     n.process_once()
-    assert [a["rule_id"] for q in _queued(n, "ops-hook") for a in q["alerts"]] == ["FI-01"]
-    assert [q["subject"] for q in _queued(n, "ops-mail")] == [
+    assert sorted(a["rule_id"] for q in _queued(n, "ops-hook") for a in q["alerts"]) == ["FI-01", "FS-02"]
+    assert sorted(q["subject"] for q in _queued(n, "ops-mail")) == [
+        "[minewatch ashgabat-01] FIRING: 1 major fire alert: Rule FS-02 on rig-0007",
         "[minewatch ashgabat-01] FIRING: 1 warning electrical alert: Rule EL-02 on rig-0007"]
 
 
