@@ -1,14 +1,46 @@
-"""How a device's MQTT JSON payload maps onto metrics."""
+"""How a device's MQTT JSON payload maps onto metrics.
+
+Paths are dotted keys with ``[n]`` list indexes: ``temps.chip_max``, ``fans[0]``,
+``boards[1].temp``. They are parsed once, at load, so a typo is a config error that names the
+profile file rather than a silent miss at run time.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from minewatch.units import check_metric_name
 
+PathKey = str | int
+_PATH = re.compile(r"^(?:[^.\[\]]+|\[\d+\])(?:\.[^.\[\]]+|\[\d+\])*$")
+_PART = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_path(path: str) -> tuple[PathKey, ...]:
+    """``"boards[1].temp"`` → ``("boards", 1, "temp")``; ValueError saying what is wrong otherwise."""
+    if not _PATH.match(path):
+        raise ValueError(f"bad payload path {path!r}: expected keys separated by '.' and [n] list indexes, "
+                         f"e.g. temps.chip_max or fans[0]")
+    return tuple(m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PART.finditer(path))
+
+
+def format_path(keys: tuple[PathKey, ...]) -> str:
+    """Inverse of ``parse_path`` (used to name unknown payload fields in rejections)."""
+    out = ""
+    for k in keys:
+        out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else k)
+    return out
+
 
 class PayloadField(BaseModel):
-    """One metric read from a dotted path in the JSON payload (``temp.chip_max``, ``fans[0]``)."""
+    """One metric read from a path in the JSON payload (``temp.chip_max``, ``fans[0]``).
+
+    The stored value is ``raw * scale + offset``. JSON numbers are accepted everywhere; JSON
+    booleans only for ``*_bool`` metrics; strings only through ``values`` (e.g. a status word).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -16,6 +48,16 @@ class PayloadField(BaseModel):
     scale: float = 1.0
     offset: float = 0.0
     estimate: bool = Field(False, description="Value is a firmware estimate, not a measurement")
+    values: dict[str, float] | None = Field(
+        None, description="Maps string values to numbers (e.g. status: {mining: 1, sleeping: 0})"
+    )
+    required: bool = Field(False, description="Count a message without this field as rejected (missing_field)")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        parse_path(v)
+        return v
 
 
 class MqttMapping(BaseModel):
@@ -24,9 +66,15 @@ class MqttMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timestamp_path: str | None = Field(
-        None, description="Path of the sample time (RFC 3339 string or epoch seconds); receive time if absent"
+        None, description="Path of the sample time (RFC 3339 string or epoch number); receive time if absent"
     )
+    timestamp_unit: Literal["s", "ms", "us", "ns"] = Field("s", description="Unit of a numeric epoch timestamp")
     fields: dict[str, PayloadField] = Field(min_length=1)
+    ignore: list[str] = Field(
+        default_factory=list,
+        description="Payload paths that are known but are not metrics (serial, model, firmware); "
+                    "anything else not mapped is counted as unknown_field",
+    )
     max_payload_bytes: int = Field(65536, gt=0)
 
     @field_validator("fields")
@@ -35,3 +83,27 @@ class MqttMapping(BaseModel):
         for name in v:
             check_metric_name(name)
         return v
+
+    @field_validator("timestamp_path")
+    @classmethod
+    def _ts_path(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_path(v)
+        return v
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore_paths(cls, v: list[str]) -> list[str]:
+        for p in v:
+            parse_path(p)
+        return v
+
+    @model_validator(mode="after")
+    def _distinct_paths(self) -> "MqttMapping":
+        seen: dict[tuple[PathKey, ...], str] = {}
+        for name, f in self.fields.items():
+            key = parse_path(f.path)
+            if key in seen:
+                raise ValueError(f"fields {seen[key]!r} and {name!r} read the same path {f.path!r}")
+            seen[key] = name
+        return self

@@ -1,0 +1,116 @@
+"""``minewatch collect``: the collectors of one facility as their own process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import typer
+
+if TYPE_CHECKING:
+    from minewatch.config.facility import FacilityConfig
+    from minewatch.store import TelemetryStore
+
+log = logging.getLogger(__name__)
+
+
+def build_collectors(cfg: FacilityConfig, store: TelemetryStore) -> list[Any]:
+    """The MQTT collector, plus the polling collector when the facility lists polled devices."""
+    from collector.context import facility_profiles, facility_registry
+    from collector.mqtt import MqttCollector
+
+    profiles = facility_profiles(cfg)
+    registry = facility_registry(cfg, profiles)
+    parts: list[Any] = []
+    if cfg.device_groups:
+        parts.append(MqttCollector(cfg, store, profiles, registry))
+    if cfg.polling.modbus or cfg.polling.miners:
+        try:
+            from collector.polling import PollingCollector
+        except ModuleNotFoundError as exc:
+            log.warning("facility lists polled devices but the polling collector is not installed (%s)", exc)
+        else:
+            parts.append(PollingCollector(cfg, store, profiles, registry=registry))
+    return parts
+
+
+STATUS_EVERY_S = 5.0
+
+
+def write_status(status_dir: Path, name: str, stats: dict[str, Any]) -> None:
+    """Atomically replace ``<status_dir>/<name>.json`` with the part's counters, so that an API
+    running as another process can show collector health (``minewatch collect`` runs alone)."""
+    status_dir.mkdir(parents=True, exist_ok=True)
+    tmp = status_dir / f".{name}.json.tmp"
+    tmp.write_bytes(orjson.dumps({"at_ns": time.time_ns(), "pid": os.getpid(), **stats}, default=str))
+    os.replace(tmp, status_dir / f"{name}.json")
+
+
+def run_until_signalled(parts: list[Any], status_dir: Path | None = None, report_every_s: float = 60.0) -> None:
+    """Start ``parts`` in order; every few seconds write their stats to ``status_dir`` and now and
+    then log them; on SIGINT/SIGTERM stop them in reverse order."""
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    for p in parts:
+        p.start()
+    next_report = time.monotonic() + report_every_s
+    try:
+        while not done.wait(STATUS_EVERY_S):
+            report = time.monotonic() >= next_report
+            for p in parts:
+                st = p.stats()
+                if status_dir is not None:
+                    write_status(status_dir, status_name(p), st)
+                if report:
+                    log.info("%s: %s", type(p).__name__, {k: v for k, v in st.items()
+                                                          if not isinstance(v, (list, dict)) or k == "rejected_total"})
+            if report:
+                next_report += report_every_s
+    finally:
+        for p in reversed(parts):
+            p.stop()
+            if status_dir is not None:
+                write_status(status_dir, status_name(p), {**p.stats(), "stopped": True})
+
+
+def status_name(part: Any) -> str:
+    """``collector-mqtt-<client id>`` (several MQTT collectors may share a site), ``collector-polling``,
+    ``store`` (the spooling store's counters)."""
+    name = type(part).__name__
+    if not name.endswith("Collector"):
+        return "store"
+    client_id = getattr(getattr(part, "settings", None), "client_id", None)
+    kind = name.removesuffix("Collector").lower()
+    return f"collector-{kind}-{client_id}" if client_id else f"collector-{kind}"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("collect")
+    def collect(
+        config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
+        log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING, ERROR"),
+        report_every_s: float = typer.Option(60.0, help="How often to log the collectors' counters"),
+    ) -> None:
+        """Collect telemetry (MQTT, and Modbus/miner APIs when configured) into the store until stopped."""
+        from minewatch.config import load_facility
+        from minewatch.store import open_store
+
+        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        cfg = load_facility(config)
+        store = open_store(cfg)
+        parts = build_collectors(cfg, store)
+        if not parts:
+            typer.echo(f"{config}: no device_groups and no polled devices: nothing to collect", err=True)
+            raise typer.Exit(2)
+        started = time.monotonic()
+        # The store goes first so it stops last: its spool replayer outlives the collectors' final writes.
+        run_until_signalled([store, *parts], cfg.data_dir / "status", report_every_s)
+        store.close()
+        log.info("collector stopped after %.0f s", time.monotonic() - started)

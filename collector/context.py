@@ -1,0 +1,20 @@
+"""What every collector needs from a facility file besides the file itself: profiles and registry."""
+
+from __future__ import annotations
+
+from minewatch.config.facility import FacilityConfig
+from minewatch.profiles import DeviceProfile, default_profiles_dir, load_profiles
+from minewatch.registry import RegistryEntry, load_registry
+
+
+def facility_profiles(cfg: FacilityConfig) -> dict[str, DeviceProfile]:
+    """Shipped profiles, overridden by the facility's own ``device_profiles_dir``."""
+    dirs = [default_profiles_dir()]
+    if cfg.device_profiles_dir:
+        dirs.append(cfg.path(cfg.device_profiles_dir))
+    return load_profiles(*dirs)
+
+
+def facility_registry(cfg: FacilityConfig, profiles: dict[str, DeviceProfile]) -> dict[str, RegistryEntry]:
+    """The equipment registry by serial (empty when the facility has none)."""
+    return load_registry(cfg.path(cfg.registry), set(profiles)) if cfg.registry else {}

@@ -1,0 +1,167 @@
+"""Polling one miner's API: fetch its commands under one deadline, map the replies to samples.
+
+A miner that hangs costs its own timeout and nothing else: every miner runs as its own task and a
+global semaphore bounds how many are in flight. Unparseable replies are kept raw (``RawKeeper``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.minerapi.client import ApiUnreachable, query
+from collector.minerapi.parse import ReplyError, parse_reply
+from collector.minerapi.paths import FieldError, extract, resolve
+from collector.minerapi.raw import RawKeeper
+from minewatch.config.polling import MinerTarget
+from minewatch.counters import Counters
+from minewatch.profiles import DeviceProfile
+from minewatch.sample import DeviceMeta, Sample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Identity:
+    """What a miner says it is, and the profile that matched."""
+
+    host: str
+    port: int
+    values: dict[str, str] = field(default_factory=dict)
+    profile: str | None = None
+    dialect: str | None = None
+
+    @property
+    def serial(self) -> str | None:
+        return self.values.get("serial") or None
+
+
+async def fetch(host: str, port: int, commands: list[str], timeout_s: float, device: str,
+                raw: RawKeeper | None, counters: Counters) -> tuple[dict[str, dict[str, Any]], bool]:
+    """Parsed replies by command, and whether the miner answered at all. Commands run in parallel
+    (multi-command ``a+b`` fails on some firmware) under one deadline."""
+    results = await asyncio.gather(*(query(host, port, c, timeout_s) for c in commands), return_exceptions=True)
+    replies: dict[str, dict[str, Any]] = {}
+    answered = False
+    for command, res in zip(commands, results):
+        if isinstance(res, ApiUnreachable):
+            counters.inc("miner_errors_total", reason=res.reason)
+            continue
+        if isinstance(res, BaseException):
+            raise res
+        if not res.strip(b"\x00 \r\n"):
+            counters.inc("miner_errors_total", reason="empty_reply")  # closed without a word: not answering
+            continue
+        answered = True
+        try:
+            replies[command] = parse_reply(res)
+        except ReplyError as exc:
+            counters.inc("rejected_total", reason=f"miner_reply_{exc.reason}")
+            log.info("miner %s: %s reply rejected (%s); raw copy kept", device, command, exc)
+            if raw is not None:
+                raw.add(device, command, exc.reason, res)
+    return replies, answered
+
+
+def identify(host: str, port: int, replies: dict[str, dict[str, Any]],
+             profiles: dict[str, DeviceProfile]) -> Identity:
+    """Match replies against every profile's identity paths and ``match`` patterns (first id wins)."""
+    best = Identity(host, port)
+    for pid in sorted(profiles):
+        api = profiles[pid].miner_api
+        if api is None:
+            continue
+        values = {}
+        for key, where in api.identity.items():
+            found = resolve(replies.get(where.command, {}), where.path)
+            if found and found[0] not in (None, ""):
+                values[key] = str(found[0])
+        if all(re.search(pat, values.get(key, "")) for key, pat in api.match.items()):
+            return Identity(host, port, values, pid, api.dialect)
+        if len(values) > len(best.values):
+            best = Identity(host, port, values)
+    return best
+
+
+def identity_commands(profiles: dict[str, DeviceProfile]) -> list[str]:
+    return sorted({c for p in profiles.values() if p.miner_api for c in p.miner_api.identity_commands()})
+
+
+class MinerPoller:
+    """One configured miner; identifies itself on first contact when profile or serial is not given."""
+
+    def __init__(self, target: MinerTarget, profiles: dict[str, DeviceProfile], counters: Counters,
+                 raw: RawKeeper | None) -> None:
+        self.target = target
+        self.profiles = profiles
+        self.counters = counters
+        self.raw = raw
+        self.profile: DeviceProfile | None = profiles.get(target.profile) if target.profile else None
+        if target.profile and (self.profile is None or self.profile.miner_api is None):
+            raise ValueError(f"miner {target.host}: profile {target.profile!r} is unknown or has no miner_api: section")
+        self.port = target.port or (self.profile.miner_api.port if self.profile else 4028)  # type: ignore[union-attr]
+        self.device: str | None = target.serial
+        self.up: bool | None = None
+        #: Metadata to upsert once the device id and profile are known (now, or after identification).
+        self.new_meta: DeviceMeta | None = self._meta() if self.profile and self.device else None
+
+    @property
+    def label(self) -> str:
+        return self.device or f"{self.target.host}:{self.port}"
+
+    async def _identify(self) -> None:
+        cmds = identity_commands({self.profile.id: self.profile} if self.profile else self.profiles)
+        replies, _ = await fetch(self.target.host, self.port, cmds, self.target.timeout_s, self.label, self.raw, self.counters)
+        ident = identify(self.target.host, self.port, replies,
+                         {self.profile.id: self.profile} if self.profile else self.profiles)
+        if self.profile is None:
+            if ident.profile is None:
+                raise ApiUnreachable("unidentified", f"no profile matches {ident.values or 'its replies'}")
+            self.profile = self.profiles[ident.profile]
+        self.device = self.device or ident.serial or f"{self.target.host}:{self.port}"
+        self.new_meta = self._meta()
+
+    def _meta(self) -> DeviceMeta:
+        t = self.target
+        return DeviceMeta(self.device, self.profile.kind.value, self.profile.id, t.zone, t.rack, "rig")  # type: ignore[arg-type, union-attr]
+
+    async def poll(self, ts: int) -> list[Sample]:
+        """Samples of one poll (always at least ``up`` once the device id is known)."""
+        try:
+            if self.profile is None or self.device is None:
+                await asyncio.wait_for(self._identify(), self.target.timeout_s)
+            api = self.profile.miner_api  # type: ignore[union-attr]
+            replies, answered = await asyncio.wait_for(
+                fetch(self.target.host, self.port, api.commands, self.target.timeout_s, self.label, self.raw, self.counters),
+                self.target.timeout_s)
+        except (asyncio.TimeoutError, ApiUnreachable) as exc:
+            reason = getattr(exc, "reason", "timeout")
+            self.counters.inc("miner_errors_total", reason=reason)
+            self._set_up(False, str(exc) or "timeout")
+            return [Sample(ts, self.device, "up", 0.0)] if self.device else []
+        self._set_up(answered, "no command answered")
+        samples = [Sample(ts, self.device, "up", 1.0 if answered else 0.0)]
+        for metric, fld in api.fields.items():
+            reply = replies.get(fld.command)
+            if reply is None:
+                continue
+            try:
+                value = extract(fld, reply)
+            except FieldError as exc:
+                self.counters.inc("rejected_total", reason=f"miner_field_{exc.reason}")
+                continue
+            if value is not None:
+                samples.append(Sample(ts, self.device, metric, value))
+        return samples
+
+    def _set_up(self, up: bool, why: str) -> None:
+        if up == self.up:
+            return
+        if not up:
+            log.warning("miner %s (%s:%s) is not answering: %s", self.label, self.target.host, self.port, why)
+        elif self.up is False:
+            log.warning("miner %s (%s:%s) answers again", self.label, self.target.host, self.port)
+        self.up = up

@@ -1,0 +1,111 @@
+"""Reading profile field paths (``STATS[0].chain[*].temp_chip``) out of parsed replies."""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import math
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from minewatch.profiles.minerapi import ApiField, path_segments
+
+@functools.lru_cache(maxsize=8192)
+def _segments(path: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Parsed once per distinct path: thousands of miners share a handful of profile paths."""
+    return tuple((key, tuple(idx)) for key, idx in path_segments(path))
+
+
+def resolve(doc: Any, path: str) -> list[Any]:
+    """Every value at ``path`` (a wildcard can yield several); empty when the path does not exist."""
+    nodes = [doc]
+    for key, indexes in _segments(path):
+        nxt: list[Any] = []
+        for node in nodes:
+            if key:
+                nxt.extend(_by_key(node, key))
+            else:
+                nxt.append(node)
+        for idx in indexes:
+            nxt = [x for node in nxt for x in _by_index(node, idx)]
+        nodes = nxt
+    return nodes
+
+
+def _by_key(node: Any, key: str) -> Iterator[Any]:
+    if not isinstance(node, dict):
+        return
+    if "*" in key or "?" in key:
+        for k in sorted((k for k in node if fnmatch.fnmatchcase(k, key)), key=_natural):
+            yield node[k]
+    elif key in node:
+        yield node[key]
+
+
+def _by_index(node: Any, idx: str) -> Iterator[Any]:
+    if isinstance(node, list):
+        if idx == "*":
+            yield from node
+        elif int(idx) < len(node):
+            yield node[int(idx)]
+
+
+def _natural(key: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key))
+
+
+def _numbers(value: Any, split: str | None) -> Iterator[float]:
+    if isinstance(value, bool):
+        yield float(value)
+    elif isinstance(value, (int, float)):
+        yield float(value)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _numbers(v, split)
+    elif isinstance(value, str):
+        parts = value.split(split) if split else [value]
+        for p in parts:
+            p = p.strip()
+            if not p:
+                continue
+            try:
+                yield float(p)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a number") from None
+
+
+class FieldError(Exception):
+    """The field's value is present but unusable (text, inf/nan); ``reason`` is counted."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def extract(field: ApiField, reply: dict[str, Any]) -> float | None:
+    """The field's value from its command's reply; None when no path resolves; FieldError when bad."""
+    values: list[float] = []
+    for path in field.paths:
+        for raw in resolve(reply, path):
+            try:
+                values.extend(_numbers(raw, field.split))
+            except ValueError as exc:
+                raise FieldError("not_a_number", f"{path}: {exc}") from None
+    if any(not math.isfinite(v) for v in values):
+        raise FieldError("non_finite", f"{field.paths[0]}: firmware reported inf/nan")
+    if field.ignore_zero:
+        values = [v for v in values if v != 0]
+    if not values:
+        return None
+    if field.reduce == "first":
+        v = values[0]
+    elif field.reduce == "max":
+        v = max(values)
+    elif field.reduce == "min":
+        v = min(values)
+    elif field.reduce == "sum":
+        v = sum(values)
+    else:
+        v = sum(values) / len(values)
+    return v * field.scale + field.offset

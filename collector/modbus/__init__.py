@@ -1,0 +1,1 @@
+"""Modbus polling: register codec, read planning, connections and the per-device poller."""

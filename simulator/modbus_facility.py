@@ -1,0 +1,202 @@
+"""The demo facility's Modbus equipment, fed by the same facility model as the simulated rigs.
+
+- revenue meter (Eastron SDM630 map): power = rigs' power + cooling overhead, three phases, V, I,
+  PF, Hz and an energy counter that integrates the power;
+- one metered PDU per rack (generic PDU map), all behind one serial gateway (one port, unit id per rack);
+- one temperature/humidity sensor per hall, the cooling controller, the fire/safety input module.
+
+Faults (``inject``/``clear``): ``over_voltage``, ``phase_imbalance``, ``smoke_alarm``,
+``coolant_pump_failure`` and ``modbus_silent`` (target = device name: that unit stops answering).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from minewatch.config.polling import ModbusTarget
+from minewatch.profiles import DeviceProfile
+from simulator.modbus_server import SimModbusServer, SimUnit
+
+FAULTS = ("over_voltage", "phase_imbalance", "smoke_alarm", "coolant_pump_failure", "modbus_silent")
+
+
+class RigView(Protocol):
+    serial: str
+    zone: str
+    rack: str
+    power_w: float
+
+
+class FacilityView(Protocol):
+    """What these servers read from ``simulator.facility.SimFacility`` (contracts.md)."""
+
+    rigs: Sequence[Any]
+
+    def total_rig_power_w(self) -> float: ...
+
+    def cooling_overhead_w(self) -> float: ...
+
+
+def _zone_value(facility: Any, attr: str, zone: str, default: float) -> float:
+    """Hall climate: the hall's own value when the model has halls (``SimFacility.halls``), else the site's."""
+    hall = getattr(facility, "halls", {}).get(zone)
+    return float(getattr(hall, attr) if hall is not None else getattr(facility, attr, default))
+
+
+class _EnergyCounter:
+    """kWh integrated from the power seen at each read (monotonic clock), as a meter's register does."""
+
+    def __init__(self, start_kwh: float = 0.0) -> None:
+        self.kwh = start_kwh
+        self._last: float | None = None
+
+    def add(self, power_w: float) -> float:
+        now = time.monotonic()
+        if self._last is not None:
+            self.kwh += power_w * (now - self._last) / 3_600_000
+        self._last = now
+        return self.kwh
+
+
+class FacilityModbus:
+    """Builds and runs the Modbus servers; ``targets()`` is the matching polling config."""
+
+    def __init__(self, facility: FacilityView, profiles: dict[str, DeviceProfile], port_factory: Callable[[], int],
+                 *, host: str = "127.0.0.1", grid_v: float = 220.0, grid_hz: float = 50.0) -> None:
+        self.facility = facility
+        self.profiles = profiles
+        self.host = host
+        self.grid_v, self.grid_hz = grid_v, grid_hz
+        self.faults: set[tuple[str, str | None]] = set()
+        self.servers: list[SimModbusServer] = []
+        self._targets: list[ModbusTarget] = []
+        self._units: dict[str, tuple[SimModbusServer, SimUnit]] = {}
+        self._build(port_factory)
+
+    # -- faults -------------------------------------------------------------------------------
+    def inject(self, fault: str, target: str | None = None) -> None:
+        if fault not in FAULTS:
+            raise ValueError(f"unknown Modbus fault {fault!r}; known: {', '.join(FAULTS)}")
+        self.faults.add((fault, target))
+        if fault == "modbus_silent":
+            server, unit = self._unit(target)
+            server.set_silent(unit.unit_id, True)
+
+    def clear(self, fault: str, target: str | None = None) -> None:
+        self.faults.discard((fault, target))
+        if fault == "modbus_silent":
+            server, unit = self._unit(target)
+            server.set_silent(unit.unit_id, False)
+
+    def _unit(self, name: str | None) -> tuple[SimModbusServer, SimUnit]:
+        if name not in self._units:
+            raise ValueError(f"no simulated Modbus device {name!r}; known: {', '.join(sorted(self._units))}")
+        return self._units[name]
+
+    def _active(self, fault: str) -> bool:
+        return any(f == fault for f, _ in self.faults)
+
+    # -- value models -------------------------------------------------------------------------
+    def _three_phase(self, power_w: float, energy: _EnergyCounter, pf: float = 0.98) -> dict[str, float]:
+        v = self.grid_v * (1.12 if self._active("over_voltage") else 1.0)
+        shares = (1.3, 1.0, 0.7) if self._active("phase_imbalance") else (1.0, 1.0, 1.0)
+        out: dict[str, float] = {"power_w": power_w, "power_factor": pf, "frequency_hz": self.grid_hz,
+                                 "energy_kwh": energy.add(power_w),
+                                 "apparent_power_va": power_w / pf, "reactive_power_var": power_w * math.tan(math.acos(pf))}
+        for i, share in enumerate(shares, start=1):
+            p = power_w / 3 * share
+            out[f"voltage_v_l{i}"] = v
+            out[f"power_w_l{i}"] = p
+            out[f"current_a_l{i}"] = p / (v * pf)
+            out[f"power_factor_l{i}"] = pf
+        for a, b in ((1, 2), (2, 3), (3, 1)):
+            out[f"voltage_v_l{a}_l{b}"] = v * math.sqrt(3)
+        return out
+
+    def _rack_power(self, rack: str) -> float:
+        # every rig in the rack draws power, including one whose network link is down ("silent")
+        return sum(float(r.power_w) for r in self.facility.rigs if r.rack == rack)
+
+    def _cooling(self) -> dict[str, float]:
+        load = self.facility.total_rig_power_w()
+        failed = self._active("coolant_pump_failure")
+        coolant_in = 30.0 + min(load / 1e6, 1.0) * 5
+        return {
+            "coolant_in_temp_c": coolant_in,
+            "coolant_out_temp_c": coolant_in + (22.0 if failed else 10.0),
+            "coolant_pressure_kpa": 60.0 if failed else 220.0,
+            "coolant_return_pressure_kpa": 50.0 if failed else 150.0,
+            "coolant_flow_lpm": 0.0 if failed else 400.0,
+            "pump_speed_pct": 0.0 if failed else 75.0,
+            "pump_state": 0.0 if failed else 1.0,
+            "pump_fault_bool": 1.0 if failed else 0.0,
+            "leak_bool": 0.0, "water_ingress_bool": 0.0, "dry_cooler_fault_bool": 0.0,
+        }
+
+    def _fire(self) -> dict[str, float]:
+        smoke = 1.0 if self._active("smoke_alarm") else 0.0
+        return {"smoke_bool": smoke, "fire_alarm_bool": 0.0, "fire_fault_bool": 0.0,
+                "suppression_disabled_bool": 0.0, "epo_bool": 0.0}
+
+    # -- layout -------------------------------------------------------------------------------
+    def _add(self, server: SimModbusServer, unit: SimUnit, role: str, zone: str = "", rack: str = "",
+             transport: str = "tcp") -> None:
+        self._units[unit.name] = (server, unit)
+        self._targets.append(ModbusTarget(name=unit.name, profile=unit.profile.id, role=role, zone=zone, rack=rack,
+                                          transport=transport, host=server.host, port=server.port,  # type: ignore[arg-type]
+                                          unit_id=unit.unit_id, interval_s=1.0, timeout_s=1.0))
+
+    def _build(self, port: Callable[[], int]) -> None:
+        p = self.profiles
+        meter_energy = _EnergyCounter(1_250_000.0)
+        meter = SimUnit("revenue-meter", p["eastron-sdm630"], 1, lambda: self._three_phase(
+            self.facility.total_rig_power_w() + self.facility.cooling_overhead_w(), meter_energy))
+        # the revenue meter is an RS-485 meter behind an RTU-over-TCP gateway, as on most sites
+        meter_server = SimModbusServer([meter], port(), self.host, framer="rtu")
+        self.servers.append(meter_server)
+        self._add(meter_server, meter, "revenue_meter", transport="rtu_over_tcp")
+
+        racks = sorted({(r.zone, r.rack) for r in self.facility.rigs})
+        pdu_units = []
+        for i, (zone, rack) in enumerate(racks, start=1):
+            energy = _EnergyCounter()
+            pdu_units.append((SimUnit(f"pdu-{rack}", p["generic-rack-pdu"], i,
+                                      lambda rack=rack, e=energy: self._three_phase(self._rack_power(rack), e, 0.99)),
+                              zone, rack))
+        if pdu_units:
+            gateway = SimModbusServer([u for u, _, _ in pdu_units], port(), self.host)
+            self.servers.append(gateway)
+            for unit, zone, rack in pdu_units:
+                self._add(gateway, unit, "rack_pdu", zone, rack)
+
+        for zone in sorted({r.zone for r in self.facility.rigs}):
+            sensor = SimUnit(f"env-{zone}-modbus", p["generic-th-sensor"], 1, lambda zone=zone: {
+                "ambient_temp_c": _zone_value(self.facility, "ambient_temp_c", zone, 25.0),
+                "humidity_pct": _zone_value(self.facility, "humidity_pct", zone, 40.0)})
+            server = SimModbusServer([sensor], port(), self.host)
+            self.servers.append(server)
+            self._add(server, sensor, "hall_sensor", zone)
+
+        for name, profile, role, values in (("cooling-cdu", "generic-cooling-cdu", "cooling", self._cooling),
+                                            ("fire-panel", "generic-fire-di-module", "fire_panel", self._fire)):
+            unit = SimUnit(name, p[profile], 1, values)
+            server = SimModbusServer([unit], port(), self.host)
+            self.servers.append(server)
+            self._add(server, unit, role)
+
+    def targets(self) -> list[ModbusTarget]:
+        return list(self._targets)
+
+    def requests(self) -> list:
+        return [r for s in self.servers for r in s.requests]
+
+    async def start(self) -> None:
+        for s in self.servers:
+            await s.start()
+
+    async def stop(self) -> None:
+        for s in self.servers:
+            await s.stop()
