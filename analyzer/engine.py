@@ -156,6 +156,7 @@ class Analyzer:
         self._last_eval_ns: int | None = None
         self._cache = RawCache()
         self._silences: list[dict[str, Any]] = []
+        self._outbox: list[Event] = []
         self._evidence_budget = EVIDENCE_PER_CYCLE
         self._devices_at: tuple[int, pd.DataFrame] | None = None
 
@@ -217,25 +218,42 @@ class Analyzer:
             self._evidence_budget = EVIDENCE_PER_CYCLE
             ctx = self.evaluator.context(devices=self._devices(now))
             self.evaluator.prefetch(ctx, plan, self._cache)
-            for rule in self.evaluator.rules:
-                instants = plan[rule.id]
-                if not len(instants):
-                    continue
-                try:
-                    obs = self.evaluator.evaluate(ctx, rule, instants)
-                except Exception as exc:  # one broken rule must not stop the others
-                    self.counters.inc("rule_errors_total", reason=rule.id)
-                    log.exception("rule %s failed: %s", rule.id, exc)
-                    continue
-                for tr in run(obs, rule, self._states[rule.id]):
-                    published.append(self._record(ctx, rule, tr))
-                self.alert_store.set_cursor(rule.id, int(instants[-1]))
-            published += self._overlay(ctx, now)
-            self._publish_hours(now)
-            self.alert_store.update_values([s for st in self._states.values() for s in st.values()], now)
+            self._outbox = []
+            try:
+                with self.alert_store.batch():   # one commit per cycle, however many transitions
+                    published += self._cycle(ctx, plan, now)
+            except BaseException:
+                # nothing of this cycle was stored: forget its in-memory steps too, retry next cycle
+                self._states = {r.id: {} for r in self.evaluator.rules} | self.alert_store.open_states()
+                self._effective = {(r["rule_id"], r["subject"]): r["state"]
+                                   for r in self.alert_store.list_alerts("open", 10**9)}
+                raise
+            if self.bus is not None:   # after the commit, so a subscriber reading state.db finds the rows
+                for event in self._outbox:
+                    self.bus.publish(event)
             self._last_eval_ns = now
         self.counters.inc("cycles_total")
         self._last_cycle_ms = (time.perf_counter() - t0) * 1000
+        return published
+
+    def _cycle(self, ctx: EvalContext, plan: dict[str, np.ndarray], now: int) -> list[dict[str, Any]]:
+        published: list[dict[str, Any]] = []
+        for rule in self.evaluator.rules:
+            instants = plan[rule.id]
+            if not len(instants):
+                continue
+            try:
+                obs = self.evaluator.evaluate(ctx, rule, instants)
+            except Exception as exc:  # one broken rule must not stop the others
+                self.counters.inc("rule_errors_total", reason=rule.id)
+                log.exception("rule %s failed: %s", rule.id, exc)
+                continue
+            for tr in run(obs, rule, self._states[rule.id]):
+                published.append(self._record(ctx, rule, tr))
+            self.alert_store.set_cursor(rule.id, int(instants[-1]))
+        published += self._overlay(ctx, now)
+        self._publish_hours(now)
+        self.alert_store.update_values([s for st in self._states.values() for s in st.values()], now)
         return published
 
     def _publish_hours(self, now: int) -> None:
@@ -248,8 +266,7 @@ class Analyzer:
             return
         for rec in hourly_records(self.cfg, self.evaluator.store, self.profile, first, last_complete + HOUR):
             self.counters.inc("hourly_records_total")
-            if self.bus is not None:
-                self.bus.publish(Event("hourly.record", now, self.actor, f"hour:{rec['hour']}", rec))
+            self._outbox.append(Event("hourly.record", now, self.actor, f"hour:{rec['hour']}", rec))
         self.alert_store.set_cursor(HOURLY_CURSOR, last_complete)
 
     # ------------------------------------------------------------------ suppression overlay
@@ -309,17 +326,15 @@ class Analyzer:
             "group_key": row["group_key"], "facility_id": self.cfg.facility.id, "at_ns": at_ns,
         }
         self.counters.inc("transitions_total", reason=to)
-        if self.bus is not None:
-            self.bus.publish(Event("alert.transition", at_ns, self.actor, f"{rule.id}:{row['subject']}", payload))
+        self._outbox.append(Event("alert.transition", at_ns, self.actor, f"{rule.id}:{row['subject']}", payload))
         return payload
 
     def _overlay(self, ctx: EvalContext, now: int) -> list[dict[str, Any]]:
         """Apply silences/inhibition that started or ended, expired acks, and announce expired silences."""
         out: list[dict[str, Any]] = []
         for sil in self.alert_store.newly_expired_silences(now):
-            if self.bus is not None:
-                self.bus.publish(Event("silence.expired", now, self.actor, f"silence:{sil['id']}",
-                                       self.alert_store._silence_payload(sil)))
+            self._outbox.append(Event("silence.expired", now, self.actor, f"silence:{sil['id']}",
+                                      self.alert_store._silence_payload(sil)))
         rules = {r.id: r for r in self.evaluator.rules}
         for rule_id, states in self._states.items():
             rule = rules.get(rule_id)

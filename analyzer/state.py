@@ -10,7 +10,8 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,7 @@ class AlertStore:
         self._conn = connect(self.path)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._in_batch = False
         self._conn.executescript(_SCHEMA)
 
     # ------------------------------------------------------------------ reads for the API
@@ -234,38 +236,51 @@ class AlertStore:
                actor: str, reason: str, silenced: bool, suppressed_by: str | None,
                evidence: dict[str, Any] | None, resolved: bool, value: float, threshold: float) -> dict[str, Any]:
         """Create or update the alert row and append the transition, atomically; returns the alert row."""
-        with self._lock:
+        with self._lock, self.batch():
             c = self._conn
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                ev = json.dumps(evidence) if evidence is not None else None
-                fields = dict(state=effective_state, machine_state=st.state, active_since_ns=st.active_since,
-                              fired_at_ns=st.fired_at, clear_since_ns=st.clear_since,
-                              resolved_at_ns=at_ns if resolved else None, value=_num(st.value),
-                              threshold=_num(st.threshold), peak_max=_num(st.peak_max), peak_min=_num(st.peak_min),
-                              silenced=int(silenced), suppressed_by=suppressed_by, updated_at_ns=at_ns)
-                if st.alert_id is None:
-                    fields.update(meta, rule_id=st.rule_id, subject=st.subject, evidence=ev)
-                    cols = ", ".join(fields)
-                    cur = c.execute(f"INSERT INTO alerts ({cols}) VALUES ({', '.join('?' * len(fields))})",
-                                    list(fields.values()))
-                    st.alert_id = cur.lastrowid
-                else:
-                    if ev is not None and effective_state in ("firing", "suppressed") and from_state == "pending":
-                        fields["evidence"] = ev
-                    c.execute(f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
-                              [*fields.values(), st.alert_id])
-                row = dict(c.execute("SELECT * FROM alerts WHERE id = ?", (st.alert_id,)).fetchone())
-                acked = row["ack_by"] is not None
-                c.execute("INSERT INTO alert_transitions (alert_id, at_ns, from_state, to_state, actor, reason, value, "
-                          "threshold, silenced, acknowledged, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          (st.alert_id, at_ns, from_state, effective_state, actor, reason, _num(value),
-                           _num(threshold), int(silenced), int(acked), ev))
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+            ev = json.dumps(evidence) if evidence is not None else None
+            fields = dict(state=effective_state, machine_state=st.state, active_since_ns=st.active_since,
+                          fired_at_ns=st.fired_at, clear_since_ns=st.clear_since,
+                          resolved_at_ns=at_ns if resolved else None, value=_num(st.value),
+                          threshold=_num(st.threshold), peak_max=_num(st.peak_max), peak_min=_num(st.peak_min),
+                          silenced=int(silenced), suppressed_by=suppressed_by, updated_at_ns=at_ns)
+            if st.alert_id is None:
+                fields.update(meta, rule_id=st.rule_id, subject=st.subject, evidence=ev)
+                cols = ", ".join(fields)
+                cur = c.execute(f"INSERT INTO alerts ({cols}) VALUES ({', '.join('?' * len(fields))})",
+                                list(fields.values()))
+                st.alert_id = cur.lastrowid
+            else:
+                if ev is not None and effective_state in ("firing", "suppressed") and from_state == "pending":
+                    fields["evidence"] = ev
+                c.execute(f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                          [*fields.values(), st.alert_id])
+            row = dict(c.execute("SELECT * FROM alerts WHERE id = ?", (st.alert_id,)).fetchone())
+            acked = row["ack_by"] is not None
+            c.execute("INSERT INTO alert_transitions (alert_id, at_ns, from_state, to_state, actor, reason, value, "
+                      "threshold, silenced, acknowledged, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (st.alert_id, at_ns, from_state, effective_state, actor, reason, _num(value),
+                       _num(threshold), int(silenced), int(acked), ev))
         return row
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One write transaction around everything inside (nested uses join the outer one): a cycle that
+        records 30,000 transitions commits once."""
+        with self._lock:
+            if self._in_batch:
+                yield
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._in_batch = True
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._in_batch = False
 
     def update_values(self, states: Iterable[AlertState], at_ns: int) -> None:
         rows = [(_num(s.value), _num(s.threshold), _num(s.peak_max), _num(s.peak_min), s.clear_since, at_ns,

@@ -219,3 +219,14 @@ def test_live_loop_publishes_each_completed_hour_once(tmp_path):
     assert [h["hour"] for h in hours] == ["2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"]
     assert hours[0]["energy_kwh"]["value"] == pytest.approx(60 + 20 / 60 * 60)   # 120 kW for 20 of 60 min
     assert an.stats()["hourly_records_total"] == 2
+
+
+def test_events_are_published_after_the_cycle_commits(tmp_path):
+    """A subscriber in another process (here: another connection) finds the alert the event names."""
+    an, alerts, _ = _fire_setup(tmp_path, regulator=True)
+    other = AlertStore(alerts.path)
+    seen = []
+    an.bus.subscribe(lambda e: seen.append(other.get_alert(e.payload["alert_id"])) if e.kind == "alert.transition"
+                     else None)
+    _run(an, range(10, 100, 10))
+    assert len(seen) == 1 and seen[0]["state"] == "firing" and seen[0]["rule_id"] == "FS-01"
