@@ -157,6 +157,7 @@ class Analyzer:
         self._cache = RawCache()
         self._silences: list[dict[str, Any]] = []
         self._outbox: list[Event] = []
+        self._units = {r.id: str(getattr(r.p, "unit", "") or "") for r in self.evaluator.rules}
         self._evidence_budget = EVIDENCE_PER_CYCLE
         self._devices_at: tuple[int, pd.DataFrame] | None = None
 
@@ -303,7 +304,7 @@ class Analyzer:
         st = tr.alert
         meta = {"rule_title": rule.title, "family": rule.family, "severity": rule.severity,
                 "regulator_notifiable": int(rule.regulator_notifiable),
-                "group_key": f"{self.cfg.facility.id}/{rule.family}", "unit": _obs_unit(rule),
+                "group_key": f"{self.cfg.facility.id}/{rule.family}", "unit": self._units[rule.id],
                 "source": rule.source}
         row = self.alert_store.record(st, meta, to, frm, tr.at_ns, self.actor, reason or tr.reason, muted is not None,
                                       muted, evidence, resolved=tr.to_state == "resolved", value=tr.value,
@@ -365,6 +366,3 @@ class Analyzer:
 def _json_num(v: float | None) -> float | None:
     return None if v is None or v != v else float(v)
 
-
-def _obs_unit(rule: Rule) -> str:
-    return str(getattr(rule.p, "unit", "") or "")

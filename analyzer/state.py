@@ -86,6 +86,9 @@ CREATE TABLE IF NOT EXISTS analyzer_cursor (
 );
 """
 
+#: Columns a new alert row leaves at their defaults (the operator fills the ack fields later).
+_ROW_DEFAULTS = {"ack_by": None, "ack_comment": None, "ack_at_ns": None, "ack_expires_at_ns": None}
+
 MATCHER_LABELS = ("rule_id", "subject", "family", "severity")
 STATES = ("pending", "firing", "resolved", "nodata", "suppressed")
 
@@ -250,12 +253,13 @@ class AlertStore:
                 cur = c.execute(f"INSERT INTO alerts ({cols}) VALUES ({', '.join('?' * len(fields))})",
                                 list(fields.values()))
                 st.alert_id = cur.lastrowid
+                row = {**_ROW_DEFAULTS, **fields, "id": st.alert_id}   # what SELECT * would return
             else:
                 if ev is not None and effective_state in ("firing", "suppressed") and from_state == "pending":
                     fields["evidence"] = ev
                 c.execute(f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
                           [*fields.values(), st.alert_id])
-            row = dict(c.execute("SELECT * FROM alerts WHERE id = ?", (st.alert_id,)).fetchone())
+                row = dict(c.execute("SELECT * FROM alerts WHERE id = ?", (st.alert_id,)).fetchone())
             acked = row["ack_by"] is not None
             c.execute("INSERT INTO alert_transitions (alert_id, at_ns, from_state, to_state, actor, reason, value, "
                       "threshold, silenced, acknowledged, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
