@@ -112,6 +112,8 @@ class AlertStore:
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._in_batch = False
+        self._batch_owner: int | None = None
+        self._local = threading.local()
         self._conn.executescript(_SCHEMA)
 
     # ------------------------------------------------------------------ reads for the API
@@ -232,9 +234,6 @@ class AlertStore:
             out.setdefault(r["rule_id"], {})[r["subject"]] = st
         return out
 
-    def open_alert_row(self, alert_id: int) -> dict[str, Any]:
-        return dict(self._rows("SELECT * FROM alerts WHERE id = ?", [alert_id])[0])
-
     def record(self, st: AlertState, meta: dict[str, Any], effective_state: str, from_state: str, at_ns: int,
                actor: str, reason: str, silenced: bool, suppressed_by: str | None,
                evidence: dict[str, Any] | None, resolved: bool, value: float, threshold: float) -> dict[str, Any]:
@@ -276,7 +275,7 @@ class AlertStore:
                 yield
                 return
             self._conn.execute("BEGIN IMMEDIATE")
-            self._in_batch = True
+            self._in_batch, self._batch_owner = True, threading.get_ident()
             try:
                 yield
                 self._conn.execute("COMMIT")
@@ -284,7 +283,7 @@ class AlertStore:
                 self._conn.execute("ROLLBACK")
                 raise
             finally:
-                self._in_batch = False
+                self._in_batch, self._batch_owner = False, None
 
     def update_values(self, states: Iterable[AlertState], at_ns: int) -> None:
         rows = [(_num(s.value), _num(s.threshold), _num(s.peak_max), _num(s.peak_min), s.clear_since, at_ns,
@@ -327,8 +326,16 @@ class AlertStore:
 
     # ------------------------------------------------------------------ helpers
     def _rows(self, sql: str, args: list[Any]) -> list[dict[str, Any]]:
-        with self._lock:
+        """Reads. The thread inside a write batch (the analyzer's cycle) reads its own uncommitted rows on the
+        shared connection; every other thread (the API) reads committed rows on its own connection without
+        waiting for the cycle to finish."""
+        if self._batch_owner == threading.get_ident():
             return [dict(r) for r in self._conn.execute(sql, args).fetchall()]
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path)
+            conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql, args).fetchall()]
 
     def _publish(self, event: Event) -> None:
         if self.bus is not None:

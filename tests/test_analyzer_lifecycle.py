@@ -230,3 +230,19 @@ def test_events_are_published_after_the_cycle_commits(tmp_path):
                      else None)
     _run(an, range(10, 100, 10))
     assert len(seen) == 1 and seen[0]["state"] == "firing" and seen[0]["rule_id"] == "FS-01"
+
+
+def test_readers_in_other_threads_are_not_blocked_by_a_cycle_and_see_only_committed_rows(tmp_path):
+    import threading
+
+    an, alerts, _ = _fire_setup(tmp_path, regulator=True)
+    _run(an, [10])
+    seen: list = []
+    with alerts.batch():
+        alerts.set_cursor("X", 1)                     # uncommitted write inside the analyzer's transaction
+        t = threading.Thread(target=lambda: seen.append((alerts.list_alerts(), alerts.cursor("X"))))
+        t.start()
+        t.join(timeout=10)
+        assert not t.is_alive()                       # the API thread did not wait for the cycle
+    assert seen == [([], None)]
+    assert alerts.cursor("X") == 1
