@@ -157,6 +157,7 @@ class Analyzer:
         self._cache = RawCache()
         self._silences: list[dict[str, Any]] = []
         self._outbox: list[Event] = []
+        self._warned: set[str] = set()
         self._units = {r.id: str(getattr(r.p, "unit", "") or "") for r in self.evaluator.rules}
         self._evidence_budget = EVIDENCE_PER_CYCLE
         self._devices_at: tuple[int, pd.DataFrame] | None = None
@@ -192,6 +193,7 @@ class Analyzer:
 
     def stats(self) -> dict[str, Any]:
         return {"cycles": self.counters.get("cycles_total"), "last_cycle_ms": round(self._last_cycle_ms, 1),
+                "problems": sorted(self._warned),
                 "last_eval_ns": self._last_eval_ns, "open_alerts": sum(len(s) for s in self._states.values()),
                 "rules": len(self.evaluator.rules), **self.counters.snapshot()}
 
@@ -252,6 +254,10 @@ class Analyzer:
             for tr in run(obs, rule, self._states[rule.id]):
                 published.append(self._record(ctx, rule, tr))
             self.alert_store.set_cursor(rule.id, int(instants[-1]))
+        for problem in ctx.problems:  # e.g. registry rules without a registry: say so once, not every cycle
+            if problem not in self._warned:
+                self._warned.add(problem)
+                log.warning("analyzer: %s", problem)
         published += self._overlay(ctx, now)
         self._publish_hours(now)
         self.alert_store.update_values([s for st in self._states.values() for s in st.values()], now)
