@@ -16,9 +16,6 @@ import numpy as np
 from analyzer.profile import Rule, ns
 from analyzer.rules.base import Obs
 
-OPEN_STATES = ("pending", "firing", "nodata", "suppressed")
-
-
 @dataclass
 class AlertState:
     rule_id: str

@@ -246,3 +246,15 @@ def test_readers_in_other_threads_are_not_blocked_by_a_cycle_and_see_only_commit
         assert not t.is_alive()                       # the API thread did not wait for the cycle
     assert seen == [([], None)]
     assert alerts.cursor("X") == 1
+
+
+def test_open_alerts_group_by_facility_and_family_and_silences_end_early(tmp_path):
+    an, alerts, _ = _fire_setup(tmp_path, regulator=False)
+    sil = alerts.add_silence({"family": "fire"}, T0, T0 + 3600 * S, "ops", "drill", kind="maintenance")
+    _run(an, range(10, 70, 10))
+    assert alerts.groups() == [{"group_key": "test-site/fire", "family": "fire", "severity": "critical", "n": 1}]
+    alerts.clock = lambda: T0 + 70 * S
+    ended = alerts.end_silence(sil["id"], "amir")
+    assert ended["ends_at_ns"] == T0 + 70 * S and "ended early by amir" in ended["reason"]
+    got = _run(an, [80])
+    assert [(t["from_state"], t["to_state"]) for t in got] == [("suppressed", "firing")]
