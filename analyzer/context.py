@@ -56,10 +56,11 @@ class EvalContext:
 
     def prefetch(self, start_by_metric: dict[str, int], end_ns: int, cache: "RawCache | None" = None) -> None:
         """One range query per metric covering every rule's look-back (only the new part, given a cache)."""
-        for metric, start in start_by_metric.items():
-            df = cache.get(self.store, metric, start, end_ns) if cache is not None else \
-                _raw_frame(self.store.query(start, end_ns, metrics=[metric]))
-            self._raw[metric] = (start, end_ns, df)
+        if cache is not None:
+            self._raw.update(cache.update(self.store, start_by_metric, end_ns))
+            return
+        for m, start in start_by_metric.items():
+            self._raw[m] = (start, end_ns, _raw_frame(self.store.query(start, end_ns, metrics=[m])))
 
     def raw(self, metric: str, start_ns: int, end_ns: int) -> pd.DataFrame:
         have = self._raw.get(metric)
@@ -123,23 +124,41 @@ class RawCache:
 
     def __init__(self) -> None:
         self._frames: dict[str, tuple[int, int, pd.DataFrame]] = {}
+        self._span: dict[str, int] = {}
 
-    def get(self, store: TelemetryStore, metric: str, start: int, end: int) -> pd.DataFrame:
-        have = self._frames.get(metric)
-        if have is None or have[0] > start or have[1] > end:
-            df = _raw_frame(store.query(start, end, metrics=[metric]))
-        else:
-            df = have[2]
-            df = df[df["ts"].to_numpy() >= start]
-            new = _raw_frame(store.query(have[1], end, metrics=[metric])) if end > have[1] else None
-            if new is not None and not new.empty:
-                # union of categories recodes through the small category tables, not the rows
-                dev = union_categoricals([df["device"].array, new["device"].array])
-                df = pd.DataFrame({"ts": np.concatenate([df["ts"].to_numpy(), new["ts"].to_numpy()]),
-                                   "device": dev,
-                                   "value": np.concatenate([df["value"].to_numpy(), new["value"].to_numpy()])})
-        self._frames[metric] = (start, end, df)
-        return df
+    def update(self, store: TelemetryStore, starts: dict[str, int], end: int) -> dict[str, tuple[int, int, pd.DataFrame]]:
+        """(start, end, frame) per metric covering at least ``[starts[m], end)``. Metrics read last cycle fetch
+        only the new part, all in one query; each metric keeps the longest look-back any cycle asked for, so
+        rules evaluated every minute do not force a full re-read."""
+        for m, s in starts.items():
+            self._span[m] = max(self._span.get(m, 0), end - s)
+        starts = {m: end - self._span[m] for m in starts}
+        fresh = {m: s for m, s in starts.items() if m not in self._frames
+                 or self._frames[m][0] > s or self._frames[m][1] > end}
+        out: dict[str, pd.DataFrame] = {}
+        for m, s in fresh.items():
+            out[m] = _raw_frame(store.query(s, end, metrics=[m]))
+        by_since: dict[int, list[str]] = {}
+        for m in starts:
+            if m not in fresh:
+                by_since.setdefault(self._frames[m][1], []).append(m)
+        for since, metrics in by_since.items():
+            new = store.query(since, end, metrics=metrics) if end > since else None
+            for m in metrics:
+                df = self._frames[m][2]
+                df = df[df["ts"].to_numpy() >= starts[m]]
+                part = new[new["metric"].to_numpy() == m] if new is not None and len(metrics) > 1 else new
+                if part is not None and not part.empty:
+                    part = _raw_frame(part)
+                    # union of categories recodes through the small category tables, not the rows
+                    dev = union_categoricals([df["device"].array, part["device"].array])
+                    df = pd.DataFrame({"ts": np.concatenate([df["ts"].to_numpy(), part["ts"].to_numpy()]),
+                                       "device": dev,
+                                       "value": np.concatenate([df["value"].to_numpy(), part["value"].to_numpy()])})
+                out[m] = df
+        for m, df in out.items():
+            self._frames[m] = (starts[m], end, df)
+        return {m: self._frames[m] for m in starts}
 
 
 def _raw_frame(df: pd.DataFrame) -> pd.DataFrame:
