@@ -4,10 +4,11 @@ Threads and why:
 - paho's network thread (``loop_start``) only puts each message into a bounded queue. Any work there
   delays keepalives for every message, and an exception there kills the thread silently unless
   ``suppress_exceptions`` is set (research/collectors.md (b) 3) — both are handled here.
-- one writer thread drains the queue in batches, decodes, writes the batch to the store in one call,
-  and then sends the PUBACKs (``manual_ack``). A message whose samples are not durably written is
-  never acknowledged, so after a crash or a store outage the broker redelivers it; the store's key
-  (device, metric, ts) makes the redelivery a no-op.
+- a decoder thread drains the queue in batches and decodes them; a writer thread writes each batch
+  to the store in one call and then sends the PUBACKs (``manual_ack``). Two threads, because SQLite
+  and network writes release the GIL: batch N+1 decodes while batch N is written. A message whose
+  samples are not durably written is never acknowledged, so after a crash or a store outage the
+  broker redelivers it; the store's key (device, metric, ts) makes the redelivery a no-op.
 
 Flow control comes from MQTT itself: with QoS 1 the broker stops sending once ``Receive Maximum``
 (MQTT 5) / its ``max_inflight_messages`` messages are unacknowledged, so a slow store slows the
@@ -21,7 +22,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -48,14 +49,22 @@ ROLE_BY_KIND = {"asic_miner": "rig", "env_sensor": "hall_sensor", "pdu": "rack_p
 _IDLE_GAP_S = 0.005
 
 
-@dataclass(frozen=True, slots=True)
-class _Inbound:
+class _Inbound(NamedTuple):  # a tuple: built once per message on the network thread, so kept cheap
     mid: int
     qos: int
     topic: str
     payload: bytes
     received_ns: int
     generation: int  # connection the message came on; acks are only valid on that connection
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A decoded batch waiting to be written and acknowledged."""
+
+    batch: list[_Inbound]
+    samples: list[Sample]
+    metas: list[DeviceMeta]
 
 
 class MqttCollector:
@@ -87,7 +96,10 @@ class MqttCollector:
         self._subscribed = threading.Event()
         self._generation = 0
         self._client: mqtt.Client | None = None
+        self._prepared: queue.Queue[_Prepared | None] = queue.Queue(maxsize=2)
+        self._decoder_thread: threading.Thread | None = None
         self._writer: threading.Thread | None = None
+        self._writer_done = threading.Event()
         self._lag_s: float | None = None
         self._last_write_ns: int | None = None
         self._drain_deadline = 0.0
@@ -98,7 +110,10 @@ class MqttCollector:
             return
         self._stop.clear()
         self._client = self._make_client()
+        self._writer_done.clear()
+        self._decoder_thread = threading.Thread(target=self._decode_loop, name="minewatch-mqtt-decoder", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="minewatch-mqtt-writer", daemon=True)
+        self._decoder_thread.start()
         self._writer.start()
         s = self.settings
         if s.protocol == "5":
@@ -113,15 +128,16 @@ class MqttCollector:
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Idempotent. Drains the queue (write + ack), then disconnects; unacked messages stay with the broker."""
-        writer, client = self._writer, self._client
-        if writer is None or client is None:
+        decoder, writer, client = self._decoder_thread, self._writer, self._client
+        if decoder is None or writer is None or client is None:
             return
         self._drain_deadline = time.monotonic() + min(5.0, timeout_s / 2)
         self._stop.set()
+        decoder.join(timeout_s)
         writer.join(timeout_s)
         client.disconnect()
         client.loop_stop()
-        self._writer = self._client = None
+        self._decoder_thread = self._writer = self._client = None
         self._connected.clear()
         self._subscribed.clear()
 
@@ -222,21 +238,48 @@ class MqttCollector:
                 if self._stop.is_set():
                     return  # not acked: the broker redelivers it to the next session
 
-    # -- writer thread -------------------------------------------------------------------------
+    # -- decoder and writer threads ------------------------------------------------------------
+    def _decode_loop(self) -> None:
+        try:
+            while not self._writer_done.is_set():
+                if self._stop.is_set() and time.monotonic() > self._drain_deadline:
+                    return  # what is still queued stays unacked: the broker redelivers it
+                batch = self._take_batch()
+                if batch:
+                    try:
+                        prepared = self._prepare(batch)
+                    except Exception:  # a bug here must not end intake; the batch stays unacked
+                        self.counters.inc("pipeline_errors")
+                        log.exception("MQTT decoder failed on a batch of %d messages", len(batch))
+                        continue
+                    self._hand_over(prepared)
+                elif self._stop.is_set():
+                    return
+        finally:
+            self._hand_over(None)
+
+    def _hand_over(self, item: _Prepared | None) -> None:
+        while not self._writer_done.is_set():
+            try:
+                self._prepared.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
     def _write_loop(self) -> None:
-        while True:
-            if self._stop.is_set() and time.monotonic() > self._drain_deadline:
-                return  # what is still queued stays unacked: the broker redelivers it
-            batch = self._take_batch()
-            if batch:
+        try:
+            while True:
+                item = self._prepared.get()
+                if item is None:
+                    return
                 try:
-                    if not self._process(batch):
+                    if not self._commit(item):
                         return  # stopping while the store is down: leave the rest unacked
                 except Exception:  # a bug here must not end intake; the batch stays unacked
-                    self.counters.inc("writer_errors")
-                    log.exception("MQTT writer failed on a batch of %d messages", len(batch))
-            elif self._stop.is_set():
-                return
+                    self.counters.inc("pipeline_errors")
+                    log.exception("MQTT writer failed on a batch of %d messages", len(item.batch))
+        finally:
+            self._writer_done.set()
 
     def _take_batch(self) -> list[_Inbound]:
         try:
@@ -255,8 +298,7 @@ class MqttCollector:
                 break
         return batch
 
-    def _process(self, batch: list[_Inbound]) -> bool:
-        """Decode, write, ack. False when the store could not take the batch before stop()."""
+    def _prepare(self, batch: list[_Inbound]) -> _Prepared:
         samples: list[Sample] = []
         metas: dict[str, DeviceMeta] = {}
         self.counters.inc("received", len(batch))
@@ -267,15 +309,19 @@ class MqttCollector:
             samples.extend(decoded.samples)
             if decoded.samples and decoded.device not in self._known and decoded.profile is not None:
                 metas[decoded.device] = self._meta(decoded)
-        if not self._write(samples, list(metas.values())):
+        return _Prepared(batch, samples, list(metas.values()))
+
+    def _commit(self, item: _Prepared) -> bool:
+        """Write, then ack. False when the store could not take the batch before stop()."""
+        if not self._write(item.samples, item.metas):
             return False
-        self._known.update(metas)
+        self._known.update(m.device for m in item.metas)
         self.counters.inc("batches")
-        self.counters.inc("stored_samples", len(samples))
-        if samples:
+        self.counters.inc("stored_samples", len(item.samples))
+        if item.samples:
             self._last_write_ns = now_ns()
-            self._lag_s = (self._last_write_ns - max(s.ts for s in samples)) / NS_PER_S
-        self._ack(batch)
+            self._lag_s = (self._last_write_ns - max(s.ts for s in item.samples)) / NS_PER_S
+        self._ack(item.batch)
         return True
 
     def _decode(self, item: _Inbound) -> Decoded | None:
@@ -325,7 +371,6 @@ class MqttCollector:
             return
         acked = 0
         for item in batch:
-            if item.qos > 0 and item.generation == gen:
-                client.ack(item.mid, item.qos)
+            if item.qos > 0 and item.generation == gen and client.ack(item.mid, item.qos) == mqtt.MQTT_ERR_SUCCESS:
                 acked += 1
         self.counters.inc("acked", acked)

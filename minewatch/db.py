@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -21,3 +24,40 @@ def connect(path: Path | str, *, timeout_s: float = 30.0) -> sqlite3.Connection:
     conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+class PerThreadConnection:
+    """One connection per thread to one database file (sqlite3 connections must not be shared by threads
+    that write concurrently); subclasses call ``conn()``."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+
+    def conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = connect(self.path)
+            self._local.conn = c
+        return c
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error: the write lock is taken up front, so
+    a read-then-write (e.g. read the ledger head, append after it) cannot interleave with another writer."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

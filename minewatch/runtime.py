@@ -1,12 +1,316 @@
-"""Wiring of the parts into processes: ``demo``, ``run`` (everything, one process).
+"""Wiring of the parts into processes: ``minewatch demo`` and ``minewatch run`` (``serve`` is in api).
 
-Filled in by the spine work (#2): start broker (demo), simulator (demo), collector, analyzer and API.
+``Runtime`` holds what the parts share (config, store, event bus, profiles, alert state) and adds
+parts to a ``Supervisor``. Parts that live in packages not installed or not built yet are skipped
+with a log line, so every command works with whatever subset of minewatch is present: the
+imports of collector, analyzer, notifier, simulator and api happen inside the ``add_*`` methods.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from minewatch.config import FacilityConfig, load_facility
+from minewatch.configfile import ConfigError
+from minewatch.events import EventBus
+from minewatch.profiles import DeviceProfile, default_profiles_dir, load_profiles
+from minewatch.store import TelemetryStore, open_store
+from minewatch.supervisor import Supervisor
+
+log = logging.getLogger("minewatch")
+
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "demo" / "facility.yaml"
+#: A folder holding this file was made by ``minewatch demo`` and may be wiped by the next one.
+DEMO_MARKER = ".minewatch-demo"
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    for noisy in ("amqtt", "transitions", "pymodbus", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def optional_module(name: str) -> Any | None:
+    """The module, or None when its package is not part of this installation (yet)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and name.startswith(exc.name):
+            log.info("%s is not installed; running without it", name)
+            return None
+        raise
+
+
+class StorePart:
+    """The store as a part: started first, closed last (a spooling store flushes on stop)."""
+
+    def __init__(self, store: TelemetryStore) -> None:
+        self.store = store
+
+    def start(self) -> None:
+        if hasattr(self.store, "start"):
+            self.store.start()
+
+    def stop(self) -> None:
+        if hasattr(self.store, "stop"):
+            self.store.stop()
+        self.store.close()
+
+    def stats(self) -> dict[str, Any]:
+        return self.store.stats() if hasattr(self.store, "stats") else {"backend": type(self.store).__name__}
+
+
+class Runtime:
+    def __init__(self, cfg: FacilityConfig) -> None:
+        self.cfg = cfg
+        self.supervisor = Supervisor()
+        self.bus = EventBus()
+        self.profiles = self._load_profiles()
+        self.store = open_store(cfg)
+        self.supervisor.add("store", StorePart(self.store))
+        self.alert_store = self._open_alert_store()
+        self.faults: Any | None = None
+        self.api_server: Any | None = None
+        self.tokens: Any | None = None
+        self.token_values: dict[str, str] | None = None
+
+    @classmethod
+    def from_config(cls, path: Path) -> "Runtime":
+        return cls(load_facility(path))
+
+    def _load_profiles(self) -> dict[str, DeviceProfile]:
+        dirs = [default_profiles_dir()]
+        if self.cfg.device_profiles_dir:
+            dirs.append(self.cfg.path(self.cfg.device_profiles_dir))
+        return load_profiles(*dirs)
+
+    def _open_alert_store(self) -> Any | None:
+        state = optional_module("analyzer.state")
+        return state.AlertStore(self.cfg.data_dir / "state.db", bus=self.bus) if state else None
+
+    # --- parts -------------------------------------------------------------------------------
+    # Add order is start order (stop is the reverse): broker, simulated servers, collectors, then the
+    # simulated publisher (the collector is subscribed before the first message), analyzer, notifier,
+    # API. On stop the publisher goes quiet before the collector drains its queue.
+
+    def use_broker(self, workdir: Path) -> None:
+        """Run the demo's MQTT broker on a free port and point the facility's MQTT settings at it."""
+        from minewatch.broker import EmbeddedBroker
+
+        broker = EmbeddedBroker(workdir)
+        self.supervisor.add("broker", broker)
+        mqtt = self.cfg.mqtt.model_copy(update={"host": broker.host, "port": broker.port,
+                                                "protocol": broker.protocol})
+        self.cfg = self.cfg.model_copy(update={"mqtt": mqtt})
+
+    def simulate(self, faults: list[str], interval_s: float = 5.0) -> None:
+        """The simulated facility, its Modbus/miner-API servers (when present) and its MQTT publisher.
+
+        ``faults`` (``kind[:serial]``) are injected before the first message; the API's admin
+        endpoint and the simulator's MQTT control topic inject more at run time.
+        """
+        build = optional_module("simulator.build")
+        publisher = optional_module("simulator.publisher")
+        if build is None or publisher is None:
+            log.warning("the simulator is not installed: the demo runs without simulated telemetry")
+            return
+        facility = build.build_facility(self.cfg)
+        self.faults = SimulatorFaults(facility, self._simulated_devices(facility))
+        for spec in faults:
+            kind, target = build.parse_fault(spec)
+            try:
+                self.faults.inject(kind, target)
+            except (ValueError, KeyError) as exc:
+                raise ConfigError([f"--fault {spec}: {exc.args[0]}"]) from None
+        self.add_collectors()
+        self.supervisor.add("simulator", publisher.SimPublisher(
+            facility, self.cfg.mqtt.host, self.cfg.mqtt.port, facility_id=self.cfg.facility.id,
+            interval_s=interval_s, client_id=f"minewatch-sim-{self.cfg.facility.id}"))
+
+    def _simulated_devices(self, facility: Any) -> Any:
+        """Modbus meters/PDUs/sensors and the rigs' miner APIs over the same facility model (#3), when
+        installed; the facility's ``polling`` section then points at them. Returns what takes faults."""
+        runner = optional_module("simulator.modbus_runner")
+        if runner is None:
+            return facility
+        from minewatch.config.polling import PollingSettings
+
+        sim = runner.PollingSimulator(facility, self.profiles)
+        self.supervisor.add("polling_simulator", sim)
+        polling = PollingSettings.model_validate({**self.cfg.polling.model_dump(), **sim.polling_settings()})
+        self.cfg = self.cfg.model_copy(update={"polling": polling})
+        return sim
+
+    def add_collectors(self) -> None:
+        commands = optional_module("collector.commands")
+        if commands is None:
+            log.warning("the collector is not installed: nothing writes telemetry in this process")
+            return
+        for part in commands.build_collectors(self.cfg, self.store):
+            self.supervisor.add(_snake(type(part).__name__), part)
+
+    def add_analyzer(self, required: bool) -> None:
+        """The live analyzer. With ``required`` (``run``) a broken compliance profile stops the start;
+        the demo carries on without alerts and says why."""
+        engine = optional_module("analyzer.engine")
+        if engine is None or self.alert_store is None:
+            log.warning("the analyzer is not installed: no alerts in this process")
+            return
+        try:
+            analyzer = engine.Analyzer(self.cfg, self.store, self.alert_store, self.bus, self.profiles)
+        except ConfigError as exc:
+            if required:
+                raise
+            log.error("analyzer not started: %s", "; ".join(exc.problems))
+            self.alert_store = None  # the page then says "no analyzer" instead of showing zero alerts
+            return
+        self.supervisor.add("analyzer", analyzer)
+
+    def add_notifier(self) -> None:
+        service = optional_module("notifier.service")
+        if service is None:
+            return
+        self.supervisor.add("notifier", service.Notifier(self.cfg, self.bus, report_source=self._report_source()))
+
+    def _report_source(self) -> Any | None:
+        report = optional_module("analyzer.report")
+        profile_mod = optional_module("analyzer.profile")
+        if report is None or profile_mod is None or self.alert_store is None:
+            return None
+        profile = profile_mod.load_compliance_profile(self.cfg.analysis.compliance_profile, self.cfg.base_dir)
+        return lambda start_ns, end_ns: report.build_report(self.cfg, self.store, self.alert_store, profile,
+                                                            start_ns, end_ns)
+
+    def add_api(self, host: str | None = None, port: int | None = None) -> None:
+        from api.app import create_app
+        from api.auth import TokenTable
+        from api.server import ApiServer
+
+        if self.tokens is None:
+            self.tokens = TokenTable.from_env(self.cfg.api.tokens_env)
+        # /health lists every part, including those added after the API
+        app = create_app(self.cfg, self.store, self.alert_store, self.bus, tokens=self.tokens,
+                         profiles=self.profiles, components=_LiveParts(self.supervisor), faults=self.faults)
+        self.api_server = ApiServer(app, host or self.cfg.api.host, self.cfg.api.port if port is None else port)
+        self.supervisor.add("api", self.api_server)
+
+    @property
+    def api_url(self) -> str | None:
+        """Where the API listens (the real port once started, when port 0 asked the OS to choose)."""
+        return self.api_server.url if self.api_server else None
+
+    def announce(self) -> None:
+        """Tell the operator where to look (tokens only when this process made them up)."""
+        if self.api_url is None:
+            return
+        typer.echo(f"minewatch: facility {self.cfg.facility.id} ({self.cfg.facility.name}), "
+                   f"data in {self.cfg.data_dir}")
+        if self.token_values:
+            typer.echo(f"  live page:  {self.api_url}/login#token={self.token_values['admin']}")
+            for role, tok in self.token_values.items():
+                typer.echo(f"  {role:<9} token: {tok}")
+            typer.echo(f"  try:        curl -H 'Authorization: Bearer {self.token_values['operator']}' "
+                       f"{self.api_url}/api/v1/facility")
+        else:
+            typer.echo(f"  live page:  {self.api_url}/  (log in with a token from {self.cfg.api.tokens_env})")
+        typer.echo(f"  API docs:   {self.api_url}/api/docs    health: {self.api_url}/health")
+        typer.echo("  Ctrl-C stops everything.")
+
+
+class SimulatorFaults:
+    """What the API's fault endpoints drive: injection through the polling simulator when present (it
+    also knows meter and miner-API faults and passes the rest to the facility model), the list of
+    active faults from the facility model."""
+
+    def __init__(self, facility: Any, injector: Any) -> None:
+        self.facility = facility
+        self.injector = injector
+
+    def inject(self, fault: str, target: str | None = None) -> str | None:
+        return self.injector.inject(fault, target)
+
+    def clear(self, fault: str, target: str | None = None) -> None:
+        self.injector.clear(fault, target)
+
+    def active_faults(self) -> list[dict[str, str | None]]:
+        return self.facility.active_faults()
+
+
+def _snake(name: str) -> str:
+    """``MqttCollector`` → ``mqtt_collector`` (how /health names the part)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class _LiveParts:
+    """A read-only view of the supervisor's parts by name (``/health`` sees parts added later)."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._sup = supervisor
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(n, p) for n, p in self._sup.parts if n != "api"]
+
+
+def prepare_demo_dir(path: Path) -> Path:
+    """A fresh folder for the demo's data; refuses to wipe one the demo did not create."""
+    path = path.resolve()
+    if path.exists() and any(path.iterdir()):
+        if not (path / DEMO_MARKER).exists():
+            raise ConfigError([f"{path}: not empty and not made by `minewatch demo`; choose another --data-dir"])
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / DEMO_MARKER).write_text("made by `minewatch demo`; wiped at its next start\n")
+    return path
 
 
 def register(app: typer.Typer) -> None:
     """Adds ``demo`` and ``run``."""
+
+    @app.command("run")
+    def run(
+        config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
+        port: int | None = typer.Option(None, help="API port (default: api.port from the config)"),
+    ) -> None:
+        """Collector, analyzer, notifier and API in one process (no simulator, no broker)."""
+        setup_logging()
+        rt = Runtime.from_config(config)
+        rt.add_collectors()
+        rt.add_analyzer(required=True)
+        rt.add_notifier()
+        rt.add_api(port=port)
+        raise typer.Exit(rt.supervisor.run(on_started=rt.announce))
+
+    @app.command("demo")
+    def demo(
+        port: int = typer.Option(8000, help="API port"),
+        host: str = typer.Option("127.0.0.1", help="API listen address"),
+        data_dir: Path = typer.Option(Path("data/demo"), help="Fresh folder for the demo's data (wiped at start)"),
+        fault: list[str] = typer.Option([], help="Inject at start, kind[:serial]: overheat, fan_fail, silent, "
+                                                 "unregistered, overload (repeatable)"),
+        interval_s: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between simulated messages"),
+    ) -> None:
+        """A simulated facility end to end: broker, simulator, collector, analyzer, API and page."""
+        from api.auth import TokenTable
+
+        setup_logging()
+        cfg = load_facility(DEMO_CONFIG)
+        data = prepare_demo_dir(data_dir)
+        cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"data_dir": str(data)})})
+        rt = Runtime(cfg)
+        rt.tokens, rt.token_values = TokenTable.generate()
+        rt.use_broker(data / "broker")
+        rt.simulate(fault, interval_s)
+        rt.add_analyzer(required=False)
+        rt.add_notifier()
+        rt.add_api(host=host, port=port)
+        raise typer.Exit(rt.supervisor.run(on_started=rt.announce))
+

@@ -41,7 +41,9 @@ def messages_at(facility: SimFacility, now_s: float, facility_id: str) -> list[t
 
 
 class SimPublisher:
-    """``start()`` connects and publishes every ``interval_s``; ``stop()`` joins; ``stats()`` counts."""
+    """``start()`` connects and publishes every ``interval_s``; ``stop()`` flushes and joins; ``stats()``
+    counts messages ``published`` (handed to paho) and ``delivered`` (confirmed by the broker; this
+    includes the control topic's replies)."""
 
     def __init__(
         self,
@@ -73,6 +75,7 @@ class SimPublisher:
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *_: self._ready.set()
         self.client.on_message = self._on_control
+        self.client.on_publish = lambda *_: self.counters.inc("delivered")
 
     def start(self) -> None:
         if self._thread is not None:
@@ -83,12 +86,16 @@ class SimPublisher:
         self._thread = threading.Thread(target=self._run, name="minewatch-simulator", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, flush_s: float = 10.0) -> None:
+        """Stop publishing; wait up to ``flush_s`` for the broker to confirm what is queued, then disconnect."""
         if self._thread is None:
             return
         self._stop.set()
         self._thread.join(30)
         self._thread = None
+        deadline = time.monotonic() + flush_s
+        while self.counters.get("delivered") < self.counters.get("published") and time.monotonic() < deadline:
+            time.sleep(0.02)
         self.client.disconnect()
         self.client.loop_stop()
 

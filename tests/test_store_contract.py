@@ -14,9 +14,15 @@ from minewatch.store import SqliteStore, TelemetryStore
 T0 = 1_767_225_600 * NS_PER_S  # 2026-01-01T00:00:00Z
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "influx-v1"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryStore]:
-    s = SqliteStore(tmp_path / "t.db")
+    """Every backend, through the same interface: SQLite, and InfluxDB 1.x (Debian's influxd) via
+    /write and InfluxQL."""
+    s: TelemetryStore
+    if request.param == "sqlite":
+        s = SqliteStore(tmp_path / "t.db")
+    else:
+        s = request.getfixturevalue("influx_store")
     yield s
     s.close()
 

@@ -67,7 +67,10 @@ class SqliteStore(TelemetryStore):
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path)
+            try:
+                conn = connect(self.path)
+            except (sqlite3.Error, OSError) as exc:  # the disk is gone: the spool takes the writes
+                raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
             self._local.conn = conn
         return conn
 

@@ -1,0 +1,156 @@
+"""CLI: ``minewatch analyze`` (the live loop), ``report`` (a period), ``curtail`` (add a curtailment order),
+``alerts``, ``ack`` and ``silence`` (operator actions from a shell)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+
+from minewatch.sample import now_ns
+
+
+def parse_time(v: str) -> int:
+    """RFC 3339 / ISO 8601 (``2026-01-01T00:00:00Z``; a date alone is midnight UTC) → ns."""
+    try:
+        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"expected an RFC 3339 time like 2026-01-01T00:00:00Z, got {v!r}") from exc
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp()) * 10**9 + dt.microsecond * 1000
+
+
+def _open(config: Path):
+    from analyzer.state import AlertStore
+    from minewatch.config import load_facility
+    from minewatch.events import EventBus
+    from minewatch.store import open_store
+
+    cfg = load_facility(config)
+    bus = EventBus()
+    return cfg, open_store(cfg), AlertStore(cfg.data_dir / "state.db", bus), bus
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("analyze")
+    def analyze(config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
+                once: bool = typer.Option(False, help="Evaluate one cycle and exit")) -> None:
+        """Run the compliance analyzer loop against the configured store (Ctrl-C stops it)."""
+        from analyzer.engine import Analyzer
+        from analyzer.report import device_profiles_for
+
+        cfg, store, alerts, bus = _open(config)
+        bus.subscribe(lambda e: typer.echo(json.dumps({"kind": e.kind, "subject": e.subject,
+                                                       "to": e.payload.get("to_state")})))
+        an = Analyzer(cfg, store, alerts, bus, device_profiles_for(cfg))
+        if once:
+            an.evaluate_once()
+            typer.echo(json.dumps(an.stats()))
+            return
+        done = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: done.set())
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        an.start()
+        typer.echo(f"analyzer running: profile {an.profile.id}, {len(an.evaluator.rules)} rules, "
+                   f"every {cfg.analysis.interval_s} s", err=True)
+        done.wait()
+        an.stop()
+
+    @app.command("report")
+    def report(config: Path = typer.Option(..., "--config", "-c"),
+               start: str = typer.Option(..., "--from", help="Period start, RFC 3339"),
+               end: str = typer.Option(..., "--to", help="Period end (exclusive), RFC 3339"),
+               profile: str | None = typer.Option(None, help="Compliance profile id or path (default: facility's)"),
+               fmt: str = typer.Option("json", "--format", help="json | csv (breaches) | text"),
+               step_s: float | None = typer.Option(None, "--step-s", help="Coarser evaluation step for long periods (default: exact replay at the live steps)"),
+               out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout")) -> None:
+        """Evaluate a past period with the live engine and issue the compliance report."""
+        from analyzer.report import build_report, to_csv, to_json, to_text
+        from minewatch.events import Event
+
+        if fmt not in ("json", "csv", "text"):
+            raise typer.BadParameter("format must be json, csv or text", param_hint="--format")
+        cfg, store, alerts, bus = _open(config)
+        a, b = parse_time(start), parse_time(end)
+        if b <= a:
+            raise typer.BadParameter("--to must be after --from")
+        rep = build_report(cfg, store, alerts, profile, a, b, report_step_s=step_s)
+        data = to_json(rep) if fmt == "json" else (to_csv(rep) if fmt == "csv" else to_text(rep)).encode()
+        bus.publish(Event("report.issued", now_ns(), "cli", f"report:{rep['period']['start']}",
+                          {"from": rep["period"]["start"], "to": rep["period"]["end"], "sha256": rep["sha256"]}))
+        if out is None:
+            sys.stdout.buffer.write(data)
+        else:
+            out.write_bytes(data)
+            typer.echo(f"wrote {out} (sha256 {rep['sha256']})", err=True)
+
+    @app.command("curtail")
+    def curtail(config: Path = typer.Option(..., "--config", "-c"),
+                target_kw: float = typer.Option(..., "--target-kw", help="Facility load must fall to this"),
+                start: str = typer.Option(..., "--from"), end: str = typer.Option(..., "--to"),
+                response_s: float = typer.Option(600, "--response-s", help="Allowed time to reach the target"),
+                by: str = typer.Option(..., "--by", help="Who issued the order (grid operator, regulator)"),
+                reason: str = typer.Option("", "--reason")) -> None:
+        """Record a curtailment order; the schedule rules enforce it."""
+        from analyzer.curtailment import add_order
+
+        _cfg, _store, alerts, _bus = _open(config)
+        try:
+            order = add_order(alerts, target_kw=target_kw, starts_at_ns=parse_time(start), ends_at_ns=parse_time(end),
+                              response_s=response_s, issued_by=by, reason=reason)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        typer.echo(json.dumps(order))
+
+    @app.command("alerts")
+    def alerts_cmd(config: Path = typer.Option(..., "--config", "-c"),
+                   state: str | None = typer.Option(None, help="pending|firing|resolved|nodata|suppressed|open"),
+                   limit: int = typer.Option(50)) -> None:
+        """List alerts, newest first (JSON lines)."""
+        _cfg, _store, alerts, _bus = _open(config)
+        try:
+            rows = alerts.list_alerts(state, limit)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--state") from exc
+        for a in rows:
+            a.pop("evidence", None)
+            typer.echo(json.dumps(a))
+
+    @app.command("ack")
+    def ack(alert_id: int, config: Path = typer.Option(..., "--config", "-c"),
+            by: str = typer.Option(..., "--by"), comment: str = typer.Option("", "--comment"),
+            expires: str | None = typer.Option(None, "--expires", help="RFC 3339; re-notify if still firing then")) -> None:
+        """Acknowledge an alert (annotates; never stops regulator delivery)."""
+        _cfg, _store, alerts, _bus = _open(config)
+        try:
+            a = alerts.acknowledge(alert_id, by, comment, parse_time(expires) if expires else None)
+        except (KeyError, ValueError) as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        typer.echo(json.dumps({"alert_id": a["id"], "ack_by": a["ack_by"], "ack_expires_at_ns": a["ack_expires_at_ns"]}))
+
+    @app.command("silence")
+    def silence(config: Path = typer.Option(..., "--config", "-c"),
+                match: list[str] = typer.Option(..., "--match", help="label=value (rule_id, subject, family, severity)"),
+                start: str | None = typer.Option(None, "--from"), end: str = typer.Option(..., "--to"),
+                by: str = typer.Option(..., "--by"), reason: str = typer.Option(..., "--reason"),
+                maintenance: bool = typer.Option(False, help="Record as a maintenance window")) -> None:
+        """Mute operator notifications for matching alerts until --to (regulator delivery is never muted)."""
+        _cfg, _store, alerts, _bus = _open(config)
+        matchers = {}
+        for m in match:
+            k, sep, v = m.partition("=")
+            if not sep:
+                raise typer.BadParameter(f"expected label=value, got {m!r}", param_hint="--match")
+            matchers[k] = v
+        try:
+            s = alerts.add_silence(matchers, parse_time(start) if start else now_ns(), parse_time(end), by, reason,
+                                   "maintenance" if maintenance else "silence")
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        typer.echo(json.dumps(s))

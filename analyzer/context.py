@@ -1,0 +1,150 @@
+"""What a rule sees while it evaluates: devices, their profiles, the registry, curtailment orders and the
+telemetry, fetched once per metric for every rule of an evaluation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+from analyzer.profile import Rule, Selector, ns
+from analyzer.rules.base import ValueRef
+from analyzer.series import Buckets
+from minewatch.config.facility import FacilityConfig
+from minewatch.profiles import DeviceProfile
+from minewatch.registry import RegistryEntry
+from minewatch.store.base import TelemetryStore, empty_samples
+
+
+def rule_step_ns(rule: Rule, cfg: FacilityConfig, override_s: float | None = None) -> int:
+    """A rule's evaluation step: its own ``every`` or the facility's analysis interval; a report replaying
+    with a coarser step uses that step for every rule evaluated more often."""
+    step = rule.every or cfg.analysis.interval_s
+    return ns(max(step, override_s) if override_s else step)
+
+
+class EvalContext:
+    def __init__(self, cfg: FacilityConfig, store: TelemetryStore, devices: pd.DataFrame,
+                 profiles: dict[str, DeviceProfile], registry: dict[str, RegistryEntry] | None,
+                 orders: list[dict[str, Any]], step_override: float | None = None) -> None:
+        self.cfg = cfg
+        self.step_override = step_override
+        self.store = store
+        self.devices = devices
+        self.profiles = profiles
+        self.registry = registry
+        self.orders = orders
+        self._model = dict(zip(devices["device"], devices["model"]))
+        self._raw: dict[str, tuple[int, int, pd.DataFrame]] = {}
+        self._buckets: dict[tuple, Buckets] = {}
+        self._queries: dict[tuple, pd.DataFrame] = {}
+        self._picks: dict[tuple, list[str]] = {}
+        self._models: dict[int, tuple[list[str], pd.Series]] = {}
+        self.problems: list[str] = []
+
+    def pick(self, selector: Selector) -> list[str]:
+        """Devices a selector matches (memoised: every rule of a cycle or chunk asks)."""
+        key = (selector.kind, selector.role, selector.zone, selector.model)
+        if key not in self._picks:
+            self._picks[key] = selector.pick(self.devices)
+        return self._picks[key]
+
+    def step_ns(self, rule: Rule) -> int:
+        return rule_step_ns(rule, self.cfg, self.step_override)
+
+    def prefetch(self, start_by_metric: dict[str, int], end_ns: int, cache: "RawCache | None" = None) -> None:
+        """One range query per metric covering every rule's look-back (only the new part, given a cache)."""
+        for metric, start in start_by_metric.items():
+            df = cache.get(self.store, metric, start, end_ns) if cache is not None else \
+                _raw_frame(self.store.query(start, end_ns, metrics=[metric]))
+            self._raw[metric] = (start, end_ns, df)
+
+    def raw(self, metric: str, start_ns: int, end_ns: int) -> pd.DataFrame:
+        have = self._raw.get(metric)
+        if have is None or have[0] > start_ns or have[1] < end_ns:
+            df = _raw_frame(self.store.query(start_ns, end_ns, metrics=[metric]))
+            self._raw[metric] = (start_ns, end_ns, df)
+            return df
+        df = have[2]
+        return df[(df["ts"] >= start_ns) & (df["ts"] < end_ns)] if (have[0], have[1]) != (start_ns, end_ns) else df
+
+    def buckets(self, metric: str, devices: list[str], instants: np.ndarray, step_ns: int,
+                lookback_ns: int) -> Buckets:
+        key = (metric, tuple(devices), int(instants[0]), len(instants), step_ns, lookback_ns)
+        b = self._buckets.get(key)
+        if b is None:
+            lb = max(1, -(-lookback_ns // step_ns)) * step_ns
+            df = self.raw(metric, int(instants[0]) - lb, int(instants[-1]))
+            b = self._buckets[key] = Buckets(df, devices, instants, step_ns, lookback_ns)
+        return b
+
+    def aggregated(self, metric: str, devices: list[str] | None, start_ns: int, end_ns: int, step_ns: int,
+                   agg: str) -> pd.DataFrame:
+        """Store-side downsampling for long windows (a week of voltage, a month of energy)."""
+        key = (metric, tuple(devices) if devices is not None else None, start_ns, end_ns, step_ns, agg)
+        if key not in self._queries:
+            df = self.store.query(start_ns, end_ns, devices=devices, metrics=[metric], step_ns=step_ns, agg=agg) \
+                if devices is None or devices else empty_samples()
+            self._queries[key] = df
+        return self._queries[key]
+
+    def resolve(self, ref: ValueRef | None, devices: list[str]) -> np.ndarray | None:
+        """Per-device threshold values (NaN where the device's model does not define the referenced limit)."""
+        if ref is None:
+            return None
+        if ref.value is not None:
+            return np.full(len(devices), ref.value * ref.factor)
+        if ref.facility is not None:
+            section, name = ref.facility.split(".")
+            return np.full(len(devices), float(getattr(getattr(self.cfg, section), name)) * ref.factor)
+        per_model: dict[str, float] = {}
+        for model, prof in self.profiles.items():
+            if ref.limit is not None:
+                metric, fld = ref.limit.split(".")
+                lim = prof.limits.get(metric)
+                v = getattr(lim, fld) if lim is not None else None
+            else:
+                r = prof.rated.get(ref.rated or "")
+                v = r.value if r is not None else None
+            if v is not None:
+                per_model[model] = v * ref.factor
+        key = id(devices)  # picks are memoised, so one list object per selector and context
+        if key not in self._models:
+            self._models[key] = (devices, pd.Series(devices, dtype=object).map(self._model))
+        return self._models[key][1].map(per_model).to_numpy(np.float64, na_value=np.nan)
+
+
+class RawCache:
+    """Raw samples per metric kept between live cycles, so each cycle reads only what arrived since the
+    last one (the live loop is the incremental case of a replay). A sample written later than the next
+    cycle's read with an older timestamp is seen by reports but not by the live loop — like Prometheus."""
+
+    def __init__(self) -> None:
+        self._frames: dict[str, tuple[int, int, pd.DataFrame]] = {}
+
+    def get(self, store: TelemetryStore, metric: str, start: int, end: int) -> pd.DataFrame:
+        have = self._frames.get(metric)
+        if have is None or have[0] > start or have[1] > end:
+            df = _raw_frame(store.query(start, end, metrics=[metric]))
+        else:
+            df = have[2]
+            df = df[df["ts"].to_numpy() >= start]
+            new = _raw_frame(store.query(have[1], end, metrics=[metric])) if end > have[1] else None
+            if new is not None and not new.empty:
+                # union of categories recodes through the small category tables, not the rows
+                dev = union_categoricals([df["device"].array, new["device"].array])
+                df = pd.DataFrame({"ts": np.concatenate([df["ts"].to_numpy(), new["ts"].to_numpy()]),
+                                   "device": dev,
+                                   "value": np.concatenate([df["value"].to_numpy(), new["value"].to_numpy()])})
+        self._frames[metric] = (start, end, df)
+        return df
+
+
+def _raw_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """ts, device (categorical: rules map device ids once per frame, not once per row), value."""
+    df = df[["ts", "device", "value"]]
+    if not isinstance(df["device"].dtype, pd.CategoricalDtype):
+        df = df.assign(device=df["device"].astype("category"))
+    return df

@@ -1,0 +1,218 @@
+"""Compliance profiles: the rules a facility is held to, as data validated by one schema.
+
+A profile is YAML (``compliance_profiles/<id>.yaml``). Each rule names a *kind* (a module in
+``analyzer/rules/``) whose own params model validates ``params``, so a typo in a threshold is reported
+as ``tm-2026.yaml: rules[3] (EL-01).params.threshold: ...`` at load time, never at 3 a.m. in the loop.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from minewatch.configfile import ConfigError, format_validation_error, read_yaml, validate
+
+Severity = Literal["info", "warning", "major", "critical"]
+SEVERITY_ORDER = {"info": 0, "warning": 1, "major": 2, "critical": 3}
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+NS = 1_000_000_000
+
+
+def parse_duration(v: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"3h"``, ``"7d"``; the profile's one duration syntax."""
+    if isinstance(v, bool):
+        raise ValueError("expected a duration like 30s, 15m, 3h, 7d")
+    if isinstance(v, (int, float)):
+        secs = float(v)
+    else:
+        m = _DURATION_RE.match(str(v))
+        if not m:
+            raise ValueError(f"expected a duration like 30s, 15m, 3h, 7d, got {v!r}")
+        secs = float(m.group(1)) * _UNIT_S[m.group(2)]
+    if secs < 0:
+        raise ValueError("a duration must not be negative")
+    return secs
+
+
+def ns(seconds: float) -> int:
+    return int(round(seconds * NS))
+
+
+def duration_validator(*fields: str):
+    """A pydantic ``field_validator`` turning duration strings into seconds for ``fields``."""
+    return field_validator(*fields, mode="before")(lambda cls, v: None if v is None else parse_duration(v))
+
+
+class Selector(BaseModel):
+    """Which devices a rule looks at, by what they are, never by id; ``facility: true`` = the site."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    facility: bool = False
+    kind: str | None = None
+    role: str | None = None
+    zone: str | None = None
+    model: str | None = None
+
+    def pick(self, devices: pd.DataFrame) -> list[str]:
+        """Device ids matching every given field, sorted (deterministic evaluation order)."""
+        mask = pd.Series(True, index=devices.index)
+        for col in ("kind", "role", "zone", "model"):
+            want = getattr(self, col)
+            if want is not None:
+                mask &= devices[col] == want
+        return sorted(devices.loc[mask, "device"].tolist())
+
+
+class Rule(BaseModel):
+    """One requirement. Numbers live in ``params``; ``source`` says where they come from."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    title: str = Field(min_length=3)
+    kind: str
+    family: str = Field(pattern=r"^[a-z][a-z_]*$", description="electrical, thermal, fire, registry, capacity, "
+                                                                "data_quality, curtailment, ...")
+    severity: Severity
+    regulator_notifiable: bool = False
+    notify: list[str] = Field(default_factory=list, description="Routing hints for the notifier, e.g. "
+                                                                "operator, emergency, regulator")
+    selector: Selector = Field(default_factory=Selector)
+    every: float | None = Field(None, description="Evaluation step; default analysis.interval_s")
+    for_: float = Field(0.0, alias="for", description="Condition must hold this long before firing")
+    keep_firing_for: float = Field(0.0, description="Stay firing this long after the condition clears")
+    params: dict[str, Any] = Field(default_factory=dict)
+    source: str = Field(min_length=3, description="Where the numbers come from")
+    default: bool = Field(True, description="A configurable default, not legal text")
+    description: str = ""
+    enabled: bool = True
+
+    _params: BaseModel | None = PrivateAttr(None)
+
+    _dur = duration_validator("every", "for_", "keep_firing_for")
+
+    @property
+    def p(self) -> Any:
+        """The params validated by the rule kind's own model."""
+        assert self._params is not None, f"rule {self.id} was not loaded through load_compliance_profile"
+        return self._params
+
+
+class Inhibition(BaseModel):
+    """Parent/child suppression: while ``source`` fires for a subject, ``targets`` on that subject are
+    recorded as suppressed (a silent device inhibits its metric rules)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    targets: list[str] = Field(min_length=1, description="Rule ids or family names")
+
+
+class AvailabilityScope(BaseModel):
+    """Devices and metrics whose monthly data availability a report states."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    selector: Selector
+    metrics: list[str] = Field(min_length=1)
+
+
+class RecordSettings(BaseModel):
+    """Hourly compliance records (CEMS-style): which meters make the facility's energy and demand."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    meters: Selector = Field(default_factory=lambda: Selector(role="revenue_meter"))
+    metric: str = "power_w"
+    scale_to_kw: float = Field(0.001, gt=0, description="Factor from the metric's unit to kW")
+    min_samples_per_quarter: int = Field(1, ge=1, description="A valid hour has this many samples in each "
+                                                               "15-minute quarter (40 CFR 75: one)")
+    lookback_hours: int = Field(720, ge=24, description="Hours of history behind availability and substitution")
+    availability: list[AvailabilityScope] = Field(default_factory=list)
+    source: str = "40 CFR Part 75 §75.10, §75.31–75.33 (EPA CEMS): valid hour, PMA tiers 95/90/80 %"
+
+
+class ComplianceProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    title: str
+    jurisdiction: str
+    version: str
+    description: str = ""
+    disclaimer: str = Field("Thresholds are configurable defaults drawn from the cited sources, not legal text.")
+    rules: list[Rule]
+    inhibit: list[Inhibition] = Field(default_factory=list)
+    records: RecordSettings = Field(default_factory=RecordSettings)
+
+    def rule(self, rule_id: str) -> Rule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    @property
+    def active_rules(self) -> list[Rule]:
+        return [r for r in self.rules if r.enabled]
+
+
+def shipped_profiles_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "compliance_profiles"
+
+
+def resolve_profile_path(ref: str, base_dir: Path | None = None) -> Path:
+    """A profile id (``tm-2026``) names a shipped file; anything with a slash or ``.yaml`` is a path."""
+    if ref.endswith((".yaml", ".yml")) or "/" in ref:
+        p = Path(ref).expanduser()
+        return p if p.is_absolute() or base_dir is None else base_dir / p
+    return shipped_profiles_dir() / f"{ref}.yaml"
+
+
+def validate_profile(data: Any, source: str) -> ComplianceProfile:
+    """Validate a parsed profile including each rule's params against its kind; all problems at once."""
+    from analyzer.rules import KINDS
+
+    prof = validate(ComplianceProfile, data, source)
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, rule in enumerate(prof.rules):
+        where = f"{source}: rules[{i}] ({rule.id})"
+        if rule.id in seen:
+            problems.append(f"{where}.id: duplicate rule id")
+        seen.add(rule.id)
+        kind = KINDS.get(rule.kind)
+        if kind is None:
+            problems.append(f"{where}.kind: unknown rule kind {rule.kind!r}; known: {', '.join(sorted(KINDS))}")
+            continue
+        try:
+            rule._params = kind.Params.model_validate(rule.params)
+        except ValidationError as exc:
+            problems.extend(line.replace(f"{where}.params: ", f"{where}.params.", 1)
+                            for line in format_validation_error(f"{where}.params", exc))
+            continue
+        if rule.selector.facility != kind.facility_level:
+            want = "facility: true" if kind.facility_level else "a device selector (kind/role/zone/model)"
+            problems.append(f"{where}.selector: a {rule.kind} rule needs {want}")
+        for msg in kind.check(rule):
+            problems.append(f"{where}.{msg}")
+    for j, inh in enumerate(prof.inhibit):
+        if inh.source not in seen:
+            problems.append(f"{source}: inhibit[{j}].source: unknown rule id {inh.source!r}")
+    if problems:
+        raise ConfigError(problems)
+    return prof
+
+
+def load_compliance_profile(ref: str, base_dir: Path | None = None) -> ComplianceProfile:
+    path = resolve_profile_path(ref, base_dir)
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in shipped_profiles_dir().glob("*.yaml")))
+        raise ConfigError([f"{path}: compliance profile not found (shipped profiles: {known})"])
+    return validate_profile(read_yaml(path), str(path))

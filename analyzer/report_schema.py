@@ -1,0 +1,178 @@
+"""The period report's shape, as pydantic models: the single source of ``report.schema.json`` and the check
+that every report we issue conforms to it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Facility(_M):
+    id: str
+    name: str
+    licence_number: str
+    licensed_capacity_kw: float
+    region: str
+    timezone: str
+
+
+class ProfileRef(_M):
+    id: str
+    title: str
+    version: str
+    jurisdiction: str
+    disclaimer: str
+
+
+class Period(_M):
+    start: str
+    end: str
+    start_ns: int
+    end_ns: int
+
+
+class RuleStatus(_M):
+    rule_id: str
+    title: str
+    kind: str
+    family: str
+    severity: str
+    regulator_notifiable: bool
+    source: str
+    step_s: float
+    subjects: int
+    status: Literal["compliant", "breached", "no_data", "not_applicable"]
+    breaches: int
+    breach_seconds: float
+    data_coverage_pct: float | None
+
+
+class Evidence(_M):
+    metric: str | None
+    points: list[list[float]]
+    aggregate: str | None = None
+    step_ns: int | None = None
+
+
+class Breach(_M):
+    rule_id: str
+    subject: str
+    severity: str
+    regulator_notifiable: bool
+    condition_since: str
+    start: str
+    end: str | None
+    start_ns: int
+    end_ns: int | None
+    open_at_period_end: bool
+    duration_s: float
+    peak: float | None
+    threshold: float | None
+    unit: str
+    threshold_source: str
+    evidence: Evidence | None
+
+
+class Quantity(_M):
+    value: float | None
+    original: float | None
+    quality: Literal["M", "S"]
+    method: str
+
+
+class Utilisation(_M):
+    value: float | None
+    quality: Literal["M", "S"]
+
+
+class HourlyRecord(_M):
+    hour: str
+    hour_start_ns: int
+    samples: int
+    quarters_valid: int
+    valid: bool
+    metering_availability_pct: float
+    pma_pct: float | None = None
+    energy_kwh: Quantity
+    peak_demand_kw: Quantity
+    capacity_utilisation_pct: Utilisation
+
+
+class Energy(_M):
+    total_kwh: float
+    measured_kwh: float
+    substituted_kwh: float
+    hours: int
+    valid_hours: int
+    substituted_hours: int
+    peak_demand_kw: float | None
+    peak_hour: str | None
+    licensed_capacity_kw: float
+    peak_utilisation_pct: float | None
+
+
+class OrderResponse(_M):
+    order_id: int
+    target_kw: float
+    start: str
+    end: str
+    response_s: float
+    issued_by: str
+    reason: str
+    reached_target_at: str | None
+    actual_response_s: float | None
+    breaches: int
+    compliant: bool
+
+
+class Availability(_M):
+    month: str
+    device: str
+    metric: str
+    hours: int
+    valid_hours: int
+    availability_pct: float
+
+
+class Equipment(_M):
+    unregistered_online: list[str]
+    registered_never_seen: list[str]
+    model_mismatch: list[dict[str, str]]
+    registry_configured: bool
+
+
+class Report(_M):
+    schema_version: Literal["minewatch.report/1"] = Field(alias="schema")
+    facility: Facility
+    profile: ProfileRef
+    period: Period
+    summary: dict[str, int | float | str | None]
+    rules: list[RuleStatus]
+    breaches: list[Breach]
+    energy: Energy
+    hourly: list[HourlyRecord]
+    curtailment: list[OrderResponse]
+    data_availability: list[Availability]
+    equipment: Equipment
+    problems: list[str]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the canonical JSON without this field")
+
+
+def json_schema() -> dict:
+    """The JSON Schema published as analyzer/report.schema.json (regenerate with ``python -m analyzer.report_schema``)."""
+    s = Report.model_json_schema(by_alias=True)
+    s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    s["$id"] = "minewatch:report/1"
+    return s
+
+
+if __name__ == "__main__":
+    import json
+    from pathlib import Path
+
+    Path(__file__).with_name("report.schema.json").write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,83 @@
+"""Facility aggregate over a rolling window: e.g. total power's 15-minute mean against the licensed
+capacity (the demand interval regulators bill and enforce on)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator
+
+from analyzer.context import EvalContext
+from analyzer.profile import Rule, Selector, ns
+from analyzer.rules import register
+from analyzer.series import Buckets
+from analyzer.rules.base import Aggregate, Obs, RuleKind, Timing, ValueRef, compare
+from minewatch.units import check_metric_name
+
+
+class AggregateParams(Timing):
+    metric: str
+    devices: Selector = Field(description="Which devices' values are summed")
+    aggregate: Aggregate = "mean"
+    above: ValueRef | None = None
+    below: ValueRef | None = None
+    clear_above: ValueRef | None = None
+    clear_below: ValueRef | None = None
+    unit: str = ""
+
+    _m = field_validator("metric")(lambda cls, v: check_metric_name(v))
+
+
+def facility_series(ctx: EvalContext, metric: str, devices: list[str], instants: np.ndarray, step_ns: int,
+                    window_ns: int, max_age_ns: int) -> tuple[pd.Series, Buckets]:
+    """Σ over devices of each device's bucket mean, a device's last value carried for ``max_age``;
+    returns the facility series per bucket (rows aligned with the bucket matrix) and the buckets."""
+    b = ctx.buckets(metric, devices, instants, step_ns, window_ns + max_age_ns)
+    carry = max_age_ns // step_ns
+    carried = pd.DataFrame(b.mean)
+    if carry > 0:
+        carried = carried.ffill(limit=carry)
+    total = carried.sum(axis=1, min_count=1)
+    return total, b
+
+
+def windowed(total: pd.Series, b: Buckets, agg: str, window_ns: int) -> np.ndarray:
+    k = max(1, -(-window_ns // b.step))
+    if agg == "last":
+        return total.to_numpy()[b.L - 1:]
+    r = total.rolling(k, min_periods=1)
+    return getattr(r, agg)().to_numpy()[b.L - 1:]
+
+
+@register
+class FacilityAggregate(RuleKind):
+    name = "aggregate"
+    Params = AggregateParams
+    facility_level = True
+
+    def check(self, rule: Rule) -> list[str]:
+        p = rule.p
+        return [] if (p.above or p.below) else ["params: give above and/or below"]
+
+    def metrics(self, rule: Rule) -> list[str]:
+        return [rule.p.metric]
+
+    def lookback_s(self, rule: Rule) -> float:
+        return rule.p.window + rule.p.max_age
+
+    def evidence_selector(self, rule: Rule) -> Selector:
+        return rule.p.devices
+
+    def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
+        p: AggregateParams = rule.p
+        devices = ctx.pick(p.devices)
+        if not devices:
+            v = np.full((len(instants), 1), np.nan)
+        else:
+            total, b = facility_series(ctx, p.metric, devices, instants, ctx.step_ns(rule), ns(p.window), ns(p.max_age))
+            v = windowed(total, b, p.aggregate, ns(p.window))[:, None]
+        one = ["facility"]
+        res = compare(v, *(ctx.resolve(x, one) for x in (p.above, p.below, p.clear_above, p.clear_below)))
+        thr = ctx.resolve(p.above or p.below, one)
+        return Obs(one, instants, *res, v, np.broadcast_to(thr, v.shape), p.unit, p.metric,
+                   "min" if p.above is None else "max")

@@ -1,0 +1,156 @@
+"""What every rule kind provides, and the parts their params share (thresholds that can point at a
+device profile's limits, windows, ages)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from analyzer.profile import Rule, Selector, duration_validator, ns
+
+if TYPE_CHECKING:
+    from analyzer.context import EvalContext
+
+Aggregate = Literal["last", "mean", "max", "min"]
+
+
+class ValueRef(BaseModel):
+    """A number in a rule: a literal, or a reference to the device profile (``limit: chip_temp_c.max_above``,
+    ``rated: current_a``) or to facility.yaml (``facility: licence.capacity_kw``), times ``factor``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: float | None = None
+    limit: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*\.(warn_above|max_above|warn_below|min_below)$")
+    rated: str | None = None
+    facility: str | None = Field(None, pattern=r"^(licence\.capacity_kw|grid\.(voltage_ln_v|voltage_ll_v|frequency_hz))$")
+    factor: float = 1.0
+    source: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        return {"value": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+    @model_validator(mode="after")
+    def _one(self) -> "ValueRef":
+        given = [k for k in ("value", "limit", "rated", "facility") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of value, limit, rated, facility")
+        return self
+
+    def describe(self, rule_source: str) -> str:
+        what = (f"{self.value:g}" if self.value is not None else
+                f"device profile limit {self.limit}" if self.limit else
+                f"device profile rated {self.rated}" if self.rated else f"facility {self.facility}")
+        if self.factor != 1.0:
+            what += f" × {self.factor:g}"
+        return f"{what} ({self.source or rule_source})"
+
+
+class Timing(BaseModel):
+    """How a per-instant value is formed: the newest sample (``last``, not older than ``max_age``) or an
+    aggregate over ``window``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    aggregate: Aggregate = "last"
+    window: float = 0.0
+    max_age: float = 60.0
+
+    _d = duration_validator("window", "max_age")
+
+    @model_validator(mode="after")
+    def _window(self) -> "Timing":
+        if self.aggregate != "last" and self.window <= 0:
+            raise ValueError(f"aggregate {self.aggregate!r} needs a window > 0")
+        return self
+
+    def lookback_s(self) -> float:
+        return self.window if self.aggregate != "last" else self.max_age
+
+
+@dataclass
+class Obs:
+    """A rule's verdict at each instant (rows) for each subject (columns).
+
+    ``trigger``: the breach condition (e.g. value above threshold); ``cleared``: the value is back past the
+    clear threshold (hysteresis) — with no clear threshold it is ``ok & ~trigger``; ``ok``: inputs present.
+    """
+
+    subjects: list[str]
+    instants: np.ndarray
+    ok: np.ndarray
+    trigger: np.ndarray
+    cleared: np.ndarray
+    value: np.ndarray
+    threshold: np.ndarray
+    unit: str = ""
+    metric: str = ""
+    peak: Literal["max", "min"] = "max"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, instants: np.ndarray) -> "Obs":
+        z = np.zeros((len(instants), 0))
+        return cls([], instants, z.astype(bool), z.astype(bool), z.astype(bool), z, z)
+
+
+def compare(value: np.ndarray, above: np.ndarray | None, below: np.ndarray | None,
+            clear_above: np.ndarray | None, clear_below: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """(ok, trigger, cleared) for a band: breach when strictly above ``above`` or strictly below ``below``;
+    cleared when at/below ``clear_above`` and at/above ``clear_below`` (default: the trigger thresholds)."""
+    ok = ~np.isnan(value)
+    with np.errstate(invalid="ignore"):
+        trig = np.zeros(value.shape, bool)
+        clr = ok.copy()
+        if above is not None:
+            trig |= value > above
+            clr &= value <= (above if clear_above is None else clear_above)
+        if below is not None:
+            trig |= value < below
+            clr &= value >= (below if clear_below is None else clear_below)
+        # an undefined threshold (model without that limit) means the rule does not apply
+        for thr in (above, below):
+            if thr is not None:
+                ok &= ~np.isnan(np.broadcast_to(thr, value.shape))
+    return ok, trig & ok, clr & ok
+
+
+class RuleKind:
+    """One kind of rule. Subclasses set ``name`` and ``Params`` and implement ``evaluate``; registering
+    is done by ``@register`` in ``analyzer.rules``."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[BaseModel]]
+    facility_level: ClassVar[bool] = False
+
+    def check(self, rule: Rule) -> list[str]:
+        """Cross-field problems the params model cannot see (e.g. a clear threshold on the wrong side)."""
+        return []
+
+    def metrics(self, rule: Rule) -> list[str]:
+        """Raw metrics this rule reads (prefetched once per evaluation for all rules)."""
+        return []
+
+    def lookback_s(self, rule: Rule) -> float:
+        """How much data before an instant the rule needs."""
+        return 0.0
+
+    def evaluate(self, ctx: "EvalContext", rule: Rule, instants: np.ndarray) -> Obs:
+        raise NotImplementedError
+
+    def evidence_metric(self, rule: Rule) -> str | None:
+        ms = self.metrics(rule)
+        return ms[0] if ms else None
+
+    def evidence_selector(self, rule: Rule) -> "Selector | None":
+        """For facility rules: the devices whose summed metric is the evidence series (None = the subject's own)."""
+        return None
+
+
+def lookback_ns(rule: Rule, kind: RuleKind, step_ns: int) -> int:
+    return ns(kind.lookback_s(rule)) + step_ns

@@ -1,0 +1,67 @@
+"""Frozen reading: the same non-zero value N or more times in a row — a stuck register or a dead sensor
+that still answers (the smart-meter VEE rule, research/compliance.md §5.3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from analyzer.context import EvalContext
+from analyzer.profile import Rule, duration_validator, ns
+from analyzer.rules import register
+from analyzer.rules.base import Obs, RuleKind
+from analyzer.series import Buckets
+from minewatch.units import check_metric_name
+
+
+class FrozenParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str
+    repeats: int = Field(3, ge=2, description="Identical consecutive readings that count as frozen")
+    lookback: float = Field(3600, gt=0, description="History searched for the run; must span `repeats` readings")
+    max_age: float = Field(300, gt=0, description="Newest reading older than this = no data (staleness rules cover it)")
+
+    _d = duration_validator("lookback", "max_age")
+    _m = field_validator("metric")(lambda cls, v: check_metric_name(v))
+
+
+def run_lengths(df: pd.DataFrame) -> pd.DataFrame:
+    """Each sample's position in its run of identical values per device (df sorted by device, ts)."""
+    if df.empty:
+        return df
+    dev, val = df["device"].to_numpy(), df["value"].to_numpy()
+    new = np.r_[True, (dev[1:] != dev[:-1]) | (val[1:] != val[:-1])]
+    run_id = np.cumsum(new)
+    pos = pd.Series(np.ones(len(df))).groupby(run_id).cumsum().to_numpy()
+    return pd.DataFrame({"ts": df["ts"].to_numpy(), "device": dev, "value": pos})
+
+
+@register
+class Frozen(RuleKind):
+    name = "frozen"
+    Params = FrozenParams
+
+    def metrics(self, rule: Rule) -> list[str]:
+        return [rule.p.metric]
+
+    def lookback_s(self, rule: Rule) -> float:
+        return rule.p.lookback
+
+    def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
+        p: FrozenParams = rule.p
+        devices = ctx.pick(rule.selector)
+        if not devices:
+            return Obs.empty(instants)
+        step, lb = ctx.step_ns(rule), ns(p.lookback)
+        raw = ctx.raw(p.metric, int(instants[0]) - lb - step, int(instants[-1]))
+        raw = raw[raw["device"].isin(devices)].sort_values(["device", "ts"], kind="stable")
+        runs = Buckets(run_lengths(raw), devices, instants, step, lb)
+        vals = Buckets(raw, devices, instants, step, lb)
+        n, _ = runs.latest(ns(p.max_age))
+        v, _ = vals.latest(ns(p.max_age))
+        ok = ~np.isnan(n)
+        trig = ok & (np.nan_to_num(n) >= p.repeats) & (np.nan_to_num(v) != 0)
+        return Obs(devices, instants, ok, trig, ok & ~trig, n, np.full(n.shape, float(p.repeats)), "readings",
+                   p.metric)

@@ -1,0 +1,27 @@
+"""``minewatch serve --config facility.yaml``: the API and page alone, over the shared store.
+
+This is how the API runs as its own process (docker-compose): the collector and the analyzer
+write the same store and state database from their own processes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
+        host: str | None = typer.Option(None, help="Listen address (default: api.host from the config)"),
+        port: int | None = typer.Option(None, help="Listen port (default: api.port from the config)"),
+    ) -> None:
+        """Serve the HTTP API and the live page from the store other processes write."""
+        from minewatch.runtime import Runtime, setup_logging
+
+        setup_logging()
+        rt = Runtime.from_config(config)
+        rt.add_api(host=host, port=port)
+        raise typer.Exit(rt.supervisor.run(on_started=rt.announce))

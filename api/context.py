@@ -1,0 +1,60 @@
+"""What the API serves from: config, store, alert state, event bus, and the parts running beside it.
+
+Everything but config, store and tokens is optional so the API runs as ``minewatch serve`` against
+a shared store, inside ``minewatch run``/``demo`` with every part, or in tests with only a store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from api.auth import TokenTable
+from minewatch.config import FacilityConfig
+from minewatch.events import EventBus
+from minewatch.profiles import DeviceProfile
+from minewatch.sample import now_ns
+from minewatch.store import TelemetryStore
+
+
+class HasStats(Protocol):
+    def stats(self) -> dict[str, Any]: ...
+
+
+class AlertStoreLike(Protocol):
+    """The part of ``analyzer.state.AlertStore`` the API reads and writes (contracts.md)."""
+
+    def list_alerts(self, state: str | None = None, limit: int = ...) -> list[dict[str, Any]]: ...
+    def get_alert(self, alert_id: int) -> dict[str, Any] | None: ...
+    def transitions(self, alert_id: int) -> list[dict[str, Any]]: ...
+
+
+class FaultTarget(Protocol):
+    """The simulator's fault injection (``simulator.facility.SimFacility``), present in the demo only."""
+
+    def inject(self, fault: str, target: str | None = None) -> str | None: ...
+    def clear(self, fault: str, target: str | None = None) -> None: ...
+    def active_faults(self) -> list[dict[str, str | None]]: ...
+
+
+@dataclass
+class ApiContext:
+    cfg: FacilityConfig
+    store: TelemetryStore
+    tokens: TokenTable
+    alert_store: AlertStoreLike | None = None
+    bus: EventBus | None = None
+    profiles: Mapping[str, DeviceProfile] = field(default_factory=dict)
+    #: Parts running in this process, by name; ``/health`` reports their ``stats()``.
+    components: Mapping[str, HasStats] = field(default_factory=dict)
+    faults: FaultTarget | None = None
+    clock: Callable[[], int] = now_ns
+    #: A device with no sample for this long is shown offline (the analyzer's staleness rule alerts).
+    offline_after_s: float = 60.0
+    #: Seconds between two live snapshots pushed to the page.
+    live_interval_s: float = 2.0
+    #: The device table (30,000 rows at a 100 MW site) is reread at most this often.
+    device_table_ttl_s: float = 1.0
+    #: Reads shared between requests (see ``api.facility.DeviceTable.load``).
+    cache: dict[str, Any] = field(default_factory=dict)

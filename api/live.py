@@ -1,0 +1,125 @@
+"""The live feed behind the page: one snapshot every couple of seconds over Server-Sent Events.
+
+One ``LiveHub`` per app computes the snapshot at most once per interval whatever the number of
+open pages, so ten operators watching cost the store what one does. The power trend (a store
+range query over every rig when there is no revenue meter) is refreshed less often than the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from api.auth import any_role
+from api.context import ApiContext
+from api.facility import DeviceTable, active_alerts, facility_power_series, facility_summary, hottest_rigs
+from api.params import format_step, parse_time, rfc3339
+from minewatch.sample import NS_PER_S
+
+log = logging.getLogger(__name__)
+
+TREND_WINDOW_NS = 30 * 60 * NS_PER_S
+TREND_STEP_NS = 30 * NS_PER_S
+TREND_REFRESH_S = 15.0
+#: The page lists at most this many active alerts; the count beside it is exact.
+ALERTS_SHOWN = 50
+
+
+class LiveHub:
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._snap: dict[str, Any] | None = None
+        self._snap_at = 0.0
+        self._trend: dict[str, Any] | None = None
+        self._trend_at = 0.0
+        self._trend_read_from = 0
+        self._seq = 0
+        self.closed = threading.Event()
+        self.clients = 0
+        self.errors = 0
+
+    def close(self) -> None:
+        """Ends every open stream within a fraction of a second (the server can then stop)."""
+        self.closed.set()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            if self._snap is not None and time.monotonic() - self._snap_at < self.ctx.live_interval_s / 2:
+                return self._snap
+            ctx = self.ctx
+            now = ctx.clock()
+            table = DeviceTable.load(ctx, now)
+            alerts = active_alerts(ctx)
+            if self._trend is None or time.monotonic() - self._trend_at > TREND_REFRESH_S:
+                self._trend = self._refresh_trend(table, now)
+                self._trend_at = time.monotonic()
+            self._seq += 1
+            self._snap = {
+                "seq": self._seq,
+                "summary": facility_summary(ctx, table, alerts),
+                "hottest": hottest_rigs(ctx, table, 10),
+                "alerts": None if alerts is None else alerts[:ALERTS_SHOWN],
+                "trend": self._trend,
+                "server_time": rfc3339(now),
+            }
+            self._snap_at = time.monotonic()
+            return self._snap
+
+    def _refresh_trend(self, table: DeviceTable, now: int) -> dict[str, Any]:
+        """The last 30 minutes of facility power. After the first full read only the buckets since the
+        previous refresh are read again (at 30,000 rigs the full read is the costly part)."""
+        start = now - TREND_WINDOW_NS
+        old = self._trend
+        if old is not None and old["points"]:
+            since = max(start, self._trend_read_from)
+            source, fresh = facility_power_series(self.ctx, table, since, now, TREND_STEP_NS)
+            if source == old["source"]:
+                keep = [p for p in old["points"] if start <= parse_time("trend", p[0]) < since]
+                points = keep + fresh
+            else:  # the meter appeared or went away: start over from the new source
+                source, points = facility_power_series(self.ctx, table, start, now, TREND_STEP_NS)
+        else:
+            source, points = facility_power_series(self.ctx, table, start, now, TREND_STEP_NS)
+        # the newest bucket is still filling: the next refresh reads it again
+        self._trend_read_from = (now // TREND_STEP_NS) * TREND_STEP_NS
+        return {"source": source, "step": format_step(TREND_STEP_NS), "points": points}
+
+    async def pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.closed.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+    def stats(self) -> dict[str, Any]:
+        return {"clients": self.clients, "snapshots": self._seq, "errors": self.errors}
+
+
+router = APIRouter(prefix="/api/v1", tags=["live"])
+
+
+@router.get("/live", response_class=EventSourceResponse, dependencies=[Depends(any_role)])
+async def live(request: Request) -> AsyncIterator[ServerSentEvent]:
+    """``snapshot`` events (facility summary, hottest rigs, active alerts, power trend) every
+    ``live_interval_s``; an ``error`` event when the store cannot answer (the stream stays open)."""
+    hub: LiveHub = request.app.state.hub
+    hub.clients += 1
+    try:
+        while not hub.closed.is_set():
+            try:
+                snap = await anyio.to_thread.run_sync(hub.snapshot)
+                yield ServerSentEvent(data=snap, event="snapshot", id=str(snap["seq"]), retry=3000)
+            except Exception as exc:  # the page shows it and keeps the stream; the next tick retries
+                hub.errors += 1
+                log.warning("live snapshot failed: %s", exc)
+                yield ServerSentEvent(data={"message": f"live data unavailable: {exc}"}, event="error")
+            await hub.pause(hub.ctx.live_interval_s)
+    finally:
+        hub.clients -= 1

@@ -1,0 +1,58 @@
+"""The live page and its login.
+
+Login keeps the token out of every log: the demo prints ``/login#token=...``; the part after
+``#`` never leaves the browser, whose script POSTs it to ``/login``, which answers with an
+HttpOnly, SameSite=Strict cookie. A token can also be pasted into the login form.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from pydantic import BaseModel
+
+from api.auth import COOKIE, presented_token
+from api.errors import ApiError
+
+STATIC = Path(__file__).resolve().parents[1] / "static"
+#: How long the page's login lasts; the operator logs in again after a week.
+COOKIE_MAX_AGE_S = 7 * 24 * 3600
+
+router = APIRouter(include_in_schema=False)
+
+
+class Login(BaseModel):
+    token: str
+
+
+@router.get("/")
+def index(request: Request) -> Response:
+    token = presented_token(request)
+    if token is None or request.app.state.ctx.tokens.principal(token) is None:
+        return RedirectResponse("/login", status_code=303)
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/login")
+def login_page() -> FileResponse:
+    return FileResponse(STATIC / "login.html", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/login", status_code=204)
+def login(request: Request, body: Login) -> Response:
+    principal = request.app.state.ctx.tokens.principal(body.token.strip())
+    if principal is None:
+        raise ApiError(401, "token", "token not recognised")
+    resp = Response(status_code=204)
+    resp.set_cookie(COOKIE, body.token.strip(), max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="strict",
+                    secure=request.url.scheme == "https", path="/")
+    return resp
+
+
+@router.post("/logout", status_code=204)
+def logout() -> Response:
+    resp = Response(status_code=204)
+    resp.delete_cookie(COOKIE, path="/")
+    return resp

@@ -1,0 +1,232 @@
+// The live page: one EventSource on /api/v1/live; every "snapshot" event redraws the cards.
+// Honest by construction: missing values read "no data", every reading shows its age, and the
+// header says whether the stream is live, reconnecting, or stale.
+"use strict";
+
+const STALE_AFTER_MS = 10000;  // no snapshot for this long: the page greys out and says so
+let lastSnapshotAt = 0;
+let source = null;
+
+const $ = (id) => document.getElementById(id);
+
+function fmt(n, digits = 1) {
+  return n === null || n === undefined ? "no data" : Number(n).toLocaleString("en-US", {
+    minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function ago(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 90) return `${s} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+function since(iso) {
+  if (!iso) return "–";
+  return ago((Date.now() - Date.parse(iso)) / 1000) + " ago";
+}
+
+function setConn(state, text) {
+  const el = $("conn-state");
+  el.dataset.state = state;
+  el.className = "pill " + (state === "live" ? "pill-live" : state === "down" ? "pill-down" : "pill-wait");
+  el.textContent = text;
+}
+
+function cell(tr, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  tr.appendChild(td);
+  return td;
+}
+
+function renderPower(p) {
+  $("capacity-kw").textContent = fmt(p.licensed_capacity_kw, 0);
+  $("power-kw").textContent = fmt(p.kw, 1);
+  $("utilisation").textContent = p.utilisation_pct === null ? "no data" : `${fmt(p.utilisation_pct, 1)} % of licence`;
+  const bar = $("power-bar");
+  const pct = p.utilisation_pct === null ? 0 : Math.min(100, p.utilisation_pct);
+  bar.style.width = pct + "%";
+  bar.className = "fill" + (p.utilisation_pct >= 100 ? " crit" : p.utilisation_pct >= 80 ? " warn" : "");
+  const sources = { revenue_meter: "revenue meter", rigs_sum: "sum of rigs (no cooling; may include firmware estimates)" };
+  $("power-source").textContent = p.source ? sources[p.source] || p.source : "none";
+  $("power-age").textContent = ago(p.age_s);
+  const note = $("power-note");
+  note.hidden = !p.note;
+  note.textContent = p.note || "";
+}
+
+function renderTrend(trend, capacityKw, liveKw) {
+  const svg = $("trend");
+  while (svg.firstChild) svg.removeChild(svg.firstChild);
+  const ns = "http://www.w3.org/2000/svg";
+  const W = 600, H = 160;
+  const pts = (trend && trend.points) ? trend.points.map(([t, v]) => [Date.parse(t), v]) : [];
+  if (liveKw !== null && liveKw !== undefined) pts.push([Date.now(), liveKw]);
+  $("trend-step").textContent = trend ? trend.step : "–";
+  const text = (x, y, s, anchor) => {
+    const el = document.createElementNS(ns, "text");
+    el.setAttribute("x", x); el.setAttribute("y", y); el.textContent = s;
+    if (anchor) el.setAttribute("text-anchor", anchor);
+    svg.appendChild(el);
+  };
+  if (pts.length === 0) { text(W / 2, H / 2, "no data", "middle"); return; }
+  const t1 = Date.now(), t0 = t1 - 30 * 60 * 1000;
+  const vmax = Math.max(capacityKw * 1.1, ...pts.map((p) => p[1])) || 1;
+  const x = (t) => ((t - t0) / (t1 - t0)) * W;
+  const y = (v) => H - (v / vmax) * (H - 10);
+  const cap = document.createElementNS(ns, "line");
+  cap.setAttribute("class", "cap");
+  cap.setAttribute("x1", 0); cap.setAttribute("x2", W);
+  cap.setAttribute("y1", y(capacityKw)); cap.setAttribute("y2", y(capacityKw));
+  svg.appendChild(cap);
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute("class", "line");
+  line.setAttribute("points", pts.filter((p) => p[0] >= t0).map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" "));
+  svg.appendChild(line);
+  text(4, 12, `${fmt(vmax, 0)} kW`);
+  text(W - 4, y(capacityKw) - 3, `licence ${fmt(capacityKw, 0)} kW`, "end");
+  text(4, H - 4, "−30 min");
+  text(W - 4, H - 4, "now", "end");
+}
+
+function renderDevices(d) {
+  $("dev-online").textContent = d.online;
+  $("dev-offline").textContent = d.offline;
+  $("dev-offline").style.color = d.offline > 0 ? "var(--warn)" : "";
+  $("offline-after").textContent = d.offline_after_s;
+  const body = $("dev-roles");
+  body.replaceChildren();
+  for (const [role, c] of Object.entries(d.by_role)) {
+    const tr = document.createElement("tr");
+    cell(tr, role); cell(tr, c.online, "num"); cell(tr, c.offline, "num");
+    body.appendChild(tr);
+  }
+}
+
+function renderAlerts(alerts, counts) {
+  const na = alerts === null || alerts === undefined;
+  $("alerts-na").hidden = !na;
+  $("alert-count").textContent = na ? "–" : alerts.length;
+  const sev = $("alert-sev");
+  sev.replaceChildren();
+  if (counts) {
+    for (const [s, n] of Object.entries(counts.firing_by_severity)) {
+      if (!n) continue;
+      const span = document.createElement("span");
+      span.className = "sev sev-" + s;
+      span.textContent = `${n} ${s}`;
+      sev.appendChild(span);
+    }
+  }
+  const body = $("alert-rows");
+  body.replaceChildren();
+  $("alerts-empty").hidden = na || alerts.length > 0;
+  if (na) return;
+  for (const a of alerts) {
+    const tr = document.createElement("tr");
+    tr.dataset.rule = a.rule_id || "";
+    tr.dataset.subject = a.subject || "";
+    const sevCell = cell(tr, a.severity || "–");
+    sevCell.innerHTML = "";
+    const badge = document.createElement("span");
+    badge.className = "sev sev-" + (a.severity || "info");
+    badge.textContent = a.severity || "–";
+    sevCell.appendChild(badge);
+    cell(tr, a.state || "–");
+    cell(tr, a.rule_title || a.rule_id || "–", "wrap").title = a.rule_id || "";
+    cell(tr, a.subject || "–");
+    const v = a.value === null || a.value === undefined ? "–" :
+      `${fmt(a.value, 1)}${a.threshold !== undefined && a.threshold !== null ? " / " + fmt(a.threshold, 1) : ""} ${a.unit || ""}`;
+    cell(tr, v, "num");
+    const t = a.fired_at || a.active_since;
+    cell(tr, since(t)).title = t || "";
+    body.appendChild(tr);
+  }
+}
+
+function renderHottest(rows) {
+  const body = $("hot-rows");
+  body.replaceChildren();
+  $("hot-empty").hidden = rows.length > 0;
+  for (const r of rows) {
+    const tr = document.createElement("tr");
+    tr.dataset.device = r.id;
+    cell(tr, r.id); cell(tr, r.model); cell(tr, r.zone || "–");
+    cell(tr, fmt(r.chip_temp_c, 1), "num");
+    const td = document.createElement("td");
+    if (r.limit_c) {
+      const bar = document.createElement("span");
+      bar.className = "tbar";
+      const fill = document.createElement("span");
+      const frac = Math.min(1, r.chip_temp_c / r.limit_c);
+      fill.style.width = (frac * 100).toFixed(0) + "%";
+      fill.className = r.chip_temp_c >= r.limit_c ? "crit" : (r.warn_c && r.chip_temp_c >= r.warn_c) ? "warn" : "";
+      bar.appendChild(fill);
+      td.appendChild(bar);
+      td.appendChild(document.createTextNode(` limit ${fmt(r.limit_c, 0)}`));
+    } else {
+      td.textContent = "no limit in profile";
+    }
+    tr.appendChild(td);
+    cell(tr, ago(r.age_s));
+    body.appendChild(tr);
+  }
+}
+
+function render(snap) {
+  const s = snap.summary;
+  document.title = `minewatch — ${s.facility.name}`;
+  $("facility-name").textContent = s.facility.name;
+  $("licence").textContent = `licence ${s.licence.number}`;
+  renderPower(s.power);
+  renderTrend(snap.trend, s.power.licensed_capacity_kw, s.power.kw);
+  renderDevices(s.devices);
+  renderAlerts(snap.alerts, s.alerts);
+  renderHottest(snap.hottest);
+  document.body.dataset.seq = snap.seq;
+}
+
+async function checkAuth() {
+  // EventSource hides the HTTP status; ask once whether the login is still valid.
+  try {
+    const r = await fetch("/api/v1/facility", { credentials: "same-origin" });
+    if (r.status === 401) window.location.href = "/login";
+  } catch (e) { /* server unreachable: the header already says so */ }
+}
+
+function connect() {
+  source = new EventSource("/api/v1/live");
+  source.addEventListener("open", () => setConn("live", "live"));
+  source.addEventListener("snapshot", (ev) => {
+    lastSnapshotAt = Date.now();
+    setConn("live", "live");
+    render(JSON.parse(ev.data));
+  });
+  source.addEventListener("error", (ev) => {
+    if (ev.data) {  // the server's own "error" event: the store did not answer this tick
+      setConn("wait", "server: " + JSON.parse(ev.data).message);
+      return;
+    }
+    setConn(source.readyState === EventSource.CLOSED ? "down" : "wait",
+      source.readyState === EventSource.CLOSED ? "disconnected" : "reconnecting…");
+    checkAuth();
+  });
+}
+
+setInterval(() => {
+  const age = lastSnapshotAt ? Date.now() - lastSnapshotAt : null;
+  $("updated").textContent = age === null ? "never" : ago(age / 1000) + " ago";
+  const stale = age !== null && age > STALE_AFTER_MS;
+  for (const card of document.querySelectorAll(".card")) card.classList.toggle("stale", stale);
+  if (stale && $("conn-state").dataset.state === "live") setConn("wait", "stale");
+}, 1000);
+
+$("logout").addEventListener("click", async () => {
+  await fetch("/logout", { method: "POST", credentials: "same-origin" });
+  window.location.href = "/login";
+});
+
+connect();

@@ -1,0 +1,170 @@
+"""What the notifier remembers about each alert and silence, in state.db, so that a restart neither
+re-notifies nor forgets a repeat, an escalation, an acknowledgement or an open regulator breach."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, fields
+from typing import Any
+
+import orjson
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS notify_alerts (
+    alert_id         INTEGER PRIMARY KEY,
+    payload          TEXT    NOT NULL,            -- latest alert.transition payload
+    state            TEXT    NOT NULL,
+    firing_since_ns  INTEGER,
+    regulator_open   INTEGER NOT NULL DEFAULT 0,  -- a breach_opened was queued and not yet resolved
+    ack_by           TEXT,
+    ack_comment      TEXT,
+    ack_until_ns     INTEGER,                     -- acknowledged until (NULL: not acknowledged)
+    last_notified_ns INTEGER,
+    escalated        INTEGER NOT NULL DEFAULT 0,
+    pending_change   TEXT,                        -- firing | resolved | repeat: news for the next group notification
+    pending_since_ns INTEGER                      -- when that news happened (group_wait counts from here)
+);
+CREATE TABLE IF NOT EXISTS notify_silences (
+    silence_id  TEXT PRIMARY KEY,
+    matchers    TEXT    NOT NULL,
+    starts_ns   INTEGER NOT NULL,
+    ends_ns     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notify_cursor (
+    name TEXT PRIMARY KEY,
+    seq  INTEGER NOT NULL
+);
+"""
+
+#: Alert states the operator is told about as a problem; leaving them (after a notification) is news too.
+ACTIVE_STATES = frozenset({"firing", "nodata"})
+#: Still a breach, but muted for the operator (silence, inhibition, maintenance): no news, no reset.
+SUPPRESSED = "suppressed"
+ACK_FOREVER_NS = 2**62
+
+
+@dataclass
+class AlertState:
+    alert_id: int
+    payload: dict[str, Any]
+    state: str
+    firing_since_ns: int | None = None
+    regulator_open: int = 0
+    ack_by: str | None = None
+    ack_comment: str | None = None
+    ack_until_ns: int | None = None
+    last_notified_ns: int | None = None
+    escalated: int = 0
+    pending_change: str | None = None
+    pending_since_ns: int | None = None
+
+    def news(self, change: str | None, at_ns: int) -> None:
+        """Set (or clear, with None) what the operator has to be told about this alert."""
+        self.pending_change = change
+        self.pending_since_ns = at_ns if change else None
+
+    def acknowledged(self, now_ns: int) -> bool:
+        return self.ack_until_ns is not None and now_ns < self.ack_until_ns
+
+    @property
+    def severity(self) -> str:
+        return str(self.payload.get("severity") or "warning")
+
+    @property
+    def family(self) -> str:
+        return str(self.payload.get("family") or "other")
+
+    @property
+    def hints(self) -> list[str]:
+        h = self.payload.get("notify")
+        return [str(x) for x in h] if isinstance(h, list) else []
+
+    @property
+    def regulator_notifiable(self) -> bool:
+        return bool(self.payload.get("regulator_notifiable"))
+
+
+_FIELDS = [f.name for f in fields(AlertState)]
+
+
+class AlertTable:
+    """Reads and writes ``notify_alerts`` / ``notify_silences`` / ``notify_cursor`` on a connection the
+    caller owns (so updates commit with the outbox rows they cause)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        conn.executescript(SCHEMA)
+
+    def get(self, alert_id: int) -> AlertState | None:
+        row = self.conn.execute(f"SELECT {', '.join(_FIELDS)} FROM notify_alerts WHERE alert_id = ?",
+                                (alert_id,)).fetchone()
+        return self._state(row) if row else None
+
+    @staticmethod
+    def _state(row: tuple) -> AlertState:
+        d = dict(zip(_FIELDS, row, strict=True))
+        d["payload"] = orjson.loads(d["payload"])
+        return AlertState(**d)
+
+    def put(self, st: AlertState) -> None:
+        vals = [getattr(st, f) for f in _FIELDS]
+        vals[1] = orjson.dumps(st.payload, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        self.conn.execute(f"INSERT OR REPLACE INTO notify_alerts ({', '.join(_FIELDS)}) "
+                          f"VALUES ({', '.join('?' * len(_FIELDS))})", vals)
+
+    def active(self) -> list[AlertState]:
+        """Alerts the operator side still has business with: active ones and those with news to send."""
+        rows = self.conn.execute(f"SELECT {', '.join(_FIELDS)} FROM notify_alerts WHERE state IN "
+                                 f"({', '.join('?' * len(ACTIVE_STATES))}) OR pending_change IS NOT NULL "
+                                 "ORDER BY alert_id", sorted(ACTIVE_STATES)).fetchall()
+        return [self._state(r) for r in rows]
+
+    def count_active(self) -> int:
+        return self.conn.execute(f"SELECT COUNT(*) FROM notify_alerts WHERE state IN "
+                                 f"({', '.join('?' * len(ACTIVE_STATES))})", sorted(ACTIVE_STATES)).fetchone()[0]
+
+    # silences ---------------------------------------------------------------------------------
+    def add_silence(self, silence_id: str, matchers: Any, starts_ns: int, ends_ns: int) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO notify_silences VALUES (?, ?, ?, ?)",
+                          (silence_id, orjson.dumps(matchers).decode(), starts_ns, ends_ns))
+
+    def remove_silence(self, silence_id: str) -> None:
+        self.conn.execute("DELETE FROM notify_silences WHERE silence_id = ?", (silence_id,))
+
+    def silences(self, now_ns: int) -> list[Any]:
+        rows = self.conn.execute("SELECT matchers FROM notify_silences WHERE starts_ns <= ? AND ends_ns > ?",
+                                 (now_ns, now_ns)).fetchall()
+        return [orjson.loads(r[0]) for r in rows]
+
+    # cursor -----------------------------------------------------------------------------------
+    def cursor(self, name: str) -> int | None:
+        row = self.conn.execute("SELECT seq FROM notify_cursor WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO notify_cursor VALUES (?, ?)", (name, seq))
+
+
+def matches_silence(matchers: Any, payload: dict[str, Any]) -> bool:
+    """A silence's matchers against an alert: ``{"rule_id": "TH-01", "subject": "rig-7"}`` or a list of
+    ``{"name": ..., "value": ..., "op": "=" | "!=" | "=~"}`` (Alertmanager style). All must hold; a
+    silence with no matchers matches nothing (a silence must say what it silences)."""
+    if isinstance(matchers, dict):
+        items = [{"name": k, "value": v, "op": "="} for k, v in matchers.items()]
+    elif isinstance(matchers, list):
+        items = [m for m in matchers if isinstance(m, dict) and "name" in m]
+    else:
+        return False
+    if not items:
+        return False
+    labels = {**{k: v for k, v in payload.items() if isinstance(v, (str, int, float, bool))},
+              **(payload.get("labels") or {})}
+    for m in items:
+        have = str(labels.get(m["name"], ""))
+        want = str(m.get("value", ""))
+        op = m.get("op") or ("=~" if m.get("isRegex") else "=")
+        ok = (have == want if op == "=" else have != want if op == "!=" else re.fullmatch(want, have) is not None)
+        if not ok:
+            return False
+    return True

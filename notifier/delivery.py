@@ -1,0 +1,134 @@
+"""One delivery worker per destination: head-of-line, at-least-once, exponential backoff with jitter.
+
+The worker only ever attempts the oldest pending message of its destination, so messages arrive in
+the order they were queued; a later message waits until the earlier one is delivered or declared dead.
+Its whole state is in the outbox table, so a restart resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+
+from minewatch.config.notify import Backoff
+from minewatch.counters import Counters
+from notifier.outbox import Message, Outbox
+from notifier.transports import Result, Transport
+
+log = logging.getLogger(__name__)
+
+NS = 1_000_000_000
+
+
+def backoff_delay_s(policy: Backoff, attempts: int, rng: random.Random) -> float:
+    """Delay before attempt ``attempts + 1``: exponential from ``initial_s``, capped at ``max_s``, spread by
+    +/- ``jitter`` (then capped again, so the cap is a promise)."""
+    base = min(policy.max_s, policy.initial_s * policy.multiplier ** max(0, attempts - 1))
+    return min(policy.max_s, base * (1 + rng.uniform(-policy.jitter, policy.jitter)))
+
+
+class BackgroundThread:
+    """A named daemon thread running ``_run`` until ``stop_thread()``; setting ``wake`` cuts its waits short."""
+
+    def __init__(self, name: str) -> None:
+        self.thread_name = name
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start_thread(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            self._thread.start()
+
+    def stop_thread(self) -> None:
+        self._stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+
+
+#: Called after a message is delivered or dead: (message, outcome, result or None).
+Outcome = Callable[[Message, str, Result | None], None]
+
+
+class DeliveryWorker(BackgroundThread):
+    def __init__(self, destination: str, outbox: Outbox, transport: Transport, policy: Backoff, *,
+                 on_done: Outcome, counters: Counters, idle_s: float = 0.5,
+                 clock: Callable[[], int] = time.time_ns) -> None:
+        super().__init__(f"notify-{destination}")
+        self.destination = destination
+        self.outbox = outbox
+        self.transport = transport
+        self.policy = policy
+        self.on_done = on_done
+        self.counters = counters
+        self.idle_s = idle_s
+        self.clock = clock
+        self._rng = random.Random()
+
+    def start(self) -> None:
+        self.start_thread()
+
+    def stop(self) -> None:
+        self.stop_thread()
+        self.transport.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delay = self.step()
+            except Exception:  # the database hiccuped; keep the worker alive and try again
+                self.counters.inc("worker_errors_total", reason=self.destination)
+                log.exception("delivery worker %s failed; retrying", self.destination)
+                delay = self.idle_s
+            if delay > 0:
+                self.wake.wait(delay)
+                self.wake.clear()
+
+    def step(self) -> float:
+        """Attempt the head message if due; returns how long to wait before looking again."""
+        msg = self.outbox.head(self.destination)
+        if msg is None:
+            return self.idle_s
+        now = self.clock()
+        if now >= msg.deadline_ns and msg.attempts > 0:
+            self._dead(msg, now, f"undelivered after {msg.attempts} attempt(s) by its deadline; last error: "
+                                 f"{msg.last_error}")
+            return 0
+        if msg.next_attempt_ns > now:
+            return min(self.idle_s, (msg.next_attempt_ns - now) / NS)
+        t0 = time.perf_counter()
+        res = self.transport.send(msg)
+        ms = (time.perf_counter() - t0) * 1000
+        if res.ok:
+            self.outbox.record(msg, outcome="delivered", started_ns=now, duration_ms=ms, status_code=res.status_code,
+                               detail=res.detail)
+            self.counters.inc("delivered_total", reason=self.destination)
+            self.on_done(msg, "delivered", res)
+            return 0
+        self.counters.inc("attempts_failed_total", reason=self.destination)
+        after = self.clock()
+        delay_ns = int(backoff_delay_s(self.policy, msg.attempts + 1, self._rng) * NS)
+        # never sleep past the deadline: the message must be declared dead on time
+        next_ns = min(after + delay_ns, max(msg.deadline_ns, after))
+        log.warning("delivery to %s failed (message %s, attempt %d): %s; next try in %.3f s", self.destination,
+                    msg.id, msg.attempts + 1, res.detail, (next_ns - after) / NS)
+        self.outbox.record(msg, outcome="failed", started_ns=now, duration_ms=ms, status_code=res.status_code,
+                           detail=res.detail, next_attempt_ns=next_ns)
+        return 0
+
+    def _dead(self, msg: Message, now: int, why: str) -> None:
+        self.outbox.record(msg, outcome="dead", started_ns=now, duration_ms=0.0, status_code=None, detail=why)
+        self.counters.inc("dead_total", reason=self.destination)
+        log.error("DEAD: message %s (%s, %s) to %s was not delivered by its deadline: %s", msg.id, msg.kind,
+                  msg.message_id, self.destination, why)
+        self.on_done(msg, "dead", None)

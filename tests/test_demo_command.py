@@ -1,0 +1,84 @@
+"""``minewatch demo`` as a user runs it: a subprocess that starts, serves the facility with live
+telemetry, accepts a fault at start, and stops cleanly with exit code 0 on SIGINT and on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+RIG = "BMS21-000007"
+
+
+def read_tokens(proc: subprocess.Popen[str], timeout_s: float = 60) -> dict[str, str]:
+    """The tokens the demo prints once it is up (it prints them only after every part started)."""
+    tokens: dict[str, str] = {}
+    deadline = time.monotonic() + timeout_s
+    assert proc.stdout is not None
+    while time.monotonic() < deadline and len(tokens) < 3:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"demo exited early with {proc.wait()}")
+        if m := re.match(r"\s+(operator|inspector|admin)\s+token: (\S+)", line):
+            tokens[m.group(1)] = m.group(2)
+    return tokens
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_demo_serves_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "minewatch.cli", "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo"),
+         "--fault", f"overheat:{RIG}", "--interval", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        tokens = read_tokens(proc)
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
+                           headers={"Authorization": f"Bearer {tokens['operator']}"})
+        deadline = time.monotonic() + 60
+        while True:
+            fac = api.get("/api/v1/facility")
+            assert fac.status_code == 200, fac.text
+            body = fac.json()
+            if body["devices"]["by_role"].get("rig", {}).get("online") == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert body["facility"]["id"] == "demo" and body["licence"]["capacity_kw"] == 950
+        assert body["devices"]["by_role"]["rig"]["online"] == 200
+        assert body["power"]["kw"] is not None and body["power"]["kw"] > 100
+        faults = api.get("/api/v1/admin/faults", headers={"Authorization": f"Bearer {tokens['admin']}"}).json()
+        assert {"fault": "overheat", "target": RIG} in faults["items"]
+        assert api.get("/health").json()["components"]["broker"]["running"] is True
+    finally:
+        proc.send_signal(sig)
+        code = proc.wait(60)
+    assert code == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/health")
+
+
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    done = subprocess.run([sys.executable, "-m", "minewatch.cli", "demo", "--port", str(free_port()),
+                           "--data-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "not made by `minewatch demo`" in done.stderr
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_demo_rejects_an_unknown_fault(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "minewatch.cli", "demo", "--port", str(free_port()),
+                           "--data-dir", str(tmp_path / "d"), "--fault", "meltdown"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--fault meltdown: unknown fault 'meltdown'" in done.stderr
