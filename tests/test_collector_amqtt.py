@@ -10,8 +10,7 @@ from minewatch.broker import EmbeddedBroker
 from minewatch.config import load_facility
 from minewatch.store import SqliteStore
 from simulator.build import build_facility
-from simulator.publisher import SimPublisher
-from tests.support.mqtt import facility_file, wait_for
+from tests.support.mqtt import facility_file, publish_sim_rounds, wait_for
 
 
 def test_collector_and_simulator_over_amqtt(tmp_path: Path) -> None:
@@ -23,17 +22,8 @@ def test_collector_and_simulator_over_amqtt(tmp_path: Path) -> None:
         col = MqttCollector(cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, profiles))
         col.start()
         assert col.wait_ready(15)
-        t = [1_795_600_000.0]
-        pub = SimPublisher(build_facility(cfg), "127.0.0.1", broker.port, interval_s=3600, clock=lambda: t[0])
-        pub.start()
-        assert pub.wait_ready(15)
-        wait_for(lambda: pub.stats().get("rounds", 0) >= 1, what="first round")
-        for _ in range(2):
-            t[0] += 5
-            pub.publish_once()
-        sent = pub.stats()["published"]
+        sent = publish_sim_rounds(build_facility(cfg), broker.port, rounds=3)
         wait_for(lambda: col.stats()["acked"] == sent, what="every message acknowledged through amqtt")
-        pub.stop()
         col.stop()
     finally:
         broker.stop()

@@ -92,6 +92,12 @@ def test_message_level_rejects() -> None:
     assert reasons(decode(s21_payload(), topic="site/demo/other/x")) == [("unknown_device", "")]
 
 
+def test_device_id_from_the_topic_must_be_a_sane_key() -> None:
+    for serial in ("x" * 129, "rig 7", "rig\u00e9"):
+        d = decode(s21_payload(), topic=f"site/demo/rigs/{serial}/status")
+        assert reasons(d) == [("unknown_device", "")] and "printable ASCII" in d.rejects[0].detail
+
+
 def test_profile_payload_cap_applies_after_routing() -> None:
     big = s21_payload(firmware="x" * 70_000)  # over the profile default of 64 KiB, under the global cap
     d = decode(big)

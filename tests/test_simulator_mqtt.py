@@ -17,7 +17,7 @@ from minewatch.store import SqliteStore
 from simulator.build import build_facility
 from simulator.publisher import SimPublisher
 from tests.support.mosquitto import Broker
-from tests.support.mqtt import Publisher, Subscriber, facility_file, wait_for
+from tests.support.mqtt import Publisher, Subscriber, facility_file, publish_sim_rounds, wait_for
 
 ROOT = Path(__file__).parents[1]
 
@@ -110,22 +110,13 @@ def test_simulator_to_collector_stores_every_value(tmp_path: Path, mosquitto: Br
     col.start()
     assert col.wait_ready(10)
     facility = build_facility(cfg)
-    t = [1_795_600_000.0]
-    pub = SimPublisher(facility, "127.0.0.1", mosquitto.port, interval_s=3600, clock=lambda: t[0])
-    pub.start()
-    assert pub.wait_ready(10)
-    wait_for(lambda: pub.stats().get("rounds", 0) >= 1, what="first round")
-    for _ in range(4):
-        t[0] += 5
-        pub.publish_once()
-    sent = pub.stats()["published"]
+    sent = publish_sim_rounds(facility, mosquitto.port, rounds=5)
     assert sent == 5 * 42
     wait_for(lambda: col.stats()["acked"] == sent, what="collector acked every message")
-    pub.stop()
     col.stop()
     assert col.stats()["rejected_total"] == {}
     per_round = 20 * 12 + 20 * 8 + 2 * 2  # first 40 rigs of the layout: 20 S21, 20 S21 Hydro; 2 sensors
     assert col.stats()["stored_samples"] == 5 * per_round
     latest = store.latest(devices=["BMS21-000001"], metrics=["power_w"])
     assert latest["value"].iloc[0] == round(facility.rig("BMS21-000001").power_w, 1)
-    assert latest["ts"].iloc[0] == int(t[0] * 1000) * 1_000_000
+    assert latest["ts"].iloc[0] == (1_795_600_000 + 4 * 5) * 1_000_000_000

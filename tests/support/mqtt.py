@@ -110,3 +110,35 @@ def s21_payload(serial: str, ts_ns: int, seq: int = 0, **over: Any) -> dict[str,
     }
     p.update(over)
     return p
+
+
+def publish_sim_rounds(facility: Any, port: int, rounds: int, start_s: float = 1_795_600_000.0,
+                       step_s: float = 5.0) -> int:
+    """Publish ``rounds`` rounds of a simulated facility at fixed simulated times ``start_s``,
+    ``start_s + step_s``, ...; returns how many messages the broker confirmed."""
+    from simulator.publisher import SimPublisher
+
+    t = [start_s]
+    pub = SimPublisher(facility, "127.0.0.1", port, interval_s=3600, clock=lambda: t[0])
+    pub.start()
+    assert pub.wait_ready(15)
+    wait_for(lambda: pub.stats().get("rounds", 0) >= 1, what="first round")
+    for _ in range(rounds - 1):
+        t[0] += step_s
+        pub.publish_once()
+    pub.stop()
+    return pub.stats()["delivered"]
+
+
+def start_collect_process(config: Path, log: Path, *args: str) -> "subprocess.Popen[bytes]":
+    """``minewatch collect`` as a subprocess, logging to ``log``; returns once it has subscribed."""
+    import subprocess
+    import sys
+
+    before = log.read_text().count("subscriptions confirmed") if log.exists() else 0
+    proc = subprocess.Popen([sys.executable, "-m", "minewatch.cli", "collect", "--config", str(config), *args],
+                            cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+    wait_for(lambda: proc.poll() is not None or log.read_text().count("subscriptions confirmed") > before,
+             timeout_s=30, what="collector subscribed")
+    assert proc.poll() is None, log.read_text()
+    return proc
