@@ -191,7 +191,16 @@ class FacilityModbus:
         return list(self._targets)
 
     def requests(self) -> list:
+        """Recent requests of every server (see ``function_codes()`` for all-time counts)."""
         return [r for s in self.servers for r in s.requests]
+
+    def function_codes(self) -> dict[int, int]:
+        """Requests received per function code since start, all servers."""
+        total: dict[int, int] = {}
+        for s in self.servers:
+            for fc, n in s.function_codes.items():
+                total[fc] = total.get(fc, 0) + n
+        return total
 
     async def start(self) -> None:
         for s in self.servers:

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 
-from collector.discovery import as_samples, compare, hosts_of, scan
+from collector.discovery import as_samples, compare, hosts_of, miner_registry, scan
 from collector.minerapi.miner import MinerPoller
 from collector.minerapi.raw import RawKeeper
 from collector.modbus.device import ModbusDevice
@@ -156,7 +156,8 @@ class PollingCollector:
         found = await scan(hosts, self.profiles, miner_ports=d.miner_ports, timeout_s=d.timeout_s,
                            concurrency=d.concurrency, modbus=d.modbus, modbus_port=d.modbus_port, counters=self.counters)
         known = {f"{m.target.host}:{m.port}": m.device for m in self.miners if m.device}
-        result = compare(found, self.registry, known)
+        answering = {m.device for m in self.miners if m.up and m.device}
+        result = compare(found, miner_registry(self.registry, self.profiles), known, answering)
         self.last_discovery = vars(result)
         samples, metas = as_samples(result, now_ns())
         known_devices = set(await asyncio.to_thread(lambda: set(self.store.devices()["device"])))
