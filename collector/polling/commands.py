@@ -84,8 +84,9 @@ def poll(
     store = open_store(cfg)
     collector = PollingCollector(cfg, store, profiles)
     done = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    if threading.current_thread() is threading.main_thread():  # signals can only be caught there
+        signal.signal(signal.SIGINT, lambda *_: done.set())
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
     collector.start()
     typer.echo(f"polling {len(cfg.polling.modbus)} Modbus device(s) and {len(cfg.polling.miners)} miner(s); Ctrl-C stops")
     deadline = time.monotonic() + duration if duration else None
