@@ -23,15 +23,9 @@ from simulator.modbus_server import SimModbusServer, SimUnit
 FAULTS = ("over_voltage", "phase_imbalance", "smoke_alarm", "coolant_pump_failure", "modbus_silent")
 
 
-class RigView(Protocol):
-    serial: str
-    zone: str
-    rack: str
-    power_w: float
-
-
 class FacilityView(Protocol):
-    """What these servers read from ``simulator.facility.SimFacility`` (contracts.md)."""
+    """What these servers read from ``simulator.facility.SimFacility`` (contracts.md): rigs with
+    ``serial``, ``zone``, ``rack``, ``power_w``; optionally ``halls`` with per-hall climate."""
 
     rigs: Sequence[Any]
 
