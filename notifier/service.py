@@ -30,7 +30,7 @@ from minewatch.events import Event, EventBus
 from minewatch.db import immediate
 from minewatch.ledger import Entry, Ledger, canonical_json
 from notifier import regulator as reg
-from notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable
+from notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable, matches_silence
 from notifier.delivery import NS, BackgroundThread, DeliveryWorker
 from notifier.operator import OperatorRouter, render
 from notifier.outbox import Message, Outbox
@@ -230,10 +230,11 @@ class Notifier(BackgroundThread):
             sid = str(p.get("id", p.get("silence_id", e.seq)))
             t.add_silence(sid, p.get("matchers"), int(p.get("starts_at_ns") or e.at_ns), int(p.get("ends_at_ns") or 0))
         elif e.kind == "silence.expired":
-            t.remove_silence(str(p.get("id", p.get("silence_id", ""))))
+            ended = t.remove_silence(str(p.get("id", p.get("silence_id", "")))) or p.get("matchers")
+            silences = t.silences(e.at_ns)
             for st in t.active():  # resend at once what the silence held back (alertmanager#2896)
-                if st.state in ACTIVE_STATES and st.pending_change is None and not self.router.is_silenced(
-                        st, t, e.at_ns):
+                if (st.state in ACTIVE_STATES and st.pending_change is None and matches_silence(ended, st.payload)
+                        and not self.router.is_silenced(st, silences)):
                     st.news("firing", e.at_ns)
                     t.put(st)
         elif e.kind == "curtailment.order" and self.n.central_bank.enabled:
