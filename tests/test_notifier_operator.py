@@ -323,6 +323,17 @@ def test_suppressed_is_neither_resolved_nor_repeated_and_stays_open_for_the_regu
     assert _queued(n, "central_bank")[1]["breach"]["operator"]["silenced"] is True
 
 
+def test_muted_from_the_start_is_still_a_breach_for_the_regulator(tmp_path: Path, key_dir: Path) -> None:
+    clock = FakeClock()
+    bus, n = _offline(tmp_path, clock, group_wait_s=0, central_bank={
+        "enabled": True, "url": "http://127.0.0.1:9/v1/messages", "key_dir": str(key_dir), "daily_report_at": None})
+    _publish(bus, clock, transition("EL-01", "suppressed", alert_id=1, from_state="inactive", silenced=True))
+    n.process_once()
+    assert _queued(n, "ops-hook") == []
+    (opened,) = _queued(n, "central_bank")
+    assert opened["kind"] == "breach_opened" and opened["breach"]["state"] == "suppressed"
+
+
 def test_alert_that_never_fired_is_not_a_breach(tmp_path: Path, key_dir: Path) -> None:
     clock = FakeClock()
     bus, n = _offline(tmp_path, clock, central_bank={
