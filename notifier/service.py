@@ -36,19 +36,17 @@ from notifier.operator import OperatorRouter, render
 from notifier.outbox import Message, Outbox
 from notifier.signing import KeyStore
 from notifier.transports import HttpTransport, MqttTransport, Result, SmtpTransport, Transport, webhook_transport
+from notifier.versions import changes, versions_in_force
 
 log = logging.getLogger(__name__)
 
 CURSOR = "notifier"
 ACTOR = "notifier"
+#: How often the files behind the configuration are re-hashed (a change is ledgered as config.changed).
+VERSION_CHECK_S = 60.0
 
 #: (start_ns, end_ns) -> the facility report dict for that period (analyzer.report.build_report)
 ReportSource = Callable[[int, int], dict[str, Any]]
-
-
-def config_digest(cfg: FacilityConfig) -> str:
-    """SHA-256 of the validated configuration in force (secrets are never in it: only env var names)."""
-    return hashlib.sha256(canonical_json(cfg.model_dump(mode="json", by_alias=True))).hexdigest()
 
 
 class LedgerRecorder:
@@ -102,13 +100,17 @@ class Notifier(BackgroundThread):
         self.workers: dict[str, DeliveryWorker] = {}
         self._queued_for: set[str] = set()
         self._next_heartbeat_ns: int | None = None
+        self._versions: dict[str, Any] | None = None
+        self._next_version_check_ns = 0
         self._tables: AlertTable | None = None
 
     # lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
             return
-        self.ledger.append("config.in_force", {"sha256": config_digest(self.cfg), "facility": self.cfg.facility.id,
+        self._versions = versions_in_force(self.cfg)
+        self._next_version_check_ns = self.clock() + int(VERSION_CHECK_S * NS)
+        self.ledger.append("config.in_force", {**self._versions, "facility": self.cfg.facility.id,
                                                "software_version": minewatch.__version__,
                                                "signing_key_id": self.keys.current_id()},
                            at_ns=self.clock(), actor=ACTOR, subject=self.cfg.facility.id)
@@ -203,6 +205,7 @@ class Notifier(BackgroundThread):
         self._wake_queued()
         if self.deliver:
             self._daily_report(now)
+        self._check_versions(now)
         if handled:
             self.counters.inc("entries_processed_total", handled)
         return handled
@@ -355,6 +358,18 @@ class Notifier(BackgroundThread):
                            dead_messages=sum(d.get("dead", 0) for d in counts.values()),
                            firing_alerts=t.count_active(), software_version=minewatch.__version__)
         self._enqueue_regulator(conn, reg.heartbeat_message(self.cfg, hb, now_ns=now, head=self.ledger.head(conn)))
+
+    def _check_versions(self, now: int) -> None:
+        """Ledger a change of a profile or registry file while running (the next start records it too)."""
+        if self._versions is None or now < self._next_version_check_ns:
+            return
+        self._next_version_check_ns = now + int(VERSION_CHECK_S * NS)
+        current = versions_in_force(self.cfg)
+        diff = changes(self._versions, current)
+        if diff:
+            self.ledger.append("config.changed", diff, at_ns=now, actor=ACTOR, subject=self.cfg.facility.id)
+            log.warning("configuration files changed while running: %s", ", ".join(diff.get("files", {})))
+            self._versions = current
 
     def report_period(self, now_ns: int) -> tuple[int, int, int]:
         """(due_ns, start_ns, end_ns) of the latest daily report due at or before ``now_ns``: the previous
