@@ -26,8 +26,8 @@ import minewatch
 from minewatch.config.facility import FacilityConfig
 from minewatch.config.notify import Backoff
 from minewatch.counters import Counters
-from minewatch.events import Event, EventBus
 from minewatch.db import immediate
+from minewatch.events import Event, EventBus
 from minewatch.ledger import Entry, Ledger, canonical_json
 from notifier import regulator as reg
 from notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable, matches_silence
