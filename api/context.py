@@ -54,3 +54,7 @@ class ApiContext:
     offline_after_s: float = 60.0
     #: Seconds between two live snapshots pushed to the page.
     live_interval_s: float = 2.0
+    #: The device table (30,000 rows at a 100 MW site) is reread at most this often.
+    device_table_ttl_s: float = 1.0
+    #: Reads shared between requests (see ``api.facility.DeviceTable.load``).
+    cache: dict[str, Any] = field(default_factory=dict)

@@ -7,6 +7,7 @@ disagree. Values are honest: each carries its timestamp and age, and a missing v
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,19 @@ def age_s(now_ns: int, ts_ns: int | float | None) -> float | None:
     return round((now_ns - int(ts_ns)) / NS_PER_S, 1)
 
 
+#: Above this many devices a read asks for the metric of every device and filters here: a 30,000-rig
+#: facility must not bind 30,000 parameters (SQLite allows 32,766) or send them to InfluxDB.
+FILTER_LOCALLY_ABOVE = 500
+
+
+def latest_of(ctx: ApiContext, devices: list[str], metric: str) -> pd.DataFrame:
+    """Newest ``metric`` of each of ``devices``."""
+    if len(devices) <= FILTER_LOCALLY_ABOVE:
+        return ctx.store.latest(devices=devices, metrics=[metric])
+    df = ctx.store.latest(metrics=[metric])
+    return df[df["device"].isin(devices)]
+
+
 def rig_mask(devices: pd.DataFrame) -> pd.Series:
     """Rigs: role ``rig``, or an ASIC whose collector did not set a role."""
     return (devices["role"] == RIG_ROLE) | ((devices["role"] == "") & (devices["kind"] == "asic_miner"))
@@ -42,9 +56,14 @@ class DeviceTable:
 
     @classmethod
     def load(cls, ctx: ApiContext, now_ns: int) -> "DeviceTable":
-        df = ctx.store.devices()
-        up = ctx.store.latest(metrics=["up"])
-        down = set(up.loc[up["value"] == 0, "device"]) if not up.empty else set()
+        cached = ctx.cache.get("devices")
+        if cached is not None and time.monotonic() - cached[0] < ctx.device_table_ttl_s:
+            df, down = cached[1], cached[2]
+        else:
+            df = ctx.store.devices()
+            up = ctx.store.latest(metrics=["up"])
+            down = set(up.loc[up["value"] == 0, "device"]) if not up.empty else set()
+            ctx.cache["devices"] = (time.monotonic(), df, down)
         cutoff = now_ns - int(ctx.offline_after_s * NS_PER_S)
         last = pd.to_numeric(df["last_seen"], errors="coerce")
         df = df.assign(online=(last >= cutoff) & ~df["device"].isin(down), reported_down=df["device"].isin(down))
@@ -80,7 +99,7 @@ def facility_power(ctx: ApiContext, table: DeviceTable) -> dict[str, Any]:
     meters = df.loc[df["role"] == METER_ROLE, "device"].tolist()
     note = None
     if meters:
-        latest = ctx.store.latest(devices=meters, metrics=["power_w"])
+        latest = latest_of(ctx, meters, "power_w")
         fresh = latest[latest["ts"] >= cutoff]
         if len(fresh) == len(meters):
             return _power(ctx, now, float(fresh["value"].sum()), "revenue_meter", int(fresh["ts"].min()),
@@ -88,7 +107,7 @@ def facility_power(ctx: ApiContext, table: DeviceTable) -> dict[str, Any]:
         note = (f"revenue meter(s) {', '.join(sorted(set(meters) - set(fresh['device'])))} have no power_w "
                 f"reading in the last {ctx.offline_after_s:g} s; showing the sum over rigs instead")
     rigs = df.loc[rig_mask(df), "device"].tolist()
-    latest = ctx.store.latest(devices=rigs, metrics=["power_w"]) if rigs else pd.DataFrame()
+    latest = latest_of(ctx, rigs, "power_w") if rigs else pd.DataFrame()
     fresh = latest[latest["ts"] >= cutoff] if not latest.empty else latest
     if fresh.empty:
         out = _power(ctx, now, None, None, None, devices=None, counted=0)
@@ -124,7 +143,7 @@ def hottest_rigs(ctx: ApiContext, table: DeviceTable, n: int = 10) -> list[dict[
     rigs = df[rig_mask(df) & df["online"]]
     if rigs.empty:
         return []
-    temps = ctx.store.latest(devices=rigs["device"].tolist(), metrics=["chip_temp_c"])
+    temps = latest_of(ctx, rigs["device"].tolist(), "chip_temp_c")
     top = temps.nlargest(n, "value")
     models = rigs.set_index("device")["model"]
     zones = rigs.set_index("device")["zone"]
@@ -217,7 +236,11 @@ def facility_power_series(ctx: ApiContext, table: DeviceTable, start_ns: int, en
     source, devices = ("revenue_meter", meters) if meters else ("rigs_sum", df.loc[rig_mask(df), "device"].tolist())
     if not devices:
         return None, []
-    q = ctx.store.query(start_ns, end_ns, devices=devices, metrics=["power_w"], step_ns=step_ns, agg="mean")
+    if len(devices) <= FILTER_LOCALLY_ABOVE:
+        q = ctx.store.query(start_ns, end_ns, devices=devices, metrics=["power_w"], step_ns=step_ns, agg="mean")
+    else:
+        q = ctx.store.query(start_ns, end_ns, metrics=["power_w"], step_ns=step_ns, agg="mean")
+        q = q[q["device"].isin(devices)]
     if q.empty:
         return source, []
     total = q.groupby("ts", sort=True)["value"].sum()

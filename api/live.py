@@ -21,7 +21,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from api.auth import any_role
 from api.context import ApiContext
 from api.facility import DeviceTable, active_alerts, facility_power_series, facility_summary, hottest_rigs
-from api.params import format_step, rfc3339
+from api.params import format_step, parse_time, rfc3339
 from minewatch.sample import NS_PER_S
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class LiveHub:
         self._snap_at = 0.0
         self._trend: dict[str, Any] | None = None
         self._trend_at = 0.0
+        self._trend_read_from = 0
         self._seq = 0
         self.closed = threading.Event()
         self.clients = 0
@@ -59,8 +60,7 @@ class LiveHub:
             table = DeviceTable.load(ctx, now)
             alerts = active_alerts(ctx)
             if self._trend is None or time.monotonic() - self._trend_at > TREND_REFRESH_S:
-                source, points = facility_power_series(ctx, table, now - TREND_WINDOW_NS, now, TREND_STEP_NS)
-                self._trend = {"source": source, "step": format_step(TREND_STEP_NS), "points": points}
+                self._trend = self._refresh_trend(table, now)
                 self._trend_at = time.monotonic()
             self._seq += 1
             self._snap = {
@@ -73,6 +73,25 @@ class LiveHub:
             }
             self._snap_at = time.monotonic()
             return self._snap
+
+    def _refresh_trend(self, table: DeviceTable, now: int) -> dict[str, Any]:
+        """The last 30 minutes of facility power. After the first full read only the buckets since the
+        previous refresh are read again (at 30,000 rigs the full read is the costly part)."""
+        start = now - TREND_WINDOW_NS
+        old = self._trend
+        if old is not None and old["points"]:
+            since = max(start, self._trend_read_from)
+            source, fresh = facility_power_series(self.ctx, table, since, now, TREND_STEP_NS)
+            if source == old["source"]:
+                keep = [p for p in old["points"] if start <= parse_time("trend", p[0]) < since]
+                points = keep + fresh
+            else:  # the meter appeared or went away: start over from the new source
+                source, points = facility_power_series(self.ctx, table, start, now, TREND_STEP_NS)
+        else:
+            source, points = facility_power_series(self.ctx, table, start, now, TREND_STEP_NS)
+        # the newest bucket is still filling: the next refresh reads it again
+        self._trend_read_from = (now // TREND_STEP_NS) * TREND_STEP_NS
+        return {"source": source, "step": format_step(TREND_STEP_NS), "points": points}
 
     async def pause(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

@@ -124,30 +124,31 @@ class Runtime:
             log.warning("the simulator is not installed: the demo runs without simulated telemetry")
             return
         facility = build.build_facility(self.cfg)
+        self.faults = SimulatorFaults(facility, self._simulated_devices(facility))
         for spec in faults:
             kind, target = build.parse_fault(spec)
             try:
-                facility.inject(kind, target)
+                self.faults.inject(kind, target)
             except (ValueError, KeyError) as exc:
                 raise ConfigError([f"--fault {spec}: {exc.args[0]}"]) from None
-        self.faults = facility
-        self._simulated_devices(facility)
         self.add_collectors()
         self.supervisor.add("simulator", publisher.SimPublisher(
             facility, self.cfg.mqtt.host, self.cfg.mqtt.port, facility_id=self.cfg.facility.id,
             interval_s=interval_s, client_id=f"minewatch-sim-{self.cfg.facility.id}"))
 
-    def _simulated_devices(self, facility: Any) -> None:
-        """Modbus meters/PDUs/sensors and miner APIs over the same facility model (#3), when present."""
-        modbus = optional_module("simulator.modbus_facility")
-        if modbus is None:
-            return
-        from minewatch.broker import free_port
+    def _simulated_devices(self, facility: Any) -> Any:
+        """Modbus meters/PDUs/sensors and the rigs' miner APIs over the same facility model (#3), when
+        installed; the facility's ``polling`` section then points at them. Returns what takes faults."""
+        runner = optional_module("simulator.modbus_runner")
+        if runner is None:
+            return facility
+        from minewatch.config.polling import PollingSettings
 
-        servers = modbus.FacilityModbus(facility, self.profiles, free_port)
-        self.supervisor.add("modbus-simulator", servers)
-        polling = self.cfg.polling.model_copy(update=servers.polling_settings())
+        sim = runner.PollingSimulator(facility, self.profiles)
+        self.supervisor.add("polling_simulator", sim)
+        polling = PollingSettings.model_validate({**self.cfg.polling.model_dump(), **sim.polling_settings()})
         self.cfg = self.cfg.model_copy(update={"polling": polling})
+        return sim
 
     def add_collectors(self) -> None:
         commands = optional_module("collector.commands")
@@ -223,6 +224,25 @@ class Runtime:
             typer.echo(f"  live page:  {self.api_url}/  (log in with a token from {self.cfg.api.tokens_env})")
         typer.echo(f"  API docs:   {self.api_url}/api/docs    health: {self.api_url}/health")
         typer.echo("  Ctrl-C stops everything.")
+
+
+class SimulatorFaults:
+    """What the API's fault endpoints drive: injection through the polling simulator when present (it
+    also knows meter and miner-API faults and passes the rest to the facility model), the list of
+    active faults from the facility model."""
+
+    def __init__(self, facility: Any, injector: Any) -> None:
+        self.facility = facility
+        self.injector = injector
+
+    def inject(self, fault: str, target: str | None = None) -> str | None:
+        return self.injector.inject(fault, target)
+
+    def clear(self, fault: str, target: str | None = None) -> None:
+        self.injector.clear(fault, target)
+
+    def active_faults(self) -> list[dict[str, str | None]]:
+        return self.facility.active_faults()
 
 
 def _snake(name: str) -> str:

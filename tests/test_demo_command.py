@@ -52,7 +52,7 @@ def test_demo_serves_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> N
             fac = api.get("/api/v1/facility")
             assert fac.status_code == 200, fac.text
             body = fac.json()
-            if body["devices"]["online"] >= 200 or time.monotonic() > deadline:
+            if body["devices"]["by_role"].get("rig", {}).get("online") == 200 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
         assert body["facility"]["id"] == "demo" and body["licence"]["capacity_kw"] == 950

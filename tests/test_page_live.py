@@ -117,3 +117,42 @@ def test_sse_stream_ends_when_server_stops(live: tuple[KnownFacility, ApiServer]
         assert '"kw":20.0' in data.replace(" ", "")
         server.stop()  # with this stream still open: must return, and end the stream
         assert not server.stats()["running"]
+
+
+def test_alert_appears_live_without_reload(chromium: Browser, tmp_path: Path) -> None:
+    """The real analyzer fires on a rig at 95 °C (limit 90) while the page is open; the page shows it.
+
+    rig-05 (silent for ten minutes, so no older reading competes) reports 95 °C every 2 s; the
+    analyzer's instants are aligned to its 10 s interval, so whatever the wall clock, the last 40 s
+    hold a pending start and 20 s of breach."""
+    from analyzer.engine import Analyzer
+    from analyzer.state import AlertStore
+    from tests.support.api import overheat_profile, rig_profile
+
+    now = now_ns()
+    fac = fill_known_facility(tmp_path / "data", now_ns=now)
+    alerts = AlertStore(fac.cfg.data_dir / "state.db")
+    server = serve_known(fac, alert_store=alerts)
+    try:
+        page = open_page(chromium, server.url, TOKENS["operator"])
+        expect(page.locator("#alerts-empty")).to_be_visible(timeout=10_000)
+        expect(page.locator("#alert-count")).to_have_text("0")
+        page.evaluate("window.__noReload = true")
+
+        analyzer = Analyzer(fac.cfg, fac.store, alerts, None, {"test-rig": rig_profile()},
+                            compliance=overheat_profile())
+        fac.store.write([Sample(now - 2 * k * NS_PER_S, "rig-05", "chip_temp_c", 95.0) for k in range(25)])
+        for k in (40, 30, 20, 10, 0):
+            analyzer.evaluate_once(now - k * NS_PER_S)
+        row = page.locator('#alert-rows tr[data-rule="TH-05"][data-subject="rig-05"]')
+        expect(row).to_contain_text("firing", timeout=10_000)
+        expect(row).to_contain_text("critical")
+        expect(row).to_contain_text("Chip over-temperature")
+        expect(page.locator("#alert-sev")).to_contain_text("1 critical")
+        expect(page.locator("#hot-rows tr").first).to_have_attribute("data-device", "rig-05")
+        assert page.evaluate("window.__noReload") is True
+        page.close()
+    finally:
+        server.stop()
+        alerts.close()
+        fac.store.close()

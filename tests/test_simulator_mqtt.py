@@ -74,6 +74,14 @@ def test_simulate_cli_with_start_faults(tmp_path: Path, mosquitto: Broker) -> No
     try:
         expected = {f"BMS21-00000{i}" for i in (1, 3, 4, 5, 6)} | {"ROGUE-1"}
         wait_for(lambda: {m.topic.split("/")[3] for m in sub.snapshot()} >= expected, what="rigs publishing")
+        fault = subprocess.run(
+            [sys.executable, "-m", "minewatch.cli", "sim-fault", "overheat", "--target", "BMS21-000003",
+             "--broker", f"127.0.0.1:{mosquitto.port}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert fault.returncode == 0, fault.stderr
+        assert orjson.loads(fault.stdout)["active"] == [
+            {"fault": "silent", "target": "BMS21-000002"}, {"fault": "overheat", "target": "BMS21-000003"},
+            {"fault": "unregistered", "target": "ROGUE-1"}]
+        wait_for(lambda: latest_payload(sub, "BMS21-000003").get("error_code") == 361, what="overheat published")
         rounds = len([m for m in sub.snapshot() if "BMS21-000001" in m.topic])
         wait_for(lambda: len([m for m in sub.snapshot() if "BMS21-000001" in m.topic]) >= rounds + 3,
                  what="three more rounds")

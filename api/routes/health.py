@@ -31,6 +31,8 @@ def health(request: Request) -> JSONResponse:
         store["stats"] = ctx.store.stats()
     components: dict[str, Any] = {"live": request.app.state.hub.stats()}
     for name, part in ctx.components.items():
+        if not hasattr(part, "stats"):
+            continue
         try:
             components[name] = part.stats()
         except Exception as exc:  # one broken part must not hide the others

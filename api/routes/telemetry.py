@@ -81,7 +81,7 @@ def devices(
             "items": [table.record(row) for _, row in page.iterrows()]}
 
 
-def _device_row(ctx: ApiContext, table: DeviceTable, device_id: str) -> Any:
+def _device_row(table: DeviceTable, device_id: str) -> Any:
     rows = table.frame[table.frame["device"] == device_id]
     if rows.empty:
         raise ApiError(404, "device", f"unknown device {device_id!r}")
@@ -94,7 +94,7 @@ def device(request: Request, device_id: str) -> dict[str, Any]:
     ctx = ctx_of(request)
     now = ctx.clock()
     table = DeviceTable.load(ctx, now)
-    row = _device_row(ctx, table, device_id)
+    row = _device_row(table, device_id)
     latest = ctx.store.latest(devices=[device_id])
     metrics = {
         r.metric: {"value": float(r.value), "unit": unit_of(r.metric), "ts": rfc3339(int(r.ts)),
@@ -136,9 +136,9 @@ def series(
     step_ns = parse_step("step", step) if step is not None else None
     if step_ns is not None:
         check_points(start_ns, end_ns, step_ns)
-    table = DeviceTable.load(ctx, ctx.clock())
-    _device_row(ctx, table, device_id)
     known = ctx.store.latest(devices=[device_id])["metric"].tolist()
+    if not known:  # no samples: an unknown device, or one registered that never sent anything
+        _device_row(DeviceTable.load(ctx, ctx.clock()), device_id)
     if metric not in known:
         listed = ", ".join(known) if known else "none yet"
         raise bad_param("metric", f"device {device_id!r} has no metric {metric!r}; it has: {listed}")

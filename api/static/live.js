@@ -87,7 +87,9 @@ function renderTrend(trend, capacityKw, liveKw) {
   line.setAttribute("points", pts.filter((p) => p[0] >= t0).map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" "));
   svg.appendChild(line);
   text(4, 12, `${fmt(vmax, 0)} kW`);
-  text(4, y(capacityKw) - 3, `licence ${fmt(capacityKw, 0)} kW`);
+  text(W - 4, y(capacityKw) - 3, `licence ${fmt(capacityKw, 0)} kW`, "end");
+  text(4, H - 4, "−30 min");
+  text(W - 4, H - 4, "now", "end");
 }
 
 function renderDevices(d) {
@@ -134,7 +136,7 @@ function renderAlerts(alerts, counts) {
     badge.textContent = a.severity || "–";
     sevCell.appendChild(badge);
     cell(tr, a.state || "–");
-    cell(tr, a.rule_title || a.rule_id || "–").title = a.rule_id || "";
+    cell(tr, a.rule_title || a.rule_id || "–", "wrap").title = a.rule_id || "";
     cell(tr, a.subject || "–");
     const v = a.value === null || a.value === undefined ? "–" :
       `${fmt(a.value, 1)}${a.threshold !== undefined && a.threshold !== null ? " / " + fmt(a.threshold, 1) : ""} ${a.unit || ""}`;
