@@ -209,8 +209,10 @@ def register(app: typer.Typer) -> None:
         from notifier.signing import load_public_keys
 
         pub = load_public_keys(keys_)
-        typer.echo(f"receiver on http://{host}:{port}/v1/messages, {len(pub)} key(s): {', '.join(sorted(pub))}")
-        uvicorn.run(create_app(ReceiverStore(db), pub, window_s=window_s), host=host, port=port, log_level="info")
+        typer.echo(f"receiver on http://{host}:{port}/v1/messages, {len(pub)} key(s): {', '.join(sorted(pub))} "
+                   "(new *.pub files in those folders are picked up without a restart)")
+        uvicorn.run(create_app(ReceiverStore(db), list(keys_), window_s=window_s), host=host, port=port,
+                    log_level="info")
 
     @app.command("notify")
     def notify_cmd(

@@ -94,3 +94,16 @@ def test_audit_export_writes_verifiable_json_lines(tmp_path: Path) -> None:
     e = rows[1]
     assert e["hash"] == entry_hash(e["prev_hash"], e["seq"], e["at_ns"], e["kind"], e["actor"], e["subject"],
                                    e["payload"])
+
+
+def test_a_rotated_key_is_accepted_once_its_public_key_is_in_the_folder(tmp_path: Path, receiver: ReceiverServer,
+                                                                        key_dir: Path) -> None:
+    other = KeyStore(tmp_path / "facility-keys")  # the facility's key folder, apart from the bank's
+    other.generate()
+    body = reg.encode(sample_breach(tmp_path))
+    r = _post(receiver, other, body)
+    assert (r.status_code, r.json()["reason"]) == (401, "unknown_key")
+    kid = other.current_id()
+    (key_dir / f"{kid}.pub").write_bytes((other.dir / f"{kid}.pub").read_bytes())  # the bank registers it
+    r = _post(receiver, other, body)
+    assert r.status_code == 200 and r.json()["status"] == "stored"

@@ -135,7 +135,7 @@ class ReceiverServer:
         return f"http://127.0.0.1:{self.server.port}/v1/messages"
 
     def start(self) -> None:
-        self.switch.app = create_app(self.store, KeyStore(self.key_dir).public_keys(), window_s=self.window_s)
+        self.switch.app = create_app(self.store, [self.key_dir], window_s=self.window_s)
         self.server.start()
 
     def stop(self) -> None:
