@@ -58,6 +58,11 @@ def test_idempotency_key_is_the_same_for_the_same_breach(tmp_path: Path) -> None
     a, b = (reg.breach_message(cfg, "breach_opened", ev.payload, occurred_ns=ev.at_ns + i, now_ns=ev.at_ns + i,
                                head=HEAD, annotation=reg.OperatorAnnotation()) for i in range(2))
     assert a.idempotency_key == b.idempotency_key and a.message_id != b.message_id
+    # no start time: two different alerts of the same rule and subject are two breaches
+    c, d = (reg.breach_message(cfg, "breach_opened", {**ev.payload, "started_at_ns": None, "alert_id": i},
+                               occurred_ns=ev.at_ns, now_ns=ev.at_ns, head=HEAD, annotation=reg.OperatorAnnotation())
+            for i in (5, 6))
+    assert c.idempotency_key != d.idempotency_key
 
 
 def test_daily_report_at_local_time_from_the_report_dict(tmp_path: Path, receiver: ReceiverServer,
