@@ -246,6 +246,10 @@ def register(app: typer.Typer) -> None:
             typer.echo(orjson.dumps(ob.counts(), option=orjson.OPT_INDENT_2).decode())
             for m in ob.messages(status="dead", limit=50):
                 typer.echo(f"dead #{m.id} {m.destination} {m.kind} after {m.attempts} attempt(s): {m.last_error}")
+            from minewatch.ledger import Ledger
+
+            head = Ledger(cfg.data_dir / "state.db").head()
+            typer.echo(f"ledger head #{head.seq} {head.hash}")
             return
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         svc = Notifier(cfg, None, report_source=default_report_source(cfg))
