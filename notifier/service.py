@@ -123,7 +123,8 @@ class Notifier(BackgroundThread):
         if self.deliver:
             for dest, policy in self._policies.items():
                 w = DeliveryWorker(dest, self.outbox, self._transport(dest), policy, on_done=self._on_done,
-                                   counters=self.counters, idle_s=self.n.poll_interval_s, clock=self.clock)
+                                   counters=self.counters, idle_s=self.n.poll_interval_s, clock=self.clock,
+                                   done_event=self.wake)
                 self.workers[dest] = w
                 w.start()
         self.start_thread()
@@ -328,8 +329,9 @@ class Notifier(BackgroundThread):
                 w.wake.set()
         self._queued_for.clear()
 
-    def _on_done(self, msg: Message, outcome: str, res: Result | None) -> None:
-        """Receipt or dead letter, into the ledger (the dead letter then alerts the operator via the processor)."""
+    def _on_done(self, msg: Message, outcome: str, res: Result | None, conn: Any) -> None:
+        """Receipt or dead letter into the ledger, in the transaction that records the outcome (a dead
+        letter then alerts the operator through the processor, which the worker wakes)."""
         payload = {"outbox_id": msg.id, "destination": msg.destination, "kind": msg.kind,
                    "message_id": msg.message_id, "idempotency_key": msg.idempotency_key,
                    "body_sha256": hashlib.sha256(msg.body).hexdigest(), "attempts": msg.attempts + 1}
@@ -338,8 +340,8 @@ class Notifier(BackgroundThread):
                            receipt=res.detail[:500])
         else:
             payload.update(attempts=msg.attempts, last_error=msg.last_error)
-        self.ledger.append(f"message.{outcome}", payload, at_ns=self.clock(), actor=ACTOR, subject=msg.destination)
-        self.wake.set()
+        self.ledger.append(f"message.{outcome}", payload, at_ns=self.clock(), actor=ACTOR, subject=msg.destination,
+                           conn=conn)
 
     # timers -----------------------------------------------------------------------------------
     def _heartbeat(self, conn: Any, t: AlertTable, now: int) -> None:
