@@ -276,12 +276,13 @@ def test_silence_expiry_resends_what_it_held_back(tmp_path: Path) -> None:
         "id": "s1", "matchers": [{"name": "family", "value": "thermal", "op": "="}], "starts_at_ns": clock.now,
         "ends_at_ns": clock.now + 3600 * NS}))
     _publish(bus, clock, transition("TH-01", alert_id=1))
+    _publish(bus, clock, transition("EL-01", alert_id=2, family="electrical"))  # not silenced: sent at once
     n.process_once()
-    assert _queued(n, "ops-hook") == []
+    assert [a["rule_id"] for q in _queued(n, "ops-hook") for a in q["alerts"]] == ["EL-01"]
     clock.advance(10)
     _publish(bus, clock, Event("silence.expired", 0, "system", "s1", {"id": "s1"}))
     n.process_once()
-    assert [a["rule_id"] for a in _queued(n, "ops-hook")[0]["alerts"]] == ["TH-01"]
+    assert [a["rule_id"] for q in _queued(n, "ops-hook") for a in q["alerts"]] == ["EL-01", "TH-01"]
 
 
 def test_alert_that_fires_and_clears_within_group_wait_is_not_sent(tmp_path: Path) -> None:
@@ -322,6 +323,17 @@ def test_suppressed_is_neither_resolved_nor_repeated_and_stays_open_for_the_regu
     assert _queued(n, "central_bank")[1]["breach"]["operator"]["silenced"] is True
 
 
+def test_muted_from_the_start_is_still_a_breach_for_the_regulator(tmp_path: Path, key_dir: Path) -> None:
+    clock = FakeClock()
+    bus, n = _offline(tmp_path, clock, group_wait_s=0, central_bank={
+        "enabled": True, "url": "http://127.0.0.1:9/v1/messages", "key_dir": str(key_dir), "daily_report_at": None})
+    _publish(bus, clock, transition("EL-01", "suppressed", alert_id=1, from_state="inactive", silenced=True))
+    n.process_once()
+    assert _queued(n, "ops-hook") == []
+    (opened,) = _queued(n, "central_bank")
+    assert opened["kind"] == "breach_opened" and opened["breach"]["state"] == "suppressed"
+
+
 def test_alert_that_never_fired_is_not_a_breach(tmp_path: Path, key_dir: Path) -> None:
     clock = FakeClock()
     bus, n = _offline(tmp_path, clock, central_bank={
@@ -344,3 +356,22 @@ def test_malformed_event_is_skipped_counted_and_kept_in_the_ledger(tmp_path: Pat
     assert [q["breach"]["rule"]["id"] for q in _queued(n, "central_bank")] == ["EL-02"]
     assert n.stats()["counters"]["rejected_total"] == {"alert.transition: ValueError": 1}
     assert n.ledger.entries()[0].payload["alert_id"] == "not-a-number" and n.ledger.verify().ok
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # it is TLS, from the first byte
+def test_email_over_implicit_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.notify import start_smtp
+
+    smtp = start_smtp(tmp_path, implicit_tls=True)
+    try:
+        monkeypatch.setenv("SMTP_PW", smtp.password)
+        email = _email(host=smtp.host, port=smtp.port, tls="ssl", username=smtp.username, password_env="SMTP_PW",
+                       ca_file=str(smtp.ca_file))
+        cfg = facility_config(tmp_path, notify={"channels": [email], "group_wait_s": 0, "poll_interval_s": 0.05})
+        bus = EventBus()
+        with running(Notifier(cfg, bus)):
+            bus.publish(transition("TH-01", "firing", alert_id=3))
+            mails = smtp.wait_for(1)
+    finally:
+        smtp.controller.stop()
+    assert mails[0]["Subject"].startswith("[minewatch ashgabat-01] FIRING: 1 critical thermal alert")
