@@ -102,11 +102,11 @@ class Runtime:
     # simulated publisher (the collector is subscribed before the first message), analyzer, notifier,
     # API. On stop the publisher goes quiet before the collector drains its queue.
 
-    def use_broker(self, workdir: Path) -> None:
+    def use_broker(self, workdir: Path, prefer: str | None = None) -> None:
         """Run the demo's MQTT broker on a free port and point the facility's MQTT settings at it."""
         from minewatch.broker import EmbeddedBroker
 
-        broker = EmbeddedBroker(workdir)
+        broker = EmbeddedBroker(workdir, prefer=prefer)  # type: ignore[arg-type]
         self.supervisor.add("broker", broker)
         mqtt = self.cfg.mqtt.model_copy(update={"host": broker.host, "port": broker.port,
                                                 "protocol": broker.protocol})
@@ -297,6 +297,8 @@ def register(app: typer.Typer) -> None:
         fault: list[str] = typer.Option([], help="Inject at start, kind[:serial]: overheat, fan_fail, silent, "
                                                  "unregistered, overload (repeatable)"),
         interval_s: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between simulated messages"),
+        broker: str = typer.Option("auto", help="MQTT broker: auto (Mosquitto if installed, else amqtt), "
+                                                "mosquitto or amqtt"),
     ) -> None:
         """A simulated facility end to end: broker, simulator, collector, analyzer, API and page."""
         from api.auth import TokenTable
@@ -307,7 +309,9 @@ def register(app: typer.Typer) -> None:
         cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"data_dir": str(data)})})
         rt = Runtime(cfg)
         rt.tokens, rt.token_values = TokenTable.generate()
-        rt.use_broker(data / "broker")
+        if broker not in ("auto", "mosquitto", "amqtt"):
+            raise typer.BadParameter(f"expected auto, mosquitto or amqtt, got {broker!r}", param_hint="--broker")
+        rt.use_broker(data / "broker", None if broker == "auto" else broker)
         rt.simulate(fault, interval_s)
         rt.add_analyzer(required=False)
         rt.add_notifier()
