@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
                end: str = typer.Option(..., "--to", help="Period end (exclusive), RFC 3339"),
                profile: str | None = typer.Option(None, help="Compliance profile id or path (default: facility's)"),
                fmt: str = typer.Option("json", "--format", help="json | csv (breaches) | text"),
-               step_s: float | None = typer.Option(None, "--step-s", help="Evaluation step for rules without `every`"),
+               step_s: float | None = typer.Option(None, "--step-s", help="Coarser evaluation step for long periods (default: exact replay at the live steps)"),
                out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout")) -> None:
         """Evaluate a past period with the live engine and issue the compliance report."""
         from analyzer.report import build_report, to_csv, to_json, to_text

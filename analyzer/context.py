@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
-from analyzer.profile import Rule, ns
+from analyzer.profile import Rule, Selector, ns
 from analyzer.rules.base import ValueRef
 from analyzer.series import Buckets
 from minewatch.config.facility import FacilityConfig
@@ -18,9 +19,10 @@ from minewatch.store.base import TelemetryStore, empty_samples
 
 
 def rule_step_ns(rule: Rule, cfg: FacilityConfig, override_s: float | None = None) -> int:
-    """A rule's evaluation step: its own ``every``, else the report's step when replaying with one, else the
-    facility's analysis interval."""
-    return ns(rule.every or override_s or cfg.analysis.interval_s)
+    """A rule's evaluation step: its own ``every`` or the facility's analysis interval; a report replaying
+    with a coarser step uses that step for every rule evaluated more often."""
+    step = rule.every or cfg.analysis.interval_s
+    return ns(max(step, override_s) if override_s else step)
 
 
 class EvalContext:
@@ -38,21 +40,31 @@ class EvalContext:
         self._raw: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._buckets: dict[tuple, Buckets] = {}
         self._queries: dict[tuple, pd.DataFrame] = {}
+        self._picks: dict[tuple, list[str]] = {}
+        self._models: dict[int, tuple[list[str], pd.Series]] = {}
         self.problems: list[str] = []
+
+    def pick(self, selector: Selector) -> list[str]:
+        """Devices a selector matches (memoised: every rule of a cycle or chunk asks)."""
+        key = (selector.kind, selector.role, selector.zone, selector.model)
+        if key not in self._picks:
+            self._picks[key] = selector.pick(self.devices)
+        return self._picks[key]
 
     def step_ns(self, rule: Rule) -> int:
         return rule_step_ns(rule, self.cfg, self.step_override)
 
-    def prefetch(self, start_by_metric: dict[str, int], end_ns: int) -> None:
-        """One range query per metric covering every rule's look-back."""
+    def prefetch(self, start_by_metric: dict[str, int], end_ns: int, cache: "RawCache | None" = None) -> None:
+        """One range query per metric covering every rule's look-back (only the new part, given a cache)."""
+        frames = cache.update(self.store, start_by_metric, end_ns) if cache is not None else {
+            m: _raw_frame(self.store.query(start, end_ns, metrics=[m])) for m, start in start_by_metric.items()}
         for metric, start in start_by_metric.items():
-            df = self.store.query(start, end_ns, metrics=[metric])
-            self._raw[metric] = (start, end_ns, df[["ts", "device", "value"]])
+            self._raw[metric] = (start, end_ns, frames[metric])
 
     def raw(self, metric: str, start_ns: int, end_ns: int) -> pd.DataFrame:
         have = self._raw.get(metric)
         if have is None or have[0] > start_ns or have[1] < end_ns:
-            df = self.store.query(start_ns, end_ns, metrics=[metric])[["ts", "device", "value"]]
+            df = _raw_frame(self.store.query(start_ns, end_ns, metrics=[metric]))
             self._raw[metric] = (start_ns, end_ns, df)
             return df
         df = have[2]
@@ -87,11 +99,8 @@ class EvalContext:
         if ref.facility is not None:
             section, name = ref.facility.split(".")
             return np.full(len(devices), float(getattr(getattr(self.cfg, section), name)) * ref.factor)
-        out = np.full(len(devices), np.nan)
-        for i, dev in enumerate(devices):
-            prof = self.profiles.get(self._model.get(dev, ""))
-            if prof is None:
-                continue
+        per_model: dict[str, float] = {}
+        for model, prof in self.profiles.items():
             if ref.limit is not None:
                 metric, fld = ref.limit.split(".")
                 lim = prof.limits.get(metric)
@@ -100,5 +109,55 @@ class EvalContext:
                 r = prof.rated.get(ref.rated or "")
                 v = r.value if r is not None else None
             if v is not None:
-                out[i] = v * ref.factor
+                per_model[model] = v * ref.factor
+        key = id(devices)  # picks are memoised, so one list object per selector and context
+        if key not in self._models:
+            self._models[key] = (devices, pd.Series(devices, dtype=object).map(self._model))
+        return self._models[key][1].map(per_model).to_numpy(np.float64, na_value=np.nan)
+
+
+class RawCache:
+    """Raw samples per metric kept between live cycles, so each cycle reads only what arrived since the
+    last one (the live loop is the incremental case of a replay). A sample written later than the next
+    cycle's read with an older timestamp is seen by reports but not by the live loop — like Prometheus."""
+
+    def __init__(self) -> None:
+        self._frames: dict[str, tuple[int, int, pd.DataFrame]] = {}
+
+    def update(self, store: TelemetryStore, starts: dict[str, int], end: int) -> dict[str, pd.DataFrame]:
+        """Frames covering ``[starts[m], end)`` per metric; metrics read last cycle fetch only the new part,
+        all of them in one query (one query plan instead of one per metric)."""
+        fresh = {m: s for m, s in starts.items() if m not in self._frames
+                 or self._frames[m][0] > s or self._frames[m][1] > end}
+        out: dict[str, pd.DataFrame] = {}
+        for m, s in fresh.items():
+            out[m] = _raw_frame(store.query(s, end, metrics=[m]))
+        by_since: dict[int, list[str]] = {}
+        for m in starts:
+            if m not in fresh:
+                by_since.setdefault(self._frames[m][1], []).append(m)
+        for since, metrics in by_since.items():
+            new = store.query(since, end, metrics=metrics) if end > since else None
+            for m in metrics:
+                df = self._frames[m][2]
+                df = df[df["ts"].to_numpy() >= starts[m]]
+                part = new[new["metric"].to_numpy() == m] if new is not None and len(metrics) > 1 else new
+                if part is not None and not part.empty:
+                    part = _raw_frame(part)
+                    # union of categories recodes through the small category tables, not the rows
+                    dev = union_categoricals([df["device"].array, part["device"].array])
+                    df = pd.DataFrame({"ts": np.concatenate([df["ts"].to_numpy(), part["ts"].to_numpy()]),
+                                       "device": dev,
+                                       "value": np.concatenate([df["value"].to_numpy(), part["value"].to_numpy()])})
+                out[m] = df
+        for m, df in out.items():
+            self._frames[m] = (starts[m], end, df)
         return out
+
+
+def _raw_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """ts, device (categorical: rules map device ids once per frame, not once per row), value."""
+    df = df[["ts", "device", "value"]]
+    if not isinstance(df["device"].dtype, pd.CategoricalDtype):
+        df = df.assign(device=df["device"].astype("category"))
+    return df

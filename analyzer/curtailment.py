@@ -24,7 +24,9 @@ _COLS = ("id", "target_kw", "starts_at_ns", "ends_at_ns", "response_s", "issued_
 
 
 def _ensure(alert_store: AlertStore) -> None:
-    alert_store.connection().executescript(_SCHEMA)
+    if not getattr(alert_store, "_curtailment_ready", False):
+        alert_store.connection().executescript(_SCHEMA)
+        alert_store._curtailment_ready = True  # type: ignore[attr-defined]
 
 
 def add_order(alert_store: AlertStore, *, target_kw: float, starts_at_ns: int, ends_at_ns: int, response_s: float,

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from analyzer import curtailment
-from analyzer.context import EvalContext, rule_step_ns
+from analyzer.context import EvalContext, RawCache, rule_step_ns
 from analyzer.hourly import HOUR, hourly_records
 from analyzer.lifecycle import AlertState, Transition, run
 from analyzer.profile import ComplianceProfile, Rule, load_compliance_profile, ns
@@ -32,6 +33,7 @@ from minewatch.store.base import TelemetryStore
 log = logging.getLogger(__name__)
 
 EVIDENCE_POINTS = 240
+EVIDENCE_PER_CYCLE = 500
 HOURLY_CURSOR = "~hourly"
 
 
@@ -54,12 +56,12 @@ class Evaluator:
     def step_ns(self, rule: Rule, report_step_s: float | None = None) -> int:
         return rule_step_ns(rule, self.cfg, report_step_s)
 
-    def context(self, report_step_s: float | None = None) -> EvalContext:
+    def context(self, report_step_s: float | None = None, devices: pd.DataFrame | None = None) -> EvalContext:
         orders = curtailment.orders(self.alert_store) if self.alert_store is not None else []
-        return EvalContext(self.cfg, self.store, self.store.devices(), self.device_profiles, self.registry, orders,
-                           report_step_s)
+        devs = self.store.devices() if devices is None else devices
+        return EvalContext(self.cfg, self.store, devs, self.device_profiles, self.registry, orders, report_step_s)
 
-    def prefetch(self, ctx: EvalContext, plan: dict[str, np.ndarray]) -> None:
+    def prefetch(self, ctx: EvalContext, plan: dict[str, np.ndarray], cache: RawCache | None = None) -> None:
         """One store query per metric covering the look-back of every rule that reads it."""
         starts: dict[str, int] = {}
         end = 0
@@ -72,7 +74,7 @@ class Evaluator:
             end = max(end, int(instants[-1]))
             for m in kind.metrics(rule):
                 starts[m] = min(starts.get(m, start), start)
-        ctx.prefetch(starts, end)
+        ctx.prefetch(starts, end, cache)
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         return KINDS[rule.kind].evaluate(ctx, rule, instants)
@@ -88,7 +90,7 @@ class Evaluator:
         sel = kind.evidence_selector(rule)
         if sel is not None:
             step = max(ctx.step_ns(rule), span // EVIDENCE_POINTS)
-            df = ctx.aggregated(metric, sel.pick(ctx.devices), start, end, step, "mean")
+            df = ctx.aggregated(metric, ctx.pick(sel), start, end, step, "mean")
             pts = df.groupby("ts", sort=True)["value"].sum()
             points = [[int(t), round(float(v), 6)] for t, v in pts.items()]
             return {"metric": metric, "aggregate": "sum of device means", "step_ns": step, "points": points}
@@ -99,7 +101,7 @@ class Evaluator:
                 "points": [[int(t), round(float(v), 6)] for t, v in zip(df["ts"], df["value"])]}
 
     def replay(self, start_ns: int, end_ns: int, report_step_s: float | None = None,
-               chunk_s: float = 6 * 3600) -> Iterator[tuple[Rule, Obs, list[Transition], EvalContext]]:
+               chunk_s: float = 86400) -> Iterator[tuple[Rule, Obs, list[Transition], EvalContext]]:
         """Evaluate every rule over ``[start_ns, end_ns]`` in chunks, carrying alert state across chunks.
 
         Yields per rule and chunk the observations and the transitions (each holds its episode's state).
@@ -112,6 +114,7 @@ class Evaluator:
             grids[rule.id] = (first, step)
         t = start_ns
         chunk = ns(chunk_s)
+        devices = self.store.devices()
         while t <= end_ns:
             t_end = min(end_ns, t + chunk - 1)
             plan = {}
@@ -119,7 +122,7 @@ class Evaluator:
                 first, step = grids[rule.id]
                 a = max(first, -(-t // step) * step)
                 plan[rule.id] = np.arange(a, t_end + 1, step, dtype=np.int64)
-            ctx = self.context(report_step_s)
+            ctx = self.context(report_step_s, devices)
             self.prefetch(ctx, plan)
             for rule in self.rules:
                 instants = plan[rule.id]
@@ -151,6 +154,16 @@ class Analyzer:
         self._thread: threading.Thread | None = None
         self._last_cycle_ms = 0.0
         self._last_eval_ns: int | None = None
+        self._cache = RawCache()
+        self._silences: list[dict[str, Any]] = []
+        self._evidence_budget = EVIDENCE_PER_CYCLE
+        self._devices_at: tuple[int, pd.DataFrame] | None = None
+
+    def _devices(self, now: int) -> pd.DataFrame:
+        """The device table, re-read every ``devices_refresh_s`` (30k rows cost more than a rule)."""
+        if self._devices_at is None or not 0 <= now - self._devices_at[0] < ns(self.cfg.analysis.devices_refresh_s):
+            self._devices_at = (now, self.evaluator.store.devices())
+        return self._devices_at[1]
 
     # ------------------------------------------------------------------ loop
     def start(self) -> None:
@@ -200,8 +213,10 @@ class Analyzer:
         published: list[dict[str, Any]] = []
         with self._lock:
             plan = self.plan(now)
-            ctx = self.evaluator.context()
-            self.evaluator.prefetch(ctx, plan)
+            self._silences = self.alert_store.silences()
+            self._evidence_budget = EVIDENCE_PER_CYCLE
+            ctx = self.evaluator.context(devices=self._devices(now))
+            self.evaluator.prefetch(ctx, plan, self._cache)
             for rule in self.evaluator.rules:
                 instants = plan[rule.id]
                 if not len(instants):
@@ -241,8 +256,8 @@ class Analyzer:
     def _suppression(self, rule: Rule, subject: str, at_ns: int) -> str | None:
         """Why operator notifications for this alert are muted right now (silence or parent alert), if they are."""
         labels = {"rule_id": rule.id, "subject": subject, "family": rule.family, "severity": rule.severity}
-        for s in self.alert_store.silences(active_at_ns=at_ns):
-            if all(labels.get(k) == v for k, v in s["matchers"].items()):
+        for s in self._silences:
+            if s["starts_at_ns"] <= at_ns < s["ends_at_ns"] and all(labels.get(k) == v for k, v in s["matchers"].items()):
                 return f"{s['kind']} #{s['id']} by {s['author']}: {s['reason']}"
         for inh in self.profile.inhibit:
             if rule.id in inh.targets or rule.family in inh.targets:
@@ -263,7 +278,11 @@ class Analyzer:
         muted = self._suppression(rule, tr.subject, tr.at_ns) if tr.to_state != "resolved" else None
         to = self._effective_state(rule, tr.to_state, muted)
         frm = self._effective.get(key, "inactive") if tr.from_state != "inactive" else "inactive"
-        evidence = self.evaluator.evidence(ctx, rule, tr.subject, tr.at_ns)
+        if self._evidence_budget > 0:
+            self._evidence_budget -= 1
+            evidence = self.evaluator.evidence(ctx, rule, tr.subject, tr.at_ns)
+        else:  # a mass event (a whole hall going silent) must not stall the loop on evidence queries
+            evidence = {"metric": KINDS[rule.kind].evidence_metric(rule), "points": [], "omitted": "mass event"}
         st = tr.alert
         meta = {"rule_title": rule.title, "family": rule.family, "severity": rule.severity,
                 "regulator_notifiable": int(rule.regulator_notifiable),

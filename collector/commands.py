@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import typer
 
 if TYPE_CHECKING:
@@ -38,22 +40,55 @@ def build_collectors(cfg: FacilityConfig, store: TelemetryStore) -> list[Any]:
     return parts
 
 
-def run_until_signalled(parts: list[Any], report_every_s: float = 60.0) -> None:
-    """Start ``parts``, log their stats now and then, stop them all on SIGINT/SIGTERM."""
+STATUS_EVERY_S = 5.0
+
+
+def write_status(status_dir: Path, name: str, stats: dict[str, Any]) -> None:
+    """Atomically replace ``<status_dir>/<name>.json`` with the part's counters, so that an API
+    running as another process can show collector health (``minewatch collect`` runs alone)."""
+    status_dir.mkdir(parents=True, exist_ok=True)
+    tmp = status_dir / f".{name}.json.tmp"
+    tmp.write_bytes(orjson.dumps({"at_ns": time.time_ns(), "pid": os.getpid(), **stats}, default=str))
+    os.replace(tmp, status_dir / f"{name}.json")
+
+
+def run_until_signalled(parts: list[Any], status_dir: Path | None = None, report_every_s: float = 60.0) -> None:
+    """Start ``parts`` in order; every few seconds write their stats to ``status_dir`` and now and
+    then log them; on SIGINT/SIGTERM stop them in reverse order."""
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     for p in parts:
         p.start()
+    next_report = time.monotonic() + report_every_s
     try:
-        while not done.wait(report_every_s):
+        while not done.wait(STATUS_EVERY_S):
+            report = time.monotonic() >= next_report
             for p in parts:
                 st = p.stats()
-                log.info("%s: %s", type(p).__name__,
-                         {k: v for k, v in st.items() if not isinstance(v, (list, dict)) or k == "rejected_total"})
+                if status_dir is not None:
+                    write_status(status_dir, status_name(p), st)
+                if report:
+                    log.info("%s: %s", type(p).__name__, {k: v for k, v in st.items()
+                                                          if not isinstance(v, (list, dict)) or k == "rejected_total"})
+            if report:
+                next_report += report_every_s
     finally:
         for p in reversed(parts):
             p.stop()
+            if status_dir is not None:
+                write_status(status_dir, status_name(p), {**p.stats(), "stopped": True})
+
+
+def status_name(part: Any) -> str:
+    """``collector-mqtt-<client id>`` (several MQTT collectors may share a site), ``collector-polling``,
+    ``store`` (the spooling store's counters)."""
+    name = type(part).__name__
+    if not name.endswith("Collector"):
+        return "store"
+    client_id = getattr(getattr(part, "settings", None), "client_id", None)
+    kind = name.removesuffix("Collector").lower()
+    return f"collector-{kind}-{client_id}" if client_id else f"collector-{kind}"
 
 
 def register(app: typer.Typer) -> None:
@@ -75,6 +110,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{config}: no device_groups and no polled devices: nothing to collect", err=True)
             raise typer.Exit(2)
         started = time.monotonic()
-        run_until_signalled(parts, report_every_s)
+        # The store goes first so it stops last: its spool replayer outlives the collectors' final writes.
+        run_until_signalled([store, *parts], cfg.data_dir / "status", report_every_s)
         store.close()
         log.info("collector stopped after %.0f s", time.monotonic() - started)

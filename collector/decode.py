@@ -34,6 +34,8 @@ _UNIT_NS = {"s": NS_PER_S, "ms": 1_000_000, "us": 1_000, "ns": 1}
 # Firmware JSON quirks that strict parsers refuse: bare nan/inf tokens (research/miners.md §0).
 _BARE_NONFINITE = re.compile(r"([:\[,]\s*)(-?)(nan|inf(?:inity)?)(?=\s*[,\]}])", re.IGNORECASE)
 _MISSING = object()
+#: A device id taken from a topic level becomes a stored key and a tag: printable, no spaces, bounded.
+_DEVICE_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -172,6 +174,9 @@ class PayloadDecoder:
         if routed is None:
             return Decoded("", None, rejects=[Reject("unknown_device", "", "", f"topic {topic!r} matches no device group")])
         group, device = routed
+        if not _DEVICE_ID.match(device):
+            return Decoded("", None, group=group, rejects=[Reject(
+                "unknown_device", "", "", f"device id {_short(device)} from topic is not 1-128 printable ASCII characters")])
         out = Decoded(device, None, group=group)
 
         def reject(reason: str, fld: str, detail: str) -> Decoded:

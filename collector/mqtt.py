@@ -371,7 +371,6 @@ class MqttCollector:
             return
         acked = 0
         for item in batch:
-            if item.qos > 0 and item.generation == gen:
-                client.ack(item.mid, item.qos)
+            if item.qos > 0 and item.generation == gen and client.ack(item.mid, item.qos) == mqtt.MQTT_ERR_SUCCESS:
                 acked += 1
         self.counters.inc("acked", acked)

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from minewatch.db import PerThreadConnection
+from minewatch.db import PerThreadConnection, immediate
 
 GENESIS = "0" * 64
 #: How far from its place a moved entry is recognised as moved (beyond: reported as edited).
@@ -125,25 +125,16 @@ class Ledger(PerThreadConnection):
                subject: str = "", conn: sqlite3.Connection | None = None) -> Entry:
         """Append one entry. With ``conn`` the caller holds an open transaction (so the entry commits
         atomically with whatever else it writes); otherwise the append is its own transaction."""
-        own = conn is None
-        c = conn or self.conn()
-        if own:
-            c.execute("BEGIN IMMEDIATE")
-        try:
-            head = self.head(c)
-            seq = head.seq + 1
-            text = canonical_json(payload).decode()
-            # hash the payload as it will be read back, so verification recomputes the same bytes
-            data = orjson.loads(text)
-            h = entry_hash(head.hash, seq, at_ns, kind, actor, subject, data)
-            c.execute("INSERT INTO ledger (seq, at_ns, kind, actor, subject, payload, prev_hash, hash) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (seq, at_ns, kind, actor, subject, text, head.hash, h))
-            if own:
-                c.execute("COMMIT")
-        except BaseException:
-            if own and c.in_transaction:
-                c.execute("ROLLBACK")
-            raise
+        if conn is None:
+            with immediate(self.conn()) as c:
+                return self.append(kind, payload, at_ns=at_ns, actor=actor, subject=subject, conn=c)
+        head = self.head(conn)
+        seq = head.seq + 1
+        text = canonical_json(payload).decode()
+        data = orjson.loads(text)  # hash the payload as it will be read back, so verification agrees
+        h = entry_hash(head.hash, seq, at_ns, kind, actor, subject, data)
+        conn.execute("INSERT INTO ledger (seq, at_ns, kind, actor, subject, payload, prev_hash, hash) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (seq, at_ns, kind, actor, subject, text, head.hash, h))
         return Entry(seq, at_ns, kind, actor, subject, data, head.hash, h)
 
     def head(self, conn: sqlite3.Connection | None = None) -> Head:

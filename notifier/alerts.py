@@ -76,6 +76,11 @@ class AlertState:
         return str(self.payload.get("family") or "other")
 
     @property
+    def hints(self) -> list[str]:
+        h = self.payload.get("notify")
+        return [str(x) for x in h] if isinstance(h, list) else []
+
+    @property
     def regulator_notifiable(self) -> bool:
         return bool(self.payload.get("regulator_notifiable"))
 
@@ -124,8 +129,11 @@ class AlertTable:
         self.conn.execute("INSERT OR REPLACE INTO notify_silences VALUES (?, ?, ?, ?)",
                           (silence_id, orjson.dumps(matchers).decode(), starts_ns, ends_ns))
 
-    def remove_silence(self, silence_id: str) -> None:
+    def remove_silence(self, silence_id: str) -> Any:
+        """Forget a silence; returns its matchers (None if it was never seen)."""
+        row = self.conn.execute("SELECT matchers FROM notify_silences WHERE silence_id = ?", (silence_id,)).fetchone()
         self.conn.execute("DELETE FROM notify_silences WHERE silence_id = ?", (silence_id,))
+        return orjson.loads(row[0]) if row else None
 
     def silences(self, now_ns: int) -> list[Any]:
         rows = self.conn.execute("SELECT matchers FROM notify_silences WHERE starts_ns <= ? AND ends_ns > ?",

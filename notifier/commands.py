@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import typer
@@ -193,6 +195,8 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
         status: bool = typer.Option(False, "--status", help="Print the outbox and ledger state and exit"),
         requeue_dead: bool = typer.Option(False, "--requeue-dead", help="Give dead messages a new deadline, exit"),
+        test: bool = typer.Option(False, "--test", help="Send a test notification to every operator channel now "
+                                                        "(not queued) and print each outcome, exit"),
     ) -> None:
         """Run the delivery service standalone: deliver what other processes queued, heartbeats, daily report."""
         import logging
@@ -200,6 +204,13 @@ def register(app: typer.Typer) -> None:
         from notifier.service import Notifier
 
         cfg = load_facility(config)
+        if test:
+            results = Notifier(cfg, None, deliver=False).test_channels()
+            for name, res in results.items():
+                typer.echo(f"{name}: {'OK' if res.ok else 'FAILED'} ({res.status_code}) {res.detail}")
+            if not results:
+                typer.echo("no operator channels configured")
+            raise typer.Exit(0 if all(r.ok for r in results.values()) else 1)
         if status or requeue_dead:
             from notifier.outbox import Outbox
 
@@ -209,6 +220,8 @@ def register(app: typer.Typer) -> None:
                 n = ob.requeue_dead(now, now + int(cfg.notify.central_bank.backoff.dead_after_s * 1e9))
                 typer.echo(f"requeued {n} dead message(s)")
             typer.echo(orjson.dumps(ob.counts(), option=orjson.OPT_INDENT_2).decode())
+            for m in ob.messages(status="dead", limit=50):
+                typer.echo(f"dead #{m.id} {m.destination} {m.kind} after {m.attempts} attempt(s): {m.last_error}")
             return
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         svc = Notifier(cfg, None, report_source=default_report_source(cfg))
@@ -221,20 +234,23 @@ def register(app: typer.Typer) -> None:
         svc.stop()
 
 
-def default_report_source(cfg: FacilityConfig):  # noqa: ANN201 - returns notifier.service.ReportSource | None
-    """The analyzer's report builder when the analyzer is installed; else None (ledger summary)."""
+def default_report_source(cfg: FacilityConfig) -> Callable[[int, int], dict[str, Any]] | None:
+    """The analyzer's report builder (``analyzer.report.build_report``) when the analyzer is installed;
+    None otherwise (the notifier then reports what its ledger holds)."""
     try:
-        from analyzer.report import build_report  # type: ignore[import-not-found]
-        from analyzer.state import AlertStore  # type: ignore[import-not-found]
+        from analyzer.report import build_report
+        from analyzer.state import AlertStore
     except ImportError:
         return None
     from minewatch.store import open_store
 
-    def source(start_ns: int, end_ns: int) -> dict:
+    def source(start_ns: int, end_ns: int) -> dict[str, Any]:
         store = open_store(cfg)
+        alerts = AlertStore(cfg.data_dir / "state.db")
         try:
-            return build_report(cfg, store, AlertStore(cfg.data_dir / "state.db"), None, start_ns, end_ns)
+            return build_report(cfg, store, alerts, None, start_ns, end_ns)
         finally:
+            alerts.close()
             store.close()
 
     return source

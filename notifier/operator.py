@@ -40,7 +40,7 @@ class OperatorRouter:
     # routing ----------------------------------------------------------------------------------
     def route(self, st: AlertState) -> tuple[int, Route | None]:
         for i, r in enumerate(self.n.routes):
-            if r.matches(st.severity, st.family):
+            if r.matches(st.severity, st.family, st.hints):
                 return i, r
         return -1, None
 
@@ -50,14 +50,18 @@ class OperatorRouter:
             return [] if self.n.routes else self.all_channels
         return r.channels
 
-    def is_silenced(self, st: AlertState, table: AlertTable, now_ns: int) -> bool:
-        return bool(st.payload.get("silenced")) or any(matches_silence(m, st.payload) for m in table.silences(now_ns))
+    @staticmethod
+    def is_silenced(st: AlertState, silences: list[Any]) -> bool:
+        """Silenced by the analyzer (``silenced`` flag) or by an active silence the notifier saw created."""
+        return bool(st.payload.get("silenced")) or any(matches_silence(m, st.payload) for m in silences)
 
     # lifecycle --------------------------------------------------------------------------------
     def on_transition(self, st: AlertState, to_state: str, was_notified: bool, at_ns: int) -> None:
         """Mark news for the alert's group: it became active, or it left an active state after the
         operator had been told (an alert that fired and cleared inside group_wait is never sent)."""
-        if to_state in ACTIVE_STATES:
+        if not self.all_channels:
+            st.news(None, at_ns)
+        elif to_state in ACTIVE_STATES:
             st.news("firing", at_ns)
         elif to_state == SUPPRESSED:
             st.news(None, at_ns)
@@ -69,10 +73,11 @@ class OperatorRouter:
         if not self.all_channels:
             return
         due: dict[tuple[int, str], list[AlertState]] = {}
+        silences = table.silences(now_ns)
         for st in table.active():
             idx, route = self.route(st)
             key = (idx, st.family)
-            silenced = self.is_silenced(st, table, now_ns)
+            silenced = self.is_silenced(st, silences)
             if st.state in ACTIVE_STATES and not silenced and not st.acknowledged(now_ns):
                 self._escalate(conn, table, st, route, now_ns)
                 every = self.n.repeat_interval_for(st.severity, route)
@@ -138,6 +143,13 @@ class OperatorRouter:
                 "alerts": []}
         for ch in targets:
             self.enqueue(conn, ch, "delivery_failed", note, idempotency_key(ch, "dead", failed.get("outbox_id")))
+
+    def test_notification(self, now_ns: int) -> dict[str, Any]:
+        text = (f"Test notification from minewatch for {self.cfg.facility.name} ({self.cfg.facility.id}).\n"
+                "If you read this, alerts will reach you on this channel.\n")
+        return {"id": str(uuid.uuid4()), "kind": "test", "status": "resolved", "severity": "info",
+                "facility": self.cfg.facility.id, "at": rfc3339(now_ns),
+                "subject": f"[minewatch {self.cfg.facility.id}] TEST notification", "text": text, "alerts": []}
 
     # formatting -------------------------------------------------------------------------------
     def group_notification(self, alerts: list[AlertState], now_ns: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from minewatch.db import PerThreadConnection
+from minewatch.db import PerThreadConnection, immediate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -123,9 +123,7 @@ class Outbox(PerThreadConnection):
     def record(self, msg: Message, *, outcome: str, started_ns: int, duration_ms: float, status_code: int | None,
                detail: str, next_attempt_ns: int | None = None) -> None:
         """Log one attempt and move the message on: delivered, dead, or failed (retry at ``next_attempt_ns``)."""
-        c = self.conn()
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.conn()) as c:
             attempt = msg.attempts + (0 if outcome == "dead" else 1)
             c.execute("INSERT INTO delivery_log (outbox_id, destination, attempt, started_ns, duration_ms, outcome, "
                       "status_code, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -136,11 +134,6 @@ class Outbox(PerThreadConnection):
             else:
                 c.execute("UPDATE outbox SET attempts = ?, status = ?, done_ns = ?, last_error = ? WHERE id = ?",
                           (attempt, outcome, started_ns, None if outcome == "delivered" else detail[:2000], msg.id))
-            c.execute("COMMIT")
-        except BaseException:
-            if c.in_transaction:
-                c.execute("ROLLBACK")
-            raise
 
     def requeue_dead(self, now_ns: int, deadline_ns: int, ids: list[int] | None = None) -> int:
         """Give dead messages another life (operator decision, e.g. after fixing the receiver URL)."""

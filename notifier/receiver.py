@@ -58,7 +58,9 @@ CREATE TABLE IF NOT EXISTS duplicates (
 """
 
 #: HTTP status per rejection reason: authentication problems 401, malformed content 400.
-_STATUS = {"invalid_body": 400, "schema": 400}
+_STATUS = {"invalid_body": 400, "schema": 400, "too_large": 413}
+#: A daily report with a day of hourly records is well under this; anything bigger is not ours.
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 class ReceiverStore:
@@ -146,8 +148,14 @@ def create_app(store: ReceiverStore, public_keys: dict[str, Ed25519PublicKey], *
 
     @app.post("/v1/messages")
     async def receive(request: Request) -> JSONResponse:
-        body = await request.body()
         client = request.client.host if request.client else None
+        buf = bytearray()
+        async for chunk in request.stream():
+            buf += chunk
+            if len(buf) > MAX_BODY_BYTES:
+                store.reject("too_large", f"body over {MAX_BODY_BYTES} bytes", client, bytes(buf[:1024]))
+                return JSONResponse({"status": "rejected", "reason": "too_large"}, status_code=413)
+        body = bytes(buf)
         verdict = verify_message(body, dict(request.headers), public_keys, window_s=window_s, seen=store.seen)
         if verdict.reason == "replayed":
             store.duplicate(verdict.message_id, verdict.idempotency_key)

@@ -189,10 +189,12 @@ def evidence_summary(evidence: dict[str, Any] | None) -> EvidenceSummary | None:
 
 
 def breach_kind(from_state: str | None, to_state: str, was_open: bool) -> str | None:
-    """Which regulator message a transition makes: a breach opens on entering ``firing``, resolves when
-    an open breach ends, and any other change of an open breach (nodata, suppressed, ...) is an update.
-    Transitions of an alert that never fired (pending -> resolved) are ledgered but not sent."""
-    if to_state == "firing" and not was_open:
+    """Which regulator message a transition makes: a breach opens on entering ``firing`` — or
+    ``suppressed``, which is a firing alert the operator side muted (silence, inhibition, maintenance):
+    muting never withholds a breach from the regulator — resolves when an open breach ends, and any
+    other change of an open breach (nodata, suppressed, ...) is an update. Transitions of an alert that
+    never fired (pending -> resolved) are ledgered but not sent."""
+    if to_state in ("firing", "suppressed") and not was_open:
         return "breach_opened"
     if not was_open:
         return None

@@ -27,9 +27,10 @@ from minewatch.config.facility import FacilityConfig
 from minewatch.config.notify import Backoff
 from minewatch.counters import Counters
 from minewatch.events import Event, EventBus
+from minewatch.db import immediate
 from minewatch.ledger import Entry, Ledger, canonical_json
 from notifier import regulator as reg
-from notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable
+from notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable, matches_silence
 from notifier.delivery import NS, BackgroundThread, DeliveryWorker
 from notifier.operator import OperatorRouter, render
 from notifier.outbox import Message, Outbox
@@ -73,12 +74,11 @@ class Notifier(BackgroundThread):
     """``start()`` / ``stop()`` / ``stats()``; see the module docstring.
 
     ``deliver=False`` only records and queues (for a process whose messages a separate
-    ``minewatch notify`` delivers). ``transports`` overrides how a destination is reached (tests).
+    ``minewatch notify`` delivers).
     """
 
     def __init__(self, cfg: FacilityConfig, bus: EventBus | None = None, *, report_source: ReportSource | None = None,
-                 deliver: bool = True, clock: Callable[[], int] = time.time_ns,
-                 transports: dict[str, Transport] | None = None) -> None:
+                 deliver: bool = True, clock: Callable[[], int] = time.time_ns) -> None:
         super().__init__("notifier")
         self.cfg = cfg
         self.n = cfg.notify
@@ -100,20 +100,24 @@ class Notifier(BackgroundThread):
         if self.n.central_bank.enabled:
             self._policies[reg.DESTINATION] = self.n.central_bank.backoff
         self.workers: dict[str, DeliveryWorker] = {}
-        self._transport_overrides = transports or {}
+        self._queued_for: set[str] = set()
         self._next_heartbeat_ns: int | None = None
-        self._started_ns = 0
         self._tables: AlertTable | None = None
 
     # lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._started_ns = self.clock()
         self.ledger.append("config.in_force", {"sha256": config_digest(self.cfg), "facility": self.cfg.facility.id,
                                                "software_version": minewatch.__version__,
                                                "signing_key_id": self.keys.current_id()},
-                           at_ns=self._started_ns, actor=ACTOR, subject=self.cfg.facility.id)
+                           at_ns=self.clock(), actor=ACTOR, subject=self.cfg.facility.id)
+        if not self.n.central_bank.enabled:
+            log.warning("central bank channel disabled (notify.central_bank.enabled): regulator-notifiable alerts "
+                        "are recorded in the ledger but not sent")
+        elif self.keys.current_id() is None:
+            log.error("no signing key in %s: messages to the central bank will fail until `minewatch keys generate`",
+                      self.keys.dir)
         if self.deliver:
             for dest, policy in self._policies.items():
                 w = DeliveryWorker(dest, self.outbox, self._transport(dest), policy, on_done=self._on_done,
@@ -135,8 +139,6 @@ class Notifier(BackgroundThread):
                 "operator_silenced": self.router.silenced}
 
     def _transport(self, dest: str) -> Transport:
-        if dest in self._transport_overrides:
-            return self._transport_overrides[dest]
         if dest == reg.DESTINATION:
             cb = self.n.central_bank
             return HttpTransport(cb.url or "", cb.timeout_s, signer_factory=self.keys.signer)
@@ -146,6 +148,21 @@ class Notifier(BackgroundThread):
         if ch.type == "webhook":
             return webhook_transport(ch)
         return MqttTransport(ch, self.cfg.mqtt)
+
+    def test_channels(self) -> dict[str, Result]:
+        """One test notification to each operator channel, sent directly (not queued, not retried), so the
+        operator can check addresses and credentials; the outcome per channel."""
+        note = self.router.test_notification(self.clock())
+        out: dict[str, Result] = {}
+        for name, (ctype, fmt) in self._channel_types.items():
+            transport = self._transport(name)
+            try:
+                msg = Message(0, name, "test", note["id"], note["id"], render(ctype, fmt, note), {}, self.clock(),
+                              0, 0, 0, "pending", None)
+                out[name] = transport.send(msg)
+            finally:
+                transport.close()
+        return out
 
     # processing thread ------------------------------------------------------------------------
     def _run(self) -> None:
@@ -168,32 +185,22 @@ class Notifier(BackgroundThread):
         conn = t.conn
         handled = 0
         while True:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 batch = self.ledger.entries(after_seq=t.cursor(CURSOR) or 0, limit=200, conn=conn)
                 for e in batch:
                     self._handle_one(conn, t, e)
                 if batch:
                     t.set_cursor(CURSOR, batch[-1].seq)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            self._wake_queued()
             handled += len(batch)
             if len(batch) < 200:
                 break
         now = self.clock()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             self.router.tick(conn, t, now)
             if self.deliver:  # timers belong to the delivering process, so two processes never both send
                 self._heartbeat(conn, t, now)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        self._wake_queued()
         if self.deliver:
             self._daily_report(now)
         if handled:
@@ -223,10 +230,11 @@ class Notifier(BackgroundThread):
             sid = str(p.get("id", p.get("silence_id", e.seq)))
             t.add_silence(sid, p.get("matchers"), int(p.get("starts_at_ns") or e.at_ns), int(p.get("ends_at_ns") or 0))
         elif e.kind == "silence.expired":
-            t.remove_silence(str(p.get("id", p.get("silence_id", ""))))
+            ended = t.remove_silence(str(p.get("id", p.get("silence_id", "")))) or p.get("matchers")
+            silences = t.silences(e.at_ns)
             for st in t.active():  # resend at once what the silence held back (alertmanager#2896)
-                if st.state in ACTIVE_STATES and st.pending_change is None and not self.router.is_silenced(
-                        st, t, e.at_ns):
+                if (st.state in ACTIVE_STATES and st.pending_change is None and matches_silence(ended, st.payload)
+                        and not self.router.is_silenced(st, silences)):
                     st.news("firing", e.at_ns)
                     t.put(st)
         elif e.kind == "curtailment.order" and self.n.central_bank.enabled:
@@ -238,7 +246,10 @@ class Notifier(BackgroundThread):
 
     def _on_transition(self, conn: Any, t: AlertTable, e: Entry, p: dict[str, Any]) -> None:
         aid = int(p.get("alert_id") or 0)
-        st = t.get(aid) or AlertState(aid, p, str(p.get("from_state") or "inactive"))
+        st = t.get(aid)
+        if st is None:  # first sight; a breach already open before this notifier existed still gets closed
+            frm = str(p.get("from_state") or "inactive")
+            st = AlertState(aid, p, frm, regulator_open=int(frm in ACTIVE_STATES or frm == SUPPRESSED))
         to_state = str(p.get("to_state"))
         was_notified = st.last_notified_ns is not None
         st.payload, st.state = p, to_state
@@ -303,9 +314,16 @@ class Notifier(BackgroundThread):
         return oid
 
     def _wake_worker(self, dest: str) -> None:
-        w = self.workers.get(dest)
-        if w is not None:
-            w.wake.set()
+        """Remember to wake the destination's worker once the transaction that queued for it commits
+        (woken earlier, it would look before the message is visible and go back to sleep)."""
+        self._queued_for.add(dest)
+
+    def _wake_queued(self) -> None:
+        for dest in self._queued_for:
+            w = self.workers.get(dest)
+            if w is not None:
+                w.wake.set()
+        self._queued_for.clear()
 
     def _on_done(self, msg: Message, outcome: str, res: Result | None) -> None:
         """Receipt or dead letter, into the ledger (the dead letter then alerts the operator via the processor)."""
@@ -365,9 +383,7 @@ class Notifier(BackgroundThread):
         """Build, ledger (``report.issued``) and queue the report for [start, end)."""
         now = self.clock() if now_ns is None else now_ns
         content = self._report_content(start_ns, end_ns)
-        conn = self.ledger.conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.ledger.conn()) as conn:
             digest = hashlib.sha256(canonical_json(content)).hexdigest()
             self.ledger.append("report.issued", {"from_ns": start_ns, "to_ns": end_ns, "sha256": digest,
                                                  "kind": "daily_report"}, at_ns=now, actor=ACTOR,
@@ -375,11 +391,7 @@ class Notifier(BackgroundThread):
             msg = reg.report_message(self.cfg, content, start_ns=start_ns, end_ns=end_ns, now_ns=now,
                                      head=self.ledger.head(conn))
             oid = self._enqueue_regulator(conn, msg)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        self._wake_queued()
         return oid
 
     def _report_content(self, start_ns: int, end_ns: int) -> dict[str, Any]:

@@ -194,9 +194,10 @@ def verify_message(body: bytes, headers: Mapping[str, str], public_keys: Mapping
     if not isinstance(doc, dict) or not isinstance(doc.get("message_id"), str):
         return Verdict(False, "invalid_body", "body must be a JSON object with a string message_id", kid)
     mid, ikey = doc["message_id"], doc.get("idempotency_key")
-    hdr_mid = h.get(H_MESSAGE_ID.lower())
-    if hdr_mid is not None and hdr_mid != mid:
-        return Verdict(False, "invalid_body", f"{H_MESSAGE_ID} {hdr_mid!r} differs from body message_id {mid!r}", kid)
+    for name, value in ((H_MESSAGE_ID, mid), (H_IDEMPOTENCY, ikey)):
+        sent = h.get(name.lower())
+        if sent is not None and sent != value:
+            return Verdict(False, "invalid_body", f"header {name} {sent!r} differs from the body's {value!r}", kid)
     if seen is not None and seen(mid, ikey if isinstance(ikey, str) else None):
         return Verdict(False, "replayed", f"message {mid} (idempotency key {ikey}) was already processed", kid, mid,
                        ikey)

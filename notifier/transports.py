@@ -19,6 +19,7 @@ import httpx
 import orjson
 import paho.mqtt.client as mqtt
 
+import minewatch
 from minewatch.config.mqtt import MqttSettings
 from minewatch.config.notify import EmailChannel, MqttChannel, WebhookChannel
 from notifier.outbox import Message
@@ -52,7 +53,7 @@ class HttpTransport(Transport):
         self._client = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False)
 
     def send(self, msg: Message) -> Result:
-        headers = {"Content-Type": "application/json", "User-Agent": "minewatch-notifier",
+        headers = {"Content-Type": "application/json", "User-Agent": f"minewatch-notifier/{minewatch.__version__}",
                    H_MESSAGE_ID: msg.message_id, H_IDEMPOTENCY: msg.idempotency_key}
         try:
             if self._signer_factory is not None:

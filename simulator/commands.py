@@ -55,3 +55,29 @@ def register(app: typer.Typer) -> None:
         st = pub.stats()
         typer.echo(f"stopped: {st.get('published', 0)} messages published, "
                    f"{st.get('delivered', 0)} confirmed by the broker")
+
+    @app.command("sim-fault")
+    def sim_fault(
+        fault: str = typer.Argument(..., help="overheat, fan_fail, silent, unregistered or overload"),
+        target: str = typer.Option(None, help="Rig serial (rig faults) or new serial (unregistered)"),
+        clear: bool = typer.Option(False, "--clear", help="End the fault instead of starting it"),
+        broker: str = typer.Option("127.0.0.1:1883", help="host:port of the broker the simulator uses"),
+        control_topic: str = typer.Option("minewatch/sim/fault", help="The simulator's control topic"),
+        timeout_s: float = typer.Option(10.0, help="How long to wait for the simulator's answer"),
+    ) -> None:
+        """Inject or clear a fault in a running simulator (over its MQTT control topic)."""
+        import orjson
+
+        from simulator.control import send_fault_command
+
+        host, _, port_txt = broker.rpartition(":")
+        if not host or not port_txt.isdigit():
+            raise typer.BadParameter(f"expected host:port, got {broker!r}", param_hint="--broker")
+        reply = send_fault_command(host, int(port_txt), control_topic, fault, target,
+                                   "clear" if clear else "inject", timeout_s)
+        if reply is None:
+            typer.echo(f"no answer from a simulator on {control_topic} within {timeout_s:g} s", err=True)
+            raise typer.Exit(1)
+        typer.echo(orjson.dumps(reply).decode())
+        if not reply.get("ok"):
+            raise typer.Exit(1)

@@ -35,7 +35,8 @@ def messages_at(facility: SimFacility, now_s: float, facility_id: str) -> list[t
     """Step the facility to ``now_s`` and return every message due: one per online rig, one per hall."""
     rig_topic, env_topic = topics_for(facility_id)
     facility.step(now_s)
-    out = [(rig_topic.format(r.serial), orjson.dumps(rig_payload(r, now_s))) for r in facility.rigs if r.online]
+    rigs = list(facility.rigs)  # a fault command may add or remove a rig meanwhile (another thread)
+    out = [(rig_topic.format(r.serial), orjson.dumps(rig_payload(r, now_s))) for r in rigs if r.online]
     out += [(env_topic.format(h.sensor_id), orjson.dumps(hall_payload(h, now_s))) for h in facility.halls.values()]
     return out
 

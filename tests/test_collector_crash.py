@@ -77,3 +77,8 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(tmp_path: Path, mosquit
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0
     assert "collector stopped" in log.read_text()
+    status_dir = tmp_path / "data" / "status"
+    assert (status_dir / "store.json").exists()
+    status = orjson.loads((status_dir / f"collector-mqtt-test-collector-{mosquitto.port}.json").read_bytes())
+    assert status["stopped"] is True and status["pid"] == second.pid and status["rejected_total"] == {}
+    assert status["acked"] > 0 and status["stored_samples"] == status["acked"] * S21_METRICS

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from collector.decode import REASONS, Decoded, PayloadDecoder
+from collector.decode import _MISSING, REASONS, Decoded, PayloadDecoder, _get
+from minewatch.profiles.mqtt import parse_path
 from minewatch.config.mqtt import DeviceGroup
 from minewatch.profiles import load_profiles
 from minewatch.registry import RegistryEntry
@@ -86,6 +92,12 @@ def test_message_level_rejects() -> None:
     assert reasons(decode(s21_payload(), topic="site/demo/other/x")) == [("unknown_device", "")]
 
 
+def test_device_id_from_the_topic_must_be_a_sane_key() -> None:
+    for serial in ("x" * 129, "rig 7", "rig\u00e9"):
+        d = decode(s21_payload(), topic=f"site/demo/rigs/{serial}/status")
+        assert reasons(d) == [("unknown_device", "")] and "printable ASCII" in d.rejects[0].detail
+
+
 def test_profile_payload_cap_applies_after_routing() -> None:
     big = s21_payload(firmware="x" * 70_000)  # over the profile default of 64 KiB, under the global cap
     d = decode(big)
@@ -154,3 +166,39 @@ def test_every_reason_is_documented() -> None:
     doc = (Path(__file__).parents[1] / "docs" / "collector-mqtt.md").read_text()
     missing = [r for r in REASONS if f"`{r}`" not in doc]
     assert missing == []
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(max_size=200))
+def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
+    d = decode(raw)
+    assert all(math.isfinite(s.value) for s in d.samples)
+    assert all(r.reason in REASONS for r in d.rejects)
+
+
+@settings(max_examples=200, deadline=None)
+@given(over=st.dictionaries(st.sampled_from(["ts", "status", "power_w", "temp", "fans", "error_code", "x"]),
+                            json_values, max_size=4))
+def test_arbitrary_field_values_never_raise_and_only_finite_numbers_are_stored(over: dict) -> None:
+    payload = s21_payload(**over)
+    raw = json.dumps(payload, allow_nan=True).encode()
+    d = decode(raw)
+    assert all(math.isfinite(s.value) for s in d.samples)
+    assert all(r.reason in REASONS and r.device == "BMS21-000101" for r in d.rejects)
+    if any(r.field in ("", "ts") for r in d.rejects):
+        assert d.samples == []  # a message-level reject stores nothing
+        return
+    # every mapped field present in the payload is either stored or rejected, never silently dropped
+    stored = {s.metric for s in d.samples}
+    rejected = {r.field for r in d.rejects}
+    mapping = PROFILES["antminer-s21"].mqtt
+    for metric, spec in mapping.fields.items():
+        if _get(payload, parse_path(spec.path)) is not _MISSING:
+            assert (metric in stored) != (spec.path in rejected), (metric, payload)

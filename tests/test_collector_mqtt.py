@@ -15,7 +15,7 @@ from collector.mqtt import MqttCollector
 from minewatch.config import load_facility
 from minewatch.sample import NS_PER_S, Sample, now_ns
 from minewatch.store import SqliteStore, StoreUnavailable
-from tests.support.mosquitto import Broker
+from tests.support.mosquitto import Broker, start_mosquitto
 from tests.support.mqtt import (
     RIG_TOPIC, S21_METRICS, S21_SERIALS, Publisher, facility_file, s21_payload, wait_for,
 )
@@ -195,3 +195,54 @@ def test_shared_subscription_splits_the_stream_without_duplicates(tmp_path: Path
     assert all(c.stats()["received"] > 0 for c in cols)
     assert sum(c.stats()["received"] for c in cols) == len(good)
     assert count_rows(store) == len(good) * S21_METRICS
+
+
+def test_broker_restart_reconnects_and_resumes_the_session(tmp_path: Path, mosquitto: Broker) -> None:
+    col = make_collector(tmp_path, mosquitto, reconnect_max_s=1)
+    col.start()
+    assert col.wait_ready(10)
+    first = good_stream(2, now_ns() - 60 * NS_PER_S)
+    pub = Publisher(mosquitto.port, client_id="pub-1")
+    pub.publish_all(first)
+    pub.close()
+    wait_for(lambda: col.stats()["acked"] == len(first), what="first part stored")
+    mosquitto.stop()  # persists the session to disk
+    wait_for(lambda: not col.stats()["connected"], what="collector notices the broker is gone")
+    restarted = start_mosquitto(mosquitto.workdir, port=mosquitto.port)
+    try:
+        assert col.wait_ready(20), "collector must reconnect by itself"
+        second = good_stream(3, now_ns() - 30 * NS_PER_S)
+        pub = Publisher(restarted.port, client_id="pub-2")
+        pub.publish_all(second)
+        pub.close()
+        wait_for(lambda: col.stats()["acked"] == len(first) + len(second), what="second part stored")
+        col.stop()
+    finally:
+        restarted.stop()
+    st = col.stats()
+    assert st["connects"] == 2 and st["disconnects"] == 1
+    assert count_rows(col.store) == (len(first) + len(second)) * S21_METRICS
+
+
+def test_broker_down_at_boot_is_retried(tmp_path: Path) -> None:
+    from tests.support.ports import free_port
+
+    port = free_port()
+    cfg_path = facility_file(tmp_path, port, reconnect_max_s=1)
+    cfg = load_facility(cfg_path)
+    profiles = facility_profiles(cfg)
+    col = MqttCollector(cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, profiles))
+    col.start()  # returns at once although nothing listens yet
+    assert not col.wait_ready(1.5)
+    broker = start_mosquitto(tmp_path / "late-broker", port=port)
+    try:
+        assert col.wait_ready(20)
+        pub = Publisher(port)
+        good = good_stream(1, now_ns() - 60 * NS_PER_S)
+        pub.publish_all(good)
+        pub.close()
+        wait_for(lambda: col.stats()["acked"] == len(good), what="messages after a late broker start")
+    finally:
+        col.stop()
+        col.stop()  # idempotent
+        broker.stop()

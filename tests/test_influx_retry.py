@@ -11,6 +11,7 @@ from minewatch.sample import NS_PER_S, Sample
 from minewatch.store.base import StoreUnavailable
 from minewatch.store.influx import InfluxStore
 from tests.support.influx_receiver import Scripted, start_scripted
+from tests.support.ports import free_port
 
 T0 = 1_767_225_600 * NS_PER_S
 SAMPLES = [Sample(T0, "rig-1", "power_w", 1.0)]
@@ -58,4 +59,23 @@ def test_without_retry_after_the_backoff_doubles(receiver: Scripted) -> None:
     store = _store(receiver, "v1", sleeps)
     store.write(SAMPLES)
     assert sleeps == [0.5, 1.0]
+    store.close()
+
+
+@pytest.mark.parametrize("receiver", [[(500, {}), (204, {"X-Delay-S": "1.5"})]], indirect=True)
+def test_5xx_and_timeouts_are_store_unavailable_at_once(receiver: Scripted) -> None:
+    sleeps: list[float] = []
+    store = _store(receiver, "v1", sleeps, timeout_s=0.5)
+    with pytest.raises(StoreUnavailable, match="HTTP 500"):
+        store.write(SAMPLES)
+    with pytest.raises(StoreUnavailable, match="Timeout"):
+        store.write(SAMPLES)
+    assert sleeps == []  # not retried here: the spool retries, without holding up the writer
+    store.close()
+
+
+def test_connection_refused_is_store_unavailable() -> None:
+    store = InfluxStore(InfluxSettings(url=f"http://127.0.0.1:{free_port()}", api="v1"), facility="f")
+    with pytest.raises(StoreUnavailable, match="ConnectError"):
+        store.write(SAMPLES)
     store.close()

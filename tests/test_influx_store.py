@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
+from minewatch.config import ConfigError, load_facility
 from minewatch.config.storage import InfluxSettings
+from minewatch.events import Event, EventBus
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
+from minewatch.store.alerts import attach_alert_recorder
 from minewatch.store.influx import InfluxStore
 from minewatch.store.influx_http import StoreAuthError
+from minewatch.store.spool import Spool
+from minewatch.store.spooling import SpoolingStore
 from tests.support.influx import Server, influxql
 from tests.support.influx_fixtures import FACILITY
 
@@ -34,8 +41,7 @@ def test_schema_is_measurement_per_kind_with_identity_tags_and_metric_fields(
     assert [k for (k,) in tag_keys] == ["device", "facility", "model", "role", "zone"]  # empty rack: no tag
 
 
-def test_metadata_is_shared_between_processes(influx_store: InfluxStore,
-                                              v1_settings: Callable[..., InfluxSettings]) -> None:
+def test_metadata_is_shared_between_processes(influx_store: InfluxStore) -> None:
     influx_store.upsert_devices([RIG])
     other = InfluxStore(influx_store.settings, facility=FACILITY)  # e.g. the analyzer's process
     try:
@@ -116,7 +122,7 @@ def test_v2_write_api_through_influxdb_client(victoria: Server) -> None:
     httpx.get(victoria.url + "/internal/force_flush").raise_for_status()
     r = httpx.get(victoria.url + "/api/v1/export", params={"match[]": '{__name__="asic_miner_power_w",device="v2-rig"}'})
     r.raise_for_status()
-    (series,) = [httpx.Response(200, content=line).json() for line in r.content.splitlines()]
+    (series,) = [json.loads(line) for line in r.content.splitlines()]
     assert series["metric"] == {"__name__": "asic_miner_power_w", "device": "v2-rig", "facility": FACILITY,
                                 "model": "antminer-s21", "rack": "r09", "role": "rig", "zone": "hall-b"}
     assert series["values"] == [3000.0 + i for i in range(50)]
@@ -125,11 +131,6 @@ def test_v2_write_api_through_influxdb_client(victoria: Server) -> None:
 
 def test_alert_transitions_are_copied_for_grafana(influx_store: InfluxStore, influxd_server: Server,
                                                   tmp_path: Path) -> None:
-    from minewatch.events import Event, EventBus
-    from minewatch.store.alerts import attach_alert_recorder
-    from minewatch.store.spool import Spool
-    from minewatch.store.spooling import SpoolingStore
-
     bus = EventBus()
     assert attach_alert_recorder(bus, SpoolingStore(influx_store, Spool(tmp_path / "s.db", 10**6)))
     bus.publish(Event("alert.transition", T0, "analyzer", "chip-temp:rig-1", {
@@ -142,3 +143,25 @@ def test_alert_transitions_are_copied_for_grafana(influx_store: InfluxStore, inf
                    influx_store.settings.database)[0]["series"][0]
     assert res["tags"] == {"rule_id": "chip-temp", "subject": "rig-1", "severity": "major"}
     assert res["values"][0][1:] == ["firing", 96.5, 'chip_temp_c 96.5 > 95 "for" 60 s']
+
+
+def test_long_ranges_come_back_whole_through_chunked_responses(influx_store: InfluxStore) -> None:
+    n = 25_000  # more than two 10,000-row chunks
+    influx_store.write([Sample(T0 + i * NS_PER_S, "rig-1", "power_w", float(i)) for i in range(n)])
+    df = influx_store.query(T0, T0 + n * NS_PER_S)
+    assert len(df) == n and df["value"].tolist() == [float(i) for i in range(n)]
+    hourly = influx_store.query(T0, T0 + n * NS_PER_S, step_ns=3600 * NS_PER_S, agg="count")
+    assert hourly["value"].sum() == n and len(hourly) == 7
+
+
+@pytest.mark.parametrize(("influx", "message"), [
+    ({"url": "influx:8086"}, r"storage.influxdb.url: Value error, url must start with http:// or https://"),
+    ({"api": "v2", "org": None}, r"storage.influxdb: Value error, api v2 needs 'org'"),
+    ({"batch_lines": 0}, r"storage.influxdb.batch_lines: Input should be greater than or equal to 1"),
+])
+def test_influx_settings_are_validated_with_clear_errors(tmp_path: Path, influx: dict, message: str) -> None:
+    f = tmp_path / "facility.yaml"
+    f.write_text(yaml.safe_dump({"facility": {"id": "s", "name": "S"}, "licence": {"number": "L", "capacity_kw": 1},
+                                 "storage": {"backend": "influxdb", "influxdb": influx}}))
+    with pytest.raises(ConfigError, match=message):
+        load_facility(f)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -17,7 +18,7 @@ from minewatch.config.notify import NotifySettings
 from minewatch.events import EventBus
 from minewatch.ledger import Ledger
 from notifier.service import Notifier
-from tests.support.notify import ReceiverServer, transition, wait_until
+from tests.support.notify import ReceiverServer, SmtpServer, WebhookSink, transition, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,4 +75,24 @@ def test_documented_notify_section_is_valid() -> None:
     block = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
     section = NotifySettings.model_validate(yaml.safe_load(block)["notify"])
     assert [c.name for c in section.channels] == ["ops-mail", "ops-slack", "pager", "scada"]
+    assert [r.name for r in section.routes] == ["emergency", "fire", "critical", "rest"]
     assert section.repeat_interval_for("critical", None) == 1800
+
+
+def test_notify_test_sends_to_every_channel_and_reports_failures(tmp_path: Path, smtp_server: SmtpServer,
+                                                                  webhook_sink: WebhookSink,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP_PW", smtp_server.password)
+    email = {"name": "ops-mail", "type": "email", "from": "minewatch@facility.tm", "to": ["ops@facility.tm"],
+             "smtp": {"host": smtp_server.host, "port": smtp_server.port, "username": smtp_server.username,
+                      "password_env": "SMTP_PW", "ca_file": str(smtp_server.ca_file)}}
+    path = _facility_yaml(tmp_path, {"channels": [email, {"name": "hook", "type": "webhook", "url": webhook_sink.url},
+                                                  {"name": "dead-hook", "type": "webhook",
+                                                   "url": "http://127.0.0.1:9/nothing-listens"}]})
+    r = CliRunner().invoke(app, ["notify", "--config", str(path), "--test"])
+    assert r.exit_code == 1, r.output
+    lines = r.output.splitlines()
+    assert lines[0].startswith("ops-mail: OK (250)") and lines[1].startswith("hook: OK (200)")
+    assert lines[2].startswith("dead-hook: FAILED (None) ConnectError")
+    assert smtp_server.wait_for(1)[0]["Subject"] == "[minewatch ashgabat-01] TEST notification"
+    assert webhook_sink.bodies()[0]["kind"] == "test"

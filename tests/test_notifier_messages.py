@@ -86,3 +86,25 @@ def test_daily_report_at_local_time_from_the_report_dict(tmp_path: Path, receive
     assert doc["report"]["period_start"] == "2026-03-08T19:00:00.000Z" and doc["report"]["timezone"] == "Asia/Ashgabat"
     issued = [e for e in n.ledger.entries() if e.kind == "report.issued"]
     assert issued[0].payload["sha256"] == doc["report"]["sha256"] and doc["ledger"]["seq"] == issued[0].seq
+
+
+def test_daily_report_built_by_the_analyzer(tmp_path: Path) -> None:
+    from notifier.commands import default_report_source
+    from tests.support.analyzer import T0, site_with_history
+
+    cfg, store, alerts, _ = site_with_history(tmp_path)
+    store.close()
+    alerts.close()
+    source = default_report_source(cfg)
+    assert source is not None
+    n = Notifier(cfg.model_copy(update={"notify": cfg.notify.model_copy(update={
+        "central_bank": cfg.notify.central_bank.model_copy(update={"enabled": True, "url": "http://127.0.0.1:9/"})})}),
+        None, report_source=source, deliver=False)
+    n.send_daily_report(T0, T0 + 2 * 3600 * 10**9)
+    (msg,) = n.outbox.messages("central_bank")
+    doc = reg.RegulatorMessage.model_validate_json(msg.body)
+    content = doc.report.content
+    assert content["period"]["start"] == "2026-01-01T00:00:00Z" and "report_error" not in content
+    assert content["summary"]["energy_kwh"] == 119.75 and content["summary"]["peak_demand_kw"] == 120.0
+    assert {"breaches", "data_availability", "energy"} <= set(content)
+    assert doc.report.period_end == "2026-01-01T02:00:00.000Z"

@@ -182,14 +182,19 @@ def test_slack_webhook_and_mqtt_alert_topic(tmp_path: Path, webhook_sink: Webhoo
 def test_routing_by_severity_and_family(tmp_path: Path) -> None:
     clock = FakeClock()
     bus, n = _offline(tmp_path, clock, group_wait_s=0, routes=[
+        {"hints": ["emergency"], "channels": ["ops-mail", "ops-hook"]},
         {"severities": ["critical"], "families": ["fire"], "channels": ["ops-hook"]},
         {"families": ["electrical", "thermal"], "channels": ["ops-mail"]}])
+    smoke = transition("FS-02", alert_id=4, family="fire", severity="major")
+    _publish(bus, clock, Event(smoke.kind, 0, "analyzer", smoke.subject, {**smoke.payload,
+                                                                          "notify": ["operator", "emergency"]}))
     _publish(bus, clock, transition("FI-01", alert_id=1, family="fire", severity="critical"))
     _publish(bus, clock, transition("FI-03", alert_id=2, family="fire", severity="warning"))  # no route: dropped
     _publish(bus, clock, transition("EL-02", alert_id=3, family="electrical", severity="warning"))
     n.process_once()
-    assert [a["rule_id"] for q in _queued(n, "ops-hook") for a in q["alerts"]] == ["FI-01"]
-    assert [q["subject"] for q in _queued(n, "ops-mail")] == [
+    assert sorted(a["rule_id"] for q in _queued(n, "ops-hook") for a in q["alerts"]) == ["FI-01", "FS-02"]
+    assert sorted(q["subject"] for q in _queued(n, "ops-mail")) == [
+        "[minewatch ashgabat-01] FIRING: 1 major fire alert: Rule FS-02 on rig-0007",
         "[minewatch ashgabat-01] FIRING: 1 warning electrical alert: Rule EL-02 on rig-0007"]
 
 
@@ -271,12 +276,13 @@ def test_silence_expiry_resends_what_it_held_back(tmp_path: Path) -> None:
         "id": "s1", "matchers": [{"name": "family", "value": "thermal", "op": "="}], "starts_at_ns": clock.now,
         "ends_at_ns": clock.now + 3600 * NS}))
     _publish(bus, clock, transition("TH-01", alert_id=1))
+    _publish(bus, clock, transition("EL-01", alert_id=2, family="electrical"))  # not silenced: sent at once
     n.process_once()
-    assert _queued(n, "ops-hook") == []
+    assert [a["rule_id"] for q in _queued(n, "ops-hook") for a in q["alerts"]] == ["EL-01"]
     clock.advance(10)
     _publish(bus, clock, Event("silence.expired", 0, "system", "s1", {"id": "s1"}))
     n.process_once()
-    assert [a["rule_id"] for a in _queued(n, "ops-hook")[0]["alerts"]] == ["TH-01"]
+    assert [a["rule_id"] for q in _queued(n, "ops-hook") for a in q["alerts"]] == ["EL-01", "TH-01"]
 
 
 def test_alert_that_fires_and_clears_within_group_wait_is_not_sent(tmp_path: Path) -> None:
@@ -315,6 +321,17 @@ def test_suppressed_is_neither_resolved_nor_repeated_and_stays_open_for_the_regu
     n.process_once()
     assert [q["kind"] for q in _queued(n, "central_bank")] == ["breach_opened", "breach_updated", "breach_resolved"]
     assert _queued(n, "central_bank")[1]["breach"]["operator"]["silenced"] is True
+
+
+def test_muted_from_the_start_is_still_a_breach_for_the_regulator(tmp_path: Path, key_dir: Path) -> None:
+    clock = FakeClock()
+    bus, n = _offline(tmp_path, clock, group_wait_s=0, central_bank={
+        "enabled": True, "url": "http://127.0.0.1:9/v1/messages", "key_dir": str(key_dir), "daily_report_at": None})
+    _publish(bus, clock, transition("EL-01", "suppressed", alert_id=1, from_state="inactive", silenced=True))
+    n.process_once()
+    assert _queued(n, "ops-hook") == []
+    (opened,) = _queued(n, "central_bank")
+    assert opened["kind"] == "breach_opened" and opened["breach"]["state"] == "suppressed"
 
 
 def test_alert_that_never_fired_is_not_a_breach(tmp_path: Path, key_dir: Path) -> None:

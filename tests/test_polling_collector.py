@@ -24,7 +24,7 @@ def _config(tmp_path: Path, modbus: list, miners: list, port: int) -> FacilityCo
                                            "LUX-0002,luxos-antminer-s19j-pro,hall1,A01\n")
     data = {"facility": {"id": "t", "name": "Test"}, "licence": {"number": "L-1", "capacity_kw": 1000},
             "storage": {"data_dir": str(tmp_path / "data")}, "registry": str(tmp_path / "registry.csv"),
-            "polling": {"modbus": [t.model_dump() for t in modbus], "miners": miners, "write_wait_ms": 50,
+            "polling": {"modbus": [t.model_dump() for t in modbus], "miners": miners, "write_wait_ms": 50, "jitter": 0,
                         "discovery": {"enabled": True, "subnets": ["127.0.0.0/29"], "miner_ports": [port],
                                       "period_s": 10, "timeout_s": 0.5}}}
     return validate(FacilityConfig, data, "test facility").model_copy(update={"base_dir": tmp_path})
@@ -47,7 +47,7 @@ async def test_collector_polls_everything_and_a_dead_device_stops_nobody(tmp_pat
     try:
         async with running(miners, port=port):
             collector.start()
-            await asyncio.sleep(3.5)
+            await asyncio.sleep(4.5)
             await asyncio.to_thread(collector.stop)
     finally:
         await sim.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from analyzer.engine import Analyzer, Evaluator
-from analyzer.state import AlertStore
 from minewatch.events import EventBus
 from tests.support.analyzer import S, T0, load_cases, simple
 
@@ -20,11 +19,7 @@ def test_golden_case_live(case, tmp_path):
     bus = EventBus()
     events = []
     bus.subscribe(events.append)
-    alerts = AlertStore(cfg.data_dir / "state.db", bus)
-    for o in case.meta.get("orders", []):
-        from analyzer.curtailment import add_order
-        add_order(alerts, target_kw=o["target_kw"], starts_at_ns=T0 + o["from_s"] * S, ends_at_ns=T0 + o["to_s"] * S,
-                  response_s=o["response_s"], issued_by="grid operator")
+    alerts = case.alert_store(cfg, bus)
     an = Analyzer(cfg, store, alerts, bus, profiles, compliance=case.profile)
     got = []
     for t in case.instants(cfg):
@@ -36,11 +31,7 @@ def test_golden_case_live(case, tmp_path):
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_golden_case_historical_equals_live(case, tmp_path):
     cfg, store, profiles = case.setup(tmp_path)
-    alerts = AlertStore(cfg.data_dir / "state.db")
-    for o in case.meta.get("orders", []):
-        from analyzer.curtailment import add_order
-        add_order(alerts, target_kw=o["target_kw"], starts_at_ns=T0 + o["from_s"] * S, ends_at_ns=T0 + o["to_s"] * S,
-                  response_s=o["response_s"], issued_by="grid operator")
+    alerts = case.alert_store(cfg)
     ev = Evaluator(cfg, store, case.profile, profiles, alerts)
     inst = case.instants(cfg)
     got = []

@@ -159,3 +159,9 @@ def test_load_public_keys_names_the_bad_file(tmp_path: Path) -> None:
     bad.write_text("not a key")
     with pytest.raises(KeyFileError, match="x.pub"):
         load_public_keys([bad])
+
+
+def test_id_headers_must_match_the_body(keys: KeyStore) -> None:
+    headers = {**keys.signer().headers(BODY), "Idempotency-Key": "ik-other"}
+    v = _check(BODY, headers, keys)
+    assert v.reason == "invalid_body" and "Idempotency-Key" in v.detail

@@ -17,7 +17,7 @@ from minewatch.store import SqliteStore
 from simulator.build import build_facility
 from simulator.publisher import SimPublisher
 from tests.support.mosquitto import Broker
-from tests.support.mqtt import Publisher, Subscriber, facility_file, wait_for
+from tests.support.mqtt import Publisher, Subscriber, facility_file, publish_sim_rounds, wait_for
 
 ROOT = Path(__file__).parents[1]
 
@@ -74,6 +74,14 @@ def test_simulate_cli_with_start_faults(tmp_path: Path, mosquitto: Broker) -> No
     try:
         expected = {f"BMS21-00000{i}" for i in (1, 3, 4, 5, 6)} | {"ROGUE-1"}
         wait_for(lambda: {m.topic.split("/")[3] for m in sub.snapshot()} >= expected, what="rigs publishing")
+        fault = subprocess.run(
+            [sys.executable, "-m", "minewatch.cli", "sim-fault", "overheat", "--target", "BMS21-000003",
+             "--broker", f"127.0.0.1:{mosquitto.port}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert fault.returncode == 0, fault.stderr
+        assert orjson.loads(fault.stdout)["active"] == [
+            {"fault": "silent", "target": "BMS21-000002"}, {"fault": "overheat", "target": "BMS21-000003"},
+            {"fault": "unregistered", "target": "ROGUE-1"}]
+        wait_for(lambda: latest_payload(sub, "BMS21-000003").get("error_code") == 361, what="overheat published")
         rounds = len([m for m in sub.snapshot() if "BMS21-000001" in m.topic])
         wait_for(lambda: len([m for m in sub.snapshot() if "BMS21-000001" in m.topic]) >= rounds + 3,
                  what="three more rounds")
@@ -102,22 +110,13 @@ def test_simulator_to_collector_stores_every_value(tmp_path: Path, mosquitto: Br
     col.start()
     assert col.wait_ready(10)
     facility = build_facility(cfg)
-    t = [1_795_600_000.0]
-    pub = SimPublisher(facility, "127.0.0.1", mosquitto.port, interval_s=3600, clock=lambda: t[0])
-    pub.start()
-    assert pub.wait_ready(10)
-    wait_for(lambda: pub.stats().get("rounds", 0) >= 1, what="first round")
-    for _ in range(4):
-        t[0] += 5
-        pub.publish_once()
-    sent = pub.stats()["published"]
+    sent = publish_sim_rounds(facility, mosquitto.port, rounds=5)
     assert sent == 5 * 42
     wait_for(lambda: col.stats()["acked"] == sent, what="collector acked every message")
-    pub.stop()
     col.stop()
     assert col.stats()["rejected_total"] == {}
     per_round = 20 * 12 + 20 * 8 + 2 * 2  # first 40 rigs of the layout: 20 S21, 20 S21 Hydro; 2 sensors
     assert col.stats()["stored_samples"] == 5 * per_round
     latest = store.latest(devices=["BMS21-000001"], metrics=["power_w"])
     assert latest["value"].iloc[0] == round(facility.rig("BMS21-000001").power_w, 1)
-    assert latest["ts"].iloc[0] == int(t[0] * 1000) * 1_000_000
+    assert latest["ts"].iloc[0] == (1_795_600_000 + 4 * 5) * 1_000_000_000

@@ -54,7 +54,8 @@ def test_outage_mid_stream_loses_nothing_and_duplicates_nothing(
                 influxd_private.stop()
             if i == 40:
                 influxd_private.start()
-            store.write(_batch(i))  # returns every time: stored or spooled
+            new = [Sample(T0 + i * NS_PER_S, "rig-new", "power_w", 1.0)] if i == 20 else []  # first seen now
+            store.write(_batch(i) + new)  # returns every time: stored or spooled
             if i == 30:
                 assert store.stats()["status"] == "store_down_spooling"
                 assert not store.stats()["healthy"]
@@ -62,11 +63,13 @@ def test_outage_mid_stream_loses_nothing_and_duplicates_nothing(
                 store.write(_batch(i - 10))  # a redelivered MQTT message, during and after the outage
         st = _wait_drained(store)
         assert st["spooled_total"] >= 20 * 10 and st["replayed_total"] == st["spooled_total"]
-        df = store.query(T0, T0 + 3600 * NS_PER_S)
+        df = store.query(T0, T0 + 3600 * NS_PER_S, devices=DEVICES)
         assert len(df) == 60 * 10
         assert not df.duplicated(["device", "metric", "ts"]).any()
         assert sorted(df[df.device == "rig-3"].query("metric == 'power_w'")["value"]) == [float(i) for i in range(60)]
-        assert store.devices().set_index("device").loc["rig-4", "kind"] == "asic_miner"
+        devices = store.devices().set_index("device")
+        assert devices.loc["rig-4", "kind"] == "asic_miner" and devices.loc["rig-4", "first_seen"] == T0
+        assert devices.loc["rig-new", "first_seen"] == devices.loc["rig-new", "last_seen"] == T0 + 20 * NS_PER_S
     finally:
         store.close()
 

@@ -33,7 +33,10 @@ def facility_series(ctx: EvalContext, metric: str, devices: list[str], instants:
     """Σ over devices of each device's bucket mean, a device's last value carried for ``max_age``;
     returns the facility series per bucket (rows aligned with the bucket matrix) and the buckets."""
     b = ctx.buckets(metric, devices, instants, step_ns, window_ns + max_age_ns)
-    carried = pd.DataFrame(b.mean).ffill(limit=max(0, max_age_ns // step_ns))
+    carry = max_age_ns // step_ns
+    carried = pd.DataFrame(b.mean)
+    if carry > 0:
+        carried = carried.ffill(limit=carry)
     total = carried.sum(axis=1, min_count=1)
     return total, b
 
@@ -67,7 +70,7 @@ class FacilityAggregate(RuleKind):
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: AggregateParams = rule.p
-        devices = p.devices.pick(ctx.devices)
+        devices = ctx.pick(p.devices)
         if not devices:
             v = np.full((len(instants), 1), np.nan)
         else:

@@ -57,7 +57,7 @@ class EnergyCap(RuleKind):
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: EnergyCapParams = rule.p
-        devices = p.devices.pick(ctx.devices)
+        devices = ctx.pick(p.devices)
         starts, ends = period_bounds(instants, ctx.cfg.timezone, p.period)
         bucket = ns(p.bucket)
         used = np.full(len(instants), np.nan)

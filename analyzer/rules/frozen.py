@@ -51,7 +51,7 @@ class Frozen(RuleKind):
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: FrozenParams = rule.p
-        devices = rule.selector.pick(ctx.devices)
+        devices = ctx.pick(rule.selector)
         if not devices:
             return Obs.empty(instants)
         step, lb = ctx.step_ns(rule), ns(p.lookback)

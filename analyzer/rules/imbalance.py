@@ -37,7 +37,7 @@ class PhaseImbalance(RuleKind):
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: ImbalanceParams = rule.p
-        devices = rule.selector.pick(ctx.devices)
+        devices = ctx.pick(rule.selector)
         if not devices:
             return Obs.empty(instants)
         phases = np.stack([per_instant(ctx, m, devices, instants, ctx.step_ns(rule), p) for m in p.metrics])

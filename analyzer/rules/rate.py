@@ -40,7 +40,7 @@ class RateOfChange(RuleKind):
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: RateParams = rule.p
-        devices = rule.selector.pick(ctx.devices)
+        devices = ctx.pick(rule.selector)
         if not devices:
             return Obs.empty(instants)
         step = ctx.step_ns(rule)

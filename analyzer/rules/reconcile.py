@@ -50,7 +50,7 @@ class Reconciliation(RuleKind):
         step, win, age = ctx.step_ns(rule), ns(p.window), ns(p.max_age)
         series = []
         for sel in (p.reference, p.parts):
-            devices = sel.pick(ctx.devices)
+            devices = ctx.pick(sel)
             if not devices:
                 series.append(np.full(len(instants), np.nan))
                 continue

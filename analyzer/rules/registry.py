@@ -47,7 +47,7 @@ class Registration(RuleKind):
         if p.check == "missing":
             subjects = sorted(reg)
         else:
-            subjects = rule.selector.pick(ctx.devices)
+            subjects = ctx.pick(rule.selector)
         if not subjects:
             return Obs.empty(instants)
         win = ns(p.seen_within)

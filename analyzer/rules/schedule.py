@@ -130,7 +130,7 @@ class Schedule(RuleKind):
             target.append(np.full(len(instants), float(ctx.resolve(ban.target_kw, ["facility"])[0])))
         if not subjects:
             return Obs.empty(instants)
-        devices = p.devices.pick(ctx.devices)
+        devices = ctx.pick(p.devices)
         if devices:
             total, b = facility_series(ctx, p.metric, devices, instants, ctx.step_ns(rule), ns(p.window), ns(p.max_age))
             load = windowed(total, b, "mean", ns(p.window)) * p.scale_to_kw

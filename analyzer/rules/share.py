@@ -12,6 +12,7 @@ from analyzer.context import EvalContext
 from analyzer.profile import Rule, duration_validator, ns
 from analyzer.rules import register
 from analyzer.rules.base import Obs, RuleKind, ValueRef
+from analyzer.series import device_codes
 from minewatch.units import check_metric_name
 
 
@@ -54,7 +55,7 @@ class ShareOfTime(RuleKind):
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: ShareParams = rule.p
-        devices = rule.selector.pick(ctx.devices)
+        devices = ctx.pick(rule.selector)
         if not devices:
             return Obs.empty(instants)
         iv, win = ns(p.interval), ns(p.window)
@@ -94,7 +95,7 @@ def _matrix(df: pd.DataFrame, devices: list[str], first: int, iv: int, n: int) -
     out = np.full((n, len(devices)), np.nan)
     if df.empty:
         return out
-    codes = pd.Index(devices).get_indexer(df["device"])
+    codes = device_codes(df, devices)
     idx = (df["ts"].to_numpy(np.int64) - first) // iv
     keep = (codes >= 0) & (idx >= 0) & (idx < n)
     out[idx[keep], codes[keep]] = df["value"].to_numpy()[keep]

@@ -41,7 +41,7 @@ class Stale(RuleKind):
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: StaleParams = rule.p
-        devices = rule.selector.pick(ctx.devices)
+        devices = ctx.pick(rule.selector)
         if not devices:
             return Obs.empty(instants)
         lb = ns(self.lookback_s(rule))

@@ -73,7 +73,7 @@ class Threshold(RuleKind):
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: ThresholdParams = rule.p
-        devices = rule.selector.pick(ctx.devices)
+        devices = ctx.pick(rule.selector)
         if not devices:
             return Obs.empty(instants)
         step = ctx.step_ns(rule)

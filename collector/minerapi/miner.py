@@ -105,7 +105,8 @@ class MinerPoller:
         self.port = target.port or (self.profile.miner_api.port if self.profile else 4028)  # type: ignore[union-attr]
         self.device: str | None = target.serial
         self.up: bool | None = None
-        self.new_meta: DeviceMeta | None = None
+        #: Metadata to upsert once the device id and profile are known (now, or after identification).
+        self.new_meta: DeviceMeta | None = self._meta() if self.profile and self.device else None
 
     @property
     def label(self) -> str:
@@ -121,8 +122,11 @@ class MinerPoller:
                 raise ApiUnreachable("unidentified", f"no profile matches {ident.values or 'its replies'}")
             self.profile = self.profiles[ident.profile]
         self.device = self.device or ident.serial or f"{self.target.host}:{self.port}"
+        self.new_meta = self._meta()
+
+    def _meta(self) -> DeviceMeta:
         t = self.target
-        self.new_meta = DeviceMeta(self.device, self.profile.kind.value, self.profile.id, t.zone, t.rack, "rig")
+        return DeviceMeta(self.device, self.profile.kind.value, self.profile.id, t.zone, t.rack, "rig")  # type: ignore[arg-type, union-attr]
 
     async def poll(self, ts: int) -> list[Sample]:
         """Samples of one poll (always at least ``up`` once the device id is known)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import re
 from collections.abc import Iterator
@@ -10,10 +11,16 @@ from typing import Any
 
 from minewatch.profiles.minerapi import ApiField, path_segments
 
+@functools.lru_cache(maxsize=8192)
+def _segments(path: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Parsed once per distinct path: thousands of miners share a handful of profile paths."""
+    return tuple((key, tuple(idx)) for key, idx in path_segments(path))
+
+
 def resolve(doc: Any, path: str) -> list[Any]:
     """Every value at ``path`` (a wildcard can yield several); empty when the path does not exist."""
     nodes = [doc]
-    for key, indexes in path_segments(path):
+    for key, indexes in _segments(path):
         nxt: list[Any] = []
         for node in nodes:
             if key:
@@ -30,9 +37,8 @@ def _by_key(node: Any, key: str) -> Iterator[Any]:
     if not isinstance(node, dict):
         return
     if "*" in key or "?" in key:
-        for k in sorted(node, key=_natural):
-            if fnmatch.fnmatchcase(k, key):
-                yield node[k]
+        for k in sorted((k for k in node if fnmatch.fnmatchcase(k, key)), key=_natural):
+            yield node[k]
     elif key in node:
         yield node[key]
 

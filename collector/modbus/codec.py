@@ -2,6 +2,7 @@
 
 pymodbus only swaps words; byte-swapped orders (BADC, DCBA) would need a manual swap anyway, so one
 small table-driven codec here handles all four orders the same way and is what the golden cases test.
+Packing the words little-endian (``<H``) is the byte swap; reversing the word list is the word swap.
 """
 
 from __future__ import annotations
@@ -10,27 +11,31 @@ import struct
 
 from minewatch.profiles.modbus import TYPE_RULES, ByteOrder, DataType
 
-_WORD_SWAP = {ByteOrder.CDAB, ByteOrder.DCBA}
-_BYTE_SWAP = {ByteOrder.BADC, ByteOrder.DCBA}
+_WORD_SWAP = frozenset({ByteOrder.CDAB, ByteOrder.DCBA})
+_BYTE_SWAP = frozenset({ByteOrder.BADC, ByteOrder.DCBA})
 
 
-def _to_wire_order(words: list[int], order: ByteOrder) -> bytes:
-    """Bytes in big-endian (ABCD) order from words as they came off the wire."""
-    if order in _WORD_SWAP:
-        words = words[::-1]
-    raw = b"".join(w.to_bytes(2, "big") for w in words)
-    if order in _BYTE_SWAP:
-        raw = b"".join(raw[i + 1:i + 2] + raw[i:i + 1] for i in range(0, len(raw), 2))
-    return raw
+class WordDecoder:
+    """Decodes one (type, order) from its words; built once per register, used every poll."""
+
+    __slots__ = ("words", "_word_swap", "_pack", "_unpack")
+
+    def __init__(self, dtype: DataType, order: ByteOrder) -> None:
+        rule = TYPE_RULES[dtype]
+        self.words = rule.words
+        self._word_swap = order in _WORD_SWAP
+        self._pack = struct.Struct(("<" if order in _BYTE_SWAP else ">") + "H" * rule.words).pack
+        self._unpack = struct.Struct(">" + rule.struct_code).unpack
+
+    def __call__(self, words: list[int]) -> float:
+        if len(words) != self.words:
+            raise ValueError(f"needs {self.words} register(s), got {len(words)}")
+        return float(self._unpack(self._pack(*(words[::-1] if self._word_swap else words)))[0])
 
 
 def decode_words(words: list[int], dtype: DataType, order: ByteOrder) -> float:
     """Numeric value of ``words`` (each 0..65535) read as ``dtype`` in ``order``."""
-    rule = TYPE_RULES[dtype]
-    if len(words) != rule.words:
-        raise ValueError(f"{dtype} needs {rule.words} register(s), got {len(words)}")
-    (value,) = struct.unpack(">" + rule.struct_code, _to_wire_order(list(words), order))
-    return float(value)
+    return WordDecoder(dtype, order)(list(words))
 
 
 def encode_value(value: float, dtype: DataType, order: ByteOrder) -> list[int]:
@@ -38,7 +43,5 @@ def encode_value(value: float, dtype: DataType, order: ByteOrder) -> list[int]:
     rule = TYPE_RULES[dtype]
     code = rule.struct_code
     raw = struct.pack(">" + code, value if code in "fd" else int(round(value)))
-    words = [int.from_bytes(raw[i:i + 2], "big") for i in range(0, len(raw), 2)]
-    # the same transformation undoes itself: swapping bytes and reversing words are involutions
-    back = _to_wire_order(words, order)
-    return [int.from_bytes(back[i:i + 2], "big") for i in range(0, len(back), 2)]
+    words = list(struct.unpack(("<" if order in _BYTE_SWAP else ">") + "H" * rule.words, raw))
+    return words[::-1] if order in _WORD_SWAP else words

@@ -12,7 +12,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 
-from collector.modbus.codec import decode_words
+from collector.modbus.codec import WordDecoder
 from collector.modbus.link import TRANSIENT_EXCEPTIONS, ExceptionReply, LinkDown, ModbusLink
 from collector.modbus.plan import ReadBlock, plan_reads
 from minewatch.config.polling import ModbusTarget
@@ -22,6 +22,28 @@ from minewatch.profiles.modbus import BIT_FUNCTIONS, DataType, Register
 from minewatch.sample import Sample
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """A register prepared for decoding: plain attributes, no model lookups in the poll loop."""
+
+    metric: str
+    offset: int  # within its read block
+    in_bits: bool  # a coil/discrete input (one bit per address)
+    bit: int | None  # a bool inside a register
+    decoder: WordDecoder | None
+    scale: float
+    add: float
+    invert: bool
+    invalid: frozenset[float]
+
+
+def _compile(reg: Register, block: ReadBlock) -> _Field:
+    is_bool = reg.type is DataType.bool
+    return _Field(reg.metric, reg.pdu_address - block.address, reg.function in BIT_FUNCTIONS, reg.bit,
+                  None if is_bool else WordDecoder(reg.type, reg.order),  # type: ignore[arg-type]
+                  reg.scale, reg.offset, reg.invert, frozenset(reg.invalid))
 
 
 @dataclass
@@ -43,6 +65,7 @@ class ModbusDevice:
         self.link = link
         self.counters = counters
         self.blocks: list[ReadBlock] = plan_reads(profile.modbus)
+        self._fields = [[_compile(r, b) for r in b.registers] for b in self.blocks]
         self.up: bool | None = None  # unknown until the first poll
         self._failing_blocks: set[str] = set()
 
@@ -55,7 +78,6 @@ class ModbusDevice:
         attempt = 0
         while True:
             result.requests += 1
-            self.counters.inc("modbus_requests_total", reason=f"fc{block.function_code}")
             try:
                 return await self.link.read(block.function, block.address, block.count, t.unit_id, t.timeout_s, t.pause_s)
             except ExceptionReply as exc:
@@ -66,16 +88,21 @@ class ModbusDevice:
                 attempt += 1
 
     async def poll(self, ts: int) -> PollResult:
-        """Read every block once; never raises for device or network problems."""
+        """Read every block once, holding the link; never raises for device or network problems."""
+        async with self.link.lock:
+            return await self._poll_locked(ts)
+
+    async def _poll_locked(self, ts: int) -> PollResult:
         result = PollResult()
         answered = False
-        for block in self.blocks:
+        for block, fields in zip(self.blocks, self._fields):
             key = block.describe()
             try:
                 data = await self._read_block(block, result)
             except LinkDown as exc:
                 self.counters.inc("modbus_errors_total", reason="no_answer")
                 self._set_up(False, str(exc))
+                self.counters.inc("modbus_requests_total", result.requests)
                 result.samples = [Sample(ts, self.name, "up", 0.0)]
                 result.up = False
                 return result
@@ -92,34 +119,30 @@ class ModbusDevice:
             if key in self._failing_blocks:
                 self._failing_blocks.discard(key)
                 log.warning("modbus device %s: %s answers again", self.name, key)
-            for reg in block.registers:
-                value = self._decode(reg, block, data)
+            for f in fields:
+                value = self._decode(f, data)
                 if value is None:
-                    result.bad_metrics.append(reg.metric)
+                    result.bad_metrics.append(f.metric)
                 else:
-                    result.samples.append(Sample(ts, self.name, reg.metric, value))
+                    result.samples.append(Sample(ts, self.name, f.metric, value))
+        self.counters.inc("modbus_requests_total", result.requests)
         result.up = answered
         self._set_up(answered, "")
         result.samples.append(Sample(ts, self.name, "up", 1.0 if answered else 0.0))
         return result
 
-    def _decode(self, reg: Register, block: ReadBlock, data: list[int] | list[bool]) -> float | None:
-        offset = reg.pdu_address - block.address
-        if reg.function in BIT_FUNCTIONS:
-            raw = 1.0 if data[offset] else 0.0
-        elif reg.type is DataType.bool:
-            raw = float((data[offset] >> reg.bit) & 1)  # type: ignore[operator]
-        else:
-            raw = decode_words(list(data[offset:offset + reg.words]), reg.type, reg.order)  # type: ignore[arg-type]
-        if reg.type is DataType.bool:
-            return 1.0 - raw if reg.invert else raw
-        if raw in reg.invalid:
+    def _decode(self, f: _Field, data: list[int] | list[bool]) -> float | None:
+        if f.decoder is None:  # a bool: a coil/discrete input, or one bit of a register
+            raw = 1.0 if (data[f.offset] if f.in_bits else (data[f.offset] >> f.bit) & 1) else 0.0  # type: ignore[operator]
+            return 1.0 - raw if f.invert else raw
+        raw = f.decoder(data[f.offset:f.offset + f.decoder.words])  # type: ignore[arg-type]
+        if raw in f.invalid:
             self.counters.inc("rejected_total", reason="modbus_sensor_invalid")
             return None
         if not math.isfinite(raw):
             self.counters.inc("rejected_total", reason="modbus_non_finite")
             return None
-        return raw * reg.scale + reg.offset
+        return raw * f.scale + f.add
 
     def _set_up(self, up: bool, why: str) -> None:
         if up == self.up:

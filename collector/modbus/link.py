@@ -1,7 +1,7 @@
 """One Modbus connection (TCP socket, serial port, or serial gateway) shared by the units behind it.
 
-pymodbus' async client does not serialise calls, so every request holds this link's lock; links are
-independent, so different connections run in parallel. Only the four read function codes exist here:
+pymodbus' async client does not serialise calls, so a device holds this link's lock for its whole
+poll (one hand-over per device, not per request); links are independent and run in parallel. Only the four read function codes exist here:
 there is no code path that could send a write.
 """
 
@@ -74,23 +74,22 @@ class ModbusLink:
 
     async def read(self, function: Function, address: int, count: int, unit_id: int, timeout_s: float,
                    pause_s: float = 0.0) -> list[int] | list[bool]:
-        """Read ``count`` registers/bits; raises LinkDown or ExceptionReply. Holds the link lock."""
-        async with self.lock:
-            client = await self._connected(timeout_s)
-            call = {
-                Function.coil: client.read_coils,
-                Function.discrete: client.read_discrete_inputs,
-                Function.holding: client.read_holding_registers,
-                Function.input: client.read_input_registers,
-            }[function]
-            try:
-                reply = await asyncio.wait_for(call(address, count=count, device_id=unit_id), timeout_s * 1.5)
-            except (asyncio.TimeoutError, OSError, ModbusException) as exc:
-                self.close()  # a half-answered connection is poisoned: start clean next time
-                raise LinkDown(f"{function} {address}+{count}: {exc or type(exc).__name__}") from exc
-            finally:
-                if pause_s:
-                    await asyncio.sleep(pause_s)
+        """Read ``count`` registers/bits; raises LinkDown or ExceptionReply. The caller holds ``lock``."""
+        client = await self._connected(timeout_s)
+        call = {
+            Function.coil: client.read_coils,
+            Function.discrete: client.read_discrete_inputs,
+            Function.holding: client.read_holding_registers,
+            Function.input: client.read_input_registers,
+        }[function]
+        try:  # the client's own timeout (timeout_s, no re-wait) bounds the wait for a reply
+            reply = await call(address, count=count, device_id=unit_id)
+        except (asyncio.TimeoutError, OSError, ModbusException) as exc:
+            self.close()  # a half-answered connection is poisoned: start clean next time
+            raise LinkDown(f"{function} {address}+{count}: {exc or type(exc).__name__}") from exc
+        finally:
+            if pause_s:
+                await asyncio.sleep(pause_s)
         if reply.isError():
             raise ExceptionReply(getattr(reply, "exception_code", 0))
         if function in (Function.coil, Function.discrete):

@@ -1,6 +1,10 @@
-"""``PollingCollector``: every Modbus device and miner API on its own schedule, one asyncio loop in a
-thread, samples batched into ``store.write`` (run in a worker thread so a slow store never blocks
-polling), optional periodic discovery against the registry.
+"""``PollingCollector``: every Modbus device and miner API on its own schedule, samples batched into
+``store.write`` (run with ``asyncio.to_thread`` so a slow store never blocks polling), optional
+periodic discovery against the registry.
+
+Two event loops, each in its own thread: one for the Modbus devices, one for the miners, discovery and
+the writer. Thousands of miner connections then never add loop latency to the meters' 1-second
+polls (on a serial gateway each request waits for the previous one, so latency multiplies).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collector.minerapi.miner import MinerPoller
 from collector.minerapi.raw import RawKeeper
 from collector.modbus.device import ModbusDevice
 from collector.modbus.link import ModbusLink
+from collector.polling.loops import LoopThread
 from collector.polling.schedule import run_every
 from minewatch.config.facility import FacilityConfig
 from minewatch.counters import Counters
@@ -24,6 +29,9 @@ from minewatch.sample import DeviceMeta, Sample, now_ns
 from minewatch.store import StoreUnavailable, TelemetryStore
 
 log = logging.getLogger(__name__)
+
+#: Samples held while the store is unavailable before new ones are shed (about a minute at full load).
+BUFFER_MAX_SAMPLES = 500_000
 
 
 class PollingCollector:
@@ -50,33 +58,54 @@ class PollingCollector:
             self.modbus.append(ModbusDevice(t, profile, link, self.counters))
         self.miners = [MinerPoller(m, profiles, self.counters, self.raw) for m in self.settings.miners]
         self.last_discovery: dict | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._queue: asyncio.Queue[list[Sample]] | None = None
-        self._started = threading.Event()
+        #: Samples and device metadata waiting for the writer; any loop appends, the writer swaps out.
+        self._lock = threading.Lock()
+        self._buffer: list[Sample] = []
+        self._metas: list[DeviceMeta] = [
+            DeviceMeta(d.name, d.profile.kind.value, d.profile.id, d.target.zone, d.target.rack, d.target.role)
+            for d in self.modbus]
+        self._modbus_loop = LoopThread("minewatch-polling-modbus")
+        self._main_loop = LoopThread("minewatch-polling")
+        self._running = False
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None:
+        if self._running:
             return
+        self._running = True
         # pymodbus logs every failed request with a debug dump; the poller logs a device's failure
         # once when it starts and once when it ends, so keep the library quiet unless configured.
         pmlog = logging.getLogger("pymodbus")
         if pmlog.level == logging.NOTSET:
             pmlog.setLevel(logging.CRITICAL)
-        self._thread = threading.Thread(target=self._run, name="minewatch-polling", daemon=True)
-        self._thread.start()
-        self._started.wait(10)
+        jitter = self.settings.jitter
+        if self.modbus:
+            self._modbus_loop.start(
+                [lambda d=d: run_every(d.name, d.target.interval_s, jitter, lambda: self._poll_modbus(d), self.counters,
+                                       "modbus") for d in self.modbus],
+                finish=self._close_links)
+        sem_holder: list[asyncio.Semaphore] = []
+
+        def sem() -> asyncio.Semaphore:  # created inside the miner loop, on first use
+            if not sem_holder:
+                sem_holder.append(asyncio.Semaphore(self.settings.miner_concurrency))
+            return sem_holder[0]
+
+        jobs = [self._writer]
+        jobs += [lambda m=m: run_every(f"{m.target.host}:{m.port}", m.target.interval_s, jitter,
+                                       lambda: self._poll_miner(m, sem()), self.counters, "miner") for m in self.miners]
+        disc = self.settings.discovery
+        if disc.enabled and disc.subnets:
+            jobs.append(lambda: run_every("discovery", disc.period_s, 0.0, self.discover_once, self.counters, "discovery"))
+        self._main_loop.start(jobs, finish=self._flush)
 
     def stop(self) -> None:
-        thread, loop, stopping = self._thread, self._loop, self._stopping
-        if thread is None or loop is None or stopping is None:
+        """Stop polling, then write what is buffered (the Modbus loop stops first so nothing is lost)."""
+        if not self._running:
             return
-        if loop.is_running():
-            loop.call_soon_threadsafe(stopping.set)
-        thread.join(30)
-        self._thread = None
+        self._modbus_loop.stop()
+        self._main_loop.stop()
+        self._running = False
 
     def stats(self) -> dict:
         snap = self.counters.snapshot()
@@ -85,45 +114,13 @@ class PollingCollector:
         snap["miners"] = len(self.miners)
         snap["miners_up"] = sum(1 for m in self.miners if m.up)
         snap["raw_replies_kept"] = len(self.raw.recent())
+        with self._lock:
+            snap["buffered_samples"] = len(self._buffer)
         if self.last_discovery is not None:
             snap["discovery"] = {k: len(v) for k, v in self.last_discovery.items()}
         return snap
 
-    # -- loop ------------------------------------------------------------------------------
-    def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        try:
-            self._loop.run_until_complete(self._main())
-        finally:
-            self._loop.close()
-
-    async def _main(self) -> None:
-        self._stopping = asyncio.Event()
-        self._queue = asyncio.Queue(maxsize=100_000)
-        self._started.set()
-        await self._upsert([DeviceMeta(d.name, d.profile.kind.value, d.profile.id, d.target.zone, d.target.rack, d.target.role)
-                            for d in self.modbus])
-        jitter = self.settings.jitter
-        sem = asyncio.Semaphore(self.settings.miner_concurrency)
-        tasks = [asyncio.create_task(self._writer())]
-        for dev in self.modbus:
-            tasks.append(asyncio.create_task(run_every(
-                dev.name, dev.target.interval_s, jitter, lambda d=dev: self._poll_modbus(d), self._stopping,
-                self.counters, "modbus")))
-        for m in self.miners:
-            tasks.append(asyncio.create_task(run_every(
-                f"{m.target.host}:{m.port}", m.target.interval_s, jitter, lambda m=m: self._poll_miner(m, sem),
-                self._stopping, self.counters, "miner")))
-        disc = self.settings.discovery
-        if disc.enabled and disc.subnets:
-            tasks.append(asyncio.create_task(run_every(
-                "discovery", disc.period_s, 0.0, self.discover_once, self._stopping, self.counters, "discovery")))
-        await self._stopping.wait()
-        for t in tasks[1:]:
-            t.cancel()
-        await asyncio.gather(*tasks[1:], return_exceptions=True)
-        await self._queue.put([])  # wake the writer so it flushes and exits
-        await tasks[0]
+    async def _close_links(self) -> None:
         for link in self.links.values():
             link.close()
 
@@ -132,7 +129,7 @@ class PollingCollector:
         self.counters.inc("samples_total", len(result.samples), reason="modbus")
         if result.bad_metrics:
             self.counters.inc("bad_metrics_total", len(result.bad_metrics), reason="modbus")
-        await self._put(result.samples)
+        self._put(result.samples)
 
     async def _poll_miner(self, miner: MinerPoller, sem: asyncio.Semaphore) -> None:
         async with sem:
@@ -142,9 +139,10 @@ class PollingCollector:
             reg = self.registry.get(meta.device)
             if reg is not None and not (meta.zone or meta.rack):
                 meta = DeviceMeta(meta.device, meta.kind, meta.model, reg.zone, reg.rack, meta.role)
-            await self._upsert([meta])
+            with self._lock:
+                self._metas.append(meta)  # upserted by the writer with the next batch: one call, not thousands
         self.counters.inc("samples_total", len(samples), reason="miner")
-        await self._put(samples)
+        self._put(samples)
 
     async def discover_once(self) -> None:
         """Scan the configured subnets, compare with the registry, store the outcome as samples."""
@@ -163,7 +161,7 @@ class PollingCollector:
         samples, metas = as_samples(result, now_ns())
         known_devices = set(await asyncio.to_thread(lambda: set(self.store.devices()["device"])))
         await self._upsert([m for m in metas if m.device not in known_devices])
-        await self._put(samples)
+        self._put(samples)
         if result.unregistered:
             log.warning("discovery: %d miner(s) not in the registry: %s", len(result.unregistered),
                         ", ".join(f"{r['serial']} at {r['host']}:{r['port']}" for r in result.unregistered))
@@ -172,14 +170,15 @@ class PollingCollector:
                  len(result.unregistered), len(result.unidentified))
 
     # -- writing ---------------------------------------------------------------------------
-    async def _put(self, samples: list[Sample]) -> None:
+    def _put(self, samples: list[Sample]) -> None:
         if not samples:
             return
-        assert self._queue is not None
-        try:
-            self._queue.put_nowait(samples)
-        except asyncio.QueueFull:
-            self.counters.inc("dropped_samples_total", len(samples), reason="write_queue_full")
+        with self._lock:
+            if len(self._buffer) + len(samples) <= BUFFER_MAX_SAMPLES:
+                self._buffer.extend(samples)
+                return
+        # the store is far behind: shed new samples, and say so
+        self.counters.inc("dropped_samples_total", len(samples), reason="write_buffer_full")
 
     async def _upsert(self, metas: list[DeviceMeta]) -> None:
         if not metas:
@@ -190,37 +189,24 @@ class PollingCollector:
             log.error("could not record device metadata: %s", exc)
 
     async def _writer(self) -> None:
-        """Batch samples (up to write_batch_max or write_wait_ms) and write them off the loop thread.
-        A store outage is retried with backoff; the polls keep running and queue behind it."""
-        assert self._queue is not None and self._stopping is not None
-        wait_s = self.settings.write_wait_ms / 1000
+        """Every write_wait_ms, write what the polls buffered (in batches of write_batch_max) off the
+        loop thread. A store outage is retried with backoff while the polls keep buffering."""
+        while True:
+            await asyncio.sleep(self.settings.write_wait_ms / 1000)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        with self._lock:
+            pending, self._buffer = self._buffer, []
+            metas, self._metas = self._metas, []
+        await self._upsert(metas)
         batch_max = self.settings.write_batch_max
-        closing = False
-        while not closing:
-            batch: list[Sample] = []
-            first = await self._queue.get()
-            closing = not first
-            batch.extend(first)
-            deadline = time.monotonic() + wait_s
-            while len(batch) < batch_max and not closing:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    more = await asyncio.wait_for(self._queue.get(), remaining)
-                except asyncio.TimeoutError:
-                    break
-                closing = not more
-                batch.extend(more)
-            while not closing and self._queue.qsize() and len(batch) < batch_max:
-                more = self._queue.get_nowait()
-                closing = not more
-                batch.extend(more)
-            await self._write(batch)
+        for i in range(0, len(pending), batch_max):
+            await self._write(pending[i:i + batch_max])
 
     async def _write(self, batch: list[Sample]) -> None:
         delay = 0.5
-        while batch:
+        while True:
             try:
                 await asyncio.to_thread(self.store.write, batch)
                 self.counters.inc("written_total", len(batch))
@@ -228,10 +214,8 @@ class PollingCollector:
             except StoreUnavailable as exc:
                 self.counters.inc("store_errors_total", reason="unavailable")
                 log.warning("store unavailable (%s); retrying in %.1f s", exc, delay)
-                if self._stopping is not None and self._stopping.is_set() and delay > 4:
+                if self._main_loop.stopping and delay > 4:
                     self.counters.inc("dropped_samples_total", len(batch), reason="store_unavailable_at_stop")
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
-
-

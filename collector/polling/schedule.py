@@ -12,23 +12,24 @@ from minewatch.counters import Counters
 
 def phase(name: str, interval_s: float, jitter: float) -> float:
     """Start offset in [0, jitter × interval): thousands of miners on the same interval do not all
-    connect in the same millisecond, and the same device keeps its phase across restarts."""
+    connect in the same second, and the same device keeps its phase across restarts."""
     return random.Random(name).random() * jitter * interval_s
 
 
 async def run_every(name: str, interval_s: float, jitter: float, job: Callable[[], Awaitable[None]],
-                    stopping: asyncio.Event, counters: Counters, kind: str) -> None:
+                    counters: Counters, kind: str) -> None:
     """Call ``job`` at ``start + phase + k × interval``. A poll that overruns its slot skips the slots
-    it overlapped (counted as ``missed_polls_total``) instead of piling up behind itself."""
+    it overlapped (counted as ``missed_polls_total``) instead of piling up behind itself; a poll that
+    starts more than a tenth of its interval late (a saturated loop) is counted as ``late_polls_total``.
+    Runs until its task is cancelled."""
     next_at = time.monotonic() + phase(name, interval_s, jitter)
-    while not stopping.is_set():
+    while True:
         delay = next_at - time.monotonic()
         if delay > 0:
-            try:
-                await asyncio.wait_for(stopping.wait(), delay)
-                return
-            except asyncio.TimeoutError:
-                pass
+            await asyncio.sleep(delay)
+            continue
+        if time.monotonic() - next_at > interval_s / 10:
+            counters.inc("late_polls_total", reason=kind)
         counters.inc("polls_total", reason=kind)
         await job()
         next_at += interval_s

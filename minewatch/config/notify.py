@@ -111,11 +111,14 @@ Channel = Annotated[EmailChannel | WebhookChannel | MqttChannel, Field(discrimin
 
 
 class Route(_Strict):
-    """Which alerts go to which operator channels. First matching route wins; an empty list matches all."""
+    """Which alerts go to which operator channels. First matching route wins; an empty list matches all;
+    all non-empty lists must match."""
 
     name: str = Field("", description="For logs; defaults to the route's position")
     severities: list[Severity] = Field(default_factory=list)
     families: list[str] = Field(default_factory=list)
+    hints: list[str] = Field(default_factory=list, description="Match rules whose compliance-profile `notify:` "
+                                                               "lists one of these, e.g. emergency")
     channels: list[str] = Field(min_length=1)
     repeat_interval_s: float | None = Field(None, gt=0, description="Overrides the default repeat interval")
     escalate_after_s: float | None = Field(None, gt=0, description="Still firing and unacknowledged after this long -> escalate")
@@ -127,8 +130,9 @@ class Route(_Strict):
             raise ValueError("escalate_after_s and escalate_to go together")
         return self
 
-    def matches(self, severity: str, family: str) -> bool:
-        return (not self.severities or severity in self.severities) and (not self.families or family in self.families)
+    def matches(self, severity: str, family: str, hints: list[str]) -> bool:
+        return ((not self.severities or severity in self.severities) and (not self.families or family in self.families)
+                and (not self.hints or any(h in self.hints for h in hints)))
 
 
 class NotifySettings(_Strict):

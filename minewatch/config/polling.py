@@ -114,7 +114,8 @@ class PollingSettings(BaseModel):
     modbus: list[ModbusTarget] = Field(default_factory=list)
     miners: list[MinerTarget] = Field(default_factory=list)
     miner_concurrency: int = Field(256, ge=1, le=10000, description="Miner polls in flight at once, all miners")
-    jitter: float = Field(0.1, ge=0, le=0.5, description="Fraction of an interval by which start times are spread")
+    jitter: float = Field(1.0, ge=0, le=1.0, description="Fraction of its interval over which each device's first poll "
+                          "is placed (1 = evenly over the whole interval, so 3,000 miners never connect at once)")
     write_batch_max: int = Field(5000, ge=1, description="Samples per store write")
     write_wait_ms: int = Field(250, ge=1, description="Longest a sample waits for its batch")
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)

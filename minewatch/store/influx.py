@@ -110,12 +110,15 @@ class InfluxStore(TelemetryStore):
         with self._lock:
             self._learn_unknown({s.device for s in samples})
             out = format_samples(samples, self._prefix)
-            lines = out.lines + self._seen_lines(out.span)
-            non_finite = out.non_finite
+            seen = self._seen_updates(out.span)
+        non_finite = out.non_finite
         if non_finite:
             self.counters.inc("rejected_total", non_finite, reason="non_finite_value")
             log.warning("InfluxDB: %d non-finite value(s) not written (line protocol has no NaN/inf)", non_finite)
-        self.write_lines(lines)
+        ts = now_ns()
+        self.write_lines(out.lines + [seen_line(dev, self.facility, lo, hi, ts) for dev, (lo, hi) in seen.items()])
+        with self._lock:  # only once stored: a spooled batch must bring its seen times on replay
+            self._seen.update(seen)
         self.counters.inc("samples_written_total", len(samples) - non_finite)
 
     def write_lines(self, lines: Sequence[str]) -> int:
@@ -203,16 +206,15 @@ class InfluxStore(TelemetryStore):
             if dev not in self._prefix:
                 self._prefix[dev] = series_prefix(None, dev, self.facility)
 
-    def _seen_lines(self, span: dict[str, tuple[int, int]]) -> list[str]:
-        """Metadata lines for devices whose first/last seen moved (last seen: by the resolution)."""
-        out, ts = [], now_ns()
+    def _seen_updates(self, span: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+        """New (first, last) seen of devices whose span moved (last seen: by more than the resolution)."""
+        out = {}
         for dev, (lo, hi) in span.items():
             known = self._seen.get(dev)
-            if known is not None and lo >= known[0] and hi <= known[1] + SEEN_RESOLUTION_NS:
-                continue
-            first, last = (lo, hi) if known is None else (min(lo, known[0]), max(hi, known[1]))
-            self._seen[dev] = (first, last)
-            out.append(seen_line(dev, self.facility, first, last, ts))
+            if known is None:
+                out[dev] = (lo, hi)
+            elif lo < known[0] or hi > known[1] + SEEN_RESOLUTION_NS:
+                out[dev] = (min(lo, known[0]), max(hi, known[1]))
         return out
 
     def _device_rows(self) -> list[dict[str, Any]]:

@@ -134,7 +134,8 @@ class InfluxQL:
     def __init__(self, settings: InfluxSettings, http: httpx.Client) -> None:
         self._settings = settings
         self._http = http
-        self._params = {"db": settings.database, "epoch": "ns"}
+        # Chunked, so a long range is never cut at a server's row limit (max-row-limit on 1.x).
+        self._params = {"db": settings.database, "epoch": "ns", "chunked": "true", "chunk_size": "10000"}
         if settings.retention_policy:
             self._params["rp"] = settings.retention_policy
 
@@ -144,7 +145,7 @@ class InfluxQL:
         A statement error (bad query) raises ValueError naming the statement; transport problems
         raise StoreUnavailable, refused credentials StoreAuthError.
         """
-        params = dict(self._params) if with_db else {"epoch": "ns"}
+        params = dict(self._params) if with_db else {"epoch": "ns", "chunked": "true"}
         try:
             resp = self._http.post("/query", params=params, data={"q": q})
         except httpx.HTTPError as exc:
@@ -153,17 +154,22 @@ class InfluxQL:
             raise auth_error(self._settings, resp.status_code, _error_text(resp.content))
         if resp.status_code >= 500 or resp.status_code == 429:
             raise StoreUnavailable(f"InfluxDB query: HTTP {resp.status_code}: {_error_text(resp.content)}")
-        try:
-            body = orjson.loads(resp.content)
-        except orjson.JSONDecodeError as exc:
-            raise StoreUnavailable(f"InfluxDB query: HTTP {resp.status_code}, not JSON: {resp.text[:200]}") from exc
-        if "error" in body:
-            raise ValueError(f"InfluxDB rejected the query: {body['error']} (query: {q[:300]})")
-        results = body.get("results", [])
-        for r in results:
-            if "error" in r:
-                raise ValueError(f"InfluxDB rejected the query: {r['error']} (query: {q[:300]})")
-        return results
+        results: dict[int, dict[str, Any]] = {}
+        for chunk in resp.content.splitlines():  # chunked: one JSON object per line
+            if not chunk.strip():
+                continue
+            try:
+                body = orjson.loads(chunk)
+            except orjson.JSONDecodeError as exc:
+                raise StoreUnavailable(f"InfluxDB query: HTTP {resp.status_code}, not JSON: {chunk[:200]!r}") from exc
+            if "error" in body:
+                raise ValueError(f"InfluxDB rejected the query: {body['error']} (query: {q[:300]})")
+            for r in body.get("results", []):
+                if "error" in r:
+                    raise ValueError(f"InfluxDB rejected the query: {r['error']} (query: {q[:300]})")
+                merged = results.setdefault(r.get("statement_id", 0), {"series": []})
+                merged["series"].extend(r.get("series", []))
+        return [results.get(i, {"series": []}) for i in range(max(results, default=-1) + 1)]
 
 
 def _error_text(body: bytes | str) -> str:

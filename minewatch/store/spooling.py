@@ -162,9 +162,9 @@ class SpoolingStore(TelemetryStore):
         if metas:
             self.backend.upsert_devices(metas)
             self.spool.remove_devices(metas)
-        batches = self.spool.oldest(REPLAY_SAMPLES)
-        if not batches:
             self._backend_up = True
+        batches = self.spool.oldest(REPLAY_SAMPLES)
+        if not batches:  # nothing proves the backend is back: the next spooled batch will
             return 0
         samples = [s for b in batches for s in b.samples]
         ids = [b.id for b in batches]

@@ -84,6 +84,17 @@ class Case:
         fill_store(store, self.rows(), self.meta.get("devices", []))
         return cfg, store, device_profiles(self.meta.get("device_profiles", {}))
 
+    def alert_store(self, cfg: FacilityConfig, bus: Any = None) -> Any:
+        """state.db with the case's curtailment orders (``orders:`` in case.yaml)."""
+        from analyzer.curtailment import add_order
+        from analyzer.state import AlertStore
+
+        alerts = AlertStore(cfg.data_dir / "state.db", bus)
+        for o in self.meta.get("orders", []):
+            add_order(alerts, target_kw=o["target_kw"], starts_at_ns=T0 + o["from_s"] * S,
+                      ends_at_ns=T0 + o["to_s"] * S, response_s=o["response_s"], issued_by="grid operator")
+        return alerts
+
     def instants(self, cfg: FacilityConfig) -> range:
         step = int(self.meta.get("step_s", cfg.analysis.interval_s))
         return range(int(self.meta["from_s"]), int(self.meta["to_s"]) + 1, step)

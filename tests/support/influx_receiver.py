@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +18,8 @@ _SHOW_DATABASES = b'{"results":[{"statement_id":0,"series":[{"name":"databases",
 
 @dataclass
 class Scripted:
-    """``replies``: (status, headers) answered to successive writes; 204 once they run out."""
+    """``replies``: (status, headers) answered to successive writes; 204 once they run out. A header
+    ``X-Delay-S`` makes the server wait that long before answering."""
 
     replies: deque[tuple[int, dict[str, str]]]
     writes: list[tuple[str, bytes]] = field(default_factory=list)
@@ -50,16 +52,21 @@ def start_scripted(replies: list[tuple[int, dict[str, str]]]) -> Scripted:
                 return
             state.writes.append((self.path, body))
             status, headers = state.replies.popleft() if state.replies else (204, {})
+            if "X-Delay-S" in headers:  # a server that takes too long to answer
+                time.sleep(float(headers["X-Delay-S"]))
             self._answer(status, headers, b'{"code":"too many requests","message":"slow down"}' if status >= 400
                          else b"")
 
         def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (timeout test)
+                pass
 
     state.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
     threading.Thread(target=state.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

@@ -110,3 +110,21 @@ def s21_payload(serial: str, ts_ns: int, seq: int = 0, **over: Any) -> dict[str,
     }
     p.update(over)
     return p
+
+
+def publish_sim_rounds(facility: Any, port: int, rounds: int, start_s: float = 1_795_600_000.0,
+                       step_s: float = 5.0) -> int:
+    """Publish ``rounds`` rounds of a simulated facility at fixed simulated times ``start_s``,
+    ``start_s + step_s``, ...; returns how many messages the broker confirmed."""
+    from simulator.publisher import SimPublisher
+
+    t = [start_s]
+    pub = SimPublisher(facility, "127.0.0.1", port, interval_s=3600, clock=lambda: t[0])
+    pub.start()
+    assert pub.wait_ready(15)
+    wait_for(lambda: pub.stats().get("rounds", 0) >= 1, what="first round")
+    for _ in range(rounds - 1):
+        t[0] += step_s
+        pub.publish_once()
+    pub.stop()
+    return pub.stats()["delivered"]

@@ -299,3 +299,14 @@ def running(n: Notifier) -> Iterator[Notifier]:
         yield n
     finally:
         n.stop()
+
+
+def fire_alarm_profile(source: str = "NFPA 72 (fire alarm signal)") -> Any:
+    """A compliance profile with one regulator-notifiable rule: FS-01, any fire panel's alarm input."""
+    from analyzer.profile import validate_profile
+
+    rule = {"id": "FS-01", "title": "Fire alarm", "kind": "event", "family": "fire", "severity": "critical",
+            "regulator_notifiable": True, "selector": {"role": "fire_panel"},
+            "params": {"metrics": ["fire_alarm_bool"], "max_age": "60s"}, "source": source}
+    return validate_profile({"id": "fire", "title": "fire", "jurisdiction": "test", "version": "1", "rules": [rule]},
+                            "fire_alarm_profile")
