@@ -13,6 +13,7 @@ import logging
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,31 @@ class Runtime:
         typer.echo("  Ctrl-C stops everything.")
 
 
+class FirstTelemetry:
+    """A start gate: returns from ``start()`` once the store knows a device (or after ``timeout_s``).
+
+    Placed before the analyzer in the demo, whose store starts empty: the analyzer re-reads the device
+    table only every ``analysis.devices_refresh_s``, and would otherwise spend that long blind.
+    """
+
+    def __init__(self, store: TelemetryStore, timeout_s: float = 20.0) -> None:
+        self.store = store
+        self.timeout_s = timeout_s
+        self.waited_s = 0.0
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+        while self.store.devices().empty and time.monotonic() - t0 < self.timeout_s:
+            time.sleep(0.2)
+        self.waited_s = round(time.monotonic() - t0, 1)
+
+    def stop(self) -> None:
+        pass
+
+    def stats(self) -> dict[str, Any]:
+        return {"waited_s": self.waited_s}
+
+
 class SimulatorFaults:
     """What the API's fault endpoints drive: injection through the polling simulator when present (it
     also knows meter and miner-API faults and passes the rest to the facility model), the list of
@@ -313,6 +339,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"expected auto, mosquitto or amqtt, got {broker!r}", param_hint="--broker")
         rt.use_broker(data / "broker", None if broker == "auto" else broker)
         rt.simulate(fault, interval_s)
+        rt.supervisor.add("first_telemetry", FirstTelemetry(rt.store))
         rt.add_analyzer(required=False)
         rt.add_notifier()
         rt.add_api(host=host, port=port)

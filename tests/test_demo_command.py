@@ -62,6 +62,14 @@ def test_demo_serves_and_stops_cleanly(tmp_path: Path, sig: signal.Signals, brok
         assert body["power"]["kw"] is not None and body["power"]["kw"] > 100
         faults = api.get("/api/v1/admin/faults", headers={"Authorization": f"Bearer {tokens['admin']}"}).json()
         assert {"fault": "overheat", "target": RIG} in faults["items"]
+        # the overheat is an alert in the API (pending at first: the default profile's TH-05 waits 1 min)
+        while time.monotonic() < deadline + 30:
+            active = api.get("/api/v1/alerts", params={"state": "active"}).json()["items"]
+            overheat = [a for a in active if a["rule_id"] == "TH-05" and a["subject"] == RIG]
+            if overheat:
+                break
+            time.sleep(0.5)
+        assert overheat and overheat[0]["severity"] == "critical"
         assert api.get("/health").json()["components"]["broker"]["kind"] == ("amqtt" if broker == "amqtt" else "mosquitto")
     finally:
         proc.send_signal(sig)
