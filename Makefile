@@ -13,5 +13,5 @@ test:
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench:
-	VENV=$(VENV) scripts/bootstrap.sh demo
+	VENV=$(VENV) scripts/bootstrap.sh test
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

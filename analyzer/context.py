@@ -56,10 +56,11 @@ class EvalContext:
 
     def prefetch(self, start_by_metric: dict[str, int], end_ns: int, cache: "RawCache | None" = None) -> None:
         """One range query per metric covering every rule's look-back (only the new part, given a cache)."""
-        frames = cache.update(self.store, start_by_metric, end_ns) if cache is not None else {
-            m: _raw_frame(self.store.query(start, end_ns, metrics=[m])) for m, start in start_by_metric.items()}
-        for metric, start in start_by_metric.items():
-            self._raw[metric] = (start, end_ns, frames[metric])
+        if cache is not None:
+            self._raw.update(cache.update(self.store, start_by_metric, end_ns))
+            return
+        for m, start in start_by_metric.items():
+            self._raw[m] = (start, end_ns, _raw_frame(self.store.query(start, end_ns, metrics=[m])))
 
     def raw(self, metric: str, start_ns: int, end_ns: int) -> pd.DataFrame:
         have = self._raw.get(metric)
@@ -123,10 +124,15 @@ class RawCache:
 
     def __init__(self) -> None:
         self._frames: dict[str, tuple[int, int, pd.DataFrame]] = {}
+        self._span: dict[str, int] = {}
 
-    def update(self, store: TelemetryStore, starts: dict[str, int], end: int) -> dict[str, pd.DataFrame]:
-        """Frames covering ``[starts[m], end)`` per metric; metrics read last cycle fetch only the new part,
-        all of them in one query (one query plan instead of one per metric)."""
+    def update(self, store: TelemetryStore, starts: dict[str, int], end: int) -> dict[str, tuple[int, int, pd.DataFrame]]:
+        """(start, end, frame) per metric covering at least ``[starts[m], end)``. Metrics read last cycle fetch
+        only the new part, all in one query; each metric keeps the longest look-back any cycle asked for, so
+        rules evaluated every minute do not force a full re-read."""
+        for m, s in starts.items():
+            self._span[m] = max(self._span.get(m, 0), end - s)
+        starts = {m: end - self._span[m] for m in starts}
         fresh = {m: s for m, s in starts.items() if m not in self._frames
                  or self._frames[m][0] > s or self._frames[m][1] > end}
         out: dict[str, pd.DataFrame] = {}
@@ -152,7 +158,7 @@ class RawCache:
                 out[m] = df
         for m, df in out.items():
             self._frames[m] = (starts[m], end, df)
-        return out
+        return {m: self._frames[m] for m in starts}
 
 
 def _raw_frame(df: pd.DataFrame) -> pd.DataFrame:

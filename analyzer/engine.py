@@ -156,6 +156,9 @@ class Analyzer:
         self._last_eval_ns: int | None = None
         self._cache = RawCache()
         self._silences: list[dict[str, Any]] = []
+        self._outbox: list[Event] = []
+        self._warned: set[str] = set()
+        self._units = {r.id: str(getattr(r.p, "unit", "") or "") for r in self.evaluator.rules}
         self._evidence_budget = EVIDENCE_PER_CYCLE
         self._devices_at: tuple[int, pd.DataFrame] | None = None
 
@@ -190,6 +193,7 @@ class Analyzer:
 
     def stats(self) -> dict[str, Any]:
         return {"cycles": self.counters.get("cycles_total"), "last_cycle_ms": round(self._last_cycle_ms, 1),
+                "problems": sorted(self._warned),
                 "last_eval_ns": self._last_eval_ns, "open_alerts": sum(len(s) for s in self._states.values()),
                 "rules": len(self.evaluator.rules), **self.counters.snapshot()}
 
@@ -217,25 +221,46 @@ class Analyzer:
             self._evidence_budget = EVIDENCE_PER_CYCLE
             ctx = self.evaluator.context(devices=self._devices(now))
             self.evaluator.prefetch(ctx, plan, self._cache)
-            for rule in self.evaluator.rules:
-                instants = plan[rule.id]
-                if not len(instants):
-                    continue
-                try:
-                    obs = self.evaluator.evaluate(ctx, rule, instants)
-                except Exception as exc:  # one broken rule must not stop the others
-                    self.counters.inc("rule_errors_total", reason=rule.id)
-                    log.exception("rule %s failed: %s", rule.id, exc)
-                    continue
-                for tr in run(obs, rule, self._states[rule.id]):
-                    published.append(self._record(ctx, rule, tr))
-                self.alert_store.set_cursor(rule.id, int(instants[-1]))
-            published += self._overlay(ctx, now)
-            self._publish_hours(now)
-            self.alert_store.update_values([s for st in self._states.values() for s in st.values()], now)
+            self._outbox = []
+            try:
+                with self.alert_store.batch():   # one commit per cycle, however many transitions
+                    published += self._cycle(ctx, plan, now)
+            except BaseException:
+                # nothing of this cycle was stored: forget its in-memory steps too, retry next cycle
+                self._states = {r.id: {} for r in self.evaluator.rules} | self.alert_store.open_states()
+                self._effective = {(r["rule_id"], r["subject"]): r["state"]
+                                   for r in self.alert_store.list_alerts("open", 10**9)}
+                raise
+            if self.bus is not None:   # after the commit, so a subscriber reading state.db finds the rows
+                for event in self._outbox:
+                    self.bus.publish(event)
             self._last_eval_ns = now
         self.counters.inc("cycles_total")
         self._last_cycle_ms = (time.perf_counter() - t0) * 1000
+        return published
+
+    def _cycle(self, ctx: EvalContext, plan: dict[str, np.ndarray], now: int) -> list[dict[str, Any]]:
+        published: list[dict[str, Any]] = []
+        for rule in self.evaluator.rules:
+            instants = plan[rule.id]
+            if not len(instants):
+                continue
+            try:
+                obs = self.evaluator.evaluate(ctx, rule, instants)
+            except Exception as exc:  # one broken rule must not stop the others
+                self.counters.inc("rule_errors_total", reason=rule.id)
+                log.exception("rule %s failed: %s", rule.id, exc)
+                continue
+            for tr in run(obs, rule, self._states[rule.id]):
+                published.append(self._record(ctx, rule, tr))
+            self.alert_store.set_cursor(rule.id, int(instants[-1]))
+        for problem in ctx.problems:  # e.g. registry rules without a registry: say so once, not every cycle
+            if problem not in self._warned:
+                self._warned.add(problem)
+                log.warning("analyzer: %s", problem)
+        published += self._overlay(ctx, now)
+        self._publish_hours(now)
+        self.alert_store.update_values([s for st in self._states.values() for s in st.values()], now)
         return published
 
     def _publish_hours(self, now: int) -> None:
@@ -248,8 +273,7 @@ class Analyzer:
             return
         for rec in hourly_records(self.cfg, self.evaluator.store, self.profile, first, last_complete + HOUR):
             self.counters.inc("hourly_records_total")
-            if self.bus is not None:
-                self.bus.publish(Event("hourly.record", now, self.actor, f"hour:{rec['hour']}", rec))
+            self._outbox.append(Event("hourly.record", now, self.actor, f"hour:{rec['hour']}", rec))
         self.alert_store.set_cursor(HOURLY_CURSOR, last_complete)
 
     # ------------------------------------------------------------------ suppression overlay
@@ -286,7 +310,7 @@ class Analyzer:
         st = tr.alert
         meta = {"rule_title": rule.title, "family": rule.family, "severity": rule.severity,
                 "regulator_notifiable": int(rule.regulator_notifiable),
-                "group_key": f"{self.cfg.facility.id}/{rule.family}", "unit": _obs_unit(rule),
+                "group_key": f"{self.cfg.facility.id}/{rule.family}", "unit": self._units[rule.id],
                 "source": rule.source}
         row = self.alert_store.record(st, meta, to, frm, tr.at_ns, self.actor, reason or tr.reason, muted is not None,
                                       muted, evidence, resolved=tr.to_state == "resolved", value=tr.value,
@@ -309,17 +333,15 @@ class Analyzer:
             "group_key": row["group_key"], "facility_id": self.cfg.facility.id, "at_ns": at_ns,
         }
         self.counters.inc("transitions_total", reason=to)
-        if self.bus is not None:
-            self.bus.publish(Event("alert.transition", at_ns, self.actor, f"{rule.id}:{row['subject']}", payload))
+        self._outbox.append(Event("alert.transition", at_ns, self.actor, f"{rule.id}:{row['subject']}", payload))
         return payload
 
     def _overlay(self, ctx: EvalContext, now: int) -> list[dict[str, Any]]:
         """Apply silences/inhibition that started or ended, expired acks, and announce expired silences."""
         out: list[dict[str, Any]] = []
         for sil in self.alert_store.newly_expired_silences(now):
-            if self.bus is not None:
-                self.bus.publish(Event("silence.expired", now, self.actor, f"silence:{sil['id']}",
-                                       self.alert_store._silence_payload(sil)))
+            self._outbox.append(Event("silence.expired", now, self.actor, f"silence:{sil['id']}",
+                                      self.alert_store._silence_payload(sil)))
         rules = {r.id: r for r in self.evaluator.rules}
         for rule_id, states in self._states.items():
             rule = rules.get(rule_id)
@@ -350,6 +372,3 @@ class Analyzer:
 def _json_num(v: float | None) -> float | None:
     return None if v is None or v != v else float(v)
 
-
-def _obs_unit(rule: Rule) -> str:
-    return str(getattr(rule.p, "unit", "") or "")

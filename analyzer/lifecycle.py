@@ -16,9 +16,6 @@ import numpy as np
 from analyzer.profile import Rule, ns
 from analyzer.rules.base import Obs
 
-OPEN_STATES = ("pending", "firing", "nodata", "suppressed")
-
-
 @dataclass
 class AlertState:
     rule_id: str
@@ -141,11 +138,14 @@ def run(obs: Obs, rule: Rule, states: dict[str, AlertState]) -> list[Transition]
     for i in sorted(interesting):
         subject = obs.subjects[i]
         ok, trig, clr, val, thr = obs.ok[:, i], obs.trigger[:, i], obs.cleared[:, i], obs.value[:, i], thr_b[:, i]
-        code = ok.astype(np.int8) * 4 + trig.astype(np.int8) * 2 + clr.astype(np.int8)
-        starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-        ends = np.r_[starts[1:], J]
+        if J == 1:  # the live case
+            starts, ends = [0], [1]
+        else:
+            code = ok.astype(np.int8) * 4 + trig.astype(np.int8) * 2 + clr.astype(np.int8)
+            starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]).tolist()
+            ends = starts[1:] + [J]
         st = states.get(subject)
-        for a, b in zip(starts.tolist(), ends.tolist()):
+        for a, b in zip(starts, ends):
             j = a
             while j < b:
                 st, tr = step(st, rule, subject, int(ts[j]), bool(ok[j]), bool(trig[j]), bool(clr[j]),
@@ -154,8 +154,9 @@ def run(obs: Obs, rule: Rule, states: dict[str, AlertState]) -> list[Transition]
                 if st is not None and st.state in ("pending", "firing"):  # peak of the episode since onset
                     seg = val[j:b][~np.isnan(val[j:b])]
                     if len(seg):
-                        st.peak_max = float(np.nanmax([st.peak_max, seg.max()]))
-                        st.peak_min = float(np.nanmin([st.peak_min, seg.min()]))
+                        hi, lo = float(seg.max()), float(seg.min())
+                        st.peak_max = hi if st.peak_max != st.peak_max else max(st.peak_max, hi)
+                        st.peak_min = lo if st.peak_min != st.peak_min else min(st.peak_min, lo)
                 dl = deadline(st, rule)
                 if dl is None or dl > ts[b - 1]:
                     break

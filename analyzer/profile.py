@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from minewatch.configfile import ConfigError, format_validation_error, read_yaml, validate
 
 Severity = Literal["info", "warning", "major", "critical"]
-SEVERITY_ORDER = {"info": 0, "warning": 1, "major": 2, "critical": 3}
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}

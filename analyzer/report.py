@@ -133,6 +133,9 @@ def build_report(cfg: FacilityConfig, store: TelemetryStore, alert_store: AlertS
                       "breach_seconds": _num(sum(b["duration_s"] for b in bs), 3),
                       "data_coverage_pct": _num(100 * st["ok"] / st["cells"], 3) if st["cells"] else None})
 
+    if not profile.records.meters.pick(devices):
+        problems.append("no metering device matches records.meters: every hour's energy and demand is the "
+                        "maximum-potential substitute (licensed capacity × 1 h)")
     hourly = hourly_records(cfg, store, profile, start_ns, end_ns, devices)
     energy = _energy(cfg, hourly)
     orders = _orders(cfg, store, profile, alert_store, start_ns, end_ns, breaches, devices)

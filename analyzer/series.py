@@ -92,9 +92,6 @@ class Buckets:
             return np.where(self.count > 0, self.sum / self.count, np.nan)
 
     # -- per instant, shape (J, S) -----------------------------------------------------------------
-    def at_instants(self, m: np.ndarray) -> np.ndarray:
-        return m[self.L - 1:]
-
     def window(self, agg: str, window_ns: int) -> np.ndarray:
         """``agg`` over the buckets in ``[t - window, t)`` for each instant (NaN where no sample)."""
         k = max(1, -(-int(window_ns) // self.step))

@@ -10,7 +10,8 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,9 @@ CREATE TABLE IF NOT EXISTS analyzer_cursor (
 );
 """
 
+#: Columns a new alert row leaves at their defaults (the operator fills the ack fields later).
+_ROW_DEFAULTS = {"ack_by": None, "ack_comment": None, "ack_at_ns": None, "ack_expires_at_ns": None}
+
 MATCHER_LABELS = ("rule_id", "subject", "family", "severity")
 STATES = ("pending", "firing", "resolved", "nodata", "suppressed")
 
@@ -107,6 +111,9 @@ class AlertStore:
         self._conn = connect(self.path)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._in_batch = False
+        self._batch_owner: int | None = None
+        self._local = threading.local()
         self._conn.executescript(_SCHEMA)
 
     # ------------------------------------------------------------------ reads for the API
@@ -227,45 +234,56 @@ class AlertStore:
             out.setdefault(r["rule_id"], {})[r["subject"]] = st
         return out
 
-    def open_alert_row(self, alert_id: int) -> dict[str, Any]:
-        return dict(self._rows("SELECT * FROM alerts WHERE id = ?", [alert_id])[0])
-
     def record(self, st: AlertState, meta: dict[str, Any], effective_state: str, from_state: str, at_ns: int,
                actor: str, reason: str, silenced: bool, suppressed_by: str | None,
                evidence: dict[str, Any] | None, resolved: bool, value: float, threshold: float) -> dict[str, Any]:
         """Create or update the alert row and append the transition, atomically; returns the alert row."""
-        with self._lock:
+        with self._lock, self.batch():
             c = self._conn
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                ev = json.dumps(evidence) if evidence is not None else None
-                fields = dict(state=effective_state, machine_state=st.state, active_since_ns=st.active_since,
-                              fired_at_ns=st.fired_at, clear_since_ns=st.clear_since,
-                              resolved_at_ns=at_ns if resolved else None, value=_num(st.value),
-                              threshold=_num(st.threshold), peak_max=_num(st.peak_max), peak_min=_num(st.peak_min),
-                              silenced=int(silenced), suppressed_by=suppressed_by, updated_at_ns=at_ns)
-                if st.alert_id is None:
-                    fields.update(meta, rule_id=st.rule_id, subject=st.subject, evidence=ev)
-                    cols = ", ".join(fields)
-                    cur = c.execute(f"INSERT INTO alerts ({cols}) VALUES ({', '.join('?' * len(fields))})",
-                                    list(fields.values()))
-                    st.alert_id = cur.lastrowid
-                else:
-                    if ev is not None and effective_state in ("firing", "suppressed") and from_state == "pending":
-                        fields["evidence"] = ev
-                    c.execute(f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
-                              [*fields.values(), st.alert_id])
+            ev = json.dumps(evidence) if evidence is not None else None
+            fields = dict(state=effective_state, machine_state=st.state, active_since_ns=st.active_since,
+                          fired_at_ns=st.fired_at, clear_since_ns=st.clear_since,
+                          resolved_at_ns=at_ns if resolved else None, value=_num(st.value),
+                          threshold=_num(st.threshold), peak_max=_num(st.peak_max), peak_min=_num(st.peak_min),
+                          silenced=int(silenced), suppressed_by=suppressed_by, updated_at_ns=at_ns)
+            if st.alert_id is None:
+                fields.update(meta, rule_id=st.rule_id, subject=st.subject, evidence=ev)
+                cols = ", ".join(fields)
+                cur = c.execute(f"INSERT INTO alerts ({cols}) VALUES ({', '.join('?' * len(fields))})",
+                                list(fields.values()))
+                st.alert_id = cur.lastrowid
+                row = {**_ROW_DEFAULTS, **fields, "id": st.alert_id}   # what SELECT * would return
+            else:
+                if ev is not None and effective_state in ("firing", "suppressed") and from_state == "pending":
+                    fields["evidence"] = ev
+                c.execute(f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                          [*fields.values(), st.alert_id])
                 row = dict(c.execute("SELECT * FROM alerts WHERE id = ?", (st.alert_id,)).fetchone())
-                acked = row["ack_by"] is not None
-                c.execute("INSERT INTO alert_transitions (alert_id, at_ns, from_state, to_state, actor, reason, value, "
-                          "threshold, silenced, acknowledged, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          (st.alert_id, at_ns, from_state, effective_state, actor, reason, _num(value),
-                           _num(threshold), int(silenced), int(acked), ev))
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+            acked = row["ack_by"] is not None
+            c.execute("INSERT INTO alert_transitions (alert_id, at_ns, from_state, to_state, actor, reason, value, "
+                      "threshold, silenced, acknowledged, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (st.alert_id, at_ns, from_state, effective_state, actor, reason, _num(value),
+                       _num(threshold), int(silenced), int(acked), ev))
         return row
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One write transaction around everything inside (nested uses join the outer one): a cycle that
+        records 30,000 transitions commits once."""
+        with self._lock:
+            if self._in_batch:
+                yield
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._in_batch, self._batch_owner = True, threading.get_ident()
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._in_batch, self._batch_owner = False, None
 
     def update_values(self, states: Iterable[AlertState], at_ns: int) -> None:
         rows = [(_num(s.value), _num(s.threshold), _num(s.peak_max), _num(s.peak_min), s.clear_since, at_ns,
@@ -308,8 +326,16 @@ class AlertStore:
 
     # ------------------------------------------------------------------ helpers
     def _rows(self, sql: str, args: list[Any]) -> list[dict[str, Any]]:
-        with self._lock:
+        """Reads. The thread inside a write batch (the analyzer's cycle) reads its own uncommitted rows on the
+        shared connection; every other thread (the API) reads committed rows on its own connection without
+        waiting for the cycle to finish."""
+        if self._batch_owner == threading.get_ident():
             return [dict(r) for r in self._conn.execute(sql, args).fetchall()]
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path)
+            conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql, args).fetchall()]
 
     def _publish(self, event: Event) -> None:
         if self.bus is not None:

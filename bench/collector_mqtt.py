@@ -178,7 +178,8 @@ def main() -> None:
         print(f"  rejected: {st['rejected_total']}")
         live = live_stream(cfg, config_path, SqliteStore(work / "live.db"), broker.port, args.rate, args.seconds)
         print(f"live stream: simulator process, {args.rate:,} rigs each publishing once a second, {args.seconds:g} s:")
-        print(f"  published {live['sent']:,} ({live['publish_rate']:,.0f} msg/s); acked {live['acked']:,}; "
+        print(f"  published {live['sent']:,} ({live['publish_rate']:,.0f} msg/s); acked {live['acked']:,} "
+              f"({live['stored_samples']:,} samples); "
               f"caught up {live['catch_up_s']:.2f} s after the simulator stopped")
         print(f"  lag (store time - sample time) p50 {live['lag_p50_s'] * 1000:,.0f} ms, "
               f"max {live['lag_max_s'] * 1000:,.0f} ms; max queue depth {live['max_queue']}")

@@ -188,7 +188,8 @@ def main() -> None:
         raise SystemExit("simulated devices did not start")
     profiles = load_profiles()
     modbus, miners = _targets(args.modbus, args.miners, miner_port, modbus_ports)
-    print(f"machine: {os.cpu_count()} cores; {args.modbus} Modbus devices at 1 s on {n_ports} gateway ports, "
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the run (other processes "
+          f"compete for the cores); {args.modbus} Modbus devices at 1 s on {n_ports} gateway ports, "
           f"{args.miners} miners at 30 s; devices served by a separate process")
     try:
         c0 = _proc_cpu_s(child.pid)
@@ -221,6 +222,7 @@ def main() -> None:
     print(f"  CPU {100 * run['cpu_s'] / run['wall_s']:.0f} % of one core, {run_ms:.2f} ms CPU per poll "
           f"= {run_ms / base_ms:.2f}x the baseline (decode, mapping, batching and SQLite writes included); "
           f"device simulator process: {100 * (c2 - c1) / run['wall_s']:.0f} %")
+    print(f"load average after the run: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -143,12 +143,16 @@ def main() -> None:
         tmp = Path(d)
         report("SQLite", "SqliteStore.write", "raw executemany",
                [bench_sqlite(data, tmp, i) for i in range(args.repeat)])
-        server = influxd(tmp / "influxd")
         try:
-            report("InfluxDB 1.x", "InfluxStore.write", "raw POST /write",
-                   [bench_influx(data, server, args.rigs, i) for i in range(args.repeat)])
-        finally:
-            server.stop()
+            server = influxd(tmp / "influxd")
+        except RuntimeError as exc:  # Debian's influxdb is a test dependency: scripts/bootstrap.sh test
+            print(f"InfluxDB 1.x  not measured: {exc}")
+        else:
+            try:
+                report("InfluxDB 1.x", "InfluxStore.write", "raw POST /write",
+                       [bench_influx(data, server, args.rigs, i) for i in range(args.repeat)])
+            finally:
+                server.stop()
         sp_in, sp_out = bench_spool(data, tmp)
         print(f"{'Spool':<13}{'Spool.append':<22}{sp_in:>10,.0f} samples/s | {'replay to SQLite':<18}{sp_out:>10,.0f}"
               f" samples/s")

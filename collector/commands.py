@@ -97,13 +97,25 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
         log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING, ERROR"),
         report_every_s: float = typer.Option(60.0, help="How often to log the collectors' counters"),
+        client_id: str = typer.Option(None, "--client-id",
+                                      help="Override mqtt.client_id: each process of a scaled-out site needs its own"),
+        mqtt_only: bool = typer.Option(False, "--mqtt-only",
+                                       help="Skip polled devices (for the extra MQTT processes of a scaled-out site)"),
     ) -> None:
-        """Collect telemetry (MQTT, and Modbus/miner APIs when configured) into the store until stopped."""
+        """Collect telemetry (MQTT, and Modbus/miner APIs when configured) into the store until stopped.
+
+        To spread MQTT intake over several processes, set mqtt.shared_group and start one
+        `collect --client-id <unique>` per process (all but one with --mqtt-only)."""
         from minewatch.config import load_facility
+        from minewatch.config.polling import PollingSettings
         from minewatch.store import open_store
 
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         cfg = load_facility(config)
+        if client_id:
+            cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"client_id": client_id})})
+        if mqtt_only:
+            cfg = cfg.model_copy(update={"polling": PollingSettings()})
         store = open_store(cfg)
         parts = build_collectors(cfg, store)
         if not parts:

@@ -172,11 +172,12 @@ class PayloadDecoder:
     def decode(self, topic: str, payload: bytes, received_ns: int) -> Decoded:
         routed = self.route(topic)
         if routed is None:
-            return Decoded("", None, rejects=[Reject("unknown_device", "", "", f"topic {topic!r} matches no device group")])
+            why = f"topic {topic!r} matches no device group"
+            return Decoded("", None, rejects=[Reject("unknown_device", "", "", why)])
         group, device = routed
         if not _DEVICE_ID.match(device):
-            return Decoded("", None, group=group, rejects=[Reject(
-                "unknown_device", "", "", f"device id {_short(device)} from topic is not 1-128 printable ASCII characters")])
+            why = f"device id {_short(device)} from topic is not 1-128 printable ASCII characters"
+            return Decoded("", None, group=group, rejects=[Reject("unknown_device", "", "", why)])
         out = Decoded(device, None, group=group)
 
         def reject(reason: str, fld: str, detail: str) -> Decoded:

@@ -131,8 +131,16 @@ async def scan(hosts: list[str], profiles: dict[str, DeviceProfile], *, miner_po
     return sorted(found, key=lambda f: (ipaddress.ip_address(f.host), f.port, f.protocol))
 
 
-def compare(found: list[Found], registry: dict[str, RegistryEntry], known_hosts: dict[str, str] | None = None) -> Comparison:
-    """Sort what was found against the registry. ``known_hosts`` maps "host:port" → serial from config."""
+def miner_registry(registry: dict[str, RegistryEntry], profiles: dict[str, DeviceProfile]) -> dict[str, RegistryEntry]:
+    """The registry's miners: only they are expected to answer a miner API (not meters or sensors)."""
+    return {s: e for s, e in registry.items() if e.model in profiles and profiles[e.model].kind.value == "asic_miner"}
+
+
+def compare(found: list[Found], registry: dict[str, RegistryEntry], known_hosts: dict[str, str] | None = None,
+            answering: Iterable[str] = ()) -> Comparison:
+    """Sort what was found against the registry's miners (see ``miner_registry``). ``known_hosts`` maps
+    "host:port" → serial from config; ``answering`` are serials the poller heard from just now: a
+    registered miner that answers its polls is not "missing" because one scan probe timed out."""
     known_hosts = known_hosts or {}
     out = Comparison()
     seen_serials: set[str] = set()
@@ -153,8 +161,13 @@ def compare(found: list[Found], registry: dict[str, RegistryEntry], known_hosts:
         else:
             out.unregistered.append(row)
     for serial, entry in sorted(registry.items()):
-        if serial not in seen_serials:
-            out.registered_missing.append({"serial": serial, "model": entry.model, "zone": entry.zone, "rack": entry.rack})
+        if serial in seen_serials:
+            continue
+        row = {"serial": serial, "model": entry.model, "zone": entry.zone, "rack": entry.rack}
+        if serial in answering:
+            out.registered_seen.append({**row, "seen_by": "polling"})
+        else:
+            out.registered_missing.append(row)
     return out
 
 

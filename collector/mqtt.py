@@ -35,7 +35,8 @@ from collector.rejects import RejectTracker
 from minewatch.config.facility import FacilityConfig
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile
-from minewatch.registry import RegistryEntry
+from minewatch.configfile import ConfigError
+from minewatch.registry import RegistryEntry, load_registry
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
 from minewatch.store import StoreUnavailable, TelemetryStore
 
@@ -47,6 +48,8 @@ ROLE_BY_KIND = {"asic_miner": "rig", "env_sensor": "hall_sensor", "pdu": "rack_p
 #: A batch closes when no message arrived for this long (the broker sends in bursts of its in-flight
 #: window and waits for our acks, so waiting the full batch_wait_ms would only add latency).
 _IDLE_GAP_S = 0.005
+#: How often the registry file's modification time is checked.
+REGISTRY_CHECK_S = 10.0
 
 
 class _Inbound(NamedTuple):  # a tuple: built once per message on the network thread, so kept cheap
@@ -82,7 +85,11 @@ class MqttCollector:
         self.cfg = cfg
         self.settings = cfg.mqtt
         self.store = store
+        self.profiles = profiles
         self.registry = registry
+        self._registry_path = cfg.path(cfg.registry) if cfg.registry else None
+        self._registry_mtime = self._mtime()
+        self._registry_checked = time.monotonic()
         s = self.settings
         self.decoder = decoder or PayloadDecoder(
             cfg.device_groups, profiles, registry,
@@ -298,7 +305,36 @@ class MqttCollector:
                 break
         return batch
 
+    def _mtime(self) -> float | None:
+        try:
+            return self._registry_path.stat().st_mtime if self._registry_path else None
+        except OSError:
+            return None
+
+    def _maybe_reload_registry(self) -> None:
+        """Pick up registry edits (rigs added or moved) without a restart. A broken file is logged
+        and the previous registry kept: the operator's typo must not stop collection."""
+        if self._registry_path is None or time.monotonic() - self._registry_checked < REGISTRY_CHECK_S:
+            return
+        self._registry_checked = time.monotonic()
+        mtime = self._mtime()
+        if mtime == self._registry_mtime:
+            return
+        self._registry_mtime = mtime
+        try:
+            fresh = load_registry(self._registry_path, set(self.profiles))
+        except ConfigError as exc:
+            self.counters.inc("registry_reload_errors")
+            log.error("registry %s changed but is invalid; keeping the previous one:\n%s", self._registry_path, exc)
+            return
+        changed = {s for s in fresh.keys() | self.registry.keys() if fresh.get(s) != self.registry.get(s)}
+        self.registry = self.decoder.registry = fresh
+        self._known -= changed  # their metadata (zone, rack, model) is recorded again on the next message
+        self.counters.inc("registry_reloads")
+        log.info("registry %s reloaded: %d devices, %d changed", self._registry_path, len(fresh), len(changed))
+
     def _prepare(self, batch: list[_Inbound]) -> _Prepared:
+        self._maybe_reload_registry()
         samples: list[Sample] = []
         metas: dict[str, DeviceMeta] = {}
         self.counters.inc("received", len(batch))

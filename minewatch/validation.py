@@ -35,6 +35,14 @@ def check_facility(path: Path) -> list[str]:
             load_registry(cfg.path(cfg.registry), set(profiles) if profiles else None)
         except ConfigError as exc:
             problems.extend(exc.problems)
+    try:
+        from analyzer.profile import load_compliance_profile
+    except ModuleNotFoundError:
+        return problems
+    try:
+        load_compliance_profile(cfg.analysis.compliance_profile, cfg.base_dir)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
     return problems
 
 

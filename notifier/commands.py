@@ -56,6 +56,14 @@ def _new_key(config: Path | None, key_dir: Path | None, ledger_kind: str) -> tup
     return ks.dir, old, kid, pem
 
 
+def _state_db(cfg: FacilityConfig | None, db: Path | None) -> Path:
+    path = db or (cfg.data_dir / "state.db" if cfg else None)
+    if path is None or not path.exists():
+        typer.echo(f"no ledger database: {path or 'give --config or --db'}", err=True)
+        raise typer.Exit(2)
+    return path
+
+
 def _parse_headers(path: Path) -> dict[str, str]:
     """Headers as a JSON object, or as ``Name: value`` lines (what ``curl -D`` writes)."""
     text = path.read_text(encoding="utf-8")
@@ -147,10 +155,7 @@ def register(app: typer.Typer) -> None:
         from notifier.receiver import ReceiverStore
 
         cfg = _cfg(config)
-        path = db or (cfg.data_dir / "state.db" if cfg else None)
-        if path is None or not path.exists():
-            typer.echo(f"no ledger database: {path or 'give --config or --db'}", err=True)
-            raise typer.Exit(2)
+        path = _state_db(cfg, db)
         anchors: dict[int, str] = {}
         for a in anchor:
             seq, _, h = a.partition(":")
@@ -172,6 +177,23 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  also: {p}", err=True)
         raise typer.Exit(1)
 
+    @audit.command("export")
+    def audit_export(
+        config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+        db: Path = typer.Option(None, "--db", help="state.db (instead of --config)"),
+        after_seq: int = typer.Option(0, "--after-seq", help="Only entries after this sequence number"),
+        kind: list[str] = typer.Option([], "--kind", help="Only these kinds, e.g. alert.transition (repeatable)"),
+    ) -> None:
+        """Ledger entries as JSON lines (with prev_hash and hash, so an inspector can re-check them)."""
+        from minewatch.ledger import Ledger
+
+        led = Ledger(_state_db(_cfg(config), db))
+        while batch := led.entries(after_seq=after_seq, limit=1000):
+            for e in batch:
+                if not kind or e.kind in kind:
+                    typer.echo(orjson.dumps(e.as_dict(), option=orjson.OPT_SORT_KEYS).decode())
+            after_seq = batch[-1].seq
+
     @app.command("receiver")
     def receiver_cmd(
         db: Path = typer.Option(Path("receiver.db"), "--db", help="Where received messages are stored"),
@@ -187,8 +209,10 @@ def register(app: typer.Typer) -> None:
         from notifier.signing import load_public_keys
 
         pub = load_public_keys(keys_)
-        typer.echo(f"receiver on http://{host}:{port}/v1/messages, {len(pub)} key(s): {', '.join(sorted(pub))}")
-        uvicorn.run(create_app(ReceiverStore(db), pub, window_s=window_s), host=host, port=port, log_level="info")
+        typer.echo(f"receiver on http://{host}:{port}/v1/messages, {len(pub)} key(s): {', '.join(sorted(pub))} "
+                   "(new *.pub files in those folders are picked up without a restart)")
+        uvicorn.run(create_app(ReceiverStore(db), list(keys_), window_s=window_s), host=host, port=port,
+                    log_level="info")
 
     @app.command("notify")
     def notify_cmd(
@@ -222,6 +246,10 @@ def register(app: typer.Typer) -> None:
             typer.echo(orjson.dumps(ob.counts(), option=orjson.OPT_INDENT_2).decode())
             for m in ob.messages(status="dead", limit=50):
                 typer.echo(f"dead #{m.id} {m.destination} {m.kind} after {m.attempts} attempt(s): {m.last_error}")
+            from minewatch.ledger import Ledger
+
+            head = Ledger(cfg.data_dir / "state.db").head()
+            typer.echo(f"ledger head #{head.seq} {head.hash}")
             return
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         svc = Notifier(cfg, None, report_source=default_report_source(cfg))

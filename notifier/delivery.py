@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -56,20 +57,22 @@ class BackgroundThread:
             self._thread = None
 
 
-#: Called after a message is delivered or dead: (message, outcome, result or None).
-Outcome = Callable[[Message, str, Result | None], None]
+#: Called when a message is delivered or dead, inside the transaction that records it:
+#: (message, outcome, result or None, connection).
+Outcome = Callable[[Message, str, Result | None, sqlite3.Connection], None]
 
 
 class DeliveryWorker(BackgroundThread):
     def __init__(self, destination: str, outbox: Outbox, transport: Transport, policy: Backoff, *,
                  on_done: Outcome, counters: Counters, idle_s: float = 0.5,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 clock: Callable[[], int] = time.time_ns, done_event: threading.Event | None = None) -> None:
         super().__init__(f"notify-{destination}")
         self.destination = destination
         self.outbox = outbox
         self.transport = transport
         self.policy = policy
         self.on_done = on_done
+        self.done_event = done_event  # set once a delivery or a death has committed
         self.counters = counters
         self.idle_s = idle_s
         self.clock = clock
@@ -111,9 +114,9 @@ class DeliveryWorker(BackgroundThread):
         ms = (time.perf_counter() - t0) * 1000
         if res.ok:
             self.outbox.record(msg, outcome="delivered", started_ns=now, duration_ms=ms, status_code=res.status_code,
-                               detail=res.detail)
+                               detail=res.detail, then=lambda c: self.on_done(msg, "delivered", res, c))
             self.counters.inc("delivered_total", reason=self.destination)
-            self.on_done(msg, "delivered", res)
+            self._done()
             return 0
         self.counters.inc("attempts_failed_total", reason=self.destination)
         after = self.clock()
@@ -127,8 +130,13 @@ class DeliveryWorker(BackgroundThread):
         return 0
 
     def _dead(self, msg: Message, now: int, why: str) -> None:
-        self.outbox.record(msg, outcome="dead", started_ns=now, duration_ms=0.0, status_code=None, detail=why)
+        self.outbox.record(msg, outcome="dead", started_ns=now, duration_ms=0.0, status_code=None, detail=why,
+                           then=lambda c: self.on_done(msg, "dead", None, c))
         self.counters.inc("dead_total", reason=self.destination)
         log.error("DEAD: message %s (%s, %s) to %s was not delivered by its deadline: %s", msg.id, msg.kind,
                   msg.message_id, self.destination, why)
-        self.on_done(msg, "dead", None)
+        self._done()
+
+    def _done(self) -> None:
+        if self.done_event is not None:
+            self.done_event.set()

@@ -10,6 +10,7 @@ in the table as the record of what was sent.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,8 +122,10 @@ class Outbox(PerThreadConnection):
                                    (destination, key)).fetchone() is not None
 
     def record(self, msg: Message, *, outcome: str, started_ns: int, duration_ms: float, status_code: int | None,
-               detail: str, next_attempt_ns: int | None = None) -> None:
-        """Log one attempt and move the message on: delivered, dead, or failed (retry at ``next_attempt_ns``)."""
+               detail: str, next_attempt_ns: int | None = None,
+               then: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """Log one attempt and move the message on: delivered, dead, or failed (retry at ``next_attempt_ns``).
+        ``then`` runs inside the same transaction (the ledger receipt commits with the status change)."""
         with immediate(self.conn()) as c:
             attempt = msg.attempts + (0 if outcome == "dead" else 1)
             c.execute("INSERT INTO delivery_log (outbox_id, destination, attempt, started_ns, duration_ms, outcome, "
@@ -134,6 +137,8 @@ class Outbox(PerThreadConnection):
             else:
                 c.execute("UPDATE outbox SET attempts = ?, status = ?, done_ns = ?, last_error = ? WHERE id = ?",
                           (attempt, outcome, started_ns, None if outcome == "delivered" else detail[:2000], msg.id))
+            if then is not None:
+                then(c)
 
     def requeue_dead(self, now_ns: int, deadline_ns: int, ids: list[int] | None = None) -> int:
         """Give dead messages another life (operator decision, e.g. after fixing the receiver URL)."""

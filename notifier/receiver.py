@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from minewatch.db import connect
 from notifier.outbox import sql_filters
 from notifier.regulator import RegulatorMessage
-from notifier.signing import DEFAULT_WINDOW_S, H_TIMESTAMP, verify_message
+from notifier.signing import DEFAULT_WINDOW_S, H_TIMESTAMP, Verdict, load_public_keys, verify_message
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS received (
@@ -141,10 +141,28 @@ class ReceiverStore:
         self.conn.close()
 
 
-def create_app(store: ReceiverStore, public_keys: dict[str, Ed25519PublicKey], *,
+def create_app(store: ReceiverStore, public_keys: dict[str, Ed25519PublicKey] | list[Path], *,
                window_s: float = DEFAULT_WINDOW_S) -> FastAPI:
+    """``public_keys``: a fixed key table, or key files/folders that are re-read when a message names a
+    key id not seen yet (registering a facility's new key = dropping its ``.pub`` file in the folder)."""
     app = FastAPI(title="minewatch reference receiver (central bank side)", version="1")
     app.state.store = store
+    key_paths = public_keys if isinstance(public_keys, list) else None
+    keys = load_public_keys(key_paths) if key_paths is not None else dict(public_keys)
+
+    def stamp() -> tuple[int, ...]:
+        return tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in key_paths or [])
+
+    seen_stamp = [stamp()]
+
+    def check(body: bytes, headers: dict[str, str]) -> Verdict:
+        verdict = verify_message(body, headers, keys, window_s=window_s, seen=store.seen)
+        # an unknown key id re-reads the key files only if they changed (bogus ids cost one stat)
+        if verdict.reason == "unknown_key" and key_paths is not None and stamp() != seen_stamp[0]:
+            seen_stamp[0] = stamp()
+            keys.update(load_public_keys(key_paths))
+            verdict = verify_message(body, headers, keys, window_s=window_s, seen=store.seen)
+        return verdict
 
     @app.post("/v1/messages")
     async def receive(request: Request) -> JSONResponse:
@@ -156,7 +174,7 @@ def create_app(store: ReceiverStore, public_keys: dict[str, Ed25519PublicKey], *
                 store.reject("too_large", f"body over {MAX_BODY_BYTES} bytes", client, bytes(buf[:1024]))
                 return JSONResponse({"status": "rejected", "reason": "too_large"}, status_code=413)
         body = bytes(buf)
-        verdict = verify_message(body, dict(request.headers), public_keys, window_s=window_s, seen=store.seen)
+        verdict = check(body, dict(request.headers))
         if verdict.reason == "replayed":
             store.duplicate(verdict.message_id, verdict.idempotency_key)
             return JSONResponse({"status": "duplicate", "message_id": verdict.message_id})

@@ -215,11 +215,14 @@ def breach_message(cfg: FacilityConfig, kind: str, p: dict[str, Any], *, occurre
                    head: Head, annotation: OperatorAnnotation) -> RegulatorMessage:
     """``p`` is an ``alert.transition`` payload (contracts.md)."""
     started = p.get("started_at_ns")
+    # the breach is (rule, subject, start); without a start time the alert id stands in, never None,
+    # which would make every later breach of that rule and subject a "duplicate"
+    episode = started if started is not None else f"alert-{p.get('alert_id')}"
     if kind == "breach_updated":
-        key = idempotency_key(cfg.facility.id, kind, p.get("rule_id"), p.get("subject"), started, occurred_ns,
+        key = idempotency_key(cfg.facility.id, kind, p.get("rule_id"), p.get("subject"), episode, occurred_ns,
                               p.get("to_state"), annotation.acknowledged)
     else:
-        key = idempotency_key(cfg.facility.id, kind, p.get("rule_id"), p.get("subject"), started)
+        key = idempotency_key(cfg.facility.id, kind, p.get("rule_id"), p.get("subject"), episode)
     severity = p.get("severity") if p.get("severity") in ("info", "warning", "major", "critical") else "critical"
     breach = Breach(
         alert_id=int(p.get("alert_id") or 0), subject=str(p.get("subject") or "facility"),

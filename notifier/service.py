@@ -26,8 +26,8 @@ import minewatch
 from minewatch.config.facility import FacilityConfig
 from minewatch.config.notify import Backoff
 from minewatch.counters import Counters
-from minewatch.events import Event, EventBus
 from minewatch.db import immediate
+from minewatch.events import Event, EventBus
 from minewatch.ledger import Entry, Ledger, canonical_json
 from notifier import regulator as reg
 from notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable, matches_silence
@@ -36,19 +36,17 @@ from notifier.operator import OperatorRouter, render
 from notifier.outbox import Message, Outbox
 from notifier.signing import KeyStore
 from notifier.transports import HttpTransport, MqttTransport, Result, SmtpTransport, Transport, webhook_transport
+from notifier.versions import changes, versions_in_force
 
 log = logging.getLogger(__name__)
 
 CURSOR = "notifier"
 ACTOR = "notifier"
+#: How often the files behind the configuration are re-hashed (a change is ledgered as config.changed).
+VERSION_CHECK_S = 60.0
 
 #: (start_ns, end_ns) -> the facility report dict for that period (analyzer.report.build_report)
 ReportSource = Callable[[int, int], dict[str, Any]]
-
-
-def config_digest(cfg: FacilityConfig) -> str:
-    """SHA-256 of the validated configuration in force (secrets are never in it: only env var names)."""
-    return hashlib.sha256(canonical_json(cfg.model_dump(mode="json", by_alias=True))).hexdigest()
 
 
 class LedgerRecorder:
@@ -102,13 +100,17 @@ class Notifier(BackgroundThread):
         self.workers: dict[str, DeliveryWorker] = {}
         self._queued_for: set[str] = set()
         self._next_heartbeat_ns: int | None = None
+        self._versions: dict[str, Any] | None = None
+        self._next_version_check_ns = 0
         self._tables: AlertTable | None = None
 
     # lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
             return
-        self.ledger.append("config.in_force", {"sha256": config_digest(self.cfg), "facility": self.cfg.facility.id,
+        self._versions = versions_in_force(self.cfg)
+        self._next_version_check_ns = self.clock() + int(VERSION_CHECK_S * NS)
+        self.ledger.append("config.in_force", {**self._versions, "facility": self.cfg.facility.id,
                                                "software_version": minewatch.__version__,
                                                "signing_key_id": self.keys.current_id()},
                            at_ns=self.clock(), actor=ACTOR, subject=self.cfg.facility.id)
@@ -121,7 +123,8 @@ class Notifier(BackgroundThread):
         if self.deliver:
             for dest, policy in self._policies.items():
                 w = DeliveryWorker(dest, self.outbox, self._transport(dest), policy, on_done=self._on_done,
-                                   counters=self.counters, idle_s=self.n.poll_interval_s, clock=self.clock)
+                                   counters=self.counters, idle_s=self.n.poll_interval_s, clock=self.clock,
+                                   done_event=self.wake)
                 self.workers[dest] = w
                 w.start()
         self.start_thread()
@@ -203,6 +206,7 @@ class Notifier(BackgroundThread):
         self._wake_queued()
         if self.deliver:
             self._daily_report(now)
+        self._check_versions(now)
         if handled:
             self.counters.inc("entries_processed_total", handled)
         return handled
@@ -325,8 +329,9 @@ class Notifier(BackgroundThread):
                 w.wake.set()
         self._queued_for.clear()
 
-    def _on_done(self, msg: Message, outcome: str, res: Result | None) -> None:
-        """Receipt or dead letter, into the ledger (the dead letter then alerts the operator via the processor)."""
+    def _on_done(self, msg: Message, outcome: str, res: Result | None, conn: Any) -> None:
+        """Receipt or dead letter into the ledger, in the transaction that records the outcome (a dead
+        letter then alerts the operator through the processor, which the worker wakes)."""
         payload = {"outbox_id": msg.id, "destination": msg.destination, "kind": msg.kind,
                    "message_id": msg.message_id, "idempotency_key": msg.idempotency_key,
                    "body_sha256": hashlib.sha256(msg.body).hexdigest(), "attempts": msg.attempts + 1}
@@ -335,8 +340,8 @@ class Notifier(BackgroundThread):
                            receipt=res.detail[:500])
         else:
             payload.update(attempts=msg.attempts, last_error=msg.last_error)
-        self.ledger.append(f"message.{outcome}", payload, at_ns=self.clock(), actor=ACTOR, subject=msg.destination)
-        self.wake.set()
+        self.ledger.append(f"message.{outcome}", payload, at_ns=self.clock(), actor=ACTOR, subject=msg.destination,
+                           conn=conn)
 
     # timers -----------------------------------------------------------------------------------
     def _heartbeat(self, conn: Any, t: AlertTable, now: int) -> None:
@@ -355,6 +360,18 @@ class Notifier(BackgroundThread):
                            dead_messages=sum(d.get("dead", 0) for d in counts.values()),
                            firing_alerts=t.count_active(), software_version=minewatch.__version__)
         self._enqueue_regulator(conn, reg.heartbeat_message(self.cfg, hb, now_ns=now, head=self.ledger.head(conn)))
+
+    def _check_versions(self, now: int) -> None:
+        """Ledger a change of a profile or registry file while running (the next start records it too)."""
+        if self._versions is None or now < self._next_version_check_ns:
+            return
+        self._next_version_check_ns = now + int(VERSION_CHECK_S * NS)
+        current = versions_in_force(self.cfg)
+        diff = changes(self._versions, current)
+        if diff:
+            self.ledger.append("config.changed", diff, at_ns=now, actor=ACTOR, subject=self.cfg.facility.id)
+            log.warning("configuration files changed while running: %s", ", ".join(diff.get("files", {})))
+            self._versions = current
 
     def report_period(self, now_ns: int) -> tuple[int, int, int]:
         """(due_ns, start_ns, end_ns) of the latest daily report due at or before ``now_ns``: the previous

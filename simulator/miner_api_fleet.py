@@ -43,6 +43,7 @@ class MinerApiFleet:
         self.facility = facility
         self.port = port
         self.servers: dict[str, MinerApiServer] = {}
+        self._unstarted: list[MinerApiServer] = self._new_servers()  # so targets() is known before start
 
     def _new_servers(self) -> list[MinerApiServer]:
         fresh = []
@@ -57,8 +58,9 @@ class MinerApiFleet:
         return fresh
 
     def subnet(self) -> str:
-        """The smallest CIDR range holding every miner (for ``polling.discovery.subnets``)."""
-        prefix = 32 - max(1, (len(self.servers) + 2 - 1).bit_length())
+        """A CIDR range holding every miner with room for as many again (rigs switched on later), at
+        least a /24 — what ``polling.discovery.subnets`` should scan."""
+        prefix = min(24, 32 - (2 * len(self.servers) + 1).bit_length())
         return str(ipaddress.ip_network(f"{FLEET_NET.network_address}/{prefix}", strict=False))
 
     def targets(self, interval_s: float = 30.0, timeout_s: float = 5.0, registered_only: bool = True) -> list[dict]:
@@ -81,8 +83,9 @@ class MinerApiFleet:
         self.servers[target].miner.hang = on
 
     async def sync(self) -> None:
-        """Start servers for rigs that have no server yet (all of them on first call)."""
-        for s in self._new_servers():
+        """Start the servers not started yet, including those of rigs added since (all on first call)."""
+        pending, self._unstarted = self._unstarted + self._new_servers(), []
+        for s in pending:
             await s.start()
 
     async def stop(self) -> None:

@@ -23,15 +23,9 @@ from simulator.modbus_server import SimModbusServer, SimUnit
 FAULTS = ("over_voltage", "phase_imbalance", "smoke_alarm", "coolant_pump_failure", "modbus_silent")
 
 
-class RigView(Protocol):
-    serial: str
-    zone: str
-    rack: str
-    power_w: float
-
-
 class FacilityView(Protocol):
-    """What these servers read from ``simulator.facility.SimFacility`` (contracts.md)."""
+    """What these servers read from ``simulator.facility.SimFacility`` (contracts.md): rigs with
+    ``serial``, ``zone``, ``rack``, ``power_w``; optionally ``halls`` with per-hall climate."""
 
     rigs: Sequence[Any]
 
@@ -191,7 +185,16 @@ class FacilityModbus:
         return list(self._targets)
 
     def requests(self) -> list:
+        """Recent requests of every server (see ``function_codes()`` for all-time counts)."""
         return [r for s in self.servers for r in s.requests]
+
+    def function_codes(self) -> dict[int, int]:
+        """Requests received per function code since start, all servers."""
+        total: dict[int, int] = {}
+        for s in self.servers:
+            for fc, n in s.function_codes.items():
+                total[fc] = total.get(fc, 0) + n
+        return total
 
     async def start(self) -> None:
         for s in self.servers:

@@ -45,8 +45,9 @@ class PollingSimulator:
         out: dict[str, Any] = {"modbus": [t.model_dump() | {"interval_s": modbus_interval_s} for t in self.modbus.targets()]}
         if self.fleet is not None:
             out["miners"] = self.fleet.targets(interval_s=miner_interval_s)
+            # one process serves every simulated device in the demo: give the probes time, and fewer at once
             out["discovery"] = {"enabled": True, "subnets": [self.fleet.subnet()], "miner_ports": [self.fleet.port],
-                                "period_s": discovery_period_s, "timeout_s": 1.0}
+                                "period_s": discovery_period_s, "timeout_s": 3.0, "concurrency": 64}
         return out
 
     def inject(self, fault: str, target: str | None = None) -> Any:
@@ -69,6 +70,20 @@ class PollingSimulator:
             return fn(fault, target)
         # server state belongs to the loop thread
         return asyncio.run_coroutine_threadsafe(_as_coro(fn, fault, target), self._loop).result(5)
+
+    def stats(self) -> dict:
+        """For /health: what is being served and which Modbus / miner-API faults are active."""
+        return {"modbus_servers": len(self.modbus.servers), "modbus_requests_by_function_code": self.modbus.function_codes(),
+                "miner_apis": len(self.fleet.servers) if self.fleet else 0, "faults": self.active_faults()}
+
+    def active_faults(self) -> list[dict[str, str | None]]:
+        """The facility model's faults plus the ones these servers carry."""
+        own: list[dict[str, str | None]] = [{"fault": f, "target": t} for f, t in sorted(self.modbus.faults, key=str)]
+        if self.fleet is not None:
+            own += [{"fault": "miner_api_hang", "target": serial}
+                    for serial, s in sorted(self.fleet.servers.items()) if s.miner.hang]
+        model = self.facility.active_faults() if hasattr(self.facility, "active_faults") else []
+        return list(model) + own
 
     def start(self) -> None:
         if self._thread is not None:

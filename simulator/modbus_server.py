@@ -11,6 +11,7 @@ assert that no write ever reached a device.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -98,12 +99,15 @@ class SimModbusServer:
         self.units = {u.unit_id: u for u in units}
         self.host, self.port = host, port
         self.framer = FramerType.RTU if framer == "rtu" else FramerType.SOCKET
-        self.requests: list[RequestRecord] = []
+        #: The most recent requests (bounded: a demo runs for days) and a count per function code.
+        self.requests: deque[RequestRecord] = deque(maxlen=100_000)
+        self.function_codes: Counter[int] = Counter()
         self._server: ModbusTcpServer | None = None
         self._wake = asyncio.Event()
 
     def _trace(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
         if not sending:
+            self.function_codes[pdu.function_code] += 1
             self.requests.append(RequestRecord(pdu.function_code, pdu.dev_id,
                                                getattr(pdu, "address", None), getattr(pdu, "count", None)))
         return pdu

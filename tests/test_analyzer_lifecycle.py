@@ -219,3 +219,42 @@ def test_live_loop_publishes_each_completed_hour_once(tmp_path):
     assert [h["hour"] for h in hours] == ["2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"]
     assert hours[0]["energy_kwh"]["value"] == pytest.approx(60 + 20 / 60 * 60)   # 120 kW for 20 of 60 min
     assert an.stats()["hourly_records_total"] == 2
+
+
+def test_events_are_published_after_the_cycle_commits(tmp_path):
+    """A subscriber in another process (here: another connection) finds the alert the event names."""
+    an, alerts, _ = _fire_setup(tmp_path, regulator=True)
+    other = AlertStore(alerts.path)
+    seen = []
+    an.bus.subscribe(lambda e: seen.append(other.get_alert(e.payload["alert_id"])) if e.kind == "alert.transition"
+                     else None)
+    _run(an, range(10, 100, 10))
+    assert len(seen) == 1 and seen[0]["state"] == "firing" and seen[0]["rule_id"] == "FS-01"
+
+
+def test_readers_in_other_threads_are_not_blocked_by_a_cycle_and_see_only_committed_rows(tmp_path):
+    import threading
+
+    an, alerts, _ = _fire_setup(tmp_path, regulator=True)
+    _run(an, [10])
+    seen: list = []
+    with alerts.batch():
+        alerts.set_cursor("X", 1)                     # uncommitted write inside the analyzer's transaction
+        t = threading.Thread(target=lambda: seen.append((alerts.list_alerts(), alerts.cursor("X"))))
+        t.start()
+        t.join(timeout=10)
+        assert not t.is_alive()                       # the API thread did not wait for the cycle
+    assert seen == [([], None)]
+    assert alerts.cursor("X") == 1
+
+
+def test_open_alerts_group_by_facility_and_family_and_silences_end_early(tmp_path):
+    an, alerts, _ = _fire_setup(tmp_path, regulator=False)
+    sil = alerts.add_silence({"family": "fire"}, T0, T0 + 3600 * S, "ops", "drill", kind="maintenance")
+    _run(an, range(10, 70, 10))
+    assert alerts.groups() == [{"group_key": "test-site/fire", "family": "fire", "severity": "critical", "n": 1}]
+    alerts.clock = lambda: T0 + 70 * S
+    ended = alerts.end_silence(sil["id"], "amir")
+    assert ended["ends_at_ns"] == T0 + 70 * S and "ended early by amir" in ended["reason"]
+    got = _run(an, [80])
+    assert [(t["from_state"], t["to_state"]) for t in got] == [("suppressed", "firing")]

@@ -91,3 +91,13 @@ def test_params_reject_unknown_keys_so_typos_do_not_silently_default():
 def test_round_trip_yaml_of_tm_2026_is_plain_data():
     data = yaml.safe_load((shipped_profiles_dir() / "tm-2026.yaml").read_text())
     assert validate_profile(data, "tm").id == "tm-2026"
+
+
+def test_check_config_reports_compliance_profile_errors(tmp_path):
+    from minewatch.validation import check_facility
+
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({**BASE, "rules": [{**RULE, "kind": "thresold"}]}))
+    (tmp_path / "facility.yaml").write_text(
+        "facility: {id: s, name: S}\nlicence: {number: L-1, capacity_kw: 10}\nanalysis: {compliance_profile: mine.yaml}\n")
+    problems = check_facility(tmp_path / "facility.yaml")
+    assert any("(R-1).kind: unknown rule kind 'thresold'" in p for p in problems), problems

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,23 +13,11 @@ import orjson
 from minewatch.sample import NS_PER_S, now_ns
 from minewatch.store import SqliteStore
 from tests.support.mosquitto import Broker
-from tests.support.mqtt import RIG_TOPIC, S21_METRICS, S21_SERIALS, Publisher, facility_file, s21_payload, wait_for
+from tests.support.mqtt import (
+    RIG_TOPIC, S21_METRICS, S21_SERIALS, Publisher, facility_file, s21_payload, start_collect_process, wait_for,
+)
 
-ROOT = Path(__file__).parents[1]
 PER_RIG = 800  # 10 rigs x 800 = 8000 messages, 96,000 samples
-
-
-def start_collector(config: Path, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "minewatch.cli", "collect", "--config", str(config)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
-    wait_for(lambda: log.read_text().count("subscriptions confirmed") > start_collector.count.get(log, 0)
-             or proc.poll() is not None, timeout_s=30, what="collector subscribed")
-    assert proc.poll() is None, log.read_text()
-    start_collector.count[log] = log.read_text().count("subscriptions confirmed")
-    return proc
-
-
-start_collector.count = {}  # type: ignore[attr-defined]
 
 
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(tmp_path: Path, mosquitto: Broker) -> None:
@@ -42,7 +28,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(tmp_path: Path, mosquit
     def rows() -> int:
         return store._conn().execute("SELECT COUNT(*) FROM samples").fetchone()[0]
 
-    first = start_collector(config, log)
+    first = start_collect_process(config, log)
     t0 = (now_ns() // NS_PER_S - 3 * 86400) * NS_PER_S
     stream = [(RIG_TOPIC.format(serial), orjson.dumps(s21_payload(serial, t0 + seq * NS_PER_S, seq)))
               for seq in range(PER_RIG) for serial in S21_SERIALS]
@@ -64,7 +50,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(tmp_path: Path, mosquit
 
     publishing.join(120)
     pub.close()
-    second = start_collector(config, log)
+    second = start_collect_process(config, log)
     try:
         wait_for(lambda: rows() >= total, timeout_s=90, what="every sample stored after restart")
         time.sleep(0.5)  # anything redelivered late would show up as extra rows (it must not)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -246,3 +248,32 @@ def test_broker_down_at_boot_is_retried(tmp_path: Path) -> None:
         col.stop()
         col.stop()  # idempotent
         broker.stop()
+
+
+def test_registry_edits_are_picked_up_without_a_restart(tmp_path: Path, mosquitto: Broker, publisher: Publisher,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("collector.mqtt.REGISTRY_CHECK_S", 0.0)
+    col = make_collector(tmp_path, mosquitto)
+    col.start()
+    assert col.wait_ready(10)
+    registry = tmp_path / "registry.csv"
+
+    def send(seq: int) -> None:
+        publisher.publish_all([(RIG_TOPIC.format("NEW-0001"),
+                                orjson.dumps(s21_payload("NEW-0001", now_ns() - (100 - seq) * NS_PER_S)))])
+        wait_for(lambda: col.stats()["acked"] == seq, what=f"message {seq} stored")
+
+    def where() -> list[str]:
+        return col.store.devices().set_index("device").loc["NEW-0001", ["zone", "rack"]].tolist()
+
+    send(1)
+    assert where() == ["", ""]
+    registry.write_text(registry.read_text() + "NEW-0001,antminer-s21,hall2,B09\n")
+    os.utime(registry, (time.time() + 5, time.time() + 5))
+    send(2)
+    assert where() == ["hall2", "B09"] and col.stats()["registry_reloads"] == 1
+    registry.write_text(registry.read_text() + "NEW-0001,antminer-s21,hall1,A01\n")  # duplicate serial
+    os.utime(registry, (time.time() + 10, time.time() + 10))
+    send(3)
+    col.stop()
+    assert col.stats()["registry_reload_errors"] == 1 and where() == ["hall2", "B09"]

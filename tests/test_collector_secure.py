@@ -64,8 +64,9 @@ def test_tls_and_password_from_the_environment(tmp_path: Path, secure_broker: tu
     assert col.stats()["stored_samples"] == 10 * S21_METRICS
 
 
-def test_wrong_password_is_refused_and_counted(tmp_path: Path, secure_broker: tuple[Broker, Path],
-                                               monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_wrong_password_is_refused_and_counted(
+        tmp_path: Path, secure_broker: tuple[Broker, Path], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     broker, ca = secure_broker
     monkeypatch.setenv("TEST_MQTT_PASSWORD", "wrong")
     col = collector(tmp_path, broker, ca)

@@ -25,7 +25,10 @@ from tests.support.influx import Server, influxql
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-MINEWATCH_SERVICES = {"collector": "collect", "analyzer": "analyze", "api": "serve", "simulator": "simulate"}
+MINEWATCH_SERVICES = {"collector": "collect", "analyzer": "analyze", "notifier": "notify", "api": "serve",
+                      "simulator": "simulate"}
+#: Dockerfile: WORKDIR /opt/minewatch, COPY . . — paths there are this repository's files.
+IMAGE_SOURCE = Path("/opt/minewatch")
 CONFIG_IN_CONTAINER = "/etc/minewatch/facility.yaml"
 DASHBOARD = json.loads((ROOT / "deploy/grafana/dashboards/minewatch.json").read_text())
 DATASOURCE = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/influxdb.yaml").read_text())
@@ -62,7 +65,9 @@ def test_minewatch_services_share_one_image_and_run_their_command() -> None:
         svc = SERVICES[name]
         assert svc["build"] == "." and svc["image"] == "minewatch:latest"
         assert svc["command"] == [verb, "--config", CONFIG_IN_CONTAINER], name
-    assert 'ENTRYPOINT ["minewatch"]' in (ROOT / "Dockerfile").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["minewatch"]' in dockerfile
+    assert f"WORKDIR {IMAGE_SOURCE}" in dockerfile and "COPY . ." in dockerfile
 
 
 def test_every_referenced_file_and_volume_exists() -> None:
@@ -104,7 +109,10 @@ def test_the_mounted_facility_config_points_at_the_compose_services() -> None:
     assert cfg.api.tokens_env in env
     assert cfg.data_dir == Path("/var/lib/minewatch")
     assert any(v.endswith(":/var/lib/minewatch") for v in SERVICES["collector"]["volumes"])
-    assert (cfg.path(cfg.registry)).exists()
+    registry = cfg.path(cfg.registry)
+    if registry.is_relative_to(IMAGE_SOURCE):
+        registry = ROOT / registry.relative_to(IMAGE_SOURCE)
+    assert registry.exists() and registry.read_text().startswith("serial,model,zone,rack")
 
 
 def test_grafana_datasource_is_influxql_on_the_dbrp_database() -> None:
@@ -181,3 +189,12 @@ def test_env_example_completes_the_compose_file_and_docker_compose_accepts_it(tm
 def test_minewatch_services_wait_for_a_healthy_influxdb(name: str) -> None:
     assert SERVICES[name]["depends_on"]["influxdb"]["condition"] == "service_healthy"
     assert SERVICES["influxdb"]["healthcheck"]["test"][:2] == ["CMD", "influx"]
+
+
+def test_the_mounted_facility_config_passes_check_config(tmp_path: Path) -> None:
+    """The whole-configuration check (profiles, registry, groups), with the image's paths mapped here."""
+    from minewatch.validation import check_facility
+
+    text = _mounted_config().read_text().replace(str(IMAGE_SOURCE), str(ROOT))
+    (tmp_path / "facility.yaml").write_text(text)
+    assert check_facility(tmp_path / "facility.yaml") == []

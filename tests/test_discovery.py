@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from collector.discovery import as_samples, compare, hosts_of, scan
+from collector.discovery import as_samples, compare, hosts_of, miner_registry, scan
 from minewatch.cli import app
 from minewatch.profiles import load_profiles
 from minewatch.registry import load_registry
@@ -22,6 +22,7 @@ LUX-0001,luxos-antminer-s19j-pro,hall1,A01
 WM60-0002,whatsminer-m60,hall1,A01
 BMS21-0003,antminer-s21,hall1,A02
 BMS21-0099,antminer-s21,hall1,A02
+env-hall1,hall-sensor-mqtt,hall1,
 """
 
 
@@ -52,10 +53,13 @@ async def test_discovery_finds_exactly_the_injected_unregistered_miner(tmp_path:
     port = free_port()
     async with running(_miners(), port=port):
         found = await scan(hosts_of(["127.0.0.0/29"], 256), PROFILES, miner_ports=[port], timeout_s=1.0)
-    result = compare(found, registry, {f"127.0.0.3:{port}": "BMS21-0003"})
+    result = compare(found, miner_registry(registry, PROFILES), {f"127.0.0.3:{port}": "BMS21-0003"})
     assert [(r["serial"], r["host"], r["profile"]) for r in result.unregistered] == [("WM60-ROGUE", "127.0.0.4", "whatsminer-m60")]
     assert sorted(r["serial"] for r in result.registered_seen) == ["BMS21-0003", "LUX-0001", "WM60-0002"]
-    assert [r["serial"] for r in result.registered_missing] == ["BMS21-0099"]
+    assert [r["serial"] for r in result.registered_missing] == ["BMS21-0099"]  # the hall sensor is no miner
+    # a registered miner the scan missed but the poller hears from is seen, not missing
+    polled = compare(found, miner_registry(registry, PROFILES), {f"127.0.0.3:{port}": "BMS21-0003"}, {"BMS21-0099"})
+    assert polled.registered_missing == [] and polled.registered_seen[-1]["seen_by"] == "polling"
     assert [(r["host"], r["model"], r["profile"]) for r in result.unidentified] == [
         ("127.0.0.5", "Antminer S19 XP", "antminer-s19-xp")]
     samples, metas = as_samples(result, 1)

@@ -15,6 +15,7 @@ from minewatch.config.storage import InfluxSettings
 from minewatch.events import Event, EventBus
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
 from minewatch.store.alerts import attach_alert_recorder
+from minewatch.store.base import StoreUnavailable
 from minewatch.store.influx import InfluxStore
 from minewatch.store.influx_http import StoreAuthError
 from minewatch.store.spool import Spool
@@ -165,3 +166,13 @@ def test_influx_settings_are_validated_with_clear_errors(tmp_path: Path, influx:
                                  "storage": {"backend": "influxdb", "influxdb": influx}}))
     with pytest.raises(ConfigError, match=message):
         load_facility(f)
+
+
+def test_a_database_dropped_under_the_store_is_created_again(influx_store: InfluxStore,
+                                                             influxd_server: Server) -> None:
+    influx_store.write([Sample(T0, "rig-1", "power_w", 1.0)])
+    influxql(influxd_server, f'DROP DATABASE "{influx_store.settings.database}"')
+    with pytest.raises(StoreUnavailable, match="HTTP 404"):  # this batch goes to the spool
+        influx_store.write([Sample(T0 + NS_PER_S, "rig-1", "power_w", 2.0)])
+    influx_store.write([Sample(T0 + 2 * NS_PER_S, "rig-1", "power_w", 3.0)])  # provisioned again
+    assert influx_store.query(T0, T0 + 10 * NS_PER_S)["value"].tolist() == [3.0]

@@ -112,3 +112,15 @@ async def test_powered_off_miner_is_down() -> None:
         poller = _poller(server, "luxos-antminer-s19j-pro", "L-1")
         samples = await poller.poll(now_ns())
     assert [(s.metric, s.value) for s in samples] == [("up", 0.0)] and poller.up is False
+
+
+async def test_addresses_and_host_names_resolve_to_a_socket_family() -> None:
+    import socket
+
+    from collector.minerapi.client import _address
+
+    loop = asyncio.get_running_loop()
+    assert await _address(loop, "127.1.0.7", 4028) == (socket.AF_INET, ("127.1.0.7", 4028))
+    assert (await _address(loop, "::1", 4028))[0] == socket.AF_INET6
+    family, addr = await _address(loop, "localhost", 4028)
+    assert family in (socket.AF_INET, socket.AF_INET6) and addr[1] == 4028

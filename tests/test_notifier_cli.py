@@ -56,7 +56,7 @@ def test_standalone_notify_delivers_what_another_process_queued(tmp_path: Path, 
     assert proc.returncode == 0, out
     assert "notifier running for ashgabat-01; destinations: central_bank" in out
     r = CliRunner().invoke(app, ["notify", "--config", str(path), "--status"])
-    assert r.exit_code == 0 and '"delivered": 3' in r.output
+    assert r.exit_code == 0 and '"delivered": 3' in r.output and "ledger head #" in r.output
 
 
 def test_keys_generate_with_config_is_ledgered(tmp_path: Path) -> None:

@@ -58,6 +58,11 @@ def test_idempotency_key_is_the_same_for_the_same_breach(tmp_path: Path) -> None
     a, b = (reg.breach_message(cfg, "breach_opened", ev.payload, occurred_ns=ev.at_ns + i, now_ns=ev.at_ns + i,
                                head=HEAD, annotation=reg.OperatorAnnotation()) for i in range(2))
     assert a.idempotency_key == b.idempotency_key and a.message_id != b.message_id
+    # no start time: two different alerts of the same rule and subject are two breaches
+    c, d = (reg.breach_message(cfg, "breach_opened", {**ev.payload, "started_at_ns": None, "alert_id": i},
+                               occurred_ns=ev.at_ns, now_ns=ev.at_ns, head=HEAD, annotation=reg.OperatorAnnotation())
+            for i in (5, 6))
+    assert c.idempotency_key != d.idempotency_key
 
 
 def test_daily_report_at_local_time_from_the_report_dict(tmp_path: Path, receiver: ReceiverServer,
@@ -108,3 +113,29 @@ def test_daily_report_built_by_the_analyzer(tmp_path: Path) -> None:
     assert content["summary"]["energy_kwh"] == 119.75 and content["summary"]["peak_demand_kw"] == 120.0
     assert {"breaches", "data_availability", "energy"} <= set(content)
     assert doc.report.period_end == "2026-01-01T02:00:00.000Z"
+
+
+def test_versions_in_force_at_start_and_profile_change_while_running(tmp_path: Path) -> None:
+    from minewatch.config import load_facility
+
+    prof = tmp_path / "my-profile.yaml"
+    prof.write_text("id: mine\n")
+    (tmp_path / "facility.yaml").write_text(
+        "facility: {id: f1, name: F1}\nlicence: {number: L-1, capacity_kw: 10}\nstorage: {data_dir: data}\n"
+        "analysis: {compliance_profile: my-profile.yaml}\n")
+    cfg = load_facility(tmp_path / "facility.yaml")
+    clock = iter(range(10**18, 10**18 + 10**15, 10**12))  # 1000 s per call
+    n = Notifier(cfg, None, deliver=False, clock=lambda: next(clock))
+    n.start()
+    n.stop()
+    (entry,) = n.ledger.entries()
+    assert entry.kind == "config.in_force" and len(entry.payload["config_sha256"]) == 64
+    before = entry.payload["files"][str(prof)]
+    assert before is not None and len(entry.payload["files"]) > 1  # the shipped device profiles too
+    prof.write_text("id: mine\n# threshold edited\n")
+    n.process_once()
+    changed = [e for e in n.ledger.entries() if e.kind == "config.changed"]
+    assert len(changed) == 1 and set(changed[0].payload["files"]) == {str(prof)}
+    assert changed[0].payload["files"][str(prof)] != before
+    n.process_once()
+    assert len([e for e in n.ledger.entries() if e.kind == "config.changed"]) == 1

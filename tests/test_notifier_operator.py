@@ -356,3 +356,22 @@ def test_malformed_event_is_skipped_counted_and_kept_in_the_ledger(tmp_path: Pat
     assert [q["breach"]["rule"]["id"] for q in _queued(n, "central_bank")] == ["EL-02"]
     assert n.stats()["counters"]["rejected_total"] == {"alert.transition: ValueError": 1}
     assert n.ledger.entries()[0].payload["alert_id"] == "not-a-number" and n.ledger.verify().ok
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # it is TLS, from the first byte
+def test_email_over_implicit_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.notify import start_smtp
+
+    smtp = start_smtp(tmp_path, implicit_tls=True)
+    try:
+        monkeypatch.setenv("SMTP_PW", smtp.password)
+        email = _email(host=smtp.host, port=smtp.port, tls="ssl", username=smtp.username, password_env="SMTP_PW",
+                       ca_file=str(smtp.ca_file))
+        cfg = facility_config(tmp_path, notify={"channels": [email], "group_wait_s": 0, "poll_interval_s": 0.05})
+        bus = EventBus()
+        with running(Notifier(cfg, bus)):
+            bus.publish(transition("TH-01", "firing", alert_id=3))
+            mails = smtp.wait_for(1)
+    finally:
+        smtp.controller.stop()
+    assert mails[0]["Subject"].startswith("[minewatch ashgabat-01] FIRING: 1 critical thermal alert")

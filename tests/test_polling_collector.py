@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from collector.polling import PollingCollector
 from minewatch.config.facility import FacilityConfig
+from minewatch.config.polling import ModbusTarget
 from minewatch.configfile import validate
 from minewatch.profiles import load_profiles
 from minewatch.registry import load_registry
@@ -76,6 +79,20 @@ async def test_collector_polls_everything_and_a_dead_device_stops_nobody(tmp_pat
     assert latest[("WM60-ROGUE", "registered_bool")] == 0.0 and latest[("discovery", "unregistered_count")] == 1.0
     assert latest[("WM60-0001", "registered_bool")] == 1.0
     # read-only: every request any simulated device received was a read (function codes 1-4)
-    codes = {r.function_code for r in sim.requests()}
-    assert codes and codes <= {1, 2, 3, 4}
+    codes = sim.function_codes()
+    assert codes and set(codes) <= {1, 2, 3, 4} and sum(codes.values()) == len(sim.requests())
     assert stats["written_total"] > 0 and stats["modbus_devices"] == 7 and stats["modbus_devices_up"] == 6
+
+
+def test_unknown_or_unfit_profiles_are_refused_with_every_problem_named(tmp_path: Path) -> None:
+    from minewatch.configfile import ConfigError
+
+    target = ModbusTarget(name="m1", profile="no-such-meter", host="127.0.0.1")
+    fit = ModbusTarget(name="m2", profile="whatsminer-m60", host="127.0.0.1", unit_id=2)  # a miner, not Modbus
+    cfg = _config(tmp_path, [target, fit], [{"host": "127.0.0.9", "profile": "eastron-sdm630"}], 4028)
+    with pytest.raises(ConfigError) as err:
+        PollingCollector(cfg, SqliteStore(tmp_path / "t.db"), PROFILES)
+    assert err.value.problems == [
+        "polling.modbus[0] (m1): profile: unknown device profile 'no-such-meter'",
+        "polling.modbus[1] (m2): profile: device profile has no modbus: section 'whatsminer-m60'",
+        "polling.miners[0] (127.0.0.9): profile: device profile has no miner_api: section 'eastron-sdm630'"]

@@ -12,7 +12,7 @@ import orjson
 from typer.testing import CliRunner
 
 from minewatch.cli import app
-from minewatch.ledger import Ledger
+from minewatch.ledger import Ledger, entry_hash
 from notifier import regulator as reg
 from notifier.signing import H_MESSAGE_ID, KeyStore
 from tests.support.notify import HEAD, ReceiverServer, facility_config, sample_breach
@@ -81,3 +81,29 @@ def test_audit_verify_cli_against_the_receivers_anchors(tmp_path: Path, receiver
     raw.close()
     r = runner.invoke(app, ["audit", "verify", "--db", db])
     assert r.exit_code == 1 and "TAMPERED: first problem at entry #3 edited" in r.output
+
+
+def test_audit_export_writes_verifiable_json_lines(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "state.db")
+    for i in range(3):
+        led.append("alert.transition" if i != 1 else "alert.ack", {"i": i}, at_ns=i)
+    r = CliRunner().invoke(app, ["audit", "export", "--db", str(led.path), "--kind", "alert.transition"])
+    assert r.exit_code == 0, r.output
+    rows = [orjson.loads(line) for line in r.output.splitlines()]
+    assert [x["seq"] for x in rows] == [1, 3]
+    e = rows[1]
+    assert e["hash"] == entry_hash(e["prev_hash"], e["seq"], e["at_ns"], e["kind"], e["actor"], e["subject"],
+                                   e["payload"])
+
+
+def test_a_rotated_key_is_accepted_once_its_public_key_is_in_the_folder(tmp_path: Path, receiver: ReceiverServer,
+                                                                        key_dir: Path) -> None:
+    other = KeyStore(tmp_path / "facility-keys")  # the facility's key folder, apart from the bank's
+    other.generate()
+    body = reg.encode(sample_breach(tmp_path))
+    r = _post(receiver, other, body)
+    assert (r.status_code, r.json()["reason"]) == (401, "unknown_key")
+    kid = other.current_id()
+    (key_dir / f"{kid}.pub").write_bytes((other.dir / f"{kid}.pub").read_bytes())  # the bank registers it
+    r = _post(receiver, other, body)
+    assert r.status_code == 200 and r.json()["status"] == "stored"

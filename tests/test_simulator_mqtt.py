@@ -36,8 +36,9 @@ def test_publisher_and_run_time_fault_commands(tmp_path: Path, mosquitto: Broker
     pub.start()
     assert pub.wait_ready(10)
     try:
-        wait_for(lambda: {m.topic for m in sub.snapshot()} >= {f"site/demo/rigs/{r.serial}/status" for r in facility.rigs}
-                 | {"site/demo/env/env-hall1", "site/demo/env/env-hall2"}, what="every rig and sensor published")
+        everyone = {f"site/demo/rigs/{r.serial}/status" for r in facility.rigs} | {
+            "site/demo/env/env-hall1", "site/demo/env/env-hall2"}
+        wait_for(lambda: {m.topic for m in sub.snapshot()} >= everyone, what="every rig and sensor published")
         ctl = Publisher(mosquitto.port, client_id="ctl")
         ctl.publish_all([
             ("minewatch/sim/fault", orjson.dumps({"fault": "overheat", "target": "BMS21-000001", "action": "inject"})),

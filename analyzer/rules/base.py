@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from analyzer.profile import Rule, Selector, duration_validator, ns
+from analyzer.profile import Rule, Selector, duration_validator
 
 if TYPE_CHECKING:
     from analyzer.context import EvalContext
@@ -147,10 +147,6 @@ class RuleKind:
         ms = self.metrics(rule)
         return ms[0] if ms else None
 
-    def evidence_selector(self, rule: Rule) -> "Selector | None":
+    def evidence_selector(self, rule: Rule) -> Selector | None:
         """For facility rules: the devices whose summed metric is the evidence series (None = the subject's own)."""
         return None
-
-
-def lookback_ns(rule: Rule, kind: RuleKind, step_ns: int) -> int:
-    return ns(kind.lookback_s(rule)) + step_ns

@@ -7,7 +7,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from analyzer.context import EvalContext
-from analyzer.profile import Rule, ns
+from analyzer.profile import Rule
 from analyzer.rules import register
 from analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
 from analyzer.rules.threshold import per_instant

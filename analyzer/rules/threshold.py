@@ -4,7 +4,7 @@ frequency bands, power factor, breaker loading against the device's rating."""
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from analyzer.context import EvalContext
 from analyzer.profile import Rule, ns

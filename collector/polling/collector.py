@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 
-from collector.discovery import as_samples, compare, hosts_of, scan
+from collector.discovery import as_samples, compare, hosts_of, miner_registry, scan
 from collector.minerapi.miner import MinerPoller
 from collector.minerapi.raw import RawKeeper
 from collector.modbus.device import ModbusDevice
@@ -22,6 +22,7 @@ from collector.modbus.link import ModbusLink
 from collector.polling.loops import LoopThread
 from collector.polling.schedule import run_every
 from minewatch.config.facility import FacilityConfig
+from minewatch.configfile import ConfigError
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile
 from minewatch.registry import RegistryEntry, load_registry
@@ -32,6 +33,22 @@ log = logging.getLogger(__name__)
 
 #: Samples held while the store is unavailable before new ones are shed (about a minute at full load).
 BUFFER_MAX_SAMPLES = 500_000
+
+
+def polling_problems(cfg: FacilityConfig, profiles: dict[str, DeviceProfile]) -> list[str]:
+    """Every polled device whose profile is unknown or cannot be read that way (for check-config too)."""
+    problems = []
+    for i, t in enumerate(cfg.polling.modbus):
+        p = profiles.get(t.profile)
+        if p is None or p.modbus is None:
+            why = "unknown device profile" if p is None else "device profile has no modbus: section"
+            problems.append(f"polling.modbus[{i}] ({t.name}): profile: {why} {t.profile!r}")
+    for i, m in enumerate(cfg.polling.miners):
+        p = profiles.get(m.profile) if m.profile else None
+        if m.profile and (p is None or p.miner_api is None):
+            why = "unknown device profile" if p is None else "device profile has no miner_api: section"
+            problems.append(f"polling.miners[{i}] ({m.host}): profile: {why} {m.profile!r}")
+    return problems
 
 
 class PollingCollector:
@@ -48,14 +65,14 @@ class PollingCollector:
         if registry is None and cfg.registry:
             registry = load_registry(cfg.path(cfg.registry), set(profiles))
         self.registry = registry or {}
+        problems = polling_problems(cfg, profiles)
+        if problems:
+            raise ConfigError(problems)
         self.links: dict[tuple, ModbusLink] = {}
         self.modbus: list[ModbusDevice] = []
         for t in self.settings.modbus:
-            profile = profiles.get(t.profile)
-            if profile is None:
-                raise ValueError(f"modbus device {t.name!r}: unknown device profile {t.profile!r}")
             link = self.links.setdefault(t.connection_key(), ModbusLink(t))
-            self.modbus.append(ModbusDevice(t, profile, link, self.counters))
+            self.modbus.append(ModbusDevice(t, profiles[t.profile], link, self.counters))
         self.miners = [MinerPoller(m, profiles, self.counters, self.raw) for m in self.settings.miners]
         self.last_discovery: dict | None = None
         #: Samples and device metadata waiting for the writer; any loop appends, the writer swaps out.
@@ -156,7 +173,8 @@ class PollingCollector:
         found = await scan(hosts, self.profiles, miner_ports=d.miner_ports, timeout_s=d.timeout_s,
                            concurrency=d.concurrency, modbus=d.modbus, modbus_port=d.modbus_port, counters=self.counters)
         known = {f"{m.target.host}:{m.port}": m.device for m in self.miners if m.device}
-        result = compare(found, self.registry, known)
+        answering = {m.device for m in self.miners if m.up and m.device}
+        result = compare(found, miner_registry(self.registry, self.profiles), known, answering)
         self.last_discovery = vars(result)
         samples, metas = as_samples(result, now_ns())
         known_devices = set(await asyncio.to_thread(lambda: set(self.store.devices()["device"])))

@@ -41,7 +41,7 @@ def discover(
 ) -> None:
     """Find miners (and Modbus devices) on a network and compare them with the registry:
     registered and seen, registered but missing, seen but NOT registered, seen but unidentified."""
-    from collector.discovery import compare, hosts_of, known_hosts, scan
+    from collector.discovery import compare, hosts_of, known_hosts, miner_registry, scan
     from minewatch.registry import load_registry
 
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -56,7 +56,7 @@ def discover(
     started = time.monotonic()
     found = asyncio.run(scan(hosts, profiles, miner_ports=port, timeout_s=timeout, concurrency=concurrency,
                              modbus=modbus, modbus_port=modbus_port))
-    result = compare(found, reg, known)
+    result = compare(found, miner_registry(reg, profiles), known)
     if as_json:
         typer.echo(json.dumps(vars(result), indent=2))
         return
@@ -84,8 +84,9 @@ def poll(
     store = open_store(cfg)
     collector = PollingCollector(cfg, store, profiles)
     done = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    if threading.current_thread() is threading.main_thread():  # signals can only be caught there
+        signal.signal(signal.SIGINT, lambda *_: done.set())
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
     collector.start()
     typer.echo(f"polling {len(cfg.polling.modbus)} Modbus device(s) and {len(cfg.polling.miners)} miner(s); Ctrl-C stops")
     deadline = time.monotonic() + duration if duration else None

@@ -42,7 +42,8 @@ class MqttSettings(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "MqttSettings":
         if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError(f"reconnect_max_s {self.reconnect_max_s} must be >= reconnect_min_s {self.reconnect_min_s}")
+            raise ValueError(f"reconnect_max_s {self.reconnect_max_s} must be >= "
+                             f"reconnect_min_s {self.reconnect_min_s}")
         if self.shared_group and self.protocol != "5":
             raise ValueError("shared_group needs protocol '5' (shared subscriptions are an MQTT 5 feature)")
         if self.ca_file and not self.tls:

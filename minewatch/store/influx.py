@@ -156,7 +156,8 @@ class InfluxStore(TelemetryStore):
 
     def _post(self, chunk: Sequence[str]) -> None:
         """One request, retried on 429/503 after the server's Retry-After (capped) or a backoff."""
-        for attempt in range(self.settings.max_retries + 1):
+        attempt = 0
+        while True:
             try:
                 self._writer.post(chunk)
                 self.counters.inc("influx_requests_total")
@@ -167,16 +168,15 @@ class InfluxStore(TelemetryStore):
                     raise WriteRejected(status, exc.message) from exc
                 if status in (401, 403):
                     raise auth_error(self.settings, status, exc.message) from exc
-                if status in _RETRY_STATUSES and attempt < self.settings.max_retries:
-                    self.counters.inc("influx_retries_total", reason=str(status))
-                    wait = exc.retry_after_s if exc.retry_after_s is not None else 0.5 * 2 ** attempt
-                    self._sleep(min(wait, self.settings.retry_max_wait_s))
-                    continue
-                if status == 404:  # database/bucket dropped under us: provision again next time
-                    self._ready = False
-                raise StoreUnavailable(f"InfluxDB write to {self.settings.url}: HTTP {status}: {exc.message}") \
-                    from exc
-        raise AssertionError("unreachable")
+                if status not in _RETRY_STATUSES or attempt >= self.settings.max_retries:
+                    if status == 404:  # database/bucket dropped under us: provision again next time
+                        self._ready = False
+                    raise StoreUnavailable(f"InfluxDB write to {self.settings.url}: HTTP {status}: "
+                                           f"{exc.message}") from exc
+                self.counters.inc("influx_retries_total", reason=str(status))
+                wait = exc.retry_after_s if exc.retry_after_s is not None else 0.5 * 2 ** attempt
+                self._sleep(min(wait, self.settings.retry_max_wait_s))
+                attempt += 1
 
     # -- device metadata ----------------------------------------------------------------------------
 

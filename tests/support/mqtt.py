@@ -128,3 +128,17 @@ def publish_sim_rounds(facility: Any, port: int, rounds: int, start_s: float = 1
         pub.publish_once()
     pub.stop()
     return pub.stats()["delivered"]
+
+
+def start_collect_process(config: Path, log: Path, *args: str) -> "subprocess.Popen[bytes]":
+    """``minewatch collect`` as a subprocess, logging to ``log``; returns once it has subscribed."""
+    import subprocess
+    import sys
+
+    before = log.read_text().count("subscriptions confirmed") if log.exists() else 0
+    proc = subprocess.Popen([sys.executable, "-m", "minewatch.cli", "collect", "--config", str(config), *args],
+                            cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+    wait_for(lambda: proc.poll() is not None or log.read_text().count("subscriptions confirmed") > before,
+             timeout_s=30, what="collector subscribed")
+    assert proc.poll() is None, log.read_text()
+    return proc

@@ -59,7 +59,8 @@ def start_secure_mosquitto(workdir: Path, user: str, password: str) -> tuple[Bro
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
         f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
-        f"user {pwd.getpwuid(os.getuid()).pw_name}\n"  # as root, mosquitto would drop to 'mosquitto' and not read tmp files
+        # as root, mosquitto would drop to user 'mosquitto' and could not read these temp files
+        f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
         "allow_anonymous false\n"
         f"password_file {pwfile}\n"
         "persistence true\n"

@@ -135,7 +135,7 @@ class ReceiverServer:
         return f"http://127.0.0.1:{self.server.port}/v1/messages"
 
     def start(self) -> None:
-        self.switch.app = create_app(self.store, KeyStore(self.key_dir).public_keys(), window_s=self.window_s)
+        self.switch.app = create_app(self.store, [self.key_dir], window_s=self.window_s)
         self.server.start()
 
     def stop(self) -> None:
@@ -216,8 +216,10 @@ class SmtpServer:
         return list(self.inbox.messages)
 
 
-def start_smtp(tmp: Path, username: str = "alerts", password: str = "s3cret-pass") -> SmtpServer:
-    """aiosmtpd requiring STARTTLS and LOGIN/PLAIN authentication, like a real submission server."""
+def start_smtp(tmp: Path, username: str = "alerts", password: str = "s3cret-pass", *,
+               implicit_tls: bool = False) -> SmtpServer:
+    """aiosmtpd requiring STARTTLS (or, with ``implicit_tls``, TLS from the first byte like port 465) and
+    LOGIN/PLAIN authentication, like a real submission server."""
     cert, key = self_signed(tmp)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
@@ -229,8 +231,11 @@ def start_smtp(tmp: Path, username: str = "alerts", password: str = "s3cret-pass
         return AuthResult(success=ok, handled=False)
 
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
-                            authenticator=authenticator, auth_required=True, ready_timeout=10)
+    # aiosmtpd only counts STARTTLS as TLS for AUTH; with implicit TLS the whole connection already is
+    tls = ({"ssl_context": ctx, "auth_require_tls": False} if implicit_tls
+           else {"tls_context": ctx, "require_starttls": True})
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_required=True,
+                            ready_timeout=10, **tls)
     controller.start()
     return SmtpServer("127.0.0.1", port, cert, username, password, inbox, controller)
 

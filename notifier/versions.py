@@ -1,0 +1,59 @@
+"""What configuration is in force: hashes of the validated facility config and of every file the
+facility's behaviour depends on (compliance profile, device profiles, equipment registry), so the
+ledger shows which versions applied when (research/compliance.md §5.2: list of monitoring-plan
+versions; §5.1: record every change that re-characterises the system)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from minewatch.config.facility import FacilityConfig
+from minewatch.ledger import canonical_json
+from minewatch.profiles import default_profiles_dir
+
+
+def _file_sha(p: Path) -> str | None:
+    try:
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _compliance_profile_path(cfg: FacilityConfig) -> Path | None:
+    try:
+        from analyzer.profile import resolve_profile_path
+    except ImportError:
+        return None
+    return resolve_profile_path(cfg.analysis.compliance_profile, cfg.base_dir)
+
+
+def versions_in_force(cfg: FacilityConfig) -> dict[str, Any]:
+    """``config_sha256`` of the validated config (secrets are never in it, only env var names) and
+    ``files``: path -> SHA-256 (None when unreadable) of the profiles and the registry."""
+    files: dict[str, str | None] = {}
+    prof = _compliance_profile_path(cfg)
+    if prof is not None:
+        files[str(prof)] = _file_sha(prof)
+    dirs = [default_profiles_dir()] + ([cfg.path(cfg.device_profiles_dir)] if cfg.device_profiles_dir else [])
+    for d in dirs:
+        for f in sorted(d.glob("*.yaml")) if d.is_dir() else []:
+            files[str(f)] = _file_sha(f)
+    if cfg.registry:
+        reg = cfg.path(cfg.registry)
+        files[str(reg)] = _file_sha(reg)
+    return {"config_sha256": hashlib.sha256(canonical_json(cfg.model_dump(mode="json", by_alias=True))).hexdigest(),
+            "compliance_profile": cfg.analysis.compliance_profile, "files": files}
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What differs between two ``versions_in_force`` results (empty when nothing did)."""
+    out: dict[str, Any] = {}
+    if before.get("config_sha256") != after.get("config_sha256"):
+        out["config_sha256"] = after.get("config_sha256")
+    fb, fa = before.get("files", {}), after.get("files", {})
+    changed = {k: fa.get(k) for k in sorted(set(fb) | set(fa)) if fb.get(k) != fa.get(k)}
+    if changed:
+        out["files"] = changed
+    return out
