@@ -23,7 +23,7 @@ from minewatch.config import FacilityConfig, load_facility
 from minewatch.configfile import ConfigError
 from minewatch.events import EventBus
 from minewatch.profiles import DeviceProfile, default_profiles_dir, load_profiles
-from minewatch.store import TelemetryStore, open_store
+from minewatch.store import TelemetryStore, open_backend, open_store
 from minewatch.supervisor import Supervisor
 
 log = logging.getLogger("minewatch")
@@ -71,12 +71,14 @@ class StorePart:
 
 
 class Runtime:
-    def __init__(self, cfg: FacilityConfig) -> None:
+    def __init__(self, cfg: FacilityConfig, writes: bool = True) -> None:
+        """``writes=False`` (``serve``): the backend alone. The outage spool belongs to the processes
+        that write; a read-only API must not replay it beside them."""
         self.cfg = cfg
         self.supervisor = Supervisor()
         self.bus = EventBus()
         self.profiles = self._load_profiles()
-        self.store = open_store(cfg)
+        self.store = open_store(cfg) if writes else open_backend(cfg)
         self.supervisor.add("store", StorePart(self.store))
         self.alert_store = self._open_alert_store()
         self.faults: Any | None = None
@@ -85,8 +87,8 @@ class Runtime:
         self.token_values: dict[str, str] | None = None
 
     @classmethod
-    def from_config(cls, path: Path) -> "Runtime":
-        return cls(load_facility(path))
+    def from_config(cls, path: Path, writes: bool = True) -> "Runtime":
+        return cls(load_facility(path), writes)
 
     def _load_profiles(self) -> dict[str, DeviceProfile]:
         dirs = [default_profiles_dir()]
@@ -176,20 +178,22 @@ class Runtime:
             return
         self.supervisor.add("analyzer", analyzer)
 
-    def add_notifier(self) -> None:
+    def add_notifier(self, deliver: bool = True) -> None:
+        """The notifier: ledger, outbox and delivery. ``deliver=False`` (``serve``) only ledgers and queues
+        what this process publishes (acknowledgements, silences, orders); ``minewatch notify`` delivers."""
         service = optional_module("notifier.service")
         if service is None:
             return
-        self.supervisor.add("notifier", service.Notifier(self.cfg, self.bus, report_source=self._report_source()))
+        self.supervisor.add("notifier", service.Notifier(self.cfg, self.bus, report_source=self._report_source(),
+                                                         deliver=deliver))
 
     def _report_source(self) -> Any | None:
+        """The daily report for the notifier; the compliance profile is loaded when a report is due."""
         report = optional_module("analyzer.report")
-        profile_mod = optional_module("analyzer.profile")
-        if report is None or profile_mod is None or self.alert_store is None:
+        if report is None or self.alert_store is None:
             return None
-        profile = profile_mod.load_compliance_profile(self.cfg.analysis.compliance_profile, self.cfg.base_dir)
-        return lambda start_ns, end_ns: report.build_report(self.cfg, self.store, self.alert_store, profile,
-                                                            start_ns, end_ns)
+        return lambda start_ns, end_ns: report.build_report(self.cfg, self.store, self.alert_store, None,
+                                                            start_ns, end_ns, device_profiles=self.profiles)
 
     def add_api(self, host: str | None = None, port: int | None = None) -> None:
         from api.app import create_app
