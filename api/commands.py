@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         from minewatch.runtime import Runtime, setup_logging
 
         setup_logging()
-        rt = Runtime.from_config(config)
+        rt = Runtime.from_config(config, writes=False)
+        rt.add_notifier(deliver=False)  # acks, silences and orders made here reach the ledger
         rt.add_api(host=host, port=port)
         raise typer.Exit(rt.supervisor.run(on_started=rt.announce))

@@ -90,12 +90,12 @@ class EmbeddedBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.kind == "mosquitto":
             self._start_mosquitto()
+            if not wait_listening(self.host, self.port, 15.0):
+                self.stop()
+                raise RuntimeError(f"mosquitto did not listen on {self.host}:{self.port} within 15 s "
+                                   f"(see {self.workdir / 'mosquitto.log'})")
         else:
-            self._start_amqtt()
-        if not wait_listening(self.host, self.port, 15.0):
-            self.stop()
-            raise RuntimeError(f"{self.kind} broker did not listen on {self.host}:{self.port} within 15 s "
-                               f"(see {self.workdir})")
+            self._start_amqtt()  # returns once amqtt's listener is up
         self._started_at = time.monotonic()
         log.info("MQTT broker (%s) listening on %s:%d", self.kind, self.host, self.port)
 
@@ -140,9 +140,10 @@ class EmbeddedBroker:
 
         self._thread = threading.Thread(target=run, name="amqtt-broker", daemon=True)
         self._thread.start()
-        ready.wait(15.0)
-        if failure:
-            raise RuntimeError(f"embedded amqtt broker failed to start on {self.host}:{self.port}: {failure[0]}")
+        if not ready.wait(15.0) or failure:
+            reason = failure[0] if failure else "no answer within 15 s"
+            self.stop()
+            raise RuntimeError(f"embedded amqtt broker failed to start on {self.host}:{self.port}: {reason}")
 
     async def _amqtt_start(self) -> None:
         from amqtt.broker import Broker

@@ -13,6 +13,7 @@ import logging
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from minewatch.config import FacilityConfig, load_facility
 from minewatch.configfile import ConfigError
 from minewatch.events import EventBus
 from minewatch.profiles import DeviceProfile, default_profiles_dir, load_profiles
-from minewatch.store import TelemetryStore, open_store
+from minewatch.store import TelemetryStore, open_backend, open_store
 from minewatch.supervisor import Supervisor
 
 log = logging.getLogger("minewatch")
@@ -70,12 +71,14 @@ class StorePart:
 
 
 class Runtime:
-    def __init__(self, cfg: FacilityConfig) -> None:
+    def __init__(self, cfg: FacilityConfig, writes: bool = True) -> None:
+        """``writes=False`` (``serve``): the backend alone. The outage spool belongs to the processes
+        that write; a read-only API must not replay it beside them."""
         self.cfg = cfg
         self.supervisor = Supervisor()
         self.bus = EventBus()
         self.profiles = self._load_profiles()
-        self.store = open_store(cfg)
+        self.store = open_store(cfg) if writes else open_backend(cfg)
         self.supervisor.add("store", StorePart(self.store))
         self.alert_store = self._open_alert_store()
         self.faults: Any | None = None
@@ -84,8 +87,8 @@ class Runtime:
         self.token_values: dict[str, str] | None = None
 
     @classmethod
-    def from_config(cls, path: Path) -> "Runtime":
-        return cls(load_facility(path))
+    def from_config(cls, path: Path, writes: bool = True) -> "Runtime":
+        return cls(load_facility(path), writes)
 
     def _load_profiles(self) -> dict[str, DeviceProfile]:
         dirs = [default_profiles_dir()]
@@ -102,11 +105,11 @@ class Runtime:
     # simulated publisher (the collector is subscribed before the first message), analyzer, notifier,
     # API. On stop the publisher goes quiet before the collector drains its queue.
 
-    def use_broker(self, workdir: Path) -> None:
+    def use_broker(self, workdir: Path, prefer: str | None = None) -> None:
         """Run the demo's MQTT broker on a free port and point the facility's MQTT settings at it."""
         from minewatch.broker import EmbeddedBroker
 
-        broker = EmbeddedBroker(workdir)
+        broker = EmbeddedBroker(workdir, prefer=prefer)  # type: ignore[arg-type]
         self.supervisor.add("broker", broker)
         mqtt = self.cfg.mqtt.model_copy(update={"host": broker.host, "port": broker.port,
                                                 "protocol": broker.protocol})
@@ -175,20 +178,22 @@ class Runtime:
             return
         self.supervisor.add("analyzer", analyzer)
 
-    def add_notifier(self) -> None:
+    def add_notifier(self, deliver: bool = True) -> None:
+        """The notifier: ledger, outbox and delivery. ``deliver=False`` (``serve``) only ledgers and queues
+        what this process publishes (acknowledgements, silences, orders); ``minewatch notify`` delivers."""
         service = optional_module("notifier.service")
         if service is None:
             return
-        self.supervisor.add("notifier", service.Notifier(self.cfg, self.bus, report_source=self._report_source()))
+        self.supervisor.add("notifier", service.Notifier(self.cfg, self.bus, report_source=self._report_source(),
+                                                         deliver=deliver))
 
     def _report_source(self) -> Any | None:
+        """The daily report for the notifier; the compliance profile is loaded when a report is due."""
         report = optional_module("analyzer.report")
-        profile_mod = optional_module("analyzer.profile")
-        if report is None or profile_mod is None or self.alert_store is None:
+        if report is None or self.alert_store is None:
             return None
-        profile = profile_mod.load_compliance_profile(self.cfg.analysis.compliance_profile, self.cfg.base_dir)
-        return lambda start_ns, end_ns: report.build_report(self.cfg, self.store, self.alert_store, profile,
-                                                            start_ns, end_ns)
+        return lambda start_ns, end_ns: report.build_report(self.cfg, self.store, self.alert_store, None,
+                                                            start_ns, end_ns, device_profiles=self.profiles)
 
     def add_api(self, host: str | None = None, port: int | None = None) -> None:
         from api.app import create_app
@@ -224,6 +229,31 @@ class Runtime:
             typer.echo(f"  live page:  {self.api_url}/  (log in with a token from {self.cfg.api.tokens_env})")
         typer.echo(f"  API docs:   {self.api_url}/api/docs    health: {self.api_url}/health")
         typer.echo("  Ctrl-C stops everything.")
+
+
+class FirstTelemetry:
+    """A start gate: returns from ``start()`` once the store knows a device (or after ``timeout_s``).
+
+    Placed before the analyzer in the demo, whose store starts empty: the analyzer re-reads the device
+    table only every ``analysis.devices_refresh_s``, and would otherwise spend that long blind.
+    """
+
+    def __init__(self, store: TelemetryStore, timeout_s: float = 20.0) -> None:
+        self.store = store
+        self.timeout_s = timeout_s
+        self.waited_s = 0.0
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+        while self.store.devices().empty and time.monotonic() - t0 < self.timeout_s:
+            time.sleep(0.2)
+        self.waited_s = round(time.monotonic() - t0, 1)
+
+    def stop(self) -> None:
+        pass
+
+    def stats(self) -> dict[str, Any]:
+        return {"waited_s": self.waited_s}
 
 
 class SimulatorFaults:
@@ -297,6 +327,8 @@ def register(app: typer.Typer) -> None:
         fault: list[str] = typer.Option([], help="Inject at start, kind[:serial]: overheat, fan_fail, silent, "
                                                  "unregistered, overload (repeatable)"),
         interval_s: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between simulated messages"),
+        broker: str = typer.Option("auto", help="MQTT broker: auto (Mosquitto if installed, else amqtt), "
+                                                "mosquitto or amqtt"),
     ) -> None:
         """A simulated facility end to end: broker, simulator, collector, analyzer, API and page."""
         from api.auth import TokenTable
@@ -307,8 +339,11 @@ def register(app: typer.Typer) -> None:
         cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"data_dir": str(data)})})
         rt = Runtime(cfg)
         rt.tokens, rt.token_values = TokenTable.generate()
-        rt.use_broker(data / "broker")
+        if broker not in ("auto", "mosquitto", "amqtt"):
+            raise typer.BadParameter(f"expected auto, mosquitto or amqtt, got {broker!r}", param_hint="--broker")
+        rt.use_broker(data / "broker", None if broker == "auto" else broker)
         rt.simulate(fault, interval_s)
+        rt.supervisor.add("first_telemetry", FirstTelemetry(rt.store))
         rt.add_analyzer(required=False)
         rt.add_notifier()
         rt.add_api(host=host, port=port)

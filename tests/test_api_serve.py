@@ -38,6 +38,8 @@ def test_serve_answers_from_the_shared_store_and_stops_on_sigterm(tmp_path: Path
                          headers={"Authorization": f"Bearer {TOKENS['inspector']}"})
         assert resp.status_code == 200 and resp.json()["total"] == 5
         assert httpx.get(f"http://127.0.0.1:{port}/api/v1/facility").status_code == 401
+        parts = httpx.get(f"http://127.0.0.1:{port}/health").json()["components"]
+        assert "notifier" in parts and "analyzer" not in parts  # ledgers what the API does; analyzes nothing
     finally:
         time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
