@@ -32,9 +32,17 @@ def _open(config: Path):
     from minewatch.events import EventBus
     from minewatch.store import open_store
 
+    from minewatch.store.alerts import attach_alert_recorder
+    from notifier.service import Notifier
+
     cfg = load_facility(config)
     bus = EventBus()
-    return cfg, open_store(cfg), AlertStore(cfg.data_dir / "state.db", bus), bus
+    store = open_store(cfg)
+    # Every event of this process (transitions, acks, silences, orders, reports) is ledgered and
+    # queued for the regulator; a `minewatch notify` process (or `run`) does the delivering.
+    Notifier(cfg, bus, deliver=False)
+    attach_alert_recorder(bus, store)
+    return cfg, store, AlertStore(cfg.data_dir / "state.db", bus), bus
 
 
 def register(app: typer.Typer) -> None:
