@@ -93,6 +93,6 @@ def test_unknown_or_unfit_profiles_are_refused_with_every_problem_named(tmp_path
     with pytest.raises(ConfigError) as err:
         PollingCollector(cfg, SqliteStore(tmp_path / "t.db"), PROFILES)
     assert err.value.problems == [
-        "polling.modbus[0] (m1): profile: unknown device profile 'no-such-meter'",
-        "polling.modbus[1] (m2): profile: device profile has no modbus: section 'whatsminer-m60'",
-        "polling.miners[0] (127.0.0.9): profile: device profile has no miner_api: section 'eastron-sdm630'"]
+        "polling.modbus[0].profile: unknown device profile 'no-such-meter' (device 'm1')",
+        "polling.modbus[1].profile: device profile has no modbus: section 'whatsminer-m60' (device 'm2')",
+        "polling.miners[0].profile: device profile has no miner_api: section 'eastron-sdm630' (miner 127.0.0.9)"]

@@ -28,27 +28,12 @@ from minewatch.profiles import DeviceProfile
 from minewatch.registry import RegistryEntry, load_registry
 from minewatch.sample import DeviceMeta, Sample, now_ns
 from minewatch.store import StoreUnavailable, TelemetryStore
+from minewatch.validation import polling_problems
 
 log = logging.getLogger(__name__)
 
 #: Samples held while the store is unavailable before new ones are shed (about a minute at full load).
 BUFFER_MAX_SAMPLES = 500_000
-
-
-def polling_problems(cfg: FacilityConfig, profiles: dict[str, DeviceProfile]) -> list[str]:
-    """Every polled device whose profile is unknown or cannot be read that way (for check-config too)."""
-    problems = []
-    for i, t in enumerate(cfg.polling.modbus):
-        p = profiles.get(t.profile)
-        if p is None or p.modbus is None:
-            why = "unknown device profile" if p is None else "device profile has no modbus: section"
-            problems.append(f"polling.modbus[{i}] ({t.name}): profile: {why} {t.profile!r}")
-    for i, m in enumerate(cfg.polling.miners):
-        p = profiles.get(m.profile) if m.profile else None
-        if m.profile and (p is None or p.miner_api is None):
-            why = "unknown device profile" if p is None else "device profile has no miner_api: section"
-            problems.append(f"polling.miners[{i}] ({m.host}): profile: {why} {m.profile!r}")
-    return problems
 
 
 class PollingCollector:
