@@ -109,7 +109,8 @@ function renderDevices(d) {
 function renderAlerts(alerts, counts) {
   const na = alerts === null || alerts === undefined;
   $("alerts-na").hidden = !na;
-  $("alert-count").textContent = na ? "–" : alerts.length;
+  // the list is capped; the count is not
+  $("alert-count").textContent = na ? "–" : counts ? counts.firing + counts.pending + counts.nodata : alerts.length;
   const sev = $("alert-sev");
   sev.replaceChildren();
   if (counts) {
