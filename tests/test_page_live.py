@@ -168,7 +168,7 @@ def test_clicking_a_rig_shows_its_last_hour(chromium: Browser, live: tuple[Known
     # an hour of 10 s samples in 1 min buckets: 60 or 61 depending on where the minute boundaries fall
     expect(page.locator("#detail-note")).to_contain_text(re.compile(r"1 min maxima, 6[01] points"), timeout=10_000)
     assert page.locator("#detail-chart polyline").count() == 1
-    expect(page.locator("#detail-chart")).to_contain_text("limit 90")
+    expect(page.locator("#detail-chart")).to_contain_text("limit 90 °C")
     page.click("#detail-close")
     expect(page.locator("#detail")).to_be_hidden()
     page.close()

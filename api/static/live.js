@@ -8,6 +8,9 @@ let lastSnapshotAt = 0;
 let source = null;
 
 const $ = (id) => document.getElementById(id);
+// metric-name unit suffixes as people write them
+const UNITS = { c: "°C", w: "W", kw: "kW", kwh: "kWh", v: "V", a: "A", hz: "Hz", pct: "%", rpm: "rpm", ths: "TH/s", kpa: "kPa" };
+const unitLabel = (u) => UNITS[u] || u || "";
 
 function fmt(n, digits = 1) {
   return n === null || n === undefined ? "no data" : Number(n).toLocaleString("en-US", {
@@ -118,7 +121,7 @@ async function showDevice(id, metric, limit) {
   const pts = body.points.map(([t, v]) => [Date.parse(t), v]);
   $("detail-note").textContent = `last hour, 1 min maxima, ${pts.length} points`;
   drawChart($("detail-chart"), pts, start.getTime(), end.getTime(),
-    limit ? { value: limit, label: "limit" } : null, body.unit || "", "1 h");
+    limit ? { value: limit, label: "limit" } : null, unitLabel(body.unit), "1 h");
 }
 
 function renderDevices(d) {
