@@ -21,6 +21,8 @@ RIG_ROLE = "rig"
 METER_ROLE = "revenue_meter"
 SEVERITIES = ("critical", "major", "warning", "info")
 ACTIVE_STATES = ("firing", "pending", "nodata")
+#: Active alerts read per state (the analyzer's default page is 100); counts are exact up to this.
+ACTIVE_LIMIT = 10_000
 
 
 def age_s(now_ns: int, ts_ns: int | float | None) -> float | None:
@@ -172,7 +174,7 @@ def active_alerts(ctx: ApiContext) -> list[dict[str, Any]] | None:
         return None
     alerts: list[dict[str, Any]] = []
     for state in ACTIVE_STATES:
-        alerts.extend(ctx.alert_store.list_alerts(state=state))
+        alerts.extend(ctx.alert_store.list_alerts(state=state, limit=ACTIVE_LIMIT))
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     alerts.sort(key=lambda a: (rank.get(str(a.get("severity")), len(rank)), -since_ns(a)))
     return [api_record(a) for a in alerts]

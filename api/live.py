@@ -67,7 +67,7 @@ class LiveHub:
                 "seq": self._seq,
                 "summary": facility_summary(ctx, table, alerts),
                 "hottest": hottest_rigs(ctx, table, 10),
-                "alerts": None if alerts is None else alerts[:ALERTS_SHOWN],
+                "alerts": None if alerts is None else [_slim(a) for a in alerts[:ALERTS_SHOWN]],
                 "trend": self._trend,
                 "server_time": rfc3339(now),
             }
@@ -100,6 +100,13 @@ class LiveHub:
 
     def stats(self) -> dict[str, Any]:
         return {"clients": self.clients, "snapshots": self._seq, "errors": self.errors}
+
+
+def _slim(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert without its evidence points (up to 240 per alert, every 2 s, to every page); the page
+    keeps the metric name and fetches the series when the operator opens the alert."""
+    evidence = alert.get("evidence")
+    return {**alert, "evidence": {"metric": evidence.get("metric")} if isinstance(evidence, dict) else None}
 
 
 router = APIRouter(prefix="/api/v1", tags=["live"])

@@ -23,6 +23,7 @@ from minewatch.config import FacilityConfig, load_facility
 from minewatch.configfile import ConfigError
 from minewatch.events import EventBus
 from minewatch.profiles import DeviceProfile, default_profiles_dir, load_profiles
+from minewatch.registry import load_registry
 from minewatch.store import TelemetryStore, open_backend, open_store
 from minewatch.supervisor import Supervisor
 
@@ -99,6 +100,10 @@ class Runtime:
     def _open_alert_store(self) -> Any | None:
         state = optional_module("analyzer.state")
         return state.AlertStore(self.cfg.data_dir / "state.db", bus=self.bus) if state else None
+
+    def registered(self) -> set[str]:
+        """Serials in the facility's equipment registry (empty without one)."""
+        return set(load_registry(self.cfg.path(self.cfg.registry), set(self.profiles))) if self.cfg.registry else set()
 
     # --- parts -------------------------------------------------------------------------------
     # Add order is start order (stop is the reverse): broker, simulated servers, collectors, then the
@@ -232,20 +237,30 @@ class Runtime:
 
 
 class FirstTelemetry:
-    """A start gate: returns from ``start()`` once the store knows a device (or after ``timeout_s``).
+    """A start gate: returns from ``start()`` once every ``expected`` device (the registry; any device
+    when there is none) has sent telemetry, or after ``timeout_s``.
 
-    Placed before the analyzer in the demo, whose store starts empty: the analyzer re-reads the device
-    table only every ``analysis.devices_refresh_s``, and would otherwise spend that long blind.
+    Placed before the analyzer in the demo, whose store starts empty: a fresh analyzer would otherwise
+    judge the registered rigs "missing" before their first message, and it re-reads the device table
+    only every ``analysis.devices_refresh_s``.
     """
 
-    def __init__(self, store: TelemetryStore, timeout_s: float = 20.0) -> None:
+    def __init__(self, store: TelemetryStore, expected: set[str], timeout_s: float = 20.0) -> None:
         self.store = store
+        self.expected = expected
         self.timeout_s = timeout_s
         self.waited_s = 0.0
+        self.seen = 0
+
+    def _ready(self) -> bool:
+        devices = self.store.devices()
+        seen = set(devices.loc[devices["last_seen"].notna(), "device"])
+        self.seen = len(seen & self.expected) if self.expected else len(seen)
+        return bool(seen) and self.expected <= seen
 
     def start(self) -> None:
         t0 = time.monotonic()
-        while self.store.devices().empty and time.monotonic() - t0 < self.timeout_s:
+        while not self._ready() and time.monotonic() - t0 < self.timeout_s:
             time.sleep(0.2)
         self.waited_s = round(time.monotonic() - t0, 1)
 
@@ -253,7 +268,7 @@ class FirstTelemetry:
         pass
 
     def stats(self) -> dict[str, Any]:
-        return {"waited_s": self.waited_s}
+        return {"waited_s": self.waited_s, "expected": len(self.expected), "seen": self.seen}
 
 
 class SimulatorFaults:
@@ -343,7 +358,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"expected auto, mosquitto or amqtt, got {broker!r}", param_hint="--broker")
         rt.use_broker(data / "broker", None if broker == "auto" else broker)
         rt.simulate(fault, interval_s)
-        rt.supervisor.add("first_telemetry", FirstTelemetry(rt.store))
+        rt.supervisor.add("first_telemetry", FirstTelemetry(rt.store, rt.registered()))
         rt.add_analyzer(required=False)
         rt.add_notifier()
         rt.add_api(host=host, port=port)

@@ -4,6 +4,7 @@ connection."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,3 +157,18 @@ def test_alert_appears_live_without_reload(chromium: Browser, tmp_path: Path) ->
         server.stop()
         alerts.close()
         fac.store.close()
+
+
+def test_clicking_a_rig_shows_its_last_hour(chromium: Browser, live: tuple[KnownFacility, ApiServer]) -> None:
+    _, server = live
+    page = open_page(chromium, server.url, TOKENS["operator"])
+    expect(page.locator("#detail")).to_be_hidden()
+    page.locator('#hot-rows tr[data-device="rig-01"]').click(timeout=10_000)
+    expect(page.locator("#detail-title")).to_have_text("rig-01 · chip_temp_c")
+    # an hour of 10 s samples in 1 min buckets: 60 or 61 depending on where the minute boundaries fall
+    expect(page.locator("#detail-note")).to_contain_text(re.compile(r"1 min maxima, 6[01] points"), timeout=10_000)
+    assert page.locator("#detail-chart polyline").count() == 1
+    expect(page.locator("#detail-chart")).to_contain_text("limit 90 °C")
+    page.click("#detail-close")
+    expect(page.locator("#detail")).to_be_hidden()
+    page.close()

@@ -8,6 +8,9 @@ let lastSnapshotAt = 0;
 let source = null;
 
 const $ = (id) => document.getElementById(id);
+// metric-name unit suffixes as people write them
+const UNITS = { c: "°C", w: "W", kw: "kW", kwh: "kWh", v: "V", a: "A", hz: "Hz", pct: "%", rpm: "rpm", ths: "TH/s", kpa: "kPa" };
+const unitLabel = (u) => UNITS[u] || u || "";
 
 function fmt(n, digits = 1) {
   return n === null || n === undefined ? "no data" : Number(n).toLocaleString("en-US", {
@@ -58,14 +61,11 @@ function renderPower(p) {
   note.textContent = p.note || "";
 }
 
-function renderTrend(trend, capacityKw, liveKw) {
-  const svg = $("trend");
+// A line chart of [ms, value] points over [t0, t1] with a dashed reference line (licence, limit).
+function drawChart(svg, pts, t0, t1, ref, unit, span) {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   const ns = "http://www.w3.org/2000/svg";
   const W = 600, H = 160;
-  const pts = (trend && trend.points) ? trend.points.map(([t, v]) => [Date.parse(t), v]) : [];
-  if (liveKw !== null && liveKw !== undefined) pts.push([Date.now(), liveKw]);
-  $("trend-step").textContent = trend ? trend.step : "–";
   const text = (x, y, s, anchor) => {
     const el = document.createElementNS(ns, "text");
     el.setAttribute("x", x); el.setAttribute("y", y); el.textContent = s;
@@ -73,23 +73,55 @@ function renderTrend(trend, capacityKw, liveKw) {
     svg.appendChild(el);
   };
   if (pts.length === 0) { text(W / 2, H / 2, "no data", "middle"); return; }
-  const t1 = Date.now(), t0 = t1 - 30 * 60 * 1000;
-  const vmax = Math.max(capacityKw * 1.1, ...pts.map((p) => p[1])) || 1;
+  const vals = pts.map((p) => p[1]);
+  const vmax = Math.max(ref ? ref.value * 1.1 : -Infinity, ...vals) || 1;
+  const vmin = Math.min(0, ...vals);
   const x = (t) => ((t - t0) / (t1 - t0)) * W;
-  const y = (v) => H - (v / vmax) * (H - 10);
-  const cap = document.createElementNS(ns, "line");
-  cap.setAttribute("class", "cap");
-  cap.setAttribute("x1", 0); cap.setAttribute("x2", W);
-  cap.setAttribute("y1", y(capacityKw)); cap.setAttribute("y2", y(capacityKw));
-  svg.appendChild(cap);
+  const y = (v) => H - ((v - vmin) / (vmax - vmin || 1)) * (H - 10);
+  if (ref) {
+    const cap = document.createElementNS(ns, "line");
+    cap.setAttribute("class", "cap");
+    cap.setAttribute("x1", 0); cap.setAttribute("x2", W);
+    cap.setAttribute("y1", y(ref.value)); cap.setAttribute("y2", y(ref.value));
+    svg.appendChild(cap);
+    text(W - 4, y(ref.value) - 3, `${ref.label} ${fmt(ref.value, 0)} ${unit}`, "end");
+  }
   const line = document.createElementNS(ns, "polyline");
   line.setAttribute("class", "line");
   line.setAttribute("points", pts.filter((p) => p[0] >= t0).map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" "));
   svg.appendChild(line);
-  text(4, 12, `${fmt(vmax, 0)} kW`);
-  text(W - 4, y(capacityKw) - 3, `licence ${fmt(capacityKw, 0)} kW`, "end");
-  text(4, H - 4, "−30 min");
+  text(4, 12, `${fmt(vmax, 0)} ${unit}`);
+  text(4, H - 4, `−${span}`);
   text(W - 4, H - 4, "now", "end");
+}
+
+function renderTrend(trend, capacityKw, liveKw) {
+  const pts = (trend && trend.points) ? trend.points.map(([t, v]) => [Date.parse(t), v]) : [];
+  if (liveKw !== null && liveKw !== undefined) pts.push([Date.now(), liveKw]);
+  $("trend-step").textContent = trend ? trend.step : "–";
+  const t1 = Date.now();
+  drawChart($("trend"), pts, t1 - 30 * 60 * 1000, t1, { value: capacityKw, label: "licence" }, "kW", "30 min");
+}
+
+// Drill-down: a click on a rig or an alert shows that device's metric over the last hour.
+async function showDevice(id, metric, limit) {
+  const panel = $("detail");
+  panel.hidden = false;
+  $("detail-title").textContent = `${id} · ${metric}`;
+  $("detail-note").textContent = "loading…";
+  const end = new Date(), start = new Date(end.getTime() - 3600 * 1000);
+  const q = new URLSearchParams({ metric, start: start.toISOString(), end: end.toISOString(), step: "1m", agg: "max" });
+  const r = await fetch(`/api/v1/devices/${encodeURIComponent(id)}/series?${q}`, { credentials: "same-origin" });
+  const body = await r.json();
+  if (!r.ok) {
+    $("detail-note").textContent = body.error ? body.error.message : `HTTP ${r.status}`;
+    drawChart($("detail-chart"), [], 0, 1, null, "", "1 h");
+    return;
+  }
+  const pts = body.points.map(([t, v]) => [Date.parse(t), v]);
+  $("detail-note").textContent = `last hour, 1 min maxima, ${pts.length} points`;
+  drawChart($("detail-chart"), pts, start.getTime(), end.getTime(),
+    limit ? { value: limit, label: "limit" } : null, unitLabel(body.unit), "1 h");
 }
 
 function renderDevices(d) {
@@ -109,7 +141,8 @@ function renderDevices(d) {
 function renderAlerts(alerts, counts) {
   const na = alerts === null || alerts === undefined;
   $("alerts-na").hidden = !na;
-  $("alert-count").textContent = na ? "–" : alerts.length;
+  // the list is capped; the count is not
+  $("alert-count").textContent = na ? "–" : counts ? counts.firing + counts.pending + counts.nodata : alerts.length;
   const sev = $("alert-sev");
   sev.replaceChildren();
   if (counts) {
@@ -129,6 +162,11 @@ function renderAlerts(alerts, counts) {
     const tr = document.createElement("tr");
     tr.dataset.rule = a.rule_id || "";
     tr.dataset.subject = a.subject || "";
+    const metric = a.evidence && a.evidence.metric;
+    if (metric && a.subject && a.subject !== "facility") {
+      tr.className = "clickable";
+      tr.addEventListener("click", () => showDevice(a.subject, metric, a.threshold));
+    }
     const sevCell = cell(tr, a.severity || "–");
     sevCell.innerHTML = "";
     const badge = document.createElement("span");
@@ -154,6 +192,8 @@ function renderHottest(rows) {
   for (const r of rows) {
     const tr = document.createElement("tr");
     tr.dataset.device = r.id;
+    tr.className = "clickable";
+    tr.addEventListener("click", () => showDevice(r.id, "chip_temp_c", r.limit_c));
     cell(tr, r.id); cell(tr, r.model); cell(tr, r.zone || "–");
     cell(tr, fmt(r.chip_temp_c, 1), "num");
     const td = document.createElement("td");
@@ -223,6 +263,8 @@ setInterval(() => {
   for (const card of document.querySelectorAll(".card")) card.classList.toggle("stale", stale);
   if (stale && $("conn-state").dataset.state === "live") setConn("wait", "stale");
 }, 1000);
+
+$("detail-close").addEventListener("click", () => { $("detail").hidden = true; });
 
 $("logout").addEventListener("click", async () => {
   await fetch("/logout", { method: "POST", credentials: "same-origin" });
