@@ -28,8 +28,12 @@ def rule_step_ns(rule: Rule, cfg: FacilityConfig, override_s: float | None = Non
 class EvalContext:
     def __init__(self, cfg: FacilityConfig, store: TelemetryStore, devices: pd.DataFrame,
                  profiles: dict[str, DeviceProfile], registry: dict[str, RegistryEntry] | None,
-                 orders: list[dict[str, Any]], step_override: float | None = None) -> None:
+                 orders: list[dict[str, Any]], step_override: float | None = None,
+                 watch_start_ns: int | None = None) -> None:
         self.cfg = cfg
+        #: when evaluation began watching (the live loop's start, a report's period start): absence is only
+        #: judged over windows that lie after it — see ``watched_since``
+        self.watch_start_ns = watch_start_ns
         self.step_override = step_override
         self.store = store
         self.devices = devices
@@ -43,6 +47,21 @@ class EvalContext:
         self._picks: dict[tuple, list[str]] = {}
         self._models: dict[int, tuple[list[str], pd.Series]] = {}
         self.problems: list[str] = []
+
+    def with_devices(self, devices: pd.DataFrame) -> "EvalContext":
+        """The same evaluation over a re-read device table, keeping the telemetry already fetched."""
+        ctx = EvalContext(self.cfg, self.store, devices, self.profiles, self.registry, self.orders,
+                          self.step_override, self.watch_start_ns)
+        ctx._raw = self._raw
+        return ctx
+
+    def watched_since(self) -> float:
+        """Since when absence can be judged: the later of the watch start and the first telemetry the store
+        holds from anyone (a fresh site, a demo with an empty store). NaN = not yet (no telemetry at all)."""
+        first = pd.to_numeric(self.devices["first_seen"], errors="coerce").min() if len(self.devices) else np.nan
+        if first != first:
+            return np.nan
+        return float(max(first, self.watch_start_ns or first))
 
     def pick(self, selector: Selector) -> list[str]:
         """Devices a selector matches (memoised: every rule of a cycle or chunk asks)."""
@@ -118,38 +137,52 @@ class EvalContext:
 
 
 class RawCache:
-    """Raw samples per metric kept between live cycles, so each cycle reads only what arrived since the
-    last one (the live loop is the incremental case of a replay). A sample written later than the next
-    cycle's read with an older timestamp is seen by reports but not by the live loop — like Prometheus."""
+    """Raw samples per metric kept between live cycles, so each cycle reads mostly what arrived since the
+    last one (the live loop is the incremental case of a replay).
 
-    def __init__(self) -> None:
+    Samples arrive late and out of order: collectors batch, MQTT redelivers, polled devices stamp their own
+    time. So every cycle re-reads ``overlap_ns`` before its previous read point and replaces that stretch of
+    the cache with what the store holds now — a sample stamped before the read point but written after it
+    is still seen, exactly once (the store is idempotent on (device, metric, ts), so the re-read stretch is
+    the de-duplicated truth). Only samples later than the overlap are left to reports, which read
+    everything."""
+
+    def __init__(self, overlap_ns: int = 0) -> None:
+        self.overlap_ns = int(overlap_ns)
         self._frames: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._span: dict[str, int] = {}
+        #: device ids in the samples read by the last ``update`` (the engine spots devices its table lacks)
+        self.devices_read: list[pd.Index] = []
 
     def update(self, store: TelemetryStore, starts: dict[str, int], end: int) -> dict[str, tuple[int, int, pd.DataFrame]]:
         """(start, end, frame) per metric covering at least ``[starts[m], end)``. Metrics read last cycle fetch
-        only the new part, all in one query; each metric keeps the longest look-back any cycle asked for, so
-        rules evaluated every minute do not force a full re-read."""
+        only the new part plus the overlap, all in one query; each metric keeps the longest look-back any
+        cycle asked for, so rules evaluated every minute do not force a full re-read."""
         for m, s in starts.items():
             self._span[m] = max(self._span.get(m, 0), end - s)
         starts = {m: end - self._span[m] for m in starts}
         fresh = {m: s for m, s in starts.items() if m not in self._frames
                  or self._frames[m][0] > s or self._frames[m][1] > end}
         out: dict[str, pd.DataFrame] = {}
+        self.devices_read = []
         for m, s in fresh.items():
             out[m] = _raw_frame(store.query(s, end, metrics=[m]))
+            self.devices_read.append(out[m]["device"].cat.categories)
         by_since: dict[int, list[str]] = {}
         for m in starts:
             if m not in fresh:
                 by_since.setdefault(self._frames[m][1], []).append(m)
         for since, metrics in by_since.items():
-            new = store.query(since, end, metrics=metrics) if end > since else None
+            reread = since - self.overlap_ns
+            new = store.query(reread, end, metrics=metrics) if end > reread else None
             for m in metrics:
                 df = self._frames[m][2]
-                df = df[df["ts"].to_numpy() >= starts[m]]
+                ts = df["ts"].to_numpy()
+                df = df[(ts >= starts[m]) & (ts < reread)]   # the overlap is replaced by the re-read
                 part = new[new["metric"].to_numpy() == m] if new is not None and len(metrics) > 1 else new
                 if part is not None and not part.empty:
                     part = _raw_frame(part)
+                    self.devices_read.append(part["device"].cat.categories)
                     # union of categories recodes through the small category tables, not the rows
                     dev = union_categoricals([df["device"].array, part["device"].array])
                     df = pd.DataFrame({"ts": np.concatenate([df["ts"].to_numpy(), part["ts"].to_numpy()]),

@@ -56,10 +56,12 @@ class Evaluator:
     def step_ns(self, rule: Rule, report_step_s: float | None = None) -> int:
         return rule_step_ns(rule, self.cfg, report_step_s)
 
-    def context(self, report_step_s: float | None = None, devices: pd.DataFrame | None = None) -> EvalContext:
+    def context(self, report_step_s: float | None = None, devices: pd.DataFrame | None = None,
+                watch_start_ns: int | None = None) -> EvalContext:
         orders = curtailment.orders(self.alert_store) if self.alert_store is not None else []
         devs = self.store.devices() if devices is None else devices
-        return EvalContext(self.cfg, self.store, devs, self.device_profiles, self.registry, orders, report_step_s)
+        return EvalContext(self.cfg, self.store, devs, self.device_profiles, self.registry, orders, report_step_s,
+                           watch_start_ns)
 
     def prefetch(self, ctx: EvalContext, plan: dict[str, np.ndarray], cache: RawCache | None = None) -> None:
         """One store query per metric covering the look-back of every rule that reads it."""
@@ -122,7 +124,7 @@ class Evaluator:
                 first, step = grids[rule.id]
                 a = max(first, -(-t // step) * step)
                 plan[rule.id] = np.arange(a, t_end + 1, step, dtype=np.int64)
-            ctx = self.context(report_step_s, devices)
+            ctx = self.context(report_step_s, devices, watch_start_ns=start_ns)  # a report watches from its start
             self.prefetch(ctx, plan)
             for rule in self.rules:
                 instants = plan[rule.id]
@@ -154,19 +156,29 @@ class Analyzer:
         self._thread: threading.Thread | None = None
         self._last_cycle_ms = 0.0
         self._last_eval_ns: int | None = None
-        self._cache = RawCache()
+        self._cache = RawCache(ns(cfg.analysis.late_window_s))
+        self._started_ns: int | None = None
         self._silences: list[dict[str, Any]] = []
         self._outbox: list[Event] = []
         self._warned: set[str] = set()
         self._units = {r.id: str(getattr(r.p, "unit", "") or "") for r in self.evaluator.rules}
         self._evidence_budget = EVIDENCE_PER_CYCLE
-        self._devices_at: tuple[int, pd.DataFrame] | None = None
+        self._devices_at: tuple[int, pd.DataFrame, pd.Index] | None = None
 
-    def _devices(self, now: int) -> pd.DataFrame:
-        """The device table, re-read every ``devices_refresh_s`` (30k rows cost more than a rule)."""
-        if self._devices_at is None or not 0 <= now - self._devices_at[0] < ns(self.cfg.analysis.devices_refresh_s):
-            self._devices_at = (now, self.evaluator.store.devices())
+    def _devices(self, now: int, force: bool = False) -> pd.DataFrame:
+        """The device table: read at the first cycle, then every ``devices_refresh_s`` (30k rows cost more
+        than a rule) or at once when ``force`` (samples name a device the table lacks)."""
+        if force or self._devices_at is None \
+                or not 0 <= now - self._devices_at[0] < ns(self.cfg.analysis.devices_refresh_s):
+            devices = self.evaluator.store.devices()
+            self._devices_at = (now, devices, pd.Index(devices["device"]))
+            self.counters.inc("device_table_reads_total", reason="forced" if force else "periodic")
         return self._devices_at[1]
+
+    def _unknown_devices_read(self) -> bool:
+        """Whether the samples just read name a device the cached table lacks (a rig that just came up)."""
+        known = self._devices_at[2] if self._devices_at is not None else pd.Index([])
+        return any(not idx.isin(known).all() for idx in self._cache.devices_read)
 
     # ------------------------------------------------------------------ loop
     def start(self) -> None:
@@ -219,8 +231,12 @@ class Analyzer:
             plan = self.plan(now)
             self._silences = self.alert_store.silences()
             self._evidence_budget = EVIDENCE_PER_CYCLE
-            ctx = self.evaluator.context(devices=self._devices(now))
+            if self._started_ns is None:
+                self._started_ns = now
+            ctx = self.evaluator.context(devices=self._devices(now), watch_start_ns=self._started_ns)
             self.evaluator.prefetch(ctx, plan, self._cache)
+            if self._unknown_devices_read():
+                ctx = ctx.with_devices(self._devices(now, force=True))
             self._outbox = []
             try:
                 with self.alert_store.batch():   # one commit per cycle, however many transitions

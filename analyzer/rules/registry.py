@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from analyzer.context import EvalContext
 from analyzer.profile import Rule, duration_validator, ns
@@ -20,11 +21,29 @@ class RegistryParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     check: Literal["unregistered", "missing", "model_mismatch", "zone_mismatch"]
-    metric: str = Field(description="A metric every such device reports; a sample within `seen_within` = online")
+    metrics: list[str] = Field(default_factory=list, description=(
+        "Metrics that show a device is online: a sample of any of them within `seen_within` = seen. "
+        "`missing` also counts any telemetry at all (the device table's first/last seen), so every kind of "
+        "registered device — rigs, meters, hall sensors — is judged; listing heartbeats there only makes "
+        "past periods exact"))
+    metric: str | None = Field(None, description="Shorthand for a single entry of `metrics`")
     seen_within: float = Field(600, gt=0)
 
     _d = duration_validator("seen_within")
-    _m = field_validator("metric")(lambda cls, v: check_metric_name(v))
+
+    @field_validator("metrics")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        return [check_metric_name(m) for m in v]
+
+    @model_validator(mode="after")
+    def _presence(self) -> "RegistryParams":
+        if self.metric is not None:
+            self.metrics = list(dict.fromkeys([check_metric_name(self.metric), *self.metrics]))
+            self.metric = None
+        if not self.metrics and self.check != "missing":
+            raise ValueError(f"check {self.check!r} needs `metric` or `metrics` (what shows a device online)")
+        return self
 
 
 @register
@@ -33,7 +52,7 @@ class Registration(RuleKind):
     Params = RegistryParams
 
     def metrics(self, rule: Rule) -> list[str]:
-        return [rule.p.metric]
+        return list(rule.p.metrics)
 
     def lookback_s(self, rule: Rule) -> float:
         return rule.p.seen_within
@@ -51,13 +70,15 @@ class Registration(RuleKind):
         if not subjects:
             return Obs.empty(instants)
         win = ns(p.seen_within)
-        seen = ctx.buckets(p.metric, subjects, instants, ctx.step_ns(rule), win).window("count", win) > 0
-        shape = seen.shape
+        shape = (len(instants), len(subjects))
+        seen = np.zeros(shape, bool)
+        for m in p.metrics:
+            seen |= ctx.buckets(m, subjects, instants, ctx.step_ns(rule), win).window("count", win) > 0
         ok = np.ones(shape, bool)
         if p.check == "unregistered":
             bad = seen & np.array([s not in reg for s in subjects])[None, :]
         elif p.check == "missing":
-            bad = ~seen
+            return self._missing(ctx, rule, instants, subjects, seen | self._reported(ctx, instants, subjects, win))
         else:
             col = "model" if p.check == "model_mismatch" else "zone"
             actual = dict(zip(ctx.devices["device"], ctx.devices[col]))
@@ -65,4 +86,32 @@ class Registration(RuleKind):
             differs = np.array([s in reg and actual.get(s, "") != getattr(reg[s], col) for s in subjects])[None, :]
             ok = np.broadcast_to(registered, shape) & seen
             bad = ok & differs
-        return Obs(subjects, instants, ok, bad, ok & ~bad, bad.astype(float), np.zeros(shape), "", p.metric)
+        return Obs(subjects, instants, ok, bad, ok & ~bad, bad.astype(float), np.zeros(shape), "",
+                   p.metrics[0] if p.metrics else "")
+
+    @staticmethod
+    def _reported(ctx: EvalContext, instants: np.ndarray, subjects: list[str], win: int) -> np.ndarray:
+        """Any telemetry in ``[t - win, t)`` by the device table: first seen before t, last seen since t - win.
+        Exact live (the table is minutes fresh at most); for a past period a gap followed by later
+        telemetry is only caught through the rule's heartbeat ``metrics``."""
+        table = ctx.devices.set_index("device").reindex(subjects)
+        first = pd.to_numeric(table["first_seen"], errors="coerce").to_numpy(np.float64)[None, :]
+        last = pd.to_numeric(table["last_seen"], errors="coerce").to_numpy(np.float64)[None, :]
+        t = instants[:, None].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            return (first < t) & (last >= t - win)
+
+    @staticmethod
+    def _missing(ctx: EvalContext, rule: Rule, instants: np.ndarray, subjects: list[str], seen: np.ndarray) -> Obs:
+        """Registered but silent. A device is judged missing only over a whole window watched: not before
+        ``seen_within`` has passed since the analyzer (or a report's period) started and since the site's
+        first telemetry — a freshly started analyzer or an empty store must not call every rig missing.
+        Before that an unseen device is neither missing nor cleared (an open alert is kept as it is)."""
+        win = ns(rule.p.seen_within)
+        since = ctx.watched_since()
+        judged = (instants.astype(np.float64) - win >= since)[:, None] if since == since \
+            else np.zeros((len(instants), 1), bool)
+        bad = ~seen & judged
+        ok = np.ones(seen.shape, bool)
+        return Obs(subjects, instants, ok, bad, seen, bad.astype(float), np.zeros(seen.shape), "",
+                   rule.p.metrics[0] if rule.p.metrics else "")

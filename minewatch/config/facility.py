@@ -43,7 +43,13 @@ class AnalysisSettings(BaseModel):
     compliance_profile: str = Field("tm-2026", description="Profile id from compliance_profiles/ or a path")
     interval_s: float = Field(5.0, gt=0, le=300)
     catchup_s: float = Field(3600.0, ge=0, description="After downtime, evaluate at most this much missed time")
-    devices_refresh_s: float = Field(30.0, ge=0, description="Live loop re-reads the device table this often")
+    devices_refresh_s: float = Field(
+        5.0, ge=0, description="Live loop re-reads the device table this often (and at once when samples name "
+                               "a device it does not know)")
+    late_window_s: float = Field(
+        60.0, ge=0, description="Live loop re-reads this much telemetry before its last read point, so samples "
+                                "written late (collector batches, MQTT redelivery, devices' own clocks) are "
+                                "still evaluated live")
     report_step_s: float | None = Field(
         None, gt=0, description="Evaluation step of period reports for rules without their own `every` "
                                 "(None = the live interval, an exact replay)")
