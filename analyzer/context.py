@@ -175,13 +175,17 @@ class RawCache:
         for since, metrics in by_since.items():
             reread = since - self.overlap_ns
             new = store.query(reread, end, metrics=metrics) if end > reread else None
+            # split by metric through integer codes: string compares per metric cost more than the read
+            codes, names = pd.factorize(new["metric"]) if new is not None else (None, [])
+            index = {name: i for i, name in enumerate(names)}
             for m in metrics:
                 df = self._frames[m][2]
                 ts = df["ts"].to_numpy()
                 df = df[(ts >= starts[m]) & (ts < reread)]   # the overlap is replaced by the re-read
-                part = new[new["metric"].to_numpy() == m] if new is not None and len(metrics) > 1 else new
+                part = new[codes == index.get(m, -2)] if new is not None and len(metrics) > 1 else new
                 if part is not None and not part.empty:
                     part = _raw_frame(part)
+                    part = part[part["ts"].to_numpy() >= starts[m]]   # the overlap may reach past a short look-back
                     self.devices_read.append(part["device"].cat.categories)
                     # union of categories recodes through the small category tables, not the rows
                     dev = union_categoricals([df["device"].array, part["device"].array])

@@ -171,12 +171,19 @@ class Analyzer:
         if force or self._devices_at is None \
                 or not 0 <= now - self._devices_at[0] < ns(self.cfg.analysis.devices_refresh_s):
             devices = self.evaluator.store.devices()
-            self._devices_at = (now, devices, pd.Index(devices["device"]))
+            # ids that forced a refresh and are still not in the table (a backend listing only devices with
+            # metadata) are remembered, so they do not force a re-read every cycle
+            known = pd.Index(devices["device"])
+            if self._devices_at is not None:
+                known = known.union(self._devices_at[2])
+            if force:
+                known = known.append(self._cache.devices_read).unique()
+            self._devices_at = (now, devices, known)
             self.counters.inc("device_table_reads_total", reason="forced" if force else "periodic")
         return self._devices_at[1]
 
     def _unknown_devices_read(self) -> bool:
-        """Whether the samples just read name a device the cached table lacks (a rig that just came up)."""
+        """Whether the samples just read name a device the table lacks (a rig that came up since it was read)."""
         known = self._devices_at[2] if self._devices_at is not None else pd.Index([])
         return any(not idx.isin(known).all() for idx in self._cache.devices_read)
 
