@@ -50,10 +50,10 @@ def test_breaches_with_start_end_peak_threshold_and_evidence(report):
     assert cap["peak"] == 120000.0 and cap["threshold"] == 100000.0
     assert cap["evidence"]["metric"] == "power_w" and cap["evidence"]["points"]
     assert "licence.capacity_kw" in cap["threshold_source"]
-    (hot,) = by_rule["TH-05"]     # 100 °C from 100 min, seen at 100:10, `for` 1 min → 101:10
+    (hot,) = by_rule["TH-05"]     # 100 °C from 100 min, seen at 100:10, `for` 30 s → 100:40
     assert (hot["subject"], hot["condition_since"], hot["start"]) == ("rig-1", "2026-01-01T01:40:10Z",
-                                                                      "2026-01-01T01:41:10Z")
-    assert hot["end"] == "2026-01-01T01:45:10Z" and hot["duration_s"] == 240.0 and hot["peak"] == 100.0
+                                                                      "2026-01-01T01:40:40Z")
+    assert hot["end"] == "2026-01-01T01:45:10Z" and hot["duration_s"] == 270.0 and hot["peak"] == 100.0
     assert hot["threshold"] == 95.0 and "device profile limit chip_temp_c.max_above" in hot["threshold_source"]
     (unreg,) = by_rule["RG-01"]
     assert unreg["subject"] == "rig-2" and unreg["regulator_notifiable"] and unreg["open_at_period_end"]
