@@ -57,11 +57,11 @@ class EvalContext:
 
     def watched_since(self) -> float:
         """Since when absence can be judged: the later of the watch start and the first telemetry the store
-        holds from anyone (a fresh site, a demo with an empty store). NaN = not yet (no telemetry at all)."""
+        holds from anyone (a report period that begins before the site had data). With no telemetry at all,
+        the watch start alone: a whole window watched in silence is a finding. NaN = neither is known."""
         first = pd.to_numeric(self.devices["first_seen"], errors="coerce").min() if len(self.devices) else np.nan
-        if first != first:
-            return np.nan
-        return float(max(first, self.watch_start_ns or first))
+        known = [float(v) for v in (first, self.watch_start_ns) if v is not None and v == v]
+        return max(known) if known else np.nan
 
     def pick(self, selector: Selector) -> list[str]:
         """Devices a selector matches (memoised: every rule of a cycle or chunk asks)."""

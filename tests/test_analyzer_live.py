@@ -144,6 +144,18 @@ def test_a_fresh_analyzer_does_not_call_equipment_missing_before_watching_a_whol
     assert [(_key(t), (t["at_ns"] - T0) // S) for t in got] == [(("RG-02", "pdu-2", "inactive", "firing"), 180)]
 
 
+def test_a_site_silent_since_the_analyzer_started_is_missing_after_one_window(tmp_path):
+    """No telemetry at all (collectors never came up): after watching seen_within (2 min) in silence, every
+    registered device is missing — the start-up grace hides nothing longer than one window."""
+    cfg, store, alerts, _rows = _registry_site(tmp_path, start_s=0)
+    an = Analyzer(cfg, store, alerts, None, device_profiles({"s21": {"kind": "asic_miner"}}), compliance=_rg02())
+    got = []
+    for t in range(30, 200, 10):
+        got += an.evaluate_once(T0 + t * S)
+    assert sorted((t["subject"], (t["at_ns"] - T0) // S) for t in got) == [
+        ("cdu-1", 180), ("hall-1", 180), ("pdu-2", 180), ("rig-1", 180)]
+
+
 def _demo_like_site(tmp_path):
     """The shipped tm-2026 profile and device profiles, the demo's 5 s analysis interval and a registry."""
     (tmp_path / "registry.csv").write_text("serial,model,zone,rack\nrig-1,antminer-s21,hall1,r1\n")
