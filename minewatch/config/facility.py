@@ -47,7 +47,7 @@ class AnalysisSettings(BaseModel):
         5.0, ge=0, description="Live loop re-reads the device table this often (and at once when samples name "
                                "a device it does not know)")
     late_window_s: float = Field(
-        60.0, ge=0, description="Live loop re-reads this much telemetry before its last read point, so samples "
+        15.0, ge=0, description="Live loop re-reads this much telemetry before its last read point, so samples "
                                 "written late (collector batches, MQTT redelivery, devices' own clocks) are "
                                 "still evaluated live")
     report_step_s: float | None = Field(
