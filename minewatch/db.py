@@ -23,6 +23,9 @@ def connect(path: Path | str, *, timeout_s: float = 30.0) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
     conn.execute("PRAGMA foreign_keys=ON")
+    # A 64 MiB page cache keeps the upper B-tree levels of a 30k-device telemetry file in memory;
+    # the default 2 MiB made every batch insert a disk-bound random walk.
+    conn.execute("PRAGMA cache_size=-65536")
     return conn
 
 

@@ -48,7 +48,6 @@ class TelemetryStore(ABC):
     def latest(self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None) -> pd.DataFrame:
         """Newest value per (device, metric)."""
 
-    @abstractmethod
     def query(
         self,
         start_ns: int,
@@ -61,8 +60,21 @@ class TelemetryStore(ABC):
         """Samples with ``start_ns <= ts < end_ns``, sorted by device, metric, ts.
 
         With ``step_ns`` the values are aggregated per device, metric and bucket; ``ts`` is then the
-        bucket start (floored to a multiple of ``step_ns`` since the epoch).
+        bucket start (floored to a multiple of ``step_ns`` since the epoch). Parameters are checked
+        here, once for every backend; backends implement ``_query``.
         """
+        if agg not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {agg!r}")
+        if step_ns is not None and step_ns <= 0:
+            raise ValueError(f"step must be positive, got {step_ns} ns")
+        if (devices is not None and not devices) or (metrics is not None and not metrics):
+            return empty_samples()
+        return self._query(start_ns, end_ns, devices, metrics, step_ns, agg)
+
+    @abstractmethod
+    def _query(self, start_ns: int, end_ns: int, devices: Sequence[str] | None, metrics: Sequence[str] | None,
+               step_ns: int | None, agg: Aggregate) -> pd.DataFrame:
+        """``query`` with parameters already validated and non-empty filters."""
 
     @abstractmethod
     def prune(self, older_than_ns: int) -> int:

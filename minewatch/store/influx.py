@@ -23,7 +23,7 @@ from minewatch.config.storage import InfluxSettings
 from minewatch.counters import Counters
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
 from minewatch.store.base import (
-    AGGREGATES, DEVICE_COLUMNS, SAMPLE_COLUMNS, Aggregate, StoreUnavailable, TelemetryStore, empty_samples,
+    DEVICE_COLUMNS, SAMPLE_COLUMNS, Aggregate, StoreUnavailable, TelemetryStore, empty_samples,
 )
 from minewatch.store.influx_http import (
     HttpStatusError, InfluxQL, V1Writer, V2Writer, WriteRejected, auth_error, http_client,
@@ -242,21 +242,8 @@ class InfluxStore(TelemetryStore):
         clauses = [c for c in (time_clause, tag_filter("device", devices) if devices else "") if c]
         return (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
-    def query(
-        self,
-        start_ns: int,
-        end_ns: int,
-        devices: Sequence[str] | None = None,
-        metrics: Sequence[str] | None = None,
-        step_ns: int | None = None,
-        agg: Aggregate = "mean",
-    ) -> pd.DataFrame:
-        if agg not in AGGREGATES:
-            raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {agg!r}")
-        if step_ns is not None and step_ns <= 0:
-            raise ValueError(f"step must be positive, got {step_ns} ns")
-        if devices is not None and not devices or metrics is not None and not metrics:
-            return empty_samples()
+    def _query(self, start_ns: int, end_ns: int, devices: Sequence[str] | None, metrics: Sequence[str] | None,
+               step_ns: int | None, agg: Aggregate) -> pd.DataFrame:
         self.connect()
         where = self._where(devices, f"time >= {int(start_ns)} AND time < {int(end_ns)}")
         if step_ns is None:

@@ -223,9 +223,8 @@ class SpoolingStore(TelemetryStore):
     def latest(self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None) -> pd.DataFrame:
         return self.backend.latest(devices, metrics)
 
-    def query(self, start_ns: int, end_ns: int, devices: Sequence[str] | None = None,
-              metrics: Sequence[str] | None = None, step_ns: int | None = None,
-              agg: Aggregate = "mean") -> pd.DataFrame:
+    def _query(self, start_ns: int, end_ns: int, devices: Sequence[str] | None, metrics: Sequence[str] | None,
+               step_ns: int | None, agg: Aggregate) -> pd.DataFrame:
         return self.backend.query(start_ns, end_ns, devices, metrics, step_ns, agg)
 
     def prune(self, older_than_ns: int) -> int:

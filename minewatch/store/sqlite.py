@@ -12,7 +12,7 @@ import pandas as pd
 from minewatch.db import connect
 from minewatch.sample import DeviceMeta, Sample
 from minewatch.store.base import (
-    AGGREGATES, DEVICE_COLUMNS, SAMPLE_COLUMNS, Aggregate, StoreUnavailable, TelemetryStore, empty_samples,
+    DEVICE_COLUMNS, SAMPLE_COLUMNS, Aggregate, StoreUnavailable, TelemetryStore, empty_samples,
 )
 
 _SCHEMA = """
@@ -156,19 +156,8 @@ class SqliteStore(TelemetryStore):
         )
         return _frame(cur.fetchall())
 
-    def query(
-        self,
-        start_ns: int,
-        end_ns: int,
-        devices: Sequence[str] | None = None,
-        metrics: Sequence[str] | None = None,
-        step_ns: int | None = None,
-        agg: Aggregate = "mean",
-    ) -> pd.DataFrame:
-        if agg not in AGGREGATES:
-            raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {agg!r}")
-        if step_ns is not None and step_ns <= 0:
-            raise ValueError(f"step must be positive, got {step_ns} ns")
+    def _query(self, start_ns: int, end_ns: int, devices: Sequence[str] | None, metrics: Sequence[str] | None,
+               step_ns: int | None, agg: Aggregate) -> pd.DataFrame:
         where, args = self._filters(devices, metrics)
         base = (f"FROM samples x JOIN series s ON s.id = x.series_id "
                 f"WHERE {where} AND x.ts >= ? AND x.ts < ?")

@@ -3,6 +3,8 @@ every message, and polling for a condition."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -130,11 +132,8 @@ def publish_sim_rounds(facility: Any, port: int, rounds: int, start_s: float = 1
     return pub.stats()["delivered"]
 
 
-def start_collect_process(config: Path, log: Path, *args: str) -> "subprocess.Popen[bytes]":
+def start_collect_process(config: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
     """``minewatch collect`` as a subprocess, logging to ``log``; returns once it has subscribed."""
-    import subprocess
-    import sys
-
     before = log.read_text().count("subscriptions confirmed") if log.exists() else 0
     proc = subprocess.Popen([sys.executable, "-m", "minewatch.cli", "collect", "--config", str(config), *args],
                             cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=log.open("ab"))

@@ -33,7 +33,6 @@ from minewatch.ledger import Head
 from notifier.receiver import ReceiverStore, create_app
 from notifier.regulator import OperatorAnnotation, RegulatorMessage, breach_message
 from notifier.service import Notifier
-from notifier.signing import KeyStore
 from tests.support.ports import free_port, wait_listening
 
 
