@@ -318,8 +318,10 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, help="API port"),
         host: str = typer.Option("127.0.0.1", help="API listen address"),
         data_dir: Path = typer.Option(Path("data/demo"), help="Fresh folder for the demo's data (wiped at start)"),
-        fault: list[str] = typer.Option([], help="Inject at start, kind[:serial]: overheat, fan_fail, silent, "
-                                                 "unregistered, overload (repeatable)"),
+        fault: list[str] = typer.Option([], help="Inject at start, kind[:target] (repeatable): overheat, fan_fail, "
+                                                 "silent (target: a rig serial), unregistered, overload, over_voltage, "
+                                                 "phase_imbalance, smoke_alarm, coolant_pump_failure, modbus_silent "
+                                                 "(target: a Modbus device), miner_api_hang (target: a rig serial)"),
         interval_s: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between simulated messages"),
         broker: str = typer.Option("auto", help="MQTT broker: auto (Mosquitto if installed, else amqtt), "
                                                 "mosquitto or amqtt"),

@@ -138,6 +138,14 @@ function renderDevices(d) {
   }
 }
 
+// "value / threshold unit"; facility-scale watts in kW, as the power card shows them
+function valueText(value, threshold, unit) {
+  const has = threshold !== undefined && threshold !== null;
+  let scale = 1, label = unitLabel(unit);
+  if (unit === "W" && Math.max(Math.abs(value), has ? Math.abs(threshold) : 0) >= 10000) { scale = 1000; label = "kW"; }
+  return `${fmt(value / scale, 1)}${has ? " / " + fmt(threshold / scale, 1) : ""} ${label}`;
+}
+
 function renderAlerts(alerts, counts) {
   const na = alerts === null || alerts === undefined;
   $("alerts-na").hidden = !na;
@@ -179,7 +187,7 @@ function renderAlerts(alerts, counts) {
     // a flag (smoke, leak, EPO ...) is on or off; "1.0 / 0.5" would be noise to an operator
     const flag = metric && metric.endsWith("_bool");
     const v = a.value === null || a.value === undefined ? "–" : flag ? (a.value >= 0.5 ? "active" : "clear") :
-      `${fmt(a.value, 1)}${a.threshold !== undefined && a.threshold !== null ? " / " + fmt(a.threshold, 1) : ""} ${unitLabel(a.unit)}`;
+      valueText(a.value, a.threshold, a.unit);
     cell(tr, v, "num");
     const t = a.fired_at || a.active_since;
     cell(tr, since(t)).title = t || "";
