@@ -174,7 +174,7 @@ def test_clicking_a_rig_shows_its_last_hour(chromium: Browser, live: tuple[Known
     page.close()
 
 
-def test_regulator_channel_card_shows_delivered_and_dead_messages(chromium: Browser,
+def test_regulator_channel_card_and_alert_values(chromium: Browser,
                                                                    live: tuple[KnownFacility, ApiServer]) -> None:
     """The card reads the notifier's outbox and the ledger in the shared state database: a dead message
     turns it red, and the last delivery and the ledger head are shown."""
@@ -199,4 +199,8 @@ def test_regulator_channel_card_shows_delivered_and_dead_messages(chromium: Brow
     expect(page.locator("#reg-last")).to_contain_text("breach opened")
     expect(page.locator("#reg-head")).to_contain_text(f"#{Ledger(db).head().seq} {Ledger(db).head().hash[:12]}")
     expect(page.locator("#reg-endpoint")).to_have_text("no URL configured")  # the channel is off in this config
+    # alert values: facility-scale watts read in kW like the power card; a rig's watts and °C stay as they are
+    assert page.evaluate("valueText(985240.1, 950000, 'W')") == "985.2 / 950.0 kW"
+    assert page.evaluate("valueText(3510, 3600, 'W')") == "3,510.0 / 3,600.0 W"
+    assert page.evaluate("valueText(96.5, 95, 'c')") == "96.5 / 95.0 °C"
     page.close()
