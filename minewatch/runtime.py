@@ -326,9 +326,9 @@ def register(app: typer.Typer) -> None:
         broker: str = typer.Option("auto", help="MQTT broker: auto (Mosquitto if installed, else amqtt), "
                                                 "mosquitto or amqtt"),
     ) -> None:
-        """A simulated facility end to end: broker, simulator, collector, analyzer, API and page."""
+        """A simulated facility end to end: broker, simulator, collector, analyzer, notifier, API, page and a
+        central bank (the reference receiver) that verifies and stores the signed regulator messages."""
         from api.auth import TokenTable
-
         from simulator.central_bank import SimCentralBank
 
         setup_logging()
