@@ -29,19 +29,14 @@ def parse_time(v: str) -> int:
 def _open(config: Path):
     from analyzer.state import AlertStore
     from minewatch.config import load_facility
-    from minewatch.events import EventBus
     from minewatch.store import open_store
-
-    from minewatch.store.alerts import attach_alert_recorder
-    from notifier.service import Notifier
+    from minewatch.wiring import event_bus
 
     cfg = load_facility(config)
-    bus = EventBus()
     store = open_store(cfg)
     # Every event of this process (transitions, acks, silences, orders, reports) is ledgered and
     # queued for the regulator; a `minewatch notify` process (or `run`) does the delivering.
-    Notifier(cfg, bus, deliver=False)
-    attach_alert_recorder(bus, store)
+    bus, _ = event_bus(cfg, store, deliver=False)
     return cfg, store, AlertStore(cfg.data_dir / "state.db", bus), bus
 
 

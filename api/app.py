@@ -15,7 +15,7 @@ from api.context import AlertStoreLike, ApiContext, FaultTarget, HasStats
 from api.errors import install_error_handlers
 from api.live import LiveHub
 from api.live import router as live_router
-from api.routes import actions, admin, alerts, health, page, reports, telemetry
+from api.routes import actions, admin, alerts, health, page, regulator, reports, telemetry
 from minewatch.config import FacilityConfig
 from minewatch.events import EventBus
 from minewatch.profiles import DeviceProfile
@@ -51,7 +51,7 @@ def create_app(
     app.state.ctx = ctx
     app.state.hub = LiveHub(ctx)
     install_error_handlers(app)
-    for module in (health, telemetry, alerts, actions, reports, admin, page):
+    for module in (health, telemetry, alerts, actions, reports, regulator, admin, page):
         app.include_router(module.router)
     app.include_router(live_router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")

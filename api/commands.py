@@ -23,6 +23,6 @@ def register(app: typer.Typer) -> None:
 
         setup_logging()
         rt = Runtime.from_config(config, writes=False)
-        rt.add_notifier(deliver=False)  # acks, silences and orders made here reach the ledger
+        rt.add_notifier()  # acks, silences and orders made here reach the ledger (delivered by `notify`)
         rt.add_api(host=host, port=port)
         raise typer.Exit(rt.supervisor.run(on_started=rt.announce))

@@ -18,6 +18,7 @@ from api.params import rfc3339
 from minewatch.sample import NS_PER_S
 
 RIG_ROLE = "rig"
+DISCOVERY_KIND = "discovery"
 METER_ROLE = "revenue_meter"
 SEVERITIES = ("critical", "major", "warning", "info")
 ACTIVE_STATES = ("firing", "pending", "nodata")
@@ -72,7 +73,9 @@ class DeviceTable:
         return cls(df, now_ns)
 
     def counts(self) -> dict[str, Any]:
-        df = self.frame
+        """Equipment online/offline. The collector's discovery summary is stored as a device of kind
+        ``discovery`` written once per scan period; it is not equipment and would read "offline" between scans."""
+        df = self.frame[self.frame["kind"] != DISCOVERY_KIND]
         by_role: dict[str, dict[str, int]] = {}
         for role, grp in df.groupby(df["role"].replace("", "unassigned")):
             by_role[str(role)] = {"online": int(grp["online"].sum()), "offline": int((~grp["online"]).sum())}

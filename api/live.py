@@ -22,6 +22,7 @@ from api.auth import any_role
 from api.context import ApiContext
 from api.facility import DeviceTable, active_alerts, facility_power_series, facility_summary, hottest_rigs
 from api.params import format_step, parse_time, rfc3339
+from api.regulator import regulator_channel
 from minewatch.sample import NS_PER_S
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class LiveHub:
                 "hottest": hottest_rigs(ctx, table, 10),
                 "alerts": None if alerts is None else [_slim(a) for a in alerts[:ALERTS_SHOWN]],
                 "trend": self._trend,
+                "regulator": regulator_channel(ctx),
                 "server_time": rfc3339(now),
             }
             self._snap_at = time.monotonic()
@@ -114,7 +116,7 @@ router = APIRouter(prefix="/api/v1", tags=["live"])
 
 @router.get("/live", response_class=EventSourceResponse, dependencies=[Depends(any_role)])
 async def live(request: Request) -> AsyncIterator[ServerSentEvent]:
-    """``snapshot`` events (facility summary, hottest rigs, active alerts, power trend) every
+    """``snapshot`` events (facility summary, hottest rigs, active alerts, power trend, central-bank channel) every
     ``live_interval_s``; an ``error`` event when the store cannot answer (the stream stays open)."""
     hub: LiveHub = request.app.state.hub
     hub.clients += 1

@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 
 
 class ApiServer:
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(self, app: FastAPI, host: str, port: int, name: str = "api-server") -> None:
         self.app = app
+        self.name = name
         self.host = host
         self.port = port
         # access_log off: uvicorn logs query strings; api.app logs paths only (tokens never logged).
@@ -36,22 +37,24 @@ class ApiServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.run, name="api-server", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name=self.name, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"API server could not listen on {self.host}:{self.port} "
+                raise RuntimeError(f"{self.name} could not listen on {self.host}:{self.port} "
                                    f"(port in use or not allowed?)")
             time.sleep(0.05)
         if self.port == 0:  # the OS chose: report the real one
             self.port = self._server.servers[0].sockets[0].getsockname()[1]
         self._started_at = time.monotonic()
-        log.info("API listening on %s", self.url)
+        log.info("%s listening on %s", self.name, self.url)
 
     def stop(self) -> None:
         """Ends the live streams first (they never end on their own), then the server; idempotent."""
-        self.app.state.hub.close()
+        hub = getattr(self.app.state, "hub", None)  # the minewatch API's live streams (the demo's receiver has none)
+        if hub is not None:
+            hub.close()
         if self._thread is not None:
             self._server.should_exit = True
             self._thread.join(15)

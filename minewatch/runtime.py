@@ -8,7 +8,6 @@ imports of collector, analyzer, notifier, simulator and api happen inside the ``
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 import shutil
@@ -21,11 +20,11 @@ import typer
 
 from minewatch.config import FacilityConfig, load_facility
 from minewatch.configfile import ConfigError
-from minewatch.events import EventBus
 from minewatch.profiles import DeviceProfile, default_profiles_dir, load_profiles
 from minewatch.registry import load_registry
 from minewatch.store import TelemetryStore, open_backend, open_store
 from minewatch.supervisor import Supervisor
+from minewatch.wiring import event_bus, optional_module
 
 log = logging.getLogger("minewatch")
 
@@ -37,19 +36,9 @@ DEMO_MARKER = ".minewatch-demo"
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)
-    for noisy in ("amqtt", "transitions", "pymodbus", "uvicorn.error"):
+    # httpx logs every request at INFO (the notifier's deliveries: their outcome is in the outbox and ledger)
+    for noisy in ("amqtt", "transitions", "pymodbus", "uvicorn.error", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def optional_module(name: str) -> Any | None:
-    """The module, or None when its package is not part of this installation (yet)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name):
-            log.info("%s is not installed; running without it", name)
-            return None
-        raise
 
 
 class StorePart:
@@ -73,19 +62,24 @@ class StorePart:
 
 class Runtime:
     def __init__(self, cfg: FacilityConfig, writes: bool = True) -> None:
-        """``writes=False`` (``serve``): the backend alone. The outage spool belongs to the processes
-        that write; a read-only API must not replay it beside them."""
+        """``writes=False`` (``serve``): the backend alone, and a notifier that only ledgers and queues. The
+        outage spool and the delivery belong to the processes that write; a read-only API must not replay
+        the spool or send messages beside them."""
         self.cfg = cfg
         self.supervisor = Supervisor()
-        self.bus = EventBus()
         self.profiles = self._load_profiles()
         self.store = open_store(cfg) if writes else open_backend(cfg)
         self.supervisor.add("store", StorePart(self.store))
+        report = optional_module("analyzer.report") if writes else None
+        self.bus, self.notifier = event_bus(cfg, self.store, deliver=writes,
+                                            report_source=self._daily_report if report else None)
         self.alert_store = self._open_alert_store()
         self.faults: Any | None = None
         self.api_server: Any | None = None
         self.tokens: Any | None = None
         self.token_values: dict[str, str] | None = None
+        #: Extra lines for ``announce()`` (what the demo adds around the facility).
+        self.notes: list[str] = []
 
     @classmethod
     def from_config(cls, path: Path, writes: bool = True) -> "Runtime":
@@ -101,9 +95,10 @@ class Runtime:
         state = optional_module("analyzer.state")
         return state.AlertStore(self.cfg.data_dir / "state.db", bus=self.bus) if state else None
 
-    def registered(self) -> set[str]:
-        """Serials in the facility's equipment registry (empty without one)."""
-        return set(load_registry(self.cfg.path(self.cfg.registry), set(self.profiles))) if self.cfg.registry else set()
+    def expected_devices(self) -> set[str]:
+        """Devices this facility must hear from: its equipment registry and the Modbus equipment it polls."""
+        registered = set(load_registry(self.cfg.path(self.cfg.registry), set(self.profiles))) if self.cfg.registry else set()
+        return registered | {t.name for t in self.cfg.polling.modbus}
 
     # --- parts -------------------------------------------------------------------------------
     # Add order is start order (stop is the reverse): broker, simulated servers, collectors, then the
@@ -132,7 +127,7 @@ class Runtime:
             log.warning("the simulator is not installed: the demo runs without simulated telemetry")
             return
         facility = build.build_facility(self.cfg)
-        self.faults = SimulatorFaults(facility, self._simulated_devices(facility))
+        self.faults = self._simulated_devices(facility)
         for spec in faults:
             kind, target = build.parse_fault(spec)
             try:
@@ -183,22 +178,21 @@ class Runtime:
             return
         self.supervisor.add("analyzer", analyzer)
 
-    def add_notifier(self, deliver: bool = True) -> None:
-        """The notifier: ledger, outbox and delivery. ``deliver=False`` (``serve``) only ledgers and queues
-        what this process publishes (acknowledgements, silences, orders); ``minewatch notify`` delivers."""
-        service = optional_module("notifier.service")
-        if service is None:
-            return
-        self.supervisor.add("notifier", service.Notifier(self.cfg, self.bus, report_source=self._report_source(),
-                                                         deliver=deliver))
+    def add_notifier(self) -> None:
+        """The notifier made with the bus: ledger, outbox and (unless ``serve``) delivery; ``serve`` only
+        ledgers and queues what it publishes (acknowledgements, silences, orders)."""
+        if self.notifier is not None:
+            self.supervisor.add("notifier", self.notifier)
 
-    def _report_source(self) -> Any | None:
-        """The daily report for the notifier; the compliance profile is loaded when a report is due."""
-        report = optional_module("analyzer.report")
-        if report is None or self.alert_store is None:
-            return None
-        return lambda start_ns, end_ns: report.build_report(self.cfg, self.store, self.alert_store, None,
-                                                            start_ns, end_ns, device_profiles=self.profiles)
+    def _daily_report(self, start_ns: int, end_ns: int) -> dict[str, Any]:
+        """The notifier's daily report (the compliance profile is loaded when a report is due). Without
+        a working analyzer this raises and the notifier sends what its ledger holds, saying why."""
+        from analyzer.report import build_report
+
+        if self.alert_store is None:
+            raise RuntimeError("the analyzer is not running in this process")
+        return build_report(self.cfg, self.store, self.alert_store, None, start_ns, end_ns,
+                            device_profiles=self.profiles)
 
     def add_api(self, host: str | None = None, port: int | None = None) -> None:
         from api.app import create_app
@@ -233,12 +227,16 @@ class Runtime:
         else:
             typer.echo(f"  live page:  {self.api_url}/  (log in with a token from {self.cfg.api.tokens_env})")
         typer.echo(f"  API docs:   {self.api_url}/api/docs    health: {self.api_url}/health")
+        cb = self.cfg.notify.central_bank
+        typer.echo(f"  central bank: {cb.url if cb.enabled else 'channel disabled (notify.central_bank.enabled)'}")
+        for note in self.notes:
+            typer.echo(note)
         typer.echo("  Ctrl-C stops everything.")
 
 
 class FirstTelemetry:
-    """A start gate: returns from ``start()`` once every ``expected`` device (the registry; any device
-    when there is none) has sent telemetry, or after ``timeout_s``.
+    """A start gate: returns from ``start()`` once every ``expected`` device (the registry and the polled
+    Modbus equipment; any device when there are none) has sent telemetry, or after ``timeout_s``.
 
     Placed before the analyzer in the demo, whose store starts empty: a fresh analyzer would otherwise
     judge the registered rigs "missing" before their first message, and it re-reads the device table
@@ -269,25 +267,6 @@ class FirstTelemetry:
 
     def stats(self) -> dict[str, Any]:
         return {"waited_s": self.waited_s, "expected": len(self.expected), "seen": self.seen}
-
-
-class SimulatorFaults:
-    """What the API's fault endpoints drive: injection through the polling simulator when present (it
-    also knows meter and miner-API faults and passes the rest to the facility model), the list of
-    active faults from the facility model."""
-
-    def __init__(self, facility: Any, injector: Any) -> None:
-        self.facility = facility
-        self.injector = injector
-
-    def inject(self, fault: str, target: str | None = None) -> str | None:
-        return self.injector.inject(fault, target)
-
-    def clear(self, fault: str, target: str | None = None) -> None:
-        self.injector.clear(fault, target)
-
-    def active_faults(self) -> list[dict[str, str | None]]:
-        return self.facility.active_faults()
 
 
 def _snake(name: str) -> str:
@@ -339,28 +318,38 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, help="API port"),
         host: str = typer.Option("127.0.0.1", help="API listen address"),
         data_dir: Path = typer.Option(Path("data/demo"), help="Fresh folder for the demo's data (wiped at start)"),
-        fault: list[str] = typer.Option([], help="Inject at start, kind[:serial]: overheat, fan_fail, silent, "
-                                                 "unregistered, overload (repeatable)"),
+        fault: list[str] = typer.Option([], help="Inject at start, kind[:target] (repeatable): overheat, fan_fail, "
+                                                 "silent (target: a rig serial), unregistered, overload, over_voltage, "
+                                                 "phase_imbalance, smoke_alarm, coolant_pump_failure, modbus_silent "
+                                                 "(target: a Modbus device), miner_api_hang (target: a rig serial)"),
         interval_s: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between simulated messages"),
         broker: str = typer.Option("auto", help="MQTT broker: auto (Mosquitto if installed, else amqtt), "
                                                 "mosquitto or amqtt"),
     ) -> None:
-        """A simulated facility end to end: broker, simulator, collector, analyzer, API and page."""
+        """A simulated facility end to end: broker, simulator, collector, analyzer, notifier, API, page and a
+        central bank (the reference receiver) that verifies and stores the signed regulator messages."""
         from api.auth import TokenTable
+        from simulator.central_bank import SimCentralBank
 
         setup_logging()
-        cfg = load_facility(DEMO_CONFIG)
-        data = prepare_demo_dir(data_dir)
-        cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"data_dir": str(data)})})
-        rt = Runtime(cfg)
-        rt.tokens, rt.token_values = TokenTable.generate()
         if broker not in ("auto", "mosquitto", "amqtt"):
             raise typer.BadParameter(f"expected auto, mosquitto or amqtt, got {broker!r}", param_hint="--broker")
+        cfg = load_facility(DEMO_CONFIG)
+        data = prepare_demo_dir(data_dir)
+        bank = SimCentralBank(data / "central-bank", data / "keys")
+        notify = cfg.notify.model_copy(update={"central_bank": bank.settings(cfg.notify.central_bank)})
+        cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"data_dir": str(data)}),
+                                     "notify": notify})
+        rt = Runtime(cfg)
+        rt.tokens, rt.token_values = TokenTable.generate()
+        rt.supervisor.add("central_bank", bank)  # listening before the notifier sends its first message
         rt.use_broker(data / "broker", None if broker == "auto" else broker)
         rt.simulate(fault, interval_s)
-        rt.supervisor.add("first_telemetry", FirstTelemetry(rt.store, rt.registered()))
+        rt.supervisor.add("first_telemetry", FirstTelemetry(rt.store, rt.expected_devices()))
         rt.add_analyzer(required=False)
         rt.add_notifier()
         rt.add_api(host=host, port=port)
+        rt.notes.append(f"  (the demo's central bank is the reference receiver, key {bank.key_id} registered; "
+                        f"a GET on its URL lists what it verified and stored)")
         raise typer.Exit(rt.supervisor.run(on_started=rt.announce))
 

@@ -2,7 +2,8 @@
 
 - revenue meter (Eastron SDM630 map): power = rigs' power + cooling overhead, three phases, V, I,
   PF, Hz and an energy counter that integrates the power;
-- one metered PDU per rack (generic PDU map), all behind one serial gateway (one port, unit id per rack);
+- one metered PDU per rack (generic PDU map) and a sub-meter on the cooling plant's feeder, all behind one
+  serial gateway (one port, unit id per meter), so the sub-meters add up to the revenue meter;
 - one temperature/humidity sensor per hall, the cooling controller, the fire/safety input module.
 
 Faults (``inject``/``clear``): ``over_voltage``, ``phase_imbalance``, ``smoke_alarm``,
@@ -12,6 +13,7 @@ Faults (``inject``/``clear``): ``over_voltage``, ``phase_imbalance``, ``smoke_al
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -55,6 +57,27 @@ class _EnergyCounter:
         return self.kwh
 
 
+class _Measured:
+    """A meter's register image, re-measured at most every ``period_s`` (real meters refresh their registers a
+    few times a second): the several requests of one poll read one consistent measurement."""
+
+    def __init__(self, measure: Callable[[], dict[str, float]], period_s: float = 0.2) -> None:
+        self.measure = measure
+        self.period_s = period_s
+        self._at = -math.inf
+        self._values: dict[str, float] = {}
+
+    def __call__(self) -> dict[str, float]:
+        now = time.monotonic()
+        if now - self._at >= self.period_s:
+            self._values, self._at = self.measure(), now
+        return self._values
+
+    def invalidate(self) -> None:
+        """A fault changes what the meter measures: the next read measures again."""
+        self._at = -math.inf
+
+
 class FacilityModbus:
     """Builds and runs the Modbus servers; ``targets()`` is the matching polling config."""
 
@@ -65,9 +88,12 @@ class FacilityModbus:
         self.host = host
         self.grid_v, self.grid_hz = grid_v, grid_hz
         self.faults: set[tuple[str, str | None]] = set()
+        #: Measurement noise of the meters, seeded from the facility model so runs repeat.
+        self._noise = random.Random(f"modbus:{getattr(facility, 'seed', 1)}")
         self.servers: list[SimModbusServer] = []
         self._targets: list[ModbusTarget] = []
         self._units: dict[str, tuple[SimModbusServer, SimUnit]] = {}
+        self._meters: list[_Measured] = []
         self._build(port_factory)
 
     # -- faults -------------------------------------------------------------------------------
@@ -75,15 +101,24 @@ class FacilityModbus:
         if fault not in FAULTS:
             raise ValueError(f"unknown Modbus fault {fault!r}; known: {', '.join(FAULTS)}")
         self.faults.add((fault, target))
+        for m in self._meters:
+            m.invalidate()
         if fault == "modbus_silent":
             server, unit = self._unit(target)
             server.set_silent(unit.unit_id, True)
 
     def clear(self, fault: str, target: str | None = None) -> None:
-        self.faults.discard((fault, target))
+        """End ``fault`` on ``target``, or wherever it is active when ``target`` is None."""
+        if fault not in FAULTS:
+            raise ValueError(f"unknown Modbus fault {fault!r}; known: {', '.join(FAULTS)}")
+        ended = {(f, t) for f, t in self.faults if f == fault and (target is None or t == target)}
+        self.faults -= ended
+        for m in self._meters:
+            m.invalidate()
         if fault == "modbus_silent":
-            server, unit = self._unit(target)
-            server.set_silent(unit.unit_id, False)
+            for _, name in ended:
+                server, unit = self._unit(name)
+                server.set_silent(unit.unit_id, False)
 
     def _unit(self, name: str | None) -> tuple[SimModbusServer, SimUnit]:
         if name not in self._units:
@@ -95,20 +130,34 @@ class FacilityModbus:
 
     # -- value models -------------------------------------------------------------------------
     def _three_phase(self, power_w: float, energy: _EnergyCounter, pf: float = 0.98) -> dict[str, float]:
+        """One read of a three-phase meter. The facility model moves once per publishing interval, but a
+        real meter measures continuously: every read carries its own small noise (load ripple ~0.2 %,
+        grid voltage ~0.3 %, frequency ~0.02 Hz), so consecutive polls never repeat a value exactly and a
+        frozen-register rule (DQ-04) stays quiet unless the meter really freezes."""
+        noise = self._noise
+        power_w *= 1 + noise.gauss(0, 0.002)
+        pf = min(1.0, pf + noise.gauss(0, 0.002))
         v = self.grid_v * (1.12 if self._active("over_voltage") else 1.0)
         shares = (1.3, 1.0, 0.7) if self._active("phase_imbalance") else (1.0, 1.0, 1.0)
-        out: dict[str, float] = {"power_w": power_w, "power_factor": pf, "frequency_hz": self.grid_hz,
+        out: dict[str, float] = {"power_w": power_w, "power_factor": pf,
+                                 "frequency_hz": self.grid_hz + noise.gauss(0, 0.02),
                                  "energy_kwh": energy.add(power_w),
                                  "apparent_power_va": power_w / pf, "reactive_power_var": power_w * math.tan(math.acos(pf))}
-        for i, share in enumerate(shares, start=1):
+        volts = [v * (1 + noise.gauss(0, 0.003)) for _ in shares]
+        for i, (share, vi) in enumerate(zip(shares, volts, strict=True), start=1):
             p = power_w / 3 * share
-            out[f"voltage_v_l{i}"] = v
+            out[f"voltage_v_l{i}"] = vi
             out[f"power_w_l{i}"] = p
-            out[f"current_a_l{i}"] = p / (v * pf)
+            out[f"current_a_l{i}"] = p / (vi * pf)
             out[f"power_factor_l{i}"] = pf
         for a, b in ((1, 2), (2, 3), (3, 1)):
-            out[f"voltage_v_l{a}_l{b}"] = v * math.sqrt(3)
+            # line-to-line from the two phase voltages at 120 degrees
+            out[f"voltage_v_l{a}_l{b}"] = math.sqrt(volts[a - 1] ** 2 + volts[b - 1] ** 2 + volts[a - 1] * volts[b - 1])
         return out
+
+    def _measured(self, measure: Callable[[], dict[str, float]]) -> _Measured:
+        self._meters.append(_Measured(measure))
+        return self._meters[-1]
 
     def _rack_power(self, rack: str) -> float:
         # every rig in the rack draws power, including one whose network link is down ("silent")
@@ -145,9 +194,11 @@ class FacilityModbus:
 
     def _build(self, port: Callable[[], int]) -> None:
         p = self.profiles
-        meter_energy = _EnergyCounter(1_250_000.0)
-        meter = SimUnit("revenue-meter", p["eastron-sdm630"], 1, lambda: self._three_phase(
-            self.facility.total_rig_power_w() + self.facility.cooling_overhead_w(), meter_energy))
+        # the SDM630 keeps kWh in a float32: at 1.25 GWh its resolution is 0.125 kWh and a 1 s poll would
+        # often read the same total; a counter in the tens of MWh resolves ~4 Wh
+        meter_energy = _EnergyCounter(48_000.0)
+        meter = SimUnit("revenue-meter", p["eastron-sdm630"], 1, self._measured(lambda: self._three_phase(
+            self.facility.total_rig_power_w() + self.facility.cooling_overhead_w(), meter_energy)))
         # the revenue meter is an RS-485 meter behind an RTU-over-TCP gateway, as on most sites
         meter_server = SimModbusServer([meter], port(), self.host, framer="rtu")
         self.servers.append(meter_server)
@@ -157,10 +208,14 @@ class FacilityModbus:
         pdu_units = []
         for i, (zone, rack) in enumerate(racks, start=1):
             energy = _EnergyCounter()
-            pdu_units.append((SimUnit(f"pdu-{rack}", p["generic-rack-pdu"], i,
-                                      lambda rack=rack, e=energy: self._three_phase(self._rack_power(rack), e, 0.99)),
-                              zone, rack))
+            pdu_units.append((SimUnit(f"pdu-{rack}", p["generic-rack-pdu"], i, self._measured(
+                lambda rack=rack, e=energy: self._three_phase(self._rack_power(rack), e, 0.99))), zone, rack))
         if pdu_units:
+            # the cooling plant's feeder has its own sub-meter: the sub-meters add up to the revenue meter, so
+            # the unmetered-load rule (EN-04) sees no gap on a healthy site
+            cooling_energy = _EnergyCounter()
+            pdu_units.append((SimUnit("pdu-cooling", p["generic-rack-pdu"], len(pdu_units) + 1, self._measured(
+                lambda: self._three_phase(self.facility.cooling_overhead_w(), cooling_energy, 0.95))), "", "cooling"))
             gateway = SimModbusServer([u for u, _, _ in pdu_units], port(), self.host)
             self.servers.append(gateway)
             for unit, zone, rack in pdu_units:

@@ -14,11 +14,14 @@ import threading
 from typing import Any
 
 from minewatch.profiles import DeviceProfile
+from simulator.facility import FAULTS as FACILITY_FAULTS
 from simulator.miner_api_fleet import MinerApiFleet
 from simulator.modbus_facility import FAULTS as MODBUS_FAULTS
 from simulator.modbus_facility import FacilityModbus
 
 MINER_FAULTS = ("miner_api_hang",)
+#: Every fault the demo takes: the facility model's (rigs, load) and these servers' (meters, panels, APIs).
+ALL_FAULTS = (*FACILITY_FAULTS, *MODBUS_FAULTS, *MINER_FAULTS)
 
 
 def loopback_port() -> int:
@@ -61,10 +64,10 @@ class PollingSimulator:
             owner: Any = self.modbus
         elif fault in MINER_FAULTS and self.fleet is not None:
             owner = self.fleet
-        elif hasattr(self.facility, action):
+        elif fault in FACILITY_FAULTS and hasattr(self.facility, action):
             return getattr(self.facility, action)(fault, target)  # the facility model's own faults
         else:
-            raise ValueError(f"unknown fault {fault!r}")
+            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(ALL_FAULTS)}")
         fn = getattr(owner, action)
         if self._loop is None:
             return fn(fault, target)

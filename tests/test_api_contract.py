@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.auth import TokenTable
 from minewatch.configfile import ConfigError
-from minewatch.sample import NS_PER_S, Sample
+from minewatch.sample import NS_PER_S, DeviceMeta, Sample
 from minewatch.store import SqliteStore, StoreUnavailable
 from tests.support.api import NOW_NS, TOKENS, KnownFacility, fill_known_facility, make_client
 
@@ -141,6 +141,17 @@ def test_facility_uses_the_revenue_meter(client: TestClient) -> None:
     assert d["by_role"]["rig"] == {"online": 4, "offline": 1}
     assert body["licence"]["number"] == "TM-2026-0001"
     assert body["alerts"] is None  # no analyzer state: says so rather than claiming zero alerts
+
+
+def test_device_counts_leave_out_the_discovery_summary(tmp_path: Path) -> None:
+    """The collector stores its discovery scan summary as a device of kind ``discovery`` once per scan
+    period: not equipment, and never counted as an offline device between scans."""
+    fac = fill_known_facility(tmp_path)
+    fac.store.upsert_devices([DeviceMeta("discovery", "discovery", role="discovery")])
+    fac.store.write([Sample(NOW_NS - 600 * NS_PER_S, "discovery", "unregistered_count", 0.0)])
+    with make_client(fac) as c:
+        d = c.get("/api/v1/facility", headers={"Authorization": f"Bearer {TOKENS['operator']}"}).json()["devices"]
+    assert (d["total"], d["online"], d["offline"]) == (6, 5, 1) and "discovery" not in d["by_role"]
 
 
 def test_facility_without_meter_sums_fresh_rigs(tmp_path: Path) -> None:

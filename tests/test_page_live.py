@@ -172,3 +172,35 @@ def test_clicking_a_rig_shows_its_last_hour(chromium: Browser, live: tuple[Known
     page.click("#detail-close")
     expect(page.locator("#detail")).to_be_hidden()
     page.close()
+
+
+def test_regulator_channel_card_and_alert_values(chromium: Browser,
+                                                                   live: tuple[KnownFacility, ApiServer]) -> None:
+    """The card reads the notifier's outbox and the ledger in the shared state database: a dead message
+    turns it red, and the last delivery and the ledger head are shown."""
+    from minewatch.ledger import Ledger
+    from notifier.outbox import Outbox
+    from notifier.regulator import DESTINATION
+
+    fac, server = live
+    db = fac.cfg.data_dir / "state.db"
+    Ledger(db).append("config.loaded", {"file": "facility.yaml"}, at_ns=now_ns(), actor="test", subject="test-site")
+    outbox, now = Outbox(db), now_ns()
+    for n, (kind, outcome) in enumerate([("breach_opened", "delivered"), ("heartbeat", "dead")]):
+        oid = outbox.enqueue(DESTINATION, kind, b"{}", message_id=f"m{n}", idempotency_key=f"k{n}", now_ns=now,
+                             deadline_ns=now + 60 * NS_PER_S)
+        outbox.record(outbox.get(oid), outcome=outcome, started_ns=now, duration_ms=3.0,  # type: ignore[arg-type]
+                      status_code=200 if outcome == "delivered" else 401, detail="test")
+    page = open_page(chromium, server.url, TOKENS["operator"])
+    expect(page.locator("#reg-delivered")).to_have_text("1", timeout=10_000)
+    expect(page.locator("#reg-dead")).to_have_text("1")
+    expect(page.locator("#reg-queued")).to_have_text("0")
+    expect(page.locator("#reg-state")).to_have_text("messages dead")
+    expect(page.locator("#reg-last")).to_contain_text("breach opened")
+    expect(page.locator("#reg-head")).to_contain_text(f"#{Ledger(db).head().seq} {Ledger(db).head().hash[:12]}")
+    expect(page.locator("#reg-endpoint")).to_have_text("no URL configured")  # the channel is off in this config
+    # alert values: facility-scale watts read in kW like the power card; a rig's watts and °C stay as they are
+    assert page.evaluate("valueText(985240.1, 950000, 'W')") == "985.2 / 950.0 kW"
+    assert page.evaluate("valueText(3510, 3600, 'W')") == "3,510.0 / 3,600.0 W"
+    assert page.evaluate("valueText(96.5, 95, 'c')") == "96.5 / 95.0 °C"
+    page.close()

@@ -29,7 +29,8 @@ def test_poll_command_runs_the_collector_into_the_configured_store(tmp_path: Pat
         sim.stop()
     assert res.exit_code == 0, res.output
     stats = json.loads(res.output.strip().splitlines()[-1])
-    assert stats["modbus_devices_up"] == 7 and stats["miners_up"] == 8 and stats["written_total"] > 0
+    # meter, two rack PDUs + the cooling feeder's sub-meter, two hall sensors, cooling, fire panel
+    assert stats["modbus_devices_up"] == 8 and stats["miners_up"] == 8 and stats["written_total"] > 0
     store = SqliteStore(tmp_path / "data" / "telemetry.db")
     latest = {(r.device, r.metric): r.value for r in store.latest().itertuples()}
     assert latest[("revenue-meter", "up")] == 1.0 and latest[("R000", "power_w")] == 3000.0

@@ -67,7 +67,8 @@ async def test_collector_polls_everything_and_a_dead_device_stops_nobody(tmp_pat
     # the dead PDU is down; its neighbour on the same gateway and every other device kept being polled
     assert latest[("pdu-A01", "up")] == 0.0 and latest[("pdu-B01", "up")] == 1.0
     assert all(counts[d] >= 3 for d in ("revenue-meter", "pdu-B01", "cooling-cdu", "fire-panel", "env-hall2-modbus"))
-    assert latest[("revenue-meter", "power_w")] == 28300.0  # rigs 26,800 W + 1,500 W cooling overhead
+    # rigs 26,800 W + 1,500 W cooling overhead, read with the meter's measurement noise
+    assert latest[("revenue-meter", "power_w")] == pytest.approx(28300.0, rel=0.01)
     assert latest[("fire-panel", "smoke_bool")] == 1.0
     # miners: the hung one is down (by its host:port until it ever answers), the others mapped by serial
     assert latest[("WM60-0001", "power_w")] == 3250.0 and latest[("LUX-0002", "up")] == 1.0
@@ -81,7 +82,7 @@ async def test_collector_polls_everything_and_a_dead_device_stops_nobody(tmp_pat
     # read-only: every request any simulated device received was a read (function codes 1-4)
     codes = sim.function_codes()
     assert codes and set(codes) <= {1, 2, 3, 4} and sum(codes.values()) == len(sim.requests())
-    assert stats["written_total"] > 0 and stats["modbus_devices"] == 7 and stats["modbus_devices_up"] == 6
+    assert stats["written_total"] > 0 and stats["modbus_devices"] == 8 and stats["modbus_devices_up"] == 7  # incl. pdu-cooling
 
 
 def test_unknown_or_unfit_profiles_are_refused_with_every_problem_named(tmp_path: Path) -> None:

@@ -17,8 +17,10 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 class FaultRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fault: str = Field(min_length=1, description="overheat, fan_fail, silent, unregistered or overload")
-    target: str | None = Field(None, description="Rig serial; facility-wide faults take none")
+    fault: str = Field(min_length=1, description="overheat, fan_fail, silent, unregistered, overload, over_voltage, "
+                                                 "phase_imbalance, smoke_alarm, coolant_pump_failure, modbus_silent or "
+                                                 "miner_api_hang")
+    target: str | None = Field(None, description="Rig serial or Modbus device name; facility-wide faults take none")
 
 
 def _simulator(request: Request) -> FaultTarget:
@@ -54,7 +56,7 @@ def inject_fault(request: Request, body: FaultRequest,
 @router.delete("/faults")
 def clear_fault(request: Request, fault: str, target: str | None = None,
                 who: Principal = Depends(require("admin"))) -> dict[str, Any]:
-    """End a fault (on ``target``, or on every rig): the simulated rig cools down, the alert resolves."""
+    """End a fault (on ``target``, or wherever it is active): the simulated rig cools down, the alert resolves."""
     sim = _simulator(request)
     try:
         sim.clear(fault, target)

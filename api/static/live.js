@@ -138,6 +138,14 @@ function renderDevices(d) {
   }
 }
 
+// "value / threshold unit"; facility-scale watts in kW, as the power card shows them
+function valueText(value, threshold, unit) {
+  const has = threshold !== undefined && threshold !== null;
+  let scale = 1, label = unitLabel(unit);
+  if (unit === "W" && Math.max(Math.abs(value), has ? Math.abs(threshold) : 0) >= 10000) { scale = 1000; label = "kW"; }
+  return `${fmt(value / scale, 1)}${has ? " / " + fmt(threshold / scale, 1) : ""} ${label}`;
+}
+
 function renderAlerts(alerts, counts) {
   const na = alerts === null || alerts === undefined;
   $("alerts-na").hidden = !na;
@@ -176,8 +184,10 @@ function renderAlerts(alerts, counts) {
     cell(tr, a.state || "–");
     cell(tr, a.rule_title || a.rule_id || "–", "wrap").title = a.rule_id || "";
     cell(tr, a.subject || "–");
-    const v = a.value === null || a.value === undefined ? "–" :
-      `${fmt(a.value, 1)}${a.threshold !== undefined && a.threshold !== null ? " / " + fmt(a.threshold, 1) : ""} ${a.unit || ""}`;
+    // a flag (smoke, leak, EPO ...) is on or off; "1.0 / 0.5" would be noise to an operator
+    const flag = metric && metric.endsWith("_bool");
+    const v = a.value === null || a.value === undefined ? "–" : flag ? (a.value >= 0.5 ? "active" : "clear") :
+      valueText(a.value, a.threshold, a.unit);
     cell(tr, v, "num");
     const t = a.fired_at || a.active_since;
     cell(tr, since(t)).title = t || "";
@@ -216,6 +226,31 @@ function renderHottest(rows) {
   }
 }
 
+const KINDS = { breach_opened: "breach opened", breach_updated: "breach updated", breach_resolved: "breach resolved",
+  curtailment_response: "curtailment response", daily_report: "daily report", heartbeat: "heartbeat" };
+
+function renderRegulator(r) {
+  if (!r) return;
+  const state = $("reg-state");
+  const stuck = r.dead > 0 || (r.oldest_queued && r.oldest_queued.attempts > 0);
+  state.className = "pill " + (!r.enabled || stuck ? "pill-down" : r.queued > 0 ? "pill-wait" : "pill-live");
+  state.textContent = r.dead > 0 ? "messages dead" : !r.enabled ? "disabled" : stuck ? "delivery failing"
+    : r.queued > 0 ? "sending" : "up to date";
+  $("reg-delivered").textContent = r.delivered;
+  $("reg-queued").textContent = r.queued;
+  $("reg-dead").textContent = r.dead;
+  $("reg-dead").style.color = r.dead > 0 ? "var(--crit)" : "";
+  const last = r.last_delivered;
+  $("reg-last").textContent = last ? `${KINDS[last.kind] || last.kind}, ${since(last.at)}` : "nothing yet";
+  $("reg-last").title = last ? `${last.at} · message ${last.message_id}` : "";
+  const w = r.oldest_queued, waiting = $("reg-waiting");
+  waiting.hidden = !(w && w.attempts > 0);
+  waiting.textContent = w ? `${KINDS[w.kind] || w.kind} waiting since ${since(w.since)}, ${w.attempts} attempt(s): ${w.last_error || ""}` : "";
+  $("reg-head").textContent = `#${r.ledger_head.seq} ${r.ledger_head.hash.slice(0, 12)}…`;
+  $("reg-head").title = r.ledger_head.hash;
+  $("reg-endpoint").textContent = r.endpoint || "no URL configured";
+}
+
 function render(snap) {
   const s = snap.summary;
   document.title = `minewatch — ${s.facility.name}`;
@@ -226,6 +261,7 @@ function render(snap) {
   renderDevices(s.devices);
   renderAlerts(snap.alerts, s.alerts);
   renderHottest(snap.hottest);
+  renderRegulator(snap.regulator);
   document.body.dataset.seq = snap.seq;
 }
 

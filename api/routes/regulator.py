@@ -1,0 +1,19 @@
+"""The central-bank channel's state (``api.regulator``), for the page and for monitoring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from api.auth import any_role
+from api.regulator import regulator_channel
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(any_role)], tags=["regulator"])
+
+
+@router.get("/regulator")
+def regulator(request: Request) -> dict[str, Any]:
+    """The central-bank channel: enabled, messages queued/delivered/dead, last delivery, oldest message
+    still waiting (and why), ledger head."""
+    return regulator_channel(request.app.state.ctx)
