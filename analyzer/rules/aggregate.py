@@ -3,6 +3,8 @@ capacity (the demand interval regulators bill and enforce on)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
@@ -23,6 +25,11 @@ class AggregateParams(Timing):
     below: ValueRef | None = None
     clear_above: ValueRef | None = None
     clear_below: ValueRef | None = None
+    min_coverage: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Share of the window's buckets that must hold data before the aggregate is judged: a "
+                    "15-minute demand computed from the first minute after a start or a gap is not a 15-minute "
+                    "demand (no data until then, never a false breach)")
     unit: str = ""
 
     _m = field_validator("metric")(lambda cls, v: check_metric_name(v))
@@ -41,11 +48,11 @@ def facility_series(ctx: EvalContext, metric: str, devices: list[str], instants:
     return total, b
 
 
-def windowed(total: pd.Series, b: Buckets, agg: str, window_ns: int) -> np.ndarray:
+def windowed(total: pd.Series, b: Buckets, agg: str, window_ns: int, min_coverage: float = 0.0) -> np.ndarray:
     k = max(1, -(-window_ns // b.step))
     if agg == "last":
         return total.to_numpy()[b.L - 1:]
-    r = total.rolling(k, min_periods=1)
+    r = total.rolling(k, min_periods=max(1, math.ceil(k * min_coverage)))
     return getattr(r, agg)().to_numpy()[b.L - 1:]
 
 
@@ -75,7 +82,7 @@ class FacilityAggregate(RuleKind):
             v = np.full((len(instants), 1), np.nan)
         else:
             total, b = facility_series(ctx, p.metric, devices, instants, ctx.step_ns(rule), ns(p.window), ns(p.max_age))
-            v = windowed(total, b, p.aggregate, ns(p.window))[:, None]
+            v = windowed(total, b, p.aggregate, ns(p.window), p.min_coverage)[:, None]
         one = ["facility"]
         res = compare(v, *(ctx.resolve(x, one) for x in (p.above, p.below, p.clear_above, p.clear_below)))
         thr = ctx.resolve(p.above or p.below, one)
