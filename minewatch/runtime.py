@@ -238,9 +238,9 @@ class FirstTelemetry:
     """A start gate: returns from ``start()`` once every ``expected`` device (the registry and the polled
     Modbus equipment; any device when there are none) has sent telemetry, or after ``timeout_s``.
 
-    Placed before the analyzer in the demo, whose store starts empty: a fresh analyzer would otherwise
-    judge the registered rigs "missing" before their first message, and it re-reads the device table
-    only every ``analysis.devices_refresh_s``.
+    Placed before the analyzer in the demo, whose store starts empty, so that the first evaluation
+    and the page's first screen see the whole facility (the analyzer itself never judges a device
+    missing before it has watched the rule's window).
     """
 
     def __init__(self, store: TelemetryStore, expected: set[str], timeout_s: float = 20.0) -> None:
