@@ -49,11 +49,11 @@ class BackgroundThread:
             self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
             self._thread.start()
 
-    def stop_thread(self) -> None:
+    def stop_thread(self, join_s: float = 30.0) -> None:
         self._stop.set()
         self.wake.set()
         if self._thread is not None:
-            self._thread.join(30)
+            self._thread.join(join_s)
             self._thread = None
 
 

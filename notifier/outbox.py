@@ -117,8 +117,8 @@ class Outbox(PerThreadConnection):
         return self.conn().execute("SELECT 1 FROM outbox WHERE destination = ? AND kind = ? AND status = 'pending' "
                                    "LIMIT 1", (destination, kind)).fetchone() is not None
 
-    def has_key(self, destination: str, key: str) -> bool:
-        return self.conn().execute("SELECT 1 FROM outbox WHERE destination = ? AND idempotency_key = ?",
+    def has_key(self, destination: str, key: str, conn: sqlite3.Connection | None = None) -> bool:
+        return (conn or self.conn()).execute("SELECT 1 FROM outbox WHERE destination = ? AND idempotency_key = ?",
                                    (destination, key)).fetchone() is not None
 
     def record(self, msg: Message, *, outcome: str, started_ns: int, duration_ms: float, status_code: int | None,

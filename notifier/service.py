@@ -5,7 +5,8 @@ durable before the analyzer moves on). A processing thread then tails the ledger
 cursor and turns entries into outbox messages, committing the messages and the cursor together, so
 each entry is processed exactly once even across crashes, and a ``minewatch notify`` process can do
 the delivering for events ledgered by other processes. Delivery workers (one per destination) do the
-sending; their receipts and dead letters go back into the ledger.
+sending; their receipts and dead letters go back into the ledger. The daily report is built on a
+thread of its own (``notifier.daily_report``), so a slow report never delays a breach.
 """
 
 from __future__ import annotations
@@ -16,11 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
-
-import orjson
 
 import minewatch
 from minewatch.config.facility import FacilityConfig
@@ -28,9 +25,10 @@ from minewatch.config.notify import Backoff
 from minewatch.counters import Counters
 from minewatch.db import immediate
 from minewatch.events import Event, EventBus
-from minewatch.ledger import Entry, Ledger, canonical_json
+from minewatch.ledger import Entry, Ledger
 from notifier import regulator as reg
 from notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable, matches_silence
+from notifier.daily_report import DailyReporter, ReportSource
 from notifier.delivery import NS, BackgroundThread, DeliveryWorker
 from notifier.operator import OperatorRouter, render
 from notifier.outbox import Message, Outbox
@@ -44,9 +42,6 @@ CURSOR = "notifier"
 ACTOR = "notifier"
 #: How often the files behind the configuration are re-hashed (a change is ledgered as config.changed).
 VERSION_CHECK_S = 60.0
-
-#: (start_ns, end_ns) -> the facility report dict for that period (analyzer.report.build_report)
-ReportSource = Callable[[int, int], dict[str, Any]]
 
 
 class LedgerRecorder:
@@ -81,7 +76,6 @@ class Notifier(BackgroundThread):
         self.cfg = cfg
         self.n = cfg.notify
         self.bus = bus
-        self.report_source = report_source
         self.deliver = deliver
         self.clock = clock
         self.db_path = cfg.data_dir / "state.db"
@@ -98,7 +92,10 @@ class Notifier(BackgroundThread):
         if self.n.central_bank.enabled:
             self._policies[reg.DESTINATION] = self.n.central_bank.backoff
         self.workers: dict[str, DeliveryWorker] = {}
-        self._queued_for: set[str] = set()
+        self._local = threading.local()  # per thread: destinations queued for in its open transaction
+        self.reporter = DailyReporter(cfg, self.ledger, self.outbox, self.counters, report_source,
+                                      enqueue=self._enqueue_regulator, after_commit=self._wake_queued,
+                                      idle_s=self.n.poll_interval_s, clock=clock)
         self._next_heartbeat_ns: int | None = None
         self._versions: dict[str, Any] | None = None
         self._next_version_check_ns = 0
@@ -127,10 +124,12 @@ class Notifier(BackgroundThread):
                                    done_event=self.wake)
                 self.workers[dest] = w
                 w.start()
+            self.reporter.start()  # timers belong to the delivering process, so two processes never both send
         self.start_thread()
 
     def stop(self) -> None:
         self.stop_thread()
+        self.reporter.stop()
         for w in self.workers.values():
             w.stop()
         self.workers.clear()
@@ -181,7 +180,8 @@ class Notifier(BackgroundThread):
             self.wake.clear()
 
     def process_once(self) -> int:
-        """Handle new ledger entries, then timers (heartbeat, daily report, repeats, escalations)."""
+        """Handle new ledger entries, then timers (heartbeat, repeats, escalations); never the daily report,
+        which can take long to build and has its own thread (``self.reporter``)."""
         if self._tables is None:
             self._tables = AlertTable(self.ledger.conn())
         t = self._tables
@@ -204,8 +204,6 @@ class Notifier(BackgroundThread):
             if self.deliver:  # timers belong to the delivering process, so two processes never both send
                 self._heartbeat(conn, t, now)
         self._wake_queued()
-        if self.deliver:
-            self._daily_report(now)
         self._check_versions(now)
         if handled:
             self.counters.inc("entries_processed_total", handled)
@@ -317,17 +315,25 @@ class Notifier(BackgroundThread):
         self._wake_worker(channel)
         return oid
 
+    def _queued_for(self) -> set[str]:
+        dests: set[str] | None = getattr(self._local, "queued_for", None)
+        if dests is None:
+            dests = self._local.queued_for = set()
+        return dests
+
     def _wake_worker(self, dest: str) -> None:
         """Remember to wake the destination's worker once the transaction that queued for it commits
-        (woken earlier, it would look before the message is visible and go back to sleep)."""
-        self._queued_for.add(dest)
+        (woken earlier, it would look before the message is visible and go back to sleep). Per thread:
+        the processor and the reporter each wake for their own transactions."""
+        self._queued_for().add(dest)
 
     def _wake_queued(self) -> None:
-        for dest in self._queued_for:
+        dests = self._queued_for()
+        for dest in dests:
             w = self.workers.get(dest)
             if w is not None:
                 w.wake.set()
-        self._queued_for.clear()
+        dests.clear()
 
     def _on_done(self, msg: Message, outcome: str, res: Result | None, conn: Any) -> None:
         """Receipt or dead letter into the ledger, in the transaction that records the outcome (a dead
@@ -372,69 +378,3 @@ class Notifier(BackgroundThread):
             self.ledger.append("config.changed", diff, at_ns=now, actor=ACTOR, subject=self.cfg.facility.id)
             log.warning("configuration files changed while running: %s", ", ".join(diff.get("files", {})))
             self._versions = current
-
-    def report_period(self, now_ns: int) -> tuple[int, int, int]:
-        """(due_ns, start_ns, end_ns) of the latest daily report due at or before ``now_ns``: the previous
-        local day (facility timezone), sent at ``daily_report_at`` local time."""
-        tz = ZoneInfo(self.cfg.timezone)
-        local = datetime.fromtimestamp(now_ns / NS, tz)
-        hh, mm = (int(x) for x in (self.n.central_bank.daily_report_at or "00:00").split(":"))
-        due = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
-        if local < due:
-            due -= timedelta(days=1)
-        day_end = due.replace(hour=0, minute=0)
-        day_start = day_end - timedelta(days=1)  # wall-clock arithmetic: a DST day is 23 or 25 h long
-        return int(due.timestamp()) * NS, int(day_start.timestamp()) * NS, int(day_end.timestamp()) * NS
-
-    def _daily_report(self, now: int) -> None:
-        """Send the latest report that is due, once (also after downtime: the idempotency key tells)."""
-        if not self.n.central_bank.enabled or self.n.central_bank.daily_report_at is None:
-            return
-        _, start, end = self.report_period(now)
-        key = reg.idempotency_key(self.cfg.facility.id, "daily_report", start, end)
-        if self.outbox.has_key(reg.DESTINATION, key):
-            return
-        self.send_daily_report(start, end, now)
-
-    def send_daily_report(self, start_ns: int, end_ns: int, now_ns: int | None = None) -> int | None:
-        """Build, ledger (``report.issued``) and queue the report for [start, end)."""
-        now = self.clock() if now_ns is None else now_ns
-        content = self._report_content(start_ns, end_ns)
-        with immediate(self.ledger.conn()) as conn:
-            digest = hashlib.sha256(canonical_json(content)).hexdigest()
-            self.ledger.append("report.issued", {"from_ns": start_ns, "to_ns": end_ns, "sha256": digest,
-                                                 "kind": "daily_report"}, at_ns=now, actor=ACTOR,
-                               subject=self.cfg.facility.id, conn=conn)
-            msg = reg.report_message(self.cfg, content, start_ns=start_ns, end_ns=end_ns, now_ns=now,
-                                     head=self.ledger.head(conn))
-            oid = self._enqueue_regulator(conn, msg)
-        self._wake_queued()
-        return oid
-
-    def _report_content(self, start_ns: int, end_ns: int) -> dict[str, Any]:
-        if self.report_source is not None:
-            try:
-                return self.report_source(start_ns, end_ns)
-            except Exception as exc:  # the regulator still gets a report saying what is missing
-                self.counters.inc("report_errors_total")
-                log.exception("daily report source failed")
-                return {**self.ledger_summary(start_ns, end_ns), "report_error": f"{type(exc).__name__}: {exc}"}
-        return self.ledger_summary(start_ns, end_ns)
-
-    def ledger_summary(self, start_ns: int, end_ns: int) -> dict[str, Any]:
-        """What the ledger alone says about a period: breaches opened and hourly records. Used when no
-        analyzer report is available, so the daily report is never skipped."""
-        breaches: list[dict[str, Any]] = []
-        hourly: list[Any] = []
-        rows = self.ledger.conn().execute(
-            "SELECT kind, payload FROM ledger WHERE at_ns >= ? AND at_ns < ? AND kind IN "
-            "('alert.transition', 'hourly.record') ORDER BY seq", (start_ns, end_ns)).fetchall()
-        for kind, text in rows:
-            p = orjson.loads(text)
-            if kind == "hourly.record":
-                hourly.append(p)
-            elif p.get("to_state") == "firing":
-                breaches.append({k: p.get(k) for k in ("alert_id", "rule_id", "rule_title", "severity", "family",
-                                                       "subject", "value", "threshold", "unit",
-                                                       "regulator_notifiable")})
-        return {"source": "ledger", "breaches": breaches, "hourly_records": hourly}

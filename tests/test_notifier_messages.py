@@ -79,11 +79,11 @@ def test_daily_report_at_local_time_from_the_report_dict(tmp_path: Path, receive
         "enabled": True, "url": receiver.url, "key_dir": str(key_dir), "daily_report_at": "06:00"}})
     n = Notifier(cfg, None, report_source=source, deliver=False)
     # 2026-03-10 07:00 in Ashgabat (UTC+5) = 02:00 UTC: yesterday's report is due
-    due, start, end = n.report_period(1_773_108_000 * 10**9)
+    due, start, end = n.reporter.period(1_773_108_000 * 10**9)
     assert (start, end) == (1_772_996_400 * 10**9, 1_773_082_800 * 10**9)  # 2026-03-09 00:00 .. 03-10 00:00 +05
     assert due == 1_773_104_400 * 10**9  # 06:00 +05
-    n._daily_report(1_773_108_000 * 10**9)
-    n._daily_report(1_773_108_060 * 10**9)  # once per day
+    n.reporter.step(1_773_108_000 * 10**9)
+    n.reporter.step(1_773_108_060 * 10**9)  # once per day
     msgs = n.outbox.messages("central_bank")
     assert len(msgs) == 1 and periods == [(start, end)]
     doc = orjson.loads(msgs[0].body)
@@ -105,7 +105,8 @@ def test_daily_report_built_by_the_analyzer(tmp_path: Path) -> None:
     n = Notifier(cfg.model_copy(update={"notify": cfg.notify.model_copy(update={
         "central_bank": cfg.notify.central_bank.model_copy(update={"enabled": True, "url": "http://127.0.0.1:9/"})})}),
         None, report_source=source, deliver=False)
-    n.send_daily_report(T0, T0 + 2 * 3600 * 10**9)
+    end = T0 + 2 * 3600 * 10**9
+    n.reporter.queue(T0, end, source(T0, end), end)
     (msg,) = n.outbox.messages("central_bank")
     doc = reg.RegulatorMessage.model_validate_json(msg.body)
     content = doc.report.content
