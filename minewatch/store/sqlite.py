@@ -6,6 +6,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,42 +56,55 @@ _SQL_AGG = {"mean": "AVG", "min": "MIN", "max": "MAX", "sum": "SUM", "count": "C
 
 @dataclass(frozen=True)
 class _SeriesIndex:
-    """Every series known to this process, indexed by series id: its device, metric and rank in (device,
-    metric) order (-1 for ids not in use). Immutable, so a reader keeps a consistent copy while another
-    thread refreshes. Series are only ever added (ids grow and never change meaning), so a refresh reads
-    just the rows past ``max_id``."""
+    """Every series known to this process, indexed by series id: its device and metric as codes into sorted
+    category lists, and its rank in (device, metric) order (-1 for ids not in use). Immutable, so a reader
+    keeps a consistent copy while another thread refreshes. Series are only ever added (ids grow and
+    never change meaning), so a refresh reads just the rows past ``max_id``."""
 
     max_id: int = 0
     device: np.ndarray = field(default_factory=lambda: np.empty(1, dtype=object))
     metric: np.ndarray = field(default_factory=lambda: np.empty(1, dtype=object))
+    device_code: np.ndarray = field(default_factory=lambda: np.full(1, -1, dtype=np.int64))
+    metric_code: np.ndarray = field(default_factory=lambda: np.full(1, -1, dtype=np.int64))
+    devices: pd.Index = field(default_factory=lambda: pd.Index([], dtype="str"))
+    metrics: pd.Index = field(default_factory=lambda: pd.Index([], dtype="str"))
     rank: np.ndarray = field(default_factory=lambda: np.full(1, -1, dtype=np.int64))
-    by_device: dict[str, list[int]] = field(default_factory=dict)
-    by_metric: dict[str, list[int]] = field(default_factory=dict)
 
     def extended(self, rows: list[tuple[int, str, str]]) -> _SeriesIndex:
         """A new index with the ``(id, device, metric)`` rows added."""
-        max_id = max(self.max_id, max(r[0] for r in rows))
-        device = np.empty(max_id + 1, dtype=object)
-        metric = np.empty(max_id + 1, dtype=object)
-        device[:len(self.device)] = self.device
-        metric[:len(self.metric)] = self.metric
-        by_device = {k: list(v) for k, v in self.by_device.items()}
-        by_metric = {k: list(v) for k, v in self.by_metric.items()}
-        for sid, dev, met in rows:
-            device[sid], metric[sid] = dev, met
-            by_device.setdefault(dev, []).append(sid)
-            by_metric.setdefault(met, []).append(sid)
-        used = [sid for sid in range(1, max_id + 1) if device[sid] is not None]
-        used.sort(key=lambda sid: (device[sid], metric[sid]))  # code-point order = SQLite's BINARY collation
+        new_ids = np.fromiter(map(itemgetter(0), rows), np.int64, len(rows))
+        max_id = max(self.max_id, int(new_ids.max()))
+        names = []
+        for col, old in ((1, self.device), (2, self.metric)):
+            arr = np.empty(max_id + 1, dtype=object)
+            arr[:len(old)] = old
+            arr[new_ids] = list(map(itemgetter(col), rows))
+            names.append(arr)
+        used = np.concatenate([np.flatnonzero(self.rank >= 0), new_ids])
+        codes, cats = [], []
+        for arr in names:
+            # Sorted categories: Python orders str by code point, which is SQLite's BINARY order of UTF-8.
+            used_codes, uniques = pd.factorize(arr[used], sort=True)
+            code = np.full(max_id + 1, -1, dtype=np.int64)
+            code[used] = used_codes
+            codes.append(code)
+            cats.append(pd.Index(uniques, dtype="str"))
         rank = np.full(max_id + 1, -1, dtype=np.int64)
-        rank[np.asarray(used, dtype=np.int64)] = np.arange(len(used), dtype=np.int64)
-        return _SeriesIndex(max_id, device, metric, rank, by_device, by_metric)
+        rank[used[np.lexsort((codes[1][used], codes[0][used]))]] = np.arange(len(used), dtype=np.int64)
+        return _SeriesIndex(max_id, names[0], names[1], codes[0], codes[1], cats[0], cats[1], rank)
 
     def ids_for(self, devices: Sequence[str] | None, metrics: Sequence[str] | None) -> list[int]:
         """Sorted ids of the series matching both filters (``None`` = any)."""
-        sets = [{sid for key in keys for sid in table.get(key, ())}
-                for keys, table in ((devices, self.by_device), (metrics, self.by_metric)) if keys is not None]
-        return sorted(set.intersection(*sets)) if sets else []
+        mask = self.rank >= 0
+        for wanted, cats, code in ((devices, self.devices, self.device_code), (metrics, self.metrics, self.metric_code)):
+            if wanted is not None:
+                mask &= np.isin(code, cats.get_indexer(list(wanted)))  # unknown names → -1, only unused ids have it
+        return np.flatnonzero(mask).tolist()
+
+    def frame(self, sid: np.ndarray, ts: np.ndarray, value: np.ndarray) -> pd.DataFrame:
+        """A contract frame of rows already in (device, metric, ts) order."""
+        return pd.DataFrame({"ts": ts, "device": self.devices.array.take(self.device_code[sid]),
+                             "metric": self.metrics.array.take(self.metric_code[sid]), "value": value})
 
 
 class _SeriesCatalog:
@@ -231,8 +245,7 @@ class SqliteStore(TelemetryStore):
         if step_ns is None or agg == "last":
             rows = conn.execute(f"SELECT series_id, ts, value FROM samples WHERE {where} AND ts >= ? AND ts < ? "
                                 f"ORDER BY series_id, ts", args).fetchall()
-            df = self._frame(index, rows, last_per_step=step_ns)
-            return df
+            return self._frame(index, rows, last_per_step=step_ns)
         bucket = f"(ts / {int(step_ns)}) * {int(step_ns)}"
         rows = conn.execute(
             f"SELECT series_id, {bucket} AS b, {_SQL_AGG[agg]}(value) FROM samples "
@@ -250,9 +263,9 @@ class SqliteStore(TelemetryStore):
         if not rows:
             return empty_samples()
         n = len(rows)
-        sid = np.fromiter((r[0] for r in rows), np.int64, n)
-        ts = np.fromiter((r[1] for r in rows), np.int64, n)
-        value = np.fromiter((r[2] for r in rows), np.float64, n)
+        sid = np.fromiter(map(itemgetter(0), rows), np.int64, n)
+        ts = np.fromiter(map(itemgetter(1), rows), np.int64, n)
+        value = np.fromiter(map(itemgetter(2), rows), np.float64, n)
         if int(sid.max()) > index.max_id:  # another process added a series since the index was read
             index = self._index.current(self._conn(), at_least=int(sid.max()))
         order = np.argsort(index.rank[sid], kind="stable")
@@ -262,12 +275,7 @@ class SqliteStore(TelemetryStore):
             keep = np.ones(n, dtype=bool)
             keep[:-1] = (sid[1:] != sid[:-1]) | (ts[1:] != ts[:-1])
             sid, ts, value = sid[keep], ts[keep], value[keep]
-        return pd.DataFrame({
-            "ts": ts,
-            "device": pd.array(index.device[sid], dtype="str"),
-            "metric": pd.array(index.metric[sid], dtype="str"),
-            "value": value,
-        })
+        return index.frame(sid, ts, value)
 
     def prune(self, older_than_ns: int) -> int:
         with self._write_lock:
