@@ -28,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from minewatch.sample import NS_PER_S  # noqa: E402
-from minewatch.store.base import SAMPLE_COLUMNS, empty_samples  # noqa: E402
-from minewatch.store.sqlite import _SQL_AGG, SqliteStore  # noqa: E402
+from minewatch.sample import NS_PER_S
+from minewatch.store.base import SAMPLE_COLUMNS, empty_samples
+from minewatch.store.sqlite import _SQL_AGG, SqliteStore
 
 METRICS = ["power_w", "chip_temp_c", "board_temp_c", "inlet_temp_c", "outlet_temp_c", "hashrate_ths",
            "fan_rpm_1", "fan_rpm_2", "fan_rpm_3", "fan_rpm_4", "up", "error_code"]

@@ -6,8 +6,8 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,11 @@ import pandas as pd
 from minewatch.db import connect
 from minewatch.sample import DeviceMeta, Sample
 from minewatch.store.base import (
-    DEVICE_COLUMNS, SAMPLE_COLUMNS, Aggregate, StoreUnavailable, TelemetryStore, empty_samples,
+    DEVICE_COLUMNS,
+    Aggregate,
+    StoreUnavailable,
+    TelemetryStore,
+    empty_samples,
 )
 
 _SCHEMA = """
