@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from minewatch.db import connect
 from minewatch.sample import DeviceMeta, Sample
 from minewatch.store.base import (
-    DEVICE_COLUMNS, SAMPLE_COLUMNS, Aggregate, StoreUnavailable, TelemetryStore, empty_samples,
+    DEVICE_COLUMNS,
+    Aggregate,
+    StoreUnavailable,
+    TelemetryStore,
+    empty_samples,
 )
 
 _SCHEMA = """
@@ -50,6 +58,78 @@ CREATE TABLE IF NOT EXISTS devices (
 _SQL_AGG = {"mean": "AVG", "min": "MIN", "max": "MAX", "sum": "SUM", "count": "COUNT"}
 
 
+@dataclass(frozen=True)
+class _SeriesIndex:
+    """Every series known to this process, indexed by series id: its device and metric as codes into sorted
+    category lists, and its rank in (device, metric) order (-1 for ids not in use). Immutable, so a reader
+    keeps a consistent copy while another thread refreshes. Series are only ever added (ids grow and
+    never change meaning), so a refresh reads just the rows past ``max_id``."""
+
+    max_id: int = 0
+    device: np.ndarray = field(default_factory=lambda: np.empty(1, dtype=object))
+    metric: np.ndarray = field(default_factory=lambda: np.empty(1, dtype=object))
+    device_code: np.ndarray = field(default_factory=lambda: np.full(1, -1, dtype=np.int64))
+    metric_code: np.ndarray = field(default_factory=lambda: np.full(1, -1, dtype=np.int64))
+    devices: pd.Index = field(default_factory=lambda: pd.Index([], dtype="str"))
+    metrics: pd.Index = field(default_factory=lambda: pd.Index([], dtype="str"))
+    rank: np.ndarray = field(default_factory=lambda: np.full(1, -1, dtype=np.int64))
+
+    def extended(self, rows: list[tuple[int, str, str]]) -> _SeriesIndex:
+        """A new index with the ``(id, device, metric)`` rows added."""
+        new_ids = np.fromiter(map(itemgetter(0), rows), np.int64, len(rows))
+        max_id = max(self.max_id, int(new_ids.max()))
+        names = []
+        for col, old in ((1, self.device), (2, self.metric)):
+            arr = np.empty(max_id + 1, dtype=object)
+            arr[:len(old)] = old
+            arr[new_ids] = list(map(itemgetter(col), rows))
+            names.append(arr)
+        used = np.concatenate([np.flatnonzero(self.rank >= 0), new_ids])
+        codes, cats = [], []
+        for arr in names:
+            # Sorted categories: Python orders str by code point, which is SQLite's BINARY order of UTF-8.
+            used_codes, uniques = pd.factorize(arr[used], sort=True)
+            code = np.full(max_id + 1, -1, dtype=np.int64)
+            code[used] = used_codes
+            codes.append(code)
+            cats.append(pd.Index(uniques, dtype="str"))
+        rank = np.full(max_id + 1, -1, dtype=np.int64)
+        rank[used[np.lexsort((codes[1][used], codes[0][used]))]] = np.arange(len(used), dtype=np.int64)
+        return _SeriesIndex(max_id, names[0], names[1], codes[0], codes[1], cats[0], cats[1], rank)
+
+    def ids_for(self, devices: Sequence[str] | None, metrics: Sequence[str] | None) -> list[int]:
+        """Sorted ids of the series matching both filters (``None`` = any)."""
+        mask = self.rank >= 0
+        for wanted, cats, code in ((devices, self.devices, self.device_code), (metrics, self.metrics, self.metric_code)):
+            if wanted is not None:
+                mask &= np.isin(code, cats.get_indexer(list(wanted)))  # unknown names → -1, only unused ids have it
+        return np.flatnonzero(mask).tolist()
+
+    def frame(self, sid: np.ndarray, ts: np.ndarray, value: np.ndarray) -> pd.DataFrame:
+        """A contract frame of rows already in (device, metric, ts) order."""
+        return pd.DataFrame({"ts": ts, "device": self.devices.array.take(self.device_code[sid]),
+                             "metric": self.metrics.array.take(self.metric_code[sid]), "value": value})
+
+
+class _SeriesCatalog:
+    """The ``series`` table mirrored in memory, refreshed when another writer (any process) adds series."""
+
+    def __init__(self) -> None:
+        self._index = _SeriesIndex()
+        self._lock = threading.Lock()
+
+    def current(self, conn: sqlite3.Connection, at_least: int = 0) -> _SeriesIndex:
+        """The index including every series committed so far (and at least id ``at_least``)."""
+        with self._lock:
+            index = self._index
+            rows = conn.execute("SELECT id, device, metric FROM series WHERE id > ?", (index.max_id,)).fetchall()
+            if rows:
+                index = self._index = index.extended(rows)
+            if index.max_id < at_least:
+                raise StoreUnavailable(f"SQLite store: series id {at_least} read from samples is not in series")
+            return index
+
+
 class SqliteStore(TelemetryStore):
     """Series are dictionary-encoded (device, metric → integer id) so a point costs ~20 bytes and a
     range query for one metric walks the primary key of each matching series."""
@@ -59,6 +139,7 @@ class SqliteStore(TelemetryStore):
         self._local = threading.local()
         self._series: dict[tuple[str, str], int] = {}
         self._write_lock = threading.Lock()
+        self._index = _SeriesCatalog()
         try:
             self._conn().executescript(_SCHEMA)
         except sqlite3.Error as exc:
@@ -136,48 +217,69 @@ class SqliteStore(TelemetryStore):
         cur = self._conn().execute(f"SELECT {', '.join(DEVICE_COLUMNS)} FROM devices ORDER BY device")
         return pd.DataFrame(cur.fetchall(), columns=DEVICE_COLUMNS)
 
-    @staticmethod
-    def _filters(devices: Sequence[str] | None, metrics: Sequence[str] | None) -> tuple[str, list[object]]:
-        clauses, args = [], []
-        if devices is not None:
-            clauses.append(f"s.device IN ({','.join('?' * len(devices))})")
-            args.extend(devices)
-        if metrics is not None:
-            clauses.append(f"s.metric IN ({','.join('?' * len(metrics))})")
-            args.extend(metrics)
-        return (" AND ".join(clauses) or "1"), args
+    def _scope(self, devices: Sequence[str] | None, metrics: Sequence[str] | None) -> tuple[_SeriesIndex, str, list[object]] | None:
+        """The series a read covers, as a SQL condition on ``series_id`` (pushed down, no join), or ``None``
+        when the filters match no series at all."""
+        index = self._index.current(self._conn())
+        if devices is None and metrics is None:
+            return index, "series_id IN (SELECT id FROM series)", []  # one primary-key range walk per series
+        ids = index.ids_for(devices, metrics)
+        if not ids:
+            return None
+        return index, "series_id IN (SELECT value FROM json_each(?))", [json.dumps(ids)]
 
     def latest(self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-        where, args = self._filters(devices, metrics)
-        cur = self._conn().execute(
-            f"SELECT l.ts, s.device, s.metric, l.value FROM latest l JOIN series s ON s.id = l.series_id "
-            f"WHERE {where} ORDER BY s.device, s.metric",
-            args,
-        )
-        return _frame(cur.fetchall())
+        scope = self._scope(devices, metrics)
+        if scope is None:
+            return empty_samples()
+        index, where, args = scope
+        if not args:
+            where = "1"  # every row of ``latest``: a plain scan beats a search per series
+        rows = self._conn().execute(f"SELECT series_id, ts, value FROM latest WHERE {where}", args).fetchall()
+        return self._frame(index, rows)
 
     def _query(self, start_ns: int, end_ns: int, devices: Sequence[str] | None, metrics: Sequence[str] | None,
                step_ns: int | None, agg: Aggregate) -> pd.DataFrame:
-        where, args = self._filters(devices, metrics)
-        base = (f"FROM samples x JOIN series s ON s.id = x.series_id "
-                f"WHERE {where} AND x.ts >= ? AND x.ts < ?")
+        scope = self._scope(devices, metrics)
+        if scope is None:
+            return empty_samples()
+        index, where, args = scope
         args = [*args, start_ns, end_ns]
         conn = self._conn()
         if step_ns is None or agg == "last":
-            rows = conn.execute(f"SELECT x.ts, s.device, s.metric, x.value {base} "
-                                f"ORDER BY s.device, s.metric, x.ts", args).fetchall()
-            df = _frame(rows)
-            if step_ns is not None:  # last value per bucket
-                df["ts"] = (df["ts"] // step_ns) * step_ns
-                df = df.groupby(["device", "metric", "ts"], sort=True, as_index=False).last()[SAMPLE_COLUMNS]
-            return df
-        bucket = f"(x.ts / {int(step_ns)}) * {int(step_ns)}"
+            rows = conn.execute(f"SELECT series_id, ts, value FROM samples WHERE {where} AND ts >= ? AND ts < ? "
+                                f"ORDER BY series_id, ts", args).fetchall()
+            return self._frame(index, rows, last_per_step=step_ns)
+        bucket = f"(ts / {int(step_ns)}) * {int(step_ns)}"
         rows = conn.execute(
-            f"SELECT {bucket} AS b, s.device, s.metric, {_SQL_AGG[agg]}(x.value) {base} "
-            f"GROUP BY x.series_id, b ORDER BY s.device, s.metric, b",
+            f"SELECT series_id, {bucket} AS b, {_SQL_AGG[agg]}(value) FROM samples "
+            f"WHERE {where} AND ts >= ? AND ts < ? GROUP BY series_id, b ORDER BY series_id, b",
             args,
         ).fetchall()
-        return _frame(rows)
+        return self._frame(index, rows)
+
+    def _frame(self, index: _SeriesIndex, rows: list[tuple[int, int, float]],
+               last_per_step: int | None = None) -> pd.DataFrame:
+        """``(series_id, ts, value)`` rows ordered by series id and ts → a contract frame, built column-wise.
+
+        A stable sort on each series' (device, metric) rank turns series-id order into the contract's
+        device, metric, ts order without comparing strings per row."""
+        if not rows:
+            return empty_samples()
+        n = len(rows)
+        sid = np.fromiter(map(itemgetter(0), rows), np.int64, n)
+        ts = np.fromiter(map(itemgetter(1), rows), np.int64, n)
+        value = np.fromiter(map(itemgetter(2), rows), np.float64, n)
+        if int(sid.max()) > index.max_id:  # another process added a series since the index was read
+            index = self._index.current(self._conn(), at_least=int(sid.max()))
+        order = np.argsort(index.rank[sid], kind="stable")
+        sid, ts, value = sid[order], ts[order], value[order]
+        if last_per_step is not None:  # last value per bucket; rows of a bucket are adjacent and in ts order
+            ts = (ts // last_per_step) * last_per_step
+            keep = np.ones(n, dtype=bool)
+            keep[:-1] = (sid[1:] != sid[:-1]) | (ts[1:] != ts[:-1])
+            sid, ts, value = sid[keep], ts[keep], value[keep]
+        return index.frame(sid, ts, value)
 
     def prune(self, older_than_ns: int) -> int:
         with self._write_lock:
@@ -190,11 +292,3 @@ class SqliteStore(TelemetryStore):
             conn.close()
             self._local.conn = None
 
-
-def _frame(rows: list[tuple]) -> pd.DataFrame:
-    if not rows:
-        return empty_samples()
-    df = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
-    df["ts"] = df["ts"].astype("int64")
-    df["value"] = df["value"].astype("float64")
-    return df
