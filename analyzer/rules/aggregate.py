@@ -13,7 +13,7 @@ from analyzer.context import EvalContext
 from analyzer.profile import Rule, Selector, ns
 from analyzer.rules import register
 from analyzer.series import Buckets
-from analyzer.rules.base import Aggregate, Obs, RuleKind, Timing, ValueRef, compare
+from analyzer.rules.base import Aggregate, FacilityWindowKind, Obs, Timing, ValueRef, compare
 from minewatch.units import check_metric_name
 
 
@@ -57,23 +57,13 @@ def windowed(total: pd.Series, b: Buckets, agg: str, window_ns: int, min_coverag
 
 
 @register
-class FacilityAggregate(RuleKind):
+class FacilityAggregate(FacilityWindowKind):
     name = "aggregate"
     Params = AggregateParams
-    facility_level = True
 
     def check(self, rule: Rule) -> list[str]:
         p = rule.p
         return [] if (p.above or p.below) else ["params: give above and/or below"]
-
-    def metrics(self, rule: Rule) -> list[str]:
-        return [rule.p.metric]
-
-    def lookback_s(self, rule: Rule) -> float:
-        return rule.p.window + rule.p.max_age
-
-    def evidence_selector(self, rule: Rule) -> Selector:
-        return rule.p.devices
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: AggregateParams = rule.p

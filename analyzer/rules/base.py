@@ -150,3 +150,21 @@ class RuleKind:
     def evidence_selector(self, rule: Rule) -> Selector | None:
         """For facility rules: the devices whose summed metric is the evidence series (None = the subject's own)."""
         return None
+
+
+class FacilityWindowKind(RuleKind):
+    """A facility-level kind over one metric summed across selected devices in a window: they all read
+    ``params.metric`` over ``window + max_age`` and show the selector named by ``evidence_param`` as
+    their evidence."""
+
+    facility_level = True
+    evidence_param: ClassVar[str] = "devices"
+
+    def metrics(self, rule: Rule) -> list[str]:
+        return [rule.p.metric]
+
+    def lookback_s(self, rule: Rule) -> float:
+        return rule.p.window + rule.p.max_age
+
+    def evidence_selector(self, rule: Rule) -> Selector:
+        return getattr(rule.p, self.evidence_param)

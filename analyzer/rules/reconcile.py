@@ -13,7 +13,7 @@ from analyzer.context import EvalContext
 from analyzer.profile import Rule, Selector, ns
 from analyzer.rules import register
 from analyzer.rules.aggregate import facility_series, windowed
-from analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
+from analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef, compare
 from minewatch.units import check_metric_name
 
 
@@ -31,19 +31,10 @@ class ReconcileParams(Timing):
 
 
 @register
-class Reconciliation(RuleKind):
+class Reconciliation(FacilityWindowKind):
     name = "reconciliation"
+    evidence_param = "reference"
     Params = ReconcileParams
-    facility_level = True
-
-    def metrics(self, rule: Rule) -> list[str]:
-        return [rule.p.metric]
-
-    def lookback_s(self, rule: Rule) -> float:
-        return rule.p.window + rule.p.max_age
-
-    def evidence_selector(self, rule: Rule) -> Selector:
-        return rule.p.reference
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: ReconcileParams = rule.p

@@ -15,7 +15,7 @@ from analyzer.context import EvalContext
 from analyzer.profile import Rule, Selector, duration_validator, ns
 from analyzer.rules import register
 from analyzer.rules.aggregate import facility_series, windowed
-from analyzer.rules.base import Obs, RuleKind, Timing, ValueRef
+from analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef
 from minewatch.units import check_metric_name
 
 _MD = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
@@ -98,19 +98,9 @@ def _ban_windows(ban: CalendarBan, instants: np.ndarray, tz: str) -> tuple[np.nd
 
 
 @register
-class Schedule(RuleKind):
+class Schedule(FacilityWindowKind):
     name = "schedule"
     Params = ScheduleParams
-    facility_level = True
-
-    def metrics(self, rule: Rule) -> list[str]:
-        return [rule.p.metric]
-
-    def lookback_s(self, rule: Rule) -> float:
-        return rule.p.window + rule.p.max_age
-
-    def evidence_selector(self, rule: Rule) -> Selector:
-        return rule.p.devices
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: ScheduleParams = rule.p
