@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.support.ports import free_port
+from tests.support import waiting
 
 ROOT = Path(__file__).resolve().parents[1]
 RIG = "BMS21-000007"
@@ -43,12 +44,7 @@ def read_banner(proc: subprocess.Popen[str], timeout_s: float = 60) -> dict[str,
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if got := probe():
-            return got
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+    return waiting.wait_for(probe, timeout_s, what, poll_s=0.25)
 
 
 def check_regulator_path(api: httpx.Client, admin: dict[str, str], bank_url: str, data: Path) -> None:

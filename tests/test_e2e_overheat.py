@@ -9,7 +9,6 @@ the simulated chips idle at 62-76 °C and head for their limit + 15 °C when ove
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from api.auth import TokenTable
 from minewatch.config import load_facility
 from minewatch.runtime import DEMO_CONFIG, Runtime
 from tests.support.api import TOKENS, TOKENS_ENV
+from tests.support import waiting
 from tests.support.mosquitto import Broker
 
 RIG = "BMS21-000002"
@@ -67,13 +67,7 @@ def running(tmp_path: Path, mosquitto: Broker) -> Iterator[Runtime]:
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = probe()
-        if got:
-            return got
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+    return waiting.wait_for(probe, timeout_s, what, poll_s=0.25)
 
 
 def test_injected_overheat_fires_and_resolves(running: Runtime) -> None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.layout import registry_csv
+from tests.support.waiting import wait_for
 
 DEMO = Path(__file__).parents[2] / "examples" / "demo" / "facility.yaml"
 
@@ -82,16 +83,6 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def wait_for(cond: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 #: The first rack of the demo layout: ten Antminer S21s (12 metrics per full payload).

@@ -34,6 +34,7 @@ from notifier.receiver import ReceiverStore, create_app
 from notifier.regulator import OperatorAnnotation, RegulatorMessage, breach_message
 from notifier.service import Notifier
 from tests.support.ports import free_port, wait_listening
+from tests.support.waiting import wait_for
 
 
 class FaultSwitch:
@@ -275,13 +276,8 @@ def transition(rule_id: str = "TH-01", to_state: str = "firing", *, alert_id: in
 
 
 def wait_until(cond: Callable[[], Any], timeout_s: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+    """The notifier tests' default deadline and a finer poll over ``waiting.wait_for``."""
+    return wait_for(cond, timeout_s, what, poll_s=0.02)
 
 
 HEAD = Head(3, "ab" * 32)
