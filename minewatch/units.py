@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 #: Unit suffixes a metric name may end with (DESIGN.md "Units and names").
 UNIT_SUFFIXES = (
@@ -30,3 +33,8 @@ def check_metric_name(name: str) -> str:
             f"(one of _{', _'.join(UNIT_SUFFIXES)}), optionally followed by _l1/_l2/_l3 or an index"
         )
     return name
+
+
+#: A metric name as a pydantic type: every schema that names metrics (device profiles, compliance
+#: rules) checks them with this one annotation.
+MetricName = Annotated[str, AfterValidator(check_metric_name)]

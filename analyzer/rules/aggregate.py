@@ -7,18 +7,18 @@ import math
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from analyzer.context import EvalContext
 from analyzer.profile import Rule, Selector, ns
 from analyzer.rules import register
 from analyzer.series import Buckets
 from analyzer.rules.base import Aggregate, FacilityWindowKind, Obs, Timing, ValueRef, compare
-from minewatch.units import check_metric_name
+from minewatch.units import MetricName
 
 
 class AggregateParams(Timing):
-    metric: str
+    metric: MetricName
     devices: Selector = Field(description="Which devices' values are summed")
     aggregate: Aggregate = "mean"
     above: ValueRef | None = None
@@ -32,7 +32,6 @@ class AggregateParams(Timing):
                     "demand (no data until then, never a false breach)")
     unit: str = ""
 
-    _m = field_validator("metric")(lambda cls, v: check_metric_name(v))
 
 
 def facility_series(ctx: EvalContext, metric: str, devices: list[str], instants: np.ndarray, step_ns: int,

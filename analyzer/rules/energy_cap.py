@@ -7,19 +7,19 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from analyzer.context import EvalContext
 from analyzer.profile import Rule, Selector, duration_validator, ns
 from analyzer.rules import register
 from analyzer.rules.base import Obs, RuleKind, ValueRef
-from minewatch.units import check_metric_name
+from minewatch.units import MetricName
 
 
 class EnergyCapParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    metric: str = "power_w"
+    metric: MetricName = "power_w"
     devices: Selector
     cap_kwh: ValueRef
     period: Literal["day", "month", "year"] = "month"
@@ -29,7 +29,6 @@ class EnergyCapParams(BaseModel):
     to_kwh: float = Field(1 / 3.6e6, gt=0, description="Factor from metric-unit × seconds to kWh (W·s → kWh)")
 
     _d = duration_validator("bucket")
-    _m = field_validator("metric")(lambda cls, v: check_metric_name(v))
 
 
 def period_bounds(instants: np.ndarray, tz: str, period: str) -> tuple[np.ndarray, np.ndarray]:

@@ -4,24 +4,23 @@ Fires on the first evaluation that sees the flag set (``for`` 0) and stays until
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from analyzer.context import EvalContext
 from analyzer.profile import Rule, duration_validator, ns
 from analyzer.rules import register
 from analyzer.rules.base import Obs, RuleKind
-from minewatch.units import check_metric_name
+from minewatch.units import MetricName
 
 
 class EventParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    metrics: list[str] = Field(min_length=1, description="Flags (…_bool, …_state); any active one is the event")
+    metrics: list[MetricName] = Field(min_length=1, description="Flags (…_bool, …_state); any active one is the event")
     active_at_or_above: float = Field(0.5, description="A flag is active when its value is at least this")
     max_age: float = Field(300, gt=0, description="A flag older than this is unknown (no data)")
 
     _d = duration_validator("max_age")
-    _m = field_validator("metrics")(lambda cls, v: [check_metric_name(m) for m in v])
 
 
 @register

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analyzer.context import EvalContext
 from analyzer.profile import Rule, duration_validator, ns
 from analyzer.rules import register
 from analyzer.rules.base import Obs, RuleKind
 from analyzer.series import Buckets
-from minewatch.units import check_metric_name
+from minewatch.units import MetricName
 
 
 class FrozenParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    metric: str
+    metric: MetricName
     repeats: int = Field(3, ge=2, description="Identical consecutive readings that count as frozen")
     lookback: float = Field(3600, gt=0, description="History searched for the run; must span `repeats` readings")
     min_duration: float = Field(0, ge=0, description="The identical run must also span at least this long "
@@ -37,7 +37,6 @@ class FrozenParams(BaseModel):
             raise ValueError(f"lookback ({self.lookback:g} s) must be longer than min_duration "
                              f"({self.min_duration:g} s) to see such a run")
         return self
-    _m = field_validator("metric")(lambda cls, v: check_metric_name(v))
 
 
 def run_lengths(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -4,24 +4,23 @@ average. Used for voltage unbalance (EN 50160: 2 %) and phase current imbalance 
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from analyzer.context import EvalContext
 from analyzer.profile import Rule
 from analyzer.rules import register
 from analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
 from analyzer.rules.threshold import per_instant
-from minewatch.units import check_metric_name
+from minewatch.units import MetricName
 
 
 class ImbalanceParams(Timing):
-    metrics: list[str] = Field(min_length=2, max_length=3, description="The phase metrics, e.g. voltage_v_l1..l3")
+    metrics: list[MetricName] = Field(min_length=2, max_length=3, description="The phase metrics, e.g. voltage_v_l1..l3")
     above: ValueRef = Field(description="Imbalance in % above which the rule breaches")
     clear_above: ValueRef | None = None
     min_average: float = Field(0.0, ge=0, description="Ignore instants where the phase average is at or below this "
                                                        "(no load: imbalance of nothing is meaningless)")
 
-    _m = field_validator("metrics")(lambda cls, v: [check_metric_name(m) for m in v])
 
 
 @register

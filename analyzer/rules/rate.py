@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from analyzer.context import EvalContext
 from analyzer.profile import Rule, duration_validator, ns
 from analyzer.rules import register
 from analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
-from minewatch.units import check_metric_name
+from minewatch.units import MetricName
 
 
 class RateParams(Timing):
-    metric: str
+    metric: MetricName
     per: float = Field(3600, gt=0, description="Rate unit: change per this duration (1h → °C/h)")
     over: float = Field(3600, gt=0, description="Compare the newest value with the value this long before")
     limit: ValueRef = Field(description="Largest allowed absolute change per `per`")
@@ -24,7 +24,6 @@ class RateParams(Timing):
     unit: str = ""
 
     _d2 = duration_validator("per", "over")
-    _m = field_validator("metric")(lambda cls, v: check_metric_name(v))
 
 
 @register

@@ -7,18 +7,18 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from analyzer.context import EvalContext
 from analyzer.profile import Rule, Selector, ns
 from analyzer.rules import register
 from analyzer.rules.aggregate import facility_series, windowed
 from analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef, compare
-from minewatch.units import check_metric_name
+from minewatch.units import MetricName
 
 
 class ReconcileParams(Timing):
-    metric: str = "power_w"
+    metric: MetricName = "power_w"
     reference: Selector = Field(description="The meter of record (e.g. role: revenue_meter)")
     parts: Selector = Field(description="What it feeds (e.g. role: rack_pdu or role: rig)")
     aggregate: Literal["mean"] = "mean"
@@ -27,7 +27,6 @@ class ReconcileParams(Timing):
     direction: Literal["reference_above", "reference_below", "either"] = "reference_above"
     min_reference: float = Field(0.0, ge=0, description="Skip instants when the reference is at or below this")
 
-    _m = field_validator("metric")(lambda cls, v: check_metric_name(v))
 
 
 @register

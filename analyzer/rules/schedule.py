@@ -16,7 +16,7 @@ from analyzer.profile import Rule, Selector, duration_validator, ns
 from analyzer.rules import register
 from analyzer.rules.aggregate import facility_series, windowed
 from analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef
-from minewatch.units import check_metric_name
+from minewatch.units import MetricName
 
 _MD = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 _HM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -59,7 +59,7 @@ class CalendarBan(BaseModel):
 
 
 class ScheduleParams(Timing):
-    metric: str = "power_w"
+    metric: MetricName = "power_w"
     devices: Selector = Field(description="Whose summed load must come down (usually role: revenue_meter)")
     window: float = 60.0
     aggregate: str = "mean"
@@ -68,7 +68,6 @@ class ScheduleParams(Timing):
     tolerance_pct: float = Field(0.0, ge=0, description="Allowed excess over the target, in % of the target")
     scale_to_kw: float = Field(0.001, gt=0, description="Factor from the metric's unit to kW")
 
-    _m = field_validator("metric")(lambda cls, v: check_metric_name(v))
 
     @model_validator(mode="after")
     def _mean(self) -> "ScheduleParams":

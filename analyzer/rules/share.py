@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analyzer.context import EvalContext
 from analyzer.profile import Rule, duration_validator, ns
 from analyzer.rules import register
 from analyzer.rules.base import Obs, RuleKind, ValueRef
 from analyzer.series import device_codes
-from minewatch.units import check_metric_name
+from minewatch.units import MetricName
 
 
 class ShareParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    metrics: list[str] = Field(min_length=1, description="All must be in band for an interval to count (phases)")
+    metrics: list[MetricName] = Field(min_length=1, description="All must be in band for an interval to count (phases)")
     low: ValueRef | None = None
     high: ValueRef | None = None
     interval: float = Field(600, gt=0, description="Averaging interval (EN 50160: 10 min)")
@@ -28,7 +28,6 @@ class ShareParams(BaseModel):
     min_coverage: float = Field(0.5, ge=0, le=1, description="Fewer valid intervals than this share of the window = no data")
 
     _d = duration_validator("interval", "window")
-    _m = field_validator("metrics")(lambda cls, v: [check_metric_name(m) for m in v])
 
     @model_validator(mode="after")
     def _band(self) -> "ShareParams":

@@ -4,24 +4,23 @@ network, or — for the revenue meter — a metering gap regulators count agains
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from analyzer.context import EvalContext
 from analyzer.profile import Rule, duration_validator, ns
 from analyzer.rules import register
 from analyzer.rules.base import Obs, RuleKind
-from minewatch.units import check_metric_name
+from minewatch.units import MetricName
 
 
 class StaleParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    metric: str = Field(description="A metric the device always reports (its heartbeat)")
+    metric: MetricName = Field(description="A metric the device always reports (its heartbeat)")
     interval: float = Field(gt=0, description="Expected reporting interval")
     intervals: float = Field(3, gt=0, description="Silent for more than this many intervals = stale")
 
     _d = duration_validator("interval")
-    _m = field_validator("metric")(lambda cls, v: check_metric_name(v))
 
     @property
     def silent_s(self) -> float:
