@@ -27,7 +27,7 @@ def parse_time(v: str) -> int:
 
 
 def _open(config: Path):
-    from analyzer.state import AlertStore
+    from minewatch.analyzer.state import AlertStore
     from minewatch.config import load_facility
     from minewatch.store import open_store
     from minewatch.wiring import event_bus
@@ -37,7 +37,7 @@ def _open(config: Path):
     # Every event of this process (transitions, acks, silences, orders, reports) is ledgered and
     # queued for the regulator; a `minewatch notify` process (or `run`) does the delivering.
     bus, _ = event_bus(cfg, store, deliver=False)
-    return cfg, store, AlertStore(cfg.data_dir / "state.db", bus), bus
+    return cfg, store, AlertStore(cfg.state_db, bus), bus
 
 
 def register(app: typer.Typer) -> None:
@@ -45,8 +45,8 @@ def register(app: typer.Typer) -> None:
     def analyze(config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
                 once: bool = typer.Option(False, help="Evaluate one cycle and exit")) -> None:
         """Run the compliance analyzer loop against the configured store (Ctrl-C stops it)."""
-        from analyzer.engine import Analyzer
-        from analyzer.report import device_profiles_for
+        from minewatch.analyzer.engine import Analyzer
+        from minewatch.analyzer.report import device_profiles_for
 
         cfg, store, alerts, bus = _open(config)
         bus.subscribe(lambda e: typer.echo(json.dumps({"kind": e.kind, "subject": e.subject,
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
                step_s: float | None = typer.Option(None, "--step-s", help="Coarser evaluation step for long periods (default: exact replay at the live steps)"),
                out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout")) -> None:
         """Evaluate a past period with the live engine and issue the compliance report."""
-        from analyzer.report import build_report, to_csv, to_json, to_text
+        from minewatch.analyzer.report import build_report, to_csv, to_json, to_text
         from minewatch.events import Event
 
         if fmt not in ("json", "csv", "text"):
@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
                 by: str = typer.Option(..., "--by", help="Who issued the order (grid operator, regulator)"),
                 reason: str = typer.Option("", "--reason")) -> None:
         """Record a curtailment order; the schedule rules enforce it."""
-        from analyzer.curtailment import add_order
+        from minewatch.analyzer.curtailment import add_order
 
         _cfg, _store, alerts, _bus = _open(config)
         try:

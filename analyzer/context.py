@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from analyzer.profile import Rule, Selector, ns
-from analyzer.rules.base import ValueRef
-from analyzer.series import Buckets
+from minewatch.analyzer.profile import Rule, Selector, ns
+from minewatch.analyzer.rules.base import ValueRef
+from minewatch.analyzer.series import Buckets
 from minewatch.config.facility import FacilityConfig
 from minewatch.profiles import DeviceProfile
 from minewatch.registry import RegistryEntry

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.state import AlertStore
+from minewatch.analyzer.state import AlertStore
 from minewatch.events import Event
 
 _SCHEMA = """

@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer import curtailment
-from analyzer.context import EvalContext, RawCache, rule_step_ns
-from analyzer.hourly import HOUR, hourly_records
-from analyzer.lifecycle import AlertState, Transition, run
-from analyzer.profile import ComplianceProfile, Rule, load_compliance_profile, ns
-from analyzer.rules import KINDS
-from analyzer.rules.base import Obs
-from analyzer.state import AlertStore
+from minewatch.analyzer import curtailment
+from minewatch.analyzer.context import EvalContext, RawCache, rule_step_ns
+from minewatch.analyzer.hourly import HOUR, hourly_records
+from minewatch.analyzer.lifecycle import AlertState, Transition, run
+from minewatch.analyzer.profile import ComplianceProfile, Rule, load_compliance_profile, ns
+from minewatch.analyzer.rules import KINDS
+from minewatch.analyzer.rules.base import Obs
+from minewatch.analyzer.state import AlertStore
 from minewatch.config.facility import FacilityConfig
 from minewatch.counters import Counters
 from minewatch.events import Event, EventBus

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.profile import ComplianceProfile
+from minewatch.analyzer.profile import ComplianceProfile
 from minewatch.config.facility import FacilityConfig
 from minewatch.store.base import TelemetryStore
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analyzer.profile import Rule, ns
-from analyzer.rules.base import Obs
+from minewatch.analyzer.profile import Rule, ns
+from minewatch.analyzer.rules.base import Obs
 
 @dataclass
 class AlertState:

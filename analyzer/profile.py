@@ -15,6 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from minewatch.configfile import ConfigError, format_validation_error, read_yaml, validate
+from minewatch.resources import compliance_profiles_dir
 
 Severity = Literal["info", "warning", "major", "critical"]
 
@@ -162,21 +163,17 @@ class ComplianceProfile(BaseModel):
         return [r for r in self.rules if r.enabled]
 
 
-def shipped_profiles_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "compliance_profiles"
-
-
 def resolve_profile_path(ref: str, base_dir: Path | None = None) -> Path:
     """A profile id (``tm-2026``) names a shipped file; anything with a slash or ``.yaml`` is a path."""
     if ref.endswith((".yaml", ".yml")) or "/" in ref:
         p = Path(ref).expanduser()
         return p if p.is_absolute() or base_dir is None else base_dir / p
-    return shipped_profiles_dir() / f"{ref}.yaml"
+    return compliance_profiles_dir() / f"{ref}.yaml"
 
 
 def validate_profile(data: Any, source: str) -> ComplianceProfile:
     """Validate a parsed profile including each rule's params against its kind; all problems at once."""
-    from analyzer.rules import KINDS
+    from minewatch.analyzer.rules import KINDS
 
     prof = validate(ComplianceProfile, data, source)
     problems: list[str] = []
@@ -212,6 +209,6 @@ def validate_profile(data: Any, source: str) -> ComplianceProfile:
 def load_compliance_profile(ref: str, base_dir: Path | None = None) -> ComplianceProfile:
     path = resolve_profile_path(ref, base_dir)
     if not path.exists():
-        known = ", ".join(sorted(p.stem for p in shipped_profiles_dir().glob("*.yaml")))
+        known = ", ".join(sorted(p.stem for p in compliance_profiles_dir().glob("*.yaml")))
         raise ConfigError([f"{path}: compliance profile not found (shipped profiles: {known})"])
     return validate_profile(read_yaml(path), str(path))

@@ -17,14 +17,14 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from analyzer import curtailment
-from analyzer.engine import Evaluator
-from analyzer.hourly import hourly_records, monthly_availability
-from analyzer.profile import ComplianceProfile, load_compliance_profile
-from analyzer.rules.base import ValueRef
-from analyzer.state import AlertStore
+from minewatch.analyzer import curtailment
+from minewatch.analyzer.engine import Evaluator
+from minewatch.analyzer.hourly import hourly_records, monthly_availability
+from minewatch.analyzer.profile import ComplianceProfile, load_compliance_profile
+from minewatch.analyzer.rules.base import ValueRef
+from minewatch.analyzer.state import AlertStore
 from minewatch.config.facility import FacilityConfig
-from minewatch.profiles import DeviceProfile, default_profiles_dir, load_profiles
+from minewatch.profiles import DeviceProfile, load_facility_profiles
 from minewatch.store.base import TelemetryStore
 
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
@@ -45,8 +45,7 @@ def _num(v: Any, nd: int = 6) -> float | None:
 
 
 def device_profiles_for(cfg: FacilityConfig) -> dict[str, DeviceProfile]:
-    dirs = [default_profiles_dir()] + ([cfg.path(cfg.device_profiles_dir)] if cfg.device_profiles_dir else [])
-    return load_profiles(*[d for d in dirs if d.exists()]) if any(d.exists() for d in dirs) else {}
+    return load_facility_profiles(cfg)
 
 
 def _threshold_source(rule) -> str:

@@ -164,7 +164,7 @@ class Report(_M):
 
 
 def json_schema() -> dict:
-    """The JSON Schema published as analyzer/report.schema.json (regenerate with ``python -m analyzer.report_schema``)."""
+    """The JSON Schema published as analyzer/report.schema.json (regenerate with ``python -m minewatch.analyzer.report_schema``)."""
     s = Report.model_json_schema(by_alias=True)
     s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     s["$id"] = "minewatch:report/1"

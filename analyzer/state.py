@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from analyzer.lifecycle import AlertState
+from minewatch.analyzer.lifecycle import AlertState
 from minewatch.db import connect
 from minewatch.events import Event, EventBus
 from minewatch.sample import now_ns

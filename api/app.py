@@ -10,12 +10,12 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.auth import TokenTable
-from api.context import AlertStoreLike, ApiContext, FaultTarget, HasStats
-from api.errors import install_error_handlers
-from api.live import LiveHub
-from api.live import router as live_router
-from api.routes import actions, admin, alerts, health, page, regulator, reports, telemetry
+from minewatch.api.auth import TokenTable
+from minewatch.api.context import AlertStoreLike, ApiContext, FaultTarget, HasStats
+from minewatch.api.errors import install_error_handlers
+from minewatch.api.live import LiveHub
+from minewatch.api.live import router as live_router
+from minewatch.api.routes import actions, admin, alerts, health, page, regulator, reports, telemetry
 from minewatch.config import FacilityConfig
 from minewatch.events import EventBus
 from minewatch.profiles import DeviceProfile

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from api.errors import ApiError
+from minewatch.api.errors import ApiError
 from minewatch.configfile import ConfigError
 
 ROLES = ("operator", "inspector", "admin")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from api.auth import TokenTable
+from minewatch.api.auth import TokenTable
 from minewatch.config import FacilityConfig
 from minewatch.events import EventBus
 from minewatch.profiles import DeviceProfile
@@ -23,7 +23,7 @@ class HasStats(Protocol):
 
 
 class AlertStoreLike(Protocol):
-    """The part of ``analyzer.state.AlertStore`` the API reads and writes (contracts.md)."""
+    """The part of ``minewatch.analyzer.state.AlertStore`` the API reads and writes (contracts.md)."""
 
     def list_alerts(self, state: str | None = None, limit: int = ...) -> list[dict[str, Any]]: ...
     def get_alert(self, alert_id: int) -> dict[str, Any] | None: ...
@@ -31,7 +31,7 @@ class AlertStoreLike(Protocol):
 
 
 class FaultTarget(Protocol):
-    """The simulator's fault injection (``simulator.facility.SimFacility``), present in the demo only."""
+    """The simulator's fault injection (``minewatch.simulator.facility.SimFacility``), present in the demo only."""
 
     def inject(self, fault: str, target: str | None = None) -> str | None: ...
     def clear(self, fault: str, target: str | None = None) -> None: ...
@@ -56,5 +56,5 @@ class ApiContext:
     live_interval_s: float = 2.0
     #: The device table (30,000 rows at a 100 MW site) is reread at most this often.
     device_table_ttl_s: float = 1.0
-    #: Reads shared between requests (see ``api.facility.DeviceTable.load``).
+    #: Reads shared between requests (see ``minewatch.api.facility.DeviceTable.load``).
     cache: dict[str, Any] = field(default_factory=dict)

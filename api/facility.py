@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from api.context import ApiContext
-from api.params import rfc3339
+from minewatch.api.context import ApiContext
+from minewatch.api.params import rfc3339
 from minewatch.sample import NS_PER_S
 
 RIG_ROLE = "rig"

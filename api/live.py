@@ -18,11 +18,11 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from api.auth import any_role
-from api.context import ApiContext
-from api.facility import DeviceTable, active_alerts, facility_power_series, facility_summary, hottest_rigs
-from api.params import format_step, parse_time, rfc3339
-from api.regulator import regulator_channel
+from minewatch.api.auth import any_role
+from minewatch.api.context import ApiContext
+from minewatch.api.facility import DeviceTable, active_alerts, facility_power_series, facility_summary, hottest_rigs
+from minewatch.api.params import format_step, parse_time, rfc3339
+from minewatch.api.regulator import regulator_channel
 from minewatch.sample import NS_PER_S
 
 log = logging.getLogger(__name__)

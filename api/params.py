@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from api.errors import bad_param
+from minewatch.api.errors import bad_param
 from minewatch.sample import NS_PER_S
 
 _STEP_RE = re.compile(r"^(\d+)(ms|s|m|h|d)$")

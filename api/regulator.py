@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from api.context import ApiContext
-from api.params import rfc3339
+from minewatch.api.context import ApiContext
+from minewatch.api.params import rfc3339
 from minewatch.ledger import Ledger
 
 
@@ -20,12 +20,12 @@ def _outbox(ctx: ApiContext) -> tuple[Any, str] | None:
     installed); opened once per app."""
     if "outbox" not in ctx.cache:
         try:
-            from notifier.outbox import Outbox
-            from notifier.regulator import DESTINATION
+            from minewatch.notifier.outbox import Outbox
+            from minewatch.notifier.regulator import DESTINATION
         except ModuleNotFoundError:
             ctx.cache["outbox"] = None
         else:
-            ctx.cache["outbox"] = (Outbox(ctx.cfg.data_dir / "state.db"), DESTINATION)
+            ctx.cache["outbox"] = (Outbox(ctx.cfg.state_db), DESTINATION)
     return ctx.cache["outbox"]
 
 
@@ -34,7 +34,7 @@ def regulator_channel(ctx: ApiContext) -> dict[str, Any]:
     the ledger head (what the next message will carry)."""
     cb = ctx.cfg.notify.central_bank
     if "ledger" not in ctx.cache:
-        ctx.cache["ledger"] = Ledger(ctx.cfg.data_dir / "state.db")
+        ctx.cache["ledger"] = Ledger(ctx.cfg.state_db)
     head = ctx.cache["ledger"].head()
     out: dict[str, Any] = {
         "enabled": cb.enabled, "endpoint": urlsplit(cb.url).netloc if cb.url else None,

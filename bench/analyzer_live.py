@@ -5,7 +5,7 @@ a revenue meter, 300 rack PDUs and hall sensors every 10 s), then times ``Analyz
 consecutive cycles, once with the cache reading only samples newer than its last read point
 (``late_window_s`` 0, the baseline) and once re-reading the late window (default 60 s) so late-written
 samples are still evaluated. Second baseline in the same run: the bucketing step done the naive way,
-``set_index(ts).groupby(device).resample(step).last()``, against ``analyzer.series.Buckets``.
+``set_index(ts).groupby(device).resample(step).last()``, against ``minewatch.analyzer.series.Buckets``.
 
     /work/venv/bin/python bench/analyzer_live.py [--rigs 30000] [--db /tmp/mw-bench-live]
 """
@@ -26,10 +26,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analyzer.engine import Analyzer  # noqa: E402
-from analyzer.profile import load_compliance_profile  # noqa: E402
-from analyzer.series import Buckets  # noqa: E402
-from analyzer.state import AlertStore  # noqa: E402
+from minewatch.analyzer.engine import Analyzer  # noqa: E402
+from minewatch.analyzer.profile import load_compliance_profile  # noqa: E402
+from minewatch.analyzer.series import Buckets  # noqa: E402
+from minewatch.analyzer.state import AlertStore  # noqa: E402
 from minewatch.config.facility import FacilityConfig  # noqa: E402
 from minewatch.profiles import DeviceProfile  # noqa: E402
 from minewatch.sample import DeviceMeta, Sample  # noqa: E402

@@ -24,11 +24,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from analyzer.curtailment import add_order  # noqa: E402
-from analyzer.profile import load_compliance_profile  # noqa: E402
-from analyzer.report import build_report, to_json  # noqa: E402
-from analyzer.series import Buckets  # noqa: E402
-from analyzer.state import AlertStore  # noqa: E402
+from minewatch.analyzer.curtailment import add_order  # noqa: E402
+from minewatch.analyzer.profile import load_compliance_profile  # noqa: E402
+from minewatch.analyzer.report import build_report, to_json  # noqa: E402
+from minewatch.analyzer.series import Buckets  # noqa: E402
+from minewatch.analyzer.state import AlertStore  # noqa: E402
 from analyzer_live import profiles  # noqa: E402
 from minewatch.config.facility import FacilityConfig  # noqa: E402
 from minewatch.sample import DeviceMeta, Sample  # noqa: E402

@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from api.app import create_app  # noqa: E402
-from api.auth import TokenTable  # noqa: E402
-from api.server import ApiServer  # noqa: E402
+from minewatch.api.app import create_app  # noqa: E402
+from minewatch.api.auth import TokenTable  # noqa: E402
+from minewatch.api.server import ApiServer  # noqa: E402
 from minewatch.broker import free_port  # noqa: E402
 from minewatch.config import FacilityConfig  # noqa: E402
 from minewatch.profiles import load_profiles  # noqa: E402

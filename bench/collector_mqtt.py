@@ -33,12 +33,12 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from collector.context import facility_profiles, facility_registry  # noqa: E402
-from collector.mqtt import MqttCollector  # noqa: E402
+from minewatch.collector.context import facility_profiles, facility_registry  # noqa: E402
+from minewatch.collector.mqtt import MqttCollector  # noqa: E402
 from minewatch.config import load_facility  # noqa: E402
 from minewatch.store import SqliteStore  # noqa: E402
-from simulator.build import build_facility  # noqa: E402
-from simulator.publisher import messages_at  # noqa: E402
+from minewatch.simulator.build import build_facility  # noqa: E402
+from minewatch.simulator.publisher import messages_at  # noqa: E402
 from tests.support.mosquitto import start_mosquitto  # noqa: E402
 from tests.support.mqtt import Publisher, facility_file  # noqa: E402
 

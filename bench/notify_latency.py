@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from minewatch.events import EventBus  # noqa: E402
 from minewatch.ledger import Head  # noqa: E402
-from notifier import regulator as reg  # noqa: E402
-from notifier.receiver import ReceiverStore, create_app  # noqa: E402
-from notifier.service import Notifier  # noqa: E402
-from notifier.signing import KeyStore  # noqa: E402
+from minewatch.notifier import regulator as reg  # noqa: E402
+from minewatch.notifier.receiver import ReceiverStore, create_app  # noqa: E402
+from minewatch.notifier.service import Notifier  # noqa: E402
+from minewatch.notifier.signing import KeyStore  # noqa: E402
 from tests.support.notify import UvicornThread, facility_config, fire_alarm_profile, transition  # noqa: E402
 
 
@@ -125,8 +125,8 @@ def main() -> None:
 def pipeline(tmp: Path, keys: KeyStore, base_url: str, store: ReceiverStore, cycles: int,
              gap_ms: float) -> list[float]:
     """Alarm on / alarm off ``cycles`` times: sample write -> analyzer -> notifier -> receiver, in ms."""
-    from analyzer.engine import Analyzer
-    from analyzer.state import AlertStore
+    from minewatch.analyzer.engine import Analyzer
+    from minewatch.analyzer.state import AlertStore
     from minewatch.sample import DeviceMeta, Sample
     from minewatch.store import SqliteStore
 
@@ -136,11 +136,11 @@ def pipeline(tmp: Path, keys: KeyStore, base_url: str, store: ReceiverStore, cyc
         "daily_report_at": None}})
     # evaluate at every written instant (the live loop's grid is interval_s)
     cfg = cfg.model_copy(update={"analysis": cfg.analysis.model_copy(update={"interval_s": 0.01})})
-    tele = SqliteStore(cfg.data_dir / "telemetry.db")
+    tele = SqliteStore(cfg.telemetry_db)
     tele.upsert_devices([DeviceMeta("panel-1", "fire_panel", role="fire_panel")])
     bus = EventBus()
     n = Notifier(cfg, bus)
-    alerts = AlertStore(cfg.data_dir / "state.db", bus)
+    alerts = AlertStore(cfg.state_db, bus)
     analyzer = Analyzer(cfg, tele, alerts, bus, {}, compliance=profile)
     before = len(store.messages(limit=1_000_000))
     detected: list[int] = []  # start of the evaluate_once call that produced each transition

@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymodbus.client import AsyncModbusTcpClient  # noqa: E402
 
-from collector.minerapi.client import query  # noqa: E402
-from collector.modbus.plan import plan_reads  # noqa: E402
-from collector.polling import PollingCollector  # noqa: E402
-from collector.polling.schedule import phase  # noqa: E402
+from minewatch.collector.minerapi.client import query  # noqa: E402
+from minewatch.collector.modbus.plan import plan_reads  # noqa: E402
+from minewatch.collector.polling import PollingCollector  # noqa: E402
+from minewatch.collector.polling.schedule import phase  # noqa: E402
 from minewatch.config.facility import FacilityConfig  # noqa: E402
 from minewatch.configfile import validate  # noqa: E402
 from minewatch.profiles import load_profiles  # noqa: E402
@@ -59,9 +59,9 @@ def _modbus_plan(n: int) -> list[tuple[str, int, int]]:
 def _serve(n_modbus: int, n_miners: int, miner_port: int, modbus_ports: list[int], ready, stop) -> None:  # type: ignore[no-untyped-def]
     """Child process: every simulated device."""
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    from simulator.miner_api import MinerApiServer, RigValues
-    from simulator.miner_api_fleet import FLEET_NET, sim_miner_for
-    from simulator.modbus_server import SimModbusServer, SimUnit
+    from minewatch.simulator.miner_api import MinerApiServer, RigValues
+    from minewatch.simulator.miner_api_fleet import FLEET_NET, sim_miner_for
+    from minewatch.simulator.modbus_server import SimModbusServer, SimUnit
 
     profiles = load_profiles()
 
@@ -89,7 +89,7 @@ def _serve(n_modbus: int, n_miners: int, miner_port: int, modbus_ports: list[int
 
 
 def _targets(n_modbus: int, n_miners: int, miner_port: int, modbus_ports: list[int]) -> tuple[list, list]:
-    from simulator.miner_api_fleet import FLEET_NET
+    from minewatch.simulator.miner_api_fleet import FLEET_NET
 
     modbus = [{"name": f"dev-{i:03d}", "profile": p, "host": "127.0.0.1", "port": modbus_ports[idx], "unit_id": u,
                "interval_s": 1.0, "timeout_s": 1.0, "role": "rack_pdu"} for i, (p, idx, u) in enumerate(_modbus_plan(n_modbus))]

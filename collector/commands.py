@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 def build_collectors(cfg: FacilityConfig, store: TelemetryStore) -> list[Any]:
     """The MQTT collector, plus the polling collector when the facility lists polled devices."""
-    from collector.context import facility_profiles, facility_registry
-    from collector.mqtt import MqttCollector
+    from minewatch.collector.context import facility_profiles, facility_registry
+    from minewatch.collector.mqtt import MqttCollector
 
     profiles = facility_profiles(cfg)
     registry = facility_registry(cfg, profiles)
@@ -32,7 +32,7 @@ def build_collectors(cfg: FacilityConfig, store: TelemetryStore) -> list[Any]:
         parts.append(MqttCollector(cfg, store, profiles, registry))
     if cfg.polling.modbus or cfg.polling.miners:
         try:
-            from collector.polling import PollingCollector
+            from minewatch.collector.polling import PollingCollector
         except ModuleNotFoundError as exc:
             log.warning("facility lists polled devices but the polling collector is not installed (%s)", exc)
         else:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from minewatch.config.facility import FacilityConfig
-from minewatch.profiles import DeviceProfile, default_profiles_dir, load_profiles
+from minewatch.profiles import DeviceProfile, load_facility_profiles
 from minewatch.registry import RegistryEntry, load_registry
 
 
 def facility_profiles(cfg: FacilityConfig) -> dict[str, DeviceProfile]:
     """Shipped profiles, overridden by the facility's own ``device_profiles_dir``."""
-    dirs = [default_profiles_dir()]
-    if cfg.device_profiles_dir:
-        dirs.append(cfg.path(cfg.device_profiles_dir))
-    return load_profiles(*dirs)
+    return load_facility_profiles(cfg)
 
 
 def facility_registry(cfg: FacilityConfig, profiles: dict[str, DeviceProfile]) -> dict[str, RegistryEntry]:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from collector.minerapi.miner import fetch, identify, identity_commands
+from minewatch.collector.minerapi.miner import fetch, identify, identity_commands
 from minewatch.config.polling import MinerTarget
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile

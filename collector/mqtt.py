@@ -30,8 +30,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from collector.decode import Decoded, PayloadDecoder, Reject
-from collector.rejects import RejectTracker
+from minewatch.collector.decode import Decoded, PayloadDecoder, Reject
+from minewatch.collector.rejects import RejectTracker
 from minewatch.config.facility import FacilityConfig
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile

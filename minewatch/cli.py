@@ -18,12 +18,12 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Energy and s
 COMMAND_MODULES = (
     "minewatch.runtime",
     "minewatch.store.commands",
-    "collector.commands",
-    "collector.polling.commands",
-    "analyzer.commands",
-    "api.commands",
-    "notifier.commands",
-    "simulator.commands",
+    "minewatch.collector.commands",
+    "minewatch.collector.polling.commands",
+    "minewatch.analyzer.commands",
+    "minewatch.api.commands",
+    "minewatch.notifier.commands",
+    "minewatch.simulator.commands",
 )
 
 

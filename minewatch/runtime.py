@@ -20,15 +20,15 @@ import typer
 
 from minewatch.config import FacilityConfig, load_facility
 from minewatch.configfile import ConfigError
-from minewatch.profiles import DeviceProfile, default_profiles_dir, load_profiles
+from minewatch.profiles import DeviceProfile, load_facility_profiles
 from minewatch.registry import load_registry
+from minewatch.resources import demo_config
 from minewatch.store import TelemetryStore, open_backend, open_store
 from minewatch.supervisor import Supervisor
 from minewatch.wiring import event_bus, optional_module
 
 log = logging.getLogger("minewatch")
 
-DEMO_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "demo" / "facility.yaml"
 #: A folder holding this file was made by ``minewatch demo`` and may be wiped by the next one.
 DEMO_MARKER = ".minewatch-demo"
 
@@ -70,7 +70,7 @@ class Runtime:
         self.profiles = self._load_profiles()
         self.store = open_store(cfg) if writes else open_backend(cfg)
         self.supervisor.add("store", StorePart(self.store))
-        report = optional_module("analyzer.report") if writes else None
+        report = optional_module("minewatch.analyzer.report") if writes else None
         self.bus, self.notifier = event_bus(cfg, self.store, deliver=writes,
                                             report_source=self._daily_report if report else None)
         self.alert_store = self._open_alert_store()
@@ -86,14 +86,11 @@ class Runtime:
         return cls(load_facility(path), writes)
 
     def _load_profiles(self) -> dict[str, DeviceProfile]:
-        dirs = [default_profiles_dir()]
-        if self.cfg.device_profiles_dir:
-            dirs.append(self.cfg.path(self.cfg.device_profiles_dir))
-        return load_profiles(*dirs)
+        return load_facility_profiles(self.cfg)
 
     def _open_alert_store(self) -> Any | None:
-        state = optional_module("analyzer.state")
-        return state.AlertStore(self.cfg.data_dir / "state.db", bus=self.bus) if state else None
+        state = optional_module("minewatch.analyzer.state")
+        return state.AlertStore(self.cfg.state_db, bus=self.bus) if state else None
 
     def expected_devices(self) -> set[str]:
         """Devices this facility must hear from: its equipment registry and the Modbus equipment it polls."""
@@ -121,8 +118,8 @@ class Runtime:
         ``faults`` (``kind[:serial]``) are injected before the first message; the API's admin
         endpoint and the simulator's MQTT control topic inject more at run time.
         """
-        build = optional_module("simulator.build")
-        publisher = optional_module("simulator.publisher")
+        build = optional_module("minewatch.simulator.build")
+        publisher = optional_module("minewatch.simulator.publisher")
         if build is None or publisher is None:
             log.warning("the simulator is not installed: the demo runs without simulated telemetry")
             return
@@ -142,7 +139,7 @@ class Runtime:
     def _simulated_devices(self, facility: Any) -> Any:
         """Modbus meters/PDUs/sensors and the rigs' miner APIs over the same facility model (#3), when
         installed; the facility's ``polling`` section then points at them. Returns what takes faults."""
-        runner = optional_module("simulator.modbus_runner")
+        runner = optional_module("minewatch.simulator.modbus_runner")
         if runner is None:
             return facility
         from minewatch.config.polling import PollingSettings
@@ -154,7 +151,7 @@ class Runtime:
         return sim
 
     def add_collectors(self) -> None:
-        commands = optional_module("collector.commands")
+        commands = optional_module("minewatch.collector.commands")
         if commands is None:
             log.warning("the collector is not installed: nothing writes telemetry in this process")
             return
@@ -164,7 +161,7 @@ class Runtime:
     def add_analyzer(self, required: bool) -> None:
         """The live analyzer. With ``required`` (``run``) a broken compliance profile stops the start;
         the demo carries on without alerts and says why."""
-        engine = optional_module("analyzer.engine")
+        engine = optional_module("minewatch.analyzer.engine")
         if engine is None or self.alert_store is None:
             log.warning("the analyzer is not installed: no alerts in this process")
             return
@@ -187,7 +184,7 @@ class Runtime:
     def _daily_report(self, start_ns: int, end_ns: int) -> dict[str, Any]:
         """The notifier's daily report (the compliance profile is loaded when a report is due). Without
         a working analyzer this raises and the notifier sends what its ledger holds, saying why."""
-        from analyzer.report import build_report
+        from minewatch.analyzer.report import build_report
 
         if self.alert_store is None:
             raise RuntimeError("the analyzer is not running in this process")
@@ -195,9 +192,9 @@ class Runtime:
                             device_profiles=self.profiles)
 
     def add_api(self, host: str | None = None, port: int | None = None) -> None:
-        from api.app import create_app
-        from api.auth import TokenTable
-        from api.server import ApiServer
+        from minewatch.api.app import create_app
+        from minewatch.api.auth import TokenTable
+        from minewatch.api.server import ApiServer
 
         if self.tokens is None:
             self.tokens = TokenTable.from_env(self.cfg.api.tokens_env)
@@ -328,13 +325,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """A simulated facility end to end: broker, simulator, collector, analyzer, notifier, API, page and a
         central bank (the reference receiver) that verifies and stores the signed regulator messages."""
-        from api.auth import TokenTable
-        from simulator.central_bank import SimCentralBank
+        from minewatch.api.auth import TokenTable
+        from minewatch.simulator.central_bank import SimCentralBank
 
         setup_logging()
         if broker not in ("auto", "mosquitto", "amqtt"):
             raise typer.BadParameter(f"expected auto, mosquitto or amqtt, got {broker!r}", param_hint="--broker")
-        cfg = load_facility(DEMO_CONFIG)
+        cfg = load_facility(demo_config())
         data = prepare_demo_dir(data_dir)
         bank = SimCentralBank(data / "central-bank", data / "keys")
         notify = cfg.notify.model_copy(update={"central_bank": bank.settings(cfg.notify.central_bank)})

@@ -7,7 +7,7 @@ from typing import Any
 
 from minewatch.config import FacilityConfig, load_facility
 from minewatch.configfile import ConfigError
-from minewatch.profiles import DeviceProfile, default_profiles_dir, load_profiles
+from minewatch.profiles import DeviceProfile, load_facility_profiles
 from minewatch.registry import load_registry
 
 
@@ -18,11 +18,8 @@ def check_facility(path: Path) -> list[str]:
     except ConfigError as exc:
         return exc.problems
     problems: list[str] = []
-    dirs = [default_profiles_dir()]
-    if cfg.device_profiles_dir:
-        dirs.append(cfg.path(cfg.device_profiles_dir))
     try:
-        profiles = load_profiles(*dirs)
+        profiles = load_facility_profiles(cfg)
     except ConfigError as exc:
         problems.extend(exc.problems)
         profiles = {}
@@ -34,7 +31,7 @@ def check_facility(path: Path) -> list[str]:
         except ConfigError as exc:
             problems.extend(exc.problems)
     try:
-        from analyzer.profile import load_compliance_profile
+        from minewatch.analyzer.profile import load_compliance_profile
     except ModuleNotFoundError:
         return problems
     try:

@@ -34,14 +34,14 @@ def optional_module(name: str) -> Any | None:
 
 def event_bus(cfg: FacilityConfig, store: TelemetryStore, *, deliver: bool,
               report_source: Callable[[int, int], dict[str, Any]] | None = None) -> tuple[EventBus, Any | None]:
-    """A new bus and its notifier (``notifier.service.Notifier``; None when the notifier is not installed).
+    """A new bus and its notifier (``minewatch.notifier.service.Notifier``; None when the notifier is not installed).
 
     The notifier subscribes when it is made, so nothing published before ``start()`` is lost; the caller
     starts it (it is a long-running part). ``deliver=False``: ledger and queue only, a ``minewatch notify``
     (or ``run``) process delivers.
     """
     bus = EventBus()
-    service = optional_module("notifier.service")
+    service = optional_module("minewatch.notifier.service")
     notifier = None if service is None else service.Notifier(cfg, bus, report_source=report_source, deliver=deliver)
     attach_alert_recorder(bus, store)
     return bus, notifier

@@ -37,13 +37,13 @@ def _ledger_key_event(config: Path | None, kind: str, key_id: str, pem: str) -> 
         return
     from minewatch.ledger import Ledger
 
-    Ledger(cfg.data_dir / "state.db").append(kind, {"key_id": key_id, "public_key": pem}, at_ns=time.time_ns(),
+    Ledger(cfg.state_db).append(kind, {"key_id": key_id, "public_key": pem}, at_ns=time.time_ns(),
                                              actor="cli", subject=cfg.facility.id)
 
 
 def _new_key(config: Path | None, key_dir: Path | None, ledger_kind: str) -> tuple[Path, str | None, str, str]:
     """Generate a key and make it current: (folder, previous key id, new key id, public PEM)."""
-    from notifier.signing import KeyStore, public_pem
+    from minewatch.notifier.signing import KeyStore, public_pem
 
     ks = KeyStore(_key_dir(config, key_dir))
     old = ks.current_id()
@@ -57,7 +57,7 @@ def _new_key(config: Path | None, key_dir: Path | None, ledger_kind: str) -> tup
 
 
 def _state_db(cfg: FacilityConfig | None, db: Path | None) -> Path:
-    path = db or (cfg.data_dir / "state.db" if cfg else None)
+    path = db or (cfg.state_db if cfg else None)
     if path is None or not path.exists():
         typer.echo(f"no ledger database: {path or 'give --config or --db'}", err=True)
         raise typer.Exit(2)
@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
                          key_dir: Path = typer.Option(None, "--key-dir"),
                          all_keys: bool = typer.Option(False, "--all", help="Also the retired keys")) -> None:
         """Print the public key(s) with their key ids (never the private key)."""
-        from notifier.signing import KeyStore, public_pem
+        from minewatch.notifier.signing import KeyStore, public_pem
 
         ks = KeyStore(_key_dir(config, key_dir))
         current = ks.current_id()
@@ -127,8 +127,8 @@ def register(app: typer.Typer) -> None:
         receiver_db: Path = typer.Option(None, "--receiver-db", help="Receiver database: also reject replays"),
     ) -> None:
         """Check one central-bank message: signature, key, timestamp window, ids; prints valid or the reason."""
-        from notifier.receiver import ReceiverStore
-        from notifier.signing import KeyFileError, load_public_keys, verify_message
+        from minewatch.notifier.receiver import ReceiverStore
+        from minewatch.notifier.signing import KeyFileError, load_public_keys, verify_message
 
         try:
             keys_ = load_public_keys(public_key)
@@ -152,7 +152,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Walk the ledger's hash chain; report the first entry edited, deleted or reordered."""
         from minewatch.ledger import Ledger
-        from notifier.receiver import ReceiverStore
+        from minewatch.notifier.receiver import ReceiverStore
 
         cfg = _cfg(config)
         path = _state_db(cfg, db)
@@ -205,8 +205,8 @@ def register(app: typer.Typer) -> None:
         """Run the reference receiver (the central bank's side): POST /v1/messages."""
         import uvicorn
 
-        from notifier.receiver import ReceiverStore, create_app
-        from notifier.signing import load_public_keys
+        from minewatch.notifier.receiver import ReceiverStore, create_app
+        from minewatch.notifier.signing import load_public_keys
 
         pub = load_public_keys(keys_)
         typer.echo(f"receiver on http://{host}:{port}/v1/messages, {len(pub)} key(s): {', '.join(sorted(pub))} "
@@ -225,7 +225,7 @@ def register(app: typer.Typer) -> None:
         """Run the delivery service standalone: deliver what other processes queued, heartbeats, daily report."""
         import logging
 
-        from notifier.service import Notifier
+        from minewatch.notifier.service import Notifier
 
         cfg = load_facility(config)
         if test:
@@ -236,9 +236,9 @@ def register(app: typer.Typer) -> None:
                 typer.echo("no operator channels configured")
             raise typer.Exit(0 if all(r.ok for r in results.values()) else 1)
         if status or requeue_dead:
-            from notifier.outbox import Outbox
+            from minewatch.notifier.outbox import Outbox
 
-            ob = Outbox(cfg.data_dir / "state.db")
+            ob = Outbox(cfg.state_db)
             if requeue_dead:
                 now = time.time_ns()
                 n = ob.requeue_dead(now, now + int(cfg.notify.central_bank.backoff.dead_after_s * 1e9))
@@ -248,7 +248,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"dead #{m.id} {m.destination} {m.kind} after {m.attempts} attempt(s): {m.last_error}")
             from minewatch.ledger import Ledger
 
-            head = Ledger(cfg.data_dir / "state.db").head()
+            head = Ledger(cfg.state_db).head()
             typer.echo(f"ledger head #{head.seq} {head.hash}")
             return
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -263,18 +263,18 @@ def register(app: typer.Typer) -> None:
 
 
 def default_report_source(cfg: FacilityConfig) -> Callable[[int, int], dict[str, Any]] | None:
-    """The analyzer's report builder (``analyzer.report.build_report``) when the analyzer is installed;
+    """The analyzer's report builder (``minewatch.analyzer.report.build_report``) when the analyzer is installed;
     None otherwise (the notifier then reports what its ledger holds)."""
     try:
-        from analyzer.report import build_report
-        from analyzer.state import AlertStore
+        from minewatch.analyzer.report import build_report
+        from minewatch.analyzer.state import AlertStore
     except ImportError:
         return None
     from minewatch.store import open_store
 
     def source(start_ns: int, end_ns: int) -> dict[str, Any]:
         store = open_store(cfg)
-        alerts = AlertStore(cfg.data_dir / "state.db")
+        alerts = AlertStore(cfg.state_db)
         try:
             return build_report(cfg, store, alerts, None, start_ns, end_ns)
         finally:

@@ -1,6 +1,6 @@
 """The daily facility report to the central bank, built on its own thread.
 
-Building the report (``analyzer.report.build_report``) can take tens of seconds at a large site. On
+Building the report (``minewatch.analyzer.report.build_report``) can take tens of seconds at a large site. On
 the notifier's processing thread it would hold a fire alarm's ``breach_opened`` behind it, and the
 regulator must get breaches within seconds (DESIGN.md: p99 <= 2 s). So the reporter builds it on its
 own thread and then queues it through the notifier's outbox path, in one transaction with its
@@ -26,9 +26,9 @@ from minewatch.config.facility import FacilityConfig
 from minewatch.counters import Counters
 from minewatch.db import immediate
 from minewatch.ledger import Ledger, canonical_json
-from notifier import regulator as reg
-from notifier.delivery import NS, BackgroundThread
-from notifier.outbox import Outbox
+from minewatch.notifier import regulator as reg
+from minewatch.notifier.delivery import NS, BackgroundThread
+from minewatch.notifier.outbox import Outbox
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from minewatch.config.notify import Backoff
 from minewatch.counters import Counters
-from notifier.outbox import Message, Outbox
-from notifier.transports import Result, Transport
+from minewatch.notifier.outbox import Message, Outbox
+from minewatch.notifier.transports import Result, Transport
 
 log = logging.getLogger(__name__)
 

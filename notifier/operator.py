@@ -16,8 +16,8 @@ import orjson
 
 from minewatch.config.facility import FacilityConfig
 from minewatch.config.notify import Route
-from notifier.alerts import ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable, matches_silence
-from notifier.regulator import idempotency_key, rfc3339
+from minewatch.notifier.alerts import ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable, matches_silence
+from minewatch.notifier.regulator import idempotency_key, rfc3339
 
 NS = 1_000_000_000
 

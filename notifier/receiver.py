@@ -22,9 +22,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from minewatch.db import connect
-from notifier.outbox import sql_filters
-from notifier.regulator import RegulatorMessage
-from notifier.signing import DEFAULT_WINDOW_S, H_TIMESTAMP, Verdict, load_public_keys, verify_message
+from minewatch.notifier.outbox import sql_filters
+from minewatch.notifier.regulator import RegulatorMessage
+from minewatch.notifier.signing import DEFAULT_WINDOW_S, H_TIMESTAMP, Verdict, load_public_keys, verify_message
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS received (

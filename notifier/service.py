@@ -6,7 +6,7 @@ cursor and turns entries into outbox messages, committing the messages and the c
 each entry is processed exactly once even across crashes, and a ``minewatch notify`` process can do
 the delivering for events ledgered by other processes. Delivery workers (one per destination) do the
 sending; their receipts and dead letters go back into the ledger. The daily report is built on a
-thread of its own (``notifier.daily_report``), so a slow report never delays a breach.
+thread of its own (``minewatch.notifier.daily_report``), so a slow report never delays a breach.
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from minewatch.counters import Counters
 from minewatch.db import immediate
 from minewatch.events import Event, EventBus
 from minewatch.ledger import Entry, Ledger
-from notifier import regulator as reg
-from notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable, matches_silence
-from notifier.daily_report import DailyReporter, ReportSource
-from notifier.delivery import NS, BackgroundThread, DeliveryWorker
-from notifier.operator import OperatorRouter, render
-from notifier.outbox import Message, Outbox
-from notifier.signing import KeyStore
-from notifier.transports import HttpTransport, MqttTransport, Result, SmtpTransport, Transport, webhook_transport
-from notifier.versions import changes, versions_in_force
+from minewatch.notifier import regulator as reg
+from minewatch.notifier.alerts import ACK_FOREVER_NS, ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable, matches_silence
+from minewatch.notifier.daily_report import DailyReporter, ReportSource
+from minewatch.notifier.delivery import NS, BackgroundThread, DeliveryWorker
+from minewatch.notifier.operator import OperatorRouter, render
+from minewatch.notifier.outbox import Message, Outbox
+from minewatch.notifier.signing import KeyStore
+from minewatch.notifier.transports import HttpTransport, MqttTransport, Result, SmtpTransport, Transport, webhook_transport
+from minewatch.notifier.versions import changes, versions_in_force
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Notifier(BackgroundThread):
         self.bus = bus
         self.deliver = deliver
         self.clock = clock
-        self.db_path = cfg.data_dir / "state.db"
+        self.db_path = cfg.state_db
         self.ledger = Ledger(self.db_path)
         self.outbox = Outbox(self.db_path)
         self.counters = Counters()

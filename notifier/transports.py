@@ -22,8 +22,8 @@ import paho.mqtt.client as mqtt
 import minewatch
 from minewatch.config.mqtt import MqttSettings
 from minewatch.config.notify import EmailChannel, MqttChannel, WebhookChannel
-from notifier.outbox import Message
-from notifier.signing import H_IDEMPOTENCY, H_MESSAGE_ID, Signer
+from minewatch.notifier.outbox import Message
+from minewatch.notifier.signing import H_IDEMPOTENCY, H_MESSAGE_ID, Signer
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from typing import Any
 
 from minewatch.config.facility import FacilityConfig
 from minewatch.ledger import canonical_json
-from minewatch.profiles import default_profiles_dir
 
 
 def _file_sha(p: Path) -> str | None:
@@ -23,7 +22,7 @@ def _file_sha(p: Path) -> str | None:
 
 def _compliance_profile_path(cfg: FacilityConfig) -> Path | None:
     try:
-        from analyzer.profile import resolve_profile_path
+        from minewatch.analyzer.profile import resolve_profile_path
     except ImportError:
         return None
     return resolve_profile_path(cfg.analysis.compliance_profile, cfg.base_dir)
@@ -36,8 +35,7 @@ def versions_in_force(cfg: FacilityConfig) -> dict[str, Any]:
     prof = _compliance_profile_path(cfg)
     if prof is not None:
         files[str(prof)] = _file_sha(prof)
-    dirs = [default_profiles_dir()] + ([cfg.path(cfg.device_profiles_dir)] if cfg.device_profiles_dir else [])
-    for d in dirs:
+    for d in cfg.device_profile_dirs():
         for f in sorted(d.glob("*.yaml")) if d.is_dir() else []:
             files[str(f)] = _file_sha(f)
     if cfg.registry:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collector.context import facility_profiles, facility_registry
+from minewatch.collector.context import facility_profiles, facility_registry
 from minewatch.config.facility import FacilityConfig
-from simulator.facility import SimFacility, asic_entries, hall_sensor_ids
-from simulator.layout import rig_layout
+from minewatch.simulator.facility import SimFacility, asic_entries, hall_sensor_ids
+from minewatch.simulator.layout import rig_layout
 
 
 def build_facility(cfg: FacilityConfig, n_rigs: int | None = None, seed: int = 1) -> SimFacility:

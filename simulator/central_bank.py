@@ -1,4 +1,4 @@
-"""The demo's central bank: the reference receiver (``notifier.receiver``) on a loopback port.
+"""The demo's central bank: the reference receiver (``minewatch.notifier.receiver``) on a loopback port.
 
 ``minewatch demo`` gives the facility a fresh Ed25519 signing key, registers its public key with this
 receiver (a copy in the receiver's own key folder, as a regulator would hold it) and points
@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from api.server import ApiServer
+from minewatch.api.server import ApiServer
 from minewatch.config.notify import CentralBankSettings
-from notifier.receiver import ReceiverStore, create_app
-from notifier.signing import KeyStore
-from simulator.modbus_runner import loopback_port
+from minewatch.notifier.receiver import ReceiverStore, create_app
+from minewatch.notifier.signing import KeyStore
+from minewatch.simulator.modbus_runner import loopback_port
 
 #: Heartbeats every minute, so a few minutes of demo show the channel alive at the receiver.
 DEMO_HEARTBEAT_S = 60.0

@@ -24,8 +24,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Publish rig and hall-sensor telemetry like on-site agents, with fault injection."""
         from minewatch.config import load_facility
-        from simulator.build import build_facility, parse_fault
-        from simulator.publisher import SimPublisher
+        from minewatch.simulator.build import build_facility, parse_fault
+        from minewatch.simulator.publisher import SimPublisher
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         cfg = load_facility(config)
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         """Inject or clear a fault in a running simulator (over its MQTT control topic)."""
         import orjson
 
-        from simulator.control import send_fault_command
+        from minewatch.simulator.control import send_fault_command
 
         host, _, port_txt = broker.rpartition(":")
         if not host or not port_txt.isdigit():

@@ -13,7 +13,7 @@ import ipaddress
 import zlib
 from typing import Any
 
-from simulator.miner_api import MinerApiServer, SimMiner
+from minewatch.simulator.miner_api import MinerApiServer, SimMiner
 
 #: profile id → (dialect, model string the firmware reports)
 FIRMWARE_OF_PROFILE: dict[str, tuple[str, str]] = {

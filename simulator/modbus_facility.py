@@ -20,13 +20,13 @@ from typing import Any, Protocol
 
 from minewatch.config.polling import ModbusTarget
 from minewatch.profiles import DeviceProfile
-from simulator.modbus_server import SimModbusServer, SimUnit
+from minewatch.simulator.modbus_server import SimModbusServer, SimUnit
 
 FAULTS = ("over_voltage", "phase_imbalance", "smoke_alarm", "coolant_pump_failure", "modbus_silent")
 
 
 class FacilityView(Protocol):
-    """What these servers read from ``simulator.facility.SimFacility`` (contracts.md): rigs with
+    """What these servers read from ``minewatch.simulator.facility.SimFacility`` (contracts.md): rigs with
     ``serial``, ``zone``, ``rack``, ``power_w``; optionally ``halls`` with per-hall climate."""
 
     rigs: Sequence[Any]

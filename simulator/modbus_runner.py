@@ -14,10 +14,10 @@ import threading
 from typing import Any
 
 from minewatch.profiles import DeviceProfile
-from simulator.facility import FAULTS as FACILITY_FAULTS
-from simulator.miner_api_fleet import MinerApiFleet
-from simulator.modbus_facility import FAULTS as MODBUS_FAULTS
-from simulator.modbus_facility import FacilityModbus
+from minewatch.simulator.facility import FAULTS as FACILITY_FAULTS
+from minewatch.simulator.miner_api_fleet import MinerApiFleet
+from minewatch.simulator.modbus_facility import FAULTS as MODBUS_FAULTS
+from minewatch.simulator.modbus_facility import FacilityModbus
 
 MINER_FAULTS = ("miner_api_hang",)
 #: Every fault the demo takes: the facility model's (rigs, load) and these servers' (meters, panels, APIs).

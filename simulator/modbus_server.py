@@ -22,7 +22,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
-from collector.modbus.codec import encode_value
+from minewatch.collector.modbus.codec import encode_value
 from minewatch.profiles import DeviceProfile
 from minewatch.profiles.modbus import BIT_FUNCTIONS, DataType, Function
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from simulator.facility import SimHall, SimRig
+from minewatch.simulator.facility import SimHall, SimRig
 
 AGENT_VERSION = "minewatch-sim 1"
 

@@ -18,8 +18,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from minewatch.counters import Counters
-from simulator.facility import SimFacility
-from simulator.payloads import hall_payload, rig_payload
+from minewatch.simulator.facility import SimFacility
+from minewatch.simulator.payloads import hall_payload, rig_payload
 
 log = logging.getLogger(__name__)
 

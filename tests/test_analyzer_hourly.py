@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer.hourly import hourly_records, monthly_availability
-from analyzer.profile import validate_profile
+from minewatch.analyzer.hourly import hourly_records, monthly_availability
+from minewatch.analyzer.profile import validate_profile
 from minewatch.store import SqliteStore
 from tests.support.analyzer import S, T0, facility_cfg, fill_store
 
@@ -21,7 +21,7 @@ def _profile(lookback=24):
 def _store(tmp_path, kw_at):
     """Meter samples every 5 minutes (3 per quarter) from 24 h before T0 to T0 + 4 h; kw_at(t) None = gap."""
     cfg = facility_cfg(tmp_path)
-    store = SqliteStore(cfg.data_dir / "telemetry.db")
+    store = SqliteStore(cfg.telemetry_db)
     rows = []
     for t in range(-24 * H, 4 * H, 300):
         kw = kw_at(t)

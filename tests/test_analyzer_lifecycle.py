@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from analyzer.engine import Analyzer
-from analyzer.profile import validate_profile
-from analyzer.state import AlertStore
+from minewatch.analyzer.engine import Analyzer
+from minewatch.analyzer.profile import validate_profile
+from minewatch.analyzer.state import AlertStore
 from minewatch.events import EventBus
 from tests.support.analyzer import S, T0, load_cases, simple
 
@@ -16,7 +16,7 @@ HYST = next(c for c in load_cases() if c.id == "threshold/hysteresis")
 
 
 def _analyzer(cfg, store, profiles, profile, bus=None):
-    alerts = AlertStore(cfg.data_dir / "state.db", bus)
+    alerts = AlertStore(cfg.state_db, bus)
     return Analyzer(cfg, store, alerts, bus, profiles, compliance=profile), alerts
 
 
@@ -87,7 +87,7 @@ def _fire_setup(tmp_path, regulator):
     from minewatch.store import SqliteStore
 
     cfg = facility_cfg(tmp_path)
-    store = SqliteStore(cfg.data_dir / "telemetry.db")
+    store = SqliteStore(cfg.telemetry_db)
     fill_store(store, [{"ts": t, "device": "panel-1", "metric": "fire_alarm_bool", "value": 1 if t >= 50 else 0}
                        for t in range(0, 300, 10)],
                [{"device": "panel-1", "kind": "fire_panel", "role": "fire_panel"}])
@@ -156,7 +156,7 @@ inhibit:
   - {source: SILENT, targets: [thermal]}
 """), "inline")
     cfg = facility_cfg(tmp_path)
-    store = SqliteStore(cfg.data_dir / "telemetry.db")
+    store = SqliteStore(cfg.telemetry_db)
     rows = [{"ts": t, "device": "rig-1", "metric": "chip_temp_c", "value": 95} for t in range(0, 200, 10)]
     rows += [{"ts": t, "device": "rig-1", "metric": "hashrate_ths", "value": 100} for t in range(0, 50, 10)]
     fill_store(store, rows, [{"device": "rig-1", "kind": "asic_miner", "role": "rig"}])
@@ -188,7 +188,7 @@ def test_silence_needs_end_author_reason(tmp_path, kwargs, message):
 
 
 def test_a_failing_rule_is_counted_and_the_others_still_run(tmp_path, monkeypatch):
-    from analyzer.rules import KINDS
+    from minewatch.analyzer.rules import KINDS
 
     cfg, store, profiles = HYST.setup(tmp_path)
     an, _ = _analyzer(cfg, store, profiles, HYST.profile)
@@ -208,7 +208,7 @@ def test_live_loop_publishes_each_completed_hour_once(tmp_path):
     bus = EventBus()
     events = []
     bus.subscribe(events.append)
-    an = Analyzer(cfg, store, AlertStore(cfg.data_dir / "state.db", bus), bus, profiles,
+    an = Analyzer(cfg, store, AlertStore(cfg.state_db, bus), bus, profiles,
                   compliance=validate_profile({"id": "t", "title": "t", "jurisdiction": "t", "version": "1",
                                                "rules": []}, "t"))
     an.evaluate_once(T0 + 3700 * S)          # hour 0 complete (after a 60 s grace)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.engine import Analyzer, Evaluator
-from collector.discovery import Comparison, as_samples
-from analyzer.profile import load_compliance_profile, validate_profile
-from analyzer.state import AlertStore
-from minewatch.profiles.loader import default_profiles_dir, load_profiles
+from minewatch.analyzer.engine import Analyzer, Evaluator
+from minewatch.collector.discovery import Comparison, as_samples
+from minewatch.analyzer.profile import load_compliance_profile, validate_profile
+from minewatch.analyzer.state import AlertStore
+from minewatch.profiles.loader import load_profiles
 from minewatch.sample import DeviceMeta, Sample
 from minewatch.store import SqliteStore
 from tests.support.analyzer import S, T0, device_profiles, facility_cfg
@@ -29,8 +29,8 @@ def _hot_profile(for_s: int = 0):
 
 def _setup(tmp_path, **analysis: Any):
     cfg = facility_cfg(tmp_path, analysis={"interval_s": 10, **analysis})
-    store = SqliteStore(cfg.data_dir / "telemetry.db")
-    alerts = AlertStore(cfg.data_dir / "state.db")
+    store = SqliteStore(cfg.telemetry_db)
+    alerts = AlertStore(cfg.state_db)
     return cfg, store, alerts
 
 
@@ -162,7 +162,7 @@ def _demo_like_site(tmp_path):
     (tmp_path / "registry.csv").write_text("serial,model,zone,rack\nrig-1,antminer-s21,hall1,r1\n")
     cfg, store, alerts = _setup(tmp_path, interval_s=5)
     cfg = cfg.model_copy(update={"registry": "registry.csv"})
-    an = Analyzer(cfg, store, alerts, None, load_profiles(default_profiles_dir()),
+    an = Analyzer(cfg, store, alerts, None, load_profiles(),
                   compliance=load_compliance_profile("tm-2026"))
     return store, an
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from analyzer.profile import load_compliance_profile, parse_duration, shipped_profiles_dir, validate_profile
+from minewatch.analyzer.profile import load_compliance_profile, parse_duration, validate_profile
+from minewatch.resources import compliance_profiles_dir
 from minewatch.configfile import ConfigError
 
 BASE = {"id": "t", "title": "t", "jurisdiction": "t", "version": "1"}
@@ -46,7 +47,7 @@ def test_duplicate_rule_ids_and_unknown_inhibition_source_are_reported_together(
     assert "rules[1] (R-1).id: duplicate rule id" in text and "inhibit[0].source: unknown rule id 'NOPE'" in text
 
 
-@pytest.mark.parametrize("path", sorted(shipped_profiles_dir().glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(compliance_profiles_dir().glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_profiles_load_and_every_rule_states_its_source(path):
     prof = load_compliance_profile(str(path))
     assert prof.id == path.stem and prof.rules
@@ -89,7 +90,7 @@ def test_params_reject_unknown_keys_so_typos_do_not_silently_default():
 
 
 def test_round_trip_yaml_of_tm_2026_is_plain_data():
-    data = yaml.safe_load((shipped_profiles_dir() / "tm-2026.yaml").read_text())
+    data = yaml.safe_load((compliance_profiles_dir() / "tm-2026.yaml").read_text())
     assert validate_profile(data, "tm").id == "tm-2026"
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
-from analyzer.engine import Analyzer
-from analyzer.state import AlertStore
+from minewatch.analyzer.engine import Analyzer
+from minewatch.analyzer.state import AlertStore
 from minewatch.events import Event, EventBus
 from minewatch.sample import NS_PER_S, Sample
 from tests.support.api import NOW_NS, TOKENS, KnownFacility, make_client, overheat_profile, rig_profile
@@ -33,7 +33,7 @@ def firing(known: KnownFacility) -> Iterator[Firing]:
     bus = EventBus()
     events: list[Event] = []
     bus.subscribe(events.append)
-    alerts = AlertStore(known.cfg.data_dir / "state.db", bus=bus, clock=lambda: NOW_NS)
+    alerts = AlertStore(known.cfg.state_db, bus=bus, clock=lambda: NOW_NS)
     known.store.write([Sample(NOW_NS - (3 + k * 10) * S, "rig-03", "chip_temp_c", 95.0) for k in range(7)])
     analyzer = Analyzer(known.cfg, known.store, alerts, bus, {"test-rig": rig_profile()}, clock=lambda: NOW_NS,
                         compliance=overheat_profile())
@@ -195,7 +195,7 @@ def test_reports_are_for_inspectors(firing: Firing) -> None:
 
 
 def test_inspector_gets_a_self_hashed_report(firing: Firing) -> None:
-    from analyzer.report import verify
+    from minewatch.analyzer.report import verify
 
     resp = firing.client.get("/api/v1/reports?from=2026-01-05T11:00:00Z&to=2026-01-05T12:00:00Z",
                              headers={"Authorization": f"Bearer {TOKENS['inspector']}"})

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.auth import TokenTable
+from minewatch.api.auth import TokenTable
 from minewatch.configfile import ConfigError
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample
 from minewatch.store import SqliteStore, StoreUnavailable

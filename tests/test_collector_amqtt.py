@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collector.context import facility_profiles, facility_registry
-from collector.mqtt import MqttCollector
+from minewatch.collector.context import facility_profiles, facility_registry
+from minewatch.collector.mqtt import MqttCollector
 from minewatch.broker import EmbeddedBroker
 from minewatch.config import load_facility
 from minewatch.store import SqliteStore
-from simulator.build import build_facility
+from minewatch.simulator.build import build_facility
 from tests.support.mqtt import facility_file, publish_sim_rounds, wait_for
 
 

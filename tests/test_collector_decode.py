@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.decode import _MISSING, REASONS, Decoded, PayloadDecoder, _get
+from minewatch.collector.decode import _MISSING, REASONS, Decoded, PayloadDecoder, _get
 from minewatch.profiles.mqtt import parse_path
 from minewatch.config.mqtt import DeviceGroup
 from minewatch.profiles import load_profiles

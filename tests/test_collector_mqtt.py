@@ -11,9 +11,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from collector.context import facility_profiles, facility_registry
-from collector.decode import PayloadDecoder
-from collector.mqtt import MqttCollector
+from minewatch.collector.context import facility_profiles, facility_registry
+from minewatch.collector.decode import PayloadDecoder
+from minewatch.collector.mqtt import MqttCollector
 from minewatch.config import load_facility
 from minewatch.sample import NS_PER_S, Sample, now_ns
 from minewatch.store import SqliteStore, StoreUnavailable
@@ -30,7 +30,7 @@ def count_rows(store: SqliteStore) -> int:
 def make_collector(tmp_path: Path, broker: Broker, store: SqliteStore | None = None, **over: object) -> MqttCollector:
     cfg = load_facility(facility_file(tmp_path, broker.port, **over))
     profiles = facility_profiles(cfg)
-    return MqttCollector(cfg, store or SqliteStore(cfg.data_dir / "telemetry.db"), profiles,
+    return MqttCollector(cfg, store or SqliteStore(cfg.telemetry_db), profiles,
                          facility_registry(cfg, profiles))
 
 
@@ -252,7 +252,7 @@ def test_broker_down_at_boot_is_retried(tmp_path: Path) -> None:
 
 def test_registry_edits_are_picked_up_without_a_restart(tmp_path: Path, mosquitto: Broker, publisher: Publisher,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("collector.mqtt.REGISTRY_CHECK_S", 0.0)
+    monkeypatch.setattr("minewatch.collector.mqtt.REGISTRY_CHECK_S", 0.0)
     col = make_collector(tmp_path, mosquitto)
     col.start()
     assert col.wait_ready(10)

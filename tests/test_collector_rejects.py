@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from collector.decode import Reject
-from collector.rejects import RAW_KEEP_BYTES, RateLimitedLog, RejectTracker
+from minewatch.collector.decode import Reject
+from minewatch.collector.rejects import RAW_KEEP_BYTES, RateLimitedLog, RejectTracker
 from minewatch.counters import Counters
 
 

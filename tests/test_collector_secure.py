@@ -11,8 +11,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.context import facility_profiles, facility_registry
-from collector.mqtt import MqttCollector
+from minewatch.collector.context import facility_profiles, facility_registry
+from minewatch.collector.mqtt import MqttCollector
 from minewatch.config import load_facility
 from minewatch.sample import now_ns
 from minewatch.store import SqliteStore

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from minewatch.validation import check_facility
-from simulator.layout import registry_csv
+from minewatch.simulator.layout import registry_csv
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "examples" / "demo" / "facility.yaml"

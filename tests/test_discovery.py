@@ -8,11 +8,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from collector.discovery import as_samples, compare, hosts_of, miner_registry, scan
+from minewatch.collector.discovery import as_samples, compare, hosts_of, miner_registry, scan
 from minewatch.cli import app
 from minewatch.profiles import load_profiles
 from minewatch.registry import load_registry
-from simulator.modbus_server import SimModbusServer, SimUnit
+from minewatch.simulator.modbus_server import SimModbusServer, SimUnit
 from tests.support.minerapi import running, sim_miner
 from tests.support.ports import free_port
 

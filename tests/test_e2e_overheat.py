@@ -17,9 +17,10 @@ import httpx
 import pytest
 import yaml
 
-from api.auth import TokenTable
+from minewatch.api.auth import TokenTable
 from minewatch.config import load_facility
-from minewatch.runtime import DEMO_CONFIG, Runtime
+from minewatch.resources import demo_config
+from minewatch.runtime import Runtime
 from tests.support.api import TOKENS, TOKENS_ENV
 from tests.support import waiting
 from tests.support.mosquitto import Broker
@@ -39,11 +40,11 @@ E2E_PROFILE = {
 
 def e2e_facility(tmp_path: Path, broker: Broker) -> Path:
     """The demo facility cut down to three rigs and its hall sensors, on the test broker, evaluated every 0.7 s."""
-    rows = (DEMO_CONFIG.parent / "registry.csv").read_text().splitlines()
+    rows = (demo_config().parent / "registry.csv").read_text().splitlines()
     keep = [rows[0], *rows[1:4], *(r for r in rows if r.startswith("env-"))]
     (tmp_path / "registry.csv").write_text("\n".join(keep) + "\n")
     (tmp_path / "e2e.yaml").write_text(yaml.safe_dump(E2E_PROFILE))
-    cfg = yaml.safe_load(DEMO_CONFIG.read_text())
+    cfg = yaml.safe_load(demo_config().read_text())
     cfg["registry"] = "registry.csv"
     cfg["storage"]["data_dir"] = "data"
     cfg["mqtt"].update(host=broker.host, port=broker.port, client_id="e2e-collector")

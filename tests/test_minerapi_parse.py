@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from collector.minerapi.parse import ReplyError, parse_reply
-from collector.minerapi.paths import FieldError, extract, resolve
+from minewatch.collector.minerapi.parse import ReplyError, parse_reply
+from minewatch.collector.minerapi.paths import FieldError, extract, resolve
 from minewatch.profiles.minerapi import ApiField
 
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from collector.minerapi.miner import MinerPoller
-from collector.minerapi.raw import RawKeeper
+from minewatch.collector.minerapi.miner import MinerPoller
+from minewatch.collector.minerapi.raw import RawKeeper
 from minewatch.config.polling import MinerTarget
 from minewatch.counters import Counters
 from minewatch.profiles import load_profiles
@@ -117,7 +117,7 @@ async def test_powered_off_miner_is_down() -> None:
 async def test_addresses_and_host_names_resolve_to_a_socket_family() -> None:
     import socket
 
-    from collector.minerapi.client import _address
+    from minewatch.collector.minerapi.client import _address
 
     loop = asyncio.get_running_loop()
     assert await _address(loop, "127.1.0.7", 4028) == (socket.AF_INET, ("127.1.0.7", 4028))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collector.modbus.codec import decode_words, encode_value
+from minewatch.collector.modbus.codec import decode_words, encode_value
 from minewatch.config.polling import ModbusTarget
 from minewatch.profiles.modbus import TYPE_RULES, ByteOrder, DataType
 from minewatch.sample import now_ns

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from collector.modbus.link import ModbusLink
+from minewatch.collector.modbus.link import ModbusLink
 from minewatch.config.polling import ModbusTarget
 from minewatch.counters import Counters
 from minewatch.profiles import load_profiles
 from minewatch.sample import now_ns
-from simulator.modbus_server import SimModbusServer, SimUnit
+from minewatch.simulator.modbus_server import SimModbusServer, SimUnit
 from tests.support.modbus import RawRegisterServer, device_for, profile_from
 from tests.support.ports import free_port
 
@@ -50,7 +50,7 @@ async def test_exception_on_one_block_marks_only_its_metrics_bad(caplog) -> None
             {"metric": "c_count", "function": "holding", "address": 20}]}})
     port = free_port()
     words = list(range(100, 130))
-    caplog.set_level(logging.WARNING, logger="collector.modbus.device")
+    caplog.set_level(logging.WARNING, logger="minewatch.collector.modbus.device")
     async with RawRegisterServer(port, holding=words, invalid=(8, 12)):
         dev = device_for(ModbusTarget(name="m1", profile="three-blocks", host="127.0.0.1", port=port), profile)
         results = [await dev.poll(now_ns()) for _ in range(3)]
@@ -96,7 +96,7 @@ async def test_sensor_fault_value_is_rejected_not_stored() -> None:
 
 
 async def test_dead_device_is_down_logged_once_and_recovery_logged_once(caplog) -> None:  # type: ignore[no-untyped-def]
-    caplog.set_level(logging.WARNING, logger="collector.modbus.device")
+    caplog.set_level(logging.WARNING, logger="minewatch.collector.modbus.device")
     unit = SimUnit("pdu", PROFILES["generic-rack-pdu"], 1, lambda: {"power_w": 5000.0}, silent=True)
     server = SimModbusServer([unit], free_port())
     await server.start()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.modbus.plan import plan_reads
+from minewatch.collector.modbus.plan import plan_reads
 from minewatch.configfile import ConfigError
 from minewatch.profiles import load_profiles
 from minewatch.profiles.modbus import READ_FUNCTION_CODE

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyzer.engine import Analyzer
-from analyzer.state import AlertStore
+from minewatch.analyzer.engine import Analyzer
+from minewatch.analyzer.state import AlertStore
 from minewatch.config.notify import NotifySettings
 from minewatch.events import EventBus
 from minewatch.store import SqliteStore
-from notifier.service import Notifier
+from minewatch.notifier.service import Notifier
 from tests.support.analyzer import S, T0, facility_cfg, fill_store
 from tests.support.notify import (
     ReceiverServer, WebhookSink, fast_backoff, fire_alarm_profile, running, wait_until,
@@ -25,12 +25,12 @@ def test_fire_alarm_silenced_and_acknowledged_reaches_the_bank_not_the_operator(
                          "heartbeat_interval_s": 3600, "daily_report_at": None},
         "channels": [{"name": "ops", "type": "webhook", "url": webhook_sink.url}],
         "group_wait_s": 0, "group_interval_s": 0, "poll_interval_s": 0.05})})
-    store = SqliteStore(cfg.data_dir / "telemetry.db")
+    store = SqliteStore(cfg.telemetry_db)
     fill_store(store, [{"ts": t, "device": "panel-1", "metric": "fire_alarm_bool", "value": 1 if t >= 50 else 0}
                        for t in range(0, 300, 10)], [{"device": "panel-1", "kind": "fire_panel", "role": "fire_panel"}])
     bus = EventBus()
     notifier = Notifier(cfg, bus)
-    alerts = AlertStore(cfg.data_dir / "state.db", bus)
+    alerts = AlertStore(cfg.state_db, bus)
     analyzer = Analyzer(cfg, store, alerts, bus, {}, compliance=fire_alarm_profile())
     with running(notifier):
         alerts.add_silence({"family": "fire"}, T0, T0 + 3600 * S, "night shift", "panel maintenance")

@@ -17,7 +17,7 @@ from minewatch.config import load_facility
 from minewatch.config.notify import NotifySettings
 from minewatch.events import EventBus
 from minewatch.ledger import Ledger
-from notifier.service import Notifier
+from minewatch.notifier.service import Notifier
 from tests.support.notify import ReceiverServer, SmtpServer, WebhookSink, transition, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]

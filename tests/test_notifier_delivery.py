@@ -10,8 +10,8 @@ import pytest
 
 from minewatch.config.notify import Backoff
 from minewatch.events import EventBus
-from notifier.delivery import backoff_delay_s
-from notifier.service import Notifier
+from minewatch.notifier.delivery import backoff_delay_s
+from minewatch.notifier.service import Notifier
 from tests.support.notify import (
     ReceiverServer, SmtpServer, facility_config, fast_backoff, running, transition, wait_until,
 )

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import orjson
 
-from notifier import regulator as reg
-from notifier.service import Notifier
+from minewatch.notifier import regulator as reg
+from minewatch.notifier.service import Notifier
 from tests.support.notify import HEAD, ReceiverServer, facility_config, sample_breach, transition
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "regulator-message.v1.schema.json"
@@ -94,7 +94,7 @@ def test_daily_report_at_local_time_from_the_report_dict(tmp_path: Path, receive
 
 
 def test_daily_report_built_by_the_analyzer(tmp_path: Path) -> None:
-    from notifier.commands import default_report_source
+    from minewatch.notifier.commands import default_report_source
     from tests.support.analyzer import T0, site_with_history
 
     cfg, store, alerts, _ = site_with_history(tmp_path)

@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from minewatch.events import Event, EventBus
-from notifier.service import Notifier
+from minewatch.notifier.service import Notifier
 from tests.support.mosquitto import Broker
 from tests.support.notify import (
     ReceiverServer, SmtpServer, WebhookSink, facility_config, fast_backoff, running, transition, wait_until,

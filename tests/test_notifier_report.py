@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from minewatch.events import EventBus
-from notifier import daily_report
-from notifier.service import Notifier
+from minewatch.notifier import daily_report
+from minewatch.notifier.service import Notifier
 from tests.support.notify import ReceiverServer, facility_config, fast_backoff, running, transition, wait_until
 
 NS = 10**9

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from api.server import ApiServer
+from minewatch.api.server import ApiServer
 from minewatch.sample import NS_PER_S, Sample, now_ns
 from tests.support.api import TOKENS, KnownFacility, fill_known_facility, serve_known
 
@@ -126,13 +126,13 @@ def test_alert_appears_live_without_reload(chromium: Browser, tmp_path: Path) ->
     rig-05 (silent for ten minutes, so no older reading competes) reports 95 °C every 2 s; the
     analyzer's instants are aligned to its 10 s interval, so whatever the wall clock, the last 40 s
     hold a pending start and 20 s of breach."""
-    from analyzer.engine import Analyzer
-    from analyzer.state import AlertStore
+    from minewatch.analyzer.engine import Analyzer
+    from minewatch.analyzer.state import AlertStore
     from tests.support.api import overheat_profile, rig_profile
 
     now = now_ns()
     fac = fill_known_facility(tmp_path / "data", now_ns=now)
-    alerts = AlertStore(fac.cfg.data_dir / "state.db")
+    alerts = AlertStore(fac.cfg.state_db)
     server = serve_known(fac, alert_store=alerts)
     try:
         page = open_page(chromium, server.url, TOKENS["operator"])
@@ -179,11 +179,11 @@ def test_regulator_channel_card_and_alert_values(chromium: Browser,
     """The card reads the notifier's outbox and the ledger in the shared state database: a dead message
     turns it red, and the last delivery and the ledger head are shown."""
     from minewatch.ledger import Ledger
-    from notifier.outbox import Outbox
-    from notifier.regulator import DESTINATION
+    from minewatch.notifier.outbox import Outbox
+    from minewatch.notifier.regulator import DESTINATION
 
     fac, server = live
-    db = fac.cfg.data_dir / "state.db"
+    db = fac.cfg.state_db
     Ledger(db).append("config.loaded", {"file": "facility.yaml"}, at_ns=now_ns(), actor="test", subject="test-site")
     outbox, now = Outbox(db), now_ns()
     for n, (kind, outcome) in enumerate([("breach_opened", "delivered"), ("heartbeat", "dead")]):

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from minewatch.cli import app
 from minewatch.profiles import load_profiles
 from minewatch.store import SqliteStore
-from simulator.modbus_runner import PollingSimulator
+from minewatch.simulator.modbus_runner import PollingSimulator
 from tests.support.modbus import two_rack_facility
 
 

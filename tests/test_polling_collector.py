@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from collector.polling import PollingCollector
+from minewatch.collector.polling import PollingCollector
 from minewatch.config.facility import FacilityConfig
 from minewatch.config.polling import ModbusTarget
 from minewatch.configfile import validate
 from minewatch.profiles import load_profiles
 from minewatch.registry import load_registry
 from minewatch.store import SqliteStore
-from simulator.modbus_facility import FacilityModbus
+from minewatch.simulator.modbus_facility import FacilityModbus
 from tests.support.minerapi import running, sim_miner
 from tests.support.modbus import two_rack_facility
 from tests.support.ports import free_port
@@ -45,7 +45,7 @@ async def test_collector_polls_everything_and_a_dead_device_stops_nobody(tmp_pat
     miners[3].hang = True
     miner_cfg = [{"host": f"127.0.0.{i + 1}", "port": port, "interval_s": 1, "timeout_s": 0.5} for i in range(4)]
     cfg = _config(tmp_path, targets, miner_cfg, port)
-    store = SqliteStore(cfg.data_dir / "telemetry.db")
+    store = SqliteStore(cfg.telemetry_db)
     collector = PollingCollector(cfg, store, PROFILES, registry=load_registry(tmp_path / "registry.csv", set(PROFILES)))
     try:
         async with running(miners, port=port):

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from collector.minerapi.miner import MinerPoller
+from minewatch.collector.minerapi.miner import MinerPoller
 from minewatch.config.polling import MinerTarget, ModbusTarget
 from minewatch.counters import Counters
 from minewatch.profiles import load_profiles
 from minewatch.sample import now_ns
-from simulator.facility import SimFacility
-from simulator.layout import rig_layout
-from simulator.modbus_runner import PollingSimulator
+from minewatch.simulator.facility import SimFacility
+from minewatch.simulator.layout import rig_layout
+from minewatch.simulator.modbus_runner import PollingSimulator
 from tests.support.modbus import device_for, two_rack_facility
 
 PROFILES = load_profiles()
@@ -87,9 +87,9 @@ def test_every_rig_answers_its_api_and_a_hang_can_be_injected(sim: PollingSimula
 async def test_facility_model_drives_meter_and_rig_apis_and_discovery_finds_an_unregistered_rig(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """With the demo's SimFacility: the meter reads rigs + cooling, and a rig switched on without
     registration answers its API and is found by discovery over the fleet's range."""
-    from collector.discovery import compare, hosts_of, scan
-    from simulator.facility import SimFacility
-    from simulator.layout import rig_layout
+    from minewatch.collector.discovery import compare, hosts_of, scan
+    from minewatch.simulator.facility import SimFacility
+    from minewatch.simulator.layout import rig_layout
 
     layout = rig_layout(20)
     facility = SimFacility(layout, PROFILES, seed=3)

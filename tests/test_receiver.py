@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from minewatch.cli import app
 from minewatch.ledger import Ledger, entry_hash
-from notifier import regulator as reg
-from notifier.signing import H_MESSAGE_ID, KeyStore
+from minewatch.notifier import regulator as reg
+from minewatch.notifier.signing import H_MESSAGE_ID, KeyStore
 from tests.support.notify import HEAD, ReceiverServer, facility_config, sample_breach
 
 

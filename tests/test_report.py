@@ -8,8 +8,8 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from analyzer.report import SCHEMA_PATH, build_report, to_csv, to_json, to_text, verify
-from analyzer.report_schema import Report, json_schema
+from minewatch.analyzer.report import SCHEMA_PATH, build_report, to_csv, to_json, to_text, verify
+from minewatch.analyzer.report_schema import Report, json_schema
 from tests.support.analyzer import S, T0, site_with_history
 
 END = T0 + 7200 * S
@@ -108,7 +108,7 @@ def test_report_cli(site, tmp_path):
 
 
 def test_curtail_cli_stores_and_validates(site, tmp_path):
-    from analyzer.curtailment import orders
+    from minewatch.analyzer.curtailment import orders
     from minewatch.cli import app
 
     (tmp_path / "facility.yaml").write_text(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer.engine import Analyzer, Evaluator
+from minewatch.analyzer.engine import Analyzer, Evaluator
 from minewatch.events import EventBus
 from tests.support.analyzer import S, T0, load_cases, simple
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from minewatch.cli import app
-from notifier.signing import (
+from minewatch.notifier.signing import (
     H_KEY_ID, H_SIGNATURE, H_TIMESTAMP, KeyFileError, KeyStore, Signer, load_public_keys, verify_message,
 )
 

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from collector.decode import PayloadDecoder
+from minewatch.collector.decode import PayloadDecoder
 from minewatch.config import load_facility
-from simulator.build import build_facility, parse_fault
-from simulator.facility import SimFacility
-from simulator.layout import rig_layout
-from simulator.publisher import messages_at
+from minewatch.simulator.build import build_facility, parse_fault
+from minewatch.simulator.facility import SimFacility
+from minewatch.simulator.layout import rig_layout
+from minewatch.simulator.publisher import messages_at
 
 DEMO = Path(__file__).parents[1] / "examples" / "demo" / "facility.yaml"
 CFG = load_facility(DEMO)
@@ -59,7 +59,7 @@ def test_demo_facility_shape_and_load() -> None:
 
 def test_every_simulated_payload_decodes_without_a_reject() -> None:
     f = demo()
-    from collector.context import facility_profiles, facility_registry
+    from minewatch.collector.context import facility_profiles, facility_registry
     profiles = facility_profiles(CFG)
     dec = PayloadDecoder(CFG.device_groups, profiles, facility_registry(CFG, profiles))
     msgs = messages_at(f, T0, "demo")

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import orjson
 
-from collector.context import facility_profiles, facility_registry
-from collector.mqtt import MqttCollector
+from minewatch.collector.context import facility_profiles, facility_registry
+from minewatch.collector.mqtt import MqttCollector
 from minewatch.config import load_facility
 from minewatch.store import SqliteStore
-from simulator.build import build_facility
-from simulator.publisher import SimPublisher
+from minewatch.simulator.build import build_facility
+from minewatch.simulator.publisher import SimPublisher
 from tests.support.mosquitto import Broker
 from tests.support.mqtt import Publisher, Subscriber, facility_file, publish_sim_rounds, wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from analyzer.rules.base import RuleKind
+from minewatch.analyzer.rules.base import RuleKind
 
 KINDS: dict[str, RuleKind] = {}
 

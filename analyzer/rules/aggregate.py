@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from analyzer.context import EvalContext
-from analyzer.profile import Rule, Selector, ns
-from analyzer.rules import register
-from analyzer.series import Buckets
-from analyzer.rules.base import Aggregate, FacilityWindowKind, Obs, Timing, ValueRef, compare
+from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.profile import Rule, Selector, ns
+from minewatch.analyzer.rules import register
+from minewatch.analyzer.series import Buckets
+from minewatch.analyzer.rules.base import Aggregate, FacilityWindowKind, Obs, Timing, ValueRef, compare
 from minewatch.units import MetricName
 
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from analyzer.profile import Rule, Selector, duration_validator
+from minewatch.analyzer.profile import Rule, Selector, duration_validator
 
 if TYPE_CHECKING:
-    from analyzer.context import EvalContext
+    from minewatch.analyzer.context import EvalContext
 
 Aggregate = Literal["last", "mean", "max", "min"]
 
@@ -122,7 +122,7 @@ def compare(value: np.ndarray, above: np.ndarray | None, below: np.ndarray | Non
 
 class RuleKind:
     """One kind of rule. Subclasses set ``name`` and ``Params`` and implement ``evaluate``; registering
-    is done by ``@register`` in ``analyzer.rules``."""
+    is done by ``@register`` in ``minewatch.analyzer.rules``."""
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]]

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from analyzer.context import EvalContext
-from analyzer.profile import Rule, Selector, duration_validator, ns
-from analyzer.rules import register
-from analyzer.rules.base import Obs, RuleKind, ValueRef
+from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.profile import Rule, Selector, duration_validator, ns
+from minewatch.analyzer.rules import register
+from minewatch.analyzer.rules.base import Obs, RuleKind, ValueRef
 from minewatch.units import MetricName
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from analyzer.context import EvalContext
-from analyzer.profile import Rule
-from analyzer.rules import register
-from analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
-from analyzer.rules.threshold import per_instant
+from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.profile import Rule
+from minewatch.analyzer.rules import register
+from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
+from minewatch.analyzer.rules.threshold import per_instant
 from minewatch.units import MetricName
 
 

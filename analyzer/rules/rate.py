@@ -7,10 +7,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from analyzer.context import EvalContext
-from analyzer.profile import Rule, duration_validator, ns
-from analyzer.rules import register
-from analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
+from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.profile import Rule, duration_validator, ns
+from minewatch.analyzer.rules import register
+from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
 from minewatch.units import MetricName
 
 

@@ -9,11 +9,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from analyzer.context import EvalContext
-from analyzer.profile import Rule, Selector, ns
-from analyzer.rules import register
-from analyzer.rules.aggregate import facility_series, windowed
-from analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef, compare
+from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.profile import Rule, Selector, ns
+from minewatch.analyzer.rules import register
+from minewatch.analyzer.rules.aggregate import facility_series, windowed
+from minewatch.analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef, compare
 from minewatch.units import MetricName
 
 

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from analyzer.context import EvalContext
-from analyzer.profile import Rule, Selector, duration_validator, ns
-from analyzer.rules import register
-from analyzer.rules.aggregate import facility_series, windowed
-from analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef
+from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.profile import Rule, Selector, duration_validator, ns
+from minewatch.analyzer.rules import register
+from minewatch.analyzer.rules.aggregate import facility_series, windowed
+from minewatch.analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef
 from minewatch.units import MetricName
 
 _MD = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from analyzer.context import EvalContext
-from analyzer.profile import Rule, duration_validator, ns
-from analyzer.rules import register
-from analyzer.rules.base import Obs, RuleKind, ValueRef
-from analyzer.series import device_codes
+from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.profile import Rule, duration_validator, ns
+from minewatch.analyzer.rules import register
+from minewatch.analyzer.rules.base import Obs, RuleKind, ValueRef
+from minewatch.analyzer.series import device_codes
 from minewatch.units import MetricName
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from analyzer.context import EvalContext
-from analyzer.profile import Rule, duration_validator, ns
-from analyzer.rules import register
-from analyzer.rules.base import Obs, RuleKind
+from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.profile import Rule, duration_validator, ns
+from minewatch.analyzer.rules import register
+from minewatch.analyzer.rules.base import Obs, RuleKind
 from minewatch.units import MetricName
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
-from analyzer.context import EvalContext
-from analyzer.profile import Rule, ns
-from analyzer.rules import register
-from analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
+from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.profile import Rule, ns
+from minewatch.analyzer.rules import register
+from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
 from minewatch.units import check_metric_name
 
 

@@ -13,12 +13,12 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Principal, any_role, require
-from api.context import ApiContext
-from api.errors import ApiError, bad_param
-from api.facility import api_record
-from api.params import parse_step, parse_time, rfc3339
-from api.routes.alerts import alert_store
+from minewatch.api.auth import Principal, any_role, require
+from minewatch.api.context import ApiContext
+from minewatch.api.errors import ApiError, bad_param
+from minewatch.api.facility import api_record
+from minewatch.api.params import parse_step, parse_time, rfc3339
+from minewatch.api.routes.alerts import alert_store
 
 router = APIRouter(prefix="/api/v1", tags=["actions"])
 operator = require("operator")
@@ -116,7 +116,7 @@ class OrderRequest(BaseModel):
 
 def _curtailment() -> Any:
     try:
-        return importlib.import_module("analyzer.curtailment")
+        return importlib.import_module("minewatch.analyzer.curtailment")
     except ModuleNotFoundError:
         raise ApiError(503, None, "curtailment orders are not available in this installation") from None
 

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Principal, require
-from api.context import ApiContext, FaultTarget
-from api.errors import ApiError, bad_param
+from minewatch.api.auth import Principal, require
+from minewatch.api.context import ApiContext, FaultTarget
+from minewatch.api.errors import ApiError, bad_param
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.auth import any_role
-from api.context import AlertStoreLike, ApiContext
-from api.errors import ApiError, bad_param
-from api.facility import ACTIVE_STATES, api_record, since_ns
+from minewatch.api.auth import any_role
+from minewatch.api.context import AlertStoreLike, ApiContext
+from minewatch.api.errors import ApiError, bad_param
+from minewatch.api.facility import ACTIVE_STATES, api_record, since_ns
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.params import rfc3339
+from minewatch.api.params import rfc3339
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])

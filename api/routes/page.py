@@ -7,16 +7,16 @@ HttpOnly, SameSite=Strict cookie. A token can also be pasted into the login form
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
-from api.auth import COOKIE, presented_token
-from api.errors import ApiError
+from minewatch.api.auth import COOKIE, presented_token
+from minewatch.api.errors import ApiError
+from minewatch.resources import shipped
 
-STATIC = Path(__file__).resolve().parents[1] / "static"
+STATIC = shipped("api", "static")
 #: How long the page's login lasts; the operator logs in again after a week.
 COOKIE_MAX_AGE_S = 7 * 24 * 3600
 

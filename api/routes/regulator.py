@@ -1,4 +1,4 @@
-"""The central-bank channel's state (``api.regulator``), for the page and for monitoring."""
+"""The central-bank channel's state (``minewatch.api.regulator``), for the page and for monitoring."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from api.auth import any_role
-from api.regulator import regulator_channel
+from minewatch.api.auth import any_role
+from minewatch.api.regulator import regulator_channel
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(any_role)], tags=["regulator"])
 

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.auth import require
-from api.context import ApiContext
-from api.errors import ApiError, bad_param
-from api.params import parse_time
-from api.routes.alerts import alert_store
+from minewatch.api.auth import require
+from minewatch.api.context import ApiContext
+from minewatch.api.errors import ApiError, bad_param
+from minewatch.api.params import parse_time
+from minewatch.api.routes.alerts import alert_store
 from minewatch.sample import NS_PER_S
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -40,7 +40,7 @@ def report(
     if end_ns > ctx.clock():
         raise bad_param("to", "must not be in the future (a report covers a period that has ended)")
     try:
-        report_mod = importlib.import_module("analyzer.report")
+        report_mod = importlib.import_module("minewatch.analyzer.report")
     except ModuleNotFoundError:
         raise ApiError(503, None, "period reports are not available in this installation") from None
     # as built: the report states its own SHA-256, so it is not reshaped here

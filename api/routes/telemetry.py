@@ -6,11 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.auth import any_role
-from api.context import ApiContext
-from api.errors import ApiError, bad_param
-from api.facility import DeviceTable, active_alerts, facility_power_series, facility_summary, limit_of
-from api.params import MAX_POINTS, check_points, format_step, parse_step, rfc3339, suggest_step, time_range
+from minewatch.api.auth import any_role
+from minewatch.api.context import ApiContext
+from minewatch.api.errors import ApiError, bad_param
+from minewatch.api.facility import DeviceTable, active_alerts, facility_power_series, facility_summary, limit_of
+from minewatch.api.params import MAX_POINTS, check_points, format_step, parse_step, rfc3339, suggest_step, time_range
 from minewatch.sample import NS_PER_S
 from minewatch.store.base import AGGREGATES
 from minewatch.units import UNIT_SUFFIXES

@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.minerapi.client import ApiUnreachable, query
-from collector.minerapi.parse import ReplyError, parse_reply
-from collector.minerapi.paths import FieldError, extract, resolve
-from collector.minerapi.raw import RawKeeper
+from minewatch.collector.minerapi.client import ApiUnreachable, query
+from minewatch.collector.minerapi.parse import ReplyError, parse_reply
+from minewatch.collector.minerapi.paths import FieldError, extract, resolve
+from minewatch.collector.minerapi.raw import RawKeeper
 from minewatch.config.polling import MinerTarget
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile

@@ -12,9 +12,9 @@ import logging
 import math
 from dataclasses import dataclass, field
 
-from collector.modbus.codec import WordDecoder
-from collector.modbus.link import TRANSIENT_EXCEPTIONS, ExceptionReply, LinkDown, ModbusLink
-from collector.modbus.plan import ReadBlock, plan_reads
+from minewatch.collector.modbus.codec import WordDecoder
+from minewatch.collector.modbus.link import TRANSIENT_EXCEPTIONS, ExceptionReply, LinkDown, ModbusLink
+from minewatch.collector.modbus.plan import ReadBlock, plan_reads
 from minewatch.config.polling import ModbusTarget
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile

@@ -1,5 +1,5 @@
 """The polling collector: Modbus devices and miner APIs on schedules, plus periodic discovery."""
 
-from collector.polling.collector import PollingCollector
+from minewatch.collector.polling.collector import PollingCollector
 
 __all__ = ["PollingCollector"]

@@ -14,13 +14,13 @@ import logging
 import threading
 import time
 
-from collector.discovery import as_samples, compare, hosts_of, miner_registry, scan
-from collector.minerapi.miner import MinerPoller
-from collector.minerapi.raw import RawKeeper
-from collector.modbus.device import ModbusDevice
-from collector.modbus.link import ModbusLink
-from collector.polling.loops import LoopThread
-from collector.polling.schedule import run_every
+from minewatch.collector.discovery import as_samples, compare, hosts_of, miner_registry, scan
+from minewatch.collector.minerapi.miner import MinerPoller
+from minewatch.collector.minerapi.raw import RawKeeper
+from minewatch.collector.modbus.device import ModbusDevice
+from minewatch.collector.modbus.link import ModbusLink
+from minewatch.collector.polling.loops import LoopThread
+from minewatch.collector.polling.schedule import run_every
 from minewatch.config.facility import FacilityConfig
 from minewatch.configfile import ConfigError
 from minewatch.counters import Counters

@@ -18,13 +18,10 @@ from minewatch.configfile import ConfigError
 
 def _profiles(config: Path | None):  # type: ignore[no-untyped-def]
     from minewatch.config import load_facility
-    from minewatch.profiles import default_profiles_dir, load_profiles
+    from minewatch.profiles import load_facility_profiles, load_profiles
 
     cfg = load_facility(config) if config else None
-    dirs = [default_profiles_dir()]
-    if cfg is not None and cfg.device_profiles_dir:
-        dirs.append(cfg.path(cfg.device_profiles_dir))
-    return cfg, load_profiles(*dirs)
+    return cfg, (load_facility_profiles(cfg) if cfg is not None else load_profiles())
 
 
 def discover(
@@ -41,7 +38,7 @@ def discover(
 ) -> None:
     """Find miners (and Modbus devices) on a network and compare them with the registry:
     registered and seen, registered but missing, seen but NOT registered, seen but unidentified."""
-    from collector.discovery import compare, hosts_of, known_hosts, miner_registry, scan
+    from minewatch.collector.discovery import compare, hosts_of, known_hosts, miner_registry, scan
     from minewatch.registry import load_registry
 
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -76,7 +73,7 @@ def poll(
     duration: float = typer.Option(0.0, "--duration", min=0, help="Stop after this many seconds (0 = until Ctrl-C)"),
 ) -> None:
     """Run the polling collector (Modbus devices, miner APIs, periodic discovery) into the configured store."""
-    from collector.polling import PollingCollector
+    from minewatch.collector.polling import PollingCollector
     from minewatch.store import open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

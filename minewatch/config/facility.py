@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from minewatch import resources
 from minewatch.config.mqtt import DeviceGroup, MqttSettings
 from minewatch.config.notify import NotifySettings
 from minewatch.config.polling import PollingSettings
@@ -105,3 +106,23 @@ class FacilityConfig(BaseModel):
     @property
     def data_dir(self) -> Path:
         return self.path(self.storage.data_dir)
+
+    @property
+    def state_db(self) -> Path:
+        """Alerts, ledger, outbox and registry state: the one SQLite file every process shares."""
+        return self.data_dir / "state.db"
+
+    @property
+    def telemetry_db(self) -> Path:
+        """The embedded telemetry store (``storage.backend: sqlite``)."""
+        return self.data_dir / "telemetry.db"
+
+    @property
+    def spool_db(self) -> Path:
+        """Where samples wait while InfluxDB is unreachable."""
+        return self.data_dir / "spool" / "spool.db"
+
+    def device_profile_dirs(self) -> list[Path]:
+        """The shipped device profiles, then the facility's own folder (whose ids override)."""
+        own = [self.path(self.device_profiles_dir)] if self.device_profiles_dir else []
+        return [resources.device_profiles_dir(), *own]

@@ -5,6 +5,6 @@ model means adding one file here, never code.
 """
 
 from minewatch.profiles.schema import DeviceKind, DeviceProfile, Limit, Rated
-from minewatch.profiles.loader import load_profiles, default_profiles_dir
+from minewatch.profiles.loader import load_facility_profiles, load_profiles
 
-__all__ = ["DeviceKind", "DeviceProfile", "Limit", "Rated", "load_profiles", "default_profiles_dir"]
+__all__ = ["DeviceKind", "DeviceProfile", "Limit", "Rated", "load_facility_profiles", "load_profiles"]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from minewatch.configfile import ConfigError, read_yaml, validate
 from minewatch.profiles.schema import DeviceProfile
+from minewatch.resources import device_profiles_dir
 
-
-def default_profiles_dir() -> Path:
-    """device_profiles/ at the top of the source tree (shipped profiles)."""
-    return Path(__file__).resolve().parents[2] / "device_profiles"
+if TYPE_CHECKING:
+    from minewatch.config.facility import FacilityConfig
 
 
 def load_profiles(*dirs: Path) -> dict[str, DeviceProfile]:
@@ -18,7 +18,7 @@ def load_profiles(*dirs: Path) -> dict[str, DeviceProfile]:
     listing every problem in every file."""
     profiles: dict[str, DeviceProfile] = {}
     problems: list[str] = []
-    for d in dirs or (default_profiles_dir(),):
+    for d in dirs or (device_profiles_dir(),):
         for path in sorted(Path(d).glob("*.yaml")):
             try:
                 data = read_yaml(path)
@@ -33,3 +33,8 @@ def load_profiles(*dirs: Path) -> dict[str, DeviceProfile]:
     if problems:
         raise ConfigError(problems)
     return profiles
+
+
+def load_facility_profiles(cfg: FacilityConfig) -> dict[str, DeviceProfile]:
+    """The profiles a facility uses: shipped ones, overridden by its own ``device_profiles_dir``."""
+    return load_profiles(*cfg.device_profile_dirs())

@@ -21,7 +21,7 @@ def open_backend(cfg: FacilityConfig) -> TelemetryStore:
     """The configured backend alone. InfluxDB is contacted once here: wrong credentials fail now with
     a clear message (StoreAuthError); an unreachable server only logs, and the spool takes the writes."""
     if cfg.storage.backend == "sqlite":
-        return SqliteStore(cfg.data_dir / "telemetry.db")
+        return SqliteStore(cfg.telemetry_db)
     from minewatch.store.influx import InfluxStore
     from minewatch.store.influx_http import StoreAuthError
 
@@ -37,7 +37,7 @@ def open_backend(cfg: FacilityConfig) -> TelemetryStore:
 
 
 def open_spool(cfg: FacilityConfig) -> Spool:
-    return Spool(cfg.data_dir / "spool" / "spool.db", cfg.storage.spool_max_mb * 1024 * 1024)
+    return Spool(cfg.spool_db, cfg.storage.spool_max_mb * 1024 * 1024)
 
 
 def open_store(cfg: FacilityConfig) -> SpoolingStore:

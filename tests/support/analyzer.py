@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from analyzer.profile import ComplianceProfile, validate_profile
+from minewatch.analyzer.profile import ComplianceProfile, validate_profile
 from minewatch.config.facility import FacilityConfig
 from minewatch.configfile import validate
 from minewatch.profiles import DeviceProfile
@@ -80,16 +80,16 @@ class Case:
         cfg = facility_cfg(tmp_path, **self.meta.get("facility", {}))
         if (self.path / "registry.csv").exists():
             cfg = cfg.model_copy(update={"registry": str(self.path / "registry.csv")})
-        store = SqliteStore(cfg.data_dir / "telemetry.db")
+        store = SqliteStore(cfg.telemetry_db)
         fill_store(store, self.rows(), self.meta.get("devices", []))
         return cfg, store, device_profiles(self.meta.get("device_profiles", {}))
 
     def alert_store(self, cfg: FacilityConfig, bus: Any = None) -> Any:
         """state.db with the case's curtailment orders (``orders:`` in case.yaml)."""
-        from analyzer.curtailment import add_order
-        from analyzer.state import AlertStore
+        from minewatch.analyzer.curtailment import add_order
+        from minewatch.analyzer.state import AlertStore
 
-        alerts = AlertStore(cfg.data_dir / "state.db", bus)
+        alerts = AlertStore(cfg.state_db, bus)
         for o in self.meta.get("orders", []):
             add_order(alerts, target_kw=o["target_kw"], starts_at_ns=T0 + o["from_s"] * S,
                       ends_at_ns=T0 + o["to_s"] * S, response_s=o["response_s"], issued_by="grid operator")
@@ -123,12 +123,12 @@ def site_with_history(tmp_path: Path):
     20 kW curtailment order (60–90 min, 300 s to respond). rig-1 (registered) runs hot (100 °C, limit 95)
     from 100 to 105 min; rig-2 runs but is not registered; rig-9 is registered and never seen.
     """
-    from analyzer.curtailment import add_order
-    from analyzer.state import AlertStore
+    from minewatch.analyzer.curtailment import add_order
+    from minewatch.analyzer.state import AlertStore
 
     (tmp_path / "registry.csv").write_text("serial,model,zone,rack\nrig-1,s21,hall1,r1\nrig-9,s21,hall1,r2\n")
     cfg = facility_cfg(tmp_path).model_copy(update={"registry": "registry.csv"})
-    store = SqliteStore(cfg.data_dir / "telemetry.db")
+    store = SqliteStore(cfg.telemetry_db)
     rows = []
     for t in range(0, 7200, 10):
         m = t / 60
@@ -147,7 +147,7 @@ def site_with_history(tmp_path: Path):
         {"device": "rig-1", "kind": "asic_miner", "model": "s21", "role": "rig"},
         {"device": "rig-2", "kind": "asic_miner", "model": "s21", "role": "rig"},
     ])
-    alerts = AlertStore(cfg.data_dir / "state.db")
+    alerts = AlertStore(cfg.state_db)
     alerts.clock = lambda: T0
     add_order(alerts, target_kw=20, starts_at_ns=T0 + 3600 * S, ends_at_ns=T0 + 5400 * S, response_s=300,
               issued_by="Ministry of Energy dispatcher", reason="evening peak")

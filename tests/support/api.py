@@ -8,9 +8,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.auth import TokenTable
-from api.server import ApiServer
+from minewatch.api.app import create_app
+from minewatch.api.auth import TokenTable
+from minewatch.api.server import ApiServer
 from minewatch.config import FacilityConfig
 from minewatch.profiles import DeviceProfile
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample
@@ -111,6 +111,6 @@ OVERHEAT_PROFILE = {
 
 
 def overheat_profile() -> Any:
-    from analyzer.profile import validate_profile
+    from minewatch.analyzer.profile import validate_profile
 
     return validate_profile(OVERHEAT_PROFILE, "test-overheat profile")

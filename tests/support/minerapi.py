@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from simulator.miner_api import MinerApiServer, RigValues, SimMiner
-from simulator.miner_api_fleet import sim_miner_for
+from minewatch.simulator.miner_api import MinerApiServer, RigValues, SimMiner
+from minewatch.simulator.miner_api_fleet import sim_miner_for
 from tests.support.ports import free_port
 
 

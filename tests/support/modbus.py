@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from collector.modbus.device import ModbusDevice
-from collector.modbus.link import ModbusLink
+from minewatch.collector.modbus.device import ModbusDevice
+from minewatch.collector.modbus.link import ModbusLink
 from minewatch.config.polling import ModbusTarget
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile

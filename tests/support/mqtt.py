@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from simulator.layout import registry_csv
+from minewatch.simulator.layout import registry_csv
 from tests.support.waiting import wait_for
 
 DEMO = Path(__file__).parents[2] / "examples" / "demo" / "facility.yaml"
@@ -109,7 +109,7 @@ def publish_sim_rounds(facility: Any, port: int, rounds: int, start_s: float = 1
                        step_s: float = 5.0) -> int:
     """Publish ``rounds`` rounds of a simulated facility at fixed simulated times ``start_s``,
     ``start_s + step_s``, ...; returns how many messages the broker confirmed."""
-    from simulator.publisher import SimPublisher
+    from minewatch.simulator.publisher import SimPublisher
 
     t = [start_s]
     pub = SimPublisher(facility, "127.0.0.1", port, interval_s=3600, clock=lambda: t[0])

@@ -30,9 +30,9 @@ from fastapi import FastAPI, Request
 from minewatch.config.facility import FacilityConfig
 from minewatch.events import Event
 from minewatch.ledger import Head
-from notifier.receiver import ReceiverStore, create_app
-from notifier.regulator import OperatorAnnotation, RegulatorMessage, breach_message
-from notifier.service import Notifier
+from minewatch.notifier.receiver import ReceiverStore, create_app
+from minewatch.notifier.regulator import OperatorAnnotation, RegulatorMessage, breach_message
+from minewatch.notifier.service import Notifier
 from tests.support.ports import free_port, wait_listening
 from tests.support.waiting import wait_for
 
@@ -303,7 +303,7 @@ def running(n: Notifier) -> Iterator[Notifier]:
 
 def fire_alarm_profile(source: str = "NFPA 72 (fire alarm signal)") -> Any:
     """A compliance profile with one regulator-notifiable rule: FS-01, any fire panel's alarm input."""
-    from analyzer.profile import validate_profile
+    from minewatch.analyzer.profile import validate_profile
 
     rule = {"id": "FS-01", "title": "Fire alarm", "kind": "event", "family": "fire", "severity": "critical",
             "regulator_notifiable": True, "selector": {"role": "fire_panel"},

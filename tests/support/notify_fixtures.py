@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.signing import KeyStore
+from minewatch.notifier.signing import KeyStore
 from tests.support.notify import ReceiverServer, SmtpServer, WebhookSink, start_smtp
 
 
