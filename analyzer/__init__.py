@@ -1,1 +1,2 @@
-"""Analyzer: evaluates a compliance profile over the store, owns the alert lifecycle and the evidence."""
+"""Analyzer: evaluates a compliance profile over the store, owns the alert lifecycle and the
+evidence."""

@@ -1,4 +1,5 @@
-"""CLI: ``minewatch analyze`` (the live loop), ``report`` (a period), ``curtail`` (add a curtailment order),
+"""CLI: ``minewatch analyze`` (the live loop), ``report`` (a period), ``curtail`` (add a curtailment
+order),
 ``alerts``, ``ack`` and ``silence`` (operator actions from a shell)."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ import json
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -20,9 +21,11 @@ def parse_time(v: str) -> int:
     try:
         dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise typer.BadParameter(f"expected an RFC 3339 time like 2026-01-01T00:00:00Z, got {v!r}") from exc
+        raise typer.BadParameter(
+            f"expected an RFC 3339 time like 2026-01-01T00:00:00Z, got {v!r}"
+        ) from exc
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp()) * 10**9 + dt.microsecond * 1000
 
 
@@ -42,15 +45,20 @@ def _open(config: Path):
 
 def register(app: typer.Typer) -> None:
     @app.command("analyze")
-    def analyze(config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
-                once: bool = typer.Option(False, help="Evaluate one cycle and exit")) -> None:
+    def analyze(
+        config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
+        once: bool = typer.Option(False, help="Evaluate one cycle and exit"),
+    ) -> None:
         """Run the compliance analyzer loop against the configured store (Ctrl-C stops it)."""
         from minewatch.analyzer.engine import Analyzer
         from minewatch.analyzer.report import device_profiles_for
 
         cfg, store, alerts, bus = _open(config)
-        bus.subscribe(lambda e: typer.echo(json.dumps({"kind": e.kind, "subject": e.subject,
-                                                       "to": e.payload.get("to_state")})))
+        bus.subscribe(
+            lambda e: typer.echo(
+                json.dumps({"kind": e.kind, "subject": e.subject, "to": e.payload.get("to_state")})
+            )
+        )
         an = Analyzer(cfg, store, alerts, bus, device_profiles_for(cfg))
         if once:
             an.evaluate_once()
@@ -60,19 +68,30 @@ def register(app: typer.Typer) -> None:
         signal.signal(signal.SIGINT, lambda *_: done.set())
         signal.signal(signal.SIGTERM, lambda *_: done.set())
         an.start()
-        typer.echo(f"analyzer running: profile {an.profile.id}, {len(an.evaluator.rules)} rules, "
-                   f"every {cfg.analysis.interval_s} s", err=True)
+        typer.echo(
+            f"analyzer running: profile {an.profile.id}, {len(an.evaluator.rules)} rules, "
+            f"every {cfg.analysis.interval_s} s",
+            err=True,
+        )
         done.wait()
         an.stop()
 
     @app.command("report")
-    def report(config: Path = typer.Option(..., "--config", "-c"),
-               start: str = typer.Option(..., "--from", help="Period start, RFC 3339"),
-               end: str = typer.Option(..., "--to", help="Period end (exclusive), RFC 3339"),
-               profile: str | None = typer.Option(None, help="Compliance profile id or path (default: facility's)"),
-               fmt: str = typer.Option("json", "--format", help="json | csv (breaches) | text"),
-               step_s: float | None = typer.Option(None, "--step-s", help="Coarser evaluation step for long periods (default: exact replay at the live steps)"),
-               out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout")) -> None:
+    def report(
+        config: Path = typer.Option(..., "--config", "-c"),
+        start: str = typer.Option(..., "--from", help="Period start, RFC 3339"),
+        end: str = typer.Option(..., "--to", help="Period end (exclusive), RFC 3339"),
+        profile: str | None = typer.Option(
+            None, help="Compliance profile id or path (default: facility's)"
+        ),
+        fmt: str = typer.Option("json", "--format", help="json | csv (breaches) | text"),
+        step_s: float | None = typer.Option(
+            None,
+            "--step-s",
+            help="Coarser evaluation step for long periods (default: exact replay at the live steps)",
+        ),
+        out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout"),
+    ) -> None:
         """Evaluate a past period with the live engine and issue the compliance report."""
         from minewatch.analyzer.report import build_report, to_csv, to_json, to_text
         from minewatch.events import Event
@@ -84,9 +103,24 @@ def register(app: typer.Typer) -> None:
         if b <= a:
             raise typer.BadParameter("--to must be after --from")
         rep = build_report(cfg, store, alerts, profile, a, b, report_step_s=step_s)
-        data = to_json(rep) if fmt == "json" else (to_csv(rep) if fmt == "csv" else to_text(rep)).encode()
-        bus.publish(Event("report.issued", now_ns(), "cli", f"report:{rep['period']['start']}",
-                          {"from": rep["period"]["start"], "to": rep["period"]["end"], "sha256": rep["sha256"]}))
+        data = (
+            to_json(rep)
+            if fmt == "json"
+            else (to_csv(rep) if fmt == "csv" else to_text(rep)).encode()
+        )
+        bus.publish(
+            Event(
+                "report.issued",
+                now_ns(),
+                "cli",
+                f"report:{rep['period']['start']}",
+                {
+                    "from": rep["period"]["start"],
+                    "to": rep["period"]["end"],
+                    "sha256": rep["sha256"],
+                },
+            )
+        )
         if out is None:
             sys.stdout.buffer.write(data)
         else:
@@ -94,27 +128,43 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"wrote {out} (sha256 {rep['sha256']})", err=True)
 
     @app.command("curtail")
-    def curtail(config: Path = typer.Option(..., "--config", "-c"),
-                target_kw: float = typer.Option(..., "--target-kw", help="Facility load must fall to this"),
-                start: str = typer.Option(..., "--from"), end: str = typer.Option(..., "--to"),
-                response_s: float = typer.Option(600, "--response-s", help="Allowed time to reach the target"),
-                by: str = typer.Option(..., "--by", help="Who issued the order (grid operator, regulator)"),
-                reason: str = typer.Option("", "--reason")) -> None:
+    def curtail(
+        config: Path = typer.Option(..., "--config", "-c"),
+        target_kw: float = typer.Option(..., "--target-kw", help="Facility load must fall to this"),
+        start: str = typer.Option(..., "--from"),
+        end: str = typer.Option(..., "--to"),
+        response_s: float = typer.Option(
+            600, "--response-s", help="Allowed time to reach the target"
+        ),
+        by: str = typer.Option(..., "--by", help="Who issued the order (grid operator, regulator)"),
+        reason: str = typer.Option("", "--reason"),
+    ) -> None:
         """Record a curtailment order; the schedule rules enforce it."""
         from minewatch.analyzer.curtailment import add_order
 
         _cfg, _store, alerts, _bus = _open(config)
         try:
-            order = add_order(alerts, target_kw=target_kw, starts_at_ns=parse_time(start), ends_at_ns=parse_time(end),
-                              response_s=response_s, issued_by=by, reason=reason)
+            order = add_order(
+                alerts,
+                target_kw=target_kw,
+                starts_at_ns=parse_time(start),
+                ends_at_ns=parse_time(end),
+                response_s=response_s,
+                issued_by=by,
+                reason=reason,
+            )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         typer.echo(json.dumps(order))
 
     @app.command("alerts")
-    def alerts_cmd(config: Path = typer.Option(..., "--config", "-c"),
-                   state: str | None = typer.Option(None, help="pending|firing|resolved|nodata|suppressed|open"),
-                   limit: int = typer.Option(50)) -> None:
+    def alerts_cmd(
+        config: Path = typer.Option(..., "--config", "-c"),
+        state: str | None = typer.Option(
+            None, help="pending|firing|resolved|nodata|suppressed|open"
+        ),
+        limit: int = typer.Option(50),
+    ) -> None:
         """List alerts, newest first (JSON lines)."""
         _cfg, _store, alerts, _bus = _open(config)
         try:
@@ -126,24 +176,45 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(a))
 
     @app.command("ack")
-    def ack(alert_id: int, config: Path = typer.Option(..., "--config", "-c"),
-            by: str = typer.Option(..., "--by"), comment: str = typer.Option("", "--comment"),
-            expires: str | None = typer.Option(None, "--expires", help="RFC 3339; re-notify if still firing then")) -> None:
+    def ack(
+        alert_id: int,
+        config: Path = typer.Option(..., "--config", "-c"),
+        by: str = typer.Option(..., "--by"),
+        comment: str = typer.Option("", "--comment"),
+        expires: str | None = typer.Option(
+            None, "--expires", help="RFC 3339; re-notify if still firing then"
+        ),
+    ) -> None:
         """Acknowledge an alert (annotates; never stops regulator delivery)."""
         _cfg, _store, alerts, _bus = _open(config)
         try:
             a = alerts.acknowledge(alert_id, by, comment, parse_time(expires) if expires else None)
         except (KeyError, ValueError) as exc:
             raise typer.BadParameter(str(exc)) from exc
-        typer.echo(json.dumps({"alert_id": a["id"], "ack_by": a["ack_by"], "ack_expires_at_ns": a["ack_expires_at_ns"]}))
+        typer.echo(
+            json.dumps(
+                {
+                    "alert_id": a["id"],
+                    "ack_by": a["ack_by"],
+                    "ack_expires_at_ns": a["ack_expires_at_ns"],
+                }
+            )
+        )
 
     @app.command("silence")
-    def silence(config: Path = typer.Option(..., "--config", "-c"),
-                match: list[str] = typer.Option(..., "--match", help="label=value (rule_id, subject, family, severity)"),
-                start: str | None = typer.Option(None, "--from"), end: str = typer.Option(..., "--to"),
-                by: str = typer.Option(..., "--by"), reason: str = typer.Option(..., "--reason"),
-                maintenance: bool = typer.Option(False, help="Record as a maintenance window")) -> None:
-        """Mute operator notifications for matching alerts until --to (regulator delivery is never muted)."""
+    def silence(
+        config: Path = typer.Option(..., "--config", "-c"),
+        match: list[str] = typer.Option(
+            ..., "--match", help="label=value (rule_id, subject, family, severity)"
+        ),
+        start: str | None = typer.Option(None, "--from"),
+        end: str = typer.Option(..., "--to"),
+        by: str = typer.Option(..., "--by"),
+        reason: str = typer.Option(..., "--reason"),
+        maintenance: bool = typer.Option(False, help="Record as a maintenance window"),
+    ) -> None:
+        """Mute operator notifications for matching alerts until --to (regulator delivery is never
+        muted)."""
         _cfg, _store, alerts, _bus = _open(config)
         matchers = {}
         for m in match:
@@ -152,8 +223,14 @@ def register(app: typer.Typer) -> None:
                 raise typer.BadParameter(f"expected label=value, got {m!r}", param_hint="--match")
             matchers[k] = v
         try:
-            s = alerts.add_silence(matchers, parse_time(start) if start else now_ns(), parse_time(end), by, reason,
-                                   "maintenance" if maintenance else "silence")
+            s = alerts.add_silence(
+                matchers,
+                parse_time(start) if start else now_ns(),
+                parse_time(end),
+                by,
+                reason,
+                "maintenance" if maintenance else "silence",
+            )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         typer.echo(json.dumps(s))

@@ -1,4 +1,5 @@
-"""What a rule sees while it evaluates: devices, their profiles, the registry, curtailment orders and the
+"""What a rule sees while it evaluates: devices, their profiles, the registry, curtailment orders
+and the
 telemetry, fetched once per metric for every rule of an evaluation."""
 
 from __future__ import annotations
@@ -19,19 +20,28 @@ from minewatch.store.base import TelemetryStore, empty_samples
 
 
 def rule_step_ns(rule: Rule, cfg: FacilityConfig, override_s: float | None = None) -> int:
-    """A rule's evaluation step: its own ``every`` or the facility's analysis interval; a report replaying
+    """A rule's evaluation step: its own ``every`` or the facility's analysis interval; a report
+    replaying
     with a coarser step uses that step for every rule evaluated more often."""
     step = rule.every or cfg.analysis.interval_s
     return ns(max(step, override_s) if override_s else step)
 
 
 class EvalContext:
-    def __init__(self, cfg: FacilityConfig, store: TelemetryStore, devices: pd.DataFrame,
-                 profiles: dict[str, DeviceProfile], registry: dict[str, RegistryEntry] | None,
-                 orders: list[dict[str, Any]], step_override: float | None = None,
-                 watch_start_ns: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: FacilityConfig,
+        store: TelemetryStore,
+        devices: pd.DataFrame,
+        profiles: dict[str, DeviceProfile],
+        registry: dict[str, RegistryEntry] | None,
+        orders: list[dict[str, Any]],
+        step_override: float | None = None,
+        watch_start_ns: int | None = None,
+    ) -> None:
         self.cfg = cfg
-        #: when evaluation began watching (the live loop's start, a report's period start): absence is only
+        #: when evaluation began watching (the live loop's start, a report's period start): absence
+        #: is only
         #: judged over windows that lie after it — see ``watched_since``
         self.watch_start_ns = watch_start_ns
         self.step_override = step_override
@@ -48,18 +58,33 @@ class EvalContext:
         self._models: dict[int, tuple[list[str], pd.Series]] = {}
         self.problems: list[str] = []
 
-    def with_devices(self, devices: pd.DataFrame) -> "EvalContext":
+    def with_devices(self, devices: pd.DataFrame) -> EvalContext:
         """The same evaluation over a re-read device table, keeping the telemetry already fetched."""
-        ctx = EvalContext(self.cfg, self.store, devices, self.profiles, self.registry, self.orders,
-                          self.step_override, self.watch_start_ns)
+        ctx = EvalContext(
+            self.cfg,
+            self.store,
+            devices,
+            self.profiles,
+            self.registry,
+            self.orders,
+            self.step_override,
+            self.watch_start_ns,
+        )
         ctx._raw = self._raw
         return ctx
 
     def watched_since(self) -> float:
-        """Since when absence can be judged: the later of the watch start and the first telemetry the store
-        holds from anyone (a report period that begins before the site had data). With no telemetry at all,
-        the watch start alone: a whole window watched in silence is a finding. NaN = neither is known."""
-        first = pd.to_numeric(self.devices["first_seen"], errors="coerce").min() if len(self.devices) else np.nan
+        """Since when absence can be judged: the later of the watch start and the first telemetry
+        the store
+        holds from anyone (a report period that begins before the site had data). With no telemetry
+        at all,
+        the watch start alone: a whole window watched in silence is a finding. NaN = neither is
+        known."""
+        first = (
+            pd.to_numeric(self.devices["first_seen"], errors="coerce").min()
+            if len(self.devices)
+            else np.nan
+        )
         known = [float(v) for v in (first, self.watch_start_ns) if v is not None and v == v]
         return max(known) if known else np.nan
 
@@ -73,8 +98,11 @@ class EvalContext:
     def step_ns(self, rule: Rule) -> int:
         return rule_step_ns(rule, self.cfg, self.step_override)
 
-    def prefetch(self, start_by_metric: dict[str, int], end_ns: int, cache: "RawCache | None" = None) -> None:
-        """One range query per metric covering every rule's look-back (only the new part, given a cache)."""
+    def prefetch(
+        self, start_by_metric: dict[str, int], end_ns: int, cache: RawCache | None = None
+    ) -> None:
+        """One range query per metric covering every rule's look-back (only the new part, given a
+        cache)."""
         if cache is not None:
             self._raw.update(cache.update(self.store, start_by_metric, end_ns))
             return
@@ -88,10 +116,15 @@ class EvalContext:
             self._raw[metric] = (start_ns, end_ns, df)
             return df
         df = have[2]
-        return df[(df["ts"] >= start_ns) & (df["ts"] < end_ns)] if (have[0], have[1]) != (start_ns, end_ns) else df
+        return (
+            df[(df["ts"] >= start_ns) & (df["ts"] < end_ns)]
+            if (have[0], have[1]) != (start_ns, end_ns)
+            else df
+        )
 
-    def buckets(self, metric: str, devices: list[str], instants: np.ndarray, step_ns: int,
-                lookback_ns: int) -> Buckets:
+    def buckets(
+        self, metric: str, devices: list[str], instants: np.ndarray, step_ns: int, lookback_ns: int
+    ) -> Buckets:
         key = (metric, tuple(devices), int(instants[0]), len(instants), step_ns, lookback_ns)
         b = self._buckets.get(key)
         if b is None:
@@ -100,25 +133,47 @@ class EvalContext:
             b = self._buckets[key] = Buckets(df, devices, instants, step_ns, lookback_ns)
         return b
 
-    def aggregated(self, metric: str, devices: list[str] | None, start_ns: int, end_ns: int, step_ns: int,
-                   agg: str) -> pd.DataFrame:
+    def aggregated(
+        self,
+        metric: str,
+        devices: list[str] | None,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        agg: str,
+    ) -> pd.DataFrame:
         """Store-side downsampling for long windows (a week of voltage, a month of energy)."""
-        key = (metric, tuple(devices) if devices is not None else None, start_ns, end_ns, step_ns, agg)
+        key = (
+            metric,
+            tuple(devices) if devices is not None else None,
+            start_ns,
+            end_ns,
+            step_ns,
+            agg,
+        )
         if key not in self._queries:
-            df = self.store.query(start_ns, end_ns, devices=devices, metrics=[metric], step_ns=step_ns, agg=agg) \
-                if devices is None or devices else empty_samples()
+            df = (
+                self.store.query(
+                    start_ns, end_ns, devices=devices, metrics=[metric], step_ns=step_ns, agg=agg
+                )
+                if devices is None or devices
+                else empty_samples()
+            )
             self._queries[key] = df
         return self._queries[key]
 
     def resolve(self, ref: ValueRef | None, devices: list[str]) -> np.ndarray | None:
-        """Per-device threshold values (NaN where the device's model does not define the referenced limit)."""
+        """Per-device threshold values (NaN where the device's model does not define the referenced
+        limit)."""
         if ref is None:
             return None
         if ref.value is not None:
             return np.full(len(devices), ref.value * ref.factor)
         if ref.facility is not None:
             section, name = ref.facility.split(".")
-            return np.full(len(devices), float(getattr(getattr(self.cfg, section), name)) * ref.factor)
+            return np.full(
+                len(devices), float(getattr(getattr(self.cfg, section), name)) * ref.factor
+            )
         per_model: dict[str, float] = {}
         for model, prof in self.profiles.items():
             if ref.limit is not None:
@@ -137,13 +192,18 @@ class EvalContext:
 
 
 class RawCache:
-    """Raw samples per metric kept between live cycles, so each cycle reads mostly what arrived since the
+    """Raw samples per metric kept between live cycles, so each cycle reads mostly what arrived
+    since the
     last one (the live loop is the incremental case of a replay).
 
-    Samples arrive late and out of order: collectors batch, MQTT redelivers, polled devices stamp their own
-    time. So every cycle re-reads ``overlap_ns`` before its previous read point and replaces that stretch of
-    the cache with what the store holds now — a sample stamped before the read point but written after it
-    is still seen, exactly once (the store is idempotent on (device, metric, ts), so the re-read stretch is
+    Samples arrive late and out of order: collectors batch, MQTT redelivers, polled devices stamp
+    their own
+    time. So every cycle re-reads ``overlap_ns`` before its previous read point and replaces that
+    stretch of
+    the cache with what the store holds now — a sample stamped before the read point but written
+    after it
+    is still seen, exactly once (the store is idempotent on (device, metric, ts), so the re-read
+    stretch is
     the de-duplicated truth). Only samples later than the overlap are left to reports, which read
     everything."""
 
@@ -151,18 +211,26 @@ class RawCache:
         self.overlap_ns = int(overlap_ns)
         self._frames: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._span: dict[str, int] = {}
-        #: device ids in the samples read by the last ``update`` (the engine spots devices its table lacks)
+        #: device ids in the samples read by the last ``update`` (the engine spots devices its table
+        #: lacks)
         self.devices_read: list[pd.Index] = []
 
-    def update(self, store: TelemetryStore, starts: dict[str, int], end: int) -> dict[str, tuple[int, int, pd.DataFrame]]:
-        """(start, end, frame) per metric covering at least ``[starts[m], end)``. Metrics read last cycle fetch
-        only the new part plus the overlap, all in one query; each metric keeps the longest look-back any
+    def update(
+        self, store: TelemetryStore, starts: dict[str, int], end: int
+    ) -> dict[str, tuple[int, int, pd.DataFrame]]:
+        """(start, end, frame) per metric covering at least ``[starts[m], end)``. Metrics read last
+        cycle fetch
+        only the new part plus the overlap, all in one query; each metric keeps the longest
+        look-back any
         cycle asked for, so rules evaluated every minute do not force a full re-read."""
         for m, s in starts.items():
             self._span[m] = max(self._span.get(m, 0), end - s)
         starts = {m: end - self._span[m] for m in starts}
-        fresh = {m: s for m, s in starts.items() if m not in self._frames
-                 or self._frames[m][0] > s or self._frames[m][1] > end}
+        fresh = {
+            m: s
+            for m, s in starts.items()
+            if m not in self._frames or self._frames[m][0] > s or self._frames[m][1] > end
+        }
         out: dict[str, pd.DataFrame] = {}
         self.devices_read = []
         for m, s in fresh.items():
@@ -175,23 +243,34 @@ class RawCache:
         for since, metrics in by_since.items():
             reread = since - self.overlap_ns
             new = store.query(reread, end, metrics=metrics) if end > reread else None
-            # split by metric through integer codes: string compares per metric cost more than the read
+            # split by metric through integer codes: string compares per metric cost more than the
+            # read
             codes, names = pd.factorize(new["metric"]) if new is not None else (None, [])
             index = {name: i for i, name in enumerate(names)}
             for m in metrics:
                 df = self._frames[m][2]
                 ts = df["ts"].to_numpy()
-                df = df[(ts >= starts[m]) & (ts < reread)]   # the overlap is replaced by the re-read
-                part = new[codes == index.get(m, -2)] if new is not None and len(metrics) > 1 else new
+                df = df[(ts >= starts[m]) & (ts < reread)]  # the overlap is replaced by the re-read
+                part = (
+                    new[codes == index.get(m, -2)] if new is not None and len(metrics) > 1 else new
+                )
                 if part is not None and not part.empty:
                     part = _raw_frame(part)
-                    part = part[part["ts"].to_numpy() >= starts[m]]   # the overlap may reach past a short look-back
+                    part = part[
+                        part["ts"].to_numpy() >= starts[m]
+                    ]  # the overlap may reach past a short look-back
                     self.devices_read.append(part["device"].cat.categories)
                     # union of categories recodes through the small category tables, not the rows
                     dev = union_categoricals([df["device"].array, part["device"].array])
-                    df = pd.DataFrame({"ts": np.concatenate([df["ts"].to_numpy(), part["ts"].to_numpy()]),
-                                       "device": dev,
-                                       "value": np.concatenate([df["value"].to_numpy(), part["value"].to_numpy()])})
+                    df = pd.DataFrame(
+                        {
+                            "ts": np.concatenate([df["ts"].to_numpy(), part["ts"].to_numpy()]),
+                            "device": dev,
+                            "value": np.concatenate(
+                                [df["value"].to_numpy(), part["value"].to_numpy()]
+                            ),
+                        }
+                    )
                 out[m] = df
         for m, df in out.items():
             self._frames[m] = (starts[m], end, df)

@@ -1,5 +1,7 @@
-"""Curtailment orders: "bring the facility down to X kW between A and B, within R seconds". Stored in
-state.db beside the alerts; the ``schedule`` rule kind checks compliance, reports list the response."""
+"""Curtailment orders: "bring the facility down to X kW between A and B, within R seconds". Stored
+in
+state.db beside the alerts; the ``schedule`` rule kind checks compliance, reports list the response.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +22,16 @@ CREATE TABLE IF NOT EXISTS curtailment_orders (
     created_at_ns INTEGER NOT NULL
 );
 """
-_COLS = ("id", "target_kw", "starts_at_ns", "ends_at_ns", "response_s", "issued_by", "reason", "created_at_ns")
+_COLS = (
+    "id",
+    "target_kw",
+    "starts_at_ns",
+    "ends_at_ns",
+    "response_s",
+    "issued_by",
+    "reason",
+    "created_at_ns",
+)
 
 
 def _ensure(alert_store: AlertStore) -> None:
@@ -29,8 +40,16 @@ def _ensure(alert_store: AlertStore) -> None:
         alert_store._curtailment_ready = True  # type: ignore[attr-defined]
 
 
-def add_order(alert_store: AlertStore, *, target_kw: float, starts_at_ns: int, ends_at_ns: int, response_s: float,
-              issued_by: str, reason: str = "") -> dict[str, Any]:
+def add_order(
+    alert_store: AlertStore,
+    *,
+    target_kw: float,
+    starts_at_ns: int,
+    ends_at_ns: int,
+    response_s: float,
+    issued_by: str,
+    reason: str = "",
+) -> dict[str, Any]:
     """Store an order and publish ``curtailment.order``. Raises ValueError naming the bad field."""
     problems = []
     if not target_kw >= 0:
@@ -46,18 +65,31 @@ def add_order(alert_store: AlertStore, *, target_kw: float, starts_at_ns: int, e
     _ensure(alert_store)
     conn = alert_store.connection()
     created = alert_store.clock()
-    cur = conn.execute("INSERT INTO curtailment_orders (target_kw, starts_at_ns, ends_at_ns, response_s, issued_by, "
-                       "reason, created_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (float(target_kw), starts_at_ns, ends_at_ns, float(response_s), issued_by, reason, created))
+    cur = conn.execute(
+        "INSERT INTO curtailment_orders (target_kw, starts_at_ns, ends_at_ns, response_s, issued_by, "
+        "reason, created_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (float(target_kw), starts_at_ns, ends_at_ns, float(response_s), issued_by, reason, created),
+    )
     order = orders(alert_store, order_id=cur.lastrowid)[0]
     if alert_store.bus is not None:
-        alert_store.bus.publish(Event("curtailment.order", created, issued_by, f"order:{order['id']}",
-                                      {"order_id": order["id"], **{k: order[k] for k in _COLS[1:6]}}))
+        alert_store.bus.publish(
+            Event(
+                "curtailment.order",
+                created,
+                issued_by,
+                f"order:{order['id']}",
+                {"order_id": order["id"], **{k: order[k] for k in _COLS[1:6]}},
+            )
+        )
     return order
 
 
-def orders(alert_store: AlertStore, start_ns: int | None = None, end_ns: int | None = None,
-           order_id: int | None = None) -> list[dict[str, Any]]:
+def orders(
+    alert_store: AlertStore,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    order_id: int | None = None,
+) -> list[dict[str, Any]]:
     """Orders overlapping ``[start_ns, end_ns)`` (all when omitted), oldest first."""
     _ensure(alert_store)
     where, args = [], []
@@ -70,6 +102,8 @@ def orders(alert_store: AlertStore, start_ns: int | None = None, end_ns: int | N
     if start_ns is not None:
         where.append("ends_at_ns > ?")
         args.append(start_ns)
-    sql = f"SELECT {', '.join(_COLS)} FROM curtailment_orders {'WHERE ' + ' AND '.join(where) if where else ''} " \
-          f"ORDER BY starts_at_ns, id"
+    sql = (
+        f"SELECT {', '.join(_COLS)} FROM curtailment_orders {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"ORDER BY starts_at_ns, id"
+    )
     return [dict(zip(_COLS, r)) for r in alert_store.connection().execute(sql, args).fetchall()]

@@ -1,7 +1,9 @@
 """Hourly compliance records, CEMS-style (40 CFR Part 75; research/compliance.md §5.1).
 
-For each hour: facility energy, peak 15-minute demand, capacity utilisation and metering availability,
-with the number of valid samples, validity (every quarter hour covered by every meter), a quality code,
+For each hour: facility energy, peak 15-minute demand, capacity utilisation and metering
+availability,
+with the number of valid samples, validity (every quarter hour covered by every meter), a quality
+code,
 and — for an invalid hour — a conservative substitute that never reports less than was measured. The
 substitution method gets stricter as the percent monitor availability (PMA) of the look-back falls:
 
@@ -12,7 +14,8 @@ substitution method gets stricter as the percent monitor availability (PMA) of t
 | 80–90 %    | maximum hourly value in look-back                                                |
 | < 80 %     | maximum potential: licensed capacity × 1 h                                       |
 
-(gap limit 24 h in the first tier, 8 h in the second.) The original measured value and the method are
+(gap limit 24 h in the first tier, 8 h in the second.) The original measured value and the method
+are
 kept beside the substitute.
 """
 
@@ -38,14 +41,20 @@ class HourFrame:
 
     starts: np.ndarray
     samples: np.ndarray
-    quarters: np.ndarray           # quarters covered by every meter (0..4)
-    energy_kwh: np.ndarray         # measured (NaN if no sample at all)
+    quarters: np.ndarray  # quarters covered by every meter (0..4)
+    energy_kwh: np.ndarray  # measured (NaN if no sample at all)
     peak_kw: np.ndarray
     meters: list[str]
 
 
-def measure(cfg: FacilityConfig, store: TelemetryStore, profile: ComplianceProfile, first: int, end: int,
-            devices: pd.DataFrame | None = None) -> HourFrame:
+def measure(
+    cfg: FacilityConfig,
+    store: TelemetryStore,
+    profile: ComplianceProfile,
+    first: int,
+    end: int,
+    devices: pd.DataFrame | None = None,
+) -> HourFrame:
     """Quarter-hour means and counts from the store (store-side aggregation), folded into hours."""
     rec = profile.records
     devs = devices if devices is not None else store.devices()
@@ -57,7 +66,9 @@ def measure(cfg: FacilityConfig, store: TelemetryStore, profile: ComplianceProfi
     count = np.zeros((nq, len(meters)))
     if meters and n_h:
         for agg, out in (("mean", mean), ("count", count)):
-            df = store.query(first, end, devices=meters, metrics=[rec.metric], step_ns=QUARTER, agg=agg)
+            df = store.query(
+                first, end, devices=meters, metrics=[rec.metric], step_ns=QUARTER, agg=agg
+            )
             if df.empty:
                 continue
             q = (df["ts"].to_numpy(np.int64) - first) // QUARTER
@@ -68,9 +79,12 @@ def measure(cfg: FacilityConfig, store: TelemetryStore, profile: ComplianceProfi
     all_meters = enough.all(axis=1) if meters else np.zeros(nq, bool)
     quarters = all_meters.reshape(n_h, 4).sum(axis=1) if n_h else np.zeros(0)
     samples = count.sum(axis=1).reshape(n_h, 4).sum(axis=1) if n_h else np.zeros(0)
-    facility_q = np.where(np.isnan(mean).all(axis=1), np.nan, np.nansum(mean, axis=1)) * rec.scale_to_kw
+    facility_q = (
+        np.where(np.isnan(mean).all(axis=1), np.nan, np.nansum(mean, axis=1)) * rec.scale_to_kw
+    )
     fq = facility_q.reshape(n_h, 4) if n_h else np.zeros((0, 4))
-    # energy of an hour = mean of its covered quarter demands × 1 h (a missing quarter is not counted as zero)
+    # energy of an hour = mean of its covered quarter demands × 1 h (a missing quarter is not
+    # counted as zero)
     n_q = (~np.isnan(fq)).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         energy = np.where(n_q > 0, np.nansum(fq, axis=1) / n_q, np.nan)
@@ -78,14 +92,20 @@ def measure(cfg: FacilityConfig, store: TelemetryStore, profile: ComplianceProfi
     return HourFrame(starts, samples.astype(int), quarters.astype(int), energy, peak, meters)
 
 
-def _substitute(h: int, frame: HourFrame, valid: np.ndarray, values: np.ndarray, lookback: int,
-                max_potential: float) -> tuple[float, str, float]:
+def _substitute(
+    h: int,
+    frame: HourFrame,
+    valid: np.ndarray,
+    values: np.ndarray,
+    lookback: int,
+    max_potential: float,
+) -> tuple[float, str, float]:
     """(substitute, method, PMA %) for invalid hour ``h`` following the Part 75 tiers."""
     lo = max(0, h - lookback)
     look_valid = valid[lo:h]
     pma = 100.0 * look_valid.mean() if len(look_valid) else 0.0
     before = np.flatnonzero(valid[:h])
-    after = np.flatnonzero(valid[h + 1:])
+    after = np.flatnonzero(valid[h + 1 :])
     b = int(before[-1]) if len(before) else None
     a = h + 1 + int(after[0]) if len(after) else None
     gap = (a if a is not None else len(valid)) - (b + 1 if b is not None else 0)
@@ -97,18 +117,32 @@ def _substitute(h: int, frame: HourFrame, valid: np.ndarray, values: np.ndarray,
     if pma >= 95 and gap <= 24:
         return avg, "avg_before_after (PMA >= 95 %, gap <= 24 h)", pma
     if pma >= 95:
-        return max(float(np.percentile(hist, 90)), avg), "p90_lookback (PMA >= 95 %, gap > 24 h)", pma
+        return (
+            max(float(np.percentile(hist, 90)), avg),
+            "p90_lookback (PMA >= 95 %, gap > 24 h)",
+            pma,
+        )
     if pma >= 90 and gap <= 8:
         return avg, "avg_before_after (PMA 90-95 %, gap <= 8 h)", pma
     if pma >= 90:
-        return max(float(np.percentile(hist, 95)), avg), "p95_lookback (PMA 90-95 %, gap > 8 h)", pma
+        return (
+            max(float(np.percentile(hist, 95)), avg),
+            "p95_lookback (PMA 90-95 %, gap > 8 h)",
+            pma,
+        )
     if pma >= 80:
         return float(hist.max()), "max_lookback (PMA 80-90 %)", pma
     return max_potential, "max_potential (PMA < 80 %)", pma
 
 
-def hourly_records(cfg: FacilityConfig, store: TelemetryStore, profile: ComplianceProfile, start_ns: int,
-                   end_ns: int, devices: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+def hourly_records(
+    cfg: FacilityConfig,
+    store: TelemetryStore,
+    profile: ComplianceProfile,
+    start_ns: int,
+    end_ns: int,
+    devices: pd.DataFrame | None = None,
+) -> list[dict[str, Any]]:
     """One record per whole hour in ``[start_ns, end_ns)`` (hours aligned to UTC)."""
     rec = profile.records
     h0 = -(-start_ns // HOUR) * HOUR
@@ -149,9 +183,16 @@ def hourly_records(cfg: FacilityConfig, store: TelemetryStore, profile: Complian
     return out
 
 
-def monthly_availability(cfg: FacilityConfig, store: TelemetryStore, profile: ComplianceProfile, start_ns: int,
-                         end_ns: int, devices: pd.DataFrame | None = None) -> list[dict[str, Any]]:
-    """Per calendar month (facility time zone), device and metric: % of hours with every quarter covered."""
+def monthly_availability(
+    cfg: FacilityConfig,
+    store: TelemetryStore,
+    profile: ComplianceProfile,
+    start_ns: int,
+    end_ns: int,
+    devices: pd.DataFrame | None = None,
+) -> list[dict[str, Any]]:
+    """Per calendar month (facility time zone), device and metric: % of hours with every quarter
+    covered."""
     devs = devices if devices is not None else store.devices()
     h0, h_end = -(-start_ns // HOUR) * HOUR, end_ns // HOUR * HOUR
     if h_end <= h0:
@@ -162,8 +203,13 @@ def monthly_availability(cfg: FacilityConfig, store: TelemetryStore, profile: Co
     for scope in profile.records.availability:
         meters = scope.selector.pick(devs)
         for metric in scope.metrics:
-            df = store.query(h0, h_end, devices=meters, metrics=[metric], step_ns=QUARTER, agg="count") \
-                if meters else None
+            df = (
+                store.query(
+                    h0, h_end, devices=meters, metrics=[metric], step_ns=QUARTER, agg="count"
+                )
+                if meters
+                else None
+            )
             covered = np.zeros(((h_end - h0) // HOUR, len(meters)), int)
             if df is not None and not df.empty:
                 q = (df["ts"].to_numpy(np.int64) - h0) // QUARTER
@@ -173,9 +219,16 @@ def monthly_availability(cfg: FacilityConfig, store: TelemetryStore, profile: Co
             for m in sorted(set(month)):
                 sel = month == m
                 for j, dev in enumerate(meters):
-                    out.append({"month": m, "device": dev, "metric": metric, "hours": int(sel.sum()),
-                                "valid_hours": int(valid[sel, j].sum()),
-                                "availability_pct": round(100.0 * valid[sel, j].mean(), 2)})
+                    out.append(
+                        {
+                            "month": m,
+                            "device": dev,
+                            "metric": metric,
+                            "hours": int(sel.sum()),
+                            "valid_hours": int(valid[sel, j].sum()),
+                            "availability_pct": round(100.0 * valid[sel, j].mean(), 2),
+                        }
+                    )
     return out
 
 

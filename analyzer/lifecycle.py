@@ -1,8 +1,11 @@
 """The alert state machine, shared verbatim by live evaluation and period reports.
 
-Per (rule, subject): ``pending`` (condition true, ``for`` not yet elapsed) → ``firing`` → ``resolved``,
-``nodata`` while inputs are missing. Hysteresis: once open, an alert stays open until the value is past
-the *clear* threshold, and then ``keep_firing_for`` longer. The machine is pure (state + observation →
+Per (rule, subject): ``pending`` (condition true, ``for`` not yet elapsed) → ``firing`` →
+``resolved``,
+``nodata`` while inputs are missing. Hysteresis: once open, an alert stays open until the value is
+past
+the *clear* threshold, and then ``keep_firing_for`` longer. The machine is pure (state + observation
+→
 state + transitions) so it can be replayed over any period and resumed after a restart from the
 persisted state.
 """
@@ -16,12 +19,13 @@ import numpy as np
 from minewatch.analyzer.profile import Rule, ns
 from minewatch.analyzer.rules.base import Obs
 
+
 @dataclass
 class AlertState:
     rule_id: str
     subject: str
-    state: str                     # pending | firing | nodata
-    active_since: int              # when the condition became true (pending since)
+    state: str  # pending | firing | nodata
+    active_since: int  # when the condition became true (pending since)
     fired_at: int | None = None
     clear_since: int | None = None
     value: float = float("nan")
@@ -37,7 +41,7 @@ class Transition:
     rule_id: str
     subject: str
     at_ns: int
-    from_state: str                # "inactive" for a new alert
+    from_state: str  # "inactive" for a new alert
     to_state: str
     reason: str
     value: float
@@ -49,8 +53,17 @@ def _fmt(v: float) -> str:
     return "n/a" if v != v else f"{v:.6g}"
 
 
-def step(st: AlertState | None, rule: Rule, subject: str, t: int, ok: bool, trig: bool, clr: bool,
-         value: float, thr: float) -> tuple[AlertState | None, list[Transition]]:
+def step(
+    st: AlertState | None,
+    rule: Rule,
+    subject: str,
+    t: int,
+    ok: bool,
+    trig: bool,
+    clr: bool,
+    value: float,
+    thr: float,
+) -> tuple[AlertState | None, list[Transition]]:
     """Advance one (rule, subject) by one evaluation instant."""
     out: list[Transition] = []
 
@@ -67,7 +80,9 @@ def step(st: AlertState | None, rule: Rule, subject: str, t: int, ok: bool, trig
                 st_new.state, st_new.fired_at = "firing", t
             else:
                 why += f"; waiting {rule.for_:g} s"
-            out.append(Transition(rule.id, subject, t, "inactive", st_new.state, why, value, thr, st_new))
+            out.append(
+                Transition(rule.id, subject, t, "inactive", st_new.state, why, value, thr, st_new)
+            )
             return st_new, out
         return None, out
 
@@ -85,7 +100,10 @@ def step(st: AlertState | None, rule: Rule, subject: str, t: int, ok: bool, trig
             move(to, "data back; condition still true")
             st.state = to
         if st.state == "pending" and t - st.active_since >= for_ns:
-            move("firing", f"condition true for {(t - st.active_since) / 1e9:g} s (for {rule.for_:g} s)")
+            move(
+                "firing",
+                f"condition true for {(t - st.active_since) / 1e9:g} s (for {rule.for_:g} s)",
+            )
             st.state, st.fired_at = "firing", t
         return st, out
     # cleared
@@ -100,13 +118,17 @@ def step(st: AlertState | None, rule: Rule, subject: str, t: int, ok: bool, trig
                 move("firing", "data back; keeping firing after clear")
                 st.state = "firing"
             return st, out
-    move("resolved", f"value {_fmt(value)} within clear threshold {_fmt(thr)}"
-         + (f" for {rule.keep_firing_for:g} s" if kff_ns else ""))
+    move(
+        "resolved",
+        f"value {_fmt(value)} within clear threshold {_fmt(thr)}"
+        + (f" for {rule.keep_firing_for:g} s" if kff_ns else ""),
+    )
     return None, out
 
 
 def deadline(st: AlertState | None, rule: Rule) -> int | None:
-    """Next instant at which time alone can change the state (``for`` or ``keep_firing_for`` elapsing)."""
+    """Next instant at which time alone can change the state (``for`` or ``keep_firing_for``
+    elapsing)."""
     if st is None:
         return None
     if st.state == "pending":
@@ -117,10 +139,13 @@ def deadline(st: AlertState | None, rule: Rule) -> int | None:
 
 
 def run(obs: Obs, rule: Rule, states: dict[str, AlertState]) -> list[Transition]:
-    """Advance every subject through every instant of ``obs``; ``states`` (open alerts) is updated in place.
+    """Advance every subject through every instant of ``obs``; ``states`` (open alerts) is updated
+    in place.
 
-    Work is proportional to changes, not to instants: a subject is stepped at the start of each run of
-    identical (ok, trigger, cleared) and when a ``for``/``keep_firing_for`` deadline falls inside a run.
+    Work is proportional to changes, not to instants: a subject is stepped at the start of each run
+    of
+    identical (ok, trigger, cleared) and when a ``for``/``keep_firing_for`` deadline falls inside a
+    run.
     """
     transitions: list[Transition] = []
     ts = obs.instants
@@ -137,7 +162,13 @@ def run(obs: Obs, rule: Rule, states: dict[str, AlertState]) -> list[Transition]
     thr_b = np.broadcast_to(obs.threshold, obs.value.shape)
     for i in sorted(interesting):
         subject = obs.subjects[i]
-        ok, trig, clr, val, thr = obs.ok[:, i], obs.trigger[:, i], obs.cleared[:, i], obs.value[:, i], thr_b[:, i]
+        ok, trig, clr, val, thr = (
+            obs.ok[:, i],
+            obs.trigger[:, i],
+            obs.cleared[:, i],
+            obs.value[:, i],
+            thr_b[:, i],
+        )
         if J == 1:  # the live case
             starts, ends = [0], [1]
         else:
@@ -148,10 +179,22 @@ def run(obs: Obs, rule: Rule, states: dict[str, AlertState]) -> list[Transition]
         for a, b in zip(starts, ends):
             j = a
             while j < b:
-                st, tr = step(st, rule, subject, int(ts[j]), bool(ok[j]), bool(trig[j]), bool(clr[j]),
-                              float(val[j]), float(thr[j]))
+                st, tr = step(
+                    st,
+                    rule,
+                    subject,
+                    int(ts[j]),
+                    bool(ok[j]),
+                    bool(trig[j]),
+                    bool(clr[j]),
+                    float(val[j]),
+                    float(thr[j]),
+                )
                 transitions += tr
-                if st is not None and st.state in ("pending", "firing"):  # peak of the episode since onset
+                if st is not None and st.state in (
+                    "pending",
+                    "firing",
+                ):  # peak of the episode since onset
                     seg = val[j:b][~np.isnan(val[j:b])]
                     if len(seg):
                         hi, lo = float(seg.max()), float(seg.min())

@@ -1,8 +1,10 @@
 """Compliance profiles: the rules a facility is held to, as data validated by one schema.
 
 A profile is YAML (``compliance_profiles/<id>.yaml``). Each rule names a *kind* (a module in
-``analyzer/rules/``) whose own params model validates ``params``, so a typo in a threshold is reported
-as ``tm-2026.yaml: rules[3] (EL-01).params.threshold: ...`` at load time, never at 3 a.m. in the loop.
+``analyzer/rules/``) whose own params model validates ``params``, so a typo in a threshold is
+reported
+as ``tm-2026.yaml: rules[3] (EL-01).params.threshold: ...`` at load time, never at 3 a.m. in the
+loop.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ NS = 1_000_000_000
 
 
 def parse_duration(v: Any) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"3h"``, ``"7d"``; the profile's one duration syntax."""
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"3h"``, ``"7d"``; the profile's one duration
+    syntax."""
     if isinstance(v, bool):
         raise ValueError("expected a duration like 30s, 15m, 3h, 7d")
     if isinstance(v, (int, float)):
@@ -46,7 +49,9 @@ def ns(seconds: float) -> int:
 
 def duration_validator(*fields: str):
     """A pydantic ``field_validator`` turning duration strings into seconds for ``fields``."""
-    return field_validator(*fields, mode="before")(lambda cls, v: None if v is None else parse_duration(v))
+    return field_validator(*fields, mode="before")(
+        lambda cls, v: None if v is None else parse_duration(v)
+    )
 
 
 class Selector(BaseModel):
@@ -78,16 +83,22 @@ class Rule(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     title: str = Field(min_length=3)
     kind: str
-    family: str = Field(pattern=r"^[a-z][a-z_]*$", description="electrical, thermal, fire, registry, capacity, "
-                                                                "data_quality, curtailment, ...")
+    family: str = Field(
+        pattern=r"^[a-z][a-z_]*$",
+        description="electrical, thermal, fire, registry, capacity, data_quality, curtailment, ...",
+    )
     severity: Severity
     regulator_notifiable: bool = False
-    notify: list[str] = Field(default_factory=list, description="Routing hints for the notifier, e.g. "
-                                                                "operator, emergency, regulator")
+    notify: list[str] = Field(
+        default_factory=list,
+        description="Routing hints for the notifier, e.g. operator, emergency, regulator",
+    )
     selector: Selector = Field(default_factory=Selector)
     every: float | None = Field(None, description="Evaluation step; default analysis.interval_s")
     for_: float = Field(0.0, alias="for", description="Condition must hold this long before firing")
-    keep_firing_for: float = Field(0.0, description="Stay firing this long after the condition clears")
+    keep_firing_for: float = Field(
+        0.0, description="Stay firing this long after the condition clears"
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     source: str = Field(min_length=3, description="Where the numbers come from")
     default: bool = Field(True, description="A configurable default, not legal text")
@@ -101,12 +112,15 @@ class Rule(BaseModel):
     @property
     def p(self) -> Any:
         """The params validated by the rule kind's own model."""
-        assert self._params is not None, f"rule {self.id} was not loaded through load_compliance_profile"
+        assert self._params is not None, (
+            f"rule {self.id} was not loaded through load_compliance_profile"
+        )
         return self._params
 
 
 class Inhibition(BaseModel):
-    """Parent/child suppression: while ``source`` fires for a subject, ``targets`` on that subject are
+    """Parent/child suppression: while ``source`` fires for a subject, ``targets`` on that subject
+    are
     recorded as suppressed (a silent device inhibits its metric rules)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -132,9 +146,14 @@ class RecordSettings(BaseModel):
     meters: Selector = Field(default_factory=lambda: Selector(role="revenue_meter"))
     metric: str = "power_w"
     scale_to_kw: float = Field(0.001, gt=0, description="Factor from the metric's unit to kW")
-    min_samples_per_quarter: int = Field(1, ge=1, description="A valid hour has this many samples in each "
-                                                               "15-minute quarter (40 CFR 75: one)")
-    lookback_hours: int = Field(720, ge=24, description="Hours of history behind availability and substitution")
+    min_samples_per_quarter: int = Field(
+        1,
+        ge=1,
+        description="A valid hour has this many samples in each 15-minute quarter (40 CFR 75: one)",
+    )
+    lookback_hours: int = Field(
+        720, ge=24, description="Hours of history behind availability and substitution"
+    )
     availability: list[AvailabilityScope] = Field(default_factory=list)
     source: str = "40 CFR Part 75 §75.10, §75.31–75.33 (EPA CEMS): valid hour, PMA tiers 95/90/80 %"
 
@@ -147,7 +166,9 @@ class ComplianceProfile(BaseModel):
     jurisdiction: str
     version: str
     description: str = ""
-    disclaimer: str = Field("Thresholds are configurable defaults drawn from the cited sources, not legal text.")
+    disclaimer: str = Field(
+        "Thresholds are configurable defaults drawn from the cited sources, not legal text."
+    )
     rules: list[Rule]
     inhibit: list[Inhibition] = Field(default_factory=list)
     records: RecordSettings = Field(default_factory=RecordSettings)
@@ -164,7 +185,8 @@ class ComplianceProfile(BaseModel):
 
 
 def resolve_profile_path(ref: str, base_dir: Path | None = None) -> Path:
-    """A profile id (``tm-2026``) names a shipped file; anything with a slash or ``.yaml`` is a path."""
+    """A profile id (``tm-2026``) names a shipped file; anything with a slash or ``.yaml`` is a
+    path."""
     if ref.endswith((".yaml", ".yml")) or "/" in ref:
         p = Path(ref).expanduser()
         return p if p.is_absolute() or base_dir is None else base_dir / p
@@ -172,7 +194,8 @@ def resolve_profile_path(ref: str, base_dir: Path | None = None) -> Path:
 
 
 def validate_profile(data: Any, source: str) -> ComplianceProfile:
-    """Validate a parsed profile including each rule's params against its kind; all problems at once."""
+    """Validate a parsed profile including each rule's params against its kind; all problems at
+    once."""
     from minewatch.analyzer.rules import KINDS
 
     prof = validate(ComplianceProfile, data, source)
@@ -185,16 +208,24 @@ def validate_profile(data: Any, source: str) -> ComplianceProfile:
         seen.add(rule.id)
         kind = KINDS.get(rule.kind)
         if kind is None:
-            problems.append(f"{where}.kind: unknown rule kind {rule.kind!r}; known: {', '.join(sorted(KINDS))}")
+            problems.append(
+                f"{where}.kind: unknown rule kind {rule.kind!r}; known: {', '.join(sorted(KINDS))}"
+            )
             continue
         try:
             rule._params = kind.Params.model_validate(rule.params)
         except ValidationError as exc:
-            problems.extend(line.replace(f"{where}.params: ", f"{where}.params.", 1)
-                            for line in format_validation_error(f"{where}.params", exc))
+            problems.extend(
+                line.replace(f"{where}.params: ", f"{where}.params.", 1)
+                for line in format_validation_error(f"{where}.params", exc)
+            )
             continue
         if rule.selector.facility != kind.facility_level:
-            want = "facility: true" if kind.facility_level else "a device selector (kind/role/zone/model)"
+            want = (
+                "facility: true"
+                if kind.facility_level
+                else "a device selector (kind/role/zone/model)"
+            )
             problems.append(f"{where}.selector: a {rule.kind} rule needs {want}")
         for msg in kind.check(rule):
             problems.append(f"{where}.{msg}")

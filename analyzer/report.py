@@ -1,4 +1,5 @@
-"""Period compliance reports: the same rule engine replayed over stored data (live is the incremental
+"""Period compliance reports: the same rule engine replayed over stored data (live is the
+incremental
 case), plus hourly records, curtailment responses, data availability and equipment registration.
 
 Reports are deterministic: the same store, state and profile give byte-identical JSON, whose SHA-256
@@ -57,11 +58,18 @@ def _threshold_source(rule) -> str:
     return rule.source
 
 
-def build_report(cfg: FacilityConfig, store: TelemetryStore, alert_store: AlertStore | None,
-                 profile: ComplianceProfile | str | None, start_ns: int, end_ns: int,
-                 device_profiles: dict[str, DeviceProfile] | None = None,
-                 report_step_s: float | None = None) -> dict[str, Any]:
-    """The compliance report for ``[start_ns, end_ns)`` as a JSON-ready dict (see report.schema.json)."""
+def build_report(
+    cfg: FacilityConfig,
+    store: TelemetryStore,
+    alert_store: AlertStore | None,
+    profile: ComplianceProfile | str | None,
+    start_ns: int,
+    end_ns: int,
+    device_profiles: dict[str, DeviceProfile] | None = None,
+    report_step_s: float | None = None,
+) -> dict[str, Any]:
+    """The compliance report for ``[start_ns, end_ns)`` as a JSON-ready dict (see
+    report.schema.json)."""
     if end_ns <= start_ns:
         raise ValueError("report period: end must be after start")
     if profile is None or isinstance(profile, str):
@@ -73,7 +81,9 @@ def build_report(cfg: FacilityConfig, store: TelemetryStore, alert_store: AlertS
     devices = store.devices()
     problems: list[str] = []
 
-    stats: dict[str, dict[str, Any]] = {r.id: {"subjects": set(), "cells": 0, "ok": 0} for r in ev.rules}
+    stats: dict[str, dict[str, Any]] = {
+        r.id: {"subjects": set(), "cells": 0, "ok": 0} for r in ev.rules
+    }
     episodes: dict[int, dict[str, Any]] = {}
     order: list[int] = []
     last_instant = start_ns
@@ -90,8 +100,15 @@ def build_report(cfg: FacilityConfig, store: TelemetryStore, alert_store: AlertS
             key = id(tr.alert)
             ep = episodes.get(key)
             if ep is None:
-                ep = episodes[key] = {"rule": rule, "subject": tr.subject, "alert": tr.alert, "since": tr.at_ns,
-                                      "fired": None, "end": None, "ctx": ctx}
+                ep = episodes[key] = {
+                    "rule": rule,
+                    "subject": tr.subject,
+                    "alert": tr.alert,
+                    "since": tr.at_ns,
+                    "fired": None,
+                    "end": None,
+                    "ctx": ctx,
+                }
                 order.append(key)
             if tr.to_state == "firing" and ep["fired"] is None:
                 ep["fired"], ep["ctx"] = tr.at_ns, ctx
@@ -107,50 +124,106 @@ def build_report(cfg: FacilityConfig, store: TelemetryStore, alert_store: AlertS
         dur = ((end if end is not None else end_ns) - ep["fired"]) / 1e9
         kind_peak = "min" if getattr(rule.p, "above", "x") is None else "max"
         peak = alert.peak_min if kind_peak == "min" else alert.peak_max
-        evidence = ev.evidence(ep["ctx"], rule, ep["subject"], ep["fired"]) if n < MAX_EVIDENCE else None
-        b = {"rule_id": rule.id, "subject": ep["subject"], "severity": rule.severity,
-             "regulator_notifiable": rule.regulator_notifiable, "condition_since": iso(ep["since"]),
-             "start": iso(ep["fired"]), "end": iso(end), "start_ns": ep["fired"], "end_ns": end,
-             "open_at_period_end": end is None, "duration_s": _num(dur, 3), "peak": _num(peak),
-             "threshold": _num(alert.threshold), "unit": str(getattr(rule.p, "unit", "") or ""),
-             "threshold_source": _threshold_source(rule), "evidence": evidence}
+        evidence = (
+            ev.evidence(ep["ctx"], rule, ep["subject"], ep["fired"]) if n < MAX_EVIDENCE else None
+        )
+        b = {
+            "rule_id": rule.id,
+            "subject": ep["subject"],
+            "severity": rule.severity,
+            "regulator_notifiable": rule.regulator_notifiable,
+            "condition_since": iso(ep["since"]),
+            "start": iso(ep["fired"]),
+            "end": iso(end),
+            "start_ns": ep["fired"],
+            "end_ns": end,
+            "open_at_period_end": end is None,
+            "duration_s": _num(dur, 3),
+            "peak": _num(peak),
+            "threshold": _num(alert.threshold),
+            "unit": str(getattr(rule.p, "unit", "") or ""),
+            "threshold_source": _threshold_source(rule),
+            "evidence": evidence,
+        }
         breaches.append(b)
         per_rule[rule.id].append(b)
     breaches.sort(key=lambda b: (b["start_ns"], b["rule_id"], b["subject"]))
     if len(breaches) > MAX_EVIDENCE:
-        problems.append(f"evidence attached to the first {MAX_EVIDENCE} of {len(breaches)} breaches only")
+        problems.append(
+            f"evidence attached to the first {MAX_EVIDENCE} of {len(breaches)} breaches only"
+        )
 
     rules = []
     for rule in profile.active_rules:
         st, bs = stats[rule.id], per_rule[rule.id]
-        status = ("not_applicable" if not st["subjects"] else "breached" if bs else
-                  "no_data" if st["ok"] == 0 else "compliant")
-        rules.append({"rule_id": rule.id, "title": rule.title, "kind": rule.kind, "family": rule.family,
-                      "severity": rule.severity, "regulator_notifiable": rule.regulator_notifiable,
-                      "source": rule.source, "step_s": ev.step_ns(rule, step_s) / 1e9,
-                      "subjects": len(st["subjects"]), "status": status, "breaches": len(bs),
-                      "breach_seconds": _num(sum(b["duration_s"] for b in bs), 3),
-                      "data_coverage_pct": _num(100 * st["ok"] / st["cells"], 3) if st["cells"] else None})
+        status = (
+            "not_applicable"
+            if not st["subjects"]
+            else "breached"
+            if bs
+            else "no_data"
+            if st["ok"] == 0
+            else "compliant"
+        )
+        rules.append(
+            {
+                "rule_id": rule.id,
+                "title": rule.title,
+                "kind": rule.kind,
+                "family": rule.family,
+                "severity": rule.severity,
+                "regulator_notifiable": rule.regulator_notifiable,
+                "source": rule.source,
+                "step_s": ev.step_ns(rule, step_s) / 1e9,
+                "subjects": len(st["subjects"]),
+                "status": status,
+                "breaches": len(bs),
+                "breach_seconds": _num(sum(b["duration_s"] for b in bs), 3),
+                "data_coverage_pct": _num(100 * st["ok"] / st["cells"], 3) if st["cells"] else None,
+            }
+        )
 
     if not profile.records.meters.pick(devices):
-        problems.append("no metering device matches records.meters: every hour's energy and demand is the "
-                        "maximum-potential substitute (licensed capacity × 1 h)")
+        problems.append(
+            "no metering device matches records.meters: every hour's energy and demand is the "
+            "maximum-potential substitute (licensed capacity × 1 h)"
+        )
     hourly = hourly_records(cfg, store, profile, start_ns, end_ns, devices)
     energy = _energy(cfg, hourly)
     orders = _orders(cfg, store, profile, alert_store, start_ns, end_ns, breaches, devices)
     report: dict[str, Any] = {
         "schema": "minewatch.report/1",
-        "facility": {"id": cfg.facility.id, "name": cfg.facility.name, "licence_number": cfg.licence.number,
-                     "licensed_capacity_kw": cfg.licence.capacity_kw, "region": cfg.licence.region,
-                     "timezone": cfg.timezone},
-        "profile": {"id": profile.id, "title": profile.title, "version": profile.version,
-                    "jurisdiction": profile.jurisdiction, "disclaimer": profile.disclaimer},
-        "period": {"start": iso(start_ns), "end": iso(end_ns), "start_ns": start_ns, "end_ns": end_ns},
-        "summary": {"rules": len(rules), "rules_breached": sum(r["status"] == "breached" for r in rules),
-                    "rules_no_data": sum(r["status"] == "no_data" for r in rules), "breaches": len(breaches),
-                    "regulator_notifiable_breaches": sum(b["regulator_notifiable"] for b in breaches),
-                    "energy_kwh": energy["total_kwh"], "peak_demand_kw": energy["peak_demand_kw"],
-                    "curtailment_orders": len(orders)},
+        "facility": {
+            "id": cfg.facility.id,
+            "name": cfg.facility.name,
+            "licence_number": cfg.licence.number,
+            "licensed_capacity_kw": cfg.licence.capacity_kw,
+            "region": cfg.licence.region,
+            "timezone": cfg.timezone,
+        },
+        "profile": {
+            "id": profile.id,
+            "title": profile.title,
+            "version": profile.version,
+            "jurisdiction": profile.jurisdiction,
+            "disclaimer": profile.disclaimer,
+        },
+        "period": {
+            "start": iso(start_ns),
+            "end": iso(end_ns),
+            "start_ns": start_ns,
+            "end_ns": end_ns,
+        },
+        "summary": {
+            "rules": len(rules),
+            "rules_breached": sum(r["status"] == "breached" for r in rules),
+            "rules_no_data": sum(r["status"] == "no_data" for r in rules),
+            "breaches": len(breaches),
+            "regulator_notifiable_breaches": sum(b["regulator_notifiable"] for b in breaches),
+            "energy_kwh": energy["total_kwh"],
+            "peak_demand_kw": energy["peak_demand_kw"],
+            "curtailment_orders": len(orders),
+        },
         "rules": rules,
         "breaches": breaches,
         "energy": energy,
@@ -179,25 +252,50 @@ def verify(report: dict[str, Any]) -> bool:
 
 
 def to_json(report: dict[str, Any]) -> bytes:
-    return orjson.dumps(report, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+    return (
+        orjson.dumps(
+            report, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
+        )
+        + b"\n"
+    )
 
 
 def _energy(cfg: FacilityConfig, hourly: list[dict[str, Any]]) -> dict[str, Any]:
     vals = [h["energy_kwh"]["value"] or 0.0 for h in hourly]
     measured = [h["energy_kwh"]["value"] or 0.0 for h in hourly if h["valid"]]
-    peaks = [(h["peak_demand_kw"]["value"], h["hour"]) for h in hourly if h["peak_demand_kw"]["value"] is not None]
+    peaks = [
+        (h["peak_demand_kw"]["value"], h["hour"])
+        for h in hourly
+        if h["peak_demand_kw"]["value"] is not None
+    ]
     peak, peak_hour = max(peaks) if peaks else (None, None)
     cap = cfg.licence.capacity_kw
-    return {"total_kwh": _num(sum(vals), 3), "measured_kwh": _num(sum(measured), 3),
-            "substituted_kwh": _num(sum(vals) - sum(measured), 3), "hours": len(hourly),
-            "valid_hours": sum(h["valid"] for h in hourly), "substituted_hours": sum(not h["valid"] for h in hourly),
-            "peak_demand_kw": _num(peak, 3), "peak_hour": peak_hour, "licensed_capacity_kw": cap,
-            "peak_utilisation_pct": _num(peak / cap * 100, 3) if peak is not None else None}
+    return {
+        "total_kwh": _num(sum(vals), 3),
+        "measured_kwh": _num(sum(measured), 3),
+        "substituted_kwh": _num(sum(vals) - sum(measured), 3),
+        "hours": len(hourly),
+        "valid_hours": sum(h["valid"] for h in hourly),
+        "substituted_hours": sum(not h["valid"] for h in hourly),
+        "peak_demand_kw": _num(peak, 3),
+        "peak_hour": peak_hour,
+        "licensed_capacity_kw": cap,
+        "peak_utilisation_pct": _num(peak / cap * 100, 3) if peak is not None else None,
+    }
 
 
-def _orders(cfg: FacilityConfig, store: TelemetryStore, profile: ComplianceProfile, alert_store: AlertStore | None,
-            start_ns: int, end_ns: int, breaches: list[dict[str, Any]], devices: pd.DataFrame) -> list[dict[str, Any]]:
-    """Each order in the period and the response: when the facility's 1-minute load first reached the target."""
+def _orders(
+    cfg: FacilityConfig,
+    store: TelemetryStore,
+    profile: ComplianceProfile,
+    alert_store: AlertStore | None,
+    start_ns: int,
+    end_ns: int,
+    breaches: list[dict[str, Any]],
+    devices: pd.DataFrame,
+) -> list[dict[str, Any]]:
+    """Each order in the period and the response: when the facility's 1-minute load first reached
+    the target."""
     if alert_store is None:
         return []
     rec = profile.records
@@ -206,42 +304,87 @@ def _orders(cfg: FacilityConfig, store: TelemetryStore, profile: ComplianceProfi
     for o in curtailment.orders(alert_store, start_ns, end_ns):
         reached = None
         if meters:
-            df = store.query(o["starts_at_ns"], o["ends_at_ns"], devices=meters, metrics=[rec.metric],
-                             step_ns=60 * 10**9, agg="mean")
+            df = store.query(
+                o["starts_at_ns"],
+                o["ends_at_ns"],
+                devices=meters,
+                metrics=[rec.metric],
+                step_ns=60 * 10**9,
+                agg="mean",
+            )
             if not df.empty:
                 load = df.groupby("ts")["value"].sum() * rec.scale_to_kw
                 hit = load[load <= o["target_kw"]]
-                # the minute bucket is complete at its end: that is when the target is known to be met
+                # the minute bucket is complete at its end: that is when the target is known to be
+                # met
                 reached = int(hit.index[0]) + 60 * 10**9 if len(hit) else None
         n = sum(1 for b in breaches if b["subject"] == f"order:{o['id']}")
         resp = None if reached is None else max(0.0, (reached - o["starts_at_ns"]) / 1e9)
-        out.append({"order_id": o["id"], "target_kw": o["target_kw"], "start": iso(o["starts_at_ns"]),
-                    "end": iso(o["ends_at_ns"]), "response_s": o["response_s"], "issued_by": o["issued_by"],
-                    "reason": o["reason"], "reached_target_at": iso(reached), "actual_response_s": resp,
-                    "breaches": n, "compliant": n == 0 and resp is not None and resp <= o["response_s"] + 60})
+        out.append(
+            {
+                "order_id": o["id"],
+                "target_kw": o["target_kw"],
+                "start": iso(o["starts_at_ns"]),
+                "end": iso(o["ends_at_ns"]),
+                "response_s": o["response_s"],
+                "issued_by": o["issued_by"],
+                "reason": o["reason"],
+                "reached_target_at": iso(reached),
+                "actual_response_s": resp,
+                "breaches": n,
+                "compliant": n == 0 and resp is not None and resp <= o["response_s"] + 60,
+            }
+        )
     return out
 
 
 def _equipment(ev: Evaluator, devices: pd.DataFrame, start_ns: int, end_ns: int) -> dict[str, Any]:
     reg = ev.registry
     if reg is None:
-        return {"unregistered_online": [], "registered_never_seen": [], "model_mismatch": [],
-                "registry_configured": False}
+        return {
+            "unregistered_online": [],
+            "registered_never_seen": [],
+            "model_mismatch": [],
+            "registry_configured": False,
+        }
     miners = devices[devices["kind"] == "asic_miner"]
-    seen = miners[(miners["last_seen"].fillna(-1) >= start_ns) & (miners["first_seen"].fillna(np.inf) < end_ns)]
+    seen = miners[
+        (miners["last_seen"].fillna(-1) >= start_ns)
+        & (miners["first_seen"].fillna(np.inf) < end_ns)
+    ]
     seen_ids = set(seen["device"])
-    mism = [{"device": d, "registered_model": reg[d].model, "reported_model": m}
-            for d, m in zip(seen["device"], seen["model"]) if d in reg and m and m != reg[d].model]
-    return {"unregistered_online": sorted(seen_ids - set(reg)),
-            "registered_never_seen": sorted(set(reg) - set(devices.loc[devices["first_seen"].notna(), "device"])),
-            "model_mismatch": sorted(mism, key=lambda x: x["device"]), "registry_configured": True}
+    mism = [
+        {"device": d, "registered_model": reg[d].model, "reported_model": m}
+        for d, m in zip(seen["device"], seen["model"])
+        if d in reg and m and m != reg[d].model
+    ]
+    return {
+        "unregistered_online": sorted(seen_ids - set(reg)),
+        "registered_never_seen": sorted(
+            set(reg) - set(devices.loc[devices["first_seen"].notna(), "device"])
+        ),
+        "model_mismatch": sorted(mism, key=lambda x: x["device"]),
+        "registry_configured": True,
+    }
 
 
 def to_csv(report: dict[str, Any]) -> str:
     """Every breach, one row each (the part inspectors sort and filter)."""
     buf = io.StringIO()
-    cols = ["rule_id", "subject", "severity", "regulator_notifiable", "condition_since", "start", "end", "duration_s",
-            "peak", "threshold", "unit", "threshold_source"]
+    cols = [
+        "rule_id",
+        "subject",
+        "severity",
+        "regulator_notifiable",
+        "condition_since",
+        "start",
+        "end",
+        "duration_s",
+        "peak",
+        "threshold",
+        "unit",
+        "threshold_source",
+    ]
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
     for b in report["breaches"]:
@@ -263,23 +406,31 @@ def to_text(report: dict[str, Any]) -> str:
         f"{'rule':<10} {'status':<15} {'breaches':>8} {'breach s':>10} {'coverage %':>10}  title",
     ]
     for r in report["rules"]:
-        lines.append(f"{r['rule_id']:<10} {r['status']:<15} {r['breaches']:>8} {r['breach_seconds']:>10} "
-                     f"{str(r['data_coverage_pct']):>10}  {r['title']}")
+        lines.append(
+            f"{r['rule_id']:<10} {r['status']:<15} {r['breaches']:>8} {r['breach_seconds']:>10} "
+            f"{r['data_coverage_pct']!s:>10}  {r['title']}"
+        )
     if report["breaches"]:
         lines += ["", "Breaches:"]
         for b in report["breaches"][:100]:
-            lines.append(f"  {b['start']}  {b['rule_id']:<8} {b['subject']:<20} {b['duration_s']:>9} s  "
-                         f"peak {b['peak']} {b['unit']} (threshold {b['threshold']})"
-                         + ("  [regulator]" if b["regulator_notifiable"] else ""))
+            lines.append(
+                f"  {b['start']}  {b['rule_id']:<8} {b['subject']:<20} {b['duration_s']:>9} s  "
+                f"peak {b['peak']} {b['unit']} (threshold {b['threshold']})"
+                + ("  [regulator]" if b["regulator_notifiable"] else "")
+            )
         if len(report["breaches"]) > 100:
             lines.append(f"  … and {len(report['breaches']) - 100} more (see JSON/CSV)")
     for o in report["curtailment"]:
-        lines.append(f"Curtailment order {o['order_id']}: {o['target_kw']} kW {o['start']}..{o['end']}, "
-                     f"reached {o['reached_target_at']} ({o['actual_response_s']} s of {o['response_s']} s allowed): "
-                     + ("compliant" if o["compliant"] else "NOT compliant"))
+        lines.append(
+            f"Curtailment order {o['order_id']}: {o['target_kw']} kW {o['start']}..{o['end']}, "
+            f"reached {o['reached_target_at']} ({o['actual_response_s']} s of {o['response_s']} s allowed): "
+            + ("compliant" if o["compliant"] else "NOT compliant")
+        )
     eq = report["equipment"]
     if eq["registry_configured"]:
-        lines.append(f"Unregistered equipment online: {', '.join(eq['unregistered_online']) or 'none'}")
+        lines.append(
+            f"Unregistered equipment online: {', '.join(eq['unregistered_online']) or 'none'}"
+        )
     for p_ in report["problems"]:
         lines.append(f"Note: {p_}")
     lines += ["", f"SHA-256 {report['sha256']}"]

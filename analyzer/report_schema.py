@@ -1,4 +1,5 @@
-"""The period report's shape, as pydantic models: the single source of ``report.schema.json`` and the check
+"""The period report's shape, as pydantic models: the single source of ``report.schema.json`` and
+the check
 that every report we issue conforms to it."""
 
 from __future__ import annotations
@@ -160,11 +161,14 @@ class Report(_M):
     data_availability: list[Availability]
     equipment: Equipment
     problems: list[str]
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the canonical JSON without this field")
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the canonical JSON without this field"
+    )
 
 
 def json_schema() -> dict:
-    """The JSON Schema published as analyzer/report.schema.json (regenerate with ``python -m minewatch.analyzer.report_schema``)."""
+    """The JSON Schema published as analyzer/report.schema.json (regenerate with ``python -m
+    minewatch.analyzer.report_schema``)."""
     s = Report.model_json_schema(by_alias=True)
     s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     s["$id"] = "minewatch:report/1"
@@ -175,4 +179,6 @@ if __name__ == "__main__":
     import json
     from pathlib import Path
 
-    Path(__file__).with_name("report.schema.json").write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+    Path(__file__).with_name("report.schema.json").write_text(
+        json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    )

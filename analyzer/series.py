@@ -1,4 +1,5 @@
-"""Raw samples → per-device bucket statistics on an evaluation grid, without ``groupby().resample()``.
+"""Raw samples → per-device bucket statistics on an evaluation grid, without
+``groupby().resample()``.
 
 Every rule evaluates a sequence of instants ``t_j = t_0 + j * step`` (live is the case of one
 instant). The data behind instant ``t_j`` are the buckets ``[t - step, t)`` before it, so a bucket
@@ -16,14 +17,15 @@ import pandas as pd
 
 
 def device_codes(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
-    """Position of each row's device in ``devices`` (-1 if absent). A categorical ``device`` column (what
+    """Position of each row's device in ``devices`` (-1 if absent). A categorical ``device`` column
+    (what
     the evaluation context keeps) maps through its categories once instead of hashing every row."""
     if not len(df):
         return np.empty(0, np.int64)
     col = df["device"]
     if isinstance(col.dtype, pd.CategoricalDtype):
         pos = pd.Index(devices).get_indexer(col.cat.categories)
-        lut = np.append(pos, -1)                                         # code -1 (NaN) → -1
+        lut = np.append(pos, -1)  # code -1 (NaN) → -1
         return lut[col.cat.codes.to_numpy()]
     return pd.Index(devices).get_indexer(col)
 
@@ -31,8 +33,14 @@ def device_codes(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
 class Buckets:
     """Statistics of one metric for ``devices`` in buckets of ``step_ns`` ending at each instant."""
 
-    def __init__(self, df: pd.DataFrame, devices: list[str], instants: np.ndarray, step_ns: int,
-                 lookback_ns: int) -> None:
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        devices: list[str],
+        instants: np.ndarray,
+        step_ns: int,
+        lookback_ns: int,
+    ) -> None:
         self.devices = devices
         self.instants = instants
         self.step = int(step_ns)
@@ -68,7 +76,11 @@ class Buckets:
 
     @cached_property
     def count(self) -> np.ndarray:
-        return np.bincount(self._flat, minlength=self.n * self.S).reshape(self.n, self.S).astype(np.float64)
+        return (
+            np.bincount(self._flat, minlength=self.n * self.S)
+            .reshape(self.n, self.S)
+            .astype(np.float64)
+        )
 
     @cached_property
     def max(self) -> np.ndarray:
@@ -109,19 +121,20 @@ class Buckets:
                 return np.where(c > 0, s if agg == "sum" else c, np.nan)
         if agg in ("max", "min"):
             m = pd.DataFrame(getattr(self, agg)).rolling(k, min_periods=1)
-            return getattr(m, agg)().to_numpy()[self.L - 1:]
+            return getattr(m, agg)().to_numpy()[self.L - 1 :]
         if agg == "last":
             return self.latest(window_ns)[0]
         raise ValueError(f"unknown aggregate {agg!r}")
 
     def latest(self, max_age_ns: int) -> tuple[np.ndarray, np.ndarray]:
-        """(value, sample ts) of the newest sample before each instant, NaN when older than ``max_age``."""
-        val = pd.DataFrame(self.last).ffill().to_numpy()[self.L - 1:]
-        lts = pd.DataFrame(self.last_ts).ffill().to_numpy()[self.L - 1:]
+        """(value, sample ts) of the newest sample before each instant, NaN when older than
+        ``max_age``."""
+        val = pd.DataFrame(self.last).ffill().to_numpy()[self.L - 1 :]
+        lts = pd.DataFrame(self.last_ts).ffill().to_numpy()[self.L - 1 :]
         age = self.instants[:, None].astype(np.float64) - lts
         fresh = age <= max_age_ns
         return np.where(fresh, val, np.nan), np.where(fresh, lts, np.nan)
 
     def last_seen(self) -> np.ndarray:
         """Timestamp of the newest sample before each instant within the look-back (NaN if none)."""
-        return pd.DataFrame(self.last_ts).ffill().to_numpy()[self.L - 1:]
+        return pd.DataFrame(self.last_ts).ffill().to_numpy()[self.L - 1 :]

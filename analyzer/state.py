@@ -1,4 +1,5 @@
-"""Alert state in ``state.db``: open alerts with their timers (so a restart resumes a half-elapsed ``for``),
+"""Alert state in ``state.db``: open alerts with their timers (so a restart resumes a half-elapsed
+``for``),
 every transition with actor, reason, values and evidence, acknowledgements and silences.
 
 The API reads and writes through this class; every method returns plain JSON-ready dicts.
@@ -102,9 +103,12 @@ def _nan(v: float | None) -> float:
 
 
 class AlertStore:
-    """Alerts, transitions, acknowledgements and silences in SQLite (WAL; safe for the API process too)."""
+    """Alerts, transitions, acknowledgements and silences in SQLite (WAL; safe for the API process
+    too)."""
 
-    def __init__(self, path: Path | str, bus: EventBus | None = None, clock: Callable[[], int] = now_ns) -> None:
+    def __init__(
+        self, path: Path | str, bus: EventBus | None = None, clock: Callable[[], int] = now_ns
+    ) -> None:
         self.path = Path(path)
         self.bus = bus
         self.clock = clock
@@ -117,9 +121,15 @@ class AlertStore:
         self._conn.executescript(_SCHEMA)
 
     # ------------------------------------------------------------------ reads for the API
-    def list_alerts(self, state: str | None = None, limit: int = 100, rule_id: str | None = None,
-                    subject: str | None = None) -> list[dict[str, Any]]:
-        """Newest first. ``state`` is one of the lifecycle states or ``open`` (anything not resolved)."""
+    def list_alerts(
+        self,
+        state: str | None = None,
+        limit: int = 100,
+        rule_id: str | None = None,
+        subject: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest first. ``state`` is one of the lifecycle states or ``open`` (anything not
+        resolved)."""
         if state is not None and state not in (*STATES, "open"):
             raise ValueError(f"state must be one of {', '.join((*STATES, 'open'))}, got {state!r}")
         where, args = [], []
@@ -141,7 +151,9 @@ class AlertStore:
 
     def transitions(self, alert_id: int) -> list[dict[str, Any]]:
         out = []
-        for r in self._rows("SELECT * FROM alert_transitions WHERE alert_id = ? ORDER BY id", [alert_id]):
+        for r in self._rows(
+            "SELECT * FROM alert_transitions WHERE alert_id = ? ORDER BY id", [alert_id]
+        ):
             d = dict(r)
             d["silenced"], d["acknowledged"] = bool(d["silenced"]), bool(d["acknowledged"])
             d["evidence"] = json.loads(d["evidence"]) if d["evidence"] else None
@@ -150,13 +162,19 @@ class AlertStore:
 
     def groups(self) -> list[dict[str, Any]]:
         """Open alerts grouped by facility and rule family (what an operator's overview shows)."""
-        rows = self._rows("SELECT group_key, family, severity, COUNT(*) AS n FROM alerts "
-                          "WHERE resolved_at_ns IS NULL GROUP BY group_key, family, severity ORDER BY group_key, severity", [])
+        rows = self._rows(
+            "SELECT group_key, family, severity, COUNT(*) AS n FROM alerts "
+            "WHERE resolved_at_ns IS NULL GROUP BY group_key, family, severity ORDER BY group_key, severity",
+            [],
+        )
         return [dict(r) for r in rows]
 
     # ------------------------------------------------------------------ operator actions
-    def acknowledge(self, alert_id: int, actor: str, comment: str, expires_at_ns: int | None) -> dict[str, Any]:
-        """Annotate an open alert; an ack never stops regulator delivery. ``expires_at_ns`` re-notifies if the
+    def acknowledge(
+        self, alert_id: int, actor: str, comment: str, expires_at_ns: int | None
+    ) -> dict[str, Any]:
+        """Annotate an open alert; an ack never stops regulator delivery. ``expires_at_ns``
+        re-notifies if the
         alert is still firing then (a forgotten ack must not hide a live problem)."""
         if not actor.strip():
             raise ValueError("acknowledgement needs an actor")
@@ -169,16 +187,39 @@ class AlertStore:
                 raise KeyError(f"alert {alert_id} not found")
             if alert["resolved_at_ns"] is not None:
                 raise ValueError(f"alert {alert_id} is resolved; nothing to acknowledge")
-            self._conn.execute("UPDATE alerts SET ack_by = ?, ack_comment = ?, ack_at_ns = ?, ack_expires_at_ns = ?, "
-                               "updated_at_ns = ? WHERE id = ?", (actor, comment, at, expires_at_ns, at, alert_id))
-        self._publish(Event("alert.ack", at, actor, f"{alert['rule_id']}:{alert['subject']}",
-                            {"alert_id": alert_id, "comment": comment, "expires_at_ns": expires_at_ns,
-                             "rule_id": alert["rule_id"], "regulator_notifiable": alert["regulator_notifiable"]}))
+            self._conn.execute(
+                "UPDATE alerts SET ack_by = ?, ack_comment = ?, ack_at_ns = ?, ack_expires_at_ns = ?, "
+                "updated_at_ns = ? WHERE id = ?",
+                (actor, comment, at, expires_at_ns, at, alert_id),
+            )
+        self._publish(
+            Event(
+                "alert.ack",
+                at,
+                actor,
+                f"{alert['rule_id']}:{alert['subject']}",
+                {
+                    "alert_id": alert_id,
+                    "comment": comment,
+                    "expires_at_ns": expires_at_ns,
+                    "rule_id": alert["rule_id"],
+                    "regulator_notifiable": alert["regulator_notifiable"],
+                },
+            )
+        )
         return self.get_alert(alert_id)  # type: ignore[return-value]
 
-    def add_silence(self, matchers: dict[str, str], starts_at_ns: int, ends_at_ns: int, author: str, reason: str,
-                    kind: str = "silence") -> dict[str, Any]:
-        """A silence or maintenance window: mandatory end, author and reason; it mutes operator channels only."""
+    def add_silence(
+        self,
+        matchers: dict[str, str],
+        starts_at_ns: int,
+        ends_at_ns: int,
+        author: str,
+        reason: str,
+        kind: str = "silence",
+    ) -> dict[str, Any]:
+        """A silence or maintenance window: mandatory end, author and reason; it mutes operator
+        channels only."""
         problems = []
         if kind not in ("silence", "maintenance"):
             problems.append(f"kind must be silence or maintenance, got {kind!r}")
@@ -186,7 +227,9 @@ class AlertStore:
             problems.append(f"matchers must name at least one of {', '.join(MATCHER_LABELS)}")
         bad = [k for k in matchers if k not in MATCHER_LABELS]
         if bad:
-            problems.append(f"unknown matcher label(s) {', '.join(bad)}; allowed: {', '.join(MATCHER_LABELS)}")
+            problems.append(
+                f"unknown matcher label(s) {', '.join(bad)}; allowed: {', '.join(MATCHER_LABELS)}"
+            )
         if ends_at_ns is None or ends_at_ns <= starts_at_ns:
             problems.append("ends_at must be after starts_at (a silence always ends)")
         if not (author or "").strip():
@@ -200,10 +243,21 @@ class AlertStore:
             cur = self._conn.execute(
                 "INSERT INTO alert_silences (kind, matchers, starts_at_ns, ends_at_ns, author, reason, created_at_ns) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (kind, json.dumps(matchers, sort_keys=True), starts_at_ns, ends_at_ns, author, reason, at))
+                (
+                    kind,
+                    json.dumps(matchers, sort_keys=True),
+                    starts_at_ns,
+                    ends_at_ns,
+                    author,
+                    reason,
+                    at,
+                ),
+            )
             sid = cur.lastrowid
         sil = self._silence(sid)
-        self._publish(Event("silence.created", at, author, f"silence:{sid}", self._silence_payload(sil)))
+        self._publish(
+            Event("silence.created", at, author, f"silence:{sid}", self._silence_payload(sil))
+        )
         return sil
 
     def end_silence(self, silence_id: int, actor: str) -> dict[str, Any]:
@@ -212,8 +266,10 @@ class AlertStore:
         with self._lock:
             sil = self._silence(silence_id)
             if sil["ends_at_ns"] > at:
-                self._conn.execute("UPDATE alert_silences SET ends_at_ns = ?, reason = reason || ? WHERE id = ?",
-                                   (at, f" [ended early by {actor}]", silence_id))
+                self._conn.execute(
+                    "UPDATE alert_silences SET ends_at_ns = ?, reason = reason || ? WHERE id = ?",
+                    (at, f" [ended early by {actor}]", silence_id),
+                )
         return self._silence(silence_id)
 
     def silences(self, active_at_ns: int | None = None) -> list[dict[str, Any]]:
@@ -228,47 +284,105 @@ class AlertStore:
         """Open alerts by rule id and subject, as lifecycle states (timers included)."""
         out: dict[str, dict[str, AlertState]] = {}
         for r in self._rows("SELECT * FROM alerts WHERE resolved_at_ns IS NULL", []):
-            st = AlertState(r["rule_id"], r["subject"], r["machine_state"], r["active_since_ns"], r["fired_at_ns"],
-                            r["clear_since_ns"], _nan(r["value"]), _nan(r["threshold"]), _nan(r["peak_max"]),
-                            _nan(r["peak_min"]), r["id"])
+            st = AlertState(
+                r["rule_id"],
+                r["subject"],
+                r["machine_state"],
+                r["active_since_ns"],
+                r["fired_at_ns"],
+                r["clear_since_ns"],
+                _nan(r["value"]),
+                _nan(r["threshold"]),
+                _nan(r["peak_max"]),
+                _nan(r["peak_min"]),
+                r["id"],
+            )
             out.setdefault(r["rule_id"], {})[r["subject"]] = st
         return out
 
-    def record(self, st: AlertState, meta: dict[str, Any], effective_state: str, from_state: str, at_ns: int,
-               actor: str, reason: str, silenced: bool, suppressed_by: str | None,
-               evidence: dict[str, Any] | None, resolved: bool, value: float, threshold: float) -> dict[str, Any]:
-        """Create or update the alert row and append the transition, atomically; returns the alert row."""
+    def record(
+        self,
+        st: AlertState,
+        meta: dict[str, Any],
+        effective_state: str,
+        from_state: str,
+        at_ns: int,
+        actor: str,
+        reason: str,
+        silenced: bool,
+        suppressed_by: str | None,
+        evidence: dict[str, Any] | None,
+        resolved: bool,
+        value: float,
+        threshold: float,
+    ) -> dict[str, Any]:
+        """Create or update the alert row and append the transition, atomically; returns the alert
+        row."""
         with self._lock, self.batch():
             c = self._conn
             ev = json.dumps(evidence) if evidence is not None else None
-            fields = dict(state=effective_state, machine_state=st.state, active_since_ns=st.active_since,
-                          fired_at_ns=st.fired_at, clear_since_ns=st.clear_since,
-                          resolved_at_ns=at_ns if resolved else None, value=_num(st.value),
-                          threshold=_num(st.threshold), peak_max=_num(st.peak_max), peak_min=_num(st.peak_min),
-                          silenced=int(silenced), suppressed_by=suppressed_by, updated_at_ns=at_ns)
+            fields = dict(
+                state=effective_state,
+                machine_state=st.state,
+                active_since_ns=st.active_since,
+                fired_at_ns=st.fired_at,
+                clear_since_ns=st.clear_since,
+                resolved_at_ns=at_ns if resolved else None,
+                value=_num(st.value),
+                threshold=_num(st.threshold),
+                peak_max=_num(st.peak_max),
+                peak_min=_num(st.peak_min),
+                silenced=int(silenced),
+                suppressed_by=suppressed_by,
+                updated_at_ns=at_ns,
+            )
             if st.alert_id is None:
                 fields.update(meta, rule_id=st.rule_id, subject=st.subject, evidence=ev)
                 cols = ", ".join(fields)
-                cur = c.execute(f"INSERT INTO alerts ({cols}) VALUES ({', '.join('?' * len(fields))})",
-                                list(fields.values()))
+                cur = c.execute(
+                    f"INSERT INTO alerts ({cols}) VALUES ({', '.join('?' * len(fields))})",
+                    list(fields.values()),
+                )
                 st.alert_id = cur.lastrowid
-                row = {**_ROW_DEFAULTS, **fields, "id": st.alert_id}   # what SELECT * would return
+                row = {**_ROW_DEFAULTS, **fields, "id": st.alert_id}  # what SELECT * would return
             else:
-                if ev is not None and effective_state in ("firing", "suppressed") and from_state == "pending":
+                if (
+                    ev is not None
+                    and effective_state in ("firing", "suppressed")
+                    and from_state == "pending"
+                ):
                     fields["evidence"] = ev
-                c.execute(f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
-                          [*fields.values(), st.alert_id])
-                row = dict(c.execute("SELECT * FROM alerts WHERE id = ?", (st.alert_id,)).fetchone())
+                c.execute(
+                    f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                    [*fields.values(), st.alert_id],
+                )
+                row = dict(
+                    c.execute("SELECT * FROM alerts WHERE id = ?", (st.alert_id,)).fetchone()
+                )
             acked = row["ack_by"] is not None
-            c.execute("INSERT INTO alert_transitions (alert_id, at_ns, from_state, to_state, actor, reason, value, "
-                      "threshold, silenced, acknowledged, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      (st.alert_id, at_ns, from_state, effective_state, actor, reason, _num(value),
-                       _num(threshold), int(silenced), int(acked), ev))
+            c.execute(
+                "INSERT INTO alert_transitions (alert_id, at_ns, from_state, to_state, actor, reason, value, "
+                "threshold, silenced, acknowledged, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    st.alert_id,
+                    at_ns,
+                    from_state,
+                    effective_state,
+                    actor,
+                    reason,
+                    _num(value),
+                    _num(threshold),
+                    int(silenced),
+                    int(acked),
+                    ev,
+                ),
+            )
         return row
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """One write transaction around everything inside (nested uses join the outer one): a cycle that
+        """One write transaction around everything inside (nested uses join the outer one): a cycle
+        that
         records 30,000 transitions commits once."""
         with self._lock:
             if self._in_batch:
@@ -286,26 +400,53 @@ class AlertStore:
                 self._in_batch, self._batch_owner = False, None
 
     def update_values(self, states: Iterable[AlertState], at_ns: int) -> None:
-        rows = [(_num(s.value), _num(s.threshold), _num(s.peak_max), _num(s.peak_min), s.clear_since, at_ns,
-                 s.alert_id) for s in states if s.alert_id is not None]
+        rows = [
+            (
+                _num(s.value),
+                _num(s.threshold),
+                _num(s.peak_max),
+                _num(s.peak_min),
+                s.clear_since,
+                at_ns,
+                s.alert_id,
+            )
+            for s in states
+            if s.alert_id is not None
+        ]
         if rows:
             with self._lock:
-                self._conn.executemany("UPDATE alerts SET value = ?, threshold = ?, peak_max = ?, peak_min = ?, "
-                                       "clear_since_ns = ?, updated_at_ns = ? WHERE id = ?", rows)
+                self._conn.executemany(
+                    "UPDATE alerts SET value = ?, threshold = ?, peak_max = ?, peak_min = ?, "
+                    "clear_since_ns = ?, updated_at_ns = ? WHERE id = ?",
+                    rows,
+                )
 
     def expire_ack(self, alert_id: int) -> None:
         with self._lock:
-            self._conn.execute("UPDATE alerts SET ack_by = NULL, ack_comment = NULL, ack_at_ns = NULL, "
-                               "ack_expires_at_ns = NULL WHERE id = ?", (alert_id,))
+            self._conn.execute(
+                "UPDATE alerts SET ack_by = NULL, ack_comment = NULL, ack_at_ns = NULL, "
+                "ack_expires_at_ns = NULL WHERE id = ?",
+                (alert_id,),
+            )
 
     def expired_acks(self, now: int) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._rows("SELECT * FROM alerts WHERE resolved_at_ns IS NULL AND "
-                                            "ack_expires_at_ns IS NOT NULL AND ack_expires_at_ns <= ?", [now])]
+        return [
+            dict(r)
+            for r in self._rows(
+                "SELECT * FROM alerts WHERE resolved_at_ns IS NULL AND "
+                "ack_expires_at_ns IS NOT NULL AND ack_expires_at_ns <= ?",
+                [now],
+            )
+        ]
 
     def newly_expired_silences(self, now: int) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._rows("SELECT * FROM alert_silences WHERE ends_at_ns <= ? AND expired_notified = 0", [now])
-            self._conn.execute("UPDATE alert_silences SET expired_notified = 1 WHERE ends_at_ns <= ?", (now,))
+            rows = self._rows(
+                "SELECT * FROM alert_silences WHERE ends_at_ns <= ? AND expired_notified = 0", [now]
+            )
+            self._conn.execute(
+                "UPDATE alert_silences SET expired_notified = 1 WHERE ends_at_ns <= ?", (now,)
+            )
         return [self._silence_dict(r) for r in rows]
 
     def cursor(self, rule_id: str) -> int | None:
@@ -314,8 +455,11 @@ class AlertStore:
 
     def set_cursor(self, rule_id: str, last_ns: int) -> None:
         with self._lock:
-            self._conn.execute("INSERT INTO analyzer_cursor (rule_id, last_ns) VALUES (?, ?) ON CONFLICT (rule_id) "
-                               "DO UPDATE SET last_ns = excluded.last_ns", (rule_id, last_ns))
+            self._conn.execute(
+                "INSERT INTO analyzer_cursor (rule_id, last_ns) VALUES (?, ?) ON CONFLICT (rule_id) "
+                "DO UPDATE SET last_ns = excluded.last_ns",
+                (rule_id, last_ns),
+            )
 
     def connection(self) -> sqlite3.Connection:
         """The state.db connection, for sibling tables of the analyzer (curtailment orders)."""
@@ -326,8 +470,10 @@ class AlertStore:
 
     # ------------------------------------------------------------------ helpers
     def _rows(self, sql: str, args: list[Any]) -> list[dict[str, Any]]:
-        """Reads. The thread inside a write batch (the analyzer's cycle) reads its own uncommitted rows on the
-        shared connection; every other thread (the API) reads committed rows on its own connection without
+        """Reads. The thread inside a write batch (the analyzer's cycle) reads its own uncommitted
+        rows on the
+        shared connection; every other thread (the API) reads committed rows on its own connection
+        without
         waiting for the cycle to finish."""
         if self._batch_owner == threading.get_ident():
             return [dict(r) for r in self._conn.execute(sql, args).fetchall()]
@@ -356,8 +502,15 @@ class AlertStore:
 
     @staticmethod
     def _silence_payload(s: dict[str, Any]) -> dict[str, Any]:
-        return {"silence_id": s["id"], "kind": s["kind"], "matchers": s["matchers"], "starts_at_ns": s["starts_at_ns"],
-                "ends_at_ns": s["ends_at_ns"], "reason": s["reason"], "author": s["author"]}
+        return {
+            "silence_id": s["id"],
+            "kind": s["kind"],
+            "matchers": s["matchers"],
+            "starts_at_ns": s["starts_at_ns"],
+            "ends_at_ns": s["ends_at_ns"],
+            "reason": s["reason"],
+            "author": s["author"],
+        }
 
     @staticmethod
     def _alert_dict(r: Any) -> dict[str, Any]:

@@ -42,12 +42,24 @@ def create_app(
     sets the remaining ``ApiContext`` fields (``clock``, ``offline_after_s``, ``live_interval_s``).
     """
     ctx = ApiContext(
-        cfg=cfg, store=store, tokens=tokens or TokenTable.from_env(cfg.api.tokens_env),
-        alert_store=alert_store, bus=bus, profiles=profiles or {}, components=components or {},
-        faults=faults, **options,
+        cfg=cfg,
+        store=store,
+        tokens=tokens or TokenTable.from_env(cfg.api.tokens_env),
+        alert_store=alert_store,
+        bus=bus,
+        profiles=profiles or {},
+        components=components or {},
+        faults=faults,
+        **options,
     )
-    app = FastAPI(title="minewatch", version="1", summary=f"Facility {cfg.facility.id}: energy and safety monitor",
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="minewatch",
+        version="1",
+        summary=f"Facility {cfg.facility.id}: energy and safety monitor",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
     app.state.ctx = ctx
     app.state.hub = LiveHub(ctx)
     install_error_handlers(app)
@@ -57,13 +69,21 @@ def create_app(
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
 
     @app.middleware("http")
-    async def _log_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def _log_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         # The path only: query strings and headers may carry tokens and are never logged.
         started = time.perf_counter()
         response = await call_next(request)
         principal = getattr(request.state, "principal", None)
-        access_log.info("%s %s %d %.1fms %s", request.method, request.url.path, response.status_code,
-                        (time.perf_counter() - started) * 1000, principal.actor if principal else "-")
+        access_log.info(
+            "%s %s %d %.1fms %s",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            principal.actor if principal else "-",
+        )
         return response
 
     return app

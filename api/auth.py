@@ -49,7 +49,7 @@ class TokenTable:
         self._pairs = [(role, tok.encode()) for role, tok in pairs]
 
     @classmethod
-    def parse(cls, text: str, source: str) -> "TokenTable":
+    def parse(cls, text: str, source: str) -> TokenTable:
         """Parse ``role:token,role:token``; errors name the entry by position, never echo a token."""
         problems: list[str] = []
         pairs: list[tuple[str, str]] = []
@@ -60,27 +60,37 @@ class TokenTable:
             if not sep:
                 problems.append(f"{source}: entry {i}: expected 'role:token'")
             elif role not in ROLES:
-                problems.append(f"{source}: entry {i}: unknown role {role!r}; expected one of {', '.join(ROLES)}")
+                problems.append(
+                    f"{source}: entry {i}: unknown role {role!r}; expected one of {', '.join(ROLES)}"
+                )
             elif len(token) < MIN_TOKEN_LEN:
-                problems.append(f"{source}: entry {i} ({role}): token shorter than {MIN_TOKEN_LEN} characters")
+                problems.append(
+                    f"{source}: entry {i} ({role}): token shorter than {MIN_TOKEN_LEN} characters"
+                )
             else:
                 pairs.append((role, token))
         if not entries:
-            problems.append(f"{source}: no tokens; set it to e.g. 'operator:<token>,inspector:<token>,admin:<token>'")
+            problems.append(
+                f"{source}: no tokens; set it to e.g. 'operator:<token>,inspector:<token>,admin:<token>'"
+            )
         if problems:
             raise ConfigError(problems)
         return cls(pairs)
 
     @classmethod
-    def from_env(cls, env_name: str) -> "TokenTable":
+    def from_env(cls, env_name: str) -> TokenTable:
         value = os.environ.get(env_name)
         if value is None:
-            raise ConfigError([f"environment variable {env_name} is not set; the API needs 'role:token' pairs "
-                               f"(roles {', '.join(ROLES)}), e.g. {env_name}=admin:$(openssl rand -hex 24)"])
+            raise ConfigError(
+                [
+                    f"environment variable {env_name} is not set; the API needs 'role:token' pairs "
+                    f"(roles {', '.join(ROLES)}), e.g. {env_name}=admin:$(openssl rand -hex 24)"
+                ]
+            )
         return cls.parse(value, f"environment variable {env_name}")
 
     @classmethod
-    def generate(cls) -> tuple["TokenTable", dict[str, str]]:
+    def generate(cls) -> tuple[TokenTable, dict[str, str]]:
         """Fresh random tokens for every role (the demo prints them; nothing is stored)."""
         tokens = {role: secrets.token_urlsafe(24) for role in ROLES}
         return cls(list(tokens.items())), tokens
@@ -107,12 +117,20 @@ def authenticate(request: Request) -> Principal:
     tokens: TokenTable = request.app.state.ctx.tokens
     token = presented_token(request)
     if token is None:
-        raise ApiError(401, "Authorization", "missing bearer token (send 'Authorization: Bearer <token>' "
-                                             "or log in at /login)", headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "Authorization",
+            "missing bearer token (send 'Authorization: Bearer <token>' or log in at /login)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     principal = tokens.principal(token)
     if principal is None:
-        raise ApiError(401, "Authorization", "token not recognised",
-                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise ApiError(
+            401,
+            "Authorization",
+            "token not recognised",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     request.state.principal = principal
     return principal
 
@@ -124,8 +142,12 @@ def require(*roles: str) -> Callable[[Request], Principal]:
     def dependency(request: Request) -> Principal:
         principal = authenticate(request)
         if principal.role not in allowed:
-            raise ApiError(403, None, f"role {principal.role!r} may not do this; "
-                                      f"needs one of {', '.join(sorted(allowed))}")
+            raise ApiError(
+                403,
+                None,
+                f"role {principal.role!r} may not do this; "
+                f"needs one of {', '.join(sorted(allowed))}",
+            )
         return principal
 
     return dependency

@@ -15,8 +15,12 @@ def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
         config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
-        host: str | None = typer.Option(None, help="Listen address (default: api.host from the config)"),
-        port: int | None = typer.Option(None, help="Listen port (default: api.port from the config)"),
+        host: str | None = typer.Option(
+            None, help="Listen address (default: api.host from the config)"
+        ),
+        port: int | None = typer.Option(
+            None, help="Listen port (default: api.port from the config)"
+        ),
     ) -> None:
         """Serve the HTTP API and the live page from the store other processes write."""
         from minewatch.runtime import Runtime, setup_logging

@@ -31,7 +31,8 @@ class AlertStoreLike(Protocol):
 
 
 class FaultTarget(Protocol):
-    """The simulator's fault injection (``minewatch.simulator.facility.SimFacility``), present in the demo only."""
+    """The simulator's fault injection (``minewatch.simulator.facility.SimFacility``), present in
+    the demo only."""
 
     def inject(self, fault: str, target: str | None = None) -> str | None: ...
     def clear(self, fault: str, target: str | None = None) -> None: ...
@@ -50,7 +51,8 @@ class ApiContext:
     components: Mapping[str, HasStats] = field(default_factory=dict)
     faults: FaultTarget | None = None
     clock: Callable[[], int] = now_ns
-    #: A device with no sample for this long is shown offline (the analyzer's staleness rule alerts).
+    #: A device with no sample for this long is shown offline (the analyzer's staleness rule
+    #: alerts).
     offline_after_s: float = 60.0
     #: Seconds between two live snapshots pushed to the page.
     live_interval_s: float = 2.0

@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """A request the API refuses, with the parameter at fault (or None) and a human reason."""
 
-    def __init__(self, status: int, parameter: str | None, reason: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, parameter: str | None, reason: str, headers: dict[str, str] | None = None
+    ) -> None:
         self.status = status
         self.parameter = parameter
         self.reason = reason
@@ -34,7 +36,9 @@ def bad_param(parameter: str, reason: str) -> ApiError:
 
 def error_body(status: int, parameter: str | None, reason: str) -> dict[str, object]:
     message = f"{parameter}: {reason}" if parameter else reason
-    return {"error": {"status": status, "parameter": parameter, "reason": reason, "message": message}}
+    return {
+        "error": {"status": status, "parameter": parameter, "reason": reason, "message": message}
+    }
 
 
 def _validation_parameter(loc: tuple[object, ...]) -> str:
@@ -46,8 +50,11 @@ def _validation_parameter(loc: tuple[object, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.status, exc.parameter, exc.reason), status_code=exc.status,
-                            headers=exc.headers)
+        return JSONResponse(
+            error_body(exc.status, exc.parameter, exc.reason),
+            status_code=exc.status,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -59,7 +66,10 @@ def install_error_handlers(app: FastAPI) -> None:
         body = error_body(400, param, f"{first.get('msg', 'invalid')}{got_txt}")
         if len(errors) > 1:
             body["error"]["others"] = [  # type: ignore[index]
-                {"parameter": _validation_parameter(tuple(e.get("loc", ()))), "reason": e.get("msg")}
+                {
+                    "parameter": _validation_parameter(tuple(e.get("loc", ()))),
+                    "reason": e.get("msg"),
+                }
                 for e in errors[1:]
             ]
         return JSONResponse(body, status_code=400)
@@ -67,5 +77,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         reason = exc.detail if isinstance(exc.detail, str) else "request refused"
-        return JSONResponse(error_body(exc.status_code, None, reason), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(exc.status_code, None, reason),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )

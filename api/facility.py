@@ -47,18 +47,21 @@ def latest_of(ctx: ApiContext, devices: list[str], metric: str) -> pd.DataFrame:
 
 def rig_mask(devices: pd.DataFrame) -> pd.Series:
     """Rigs: role ``rig``, or an ASIC whose collector did not set a role."""
-    return (devices["role"] == RIG_ROLE) | ((devices["role"] == "") & (devices["kind"] == "asic_miner"))
+    return (devices["role"] == RIG_ROLE) | (
+        (devices["role"] == "") & (devices["kind"] == "asic_miner")
+    )
 
 
 @dataclass
 class DeviceTable:
-    """``store.devices()`` plus ``online``: seen within ``offline_after_s`` and not reported down (``up`` = 0)."""
+    """``store.devices()`` plus ``online``: seen within ``offline_after_s`` and not reported down
+    (``up`` = 0)."""
 
     frame: pd.DataFrame
     now_ns: int
 
     @classmethod
-    def load(cls, ctx: ApiContext, now_ns: int) -> "DeviceTable":
+    def load(cls, ctx: ApiContext, now_ns: int) -> DeviceTable:
         cached = ctx.cache.get("devices")
         if cached is not None and time.monotonic() - cached[0] < ctx.device_table_ttl_s:
             df, down = cached[1], cached[2]
@@ -69,32 +72,51 @@ class DeviceTable:
             ctx.cache["devices"] = (time.monotonic(), df, down)
         cutoff = now_ns - int(ctx.offline_after_s * NS_PER_S)
         last = pd.to_numeric(df["last_seen"], errors="coerce")
-        df = df.assign(online=(last >= cutoff) & ~df["device"].isin(down), reported_down=df["device"].isin(down))
+        df = df.assign(
+            online=(last >= cutoff) & ~df["device"].isin(down),
+            reported_down=df["device"].isin(down),
+        )
         return cls(df, now_ns)
 
     def counts(self) -> dict[str, Any]:
         """Equipment online/offline. The collector's discovery summary is stored as a device of kind
-        ``discovery`` written once per scan period; it is not equipment and would read "offline" between scans."""
+        ``discovery`` written once per scan period; it is not equipment and would read "offline"
+        between scans."""
         df = self.frame[self.frame["kind"] != DISCOVERY_KIND]
         by_role: dict[str, dict[str, int]] = {}
         for role, grp in df.groupby(df["role"].replace("", "unassigned")):
-            by_role[str(role)] = {"online": int(grp["online"].sum()), "offline": int((~grp["online"]).sum())}
-        return {"total": len(df), "online": int(df["online"].sum()), "offline": int((~df["online"]).sum()),
-                "by_role": by_role}
+            by_role[str(role)] = {
+                "online": int(grp["online"].sum()),
+                "offline": int((~grp["online"]).sum()),
+            }
+        return {
+            "total": len(df),
+            "online": int(df["online"].sum()),
+            "offline": int((~df["online"]).sum()),
+            "by_role": by_role,
+        }
 
     def record(self, row: pd.Series) -> dict[str, Any]:
         first = None if pd.isna(row["first_seen"]) else int(row["first_seen"])
         last = None if pd.isna(row["last_seen"]) else int(row["last_seen"])
         return {
-            "id": row["device"], "kind": row["kind"], "model": row["model"], "zone": row["zone"],
-            "rack": row["rack"], "role": row["role"], "online": bool(row["online"]),
+            "id": row["device"],
+            "kind": row["kind"],
+            "model": row["model"],
+            "zone": row["zone"],
+            "rack": row["rack"],
+            "role": row["role"],
+            "online": bool(row["online"]),
             "reported_down": bool(row["reported_down"]),
-            "first_seen": rfc3339(first), "last_seen": rfc3339(last), "age_s": age_s(self.now_ns, last),
+            "first_seen": rfc3339(first),
+            "last_seen": rfc3339(last),
+            "age_s": age_s(self.now_ns, last),
         }
 
 
 def facility_power(ctx: ApiContext, table: DeviceTable) -> dict[str, Any]:
-    """Facility power: the revenue meter(s) when they have a fresh reading, else the sum over fresh rigs.
+    """Facility power: the revenue meter(s) when they have a fresh reading, else the sum over fresh
+    rigs.
 
     The response says which (``source``): the meter is the licence's truth; the rig sum misses
     cooling and auxiliary load and may include firmware estimates.
@@ -107,10 +129,19 @@ def facility_power(ctx: ApiContext, table: DeviceTable) -> dict[str, Any]:
         latest = latest_of(ctx, meters, "power_w")
         fresh = latest[latest["ts"] >= cutoff]
         if len(fresh) == len(meters):
-            return _power(ctx, now, float(fresh["value"].sum()), "revenue_meter", int(fresh["ts"].min()),
-                          devices=meters, counted=len(fresh))
-        note = (f"revenue meter(s) {', '.join(sorted(set(meters) - set(fresh['device'])))} have no power_w "
-                f"reading in the last {ctx.offline_after_s:g} s; showing the sum over rigs instead")
+            return _power(
+                ctx,
+                now,
+                float(fresh["value"].sum()),
+                "revenue_meter",
+                int(fresh["ts"].min()),
+                devices=meters,
+                counted=len(fresh),
+            )
+        note = (
+            f"revenue meter(s) {', '.join(sorted(set(meters) - set(fresh['device'])))} have no power_w "
+            f"reading in the last {ctx.offline_after_s:g} s; showing the sum over rigs instead"
+        )
     rigs = df.loc[rig_mask(df), "device"].tolist()
     latest = latest_of(ctx, rigs, "power_w") if rigs else pd.DataFrame()
     fresh = latest[latest["ts"] >= cutoff] if not latest.empty else latest
@@ -118,16 +149,30 @@ def facility_power(ctx: ApiContext, table: DeviceTable) -> dict[str, Any]:
         out = _power(ctx, now, None, None, None, devices=None, counted=0)
         out["note"] = note or "no power reading from a revenue meter or any rig"
         return out
-    out = _power(ctx, now, float(fresh["value"].sum()), "rigs_sum", int(fresh["ts"].min()), devices=None,
-                 counted=len(fresh))
+    out = _power(
+        ctx,
+        now,
+        float(fresh["value"].sum()),
+        "rigs_sum",
+        int(fresh["ts"].min()),
+        devices=None,
+        counted=len(fresh),
+    )
     out["rigs_without_fresh_power"] = len(rigs) - len(fresh)
     if note:
         out["note"] = note
     return out
 
 
-def _power(ctx: ApiContext, now: int, watts: float | None, source: str | None, oldest_ts: int | None,
-           devices: list[str] | None, counted: int) -> dict[str, Any]:
+def _power(
+    ctx: ApiContext,
+    now: int,
+    watts: float | None,
+    source: str | None,
+    oldest_ts: int | None,
+    devices: list[str] | None,
+    counted: int,
+) -> dict[str, Any]:
     cap_kw = ctx.cfg.licence.capacity_kw
     kw = None if watts is None else round(watts / 1000, 3)
     return {
@@ -156,12 +201,18 @@ def hottest_rigs(ctx: ApiContext, table: DeviceTable, n: int = 10) -> list[dict[
     for row in top.itertuples(index=False):
         model = str(models.get(row.device, ""))
         limit = limit_of(ctx, model, "chip_temp_c")
-        out.append({
-            "id": row.device, "model": model, "zone": str(zones.get(row.device, "")),
-            "chip_temp_c": round(float(row.value), 2), "ts": rfc3339(int(row.ts)), "age_s": age_s(table.now_ns, row.ts),
-            "limit_c": limit.get("max_above") if limit else None,
-            "warn_c": limit.get("warn_above") if limit else None,
-        })
+        out.append(
+            {
+                "id": row.device,
+                "model": model,
+                "zone": str(zones.get(row.device, "")),
+                "chip_temp_c": round(float(row.value), 2),
+                "ts": rfc3339(int(row.ts)),
+                "age_s": age_s(table.now_ns, row.ts),
+                "limit_c": limit.get("max_above") if limit else None,
+                "warn_c": limit.get("warn_above") if limit else None,
+            }
+        )
     return out
 
 
@@ -196,12 +247,15 @@ def alert_counts(alerts: list[dict[str, Any]] | None) -> dict[str, Any] | None:
         "firing": len(firing),
         "pending": sum(1 for a in alerts if a.get("state") == "pending"),
         "nodata": sum(1 for a in alerts if a.get("state") == "nodata"),
-        "firing_by_severity": {s: sum(1 for a in firing if a.get("severity") == s) for s in SEVERITIES},
+        "firing_by_severity": {
+            s: sum(1 for a in firing if a.get("severity") == s) for s in SEVERITIES
+        },
     }
 
 
 def api_record(obj: Any) -> Any:
-    """Plain dicts from the analyzer, with every ``*_ns`` timestamp turned into RFC 3339 (key without
+    """Plain dicts from the analyzer, with every ``*_ns`` timestamp turned into RFC 3339 (key
+    without
     ``_ns``) and evidence points ``[ts_ns, value]`` into ``[time, value]``."""
     if isinstance(obj, dict):
         out: dict[str, Any] = {}
@@ -209,8 +263,12 @@ def api_record(obj: Any) -> Any:
             if k.endswith("_ns") and (v is None or isinstance(v, int)):
                 out[k[:-3]] = rfc3339(v)
             elif k == "points" and isinstance(v, list):
-                out[k] = [[rfc3339(p[0]), p[1]] if isinstance(p, (list, tuple)) and len(p) == 2
-                          and isinstance(p[0], int) else api_record(p) for p in v]
+                out[k] = [
+                    [rfc3339(p[0]), p[1]]
+                    if isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], int)
+                    else api_record(p)
+                    for p in v
+                ]
             else:
                 out[k] = api_record(v)
         return out
@@ -219,12 +277,17 @@ def api_record(obj: Any) -> Any:
     return obj
 
 
-def facility_summary(ctx: ApiContext, table: DeviceTable, alerts: list[dict[str, Any]] | None) -> dict[str, Any]:
+def facility_summary(
+    ctx: ApiContext, table: DeviceTable, alerts: list[dict[str, Any]] | None
+) -> dict[str, Any]:
     cfg = ctx.cfg
     return {
         "facility": {"id": cfg.facility.id, "name": cfg.facility.name, "timezone": cfg.timezone},
-        "licence": {"number": cfg.licence.number, "capacity_kw": cfg.licence.capacity_kw,
-                    "region": cfg.licence.region},
+        "licence": {
+            "number": cfg.licence.number,
+            "capacity_kw": cfg.licence.capacity_kw,
+            "region": cfg.licence.region,
+        },
         "as_of": rfc3339(table.now_ns),
         "power": facility_power(ctx, table),
         "devices": {**table.counts(), "offline_after_s": ctx.offline_after_s},
@@ -232,17 +295,24 @@ def facility_summary(ctx: ApiContext, table: DeviceTable, alerts: list[dict[str,
     }
 
 
-def facility_power_series(ctx: ApiContext, table: DeviceTable, start_ns: int, end_ns: int,
-                          step_ns: int) -> tuple[str | None, list[list[Any]]]:
+def facility_power_series(
+    ctx: ApiContext, table: DeviceTable, start_ns: int, end_ns: int, step_ns: int
+) -> tuple[str | None, list[list[Any]]]:
     """Facility power per bucket (mean within the bucket, summed over devices) from the same source
     ``facility_power`` uses; points are ``[time, kW]``."""
     df = table.frame
     meters = df.loc[df["role"] == METER_ROLE, "device"].tolist()
-    source, devices = ("revenue_meter", meters) if meters else ("rigs_sum", df.loc[rig_mask(df), "device"].tolist())
+    source, devices = (
+        ("revenue_meter", meters)
+        if meters
+        else ("rigs_sum", df.loc[rig_mask(df), "device"].tolist())
+    )
     if not devices:
         return None, []
     if len(devices) <= FILTER_LOCALLY_ABOVE:
-        q = ctx.store.query(start_ns, end_ns, devices=devices, metrics=["power_w"], step_ns=step_ns, agg="mean")
+        q = ctx.store.query(
+            start_ns, end_ns, devices=devices, metrics=["power_w"], step_ns=step_ns, agg="mean"
+        )
     else:
         q = ctx.store.query(start_ns, end_ns, metrics=["power_w"], step_ns=step_ns, agg="mean")
         q = q[q["device"].isin(devices)]

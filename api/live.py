@@ -20,7 +20,13 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from minewatch.api.auth import any_role
 from minewatch.api.context import ApiContext
-from minewatch.api.facility import DeviceTable, active_alerts, facility_power_series, facility_summary, hottest_rigs
+from minewatch.api.facility import (
+    DeviceTable,
+    active_alerts,
+    facility_power_series,
+    facility_summary,
+    hottest_rigs,
+)
 from minewatch.api.params import format_step, parse_time, rfc3339
 from minewatch.api.regulator import regulator_channel
 from minewatch.sample import NS_PER_S
@@ -54,7 +60,10 @@ class LiveHub:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            if self._snap is not None and time.monotonic() - self._snap_at < self.ctx.live_interval_s / 2:
+            if (
+                self._snap is not None
+                and time.monotonic() - self._snap_at < self.ctx.live_interval_s / 2
+            ):
                 return self._snap
             ctx = self.ctx
             now = ctx.clock()
@@ -77,7 +86,8 @@ class LiveHub:
             return self._snap
 
     def _refresh_trend(self, table: DeviceTable, now: int) -> dict[str, Any]:
-        """The last 30 minutes of facility power. After the first full read only the buckets since the
+        """The last 30 minutes of facility power. After the first full read only the buckets since
+        the
         previous refresh are read again (at 30,000 rigs the full read is the costly part)."""
         start = now - TREND_WINDOW_NS
         old = self._trend
@@ -105,10 +115,14 @@ class LiveHub:
 
 
 def _slim(alert: dict[str, Any]) -> dict[str, Any]:
-    """An alert without its evidence points (up to 240 per alert, every 2 s, to every page); the page
+    """An alert without its evidence points (up to 240 per alert, every 2 s, to every page); the
+    page
     keeps the metric name and fetches the series when the operator opens the alert."""
     evidence = alert.get("evidence")
-    return {**alert, "evidence": {"metric": evidence.get("metric")} if isinstance(evidence, dict) else None}
+    return {
+        **alert,
+        "evidence": {"metric": evidence.get("metric")} if isinstance(evidence, dict) else None,
+    }
 
 
 router = APIRouter(prefix="/api/v1", tags=["live"])
@@ -116,7 +130,8 @@ router = APIRouter(prefix="/api/v1", tags=["live"])
 
 @router.get("/live", response_class=EventSourceResponse, dependencies=[Depends(any_role)])
 async def live(request: Request) -> AsyncIterator[ServerSentEvent]:
-    """``snapshot`` events (facility summary, hottest rigs, active alerts, power trend, central-bank channel) every
+    """``snapshot`` events (facility summary, hottest rigs, active alerts, power trend, central-bank
+    channel) every
     ``live_interval_s``; an ``error`` event when the store cannot answer (the stream stays open)."""
     hub: LiveHub = request.app.state.hub
     hub.clients += 1
@@ -125,10 +140,14 @@ async def live(request: Request) -> AsyncIterator[ServerSentEvent]:
             try:
                 snap = await anyio.to_thread.run_sync(hub.snapshot)
                 yield ServerSentEvent(data=snap, event="snapshot", id=str(snap["seq"]), retry=3000)
-            except Exception as exc:  # the page shows it and keeps the stream; the next tick retries
+            except (
+                Exception
+            ) as exc:  # the page shows it and keeps the stream; the next tick retries
                 hub.errors += 1
                 log.warning("live snapshot failed: %s", exc)
-                yield ServerSentEvent(data={"message": f"live data unavailable: {exc}"}, event="error")
+                yield ServerSentEvent(
+                    data={"message": f"live data unavailable: {exc}"}, event="error"
+                )
             await hub.pause(hub.ctx.live_interval_s)
     finally:
         hub.clients -= 1

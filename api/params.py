@@ -6,13 +6,19 @@ Every parser raises ``ApiError`` naming the parameter, so each route states its 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from minewatch.api.errors import bad_param
 from minewatch.sample import NS_PER_S
 
 _STEP_RE = re.compile(r"^(\d+)(ms|s|m|h|d)$")
-_STEP_UNIT_NS = {"ms": 1_000_000, "s": NS_PER_S, "m": 60 * NS_PER_S, "h": 3600 * NS_PER_S, "d": 86400 * NS_PER_S}
+_STEP_UNIT_NS = {
+    "ms": 1_000_000,
+    "s": NS_PER_S,
+    "m": 60 * NS_PER_S,
+    "h": 3600 * NS_PER_S,
+    "d": 86400 * NS_PER_S,
+}
 #: A query may return at most this many points; past it the client must coarsen ``step``.
 MAX_POINTS = 10_000
 
@@ -22,7 +28,7 @@ def rfc3339(ts_ns: int | None) -> str | None:
     if ts_ns is None:
         return None
     secs, ns = divmod(int(ts_ns), NS_PER_S)
-    base = datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = datetime.fromtimestamp(secs, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     if ns == 0:
         return base + "Z"
     if ns % 1_000_000 == 0:
@@ -31,7 +37,7 @@ def rfc3339(ts_ns: int | None) -> str | None:
 
 
 _FRACTION_RE = re.compile(r"\.(\d+)")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_time(name: str, value: str) -> int:
@@ -41,7 +47,9 @@ def parse_time(name: str, value: str) -> int:
     """
     text = value.strip()
     if not text:
-        raise bad_param(name, "must be an RFC 3339 time such as 2026-01-05T10:00:00Z, got an empty value")
+        raise bad_param(
+            name, "must be an RFC 3339 time such as 2026-01-05T10:00:00Z, got an empty value"
+        )
     frac_ns = 0
     m = _FRACTION_RE.search(text)
     if m:
@@ -49,15 +57,20 @@ def parse_time(name: str, value: str) -> int:
         if len(digits) > 9:
             raise bad_param(name, f"fractional seconds beyond nanoseconds in {value!r}")
         frac_ns = int(digits.ljust(9, "0"))
-        text = text[:m.start()] + text[m.end():]
+        text = text[: m.start()] + text[m.end() :]
     if text.endswith(("z", "Z")):
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise bad_param(name, f"must be an RFC 3339 time such as 2026-01-05T10:00:00Z, got {value!r}") from None
+        raise bad_param(
+            name, f"must be an RFC 3339 time such as 2026-01-05T10:00:00Z, got {value!r}"
+        ) from None
     if "T" not in text.upper() or dt.tzinfo is None:
-        raise bad_param(name, f"must be an RFC 3339 date-time with a UTC offset (e.g. Z or +05:00), got {value!r}")
+        raise bad_param(
+            name,
+            f"must be an RFC 3339 date-time with a UTC offset (e.g. Z or +05:00), got {value!r}",
+        )
     return (dt - _EPOCH) // timedelta(seconds=1) * NS_PER_S + frac_ns
 
 
@@ -76,13 +89,20 @@ def format_step(step_ns: int) -> str:
     return f"{step_ns}ns"
 
 
-def time_range(start: str | None, end: str | None, now_ns: int, default_span_ns: int,
-               max_span_ns: int | None = None) -> tuple[int, int]:
+def time_range(
+    start: str | None,
+    end: str | None,
+    now_ns: int,
+    default_span_ns: int,
+    max_span_ns: int | None = None,
+) -> tuple[int, int]:
     """``[start, end)`` from optional RFC 3339 strings; end defaults to now, start to end - span."""
     end_ns = parse_time("end", end) if end is not None else now_ns
     start_ns = parse_time("start", start) if start is not None else end_ns - default_span_ns
     if start_ns >= end_ns:
-        raise bad_param("start", f"must be before end ({rfc3339(start_ns)} is not before {rfc3339(end_ns)})")
+        raise bad_param(
+            "start", f"must be before end ({rfc3339(start_ns)} is not before {rfc3339(end_ns)})"
+        )
     if max_span_ns is not None and end_ns - start_ns > max_span_ns:
         raise bad_param("start", f"range longer than the allowed {format_step(max_span_ns)}")
     return start_ns, end_ns
@@ -92,8 +112,11 @@ def check_points(start_ns: int, end_ns: int, step_ns: int, what: str = "step") -
     """Refuse a bucketed query that would return more than ``MAX_POINTS`` points per series."""
     points = -(-(end_ns - start_ns) // step_ns)
     if points > MAX_POINTS:
-        raise bad_param(what, f"too many points: {points} buckets of {format_step(step_ns)} in the range, "
-                              f"at most {MAX_POINTS}; use a step of at least {format_step(suggest_step(start_ns, end_ns))}")
+        raise bad_param(
+            what,
+            f"too many points: {points} buckets of {format_step(step_ns)} in the range, "
+            f"at most {MAX_POINTS}; use a step of at least {format_step(suggest_step(start_ns, end_ns))}",
+        )
 
 
 def suggest_step(start_ns: int, end_ns: int) -> int:

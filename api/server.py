@@ -25,10 +25,18 @@ class ApiServer:
         self.host = host
         self.port = port
         # access_log off: uvicorn logs query strings; api.app logs paths only (tokens never logged).
-        self._server = uvicorn.Server(uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
-            timeout_graceful_shutdown=5, log_config=None,
-        ))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=5,
+                log_config=None,
+            )
+        )
         self._thread: threading.Thread | None = None
         self._started_at: float | None = None
 
@@ -42,8 +50,10 @@ class ApiServer:
         deadline = time.monotonic() + 15
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} could not listen on {self.host}:{self.port} "
-                                   f"(port in use or not allowed?)")
+                raise RuntimeError(
+                    f"{self.name} could not listen on {self.host}:{self.port} "
+                    f"(port in use or not allowed?)"
+                )
             time.sleep(0.05)
         if self.port == 0:  # the OS chose: report the real one
             self.port = self._server.servers[0].sockets[0].getsockname()[1]
@@ -52,7 +62,9 @@ class ApiServer:
 
     def stop(self) -> None:
         """Ends the live streams first (they never end on their own), then the server; idempotent."""
-        hub = getattr(self.app.state, "hub", None)  # the minewatch API's live streams (the demo's receiver has none)
+        hub = getattr(
+            self.app.state, "hub", None
+        )  # the minewatch API's live streams (the demo's receiver has none)
         if hub is not None:
             hub.close()
         if self._thread is not None:
@@ -62,5 +74,10 @@ class ApiServer:
 
     def stats(self) -> dict[str, Any]:
         running = self._thread is not None and self._thread.is_alive()
-        return {"url": self.url, "running": running,
-                "uptime_s": round(time.monotonic() - self._started_at, 1) if running and self._started_at else 0}
+        return {
+            "url": self.url,
+            "running": running,
+            "uptime_s": round(time.monotonic() - self._started_at, 1)
+            if running and self._started_at
+            else 0,
+        }

@@ -1,12 +1,16 @@
 """30-day compliance report for a 1,000-rig facility with the full tm-2026 profile (goal: ≤ 60 s).
 
-Data (built once into --db): 1,000 rigs reporting chip temperature every 10 min, a revenue meter with
+Data (built once into --db): 1,000 rigs reporting chip temperature every 10 min, a revenue meter
+with
 power, voltages, currents, frequency and power factor every minute, 10 PDUs and 2 hall sensors every
-5 min; faults injected: hot rigs, a capacity excursion, a metering gap, a curtailment order. Rig timing
-parameters of tm-2026 are scaled to the 10-minute data rate (a 10 s rate for 30 days would be 2.6 G rows).
+5 min; faults injected: hot rigs, a capacity excursion, a metering gap, a curtailment order. Rig
+timing
+parameters of tm-2026 are scaled to the 10-minute data rate (a 10 s rate for 30 days would be 2.6 G
+rows).
 Baseline in the same run: the bucketing of one day of rig temperatures via groupby().resample().
 
-    /work/venv/bin/python bench/analyzer_report.py [--rigs 1000] [--days 30] [--db /tmp/mw-bench-report]
+    /work/venv/bin/python bench/analyzer_report.py [--rigs 1000] [--days 30] [--db
+    /tmp/mw-bench-report]
 """
 
 from __future__ import annotations
@@ -24,15 +28,16 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from minewatch.analyzer.curtailment import add_order  # noqa: E402
-from minewatch.analyzer.profile import load_compliance_profile  # noqa: E402
-from minewatch.analyzer.report import build_report, to_json  # noqa: E402
-from minewatch.analyzer.series import Buckets  # noqa: E402
-from minewatch.analyzer.state import AlertStore  # noqa: E402
-from analyzer_live import profiles  # noqa: E402
-from minewatch.config.facility import FacilityConfig  # noqa: E402
-from minewatch.sample import DeviceMeta, Sample  # noqa: E402
-from minewatch.store import SqliteStore  # noqa: E402
+from analyzer_live import profiles
+
+from minewatch.analyzer.curtailment import add_order
+from minewatch.analyzer.profile import load_compliance_profile
+from minewatch.analyzer.report import build_report, to_json
+from minewatch.analyzer.series import Buckets
+from minewatch.analyzer.state import AlertStore
+from minewatch.config.facility import FacilityConfig
+from minewatch.sample import DeviceMeta, Sample
+from minewatch.store import SqliteStore
 
 S = 10**9
 T0 = 1_767_225_600 * S
@@ -40,20 +45,33 @@ DAY = 86400
 
 
 def build(db: Path, rigs: int, days: int) -> tuple[FacilityConfig, SqliteStore]:
-    cfg = FacilityConfig.model_validate({
-        "facility": {"id": "bench", "name": "Bench 3.5 MW"}, "licence": {"number": "B-2", "capacity_kw": 4000},
-        "storage": {"data_dir": str(db)}, "analysis": {"interval_s": 10}, "registry": str(db / "registry.csv")})
+    cfg = FacilityConfig.model_validate(
+        {
+            "facility": {"id": "bench", "name": "Bench 3.5 MW"},
+            "licence": {"number": "B-2", "capacity_kw": 4000},
+            "storage": {"data_dir": str(db)},
+            "analysis": {"interval_s": 10},
+            "registry": str(db / "registry.csv"),
+        }
+    )
     store = SqliteStore(db / "telemetry.db")
     if (db / "ready").exists():
         return cfg, store
     rng = np.random.default_rng(7)
     serials = [f"rig-{i:04d}" for i in range(rigs)]
-    (db / "registry.csv").write_text("serial,model,zone,rack\n" + "".join(f"{s},s21,h1,r{i // 50}\n"
-                                                                       for i, s in enumerate(serials[:-3])))
-    store.upsert_devices([DeviceMeta(s, "asic_miner", "s21", "h1", f"r{i // 50}", "rig") for i, s in enumerate(serials)]
-                         + [DeviceMeta("meter-1", "power_meter", "meter", role="revenue_meter")]
-                         + [DeviceMeta(f"pdu-{i}", "pdu", "pdu", role="rack_pdu") for i in range(10)]
-                         + [DeviceMeta(f"hall-{i}", "env_sensor", "env", role="hall_sensor") for i in range(2)])
+    (db / "registry.csv").write_text(
+        "serial,model,zone,rack\n"
+        + "".join(f"{s},s21,h1,r{i // 50}\n" for i, s in enumerate(serials[:-3]))
+    )
+    store.upsert_devices(
+        [
+            DeviceMeta(s, "asic_miner", "s21", "h1", f"r{i // 50}", "rig")
+            for i, s in enumerate(serials)
+        ]
+        + [DeviceMeta("meter-1", "power_meter", "meter", role="revenue_meter")]
+        + [DeviceMeta(f"pdu-{i}", "pdu", "pdu", role="rack_pdu") for i in range(10)]
+        + [DeviceMeta(f"hall-{i}", "env_sensor", "env", role="hall_sensor") for i in range(2)]
+    )
     t = time.perf_counter()
     n = 0
     for day in range(days):
@@ -62,20 +80,31 @@ def build(db: Path, rigs: int, days: int) -> tuple[FacilityConfig, SqliteStore]:
             ts = T0 + (day * DAY + sec) * S
             temps = rng.normal(75, 3, rigs)
             if day % 7 == 3 and 36000 <= sec < 37800:
-                temps[:5] = 99                                   # weekly hot spell on five rigs
+                temps[:5] = 99  # weekly hot spell on five rigs
             batch += [Sample(ts, s, "chip_temp_c", float(v)) for s, v in zip(serials, temps)]
         for sec in range(0, DAY, 60):
             ts = T0 + (day * DAY + sec) * S
             if day == 12 and 3600 <= sec < 7200:
-                continue                                          # one hour metering gap
+                continue  # one hour metering gap
             kw = 4300 if day == 5 and 50000 <= sec < 53000 else 3500
-            batch += [Sample(ts, "meter-1", "power_w", kw * 1000.0), Sample(ts, "meter-1", "frequency_hz", 50.0),
-                      Sample(ts, "meter-1", "power_factor", 0.96)]
+            batch += [
+                Sample(ts, "meter-1", "power_w", kw * 1000.0),
+                Sample(ts, "meter-1", "frequency_hz", 50.0),
+                Sample(ts, "meter-1", "power_factor", 0.96),
+            ]
             batch += [Sample(ts, "meter-1", f"voltage_v_{p}", 228.0) for p in ("l1", "l2", "l3")]
             batch += [Sample(ts, "meter-1", f"current_a_{p}", 5300.0) for p in ("l1", "l2", "l3")]
             if sec % 300 == 0:
-                batch += [Sample(ts, f"pdu-{i}", m, v) for i in range(10) for m, v in (("power_w", 345e3), ("current_a", 45.0))]
-                batch += [Sample(ts, f"hall-{i}", m, v) for i in range(2) for m, v in (("ambient_temp_c", 25.0), ("humidity_pct", 45.0))]
+                batch += [
+                    Sample(ts, f"pdu-{i}", m, v)
+                    for i in range(10)
+                    for m, v in (("power_w", 345e3), ("current_a", 45.0))
+                ]
+                batch += [
+                    Sample(ts, f"hall-{i}", m, v)
+                    for i in range(2)
+                    for m, v in (("ambient_temp_c", 25.0), ("humidity_pct", 45.0))
+                ]
         store.write(batch)
         n += len(batch)
     print(f"built store: {n:,} samples in {time.perf_counter() - t:.0f} s")
@@ -86,8 +115,14 @@ def build(db: Path, rigs: int, days: int) -> tuple[FacilityConfig, SqliteStore]:
 def bench_profile():
     """tm-2026 with rig timing scaled to the 10-minute data of this bench."""
     prof = load_compliance_profile("tm-2026")
-    scaled = {"DQ-03": {"interval": 600.0}, "TH-05": {"max_age": 900.0}, "TH-06": {"max_age": 900.0},
-              "RG-01": {"seen_within": 1200.0}, "RG-02": {"seen_within": 1200.0}, "RG-03": {"seen_within": 1200.0}}
+    scaled = {
+        "DQ-03": {"interval": 600.0},
+        "TH-05": {"max_age": 900.0},
+        "TH-06": {"max_age": 900.0},
+        "RG-01": {"seen_within": 1200.0},
+        "RG-02": {"seen_within": 1200.0},
+        "RG-03": {"seen_within": 1200.0},
+    }
     for rule in prof.rules:
         for k, v in scaled.get(rule.id, {}).items():
             setattr(rule._params, k, v)
@@ -98,7 +133,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rigs", type=int, default=1000)
     ap.add_argument("--days", type=int, default=30)
-    ap.add_argument("--step-s", type=float, default=300.0, help="report evaluation step for frequent rules")
+    ap.add_argument(
+        "--step-s", type=float, default=300.0, help="report evaluation step for frequent rules"
+    )
     ap.add_argument("--db", type=Path, default=None)
     a = ap.parse_args()
     db = a.db or Path(tempfile.mkdtemp(prefix="mw-bench-report-"))
@@ -107,12 +144,20 @@ def main() -> None:
     (db / "state.db").unlink(missing_ok=True)
     alerts = AlertStore(db / "state.db")
     alerts.clock = lambda: T0
-    add_order(alerts, target_kw=1000, starts_at_ns=T0 + (20 * DAY + 64800) * S, ends_at_ns=T0 + (20 * DAY + 79200) * S,
-              response_s=1800, issued_by="dispatcher")
+    add_order(
+        alerts,
+        target_kw=1000,
+        starts_at_ns=T0 + (20 * DAY + 64800) * S,
+        ends_at_ns=T0 + (20 * DAY + 79200) * S,
+        response_s=1800,
+        issued_by="dispatcher",
+    )
     prof = bench_profile()
     end = T0 + a.days * DAY * S
     t, p = time.perf_counter(), time.process_time()
-    rep = build_report(cfg, store, alerts, prof, T0, end, device_profiles=profiles(), report_step_s=a.step_s)
+    rep = build_report(
+        cfg, store, alerts, prof, T0, end, device_profiles=profiles(), report_step_s=a.step_s
+    )
     wall, cpu = time.perf_counter() - t, time.process_time() - p
     size = len(to_json(rep))
     day = store.query(T0, T0 + DAY * S, metrics=["chip_temp_c"])
@@ -122,13 +167,21 @@ def main() -> None:
     Buckets(day, devices, grid, 600 * S, 600 * S).latest(900 * S)
     fast = time.perf_counter() - t1
     t1 = time.perf_counter()
-    day.assign(ts=pd.to_datetime(day["ts"], utc=True)).set_index("ts").groupby("device")["value"].resample("600s").last()
+    day.assign(ts=pd.to_datetime(day["ts"], utc=True)).set_index("ts").groupby("device")[
+        "value"
+    ].resample("600s").last()
     slow = time.perf_counter() - t1
-    print(f"\n{a.days}-day report, {a.rigs:,} rigs + 13 devices, {len(prof.rules)} rules, step {a.step_s:g} s")
-    print(f"report: {wall:.1f} s wall, {cpu:.1f} s CPU (goal <= 60 s); {rep['summary']['breaches']} breaches, "
-          f"{len(rep['hourly'])} hourly records, {size / 1e6:.1f} MB JSON; load average {os.getloadavg()[0]:.1f}")
-    print(f"bucketing one day of rig temperatures: Buckets {fast * 1000:.0f} ms vs groupby().resample() "
-          f"{slow * 1000:.0f} ms -> {slow / fast:.0f}x")
+    print(
+        f"\n{a.days}-day report, {a.rigs:,} rigs + 13 devices, {len(prof.rules)} rules, step {a.step_s:g} s"
+    )
+    print(
+        f"report: {wall:.1f} s wall, {cpu:.1f} s CPU (goal <= 60 s); {rep['summary']['breaches']} breaches, "
+        f"{len(rep['hourly'])} hourly records, {size / 1e6:.1f} MB JSON; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"bucketing one day of rig temperatures: Buckets {fast * 1000:.0f} ms vs groupby().resample() "
+        f"{slow * 1000:.0f} ms -> {slow / fast:.0f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ three metrics per rig for the last minute (so ``latest`` and ``devices`` have fa
 tables), and 24 h of one rig's chip temperature at a 10 s interval (8,640 points). Requests go over
 HTTP to a real uvicorn server on loopback, one at a time; figures are medians and p95 of
 ``--requests`` requests after two warm-ups. The live snapshot (what every open page costs the server
-every 2 s, shared by all pages) is timed in-process, in its steady state (trend read incrementally) and
-cold (the first page opened reads the whole 30-minute trend). The facility is measured twice: with the
+every 2 s, shared by all pages) is timed in-process, in its steady state (trend read incrementally)
+and
+cold (the first page opened reads the whole 30-minute trend). The facility is measured twice: with
+the
 revenue meter (the normal case) and without (power summed over every rig).
 
 Run: ``python bench/api_latency.py [--sizes 200,30000] [--requests 30]``
@@ -43,7 +45,10 @@ PROFILE = "antminer-s21"
 
 def fill(store: SqliteStore, n_rigs: int, now: int, meter: bool) -> str:
     rigs = [f"R{i:06d}" for i in range(n_rigs)]
-    metas = [DeviceMeta(r, "asic_miner", PROFILE, f"hall{i % 10}", f"A{i % 500:03d}", "rig") for i, r in enumerate(rigs)]
+    metas = [
+        DeviceMeta(r, "asic_miner", PROFILE, f"hall{i % 10}", f"A{i % 500:03d}", "rig")
+        for i, r in enumerate(rigs)
+    ]
     if meter:
         metas.append(DeviceMeta("meter", "power_meter", "meter", "", "", "revenue_meter"))
     store.upsert_devices(metas)
@@ -51,15 +56,23 @@ def fill(store: SqliteStore, n_rigs: int, now: int, meter: bool) -> str:
     for i, r in enumerate(rigs):
         for k in range(6):  # the last minute, every 10 s
             ts = now - (60 - k * 10) * NS_PER_S
-            batch += [Sample(ts, r, "power_w", 3500.0 + i % 50), Sample(ts, r, "chip_temp_c", 60.0 + (i % 300) / 10),
-                      Sample(ts, r, "hashrate_ths", 200.0)]
+            batch += [
+                Sample(ts, r, "power_w", 3500.0 + i % 50),
+                Sample(ts, r, "chip_temp_c", 60.0 + (i % 300) / 10),
+                Sample(ts, r, "hashrate_ths", 200.0),
+            ]
         if len(batch) >= 200_000:
             store.write(batch)
             batch = []
     if meter:
-        batch += [Sample(now - k * NS_PER_S, "meter", "power_w", n_rigs * 3.6e3) for k in range(0, 3600, 1)]
-    batch += [Sample(now - 86_400 * NS_PER_S + k * 10 * NS_PER_S, rigs[0], "chip_temp_c", 60.0 + k % 7)
-              for k in range(8640)]
+        batch += [
+            Sample(now - k * NS_PER_S, "meter", "power_w", n_rigs * 3.6e3)
+            for k in range(0, 3600, 1)
+        ]
+    batch += [
+        Sample(now - 86_400 * NS_PER_S + k * 10 * NS_PER_S, rigs[0], "chip_temp_c", 60.0 + k % 7)
+        for k in range(8640)
+    ]
     store.write(batch)
     return rigs[0]
 
@@ -76,52 +89,94 @@ def timed(fn: Callable[[], object], n: int) -> tuple[float, float]:
     return statistics.median(samples), samples[min(len(samples) - 1, int(0.95 * len(samples)))]
 
 
-def run_size(n_rigs: int, meter: bool, requests: int, profiles: dict) -> list[tuple[str, float, float]]:
+def run_size(
+    n_rigs: int, meter: bool, requests: int, profiles: dict
+) -> list[tuple[str, float, float]]:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = FacilityConfig.model_validate({"facility": {"id": "bench", "name": "Bench"},
-                                             "licence": {"number": "B-1", "capacity_kw": n_rigs * 4.0},
-                                             "storage": {"data_dir": tmp}})
+        cfg = FacilityConfig.model_validate(
+            {
+                "facility": {"id": "bench", "name": "Bench"},
+                "licence": {"number": "B-1", "capacity_kw": n_rigs * 4.0},
+                "storage": {"data_dir": tmp},
+            }
+        )
         store = SqliteStore(Path(tmp) / "telemetry.db")
         now = now_ns()
         t0 = time.perf_counter()
         rig = fill(store, n_rigs, now, meter)
-        print(f"  filled {n_rigs} rigs{' + meter' if meter else ''} in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"  filled {n_rigs} rigs{' + meter' if meter else ''} in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
         app = create_app(cfg, store, tokens=TokenTable([("operator", TOKEN)]), profiles=profiles)
         server = ApiServer(app, "127.0.0.1", free_port())
         server.start()
         try:
-            client = httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {TOKEN}"})
+            client = httpx.Client(
+                base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {TOKEN}"}
+            )
 
             def get(path: str) -> Callable[[], object]:
                 def call() -> object:
                     r = client.get(path)
                     assert r.status_code == 200, r.text[:300]
                     return r
+
                 return call
 
             start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now / NS_PER_S - 86_400))
-            rows = [("GET /health (baseline)", *timed(get("/health"), requests)),
-                    ("GET /api/v1/facility", *timed(get("/api/v1/facility"), requests)),
-                    ("GET series 24 h raw (8,640 points)",
-                     *timed(get(f"/api/v1/devices/{rig}/series?metric=chip_temp_c&start={start}"), requests)),
-                    ("GET series 24 h step=5m (288 points)",
-                     *timed(get(f"/api/v1/devices/{rig}/series?metric=chip_temp_c&start={start}&step=5m"), requests)),
-                    ("GET /api/v1/devices?limit=100", *timed(get("/api/v1/devices?role=rig&limit=100"), requests))]
+            rows = [
+                ("GET /health (baseline)", *timed(get("/health"), requests)),
+                ("GET /api/v1/facility", *timed(get("/api/v1/facility"), requests)),
+                (
+                    "GET series 24 h raw (8,640 points)",
+                    *timed(
+                        get(f"/api/v1/devices/{rig}/series?metric=chip_temp_c&start={start}"),
+                        requests,
+                    ),
+                ),
+                (
+                    "GET series 24 h step=5m (288 points)",
+                    *timed(
+                        get(
+                            f"/api/v1/devices/{rig}/series?metric=chip_temp_c&start={start}&step=5m"
+                        ),
+                        requests,
+                    ),
+                ),
+                (
+                    "GET /api/v1/devices?limit=100",
+                    *timed(get("/api/v1/devices?role=rig&limit=100"), requests),
+                ),
+            ]
             hub, ctx = app.state.hub, app.state.ctx
 
             def snapshot(cold: bool) -> Callable[[], object]:
                 def call() -> object:
-                    # what one 2 s tick costs: the device table has expired (1 s), the trend is re-read
-                    # from its last complete bucket (steady) or from scratch (cold: first page opened)
+                    # what one 2 s tick costs: the device table has expired (1 s), the trend is
+                    # re-read
+                    # from its last complete bucket (steady) or from scratch (cold: first page
+                    # opened)
                     hub._snap, hub._trend_at = None, 0.0
                     ctx.cache.clear()
                     if cold:
                         hub._trend = None
                     return hub.snapshot()
+
                 return call
 
-            rows.append(("live snapshot, steady (in-process)", *timed(snapshot(False), max(5, requests // 2))))
-            rows.append(("live snapshot, cold: 30 min trend (in-process)", *timed(snapshot(True), max(5, requests // 3))))
+            rows.append(
+                (
+                    "live snapshot, steady (in-process)",
+                    *timed(snapshot(False), max(5, requests // 2)),
+                )
+            )
+            rows.append(
+                (
+                    "live snapshot, cold: 30 min trend (in-process)",
+                    *timed(snapshot(True), max(5, requests // 3)),
+                )
+            )
         finally:
             server.stop()
             store.close()
@@ -136,7 +191,9 @@ def main() -> None:
     profiles = load_profiles()
     for n in (int(x) for x in args.sizes.split(",")):
         for meter in (True, False):
-            print(f"\n{n} rigs, {'with revenue meter' if meter else 'no meter (power = sum over rigs)'}:")
+            print(
+                f"\n{n} rigs, {'with revenue meter' if meter else 'no meter (power = sum over rigs)'}:"
+            )
             rows = run_size(n, meter, args.requests, profiles)
             base = rows[0][1]
             print(f"  {'request':<48} {'median ms':>10} {'p95 ms':>9} {'x baseline':>11}")

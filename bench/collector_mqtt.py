@@ -1,4 +1,5 @@
-"""MQTT collector throughput: Mosquitto → collector (decode, SQLite write, ack) vs a bare paho subscriber.
+"""MQTT collector throughput: Mosquitto → collector (decode, SQLite write, ack) vs a bare paho
+subscriber.
 
 Two measurements, both against a real Mosquitto on loopback, in the same run:
 
@@ -36,9 +37,9 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from minewatch.collector.context import facility_profiles, facility_registry  # noqa: E402
 from minewatch.collector.mqtt import MqttCollector  # noqa: E402
 from minewatch.config import load_facility  # noqa: E402
-from minewatch.store import SqliteStore  # noqa: E402
 from minewatch.simulator.build import build_facility  # noqa: E402
 from minewatch.simulator.publisher import messages_at  # noqa: E402
+from minewatch.store import SqliteStore  # noqa: E402
 from tests.support.mosquitto import start_mosquitto  # noqa: E402
 from tests.support.mqtt import Publisher, facility_file  # noqa: E402
 
@@ -67,7 +68,9 @@ def baseline_drain(port: int, topic: str, publish) -> tuple[float, float]:
             done.set()
 
     def client() -> mqtt.Client:
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-baseline", clean_session=False)
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="bench-baseline", clean_session=False
+        )
         c.on_message = on_message
         c.on_connect = lambda cl, *_: cl.subscribe(topic, qos=1)
         return c
@@ -117,9 +120,26 @@ def live_stream(cfg, config_path: Path, store, port: int, rate: int, seconds: fl
     col = MqttCollector(cfg, store, profiles, facility_registry(cfg, profiles))
     col.start()
     col.wait_ready(10)
-    sim = subprocess.Popen([sys.executable, "-m", "minewatch.cli", "simulate", "--config", str(config_path),
-                            "--broker", f"127.0.0.1:{port}", "--rigs", str(rate), "--interval", "1"],
-                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "minewatch.cli",
+            "simulate",
+            "--config",
+            str(config_path),
+            "--broker",
+            f"127.0.0.1:{port}",
+            "--rigs",
+            str(rate),
+            "--interval",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     lags, depths = [], []
     t_start = time.perf_counter()
     while time.perf_counter() - t_start < seconds:
@@ -138,9 +158,16 @@ def live_stream(cfg, config_path: Path, store, port: int, rate: int, seconds: fl
     st = col.stats()
     col.stop()
     lags.sort()
-    return {"sent": sent, "publish_rate": sent / seconds, "acked": st["acked"], "catch_up_s": catch_up_s,
-            "lag_p50_s": lags[len(lags) // 2] if lags else None, "lag_max_s": lags[-1] if lags else None,
-            "max_queue": max(depths), "stored_samples": st["stored_samples"]}
+    return {
+        "sent": sent,
+        "publish_rate": sent / seconds,
+        "acked": st["acked"],
+        "catch_up_s": catch_up_s,
+        "lag_p50_s": lags[len(lags) // 2] if lags else None,
+        "lag_max_s": lags[-1] if lags else None,
+        "max_queue": max(depths),
+        "stored_samples": st["stored_samples"],
+    }
 
 
 def main() -> None:
@@ -161,28 +188,46 @@ def main() -> None:
             pub = Publisher(broker.port, client_id="bench-flood")
             n = 0
             for i in range(0, len(msgs), 5000):  # stay under paho's 65,535 in-flight message ids
-                n += pub.publish_all(msgs[i:i + 5000])
+                n += pub.publish_all(msgs[i : i + 5000])
             pub.close()
             return n
 
         base, base_cpu = baseline_drain(broker.port, "site/demo/#", publish)
         rate, cpu, st = collector_drain(cfg, SqliteStore(work / "flood.db"), publish)
         samples_per_msg = st["stored_samples"] / st["acked"]
-        print(f"flood of {len(msgs):,} simulator messages (~{sum(len(p) for _, p in msgs) / len(msgs):.0f} B, "
-              f"{samples_per_msg:.1f} samples each), Mosquitto QoS 1, persistent session backlog:")
-        print(f"  baseline bare paho subscriber       : {base:8,.0f} msg/s   {base_cpu * 1e6:6.0f} us CPU/msg")
-        print(f"  collector -> SQLite, ack after write: {rate:8,.0f} msg/s   {cpu * 1e6:6.0f} us CPU/msg"
-              f"   {rate * samples_per_msg:,.0f} samples/s")
-        print(f"  ratio collector / baseline          : {rate / base:8.2f} (rate)   {base_cpu / cpu:6.2f} (CPU)")
-        print(f"  machine load average: {open('/proc/loadavg').read().split()[0]} on {os.cpu_count()} cores")
+        print(
+            f"flood of {len(msgs):,} simulator messages (~{sum(len(p) for _, p in msgs) / len(msgs):.0f} B, "
+            f"{samples_per_msg:.1f} samples each), Mosquitto QoS 1, persistent session backlog:"
+        )
+        print(
+            f"  baseline bare paho subscriber       : {base:8,.0f} msg/s   {base_cpu * 1e6:6.0f} us CPU/msg"
+        )
+        print(
+            f"  collector -> SQLite, ack after write: {rate:8,.0f} msg/s   {cpu * 1e6:6.0f} us CPU/msg"
+            f"   {rate * samples_per_msg:,.0f} samples/s"
+        )
+        print(
+            f"  ratio collector / baseline          : {rate / base:8.2f} (rate)   {base_cpu / cpu:6.2f} (CPU)"
+        )
+        print(
+            f"  machine load average: {open('/proc/loadavg').read().split()[0]} on {os.cpu_count()} cores"
+        )
         print(f"  rejected: {st['rejected_total']}")
-        live = live_stream(cfg, config_path, SqliteStore(work / "live.db"), broker.port, args.rate, args.seconds)
-        print(f"live stream: simulator process, {args.rate:,} rigs each publishing once a second, {args.seconds:g} s:")
-        print(f"  published {live['sent']:,} ({live['publish_rate']:,.0f} msg/s); acked {live['acked']:,} "
-              f"({live['stored_samples']:,} samples); "
-              f"caught up {live['catch_up_s']:.2f} s after the simulator stopped")
-        print(f"  lag (store time - sample time) p50 {live['lag_p50_s'] * 1000:,.0f} ms, "
-              f"max {live['lag_max_s'] * 1000:,.0f} ms; max queue depth {live['max_queue']}")
+        live = live_stream(
+            cfg, config_path, SqliteStore(work / "live.db"), broker.port, args.rate, args.seconds
+        )
+        print(
+            f"live stream: simulator process, {args.rate:,} rigs each publishing once a second, {args.seconds:g} s:"
+        )
+        print(
+            f"  published {live['sent']:,} ({live['publish_rate']:,.0f} msg/s); acked {live['acked']:,} "
+            f"({live['stored_samples']:,} samples); "
+            f"caught up {live['catch_up_s']:.2f} s after the simulator stopped"
+        )
+        print(
+            f"  lag (store time - sample time) p50 {live['lag_p50_s'] * 1000:,.0f} ms, "
+            f"max {live['lag_max_s'] * 1000:,.0f} ms; max queue depth {live['max_queue']}"
+        )
     finally:
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -3,7 +3,8 @@
 Three measurements in one run, against one reference receiver:
 - baseline: a bare unsigned POST of the same body to an endpoint that does nothing (no outbox, no
   ledger, no signature, no verification, no storage);
-- event: an ``alert.transition`` published on the bus -> ledger -> outbox -> signed POST -> verified,
+- event: an ``alert.transition`` published on the bus -> ledger -> outbox -> signed POST ->
+verified,
   de-duplicated and stored by the receiver;
 - pipeline: a fire-alarm sample in the telemetry store, from the start of the real analyzer's
   ``evaluate_once`` that detects it -> the same path (the analyzer's live loop adds up to its
@@ -27,13 +28,13 @@ from fastapi.responses import JSONResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from minewatch.events import EventBus  # noqa: E402
-from minewatch.ledger import Head  # noqa: E402
-from minewatch.notifier import regulator as reg  # noqa: E402
-from minewatch.notifier.receiver import ReceiverStore, create_app  # noqa: E402
-from minewatch.notifier.service import Notifier  # noqa: E402
-from minewatch.notifier.signing import KeyStore  # noqa: E402
-from tests.support.notify import UvicornThread, facility_config, fire_alarm_profile, transition  # noqa: E402
+from minewatch.events import EventBus
+from minewatch.ledger import Head
+from minewatch.notifier import regulator as reg
+from minewatch.notifier.receiver import ReceiverStore, create_app
+from minewatch.notifier.service import Notifier
+from minewatch.notifier.signing import KeyStore
+from tests.support.notify import UvicornThread, facility_config, fire_alarm_profile, transition
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -46,7 +47,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=300, help="events sent one at a time (latency)")
     ap.add_argument("--gap-ms", type=float, default=50.0, help="pause between latency events")
     ap.add_argument("--burst", type=int, default=1000, help="events published at once (throughput)")
-    ap.add_argument("--pipeline", type=int, default=100, help="alarm on/off cycles through the real analyzer")
+    ap.add_argument(
+        "--pipeline", type=int, default=100, help="alarm on/off cycles through the real analyzer"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="mw-bench-notify-"))
     keys = KeyStore(tmp / "keys")
@@ -64,9 +67,17 @@ def main() -> None:
     base_url = f"http://127.0.0.1:{srv.port}"
 
     # baseline: one unsigned POST per message, same body size, same server, same client library
-    body = reg.encode(reg.breach_message(facility_config(tmp), "breach_opened", transition().payload,
-                                         occurred_ns=time.time_ns(), now_ns=time.time_ns(),
-                                         head=Head(1, "0" * 64), annotation=reg.OperatorAnnotation()))
+    body = reg.encode(
+        reg.breach_message(
+            facility_config(tmp),
+            "breach_opened",
+            transition().payload,
+            occurred_ns=time.time_ns(),
+            now_ns=time.time_ns(),
+            head=Head(1, "0" * 64),
+            annotation=reg.OperatorAnnotation(),
+        )
+    )
     base: list[float] = []
     with httpx.Client() as c:
         for _ in range(args.events):
@@ -75,9 +86,18 @@ def main() -> None:
             base.append((time.perf_counter() - t0) * 1000)
             time.sleep(args.gap_ms / 1000)
 
-    cfg = facility_config(tmp, notify={"central_bank": {"enabled": True, "url": f"{base_url}/v1/messages",
-                                                        "key_dir": str(keys.dir), "heartbeat_interval_s": 3600,
-                                                        "daily_report_at": None}})
+    cfg = facility_config(
+        tmp,
+        notify={
+            "central_bank": {
+                "enabled": True,
+                "url": f"{base_url}/v1/messages",
+                "key_dir": str(keys.dir),
+                "heartbeat_interval_s": 3600,
+                "daily_report_at": None,
+            }
+        },
+    )
     bus = EventBus()
     n = Notifier(cfg, bus)
     n.start()
@@ -106,34 +126,58 @@ def main() -> None:
         pipe = pipeline(tmp, keys, base_url, store, args.pipeline, args.gap_ms)
     finally:
         srv.stop()
-    in_order = [m["body"]["breach"]["rule"]["id"] for m in store.messages(kind="breach_opened", limit=100_000)]
+    in_order = [
+        m["body"]["breach"]["rule"]["id"]
+        for m in store.messages(kind="breach_opened", limit=100_000)
+    ]
     assert in_order == sorted(in_order, key=lambda r: (r[:2] != "EL", r)), "messages out of order"
 
     print(f"events={args.events} gap={args.gap_ms} ms  burst={args.burst}")
-    print(f"baseline bare unsigned POST   p50 {pct(base, 50):7.2f} ms   p99 {pct(base, 99):7.2f} ms")
-    print(f"event -> signed, stored       p50 {pct(lat, 50):7.2f} ms   p99 {pct(lat, 99):7.2f} ms   "
-          f"max {max(lat):7.2f} ms   (goal p99 <= 2000 ms: {'met' if pct(lat, 99) <= 2000 else 'MISSED'})")
-    print(f"ratio p50 {pct(lat, 50) / pct(base, 50):.1f}x   p99 {pct(lat, 99) / pct(base, 99):.1f}x   "
-          f"mean {statistics.mean(lat):.2f} ms")
-    print(f"telemetry -> analyzer -> signed, stored  p50 {pct(pipe, 50):7.2f} ms   p99 {pct(pipe, 99):7.2f} ms   "
-          f"({len(pipe)} breach messages; ratio p50 {pct(pipe, 50) / pct(base, 50):.1f}x)")
-    print(f"burst: {args.burst} events ledgered in {publish_s * 1000:.0f} ms "
-          f"({args.burst / publish_s:.0f}/s), all delivered in {burst_s:.2f} s ({args.burst / burst_s:.0f} msg/s, "
-          f"head-of-line, one at a time)")
+    print(
+        f"baseline bare unsigned POST   p50 {pct(base, 50):7.2f} ms   p99 {pct(base, 99):7.2f} ms"
+    )
+    print(
+        f"event -> signed, stored       p50 {pct(lat, 50):7.2f} ms   p99 {pct(lat, 99):7.2f} ms   "
+        f"max {max(lat):7.2f} ms   (goal p99 <= 2000 ms: {'met' if pct(lat, 99) <= 2000 else 'MISSED'})"
+    )
+    print(
+        f"ratio p50 {pct(lat, 50) / pct(base, 50):.1f}x   p99 {pct(lat, 99) / pct(base, 99):.1f}x   "
+        f"mean {statistics.mean(lat):.2f} ms"
+    )
+    print(
+        f"telemetry -> analyzer -> signed, stored  p50 {pct(pipe, 50):7.2f} ms   p99 {pct(pipe, 99):7.2f} ms   "
+        f"({len(pipe)} breach messages; ratio p50 {pct(pipe, 50) / pct(base, 50):.1f}x)"
+    )
+    print(
+        f"burst: {args.burst} events ledgered in {publish_s * 1000:.0f} ms "
+        f"({args.burst / publish_s:.0f}/s), all delivered in {burst_s:.2f} s ({args.burst / burst_s:.0f} msg/s, "
+        f"head-of-line, one at a time)"
+    )
 
 
-def pipeline(tmp: Path, keys: KeyStore, base_url: str, store: ReceiverStore, cycles: int,
-             gap_ms: float) -> list[float]:
-    """Alarm on / alarm off ``cycles`` times: sample write -> analyzer -> notifier -> receiver, in ms."""
+def pipeline(
+    tmp: Path, keys: KeyStore, base_url: str, store: ReceiverStore, cycles: int, gap_ms: float
+) -> list[float]:
+    """Alarm on / alarm off ``cycles`` times: sample write -> analyzer -> notifier -> receiver, in
+    ms."""
     from minewatch.analyzer.engine import Analyzer
     from minewatch.analyzer.state import AlertStore
     from minewatch.sample import DeviceMeta, Sample
     from minewatch.store import SqliteStore
 
     profile = fire_alarm_profile("bench")
-    cfg = facility_config(tmp / "pipeline", notify={"central_bank": {
-        "enabled": True, "url": f"{base_url}/v1/messages", "key_dir": str(keys.dir), "heartbeat_interval_s": 3600,
-        "daily_report_at": None}})
+    cfg = facility_config(
+        tmp / "pipeline",
+        notify={
+            "central_bank": {
+                "enabled": True,
+                "url": f"{base_url}/v1/messages",
+                "key_dir": str(keys.dir),
+                "heartbeat_interval_s": 3600,
+                "daily_report_at": None,
+            }
+        },
+    )
     # evaluate at every written instant (the live loop's grid is interval_s)
     cfg = cfg.model_copy(update={"analysis": cfg.analysis.model_copy(update={"interval_s": 0.01})})
     tele = SqliteStore(cfg.telemetry_db)
@@ -156,7 +200,9 @@ def pipeline(tmp: Path, keys: KeyStore, base_url: str, store: ReceiverStore, cyc
     finally:
         n.stop()
     got = [m for m in store.messages(limit=1_000_000)[before:] if m["kind"].startswith("breach_")]
-    assert [m["kind"] for m in got] == ["breach_opened", "breach_resolved"] * cycles, "pipeline order"
+    assert [m["kind"] for m in got] == ["breach_opened", "breach_resolved"] * cycles, (
+        "pipeline order"
+    )
     return [(m["received_ns"] - t) / 1e6 for m, t in zip(got, detected, strict=True)]
 
 

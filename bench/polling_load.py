@@ -6,7 +6,8 @@ the same reads done by the thinnest possible loop (one persistent pymodbus clien
 the planned blocks, raw TCP exchanges with the miners, no decoding, no store). The figures printed
 are completed and missed polls, late starts, and CPU per poll against that baseline.
 
-Usage: python bench/polling_load.py [--modbus 300] [--miners 3000] [--seconds 45] [--baseline-seconds 20]
+Usage: python bench/polling_load.py [--modbus 300] [--miners 3000] [--seconds 45]
+[--baseline-seconds 20]
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pymodbus.client import AsyncModbusTcpClient  # noqa: E402
+from pymodbus.client import AsyncModbusTcpClient
 
-from minewatch.collector.minerapi.client import query  # noqa: E402
-from minewatch.collector.modbus.plan import plan_reads  # noqa: E402
-from minewatch.collector.polling import PollingCollector  # noqa: E402
-from minewatch.collector.polling.schedule import phase  # noqa: E402
-from minewatch.config.facility import FacilityConfig  # noqa: E402
-from minewatch.configfile import validate  # noqa: E402
-from minewatch.profiles import load_profiles  # noqa: E402
-from minewatch.store import SqliteStore  # noqa: E402
+from minewatch.collector.minerapi.client import query
+from minewatch.collector.modbus.plan import plan_reads
+from minewatch.collector.polling import PollingCollector
+from minewatch.collector.polling.schedule import phase
+from minewatch.config.facility import FacilityConfig
+from minewatch.configfile import validate
+from minewatch.profiles import load_profiles
+from minewatch.store import SqliteStore
 
 MODBUS_MIX = (("generic-rack-pdu", 5), ("eastron-sdm630", 1))  # 5 PDUs per meter, like a site
 MINER_MIX = ("whatsminer-m60", "antminer-s21", "antminer-s19-xp", "luxos-antminer-s19j-pro")
@@ -51,12 +52,15 @@ def _proc_cpu_s(pid: int) -> float:
 
 
 def _modbus_plan(n: int) -> list[tuple[str, int, int]]:
-    """(profile, port index, unit) per device: 10 units behind each gateway port, as RS-485 gateways do."""
+    """(profile, port index, unit) per device: 10 units behind each gateway port, as RS-485 gateways
+    do."""
     kinds = [p for p, k in MODBUS_MIX for _ in range(k)]
     return [(kinds[i % len(kinds)], i // 10, i % 10 + 1) for i in range(n)]
 
 
-def _serve(n_modbus: int, n_miners: int, miner_port: int, modbus_ports: list[int], ready, stop) -> None:  # type: ignore[no-untyped-def]
+def _serve(
+    n_modbus: int, n_miners: int, miner_port: int, modbus_ports: list[int], ready, stop
+) -> None:  # type: ignore[no-untyped-def]
     """Child process: every simulated device."""
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     from minewatch.simulator.miner_api import MinerApiServer, RigValues
@@ -66,15 +70,28 @@ def _serve(n_modbus: int, n_miners: int, miner_port: int, modbus_ports: list[int
     profiles = load_profiles()
 
     async def serve() -> None:
-        values = {"power_w": 32000.0, "voltage_v_l1": 230.0, "current_a_l1": 46.0, "energy_kwh": 1234.5}
+        values = {
+            "power_w": 32000.0,
+            "voltage_v_l1": 230.0,
+            "current_a_l1": 46.0,
+            "energy_kwh": 1234.5,
+        }
         by_port: dict[int, list[SimUnit]] = {}
         for i, (profile, port_idx, unit) in enumerate(_modbus_plan(n_modbus)):
-            by_port.setdefault(port_idx, []).append(SimUnit(f"d{i}", profiles[profile], unit, lambda: values))
+            by_port.setdefault(port_idx, []).append(
+                SimUnit(f"d{i}", profiles[profile], unit, lambda: values)
+            )
         servers = [SimModbusServer(units, modbus_ports[idx]) for idx, units in by_port.items()]
         for s in servers:
             await s.start()
-        miners = [MinerApiServer(sim_miner_for(RigValues(f"SN{i:05d}"), MINER_MIX[i % len(MINER_MIX)]),
-                                 str(FLEET_NET[i + 1]), miner_port) for i in range(n_miners)]
+        miners = [
+            MinerApiServer(
+                sim_miner_for(RigValues(f"SN{i:05d}"), MINER_MIX[i % len(MINER_MIX)]),
+                str(FLEET_NET[i + 1]),
+                miner_port,
+            )
+            for i in range(n_miners)
+        ]
         for m in miners:
             await m.start()
         ready.set()
@@ -88,13 +105,35 @@ def _serve(n_modbus: int, n_miners: int, miner_port: int, modbus_ports: list[int
     asyncio.run(serve())
 
 
-def _targets(n_modbus: int, n_miners: int, miner_port: int, modbus_ports: list[int]) -> tuple[list, list]:
+def _targets(
+    n_modbus: int, n_miners: int, miner_port: int, modbus_ports: list[int]
+) -> tuple[list, list]:
     from minewatch.simulator.miner_api_fleet import FLEET_NET
 
-    modbus = [{"name": f"dev-{i:03d}", "profile": p, "host": "127.0.0.1", "port": modbus_ports[idx], "unit_id": u,
-               "interval_s": 1.0, "timeout_s": 1.0, "role": "rack_pdu"} for i, (p, idx, u) in enumerate(_modbus_plan(n_modbus))]
-    miners = [{"host": str(FLEET_NET[i + 1]), "port": miner_port, "profile": MINER_MIX[i % len(MINER_MIX)],
-               "serial": f"SN{i:05d}", "interval_s": 30.0, "timeout_s": 5.0} for i in range(n_miners)]
+    modbus = [
+        {
+            "name": f"dev-{i:03d}",
+            "profile": p,
+            "host": "127.0.0.1",
+            "port": modbus_ports[idx],
+            "unit_id": u,
+            "interval_s": 1.0,
+            "timeout_s": 1.0,
+            "role": "rack_pdu",
+        }
+        for i, (p, idx, u) in enumerate(_modbus_plan(n_modbus))
+    ]
+    miners = [
+        {
+            "host": str(FLEET_NET[i + 1]),
+            "port": miner_port,
+            "profile": MINER_MIX[i % len(MINER_MIX)],
+            "serial": f"SN{i:05d}",
+            "interval_s": 30.0,
+            "timeout_s": 5.0,
+        }
+        for i in range(n_miners)
+    ]
     return modbus, miners
 
 
@@ -106,7 +145,9 @@ async def _baseline(modbus: list[dict], miners: list[dict], seconds: float, prof
     locks: dict[int, asyncio.Lock] = {}
     for t in modbus:
         if t["port"] not in clients:
-            clients[t["port"]] = AsyncModbusTcpClient("127.0.0.1", port=t["port"], timeout=1, retries=0)
+            clients[t["port"]] = AsyncModbusTcpClient(
+                "127.0.0.1", port=t["port"], timeout=1, retries=0
+            )
             locks[t["port"]] = asyncio.Lock()
             await clients[t["port"]].connect()
 
@@ -117,7 +158,11 @@ async def _baseline(modbus: list[dict], miners: list[dict], seconds: float, prof
             await asyncio.sleep(max(0.0, nxt - time.monotonic()))
             for b in blocks:
                 async with locks[t["port"]]:
-                    call = clients[t["port"]].read_input_registers if b.function_code == 4 else clients[t["port"]].read_holding_registers
+                    call = (
+                        clients[t["port"]].read_input_registers
+                        if b.function_code == 4
+                        else clients[t["port"]].read_holding_registers
+                    )
                     await call(b.address, count=b.count, device_id=t["unit_id"])
             done["modbus"] += 1
             nxt += 1.0
@@ -128,22 +173,32 @@ async def _baseline(modbus: list[dict], miners: list[dict], seconds: float, prof
         while nxt < stop_at:
             await asyncio.sleep(max(0.0, nxt - time.monotonic()))
             async with sem:
-                await asyncio.gather(*(query(t["host"], t["port"], c, 5.0) for c in cmds), return_exceptions=True)
+                await asyncio.gather(
+                    *(query(t["host"], t["port"], c, 5.0) for c in cmds), return_exceptions=True
+                )
             done["miner"] += 1
             nxt += 30.0
 
     sem = asyncio.Semaphore(256)
     cpu0, t0 = _cpu_s(), time.monotonic()
-    await asyncio.gather(*(modbus_loop(t, phase(t["name"], 1.0, 1.0)) for t in modbus),
-                         *(miner_loop(t, phase(f"{t['host']}:{t['port']}", 30.0, 1.0), sem) for t in miners))
+    await asyncio.gather(
+        *(modbus_loop(t, phase(t["name"], 1.0, 1.0)) for t in modbus),
+        *(miner_loop(t, phase(f"{t['host']}:{t['port']}", 30.0, 1.0), sem) for t in miners),
+    )
     for c in clients.values():
         c.close()
     return {"cpu_s": _cpu_s() - cpu0, "wall_s": time.monotonic() - t0, **done}
 
 
-def _collector_run(modbus: list[dict], miners: list[dict], seconds: float, profiles: dict, tmp: Path) -> dict:
-    data = {"facility": {"id": "bench", "name": "Bench"}, "licence": {"number": "B", "capacity_kw": 100000},
-            "storage": {"data_dir": str(tmp)}, "polling": {"modbus": modbus, "miners": miners}}
+def _collector_run(
+    modbus: list[dict], miners: list[dict], seconds: float, profiles: dict, tmp: Path
+) -> dict:
+    data = {
+        "facility": {"id": "bench", "name": "Bench"},
+        "licence": {"number": "B", "capacity_kw": 100000},
+        "storage": {"data_dir": str(tmp)},
+        "polling": {"modbus": modbus, "miners": miners},
+    }
     cfg = validate(FacilityConfig, data, "bench").model_copy(update={"base_dir": tmp})
     store = SqliteStore(tmp / "telemetry.db")
     collector = PollingCollector(cfg, store, profiles)
@@ -158,8 +213,11 @@ def _collector_run(modbus: list[dict], miners: list[dict], seconds: float, profi
 
 def _scheduled(names: list[str], interval_s: float, wall_s: float) -> int:
     """Polls the schedule asks for in ``wall_s``: each device's slots after its phase (jitter 1.0)."""
-    return sum(int((wall_s - phase(n, interval_s, 1.0)) // interval_s) + 1 for n in names
-               if phase(n, interval_s, 1.0) < wall_s)
+    return sum(
+        int((wall_s - phase(n, interval_s, 1.0)) // interval_s) + 1
+        for n in names
+        if phase(n, interval_s, 1.0) < wall_s
+    )
 
 
 def main() -> None:
@@ -182,15 +240,21 @@ def main() -> None:
     modbus_ports, miner_port = [port() for _ in range(n_ports)], port()
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=_serve, args=(args.modbus, args.miners, miner_port, modbus_ports, ready, stop), daemon=True)
+    child = ctx.Process(
+        target=_serve,
+        args=(args.modbus, args.miners, miner_port, modbus_ports, ready, stop),
+        daemon=True,
+    )
     child.start()
     if not ready.wait(300):
         raise SystemExit("simulated devices did not start")
     profiles = load_profiles()
     modbus, miners = _targets(args.modbus, args.miners, miner_port, modbus_ports)
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the run (other processes "
-          f"compete for the cores); {args.modbus} Modbus devices at 1 s on {n_ports} gateway ports, "
-          f"{args.miners} miners at 30 s; devices served by a separate process")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the run (other processes "
+        f"compete for the cores); {args.modbus} Modbus devices at 1 s on {n_ports} gateway ports, "
+        f"{args.miners} miners at 30 s; devices served by a separate process"
+    )
     try:
         c0 = _proc_cpu_s(child.pid)
         base = asyncio.run(_baseline(modbus, miners, args.baseline_seconds, profiles))
@@ -210,18 +274,26 @@ def main() -> None:
     run_polls = polls.get("modbus", 0) + polls.get("miner", 0)
     base_ms = 1000 * base["cpu_s"] / max(1, base_polls)
     run_ms = 1000 * run["cpu_s"] / max(1, run_polls)
-    print(f"\nbaseline ({base['wall_s']:.0f} s): {base['modbus']} Modbus polls, {base['miner']} miner polls, "
-          f"CPU {100 * base['cpu_s'] / base['wall_s']:.0f} % of one core, {base_ms:.2f} ms CPU per poll "
-          f"(device simulator process: {100 * (c1 - c0) / base['wall_s']:.0f} %)")
-    print(f"collector ({run['wall_s']:.0f} s): Modbus polls {polls.get('modbus', 0)} of {exp_mb} scheduled, "
-          f"missed {missed.get('modbus', 0)}, late {late.get('modbus', 0)}; miner polls {polls.get('miner', 0)} of "
-          f"{exp_mi}, missed {missed.get('miner', 0)}, late {late.get('miner', 0)}")
-    print(f"  devices up: Modbus {st['modbus_devices_up']}/{st['modbus_devices']}, miners {st['miners_up']}/{st['miners']}; "
-          f"samples written {st.get('written_total', 0)} ({st.get('written_total', 0) / run['wall_s']:.0f}/s); "
-          f"errors {st.get('modbus_errors_total', {})} {st.get('miner_errors_total', {})}")
-    print(f"  CPU {100 * run['cpu_s'] / run['wall_s']:.0f} % of one core, {run_ms:.2f} ms CPU per poll "
-          f"= {run_ms / base_ms:.2f}x the baseline (decode, mapping, batching and SQLite writes included); "
-          f"device simulator process: {100 * (c2 - c1) / run['wall_s']:.0f} %")
+    print(
+        f"\nbaseline ({base['wall_s']:.0f} s): {base['modbus']} Modbus polls, {base['miner']} miner polls, "
+        f"CPU {100 * base['cpu_s'] / base['wall_s']:.0f} % of one core, {base_ms:.2f} ms CPU per poll "
+        f"(device simulator process: {100 * (c1 - c0) / base['wall_s']:.0f} %)"
+    )
+    print(
+        f"collector ({run['wall_s']:.0f} s): Modbus polls {polls.get('modbus', 0)} of {exp_mb} scheduled, "
+        f"missed {missed.get('modbus', 0)}, late {late.get('modbus', 0)}; miner polls {polls.get('miner', 0)} of "
+        f"{exp_mi}, missed {missed.get('miner', 0)}, late {late.get('miner', 0)}"
+    )
+    print(
+        f"  devices up: Modbus {st['modbus_devices_up']}/{st['modbus_devices']}, miners {st['miners_up']}/{st['miners']}; "
+        f"samples written {st.get('written_total', 0)} ({st.get('written_total', 0) / run['wall_s']:.0f}/s); "
+        f"errors {st.get('modbus_errors_total', {})} {st.get('miner_errors_total', {})}"
+    )
+    print(
+        f"  CPU {100 * run['cpu_s'] / run['wall_s']:.0f} % of one core, {run_ms:.2f} ms CPU per poll "
+        f"= {run_ms / base_ms:.2f}x the baseline (decode, mapping, batching and SQLite writes included); "
+        f"device simulator process: {100 * (c2 - c1) / run['wall_s']:.0f} %"
+    )
     print(f"load average after the run: {os.getloadavg()[0]:.1f}")
 
 

@@ -1,11 +1,13 @@
-"""Samples/s into each telemetry backend, against a raw-write baseline of the same server in the same run.
+"""Samples/s into each telemetry backend, against a raw-write baseline of the same server in the
+same run.
 
 - SQLite: ``SqliteStore.write`` vs a raw ``executemany`` of the same rows into the same schema.
 - InfluxDB 1.x (Debian's influxd on a free port): ``InfluxStore.write`` (Sample → line protocol →
   /write, gzip) vs a raw HTTP POST of the same pre-built, gzip-compressed line protocol.
 - Spool: ``Spool.append`` (what a write costs while the store is down) and replay throughput.
 
-Run: ``python bench/store_write.py [--rigs 3000] [--rounds 20]``. Each round is one status of every rig
+Run: ``python bench/store_write.py [--rigs 3000] [--rounds 20]``. Each round is one status of every
+rig
 (12 metrics each), i.e. a 10 s poll of a ~10 MW site at 3000 rigs; batches of 5,000 lines.
 """
 
@@ -23,28 +25,46 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
+import httpx
 
-from minewatch.config.storage import InfluxSettings  # noqa: E402
-from minewatch.sample import NS_PER_S, DeviceMeta, Sample  # noqa: E402
-from minewatch.store.influx import InfluxStore  # noqa: E402
-from minewatch.store.lineproto import format_samples, series_prefix  # noqa: E402
-from minewatch.store.spool import Spool  # noqa: E402
-from minewatch.store.spooling import SpoolingStore  # noqa: E402
-from minewatch.store.sqlite import SqliteStore  # noqa: E402
-from tests.support.influx import ADMIN_PASSWORD, ADMIN_USER, Server, influxd  # noqa: E402
+from minewatch.config.storage import InfluxSettings
+from minewatch.sample import NS_PER_S, DeviceMeta, Sample
+from minewatch.store.influx import InfluxStore
+from minewatch.store.lineproto import format_samples, series_prefix
+from minewatch.store.spool import Spool
+from minewatch.store.spooling import SpoolingStore
+from minewatch.store.sqlite import SqliteStore
+from tests.support.influx import ADMIN_PASSWORD, ADMIN_USER, Server, influxd
 
-METRICS = ["power_w", "chip_temp_c", "board_temp_c", "inlet_temp_c", "outlet_temp_c", "hashrate_ths",
-           "fan_rpm_1", "fan_rpm_2", "fan_rpm_3", "fan_rpm_4", "up", "error_code"]
+METRICS = [
+    "power_w",
+    "chip_temp_c",
+    "board_temp_c",
+    "inlet_temp_c",
+    "outlet_temp_c",
+    "hashrate_ths",
+    "fan_rpm_1",
+    "fan_rpm_2",
+    "fan_rpm_3",
+    "fan_rpm_4",
+    "up",
+    "error_code",
+]
 T0 = 1_767_225_600 * NS_PER_S
 
 
 def rounds(rigs: int, n: int) -> list[list[Sample]]:
-    return [[Sample(T0 + r * 10 * NS_PER_S, f"rig-{d:05d}", m, 1000.0 + d + r * 0.5 + i)
-             for d in range(rigs) for i, m in enumerate(METRICS)] for r in range(n)]
+    return [
+        [
+            Sample(T0 + r * 10 * NS_PER_S, f"rig-{d:05d}", m, 1000.0 + d + r * 0.5 + i)
+            for d in range(rigs)
+            for i, m in enumerate(METRICS)
+        ]
+        for r in range(n)
+    ]
 
 
-def rate(samples: int, fn) -> float:  # noqa: ANN001 - a thunk
+def rate(samples: int, fn) -> float:
     t = time.perf_counter()
     fn()
     return samples / (time.perf_counter() - t)
@@ -55,35 +75,55 @@ def bench_sqlite(data: list[list[Sample]], tmp: Path, rep: int) -> tuple[float, 
     store = SqliteStore(tmp / f"store{rep}.db")
     store_rate = rate(total, lambda: [store.write(b) for b in data])
     store.close()
-    raw = SqliteStore(tmp / f"raw{rep}.db")  # same schema, then plain executemany of pre-resolved rows
+    raw = SqliteStore(
+        tmp / f"raw{rep}.db"
+    )  # same schema, then plain executemany of pre-resolved rows
     raw.close()
     conn = sqlite3.connect(tmp / f"raw{rep}.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executemany("INSERT OR IGNORE INTO series (device, metric) VALUES (?, ?)",
-                     sorted({(s.device, s.metric) for s in data[0]}))
+    conn.executemany(
+        "INSERT OR IGNORE INTO series (device, metric) VALUES (?, ?)",
+        sorted({(s.device, s.metric) for s in data[0]}),
+    )
     ids = {(d, m): i for i, d, m in conn.execute("SELECT id, device, metric FROM series")}
     rows = [[(ids[(s.device, s.metric)], s.ts, s.value) for s in b] for b in data]
 
     def raw_write() -> None:
         for b in rows:
             conn.execute("BEGIN")
-            conn.executemany("INSERT OR IGNORE INTO samples (series_id, ts, value) VALUES (?, ?, ?)", b)
+            conn.executemany(
+                "INSERT OR IGNORE INTO samples (series_id, ts, value) VALUES (?, ?, ?)", b
+            )
             conn.execute("COMMIT")
+
     raw_rate = rate(total, raw_write)
     conn.close()
     return store_rate, raw_rate
 
 
-def bench_influx(data: list[list[Sample]], server: Server, rigs: int, rep: int) -> tuple[float, float]:
+def bench_influx(
+    data: list[list[Sample]], server: Server, rigs: int, rep: int
+) -> tuple[float, float]:
     total = sum(map(len, data))
     os.environ["BENCH_INFLUX_PW"] = ADMIN_PASSWORD
 
     def settings(db: str) -> InfluxSettings:
-        return InfluxSettings(url=server.url, api="v1", database=db, username=ADMIN_USER,
-                              password_env="BENCH_INFLUX_PW", batch_lines=5000)
-    metas = [DeviceMeta(f"rig-{d:05d}", "asic_miner", "antminer-s21", f"hall-{d % 4}", f"r{d // 40:03d}", "rig")
-             for d in range(rigs)]
+        return InfluxSettings(
+            url=server.url,
+            api="v1",
+            database=db,
+            username=ADMIN_USER,
+            password_env="BENCH_INFLUX_PW",
+            batch_lines=5000,
+        )
+
+    metas = [
+        DeviceMeta(
+            f"rig-{d:05d}", "asic_miner", "antminer-s21", f"hall-{d % 4}", f"r{d // 40:03d}", "rig"
+        )
+        for d in range(rigs)
+    ]
     store = InfluxStore(settings(f"bench_store_{rep}"), facility="bench")
     store.upsert_devices(metas)
     store_rate = rate(total, lambda: [store.write(b) for b in data])
@@ -94,15 +134,23 @@ def bench_influx(data: list[list[Sample]], server: Server, rigs: int, rep: int) 
     bodies = []
     for b in data:
         lines = format_samples(b, prefixes).lines
-        bodies += [gzip.compress("\n".join(lines[i:i + 5000]).encode(), 1) for i in range(0, len(lines), 5000)]
+        bodies += [
+            gzip.compress("\n".join(lines[i : i + 5000]).encode(), 1)
+            for i in range(0, len(lines), 5000)
+        ]
     db = f"bench_raw_{rep}"
     with httpx.Client(base_url=server.url, auth=(ADMIN_USER, ADMIN_PASSWORD), timeout=60) as http:
         http.post("/query", data={"q": f'CREATE DATABASE "{db}"'}).raise_for_status()
 
         def raw_post() -> None:
             for body in bodies:
-                http.post("/write", params={"db": db, "precision": "ns"}, content=body,
-                          headers={"Content-Encoding": "gzip"}).raise_for_status()
+                http.post(
+                    "/write",
+                    params={"db": db, "precision": "ns"},
+                    content=body,
+                    headers={"Content-Encoding": "gzip"},
+                ).raise_for_status()
+
         raw_rate = rate(total, raw_post)
     return store_rate, raw_rate
 
@@ -116,6 +164,7 @@ def bench_spool(data: list[list[Sample]], tmp: Path) -> tuple[float, float]:
     def drain() -> None:
         while store.replay_once():
             pass
+
     replay_rate = rate(total, drain)
     store.close()
     return append_rate, replay_rate
@@ -126,7 +175,9 @@ def report(name: str, store: str, raw: str, results: list[tuple[float, float]]) 
     st = statistics.median(r[0] for r in results)
     rw = statistics.median(r[1] for r in results)
     ratio = statistics.median(r[0] / r[1] for r in results)
-    print(f"{name:<13}{store:<22}{st:>10,.0f} samples/s | {raw:<18}{rw:>10,.0f} samples/s | ratio {ratio:.2f}")
+    print(
+        f"{name:<13}{store:<22}{st:>10,.0f} samples/s | {raw:<18}{rw:>10,.0f} samples/s | ratio {ratio:.2f}"
+    )
 
 
 def main() -> None:
@@ -137,25 +188,39 @@ def main() -> None:
     args = ap.parse_args()
     data = rounds(args.rigs, args.rounds)
     total = sum(map(len, data))
-    print(f"{total:,} samples per run: {args.rigs} rigs x {len(METRICS)} metrics x {args.rounds} rounds, "
-          f"{args.repeat} runs")
+    print(
+        f"{total:,} samples per run: {args.rigs} rigs x {len(METRICS)} metrics x {args.rounds} rounds, "
+        f"{args.repeat} runs"
+    )
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        report("SQLite", "SqliteStore.write", "raw executemany",
-               [bench_sqlite(data, tmp, i) for i in range(args.repeat)])
+        report(
+            "SQLite",
+            "SqliteStore.write",
+            "raw executemany",
+            [bench_sqlite(data, tmp, i) for i in range(args.repeat)],
+        )
         try:
             server = influxd(tmp / "influxd")
-        except RuntimeError as exc:  # Debian's influxdb is a test dependency: scripts/bootstrap.sh test
+        except (
+            RuntimeError
+        ) as exc:  # Debian's influxdb is a test dependency: scripts/bootstrap.sh test
             print(f"InfluxDB 1.x  not measured: {exc}")
         else:
             try:
-                report("InfluxDB 1.x", "InfluxStore.write", "raw POST /write",
-                       [bench_influx(data, server, args.rigs, i) for i in range(args.repeat)])
+                report(
+                    "InfluxDB 1.x",
+                    "InfluxStore.write",
+                    "raw POST /write",
+                    [bench_influx(data, server, args.rigs, i) for i in range(args.repeat)],
+                )
             finally:
                 server.stop()
         sp_in, sp_out = bench_spool(data, tmp)
-        print(f"{'Spool':<13}{'Spool.append':<22}{sp_in:>10,.0f} samples/s | {'replay to SQLite':<18}{sp_out:>10,.0f}"
-              f" samples/s")
+        print(
+            f"{'Spool':<13}{'Spool.append':<22}{sp_in:>10,.0f} samples/s | {'replay to SQLite':<18}{sp_out:>10,.0f}"
+            f" samples/s"
+        )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ def build_collectors(cfg: FacilityConfig, store: TelemetryStore) -> list[Any]:
         try:
             from minewatch.collector.polling import PollingCollector
         except ModuleNotFoundError as exc:
-            log.warning("facility lists polled devices but the polling collector is not installed (%s)", exc)
+            log.warning(
+                "facility lists polled devices but the polling collector is not installed (%s)", exc
+            )
         else:
             parts.append(PollingCollector(cfg, store, profiles, registry=registry))
     return parts
@@ -48,11 +50,15 @@ def write_status(status_dir: Path, name: str, stats: dict[str, Any]) -> None:
     running as another process can show collector health (``minewatch collect`` runs alone)."""
     status_dir.mkdir(parents=True, exist_ok=True)
     tmp = status_dir / f".{name}.json.tmp"
-    tmp.write_bytes(orjson.dumps({"at_ns": time.time_ns(), "pid": os.getpid(), **stats}, default=str))
+    tmp.write_bytes(
+        orjson.dumps({"at_ns": time.time_ns(), "pid": os.getpid(), **stats}, default=str)
+    )
     os.replace(tmp, status_dir / f"{name}.json")
 
 
-def run_until_signalled(parts: list[Any], status_dir: Path | None = None, report_every_s: float = 60.0) -> None:
+def run_until_signalled(
+    parts: list[Any], status_dir: Path | None = None, report_every_s: float = 60.0
+) -> None:
     """Start ``parts`` in order; every few seconds write their stats to ``status_dir`` and now and
     then log them; on SIGINT/SIGTERM stop them in reverse order."""
     done = threading.Event()
@@ -69,8 +75,15 @@ def run_until_signalled(parts: list[Any], status_dir: Path | None = None, report
                 if status_dir is not None:
                     write_status(status_dir, status_name(p), st)
                 if report:
-                    log.info("%s: %s", type(p).__name__, {k: v for k, v in st.items()
-                                                          if not isinstance(v, (list, dict)) or k == "rejected_total"})
+                    log.info(
+                        "%s: %s",
+                        type(p).__name__,
+                        {
+                            k: v
+                            for k, v in st.items()
+                            if not isinstance(v, (list, dict)) or k == "rejected_total"
+                        },
+                    )
             if report:
                 next_report += report_every_s
     finally:
@@ -81,7 +94,8 @@ def run_until_signalled(parts: list[Any], status_dir: Path | None = None, report
 
 
 def status_name(part: Any) -> str:
-    """``collector-mqtt-<client id>`` (several MQTT collectors may share a site), ``collector-polling``,
+    """``collector-mqtt-<client id>`` (several MQTT collectors may share a site),
+    ``collector-polling``,
     ``store`` (the spooling store's counters)."""
     name = type(part).__name__
     if not name.endswith("Collector"):
@@ -96,13 +110,22 @@ def register(app: typer.Typer) -> None:
     def collect(
         config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
         log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING, ERROR"),
-        report_every_s: float = typer.Option(60.0, help="How often to log the collectors' counters"),
-        client_id: str = typer.Option(None, "--client-id",
-                                      help="Override mqtt.client_id: each process of a scaled-out site needs its own"),
-        mqtt_only: bool = typer.Option(False, "--mqtt-only",
-                                       help="Skip polled devices (for the extra MQTT processes of a scaled-out site)"),
+        report_every_s: float = typer.Option(
+            60.0, help="How often to log the collectors' counters"
+        ),
+        client_id: str = typer.Option(
+            None,
+            "--client-id",
+            help="Override mqtt.client_id: each process of a scaled-out site needs its own",
+        ),
+        mqtt_only: bool = typer.Option(
+            False,
+            "--mqtt-only",
+            help="Skip polled devices (for the extra MQTT processes of a scaled-out site)",
+        ),
     ) -> None:
-        """Collect telemetry (MQTT, and Modbus/miner APIs when configured) into the store until stopped.
+        """Collect telemetry (MQTT, and Modbus/miner APIs when configured) into the store until
+        stopped.
 
         To spread MQTT intake over several processes, set mqtt.shared_group and start one
         `collect --client-id <unique>` per process (all but one with --mqtt-only)."""
@@ -110,19 +133,26 @@ def register(app: typer.Typer) -> None:
         from minewatch.config.polling import PollingSettings
         from minewatch.store import open_store
 
-        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         cfg = load_facility(config)
         if client_id:
-            cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"client_id": client_id})})
+            cfg = cfg.model_copy(
+                update={"mqtt": cfg.mqtt.model_copy(update={"client_id": client_id})}
+            )
         if mqtt_only:
             cfg = cfg.model_copy(update={"polling": PollingSettings()})
         store = open_store(cfg)
         parts = build_collectors(cfg, store)
         if not parts:
-            typer.echo(f"{config}: no device_groups and no polled devices: nothing to collect", err=True)
+            typer.echo(
+                f"{config}: no device_groups and no polled devices: nothing to collect", err=True
+            )
             raise typer.Exit(2)
         started = time.monotonic()
-        # The store goes first so it stops last: its spool replayer outlives the collectors' final writes.
+        # The store goes first so it stops last: its spool replayer outlives the collectors' final
+        # writes.
         run_until_signalled([store, *parts], cfg.data_dir / "status", report_every_s)
         store.close()
         log.info("collector stopped after %.0f s", time.monotonic() - started)

@@ -12,6 +12,8 @@ def facility_profiles(cfg: FacilityConfig) -> dict[str, DeviceProfile]:
     return load_facility_profiles(cfg)
 
 
-def facility_registry(cfg: FacilityConfig, profiles: dict[str, DeviceProfile]) -> dict[str, RegistryEntry]:
+def facility_registry(
+    cfg: FacilityConfig, profiles: dict[str, DeviceProfile]
+) -> dict[str, RegistryEntry]:
     """The equipment registry by serial (empty when the facility has none)."""
     return load_registry(cfg.path(cfg.registry), set(profiles)) if cfg.registry else {}

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -27,16 +27,27 @@ from minewatch.sample import NS_PER_S, Sample
 
 #: Every reason a payload or a field can be rejected for (``rejected_total{reason}``).
 REASONS = (
-    "oversized", "not_json", "not_object", "unknown_device", "bad_timestamp", "ts_future", "ts_past",
-    "wrong_type", "not_finite", "unknown_field", "missing_field", "internal_error",
+    "oversized",
+    "not_json",
+    "not_object",
+    "unknown_device",
+    "bad_timestamp",
+    "ts_future",
+    "ts_past",
+    "wrong_type",
+    "not_finite",
+    "unknown_field",
+    "missing_field",
+    "internal_error",
 )
 _UNIT_NS = {"s": NS_PER_S, "ms": 1_000_000, "us": 1_000, "ns": 1}
 # Firmware JSON quirks that strict parsers refuse: bare nan/inf tokens (research/miners.md §0).
 _BARE_NONFINITE = re.compile(r"([:\[,]\s*)(-?)(nan|inf(?:inity)?)(?=\s*[,\]}])", re.IGNORECASE)
 _MISSING = object()
-#: A device id taken from a topic level becomes a stored key and a tag: printable, no spaces, bounded.
+#: A device id taken from a topic level becomes a stored key and a tag: printable, no spaces,
+#: bounded.
 _DEVICE_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +84,9 @@ def parse_json(payload: bytes) -> Any:
     except orjson.JSONDecodeError:
         pass
     text = payload.rstrip(b"\x00 \t\r\n").decode("utf-8")
-    text = _BARE_NONFINITE.sub(lambda m: m.group(1) + m.group(2) + ("NaN" if m.group(3)[0] in "nN" else "Infinity"),
-                               text)
+    text = _BARE_NONFINITE.sub(
+        lambda m: m.group(1) + m.group(2) + ("NaN" if m.group(3)[0] in "nN" else "Infinity"), text
+    )
     return json.loads(text)
 
 
@@ -94,12 +106,14 @@ def _get(obj: Any, keys: tuple[PathKey, ...]) -> Any:
 class _CompiledMapping:
     """A profile's MQTT mapping with its paths parsed once."""
 
-    __slots__ = ("mapping", "fields", "ts_keys", "covered", "prefixes")
+    __slots__ = ("covered", "fields", "mapping", "prefixes", "ts_keys")
 
     def __init__(self, mapping: MqttMapping) -> None:
         self.mapping = mapping
-        self.fields = [(name, parse_path(f.path), f, f.scale == 1 and f.offset == 0)
-                       for name, f in mapping.fields.items()]
+        self.fields = [
+            (name, parse_path(f.path), f, f.scale == 1 and f.offset == 0)
+            for name, f in mapping.fields.items()
+        ]
         self.ts_keys = parse_path(mapping.timestamp_path) if mapping.timestamp_path else None
         covered = {keys for _, keys, _, _ in self.fields} | {parse_path(p) for p in mapping.ignore}
         if self.ts_keys:
@@ -123,7 +137,8 @@ class _CompiledMapping:
 
 
 class PayloadDecoder:
-    """Routes a topic to a device and its profile, then decodes the payload with the profile's mapping.
+    """Routes a topic to a device and its profile, then decodes the payload with the profile's
+    mapping.
 
     The profile comes from, in order: the group's fixed ``profile``, the registry's model for the
     serial, the payload's ``model_path`` (so an unregistered rig is still recorded and can be
@@ -191,18 +206,28 @@ class PayloadDecoder:
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             return reject("not_json", "", f"payload is not JSON: {exc}")
         if not isinstance(obj, dict):
-            return reject("not_object", "", f"payload is a JSON {type(obj).__name__}, expected an object")
+            return reject(
+                "not_object", "", f"payload is a JSON {type(obj).__name__}, expected an object"
+            )
         pid = self._profile_id(group, device, obj)
         compiled = self._compiled.get(pid) if pid else None
         if compiled is None:
-            why = (f"device profile {pid!r} has no mqtt mapping" if pid in self.profiles else
-                   f"device profile {pid!r} is not known" if pid else
-                   f"not in the registry and group {group.name!r} names no profile")
+            why = (
+                f"device profile {pid!r} has no mqtt mapping"
+                if pid in self.profiles
+                else f"device profile {pid!r} is not known"
+                if pid
+                else f"not in the registry and group {group.name!r} names no profile"
+            )
             return reject("unknown_device", "", why)
         out.profile = self.profiles[pid]
         mapping = compiled.mapping
         if len(payload) > mapping.max_payload_bytes:
-            return reject("oversized", "", f"{len(payload)} bytes > profile {pid} limit {mapping.max_payload_bytes}")
+            return reject(
+                "oversized",
+                "",
+                f"{len(payload)} bytes > profile {pid} limit {mapping.max_payload_bytes}",
+            )
 
         ts = received_ns
         if compiled.ts_keys is not None:
@@ -213,11 +238,17 @@ class PayloadDecoder:
                 except ValueError as exc:
                     return reject("bad_timestamp", mapping.timestamp_path or "", str(exc))
                 if ts > received_ns + self.max_future_ns:
-                    return reject("ts_future", mapping.timestamp_path or "",
-                                  f"{(ts - received_ns) / NS_PER_S:.0f} s ahead of the collector's clock")
+                    return reject(
+                        "ts_future",
+                        mapping.timestamp_path or "",
+                        f"{(ts - received_ns) / NS_PER_S:.0f} s ahead of the collector's clock",
+                    )
                 if ts < received_ns - self.max_past_ns:
-                    return reject("ts_past", mapping.timestamp_path or "",
-                                  f"{(received_ns - ts) / NS_PER_S:.0f} s older than the collector's clock")
+                    return reject(
+                        "ts_past",
+                        mapping.timestamp_path or "",
+                        f"{(received_ns - ts) / NS_PER_S:.0f} s older than the collector's clock",
+                    )
 
         samples, rejects = out.samples, out.rejects
         for metric, keys, spec, linear in compiled.fields:
@@ -227,7 +258,14 @@ class PayloadDecoder:
                     raw = raw[k]
             except (KeyError, IndexError, TypeError):
                 if spec.required:
-                    rejects.append(Reject("missing_field", device, spec.path, f"required field for {metric} is absent"))
+                    rejects.append(
+                        Reject(
+                            "missing_field",
+                            device,
+                            spec.path,
+                            f"required field for {metric} is absent",
+                        )
+                    )
                 continue
             kind = type(raw)
             if kind is float or kind is int:
@@ -236,7 +274,9 @@ class PayloadDecoder:
                 except OverflowError:
                     value = math.inf
                 if not math.isfinite(value):
-                    rejects.append(Reject("not_finite", device, spec.path, f"{metric} is {_short(raw)}"))
+                    rejects.append(
+                        Reject("not_finite", device, spec.path, f"{metric} is {_short(raw)}")
+                    )
                     continue
             else:
                 value, problem = _number(raw, metric, spec.values)
@@ -246,7 +286,9 @@ class PayloadDecoder:
             if not linear:
                 value = value * spec.scale + spec.offset
                 if not math.isfinite(value):
-                    rejects.append(Reject("not_finite", device, spec.path, f"{metric} scaled to {value}"))
+                    rejects.append(
+                        Reject("not_finite", device, spec.path, f"{metric} scaled to {value}")
+                    )
                     continue
             samples.append(Sample(ts, device, metric, value))
 
@@ -255,7 +297,9 @@ class PayloadDecoder:
         return out
 
 
-def _number(raw: Any, metric: str, values: dict[str, float] | None) -> tuple[float, tuple[str, str] | None]:
+def _number(
+    raw: Any, metric: str, values: dict[str, float] | None
+) -> tuple[float, tuple[str, str] | None]:
     """Non-number JSON values: (value, None) or (nan, (reason, detail))."""
     if isinstance(raw, bool):
         if metric.endswith("_bool"):
@@ -288,7 +332,11 @@ def _timestamp_ns(raw: Any, unit: str) -> int:
         except ValueError:
             raise ValueError(f"timestamp {_short(raw)} is not RFC 3339") from None
         if dt.tzinfo is None:
-            raise ValueError(f"timestamp {_short(raw)} has no time zone (RFC 3339 needs Z or +hh:mm)")
+            raise ValueError(
+                f"timestamp {_short(raw)} has no time zone (RFC 3339 needs Z or +hh:mm)"
+            )
         delta = dt - _EPOCH
         return (delta.days * 86400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
-    raise ValueError(f"timestamp must be an RFC 3339 string or an epoch number, got {type(raw).__name__}")
+    raise ValueError(
+        f"timestamp must be an RFC 3339 string or an epoch number, got {type(raw).__name__}"
+    )

@@ -53,12 +53,15 @@ class Comparison:
 
 
 def hosts_of(subnets: Iterable[str], max_hosts: int) -> list[str]:
-    """Addresses to probe (host addresses of each range; a /32 is its one address), refusing huge scans."""
+    """Addresses to probe (host addresses of each range; a /32 is its one address), refusing huge
+    scans."""
     out: list[str] = []
     for s in subnets:
         net = ipaddress.ip_network(s, strict=False)
         if net.num_addresses > max_hosts:
-            raise ValueError(f"subnet {s} has {net.num_addresses} addresses, more than max_hosts {max_hosts}")
+            raise ValueError(
+                f"subnet {s} has {net.num_addresses} addresses, more than max_hosts {max_hosts}"
+            )
         hosts = list(net.hosts()) or [net.network_address]
         out.extend(str(h) for h in hosts)
         if len(out) > max_hosts:
@@ -69,7 +72,7 @@ def hosts_of(subnets: Iterable[str], max_hosts: int) -> list[str]:
 async def _port_open(host: str, port: int, timeout_s: float) -> bool:
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     writer.close()
     try:
@@ -79,42 +82,68 @@ async def _port_open(host: str, port: int, timeout_s: float) -> bool:
     return True
 
 
-async def _probe_miner(host: str, port: int, profiles: dict[str, DeviceProfile], timeout_s: float,
-                       counters: Counters) -> Found | None:
+async def _probe_miner(
+    host: str, port: int, profiles: dict[str, DeviceProfile], timeout_s: float, counters: Counters
+) -> Found | None:
     if not await _port_open(host, port, timeout_s):
         return None
     try:
         replies, answered = await asyncio.wait_for(
-            fetch(host, port, identity_commands(profiles), timeout_s, f"{host}:{port}", None, counters), timeout_s * 2)
-    except asyncio.TimeoutError:
+            fetch(
+                host, port, identity_commands(profiles), timeout_s, f"{host}:{port}", None, counters
+            ),
+            timeout_s * 2,
+        )
+    except TimeoutError:
         answered, replies = False, {}
     if not answered:
         return None
     ident = identify(host, port, replies, profiles)
     v = ident.values
-    return Found(host, port, "miner_api", v.get("model", ""), v.get("serial", ""), v.get("mac", ""),
-                 v.get("firmware", ""), ident.profile or "", ident.dialect or "")
+    return Found(
+        host,
+        port,
+        "miner_api",
+        v.get("model", ""),
+        v.get("serial", ""),
+        v.get("mac", ""),
+        v.get("firmware", ""),
+        ident.profile or "",
+        ident.dialect or "",
+    )
 
 
 async def _probe_modbus(host: str, port: int, timeout_s: float) -> Found | None:
     """A Modbus TCP server answers a read of holding register 0 — data or an exception, either way."""
     if not await _port_open(host, port, timeout_s):
         return None
-    client = AsyncModbusTcpClient(host, port=port, timeout=timeout_s, retries=0, reconnect_delay=3600)
+    client = AsyncModbusTcpClient(
+        host, port=port, timeout=timeout_s, retries=0, reconnect_delay=3600
+    )
     try:
         if not await asyncio.wait_for(client.connect(), timeout_s):
             return None
-        await asyncio.wait_for(client.read_holding_registers(0, count=1, device_id=1), timeout_s * 1.5)
+        await asyncio.wait_for(
+            client.read_holding_registers(0, count=1, device_id=1), timeout_s * 1.5
+        )
         return Found(host, port, "modbus")
-    except Exception:  # noqa: BLE001 - anything but a reply means "not a Modbus server we can see"
+    except Exception:
         return None
     finally:
         client.close()
 
 
-async def scan(hosts: list[str], profiles: dict[str, DeviceProfile], *, miner_ports: list[int],
-               timeout_s: float = 1.0, concurrency: int = 256, modbus: bool = False, modbus_port: int = 502,
-               counters: Counters | None = None) -> list[Found]:
+async def scan(
+    hosts: list[str],
+    profiles: dict[str, DeviceProfile],
+    *,
+    miner_ports: list[int],
+    timeout_s: float = 1.0,
+    concurrency: int = 256,
+    modbus: bool = False,
+    modbus_port: int = 502,
+    counters: Counters | None = None,
+) -> list[Found]:
     """Probe every host × port with at most ``concurrency`` probes in flight."""
     counters = counters or Counters()
     sem = asyncio.Semaphore(concurrency)
@@ -124,21 +153,36 @@ async def scan(hosts: list[str], profiles: dict[str, DeviceProfile], *, miner_po
         async with sem:
             return await coro
 
-    jobs = [bounded(_probe_miner(h, p, miner_profiles, timeout_s, counters)) for h in hosts for p in miner_ports]
+    jobs = [
+        bounded(_probe_miner(h, p, miner_profiles, timeout_s, counters))
+        for h in hosts
+        for p in miner_ports
+    ]
     if modbus:
         jobs += [bounded(_probe_modbus(h, modbus_port, timeout_s)) for h in hosts]
     found = [f for f in await asyncio.gather(*jobs) if f is not None]
     return sorted(found, key=lambda f: (ipaddress.ip_address(f.host), f.port, f.protocol))
 
 
-def miner_registry(registry: dict[str, RegistryEntry], profiles: dict[str, DeviceProfile]) -> dict[str, RegistryEntry]:
+def miner_registry(
+    registry: dict[str, RegistryEntry], profiles: dict[str, DeviceProfile]
+) -> dict[str, RegistryEntry]:
     """The registry's miners: only they are expected to answer a miner API (not meters or sensors)."""
-    return {s: e for s, e in registry.items() if e.model in profiles and profiles[e.model].kind.value == "asic_miner"}
+    return {
+        s: e
+        for s, e in registry.items()
+        if e.model in profiles and profiles[e.model].kind.value == "asic_miner"
+    }
 
 
-def compare(found: list[Found], registry: dict[str, RegistryEntry], known_hosts: dict[str, str] | None = None,
-            answering: Iterable[str] = ()) -> Comparison:
-    """Sort what was found against the registry's miners (see ``miner_registry``). ``known_hosts`` maps
+def compare(
+    found: list[Found],
+    registry: dict[str, RegistryEntry],
+    known_hosts: dict[str, str] | None = None,
+    answering: Iterable[str] = (),
+) -> Comparison:
+    """Sort what was found against the registry's miners (see ``miner_registry``). ``known_hosts``
+    maps
     "host:port" → serial from config; ``answering`` are serials the poller heard from just now: a
     registered miner that answers its polls is not "missing" because one scan probe timed out."""
     known_hosts = known_hosts or {}
@@ -171,13 +215,17 @@ def compare(found: list[Found], registry: dict[str, RegistryEntry], known_hosts:
     return out
 
 
-def known_hosts(miners: Iterable[MinerTarget], profiles: dict[str, DeviceProfile]) -> dict[str, str]:
-    """"host:port" → serial for configured miners whose serial the config states (stock Antminers)."""
+def known_hosts(
+    miners: Iterable[MinerTarget], profiles: dict[str, DeviceProfile]
+) -> dict[str, str]:
+    """ "host:port" → serial for configured miners whose serial the config states (stock Antminers)."""
     out = {}
     for m in miners:
         if m.serial:
             p = profiles.get(m.profile) if m.profile else None
-            out[f"{m.host}:{m.port or (p.miner_api.port if p and p.miner_api else 4028)}"] = m.serial
+            out[f"{m.host}:{m.port or (p.miner_api.port if p and p.miner_api else 4028)}"] = (
+                m.serial
+            )
     return out
 
 
@@ -200,8 +248,11 @@ def as_samples(result: Comparison, ts: int) -> tuple[list[Sample], list[DeviceMe
     for row in result.registered_missing:
         samples.append(Sample(ts, row["serial"], "discovery_seen_bool", 0.0))
     n_miners = len(result.registered_seen) + len(result.unregistered) + len(result.unidentified)
-    for metric, value in (("discovered_count", n_miners), ("unregistered_count", len(result.unregistered)),
-                          ("registry_missing_count", len(result.registered_missing)),
-                          ("unidentified_count", len(result.unidentified))):
+    for metric, value in (
+        ("discovered_count", n_miners),
+        ("unregistered_count", len(result.unregistered)),
+        ("registry_missing_count", len(result.registered_missing)),
+        ("unidentified_count", len(result.unidentified)),
+    ):
         samples.append(Sample(ts, "discovery", metric, float(value)))
     return samples, metas

@@ -33,9 +33,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from minewatch.collector.decode import Decoded, PayloadDecoder, Reject
 from minewatch.collector.rejects import RejectTracker
 from minewatch.config.facility import FacilityConfig
+from minewatch.configfile import ConfigError
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile
-from minewatch.configfile import ConfigError
 from minewatch.registry import RegistryEntry, load_registry
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
 from minewatch.store import StoreUnavailable, TelemetryStore
@@ -43,8 +43,13 @@ from minewatch.store import StoreUnavailable, TelemetryStore
 log = logging.getLogger(__name__)
 
 #: Role of a device when its group names none: rules select devices by role (contracts.md).
-ROLE_BY_KIND = {"asic_miner": "rig", "env_sensor": "hall_sensor", "pdu": "rack_pdu", "cooling": "cooling",
-                "fire_panel": "fire_panel"}
+ROLE_BY_KIND = {
+    "asic_miner": "rig",
+    "env_sensor": "hall_sensor",
+    "pdu": "rack_pdu",
+    "cooling": "cooling",
+    "fire_panel": "fire_panel",
+}
 #: A batch closes when no message arrived for this long (the broker sends in bursts of its in-flight
 #: window and waits for our acks, so waiting the full batch_wait_ms would only add latency).
 _IDLE_GAP_S = 0.005
@@ -92,8 +97,13 @@ class MqttCollector:
         self._registry_checked = time.monotonic()
         s = self.settings
         self.decoder = decoder or PayloadDecoder(
-            cfg.device_groups, profiles, registry,
-            max_payload_bytes=s.max_payload_bytes, max_future_s=s.max_future_s, max_past_s=s.max_past_s)
+            cfg.device_groups,
+            profiles,
+            registry,
+            max_payload_bytes=s.max_payload_bytes,
+            max_future_s=s.max_future_s,
+            max_past_s=s.max_past_s,
+        )
         self.counters = Counters()
         self.rejects = RejectTracker(self.counters, log, keep=s.reject_buffer)
         self._queue: queue.Queue[_Inbound] = queue.Queue(maxsize=s.queue_size)
@@ -118,8 +128,12 @@ class MqttCollector:
         self._stop.clear()
         self._client = self._make_client()
         self._writer_done.clear()
-        self._decoder_thread = threading.Thread(target=self._decode_loop, name="minewatch-mqtt-decoder", daemon=True)
-        self._writer = threading.Thread(target=self._write_loop, name="minewatch-mqtt-writer", daemon=True)
+        self._decoder_thread = threading.Thread(
+            target=self._decode_loop, name="minewatch-mqtt-decoder", daemon=True
+        )
+        self._writer = threading.Thread(
+            target=self._write_loop, name="minewatch-mqtt-writer", daemon=True
+        )
         self._decoder_thread.start()
         self._writer.start()
         s = self.settings
@@ -127,14 +141,17 @@ class MqttCollector:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = s.session_expiry_s
             props.ReceiveMaximum = min(65535, s.queue_size)
-            self._client.connect_async(s.host, s.port, s.keepalive_s, clean_start=False, properties=props)
+            self._client.connect_async(
+                s.host, s.port, s.keepalive_s, clean_start=False, properties=props
+            )
         else:
             self._client.connect_async(s.host, s.port, s.keepalive_s)
         self._client.loop_start()
         log.info("MQTT collector connecting to %s:%d as %r", s.host, s.port, s.client_id)
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Idempotent. Drains the queue (write + ack), then disconnects; unacked messages stay with the broker."""
+        """Idempotent. Drains the queue (write + ack), then disconnects; unacked messages stay with
+        the broker."""
         decoder, writer, client = self._decoder_thread, self._writer, self._client
         if decoder is None or writer is None or client is None:
             return
@@ -173,15 +190,20 @@ class MqttCollector:
         s = self.settings
         v5 = s.protocol == "5"
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=s.client_id, clean_session=None if v5 else False,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, manual_ack=True,
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            clean_session=None if v5 else False,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            manual_ack=True,
         )
         client.suppress_exceptions = True
         client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)
         if s.username:
             password = s.password()
             if s.password_env and password is None:
-                raise RuntimeError(f"mqtt.password_env: environment variable {s.password_env} is not set")
+                raise RuntimeError(
+                    f"mqtt.password_env: environment variable {s.password_env} is not set"
+                )
             client.username_pw_set(s.username, password)
         if s.tls:
             client.tls_set(ca_certs=str(self.cfg.path(s.ca_file)) if s.ca_file else None)
@@ -197,11 +219,17 @@ class MqttCollector:
             topics = [f"$share/{self.settings.shared_group}/{t}" for t in topics]
         return topics
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason_code: Any, _p: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, flags: Any, reason_code: Any, _p: Any
+    ) -> None:
         if reason_code.is_failure:
             self.counters.inc("connect_failures")
-            log.error("MQTT broker %s:%d refused the connection: %s",
-                      self.settings.host, self.settings.port, reason_code)
+            log.error(
+                "MQTT broker %s:%d refused the connection: %s",
+                self.settings.host,
+                self.settings.port,
+                reason_code,
+            )
             return
         self._generation += 1
         self.counters.inc("connects")
@@ -214,11 +242,16 @@ class MqttCollector:
             client.subscribe([(t, opts) for t in topics])
         else:
             client.subscribe([(t, qos) for t in topics])
-        log.info("MQTT connected (session %s); subscribing to %s",
-                 "resumed" if flags.session_present else "new", ", ".join(topics))
+        log.info(
+            "MQTT connected (session %s); subscribing to %s",
+            "resumed" if flags.session_present else "new",
+            ", ".join(topics),
+        )
         self._connected.set()
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reason_codes: list, _p: Any) -> None:
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: Any, _mid: int, reason_codes: list, _p: Any
+    ) -> None:
         for rc in reason_codes:
             if rc.is_failure:
                 self.counters.inc("subscribe_failures")
@@ -314,7 +347,10 @@ class MqttCollector:
     def _maybe_reload_registry(self) -> None:
         """Pick up registry edits (rigs added or moved) without a restart. A broken file is logged
         and the previous registry kept: the operator's typo must not stop collection."""
-        if self._registry_path is None or time.monotonic() - self._registry_checked < REGISTRY_CHECK_S:
+        if (
+            self._registry_path is None
+            or time.monotonic() - self._registry_checked < REGISTRY_CHECK_S
+        ):
             return
         self._registry_checked = time.monotonic()
         mtime = self._mtime()
@@ -325,13 +361,26 @@ class MqttCollector:
             fresh = load_registry(self._registry_path, set(self.profiles))
         except ConfigError as exc:
             self.counters.inc("registry_reload_errors")
-            log.error("registry %s changed but is invalid; keeping the previous one:\n%s", self._registry_path, exc)
+            log.error(
+                "registry %s changed but is invalid; keeping the previous one:\n%s",
+                self._registry_path,
+                exc,
+            )
             return
-        changed = {s for s in fresh.keys() | self.registry.keys() if fresh.get(s) != self.registry.get(s)}
+        changed = {
+            s for s in fresh.keys() | self.registry.keys() if fresh.get(s) != self.registry.get(s)
+        }
         self.registry = self.decoder.registry = fresh
-        self._known -= changed  # their metadata (zone, rack, model) is recorded again on the next message
+        self._known -= (
+            changed  # their metadata (zone, rack, model) is recorded again on the next message
+        )
         self.counters.inc("registry_reloads")
-        log.info("registry %s reloaded: %d devices, %d changed", self._registry_path, len(fresh), len(changed))
+        log.info(
+            "registry %s reloaded: %d devices, %d changed",
+            self._registry_path,
+            len(fresh),
+            len(changed),
+        )
 
     def _prepare(self, batch: list[_Inbound]) -> _Prepared:
         self._maybe_reload_registry()
@@ -343,7 +392,11 @@ class MqttCollector:
             if decoded is None:
                 continue
             samples.extend(decoded.samples)
-            if decoded.samples and decoded.device not in self._known and decoded.profile is not None:
+            if (
+                decoded.samples
+                and decoded.device not in self._known
+                and decoded.profile is not None
+            ):
                 metas[decoded.device] = self._meta(decoded)
         return _Prepared(batch, samples, list(metas.values()))
 
@@ -363,7 +416,9 @@ class MqttCollector:
     def _decode(self, item: _Inbound) -> Decoded | None:
         try:
             decoded = self.decoder.decode(item.topic, item.payload, item.received_ns)
-        except Exception as exc:  # a decoder bug: acknowledge (redelivery would fail the same way), keep the bytes
+        except (
+            Exception
+        ) as exc:  # a decoder bug: acknowledge (redelivery would fail the same way), keep the bytes
             log.exception("decoding a message on %s failed", item.topic)
             reject = Reject("internal_error", "", "", f"{type(exc).__name__}: {exc}")
             self.rejects.record(reject, item.topic)
@@ -379,9 +434,17 @@ class MqttCollector:
         profile = decoded.profile
         assert profile is not None
         entry = self.registry.get(decoded.device)
-        role = (decoded.group.role if decoded.group else None) or ROLE_BY_KIND.get(profile.kind.value, "")
-        return DeviceMeta(decoded.device, kind=profile.kind.value, model=profile.id,
-                          zone=entry.zone if entry else "", rack=entry.rack if entry else "", role=role)
+        role = (decoded.group.role if decoded.group else None) or ROLE_BY_KIND.get(
+            profile.kind.value, ""
+        )
+        return DeviceMeta(
+            decoded.device,
+            kind=profile.kind.value,
+            model=profile.id,
+            zone=entry.zone if entry else "",
+            rack=entry.rack if entry else "",
+            role=role,
+        )
 
     def _write(self, samples: list[Sample], metas: list[DeviceMeta]) -> bool:
         delay = 0.2
@@ -393,10 +456,16 @@ class MqttCollector:
                 return True
             except StoreUnavailable as exc:
                 self.counters.inc("store_errors")
-                log.warning("store unavailable, retrying in %.1f s (messages stay unacknowledged): %s", delay, exc)
+                log.warning(
+                    "store unavailable, retrying in %.1f s (messages stay unacknowledged): %s",
+                    delay,
+                    exc,
+                )
             except Exception:
                 self.counters.inc("store_errors")
-                log.exception("store write failed, retrying in %.1f s (messages stay unacknowledged)", delay)
+                log.exception(
+                    "store write failed, retrying in %.1f s (messages stay unacknowledged)", delay
+                )
             if self._stop.wait(delay):
                 return False
             delay = min(delay * 2, 30.0)
@@ -407,6 +476,10 @@ class MqttCollector:
             return
         acked = 0
         for item in batch:
-            if item.qos > 0 and item.generation == gen and client.ack(item.mid, item.qos) == mqtt.MQTT_ERR_SUCCESS:
+            if (
+                item.qos > 0
+                and item.generation == gen
+                and client.ack(item.mid, item.qos) == mqtt.MQTT_ERR_SUCCESS
+            ):
                 acked += 1
         self.counters.inc("acked", acked)

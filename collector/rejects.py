@@ -1,4 +1,5 @@
-"""Bookkeeping for rejected input: count by reason, log without flooding, keep raw copies to inspect.
+"""Bookkeeping for rejected input: count by reason, log without flooding, keep raw copies to
+inspect.
 
 Shared by every collector so that bad input reads the same whichever transport brought it.
 """
@@ -26,13 +27,22 @@ class RejectLike(Protocol):
 
 
 class RateLimitedLog:
-    """At most ``burst`` lines per ``window_s`` per key; the next line after a quiet spell says how many
-    were suppressed, so a flood of bad payloads costs one line per window instead of one per message."""
+    """At most ``burst`` lines per ``window_s`` per key; the next line after a quiet spell says how
+    many
+    were suppressed, so a flood of bad payloads costs one line per window instead of one per
+    message."""
 
-    def __init__(self, logger: logging.Logger, burst: int = 5, window_s: float = 10.0,
-                 clock: Any = time.monotonic) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        burst: int = 5,
+        window_s: float = 10.0,
+        clock: Any = time.monotonic,
+    ) -> None:
         self.logger, self.burst, self.window_s, self.clock = logger, burst, window_s, clock
-        self._state: dict[str, list[float | int]] = {}  # key -> [window_start, lines_in_window, suppressed]
+        self._state: dict[
+            str, list[float | int]
+        ] = {}  # key -> [window_start, lines_in_window, suppressed]
         self._lock = threading.Lock()
 
     def warning(self, key: str, msg: str) -> bool:
@@ -47,12 +57,15 @@ class RateLimitedLog:
                 return False
             st[1] += 1
             suppressed, st[2] = int(st[2]), 0
-        self.logger.warning("%s%s", msg, f" ({suppressed} similar line(s) suppressed)" if suppressed else "")
+        self.logger.warning(
+            "%s%s", msg, f" ({suppressed} similar line(s) suppressed)" if suppressed else ""
+        )
         return True
 
 
 class RejectTracker:
-    """Counts rejections under ``rejected_total{reason}``, logs them rate-limited per reason, and keeps
+    """Counts rejections under ``rejected_total{reason}``, logs them rate-limited per reason, and
+    keeps
     the last ``keep`` unparseable payloads (raw, truncated) for ``recent()``."""
 
     def __init__(self, counters: Counters, logger: logging.Logger, keep: int = 100) -> None:
@@ -74,9 +87,17 @@ class RejectTracker:
             text, encoding = head.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             text, encoding = base64.b64encode(head).decode("ascii"), "base64"
-        entry = {"at_ns": at_ns, "source": source, "device": reject.device, "reason": reject.reason,
-                 "detail": reject.detail, "size": len(raw), "truncated": len(raw) > RAW_KEEP_BYTES,
-                 "encoding": encoding, "payload": text}
+        entry = {
+            "at_ns": at_ns,
+            "source": source,
+            "device": reject.device,
+            "reason": reject.reason,
+            "detail": reject.detail,
+            "size": len(raw),
+            "truncated": len(raw) > RAW_KEEP_BYTES,
+            "encoding": encoding,
+            "payload": text,
+        }
         with self._lock:
             self._recent.append(entry)
 

@@ -69,8 +69,13 @@ class EmbeddedBroker:
     ``prefer`` forces a kind (tests use it to exercise the amqtt path even where Mosquitto exists).
     """
 
-    def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int = 0,
-                 prefer: BrokerKind | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        prefer: BrokerKind | None = None,
+    ) -> None:
         self.workdir = workdir
         self.host = host
         self.port = port or free_port(host)
@@ -92,8 +97,10 @@ class EmbeddedBroker:
             self._start_mosquitto()
             if not wait_listening(self.host, self.port, 15.0):
                 self.stop()
-                raise RuntimeError(f"mosquitto did not listen on {self.host}:{self.port} within 15 s "
-                                   f"(see {self.workdir / 'mosquitto.log'})")
+                raise RuntimeError(
+                    f"mosquitto did not listen on {self.host}:{self.port} within 15 s "
+                    f"(see {self.workdir / 'mosquitto.log'})"
+                )
         else:
             self._start_amqtt()  # returns once amqtt's listener is up
         self._started_at = time.monotonic()
@@ -106,7 +113,8 @@ class EmbeddedBroker:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} {self.host}\n"
-            # stay the user minewatch runs as: dropping privileges would clear the parent-death signal
+            # stay the user minewatch runs as: dropping privileges would clear the parent-death
+            # signal
             f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
             "allow_anonymous true\n"
             "persistence true\n"
@@ -116,8 +124,12 @@ class EmbeddedBroker:
             "log_type error\n"
         )
         with (self.workdir / "mosquitto.log").open("ab") as err:
-            self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=err,
-                                          preexec_fn=_detach_but_die_with_parent)
+            self._proc = subprocess.Popen(
+                [binary, "-c", str(conf)],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                preexec_fn=_detach_but_die_with_parent,
+            )
 
     def _start_amqtt(self) -> None:
         ready = threading.Event()
@@ -143,17 +155,23 @@ class EmbeddedBroker:
         if not ready.wait(15.0) or failure:
             reason = failure[0] if failure else "no answer within 15 s"
             self.stop()
-            raise RuntimeError(f"embedded amqtt broker failed to start on {self.host}:{self.port}: {reason}")
+            raise RuntimeError(
+                f"embedded amqtt broker failed to start on {self.host}:{self.port}: {reason}"
+            )
 
     async def _amqtt_start(self) -> None:
         from amqtt.broker import Broker
 
         # amqtt logs every packet at INFO through its default plugins; keep only what matters.
         logging.getLogger("amqtt").setLevel(logging.WARNING)
-        broker = Broker({
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-        })
+        broker = Broker(
+            {
+                "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+                "plugins": {
+                    "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+                },
+            }
+        )
         await broker.start()
         self._amqtt = broker
 
@@ -182,7 +200,15 @@ class EmbeddedBroker:
 
     def stats(self) -> dict[str, object]:
         running = (self._proc is not None and self._proc.poll() is None) or (
-            self._thread is not None and self._thread.is_alive())
-        return {"kind": self.kind, "host": self.host, "port": self.port, "protocol": self.protocol,
-                "running": running,
-                "uptime_s": round(time.monotonic() - self._started_at, 1) if self._started_at and running else 0}
+            self._thread is not None and self._thread.is_alive()
+        )
+        return {
+            "kind": self.kind,
+            "host": self.host,
+            "port": self.port,
+            "protocol": self.protocol,
+            "running": running,
+            "uptime_s": round(time.monotonic() - self._started_at, 1)
+            if self._started_at and running
+            else 0,
+        }

@@ -1,4 +1,5 @@
-"""The ``minewatch`` command. Each package adds its own sub-commands through ``<package>.commands.register``
+"""The ``minewatch`` command. Each package adds its own sub-commands through
+``<package>.commands.register``
 so that a new command touches its own package only."""
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import typer
 
 from minewatch.configfile import ConfigError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Energy and safety monitor for licensed mining facilities.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Energy and safety monitor for licensed mining facilities.",
+)
 
 #: Modules that contribute commands (each has ``register(app)``), in help order. A module that does
 #: not exist yet is skipped, so a package can be added without touching this file twice.
@@ -42,7 +47,9 @@ def check_config(path: Path = typer.Argument(..., help="facility.yaml to check")
 
 
 @app.command("schema")
-def schema(out_dir: Path = typer.Argument(Path("schemas"), help="Folder to write JSON Schemas into")) -> None:
+def schema(
+    out_dir: Path = typer.Argument(Path("schemas"), help="Folder to write JSON Schemas into"),
+) -> None:
     """Export JSON Schemas of facility.yaml and device profiles (editors use them to autocomplete)."""
     from minewatch.validation import json_schemas
 

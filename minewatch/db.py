@@ -18,7 +18,9 @@ def connect(path: Path | str, *, timeout_s: float = 30.0) -> sqlite3.Connection:
     """
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False
+    )
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
@@ -30,7 +32,8 @@ def connect(path: Path | str, *, timeout_s: float = 30.0) -> sqlite3.Connection:
 
 
 class PerThreadConnection:
-    """One connection per thread to one database file (sqlite3 connections must not be shared by threads
+    """One connection per thread to one database file (sqlite3 connections must not be shared by
+    threads
     that write concurrently); subclasses call ``conn()``."""
 
     def __init__(self, path: Path | str) -> None:
@@ -54,8 +57,10 @@ class PerThreadConnection:
 
 @contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error: the write lock is taken up front, so
-    a read-then-write (e.g. read the ledger head, append after it) cannot interleave with another writer."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error: the write lock is taken up
+    front, so
+    a read-then-write (e.g. read the ledger head, append after it) cannot interleave with another
+    writer."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn

@@ -14,8 +14,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Event:
-    """Something that must be recorded and possibly sent: ``kind`` is dotted, e.g. ``alert.transition``,
-    ``alert.ack``, ``silence.created``, ``curtailment.order``, ``report.issued``, ``config.loaded``."""
+    """Something that must be recorded and possibly sent: ``kind`` is dotted, e.g.
+    ``alert.transition``,
+    ``alert.ack``, ``silence.created``, ``curtailment.order``, ``report.issued``, ``config.loaded``.
+    """
 
     kind: str
     at_ns: int

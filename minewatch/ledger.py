@@ -1,9 +1,12 @@
 """The tamper-evident ledger: an append-only, hash-chained record in state.db.
 
 Each entry's hash is SHA-256 over the previous entry's hash and the canonical JSON of the entry
-(its sequence number, time, kind, actor, subject and payload), so editing, deleting or reordering any
-entry breaks the chain at that entry. A rewrite of the whole tail from some entry on is caught by the
-anchors the central bank holds: every regulator message carries the head (seq, hash) at the time it was
+(its sequence number, time, kind, actor, subject and payload), so editing, deleting or reordering
+any
+entry breaks the chain at that entry. A rewrite of the whole tail from some entry on is caught by
+the
+anchors the central bank holds: every regulator message carries the head (seq, hash) at the time it
+was
 written (DESIGN.md decision 6; research/compliance.md §5.4).
 """
 
@@ -40,7 +43,9 @@ CREATE TABLE IF NOT EXISTS ledger (
 
 def canonical_json(obj: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8; NaN/inf become null. Stable across a store-and-reload."""
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY, default=_fallback)
+    return orjson.dumps(
+        obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY, default=_fallback
+    )
 
 
 def _fallback(obj: Any) -> Any:
@@ -53,9 +58,19 @@ def _fallback(obj: Any) -> Any:
     raise TypeError(f"ledger payloads must be JSON values; got {type(obj).__name__}")
 
 
-def entry_hash(prev_hash: str, seq: int, at_ns: int, kind: str, actor: str, subject: str, payload: Any) -> str:
-    body = canonical_json({"seq": seq, "at_ns": at_ns, "kind": kind, "actor": actor, "subject": subject,
-                           "payload": payload})
+def entry_hash(
+    prev_hash: str, seq: int, at_ns: int, kind: str, actor: str, subject: str, payload: Any
+) -> str:
+    body = canonical_json(
+        {
+            "seq": seq,
+            "at_ns": at_ns,
+            "kind": kind,
+            "actor": actor,
+            "subject": subject,
+            "payload": payload,
+        }
+    )
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + body).hexdigest()
 
 
@@ -71,8 +86,16 @@ class Entry:
     hash: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "at_ns": self.at_ns, "kind": self.kind, "actor": self.actor,
-                "subject": self.subject, "payload": self.payload, "prev_hash": self.prev_hash, "hash": self.hash}
+        return {
+            "seq": self.seq,
+            "at_ns": self.at_ns,
+            "kind": self.kind,
+            "actor": self.actor,
+            "subject": self.subject,
+            "payload": self.payload,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +106,8 @@ class Head:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One break in the chain: ``what`` is edited, deleted, reordered or anchor; ``seq`` the entry concerned."""
+    """One break in the chain: ``what`` is edited, deleted, reordered or anchor; ``seq`` the entry
+    concerned."""
 
     what: str
     seq: int
@@ -114,16 +138,26 @@ def _row_entry(row: tuple) -> Entry:
 
 
 class Ledger(PerThreadConnection):
-    """Append-only access to the ``ledger`` table. Safe across threads and processes: an append reads the
+    """Append-only access to the ``ledger`` table. Safe across threads and processes: an append
+    reads the
     head and writes the next entry inside one ``BEGIN IMMEDIATE`` transaction."""
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(path)
         self.conn().executescript(SCHEMA)
 
-    def append(self, kind: str, payload: dict[str, Any], *, at_ns: int, actor: str = "system",
-               subject: str = "", conn: sqlite3.Connection | None = None) -> Entry:
-        """Append one entry. With ``conn`` the caller holds an open transaction (so the entry commits
+    def append(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        at_ns: int,
+        actor: str = "system",
+        subject: str = "",
+        conn: sqlite3.Connection | None = None,
+    ) -> Entry:
+        """Append one entry. With ``conn`` the caller holds an open transaction (so the entry
+        commits
         atomically with whatever else it writes); otherwise the append is its own transaction."""
         if conn is None:
             with immediate(self.conn()) as c:
@@ -131,20 +165,32 @@ class Ledger(PerThreadConnection):
         head = self.head(conn)
         seq = head.seq + 1
         text = canonical_json(payload).decode()
-        data = orjson.loads(text)  # hash the payload as it will be read back, so verification agrees
+        data = orjson.loads(
+            text
+        )  # hash the payload as it will be read back, so verification agrees
         h = entry_hash(head.hash, seq, at_ns, kind, actor, subject, data)
-        conn.execute("INSERT INTO ledger (seq, at_ns, kind, actor, subject, payload, prev_hash, hash) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (seq, at_ns, kind, actor, subject, text, head.hash, h))
+        conn.execute(
+            "INSERT INTO ledger (seq, at_ns, kind, actor, subject, payload, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, at_ns, kind, actor, subject, text, head.hash, h),
+        )
         return Entry(seq, at_ns, kind, actor, subject, data, head.hash, h)
 
     def head(self, conn: sqlite3.Connection | None = None) -> Head:
-        row = (conn or self.conn()).execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        row = (
+            (conn or self.conn())
+            .execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
+            .fetchone()
+        )
         return Head(row[0], row[1]) if row else Head(0, GENESIS)
 
-    def entries(self, after_seq: int = 0, limit: int | None = None,
-                conn: sqlite3.Connection | None = None) -> list[Entry]:
-        sql = ("SELECT seq, at_ns, kind, actor, subject, payload, prev_hash, hash FROM ledger "
-               "WHERE seq > ? ORDER BY seq")
+    def entries(
+        self, after_seq: int = 0, limit: int | None = None, conn: sqlite3.Connection | None = None
+    ) -> list[Entry]:
+        sql = (
+            "SELECT seq, at_ns, kind, actor, subject, payload, prev_hash, hash FROM ledger "
+            "WHERE seq > ? ORDER BY seq"
+        )
         args: list[Any] = [after_seq]
         if limit is not None:
             sql += " LIMIT ?"
@@ -152,8 +198,10 @@ class Ledger(PerThreadConnection):
         return [_row_entry(r) for r in (conn or self.conn()).execute(sql, args)]
 
     def _iter_all(self) -> Iterator[Entry]:
-        cur = self.conn().execute("SELECT seq, at_ns, kind, actor, subject, payload, prev_hash, hash "
-                                  "FROM ledger ORDER BY seq")
+        cur = self.conn().execute(
+            "SELECT seq, at_ns, kind, actor, subject, payload, prev_hash, hash "
+            "FROM ledger ORDER BY seq"
+        )
         for row in cur:
             yield _row_entry(row)
 
@@ -176,24 +224,44 @@ class Ledger(PerThreadConnection):
             if e.seq != expected_seq:
                 last = e.seq - 1
                 span = f"#{expected_seq}" if last == expected_seq else f"#{expected_seq}..#{last}"
-                problems.append(Problem("deleted", expected_seq, f"entry {span} missing; "
-                                        f"#{e.seq} follows #{expected_seq - 1}"))
+                problems.append(
+                    Problem(
+                        "deleted",
+                        expected_seq,
+                        f"entry {span} missing; #{e.seq} follows #{expected_seq - 1}",
+                    )
+                )
                 expected_prev = e.prev_hash  # resynchronise so one deletion is reported once
-            if entry_hash(e.prev_hash, e.seq, e.at_ns, e.kind, e.actor, e.subject, e.payload) != e.hash:
+            if (
+                entry_hash(e.prev_hash, e.seq, e.at_ns, e.kind, e.actor, e.subject, e.payload)
+                != e.hash
+            ):
                 written_as = self._written_as(e, max_seq)
                 if written_as is not None:
-                    problems.append(Problem("reordered", e.seq, f"holds the entry written as #{written_as}"))
+                    problems.append(
+                        Problem("reordered", e.seq, f"holds the entry written as #{written_as}")
+                    )
                 else:
                     problems.append(Problem("edited", e.seq, "content does not match its hash"))
             elif e.prev_hash != expected_prev and e.seq > 1 and not prev_reported:
-                problems.append(Problem("edited", e.seq - 1, f"changed and re-hashed: #{e.seq} records "
-                                        f"predecessor {e.prev_hash[:16]}, found {expected_prev[:16]}"))
+                problems.append(
+                    Problem(
+                        "edited",
+                        e.seq - 1,
+                        f"changed and re-hashed: #{e.seq} records "
+                        f"predecessor {e.prev_hash[:16]}, found {expected_prev[:16]}",
+                    )
+                )
             prev_reported = len(problems) > n_before
             expected_prev, expected_seq = e.hash, e.seq + 1
         by_seq = {e.seq: e.hash for e in rows}
         for seq, h in sorted((anchors or {}).items()):
             if by_seq.get(seq) != h:
-                detail = "missing" if seq not in by_seq else f"hash {by_seq[seq][:16]} differs from anchor {h[:16]}"
+                detail = (
+                    "missing"
+                    if seq not in by_seq
+                    else f"hash {by_seq[seq][:16]} differs from anchor {h[:16]}"
+                )
                 problems.append(Problem("anchor", seq, f"{detail} (chain rewritten or truncated)"))
         problems.sort(key=lambda p: p.seq)
         head = Head(rows[-1].seq, rows[-1].hash) if rows else Head(0, GENESIS)
@@ -201,10 +269,15 @@ class Ledger(PerThreadConnection):
 
     @staticmethod
     def _written_as(e: Entry, max_seq: int) -> int | None:
-        """The sequence number under which this entry's hash was computed, if not its own (a moved entry).
-        Looks within ``REORDER_WINDOW`` places so a badly damaged chain still verifies in linear time."""
+        """The sequence number under which this entry's hash was computed, if not its own (a moved
+        entry).
+        Looks within ``REORDER_WINDOW`` places so a badly damaged chain still verifies in linear
+        time."""
         for cand in range(max(1, e.seq - REORDER_WINDOW), min(max_seq, e.seq + REORDER_WINDOW) + 1):
-            if cand != e.seq and entry_hash(e.prev_hash, cand, e.at_ns, e.kind, e.actor, e.subject,
-                                            e.payload) == e.hash:
+            if (
+                cand != e.seq
+                and entry_hash(e.prev_hash, cand, e.at_ns, e.kind, e.actor, e.subject, e.payload)
+                == e.hash
+            ):
                 return cand
         return None

@@ -1,4 +1,5 @@
-"""The equipment registry: what the operator filed with the central bank (CSV: serial, model, zone, rack)."""
+"""The equipment registry: what the operator filed with the central bank (CSV: serial, model, zone,
+rack)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ def load_registry(path: Path, known_models: set[str] | None = None) -> dict[str,
         header = [h.strip() for h in (reader.fieldnames or [])]
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
-            raise ConfigError([f"{path}: header: missing column(s) {', '.join(missing)}; expected {', '.join(REQUIRED_COLUMNS)}"])
+            raise ConfigError(
+                [
+                    f"{path}: header: missing column(s) {', '.join(missing)}; expected {', '.join(REQUIRED_COLUMNS)}"
+                ]
+            )
         for lineno, row in enumerate(reader, start=2):
             row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
             serial = row["serial"]
@@ -43,7 +48,9 @@ def load_registry(path: Path, known_models: set[str] | None = None) -> dict[str,
                 problems.append(f"{path}: line {lineno}: serial: duplicate {serial!r}")
                 continue
             if known_models is not None and row["model"] not in known_models:
-                problems.append(f"{path}: line {lineno}: model: unknown device profile {row['model']!r}")
+                problems.append(
+                    f"{path}: line {lineno}: model: unknown device profile {row['model']!r}"
+                )
                 continue
             entries[serial] = RegistryEntry(serial, row["model"], row["zone"], row["rack"])
     if problems:

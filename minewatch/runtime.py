@@ -1,4 +1,5 @@
-"""Wiring of the parts into processes: ``minewatch demo`` and ``minewatch run`` (``serve`` is in api).
+"""Wiring of the parts into processes: ``minewatch demo`` and ``minewatch run`` (``serve`` is in
+api).
 
 ``Runtime`` holds what the parts share (config, store, event bus, profiles, alert state) and adds
 parts to a ``Supervisor``. Parts that live in packages not installed or not built yet are skipped
@@ -34,9 +35,14 @@ DEMO_MARKER = ".minewatch-demo"
 
 
 def setup_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
-    # httpx logs every request at INFO (the notifier's deliveries: their outcome is in the outbox and ledger)
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    # httpx logs every request at INFO (the notifier's deliveries: their outcome is in the outbox
+    # and ledger)
     for noisy in ("amqtt", "transitions", "pymodbus", "uvicorn.error", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -57,13 +63,19 @@ class StorePart:
         self.store.close()
 
     def stats(self) -> dict[str, Any]:
-        return self.store.stats() if hasattr(self.store, "stats") else {"backend": type(self.store).__name__}
+        return (
+            self.store.stats()
+            if hasattr(self.store, "stats")
+            else {"backend": type(self.store).__name__}
+        )
 
 
 class Runtime:
     def __init__(self, cfg: FacilityConfig, writes: bool = True) -> None:
-        """``writes=False`` (``serve``): the backend alone, and a notifier that only ledgers and queues. The
-        outage spool and the delivery belong to the processes that write; a read-only API must not replay
+        """``writes=False`` (``serve``): the backend alone, and a notifier that only ledgers and
+        queues. The
+        outage spool and the delivery belong to the processes that write; a read-only API must not
+        replay
         the spool or send messages beside them."""
         self.cfg = cfg
         self.supervisor = Supervisor()
@@ -71,8 +83,9 @@ class Runtime:
         self.store = open_store(cfg) if writes else open_backend(cfg)
         self.supervisor.add("store", StorePart(self.store))
         report = optional_module("minewatch.analyzer.report") if writes else None
-        self.bus, self.notifier = event_bus(cfg, self.store, deliver=writes,
-                                            report_source=self._daily_report if report else None)
+        self.bus, self.notifier = event_bus(
+            cfg, self.store, deliver=writes, report_source=self._daily_report if report else None
+        )
         self.alert_store = self._open_alert_store()
         self.faults: Any | None = None
         self.api_server: Any | None = None
@@ -82,7 +95,7 @@ class Runtime:
         self.notes: list[str] = []
 
     @classmethod
-    def from_config(cls, path: Path, writes: bool = True) -> "Runtime":
+    def from_config(cls, path: Path, writes: bool = True) -> Runtime:
         return cls(load_facility(path), writes)
 
     def _load_profiles(self) -> dict[str, DeviceProfile]:
@@ -93,13 +106,20 @@ class Runtime:
         return state.AlertStore(self.cfg.state_db, bus=self.bus) if state else None
 
     def expected_devices(self) -> set[str]:
-        """Devices this facility must hear from: its equipment registry and the Modbus equipment it polls."""
-        registered = set(load_registry(self.cfg.path(self.cfg.registry), set(self.profiles))) if self.cfg.registry else set()
+        """Devices this facility must hear from: its equipment registry and the Modbus equipment it
+        polls."""
+        registered = (
+            set(load_registry(self.cfg.path(self.cfg.registry), set(self.profiles)))
+            if self.cfg.registry
+            else set()
+        )
         return registered | {t.name for t in self.cfg.polling.modbus}
 
     # --- parts -------------------------------------------------------------------------------
-    # Add order is start order (stop is the reverse): broker, simulated servers, collectors, then the
-    # simulated publisher (the collector is subscribed before the first message), analyzer, notifier,
+    # Add order is start order (stop is the reverse): broker, simulated servers, collectors, then
+    # the
+    # simulated publisher (the collector is subscribed before the first message), analyzer,
+    # notifier,
     # API. On stop the publisher goes quiet before the collector drains its queue.
 
     def use_broker(self, workdir: Path, prefer: str | None = None) -> None:
@@ -108,12 +128,14 @@ class Runtime:
 
         broker = EmbeddedBroker(workdir, prefer=prefer)  # type: ignore[arg-type]
         self.supervisor.add("broker", broker)
-        mqtt = self.cfg.mqtt.model_copy(update={"host": broker.host, "port": broker.port,
-                                                "protocol": broker.protocol})
+        mqtt = self.cfg.mqtt.model_copy(
+            update={"host": broker.host, "port": broker.port, "protocol": broker.protocol}
+        )
         self.cfg = self.cfg.model_copy(update={"mqtt": mqtt})
 
     def simulate(self, faults: list[str], interval_s: float = 5.0) -> None:
-        """The simulated facility, its Modbus/miner-API servers (when present) and its MQTT publisher.
+        """The simulated facility, its Modbus/miner-API servers (when present) and its MQTT
+        publisher.
 
         ``faults`` (``kind[:serial]``) are injected before the first message; the API's admin
         endpoint and the simulator's MQTT control topic inject more at run time.
@@ -132,13 +154,23 @@ class Runtime:
             except (ValueError, KeyError) as exc:
                 raise ConfigError([f"--fault {spec}: {exc.args[0]}"]) from None
         self.add_collectors()
-        self.supervisor.add("simulator", publisher.SimPublisher(
-            facility, self.cfg.mqtt.host, self.cfg.mqtt.port, facility_id=self.cfg.facility.id,
-            interval_s=interval_s, client_id=f"minewatch-sim-{self.cfg.facility.id}"))
+        self.supervisor.add(
+            "simulator",
+            publisher.SimPublisher(
+                facility,
+                self.cfg.mqtt.host,
+                self.cfg.mqtt.port,
+                facility_id=self.cfg.facility.id,
+                interval_s=interval_s,
+                client_id=f"minewatch-sim-{self.cfg.facility.id}",
+            ),
+        )
 
     def _simulated_devices(self, facility: Any) -> Any:
-        """Modbus meters/PDUs/sensors and the rigs' miner APIs over the same facility model (#3), when
-        installed; the facility's ``polling`` section then points at them. Returns what takes faults."""
+        """Modbus meters/PDUs/sensors and the rigs' miner APIs over the same facility model (#3),
+        when
+        installed; the facility's ``polling`` section then points at them. Returns what takes
+        faults."""
         runner = optional_module("minewatch.simulator.modbus_runner")
         if runner is None:
             return facility
@@ -146,7 +178,9 @@ class Runtime:
 
         sim = runner.PollingSimulator(facility, self.profiles)
         self.supervisor.add("polling_simulator", sim)
-        polling = PollingSettings.model_validate({**self.cfg.polling.model_dump(), **sim.polling_settings()})
+        polling = PollingSettings.model_validate(
+            {**self.cfg.polling.model_dump(), **sim.polling_settings()}
+        )
         self.cfg = self.cfg.model_copy(update={"polling": polling})
         return sim
 
@@ -159,37 +193,51 @@ class Runtime:
             self.supervisor.add(_snake(type(part).__name__), part)
 
     def add_analyzer(self, required: bool) -> None:
-        """The live analyzer. With ``required`` (``run``) a broken compliance profile stops the start;
+        """The live analyzer. With ``required`` (``run``) a broken compliance profile stops the
+        start;
         the demo carries on without alerts and says why."""
         engine = optional_module("minewatch.analyzer.engine")
         if engine is None or self.alert_store is None:
             log.warning("the analyzer is not installed: no alerts in this process")
             return
         try:
-            analyzer = engine.Analyzer(self.cfg, self.store, self.alert_store, self.bus, self.profiles)
+            analyzer = engine.Analyzer(
+                self.cfg, self.store, self.alert_store, self.bus, self.profiles
+            )
         except ConfigError as exc:
             if required:
                 raise
             log.error("analyzer not started: %s", "; ".join(exc.problems))
-            self.alert_store = None  # the page then says "no analyzer" instead of showing zero alerts
+            self.alert_store = (
+                None  # the page then says "no analyzer" instead of showing zero alerts
+            )
             return
         self.supervisor.add("analyzer", analyzer)
 
     def add_notifier(self) -> None:
-        """The notifier made with the bus: ledger, outbox and (unless ``serve``) delivery; ``serve`` only
+        """The notifier made with the bus: ledger, outbox and (unless ``serve``) delivery; ``serve``
+        only
         ledgers and queues what it publishes (acknowledgements, silences, orders)."""
         if self.notifier is not None:
             self.supervisor.add("notifier", self.notifier)
 
     def _daily_report(self, start_ns: int, end_ns: int) -> dict[str, Any]:
-        """The notifier's daily report (the compliance profile is loaded when a report is due). Without
+        """The notifier's daily report (the compliance profile is loaded when a report is due).
+        Without
         a working analyzer this raises and the notifier sends what its ledger holds, saying why."""
         from minewatch.analyzer.report import build_report
 
         if self.alert_store is None:
             raise RuntimeError("the analyzer is not running in this process")
-        return build_report(self.cfg, self.store, self.alert_store, None, start_ns, end_ns,
-                            device_profiles=self.profiles)
+        return build_report(
+            self.cfg,
+            self.store,
+            self.alert_store,
+            None,
+            start_ns,
+            end_ns,
+            device_profiles=self.profiles,
+        )
 
     def add_api(self, host: str | None = None, port: int | None = None) -> None:
         from minewatch.api.app import create_app
@@ -199,9 +247,19 @@ class Runtime:
         if self.tokens is None:
             self.tokens = TokenTable.from_env(self.cfg.api.tokens_env)
         # /health lists every part, including those added after the API
-        app = create_app(self.cfg, self.store, self.alert_store, self.bus, tokens=self.tokens,
-                         profiles=self.profiles, components=_LiveParts(self.supervisor), faults=self.faults)
-        self.api_server = ApiServer(app, host or self.cfg.api.host, self.cfg.api.port if port is None else port)
+        app = create_app(
+            self.cfg,
+            self.store,
+            self.alert_store,
+            self.bus,
+            tokens=self.tokens,
+            profiles=self.profiles,
+            components=_LiveParts(self.supervisor),
+            faults=self.faults,
+        )
+        self.api_server = ApiServer(
+            app, host or self.cfg.api.host, self.cfg.api.port if port is None else port
+        )
         self.supervisor.add("api", self.api_server)
 
     @property
@@ -213,26 +271,35 @@ class Runtime:
         """Tell the operator where to look (tokens only when this process made them up)."""
         if self.api_url is None:
             return
-        typer.echo(f"minewatch: facility {self.cfg.facility.id} ({self.cfg.facility.name}), "
-                   f"data in {self.cfg.data_dir}")
+        typer.echo(
+            f"minewatch: facility {self.cfg.facility.id} ({self.cfg.facility.name}), "
+            f"data in {self.cfg.data_dir}"
+        )
         if self.token_values:
             typer.echo(f"  live page:  {self.api_url}/login#token={self.token_values['admin']}")
             for role, tok in self.token_values.items():
                 typer.echo(f"  {role:<9} token: {tok}")
-            typer.echo(f"  try:        curl -H 'Authorization: Bearer {self.token_values['operator']}' "
-                       f"{self.api_url}/api/v1/facility")
+            typer.echo(
+                f"  try:        curl -H 'Authorization: Bearer {self.token_values['operator']}' "
+                f"{self.api_url}/api/v1/facility"
+            )
         else:
-            typer.echo(f"  live page:  {self.api_url}/  (log in with a token from {self.cfg.api.tokens_env})")
+            typer.echo(
+                f"  live page:  {self.api_url}/  (log in with a token from {self.cfg.api.tokens_env})"
+            )
         typer.echo(f"  API docs:   {self.api_url}/api/docs    health: {self.api_url}/health")
         cb = self.cfg.notify.central_bank
-        typer.echo(f"  central bank: {cb.url if cb.enabled else 'channel disabled (notify.central_bank.enabled)'}")
+        typer.echo(
+            f"  central bank: {cb.url if cb.enabled else 'channel disabled (notify.central_bank.enabled)'}"
+        )
         for note in self.notes:
             typer.echo(note)
         typer.echo("  Ctrl-C stops everything.")
 
 
 class FirstTelemetry:
-    """A start gate: returns from ``start()`` once every ``expected`` device (the registry and the polled
+    """A start gate: returns from ``start()`` once every ``expected`` device (the registry and the
+    polled
     Modbus equipment; any device when there are none) has sent telemetry, or after ``timeout_s``.
 
     Placed before the analyzer in the demo, whose store starts empty, so that the first evaluation
@@ -286,7 +353,9 @@ def prepare_demo_dir(path: Path) -> Path:
     path = path.resolve()
     if path.exists() and any(path.iterdir()):
         if not (path / DEMO_MARKER).exists():
-            raise ConfigError([f"{path}: not empty and not made by `minewatch demo`; choose another --data-dir"])
+            raise ConfigError(
+                [f"{path}: not empty and not made by `minewatch demo`; choose another --data-dir"]
+            )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / DEMO_MARKER).write_text("made by `minewatch demo`; wiped at its next start\n")
@@ -314,39 +383,61 @@ def register(app: typer.Typer) -> None:
     def demo(
         port: int = typer.Option(8000, help="API port"),
         host: str = typer.Option("127.0.0.1", help="API listen address"),
-        data_dir: Path = typer.Option(Path("data/demo"), help="Fresh folder for the demo's data (wiped at start)"),
-        fault: list[str] = typer.Option([], help="Inject at start, kind[:target] (repeatable): overheat, fan_fail, "
-                                                 "silent (target: a rig serial), unregistered, overload, over_voltage, "
-                                                 "phase_imbalance, smoke_alarm, coolant_pump_failure, modbus_silent "
-                                                 "(target: a Modbus device), miner_api_hang (target: a rig serial)"),
-        interval_s: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between simulated messages"),
-        broker: str = typer.Option("auto", help="MQTT broker: auto (Mosquitto if installed, else amqtt), "
-                                                "mosquitto or amqtt"),
+        data_dir: Path = typer.Option(
+            Path("data/demo"), help="Fresh folder for the demo's data (wiped at start)"
+        ),
+        fault: list[str] = typer.Option(
+            [],
+            help="Inject at start, kind[:target] (repeatable): overheat, fan_fail, "
+            "silent (target: a rig serial), unregistered, overload, over_voltage, "
+            "phase_imbalance, smoke_alarm, coolant_pump_failure, modbus_silent "
+            "(target: a Modbus device), miner_api_hang (target: a rig serial)",
+        ),
+        interval_s: float = typer.Option(
+            5.0, "--interval", min=0.5, help="Seconds between simulated messages"
+        ),
+        broker: str = typer.Option(
+            "auto",
+            help="MQTT broker: auto (Mosquitto if installed, else amqtt), mosquitto or amqtt",
+        ),
     ) -> None:
-        """A simulated facility end to end: broker, simulator, collector, analyzer, notifier, API, page and a
-        central bank (the reference receiver) that verifies and stores the signed regulator messages."""
+        """A simulated facility end to end: broker, simulator, collector, analyzer, notifier, API,
+        page and a
+        central bank (the reference receiver) that verifies and stores the signed regulator
+        messages."""
         from minewatch.api.auth import TokenTable
         from minewatch.simulator.central_bank import SimCentralBank
 
         setup_logging()
         if broker not in ("auto", "mosquitto", "amqtt"):
-            raise typer.BadParameter(f"expected auto, mosquitto or amqtt, got {broker!r}", param_hint="--broker")
+            raise typer.BadParameter(
+                f"expected auto, mosquitto or amqtt, got {broker!r}", param_hint="--broker"
+            )
         cfg = load_facility(demo_config())
         data = prepare_demo_dir(data_dir)
         bank = SimCentralBank(data / "central-bank", data / "keys")
-        notify = cfg.notify.model_copy(update={"central_bank": bank.settings(cfg.notify.central_bank)})
-        cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"data_dir": str(data)}),
-                                     "notify": notify})
+        notify = cfg.notify.model_copy(
+            update={"central_bank": bank.settings(cfg.notify.central_bank)}
+        )
+        cfg = cfg.model_copy(
+            update={
+                "storage": cfg.storage.model_copy(update={"data_dir": str(data)}),
+                "notify": notify,
+            }
+        )
         rt = Runtime(cfg)
         rt.tokens, rt.token_values = TokenTable.generate()
-        rt.supervisor.add("central_bank", bank)  # listening before the notifier sends its first message
+        rt.supervisor.add(
+            "central_bank", bank
+        )  # listening before the notifier sends its first message
         rt.use_broker(data / "broker", None if broker == "auto" else broker)
         rt.simulate(fault, interval_s)
         rt.supervisor.add("first_telemetry", FirstTelemetry(rt.store, rt.expected_devices()))
         rt.add_analyzer(required=False)
         rt.add_notifier()
         rt.add_api(host=host, port=port)
-        rt.notes.append(f"  (the demo's central bank is the reference receiver, key {bank.key_id} registered; "
-                        f"a GET on its URL lists what it verified and stored)")
+        rt.notes.append(
+            f"  (the demo's central bank is the reference receiver, key {bank.key_id} registered; "
+            f"a GET on its URL lists what it verified and stored)"
+        )
         raise typer.Exit(rt.supervisor.run(on_started=rt.announce))
-

@@ -31,7 +31,8 @@ class DeviceMeta:
     model: str = ""
     zone: str = ""
     rack: str = ""
-    #: What the device is for at this site, e.g. ``revenue_meter`` (the licence meter), ``rack_pdu``,
+    #: What the device is for at this site, e.g. ``revenue_meter`` (the licence meter),
+    #: ``rack_pdu``,
     #: ``hall_sensor``; rules select devices by role so a compliance profile needs no device ids.
     role: str = ""
 

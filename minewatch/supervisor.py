@@ -65,7 +65,9 @@ class Supervisor:
 
         def handler(signum: int, _frame: object) -> None:
             if received:
-                log.warning("%s received while stopping; still stopping", signal.Signals(signum).name)
+                log.warning(
+                    "%s received while stopping; still stopping", signal.Signals(signum).name
+                )
             received.append(signum)
             self.stop_requested.set()
 

@@ -9,8 +9,35 @@ from pydantic import AfterValidator
 
 #: Unit suffixes a metric name may end with (DESIGN.md "Units and names").
 UNIT_SUFFIXES = (
-    "w", "kw", "kwh", "wh", "kvarh", "var", "kvar", "va", "kva", "c", "ths", "ghs", "v", "a", "hz", "pct",
-    "rpm", "s", "ms", "kpa", "bar", "lpm", "m3h", "ppm", "count", "bool", "state", "code", "j_th",
+    "w",
+    "kw",
+    "kwh",
+    "wh",
+    "kvarh",
+    "var",
+    "kvar",
+    "va",
+    "kva",
+    "c",
+    "ths",
+    "ghs",
+    "v",
+    "a",
+    "hz",
+    "pct",
+    "rpm",
+    "s",
+    "ms",
+    "kpa",
+    "bar",
+    "lpm",
+    "m3h",
+    "ppm",
+    "count",
+    "bool",
+    "state",
+    "code",
+    "j_th",
 )
 #: Dimensionless metrics that are named for what they are.
 UNITLESS = {"power_factor", "up", "thd_v", "thd_i"}
@@ -21,7 +48,8 @@ _METRIC_RE = re.compile(
 
 
 def is_valid_metric_name(name: str) -> bool:
-    """True when ``name`` is snake_case and ends with a known unit (optionally a per-phase/index suffix)."""
+    """True when ``name`` is snake_case and ends with a known unit (optionally a per-phase/index
+    suffix)."""
     return name in UNITLESS or name.startswith("power_factor") or bool(_METRIC_RE.match(name))
 
 

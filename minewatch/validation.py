@@ -24,7 +24,9 @@ def check_facility(path: Path) -> list[str]:
         problems.extend(exc.problems)
         profiles = {}
     if profiles:
-        problems.extend(f"{path}: {p}" for p in mqtt_problems(cfg, profiles) + polling_problems(cfg, profiles))
+        problems.extend(
+            f"{path}: {p}" for p in mqtt_problems(cfg, profiles) + polling_problems(cfg, profiles)
+        )
     if cfg.registry:
         try:
             load_registry(cfg.path(cfg.registry), set(profiles) if profiles else None)
@@ -42,19 +44,24 @@ def check_facility(path: Path) -> list[str]:
 
 
 def mqtt_problems(cfg: FacilityConfig, profiles: dict[str, DeviceProfile]) -> list[str]:
-    """Every device group whose profile is unknown or has no ``mqtt:`` mapping to decode its payloads."""
+    """Every device group whose profile is unknown or has no ``mqtt:`` mapping to decode its
+    payloads."""
     problems = []
     for i, group in enumerate(cfg.device_groups):
         p = profiles.get(group.profile) if group.profile else None
         if group.profile and (p is None or p.mqtt is None):
-            why = (f"unknown device profile {group.profile!r}; known: {', '.join(sorted(profiles))}" if p is None
-                   else f"device profile {group.profile!r} has no mqtt: section")
+            why = (
+                f"unknown device profile {group.profile!r}; known: {', '.join(sorted(profiles))}"
+                if p is None
+                else f"device profile {group.profile!r} has no mqtt: section"
+            )
             problems.append(f"device_groups[{i}].profile: {why} (group {group.name!r})")
     return problems
 
 
 def polling_problems(cfg: FacilityConfig, profiles: dict[str, DeviceProfile]) -> list[str]:
-    """Every polled device whose profile is unknown or cannot be read that way (for check-config too)."""
+    """Every polled device whose profile is unknown or cannot be read that way (for check-config
+    too)."""
     problems = []
     for i, t in enumerate(cfg.polling.modbus):
         p = profiles.get(t.profile)
@@ -64,10 +71,17 @@ def polling_problems(cfg: FacilityConfig, profiles: dict[str, DeviceProfile]) ->
     for i, m in enumerate(cfg.polling.miners):
         p = profiles.get(m.profile) if m.profile else None
         if m.profile and (p is None or p.miner_api is None):
-            why = "unknown device profile" if p is None else "device profile has no miner_api: section"
+            why = (
+                "unknown device profile"
+                if p is None
+                else "device profile has no miner_api: section"
+            )
             problems.append(f"polling.miners[{i}].profile: {why} {m.profile!r} (miner {m.host})")
     return problems
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    return {"facility": FacilityConfig.model_json_schema(), "device-profile": DeviceProfile.model_json_schema()}
+    return {
+        "facility": FacilityConfig.model_json_schema(),
+        "device-profile": DeviceProfile.model_json_schema(),
+    }

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS notify_cursor (
 );
 """
 
-#: Alert states the operator is told about as a problem; leaving them (after a notification) is news too.
+#: Alert states the operator is told about as a problem; leaving them (after a notification) is news
+#: too.
 ACTIVE_STATES = frozenset({"firing", "nodata"})
 #: Still a breach, but muted for the operator (silence, inhibition, maintenance): no news, no reset.
 SUPPRESSED = "suppressed"
@@ -89,7 +90,8 @@ _FIELDS = [f.name for f in fields(AlertState)]
 
 
 class AlertTable:
-    """Reads and writes ``notify_alerts`` / ``notify_silences`` / ``notify_cursor`` on a connection the
+    """Reads and writes ``notify_alerts`` / ``notify_silences`` / ``notify_cursor`` on a connection
+    the
     caller owns (so updates commit with the outbox rows they cause)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -97,8 +99,9 @@ class AlertTable:
         conn.executescript(SCHEMA)
 
     def get(self, alert_id: int) -> AlertState | None:
-        row = self.conn.execute(f"SELECT {', '.join(_FIELDS)} FROM notify_alerts WHERE alert_id = ?",
-                                (alert_id,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT {', '.join(_FIELDS)} FROM notify_alerts WHERE alert_id = ?", (alert_id,)
+        ).fetchone()
         return self._state(row) if row else None
 
     @staticmethod
@@ -110,34 +113,50 @@ class AlertTable:
     def put(self, st: AlertState) -> None:
         vals = [getattr(st, f) for f in _FIELDS]
         vals[1] = orjson.dumps(st.payload, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-        self.conn.execute(f"INSERT OR REPLACE INTO notify_alerts ({', '.join(_FIELDS)}) "
-                          f"VALUES ({', '.join('?' * len(_FIELDS))})", vals)
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO notify_alerts ({', '.join(_FIELDS)}) "
+            f"VALUES ({', '.join('?' * len(_FIELDS))})",
+            vals,
+        )
 
     def active(self) -> list[AlertState]:
-        """Alerts the operator side still has business with: active ones and those with news to send."""
-        rows = self.conn.execute(f"SELECT {', '.join(_FIELDS)} FROM notify_alerts WHERE state IN "
-                                 f"({', '.join('?' * len(ACTIVE_STATES))}) OR pending_change IS NOT NULL "
-                                 "ORDER BY alert_id", sorted(ACTIVE_STATES)).fetchall()
+        """Alerts the operator side still has business with: active ones and those with news to
+        send."""
+        rows = self.conn.execute(
+            f"SELECT {', '.join(_FIELDS)} FROM notify_alerts WHERE state IN "
+            f"({', '.join('?' * len(ACTIVE_STATES))}) OR pending_change IS NOT NULL "
+            "ORDER BY alert_id",
+            sorted(ACTIVE_STATES),
+        ).fetchall()
         return [self._state(r) for r in rows]
 
     def count_active(self) -> int:
-        return self.conn.execute(f"SELECT COUNT(*) FROM notify_alerts WHERE state IN "
-                                 f"({', '.join('?' * len(ACTIVE_STATES))})", sorted(ACTIVE_STATES)).fetchone()[0]
+        return self.conn.execute(
+            f"SELECT COUNT(*) FROM notify_alerts WHERE state IN "
+            f"({', '.join('?' * len(ACTIVE_STATES))})",
+            sorted(ACTIVE_STATES),
+        ).fetchone()[0]
 
     # silences ---------------------------------------------------------------------------------
     def add_silence(self, silence_id: str, matchers: Any, starts_ns: int, ends_ns: int) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO notify_silences VALUES (?, ?, ?, ?)",
-                          (silence_id, orjson.dumps(matchers).decode(), starts_ns, ends_ns))
+        self.conn.execute(
+            "INSERT OR REPLACE INTO notify_silences VALUES (?, ?, ?, ?)",
+            (silence_id, orjson.dumps(matchers).decode(), starts_ns, ends_ns),
+        )
 
     def remove_silence(self, silence_id: str) -> Any:
         """Forget a silence; returns its matchers (None if it was never seen)."""
-        row = self.conn.execute("SELECT matchers FROM notify_silences WHERE silence_id = ?", (silence_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT matchers FROM notify_silences WHERE silence_id = ?", (silence_id,)
+        ).fetchone()
         self.conn.execute("DELETE FROM notify_silences WHERE silence_id = ?", (silence_id,))
         return orjson.loads(row[0]) if row else None
 
     def silences(self, now_ns: int) -> list[Any]:
-        rows = self.conn.execute("SELECT matchers FROM notify_silences WHERE starts_ns <= ? AND ends_ns > ?",
-                                 (now_ns, now_ns)).fetchall()
+        rows = self.conn.execute(
+            "SELECT matchers FROM notify_silences WHERE starts_ns <= ? AND ends_ns > ?",
+            (now_ns, now_ns),
+        ).fetchall()
         return [orjson.loads(r[0]) for r in rows]
 
     # cursor -----------------------------------------------------------------------------------
@@ -150,7 +169,8 @@ class AlertTable:
 
 
 def matches_silence(matchers: Any, payload: dict[str, Any]) -> bool:
-    """A silence's matchers against an alert: ``{"rule_id": "TH-01", "subject": "rig-7"}`` or a list of
+    """A silence's matchers against an alert: ``{"rule_id": "TH-01", "subject": "rig-7"}`` or a list
+    of
     ``{"name": ..., "value": ..., "op": "=" | "!=" | "=~"}`` (Alertmanager style). All must hold; a
     silence with no matchers matches nothing (a silence must say what it silences)."""
     if isinstance(matchers, dict):
@@ -161,13 +181,21 @@ def matches_silence(matchers: Any, payload: dict[str, Any]) -> bool:
         return False
     if not items:
         return False
-    labels = {**{k: v for k, v in payload.items() if isinstance(v, (str, int, float, bool))},
-              **(payload.get("labels") or {})}
+    labels = {
+        **{k: v for k, v in payload.items() if isinstance(v, (str, int, float, bool))},
+        **(payload.get("labels") or {}),
+    }
     for m in items:
         have = str(labels.get(m["name"], ""))
         want = str(m.get("value", ""))
         op = m.get("op") or ("=~" if m.get("isRegex") else "=")
-        ok = (have == want if op == "=" else have != want if op == "!=" else re.fullmatch(want, have) is not None)
+        ok = (
+            have == want
+            if op == "="
+            else have != want
+            if op == "!="
+            else re.fullmatch(want, have) is not None
+        )
         if not ok:
             return False
     return True

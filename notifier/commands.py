@@ -1,4 +1,5 @@
-"""CLI: ``keys generate|rotate|show-public``, ``verify-message``, ``audit verify``, ``receiver``, ``notify``."""
+"""CLI: ``keys generate|rotate|show-public``, ``verify-message``, ``audit verify``, ``receiver``,
+``notify``."""
 
 from __future__ import annotations
 
@@ -37,11 +38,18 @@ def _ledger_key_event(config: Path | None, kind: str, key_id: str, pem: str) -> 
         return
     from minewatch.ledger import Ledger
 
-    Ledger(cfg.state_db).append(kind, {"key_id": key_id, "public_key": pem}, at_ns=time.time_ns(),
-                                             actor="cli", subject=cfg.facility.id)
+    Ledger(cfg.state_db).append(
+        kind,
+        {"key_id": key_id, "public_key": pem},
+        at_ns=time.time_ns(),
+        actor="cli",
+        subject=cfg.facility.id,
+    )
 
 
-def _new_key(config: Path | None, key_dir: Path | None, ledger_kind: str) -> tuple[Path, str | None, str, str]:
+def _new_key(
+    config: Path | None, key_dir: Path | None, ledger_kind: str
+) -> tuple[Path, str | None, str, str]:
     """Generate a key and make it current: (folder, previous key id, new key id, public PEM)."""
     from minewatch.notifier.signing import KeyStore, public_pem
 
@@ -79,31 +87,43 @@ def _parse_headers(path: Path) -> dict[str, str]:
 
 
 def register(app: typer.Typer) -> None:
-    keys = typer.Typer(no_args_is_help=True, help="The facility's Ed25519 signing keys for central-bank messages.")
+    keys = typer.Typer(
+        no_args_is_help=True, help="The facility's Ed25519 signing keys for central-bank messages."
+    )
     audit = typer.Typer(no_args_is_help=True, help="The tamper-evident ledger.")
     app.add_typer(keys, name="keys")
     app.add_typer(audit, name="audit")
 
     @keys.command("generate")
-    def keys_generate(config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
-                      key_dir: Path = typer.Option(None, "--key-dir", help="Key folder (instead of --config)")) -> None:
+    def keys_generate(
+        config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+        key_dir: Path = typer.Option(None, "--key-dir", help="Key folder (instead of --config)"),
+    ) -> None:
         """Create the first signing key (refuses if one exists: use `keys rotate`)."""
         folder, _, kid, pem = _new_key(config, key_dir, "key.generated")
-        typer.echo(f"generated key {kid} in {folder} (private key mode 0600); give the regulator its public key:")
+        typer.echo(
+            f"generated key {kid} in {folder} (private key mode 0600); give the regulator its public key:"
+        )
         typer.echo(pem, nl=False)
 
     @keys.command("rotate")
-    def keys_rotate(config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
-                    key_dir: Path = typer.Option(None, "--key-dir")) -> None:
+    def keys_rotate(
+        config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+        key_dir: Path = typer.Option(None, "--key-dir"),
+    ) -> None:
         """Make a new key current; older keys stay so messages already signed can still be verified."""
         _, old, kid, pem = _new_key(config, key_dir, "key.rotated")
-        typer.echo(f"rotated {old or '(none)'} -> {kid}; register this public key with the regulator:")
+        typer.echo(
+            f"rotated {old or '(none)'} -> {kid}; register this public key with the regulator:"
+        )
         typer.echo(pem, nl=False)
 
     @keys.command("show-public")
-    def keys_show_public(config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
-                         key_dir: Path = typer.Option(None, "--key-dir"),
-                         all_keys: bool = typer.Option(False, "--all", help="Also the retired keys")) -> None:
+    def keys_show_public(
+        config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+        key_dir: Path = typer.Option(None, "--key-dir"),
+        all_keys: bool = typer.Option(False, "--all", help="Also the retired keys"),
+    ) -> None:
         """Print the public key(s) with their key ids (never the private key)."""
         from minewatch.notifier.signing import KeyStore, public_pem
 
@@ -120,13 +140,24 @@ def register(app: typer.Typer) -> None:
     @app.command("verify-message")
     def verify_message_cmd(
         body: Path = typer.Option(..., "--body", help="The exact body bytes as received"),
-        headers: Path = typer.Option(..., "--headers", help="Headers: JSON object or 'Name: value' lines"),
-        public_key: list[Path] = typer.Option(..., "--public-key", "-k", help="Public key PEM file or folder of *.pub"),
-        window_s: float = typer.Option(300.0, "--window", help="Accepted clock difference, seconds"),
-        now_s: float = typer.Option(None, "--now", help="Check as of this Unix time (e.g. when it was received)"),
-        receiver_db: Path = typer.Option(None, "--receiver-db", help="Receiver database: also reject replays"),
+        headers: Path = typer.Option(
+            ..., "--headers", help="Headers: JSON object or 'Name: value' lines"
+        ),
+        public_key: list[Path] = typer.Option(
+            ..., "--public-key", "-k", help="Public key PEM file or folder of *.pub"
+        ),
+        window_s: float = typer.Option(
+            300.0, "--window", help="Accepted clock difference, seconds"
+        ),
+        now_s: float = typer.Option(
+            None, "--now", help="Check as of this Unix time (e.g. when it was received)"
+        ),
+        receiver_db: Path = typer.Option(
+            None, "--receiver-db", help="Receiver database: also reject replays"
+        ),
     ) -> None:
-        """Check one central-bank message: signature, key, timestamp window, ids; prints valid or the reason."""
+        """Check one central-bank message: signature, key, timestamp window, ids; prints valid or
+        the reason."""
         from minewatch.notifier.receiver import ReceiverStore
         from minewatch.notifier.signing import KeyFileError, load_public_keys, verify_message
 
@@ -136,19 +167,35 @@ def register(app: typer.Typer) -> None:
             typer.echo(str(exc), err=True)
             raise typer.Exit(2) from None
         seen = ReceiverStore(receiver_db).seen if receiver_db else None
-        verdict = verify_message(body.read_bytes(), _parse_headers(headers), keys_, now_s=now_s, window_s=window_s,
-                                 seen=seen)
-        typer.echo(str(verdict) + (f" (key {verdict.key_id}, message {verdict.message_id})" if verdict.valid else ""))
+        verdict = verify_message(
+            body.read_bytes(),
+            _parse_headers(headers),
+            keys_,
+            now_s=now_s,
+            window_s=window_s,
+            seen=seen,
+        )
+        typer.echo(
+            str(verdict)
+            + (f" (key {verdict.key_id}, message {verdict.message_id})" if verdict.valid else "")
+        )
         raise typer.Exit(0 if verdict.valid else 1)
 
     @audit.command("verify")
     def audit_verify(
         config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
         db: Path = typer.Option(None, "--db", help="state.db (instead of --config)"),
-        anchor: list[str] = typer.Option([], "--anchor", help="SEQ:HASH the regulator holds (repeatable)"),
-        anchors_from: Path = typer.Option(None, "--anchors-from", help="A reference-receiver database: check every "
-                                                                       "ledger head this facility sent"),
-        facility: str = typer.Option(None, "--facility", help="Facility id in --anchors-from (default: config's)"),
+        anchor: list[str] = typer.Option(
+            [], "--anchor", help="SEQ:HASH the regulator holds (repeatable)"
+        ),
+        anchors_from: Path = typer.Option(
+            None,
+            "--anchors-from",
+            help="A reference-receiver database: check every ledger head this facility sent",
+        ),
+        facility: str = typer.Option(
+            None, "--facility", help="Facility id in --anchors-from (default: config's)"
+        ),
     ) -> None:
         """Walk the ledger's hash chain; report the first entry edited, deleted or reordered."""
         from minewatch.ledger import Ledger
@@ -169,8 +216,10 @@ def register(app: typer.Typer) -> None:
             anchors.update(ReceiverStore(anchors_from).anchors(fid))
         report = Ledger(path).verify(anchors)
         if report.ok:
-            typer.echo(f"OK: {report.entries} entries, chain intact; head #{report.head.seq} {report.head.hash}"
-                       + (f"; {len(anchors)} anchor(s) match" if anchors else ""))
+            typer.echo(
+                f"OK: {report.entries} entries, chain intact; head #{report.head.seq} {report.head.hash}"
+                + (f"; {len(anchors)} anchor(s) match" if anchors else "")
+            )
             return
         typer.echo(f"TAMPERED: first problem at {report.problems[0]}", err=True)
         for p in report.problems[1:]:
@@ -181,10 +230,15 @@ def register(app: typer.Typer) -> None:
     def audit_export(
         config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
         db: Path = typer.Option(None, "--db", help="state.db (instead of --config)"),
-        after_seq: int = typer.Option(0, "--after-seq", help="Only entries after this sequence number"),
-        kind: list[str] = typer.Option([], "--kind", help="Only these kinds, e.g. alert.transition (repeatable)"),
+        after_seq: int = typer.Option(
+            0, "--after-seq", help="Only entries after this sequence number"
+        ),
+        kind: list[str] = typer.Option(
+            [], "--kind", help="Only these kinds, e.g. alert.transition (repeatable)"
+        ),
     ) -> None:
-        """Ledger entries as JSON lines (with prev_hash and hash, so an inspector can re-check them)."""
+        """Ledger entries as JSON lines (with prev_hash and hash, so an inspector can re-check
+        them)."""
         from minewatch.ledger import Ledger
 
         led = Ledger(_state_db(_cfg(config), db))
@@ -196,8 +250,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("receiver")
     def receiver_cmd(
-        db: Path = typer.Option(Path("receiver.db"), "--db", help="Where received messages are stored"),
-        keys_: list[Path] = typer.Option(..., "--keys", "-k", help="Facility public keys: PEM files or folders"),
+        db: Path = typer.Option(
+            Path("receiver.db"), "--db", help="Where received messages are stored"
+        ),
+        keys_: list[Path] = typer.Option(
+            ..., "--keys", "-k", help="Facility public keys: PEM files or folders"
+        ),
         host: str = typer.Option("127.0.0.1", "--host"),
         port: int = typer.Option(8088, "--port"),
         window_s: float = typer.Option(300.0, "--window"),
@@ -209,20 +267,35 @@ def register(app: typer.Typer) -> None:
         from minewatch.notifier.signing import load_public_keys
 
         pub = load_public_keys(keys_)
-        typer.echo(f"receiver on http://{host}:{port}/v1/messages, {len(pub)} key(s): {', '.join(sorted(pub))} "
-                   "(new *.pub files in those folders are picked up without a restart)")
-        uvicorn.run(create_app(ReceiverStore(db), list(keys_), window_s=window_s), host=host, port=port,
-                    log_level="info")
+        typer.echo(
+            f"receiver on http://{host}:{port}/v1/messages, {len(pub)} key(s): {', '.join(sorted(pub))} "
+            "(new *.pub files in those folders are picked up without a restart)"
+        )
+        uvicorn.run(
+            create_app(ReceiverStore(db), list(keys_), window_s=window_s),
+            host=host,
+            port=port,
+            log_level="info",
+        )
 
     @app.command("notify")
     def notify_cmd(
         config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
-        status: bool = typer.Option(False, "--status", help="Print the outbox and ledger state and exit"),
-        requeue_dead: bool = typer.Option(False, "--requeue-dead", help="Give dead messages a new deadline, exit"),
-        test: bool = typer.Option(False, "--test", help="Send a test notification to every operator channel now "
-                                                        "(not queued) and print each outcome, exit"),
+        status: bool = typer.Option(
+            False, "--status", help="Print the outbox and ledger state and exit"
+        ),
+        requeue_dead: bool = typer.Option(
+            False, "--requeue-dead", help="Give dead messages a new deadline, exit"
+        ),
+        test: bool = typer.Option(
+            False,
+            "--test",
+            help="Send a test notification to every operator channel now "
+            "(not queued) and print each outcome, exit",
+        ),
     ) -> None:
-        """Run the delivery service standalone: deliver what other processes queued, heartbeats, daily report."""
+        """Run the delivery service standalone: deliver what other processes queued, heartbeats,
+        daily report."""
         import logging
 
         from minewatch.notifier.service import Notifier
@@ -231,7 +304,9 @@ def register(app: typer.Typer) -> None:
         if test:
             results = Notifier(cfg, None, deliver=False).test_channels()
             for name, res in results.items():
-                typer.echo(f"{name}: {'OK' if res.ok else 'FAILED'} ({res.status_code}) {res.detail}")
+                typer.echo(
+                    f"{name}: {'OK' if res.ok else 'FAILED'} ({res.status_code}) {res.detail}"
+                )
             if not results:
                 typer.echo("no operator channels configured")
             raise typer.Exit(0 if all(r.ok for r in results.values()) else 1)
@@ -241,29 +316,38 @@ def register(app: typer.Typer) -> None:
             ob = Outbox(cfg.state_db)
             if requeue_dead:
                 now = time.time_ns()
-                n = ob.requeue_dead(now, now + int(cfg.notify.central_bank.backoff.dead_after_s * 1e9))
+                n = ob.requeue_dead(
+                    now, now + int(cfg.notify.central_bank.backoff.dead_after_s * 1e9)
+                )
                 typer.echo(f"requeued {n} dead message(s)")
             typer.echo(orjson.dumps(ob.counts(), option=orjson.OPT_INDENT_2).decode())
             for m in ob.messages(status="dead", limit=50):
-                typer.echo(f"dead #{m.id} {m.destination} {m.kind} after {m.attempts} attempt(s): {m.last_error}")
+                typer.echo(
+                    f"dead #{m.id} {m.destination} {m.kind} after {m.attempts} attempt(s): {m.last_error}"
+                )
             from minewatch.ledger import Ledger
 
             head = Ledger(cfg.state_db).head()
             typer.echo(f"ledger head #{head.seq} {head.hash}")
             return
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         svc = Notifier(cfg, None, report_source=default_report_source(cfg))
         done = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: done.set())
         svc.start()
-        typer.echo(f"notifier running for {cfg.facility.id}; destinations: {', '.join(svc.workers) or 'none'}")
+        typer.echo(
+            f"notifier running for {cfg.facility.id}; destinations: {', '.join(svc.workers) or 'none'}"
+        )
         done.wait()
         svc.stop()
 
 
 def default_report_source(cfg: FacilityConfig) -> Callable[[int, int], dict[str, Any]] | None:
-    """The analyzer's report builder (``minewatch.analyzer.report.build_report``) when the analyzer is installed;
+    """The analyzer's report builder (``minewatch.analyzer.report.build_report``) when the analyzer
+    is installed;
     None otherwise (the notifier then reports what its ledger holds)."""
     try:
         from minewatch.analyzer.report import build_report

@@ -1,7 +1,9 @@
-"""One delivery worker per destination: head-of-line, at-least-once, exponential backoff with jitter.
+"""One delivery worker per destination: head-of-line, at-least-once, exponential backoff with
+jitter.
 
 The worker only ever attempts the oldest pending message of its destination, so messages arrive in
-the order they were queued; a later message waits until the earlier one is delivered or declared dead.
+the order they were queued; a later message waits until the earlier one is delivered or declared
+dead.
 Its whole state is in the outbox table, so a restart resumes exactly where it stopped.
 """
 
@@ -25,14 +27,16 @@ NS = 1_000_000_000
 
 
 def backoff_delay_s(policy: Backoff, attempts: int, rng: random.Random) -> float:
-    """Delay before attempt ``attempts + 1``: exponential from ``initial_s``, capped at ``max_s``, spread by
+    """Delay before attempt ``attempts + 1``: exponential from ``initial_s``, capped at ``max_s``,
+    spread by
     +/- ``jitter`` (then capped again, so the cap is a promise)."""
     base = min(policy.max_s, policy.initial_s * policy.multiplier ** max(0, attempts - 1))
     return min(policy.max_s, base * (1 + rng.uniform(-policy.jitter, policy.jitter)))
 
 
 class BackgroundThread:
-    """A named daemon thread running ``_run`` until ``stop_thread()``; setting ``wake`` cuts its waits short."""
+    """A named daemon thread running ``_run`` until ``stop_thread()``; setting ``wake`` cuts its
+    waits short."""
 
     def __init__(self, name: str) -> None:
         self.thread_name = name
@@ -63,9 +67,19 @@ Outcome = Callable[[Message, str, Result | None, sqlite3.Connection], None]
 
 
 class DeliveryWorker(BackgroundThread):
-    def __init__(self, destination: str, outbox: Outbox, transport: Transport, policy: Backoff, *,
-                 on_done: Outcome, counters: Counters, idle_s: float = 0.5,
-                 clock: Callable[[], int] = time.time_ns, done_event: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        destination: str,
+        outbox: Outbox,
+        transport: Transport,
+        policy: Backoff,
+        *,
+        on_done: Outcome,
+        counters: Counters,
+        idle_s: float = 0.5,
+        clock: Callable[[], int] = time.time_ns,
+        done_event: threading.Event | None = None,
+    ) -> None:
         super().__init__(f"notify-{destination}")
         self.destination = destination
         self.outbox = outbox
@@ -104,8 +118,12 @@ class DeliveryWorker(BackgroundThread):
             return self.idle_s
         now = self.clock()
         if now >= msg.deadline_ns and msg.attempts > 0:
-            self._dead(msg, now, f"undelivered after {msg.attempts} attempt(s) by its deadline; last error: "
-                                 f"{msg.last_error}")
+            self._dead(
+                msg,
+                now,
+                f"undelivered after {msg.attempts} attempt(s) by its deadline; last error: "
+                f"{msg.last_error}",
+            )
             return 0
         if msg.next_attempt_ns > now:
             return min(self.idle_s, (msg.next_attempt_ns - now) / NS)
@@ -113,8 +131,15 @@ class DeliveryWorker(BackgroundThread):
         res = self.transport.send(msg)
         ms = (time.perf_counter() - t0) * 1000
         if res.ok:
-            self.outbox.record(msg, outcome="delivered", started_ns=now, duration_ms=ms, status_code=res.status_code,
-                               detail=res.detail, then=lambda c: self.on_done(msg, "delivered", res, c))
+            self.outbox.record(
+                msg,
+                outcome="delivered",
+                started_ns=now,
+                duration_ms=ms,
+                status_code=res.status_code,
+                detail=res.detail,
+                then=lambda c: self.on_done(msg, "delivered", res, c),
+            )
             self.counters.inc("delivered_total", reason=self.destination)
             self._done()
             return 0
@@ -123,18 +148,44 @@ class DeliveryWorker(BackgroundThread):
         delay_ns = int(backoff_delay_s(self.policy, msg.attempts + 1, self._rng) * NS)
         # never sleep past the deadline: the message must be declared dead on time
         next_ns = min(after + delay_ns, max(msg.deadline_ns, after))
-        log.warning("delivery to %s failed (message %s, attempt %d): %s; next try in %.3f s", self.destination,
-                    msg.id, msg.attempts + 1, res.detail, (next_ns - after) / NS)
-        self.outbox.record(msg, outcome="failed", started_ns=now, duration_ms=ms, status_code=res.status_code,
-                           detail=res.detail, next_attempt_ns=next_ns)
+        log.warning(
+            "delivery to %s failed (message %s, attempt %d): %s; next try in %.3f s",
+            self.destination,
+            msg.id,
+            msg.attempts + 1,
+            res.detail,
+            (next_ns - after) / NS,
+        )
+        self.outbox.record(
+            msg,
+            outcome="failed",
+            started_ns=now,
+            duration_ms=ms,
+            status_code=res.status_code,
+            detail=res.detail,
+            next_attempt_ns=next_ns,
+        )
         return 0
 
     def _dead(self, msg: Message, now: int, why: str) -> None:
-        self.outbox.record(msg, outcome="dead", started_ns=now, duration_ms=0.0, status_code=None, detail=why,
-                           then=lambda c: self.on_done(msg, "dead", None, c))
+        self.outbox.record(
+            msg,
+            outcome="dead",
+            started_ns=now,
+            duration_ms=0.0,
+            status_code=None,
+            detail=why,
+            then=lambda c: self.on_done(msg, "dead", None, c),
+        )
         self.counters.inc("dead_total", reason=self.destination)
-        log.error("DEAD: message %s (%s, %s) to %s was not delivered by its deadline: %s", msg.id, msg.kind,
-                  msg.message_id, self.destination, why)
+        log.error(
+            "DEAD: message %s (%s, %s) to %s was not delivered by its deadline: %s",
+            msg.id,
+            msg.kind,
+            msg.message_id,
+            self.destination,
+            why,
+        )
         self._done()
 
     def _done(self) -> None:

@@ -1,4 +1,5 @@
-"""Operator notifications: routing by severity and family, grouping, repeat interval, escalation, silences.
+"""Operator notifications: routing by severity and family, grouping, repeat interval, escalation,
+silences.
 
 Alertmanager's model (research/compliance.md §6.1) with the two things users keep asking it for
 (§6.2): acknowledgements that stop reminders until they expire, and escalation of alerts nobody
@@ -16,15 +17,20 @@ import orjson
 
 from minewatch.config.facility import FacilityConfig
 from minewatch.config.notify import Route
-from minewatch.notifier.alerts import ACTIVE_STATES, SUPPRESSED, AlertState, AlertTable, matches_silence
+from minewatch.notifier.alerts import (
+    ACTIVE_STATES,
+    SUPPRESSED,
+    AlertState,
+    AlertTable,
+    matches_silence,
+)
 from minewatch.notifier.regulator import idempotency_key, rfc3339
 
 NS = 1_000_000_000
 
-#: Queue one operator message: (conn, channel name, kind, notification dict, dedupe key) -> outbox id
+#: Queue one operator message: (conn, channel name, kind, notification dict, dedupe key) -> outbox
+#: id
 Enqueue = Callable[[sqlite3.Connection, str, str, dict[str, Any], str], int | None]
-
-
 
 
 class OperatorRouter:
@@ -52,8 +58,11 @@ class OperatorRouter:
 
     @staticmethod
     def is_silenced(st: AlertState, silences: list[Any]) -> bool:
-        """Silenced by the analyzer (``silenced`` flag) or by an active silence the notifier saw created."""
-        return bool(st.payload.get("silenced")) or any(matches_silence(m, st.payload) for m in silences)
+        """Silenced by the analyzer (``silenced`` flag) or by an active silence the notifier saw
+        created."""
+        return bool(st.payload.get("silenced")) or any(
+            matches_silence(m, st.payload) for m in silences
+        )
 
     # lifecycle --------------------------------------------------------------------------------
     def on_transition(self, st: AlertState, to_state: str, was_notified: bool, at_ns: int) -> None:
@@ -81,8 +90,11 @@ class OperatorRouter:
             if st.state in ACTIVE_STATES and not silenced and not st.acknowledged(now_ns):
                 self._escalate(conn, table, st, route, now_ns)
                 every = self.n.repeat_interval_for(st.severity, route)
-                if (st.pending_change is None and st.last_notified_ns is not None
-                        and now_ns - st.last_notified_ns >= every * NS):
+                if (
+                    st.pending_change is None
+                    and st.last_notified_ns is not None
+                    and now_ns - st.last_notified_ns >= every * NS
+                ):
                     st.news("repeat", now_ns)
                     table.put(st)
             if st.pending_change is None:
@@ -112,44 +124,95 @@ class OperatorRouter:
                 table.put(st)
             self._last_sent[key] = now_ns
 
-    def _escalate(self, conn: sqlite3.Connection, table: AlertTable, st: AlertState, route: Route | None,
-                  now_ns: int) -> None:
-        if (route is None or route.escalate_after_s is None or st.escalated or st.firing_since_ns is None
-                or now_ns - st.firing_since_ns < route.escalate_after_s * NS):
+    def _escalate(
+        self,
+        conn: sqlite3.Connection,
+        table: AlertTable,
+        st: AlertState,
+        route: Route | None,
+        now_ns: int,
+    ) -> None:
+        if (
+            route is None
+            or route.escalate_after_s is None
+            or st.escalated
+            or st.firing_since_ns is None
+            or now_ns - st.firing_since_ns < route.escalate_after_s * NS
+        ):
             return
         p = st.payload
         mins = (now_ns - st.firing_since_ns) / NS / 60
-        note = self._note("escalation", [st], now_ns,
-                          subject=f"ESCALATION: {p.get('rule_title') or p.get('rule_id')} on {p.get('subject')} "
-                                  f"unacknowledged for {mins:.0f} min")
+        note = self._note(
+            "escalation",
+            [st],
+            now_ns,
+            subject=f"ESCALATION: {p.get('rule_title') or p.get('rule_id')} on {p.get('subject')} "
+            f"unacknowledged for {mins:.0f} min",
+        )
         for ch in route.escalate_to:
-            self.enqueue(conn, ch, "escalation", note, idempotency_key(ch, "escalation", st.alert_id,
-                                                                       st.firing_since_ns))
+            self.enqueue(
+                conn,
+                ch,
+                "escalation",
+                note,
+                idempotency_key(ch, "escalation", st.alert_id, st.firing_since_ns),
+            )
         st.escalated = 1
         table.put(st)
 
-    def delivery_failed(self, conn: sqlite3.Connection, failed: dict[str, Any], now_ns: int) -> None:
+    def delivery_failed(
+        self, conn: sqlite3.Connection, failed: dict[str, Any], now_ns: int
+    ) -> None:
         """A message died undelivered: tell every other channel at once (no grouping, no silences)."""
         dest = failed.get("destination", "?")
         targets = [c for c in self.all_channels if c != dest]
-        text = (f"Message {failed.get('outbox_id')} ({failed.get('kind')}) to {dest} could not be delivered by its "
-                f"deadline and was marked DEAD after {failed.get('attempts')} attempt(s).\n"
-                f"Last error: {failed.get('last_error')}\n"
-                + ("THE CENTRAL BANK HAS NOT RECEIVED IT. Fix the link, then run `minewatch notify --config facility.yaml --requeue-dead`.\n"
-                   if dest == "central_bank" else "Fix the channel, then run `minewatch notify --config facility.yaml --requeue-dead`.\n"))
-        note = {"id": str(uuid.uuid4()), "kind": "delivery_failed", "status": "firing", "severity": "critical",
-                "facility": self.cfg.facility.id, "at": rfc3339(now_ns),
-                "subject": f"DELIVERY FAILED: message to {dest} is dead", "text": text, "failed": failed,
-                "alerts": []}
+        text = (
+            f"Message {failed.get('outbox_id')} ({failed.get('kind')}) to {dest} could not be delivered by its "
+            f"deadline and was marked DEAD after {failed.get('attempts')} attempt(s).\n"
+            f"Last error: {failed.get('last_error')}\n"
+            + (
+                "THE CENTRAL BANK HAS NOT RECEIVED IT. Fix the link, then run `minewatch notify --config facility.yaml --requeue-dead`.\n"
+                if dest == "central_bank"
+                else "Fix the channel, then run `minewatch notify --config facility.yaml --requeue-dead`.\n"
+            )
+        )
+        note = {
+            "id": str(uuid.uuid4()),
+            "kind": "delivery_failed",
+            "status": "firing",
+            "severity": "critical",
+            "facility": self.cfg.facility.id,
+            "at": rfc3339(now_ns),
+            "subject": f"DELIVERY FAILED: message to {dest} is dead",
+            "text": text,
+            "failed": failed,
+            "alerts": [],
+        }
         for ch in targets:
-            self.enqueue(conn, ch, "delivery_failed", note, idempotency_key(ch, "dead", failed.get("outbox_id")))
+            self.enqueue(
+                conn,
+                ch,
+                "delivery_failed",
+                note,
+                idempotency_key(ch, "dead", failed.get("outbox_id")),
+            )
 
     def test_notification(self, now_ns: int) -> dict[str, Any]:
-        text = (f"Test notification from minewatch for {self.cfg.facility.name} ({self.cfg.facility.id}).\n"
-                "If you read this, alerts will reach you on this channel.\n")
-        return {"id": str(uuid.uuid4()), "kind": "test", "status": "resolved", "severity": "info",
-                "facility": self.cfg.facility.id, "at": rfc3339(now_ns),
-                "subject": f"[minewatch {self.cfg.facility.id}] TEST notification", "text": text, "alerts": []}
+        text = (
+            f"Test notification from minewatch for {self.cfg.facility.name} ({self.cfg.facility.id}).\n"
+            "If you read this, alerts will reach you on this channel.\n"
+        )
+        return {
+            "id": str(uuid.uuid4()),
+            "kind": "test",
+            "status": "resolved",
+            "severity": "info",
+            "facility": self.cfg.facility.id,
+            "at": rfc3339(now_ns),
+            "subject": f"[minewatch {self.cfg.facility.id}] TEST notification",
+            "text": text,
+            "alerts": [],
+        }
 
     # formatting -------------------------------------------------------------------------------
     def group_notification(self, alerts: list[AlertState], now_ns: int) -> dict[str, Any]:
@@ -158,20 +221,42 @@ class OperatorRouter:
         first = (firing or alerts)[0].payload
         worst = max((a.severity for a in alerts), key=_SEV_RANK.get)
         n = len(firing or alerts)
-        subject = (f"{status.upper()}: {n} {worst} {alerts[0].family} alert{'s' if n > 1 else ''}: "
-                   f"{first.get('rule_title') or first.get('rule_id')} on {first.get('subject')}")
-        return self._note("alert_group", alerts, now_ns, subject=subject, status=status, severity=worst)
+        subject = (
+            f"{status.upper()}: {n} {worst} {alerts[0].family} alert{'s' if n > 1 else ''}: "
+            f"{first.get('rule_title') or first.get('rule_id')} on {first.get('subject')}"
+        )
+        return self._note(
+            "alert_group", alerts, now_ns, subject=subject, status=status, severity=worst
+        )
 
-    def _note(self, kind: str, alerts: list[AlertState], now_ns: int, *, subject: str, status: str = "firing",
-              severity: str | None = None) -> dict[str, Any]:
+    def _note(
+        self,
+        kind: str,
+        alerts: list[AlertState],
+        now_ns: int,
+        *,
+        subject: str,
+        status: str = "firing",
+        severity: str | None = None,
+    ) -> dict[str, Any]:
         items = [_alert_item(a, now_ns) for a in alerts]
-        lines = [f"Facility {self.cfg.facility.name} ({self.cfg.facility.id}), licence {self.cfg.licence.number}", ""]
+        lines = [
+            f"Facility {self.cfg.facility.name} ({self.cfg.facility.id}), licence {self.cfg.licence.number}",
+            "",
+        ]
         for it in items:
             lines.append(_alert_line(it))
-        return {"id": str(uuid.uuid4()), "kind": kind, "status": status,
-                "severity": severity or alerts[0].severity, "facility": self.cfg.facility.id, "at": rfc3339(now_ns),
-                "subject": f"[minewatch {self.cfg.facility.id}] {subject}", "text": "\n".join(lines) + "\n",
-                "alerts": items}
+        return {
+            "id": str(uuid.uuid4()),
+            "kind": kind,
+            "status": status,
+            "severity": severity or alerts[0].severity,
+            "facility": self.cfg.facility.id,
+            "at": rfc3339(now_ns),
+            "subject": f"[minewatch {self.cfg.facility.id}] {subject}",
+            "text": "\n".join(lines) + "\n",
+            "alerts": items,
+        }
 
 
 _SEV_RANK = {"info": 0, "warning": 1, "major": 2, "critical": 3}
@@ -179,24 +264,44 @@ _SEV_RANK = {"info": 0, "warning": 1, "major": 2, "critical": 3}
 
 def _alert_item(a: AlertState, now_ns: int) -> dict[str, Any]:
     p = a.payload
-    return {"alert_id": a.alert_id, "change": a.pending_change or "escalation", "state": a.state,
-            "rule_id": p.get("rule_id"), "rule_title": p.get("rule_title"), "severity": a.severity,
-            "family": a.family, "subject": p.get("subject"), "value": p.get("value"), "threshold": p.get("threshold"),
-            "unit": p.get("unit"), "source": p.get("source"), "reason": p.get("reason"),
-            "started_at": rfc3339(p.get("started_at_ns")), "acknowledged": a.acknowledged(now_ns),
-            "ack_by": a.ack_by, "ack_comment": a.ack_comment,
-            "regulator_notifiable": a.regulator_notifiable}
+    return {
+        "alert_id": a.alert_id,
+        "change": a.pending_change or "escalation",
+        "state": a.state,
+        "rule_id": p.get("rule_id"),
+        "rule_title": p.get("rule_title"),
+        "severity": a.severity,
+        "family": a.family,
+        "subject": p.get("subject"),
+        "value": p.get("value"),
+        "threshold": p.get("threshold"),
+        "unit": p.get("unit"),
+        "source": p.get("source"),
+        "reason": p.get("reason"),
+        "started_at": rfc3339(p.get("started_at_ns")),
+        "acknowledged": a.acknowledged(now_ns),
+        "ack_by": a.ack_by,
+        "ack_comment": a.ack_comment,
+        "regulator_notifiable": a.regulator_notifiable,
+    }
 
 
 def _alert_line(it: dict[str, Any]) -> str:
-    val = "" if it["value"] is None else f" value {it['value']:g}{' ' + it['unit'] if it['unit'] else ''}"
+    val = (
+        ""
+        if it["value"] is None
+        else f" value {it['value']:g}{' ' + it['unit'] if it['unit'] else ''}"
+    )
     thr = "" if it["threshold"] is None else f" (threshold {it['threshold']:g})"
     ack = f" [acknowledged by {it['ack_by']}: {it['ack_comment']}]" if it["acknowledged"] else ""
     reg = " [reported to the central bank]" if it["regulator_notifiable"] else ""
     change = {"repeat": "STILL FIRING", "firing": it["state"].upper(), "resolved": "RESOLVED"}.get(
-        it["change"], it["change"].upper())
-    return (f"- {change} {it['severity']} {it['rule_id']} {it['rule_title']} on {it['subject']}:{val}{thr}"
-            f" since {it['started_at']}{ack}{reg}\n  {it['reason'] or ''}").rstrip()
+        it["change"], it["change"].upper()
+    )
+    return (
+        f"- {change} {it['severity']} {it['rule_id']} {it['rule_title']} on {it['subject']}:{val}{thr}"
+        f" since {it['started_at']}{ack}{reg}\n  {it['reason'] or ''}"
+    ).rstrip()
 
 
 def render(channel_type: str, fmt: str, note: dict[str, Any]) -> bytes:

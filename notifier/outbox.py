@@ -1,9 +1,12 @@
-"""The persistent outbox in state.db: every outbound message, its delivery state and a log of attempts.
+"""The persistent outbox in state.db: every outbound message, its delivery state and a log of
+attempts.
 
-A message is queued in the same SQLite transaction as whatever caused it, so a crash can neither lose
+A message is queued in the same SQLite transaction as whatever caused it, so a crash can neither
+lose
 it nor queue it twice (``UNIQUE (destination, idempotency_key)``). Each destination is delivered in
 queue order, one message at a time (head of line), so the receiver sees facts in the order they
-happened. A message leaves the queue only as ``delivered`` or, after its deadline, ``dead``; both stay
+happened. A message leaves the queue only as ``delivered`` or, after its deadline, ``dead``; both
+stay
 in the table as the record of what was sent.
 """
 
@@ -70,8 +73,10 @@ class Message:
     last_error: str | None
 
 
-_COLS = ("id, destination, kind, message_id, idempotency_key, body, meta, created_ns, deadline_ns, "
-         "next_attempt_ns, attempts, status, last_error")
+_COLS = (
+    "id, destination, kind, message_id, idempotency_key, body, meta, created_ns, deadline_ns, "
+    "next_attempt_ns, attempts, status, last_error"
+)
 
 
 def _msg(row: tuple) -> Message:
@@ -92,51 +97,121 @@ class Outbox(PerThreadConnection):
         super().__init__(path)
         self.conn().executescript(SCHEMA)
 
-    def enqueue(self, destination: str, kind: str, body: bytes, *, message_id: str, idempotency_key: str,
-                now_ns: int, deadline_ns: int, meta: dict[str, Any] | None = None,
-                conn: sqlite3.Connection | None = None) -> int | None:
+    def enqueue(
+        self,
+        destination: str,
+        kind: str,
+        body: bytes,
+        *,
+        message_id: str,
+        idempotency_key: str,
+        now_ns: int,
+        deadline_ns: int,
+        meta: dict[str, Any] | None = None,
+        conn: sqlite3.Connection | None = None,
+    ) -> int | None:
         """Queue one message; returns its id, or None when this destination already has that key."""
         cur = (conn or self.conn()).execute(
             "INSERT OR IGNORE INTO outbox (destination, kind, message_id, idempotency_key, body, meta, created_ns, "
             "deadline_ns, next_attempt_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (destination, kind, message_id, idempotency_key, body, orjson.dumps(meta or {}).decode(), now_ns,
-             deadline_ns, now_ns))
+            (
+                destination,
+                kind,
+                message_id,
+                idempotency_key,
+                body,
+                orjson.dumps(meta or {}).decode(),
+                now_ns,
+                deadline_ns,
+                now_ns,
+            ),
+        )
         return cur.lastrowid if cur.rowcount else None
 
     def head(self, destination: str) -> Message | None:
         """The oldest undelivered message of a destination: the only one that may be attempted."""
-        row = self.conn().execute(f"SELECT {_COLS} FROM outbox WHERE destination = ? AND status = 'pending' "
-                                  "ORDER BY id LIMIT 1", (destination,)).fetchone()
+        row = (
+            self.conn()
+            .execute(
+                f"SELECT {_COLS} FROM outbox WHERE destination = ? AND status = 'pending' "
+                "ORDER BY id LIMIT 1",
+                (destination,),
+            )
+            .fetchone()
+        )
         return _msg(row) if row else None
 
     def get(self, outbox_id: int) -> Message | None:
-        row = self.conn().execute(f"SELECT {_COLS} FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
+        row = (
+            self.conn().execute(f"SELECT {_COLS} FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
+        )
         return _msg(row) if row else None
 
     def has_pending(self, destination: str, kind: str) -> bool:
-        return self.conn().execute("SELECT 1 FROM outbox WHERE destination = ? AND kind = ? AND status = 'pending' "
-                                   "LIMIT 1", (destination, kind)).fetchone() is not None
+        return (
+            self.conn()
+            .execute(
+                "SELECT 1 FROM outbox WHERE destination = ? AND kind = ? AND status = 'pending' "
+                "LIMIT 1",
+                (destination, kind),
+            )
+            .fetchone()
+            is not None
+        )
 
     def has_key(self, destination: str, key: str, conn: sqlite3.Connection | None = None) -> bool:
-        return (conn or self.conn()).execute("SELECT 1 FROM outbox WHERE destination = ? AND idempotency_key = ?",
-                                   (destination, key)).fetchone() is not None
+        return (conn or self.conn()).execute(
+            "SELECT 1 FROM outbox WHERE destination = ? AND idempotency_key = ?", (destination, key)
+        ).fetchone() is not None
 
-    def record(self, msg: Message, *, outcome: str, started_ns: int, duration_ms: float, status_code: int | None,
-               detail: str, next_attempt_ns: int | None = None,
-               then: Callable[[sqlite3.Connection], None] | None = None) -> None:
-        """Log one attempt and move the message on: delivered, dead, or failed (retry at ``next_attempt_ns``).
-        ``then`` runs inside the same transaction (the ledger receipt commits with the status change)."""
+    def record(
+        self,
+        msg: Message,
+        *,
+        outcome: str,
+        started_ns: int,
+        duration_ms: float,
+        status_code: int | None,
+        detail: str,
+        next_attempt_ns: int | None = None,
+        then: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        """Log one attempt and move the message on: delivered, dead, or failed (retry at
+        ``next_attempt_ns``).
+        ``then`` runs inside the same transaction (the ledger receipt commits with the status
+        change)."""
         with immediate(self.conn()) as c:
             attempt = msg.attempts + (0 if outcome == "dead" else 1)
-            c.execute("INSERT INTO delivery_log (outbox_id, destination, attempt, started_ns, duration_ms, outcome, "
-                      "status_code, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                      (msg.id, msg.destination, attempt, started_ns, duration_ms, outcome, status_code, detail[:2000]))
+            c.execute(
+                "INSERT INTO delivery_log (outbox_id, destination, attempt, started_ns, duration_ms, outcome, "
+                "status_code, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    msg.id,
+                    msg.destination,
+                    attempt,
+                    started_ns,
+                    duration_ms,
+                    outcome,
+                    status_code,
+                    detail[:2000],
+                ),
+            )
             if outcome == "failed":
-                c.execute("UPDATE outbox SET attempts = ?, next_attempt_ns = ?, last_error = ? WHERE id = ?",
-                          (attempt, next_attempt_ns, detail[:2000], msg.id))
+                c.execute(
+                    "UPDATE outbox SET attempts = ?, next_attempt_ns = ?, last_error = ? WHERE id = ?",
+                    (attempt, next_attempt_ns, detail[:2000], msg.id),
+                )
             else:
-                c.execute("UPDATE outbox SET attempts = ?, status = ?, done_ns = ?, last_error = ? WHERE id = ?",
-                          (attempt, outcome, started_ns, None if outcome == "delivered" else detail[:2000], msg.id))
+                c.execute(
+                    "UPDATE outbox SET attempts = ?, status = ?, done_ns = ?, last_error = ? WHERE id = ?",
+                    (
+                        attempt,
+                        outcome,
+                        started_ns,
+                        None if outcome == "delivered" else detail[:2000],
+                        msg.id,
+                    ),
+                )
             if then is not None:
                 then(c)
 
@@ -146,25 +221,39 @@ class Outbox(PerThreadConnection):
         if ids:
             where += f" AND id IN ({','.join('?' * len(ids))})"
             args = list(ids)
-        cur = self.conn().execute(f"UPDATE outbox SET status = 'pending', next_attempt_ns = ?, deadline_ns = ?, "
-                                  f"done_ns = NULL WHERE {where}", [now_ns, deadline_ns, *args])
+        cur = self.conn().execute(
+            f"UPDATE outbox SET status = 'pending', next_attempt_ns = ?, deadline_ns = ?, "
+            f"done_ns = NULL WHERE {where}",
+            [now_ns, deadline_ns, *args],
+        )
         return cur.rowcount
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        for dest, status, n in self.conn().execute("SELECT destination, status, COUNT(*) FROM outbox "
-                                                   "GROUP BY destination, status"):
+        for dest, status, n in self.conn().execute(
+            "SELECT destination, status, COUNT(*) FROM outbox GROUP BY destination, status"
+        ):
             out.setdefault(dest, {})[status] = n
         return out
 
-    def messages(self, destination: str | None = None, status: str | None = None, limit: int = 100) -> list[Message]:
+    def messages(
+        self, destination: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[Message]:
         where, args = sql_filters(destination=destination, status=status)
-        rows = self.conn().execute(f"SELECT {_COLS} FROM outbox WHERE {where} ORDER BY id DESC LIMIT ?",
-                                   [*args, limit]).fetchall()
+        rows = (
+            self.conn()
+            .execute(
+                f"SELECT {_COLS} FROM outbox WHERE {where} ORDER BY id DESC LIMIT ?", [*args, limit]
+            )
+            .fetchall()
+        )
         return [_msg(r) for r in rows]
 
     def log(self, outbox_id: int) -> list[dict[str, Any]]:
-        cur = self.conn().execute("SELECT attempt, started_ns, duration_ms, outcome, status_code, detail "
-                                  "FROM delivery_log WHERE outbox_id = ? ORDER BY id", (outbox_id,))
+        cur = self.conn().execute(
+            "SELECT attempt, started_ns, duration_ms, outcome, status_code, detail "
+            "FROM delivery_log WHERE outbox_id = ? ORDER BY id",
+            (outbox_id,),
+        )
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur]

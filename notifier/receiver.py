@@ -4,7 +4,8 @@ It is the executable form of docs/regulator-api.md: a regulator can run it as is
 receiver``) or copy its checks. Every message is verified (key, Ed25519 signature over timestamp and
 body, timestamp window, schema) and processed exactly once: a retried or replayed message id or
 idempotency key is answered ``200 duplicate`` so the sender stops retrying, and is not stored again.
-Rejections are stored too (reason, body hash) so the regulator can see a facility sending bad messages.
+Rejections are stored too (reason, body hash) so the regulator can see a facility sending bad
+messages.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from pydantic import ValidationError
 from minewatch.db import connect
 from minewatch.notifier.outbox import sql_filters
 from minewatch.notifier.regulator import RegulatorMessage
-from minewatch.notifier.signing import DEFAULT_WINDOW_S, H_TIMESTAMP, Verdict, load_public_keys, verify_message
+from minewatch.notifier.signing import (
+    DEFAULT_WINDOW_S,
+    H_TIMESTAMP,
+    Verdict,
+    load_public_keys,
+    verify_message,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS received (
@@ -73,78 +80,145 @@ class ReceiverStore:
 
     def seen(self, message_id: str, idempotency_key: str | None) -> bool:
         with self.lock:
-            return self.conn.execute("SELECT 1 FROM received WHERE message_id = ? OR idempotency_key = ?",
-                                     (message_id, idempotency_key or "")).fetchone() is not None
+            return (
+                self.conn.execute(
+                    "SELECT 1 FROM received WHERE message_id = ? OR idempotency_key = ?",
+                    (message_id, idempotency_key or ""),
+                ).fetchone()
+                is not None
+            )
 
-    def store(self, msg: RegulatorMessage, key_id: str, signed_at_s: int, body: bytes) -> int | None:
+    def store(
+        self, msg: RegulatorMessage, key_id: str, signed_at_s: int, body: bytes
+    ) -> int | None:
         """Store once; None when a concurrent delivery of the same message won the race."""
         with self.lock:
             cur = self.conn.execute(
                 "INSERT OR IGNORE INTO received (message_id, idempotency_key, facility_id, kind, key_id, signed_at_s, "
                 "received_ns, ledger_seq, ledger_hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (msg.message_id, msg.idempotency_key, msg.facility.id, msg.kind, key_id, signed_at_s, time.time_ns(),
-                 msg.ledger.seq, msg.ledger.hash, body))
+                (
+                    msg.message_id,
+                    msg.idempotency_key,
+                    msg.facility.id,
+                    msg.kind,
+                    key_id,
+                    signed_at_s,
+                    time.time_ns(),
+                    msg.ledger.seq,
+                    msg.ledger.hash,
+                    body,
+                ),
+            )
             return cur.lastrowid if cur.rowcount else None
 
     def duplicate(self, message_id: str | None, key: str | None) -> None:
         with self.lock:
-            self.conn.execute("INSERT INTO duplicates (received_ns, message_id, idempotency_key) VALUES (?, ?, ?)",
-                              (time.time_ns(), message_id, key))
+            self.conn.execute(
+                "INSERT INTO duplicates (received_ns, message_id, idempotency_key) VALUES (?, ?, ?)",
+                (time.time_ns(), message_id, key),
+            )
 
     def reject(self, reason: str, detail: str, client: str | None, body: bytes) -> None:
         with self.lock:
-            self.conn.execute("INSERT INTO rejected (received_ns, reason, detail, client, body_sha256) "
-                              "VALUES (?, ?, ?, ?, ?)",
-                              (time.time_ns(), reason, detail, client, hashlib.sha256(body).hexdigest()))
+            self.conn.execute(
+                "INSERT INTO rejected (received_ns, reason, detail, client, body_sha256) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (time.time_ns(), reason, detail, client, hashlib.sha256(body).hexdigest()),
+            )
 
-    def messages(self, facility: str | None = None, kind: str | None = None, after_seq: int = 0,
-                 limit: int = 1000) -> list[dict[str, Any]]:
+    def messages(
+        self,
+        facility: str | None = None,
+        kind: str | None = None,
+        after_seq: int = 0,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
         where, args = sql_filters(facility_id=facility, kind=kind)
         with self.lock:
             rows = self.conn.execute(
                 f"SELECT seq, message_id, idempotency_key, facility_id, kind, key_id, signed_at_s, received_ns, "
                 f"ledger_seq, ledger_hash, body FROM received WHERE {where} AND seq > ? ORDER BY seq LIMIT ?",
-                [*args, after_seq, limit]).fetchall()
-        cols = ("seq", "message_id", "idempotency_key", "facility_id", "kind", "key_id", "signed_at_s",
-                "received_ns", "ledger_seq", "ledger_hash")
+                [*args, after_seq, limit],
+            ).fetchall()
+        cols = (
+            "seq",
+            "message_id",
+            "idempotency_key",
+            "facility_id",
+            "kind",
+            "key_id",
+            "signed_at_s",
+            "received_ns",
+            "ledger_seq",
+            "ledger_hash",
+        )
         return [{**dict(zip(cols, r[:-1], strict=True)), "body": orjson.loads(r[-1])} for r in rows]
 
     def facilities(self, now_ns: int) -> list[dict[str, Any]]:
-        """Per facility: last message, last heartbeat and whether it has gone silent (no heartbeat for
+        """Per facility: last message, last heartbeat and whether it has gone silent (no heartbeat
+        for
         three of its own heartbeat intervals), and the newest ledger anchor it sent."""
         out = []
         with self.lock:
-            fids = [r[0] for r in self.conn.execute("SELECT DISTINCT facility_id FROM received ORDER BY 1")]
+            fids = [
+                r[0]
+                for r in self.conn.execute("SELECT DISTINCT facility_id FROM received ORDER BY 1")
+            ]
             for fid in fids:
-                last = self.conn.execute("SELECT MAX(received_ns), COUNT(*) FROM received WHERE facility_id = ?",
-                                         (fid,)).fetchone()
-                anchor = self.conn.execute("SELECT ledger_seq, ledger_hash FROM received WHERE facility_id = ? "
-                                           "ORDER BY ledger_seq DESC LIMIT 1", (fid,)).fetchone()
-                hb = self.conn.execute("SELECT received_ns, body FROM received WHERE facility_id = ? AND kind = "
-                                       "'heartbeat' ORDER BY seq DESC LIMIT 1", (fid,)).fetchone()
+                last = self.conn.execute(
+                    "SELECT MAX(received_ns), COUNT(*) FROM received WHERE facility_id = ?", (fid,)
+                ).fetchone()
+                anchor = self.conn.execute(
+                    "SELECT ledger_seq, ledger_hash FROM received WHERE facility_id = ? "
+                    "ORDER BY ledger_seq DESC LIMIT 1",
+                    (fid,),
+                ).fetchone()
+                hb = self.conn.execute(
+                    "SELECT received_ns, body FROM received WHERE facility_id = ? AND kind = "
+                    "'heartbeat' ORDER BY seq DESC LIMIT 1",
+                    (fid,),
+                ).fetchone()
                 silent = None
                 if hb:
                     interval = orjson.loads(hb[1])["heartbeat"]["interval_s"]
                     silent = now_ns - hb[0] > 3 * interval * 1e9
-                out.append({"facility_id": fid, "messages": last[1], "last_received_ns": last[0],
-                            "last_heartbeat_ns": hb[0] if hb else None, "silent": silent,
-                            "ledger_anchor": {"seq": anchor[0], "hash": anchor[1]}})
+                out.append(
+                    {
+                        "facility_id": fid,
+                        "messages": last[1],
+                        "last_received_ns": last[0],
+                        "last_heartbeat_ns": hb[0] if hb else None,
+                        "silent": silent,
+                        "ledger_anchor": {"seq": anchor[0], "hash": anchor[1]},
+                    }
+                )
         return out
 
     def anchors(self, facility: str) -> dict[int, str]:
-        """Every ledger head the facility has sent: what `minewatch audit verify --anchors` checks against."""
+        """Every ledger head the facility has sent: what `minewatch audit verify --anchors` checks
+        against."""
         with self.lock:
-            return dict(self.conn.execute("SELECT ledger_seq, ledger_hash FROM received WHERE facility_id = ?",
-                                          (facility,)).fetchall())
+            return dict(
+                self.conn.execute(
+                    "SELECT ledger_seq, ledger_hash FROM received WHERE facility_id = ?",
+                    (facility,),
+                ).fetchall()
+            )
 
     def close(self) -> None:
         self.conn.close()
 
 
-def create_app(store: ReceiverStore, public_keys: dict[str, Ed25519PublicKey] | list[Path], *,
-               window_s: float = DEFAULT_WINDOW_S) -> FastAPI:
-    """``public_keys``: a fixed key table, or key files/folders that are re-read when a message names a
-    key id not seen yet (registering a facility's new key = dropping its ``.pub`` file in the folder)."""
+def create_app(
+    store: ReceiverStore,
+    public_keys: dict[str, Ed25519PublicKey] | list[Path],
+    *,
+    window_s: float = DEFAULT_WINDOW_S,
+) -> FastAPI:
+    """``public_keys``: a fixed key table, or key files/folders that are re-read when a message
+    names a
+    key id not seen yet (registering a facility's new key = dropping its ``.pub`` file in the
+    folder)."""
     app = FastAPI(title="minewatch reference receiver (central bank side)", version="1")
     app.state.store = store
     key_paths = public_keys if isinstance(public_keys, list) else None
@@ -171,7 +245,9 @@ def create_app(store: ReceiverStore, public_keys: dict[str, Ed25519PublicKey] | 
         async for chunk in request.stream():
             buf += chunk
             if len(buf) > MAX_BODY_BYTES:
-                store.reject("too_large", f"body over {MAX_BODY_BYTES} bytes", client, bytes(buf[:1024]))
+                store.reject(
+                    "too_large", f"body over {MAX_BODY_BYTES} bytes", client, bytes(buf[:1024])
+                )
                 return JSONResponse({"status": "rejected", "reason": "too_large"}, status_code=413)
         body = bytes(buf)
         verdict = check(body, dict(request.headers))
@@ -180,14 +256,20 @@ def create_app(store: ReceiverStore, public_keys: dict[str, Ed25519PublicKey] | 
             return JSONResponse({"status": "duplicate", "message_id": verdict.message_id})
         if not verdict.valid:
             store.reject(verdict.reason, verdict.detail, client, body)
-            return JSONResponse({"status": "rejected", "reason": verdict.reason, "detail": verdict.detail},
-                                status_code=_STATUS.get(verdict.reason, 401))
+            return JSONResponse(
+                {"status": "rejected", "reason": verdict.reason, "detail": verdict.detail},
+                status_code=_STATUS.get(verdict.reason, 401),
+            )
         try:
             msg = RegulatorMessage.model_validate_json(body)
         except ValidationError as exc:
-            detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())[:1000]
+            detail = "; ".join(
+                f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )[:1000]
             store.reject("schema", detail, client, body)
-            return JSONResponse({"status": "rejected", "reason": "schema", "detail": detail}, status_code=400)
+            return JSONResponse(
+                {"status": "rejected", "reason": "schema", "detail": detail}, status_code=400
+            )
         seq = store.store(msg, verdict.key_id or "", int(request.headers[H_TIMESTAMP]), body)
         if seq is None:
             store.duplicate(msg.message_id, msg.idempotency_key)
@@ -195,8 +277,9 @@ def create_app(store: ReceiverStore, public_keys: dict[str, Ed25519PublicKey] | 
         return JSONResponse({"status": "stored", "seq": seq, "message_id": msg.message_id})
 
     @app.get("/v1/messages")
-    def list_messages(facility: str | None = None, kind: str | None = None, after_seq: int = 0,
-                      limit: int = 1000) -> list[dict[str, Any]]:
+    def list_messages(
+        facility: str | None = None, kind: str | None = None, after_seq: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]:
         return store.messages(facility, kind, after_seq, min(limit, 10000))
 
     @app.get("/v1/facilities")

@@ -2,9 +2,12 @@
 builders that turn ledger entries, reports and heartbeats into message bodies.
 
 The body is built once, when the message is queued, and its bytes never change afterwards: retries
-re-sign the same bytes with a fresh timestamp, and the receiver can de-duplicate by ``message_id`` or
-``idempotency_key``. Alert-derived idempotency keys are semantic (facility, kind, rule, subject, start
-of the breach) so the same breach reported twice — e.g. by an analyzer that restarted — is one breach.
+re-sign the same bytes with a fresh timestamp, and the receiver can de-duplicate by ``message_id``
+or
+``idempotency_key``. Alert-derived idempotency keys are semantic (facility, kind, rule, subject,
+start
+of the breach) so the same breach reported twice — e.g. by an analyzer that restarted — is one
+breach.
 """
 
 from __future__ import annotations
@@ -24,15 +27,24 @@ SCHEMA_ID = "minewatch.regulator-message.v1"
 SCHEMA_URL = "https://minewatch.example/schemas/regulator-message.v1.schema.json"
 DESTINATION = "central_bank"
 
-Kind = Literal["breach_opened", "breach_updated", "breach_resolved", "curtailment_response", "daily_report",
-               "heartbeat"]
+Kind = Literal[
+    "breach_opened",
+    "breach_updated",
+    "breach_resolved",
+    "curtailment_response",
+    "daily_report",
+    "heartbeat",
+]
 _RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
 
 
 def _ts(optional: bool = False) -> Any:
     """A timestamp field: RFC 3339 in UTC (``Z``), milliseconds."""
-    return Field(None, pattern=_RFC3339, description="RFC 3339, UTC") if optional else \
-        Field(pattern=_RFC3339, description="RFC 3339, UTC")
+    return (
+        Field(None, pattern=_RFC3339, description="RFC 3339, UTC")
+        if optional
+        else Field(pattern=_RFC3339, description="RFC 3339, UTC")
+    )
 
 
 class _M(BaseModel):
@@ -47,7 +59,8 @@ class Facility(_M):
 
 
 class LedgerHead(_M):
-    """The facility's ledger head when the message was written: an anchor the operator cannot rewrite."""
+    """The facility's ledger head when the message was written: an anchor the operator cannot
+    rewrite."""
 
     seq: int = Field(ge=0)
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -58,7 +71,9 @@ class Rule(_M):
     title: str
     severity: Literal["info", "warning", "major", "critical"]
     family: str
-    source: str = Field(description="Where the threshold comes from (standard, licence term, manufacturer)")
+    source: str = Field(
+        description="Where the threshold comes from (standard, licence term, manufacturer)"
+    )
 
 
 class EvidenceSummary(_M):
@@ -69,7 +84,9 @@ class EvidenceSummary(_M):
     min: float | None = None
     max: float | None = None
     last: float | None = None
-    sha256: str = Field(description="SHA-256 of the canonical JSON of the full evidence the facility keeps")
+    sha256: str = Field(
+        description="SHA-256 of the canonical JSON of the full evidence the facility keeps"
+    )
 
 
 class OperatorAnnotation(_M):
@@ -111,8 +128,10 @@ class Report(_M):
     period_end: str = _ts()
     timezone: str
     sha256: str = Field(description="SHA-256 of the canonical JSON of ``content``")
-    content: dict[str, Any] = Field(description="The facility report (energy, peak demand vs licence, breaches, "
-                                                "data availability); see docs/regulator-api.md")
+    content: dict[str, Any] = Field(
+        description="The facility report (energy, peak demand vs licence, breaches, "
+        "data availability); see docs/regulator-api.md"
+    )
 
 
 class Heartbeat(_M):
@@ -126,8 +145,11 @@ class Heartbeat(_M):
 class RegulatorMessage(_M):
     """One message from a facility to the central bank (schema ``minewatch.regulator-message.v1``)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True,
-                              json_schema_extra={"$id": SCHEMA_URL, "title": "minewatch regulator message v1"})
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"$id": SCHEMA_URL, "title": "minewatch regulator message v1"},
+    )
 
     schema_: Literal["minewatch.regulator-message.v1"] = Field(SCHEMA_ID, alias="schema")
     message_id: str = Field(description="Unique per message (UUID)")
@@ -161,8 +183,12 @@ def idempotency_key(*parts: object) -> str:
 
 
 def _facility(cfg: FacilityConfig) -> Facility:
-    return Facility(id=cfg.facility.id, name=cfg.facility.name, licence_number=cfg.licence.number,
-                    licensed_capacity_kw=cfg.licence.capacity_kw)
+    return Facility(
+        id=cfg.facility.id,
+        name=cfg.facility.name,
+        licence_number=cfg.licence.number,
+        licensed_capacity_kw=cfg.licence.capacity_kw,
+    )
 
 
 def _num(v: Any) -> float | None:
@@ -174,25 +200,32 @@ def _num(v: Any) -> float | None:
 
 
 def evidence_summary(evidence: dict[str, Any] | None) -> EvidenceSummary | None:
-    """Count, span, min/max/last of the evidence points plus a hash of all of them (they stay on site)."""
+    """Count, span, min/max/last of the evidence points plus a hash of all of them (they stay on
+    site)."""
     if not isinstance(evidence, dict):
         return None
     pts = [p for p in evidence.get("points") or [] if isinstance(p, (list, tuple)) and len(p) == 2]
     vals = [v for v in (_num(p[1]) for p in pts) if v is not None]
     ts = [int(p[0]) for p in pts if isinstance(p[0], (int, float))]
     return EvidenceSummary(
-        metric=evidence.get("metric"), points=len(pts),
-        first_at=rfc3339(min(ts)) if ts else None, last_at=rfc3339(max(ts)) if ts else None,
-        min=min(vals) if vals else None, max=max(vals) if vals else None, last=vals[-1] if vals else None,
+        metric=evidence.get("metric"),
+        points=len(pts),
+        first_at=rfc3339(min(ts)) if ts else None,
+        last_at=rfc3339(max(ts)) if ts else None,
+        min=min(vals) if vals else None,
+        max=max(vals) if vals else None,
+        last=vals[-1] if vals else None,
         sha256=hashlib.sha256(canonical_json(evidence)).hexdigest(),
     )
 
 
 def breach_kind(from_state: str | None, to_state: str, was_open: bool) -> str | None:
     """Which regulator message a transition makes: a breach opens on entering ``firing`` — or
-    ``suppressed``, which is a firing alert the operator side muted (silence, inhibition, maintenance):
+    ``suppressed``, which is a firing alert the operator side muted (silence, inhibition,
+    maintenance):
     muting never withholds a breach from the regulator — resolves when an open breach ends, and any
-    other change of an open breach (nodata, suppressed, ...) is an update. Transitions of an alert that
+    other change of an open breach (nodata, suppressed, ...) is an update. Transitions of an alert
+    that
     never fired (pending -> resolved) are ledgered but not sent."""
     if to_state in ("firing", "suppressed") and not was_open:
         return "breach_opened"
@@ -203,64 +236,131 @@ def breach_kind(from_state: str | None, to_state: str, was_open: bool) -> str | 
     return "breach_updated"
 
 
-def _envelope(cfg: FacilityConfig, kind: str, key: str, occurred_ns: int, now_ns: int, head: Head,
-              **body: Any) -> RegulatorMessage:
+def _envelope(
+    cfg: FacilityConfig, kind: str, key: str, occurred_ns: int, now_ns: int, head: Head, **body: Any
+) -> RegulatorMessage:
     return RegulatorMessage(
-        message_id=str(uuid.uuid4()), idempotency_key=key, kind=kind, facility=_facility(cfg),
-        occurred_at=rfc3339(occurred_ns), created_at=rfc3339(now_ns),
-        ledger=LedgerHead(seq=head.seq, hash=head.hash), **body)
+        message_id=str(uuid.uuid4()),
+        idempotency_key=key,
+        kind=kind,
+        facility=_facility(cfg),
+        occurred_at=rfc3339(occurred_ns),
+        created_at=rfc3339(now_ns),
+        ledger=LedgerHead(seq=head.seq, hash=head.hash),
+        **body,
+    )
 
 
-def breach_message(cfg: FacilityConfig, kind: str, p: dict[str, Any], *, occurred_ns: int, now_ns: int,
-                   head: Head, annotation: OperatorAnnotation) -> RegulatorMessage:
+def breach_message(
+    cfg: FacilityConfig,
+    kind: str,
+    p: dict[str, Any],
+    *,
+    occurred_ns: int,
+    now_ns: int,
+    head: Head,
+    annotation: OperatorAnnotation,
+) -> RegulatorMessage:
     """``p`` is an ``alert.transition`` payload (contracts.md)."""
     started = p.get("started_at_ns")
     # the breach is (rule, subject, start); without a start time the alert id stands in, never None,
     # which would make every later breach of that rule and subject a "duplicate"
     episode = started if started is not None else f"alert-{p.get('alert_id')}"
     if kind == "breach_updated":
-        key = idempotency_key(cfg.facility.id, kind, p.get("rule_id"), p.get("subject"), episode, occurred_ns,
-                              p.get("to_state"), annotation.acknowledged)
+        key = idempotency_key(
+            cfg.facility.id,
+            kind,
+            p.get("rule_id"),
+            p.get("subject"),
+            episode,
+            occurred_ns,
+            p.get("to_state"),
+            annotation.acknowledged,
+        )
     else:
         key = idempotency_key(cfg.facility.id, kind, p.get("rule_id"), p.get("subject"), episode)
-    severity = p.get("severity") if p.get("severity") in ("info", "warning", "major", "critical") else "critical"
+    severity = (
+        p.get("severity")
+        if p.get("severity") in ("info", "warning", "major", "critical")
+        else "critical"
+    )
     breach = Breach(
-        alert_id=int(p.get("alert_id") or 0), subject=str(p.get("subject") or "facility"),
-        from_state=p.get("from_state"), state=str(p.get("to_state")), started_at=rfc3339(started),
+        alert_id=int(p.get("alert_id") or 0),
+        subject=str(p.get("subject") or "facility"),
+        from_state=p.get("from_state"),
+        state=str(p.get("to_state")),
+        started_at=rfc3339(started),
         reason=p.get("reason"),
-        rule=Rule(id=str(p.get("rule_id")), title=str(p.get("rule_title") or p.get("rule_id")), severity=severity,
-                  family=str(p.get("family") or ""), source=str(p.get("source") or "")),
-        value=_num(p.get("value")), threshold=_num(p.get("threshold")), unit=p.get("unit"),
-        evidence=evidence_summary(p.get("evidence")), operator=annotation,
+        rule=Rule(
+            id=str(p.get("rule_id")),
+            title=str(p.get("rule_title") or p.get("rule_id")),
+            severity=severity,
+            family=str(p.get("family") or ""),
+            source=str(p.get("source") or ""),
+        ),
+        value=_num(p.get("value")),
+        threshold=_num(p.get("threshold")),
+        unit=p.get("unit"),
+        evidence=evidence_summary(p.get("evidence")),
+        operator=annotation,
     )
     return _envelope(cfg, kind, key, occurred_ns, now_ns, head, breach=breach)
 
 
-def curtailment_message(cfg: FacilityConfig, p: dict[str, Any], *, occurred_ns: int, now_ns: int,
-                        head: Head) -> RegulatorMessage:
-    """``p`` is a ``curtailment.order`` payload: the facility confirms the order it has put in force."""
+def curtailment_message(
+    cfg: FacilityConfig, p: dict[str, Any], *, occurred_ns: int, now_ns: int, head: Head
+) -> RegulatorMessage:
+    """``p`` is a ``curtailment.order`` payload: the facility confirms the order it has put in
+    force."""
     oid = str(p.get("order_id", p.get("id", "")))
-    c = Curtailment(order_id=oid, target_kw=_num(p.get("target_kw")), starts_at=rfc3339(p.get("starts_at_ns")),
-                    ends_at=rfc3339(p.get("ends_at_ns")), response_s=_num(p.get("response_s")),
-                    issued_by=p.get("issued_by"), status="received")
+    c = Curtailment(
+        order_id=oid,
+        target_kw=_num(p.get("target_kw")),
+        starts_at=rfc3339(p.get("starts_at_ns")),
+        ends_at=rfc3339(p.get("ends_at_ns")),
+        response_s=_num(p.get("response_s")),
+        issued_by=p.get("issued_by"),
+        status="received",
+    )
     key = idempotency_key(cfg.facility.id, "curtailment_response", oid, p.get("starts_at_ns"))
     return _envelope(cfg, "curtailment_response", key, occurred_ns, now_ns, head, curtailment=c)
 
 
-def report_message(cfg: FacilityConfig, content: dict[str, Any], *, start_ns: int, end_ns: int, now_ns: int,
-                   head: Head) -> RegulatorMessage:
+def report_message(
+    cfg: FacilityConfig,
+    content: dict[str, Any],
+    *,
+    start_ns: int,
+    end_ns: int,
+    now_ns: int,
+    head: Head,
+) -> RegulatorMessage:
     """The daily facility report. ``content`` is the report dict (analyzer.report.build_report)."""
     digest = hashlib.sha256(canonical_json(content)).hexdigest()
     # round-trip through canonical JSON so the body holds exactly what was hashed
-    rep = Report(period_start=rfc3339(start_ns), period_end=rfc3339(end_ns), timezone=cfg.timezone,
-                 sha256=digest, content=orjson.loads(canonical_json(content)))
+    rep = Report(
+        period_start=rfc3339(start_ns),
+        period_end=rfc3339(end_ns),
+        timezone=cfg.timezone,
+        sha256=digest,
+        content=orjson.loads(canonical_json(content)),
+    )
     key = idempotency_key(cfg.facility.id, "daily_report", start_ns, end_ns)
     return _envelope(cfg, "daily_report", key, end_ns, now_ns, head, report=rep)
 
 
-def heartbeat_message(cfg: FacilityConfig, hb: Heartbeat, *, now_ns: int, head: Head) -> RegulatorMessage:
-    return _envelope(cfg, "heartbeat", idempotency_key(cfg.facility.id, "heartbeat", now_ns), now_ns, now_ns, head,
-                     heartbeat=hb)
+def heartbeat_message(
+    cfg: FacilityConfig, hb: Heartbeat, *, now_ns: int, head: Head
+) -> RegulatorMessage:
+    return _envelope(
+        cfg,
+        "heartbeat",
+        idempotency_key(cfg.facility.id, "heartbeat", now_ns),
+        now_ns,
+        now_ns,
+        head,
+        heartbeat=hb,
+    )
 
 
 def encode(msg: RegulatorMessage) -> bytes:

@@ -42,8 +42,9 @@ def key_id_of(public_key: Ed25519PublicKey) -> str:
 
 
 def public_pem(public_key: Ed25519PublicKey) -> str:
-    return public_key.public_bytes(serialization.Encoding.PEM,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
@@ -60,7 +61,7 @@ def load_public_keys(paths: list[Path]) -> dict[str, Ed25519PublicKey]:
     """Public keys from files or folders (every ``*.pub`` in a folder), by key id."""
     keys: dict[str, Ed25519PublicKey] = {}
     for p in paths:
-        for f in (sorted(p.glob("*.pub")) if p.is_dir() else [p]):
+        for f in sorted(p.glob("*.pub")) if p.is_dir() else [p]:
             k = load_public_key(f)
             keys[key_id_of(k)] = k
     return keys
@@ -89,8 +90,11 @@ class KeyStore:
         os.chmod(self.dir, 0o700)
         priv = Ed25519PrivateKey.generate()
         kid = key_id_of(priv.public_key())
-        pem = priv.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
+        pem = priv.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         key_file = self.dir / f"{kid}.key"
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
@@ -109,10 +113,14 @@ class KeyStore:
         try:
             mode = path.stat().st_mode & 0o777
             if mode & 0o077:
-                raise KeyFileError(f"{path}: private key is readable by others (mode {mode:o}); chmod 600 it")
+                raise KeyFileError(
+                    f"{path}: private key is readable by others (mode {mode:o}); chmod 600 it"
+                )
             priv = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except (OSError, ValueError) as exc:
-            raise KeyFileError(f"{path}: cannot load private key: {exc.__class__.__name__}") from None
+            raise KeyFileError(
+                f"{path}: cannot load private key: {exc.__class__.__name__}"
+            ) from None
         if not isinstance(priv, Ed25519PrivateKey):
             raise KeyFileError(f"{path}: not an Ed25519 private key")
         return Signer(kid, priv)
@@ -132,8 +140,11 @@ class Signer:
     def headers(self, body: bytes, *, timestamp_s: int | None = None) -> dict[str, str]:
         ts = str(int(time.time()) if timestamp_s is None else timestamp_s)
         sig = self._key.sign(signing_input(ts, body))
-        return {H_KEY_ID: self.key_id, H_TIMESTAMP: ts,
-                H_SIGNATURE: SIGNATURE_PREFIX + base64.b64encode(sig).decode()}
+        return {
+            H_KEY_ID: self.key_id,
+            H_TIMESTAMP: ts,
+            H_SIGNATURE: SIGNATURE_PREFIX + base64.b64encode(sig).decode(),
+        }
 
 
 def signing_input(timestamp: str, body: bytes) -> bytes:
@@ -142,7 +153,8 @@ def signing_input(timestamp: str, body: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Outcome of a check. ``reason`` is a stable code (see docs/regulator-api.md), ``detail`` for humans."""
+    """Outcome of a check. ``reason`` is a stable code (see docs/regulator-api.md), ``detail`` for
+    humans."""
 
     valid: bool
     reason: str
@@ -155,9 +167,15 @@ class Verdict:
         return "valid" if self.valid else f"invalid: {self.reason}: {self.detail}"
 
 
-def verify_message(body: bytes, headers: Mapping[str, str], public_keys: Mapping[str, Ed25519PublicKey], *,
-                   now_s: float | None = None, window_s: float = DEFAULT_WINDOW_S,
-                   seen: Callable[[str, str | None], bool] | None = None) -> Verdict:
+def verify_message(
+    body: bytes,
+    headers: Mapping[str, str],
+    public_keys: Mapping[str, Ed25519PublicKey],
+    *,
+    now_s: float | None = None,
+    window_s: float = DEFAULT_WINDOW_S,
+    seen: Callable[[str, str | None], bool] | None = None,
+) -> Verdict:
     """Check one received message: headers present, key known, signature over timestamp and body,
     timestamp within ``window_s`` of now, body a JSON object whose ids match the headers, and (with
     ``seen``) that its message id / idempotency key was not processed before."""
@@ -169,36 +187,68 @@ def verify_message(body: bytes, headers: Mapping[str, str], public_keys: Mapping
     key = public_keys.get(kid)
     if key is None:
         known = ", ".join(sorted(public_keys)) or "none"
-        return Verdict(False, "unknown_key", f"key id {kid!r} is not registered (known: {known})", kid)
+        return Verdict(
+            False, "unknown_key", f"key id {kid!r} is not registered (known: {known})", kid
+        )
     if not ts.isdigit():
-        return Verdict(False, "malformed_timestamp", f"{H_TIMESTAMP} must be integer seconds, got {ts[:40]!r}", kid)
+        return Verdict(
+            False,
+            "malformed_timestamp",
+            f"{H_TIMESTAMP} must be integer seconds, got {ts[:40]!r}",
+            kid,
+        )
     if not sig_txt.startswith(SIGNATURE_PREFIX):
-        return Verdict(False, "malformed_signature", f"{H_SIGNATURE} must start with {SIGNATURE_PREFIX!r}", kid)
+        return Verdict(
+            False, "malformed_signature", f"{H_SIGNATURE} must start with {SIGNATURE_PREFIX!r}", kid
+        )
     try:
-        sig = base64.b64decode(sig_txt[len(SIGNATURE_PREFIX):], validate=True)
+        sig = base64.b64decode(sig_txt[len(SIGNATURE_PREFIX) :], validate=True)
     except (binascii.Error, ValueError):
         return Verdict(False, "malformed_signature", f"{H_SIGNATURE} is not base64", kid)
     try:
         key.verify(sig, signing_input(ts, body))
     except InvalidSignature:
-        return Verdict(False, "bad_signature", "signature does not match body and timestamp for this key "
-                       "(message altered or signed with another key)", kid)
+        return Verdict(
+            False,
+            "bad_signature",
+            "signature does not match body and timestamp for this key "
+            "(message altered or signed with another key)",
+            kid,
+        )
     now = time.time() if now_s is None else now_s
     age = now - int(ts)
     if abs(age) > window_s:
-        return Verdict(False, "stale_timestamp", f"timestamp is {age:+.0f} s from now; window is +/-{window_s:.0f} s", kid)
+        return Verdict(
+            False,
+            "stale_timestamp",
+            f"timestamp is {age:+.0f} s from now; window is +/-{window_s:.0f} s",
+            kid,
+        )
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return Verdict(False, "invalid_body", f"body is not JSON: {exc}", kid)
     if not isinstance(doc, dict) or not isinstance(doc.get("message_id"), str):
-        return Verdict(False, "invalid_body", "body must be a JSON object with a string message_id", kid)
+        return Verdict(
+            False, "invalid_body", "body must be a JSON object with a string message_id", kid
+        )
     mid, ikey = doc["message_id"], doc.get("idempotency_key")
     for name, value in ((H_MESSAGE_ID, mid), (H_IDEMPOTENCY, ikey)):
         sent = h.get(name.lower())
         if sent is not None and sent != value:
-            return Verdict(False, "invalid_body", f"header {name} {sent!r} differs from the body's {value!r}", kid)
+            return Verdict(
+                False,
+                "invalid_body",
+                f"header {name} {sent!r} differs from the body's {value!r}",
+                kid,
+            )
     if seen is not None and seen(mid, ikey if isinstance(ikey, str) else None):
-        return Verdict(False, "replayed", f"message {mid} (idempotency key {ikey}) was already processed", kid, mid,
-                       ikey)
+        return Verdict(
+            False,
+            "replayed",
+            f"message {mid} (idempotency key {ikey}) was already processed",
+            kid,
+            mid,
+            ikey,
+        )
     return Verdict(True, "ok", "", kid, mid, ikey if isinstance(ikey, str) else None)

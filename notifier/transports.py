@@ -1,4 +1,5 @@
-"""How a queued message reaches one destination: signed HTTP POST (central bank), webhook, SMTP, MQTT.
+"""How a queued message reaches one destination: signed HTTP POST (central bank), webhook, SMTP,
+MQTT.
 
 A transport makes one attempt and says what happened; it never retries (the delivery worker owns
 retries, backoff and deadlines) and never raises for a delivery failure.
@@ -42,23 +43,36 @@ class Transport:
 
 
 class HttpTransport(Transport):
-    """POST the stored body bytes as JSON. With a signer, each attempt is signed afresh (new timestamp)
+    """POST the stored body bytes as JSON. With a signer, each attempt is signed afresh (new
+    timestamp)
     over the same bytes. 2xx is delivered; anything else (or no answer) is retried."""
 
-    def __init__(self, url: str, timeout_s: float, *, signer_factory: Callable[[], Signer] | None = None,
-                 bearer_env: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        *,
+        signer_factory: Callable[[], Signer] | None = None,
+        bearer_env: str | None = None,
+    ) -> None:
         self.url = url
         self._signer_factory = signer_factory
         self._bearer_env = bearer_env
         self._client = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False)
 
     def send(self, msg: Message) -> Result:
-        headers = {"Content-Type": "application/json", "User-Agent": f"minewatch-notifier/{minewatch.__version__}",
-                   H_MESSAGE_ID: msg.message_id, H_IDEMPOTENCY: msg.idempotency_key}
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"minewatch-notifier/{minewatch.__version__}",
+            H_MESSAGE_ID: msg.message_id,
+            H_IDEMPOTENCY: msg.idempotency_key,
+        }
         try:
             if self._signer_factory is not None:
                 headers.update(self._signer_factory().headers(msg.body))
-        except Exception as exc:  # a missing/unreadable key is a delivery failure, retried, never a crash
+        except (
+            Exception
+        ) as exc:  # a missing/unreadable key is a delivery failure, retried, never a crash
             return Result(False, None, f"signing failed: {exc}")
         token = os.environ.get(self._bearer_env) if self._bearer_env else None
         if token:
@@ -75,7 +89,8 @@ class HttpTransport(Transport):
 
 
 class SmtpTransport(Transport):
-    """E-mail over SMTP: STARTTLS or implicit TLS with certificate checks, optional login; the password is
+    """E-mail over SMTP: STARTTLS or implicit TLS with certificate checks, optional login; the
+    password is
     read from the environment at send time. The stored body is ``{"subject": ..., "text": ...}``."""
 
     def __init__(self, ch: EmailChannel, ca_file: str | None = None) -> None:
@@ -104,7 +119,9 @@ class SmtpTransport(Transport):
                 refused = smtp.send_message(em)
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             code = getattr(exc, "smtp_code", None)
-            return Result(False, code if isinstance(code, int) else None, f"{type(exc).__name__}: {exc}"[:500])
+            return Result(
+                False, code if isinstance(code, int) else None, f"{type(exc).__name__}: {exc}"[:500]
+            )
         if refused:
             return Result(False, None, f"recipients refused: {', '.join(refused)}")
         return Result(True, 250, f"accepted for {len(self.ch.to)} recipient(s)")
@@ -122,7 +139,10 @@ class MqttTransport(Transport):
         self._lock = threading.Lock()
 
     def _connect(self) -> mqtt.Client:
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"minewatch-notify-{self.ch.name}-{os.getpid()}")
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"minewatch-notify-{self.ch.name}-{os.getpid()}",
+        )
         if self._broker.username:
             c.username_pw_set(self._broker.username, self._broker.password())
         if self._broker.tls:
@@ -136,13 +156,19 @@ class MqttTransport(Transport):
             try:
                 if self._client is None:
                     self._client = self._connect()
-                info = self._client.publish(self.ch.topic, msg.body, qos=self.ch.qos, retain=self.ch.retain)
+                info = self._client.publish(
+                    self.ch.topic, msg.body, qos=self.ch.qos, retain=self.ch.retain
+                )
                 info.wait_for_publish(timeout=self.ch.timeout_s)
                 if not info.is_published():
-                    raise OSError(f"broker did not acknowledge within {self.ch.timeout_s} s (rc {info.rc})")
+                    raise OSError(
+                        f"broker did not acknowledge within {self.ch.timeout_s} s (rc {info.rc})"
+                    )
             except (OSError, ValueError, RuntimeError) as exc:
                 self._drop()
-                return Result(False, None, f"mqtt {self.host}:{self.port}: {type(exc).__name__}: {exc}"[:500])
+                return Result(
+                    False, None, f"mqtt {self.host}:{self.port}: {type(exc).__name__}: {exc}"[:500]
+                )
         return Result(True, None, f"published to {self.ch.topic}")
 
     def _drop(self) -> None:

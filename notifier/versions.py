@@ -41,8 +41,13 @@ def versions_in_force(cfg: FacilityConfig) -> dict[str, Any]:
     if cfg.registry:
         reg = cfg.path(cfg.registry)
         files[str(reg)] = _file_sha(reg)
-    return {"config_sha256": hashlib.sha256(canonical_json(cfg.model_dump(mode="json", by_alias=True))).hexdigest(),
-            "compliance_profile": cfg.analysis.compliance_profile, "files": files}
+    return {
+        "config_sha256": hashlib.sha256(
+            canonical_json(cfg.model_dump(mode="json", by_alias=True))
+        ).hexdigest(),
+        "compliance_profile": cfg.analysis.compliance_profile,
+        "files": files,
+    }
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

@@ -1,1 +1,2 @@
-"""A simulated mining facility: rigs, meters, sensors, with fault injection, for the demo and the tests."""
+"""A simulated mining facility: rigs, meters, sensors, with fault injection, for the demo and the
+tests."""

@@ -15,9 +15,17 @@ def build_facility(cfg: FacilityConfig, n_rigs: int | None = None, seed: int = 1
     registry = facility_registry(cfg, profiles)
     rigs = rig_layout(n_rigs) if n_rigs is not None else asic_entries(registry, profiles)
     if not rigs:
-        raise ValueError("no rigs to simulate: the registry lists no ASIC miners and --rigs was not given")
-    return SimFacility(rigs, profiles, seed=seed, licensed_kw=cfg.licence.capacity_kw,
-                       timezone_name=cfg.timezone, hall_sensors=hall_sensor_ids(registry, profiles))
+        raise ValueError(
+            "no rigs to simulate: the registry lists no ASIC miners and --rigs was not given"
+        )
+    return SimFacility(
+        rigs,
+        profiles,
+        seed=seed,
+        licensed_kw=cfg.licence.capacity_kw,
+        timezone_name=cfg.timezone,
+        hall_sensors=hall_sensor_ids(registry, profiles),
+    )
 
 
 def parse_fault(spec: str) -> tuple[str, str | None]:

@@ -13,27 +13,44 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate(
-        config: Path = typer.Option(..., "--config", "-c", help="facility.yaml (its registry gives the rigs)"),
-        broker: str = typer.Option(None, help="host:port of the MQTT broker; default: the facility's mqtt.host/port"),
-        rigs: int = typer.Option(None, min=1, help="Simulate the demo layout's first N rigs instead of the registry"),
-        fault: list[str] = typer.Option([], help="Fault at start, kind[:serial]; kinds: overheat, fan_fail, "
-                                                 "silent, unregistered, overload. Repeatable."),
-        interval_s: float = typer.Option(5.0, "--interval", min=0.1, help="Seconds between status messages"),
+        config: Path = typer.Option(
+            ..., "--config", "-c", help="facility.yaml (its registry gives the rigs)"
+        ),
+        broker: str = typer.Option(
+            None, help="host:port of the MQTT broker; default: the facility's mqtt.host/port"
+        ),
+        rigs: int = typer.Option(
+            None, min=1, help="Simulate the demo layout's first N rigs instead of the registry"
+        ),
+        fault: list[str] = typer.Option(
+            [],
+            help="Fault at start, kind[:serial]; kinds: overheat, fan_fail, "
+            "silent, unregistered, overload. Repeatable.",
+        ),
+        interval_s: float = typer.Option(
+            5.0, "--interval", min=0.1, help="Seconds between status messages"
+        ),
         seed: int = typer.Option(1, help="Random seed: same seed, same telemetry"),
-        control_topic: str = typer.Option("minewatch/sim/fault", help="Topic for run-time fault commands"),
+        control_topic: str = typer.Option(
+            "minewatch/sim/fault", help="Topic for run-time fault commands"
+        ),
     ) -> None:
         """Publish rig and hall-sensor telemetry like on-site agents, with fault injection."""
         from minewatch.config import load_facility
         from minewatch.simulator.build import build_facility, parse_fault
         from minewatch.simulator.publisher import SimPublisher
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         cfg = load_facility(config)
         host, port = cfg.mqtt.host, cfg.mqtt.port
         if broker:
             host, _, port_txt = broker.rpartition(":")
             if not host or not port_txt.isdigit():
-                raise typer.BadParameter(f"expected host:port, got {broker!r}", param_hint="--broker")
+                raise typer.BadParameter(
+                    f"expected host:port, got {broker!r}", param_hint="--broker"
+                )
             port = int(port_txt)
         facility = build_facility(cfg, rigs, seed)
         for spec in fault:
@@ -42,27 +59,46 @@ def register(app: typer.Typer) -> None:
                 facility.inject(kind, target)
             except (ValueError, KeyError) as exc:
                 raise typer.BadParameter(str(exc.args[0]), param_hint="--fault") from None
-        pub = SimPublisher(facility, host, port, facility_id=cfg.facility.id, interval_s=interval_s,
-                           control_topic=control_topic, client_id=f"minewatch-sim-{cfg.facility.id}")
+        pub = SimPublisher(
+            facility,
+            host,
+            port,
+            facility_id=cfg.facility.id,
+            interval_s=interval_s,
+            control_topic=control_topic,
+            client_id=f"minewatch-sim-{cfg.facility.id}",
+        )
         done = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: done.set())
         pub.start()
-        typer.echo(f"simulating {len(facility.rigs)} rigs of {cfg.facility.id} -> mqtt://{host}:{port} "
-                   f"every {interval_s:g} s; faults: {control_topic}")
+        typer.echo(
+            f"simulating {len(facility.rigs)} rigs of {cfg.facility.id} -> mqtt://{host}:{port} "
+            f"every {interval_s:g} s; faults: {control_topic}"
+        )
         done.wait()
         pub.stop()
         st = pub.stats()
-        typer.echo(f"stopped: {st.get('published', 0)} messages published, "
-                   f"{st.get('delivered', 0)} confirmed by the broker")
+        typer.echo(
+            f"stopped: {st.get('published', 0)} messages published, "
+            f"{st.get('delivered', 0)} confirmed by the broker"
+        )
 
     @app.command("sim-fault")
     def sim_fault(
-        fault: str = typer.Argument(..., help="overheat, fan_fail, silent, unregistered or overload"),
-        target: str = typer.Option(None, help="Rig serial (rig faults) or new serial (unregistered)"),
+        fault: str = typer.Argument(
+            ..., help="overheat, fan_fail, silent, unregistered or overload"
+        ),
+        target: str = typer.Option(
+            None, help="Rig serial (rig faults) or new serial (unregistered)"
+        ),
         clear: bool = typer.Option(False, "--clear", help="End the fault instead of starting it"),
-        broker: str = typer.Option("127.0.0.1:1883", help="host:port of the broker the simulator uses"),
-        control_topic: str = typer.Option("minewatch/sim/fault", help="The simulator's control topic"),
+        broker: str = typer.Option(
+            "127.0.0.1:1883", help="host:port of the broker the simulator uses"
+        ),
+        control_topic: str = typer.Option(
+            "minewatch/sim/fault", help="The simulator's control topic"
+        ),
         timeout_s: float = typer.Option(10.0, help="How long to wait for the simulator's answer"),
     ) -> None:
         """Inject or clear a fault in a running simulator (over its MQTT control topic)."""
@@ -73,10 +109,19 @@ def register(app: typer.Typer) -> None:
         host, _, port_txt = broker.rpartition(":")
         if not host or not port_txt.isdigit():
             raise typer.BadParameter(f"expected host:port, got {broker!r}", param_hint="--broker")
-        reply = send_fault_command(host, int(port_txt), control_topic, fault, target,
-                                   "clear" if clear else "inject", timeout_s)
+        reply = send_fault_command(
+            host,
+            int(port_txt),
+            control_topic,
+            fault,
+            target,
+            "clear" if clear else "inject",
+            timeout_s,
+        )
         if reply is None:
-            typer.echo(f"no answer from a simulator on {control_topic} within {timeout_s:g} s", err=True)
+            typer.echo(
+                f"no answer from a simulator on {control_topic} within {timeout_s:g} s", err=True
+            )
             raise typer.Exit(1)
         typer.echo(orjson.dumps(reply).decode())
         if not reply.get("ok"):

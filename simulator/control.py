@@ -1,4 +1,5 @@
-"""Client side of the simulator's fault-control topic (used by ``minewatch sim-fault`` and the demo)."""
+"""Client side of the simulator's fault-control topic (used by ``minewatch sim-fault`` and the
+demo)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,22 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 
-def send_fault_command(host: str, port: int, control_topic: str, fault: str, target: str | None,
-                       action: str, timeout_s: float = 10.0) -> dict[str, Any] | None:
+def send_fault_command(
+    host: str,
+    port: int,
+    control_topic: str,
+    fault: str,
+    target: str | None,
+    action: str,
+    timeout_s: float = 10.0,
+) -> dict[str, Any] | None:
     """Publish one command and return the simulator's reply, or None if none came in time."""
     reply: list[dict[str, Any]] = []
     got = threading.Event()
     subscribed = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"minewatch-sim-fault-{uuid.uuid4().hex[:8]}")
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"minewatch-sim-fault-{uuid.uuid4().hex[:8]}"
+    )
 
     def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:

@@ -12,12 +12,21 @@ RIGS_PER_RACK = 10
 #: Per hall, the model of each group of 5 racks (3 of the first model, 2 of the second).
 HALL_MODELS = {
     "hall1": ("antminer-s21", "antminer-s21", "antminer-s21", "whatsminer-m60", "whatsminer-m60"),
-    "hall2": ("antminer-s21-hydro", "antminer-s21-hydro", "antminer-s21-hydro",
-              "antminer-s19-xp", "antminer-s19-xp"),
+    "hall2": (
+        "antminer-s21-hydro",
+        "antminer-s21-hydro",
+        "antminer-s21-hydro",
+        "antminer-s19-xp",
+        "antminer-s19-xp",
+    ),
 }
 HALL_RACK_PREFIX = {"hall1": "A", "hall2": "B"}
-SERIAL_PREFIX = {"antminer-s21": "BMS21", "whatsminer-m60": "WM60", "antminer-s21-hydro": "BMS21H",
-                 "antminer-s19-xp": "BMS19XP"}
+SERIAL_PREFIX = {
+    "antminer-s21": "BMS21",
+    "whatsminer-m60": "WM60",
+    "antminer-s21-hydro": "BMS21H",
+    "antminer-s19-xp": "BMS19XP",
+}
 #: Hall sensors: one per hall, device id = ``env-<zone>``.
 HALL_SENSOR_PROFILE = "hall-sensor-mqtt"
 
@@ -31,8 +40,14 @@ def rig_layout(n_rigs: int) -> list[RegistryEntry]:
         zone = halls[rack_no % len(halls)]
         rack_in_hall = rack_no // len(halls)
         model = HALL_MODELS[zone][rack_in_hall % len(HALL_MODELS[zone])]
-        rows.append(RegistryEntry(serial=f"{SERIAL_PREFIX[model]}-{i + 1:06d}", model=model, zone=zone,
-                                  rack=f"{HALL_RACK_PREFIX[zone]}{rack_in_hall + 1:02d}"))
+        rows.append(
+            RegistryEntry(
+                serial=f"{SERIAL_PREFIX[model]}-{i + 1:06d}",
+                model=model,
+                zone=zone,
+                rack=f"{HALL_RACK_PREFIX[zone]}{rack_in_hall + 1:02d}",
+            )
+        )
     return rows
 
 
@@ -43,5 +58,7 @@ def hall_sensors() -> list[RegistryEntry]:
 def registry_csv(n_rigs: int) -> str:
     """The registry file (serial,model,zone,rack) for a layout of ``n_rigs`` plus the hall sensors."""
     lines = ["serial,model,zone,rack"]
-    lines += [f"{e.serial},{e.model},{e.zone},{e.rack}" for e in [*rig_layout(n_rigs), *hall_sensors()]]
+    lines += [
+        f"{e.serial},{e.model},{e.zone},{e.rack}" for e in [*rig_layout(n_rigs), *hall_sensors()]
+    ]
     return "\n".join(lines) + "\n"

@@ -4,7 +4,8 @@ Dialects: ``antminer-legacy`` (bmminer: flat ``STATS[1]`` with ``}{`` between th
 and a trailing NUL), ``antminer-new`` (``new_api`` chain arrays, trailing NUL), ``whatsminer``
 (btminer v2 ``summary``/``devs``/``devdetails``/``get_miner_info``; ``STATUS`` as a string on
 ``get_*`` commands) and ``luxos``. Extra quirks for tests: ``nan`` (bare ``nan``/``inf`` numbers),
-``truncated`` (reply cut in half), ``garbage``. Fault: ``hang`` — the miner accepts the connection and
+``truncated`` (reply cut in half), ``garbage``. Fault: ``hang`` — the miner accepts the connection
+and
 never answers. Live values come from a rig object of the facility model (``power_w``,
 ``chip_temp_c``, ``hashrate_ths``, ``online``, optional fan speeds).
 """
@@ -17,7 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_QUIRKS = {"antminer-legacy": {"nul", "missing_comma"}, "antminer-new": {"nul"}, "whatsminer": set(), "luxos": set()}
+DEFAULT_QUIRKS = {
+    "antminer-legacy": {"nul", "missing_comma"},
+    "antminer-new": {"nul"},
+    "whatsminer": set(),
+    "luxos": set(),
+}
 
 
 @dataclass
@@ -42,7 +48,9 @@ def _fans(rig: Any) -> list[float]:
 
 
 def _status(msg: str, code: int = 11) -> list[dict]:
-    return [{"STATUS": "S", "When": int(time.time()), "Code": code, "Msg": msg, "Description": "sim"}]
+    return [
+        {"STATUS": "S", "When": int(time.time()), "Code": code, "Msg": msg, "Description": "sim"}
+    ]
 
 
 @dataclass
@@ -59,7 +67,9 @@ class SimMiner:
 
     def __post_init__(self) -> None:
         if self.dialect not in DEFAULT_QUIRKS:
-            raise ValueError(f"unknown miner dialect {self.dialect!r}; known: {', '.join(DEFAULT_QUIRKS)}")
+            raise ValueError(
+                f"unknown miner dialect {self.dialect!r}; known: {', '.join(DEFAULT_QUIRKS)}"
+            )
         if self.quirks is None:
             self.quirks = set(DEFAULT_QUIRKS[self.dialect])
 
@@ -72,7 +82,12 @@ class SimMiner:
         builder = getattr(self, f"_{self.dialect.replace('-', '_')}", None)
         doc = builder(command) if builder else None
         if doc is None:
-            doc = {"STATUS": [{"STATUS": "E", "When": int(time.time()), "Code": 14, "Msg": "Invalid command"}], "id": 1}
+            doc = {
+                "STATUS": [
+                    {"STATUS": "E", "When": int(time.time()), "Code": 14, "Msg": "Invalid command"}
+                ],
+                "id": 1,
+            }
         text = json.dumps(doc)
         quirks = self.quirks or set()
         if "missing_comma" in quirks and command == "stats":
@@ -91,27 +106,59 @@ class SimMiner:
     def _common(self) -> dict[str, float]:
         r = self.rig
         chip = float(r.chip_temp_c)
-        return {"ghs": float(r.hashrate_ths) * 1000, "chip": chip,
-                "board": float(getattr(r, "board_temp_c", 0.0) or chip - 8.0),
-                "coolant_in": float(getattr(r, "coolant_in_temp_c", 0.0) or chip - 40.0),
-                "coolant_out": float(getattr(r, "coolant_out_temp_c", 0.0) or chip - 30.0),
-                "errors": int(getattr(r, "error_code", 0) != 0),
-                "elapsed": int(time.time() - self.started), "power": float(r.power_w)}
+        return {
+            "ghs": float(r.hashrate_ths) * 1000,
+            "chip": chip,
+            "board": float(getattr(r, "board_temp_c", 0.0) or chip - 8.0),
+            "coolant_in": float(getattr(r, "coolant_in_temp_c", 0.0) or chip - 40.0),
+            "coolant_out": float(getattr(r, "coolant_out_temp_c", 0.0) or chip - 30.0),
+            "errors": int(getattr(r, "error_code", 0) != 0),
+            "elapsed": int(time.time() - self.started),
+            "power": float(r.power_w),
+        }
 
     def _antminer_legacy(self, command: str) -> dict | None:
         c = self._common()
         if command == "version":
-            return {"STATUS": _status("BMMiner versions", 22), "VERSION": [
-                {"BMMiner": "2.0.0", "API": "3.1", "Miner": "uart_trans.1.3", "CompileTime": "Thu Jul 11 2024",
-                 "Type": self.model}], "id": 1}
+            return {
+                "STATUS": _status("BMMiner versions", 22),
+                "VERSION": [
+                    {
+                        "BMMiner": "2.0.0",
+                        "API": "3.1",
+                        "Miner": "uart_trans.1.3",
+                        "CompileTime": "Thu Jul 11 2024",
+                        "Type": self.model,
+                    }
+                ],
+                "id": 1,
+            }
         if command == "summary":
-            return {"STATUS": _status("Summary"), "SUMMARY": [
-                {"Elapsed": c["elapsed"], "GHS 5s": f"{c['ghs']:.2f}", "GHS av": round(c["ghs"], 2),
-                 "Accepted": 1200, "Rejected": 3, "Hardware Errors": 17}], "id": 1}
+            return {
+                "STATUS": _status("Summary"),
+                "SUMMARY": [
+                    {
+                        "Elapsed": c["elapsed"],
+                        "GHS 5s": f"{c['ghs']:.2f}",
+                        "GHS av": round(c["ghs"], 2),
+                        "Accepted": 1200,
+                        "Rejected": 3,
+                        "Hardware Errors": 17,
+                    }
+                ],
+                "id": 1,
+            }
         if command == "stats":
             fans = _fans(self.rig)
-            data: dict[str, Any] = {"Elapsed": c["elapsed"], "GHS 5s": f"{c['ghs']:.2f}", "miner_count": 3,
-                                    "fan_num": len(fans), "temp_num": 3, "total_rateideal": c["ghs"], "rate_unit": "GH"}
+            data: dict[str, Any] = {
+                "Elapsed": c["elapsed"],
+                "GHS 5s": f"{c['ghs']:.2f}",
+                "miner_count": 3,
+                "fan_num": len(fans),
+                "temp_num": 3,
+                "total_rateideal": c["ghs"],
+                "rate_unit": "GH",
+            }
             for i, f in enumerate(fans, start=1):
                 data[f"fan{i}"] = int(f)
             for i in range(1, 4):
@@ -121,61 +168,183 @@ class SimMiner:
                 data[f"chain_acn{i}"] = 110
                 data[f"chain_rate{i}"] = f"{c['ghs'] / 3:.2f}"
             data["temp_max"] = round(c["chip"])
-            return {"STATUS": _status("CGMiner stats"), "STATS": [
-                {"BMMiner": "2.0.0", "Miner": "uart_trans.1.3", "CompileTime": "Thu Jul 11 2024", "Type": self.model},
-                data], "id": 1}
+            return {
+                "STATUS": _status("CGMiner stats"),
+                "STATS": [
+                    {
+                        "BMMiner": "2.0.0",
+                        "Miner": "uart_trans.1.3",
+                        "CompileTime": "Thu Jul 11 2024",
+                        "Type": self.model,
+                    },
+                    data,
+                ],
+                "id": 1,
+            }
         return None
 
     def _antminer_new(self, command: str) -> dict | None:
         c = self._common()
         if command == "version":
-            return {"STATUS": _status("BMMiner versions", 22), "VERSION": [
-                {"BMMiner": "1.0.0", "API": "3.1", "Miner": "49.0.1.3", "CompileTime": "Mon Mar 3 2025",
-                 "Type": self.model}], "id": 1}
+            return {
+                "STATUS": _status("BMMiner versions", 22),
+                "VERSION": [
+                    {
+                        "BMMiner": "1.0.0",
+                        "API": "3.1",
+                        "Miner": "49.0.1.3",
+                        "CompileTime": "Mon Mar 3 2025",
+                        "Type": self.model,
+                    }
+                ],
+                "id": 1,
+            }
         if command == "summary":
-            return {"STATUS": _status("Summary"), "SUMMARY": [
-                {"Elapsed": c["elapsed"], "GHS 5s": round(c["ghs"], 2), "GHS av": round(c["ghs"], 2),
-                 "Accepted": 900, "Rejected": 1, "Hardware Errors": 4}], "id": 1}
+            return {
+                "STATUS": _status("Summary"),
+                "SUMMARY": [
+                    {
+                        "Elapsed": c["elapsed"],
+                        "GHS 5s": round(c["ghs"], 2),
+                        "GHS av": round(c["ghs"], 2),
+                        "Accepted": 900,
+                        "Rejected": 1,
+                        "Hardware Errors": 4,
+                    }
+                ],
+                "id": 1,
+            }
         if command == "stats":
             hydro = "Hyd" in self.model
             chains = []
             for i in range(3):
                 chip = c["chip"] - i
-                temp_chip = [c["coolant_in"], c["coolant_out"], 0, 0] if hydro else [chip - 2, chip, chip - 1, chip - 3]
-                chains.append({"index": i, "freq_avg": 490, "rate_ideal": c["ghs"] / 3, "rate_real": c["ghs"] / 3,
-                               "asic_num": 108, "temp_pic": [chip, chip - 1, chip, chip - 2] if hydro else [c["board"]] * 4,
-                               "temp_pcb": [c["board"] - 2, c["board"], c["board"] - 1, c["board"] - 3],
-                               "temp_chip": temp_chip, "hw": 3, "sn": f"{self.serial}-HB{i}"})
+                temp_chip = (
+                    [c["coolant_in"], c["coolant_out"], 0, 0]
+                    if hydro
+                    else [chip - 2, chip, chip - 1, chip - 3]
+                )
+                chains.append(
+                    {
+                        "index": i,
+                        "freq_avg": 490,
+                        "rate_ideal": c["ghs"] / 3,
+                        "rate_real": c["ghs"] / 3,
+                        "asic_num": 108,
+                        "temp_pic": [chip, chip - 1, chip, chip - 2] if hydro else [c["board"]] * 4,
+                        "temp_pcb": [c["board"] - 2, c["board"], c["board"] - 1, c["board"] - 3],
+                        "temp_chip": temp_chip,
+                        "hw": 3,
+                        "sn": f"{self.serial}-HB{i}",
+                    }
+                )
             fans = [] if hydro else [int(f) for f in _fans(self.rig)]
-            return {"STATUS": _status("CGMiner stats"), "INFO": {"miner_version": "49.0.1.3", "type": self.model},
-                    "STATS": [{"elapsed": c["elapsed"], "rate_5s": c["ghs"], "rate_avg": c["ghs"], "rate_ideal": c["ghs"],
-                               "rate_unit": "GH/s", "chain_num": 3, "fan_num": len(fans), "fan": fans, "hwp_total": 0.001,
-                               "chain": chains}], "id": 1}
+            return {
+                "STATUS": _status("CGMiner stats"),
+                "INFO": {"miner_version": "49.0.1.3", "type": self.model},
+                "STATS": [
+                    {
+                        "elapsed": c["elapsed"],
+                        "rate_5s": c["ghs"],
+                        "rate_avg": c["ghs"],
+                        "rate_ideal": c["ghs"],
+                        "rate_unit": "GH/s",
+                        "chain_num": 3,
+                        "fan_num": len(fans),
+                        "fan": fans,
+                        "hwp_total": 0.001,
+                        "chain": chains,
+                    }
+                ],
+                "id": 1,
+            }
         return None
 
     def _whatsminer(self, command: str) -> dict | None:
         c = self._common()
         fans = _fans(self.rig)
         if command == "summary":
-            return {"STATUS": _status("Summary"), "SUMMARY": [
-                {"Elapsed": c["elapsed"], "MHS av": c["ghs"] * 1000, "MHS 5s": c["ghs"] * 1000, "Temperature": c["board"],
-                 "Fan Speed In": int(fans[0]), "Fan Speed Out": int(fans[-1]), "Power": int(c["power"]),
-                 "Power_RT": int(c["power"]), "Power Limit": 3600, "Env Temp": float(getattr(self.rig, "inlet_temp_c", 0.0) or getattr(self.rig, "ambient_temp_c", 28.0)),
-                 "Chip Temp Min": c["chip"] - 12, "Chip Temp Max": c["chip"], "Chip Temp Avg": c["chip"] - 5,
-                 "Error Code Count": c["errors"], "Factory GHS": c["ghs"], "MAC": self.mac, "Uptime": c["elapsed"] + 60}], "id": 1}
+            return {
+                "STATUS": _status("Summary"),
+                "SUMMARY": [
+                    {
+                        "Elapsed": c["elapsed"],
+                        "MHS av": c["ghs"] * 1000,
+                        "MHS 5s": c["ghs"] * 1000,
+                        "Temperature": c["board"],
+                        "Fan Speed In": int(fans[0]),
+                        "Fan Speed Out": int(fans[-1]),
+                        "Power": int(c["power"]),
+                        "Power_RT": int(c["power"]),
+                        "Power Limit": 3600,
+                        "Env Temp": float(
+                            getattr(self.rig, "inlet_temp_c", 0.0)
+                            or getattr(self.rig, "ambient_temp_c", 28.0)
+                        ),
+                        "Chip Temp Min": c["chip"] - 12,
+                        "Chip Temp Max": c["chip"],
+                        "Chip Temp Avg": c["chip"] - 5,
+                        "Error Code Count": c["errors"],
+                        "Factory GHS": c["ghs"],
+                        "MAC": self.mac,
+                        "Uptime": c["elapsed"] + 60,
+                    }
+                ],
+                "id": 1,
+            }
         if command == "devs":
-            return {"STATUS": _status("3 ASC(s)", 9), "DEVS": [
-                {"ASC": i, "Slot": i, "Status": "Alive", "Temperature": c["board"] - i, "Chip Temp Max": c["chip"] - i,
-                 "MHS av": c["ghs"] * 1000 / 3, "PCB SN": f"{self.serial}-B{i}"} for i in range(3)], "id": 1}
+            return {
+                "STATUS": _status("3 ASC(s)", 9),
+                "DEVS": [
+                    {
+                        "ASC": i,
+                        "Slot": i,
+                        "Status": "Alive",
+                        "Temperature": c["board"] - i,
+                        "Chip Temp Max": c["chip"] - i,
+                        "MHS av": c["ghs"] * 1000 / 3,
+                        "PCB SN": f"{self.serial}-B{i}",
+                    }
+                    for i in range(3)
+                ],
+                "id": 1,
+            }
         if command == "devdetails":
-            return {"STATUS": _status("Device Details", 69), "DEVDETAILS": [
-                {"DEVDETAILS": i, "Name": "SM", "ID": i, "Driver": "bitmicro", "Model": self.model} for i in range(3)], "id": 1}
+            return {
+                "STATUS": _status("Device Details", 69),
+                "DEVDETAILS": [
+                    {
+                        "DEVDETAILS": i,
+                        "Name": "SM",
+                        "ID": i,
+                        "Driver": "bitmicro",
+                        "Model": self.model,
+                    }
+                    for i in range(3)
+                ],
+                "id": 1,
+            }
         if command == "get_miner_info":
-            return {"STATUS": "S", "When": int(time.time()), "Code": 131, "Msg": {
-                "ip": "127.0.0.1", "mac": self.mac, "minersn": self.serial, "hostname": "WhatsMiner"}, "Description": ""}
+            return {
+                "STATUS": "S",
+                "When": int(time.time()),
+                "Code": 131,
+                "Msg": {
+                    "ip": "127.0.0.1",
+                    "mac": self.mac,
+                    "minersn": self.serial,
+                    "hostname": "WhatsMiner",
+                },
+                "Description": "",
+            }
         if command == "get_version":
-            return {"STATUS": "S", "When": int(time.time()), "Code": 131, "Msg": {
-                "api_ver": "2.0.5", "fw_ver": "20230911.22.REL", "platform": "H6OS"}, "Description": ""}
+            return {
+                "STATUS": "S",
+                "When": int(time.time()),
+                "Code": 131,
+                "Msg": {"api_ver": "2.0.5", "fw_ver": "20230911.22.REL", "platform": "H6OS"},
+                "Description": "",
+            }
         return None
 
     def _luxos(self, command: str) -> dict | None:
@@ -184,16 +353,46 @@ class SimMiner:
             return doc
         c = self._common()
         if command == "version":
-            return {"STATUS": _status("LUXminer versions", 22), "VERSION": [
-                {"API": "3.7", "LUXminer": "2024.10.1.112233", "Miner": "2024.10.1", "Type": self.model}], "id": 1}
+            return {
+                "STATUS": _status("LUXminer versions", 22),
+                "VERSION": [
+                    {
+                        "API": "3.7",
+                        "LUXminer": "2024.10.1.112233",
+                        "Miner": "2024.10.1",
+                        "Type": self.model,
+                    }
+                ],
+                "id": 1,
+            }
         if command == "config":
-            return {"STATUS": _status("LUXminer config", 33), "CONFIG": [
-                {"MACAddr": self.mac, "SerialNumber": self.serial, "Model": self.model, "ASC Count": 3}], "id": 1}
+            return {
+                "STATUS": _status("LUXminer config", 33),
+                "CONFIG": [
+                    {
+                        "MACAddr": self.mac,
+                        "SerialNumber": self.serial,
+                        "Model": self.model,
+                        "ASC Count": 3,
+                    }
+                ],
+                "id": 1,
+            }
         if command == "power":
-            return {"STATUS": _status("Power", 300), "POWER": [{"Watts": int(c["power"]), "PSU": True}], "id": 1}
+            return {
+                "STATUS": _status("Power", 300),
+                "POWER": [{"Watts": int(c["power"]), "PSU": True}],
+                "id": 1,
+            }
         if command == "fans":
-            return {"STATUS": _status("Fans", 202), "FANS": [
-                {"FAN": i, "ID": i, "RPM": int(f), "Speed": 60} for i, f in enumerate(_fans(self.rig))], "id": 1}
+            return {
+                "STATUS": _status("Fans", 202),
+                "FANS": [
+                    {"FAN": i, "ID": i, "RPM": int(f), "Speed": 60}
+                    for i, f in enumerate(_fans(self.rig))
+                ],
+                "id": 1,
+            }
         return None
 
 
@@ -210,7 +409,9 @@ class MinerApiServer:
         try:
             data = await asyncio.wait_for(reader.read(4096), 5)
             try:
-                command = str(json.loads(data.decode()).get("command") or json.loads(data.decode()).get("cmd"))
+                command = str(
+                    json.loads(data.decode()).get("command") or json.loads(data.decode()).get("cmd")
+                )
             except (ValueError, AttributeError):
                 command = ""
             self.commands.append(command)
@@ -221,7 +422,7 @@ class MinerApiServer:
                 return  # powered off: the connection closes with no reply
             writer.write(self.miner.reply(command))
             await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError):
+        except (TimeoutError, ConnectionError):
             pass
         finally:
             writer.close()

@@ -1,6 +1,7 @@
 """Every rig of the facility model answering its own miner API, like the real fleet would.
 
-Rig ``i`` listens on its own loopback address ``127.1.x.y`` and one shared port, the way a real fleet
+Rig ``i`` listens on its own loopback address ``127.1.x.y`` and one shared port, the way a real
+fleet
 has one IP per miner and the API on 4028 — so discovery can scan the range like a real subnet. The
 rig's profile decides the firmware dialect and the model string it reports. Rigs that appear later
 (the facility model's ``unregistered`` fault) get a server on ``sync()``. Fault ``miner_api_hang``
@@ -30,10 +31,18 @@ FLEET_NET = ipaddress.ip_network("127.1.0.0/16")
 def sim_miner_for(rig: Any, profile_id: str, **kw: Any) -> SimMiner:
     """A simulated miner of ``profile_id`` reading live values from ``rig``."""
     if profile_id not in FIRMWARE_OF_PROFILE:
-        raise ValueError(f"no simulated firmware for profile {profile_id!r}; known: {', '.join(FIRMWARE_OF_PROFILE)}")
+        raise ValueError(
+            f"no simulated firmware for profile {profile_id!r}; known: {', '.join(FIRMWARE_OF_PROFILE)}"
+        )
     dialect, model = FIRMWARE_OF_PROFILE[profile_id]
     n = zlib.crc32(str(rig.serial).encode()) & 0xFFFFFF  # stable across runs, unlike hash()
-    return SimMiner(rig, dialect, model, mac=f"02:00:00:{n >> 16:02x}:{(n >> 8) & 0xFF:02x}:{n & 0xFF:02x}", **kw)
+    return SimMiner(
+        rig,
+        dialect,
+        model,
+        mac=f"02:00:00:{n >> 16:02x}:{(n >> 8) & 0xFF:02x}:{n & 0xFF:02x}",
+        **kw,
+    )
 
 
 class MinerApiFleet:
@@ -43,7 +52,9 @@ class MinerApiFleet:
         self.facility = facility
         self.port = port
         self.servers: dict[str, MinerApiServer] = {}
-        self._unstarted: list[MinerApiServer] = self._new_servers()  # so targets() is known before start
+        self._unstarted: list[MinerApiServer] = (
+            self._new_servers()
+        )  # so targets() is known before start
 
     def _new_servers(self) -> list[MinerApiServer]:
         fresh = []
@@ -63,11 +74,24 @@ class MinerApiFleet:
         prefix = min(24, 32 - (2 * len(self.servers) + 1).bit_length())
         return str(ipaddress.ip_network(f"{FLEET_NET.network_address}/{prefix}", strict=False))
 
-    def targets(self, interval_s: float = 30.0, timeout_s: float = 5.0, registered_only: bool = True) -> list[dict]:
+    def targets(
+        self, interval_s: float = 30.0, timeout_s: float = 5.0, registered_only: bool = True
+    ) -> list[dict]:
         """Config entries; stock Antminers give no serial on the API, so the serial is stated here."""
-        return [{"host": s.host, "port": s.port, "profile": s.miner.rig.profile_id, "serial": serial,
-                 "zone": s.miner.rig.zone, "rack": s.miner.rig.rack, "interval_s": interval_s, "timeout_s": timeout_s}
-                for serial, s in self.servers.items() if not registered_only or getattr(s.miner.rig, "registered", True)]
+        return [
+            {
+                "host": s.host,
+                "port": s.port,
+                "profile": s.miner.rig.profile_id,
+                "serial": serial,
+                "zone": s.miner.rig.zone,
+                "rack": s.miner.rig.rack,
+                "interval_s": interval_s,
+                "timeout_s": timeout_s,
+            }
+            for serial, s in self.servers.items()
+            if not registered_only or getattr(s.miner.rig, "registered", True)
+        ]
 
     def inject(self, fault: str, target: str | None = None) -> None:
         self._set(fault, target, True)
@@ -83,7 +107,8 @@ class MinerApiFleet:
         self.servers[target].miner.hang = on
 
     async def sync(self) -> None:
-        """Start the servers not started yet, including those of rigs added since (all on first call)."""
+        """Start the servers not started yet, including those of rigs added since (all on first
+        call)."""
         pending, self._unstarted = self._unstarted + self._new_servers(), []
         for s in pending:
             await s.start()

@@ -2,7 +2,8 @@
 
 - revenue meter (Eastron SDM630 map): power = rigs' power + cooling overhead, three phases, V, I,
   PF, Hz and an energy counter that integrates the power;
-- one metered PDU per rack (generic PDU map) and a sub-meter on the cooling plant's feeder, all behind one
+- one metered PDU per rack (generic PDU map) and a sub-meter on the cooling plant's feeder, all
+behind one
   serial gateway (one port, unit id per meter), so the sub-meters add up to the revenue meter;
 - one temperature/humidity sensor per hall, the cooling controller, the fire/safety input module.
 
@@ -26,7 +27,8 @@ FAULTS = ("over_voltage", "phase_imbalance", "smoke_alarm", "coolant_pump_failur
 
 
 class FacilityView(Protocol):
-    """What these servers read from ``minewatch.simulator.facility.SimFacility`` (contracts.md): rigs with
+    """What these servers read from ``minewatch.simulator.facility.SimFacility`` (contracts.md):
+    rigs with
     ``serial``, ``zone``, ``rack``, ``power_w``; optionally ``halls`` with per-hall climate."""
 
     rigs: Sequence[Any]
@@ -37,13 +39,15 @@ class FacilityView(Protocol):
 
 
 def _zone_value(facility: Any, attr: str, zone: str, default: float) -> float:
-    """Hall climate: the hall's own value when the model has halls (``SimFacility.halls``), else the site's."""
+    """Hall climate: the hall's own value when the model has halls (``SimFacility.halls``), else the
+    site's."""
     hall = getattr(facility, "halls", {}).get(zone)
     return float(getattr(hall, attr) if hall is not None else getattr(facility, attr, default))
 
 
 class _EnergyCounter:
-    """kWh integrated from the power seen at each read (monotonic clock), as a meter's register does."""
+    """kWh integrated from the power seen at each read (monotonic clock), as a meter's register
+    does."""
 
     def __init__(self, start_kwh: float = 0.0) -> None:
         self.kwh = start_kwh
@@ -58,7 +62,8 @@ class _EnergyCounter:
 
 
 class _Measured:
-    """A meter's register image, re-measured at most every ``period_s`` (real meters refresh their registers a
+    """A meter's register image, re-measured at most every ``period_s`` (real meters refresh their
+    registers a
     few times a second): the several requests of one poll read one consistent measurement."""
 
     def __init__(self, measure: Callable[[], dict[str, float]], period_s: float = 0.2) -> None:
@@ -81,8 +86,16 @@ class _Measured:
 class FacilityModbus:
     """Builds and runs the Modbus servers; ``targets()`` is the matching polling config."""
 
-    def __init__(self, facility: FacilityView, profiles: dict[str, DeviceProfile], port_factory: Callable[[], int],
-                 *, host: str = "127.0.0.1", grid_v: float = 220.0, grid_hz: float = 50.0) -> None:
+    def __init__(
+        self,
+        facility: FacilityView,
+        profiles: dict[str, DeviceProfile],
+        port_factory: Callable[[], int],
+        *,
+        host: str = "127.0.0.1",
+        grid_v: float = 220.0,
+        grid_hz: float = 50.0,
+    ) -> None:
         self.facility = facility
         self.profiles = profiles
         self.host = host
@@ -122,27 +135,38 @@ class FacilityModbus:
 
     def _unit(self, name: str | None) -> tuple[SimModbusServer, SimUnit]:
         if name not in self._units:
-            raise ValueError(f"no simulated Modbus device {name!r}; known: {', '.join(sorted(self._units))}")
+            raise ValueError(
+                f"no simulated Modbus device {name!r}; known: {', '.join(sorted(self._units))}"
+            )
         return self._units[name]
 
     def _active(self, fault: str) -> bool:
         return any(f == fault for f, _ in self.faults)
 
     # -- value models -------------------------------------------------------------------------
-    def _three_phase(self, power_w: float, energy: _EnergyCounter, pf: float = 0.98) -> dict[str, float]:
-        """One read of a three-phase meter. The facility model moves once per publishing interval, but a
-        real meter measures continuously: every read carries its own small noise (load ripple ~0.2 %,
-        grid voltage ~0.3 %, frequency ~0.02 Hz), so consecutive polls never repeat a value exactly and a
+    def _three_phase(
+        self, power_w: float, energy: _EnergyCounter, pf: float = 0.98
+    ) -> dict[str, float]:
+        """One read of a three-phase meter. The facility model moves once per publishing interval,
+        but a
+        real meter measures continuously: every read carries its own small noise (load ripple ~0.2
+        %,
+        grid voltage ~0.3 %, frequency ~0.02 Hz), so consecutive polls never repeat a value exactly
+        and a
         frozen-register rule (DQ-04) stays quiet unless the meter really freezes."""
         noise = self._noise
         power_w *= 1 + noise.gauss(0, 0.002)
         pf = min(1.0, pf + noise.gauss(0, 0.002))
         v = self.grid_v * (1.12 if self._active("over_voltage") else 1.0)
         shares = (1.3, 1.0, 0.7) if self._active("phase_imbalance") else (1.0, 1.0, 1.0)
-        out: dict[str, float] = {"power_w": power_w, "power_factor": pf,
-                                 "frequency_hz": self.grid_hz + noise.gauss(0, 0.02),
-                                 "energy_kwh": energy.add(power_w),
-                                 "apparent_power_va": power_w / pf, "reactive_power_var": power_w * math.tan(math.acos(pf))}
+        out: dict[str, float] = {
+            "power_w": power_w,
+            "power_factor": pf,
+            "frequency_hz": self.grid_hz + noise.gauss(0, 0.02),
+            "energy_kwh": energy.add(power_w),
+            "apparent_power_va": power_w / pf,
+            "reactive_power_var": power_w * math.tan(math.acos(pf)),
+        }
         volts = [v * (1 + noise.gauss(0, 0.003)) for _ in shares]
         for i, (share, vi) in enumerate(zip(shares, volts, strict=True), start=1):
             p = power_w / 3 * share
@@ -152,7 +176,9 @@ class FacilityModbus:
             out[f"power_factor_l{i}"] = pf
         for a, b in ((1, 2), (2, 3), (3, 1)):
             # line-to-line from the two phase voltages at 120 degrees
-            out[f"voltage_v_l{a}_l{b}"] = math.sqrt(volts[a - 1] ** 2 + volts[b - 1] ** 2 + volts[a - 1] * volts[b - 1])
+            out[f"voltage_v_l{a}_l{b}"] = math.sqrt(
+                volts[a - 1] ** 2 + volts[b - 1] ** 2 + volts[a - 1] * volts[b - 1]
+            )
         return out
 
     def _measured(self, measure: Callable[[], dict[str, float]]) -> _Measured:
@@ -176,29 +202,65 @@ class FacilityModbus:
             "pump_speed_pct": 0.0 if failed else 75.0,
             "pump_state": 0.0 if failed else 1.0,
             "pump_fault_bool": 1.0 if failed else 0.0,
-            "leak_bool": 0.0, "water_ingress_bool": 0.0, "dry_cooler_fault_bool": 0.0,
+            "leak_bool": 0.0,
+            "water_ingress_bool": 0.0,
+            "dry_cooler_fault_bool": 0.0,
         }
 
     def _fire(self) -> dict[str, float]:
         smoke = 1.0 if self._active("smoke_alarm") else 0.0
-        return {"smoke_bool": smoke, "fire_alarm_bool": 0.0, "fire_fault_bool": 0.0,
-                "suppression_disabled_bool": 0.0, "epo_bool": 0.0}
+        return {
+            "smoke_bool": smoke,
+            "fire_alarm_bool": 0.0,
+            "fire_fault_bool": 0.0,
+            "suppression_disabled_bool": 0.0,
+            "epo_bool": 0.0,
+        }
 
     # -- layout -------------------------------------------------------------------------------
-    def _add(self, server: SimModbusServer, unit: SimUnit, role: str, zone: str = "", rack: str = "",
-             transport: str = "tcp") -> None:
+    def _add(
+        self,
+        server: SimModbusServer,
+        unit: SimUnit,
+        role: str,
+        zone: str = "",
+        rack: str = "",
+        transport: str = "tcp",
+    ) -> None:
         self._units[unit.name] = (server, unit)
-        self._targets.append(ModbusTarget(name=unit.name, profile=unit.profile.id, role=role, zone=zone, rack=rack,
-                                          transport=transport, host=server.host, port=server.port,  # type: ignore[arg-type]
-                                          unit_id=unit.unit_id, interval_s=1.0, timeout_s=1.0))
+        self._targets.append(
+            ModbusTarget(
+                name=unit.name,
+                profile=unit.profile.id,
+                role=role,
+                zone=zone,
+                rack=rack,
+                transport=transport,
+                host=server.host,
+                port=server.port,  # type: ignore[arg-type]
+                unit_id=unit.unit_id,
+                interval_s=1.0,
+                timeout_s=1.0,
+            )
+        )
 
     def _build(self, port: Callable[[], int]) -> None:
         p = self.profiles
-        # the SDM630 keeps kWh in a float32: at 1.25 GWh its resolution is 0.125 kWh and a 1 s poll would
+        # the SDM630 keeps kWh in a float32: at 1.25 GWh its resolution is 0.125 kWh and a 1 s poll
+        # would
         # often read the same total; a counter in the tens of MWh resolves ~4 Wh
         meter_energy = _EnergyCounter(48_000.0)
-        meter = SimUnit("revenue-meter", p["eastron-sdm630"], 1, self._measured(lambda: self._three_phase(
-            self.facility.total_rig_power_w() + self.facility.cooling_overhead_w(), meter_energy)))
+        meter = SimUnit(
+            "revenue-meter",
+            p["eastron-sdm630"],
+            1,
+            self._measured(
+                lambda: self._three_phase(
+                    self.facility.total_rig_power_w() + self.facility.cooling_overhead_w(),
+                    meter_energy,
+                )
+            ),
+        )
         # the revenue meter is an RS-485 meter behind an RTU-over-TCP gateway, as on most sites
         meter_server = SimModbusServer([meter], port(), self.host, framer="rtu")
         self.servers.append(meter_server)
@@ -208,29 +270,66 @@ class FacilityModbus:
         pdu_units = []
         for i, (zone, rack) in enumerate(racks, start=1):
             energy = _EnergyCounter()
-            pdu_units.append((SimUnit(f"pdu-{rack}", p["generic-rack-pdu"], i, self._measured(
-                lambda rack=rack, e=energy: self._three_phase(self._rack_power(rack), e, 0.99))), zone, rack))
+            pdu_units.append(
+                (
+                    SimUnit(
+                        f"pdu-{rack}",
+                        p["generic-rack-pdu"],
+                        i,
+                        self._measured(
+                            lambda rack=rack, e=energy: self._three_phase(
+                                self._rack_power(rack), e, 0.99
+                            )
+                        ),
+                    ),
+                    zone,
+                    rack,
+                )
+            )
         if pdu_units:
-            # the cooling plant's feeder has its own sub-meter: the sub-meters add up to the revenue meter, so
+            # the cooling plant's feeder has its own sub-meter: the sub-meters add up to the revenue
+            # meter, so
             # the unmetered-load rule (EN-04) sees no gap on a healthy site
             cooling_energy = _EnergyCounter()
-            pdu_units.append((SimUnit("pdu-cooling", p["generic-rack-pdu"], len(pdu_units) + 1, self._measured(
-                lambda: self._three_phase(self.facility.cooling_overhead_w(), cooling_energy, 0.95))), "", "cooling"))
+            pdu_units.append(
+                (
+                    SimUnit(
+                        "pdu-cooling",
+                        p["generic-rack-pdu"],
+                        len(pdu_units) + 1,
+                        self._measured(
+                            lambda: self._three_phase(
+                                self.facility.cooling_overhead_w(), cooling_energy, 0.95
+                            )
+                        ),
+                    ),
+                    "",
+                    "cooling",
+                )
+            )
             gateway = SimModbusServer([u for u, _, _ in pdu_units], port(), self.host)
             self.servers.append(gateway)
             for unit, zone, rack in pdu_units:
                 self._add(gateway, unit, "rack_pdu", zone, rack)
 
         for zone in sorted({r.zone for r in self.facility.rigs}):
-            sensor = SimUnit(f"env-{zone}-modbus", p["generic-th-sensor"], 1, lambda zone=zone: {
-                "ambient_temp_c": _zone_value(self.facility, "ambient_temp_c", zone, 25.0),
-                "humidity_pct": _zone_value(self.facility, "humidity_pct", zone, 40.0)})
+            sensor = SimUnit(
+                f"env-{zone}-modbus",
+                p["generic-th-sensor"],
+                1,
+                lambda zone=zone: {
+                    "ambient_temp_c": _zone_value(self.facility, "ambient_temp_c", zone, 25.0),
+                    "humidity_pct": _zone_value(self.facility, "humidity_pct", zone, 40.0),
+                },
+            )
             server = SimModbusServer([sensor], port(), self.host)
             self.servers.append(server)
             self._add(server, sensor, "hall_sensor", zone)
 
-        for name, profile, role, values in (("cooling-cdu", "generic-cooling-cdu", "cooling", self._cooling),
-                                            ("fire-panel", "generic-fire-di-module", "fire_panel", self._fire)):
+        for name, profile, role, values in (
+            ("cooling-cdu", "generic-cooling-cdu", "cooling", self._cooling),
+            ("fire-panel", "generic-fire-di-module", "fire_panel", self._fire),
+        ):
             unit = SimUnit(name, p[profile], 1, values)
             server = SimModbusServer([unit], port(), self.host)
             self.servers.append(server)

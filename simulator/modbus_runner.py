@@ -2,7 +2,8 @@
 ``minewatch demo`` (or any synchronous caller) can start them beside the polling collector.
 
 The facility model is stepped by its owner (the demo's simulator loop); these servers only read it.
-Faults go through ``inject``/``clear`` here: Modbus and miner-API faults are handled by these servers,
+Faults go through ``inject``/``clear`` here: Modbus and miner-API faults are handled by these
+servers,
 anything else is passed to the facility model (``SimFacility.inject``).
 """
 
@@ -20,7 +21,8 @@ from minewatch.simulator.modbus_facility import FAULTS as MODBUS_FAULTS
 from minewatch.simulator.modbus_facility import FacilityModbus
 
 MINER_FAULTS = ("miner_api_hang",)
-#: Every fault the demo takes: the facility model's (rigs, load) and these servers' (meters, panels, APIs).
+#: Every fault the demo takes: the facility model's (rigs, load) and these servers' (meters, panels,
+#: APIs).
 ALL_FAULTS = (*FACILITY_FAULTS, *MODBUS_FAULTS, *MINER_FAULTS)
 
 
@@ -31,9 +33,12 @@ def loopback_port() -> int:
 
 
 class PollingSimulator:
-    """Modbus servers + one miner API per rig; ``polling_settings()`` is the matching ``polling:`` section."""
+    """Modbus servers + one miner API per rig; ``polling_settings()`` is the matching ``polling:``
+    section."""
 
-    def __init__(self, facility: Any, profiles: dict[str, DeviceProfile], *, miners: bool = True) -> None:
+    def __init__(
+        self, facility: Any, profiles: dict[str, DeviceProfile], *, miners: bool = True
+    ) -> None:
         self.facility = facility
         self.modbus = FacilityModbus(facility, profiles, loopback_port)
         self.fleet = MinerApiFleet(facility, loopback_port()) if miners else None
@@ -41,16 +46,32 @@ class PollingSimulator:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
 
-    def polling_settings(self, modbus_interval_s: float = 1.0, miner_interval_s: float = 30.0,
-                         discovery_period_s: float = 300.0) -> dict:
-        """Modbus targets, registered miners (serials stated: stock Antminers do not report theirs) and
+    def polling_settings(
+        self,
+        modbus_interval_s: float = 1.0,
+        miner_interval_s: float = 30.0,
+        discovery_period_s: float = 300.0,
+    ) -> dict:
+        """Modbus targets, registered miners (serials stated: stock Antminers do not report theirs)
+        and
         discovery over the fleet's address range, which finds miners that are not registered."""
-        out: dict[str, Any] = {"modbus": [t.model_dump() | {"interval_s": modbus_interval_s} for t in self.modbus.targets()]}
+        out: dict[str, Any] = {
+            "modbus": [
+                t.model_dump() | {"interval_s": modbus_interval_s} for t in self.modbus.targets()
+            ]
+        }
         if self.fleet is not None:
             out["miners"] = self.fleet.targets(interval_s=miner_interval_s)
-            # one process serves every simulated device in the demo: give the probes time, and fewer at once
-            out["discovery"] = {"enabled": True, "subnets": [self.fleet.subnet()], "miner_ports": [self.fleet.port],
-                                "period_s": discovery_period_s, "timeout_s": 3.0, "concurrency": 64}
+            # one process serves every simulated device in the demo: give the probes time, and fewer
+            # at once
+            out["discovery"] = {
+                "enabled": True,
+                "subnets": [self.fleet.subnet()],
+                "miner_ports": [self.fleet.port],
+                "period_s": discovery_period_s,
+                "timeout_s": 3.0,
+                "concurrency": 64,
+            }
         return out
 
     def inject(self, fault: str, target: str | None = None) -> Any:
@@ -76,15 +97,24 @@ class PollingSimulator:
 
     def stats(self) -> dict:
         """For /health: what is being served and which Modbus / miner-API faults are active."""
-        return {"modbus_servers": len(self.modbus.servers), "modbus_requests_by_function_code": self.modbus.function_codes(),
-                "miner_apis": len(self.fleet.servers) if self.fleet else 0, "faults": self.active_faults()}
+        return {
+            "modbus_servers": len(self.modbus.servers),
+            "modbus_requests_by_function_code": self.modbus.function_codes(),
+            "miner_apis": len(self.fleet.servers) if self.fleet else 0,
+            "faults": self.active_faults(),
+        }
 
     def active_faults(self) -> list[dict[str, str | None]]:
         """The facility model's faults plus the ones these servers carry."""
-        own: list[dict[str, str | None]] = [{"fault": f, "target": t} for f, t in sorted(self.modbus.faults, key=str)]
+        own: list[dict[str, str | None]] = [
+            {"fault": f, "target": t} for f, t in sorted(self.modbus.faults, key=str)
+        ]
         if self.fleet is not None:
-            own += [{"fault": "miner_api_hang", "target": serial}
-                    for serial, s in sorted(self.fleet.servers.items()) if s.miner.hang]
+            own += [
+                {"fault": "miner_api_hang", "target": serial}
+                for serial, s in sorted(self.fleet.servers.items())
+                if s.miner.hang
+            ]
         model = self.facility.active_faults() if hasattr(self.facility, "active_faults") else []
         return list(model) + own
 

@@ -81,8 +81,11 @@ class SimUnit:
         for table in _TABLE_ORDER:
             addrs = image[table]
             if not addrs:
-                blocks.append([SimData(0, values=[False] * 16, datatype=SimType.BITS)] if table in BIT_FUNCTIONS
-                              else [SimData(0, values=[0], datatype=SimType.REGISTERS)])
+                blocks.append(
+                    [SimData(0, values=[False] * 16, datatype=SimType.BITS)]
+                    if table in BIT_FUNCTIONS
+                    else [SimData(0, values=[0], datatype=SimType.REGISTERS)]
+                )
                 continue
             lo, hi = min(addrs), max(addrs)
             if table in BIT_FUNCTIONS:
@@ -95,7 +98,9 @@ class SimUnit:
 class SimModbusServer:
     """One TCP port serving one or more units; ``framer="rtu"`` for an RTU-over-TCP gateway."""
 
-    def __init__(self, units: list[SimUnit], port: int, host: str = "127.0.0.1", framer: str = "socket") -> None:
+    def __init__(
+        self, units: list[SimUnit], port: int, host: str = "127.0.0.1", framer: str = "socket"
+    ) -> None:
         self.units = {u.unit_id: u for u in units}
         self.host, self.port = host, port
         self.framer = FramerType.RTU if framer == "rtu" else FramerType.SOCKET
@@ -108,23 +113,33 @@ class SimModbusServer:
     def _trace(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
         if not sending:
             self.function_codes[pdu.function_code] += 1
-            self.requests.append(RequestRecord(pdu.function_code, pdu.dev_id,
-                                               getattr(pdu, "address", None), getattr(pdu, "count", None)))
+            self.requests.append(
+                RequestRecord(
+                    pdu.function_code,
+                    pdu.dev_id,
+                    getattr(pdu, "address", None),
+                    getattr(pdu, "count", None),
+                )
+            )
         return pdu
 
     def _action(self, unit: SimUnit):  # type: ignore[no-untyped-def]
-        async def on_request(fc: int, start: int, address: int, count: int, registers: list[int], set_values) -> ExcCodes | None:  # type: ignore[no-untyped-def]
+        async def on_request(
+            fc: int, start: int, address: int, count: int, registers: list[int], set_values
+        ) -> ExcCodes | None:  # type: ignore[no-untyped-def]
             while unit.silent:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), 0.5)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             if unit.busy_next > 0:
                 unit.busy_next -= 1
                 return ExcCodes.DEVICE_BUSY
             if set_values is not None:
-                return ExcCodes.ILLEGAL_FUNCTION  # read-only device: writes are refused (and recorded)
+                return (
+                    ExcCodes.ILLEGAL_FUNCTION
+                )  # read-only device: writes are refused (and recorded)
             table = _TABLE_OF_FC.get(fc)
             if table is None:
                 return ExcCodes.ILLEGAL_FUNCTION
@@ -143,6 +158,7 @@ class SimModbusServer:
                     if 0 <= addr - start < len(registers):
                         registers[addr - start] = word
             return None
+
         return on_request
 
     def set_silent(self, unit_id: int, silent: bool) -> None:
@@ -151,8 +167,12 @@ class SimModbusServer:
 
     async def start(self) -> None:
         devices = [u._sim_device(self._action(u)) for u in self.units.values()]
-        self._server = ModbusTcpServer(devices if len(devices) > 1 else devices[0], address=(self.host, self.port),
-                                       framer=self.framer, trace_pdu=self._trace)
+        self._server = ModbusTcpServer(
+            devices if len(devices) > 1 else devices[0],
+            address=(self.host, self.port),
+            framer=self.framer,
+            trace_pdu=self._trace,
+        )
         await self._server.serve_forever(background=True)  # returns once listening
 
     async def stop(self) -> None:

@@ -18,14 +18,26 @@ def rfc3339(ts_s: float) -> str:
 
 
 def rig_payload(rig: SimRig, ts_s: float) -> dict[str, Any]:
-    temp: dict[str, float] = {"chip_max": round(rig.chip_temp_c, 2), "board_max": round(rig.board_temp_c, 2)}
+    temp: dict[str, float] = {
+        "chip_max": round(rig.chip_temp_c, 2),
+        "board_max": round(rig.board_temp_c, 2),
+    }
     p: dict[str, Any] = {
-        "ts": rfc3339(ts_s), "serial": rig.serial, "model": rig.profile_id, "firmware": AGENT_VERSION,
-        "status": rig.status, "power_w": round(rig.power_w, 1), "hashrate_ths": round(rig.hashrate_ths, 2),
-        "temp": temp, "error_code": rig.error_code,
+        "ts": rfc3339(ts_s),
+        "serial": rig.serial,
+        "model": rig.profile_id,
+        "firmware": AGENT_VERSION,
+        "status": rig.status,
+        "power_w": round(rig.power_w, 1),
+        "hashrate_ths": round(rig.hashrate_ths, 2),
+        "temp": temp,
+        "error_code": rig.error_code,
     }
     if rig.cooling == "hydro":
-        p["coolant"] = {"in": round(rig.coolant_in_temp_c, 2), "out": round(rig.coolant_out_temp_c, 2)}
+        p["coolant"] = {
+            "in": round(rig.coolant_in_temp_c, 2),
+            "out": round(rig.coolant_out_temp_c, 2),
+        }
     else:
         temp["inlet"] = round(rig.inlet_temp_c, 2)
         temp["outlet"] = round(rig.outlet_temp_c, 2)
@@ -34,5 +46,9 @@ def rig_payload(rig: SimRig, ts_s: float) -> dict[str, Any]:
 
 
 def hall_payload(hall: SimHall, ts_s: float) -> dict[str, Any]:
-    return {"ts": rfc3339(ts_s), "id": hall.sensor_id, "temperature": round(hall.ambient_temp_c, 2),
-            "humidity": round(hall.humidity_pct, 1)}
+    return {
+        "ts": rfc3339(ts_s),
+        "id": hall.sensor_id,
+        "temperature": round(hall.ambient_temp_c, 2),
+        "humidity": round(hall.humidity_pct, 1),
+    }

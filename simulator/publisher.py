@@ -32,17 +32,24 @@ def topics_for(facility_id: str) -> tuple[str, str]:
 
 
 def messages_at(facility: SimFacility, now_s: float, facility_id: str) -> list[tuple[str, bytes]]:
-    """Step the facility to ``now_s`` and return every message due: one per online rig, one per hall."""
+    """Step the facility to ``now_s`` and return every message due: one per online rig, one per
+    hall."""
     rig_topic, env_topic = topics_for(facility_id)
     facility.step(now_s)
     rigs = list(facility.rigs)  # a fault command may add or remove a rig meanwhile (another thread)
-    out = [(rig_topic.format(r.serial), orjson.dumps(rig_payload(r, now_s))) for r in rigs if r.online]
-    out += [(env_topic.format(h.sensor_id), orjson.dumps(hall_payload(h, now_s))) for h in facility.halls.values()]
+    out = [
+        (rig_topic.format(r.serial), orjson.dumps(rig_payload(r, now_s))) for r in rigs if r.online
+    ]
+    out += [
+        (env_topic.format(h.sensor_id), orjson.dumps(hall_payload(h, now_s)))
+        for h in facility.halls.values()
+    ]
     return out
 
 
 class SimPublisher:
-    """``start()`` connects and publishes every ``interval_s``; ``stop()`` flushes and joins; ``stats()``
+    """``start()`` connects and publishes every ``interval_s``; ``stop()`` flushes and joins;
+    ``stats()``
     counts messages ``published`` (handed to paho) and ``delivered`` (confirmed by the broker; this
     includes the control topic's replies)."""
 
@@ -88,14 +95,18 @@ class SimPublisher:
         self._thread.start()
 
     def stop(self, flush_s: float = 10.0) -> None:
-        """Stop publishing; wait up to ``flush_s`` for the broker to confirm what is queued, then disconnect."""
+        """Stop publishing; wait up to ``flush_s`` for the broker to confirm what is queued, then
+        disconnect."""
         if self._thread is None:
             return
         self._stop.set()
         self._thread.join(30)
         self._thread = None
         deadline = time.monotonic() + flush_s
-        while self.counters.get("delivered") < self.counters.get("published") and time.monotonic() < deadline:
+        while (
+            self.counters.get("delivered") < self.counters.get("published")
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.02)
         self.client.disconnect()
         self.client.loop_stop()
@@ -106,8 +117,11 @@ class SimPublisher:
 
     def stats(self) -> dict[str, Any]:
         snap: dict[str, Any] = self.counters.snapshot()
-        snap.update(rigs=len(self.facility.rigs), active_faults=self.facility.active_faults(),
-                    facility_power_w=round(self.facility.facility_power_w(), 1))
+        snap.update(
+            rigs=len(self.facility.rigs),
+            active_faults=self.facility.active_faults(),
+            facility_power_w=round(self.facility.facility_power_w(), 1),
+        )
         return snap
 
     def publish_once(self) -> int:
@@ -146,7 +160,9 @@ class SimPublisher:
         try:
             cmd = orjson.loads(msg.payload)
             if not isinstance(cmd, dict) or not isinstance(cmd.get("fault"), str):
-                raise ValueError('expected {"fault": ..., "target": ..., "action": "inject"|"clear"}')
+                raise ValueError(
+                    'expected {"fault": ..., "target": ..., "action": "inject"|"clear"}'
+                )
             action, target = cmd.get("action", "inject"), cmd.get("target")
             if action == "inject":
                 target = self.facility.inject(cmd["fault"], target)

@@ -1,4 +1,5 @@
-"""Alert lifecycle around the rules: restart safety, catch-up, silences, acknowledgements, inhibition,
+"""Alert lifecycle around the rules: restart safety, catch-up, silences, acknowledgements,
+inhibition,
 evidence — on a real SqliteStore and state.db."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from minewatch.analyzer.engine import Analyzer
 from minewatch.analyzer.profile import validate_profile
 from minewatch.analyzer.state import AlertStore
 from minewatch.events import EventBus
-from tests.support.analyzer import S, T0, load_cases, simple
+from tests.support.analyzer import T0, S, load_cases, simple
 
 HYST = next(c for c in load_cases() if c.id == "threshold/hysteresis")
 
@@ -30,12 +31,14 @@ def _run(an, ts):
 def test_restart_mid_for_keeps_the_timer(tmp_path):
     cfg, store, profiles = HYST.setup(tmp_path)
     an, alerts = _analyzer(cfg, store, profiles, HYST.profile)
-    first = _run(an, range(0, 61, 10))           # pending since t=50, `for` 30 s not yet elapsed
+    first = _run(an, range(0, 61, 10))  # pending since t=50, `for` 30 s not yet elapsed
     assert [t["to_state"] for t in first] == ["pending"]
     alerts.close()
-    an2, alerts2 = _analyzer(cfg, store, profiles, HYST.profile)   # a new process: state from state.db only
+    an2, alerts2 = _analyzer(
+        cfg, store, profiles, HYST.profile
+    )  # a new process: state from state.db only
     second = _run(an2, range(70, 201, 10))
-    assert simple(first + second) == HYST.expected   # fires at t=80, as without the restart
+    assert simple(first + second) == HYST.expected  # fires at t=80, as without the restart
     alert = alerts2.list_alerts()[0]
     assert alert["active_since_ns"] == T0 + 50 * S and alert["state"] == "resolved"
 
@@ -43,7 +46,9 @@ def test_restart_mid_for_keeps_the_timer(tmp_path):
 def test_catch_up_after_downtime_equals_step_by_step(tmp_path):
     cfg, store, profiles = HYST.setup(tmp_path)
     an, _ = _analyzer(cfg, store, profiles, HYST.profile)
-    got = _run(an, [0, 40, 200])   # the loop was down between these instants; missed ones are evaluated
+    got = _run(
+        an, [0, 40, 200]
+    )  # the loop was down between these instants; missed ones are evaluated
     assert simple(got) == HYST.expected
 
 
@@ -53,10 +58,15 @@ def test_transitions_are_persisted_with_actor_reason_values_and_evidence(tmp_pat
     _run(an, range(0, 201, 10))
     (alert,) = alerts.list_alerts()
     trs = alerts.transitions(alert["id"])
-    assert [(t["from_state"], t["to_state"]) for t in trs] == [("inactive", "pending"), ("pending", "firing"),
-                                                              ("firing", "resolved")]
+    assert [(t["from_state"], t["to_state"]) for t in trs] == [
+        ("inactive", "pending"),
+        ("pending", "firing"),
+        ("firing", "resolved"),
+    ]
     assert all(t["actor"] == "analyzer" and t["reason"] for t in trs)
-    assert trs[1]["value"] == 98.0 and trs[1]["threshold"] == 95.0   # t=70's 98 °C seen at t=80; model limit 95
+    assert (
+        trs[1]["value"] == 98.0 and trs[1]["threshold"] == 95.0
+    )  # t=70's 98 °C seen at t=80; model limit 95
     pts = trs[1]["evidence"]["points"]
     assert trs[1]["evidence"]["metric"] == "chip_temp_c"
     assert [T0 + 40 * S, 96.0] in pts and all(p[0] <= T0 + 80 * S for p in pts)
@@ -64,7 +74,8 @@ def test_transitions_are_persisted_with_actor_reason_values_and_evidence(tmp_pat
 
 
 def _fire_profile(regulator: bool):
-    return validate_profile(yaml.safe_load(f"""
+    return validate_profile(
+        yaml.safe_load(f"""
 id: t
 title: t
 jurisdiction: t
@@ -79,18 +90,30 @@ rules:
     selector: {{role: fire_panel}}
     params: {{metrics: [fire_alarm_bool], max_age: 60s}}
     source: test
-"""), "inline")
+"""),
+        "inline",
+    )
 
 
 def _fire_setup(tmp_path, regulator):
-    from tests.support.analyzer import facility_cfg, fill_store
     from minewatch.store import SqliteStore
+    from tests.support.analyzer import facility_cfg, fill_store
 
     cfg = facility_cfg(tmp_path)
     store = SqliteStore(cfg.telemetry_db)
-    fill_store(store, [{"ts": t, "device": "panel-1", "metric": "fire_alarm_bool", "value": 1 if t >= 50 else 0}
-                       for t in range(0, 300, 10)],
-               [{"device": "panel-1", "kind": "fire_panel", "role": "fire_panel"}])
+    fill_store(
+        store,
+        [
+            {
+                "ts": t,
+                "device": "panel-1",
+                "metric": "fire_alarm_bool",
+                "value": 1 if t >= 50 else 0,
+            }
+            for t in range(0, 300, 10)
+        ],
+        [{"device": "panel-1", "kind": "fire_panel", "role": "fire_panel"}],
+    )
     bus = EventBus()
     events = []
     bus.subscribe(events.append)
@@ -112,11 +135,19 @@ def test_silenced_regulator_notifiable_alert_still_produces_its_event(tmp_path):
 
 def test_silence_suppresses_operator_alert_and_its_end_re_notifies(tmp_path):
     an, alerts, events = _fire_setup(tmp_path, regulator=False)
-    sil = alerts.add_silence({"rule_id": "FS-01", "subject": "panel-1"}, T0, T0 + 100 * S, "ops", "testing panel")
+    sil = alerts.add_silence(
+        {"rule_id": "FS-01", "subject": "panel-1"}, T0, T0 + 100 * S, "ops", "testing panel"
+    )
     _run(an, range(10, 151, 10))
-    tr = [(e.payload["from_state"], e.payload["to_state"], e.payload["silenced"], e.at_ns)
-          for e in events if e.kind == "alert.transition"]
-    assert tr == [("inactive", "suppressed", True, T0 + 60 * S), ("suppressed", "firing", False, T0 + 100 * S)]
+    tr = [
+        (e.payload["from_state"], e.payload["to_state"], e.payload["silenced"], e.at_ns)
+        for e in events
+        if e.kind == "alert.transition"
+    ]
+    assert tr == [
+        ("inactive", "suppressed", True, T0 + 60 * S),
+        ("suppressed", "firing", False, T0 + 100 * S),
+    ]
     expired = [e for e in events if e.kind == "silence.expired"]
     assert len(expired) == 1 and expired[0].payload["silence_id"] == sil["id"]
     assert alerts.list_alerts("firing")[0]["rule_id"] == "FS-01"
@@ -132,17 +163,22 @@ def test_expired_acknowledgement_re_notifies(tmp_path):
     _run(an, range(70, 131, 10))
     kinds = [(e.kind, e.payload.get("to_state"), e.payload.get("acknowledged")) for e in events]
     assert ("alert.ack", None, None) in kinds
-    renotify = [e.payload for e in events if e.kind == "alert.transition" and "expired" in e.payload["reason"]]
+    renotify = [
+        e.payload
+        for e in events
+        if e.kind == "alert.transition" and "expired" in e.payload["reason"]
+    ]
     assert len(renotify) == 1 and renotify[0]["at_ns"] == T0 + 120 * S
     assert renotify[0]["from_state"] == renotify[0]["to_state"] == "firing"
     assert not alerts.get_alert(alert["id"])["acknowledged"]
 
 
 def test_inhibition_records_child_as_suppressed(tmp_path):
-    from tests.support.analyzer import facility_cfg, fill_store
     from minewatch.store import SqliteStore
+    from tests.support.analyzer import facility_cfg, fill_store
 
-    prof = validate_profile(yaml.safe_load("""
+    prof = validate_profile(
+        yaml.safe_load("""
 id: t
 title: t
 jurisdiction: t
@@ -154,11 +190,19 @@ rules:
      params: {metric: hashrate_ths, interval: 10s, intervals: 3}, source: test}
 inhibit:
   - {source: SILENT, targets: [thermal]}
-"""), "inline")
+"""),
+        "inline",
+    )
     cfg = facility_cfg(tmp_path)
     store = SqliteStore(cfg.telemetry_db)
-    rows = [{"ts": t, "device": "rig-1", "metric": "chip_temp_c", "value": 95} for t in range(0, 200, 10)]
-    rows += [{"ts": t, "device": "rig-1", "metric": "hashrate_ths", "value": 100} for t in range(0, 50, 10)]
+    rows = [
+        {"ts": t, "device": "rig-1", "metric": "chip_temp_c", "value": 95}
+        for t in range(0, 200, 10)
+    ]
+    rows += [
+        {"ts": t, "device": "rig-1", "metric": "hashrate_ths", "value": 100}
+        for t in range(0, 50, 10)
+    ]
     fill_store(store, rows, [{"device": "rig-1", "kind": "asic_miner", "role": "rig"}])
     an, alerts = _analyzer(cfg, store, {}, prof)
     got = _run(an, range(10, 101, 10))
@@ -174,15 +218,24 @@ def test_one_open_alert_per_rule_and_subject(tmp_path):
     assert len(alerts.list_alerts("open")) == 1
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"ends_at_ns": T0}, "ends_at must be after starts_at"),
-    ({"author": " "}, "author is required"),
-    ({"reason": ""}, "reason is required"),
-    ({"matchers": {"zone": "a"}}, "unknown matcher label"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"ends_at_ns": T0}, "ends_at must be after starts_at"),
+        ({"author": " "}, "author is required"),
+        ({"reason": ""}, "reason is required"),
+        ({"matchers": {"zone": "a"}}, "unknown matcher label"),
+    ],
+)
 def test_silence_needs_end_author_reason(tmp_path, kwargs, message):
     alerts = AlertStore(tmp_path / "state.db")
-    args = {"matchers": {"family": "fire"}, "starts_at_ns": T0, "ends_at_ns": T0 + S, "author": "a", "reason": "r"}
+    args = {
+        "matchers": {"family": "fire"},
+        "starts_at_ns": T0,
+        "ends_at_ns": T0 + S,
+        "author": "a",
+        "reason": "r",
+    }
     with pytest.raises(ValueError, match=message):
         alerts.add_silence(**{**args, **kwargs})
 
@@ -208,16 +261,25 @@ def test_live_loop_publishes_each_completed_hour_once(tmp_path):
     bus = EventBus()
     events = []
     bus.subscribe(events.append)
-    an = Analyzer(cfg, store, AlertStore(cfg.state_db, bus), bus, profiles,
-                  compliance=validate_profile({"id": "t", "title": "t", "jurisdiction": "t", "version": "1",
-                                               "rules": []}, "t"))
-    an.evaluate_once(T0 + 3700 * S)          # hour 0 complete (after a 60 s grace)
+    an = Analyzer(
+        cfg,
+        store,
+        AlertStore(cfg.state_db, bus),
+        bus,
+        profiles,
+        compliance=validate_profile(
+            {"id": "t", "title": "t", "jurisdiction": "t", "version": "1", "rules": []}, "t"
+        ),
+    )
+    an.evaluate_once(T0 + 3700 * S)  # hour 0 complete (after a 60 s grace)
     an.evaluate_once(T0 + 3800 * S)
-    an.evaluate_once(T0 + 7250 * S)          # hour 1 complete, but still within the grace
-    an.evaluate_once(T0 + 7300 * S)          # hour 1
+    an.evaluate_once(T0 + 7250 * S)  # hour 1 complete, but still within the grace
+    an.evaluate_once(T0 + 7300 * S)  # hour 1
     hours = [e.payload for e in events if e.kind == "hourly.record"]
     assert [h["hour"] for h in hours] == ["2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"]
-    assert hours[0]["energy_kwh"]["value"] == pytest.approx(60 + 20 / 60 * 60)   # 120 kW for 20 of 60 min
+    assert hours[0]["energy_kwh"]["value"] == pytest.approx(
+        60 + 20 / 60 * 60
+    )  # 120 kW for 20 of 60 min
     assert an.stats()["hourly_records_total"] == 2
 
 
@@ -226,8 +288,13 @@ def test_events_are_published_after_the_cycle_commits(tmp_path):
     an, alerts, _ = _fire_setup(tmp_path, regulator=True)
     other = AlertStore(alerts.path)
     seen = []
-    an.bus.subscribe(lambda e: seen.append(other.get_alert(e.payload["alert_id"])) if e.kind == "alert.transition"
-                     else None)
+    an.bus.subscribe(
+        lambda e: (
+            seen.append(other.get_alert(e.payload["alert_id"]))
+            if e.kind == "alert.transition"
+            else None
+        )
+    )
     _run(an, range(10, 100, 10))
     assert len(seen) == 1 and seen[0]["state"] == "firing" and seen[0]["rule_id"] == "FS-01"
 
@@ -239,20 +306,24 @@ def test_readers_in_other_threads_are_not_blocked_by_a_cycle_and_see_only_commit
     _run(an, [10])
     seen: list = []
     with alerts.batch():
-        alerts.set_cursor("X", 1)                     # uncommitted write inside the analyzer's transaction
+        alerts.set_cursor("X", 1)  # uncommitted write inside the analyzer's transaction
         t = threading.Thread(target=lambda: seen.append((alerts.list_alerts(), alerts.cursor("X"))))
         t.start()
         t.join(timeout=10)
-        assert not t.is_alive()                       # the API thread did not wait for the cycle
+        assert not t.is_alive()  # the API thread did not wait for the cycle
     assert seen == [([], None)]
     assert alerts.cursor("X") == 1
 
 
 def test_open_alerts_group_by_facility_and_family_and_silences_end_early(tmp_path):
     an, alerts, _ = _fire_setup(tmp_path, regulator=False)
-    sil = alerts.add_silence({"family": "fire"}, T0, T0 + 3600 * S, "ops", "drill", kind="maintenance")
+    sil = alerts.add_silence(
+        {"family": "fire"}, T0, T0 + 3600 * S, "ops", "drill", kind="maintenance"
+    )
     _run(an, range(10, 70, 10))
-    assert alerts.groups() == [{"group_key": "test-site/fire", "family": "fire", "severity": "critical", "n": 1}]
+    assert alerts.groups() == [
+        {"group_key": "test-site/fire", "family": "fire", "severity": "critical", "n": 1}
+    ]
     alerts.clock = lambda: T0 + 70 * S
     ended = alerts.end_silence(sil["id"], "amir")
     assert ended["ends_at_ns"] == T0 + 70 * S and "ended early by amir" in ended["reason"]

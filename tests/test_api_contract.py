@@ -27,9 +27,19 @@ def error_of(resp, status: int) -> dict:  # type: ignore[no-untyped-def]
 
 # --- auth -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/api/v1/facility", "/api/v1/devices", "/api/v1/devices/rig-01",
-                                  "/api/v1/devices/rig-01/series?metric=power_w", "/api/v1/alerts",
-                                  "/api/v1/facility/series", "/api/v1/live"])
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/facility",
+        "/api/v1/devices",
+        "/api/v1/devices/rig-01",
+        "/api/v1/devices/rig-01/series?metric=power_w",
+        "/api/v1/alerts",
+        "/api/v1/facility/series",
+        "/api/v1/live",
+    ],
+)
 def test_every_data_endpoint_needs_a_token(known: KnownFacility, path: str) -> None:
     with make_client(known) as c:
         err = error_of(c.get(path), 401)
@@ -42,22 +52,33 @@ def test_every_data_endpoint_needs_a_token(known: KnownFacility, path: str) -> N
 @pytest.mark.parametrize("role", ["operator", "inspector", "admin"])
 def test_every_role_reads_the_facility(known: KnownFacility, role: str) -> None:
     with make_client(known) as c:
-        assert c.get("/api/v1/facility", headers={"Authorization": f"Bearer {TOKENS[role]}"}).status_code == 200
+        assert (
+            c.get(
+                "/api/v1/facility", headers={"Authorization": f"Bearer {TOKENS[role]}"}
+            ).status_code
+            == 200
+        )
 
 
 @pytest.mark.parametrize("role", ["operator", "inspector"])
 def test_fault_injection_is_admin_only(known: KnownFacility, role: str) -> None:
     with make_client(known) as c:
-        resp = c.post("/api/v1/admin/faults", json={"fault": "overheat", "target": "rig-01"},
-                      headers={"Authorization": f"Bearer {TOKENS[role]}"})
+        resp = c.post(
+            "/api/v1/admin/faults",
+            json={"fault": "overheat", "target": "rig-01"},
+            headers={"Authorization": f"Bearer {TOKENS[role]}"},
+        )
         err = error_of(resp, 403)
         assert f"role {role!r} may not do this" in err["reason"] and "admin" in err["reason"]
 
 
 def test_admin_fault_injection_without_simulator_is_404(known: KnownFacility) -> None:
     with make_client(known) as c:
-        resp = c.post("/api/v1/admin/faults", json={"fault": "overheat", "target": "rig-01"},
-                      headers={"Authorization": f"Bearer {TOKENS['admin']}"})
+        resp = c.post(
+            "/api/v1/admin/faults",
+            json={"fault": "overheat", "target": "rig-01"},
+            headers={"Authorization": f"Bearer {TOKENS['admin']}"},
+        )
         assert "no simulator" in error_of(resp, 404)["reason"]
 
 
@@ -77,15 +98,25 @@ def test_health_says_degraded_when_store_fails(known: KnownFacility) -> None:
     with make_client(known) as c:
         resp = c.get("/health")
         assert resp.status_code == 503
-        assert resp.json()["store"] == {"backend": "sqlite", "ok": False, "error": "disk unavailable"}
+        assert resp.json()["store"] == {
+            "backend": "sqlite",
+            "ok": False,
+            "error": "disk unavailable",
+        }
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("operator", "entry 1: expected 'role:token'"),
-    ("boss:0123456789abcdefXYZ", "entry 1: unknown role 'boss'"),
-    ("admin:0123456789abcdef,operator:short", "entry 2 (operator): token shorter than 16 characters"),
-    ("", "no tokens"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("operator", "entry 1: expected 'role:token'"),
+        ("boss:0123456789abcdefXYZ", "entry 1: unknown role 'boss'"),
+        (
+            "admin:0123456789abcdef,operator:short",
+            "entry 2 (operator): token shorter than 16 characters",
+        ),
+        ("", "no tokens"),
+    ],
+)
 def test_token_table_errors_name_the_entry_and_never_echo_tokens(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as exc:
         TokenTable.parse(text, "environment variable MW")
@@ -115,7 +146,10 @@ def test_login_sets_an_httponly_cookie_that_opens_the_page(known: KnownFacility)
     with make_client(known) as c:
         first = c.get("/", follow_redirects=False)
         assert first.status_code == 303 and first.headers["location"] == "/login"
-        assert error_of(c.post("/login", json={"token": "bad-token-0123456789"}), 401)["parameter"] == "token"
+        assert (
+            error_of(c.post("/login", json={"token": "bad-token-0123456789"}), 401)["parameter"]
+            == "token"
+        )
         ok = c.post("/login", json={"token": TOKENS["operator"]})
         assert ok.status_code == 204
         cookie = ok.headers["set-cookie"]
@@ -128,6 +162,7 @@ def test_login_sets_an_httponly_cookie_that_opens_the_page(known: KnownFacility)
 
 
 # --- facility ---------------------------------------------------------------------------------
+
 
 def test_facility_uses_the_revenue_meter(client: TestClient) -> None:
     body = client.get("/api/v1/facility").json()
@@ -144,28 +179,37 @@ def test_facility_uses_the_revenue_meter(client: TestClient) -> None:
 
 
 def test_device_counts_leave_out_the_discovery_summary(tmp_path: Path) -> None:
-    """The collector stores its discovery scan summary as a device of kind ``discovery`` once per scan
+    """The collector stores its discovery scan summary as a device of kind ``discovery`` once per
+    scan
     period: not equipment, and never counted as an offline device between scans."""
     fac = fill_known_facility(tmp_path)
     fac.store.upsert_devices([DeviceMeta("discovery", "discovery", role="discovery")])
     fac.store.write([Sample(NOW_NS - 600 * NS_PER_S, "discovery", "unregistered_count", 0.0)])
     with make_client(fac) as c:
-        d = c.get("/api/v1/facility", headers={"Authorization": f"Bearer {TOKENS['operator']}"}).json()["devices"]
+        d = c.get(
+            "/api/v1/facility", headers={"Authorization": f"Bearer {TOKENS['operator']}"}
+        ).json()["devices"]
     assert (d["total"], d["online"], d["offline"]) == (6, 5, 1) and "discovery" not in d["by_role"]
 
 
 def test_facility_without_meter_sums_fresh_rigs(tmp_path: Path) -> None:
     fac = fill_known_facility(tmp_path, with_meter=False)
     with make_client(fac) as c:
-        p = c.get("/api/v1/facility", headers={"Authorization": f"Bearer {TOKENS['operator']}"}).json()["power"]
-    assert p["source"] == "rigs_sum" and p["kw"] == 14.0  # four fresh rigs; silent rig-05 not counted
+        p = c.get(
+            "/api/v1/facility", headers={"Authorization": f"Bearer {TOKENS['operator']}"}
+        ).json()["power"]
+    assert (
+        p["source"] == "rigs_sum" and p["kw"] == 14.0
+    )  # four fresh rigs; silent rig-05 not counted
     assert p["devices_counted"] == 4 and p["rigs_without_fresh_power"] == 1
 
 
 def test_facility_with_no_data_says_no_data(tmp_path: Path) -> None:
     fac = fill_known_facility(tmp_path, with_meter=False)
     with make_client(fac, offline_after_s=1) as c:  # every reading is now too old
-        body = c.get("/api/v1/facility", headers={"Authorization": f"Bearer {TOKENS['operator']}"}).json()
+        body = c.get(
+            "/api/v1/facility", headers={"Authorization": f"Bearer {TOKENS['operator']}"}
+        ).json()
     assert body["power"]["kw"] is None and body["power"]["utilisation_pct"] is None
     assert "no power reading" in body["power"]["note"]
     assert body["devices"]["online"] == 0
@@ -173,40 +217,57 @@ def test_facility_with_no_data_says_no_data(tmp_path: Path) -> None:
 
 def test_stale_meter_falls_back_to_rigs_and_says_why(known: KnownFacility) -> None:
     with make_client(known, offline_after_s=20) as c:  # meter's last reading is 30 s old
-        p = c.get("/api/v1/facility", headers={"Authorization": f"Bearer {TOKENS['operator']}"}).json()["power"]
+        p = c.get(
+            "/api/v1/facility", headers={"Authorization": f"Bearer {TOKENS['operator']}"}
+        ).json()["power"]
     assert p["source"] == "rigs_sum" and p["kw"] == 14.0
     assert "meter-main" in p["note"] and "20 s" in p["note"]
 
 
 def test_facility_series_in_kw(client: TestClient) -> None:
-    body = client.get("/api/v1/facility/series?start=2026-01-05T11:00:00Z&end=2026-01-05T12:00:00Z&step=15m").json()
+    body = client.get(
+        "/api/v1/facility/series?start=2026-01-05T11:00:00Z&end=2026-01-05T12:00:00Z&step=15m"
+    ).json()
     assert body["source"] == "revenue_meter" and body["step"] == "15m"
     assert body["points"] == [[f"2026-01-05T11:{m:02d}:00Z", 20.0] for m in (0, 15, 30, 45)]
 
 
 # --- devices ----------------------------------------------------------------------------------
 
+
 def test_device_list_filters_and_pages(client: TestClient) -> None:
     assert client.get("/api/v1/devices").json()["total"] == 6
     rigs = client.get("/api/v1/devices?role=rig").json()
-    assert rigs["total"] == 5 and [d["id"] for d in rigs["items"]] == [f"rig-0{i}" for i in range(1, 6)]
+    assert rigs["total"] == 5 and [d["id"] for d in rigs["items"]] == [
+        f"rig-0{i}" for i in range(1, 6)
+    ]
     hall_b = client.get("/api/v1/devices?zone=hall-b&kind=asic_miner").json()
     assert [d["id"] for d in hall_b["items"]] == ["rig-03", "rig-04", "rig-05"]
     offline = client.get("/api/v1/devices?status=offline").json()["items"]
     assert [(d["id"], d["online"], d["age_s"]) for d in offline] == [("rig-05", False, 600.0)]
     page = client.get("/api/v1/devices?role=rig&limit=2&offset=1").json()
     assert page["total"] == 5 and [d["id"] for d in page["items"]] == ["rig-02", "rig-03"]
-    assert client.get("/api/v1/devices?model=nothing").json() == {"total": 0, "limit": 100, "offset": 0, "items": []}
+    assert client.get("/api/v1/devices?model=nothing").json() == {
+        "total": 0,
+        "limit": 100,
+        "offset": 0,
+        "items": [],
+    }
 
 
-@pytest.mark.parametrize(("query", "param", "reason"), [
-    ("limit=0", "limit", "greater than or equal to 1"),
-    ("limit=5000", "limit", "less than or equal to 1000"),
-    ("limit=ten", "limit", "valid integer"),
-    ("offset=-1", "offset", "greater than or equal to 0"),
-    ("status=broken", "status", "'online' or 'offline'"),
-])
-def test_device_list_bad_parameters(client: TestClient, query: str, param: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "param", "reason"),
+    [
+        ("limit=0", "limit", "greater than or equal to 1"),
+        ("limit=5000", "limit", "less than or equal to 1000"),
+        ("limit=ten", "limit", "valid integer"),
+        ("offset=-1", "offset", "greater than or equal to 0"),
+        ("status=broken", "status", "'online' or 'offline'"),
+    ],
+)
+def test_device_list_bad_parameters(
+    client: TestClient, query: str, param: str, reason: str
+) -> None:
     err = error_of(client.get(f"/api/v1/devices?{query}"), 400)
     assert err["parameter"] == param and reason in err["reason"]
     assert err["message"].startswith(f"{param}: ")
@@ -214,9 +275,20 @@ def test_device_list_bad_parameters(client: TestClient, query: str, param: str, 
 
 def test_device_detail(client: TestClient) -> None:
     d = client.get("/api/v1/devices/rig-02").json()
-    assert (d["id"], d["model"], d["zone"], d["role"], d["online"]) == ("rig-02", "test-rig", "hall-a", "rig", True)
-    assert d["metrics"]["chip_temp_c"] == {"value": 61.0, "unit": "c", "ts": "2026-01-05T11:59:55Z", "age_s": 5.0,
-                                           "limit": {"warn_above": 80.0, "max_above": 90.0, "source": "test manual"}}
+    assert (d["id"], d["model"], d["zone"], d["role"], d["online"]) == (
+        "rig-02",
+        "test-rig",
+        "hall-a",
+        "rig",
+        True,
+    )
+    assert d["metrics"]["chip_temp_c"] == {
+        "value": 61.0,
+        "unit": "c",
+        "ts": "2026-01-05T11:59:55Z",
+        "age_s": 5.0,
+        "limit": {"warn_above": 80.0, "max_above": 90.0, "source": "test manual"},
+    }
     assert d["metrics"]["power_w"]["unit"] == "w" and d["metrics"]["power_w"]["limit"] is None
     assert d["profile"]["rated"]["power_w"] == {"value": 3500.0, "source": "test nameplate"}
     assert d["active_alerts"] is None
@@ -234,26 +306,37 @@ SERIES = "/api/v1/devices/rig-01/series"
 
 
 def test_raw_series_is_rfc3339_and_half_open(client: TestClient) -> None:
-    body = client.get(f"{SERIES}?metric=chip_temp_c&start=2026-01-05T11:00:00Z&end=2026-01-05T11:01:00Z").json()
+    body = client.get(
+        f"{SERIES}?metric=chip_temp_c&start=2026-01-05T11:00:00Z&end=2026-01-05T11:01:00Z"
+    ).json()
     assert body["unit"] == "c" and body["step"] is None and body["agg"] is None
-    assert body["points"] == [[f"2026-01-05T11:00:{s:02d}Z", pytest.approx(50.0 + s / 100)] for s in range(0, 60, 10)]
+    assert body["points"] == [
+        [f"2026-01-05T11:00:{s:02d}Z", pytest.approx(50.0 + s / 100)] for s in range(0, 60, 10)
+    ]
 
 
 def test_series_with_offsets_and_fractions(client: TestClient) -> None:
     # 16:00:10.5+05:00 is 11:00:10.5Z: the 11:00:20 sample is the first one in range
-    body = client.get(f"{SERIES}?metric=chip_temp_c&start=2026-01-05T16:00:10.5%2B05:00"
-                      f"&end=2026-01-05T11:00:30Z").json()
+    body = client.get(
+        f"{SERIES}?metric=chip_temp_c&start=2026-01-05T16:00:10.5%2B05:00&end=2026-01-05T11:00:30Z"
+    ).json()
     assert body["start"] == "2026-01-05T11:00:10.500Z"
     assert [p[0] for p in body["points"]] == ["2026-01-05T11:00:20Z"]
 
 
-@pytest.mark.parametrize(("agg", "first"), [("mean", 52.95), ("max", 55.9), ("min", 50.0), ("count", 60.0),
-                                             ("last", 55.9)])
+@pytest.mark.parametrize(
+    ("agg", "first"),
+    [("mean", 52.95), ("max", 55.9), ("min", 50.0), ("count", 60.0), ("last", 55.9)],
+)
 def test_bucketed_series(client: TestClient, agg: str, first: float) -> None:
-    body = client.get(f"{SERIES}?metric=chip_temp_c&start=2026-01-05T11:00:00Z&end=2026-01-05T12:00:00Z"
-                      f"&step=10m&agg={agg}").json()
+    body = client.get(
+        f"{SERIES}?metric=chip_temp_c&start=2026-01-05T11:00:00Z&end=2026-01-05T12:00:00Z"
+        f"&step=10m&agg={agg}"
+    ).json()
     assert body["step"] == "10m" and body["agg"] == agg and len(body["points"]) == 6
-    assert body["points"][0][0] == "2026-01-05T11:00:00Z" and body["points"][0][1] == pytest.approx(first)
+    assert body["points"][0][0] == "2026-01-05T11:00:00Z" and body["points"][0][1] == pytest.approx(
+        first
+    )
 
 
 def test_series_defaults_to_the_last_hour(client: TestClient) -> None:
@@ -262,36 +345,69 @@ def test_series_defaults_to_the_last_hour(client: TestClient) -> None:
     assert len(body["points"]) == 361  # 360 history samples + the latest at 11:59:55
 
 
-@pytest.mark.parametrize(("query", "param", "reason"), [
-    ("", "metric", "required"),
-    ("metric=voltage_v", "metric", "has no metric 'voltage_v'; it has: chip_temp_c, hashrate_ths, power_w"),
-    ("metric=power_w&start=yesterday", "start", "RFC 3339"),
-    ("metric=power_w&end=2026-13-01T00:00:00Z", "end", "RFC 3339"),
-    ("metric=power_w&start=2026-01-05T11:00:00", "start", "UTC offset"),
-    ("metric=power_w&start=2026-01-05", "start", "UTC offset"),
-    ("metric=power_w&start=2026-01-05T11:00:00.1234567891Z", "start", "beyond nanoseconds"),
-    ("metric=power_w&start=2026-01-05T12:00:00Z&end=2026-01-05T11:00:00Z", "start", "must be before end"),
-    ("metric=power_w&start=2026-01-05T11:00:00Z&end=2026-01-05T11:00:00Z", "start", "must be before end"),
-    ("metric=power_w&start=2020-01-01T00:00:00Z", "start", "range longer than the allowed 400d"),
-    ("metric=power_w&step=5", "step", "positive duration like 60s"),
-    ("metric=power_w&step=0s", "step", "positive duration"),
-    ("metric=power_w&step=-5m", "step", "positive duration"),
-    ("metric=power_w&step=1s&start=2026-01-04T00:00:00Z", "step", "too many points: 129600 buckets"),
-    ("metric=power_w&agg=median", "agg", "must be one of mean, min, max, sum, count, last"),
-])
+@pytest.mark.parametrize(
+    ("query", "param", "reason"),
+    [
+        ("", "metric", "required"),
+        (
+            "metric=voltage_v",
+            "metric",
+            "has no metric 'voltage_v'; it has: chip_temp_c, hashrate_ths, power_w",
+        ),
+        ("metric=power_w&start=yesterday", "start", "RFC 3339"),
+        ("metric=power_w&end=2026-13-01T00:00:00Z", "end", "RFC 3339"),
+        ("metric=power_w&start=2026-01-05T11:00:00", "start", "UTC offset"),
+        ("metric=power_w&start=2026-01-05", "start", "UTC offset"),
+        ("metric=power_w&start=2026-01-05T11:00:00.1234567891Z", "start", "beyond nanoseconds"),
+        (
+            "metric=power_w&start=2026-01-05T12:00:00Z&end=2026-01-05T11:00:00Z",
+            "start",
+            "must be before end",
+        ),
+        (
+            "metric=power_w&start=2026-01-05T11:00:00Z&end=2026-01-05T11:00:00Z",
+            "start",
+            "must be before end",
+        ),
+        (
+            "metric=power_w&start=2020-01-01T00:00:00Z",
+            "start",
+            "range longer than the allowed 400d",
+        ),
+        ("metric=power_w&step=5", "step", "positive duration like 60s"),
+        ("metric=power_w&step=0s", "step", "positive duration"),
+        ("metric=power_w&step=-5m", "step", "positive duration"),
+        (
+            "metric=power_w&step=1s&start=2026-01-04T00:00:00Z",
+            "step",
+            "too many points: 129600 buckets",
+        ),
+        ("metric=power_w&agg=median", "agg", "must be one of mean, min, max, sum, count, last"),
+    ],
+)
 def test_series_bad_parameters(client: TestClient, query: str, param: str, reason: str) -> None:
     err = error_of(client.get(f"{SERIES}?{query}"), 400)
     assert err["parameter"] == param and reason in err["reason"], err
 
 
 def test_too_many_raw_points_asks_for_a_step(known: KnownFacility) -> None:
-    known.store.write([Sample(NOW_NS - 20_000 * NS_PER_S + k * NS_PER_S, "rig-02", "fan_rpm_1", 4000.0)
-                       for k in range(12_000)])
+    known.store.write(
+        [
+            Sample(NOW_NS - 20_000 * NS_PER_S + k * NS_PER_S, "rig-02", "fan_rpm_1", 4000.0)
+            for k in range(12_000)
+        ]
+    )
     with make_client(known) as c:
-        resp = c.get("/api/v1/devices/rig-02/series?metric=fan_rpm_1&start=2026-01-05T06:00:00Z",
-                     headers={"Authorization": f"Bearer {TOKENS['operator']}"})
+        resp = c.get(
+            "/api/v1/devices/rig-02/series?metric=fan_rpm_1&start=2026-01-05T06:00:00Z",
+            headers={"Authorization": f"Bearer {TOKENS['operator']}"},
+        )
         err = error_of(resp, 400)
-        assert err["parameter"] == "step" and "12000 raw samples" in err["reason"] and "step=3s" in err["reason"]
+        assert (
+            err["parameter"] == "step"
+            and "12000 raw samples" in err["reason"]
+            and "step=3s" in err["reason"]
+        )
 
 
 def test_unknown_path_is_404_json(client: TestClient) -> None:

@@ -22,24 +22,48 @@ def write_config(tmp_path: Path) -> Path:
     fac = fill_known_facility(tmp_path / "data")  # written "by another process": this one closes it
     fac.store.close()
     path = tmp_path / "facility.yaml"
-    path.write_text(yaml.safe_dump({**fac.cfg.model_dump(mode="json", exclude={"base_dir"}),
-                                    "api": {"tokens_env": "MW_TEST_TOKENS"}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                **fac.cfg.model_dump(mode="json", exclude={"base_dir"}),
+                "api": {"tokens_env": "MW_TEST_TOKENS"},
+            }
+        )
+    )
     return path
 
 
 def test_serve_answers_from_the_shared_store_and_stops_on_sigterm(tmp_path: Path) -> None:
     config, port = write_config(tmp_path), free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "minewatch.cli", "serve", "--config", str(config),
-                             "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "MW_TEST_TOKENS": TOKENS_ENV})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "minewatch.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "MW_TEST_TOKENS": TOKENS_ENV},
+    )
     try:
         wait_listening(port, timeout_s=60)
-        resp = httpx.get(f"http://127.0.0.1:{port}/api/v1/devices?role=rig",
-                         headers={"Authorization": f"Bearer {TOKENS['inspector']}"})
+        resp = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/devices?role=rig",
+            headers={"Authorization": f"Bearer {TOKENS['inspector']}"},
+        )
         assert resp.status_code == 200 and resp.json()["total"] == 5
         assert httpx.get(f"http://127.0.0.1:{port}/api/v1/facility").status_code == 401
         parts = httpx.get(f"http://127.0.0.1:{port}/health").json()["components"]
-        assert "notifier" in parts and "analyzer" not in parts  # ledgers what the API does; analyzes nothing
+        assert (
+            "notifier" in parts and "analyzer" not in parts
+        )  # ledgers what the API does; analyzes nothing
     finally:
         time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
@@ -52,7 +76,22 @@ def test_serve_answers_from_the_shared_store_and_stops_on_sigterm(tmp_path: Path
 
 def test_serve_without_tokens_refuses_to_start(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MW_TEST_TOKENS"}
-    done = subprocess.run([sys.executable, "-m", "minewatch.cli", "serve", "--config", str(write_config(tmp_path)),
-                           "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "minewatch.cli",
+            "serve",
+            "--config",
+            str(write_config(tmp_path)),
+            "--port",
+            str(free_port()),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "environment variable MW_TEST_TOKENS is not set" in done.stderr

@@ -1,15 +1,16 @@
-"""The demo's fallback broker (amqtt, MQTT 3.1.1, in-process): simulator → amqtt → collector → store."""
+"""The demo's fallback broker (amqtt, MQTT 3.1.1, in-process): simulator → amqtt → collector →
+store."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from minewatch.broker import EmbeddedBroker
 from minewatch.collector.context import facility_profiles, facility_registry
 from minewatch.collector.mqtt import MqttCollector
-from minewatch.broker import EmbeddedBroker
 from minewatch.config import load_facility
-from minewatch.store import SqliteStore
 from minewatch.simulator.build import build_facility
+from minewatch.store import SqliteStore
 from tests.support.mqtt import facility_file, publish_sim_rounds, wait_for
 
 
@@ -19,11 +20,15 @@ def test_collector_and_simulator_over_amqtt(tmp_path: Path) -> None:
     try:
         cfg = load_facility(facility_file(tmp_path, broker.port, n_rigs=20, protocol="3.1.1"))
         profiles = facility_profiles(cfg)
-        col = MqttCollector(cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, profiles))
+        col = MqttCollector(
+            cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, profiles)
+        )
         col.start()
         assert col.wait_ready(15)
         sent = publish_sim_rounds(build_facility(cfg), broker.port, rounds=3)
-        wait_for(lambda: col.stats()["acked"] == sent, what="every message acknowledged through amqtt")
+        wait_for(
+            lambda: col.stats()["acked"] == sent, what="every message acknowledged through amqtt"
+        )
         col.stop()
     finally:
         broker.stop()

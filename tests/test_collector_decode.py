@@ -1,4 +1,5 @@
-"""Payload decoding: golden cases for good payloads and for every reason a payload or field is rejected."""
+"""Payload decoding: golden cases for good payloads and for every reason a payload or field is
+rejected."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minewatch.collector.decode import _MISSING, REASONS, Decoded, PayloadDecoder, _get
-from minewatch.profiles.mqtt import parse_path
 from minewatch.config.mqtt import DeviceGroup
 from minewatch.profiles import load_profiles
+from minewatch.profiles.mqtt import parse_path
 from minewatch.registry import RegistryEntry
 from minewatch.sample import NS_PER_S
 
@@ -30,15 +31,25 @@ REGISTRY = {
 
 
 def s21_payload(**over: object) -> dict:
-    p = {"ts": TS, "serial": "BMS21-000101", "model": "antminer-s21", "firmware": "agent-1.0",
-         "status": "mining", "power_w": 3512.5, "hashrate_ths": 199.1,
-         "temp": {"chip_max": 71.5, "board_max": 60.25, "inlet": 28.0, "outlet": 47.5},
-         "fans": [5400, 5410, 5390, 5405], "error_code": 0}
+    p = {
+        "ts": TS,
+        "serial": "BMS21-000101",
+        "model": "antminer-s21",
+        "firmware": "agent-1.0",
+        "status": "mining",
+        "power_w": 3512.5,
+        "hashrate_ths": 199.1,
+        "temp": {"chip_max": 71.5, "board_max": 60.25, "inlet": 28.0, "outlet": 47.5},
+        "fans": [5400, 5410, 5390, 5405],
+        "error_code": 0,
+    }
     p.update(over)
     return p
 
 
-def decode(payload: object, topic: str = "site/demo/rigs/BMS21-000101/status", **kw: int) -> Decoded:
+def decode(
+    payload: object, topic: str = "site/demo/rigs/BMS21-000101/status", **kw: int
+) -> Decoded:
     dec = PayloadDecoder([RIGS, ENV], PROFILES, REGISTRY, **kw)
     raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     return dec.decode(topic, raw, NOW)
@@ -56,31 +67,68 @@ def test_good_payload_yields_every_mapped_metric_at_the_payload_time() -> None:
     d = decode(s21_payload())
     assert d.rejects == []
     assert d.device == "BMS21-000101" and d.profile is not None and d.profile.id == "antminer-s21"
-    assert values(d) == {"up": 1.0, "power_w": 3512.5, "hashrate_ths": 199.1, "chip_temp_c": 71.5,
-                         "board_temp_c": 60.25, "inlet_temp_c": 28.0, "outlet_temp_c": 47.5,
-                         "fan_rpm_1": 5400.0, "fan_rpm_2": 5410.0, "fan_rpm_3": 5390.0, "fan_rpm_4": 5405.0,
-                         "error_code": 0.0}
+    assert values(d) == {
+        "up": 1.0,
+        "power_w": 3512.5,
+        "hashrate_ths": 199.1,
+        "chip_temp_c": 71.5,
+        "board_temp_c": 60.25,
+        "inlet_temp_c": 28.0,
+        "outlet_temp_c": 47.5,
+        "fan_rpm_1": 5400.0,
+        "fan_rpm_2": 5410.0,
+        "fan_rpm_3": 5390.0,
+        "fan_rpm_4": 5405.0,
+        "error_code": 0.0,
+    }
     assert {s.ts for s in d.samples} == {TS_NS}
 
 
 def test_good_fields_survive_beside_bad_ones() -> None:
-    d = decode(s21_payload(power_w="3.5kW", hashrate_ths=None, status="on fire",
-                           temp={"chip_max": 71.5, "board_max": True, "inlet": 28.0, "outlet": 47.5, "extra": 1},
-                           fans=[5400, 5410], vendor_blob={"a": 1}))
-    assert values(d) == {"chip_temp_c": 71.5, "inlet_temp_c": 28.0, "outlet_temp_c": 47.5,
-                         "fan_rpm_1": 5400.0, "fan_rpm_2": 5410.0, "error_code": 0.0}
-    assert sorted(reasons(d)) == sorted([
-        ("wrong_type", "power_w"), ("wrong_type", "hashrate_ths"), ("wrong_type", "status"),
-        ("wrong_type", "temp.board_max"), ("unknown_field", "temp.extra"), ("unknown_field", "vendor_blob")])
+    d = decode(
+        s21_payload(
+            power_w="3.5kW",
+            hashrate_ths=None,
+            status="on fire",
+            temp={"chip_max": 71.5, "board_max": True, "inlet": 28.0, "outlet": 47.5, "extra": 1},
+            fans=[5400, 5410],
+            vendor_blob={"a": 1},
+        )
+    )
+    assert values(d) == {
+        "chip_temp_c": 71.5,
+        "inlet_temp_c": 28.0,
+        "outlet_temp_c": 47.5,
+        "fan_rpm_1": 5400.0,
+        "fan_rpm_2": 5410.0,
+        "error_code": 0.0,
+    }
+    assert sorted(reasons(d)) == sorted(
+        [
+            ("wrong_type", "power_w"),
+            ("wrong_type", "hashrate_ths"),
+            ("wrong_type", "status"),
+            ("wrong_type", "temp.board_max"),
+            ("unknown_field", "temp.extra"),
+            ("unknown_field", "vendor_blob"),
+        ]
+    )
     assert all(r.device == "BMS21-000101" for r in d.rejects)
 
 
 def test_nan_and_inf_from_firmware_json_are_rejected_per_field() -> None:
-    raw = orjson.dumps(s21_payload()).replace(b'"power_w":3512.5', b'"power_w":NaN') \
-        .replace(b'"chip_max":71.5', b'"chip_max": inf').replace(b'"hashrate_ths":199.1', b'"hashrate_ths":-Infinity')
+    raw = (
+        orjson.dumps(s21_payload())
+        .replace(b'"power_w":3512.5', b'"power_w":NaN')
+        .replace(b'"chip_max":71.5', b'"chip_max": inf')
+        .replace(b'"hashrate_ths":199.1', b'"hashrate_ths":-Infinity')
+    )
     d = decode(raw + b"\x00\x00")  # trailing NULs, as cgminer sends them
-    assert sorted(reasons(d)) == [("not_finite", "hashrate_ths"), ("not_finite", "power_w"),
-                                  ("not_finite", "temp.chip_max")]
+    assert sorted(reasons(d)) == [
+        ("not_finite", "hashrate_ths"),
+        ("not_finite", "power_w"),
+        ("not_finite", "temp.chip_max"),
+    ]
     assert values(d)["board_temp_c"] == 60.25 and len(d.samples) == 9
 
 
@@ -99,14 +147,21 @@ def test_device_id_from_the_topic_must_be_a_sane_key() -> None:
 
 
 def test_profile_payload_cap_applies_after_routing() -> None:
-    big = s21_payload(firmware="x" * 70_000)  # over the profile default of 64 KiB, under the global cap
+    big = s21_payload(
+        firmware="x" * 70_000
+    )  # over the profile default of 64 KiB, under the global cap
     d = decode(big)
     assert reasons(d) == [("oversized", "")] and "profile antminer-s21" in d.rejects[0].detail
 
 
 def test_unregistered_rig_is_decoded_with_the_profile_it_names() -> None:
     d = decode(s21_payload(serial="NEW-1"), topic="site/demo/rigs/NEW-1/status")
-    assert d.rejects == [] and d.profile is not None and d.profile.id == "antminer-s21" and len(d.samples) == 12
+    assert (
+        d.rejects == []
+        and d.profile is not None
+        and d.profile.id == "antminer-s21"
+        and len(d.samples) == 12
+    )
 
 
 def test_unknown_device_without_registry_entry_or_known_model() -> None:
@@ -116,20 +171,36 @@ def test_unknown_device_without_registry_entry_or_known_model() -> None:
 
 
 def test_registry_model_wins_over_the_payload_model() -> None:
-    d = decode({"ts": TS, "serial": "BMS21H-000301", "model": "antminer-s21", "status": "mining",
-                "power_w": 5300, "coolant": {"in": 33.0, "out": 42.0}},
-               topic="site/demo/rigs/BMS21H-000301/status")
+    d = decode(
+        {
+            "ts": TS,
+            "serial": "BMS21H-000301",
+            "model": "antminer-s21",
+            "status": "mining",
+            "power_w": 5300,
+            "coolant": {"in": 33.0, "out": 42.0},
+        },
+        topic="site/demo/rigs/BMS21H-000301/status",
+    )
     assert d.profile is not None and d.profile.id == "antminer-s21-hydro"
-    assert values(d) == {"up": 1.0, "power_w": 5300.0, "coolant_in_temp_c": 33.0, "coolant_out_temp_c": 42.0}
+    assert values(d) == {
+        "up": 1.0,
+        "power_w": 5300.0,
+        "coolant_in_temp_c": 33.0,
+        "coolant_out_temp_c": 42.0,
+    }
 
 
-@pytest.mark.parametrize(("ts", "reason"), [
-    ("2026-11-25T21:46:00Z", "ts_future"),   # 6 min ahead
-    ("2026-11-18T21:39:00Z", "ts_past"),     # just over 7 days
-    ("2026-11-25T21:40:00", "bad_timestamp"),  # no zone
-    ("yesterday", "bad_timestamp"),
-    (True, "bad_timestamp"),
-])
+@pytest.mark.parametrize(
+    ("ts", "reason"),
+    [
+        ("2026-11-25T21:46:00Z", "ts_future"),  # 6 min ahead
+        ("2026-11-18T21:39:00Z", "ts_past"),  # just over 7 days
+        ("2026-11-25T21:40:00", "bad_timestamp"),  # no zone
+        ("yesterday", "bad_timestamp"),
+        (True, "bad_timestamp"),
+    ],
+)
 def test_timestamp_rejects_the_whole_message(ts: object, reason: str) -> None:
     d = decode(s21_payload(ts=ts))
     assert reasons(d) == [(reason, "ts")] and d.samples == []
@@ -152,7 +223,10 @@ def test_epoch_timestamps_and_receive_time_fallback() -> None:
 def test_required_field_missing_and_scaling() -> None:
     d = decode({"ts": TS, "humidity": 41.0}, topic="site/demo/env/env-hall1")
     assert reasons(d) == [("missing_field", "temperature")] and values(d) == {"humidity_pct": 41.0}
-    d = decode({"ts": TS, "temperature": 29.5, "humidity": 41.0, "battery_pct": 88}, topic="site/demo/env/env-hall1")
+    d = decode(
+        {"ts": TS, "temperature": 29.5, "humidity": 41.0, "battery_pct": 88},
+        topic="site/demo/env/env-hall1",
+    )
     assert d.rejects == [] and values(d) == {"ambient_temp_c": 29.5, "humidity_pct": 41.0}
 
 
@@ -163,14 +237,21 @@ def test_huge_integer_is_not_finite() -> None:
 
 def test_every_reason_is_documented() -> None:
     from pathlib import Path
+
     doc = (Path(__file__).parents[1] / "docs" / "collector-mqtt.md").read_text()
     missing = [r for r in REASONS if f"`{r}`" not in doc]
     assert missing == []
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -184,8 +265,13 @@ def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(over=st.dictionaries(st.sampled_from(["ts", "status", "power_w", "temp", "fans", "error_code", "x"]),
-                            json_values, max_size=4))
+@given(
+    over=st.dictionaries(
+        st.sampled_from(["ts", "status", "power_w", "temp", "fans", "error_code", "x"]),
+        json_values,
+        max_size=4,
+    )
+)
 def test_arbitrary_field_values_never_raise_and_only_finite_numbers_are_stored(over: dict) -> None:
     payload = s21_payload(**over)
     raw = json.dumps(payload, allow_nan=True).encode()

@@ -11,7 +11,9 @@ from minewatch.collector.rejects import RAW_KEEP_BYTES, RateLimitedLog, RejectTr
 from minewatch.counters import Counters
 
 
-def test_rate_limited_log_bursts_then_reports_what_it_suppressed(caplog: pytest.LogCaptureFixture) -> None:
+def test_rate_limited_log_bursts_then_reports_what_it_suppressed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     now = [0.0]
     rl = RateLimitedLog(logging.getLogger("t"), burst=3, window_s=10, clock=lambda: now[0])
     with caplog.at_level(logging.WARNING):
@@ -21,8 +23,13 @@ def test_rate_limited_log_bursts_then_reports_what_it_suppressed(caplog: pytest.
         now[0] = 10.5
         assert rl.warning("not_json", "after the window")
     lines = [r.getMessage() for r in caplog.records]
-    assert lines == ["line 0", "line 1", "line 2", "other reason has its own budget",
-                     "after the window (97 similar line(s) suppressed)"]
+    assert lines == [
+        "line 0",
+        "line 1",
+        "line 2",
+        "other reason has its own budget",
+        "after the window (97 similar line(s) suppressed)",
+    ]
 
 
 def test_tracker_counts_every_reject_and_keeps_bounded_raw_copies() -> None:

@@ -17,7 +17,14 @@ from minewatch.config import load_facility
 from minewatch.sample import now_ns
 from minewatch.store import SqliteStore
 from tests.support.mosquitto import Broker
-from tests.support.mqtt import RIG_TOPIC, S21_METRICS, S21_SERIALS, facility_file, s21_payload, wait_for
+from tests.support.mqtt import (
+    RIG_TOPIC,
+    S21_METRICS,
+    S21_SERIALS,
+    facility_file,
+    s21_payload,
+    wait_for,
+)
 from tests.support.mqtt_secure import start_secure_mosquitto
 
 SECRET = "s3cr3t-pw"
@@ -31,10 +38,20 @@ def secure_broker(tmp_path: Path) -> Iterator[tuple[Broker, Path]]:
 
 
 def collector(tmp_path: Path, broker: Broker, ca: Path) -> MqttCollector:
-    cfg = load_facility(facility_file(tmp_path, broker.port, tls=True, ca_file=str(ca), username="collector",
-                                      password_env="TEST_MQTT_PASSWORD"))
+    cfg = load_facility(
+        facility_file(
+            tmp_path,
+            broker.port,
+            tls=True,
+            ca_file=str(ca),
+            username="collector",
+            password_env="TEST_MQTT_PASSWORD",
+        )
+    )
     profiles = facility_profiles(cfg)
-    return MqttCollector(cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, profiles))
+    return MqttCollector(
+        cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, profiles)
+    )
 
 
 def publish_tls(broker: Broker, ca: Path, n: int) -> None:
@@ -43,16 +60,20 @@ def publish_tls(broker: Broker, ca: Path, n: int) -> None:
     c.username_pw_set("collector", SECRET)
     c.connect("127.0.0.1", broker.port)
     c.loop_start()
-    infos = [c.publish(RIG_TOPIC.format(s), orjson.dumps(s21_payload(s, now_ns() - i * 10**9)), qos=1)
-             for i in range(n) for s in S21_SERIALS[:2]]
+    infos = [
+        c.publish(RIG_TOPIC.format(s), orjson.dumps(s21_payload(s, now_ns() - i * 10**9)), qos=1)
+        for i in range(n)
+        for s in S21_SERIALS[:2]
+    ]
     for info in infos:
         info.wait_for_publish(10)
     c.disconnect()
     c.loop_stop()
 
 
-def test_tls_and_password_from_the_environment(tmp_path: Path, secure_broker: tuple[Broker, Path],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tls_and_password_from_the_environment(
+    tmp_path: Path, secure_broker: tuple[Broker, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     broker, ca = secure_broker
     monkeypatch.setenv("TEST_MQTT_PASSWORD", SECRET)
     col = collector(tmp_path, broker, ca)
@@ -65,8 +86,11 @@ def test_tls_and_password_from_the_environment(tmp_path: Path, secure_broker: tu
 
 
 def test_wrong_password_is_refused_and_counted(
-        tmp_path: Path, secure_broker: tuple[Broker, Path], monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path,
+    secure_broker: tuple[Broker, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     broker, ca = secure_broker
     monkeypatch.setenv("TEST_MQTT_PASSWORD", "wrong")
     col = collector(tmp_path, broker, ca)
@@ -77,8 +101,9 @@ def test_wrong_password_is_refused_and_counted(
     assert "refused the connection" in caplog.text and "wrong" not in caplog.text
 
 
-def test_missing_password_variable_stops_start(tmp_path: Path, secure_broker: tuple[Broker, Path],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_password_variable_stops_start(
+    tmp_path: Path, secure_broker: tuple[Broker, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     broker, ca = secure_broker
     monkeypatch.delenv("TEST_MQTT_PASSWORD", raising=False)
     with pytest.raises(RuntimeError, match="environment variable TEST_MQTT_PASSWORD is not set"):

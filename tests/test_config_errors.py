@@ -1,4 +1,5 @@
-"""Config mistakes: each kind gives a message naming the file, the path inside it and what was expected."""
+"""Config mistakes: each kind gives a message naming the file, the path inside it and what was
+expected."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from minewatch.validation import check_facility
 from minewatch.simulator.layout import registry_csv
+from minewatch.validation import check_facility
 
 ROOT = Path(__file__).parents[1]
 DEMO = ROOT / "examples" / "demo" / "facility.yaml"
@@ -43,7 +44,10 @@ def test_demo_registry_is_the_generated_layout() -> None:
 def test_bad_type(tmp_path: Path) -> None:
     probs = problems_of(tmp_path, lambda d: d["mqtt"].update(port="abc"))
     assert len(probs) == 1
-    assert probs[0].startswith(f"{tmp_path / 'facility.yaml'}: mqtt.port: ") and "valid integer" in probs[0]
+    assert (
+        probs[0].startswith(f"{tmp_path / 'facility.yaml'}: mqtt.port: ")
+        and "valid integer" in probs[0]
+    )
     assert "(got 'abc')" in probs[0]
 
 
@@ -57,19 +61,23 @@ def test_several_mistakes_are_all_reported(tmp_path: Path) -> None:
         d["licence"]["capacity_kw"] = -5
         d["mqtt"]["qos"] = 3
         d["mqtt"]["colour"] = "blue"
+
     probs = problems_of(tmp_path, edit)
     assert [p.split(": ")[1] for p in probs] == ["licence.capacity_kw", "mqtt.qos", "mqtt.colour"]
     assert "Extra inputs are not permitted" in probs[2]
 
 
-@pytest.mark.parametrize(("topic", "expected"), [
-    ("site/demo/rigs/+/status", "exactly one level that is '{device}'"),
-    ("site/{device}/rigs/{device}", "exactly one level that is '{device}'"),
-    ("site/demo/rig-{device}/status", "exactly one level that is '{device}'"),
-    ("site/#/{device}", "'#' only the last level"),
-    ("site/a+b/{device}", "'+' must be a whole level"),
-    ("$share/g/site/{device}", "must not start with '$'"),
-])
+@pytest.mark.parametrize(
+    ("topic", "expected"),
+    [
+        ("site/demo/rigs/+/status", "exactly one level that is '{device}'"),
+        ("site/{device}/rigs/{device}", "exactly one level that is '{device}'"),
+        ("site/demo/rig-{device}/status", "exactly one level that is '{device}'"),
+        ("site/#/{device}", "'#' only the last level"),
+        ("site/a+b/{device}", "'+' must be a whole level"),
+        ("$share/g/site/{device}", "must not start with '$'"),
+    ],
+)
 def test_bad_topic_pattern(tmp_path: Path, topic: str, expected: str) -> None:
     probs = problems_of(tmp_path, lambda d: d["device_groups"][0].update(topic=topic))
     assert len(probs) == 1 and ": device_groups[0].topic: " in probs[0] and expected in probs[0]
@@ -83,7 +91,9 @@ def test_unknown_profile(tmp_path: Path) -> None:
 
 
 def test_inconsistent_mqtt_settings(tmp_path: Path) -> None:
-    probs = problems_of(tmp_path, lambda d: d["mqtt"].update(protocol="3.1.1", shared_group="hall1"))
+    probs = problems_of(
+        tmp_path, lambda d: d["mqtt"].update(protocol="3.1.1", shared_group="hall1")
+    )
     assert len(probs) == 1 and "mqtt: Value error, shared_group needs protocol '5'" in probs[0]
 
 
@@ -98,7 +108,10 @@ def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
 
 
 def test_bad_registry_rows(tmp_path: Path) -> None:
-    reg = registry_csv(3) + "BMS21-000001,antminer-s21,hall1,A01\n,antminer-s21,hall1,A01\nX-1,antminer-s99,hall1,A02\n"
+    reg = (
+        registry_csv(3)
+        + "BMS21-000001,antminer-s21,hall1,A01\n,antminer-s21,hall1,A01\nX-1,antminer-s99,hall1,A02\n"
+    )
     probs = problems_of(tmp_path, registry=reg)
     reg_path = tmp_path / "registry.csv"
     assert probs == [
@@ -110,14 +123,17 @@ def test_bad_registry_rows(tmp_path: Path) -> None:
 
 def test_registry_missing_column(tmp_path: Path) -> None:
     probs = problems_of(tmp_path, registry="serial,model,zone\nA,antminer-s21,hall1\n")
-    assert probs == [f"{tmp_path / 'registry.csv'}: header: missing column(s) rack; expected serial, model, zone, rack"]
+    assert probs == [
+        f"{tmp_path / 'registry.csv'}: header: missing column(s) rack; expected serial, model, zone, rack"
+    ]
 
 
 def _bad_profile(tmp_path: Path, mqtt: dict) -> list[str]:
     pdir = tmp_path / "profiles"
     pdir.mkdir()
-    (pdir / "my-sensor.yaml").write_text(yaml.safe_dump(
-        {"kind": "env_sensor", "vendor": "x", "model": "y", "mqtt": mqtt}))
+    (pdir / "my-sensor.yaml").write_text(
+        yaml.safe_dump({"kind": "env_sensor", "vendor": "x", "model": "y", "mqtt": mqtt})
+    )
     return problems_of(tmp_path, lambda d: d.update(device_profiles_dir="profiles"))
 
 
@@ -135,17 +151,29 @@ def test_bad_payload_path_in_a_profile(tmp_path: Path) -> None:
 
 
 def test_two_fields_reading_one_path(tmp_path: Path) -> None:
-    probs = _bad_profile(tmp_path, {"fields": {"ambient_temp_c": {"path": "t"}, "inlet_temp_c": {"path": "t"}}})
+    probs = _bad_profile(
+        tmp_path, {"fields": {"ambient_temp_c": {"path": "t"}, "inlet_temp_c": {"path": "t"}}}
+    )
     assert len(probs) == 1 and "read the same path 't'" in probs[0]
 
 
 def test_check_config_cli_exits_non_zero_and_lists_problems(tmp_path: Path) -> None:
-    path = write_facility(tmp_path, lambda d: (d["mqtt"].update(port=0), d["device_groups"][0].update(topic="x")))
-    res = subprocess.run([sys.executable, "-m", "minewatch.cli", "check-config", str(path)],
-                         capture_output=True, text=True, cwd=ROOT)
+    path = write_facility(
+        tmp_path, lambda d: (d["mqtt"].update(port=0), d["device_groups"][0].update(topic="x"))
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "minewatch.cli", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert res.returncode == 1
     assert "mqtt.port" in res.stderr and "device_groups[0].topic" in res.stderr
     assert "2 problem(s) found" in res.stderr
-    ok = subprocess.run([sys.executable, "-m", "minewatch.cli", "check-config", str(DEMO)],
-                        capture_output=True, text=True, cwd=ROOT)
+    ok = subprocess.run(
+        [sys.executable, "-m", "minewatch.cli", "check-config", str(DEMO)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert ok.returncode == 0 and ok.stdout.strip().endswith("OK")

@@ -21,25 +21,42 @@ from minewatch.api.auth import TokenTable
 from minewatch.config import load_facility
 from minewatch.resources import demo_config
 from minewatch.runtime import Runtime
-from tests.support.api import TOKENS, TOKENS_ENV
 from tests.support import waiting
+from tests.support.api import TOKENS, TOKENS_ENV
 from tests.support.mosquitto import Broker
 
 RIG = "BMS21-000002"
 
 E2E_PROFILE = {
-    "id": "e2e", "title": "End-to-end overheat", "jurisdiction": "test", "version": "1",
-    "rules": [{
-        "id": "TH-E2E", "title": "Chip over-temperature (test)", "kind": "threshold", "family": "thermal",
-        "severity": "critical", "selector": {"role": "rig"}, "for": "1s",
-        "params": {"metric": "chip_temp_c", "above": 80, "clear_above": 77, "max_age": "10s", "unit": "°C"},
-        "source": "test threshold",
-    }],
+    "id": "e2e",
+    "title": "End-to-end overheat",
+    "jurisdiction": "test",
+    "version": "1",
+    "rules": [
+        {
+            "id": "TH-E2E",
+            "title": "Chip over-temperature (test)",
+            "kind": "threshold",
+            "family": "thermal",
+            "severity": "critical",
+            "selector": {"role": "rig"},
+            "for": "1s",
+            "params": {
+                "metric": "chip_temp_c",
+                "above": 80,
+                "clear_above": 77,
+                "max_age": "10s",
+                "unit": "°C",
+            },
+            "source": "test threshold",
+        }
+    ],
 }
 
 
 def e2e_facility(tmp_path: Path, broker: Broker) -> Path:
-    """The demo facility cut down to three rigs and its hall sensors, on the test broker, evaluated every 0.7 s."""
+    """The demo facility cut down to three rigs and its hall sensors, on the test broker, evaluated
+    every 0.7 s."""
     rows = (demo_config().parent / "registry.csv").read_text().splitlines()
     keep = [rows[0], *rows[1:4], *(r for r in rows if r.startswith("env-"))]
     (tmp_path / "registry.csv").write_text("\n".join(keep) + "\n")
@@ -48,8 +65,10 @@ def e2e_facility(tmp_path: Path, broker: Broker) -> Path:
     cfg["registry"] = "registry.csv"
     cfg["storage"]["data_dir"] = "data"
     cfg["mqtt"].update(host=broker.host, port=broker.port, client_id="e2e-collector")
-    # 0.7 s, not a multiple of the simulator's 0.5 s: no phase lock between publishing and evaluation;
-    # the device table re-read every second (the default 30 s leaves a fresh analyzer blind that long)
+    # 0.7 s, not a multiple of the simulator's 0.5 s: no phase lock between publishing and
+    # evaluation;
+    # the device table re-read every second (the default 30 s leaves a fresh analyzer blind that
+    # long)
     cfg["analysis"] = {"compliance_profile": "e2e.yaml", "interval_s": 0.7, "devices_refresh_s": 1}
     (tmp_path / "facility.yaml").write_text(yaml.safe_dump(cfg))
     return tmp_path / "facility.yaml"
@@ -72,18 +91,33 @@ def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 90.0) -> An
 
 
 def test_injected_overheat_fires_and_resolves(running: Runtime) -> None:
-    api = httpx.Client(base_url=running.api_url or "", timeout=10,
-                       headers={"Authorization": f"Bearer {TOKENS['admin']}"})
+    api = httpx.Client(
+        base_url=running.api_url or "",
+        timeout=10,
+        headers={"Authorization": f"Bearer {TOKENS['admin']}"},
+    )
     names = {n for n, _ in running.supervisor.parts}
     assert {"broker", "mqtt_collector", "simulator", "analyzer", "api"} - {"broker"} <= names
 
     def alerts(state: str) -> list[dict[str, Any]]:
-        return [a for a in api.get("/api/v1/alerts", params={"state": state}).json()["items"]
-                if a["rule_id"] == "TH-E2E" and a["subject"] == RIG]
+        return [
+            a
+            for a in api.get("/api/v1/alerts", params={"state": state}).json()["items"]
+            if a["rule_id"] == "TH-E2E" and a["subject"] == RIG
+        ]
 
-    # telemetry flows: every rig is online, power comes from the rigs (the demo has no meter over MQTT)
-    facility = wait_for("three rigs online", lambda: (f := api.get("/api/v1/facility").json())
-                        ["devices"]["by_role"].get("rig", {}).get("online") == 3 and f)
+    # telemetry flows: every rig is online, power comes from the rigs (the demo has no meter over
+    # MQTT)
+    facility = wait_for(
+        "three rigs online",
+        lambda: (
+            (f := api.get("/api/v1/facility").json())["devices"]["by_role"]
+            .get("rig", {})
+            .get("online")
+            == 3
+            and f
+        ),
+    )
     assert facility["power"]["source"] == "rigs_sum" and facility["power"]["kw"] > 5
     assert alerts("firing") == []
 
@@ -95,7 +129,10 @@ def test_injected_overheat_fires_and_resolves(running: Runtime) -> None:
     assert summary["firing"] >= 1 and summary["firing_by_severity"]["critical"] >= 1
     assert RIG in [a["subject"] for a in api.get(f"/api/v1/devices/{RIG}").json()["active_alerts"]]
 
-    assert api.delete("/api/v1/admin/faults", params={"fault": "overheat", "target": RIG}).status_code == 200
+    assert (
+        api.delete("/api/v1/admin/faults", params={"fault": "overheat", "target": RIG}).status_code
+        == 200
+    )
     [resolved] = wait_for("the alert to resolve as the rig cools", lambda: alerts("resolved"))
     assert resolved["id"] == alert["id"] and resolved["resolved_at"] > resolved["fired_at"]
     states = [t["to_state"] for t in api.get(f"/api/v1/alerts/{alert['id']}").json()["transitions"]]

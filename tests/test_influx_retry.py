@@ -25,18 +25,26 @@ def receiver(request: pytest.FixtureRequest) -> Iterator[Scripted]:
 
 
 def _store(server: Scripted, api: str, sleeps: list[float], **kw: object) -> InfluxStore:
-    settings = InfluxSettings(url=server.url, api=api, org="o", token_env=None, database="minewatch", **kw)
+    settings = InfluxSettings(
+        url=server.url, api=api, org="o", token_env=None, database="minewatch", **kw
+    )
     return InfluxStore(settings, facility="f", sleep=sleeps.append)
 
 
-@pytest.mark.parametrize("receiver", [[(429, {"Retry-After": "2"}), (503, {"Retry-After": "1"})]], indirect=True)
+@pytest.mark.parametrize(
+    "receiver", [[(429, {"Retry-After": "2"}), (503, {"Retry-After": "1"})]], indirect=True
+)
 @pytest.mark.parametrize("api", ["v1", "v2"])
-def test_429_and_503_are_retried_after_the_servers_retry_after(receiver: Scripted, api: str) -> None:
+def test_429_and_503_are_retried_after_the_servers_retry_after(
+    receiver: Scripted, api: str
+) -> None:
     sleeps: list[float] = []
     store = _store(receiver, api, sleeps, create=False)
     store.write(SAMPLES)
     assert sleeps == [2.0, 1.0]
-    assert [p.split("?")[0] for p, _ in receiver.writes][-3:] == ["/write" if api == "v1" else "/api/v2/write"] * 3
+    assert [p.split("?")[0] for p, _ in receiver.writes][-3:] == [
+        "/write" if api == "v1" else "/api/v2/write"
+    ] * 3
     assert receiver.writes[-1][1].startswith(b"unclassified,device=rig-1,facility=f power_w=1.0 ")
     assert store.counters.get("influx_retries_total", "429") == 1
     assert store.counters.get("influx_retries_total", "503") == 1
@@ -44,7 +52,9 @@ def test_429_and_503_are_retried_after_the_servers_retry_after(receiver: Scripte
 
 
 @pytest.mark.parametrize("receiver", [[(503, {"Retry-After": "600"})] * 3], indirect=True)
-def test_retry_after_is_capped_and_a_server_that_stays_busy_means_unavailable(receiver: Scripted) -> None:
+def test_retry_after_is_capped_and_a_server_that_stays_busy_means_unavailable(
+    receiver: Scripted,
+) -> None:
     sleeps: list[float] = []
     store = _store(receiver, "v1", sleeps, max_retries=2, retry_max_wait_s=5)
     with pytest.raises(StoreUnavailable, match="HTTP 503"):
@@ -75,7 +85,9 @@ def test_5xx_and_timeouts_are_store_unavailable_at_once(receiver: Scripted) -> N
 
 
 def test_connection_refused_is_store_unavailable() -> None:
-    store = InfluxStore(InfluxSettings(url=f"http://127.0.0.1:{free_port()}", api="v1"), facility="f")
+    store = InfluxStore(
+        InfluxSettings(url=f"http://127.0.0.1:{free_port()}", api="v1"), facility="f"
+    )
     with pytest.raises(StoreUnavailable, match="ConnectError"):
         store.write(SAMPLES)
     store.close()

@@ -1,4 +1,5 @@
-"""The hash-chained ledger: every edit, deletion or reordering in the database is found at its entry."""
+"""The hash-chained ledger: every edit, deletion or reordering in the database is found at its
+entry."""
 
 from __future__ import annotations
 
@@ -16,9 +17,18 @@ N = 12
 def _filled(tmp_path: Path, n: int = N) -> Ledger:
     led = Ledger(tmp_path / "state.db")
     for i in range(1, n + 1):
-        led.append("alert.transition", {"alert_id": i, "value": 90.0 + i / 10, "to_state": "firing",
-                                        "nested": {"b": [1, 2], "a": None}},
-                   at_ns=1_750_000_000_000_000_000 + i, actor="analyzer", subject=f"TH-01:rig-{i}")
+        led.append(
+            "alert.transition",
+            {
+                "alert_id": i,
+                "value": 90.0 + i / 10,
+                "to_state": "firing",
+                "nested": {"b": [1, 2], "a": None},
+            },
+            at_ns=1_750_000_000_000_000_000 + i,
+            actor="analyzer",
+            subject=f"TH-01:rig-{i}",
+        )
     return led
 
 
@@ -36,13 +46,24 @@ def test_intact_chain_verifies_and_links_to_genesis(tmp_path: Path) -> None:
     assert rep.ok and rep.entries == N and rep.head.seq == N
     first = led.entries(limit=1)[0]
     assert first.prev_hash == GENESIS
-    assert first.hash == entry_hash(GENESIS, 1, first.at_ns, first.kind, first.actor, first.subject, first.payload)
+    assert first.hash == entry_hash(
+        GENESIS, 1, first.at_ns, first.kind, first.actor, first.subject, first.payload
+    )
 
 
 @pytest.mark.parametrize("seq", [1, 5, N])
-@pytest.mark.parametrize("column,value", [("payload", "'{\"alert_id\":999}'"), ("at_ns", "at_ns + 1"),
-                                          ("actor", "'operator'"), ("kind", "'alert.ack'")])
-def test_edit_of_any_column_is_found_at_that_entry(tmp_path: Path, seq: int, column: str, value: str) -> None:
+@pytest.mark.parametrize(
+    "column,value",
+    [
+        ("payload", "'{\"alert_id\":999}'"),
+        ("at_ns", "at_ns + 1"),
+        ("actor", "'operator'"),
+        ("kind", "'alert.ack'"),
+    ],
+)
+def test_edit_of_any_column_is_found_at_that_entry(
+    tmp_path: Path, seq: int, column: str, value: str
+) -> None:
     led = _filled(tmp_path)
     _sql(led, f"UPDATE ledger SET {column} = {value} WHERE seq = {seq}")
     rep = led.verify()
@@ -89,8 +110,12 @@ def test_deletion_with_renumbering_is_found(tmp_path: Path) -> None:
 @pytest.mark.parametrize("a,b", [(1, 2), (5, 6), (3, 9)])
 def test_reordering_is_found_at_the_first_moved_entry(tmp_path: Path, a: int, b: int) -> None:
     led = _filled(tmp_path)
-    _sql(led, f"UPDATE ledger SET seq = -1 WHERE seq = {a}", f"UPDATE ledger SET seq = {a} WHERE seq = {b}",
-         f"UPDATE ledger SET seq = {b} WHERE seq = -1")
+    _sql(
+        led,
+        f"UPDATE ledger SET seq = -1 WHERE seq = {a}",
+        f"UPDATE ledger SET seq = {a} WHERE seq = {b}",
+        f"UPDATE ledger SET seq = {b} WHERE seq = -1",
+    )
     rep = led.verify()
     assert (rep.problems[0].what, rep.problems[0].seq) == ("reordered", a)
     assert f"written as #{b}" in rep.problems[0].detail
@@ -100,9 +125,14 @@ def test_swapped_contents_are_reordered(tmp_path: Path) -> None:
     """Rows keep their numbers but exchange everything else."""
     led = _filled(tmp_path)
     cols = "at_ns, kind, actor, subject, payload, prev_hash, hash"
-    _sql(led, f"CREATE TABLE t AS SELECT seq, {cols} FROM ledger WHERE seq IN (4, 5)",
-         *[f"UPDATE ledger SET {c} = (SELECT {c} FROM t WHERE t.seq = 9 - ledger.seq) WHERE seq IN (4, 5)"
-           for c in cols.split(", ")])
+    _sql(
+        led,
+        f"CREATE TABLE t AS SELECT seq, {cols} FROM ledger WHERE seq IN (4, 5)",
+        *[
+            f"UPDATE ledger SET {c} = (SELECT {c} FROM t WHERE t.seq = 9 - ledger.seq) WHERE seq IN (4, 5)"
+            for c in cols.split(", ")
+        ],
+    )
     rep = led.verify()
     assert (rep.problems[0].what, rep.problems[0].seq) == ("reordered", 4)
 

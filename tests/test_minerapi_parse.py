@@ -11,13 +11,22 @@ from minewatch.collector.minerapi.paths import FieldError, extract, resolve
 from minewatch.profiles.minerapi import ApiField
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    (b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"GHS 5s":"140123.5"}]}\x00', {"GHS 5s": "140123.5"}),
-    (b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"a":1}{"b":2}]}', {"a": 1}),             # }{ without a comma
-    (b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"a":1,},]}', {"a": 1}),                 # ,} and ,]
-    (b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[,{"a":1}]}', {"a": 1}),                  # [,
-    (b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"a":1,\n"b":"x\ny"}]}', {"a": 1, "b": "x y"}),  # raw newline in a string
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"GHS 5s":"140123.5"}]}\x00',
+            {"GHS 5s": "140123.5"},
+        ),
+        (b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"a":1}{"b":2}]}', {"a": 1}),  # }{ without a comma
+        (b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"a":1,},]}', {"a": 1}),  # ,} and ,]
+        (b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[,{"a":1}]}', {"a": 1}),  # [,
+        (
+            b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"a":1,\n"b":"x\ny"}]}',
+            {"a": 1, "b": "x y"},
+        ),  # raw newline in a string
+    ],
+)
 def test_firmware_json_habits_are_repaired(raw: bytes, expected: dict) -> None:
     doc = parse_reply(raw)
     assert doc["SUMMARY"][0] == expected
@@ -26,24 +35,40 @@ def test_firmware_json_habits_are_repaired(raw: bytes, expected: dict) -> None:
 def test_bare_nan_and_inf_parse_as_non_finite_numbers() -> None:
     doc = parse_reply(b'{"SUMMARY":[{"Temp":nan,"MHS":inf,"Low":-inf,"ok":1.5}]}')
     s = doc["SUMMARY"][0]
-    assert math.isnan(s["Temp"]) and s["MHS"] == math.inf and s["Low"] == -math.inf and s["ok"] == 1.5
+    assert (
+        math.isnan(s["Temp"]) and s["MHS"] == math.inf and s["Low"] == -math.inf and s["ok"] == 1.5
+    )
 
 
-@pytest.mark.parametrize(("raw", "reason"), [
-    (b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"Elapsed":12,"GHS 5s":"1', "truncated"),
-    (b"\xff\xfeBUSY", "invalid_json"),
-    (b"[1,2,3]", "not_object"),
-    (b"\x00\x00", "empty"),
-])
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"Elapsed":12,"GHS 5s":"1', "truncated"),
+        (b"\xff\xfeBUSY", "invalid_json"),
+        (b"[1,2,3]", "not_object"),
+        (b"\x00\x00", "empty"),
+    ],
+)
 def test_unrepairable_replies_are_rejected_with_a_reason(raw: bytes, reason: str) -> None:
     with pytest.raises(ReplyError) as err:
         parse_reply(raw)
     assert err.value.reason == reason
 
 
-DOC = {"STATS": [{"Type": "x"}, {"temp1": 61, "temp2": 0, "temp3": 64, "temp2_1": 55, "temp_chip1": "70-72-0-69",
-                                 "fan1": 5400}],
-       "NEW": [{"chain": [{"temp_chip": [60, 62, 0, 0]}, {"temp_chip": [66, 61, 0, 0]}]}]}
+DOC = {
+    "STATS": [
+        {"Type": "x"},
+        {
+            "temp1": 61,
+            "temp2": 0,
+            "temp3": 64,
+            "temp2_1": 55,
+            "temp_chip1": "70-72-0-69",
+            "fan1": 5400,
+        },
+    ],
+    "NEW": [{"chain": [{"temp_chip": [60, 62, 0, 0]}, {"temp_chip": [66, 61, 0, 0]}]}],
+}
 
 
 def test_paths_with_wildcards_indexes_and_key_patterns() -> None:
@@ -54,9 +79,17 @@ def test_paths_with_wildcards_indexes_and_key_patterns() -> None:
 
 
 def test_extract_reduces_splits_and_drops_absent_sensors() -> None:
-    f = ApiField(command="stats", paths=["STATS[1].temp_chip?", "STATS[1].temp?"], split="-", reduce="max", ignore_zero=True)
+    f = ApiField(
+        command="stats",
+        paths=["STATS[1].temp_chip?", "STATS[1].temp?"],
+        split="-",
+        reduce="max",
+        ignore_zero=True,
+    )
     assert extract(f, DOC) == 72.0
-    mean = ApiField(command="stats", paths="NEW[0].chain[*].temp_chip[*]", reduce="mean", ignore_zero=True)
+    mean = ApiField(
+        command="stats", paths="NEW[0].chain[*].temp_chip[*]", reduce="mean", ignore_zero=True
+    )
     assert extract(mean, DOC) == pytest.approx((60 + 62 + 66 + 61) / 4)
     assert extract(ApiField(command="stats", paths="STATS[0].missing"), DOC) is None
     scaled = ApiField(command="s", paths="S.v", scale=0.001, offset=1)

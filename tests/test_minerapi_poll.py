@@ -17,16 +17,31 @@ from tests.support.minerapi import running, sim_miner
 PROFILES = load_profiles()
 
 
-def _poller(server, profile: str | None = None, serial: str | None = None, timeout_s: float = 3.0,
-            raw: RawKeeper | None = None) -> MinerPoller:  # type: ignore[no-untyped-def]
-    target = MinerTarget(host=server.host, port=server.port, profile=profile, serial=serial, timeout_s=timeout_s)
+def _poller(
+    server,
+    profile: str | None = None,
+    serial: str | None = None,
+    timeout_s: float = 3.0,
+    raw: RawKeeper | None = None,
+) -> MinerPoller:  # type: ignore[no-untyped-def]
+    target = MinerTarget(
+        host=server.host, port=server.port, profile=profile, serial=serial, timeout_s=timeout_s
+    )
     return MinerPoller(target, PROFILES, Counters(), raw)
 
 
-@pytest.mark.parametrize("profile", ["antminer-s19-xp", "antminer-s21", "whatsminer-m60", "luxos-antminer-s19j-pro"])
+@pytest.mark.parametrize(
+    "profile", ["antminer-s19-xp", "antminer-s21", "whatsminer-m60", "luxos-antminer-s19j-pro"]
+)
 async def test_each_firmware_maps_to_the_same_metrics(profile: str) -> None:
-    miner = sim_miner(profile, "SN-1", chip_temp_c=77.0, hashrate_ths=150.0, power_w=3300.0,
-                      fan_rpm=[5000.0, 5100.0, 5200.0, 5300.0])
+    miner = sim_miner(
+        profile,
+        "SN-1",
+        chip_temp_c=77.0,
+        hashrate_ths=150.0,
+        power_w=3300.0,
+        fan_rpm=[5000.0, 5100.0, 5200.0, 5300.0],
+    )
     async with running([miner]) as (server,):
         poller = _poller(server, profile, "SN-1")
         samples = await poller.poll(now_ns())
@@ -44,8 +59,15 @@ async def test_each_firmware_maps_to_the_same_metrics(profile: str) -> None:
 async def test_hydro_antminer_reports_coolant_temperatures_from_the_chip_array() -> None:
     miner = sim_miner("antminer-s21-hydro", "H-1", chip_temp_c=80.0)
     async with running([miner]) as (server,):
-        got = {s.metric: s.value for s in await _poller(server, "antminer-s21-hydro", "H-1").poll(now_ns())}
-    assert got["coolant_in_temp_c"] == 40.0 and got["coolant_out_temp_c"] == 50.0 and got["chip_temp_c"] == 80.0
+        got = {
+            s.metric: s.value
+            for s in await _poller(server, "antminer-s21-hydro", "H-1").poll(now_ns())
+        }
+    assert (
+        got["coolant_in_temp_c"] == 40.0
+        and got["coolant_out_temp_c"] == 50.0
+        and got["chip_temp_c"] == 80.0
+    )
     assert not any(m.startswith("fan_rpm") for m in got)
 
 
@@ -55,9 +77,14 @@ async def test_unparseable_reply_is_kept_raw_and_the_rest_still_maps(tmp_path) -
     async with running([miner]) as (server,):
         poller = _poller(server, "whatsminer-m60", "W-1", raw=raw)
         samples = await poller.poll(now_ns())
-    assert [(s.metric, s.value) for s in samples] == [("up", 1.0)]  # it answered, with nothing usable
+    assert [(s.metric, s.value) for s in samples] == [
+        ("up", 1.0)
+    ]  # it answered, with nothing usable
     kept = raw.recent()
-    assert {(k.device, k.command, k.reason) for k in kept} == {("W-1", "summary", "truncated"), ("W-1", "devs", "truncated")}
+    assert {(k.device, k.command, k.reason) for k in kept} == {
+        ("W-1", "summary", "truncated"),
+        ("W-1", "devs", "truncated"),
+    }
     assert all(k.raw == miner.reply(k.command) for k in kept)  # byte-for-byte what the miner sent
     assert len(list((tmp_path / "raw").glob("*.raw"))) == 2
     assert poller.counters.get("rejected_total", "miner_reply_truncated") == 2
@@ -85,7 +112,9 @@ async def test_hung_miner_never_stalls_the_others() -> None:
     miners = [sim_miner("whatsminer-m60", f"W-{i}") for i in range(4)]
     miners[0].hang = True
     async with running(miners) as servers:
-        pollers = [_poller(s, "whatsminer-m60", f"W-{i}", timeout_s=2.0) for i, s in enumerate(servers)]
+        pollers = [
+            _poller(s, "whatsminer-m60", f"W-{i}", timeout_s=2.0) for i, s in enumerate(servers)
+        ]
         tasks = [asyncio.create_task(p.poll(now_ns())) for p in pollers]
         await asyncio.wait(tasks[1:])
         assert not tasks[0].done()  # the healthy miners finished while the hung one still waits
@@ -96,14 +125,22 @@ async def test_hung_miner_never_stalls_the_others() -> None:
 
 
 async def test_unconfigured_miner_is_identified_from_its_replies() -> None:
-    async with running([sim_miner("whatsminer-m60", "WM60-000777"), sim_miner("antminer-s21", "ignored")]) as servers:
+    async with running(
+        [sim_miner("whatsminer-m60", "WM60-000777"), sim_miner("antminer-s21", "ignored")]
+    ) as servers:
         wm, am = (_poller(s) for s in servers)
         wm_samples = await wm.poll(now_ns())
         am_samples = await am.poll(now_ns())
     assert wm.profile.id == "whatsminer-m60" and {s.device for s in wm_samples} == {"WM60-000777"}
-    assert wm.new_meta is not None and wm.new_meta.role == "rig" and wm.new_meta.model == "whatsminer-m60"
+    assert (
+        wm.new_meta is not None
+        and wm.new_meta.role == "rig"
+        and wm.new_meta.model == "whatsminer-m60"
+    )
     # stock Antminers give no serial on 4028: the device id falls back to host:port
-    assert am.profile.id == "antminer-s21" and {s.device for s in am_samples} == {f"{am.target.host}:{am.port}"}
+    assert am.profile.id == "antminer-s21" and {s.device for s in am_samples} == {
+        f"{am.target.host}:{am.port}"
+    }
 
 
 async def test_powered_off_miner_is_down() -> None:

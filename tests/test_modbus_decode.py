@@ -30,7 +30,9 @@ NUMERIC = [c for c in CASES if c["type"] != "bool"]  # bits are decoded by the p
 def test_codec_matches_golden_words(case: dict) -> None:
     dtype, order = DataType(case["type"]), ByteOrder(case["order"])
     raw = decode_words(case["words"], dtype, order)
-    assert raw * case.get("scale", 1) + case.get("offset", 0) == pytest.approx(case["value"], rel=1e-12)
+    assert raw * case.get("scale", 1) + case.get("offset", 0) == pytest.approx(
+        case["value"], rel=1e-12
+    )
     if "scale" not in case:
         assert encode_value(case["value"], dtype, order) == case["words"]
 
@@ -40,16 +42,31 @@ async def test_all_golden_cases_through_a_real_server() -> None:
     words: list[int] = []
     registers = []
     for i, case in enumerate(CASES):
-        reg = {"metric": f"case_count_{i}", "function": "holding", "address": len(words), "type": case["type"],
-               "order": case["order"]}
+        reg = {
+            "metric": f"case_count_{i}",
+            "function": "holding",
+            "address": len(words),
+            "type": case["type"],
+            "order": case["order"],
+        }
         for opt in ("bit", "scale", "offset", "invert"):
             if opt in case:
                 reg[opt] = case[opt]
         registers.append(reg)
         words.extend(case["words"])
-    profile = profile_from({"id": "golden", "kind": "power_meter", "vendor": "test", "model": "golden",
-                            "modbus": {"source": "tests/cases/modbus/golden.yaml", "addressing": "pdu",
-                                       "registers": registers}})
+    profile = profile_from(
+        {
+            "id": "golden",
+            "kind": "power_meter",
+            "vendor": "test",
+            "model": "golden",
+            "modbus": {
+                "source": "tests/cases/modbus/golden.yaml",
+                "addressing": "pdu",
+                "registers": registers,
+            },
+        }
+    )
     port = free_port()
     async with RawRegisterServer(port, holding=words):
         target = ModbusTarget(name="golden", profile="golden", host="127.0.0.1", port=port)
@@ -69,15 +86,26 @@ async def test_coils_and_discrete_inputs_decode_bit_by_bit() -> None:
     regs = [{"metric": f"coil_{i}_bool", "function": "coil", "address": i} for i in range(8)]
     regs += [{"metric": f"di_{i}_bool", "function": "discrete", "address": i} for i in range(4)]
     regs.append({"metric": "di_inv_bool", "function": "discrete", "address": 0, "invert": True})
-    profile = profile_from({"id": "bits", "kind": "fire_panel", "vendor": "t", "model": "t",
-                            "modbus": {"source": "test", "addressing": "pdu", "registers": regs}})
+    profile = profile_from(
+        {
+            "id": "bits",
+            "kind": "fire_panel",
+            "vendor": "t",
+            "model": "t",
+            "modbus": {"source": "test", "addressing": "pdu", "registers": regs},
+        }
+    )
     port = free_port()
     async with RawRegisterServer(port, coils=coils, discrete=discrete) as server:
-        dev = device_for(ModbusTarget(name="bits", profile="bits", host="127.0.0.1", port=port), profile)
+        dev = device_for(
+            ModbusTarget(name="bits", profile="bits", host="127.0.0.1", port=port), profile
+        )
         result = await dev.poll(now_ns())
         dev.link.close()
     got = {s.metric: s.value for s in result.samples}
     assert [got[f"coil_{i}_bool"] for i in range(8)] == [float(b) for b in coils[:8]]
     assert [got[f"di_{i}_bool"] for i in range(4)] == [float(b) for b in discrete[:4]]
-    assert got["di_inv_bool"] == 1.0  # discrete input 0 is off; inverted (normally closed) it reads 1
+    assert (
+        got["di_inv_bool"] == 1.0
+    )  # discrete input 0 is off; inverted (normally closed) it reads 1
     assert sorted(fc for fc, *_ in server.requests) == [1, 2]  # one read per table

@@ -13,15 +13,37 @@ from minewatch.events import EventBus
 from minewatch.notifier.delivery import backoff_delay_s
 from minewatch.notifier.service import Notifier
 from tests.support.notify import (
-    ReceiverServer, SmtpServer, facility_config, fast_backoff, running, transition, wait_until,
+    ReceiverServer,
+    SmtpServer,
+    facility_config,
+    fast_backoff,
+    running,
+    transition,
+    wait_until,
 )
 
 
-def _notifier(tmp_path: Path, receiver: ReceiverServer, key_dir: Path, *, cb: dict[str, Any] | None = None,
-              **notify: Any) -> tuple[EventBus, Notifier]:
-    central = {"enabled": True, "url": receiver.url, "key_dir": str(key_dir), "backoff": fast_backoff(),
-               "heartbeat_interval_s": 3600, "daily_report_at": None, "timeout_s": 0.3, **(cb or {})}
-    cfg = facility_config(tmp_path, notify={"central_bank": central, "poll_interval_s": 0.05, **notify})
+def _notifier(
+    tmp_path: Path,
+    receiver: ReceiverServer,
+    key_dir: Path,
+    *,
+    cb: dict[str, Any] | None = None,
+    **notify: Any,
+) -> tuple[EventBus, Notifier]:
+    central = {
+        "enabled": True,
+        "url": receiver.url,
+        "key_dir": str(key_dir),
+        "backoff": fast_backoff(),
+        "heartbeat_interval_s": 3600,
+        "daily_report_at": None,
+        "timeout_s": 0.3,
+        **(cb or {}),
+    }
+    cfg = facility_config(
+        tmp_path, notify={"central_bank": central, "poll_interval_s": 0.05, **notify}
+    )
     bus = EventBus()
     return bus, Notifier(cfg, bus)
 
@@ -31,8 +53,15 @@ def _publish_breaches(bus: EventBus, n: int) -> None:
     for i in range(n):
         opened = transition(f"EL-{i:02d}", "firing", alert_id=100 + i)
         bus.publish(opened)
-        bus.publish(transition(f"EL-{i:02d}", "resolved", alert_id=100 + i, from_state="firing",
-                               started_at_ns=opened.payload["started_at_ns"]))
+        bus.publish(
+            transition(
+                f"EL-{i:02d}",
+                "resolved",
+                alert_id=100 + i,
+                from_state="firing",
+                started_at_ns=opened.payload["started_at_ns"],
+            )
+        )
 
 
 def _delivered(n: Notifier, count: int) -> bool:
@@ -49,13 +78,16 @@ def _assert_all_once_in_order(notifier: Notifier, receiver: ReceiverServer) -> N
     assert [m["message_id"] for m in got] == [m.message_id for m in sent]
 
 
-def test_receiver_down_then_back_gets_everything_in_order_once(tmp_path: Path, receiver: ReceiverServer,
-                                                                key_dir: Path) -> None:
+def test_receiver_down_then_back_gets_everything_in_order_once(
+    tmp_path: Path, receiver: ReceiverServer, key_dir: Path
+) -> None:
     receiver.stop()
     bus, n = _notifier(tmp_path, receiver, key_dir)
     with running(n):
         _publish_breaches(bus, 6)
-        wait_until(lambda: n.counters.get("attempts_failed_total") >= 4, what="failed attempts while down")
+        wait_until(
+            lambda: n.counters.get("attempts_failed_total") >= 4, what="failed attempts while down"
+        )
         receiver.start()
         wait_until(lambda: _delivered(n, 13), what="drain")
     _assert_all_once_in_order(n, receiver)
@@ -66,24 +98,45 @@ def test_receiver_down_then_back_gets_everything_in_order_once(tmp_path: Path, r
     assert n.ledger.verify(receiver.store.anchors("ashgabat-01")).ok
 
 
-def test_intermittent_500s_and_timeouts_still_exactly_once_in_order(tmp_path: Path, receiver: ReceiverServer,
-                                                                     key_dir: Path) -> None:
-    receiver.switch.set_modes(["500", "hang", "ok", "500-after", "500", "hang-after", "ok", "500-after", "hang",
-                               "500", "ok", "hang-after"])
+def test_intermittent_500s_and_timeouts_still_exactly_once_in_order(
+    tmp_path: Path, receiver: ReceiverServer, key_dir: Path
+) -> None:
+    receiver.switch.set_modes(
+        [
+            "500",
+            "hang",
+            "ok",
+            "500-after",
+            "500",
+            "hang-after",
+            "ok",
+            "500-after",
+            "hang",
+            "500",
+            "ok",
+            "hang-after",
+        ]
+    )
     bus, n = _notifier(tmp_path, receiver, key_dir)
     with running(n):
         _publish_breaches(bus, 5)
         wait_until(lambda: _delivered(n, 11), what="all delivered")
     _assert_all_once_in_order(n, receiver)
-    assert receiver.count("duplicates") >= 4  # processed-then-failed answers were retried and de-duplicated
+    assert (
+        receiver.count("duplicates") >= 4
+    )  # processed-then-failed answers were retried and de-duplicated
     # the delivery log keeps every attempt with its status code and timing
     logs = [row for m in n.outbox.messages("central_bank") for row in n.outbox.log(m.id)]
     assert {r["outcome"] for r in logs} == {"failed", "delivered"}
-    assert any(r["status_code"] == 500 for r in logs) and any(r["status_code"] is None for r in logs)  # timeouts
+    assert any(r["status_code"] == 500 for r in logs) and any(
+        r["status_code"] is None for r in logs
+    )  # timeouts
     assert all(r["duration_ms"] >= 0 for r in logs)
 
 
-def test_queue_survives_a_restart_of_the_notifier(tmp_path: Path, receiver: ReceiverServer, key_dir: Path) -> None:
+def test_queue_survives_a_restart_of_the_notifier(
+    tmp_path: Path, receiver: ReceiverServer, key_dir: Path
+) -> None:
     receiver.stop()
     bus, first = _notifier(tmp_path, receiver, key_dir)
     first.start()
@@ -100,19 +153,43 @@ def test_queue_survives_a_restart_of_the_notifier(tmp_path: Path, receiver: Rece
     assert second.ledger.verify().ok
 
 
-def test_dead_after_deadline_alerts_the_operator_loudly(tmp_path: Path, receiver: ReceiverServer, key_dir: Path,
-                                                        smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dead_after_deadline_alerts_the_operator_loudly(
+    tmp_path: Path,
+    receiver: ReceiverServer,
+    key_dir: Path,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     receiver.stop()
-    email = {"name": "ops-mail", "type": "email", "from": "minewatch@facility.tm", "to": ["ops@facility.tm"],
-             "smtp": {"host": smtp_server.host, "port": smtp_server.port, "tls": "starttls",
-                      "username": smtp_server.username, "password_env": "TEST_SMTP_PASSWORD",
-                      "ca_file": str(smtp_server.ca_file)}}
-    bus, n = _notifier(tmp_path, receiver, key_dir, cb={"backoff": fast_backoff(dead_after_s=0.6)},
-                       channels=[email], group_wait_s=0, group_interval_s=0)
+    email = {
+        "name": "ops-mail",
+        "type": "email",
+        "from": "minewatch@facility.tm",
+        "to": ["ops@facility.tm"],
+        "smtp": {
+            "host": smtp_server.host,
+            "port": smtp_server.port,
+            "tls": "starttls",
+            "username": smtp_server.username,
+            "password_env": "TEST_SMTP_PASSWORD",
+            "ca_file": str(smtp_server.ca_file),
+        },
+    }
+    bus, n = _notifier(
+        tmp_path,
+        receiver,
+        key_dir,
+        cb={"backoff": fast_backoff(dead_after_s=0.6)},
+        channels=[email],
+        group_wait_s=0,
+        group_interval_s=0,
+    )
     monkeypatch.setenv("TEST_SMTP_PASSWORD", smtp_server.password)
     with running(n):
         mails = smtp_server.wait_for(1)
-        wait_until(lambda: n.outbox.counts()["central_bank"].get("dead", 0) >= 1, what="dead letter")
+        wait_until(
+            lambda: n.outbox.counts()["central_bank"].get("dead", 0) >= 1, what="dead letter"
+        )
     dead = n.outbox.messages("central_bank", status="dead")
     assert dead and dead[0].kind == "heartbeat" and dead[0].attempts >= 2
     subject = mails[0]["Subject"]
@@ -120,7 +197,9 @@ def test_dead_after_deadline_alerts_the_operator_loudly(tmp_path: Path, receiver
     body = mails[0].get_content()
     assert "THE CENTRAL BANK HAS NOT RECEIVED IT" in body and "--requeue-dead" in body
     kinds = [e.kind for e in n.ledger.entries()]
-    assert "message.dead" in kinds and "message.delivered" in kinds  # the dead letter and the e-mail receipt
+    assert (
+        "message.dead" in kinds and "message.delivered" in kinds
+    )  # the dead letter and the e-mail receipt
     assert n.stats()["counters"]["dead_total"] == {"central_bank": 1}
 
 
@@ -135,12 +214,17 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
 
 
 @pytest.mark.parametrize("bad", [{"enabled": True}, {"backoff": {"initial_s": 0}}])
-def test_bad_central_bank_config_is_rejected_with_its_path(tmp_path: Path, bad: dict[str, Any]) -> None:
-    from minewatch.configfile import ConfigError, validate
+def test_bad_central_bank_config_is_rejected_with_its_path(
+    tmp_path: Path, bad: dict[str, Any]
+) -> None:
     from minewatch.config.facility import FacilityConfig
+    from minewatch.configfile import ConfigError, validate
 
-    data = {"facility": {"id": "f", "name": "F"}, "licence": {"number": "L", "capacity_kw": 1},
-            "notify": {"central_bank": bad}}
+    data = {
+        "facility": {"id": "f", "name": "F"},
+        "licence": {"number": "L", "capacity_kw": 1},
+        "notify": {"central_bank": bad},
+    }
     with pytest.raises(ConfigError) as exc:
         validate(FacilityConfig, data, "facility.yaml")
     assert "facility.yaml: notify.central_bank" in exc.value.problems[0]

@@ -10,7 +10,14 @@ from typing import Any
 from minewatch.events import EventBus
 from minewatch.notifier import daily_report
 from minewatch.notifier.service import Notifier
-from tests.support.notify import ReceiverServer, facility_config, fast_backoff, running, transition, wait_until
+from tests.support.notify import (
+    ReceiverServer,
+    facility_config,
+    fast_backoff,
+    running,
+    transition,
+    wait_until,
+)
 
 NS = 10**9
 #: 2026-03-10 07:00 in Ashgabat: the report for 2026-03-09 has been due since 06:00
@@ -18,9 +25,21 @@ NOW = 1_773_108_000 * NS
 
 
 def _cfg(tmp_path: Path, receiver_url: str, key_dir: Path) -> Any:
-    return facility_config(tmp_path, notify={"poll_interval_s": 0.05, "central_bank": {
-        "enabled": True, "url": receiver_url, "key_dir": str(key_dir), "backoff": fast_backoff(),
-        "heartbeat_interval_s": 3600, "daily_report_at": "06:00", "timeout_s": 2}})
+    return facility_config(
+        tmp_path,
+        notify={
+            "poll_interval_s": 0.05,
+            "central_bank": {
+                "enabled": True,
+                "url": receiver_url,
+                "key_dir": str(key_dir),
+                "backoff": fast_backoff(),
+                "heartbeat_interval_s": 3600,
+                "daily_report_at": "06:00",
+                "timeout_s": 2,
+            },
+        },
+    )
 
 
 class BlockingSource:
@@ -43,22 +62,29 @@ def _fire_alarm() -> Any:
 
 
 def test_breach_reaches_the_regulator_while_the_report_is_still_building(
-        tmp_path: Path, receiver: ReceiverServer, key_dir: Path) -> None:
+    tmp_path: Path, receiver: ReceiverServer, key_dir: Path
+) -> None:
     source = BlockingSource()
     bus = EventBus()
     n = Notifier(_cfg(tmp_path, receiver.url, key_dir), bus, report_source=source)
     with running(n):
         assert source.building.wait(20), "the daily report (due since 06:00) was not started"
         bus.publish(_fire_alarm())
-        (breach,) = wait_until(lambda: receiver.received("breach_opened"), what="breach_opened at the receiver")
+        (breach,) = wait_until(
+            lambda: receiver.received("breach_opened"), what="breach_opened at the receiver"
+        )
         assert breach["body"]["breach"]["rule"]["id"] == "FS-01"
         # the report is still being built: nothing of it queued or sent yet
         assert not source.release.is_set() and receiver.received("daily_report") == []
         assert all(m.kind != "daily_report" for m in n.outbox.messages("central_bank"))
         source.release.set()
-        (report,) = wait_until(lambda: receiver.received("daily_report"), what="daily report at the receiver")
+        (report,) = wait_until(
+            lambda: receiver.received("daily_report"), what="daily report at the receiver"
+        )
         assert report["body"]["report"]["content"]["energy_kwh"] == 1234.5
-        wait_until(lambda: n.outbox.counts()["central_bank"].get("pending", 0) == 0, what="outbox drained")
+        wait_until(
+            lambda: n.outbox.counts()["central_bank"].get("pending", 0) == 0, what="outbox drained"
+        )
     assert source.calls == 1
     assert len([e for e in n.ledger.entries() if e.kind == "report.issued"]) == 1
 
@@ -72,7 +98,8 @@ def test_breach_reaches_the_regulator_while_the_report_is_still_building(
 
 
 def test_report_abandoned_at_stop_is_built_after_restart_and_queued_once(
-        tmp_path: Path, receiver: ReceiverServer, key_dir: Path) -> None:
+    tmp_path: Path, receiver: ReceiverServer, key_dir: Path
+) -> None:
     cfg = _cfg(tmp_path, receiver.url, key_dir)
     stuck = BlockingSource()
     first = Notifier(cfg, EventBus(), report_source=stuck)
@@ -96,7 +123,8 @@ def test_report_abandoned_at_stop_is_built_after_restart_and_queued_once(
 
 
 def test_failing_report_source_is_counted_retried_later_and_never_kills_the_thread(
-        tmp_path: Path, receiver: ReceiverServer, key_dir: Path) -> None:
+    tmp_path: Path, receiver: ReceiverServer, key_dir: Path
+) -> None:
     calls: list[int] = []
 
     def flaky(start_ns: int, end_ns: int) -> dict[str, Any]:
@@ -110,7 +138,9 @@ def test_failing_report_source_is_counted_retried_later_and_never_kills_the_thre
     with running(n):
         wait_until(lambda: calls, what="first report attempt")
         bus.publish(_fire_alarm())
-        wait_until(lambda: receiver.received("breach_opened"), what="breach despite the failing report")
+        wait_until(
+            lambda: receiver.received("breach_opened"), what="breach despite the failing report"
+        )
         assert n.reporter._thread is not None and n.reporter._thread.is_alive()
         assert len(calls) == 1  # not hammered: the next try is RETRY_S later
         assert n.counters.get("report_errors_total", "ConnectionError") == 1
@@ -126,12 +156,18 @@ def test_failing_report_source_is_counted_retried_later_and_never_kills_the_thre
     assert b'"energy_kwh":7.0' in msg.body
 
 
-def test_report_source_that_keeps_failing_gives_the_ledger_summary_saying_why(tmp_path: Path, key_dir: Path) -> None:
+def test_report_source_that_keeps_failing_gives_the_ledger_summary_saying_why(
+    tmp_path: Path, key_dir: Path
+) -> None:
     def broken(start_ns: int, end_ns: int) -> dict[str, Any]:
         raise RuntimeError("the analyzer is not running in this process")
 
-    n = Notifier(_cfg(tmp_path, "http://127.0.0.1:9/v1/messages", key_dir), None, report_source=broken,
-                 deliver=False)
+    n = Notifier(
+        _cfg(tmp_path, "http://127.0.0.1:9/v1/messages", key_dir),
+        None,
+        report_source=broken,
+        deliver=False,
+    )
     retry = int(daily_report.RETRY_S * NS)
     for i in range(daily_report.ATTEMPTS - 1):
         assert n.reporter.step(NOW + i * retry) is None

@@ -35,7 +35,9 @@ def open_page(browser: Browser, url: str, token: str) -> Page:
     return page
 
 
-def test_login_link_opens_page_with_power_and_devices(chromium: Browser, live: tuple[KnownFacility, ApiServer]) -> None:
+def test_login_link_opens_page_with_power_and_devices(
+    chromium: Browser, live: tuple[KnownFacility, ApiServer]
+) -> None:
     fac, server = live
     page = open_page(chromium, server.url, TOKENS["operator"])
     expect(page.locator("#power-kw")).to_have_text("20.0", timeout=10_000)
@@ -50,11 +52,15 @@ def test_login_link_opens_page_with_power_and_devices(chromium: Browser, live: t
     expect(page.locator("#hot-rows tr")).to_have_count(4)
     expect(page.locator("#hot-rows tr").first).to_contain_text("limit 90")
     assert page.locator("#trend polyline").count() == 1
-    expect(page.locator("#alerts-na")).to_be_visible()  # no analyzer: says so, does not claim zero alerts
+    expect(
+        page.locator("#alerts-na")
+    ).to_be_visible()  # no analyzer: says so, does not claim zero alerts
     page.close()
 
 
-def test_page_updates_without_reload(chromium: Browser, live: tuple[KnownFacility, ApiServer]) -> None:
+def test_page_updates_without_reload(
+    chromium: Browser, live: tuple[KnownFacility, ApiServer]
+) -> None:
     fac, server = live
     page = open_page(chromium, server.url, TOKENS["operator"])
     expect(page.locator("#power-kw")).to_have_text("20.0", timeout=10_000)
@@ -68,7 +74,9 @@ def test_page_updates_without_reload(chromium: Browser, live: tuple[KnownFacilit
 
 
 def test_page_without_data_says_no_data(chromium: Browser, tmp_path: Path) -> None:
-    fac = fill_known_facility(tmp_path / "data", now_ns=now_ns() - 3 * 3600 * NS_PER_S)  # all three hours old
+    fac = fill_known_facility(
+        tmp_path / "data", now_ns=now_ns() - 3 * 3600 * NS_PER_S
+    )  # all three hours old
     server = serve_known(fac)
     try:
         page = open_page(chromium, server.url, TOKENS["inspector"])
@@ -83,7 +91,9 @@ def test_page_without_data_says_no_data(chromium: Browser, tmp_path: Path) -> No
         fac.store.close()
 
 
-def test_page_shows_a_lost_connection(chromium: Browser, live: tuple[KnownFacility, ApiServer]) -> None:
+def test_page_shows_a_lost_connection(
+    chromium: Browser, live: tuple[KnownFacility, ApiServer]
+) -> None:
     fac, server = live
     page = open_page(chromium, server.url, TOKENS["admin"])
     expect(page.locator("#conn-state")).to_have_attribute("data-state", "live", timeout=10_000)
@@ -92,7 +102,9 @@ def test_page_shows_a_lost_connection(chromium: Browser, live: tuple[KnownFacili
     page.close()
 
 
-def test_page_without_login_goes_to_login(chromium: Browser, live: tuple[KnownFacility, ApiServer]) -> None:
+def test_page_without_login_goes_to_login(
+    chromium: Browser, live: tuple[KnownFacility, ApiServer]
+) -> None:
     _, server = live
     page = chromium.new_page()
     page.goto(f"{server.url}/")
@@ -109,8 +121,12 @@ def test_page_without_login_goes_to_login(chromium: Browser, live: tuple[KnownFa
 
 def test_sse_stream_ends_when_server_stops(live: tuple[KnownFacility, ApiServer]) -> None:
     _, server = live
-    with httpx.stream("GET", f"{server.url}/api/v1/live", timeout=10,
-                      headers={"Authorization": f"Bearer {TOKENS['operator']}"}) as resp:
+    with httpx.stream(
+        "GET",
+        f"{server.url}/api/v1/live",
+        timeout=10,
+        headers={"Authorization": f"Bearer {TOKENS['operator']}"},
+    ) as resp:
         assert resp.headers["content-type"].startswith("text/event-stream")
         lines = resp.iter_lines()
         assert next(line for line in lines if line.startswith("event:")) == "event: snapshot"
@@ -121,7 +137,8 @@ def test_sse_stream_ends_when_server_stops(live: tuple[KnownFacility, ApiServer]
 
 
 def test_alert_appears_live_without_reload(chromium: Browser, tmp_path: Path) -> None:
-    """The real analyzer fires on a rig at 95 °C (limit 90) while the page is open; the page shows it.
+    """The real analyzer fires on a rig at 95 °C (limit 90) while the page is open; the page shows
+    it.
 
     rig-05 (silent for ten minutes, so no older reading competes) reports 95 °C every 2 s; the
     analyzer's instants are aligned to its 10 s interval, so whatever the wall clock, the last 40 s
@@ -140,9 +157,17 @@ def test_alert_appears_live_without_reload(chromium: Browser, tmp_path: Path) ->
         expect(page.locator("#alert-count")).to_have_text("0")
         page.evaluate("window.__noReload = true")
 
-        analyzer = Analyzer(fac.cfg, fac.store, alerts, None, {"test-rig": rig_profile()},
-                            compliance=overheat_profile())
-        fac.store.write([Sample(now - 2 * k * NS_PER_S, "rig-05", "chip_temp_c", 95.0) for k in range(25)])
+        analyzer = Analyzer(
+            fac.cfg,
+            fac.store,
+            alerts,
+            None,
+            {"test-rig": rig_profile()},
+            compliance=overheat_profile(),
+        )
+        fac.store.write(
+            [Sample(now - 2 * k * NS_PER_S, "rig-05", "chip_temp_c", 95.0) for k in range(25)]
+        )
         for k in (40, 30, 20, 10, 0):
             analyzer.evaluate_once(now - k * NS_PER_S)
         row = page.locator('#alert-rows tr[data-rule="TH-05"][data-subject="rig-05"]')
@@ -159,14 +184,19 @@ def test_alert_appears_live_without_reload(chromium: Browser, tmp_path: Path) ->
         fac.store.close()
 
 
-def test_clicking_a_rig_shows_its_last_hour(chromium: Browser, live: tuple[KnownFacility, ApiServer]) -> None:
+def test_clicking_a_rig_shows_its_last_hour(
+    chromium: Browser, live: tuple[KnownFacility, ApiServer]
+) -> None:
     _, server = live
     page = open_page(chromium, server.url, TOKENS["operator"])
     expect(page.locator("#detail")).to_be_hidden()
     page.locator('#hot-rows tr[data-device="rig-01"]').click(timeout=10_000)
     expect(page.locator("#detail-title")).to_have_text("rig-01 · chip_temp_c")
-    # an hour of 10 s samples in 1 min buckets: 60 or 61 depending on where the minute boundaries fall
-    expect(page.locator("#detail-note")).to_contain_text(re.compile(r"1 min maxima, 6[01] points"), timeout=10_000)
+    # an hour of 10 s samples in 1 min buckets: 60 or 61 depending on where the minute boundaries
+    # fall
+    expect(page.locator("#detail-note")).to_contain_text(
+        re.compile(r"1 min maxima, 6[01] points"), timeout=10_000
+    )
     assert page.locator("#detail-chart polyline").count() == 1
     expect(page.locator("#detail-chart")).to_contain_text("limit 90 °C")
     page.click("#detail-close")
@@ -174,9 +204,11 @@ def test_clicking_a_rig_shows_its_last_hour(chromium: Browser, live: tuple[Known
     page.close()
 
 
-def test_regulator_channel_card_and_alert_values(chromium: Browser,
-                                                                   live: tuple[KnownFacility, ApiServer]) -> None:
-    """The card reads the notifier's outbox and the ledger in the shared state database: a dead message
+def test_regulator_channel_card_and_alert_values(
+    chromium: Browser, live: tuple[KnownFacility, ApiServer]
+) -> None:
+    """The card reads the notifier's outbox and the ledger in the shared state database: a dead
+    message
     turns it red, and the last delivery and the ledger head are shown."""
     from minewatch.ledger import Ledger
     from minewatch.notifier.outbox import Outbox
@@ -184,22 +216,46 @@ def test_regulator_channel_card_and_alert_values(chromium: Browser,
 
     fac, server = live
     db = fac.cfg.state_db
-    Ledger(db).append("config.loaded", {"file": "facility.yaml"}, at_ns=now_ns(), actor="test", subject="test-site")
+    Ledger(db).append(
+        "config.loaded",
+        {"file": "facility.yaml"},
+        at_ns=now_ns(),
+        actor="test",
+        subject="test-site",
+    )
     outbox, now = Outbox(db), now_ns()
     for n, (kind, outcome) in enumerate([("breach_opened", "delivered"), ("heartbeat", "dead")]):
-        oid = outbox.enqueue(DESTINATION, kind, b"{}", message_id=f"m{n}", idempotency_key=f"k{n}", now_ns=now,
-                             deadline_ns=now + 60 * NS_PER_S)
-        outbox.record(outbox.get(oid), outcome=outcome, started_ns=now, duration_ms=3.0,  # type: ignore[arg-type]
-                      status_code=200 if outcome == "delivered" else 401, detail="test")
+        oid = outbox.enqueue(
+            DESTINATION,
+            kind,
+            b"{}",
+            message_id=f"m{n}",
+            idempotency_key=f"k{n}",
+            now_ns=now,
+            deadline_ns=now + 60 * NS_PER_S,
+        )
+        outbox.record(
+            outbox.get(oid),
+            outcome=outcome,
+            started_ns=now,
+            duration_ms=3.0,  # type: ignore[arg-type]
+            status_code=200 if outcome == "delivered" else 401,
+            detail="test",
+        )
     page = open_page(chromium, server.url, TOKENS["operator"])
     expect(page.locator("#reg-delivered")).to_have_text("1", timeout=10_000)
     expect(page.locator("#reg-dead")).to_have_text("1")
     expect(page.locator("#reg-queued")).to_have_text("0")
     expect(page.locator("#reg-state")).to_have_text("messages dead")
     expect(page.locator("#reg-last")).to_contain_text("breach opened")
-    expect(page.locator("#reg-head")).to_contain_text(f"#{Ledger(db).head().seq} {Ledger(db).head().hash[:12]}")
-    expect(page.locator("#reg-endpoint")).to_have_text("no URL configured")  # the channel is off in this config
-    # alert values: facility-scale watts read in kW like the power card; a rig's watts and °C stay as they are
+    expect(page.locator("#reg-head")).to_contain_text(
+        f"#{Ledger(db).head().seq} {Ledger(db).head().hash[:12]}"
+    )
+    expect(page.locator("#reg-endpoint")).to_have_text(
+        "no URL configured"
+    )  # the channel is off in this config
+    # alert values: facility-scale watts read in kW like the power card; a rig's watts and °C stay
+    # as they are
     assert page.evaluate("valueText(985240.1, 950000, 'W')") == "985.2 / 950.0 kW"
     assert page.evaluate("valueText(3510, 3600, 'W')") == "3,510.0 / 3,600.0 W"
     assert page.evaluate("valueText(96.5, 95, 'c')") == "96.5 / 95.0 °C"

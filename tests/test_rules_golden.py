@@ -1,6 +1,9 @@
-"""Golden cases: every folder under tests/cases/<rule>/<case>/ holds a profile, an input series and the
-alert transitions expected, to the second. Each case runs live (one evaluate_once per instant, against a
-real SqliteStore and state.db) and as a historical replay; both must give exactly the expected list."""
+"""Golden cases: every folder under tests/cases/<rule>/<case>/ holds a profile, an input series and
+the
+alert transitions expected, to the second. Each case runs live (one evaluate_once per instant,
+against a
+real SqliteStore and state.db) and as a historical replay; both must give exactly the expected list.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import pytest
 
 from minewatch.analyzer.engine import Analyzer, Evaluator
 from minewatch.events import EventBus
-from tests.support.analyzer import S, T0, load_cases, simple
+from tests.support.analyzer import T0, S, load_cases, simple
 
 CASES = load_cases()
 
@@ -35,8 +38,18 @@ def test_golden_case_historical_equals_live(case, tmp_path):
     ev = Evaluator(cfg, store, case.profile, profiles, alerts)
     inst = case.instants(cfg)
     got = []
-    for _rule, _obs, trs, _ctx in ev.replay(T0 + inst.start * S, T0 + (inst.stop - 1) * S, chunk_s=45):
-        got += [{"rule_id": t.rule_id, "subject": t.subject, "at_ns": t.at_ns, "from_state": t.from_state,
-                 "to_state": t.to_state} for t in trs]
+    for _rule, _obs, trs, _ctx in ev.replay(
+        T0 + inst.start * S, T0 + (inst.stop - 1) * S, chunk_s=45
+    ):
+        got += [
+            {
+                "rule_id": t.rule_id,
+                "subject": t.subject,
+                "at_ns": t.at_ns,
+                "from_state": t.from_state,
+                "to_state": t.to_state,
+            }
+            for t in trs
+        ]
     got.sort(key=lambda t: (t["at_ns"], t["rule_id"], t["subject"]))
     assert simple(got) == sorted(case.expected, key=lambda t: (t["at"], t["rule"], t["subject"]))

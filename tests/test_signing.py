@@ -13,11 +13,24 @@ from typer.testing import CliRunner
 
 from minewatch.cli import app
 from minewatch.notifier.signing import (
-    H_KEY_ID, H_SIGNATURE, H_TIMESTAMP, KeyFileError, KeyStore, Signer, load_public_keys, verify_message,
+    H_KEY_ID,
+    H_SIGNATURE,
+    H_TIMESTAMP,
+    KeyFileError,
+    KeyStore,
+    Signer,
+    load_public_keys,
+    verify_message,
 )
 
-BODY = orjson.dumps({"message_id": "6f1c7e52-4a0e-4a57-9d0b-8f3f0e3a1d11", "idempotency_key": "ik-abc",
-                     "kind": "breach_opened", "value": 91.5})
+BODY = orjson.dumps(
+    {
+        "message_id": "6f1c7e52-4a0e-4a57-9d0b-8f3f0e3a1d11",
+        "idempotency_key": "ik-abc",
+        "kind": "breach_opened",
+        "value": 91.5,
+    }
+)
 
 
 @pytest.fixture
@@ -130,7 +143,9 @@ def test_keys_cli_generate_rotate_show_public(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "BEGIN PUBLIC KEY" in r.output and "PRIVATE" not in r.output
     first = KeyStore(d).current_id()
-    assert runner.invoke(app, ["keys", "generate", "--key-dir", str(d)]).exit_code == 1  # never overwrite
+    assert (
+        runner.invoke(app, ["keys", "generate", "--key-dir", str(d)]).exit_code == 1
+    )  # never overwrite
     r = runner.invoke(app, ["keys", "rotate", "--key-dir", str(d)])
     assert r.exit_code == 0 and first in r.output
     r = runner.invoke(app, ["keys", "show-public", "--key-dir", str(d), "--all"])
@@ -139,18 +154,28 @@ def test_keys_cli_generate_rotate_show_public(tmp_path: Path) -> None:
 
 
 def test_verify_message_cli(keys: KeyStore, tmp_path: Path) -> None:
-    body, hdrs, pub = tmp_path / "body.json", tmp_path / "headers.txt", keys.dir / f"{keys.current_id()}.pub"
+    body, hdrs, pub = (
+        tmp_path / "body.json",
+        tmp_path / "headers.txt",
+        keys.dir / f"{keys.current_id()}.pub",
+    )
     body.write_bytes(BODY)
     h = keys.signer().headers(BODY)
     hdrs.write_text("HTTP/1.1 POST\n" + "".join(f"{k}: {v}\n" for k, v in h.items()))
-    r = runner.invoke(app, ["verify-message", "--body", str(body), "--headers", str(hdrs), "-k", str(pub)])
+    r = runner.invoke(
+        app, ["verify-message", "--body", str(body), "--headers", str(hdrs), "-k", str(pub)]
+    )
     assert r.exit_code == 0 and r.output.startswith("valid"), r.output
     body.write_bytes(BODY.replace(b"91.5", b"81.5"))
-    r = runner.invoke(app, ["verify-message", "--body", str(body), "--headers", str(hdrs), "-k", str(keys.dir)])
+    r = runner.invoke(
+        app, ["verify-message", "--body", str(body), "--headers", str(hdrs), "-k", str(keys.dir)]
+    )
     assert r.exit_code == 1 and "bad_signature" in r.output
     body.write_bytes(BODY)
     hdrs.write_text(json.dumps(keys.signer().headers(BODY, timestamp_s=1_700_000_000)))
-    r = runner.invoke(app, ["verify-message", "--body", str(body), "--headers", str(hdrs), "-k", str(pub)])
+    r = runner.invoke(
+        app, ["verify-message", "--body", str(body), "--headers", str(hdrs), "-k", str(pub)]
+    )
     assert r.exit_code == 1 and "stale_timestamp" in r.output
 
 

@@ -45,7 +45,12 @@ def test_demo_facility_shape_and_load() -> None:
     f = demo()
     f.step(T0)
     assert len(f.rigs) == 200 and sorted(f.halls) == ["hall1", "hall2"]
-    assert {r.profile_id for r in f.rigs} == {"antminer-s21", "whatsminer-m60", "antminer-s21-hydro", "antminer-s19-xp"}
+    assert {r.profile_id for r in f.rigs} == {
+        "antminer-s21",
+        "whatsminer-m60",
+        "antminer-s21-hydro",
+        "antminer-s19-xp",
+    }
     share = f.facility_power_w() / (CFG.licence.capacity_kw * 1000)
     assert 0.80 <= share <= 0.90
     for r in f.rigs:
@@ -60,6 +65,7 @@ def test_demo_facility_shape_and_load() -> None:
 def test_every_simulated_payload_decodes_without_a_reject() -> None:
     f = demo()
     from minewatch.collector.context import facility_profiles, facility_registry
+
     profiles = facility_profiles(CFG)
     dec = PayloadDecoder(CFG.device_groups, profiles, facility_registry(CFG, profiles))
     msgs = messages_at(f, T0, "demo")
@@ -67,8 +73,13 @@ def test_every_simulated_payload_decodes_without_a_reject() -> None:
     decoded = [dec.decode(t, p, int(T0 * 1e9)) for t, p in msgs]
     assert [r for d in decoded for r in d.rejects] == []
     by_model = {d.profile.id: len(d.samples) for d in decoded if d.profile}
-    assert by_model == {"antminer-s21": 12, "whatsminer-m60": 10, "antminer-s21-hydro": 8,
-                        "antminer-s19-xp": 12, "hall-sensor-mqtt": 2}
+    assert by_model == {
+        "antminer-s21": 12,
+        "whatsminer-m60": 10,
+        "antminer-s21-hydro": 8,
+        "antminer-s19-xp": 12,
+        "hall-sensor-mqtt": 2,
+    }
 
 
 def test_hall_climate_follows_the_local_day() -> None:

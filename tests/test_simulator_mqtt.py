@@ -13,9 +13,9 @@ import orjson
 from minewatch.collector.context import facility_profiles, facility_registry
 from minewatch.collector.mqtt import MqttCollector
 from minewatch.config import load_facility
-from minewatch.store import SqliteStore
 from minewatch.simulator.build import build_facility
 from minewatch.simulator.publisher import SimPublisher
+from minewatch.store import SqliteStore
 from tests.support.mosquitto import Broker
 from tests.support.mqtt import Publisher, Subscriber, facility_file, publish_sim_rounds, wait_for
 
@@ -37,25 +37,56 @@ def test_publisher_and_run_time_fault_commands(tmp_path: Path, mosquitto: Broker
     assert pub.wait_ready(10)
     try:
         everyone = {f"site/demo/rigs/{r.serial}/status" for r in facility.rigs} | {
-            "site/demo/env/env-hall1", "site/demo/env/env-hall2"}
-        wait_for(lambda: {m.topic for m in sub.snapshot()} >= everyone, what="every rig and sensor published")
+            "site/demo/env/env-hall1",
+            "site/demo/env/env-hall2",
+        }
+        wait_for(
+            lambda: {m.topic for m in sub.snapshot()} >= everyone,
+            what="every rig and sensor published",
+        )
         ctl = Publisher(mosquitto.port, client_id="ctl")
-        ctl.publish_all([
-            ("minewatch/sim/fault", orjson.dumps({"fault": "overheat", "target": "BMS21-000001", "action": "inject"})),
-            ("minewatch/sim/fault", orjson.dumps({"fault": "fan_fail", "target": "BMS21H-000011"})),
-            ("minewatch/sim/fault", b"not json"),
-        ])
+        ctl.publish_all(
+            [
+                (
+                    "minewatch/sim/fault",
+                    orjson.dumps(
+                        {"fault": "overheat", "target": "BMS21-000001", "action": "inject"}
+                    ),
+                ),
+                (
+                    "minewatch/sim/fault",
+                    orjson.dumps({"fault": "fan_fail", "target": "BMS21H-000011"}),
+                ),
+                ("minewatch/sim/fault", b"not json"),
+            ]
+        )
         wait_for(lambda: len(results.snapshot()) == 3, what="three command results")
         replies = [orjson.loads(m.payload) for m in results.snapshot()]
-        assert replies[0]["ok"] is True and {"fault": "overheat", "target": "BMS21-000001"} in replies[0]["active"]
-        assert replies[1] == {"ok": False, "error": "rig BMS21H-000011 (antminer-s21-hydro) has no fans to fail",
-                              "active": [{"fault": "overheat", "target": "BMS21-000001"}]}
+        assert (
+            replies[0]["ok"] is True
+            and {"fault": "overheat", "target": "BMS21-000001"} in replies[0]["active"]
+        )
+        assert replies[1] == {
+            "ok": False,
+            "error": "rig BMS21H-000011 (antminer-s21-hydro) has no fans to fail",
+            "active": [{"fault": "overheat", "target": "BMS21-000001"}],
+        }
         assert replies[2]["ok"] is False
-        wait_for(lambda: latest_payload(sub, "BMS21-000001").get("error_code") == 361, what="overheat reported")
-        ctl.publish_all([("minewatch/sim/fault", orjson.dumps({"fault": "overheat", "action": "clear"}))])
+        wait_for(
+            lambda: latest_payload(sub, "BMS21-000001").get("error_code") == 361,
+            what="overheat reported",
+        )
+        ctl.publish_all(
+            [("minewatch/sim/fault", orjson.dumps({"fault": "overheat", "action": "clear"}))]
+        )
         wait_for(lambda: len(results.snapshot()) == 4, what="clear result")
         assert orjson.loads(results.snapshot()[-1].payload) == {
-            "ok": True, "fault": "overheat", "target": None, "action": "clear", "active": []}
+            "ok": True,
+            "fault": "overheat",
+            "target": None,
+            "action": "clear",
+            "active": [],
+        }
         ctl.close()
     finally:
         pub.stop()
@@ -68,25 +99,70 @@ def test_simulate_cli_with_start_faults(tmp_path: Path, mosquitto: Broker) -> No
     config = facility_file(tmp_path, 1, n_rigs=20)  # wrong port on purpose: --broker overrides it
     sub = Subscriber(mosquitto.port, "site/demo/rigs/#")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "minewatch.cli", "simulate", "--config", str(config),
-         "--broker", f"127.0.0.1:{mosquitto.port}", "--rigs", "6", "--interval", "0.2",
-         "--fault", "silent:BMS21-000002", "--fault", "unregistered:ROGUE-1"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "minewatch.cli",
+            "simulate",
+            "--config",
+            str(config),
+            "--broker",
+            f"127.0.0.1:{mosquitto.port}",
+            "--rigs",
+            "6",
+            "--interval",
+            "0.2",
+            "--fault",
+            "silent:BMS21-000002",
+            "--fault",
+            "unregistered:ROGUE-1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         expected = {f"BMS21-00000{i}" for i in (1, 3, 4, 5, 6)} | {"ROGUE-1"}
-        wait_for(lambda: {m.topic.split("/")[3] for m in sub.snapshot()} >= expected, what="rigs publishing")
+        wait_for(
+            lambda: {m.topic.split("/")[3] for m in sub.snapshot()} >= expected,
+            what="rigs publishing",
+        )
         fault = subprocess.run(
-            [sys.executable, "-m", "minewatch.cli", "sim-fault", "overheat", "--target", "BMS21-000003",
-             "--broker", f"127.0.0.1:{mosquitto.port}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "minewatch.cli",
+                "sim-fault",
+                "overheat",
+                "--target",
+                "BMS21-000003",
+                "--broker",
+                f"127.0.0.1:{mosquitto.port}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert fault.returncode == 0, fault.stderr
         assert orjson.loads(fault.stdout)["active"] == [
-            {"fault": "silent", "target": "BMS21-000002"}, {"fault": "overheat", "target": "BMS21-000003"},
-            {"fault": "unregistered", "target": "ROGUE-1"}]
-        wait_for(lambda: latest_payload(sub, "BMS21-000003").get("error_code") == 361, what="overheat published")
+            {"fault": "silent", "target": "BMS21-000002"},
+            {"fault": "overheat", "target": "BMS21-000003"},
+            {"fault": "unregistered", "target": "ROGUE-1"},
+        ]
+        wait_for(
+            lambda: latest_payload(sub, "BMS21-000003").get("error_code") == 361,
+            what="overheat published",
+        )
         rounds = len([m for m in sub.snapshot() if "BMS21-000001" in m.topic])
-        wait_for(lambda: len([m for m in sub.snapshot() if "BMS21-000001" in m.topic]) >= rounds + 3,
-                 what="three more rounds")
-        assert {m.topic.split("/")[3] for m in sub.snapshot()} == expected  # the silent rig never spoke
+        wait_for(
+            lambda: len([m for m in sub.snapshot() if "BMS21-000001" in m.topic]) >= rounds + 3,
+            what="three more rounds",
+        )
+        assert {
+            m.topic.split("/")[3] for m in sub.snapshot()
+        } == expected  # the silent rig never spoke
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
@@ -97,8 +173,22 @@ def test_simulate_cli_with_start_faults(tmp_path: Path, mosquitto: Broker) -> No
 
 def test_simulate_cli_rejects_a_bad_fault(tmp_path: Path) -> None:
     config = facility_file(tmp_path, 1883, n_rigs=5)
-    res = subprocess.run([sys.executable, "-m", "minewatch.cli", "simulate", "--config", str(config),
-                          "--fault", "overheat:NOPE"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "minewatch.cli",
+            "simulate",
+            "--config",
+            str(config),
+            "--fault",
+            "overheat:NOPE",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2 and "no simulated rig 'NOPE'" in res.stderr
 
 
@@ -116,7 +206,9 @@ def test_simulator_to_collector_stores_every_value(tmp_path: Path, mosquitto: Br
     wait_for(lambda: col.stats()["acked"] == sent, what="collector acked every message")
     col.stop()
     assert col.stats()["rejected_total"] == {}
-    per_round = 20 * 12 + 20 * 8 + 2 * 2  # first 40 rigs of the layout: 20 S21, 20 S21 Hydro; 2 sensors
+    per_round = (
+        20 * 12 + 20 * 8 + 2 * 2
+    )  # first 40 rigs of the layout: 20 S21, 20 S21 Hydro; 2 sensors
     assert col.stats()["stored_samples"] == 5 * per_round
     latest = store.latest(devices=["BMS21-000001"], metrics=["power_w"])
     assert latest["value"].iloc[0] == round(facility.rig("BMS21-000001").power_w, 1)

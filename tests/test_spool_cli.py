@@ -32,8 +32,9 @@ storage:
     return f
 
 
-def test_spool_status_and_replay_after_an_outage(influxd_server: Server, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spool_status_and_replay_after_an_outage(
+    influxd_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLI_INFLUX_PW", ADMIN_PASSWORD)
     down = _config(tmp_path, f"http://127.0.0.1:{free_port()}")
     store = open_store(load_facility(down))
@@ -42,7 +43,9 @@ def test_spool_status_and_replay_after_an_outage(influxd_server: Server, tmp_pat
 
     status = runner.invoke(app, ["store", "spool-status", "-c", str(down)])
     assert status.exit_code == 0 and json.loads(status.stdout)["spool_samples"] == 25
-    assert runner.invoke(app, ["store", "replay", "-c", str(down)]).exit_code == 1  # still down: kept
+    assert (
+        runner.invoke(app, ["store", "replay", "-c", str(down)]).exit_code == 1
+    )  # still down: kept
 
     up = _config(tmp_path, influxd_server.url)  # the server is back (same data_dir, same spool)
     result = runner.invoke(app, ["store", "replay", "-c", str(up)])
@@ -52,8 +55,9 @@ def test_spool_status_and_replay_after_an_outage(influxd_server: Server, tmp_pat
     assert rows[0]["series"][0]["values"][0][1] == 25
 
 
-def test_init_creates_the_database_and_reports_bad_credentials(influxd_server: Server, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_creates_the_database_and_reports_bad_credentials(
+    influxd_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = _config(tmp_path, influxd_server.url, db="mw_cli_init")
     monkeypatch.setenv("CLI_INFLUX_PW", "wrong")
     bad = runner.invoke(app, ["store", "init", "-c", str(cfg)])

@@ -55,9 +55,17 @@ def test_range_is_half_open_and_filters_apply(store: TelemetryStore) -> None:
     assert store.query(T0, T0 + 3600 * NS_PER_S, devices=["nope"]).empty
 
 
-@pytest.mark.parametrize(("agg", "expected"), [("mean", [2.5, 8.5]), ("max", [5.0, 11.0]),
-                                               ("min", [0.0, 6.0]), ("sum", [15.0, 51.0]),
-                                               ("count", [6.0, 6.0]), ("last", [5.0, 11.0])])
+@pytest.mark.parametrize(
+    ("agg", "expected"),
+    [
+        ("mean", [2.5, 8.5]),
+        ("max", [5.0, 11.0]),
+        ("min", [0.0, 6.0]),
+        ("sum", [15.0, 51.0]),
+        ("count", [6.0, 6.0]),
+        ("last", [5.0, 11.0]),
+    ],
+)
 def test_downsampling_by_step(store: TelemetryStore, agg: str, expected: list[float]) -> None:
     store.write(_series("rig-1", "power_w", 12))  # 12 points 10 s apart → two 60 s buckets
     df = store.query(T0, T0 + 3600 * NS_PER_S, step_ns=60 * NS_PER_S, agg=agg)  # type: ignore[arg-type]
@@ -74,7 +82,9 @@ def test_latest_is_newest_value_even_when_written_out_of_order(store: TelemetryS
 
 
 def test_devices_carry_metadata_and_seen_times(store: TelemetryStore) -> None:
-    store.upsert_devices([DeviceMeta("rig-1", "asic_miner", "antminer-s21", "hall-a", "r01", "rig")])
+    store.upsert_devices(
+        [DeviceMeta("rig-1", "asic_miner", "antminer-s21", "hall-a", "r01", "rig")]
+    )
     store.write(_series("rig-1", "power_w", 3))
     d = store.devices().set_index("device").loc["rig-1"]
     assert (d.kind, d.zone, d.rack, d.role) == ("asic_miner", "hall-a", "r01", "rig")
@@ -97,32 +107,52 @@ def test_prune_drops_only_old_points(store: TelemetryStore) -> None:
 
 
 def test_frames_sort_by_device_metric_ts_whatever_the_write_order(store: TelemetryStore) -> None:
-    # Series created in reverse order (rig-b before rig-a, power_w before chip_temp_c), points out of order.
-    batch = _series("rig-b", "power_w", 3) + _series("rig-a", "power_w", 3) + _series("rig-a", "chip_temp_c", 3)
+    # Series created in reverse order (rig-b before rig-a, power_w before chip_temp_c), points out
+    # of order.
+    batch = (
+        _series("rig-b", "power_w", 3)
+        + _series("rig-a", "power_w", 3)
+        + _series("rig-a", "chip_temp_c", 3)
+    )
     store.write(batch[::-1])
     df = store.query(T0, T0 + 3600 * NS_PER_S)
     assert list(zip(df.device, df.metric, strict=True)) == (
-        [("rig-a", "chip_temp_c")] * 3 + [("rig-a", "power_w")] * 3 + [("rig-b", "power_w")] * 3)
+        [("rig-a", "chip_temp_c")] * 3 + [("rig-a", "power_w")] * 3 + [("rig-b", "power_w")] * 3
+    )
     assert df["ts"].tolist() == [T0 + i * 10 * NS_PER_S for i in range(3)] * 3
     latest = store.latest(devices=["rig-a", "rig-b"], metrics=["power_w"])
-    assert latest["device"].tolist() == ["rig-a", "rig-b"] and latest["value"].tolist() == [2.0, 2.0]
-    last = store.query(T0, T0 + 3600 * NS_PER_S, devices=["rig-a"], step_ns=20 * NS_PER_S, agg="last")
+    assert latest["device"].tolist() == ["rig-a", "rig-b"] and latest["value"].tolist() == [
+        2.0,
+        2.0,
+    ]
+    last = store.query(
+        T0, T0 + 3600 * NS_PER_S, devices=["rig-a"], step_ns=20 * NS_PER_S, agg="last"
+    )
     assert list(zip(last.metric, last.ts, last.value, strict=True)) == [
-        ("chip_temp_c", T0, 1.0), ("chip_temp_c", T0 + 20 * NS_PER_S, 2.0),
-        ("power_w", T0, 1.0), ("power_w", T0 + 20 * NS_PER_S, 2.0)]
+        ("chip_temp_c", T0, 1.0),
+        ("chip_temp_c", T0 + 20 * NS_PER_S, 2.0),
+        ("power_w", T0, 1.0),
+        ("power_w", T0 + 20 * NS_PER_S, 2.0),
+    ]
     assert store.latest(devices=["rig-a"], metrics=["nope"]).empty
 
 
 def test_sqlite_reader_sees_series_another_process_added(tmp_path: Path) -> None:
-    """Each SqliteStore keeps series ids in memory; series added later through another handle on the same
+    """Each SqliteStore keeps series ids in memory; series added later through another handle on the
+    same
     file (a collector process) must still come back with the right device and metric."""
     reader, writer = SqliteStore(tmp_path / "t.db"), SqliteStore(tmp_path / "t.db")
     reader.write(_series("rig-2", "power_w", 2))
     assert reader.latest()["device"].tolist() == ["rig-2"]  # the reader now holds its id index
-    writer.write(_series("rig-1", "power_w", 2, base=50) + _series("rig-3", "fan_rpm_1", 2, base=70))
+    writer.write(
+        _series("rig-1", "power_w", 2, base=50) + _series("rig-3", "fan_rpm_1", 2, base=70)
+    )
     latest = reader.latest()
     assert list(zip(latest.device, latest.metric, latest.value, strict=True)) == [
-        ("rig-1", "power_w", 51.0), ("rig-2", "power_w", 1.0), ("rig-3", "fan_rpm_1", 71.0)]
+        ("rig-1", "power_w", 51.0),
+        ("rig-2", "power_w", 1.0),
+        ("rig-3", "fan_rpm_1", 71.0),
+    ]
     writer.write(_series("rig-4", "power_w", 1, base=9))
     assert reader.query(T0, T0 + 60 * NS_PER_S, devices=["rig-4"])["value"].tolist() == [9.0]
     assert pd.api.types.is_string_dtype(latest["device"]) and latest["ts"].dtype == "int64"

@@ -12,8 +12,15 @@ from pydantic import Field
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, ns
 from minewatch.analyzer.rules import register
+from minewatch.analyzer.rules.base import (
+    Aggregate,
+    FacilityWindowKind,
+    Obs,
+    Timing,
+    ValueRef,
+    compare,
+)
 from minewatch.analyzer.series import Buckets
-from minewatch.analyzer.rules.base import Aggregate, FacilityWindowKind, Obs, Timing, ValueRef, compare
 from minewatch.units import MetricName
 
 
@@ -26,16 +33,25 @@ class AggregateParams(Timing):
     clear_above: ValueRef | None = None
     clear_below: ValueRef | None = None
     min_coverage: float = Field(
-        0.0, ge=0.0, le=1.0,
+        0.0,
+        ge=0.0,
+        le=1.0,
         description="Share of the window's buckets that must hold data before the aggregate is judged: a "
-                    "15-minute demand computed from the first minute after a start or a gap is not a 15-minute "
-                    "demand (no data until then, never a false breach)")
+        "15-minute demand computed from the first minute after a start or a gap is not a 15-minute "
+        "demand (no data until then, never a false breach)",
+    )
     unit: str = ""
 
 
-
-def facility_series(ctx: EvalContext, metric: str, devices: list[str], instants: np.ndarray, step_ns: int,
-                    window_ns: int, max_age_ns: int) -> tuple[pd.Series, Buckets]:
+def facility_series(
+    ctx: EvalContext,
+    metric: str,
+    devices: list[str],
+    instants: np.ndarray,
+    step_ns: int,
+    window_ns: int,
+    max_age_ns: int,
+) -> tuple[pd.Series, Buckets]:
     """Σ over devices of each device's bucket mean, a device's last value carried for ``max_age``;
     returns the facility series per bucket (rows aligned with the bucket matrix) and the buckets."""
     b = ctx.buckets(metric, devices, instants, step_ns, window_ns + max_age_ns)
@@ -47,12 +63,14 @@ def facility_series(ctx: EvalContext, metric: str, devices: list[str], instants:
     return total, b
 
 
-def windowed(total: pd.Series, b: Buckets, agg: str, window_ns: int, min_coverage: float = 0.0) -> np.ndarray:
+def windowed(
+    total: pd.Series, b: Buckets, agg: str, window_ns: int, min_coverage: float = 0.0
+) -> np.ndarray:
     k = max(1, -(-window_ns // b.step))
     if agg == "last":
-        return total.to_numpy()[b.L - 1:]
+        return total.to_numpy()[b.L - 1 :]
     r = total.rolling(k, min_periods=max(1, math.ceil(k * min_coverage)))
-    return getattr(r, agg)().to_numpy()[b.L - 1:]
+    return getattr(r, agg)().to_numpy()[b.L - 1 :]
 
 
 @register
@@ -70,10 +88,22 @@ class FacilityAggregate(FacilityWindowKind):
         if not devices:
             v = np.full((len(instants), 1), np.nan)
         else:
-            total, b = facility_series(ctx, p.metric, devices, instants, ctx.step_ns(rule), ns(p.window), ns(p.max_age))
+            total, b = facility_series(
+                ctx, p.metric, devices, instants, ctx.step_ns(rule), ns(p.window), ns(p.max_age)
+            )
             v = windowed(total, b, p.aggregate, ns(p.window), p.min_coverage)[:, None]
         one = ["facility"]
-        res = compare(v, *(ctx.resolve(x, one) for x in (p.above, p.below, p.clear_above, p.clear_below)))
+        res = compare(
+            v, *(ctx.resolve(x, one) for x in (p.above, p.below, p.clear_above, p.clear_below))
+        )
         thr = ctx.resolve(p.above or p.below, one)
-        return Obs(one, instants, *res, v, np.broadcast_to(thr, v.shape), p.unit, p.metric,
-                   "min" if p.above is None else "max")
+        return Obs(
+            one,
+            instants,
+            *res,
+            v,
+            np.broadcast_to(thr, v.shape),
+            p.unit,
+            p.metric,
+            "min" if p.above is None else "max",
+        )

@@ -18,15 +18,21 @@ Aggregate = Literal["last", "mean", "max", "min"]
 
 
 class ValueRef(BaseModel):
-    """A number in a rule: a literal, or a reference to the device profile (``limit: chip_temp_c.max_above``,
-    ``rated: current_a``) or to facility.yaml (``facility: licence.capacity_kw``), times ``factor``."""
+    """A number in a rule: a literal, or a reference to the device profile (``limit:
+    chip_temp_c.max_above``,
+    ``rated: current_a``) or to facility.yaml (``facility: licence.capacity_kw``), times ``factor``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     value: float | None = None
-    limit: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*\.(warn_above|max_above|warn_below|min_below)$")
+    limit: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9_]*\.(warn_above|max_above|warn_below|min_below)$"
+    )
     rated: str | None = None
-    facility: str | None = Field(None, pattern=r"^(licence\.capacity_kw|grid\.(voltage_ln_v|voltage_ll_v|frequency_hz))$")
+    facility: str | None = Field(
+        None, pattern=r"^(licence\.capacity_kw|grid\.(voltage_ln_v|voltage_ll_v|frequency_hz))$"
+    )
     factor: float = 1.0
     source: str | None = None
 
@@ -36,23 +42,30 @@ class ValueRef(BaseModel):
         return {"value": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else v
 
     @model_validator(mode="after")
-    def _one(self) -> "ValueRef":
+    def _one(self) -> ValueRef:
         given = [k for k in ("value", "limit", "rated", "facility") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of value, limit, rated, facility")
         return self
 
     def describe(self, rule_source: str) -> str:
-        what = (f"{self.value:g}" if self.value is not None else
-                f"device profile limit {self.limit}" if self.limit else
-                f"device profile rated {self.rated}" if self.rated else f"facility {self.facility}")
+        what = (
+            f"{self.value:g}"
+            if self.value is not None
+            else f"device profile limit {self.limit}"
+            if self.limit
+            else f"device profile rated {self.rated}"
+            if self.rated
+            else f"facility {self.facility}"
+        )
         if self.factor != 1.0:
             what += f" × {self.factor:g}"
         return f"{what} ({self.source or rule_source})"
 
 
 class Timing(BaseModel):
-    """How a per-instant value is formed: the newest sample (``last``, not older than ``max_age``) or an
+    """How a per-instant value is formed: the newest sample (``last``, not older than ``max_age``)
+    or an
     aggregate over ``window``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -64,7 +77,7 @@ class Timing(BaseModel):
     _d = duration_validator("window", "max_age")
 
     @model_validator(mode="after")
-    def _window(self) -> "Timing":
+    def _window(self) -> Timing:
         if self.aggregate != "last" and self.window <= 0:
             raise ValueError(f"aggregate {self.aggregate!r} needs a window > 0")
         return self
@@ -77,8 +90,10 @@ class Timing(BaseModel):
 class Obs:
     """A rule's verdict at each instant (rows) for each subject (columns).
 
-    ``trigger``: the breach condition (e.g. value above threshold); ``cleared``: the value is back past the
-    clear threshold (hysteresis) — with no clear threshold it is ``ok & ~trigger``; ``ok``: inputs present.
+    ``trigger``: the breach condition (e.g. value above threshold); ``cleared``: the value is back
+    past the
+    clear threshold (hysteresis) — with no clear threshold it is ``ok & ~trigger``; ``ok``: inputs
+    present.
     """
 
     subjects: list[str]
@@ -94,15 +109,22 @@ class Obs:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def empty(cls, instants: np.ndarray) -> "Obs":
+    def empty(cls, instants: np.ndarray) -> Obs:
         z = np.zeros((len(instants), 0))
         return cls([], instants, z.astype(bool), z.astype(bool), z.astype(bool), z, z)
 
 
-def compare(value: np.ndarray, above: np.ndarray | None, below: np.ndarray | None,
-            clear_above: np.ndarray | None, clear_below: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """(ok, trigger, cleared) for a band: breach when strictly above ``above`` or strictly below ``below``;
-    cleared when at/below ``clear_above`` and at/above ``clear_below`` (default: the trigger thresholds)."""
+def compare(
+    value: np.ndarray,
+    above: np.ndarray | None,
+    below: np.ndarray | None,
+    clear_above: np.ndarray | None,
+    clear_below: np.ndarray | None,
+) -> tuple[np.ndarray, ...]:
+    """(ok, trigger, cleared) for a band: breach when strictly above ``above`` or strictly below
+    ``below``;
+    cleared when at/below ``clear_above`` and at/above ``clear_below`` (default: the trigger
+    thresholds)."""
     ok = ~np.isnan(value)
     with np.errstate(invalid="ignore"):
         trig = np.zeros(value.shape, bool)
@@ -121,7 +143,8 @@ def compare(value: np.ndarray, above: np.ndarray | None, below: np.ndarray | Non
 
 
 class RuleKind:
-    """One kind of rule. Subclasses set ``name`` and ``Params`` and implement ``evaluate``; registering
+    """One kind of rule. Subclasses set ``name`` and ``Params`` and implement ``evaluate``;
+    registering
     is done by ``@register`` in ``minewatch.analyzer.rules``."""
 
     name: ClassVar[str]
@@ -129,7 +152,8 @@ class RuleKind:
     facility_level: ClassVar[bool] = False
 
     def check(self, rule: Rule) -> list[str]:
-        """Cross-field problems the params model cannot see (e.g. a clear threshold on the wrong side)."""
+        """Cross-field problems the params model cannot see (e.g. a clear threshold on the wrong
+        side)."""
         return []
 
     def metrics(self, rule: Rule) -> list[str]:
@@ -140,7 +164,7 @@ class RuleKind:
         """How much data before an instant the rule needs."""
         return 0.0
 
-    def evaluate(self, ctx: "EvalContext", rule: Rule, instants: np.ndarray) -> Obs:
+    def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         raise NotImplementedError
 
     def evidence_metric(self, rule: Rule) -> str | None:
@@ -148,12 +172,14 @@ class RuleKind:
         return ms[0] if ms else None
 
     def evidence_selector(self, rule: Rule) -> Selector | None:
-        """For facility rules: the devices whose summed metric is the evidence series (None = the subject's own)."""
+        """For facility rules: the devices whose summed metric is the evidence series (None = the
+        subject's own)."""
         return None
 
 
 class FacilityWindowKind(RuleKind):
-    """A facility-level kind over one metric summed across selected devices in a window: they all read
+    """A facility-level kind over one metric summed across selected devices in a window: they all
+    read
     ``params.metric`` over ``window + max_age`` and show the selector named by ``evidence_param`` as
     their evidence."""
 

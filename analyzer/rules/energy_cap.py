@@ -24,20 +24,33 @@ class EnergyCapParams(BaseModel):
     cap_kwh: ValueRef
     period: Literal["day", "month", "year"] = "month"
     basis: Literal["used", "projected"] = "used"
-    fraction: float = Field(1.0, gt=0, le=2, description="Alert at this fraction of the cap (0.8 = 80 %)")
-    bucket: float = Field(900, gt=0, description="Integration step (store-side mean power per bucket)")
-    to_kwh: float = Field(1 / 3.6e6, gt=0, description="Factor from metric-unit × seconds to kWh (W·s → kWh)")
+    fraction: float = Field(
+        1.0, gt=0, le=2, description="Alert at this fraction of the cap (0.8 = 80 %)"
+    )
+    bucket: float = Field(
+        900, gt=0, description="Integration step (store-side mean power per bucket)"
+    )
+    to_kwh: float = Field(
+        1 / 3.6e6, gt=0, description="Factor from metric-unit × seconds to kWh (W·s → kWh)"
+    )
 
     _d = duration_validator("bucket")
 
 
 def period_bounds(instants: np.ndarray, tz: str, period: str) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end (ns) of the calendar period in the facility's time zone containing each instant."""
+    """Start and end (ns) of the calendar period in the facility's time zone containing each
+    instant."""
     local = pd.to_datetime(instants, utc=True).tz_convert(tz)
     freq = {"day": "D", "month": "M", "year": "Y"}[period]
     naive = local.tz_localize(None)
-    start = (naive.normalize() if period == "day" else naive.to_period(freq).start_time).tz_localize(tz)
-    offset = {"day": pd.DateOffset(days=1), "month": pd.DateOffset(months=1), "year": pd.DateOffset(years=1)}[period]
+    start = (
+        naive.normalize() if period == "day" else naive.to_period(freq).start_time
+    ).tz_localize(tz)
+    offset = {
+        "day": pd.DateOffset(days=1),
+        "month": pd.DateOffset(months=1),
+        "year": pd.DateOffset(years=1),
+    }[period]
     end = start + offset
     return start.as_unit("ns").asi8, end.as_unit("ns").asi8
 
@@ -63,7 +76,11 @@ class EnergyCap(RuleKind):
         for ps in np.unique(starts):
             sel = starts == ps
             last = int(instants[sel][-1])
-            df = ctx.aggregated(p.metric, devices, int(ps), last, bucket, "mean") if devices else None
+            df = (
+                ctx.aggregated(p.metric, devices, int(ps), last, bucket, "mean")
+                if devices
+                else None
+            )
             if df is None or df.empty:
                 continue
             per_bucket = df.groupby("ts")["value"].sum()
@@ -76,9 +93,15 @@ class EnergyCap(RuleKind):
         elapsed = (instants - starts) / 1e9
         length = (ends - starts) / 1e9
         with np.errstate(invalid="ignore", divide="ignore"):
-            value = used if p.basis == "used" else np.where(elapsed > 0, used / elapsed * length, np.nan)
+            value = (
+                used
+                if p.basis == "used"
+                else np.where(elapsed > 0, used / elapsed * length, np.nan)
+            )
         cap = ctx.resolve(p.cap_kwh, ["facility"])[0] * p.fraction
         v = value[:, None]
         ok = ~np.isnan(v)
         trig = ok & (np.nan_to_num(v) > cap)
-        return Obs(["facility"], instants, ok, trig, ok & ~trig, v, np.full(v.shape, cap), "kWh", p.metric)
+        return Obs(
+            ["facility"], instants, ok, trig, ok & ~trig, v, np.full(v.shape, cap), "kWh", p.metric
+        )

@@ -1,8 +1,12 @@
-"""Frozen reading: the same non-zero value N or more times in a row, unchanged for at least a minimum
+"""Frozen reading: the same non-zero value N or more times in a row, unchanged for at least a
+minimum
 time — a stuck register or a dead sensor that still answers (the smart-meter VEE rule,
-research/compliance.md §5.3). The VEE rule counts metering *intervals*; a poller reading faster than the
-device refreshes its registers (or a value quantised by the register scale under a steady load) repeats
-legitimately, so a count of readings alone would depend on the poll rate — ``min_duration`` ties it to
+research/compliance.md §5.3). The VEE rule counts metering *intervals*; a poller reading faster than
+the
+device refreshes its registers (or a value quantised by the register scale under a steady load)
+repeats
+legitimately, so a count of readings alone would depend on the poll rate — ``min_duration`` ties it
+to
 time."""
 
 from __future__ import annotations
@@ -24,23 +28,34 @@ class FrozenParams(BaseModel):
 
     metric: MetricName
     repeats: int = Field(3, ge=2, description="Identical consecutive readings that count as frozen")
-    lookback: float = Field(3600, gt=0, description="History searched for the run; must span `repeats` readings")
-    min_duration: float = Field(0, ge=0, description="The identical run must also span at least this long "
-                                                     "(first to newest reading), whatever the poll rate")
-    max_age: float = Field(300, gt=0, description="Newest reading older than this = no data (staleness rules cover it)")
+    lookback: float = Field(
+        3600, gt=0, description="History searched for the run; must span `repeats` readings"
+    )
+    min_duration: float = Field(
+        0,
+        ge=0,
+        description="The identical run must also span at least this long "
+        "(first to newest reading), whatever the poll rate",
+    )
+    max_age: float = Field(
+        300, gt=0, description="Newest reading older than this = no data (staleness rules cover it)"
+    )
 
     _d = duration_validator("lookback", "max_age", "min_duration")
 
     @model_validator(mode="after")
-    def _span(self) -> "FrozenParams":
+    def _span(self) -> FrozenParams:
         if self.min_duration >= self.lookback:
-            raise ValueError(f"lookback ({self.lookback:g} s) must be longer than min_duration "
-                             f"({self.min_duration:g} s) to see such a run")
+            raise ValueError(
+                f"lookback ({self.lookback:g} s) must be longer than min_duration "
+                f"({self.min_duration:g} s) to see such a run"
+            )
         return self
 
 
 def run_lengths(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Each sample's position in its run of identical values per device, and the run's span so far in ns
+    """Each sample's position in its run of identical values per device, and the run's span so far
+    in ns
     (time since the run's first reading), as two sample frames (df sorted by device, ts)."""
     if df.empty:
         return df, df
@@ -49,8 +64,10 @@ def run_lengths(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     run_id = np.cumsum(new)
     pos = pd.Series(np.ones(len(df))).groupby(run_id).cumsum().to_numpy()
     span = ts - ts[np.flatnonzero(new)][run_id - 1]
-    return (pd.DataFrame({"ts": ts, "device": dev, "value": pos}),
-            pd.DataFrame({"ts": ts, "device": dev, "value": span.astype(np.float64)}))
+    return (
+        pd.DataFrame({"ts": ts, "device": dev, "value": pos}),
+        pd.DataFrame({"ts": ts, "device": dev, "value": span.astype(np.float64)}),
+    )
 
 
 @register
@@ -77,6 +94,20 @@ class Frozen(RuleKind):
         d, _ = Buckets(span, devices, instants, step, lb).latest(ns(p.max_age))
         v, _ = Buckets(raw, devices, instants, step, lb).latest(ns(p.max_age))
         ok = ~np.isnan(n)
-        trig = ok & (np.nan_to_num(n) >= p.repeats) & (np.nan_to_num(d) >= ns(p.min_duration)) & (np.nan_to_num(v) != 0)
-        return Obs(devices, instants, ok, trig, ok & ~trig, n, np.full(n.shape, float(p.repeats)), "readings",
-                   p.metric)
+        trig = (
+            ok
+            & (np.nan_to_num(n) >= p.repeats)
+            & (np.nan_to_num(d) >= ns(p.min_duration))
+            & (np.nan_to_num(v) != 0)
+        )
+        return Obs(
+            devices,
+            instants,
+            ok,
+            trig,
+            ok & ~trig,
+            n,
+            np.full(n.shape, float(p.repeats)),
+            "readings",
+            p.metric,
+        )

@@ -17,7 +17,9 @@ from minewatch.units import MetricName
 class RateParams(Timing):
     metric: MetricName
     per: float = Field(3600, gt=0, description="Rate unit: change per this duration (1h → °C/h)")
-    over: float = Field(3600, gt=0, description="Compare the newest value with the value this long before")
+    over: float = Field(
+        3600, gt=0, description="Compare the newest value with the value this long before"
+    )
     limit: ValueRef = Field(description="Largest allowed absolute change per `per`")
     clear: ValueRef | None = None
     direction: Literal["rise", "fall", "both"] = "both"
@@ -44,10 +46,14 @@ class RateOfChange(RuleKind):
             return Obs.empty(instants)
         step = ctx.step_ns(rule)
         k = max(1, round(ns(p.over) / step))
-        ext = np.r_[np.arange(int(instants[0]) - k * step, int(instants[0]), step, dtype=np.int64), instants]
+        ext = np.r_[
+            np.arange(int(instants[0]) - k * step, int(instants[0]), step, dtype=np.int64), instants
+        ]
         latest, _ = ctx.buckets(p.metric, devices, ext, step, ns(p.max_age)).latest(ns(p.max_age))
         rate = (latest[k:] - latest[:-k]) * (ns(p.per) / (k * step))
         signed = {"rise": rate, "fall": -rate, "both": np.abs(rate)}[p.direction]
         lim, clr = ctx.resolve(p.limit, devices), ctx.resolve(p.clear, devices)
         res = compare(signed, lim, None, clr, None)
-        return Obs(devices, instants, *res, rate, np.broadcast_to(lim, rate.shape), p.unit, p.metric)
+        return Obs(
+            devices, instants, *res, rate, np.broadcast_to(lim, rate.shape), p.unit, p.metric
+        )

@@ -1,5 +1,7 @@
-"""Reconciliation of two series: Σ rig/PDU power against the revenue meter. A meter reading persistently
-more than the sum of what it feeds means unmetered load (or a bypass upstream of the sub-meters); less
+"""Reconciliation of two series: Σ rig/PDU power against the revenue meter. A meter reading
+persistently
+more than the sum of what it feeds means unmetered load (or a bypass upstream of the sub-meters);
+less
 means sub-meters or estimates are wrong. Regulators' headline problem is theft (research §2)."""
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ class ReconcileParams(Timing):
     tolerance_pct: ValueRef = Field(description="Allowed deviation in % of the reference")
     clear_pct: ValueRef | None = None
     direction: Literal["reference_above", "reference_below", "either"] = "reference_above"
-    min_reference: float = Field(0.0, ge=0, description="Skip instants when the reference is at or below this")
-
+    min_reference: float = Field(
+        0.0, ge=0, description="Skip instants when the reference is at or below this"
+    )
 
 
 @register
@@ -49,7 +52,9 @@ class Reconciliation(FacilityWindowKind):
         ref, parts = series
         with np.errstate(invalid="ignore", divide="ignore"):
             dev = np.where(ref > p.min_reference, (ref - parts) / ref * 100, np.nan)
-        signed = {"reference_above": dev, "reference_below": -dev, "either": np.abs(dev)}[p.direction][:, None]
+        signed = {"reference_above": dev, "reference_below": -dev, "either": np.abs(dev)}[
+            p.direction
+        ][:, None]
         one = ["facility"]
         tol, clr = ctx.resolve(p.tolerance_pct, one), ctx.resolve(p.clear_pct, one)
         res = compare(signed, tol, None, clr, None)

@@ -1,4 +1,5 @@
-"""Registration: equipment online that was never filed with the regulator, filed equipment that is not
+"""Registration: equipment online that was never filed with the regulator, filed equipment that is
+not
 reporting, and equipment whose model or zone differs from its registration (TM equipment ownership,
 RU serial reporting, KZ hardware registration — research §2)."""
 
@@ -21,11 +22,15 @@ class RegistryParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     check: Literal["unregistered", "missing", "model_mismatch", "zone_mismatch"]
-    metrics: list[str] = Field(default_factory=list, description=(
-        "Metrics that show a device is online: a sample of any of them within `seen_within` = seen. "
-        "`missing` also counts any telemetry at all (the device table's first/last seen), so every kind of "
-        "registered device — rigs, meters, hall sensors — is judged; listing heartbeats there only makes "
-        "past periods exact"))
+    metrics: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Metrics that show a device is online: a sample of any of them within `seen_within` = seen. "
+            "`missing` also counts any telemetry at all (the device table's first/last seen), so every kind of "
+            "registered device — rigs, meters, hall sensors — is judged; listing heartbeats there only makes "
+            "past periods exact"
+        ),
+    )
     metric: str | None = Field(None, description="Shorthand for a single entry of `metrics`")
     seen_within: float = Field(600, gt=0)
 
@@ -37,12 +42,14 @@ class RegistryParams(BaseModel):
         return [check_metric_name(m) for m in v]
 
     @model_validator(mode="after")
-    def _presence(self) -> "RegistryParams":
+    def _presence(self) -> RegistryParams:
         if self.metric is not None:
             self.metrics = list(dict.fromkeys([check_metric_name(self.metric), *self.metrics]))
             self.metric = None
         if not self.metrics and self.check != "missing":
-            raise ValueError(f"check {self.check!r} needs `metric` or `metrics` (what shows a device online)")
+            raise ValueError(
+                f"check {self.check!r} needs `metric` or `metrics` (what shows a device online)"
+            )
         return self
 
 
@@ -60,7 +67,9 @@ class Registration(RuleKind):
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         p: RegistryParams = rule.p
         if ctx.registry is None:
-            ctx.problems.append(f"{rule.id}: no equipment registry configured (facility.yaml `registry`)")
+            ctx.problems.append(
+                f"{rule.id}: no equipment registry configured (facility.yaml `registry`)"
+            )
             return Obs.empty(instants)
         reg = ctx.registry
         if p.check == "missing":
@@ -73,25 +82,43 @@ class Registration(RuleKind):
         shape = (len(instants), len(subjects))
         seen = np.zeros(shape, bool)
         for m in p.metrics:
-            seen |= ctx.buckets(m, subjects, instants, ctx.step_ns(rule), win).window("count", win) > 0
+            seen |= (
+                ctx.buckets(m, subjects, instants, ctx.step_ns(rule), win).window("count", win) > 0
+            )
         ok = np.ones(shape, bool)
         if p.check == "unregistered":
             bad = seen & np.array([s not in reg for s in subjects])[None, :]
         elif p.check == "missing":
-            return self._missing(ctx, rule, instants, subjects, seen | self._reported(ctx, instants, subjects, win))
+            return self._missing(
+                ctx, rule, instants, subjects, seen | self._reported(ctx, instants, subjects, win)
+            )
         else:
             col = "model" if p.check == "model_mismatch" else "zone"
             actual = dict(zip(ctx.devices["device"], ctx.devices[col]))
             registered = np.array([s in reg for s in subjects])[None, :]
-            differs = np.array([s in reg and actual.get(s, "") != getattr(reg[s], col) for s in subjects])[None, :]
+            differs = np.array(
+                [s in reg and actual.get(s, "") != getattr(reg[s], col) for s in subjects]
+            )[None, :]
             ok = np.broadcast_to(registered, shape) & seen
             bad = ok & differs
-        return Obs(subjects, instants, ok, bad, ok & ~bad, bad.astype(float), np.zeros(shape), "",
-                   p.metrics[0] if p.metrics else "")
+        return Obs(
+            subjects,
+            instants,
+            ok,
+            bad,
+            ok & ~bad,
+            bad.astype(float),
+            np.zeros(shape),
+            "",
+            p.metrics[0] if p.metrics else "",
+        )
 
     @staticmethod
-    def _reported(ctx: EvalContext, instants: np.ndarray, subjects: list[str], win: int) -> np.ndarray:
-        """Any telemetry in ``[t - win, t)`` by the device table: first seen before t, last seen since t - win.
+    def _reported(
+        ctx: EvalContext, instants: np.ndarray, subjects: list[str], win: int
+    ) -> np.ndarray:
+        """Any telemetry in ``[t - win, t)`` by the device table: first seen before t, last seen
+        since t - win.
         Exact live (the table is minutes fresh at most); for a past period a gap followed by later
         telemetry is only caught through the rule's heartbeat ``metrics``."""
         table = ctx.devices.set_index("device").reindex(subjects)
@@ -102,16 +129,34 @@ class Registration(RuleKind):
             return (first < t) & (last >= t - win)
 
     @staticmethod
-    def _missing(ctx: EvalContext, rule: Rule, instants: np.ndarray, subjects: list[str], seen: np.ndarray) -> Obs:
-        """Registered but silent. A device is judged missing only over a whole window watched: not before
-        ``seen_within`` has passed since the analyzer (or a report's period) started and since the site's
-        first telemetry — a freshly started analyzer or an empty store must not call every rig missing.
-        Before that an unseen device is neither missing nor cleared (an open alert is kept as it is)."""
+    def _missing(
+        ctx: EvalContext, rule: Rule, instants: np.ndarray, subjects: list[str], seen: np.ndarray
+    ) -> Obs:
+        """Registered but silent. A device is judged missing only over a whole window watched: not
+        before
+        ``seen_within`` has passed since the analyzer (or a report's period) started and since the
+        site's
+        first telemetry — a freshly started analyzer or an empty store must not call every rig
+        missing.
+        Before that an unseen device is neither missing nor cleared (an open alert is kept as it
+        is)."""
         win = ns(rule.p.seen_within)
         since = ctx.watched_since()
-        judged = (instants.astype(np.float64) - win >= since)[:, None] if since == since \
+        judged = (
+            (instants.astype(np.float64) - win >= since)[:, None]
+            if since == since
             else np.zeros((len(instants), 1), bool)
+        )
         bad = ~seen & judged
         ok = np.ones(seen.shape, bool)
-        return Obs(subjects, instants, ok, bad, seen, bad.astype(float), np.zeros(seen.shape), "",
-                   rule.p.metrics[0] if rule.p.metrics else "")
+        return Obs(
+            subjects,
+            instants,
+            ok,
+            bad,
+            seen,
+            bad.astype(float),
+            np.zeros(seen.shape),
+            "",
+            rule.p.metrics[0] if rule.p.metrics else "",
+        )

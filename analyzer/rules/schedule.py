@@ -1,6 +1,8 @@
 """Curtailment compliance: during a curtailment order (CLI/API) or a calendar ban (e.g. Russia's
-15 Nov–15 Mar peak-hour bans, Ethiopia's 18–22 h peak) the facility load must be at or below the target
-once the allowed response time (ERCOT ERS: 10 or 30 min) has passed. One subject per order or ban, so a
+15 Nov–15 Mar peak-hour bans, Ethiopia's 18–22 h peak) the facility load must be at or below the
+target
+once the allowed response time (ERCOT ERS: 10 or 30 min) has passed. One subject per order or ban,
+so a
 report shows the response to each."""
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ _HM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
 class CalendarBan(BaseModel):
-    """A recurring window in the facility's time zone: dates ``from``–``to`` (MM-DD, may wrap the year end),
+    """A recurring window in the facility's time zone: dates ``from``–``to`` (MM-DD, may wrap the
+    year end),
     daily hours ``start``–``end`` (HH:MM, may wrap midnight)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -60,17 +63,20 @@ class CalendarBan(BaseModel):
 
 class ScheduleParams(Timing):
     metric: MetricName = "power_w"
-    devices: Selector = Field(description="Whose summed load must come down (usually role: revenue_meter)")
+    devices: Selector = Field(
+        description="Whose summed load must come down (usually role: revenue_meter)"
+    )
     window: float = 60.0
     aggregate: str = "mean"
     orders: bool = Field(True, description="Enforce curtailment orders from the API/CLI")
     bans: list[CalendarBan] = Field(default_factory=list)
-    tolerance_pct: float = Field(0.0, ge=0, description="Allowed excess over the target, in % of the target")
+    tolerance_pct: float = Field(
+        0.0, ge=0, description="Allowed excess over the target, in % of the target"
+    )
     scale_to_kw: float = Field(0.001, gt=0, description="Factor from the metric's unit to kW")
 
-
     @model_validator(mode="after")
-    def _mean(self) -> "ScheduleParams":
+    def _mean(self) -> ScheduleParams:
         if self.aggregate != "mean" or self.window <= 0:
             raise ValueError("a schedule rule compares a windowed mean: aggregate mean, window > 0")
         return self
@@ -92,7 +98,9 @@ def _ban_windows(ban: CalendarBan, instants: np.ndarray, tz: str) -> tuple[np.nd
     if s >= e:  # date test belongs to the day the window opened
         opened = local - pd.to_timedelta(since, unit="s")
         omd = opened.month * 100 + opened.day
-        inside = np.asarray(in_hours & (((omd >= f) & (omd <= t)) if f <= t else ((omd >= f) | (omd <= t))))
+        inside = np.asarray(
+            in_hours & (((omd >= f) & (omd <= t)) if f <= t else ((omd >= f) | (omd <= t)))
+        )
     return inside, np.asarray(since, dtype=np.float64)
 
 
@@ -110,18 +118,25 @@ class Schedule(FacilityWindowKind):
                 # kept for a day after its end so that an alert open at the end resolves
                 if o["starts_at_ns"] <= hi and o["ends_at_ns"] > lo - ns(86400):
                     subjects.append(f"order:{o['id']}")
-                    enforced.append((instants >= o["starts_at_ns"] + ns(o["response_s"])) & (instants < o["ends_at_ns"]))
+                    enforced.append(
+                        (instants >= o["starts_at_ns"] + ns(o["response_s"]))
+                        & (instants < o["ends_at_ns"])
+                    )
                     target.append(np.full(len(instants), float(o["target_kw"])))
         for ban in p.bans:
             inside, since = _ban_windows(ban, instants, ctx.cfg.timezone)
             subjects.append(f"ban:{ban.name}")
             enforced.append(inside & (since >= ban.response))
-            target.append(np.full(len(instants), float(ctx.resolve(ban.target_kw, ["facility"])[0])))
+            target.append(
+                np.full(len(instants), float(ctx.resolve(ban.target_kw, ["facility"])[0]))
+            )
         if not subjects:
             return Obs.empty(instants)
         devices = ctx.pick(p.devices)
         if devices:
-            total, b = facility_series(ctx, p.metric, devices, instants, ctx.step_ns(rule), ns(p.window), ns(p.max_age))
+            total, b = facility_series(
+                ctx, p.metric, devices, instants, ctx.step_ns(rule), ns(p.window), ns(p.max_age)
+            )
             load = windowed(total, b, "mean", ns(p.window)) * p.scale_to_kw
         else:
             load = np.full(len(instants), np.nan)

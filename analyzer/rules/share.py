@@ -1,5 +1,7 @@
-"""Share-of-time compliance over a long window: EN 50160 wants 95 % of the 10-minute mean voltages of a
-week within ±10 % of nominal. Uses store-side downsampling (a week of raw 1-s voltage never leaves the
+"""Share-of-time compliance over a long window: EN 50160 wants 95 % of the 10-minute mean voltages
+of a
+week within ±10 % of nominal. Uses store-side downsampling (a week of raw 1-s voltage never leaves
+the
 database)."""
 
 from __future__ import annotations
@@ -19,18 +21,22 @@ from minewatch.units import MetricName
 class ShareParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    metrics: list[MetricName] = Field(min_length=1, description="All must be in band for an interval to count (phases)")
+    metrics: list[MetricName] = Field(
+        min_length=1, description="All must be in band for an interval to count (phases)"
+    )
     low: ValueRef | None = None
     high: ValueRef | None = None
     interval: float = Field(600, gt=0, description="Averaging interval (EN 50160: 10 min)")
     window: float = Field(7 * 86400, gt=0, description="Assessment window (EN 50160: one week)")
     min_share: float = Field(0.95, gt=0, le=1, description="Required share of intervals in band")
-    min_coverage: float = Field(0.5, ge=0, le=1, description="Fewer valid intervals than this share of the window = no data")
+    min_coverage: float = Field(
+        0.5, ge=0, le=1, description="Fewer valid intervals than this share of the window = no data"
+    )
 
     _d = duration_validator("interval", "window")
 
     @model_validator(mode="after")
-    def _band(self) -> "ShareParams":
+    def _band(self) -> ShareParams:
         if self.low is None and self.high is None:
             raise ValueError("give low and/or high")
         if self.window < self.interval:
@@ -79,15 +85,25 @@ class ShareOfTime(RuleKind):
         inband &= valid
         z = np.zeros((1, len(devices)))
         cv, ci = np.vstack([z, np.cumsum(valid, 0)]), np.vstack([z, np.cumsum(inband, 0)])
-        end = (instants - first) // iv          # intervals [first + i*iv, ...) complete before t: i < end
+        end = (instants - first) // iv  # intervals [first + i*iv, ...) complete before t: i < end
         start = np.maximum(end - k, 0)
         nv, ni = cv[end] - cv[start], ci[end] - ci[start]
         ok = nv >= max(1, p.min_coverage * k)
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(nv > 0, ni / nv, np.nan)
         trig = ok & (share < p.min_share)
-        return Obs(devices, instants, ok, trig, ok & ~trig, share * 100, np.full(share.shape, p.min_share * 100),
-                   "% of intervals in band", p.metrics[0], "min")
+        return Obs(
+            devices,
+            instants,
+            ok,
+            trig,
+            ok & ~trig,
+            share * 100,
+            np.full(share.shape, p.min_share * 100),
+            "% of intervals in band",
+            p.metrics[0],
+            "min",
+        )
 
 
 def _matrix(df: pd.DataFrame, devices: list[str], first: int, iv: int, n: int) -> np.ndarray:

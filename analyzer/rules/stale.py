@@ -18,7 +18,9 @@ class StaleParams(BaseModel):
 
     metric: MetricName = Field(description="A metric the device always reports (its heartbeat)")
     interval: float = Field(gt=0, description="Expected reporting interval")
-    intervals: float = Field(3, gt=0, description="Silent for more than this many intervals = stale")
+    intervals: float = Field(
+        3, gt=0, description="Silent for more than this many intervals = stale"
+    )
 
     _d = duration_validator("interval")
 
@@ -54,5 +56,14 @@ class Stale(RuleKind):
         ok = ~np.isnan(age_s)
         with np.errstate(invalid="ignore"):
             trig = ok & (age_s > p.silent_s)
-        return Obs(devices, instants, ok, trig, ok & ~trig, age_s,
-                   np.full(age_s.shape, p.silent_s), "s", p.metric)
+        return Obs(
+            devices,
+            instants,
+            ok,
+            trig,
+            ok & ~trig,
+            age_s,
+            np.full(age_s.shape, p.silent_s),
+            "s",
+            p.metric,
+        )

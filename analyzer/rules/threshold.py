@@ -1,4 +1,5 @@
-"""Per-device threshold or band with hysteresis: chip over-temperature, inlet temperature, voltage and
+"""Per-device threshold or band with hysteresis: chip over-temperature, inlet temperature, voltage
+and
 frequency bands, power factor, breaker loading against the device's rating."""
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from minewatch.units import check_metric_name
 class ThresholdParams(Timing):
     model_config = ConfigDict(extra="forbid")
 
-    metrics: list[str] = Field(min_length=1, description="One metric, or several (e.g. phases): the worst counts")
+    metrics: list[str] = Field(
+        min_length=1, description="One metric, or several (e.g. phases): the worst counts"
+    )
     above: ValueRef | None = None
     below: ValueRef | None = None
-    clear_above: ValueRef | None = Field(None, description="Open alert clears at/below this (hysteresis)")
+    clear_above: ValueRef | None = Field(
+        None, description="Open alert clears at/below this (hysteresis)"
+    )
     clear_below: ValueRef | None = None
     unit: str = ""
 
@@ -32,7 +37,7 @@ class ThresholdParams(Timing):
         return v
 
     @model_validator(mode="after")
-    def _sides(self) -> "ThresholdParams":
+    def _sides(self) -> ThresholdParams:
         for m in self.metrics:
             check_metric_name(m)
         if self.above is None and self.below is None:
@@ -41,18 +46,29 @@ class ThresholdParams(Timing):
             raise ValueError("clear_above needs above")
         if self.clear_below is not None and self.below is None:
             raise ValueError("clear_below needs below")
-        for clear, trig, side in ((self.clear_above, self.above, "clear_above"),
-                                  (self.clear_below, self.below, "clear_below")):
-            if clear is not None and trig is not None and clear.value is not None and trig.value is not None:
-                bad = clear.value * clear.factor > trig.value * trig.factor if side == "clear_above" \
+        for clear, trig, side in (
+            (self.clear_above, self.above, "clear_above"),
+            (self.clear_below, self.below, "clear_below"),
+        ):
+            if (
+                clear is not None
+                and trig is not None
+                and clear.value is not None
+                and trig.value is not None
+            ):
+                bad = (
+                    clear.value * clear.factor > trig.value * trig.factor
+                    if side == "clear_above"
                     else clear.value * clear.factor < trig.value * trig.factor
+                )
                 if bad:
                     raise ValueError(f"{side} must be on the safe side of the trigger threshold")
         return self
 
 
-def per_instant(ctx: EvalContext, metric: str, devices: list[str], instants: np.ndarray, step_ns: int,
-                t: Timing) -> np.ndarray:
+def per_instant(
+    ctx: EvalContext, metric: str, devices: list[str], instants: np.ndarray, step_ns: int, t: Timing
+) -> np.ndarray:
     """The value each device has at each instant under ``t`` (newest sample or window aggregate)."""
     b = ctx.buckets(metric, devices, instants, step_ns, ns(t.lookback_s()))
     if t.aggregate == "last":
@@ -90,13 +106,28 @@ class Threshold(RuleKind):
             rok, rtr, rcl = res
             take = _excess(v, above, below) > _excess(bv, above, below)
             # open while any phase breaches; cleared only when every phase with data is cleared
-            best = (np.where(take, v, bv), bok | rok, btr | rtr, (bcl | ~bok) & (rcl | ~rok) & (bok | rok))
+            best = (
+                np.where(take, v, bv),
+                bok | rok,
+                btr | rtr,
+                (bcl | ~bok) & (rcl | ~rok) & (bok | rok),
+            )
         v, ok, trig, clr = best  # type: ignore[misc]
         thr = above if above is not None else below
         if above is not None and below is not None:
             thr = np.where(np.nan_to_num(v) < below, below, above)
-        return Obs(devices, instants, ok, trig, clr, v, np.broadcast_to(thr, v.shape), p.unit,
-                   p.metrics[0], "min" if p.above is None else "max")
+        return Obs(
+            devices,
+            instants,
+            ok,
+            trig,
+            clr,
+            v,
+            np.broadcast_to(thr, v.shape),
+            p.unit,
+            p.metrics[0],
+            "min" if p.above is None else "max",
+        )
 
 
 def _excess(v: np.ndarray, above: np.ndarray | None, below: np.ndarray | None) -> np.ndarray:

@@ -36,13 +36,16 @@ class AckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     comment: str = Field(min_length=1, description="Why it is acknowledged / what is being done")
-    expires_at: str | None = Field(None, description="RFC 3339; the ack lapses then and the alert re-notifies")
+    expires_at: str | None = Field(
+        None, description="RFC 3339; the ack lapses then and the alert re-notifies"
+    )
     expires_in: str | None = Field(None, description="Alternative to expires_at, e.g. 4h")
 
 
 @router.post("/alerts/{alert_id}/ack")
-def acknowledge(request: Request, alert_id: int, body: AckRequest,
-                who: Principal = Depends(operator)) -> dict[str, Any]:
+def acknowledge(
+    request: Request, alert_id: int, body: AckRequest, who: Principal = Depends(operator)
+) -> dict[str, Any]:
     """Acknowledge an open alert. Annotates it; operator re-notification pauses until the expiry."""
     ctx: ApiContext = request.app.state.ctx
     store = alert_store(request)
@@ -64,7 +67,9 @@ def acknowledge(request: Request, alert_id: int, body: AckRequest,
 class SilenceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    matchers: dict[str, str] = Field(description="Any of rule_id, subject, family, severity (all must match)")
+    matchers: dict[str, str] = Field(
+        description="Any of rule_id, subject, family, severity (all must match)"
+    )
     starts_at: str | None = Field(None, description="RFC 3339; default now")
     ends_at: str = Field(description="RFC 3339; a silence always ends")
     reason: str = Field(min_length=1)
@@ -80,23 +85,38 @@ def silences(request: Request, active: bool = False) -> dict[str, Any]:
 
 
 @router.post("/silences", status_code=201)
-def add_silence(request: Request, body: SilenceRequest, who: Principal = Depends(operator)) -> dict[str, Any]:
-    """Mute operator notifications for matching alerts until ``ends_at``; the regulator is still told."""
+def add_silence(
+    request: Request, body: SilenceRequest, who: Principal = Depends(operator)
+) -> dict[str, Any]:
+    """Mute operator notifications for matching alerts until ``ends_at``; the regulator is still
+    told."""
     ctx: ApiContext = request.app.state.ctx
     store = alert_store(request)
     starts = parse_time("starts_at", body.starts_at) if body.starts_at else ctx.clock()
     ends = parse_time("ends_at", body.ends_at)
     if ends <= starts:
-        raise bad_param("ends_at", f"must be after starts_at ({rfc3339(ends)} is not after {rfc3339(starts)})")
+        raise bad_param(
+            "ends_at", f"must be after starts_at ({rfc3339(ends)} is not after {rfc3339(starts)})"
+        )
     try:
-        return api_record(store.add_silence(body.matchers, starts, ends, who.actor, body.reason,  # type: ignore[attr-defined]
-                                            kind=body.kind))
+        return api_record(
+            store.add_silence(
+                body.matchers,
+                starts,
+                ends,
+                who.actor,
+                body.reason,  # type: ignore[attr-defined]
+                kind=body.kind,
+            )
+        )
     except (KeyError, ValueError) as exc:
         raise _analyzer_error(exc) from None
 
 
 @router.delete("/silences/{silence_id}")
-def end_silence(request: Request, silence_id: int, who: Principal = Depends(operator)) -> dict[str, Any]:
+def end_silence(
+    request: Request, silence_id: int, who: Principal = Depends(operator)
+) -> dict[str, Any]:
     """End a silence now (it stays on record)."""
     store = alert_store(request)
     if not any(s["id"] == silence_id for s in store.silences()):  # type: ignore[attr-defined]
@@ -118,7 +138,9 @@ def _curtailment() -> Any:
     try:
         return importlib.import_module("minewatch.analyzer.curtailment")
     except ModuleNotFoundError:
-        raise ApiError(503, None, "curtailment orders are not available in this installation") from None
+        raise ApiError(
+            503, None, "curtailment orders are not available in this installation"
+        ) from None
 
 
 @router.get("/curtailment/orders", dependencies=[Depends(any_role)])
@@ -133,16 +155,27 @@ def orders(request: Request, start: str | None = None, end: str | None = None) -
 
 
 @router.post("/curtailment/orders", status_code=201)
-def add_order(request: Request, body: OrderRequest, who: Principal = Depends(operator)) -> dict[str, Any]:
+def add_order(
+    request: Request, body: OrderRequest, who: Principal = Depends(operator)
+) -> dict[str, Any]:
     """Record an order from the grid operator or regulator; the schedule rule checks the response."""
     store = alert_store(request)
     starts = parse_time("starts_at", body.starts_at)
     ends = parse_time("ends_at", body.ends_at)
     if ends <= starts:
-        raise bad_param("ends_at", f"must be after starts_at ({rfc3339(ends)} is not after {rfc3339(starts)})")
+        raise bad_param(
+            "ends_at", f"must be after starts_at ({rfc3339(ends)} is not after {rfc3339(starts)})"
+        )
     try:
-        order = _curtailment().add_order(store, target_kw=body.target_kw, starts_at_ns=starts, ends_at_ns=ends,
-                                         response_s=body.response_s, issued_by=who.actor, reason=body.reason)
+        order = _curtailment().add_order(
+            store,
+            target_kw=body.target_kw,
+            starts_at_ns=starts,
+            ends_at_ns=ends,
+            response_s=body.response_s,
+            issued_by=who.actor,
+            reason=body.reason,
+        )
     except ValueError as exc:
         raise _analyzer_error(exc) from None
     return api_record(order)

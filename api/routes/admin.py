@@ -17,22 +17,34 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 class FaultRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fault: str = Field(min_length=1, description="overheat, fan_fail, silent, unregistered, overload, over_voltage, "
-                                                 "phase_imbalance, smoke_alarm, coolant_pump_failure, modbus_silent or "
-                                                 "miner_api_hang")
-    target: str | None = Field(None, description="Rig serial or Modbus device name; facility-wide faults take none")
+    fault: str = Field(
+        min_length=1,
+        description="overheat, fan_fail, silent, unregistered, overload, over_voltage, "
+        "phase_imbalance, smoke_alarm, coolant_pump_failure, modbus_silent or "
+        "miner_api_hang",
+    )
+    target: str | None = Field(
+        None, description="Rig serial or Modbus device name; facility-wide faults take none"
+    )
 
 
 def _simulator(request: Request) -> FaultTarget:
     ctx: ApiContext = request.app.state.ctx
     if ctx.faults is None:
-        raise ApiError(404, None, "no simulator runs in this process; faults can be injected only in `minewatch demo`")
+        raise ApiError(
+            404,
+            None,
+            "no simulator runs in this process; faults can be injected only in `minewatch demo`",
+        )
     return ctx.faults
 
 
 def _refused(exc: KeyError | ValueError) -> ApiError:
-    """The simulator raises KeyError for an unknown rig and ValueError for an unknown or impossible fault."""
-    return bad_param("target" if isinstance(exc, KeyError) else "fault", str(exc.args[0] if exc.args else exc))
+    """The simulator raises KeyError for an unknown rig and ValueError for an unknown or impossible
+    fault."""
+    return bad_param(
+        "target" if isinstance(exc, KeyError) else "fault", str(exc.args[0] if exc.args else exc)
+    )
 
 
 @router.get("/faults")
@@ -42,8 +54,9 @@ def faults(request: Request, _: Principal = Depends(require("admin"))) -> dict[s
 
 
 @router.post("/faults")
-def inject_fault(request: Request, body: FaultRequest,
-                 who: Principal = Depends(require("admin"))) -> dict[str, Any]:
+def inject_fault(
+    request: Request, body: FaultRequest, who: Principal = Depends(require("admin"))
+) -> dict[str, Any]:
     """Make the simulated facility misbehave (the demo's way to show an alert firing)."""
     sim = _simulator(request)
     try:
@@ -54,9 +67,14 @@ def inject_fault(request: Request, body: FaultRequest,
 
 
 @router.delete("/faults")
-def clear_fault(request: Request, fault: str, target: str | None = None,
-                who: Principal = Depends(require("admin"))) -> dict[str, Any]:
-    """End a fault (on ``target``, or wherever it is active): the simulated rig cools down, the alert resolves."""
+def clear_fault(
+    request: Request,
+    fault: str,
+    target: str | None = None,
+    who: Principal = Depends(require("admin")),
+) -> dict[str, Any]:
+    """End a fault (on ``target``, or wherever it is active): the simulated rig cools down, the
+    alert resolves."""
     sim = _simulator(request)
     try:
         sim.clear(fault, target)

@@ -19,7 +19,9 @@ STATES = ("pending", "firing", "resolved", "nodata", "suppressed")
 def alert_store(request: Request) -> AlertStoreLike:
     ctx: ApiContext = request.app.state.ctx
     if ctx.alert_store is None:
-        raise ApiError(503, None, "alert state is not available: no analyzer state database in this deployment")
+        raise ApiError(
+            503, None, "alert state is not available: no analyzer state database in this deployment"
+        )
     return ctx.alert_store
 
 
@@ -29,7 +31,8 @@ def alerts(
     state: str | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> dict[str, Any]:
-    """Alerts in one state (``active`` = pending, firing and nodata), newest first; all when no state."""
+    """Alerts in one state (``active`` = pending, firing and nodata), newest first; all when no
+    state."""
     store = alert_store(request)
     if state is not None and state not in (*STATES, "active"):
         raise bad_param("state", f"must be one of {', '.join((*STATES, 'active'))}, got {state!r}")

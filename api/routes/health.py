@@ -38,6 +38,11 @@ def health(request: Request) -> JSONResponse:
         except Exception as exc:  # one broken part must not hide the others
             log.warning("stats() of %s failed: %s", name, exc)
             components[name] = {"error": str(exc)}
-    body = {"status": "ok" if store["ok"] else "degraded", "time": rfc3339(ctx.clock()),
-            "facility": ctx.cfg.facility.id, "store": store, "components": components}
+    body = {
+        "status": "ok" if store["ok"] else "degraded",
+        "time": rfc3339(ctx.clock()),
+        "facility": ctx.cfg.facility.id,
+        "store": store,
+        "components": components,
+    }
     return JSONResponse(body, status_code=200 if store["ok"] else 503)

@@ -7,7 +7,6 @@ HttpOnly, SameSite=Strict cookie. A token can also be pasted into the login form
 
 from __future__ import annotations
 
-
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel
@@ -46,8 +45,15 @@ def login(request: Request, body: Login) -> Response:
     if principal is None:
         raise ApiError(401, "token", "token not recognised")
     resp = Response(status_code=204)
-    resp.set_cookie(COOKIE, body.token.strip(), max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="strict",
-                    secure=request.url.scheme == "https", path="/")
+    resp.set_cookie(
+        COOKIE,
+        body.token.strip(),
+        max_age=COOKIE_MAX_AGE_S,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     return resp
 
 

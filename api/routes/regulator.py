@@ -14,6 +14,7 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(any_role)], tags=["re
 
 @router.get("/regulator")
 def regulator(request: Request) -> dict[str, Any]:
-    """The central-bank channel: enabled, messages queued/delivered/dead, last delivery, oldest message
+    """The central-bank channel: enabled, messages queued/delivered/dead, last delivery, oldest
+    message
     still waiting (and why), ledger head."""
     return regulator_channel(request.app.state.ctx)

@@ -44,5 +44,12 @@ def report(
     except ModuleNotFoundError:
         raise ApiError(503, None, "period reports are not available in this installation") from None
     # as built: the report states its own SHA-256, so it is not reshaped here
-    return report_mod.build_report(ctx.cfg, ctx.store, alert_store(request), None, start_ns, end_ns,
-                                   device_profiles=dict(ctx.profiles) or None)
+    return report_mod.build_report(
+        ctx.cfg,
+        ctx.store,
+        alert_store(request),
+        None,
+        start_ns,
+        end_ns,
+        device_profiles=dict(ctx.profiles) or None,
+    )

@@ -9,8 +9,22 @@ from fastapi import APIRouter, Depends, Query, Request
 from minewatch.api.auth import any_role
 from minewatch.api.context import ApiContext
 from minewatch.api.errors import ApiError, bad_param
-from minewatch.api.facility import DeviceTable, active_alerts, facility_power_series, facility_summary, limit_of
-from minewatch.api.params import MAX_POINTS, check_points, format_step, parse_step, rfc3339, suggest_step, time_range
+from minewatch.api.facility import (
+    DeviceTable,
+    active_alerts,
+    facility_power_series,
+    facility_summary,
+    limit_of,
+)
+from minewatch.api.params import (
+    MAX_POINTS,
+    check_points,
+    format_step,
+    parse_step,
+    rfc3339,
+    suggest_step,
+    time_range,
+)
 from minewatch.sample import NS_PER_S
 from minewatch.store.base import AGGREGATES
 from minewatch.units import UNIT_SUFFIXES
@@ -44,16 +58,27 @@ def facility(request: Request) -> dict[str, Any]:
 
 
 @router.get("/facility/series")
-def facility_series(request: Request, start: str | None = None, end: str | None = None,
-                    step: str = "1m") -> dict[str, Any]:
+def facility_series(
+    request: Request, start: str | None = None, end: str | None = None, step: str = "1m"
+) -> dict[str, Any]:
     """Facility power over time in kW (bucket means summed over the meters, or over the rigs)."""
     ctx = ctx_of(request)
     start_ns, end_ns = time_range(start, end, ctx.clock(), HOUR_NS, MAX_SPAN_NS)
     step_ns = parse_step("step", step)
     check_points(start_ns, end_ns, step_ns)
-    source, points = facility_power_series(ctx, DeviceTable.load(ctx, ctx.clock()), start_ns, end_ns, step_ns)
-    return {"metric": "power_kw", "unit": "kw", "source": source, "start": rfc3339(start_ns),
-            "end": rfc3339(end_ns), "step": format_step(step_ns), "agg": "mean", "points": points}
+    source, points = facility_power_series(
+        ctx, DeviceTable.load(ctx, ctx.clock()), start_ns, end_ns, step_ns
+    )
+    return {
+        "metric": "power_kw",
+        "unit": "kw",
+        "source": source,
+        "start": rfc3339(start_ns),
+        "end": rfc3339(end_ns),
+        "step": format_step(step_ns),
+        "agg": "mean",
+        "points": points,
+    }
 
 
 @router.get("/devices")
@@ -76,9 +101,13 @@ def devices(
             df = df[df[col] == val]
     if status is not None:
         df = df[df["online"] == (status == "online")]
-    page = df.iloc[offset:offset + limit]
-    return {"total": len(df), "limit": limit, "offset": offset,
-            "items": [table.record(row) for _, row in page.iterrows()]}
+    page = df.iloc[offset : offset + limit]
+    return {
+        "total": len(df),
+        "limit": limit,
+        "offset": offset,
+        "items": [table.record(row) for _, row in page.iterrows()],
+    }
 
 
 def _device_row(table: DeviceTable, device_id: str) -> Any:
@@ -90,16 +119,21 @@ def _device_row(table: DeviceTable, device_id: str) -> Any:
 
 @router.get("/devices/{device_id}")
 def device(request: Request, device_id: str) -> dict[str, Any]:
-    """One device: identity, status, newest value of every metric, its model's rated values and limits."""
+    """One device: identity, status, newest value of every metric, its model's rated values and
+    limits."""
     ctx = ctx_of(request)
     now = ctx.clock()
     table = DeviceTable.load(ctx, now)
     row = _device_row(table, device_id)
     latest = ctx.store.latest(devices=[device_id])
     metrics = {
-        r.metric: {"value": float(r.value), "unit": unit_of(r.metric), "ts": rfc3339(int(r.ts)),
-                   "age_s": round((now - int(r.ts)) / NS_PER_S, 1),
-                   "limit": limit_of(ctx, str(row["model"]), r.metric)}
+        r.metric: {
+            "value": float(r.value),
+            "unit": unit_of(r.metric),
+            "ts": rfc3339(int(r.ts)),
+            "age_s": round((now - int(r.ts)) / NS_PER_S, 1),
+            "limit": limit_of(ctx, str(row["model"]), r.metric),
+        }
         for r in latest.itertuples(index=False)
     }
     profile = ctx.profiles.get(str(row["model"]))
@@ -107,12 +141,19 @@ def device(request: Request, device_id: str) -> dict[str, Any]:
     return {
         **table.record(row),
         "metrics": metrics,
-        "profile": None if profile is None else {
-            "id": profile.id, "kind": str(profile.kind), "vendor": profile.vendor, "model": profile.model,
+        "profile": None
+        if profile is None
+        else {
+            "id": profile.id,
+            "kind": str(profile.kind),
+            "vendor": profile.vendor,
+            "model": profile.model,
             "rated": {k: v.model_dump() for k, v in profile.rated.items()},
             "limits": {k: v.model_dump(exclude_none=True) for k, v in profile.limits.items()},
         },
-        "active_alerts": None if alerts is None else [a for a in alerts if a.get("subject") == device_id],
+        "active_alerts": None
+        if alerts is None
+        else [a for a in alerts if a.get("subject") == device_id],
     }
 
 
@@ -126,7 +167,8 @@ def series(
     step: str | None = None,
     agg: str = "mean",
 ) -> dict[str, Any]:
-    """One metric of one device over ``[start, end)``; raw points, or one per ``step`` bucket (``agg``)."""
+    """One metric of one device over ``[start, end)``; raw points, or one per ``step`` bucket
+    (``agg``)."""
     ctx = ctx_of(request)
     if not metric:
         raise bad_param("metric", "required, e.g. metric=chip_temp_c")
@@ -141,15 +183,25 @@ def series(
         _device_row(DeviceTable.load(ctx, ctx.clock()), device_id)
     if metric not in known:
         listed = ", ".join(known) if known else "none yet"
-        raise bad_param("metric", f"device {device_id!r} has no metric {metric!r}; it has: {listed}")
-    df = ctx.store.query(start_ns, end_ns, devices=[device_id], metrics=[metric], step_ns=step_ns,
-                         agg=agg)  # type: ignore[arg-type]
+        raise bad_param(
+            "metric", f"device {device_id!r} has no metric {metric!r}; it has: {listed}"
+        )
+    df = ctx.store.query(
+        start_ns, end_ns, devices=[device_id], metrics=[metric], step_ns=step_ns, agg=agg
+    )  # type: ignore[arg-type]
     if len(df) > MAX_POINTS:
-        raise bad_param("step", f"too many points: {len(df)} raw samples in the range, at most {MAX_POINTS}; "
-                                f"pass step (e.g. step={format_step(suggest_step(start_ns, end_ns))}) or a shorter range")
+        raise bad_param(
+            "step",
+            f"too many points: {len(df)} raw samples in the range, at most {MAX_POINTS}; "
+            f"pass step (e.g. step={format_step(suggest_step(start_ns, end_ns))}) or a shorter range",
+        )
     return {
-        "device": device_id, "metric": metric, "unit": unit_of(metric),
-        "start": rfc3339(start_ns), "end": rfc3339(end_ns),
-        "step": format_step(step_ns) if step_ns else None, "agg": agg if step_ns else None,
+        "device": device_id,
+        "metric": metric,
+        "unit": unit_of(metric),
+        "start": rfc3339(start_ns),
+        "end": rfc3339(end_ns),
+        "step": format_step(step_ns) if step_ns else None,
+        "agg": agg if step_ns else None,
         "points": [[rfc3339(int(t)), float(v)] for t, v in zip(df["ts"], df["value"])],
     }

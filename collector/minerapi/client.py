@@ -29,8 +29,10 @@ async def query(host: str, port: int, command: str, timeout_s: float) -> bytes:
     """Send ``{"command": command}`` and return the raw reply bytes."""
     try:
         return await asyncio.wait_for(_exchange(host, port, command), timeout_s)
-    except asyncio.TimeoutError:
-        raise ApiUnreachable("timeout", f"{host}:{port} {command}: no complete reply within {timeout_s:g} s") from None
+    except TimeoutError:
+        raise ApiUnreachable(
+            "timeout", f"{host}:{port} {command}: no complete reply within {timeout_s:g} s"
+        ) from None
     except OSError as exc:
         raise ApiUnreachable("connect", f"{host}:{port} {command}: {exc.strerror or exc}") from None
 

@@ -39,11 +39,20 @@ class Identity:
         return self.values.get("serial") or None
 
 
-async def fetch(host: str, port: int, commands: list[str], timeout_s: float, device: str,
-                raw: RawKeeper | None, counters: Counters) -> tuple[dict[str, dict[str, Any]], bool]:
+async def fetch(
+    host: str,
+    port: int,
+    commands: list[str],
+    timeout_s: float,
+    device: str,
+    raw: RawKeeper | None,
+    counters: Counters,
+) -> tuple[dict[str, dict[str, Any]], bool]:
     """Parsed replies by command, and whether the miner answered at all. Commands run in parallel
     (multi-command ``a+b`` fails on some firmware) under one deadline."""
-    results = await asyncio.gather(*(query(host, port, c, timeout_s) for c in commands), return_exceptions=True)
+    results = await asyncio.gather(
+        *(query(host, port, c, timeout_s) for c in commands), return_exceptions=True
+    )
     replies: dict[str, dict[str, Any]] = {}
     answered = False
     for command, res in zip(commands, results):
@@ -53,7 +62,9 @@ async def fetch(host: str, port: int, commands: list[str], timeout_s: float, dev
         if isinstance(res, BaseException):
             raise res
         if not res.strip(b"\x00 \r\n"):
-            counters.inc("miner_errors_total", reason="empty_reply")  # closed without a word: not answering
+            counters.inc(
+                "miner_errors_total", reason="empty_reply"
+            )  # closed without a word: not answering
             continue
         answered = True
         try:
@@ -66,8 +77,9 @@ async def fetch(host: str, port: int, commands: list[str], timeout_s: float, dev
     return replies, answered
 
 
-def identify(host: str, port: int, replies: dict[str, dict[str, Any]],
-             profiles: dict[str, DeviceProfile]) -> Identity:
+def identify(
+    host: str, port: int, replies: dict[str, dict[str, Any]], profiles: dict[str, DeviceProfile]
+) -> Identity:
     """Match replies against every profile's identity paths and ``match`` patterns (first id wins)."""
     best = Identity(host, port)
     for pid in sorted(profiles):
@@ -87,25 +99,37 @@ def identify(host: str, port: int, replies: dict[str, dict[str, Any]],
 
 
 def identity_commands(profiles: dict[str, DeviceProfile]) -> list[str]:
-    return sorted({c for p in profiles.values() if p.miner_api for c in p.miner_api.identity_commands()})
+    return sorted(
+        {c for p in profiles.values() if p.miner_api for c in p.miner_api.identity_commands()}
+    )
 
 
 class MinerPoller:
     """One configured miner; identifies itself on first contact when profile or serial is not given."""
 
-    def __init__(self, target: MinerTarget, profiles: dict[str, DeviceProfile], counters: Counters,
-                 raw: RawKeeper | None) -> None:
+    def __init__(
+        self,
+        target: MinerTarget,
+        profiles: dict[str, DeviceProfile],
+        counters: Counters,
+        raw: RawKeeper | None,
+    ) -> None:
         self.target = target
         self.profiles = profiles
         self.counters = counters
         self.raw = raw
-        self.profile: DeviceProfile | None = profiles.get(target.profile) if target.profile else None
+        self.profile: DeviceProfile | None = (
+            profiles.get(target.profile) if target.profile else None
+        )
         if target.profile and (self.profile is None or self.profile.miner_api is None):
-            raise ValueError(f"miner {target.host}: profile {target.profile!r} is unknown or has no miner_api: section")
+            raise ValueError(
+                f"miner {target.host}: profile {target.profile!r} is unknown or has no miner_api: section"
+            )
         self.port = target.port or (self.profile.miner_api.port if self.profile else 4028)  # type: ignore[union-attr]
         self.device: str | None = target.serial
         self.up: bool | None = None
-        #: Metadata to upsert once the device id and profile are known (now, or after identification).
+        #: Metadata to upsert once the device id and profile are known (now, or after
+        #: identification).
         self.new_meta: DeviceMeta | None = self._meta() if self.profile and self.device else None
 
     @property
@@ -114,19 +138,35 @@ class MinerPoller:
 
     async def _identify(self) -> None:
         cmds = identity_commands({self.profile.id: self.profile} if self.profile else self.profiles)
-        replies, _ = await fetch(self.target.host, self.port, cmds, self.target.timeout_s, self.label, self.raw, self.counters)
-        ident = identify(self.target.host, self.port, replies,
-                         {self.profile.id: self.profile} if self.profile else self.profiles)
+        replies, _ = await fetch(
+            self.target.host,
+            self.port,
+            cmds,
+            self.target.timeout_s,
+            self.label,
+            self.raw,
+            self.counters,
+        )
+        ident = identify(
+            self.target.host,
+            self.port,
+            replies,
+            {self.profile.id: self.profile} if self.profile else self.profiles,
+        )
         if self.profile is None:
             if ident.profile is None:
-                raise ApiUnreachable("unidentified", f"no profile matches {ident.values or 'its replies'}")
+                raise ApiUnreachable(
+                    "unidentified", f"no profile matches {ident.values or 'its replies'}"
+                )
             self.profile = self.profiles[ident.profile]
         self.device = self.device or ident.serial or f"{self.target.host}:{self.port}"
         self.new_meta = self._meta()
 
     def _meta(self) -> DeviceMeta:
         t = self.target
-        return DeviceMeta(self.device, self.profile.kind.value, self.profile.id, t.zone, t.rack, "rig")  # type: ignore[arg-type, union-attr]
+        return DeviceMeta(
+            self.device, self.profile.kind.value, self.profile.id, t.zone, t.rack, "rig"
+        )  # type: ignore[arg-type, union-attr]
 
     async def poll(self, ts: int) -> list[Sample]:
         """Samples of one poll (always at least ``up`` once the device id is known)."""
@@ -135,9 +175,18 @@ class MinerPoller:
                 await asyncio.wait_for(self._identify(), self.target.timeout_s)
             api = self.profile.miner_api  # type: ignore[union-attr]
             replies, answered = await asyncio.wait_for(
-                fetch(self.target.host, self.port, api.commands, self.target.timeout_s, self.label, self.raw, self.counters),
-                self.target.timeout_s)
-        except (asyncio.TimeoutError, ApiUnreachable) as exc:
+                fetch(
+                    self.target.host,
+                    self.port,
+                    api.commands,
+                    self.target.timeout_s,
+                    self.label,
+                    self.raw,
+                    self.counters,
+                ),
+                self.target.timeout_s,
+            )
+        except (TimeoutError, ApiUnreachable) as exc:
             reason = getattr(exc, "reason", "timeout")
             self.counters.inc("miner_errors_total", reason=reason)
             self._set_up(False, str(exc) or "timeout")
@@ -161,7 +210,13 @@ class MinerPoller:
         if up == self.up:
             return
         if not up:
-            log.warning("miner %s (%s:%s) is not answering: %s", self.label, self.target.host, self.port, why)
+            log.warning(
+                "miner %s (%s:%s) is not answering: %s",
+                self.label,
+                self.target.host,
+                self.port,
+                why,
+            )
         elif self.up is False:
             log.warning("miner %s (%s:%s) answers again", self.label, self.target.host, self.port)
         self.up = up

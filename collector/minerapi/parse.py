@@ -1,7 +1,8 @@
 """Tolerant parsing of cgminer-style JSON replies.
 
 Firmware JSON is often broken (research/miners.md §1.3, pyasic ``_load_api_data``): a trailing NUL,
-``}{`` without a comma, ``,}`` / ``,]`` / ``[,``, raw control characters, bare ``inf``/``nan``. Those
+``}{`` without a comma, ``,}`` / ``,]`` / ``[,``, raw control characters, bare ``inf``/``nan``.
+Those
 are repaired; a reply that is still not JSON (a truncated buffer, garbage) is rejected with a reason
 and the caller keeps its raw bytes for diagnosis. Repairs never invent values: a truncated reply is
 never "closed" into a shorter valid one.

@@ -11,6 +11,7 @@ from typing import Any
 
 from minewatch.profiles.minerapi import ApiField, path_segments
 
+
 @functools.lru_cache(maxsize=8192)
 def _segments(path: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Parsed once per distinct path: thousands of miners share a handful of profile paths."""
@@ -56,9 +57,7 @@ def _natural(key: str) -> tuple:
 
 
 def _numbers(value: Any, split: str | None) -> Iterator[float]:
-    if isinstance(value, bool):
-        yield float(value)
-    elif isinstance(value, (int, float)):
+    if isinstance(value, bool) or isinstance(value, (int, float)):
         yield float(value)
     elif isinstance(value, list):
         for v in value:

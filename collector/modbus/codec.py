@@ -1,7 +1,8 @@
 """Register words ↔ values for every data type and byte/word order, done by hand.
 
 pymodbus only swaps words; byte-swapped orders (BADC, DCBA) would need a manual swap anyway, so one
-small table-driven codec here handles all four orders the same way and is what the golden cases test.
+small table-driven codec here handles all four orders the same way and is what the golden cases
+test.
 Packing the words little-endian (``<H``) is the byte swap; reversing the word list is the word swap.
 """
 
@@ -18,7 +19,7 @@ _BYTE_SWAP = frozenset({ByteOrder.BADC, ByteOrder.DCBA})
 class WordDecoder:
     """Decodes one (type, order) from its words; built once per register, used every poll."""
 
-    __slots__ = ("words", "_word_swap", "_pack", "_unpack")
+    __slots__ = ("_pack", "_unpack", "_word_swap", "words")
 
     def __init__(self, dtype: DataType, order: ByteOrder) -> None:
         rule = TYPE_RULES[dtype]
@@ -39,7 +40,8 @@ def decode_words(words: list[int], dtype: DataType, order: ByteOrder) -> float:
 
 
 def encode_value(value: float, dtype: DataType, order: ByteOrder) -> list[int]:
-    """The words a device sends for ``value``; the simulator serves these (inverse of ``decode_words``)."""
+    """The words a device sends for ``value``; the simulator serves these (inverse of
+    ``decode_words``)."""
     rule = TYPE_RULES[dtype]
     code = rule.struct_code
     raw = struct.pack(">" + code, value if code in "fd" else int(round(value)))

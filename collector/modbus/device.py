@@ -1,7 +1,8 @@
 """Polling one Modbus device: its planned reads, decoding, and its up/down state.
 
 One device's failure is contained here: a block answered with an exception marks only that block's
-metrics bad; a device that does not answer is marked down (``up`` = 0), logged once when it goes down
+metrics bad; a device that does not answer is marked down (``up`` = 0), logged once when it goes
+down
 and once when it comes back, and never holds up another device.
 """
 
@@ -13,7 +14,12 @@ import math
 from dataclasses import dataclass, field
 
 from minewatch.collector.modbus.codec import WordDecoder
-from minewatch.collector.modbus.link import TRANSIENT_EXCEPTIONS, ExceptionReply, LinkDown, ModbusLink
+from minewatch.collector.modbus.link import (
+    TRANSIENT_EXCEPTIONS,
+    ExceptionReply,
+    LinkDown,
+    ModbusLink,
+)
 from minewatch.collector.modbus.plan import ReadBlock, plan_reads
 from minewatch.config.polling import ModbusTarget
 from minewatch.counters import Counters
@@ -41,9 +47,17 @@ class _Field:
 
 def _compile(reg: Register, block: ReadBlock) -> _Field:
     is_bool = reg.type is DataType.bool
-    return _Field(reg.metric, reg.pdu_address - block.address, reg.function in BIT_FUNCTIONS, reg.bit,
-                  None if is_bool else WordDecoder(reg.type, reg.order),  # type: ignore[arg-type]
-                  reg.scale, reg.offset, reg.invert, frozenset(reg.invalid))
+    return _Field(
+        reg.metric,
+        reg.pdu_address - block.address,
+        reg.function in BIT_FUNCTIONS,
+        reg.bit,
+        None if is_bool else WordDecoder(reg.type, reg.order),  # type: ignore[arg-type]
+        reg.scale,
+        reg.offset,
+        reg.invert,
+        frozenset(reg.invalid),
+    )
 
 
 @dataclass
@@ -57,9 +71,13 @@ class PollResult:
 class ModbusDevice:
     """A configured device bound to its profile's map and to its (possibly shared) link."""
 
-    def __init__(self, target: ModbusTarget, profile: DeviceProfile, link: ModbusLink, counters: Counters) -> None:
+    def __init__(
+        self, target: ModbusTarget, profile: DeviceProfile, link: ModbusLink, counters: Counters
+    ) -> None:
         if profile.modbus is None:
-            raise ValueError(f"modbus device {target.name!r}: profile {profile.id!r} has no modbus: section")
+            raise ValueError(
+                f"modbus device {target.name!r}: profile {profile.id!r} has no modbus: section"
+            )
         self.target = target
         self.profile = profile
         self.link = link
@@ -79,12 +97,14 @@ class ModbusDevice:
         while True:
             result.requests += 1
             try:
-                return await self.link.read(block.function, block.address, block.count, t.unit_id, t.timeout_s, t.pause_s)
+                return await self.link.read(
+                    block.function, block.address, block.count, t.unit_id, t.timeout_s, t.pause_s
+                )
             except ExceptionReply as exc:
                 if exc.code not in TRANSIENT_EXCEPTIONS or attempt >= t.retries:
                     raise
                 self.counters.inc("modbus_retries_total", reason=f"exception_{exc.code}")
-                await asyncio.sleep(t.backoff_s * (2 ** attempt))
+                await asyncio.sleep(t.backoff_s * (2**attempt))
                 attempt += 1
 
     async def poll(self, ts: int) -> PollResult:
@@ -111,8 +131,13 @@ class ModbusDevice:
                 self.counters.inc("modbus_errors_total", reason=f"exception_{exc.code}")
                 if key not in self._failing_blocks:
                     self._failing_blocks.add(key)
-                    log.warning("modbus device %s: %s answered %s; its metrics (%s) are bad until it recovers",
-                                self.name, key, exc, ", ".join(r.metric for r in block.registers))
+                    log.warning(
+                        "modbus device %s: %s answered %s; its metrics (%s) are bad until it recovers",
+                        self.name,
+                        key,
+                        exc,
+                        ", ".join(r.metric for r in block.registers),
+                    )
                 result.bad_metrics.extend(r.metric for r in block.registers)
                 continue
             answered = True
@@ -135,7 +160,7 @@ class ModbusDevice:
         if f.decoder is None:  # a bool: a coil/discrete input, or one bit of a register
             raw = 1.0 if (data[f.offset] if f.in_bits else (data[f.offset] >> f.bit) & 1) else 0.0  # type: ignore[operator]
             return 1.0 - raw if f.invert else raw
-        raw = f.decoder(data[f.offset:f.offset + f.decoder.words])  # type: ignore[arg-type]
+        raw = f.decoder(data[f.offset : f.offset + f.decoder.words])  # type: ignore[arg-type]
         if raw in f.invalid:
             self.counters.inc("rejected_total", reason="modbus_sensor_invalid")
             return None

@@ -1,7 +1,8 @@
 """One Modbus connection (TCP socket, serial port, or serial gateway) shared by the units behind it.
 
 pymodbus' async client does not serialise calls, so a device holds this link's lock for its whole
-poll (one hand-over per device, not per request); links are independent and run in parallel. Only the four read function codes exist here:
+poll (one hand-over per device, not per request); links are independent and run in parallel. Only
+the four read function codes exist here:
 there is no code path that could send a write.
 """
 
@@ -19,7 +20,8 @@ from minewatch.profiles.modbus import Function
 
 log = logging.getLogger(__name__)
 
-#: Exception codes worth re-sending for: acknowledge (5), device busy (6), gateway path/target (10, 11).
+#: Exception codes worth re-sending for: acknowledge (5), device busy (6), gateway path/target (10,
+#: 11).
 TRANSIENT_EXCEPTIONS = frozenset({5, 6, 10, 11})
 
 
@@ -51,8 +53,15 @@ class ModbusLink:
         # reconnects on its own schedule and a dead device costs one attempt per poll.
         common = dict(timeout=timeout_s, retries=0, reconnect_delay=3600, reconnect_delay_max=3600)
         if t.transport == "rtu":
-            return AsyncModbusSerialClient(t.serial_port, framer=FramerType.RTU, baudrate=t.baudrate,
-                                           parity=t.parity, stopbits=t.stopbits, bytesize=t.bytesize, **common)
+            return AsyncModbusSerialClient(
+                t.serial_port,
+                framer=FramerType.RTU,
+                baudrate=t.baudrate,
+                parity=t.parity,
+                stopbits=t.stopbits,
+                bytesize=t.bytesize,
+                **common,
+            )
         framer = FramerType.RTU if t.transport == "rtu_over_tcp" else FramerType.SOCKET
         return AsyncModbusTcpClient(t.host, port=t.port, framer=framer, **common)
 
@@ -63,7 +72,7 @@ class ModbusLink:
         client = self._make_client(timeout_s)
         try:
             ok = await asyncio.wait_for(client.connect(), timeout_s)
-        except (asyncio.TimeoutError, OSError, ModbusException) as exc:
+        except (TimeoutError, OSError, ModbusException) as exc:
             client.close()
             raise LinkDown(f"connect: {exc or type(exc).__name__}") from exc
         if not ok:
@@ -72,9 +81,17 @@ class ModbusLink:
         self._client = client
         return client
 
-    async def read(self, function: Function, address: int, count: int, unit_id: int, timeout_s: float,
-                   pause_s: float = 0.0) -> list[int] | list[bool]:
-        """Read ``count`` registers/bits; raises LinkDown or ExceptionReply. The caller holds ``lock``."""
+    async def read(
+        self,
+        function: Function,
+        address: int,
+        count: int,
+        unit_id: int,
+        timeout_s: float,
+        pause_s: float = 0.0,
+    ) -> list[int] | list[bool]:
+        """Read ``count`` registers/bits; raises LinkDown or ExceptionReply. The caller holds
+        ``lock``."""
         client = await self._connected(timeout_s)
         call = {
             Function.coil: client.read_coils,
@@ -84,7 +101,7 @@ class ModbusLink:
         }[function]
         try:  # the client's own timeout (timeout_s, no re-wait) bounds the wait for a reply
             reply = await call(address, count=count, device_id=unit_id)
-        except (asyncio.TimeoutError, OSError, ModbusException) as exc:
+        except (TimeoutError, OSError, ModbusException) as exc:
             self.close()  # a half-answered connection is poisoned: start clean next time
             raise LinkDown(f"{function} {address}+{count}: {exc or type(exc).__name__}") from exc
         finally:

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from minewatch.profiles.modbus import BIT_FUNCTIONS, READ_FUNCTION_CODE, Function, ModbusMap, Register
+from minewatch.profiles.modbus import (
+    BIT_FUNCTIONS,
+    READ_FUNCTION_CODE,
+    Function,
+    ModbusMap,
+    Register,
+)
 
 
 @dataclass
@@ -43,12 +49,20 @@ def plan_reads(modbus: ModbusMap) -> list[ReadBlock]:
     """Read blocks covering every register of the map, in table then address order."""
     blocks: list[ReadBlock] = []
     for function in Function:
-        regs = sorted((r for r in modbus.registers if r.function is function), key=lambda r: r.pdu_address)
-        limit = modbus.max_bits_per_read if function in BIT_FUNCTIONS else modbus.max_registers_per_read
+        regs = sorted(
+            (r for r in modbus.registers if r.function is function), key=lambda r: r.pdu_address
+        )
+        limit = (
+            modbus.max_bits_per_read if function in BIT_FUNCTIONS else modbus.max_registers_per_read
+        )
         current: ReadBlock | None = None
         for reg in regs:
             start, end = reg.pdu_address, reg.pdu_address + _span(reg)
-            if current is not None and start - current.end <= modbus.max_gap and max(end, current.end) - current.address <= limit:
+            if (
+                current is not None
+                and start - current.end <= modbus.max_gap
+                and max(end, current.end) - current.address <= limit
+            ):
                 current.count = max(end, current.end) - current.address
                 current.registers.append(reg)
                 continue

@@ -2,7 +2,8 @@
 ``store.write`` (run with ``asyncio.to_thread`` so a slow store never blocks polling), optional
 periodic discovery against the registry.
 
-Two event loops, each in its own thread: one for the Modbus devices, one for the miners, discovery and
+Two event loops, each in its own thread: one for the Modbus devices, one for the miners, discovery
+and
 the writer. Thousands of miner connections then never add loop latency to the meters' 1-second
 polls (on a serial gateway each request waits for the previous one, so latency multiplies).
 """
@@ -32,15 +33,22 @@ from minewatch.validation import polling_problems
 
 log = logging.getLogger(__name__)
 
-#: Samples held while the store is unavailable before new ones are shed (about a minute at full load).
+#: Samples held while the store is unavailable before new ones are shed (about a minute at full
+#: load).
 BUFFER_MAX_SAMPLES = 500_000
 
 
 class PollingCollector:
     """Polls what ``cfg.polling`` lists; ``start()`` returns at once, ``stop()`` joins and flushes."""
 
-    def __init__(self, cfg: FacilityConfig, store: TelemetryStore, profiles: dict[str, DeviceProfile], *,
-                 registry: dict[str, RegistryEntry] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: FacilityConfig,
+        store: TelemetryStore,
+        profiles: dict[str, DeviceProfile],
+        *,
+        registry: dict[str, RegistryEntry] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.settings = cfg.polling
         self.store = store
@@ -58,14 +66,25 @@ class PollingCollector:
         for t in self.settings.modbus:
             link = self.links.setdefault(t.connection_key(), ModbusLink(t))
             self.modbus.append(ModbusDevice(t, profiles[t.profile], link, self.counters))
-        self.miners = [MinerPoller(m, profiles, self.counters, self.raw) for m in self.settings.miners]
+        self.miners = [
+            MinerPoller(m, profiles, self.counters, self.raw) for m in self.settings.miners
+        ]
         self.last_discovery: dict | None = None
-        #: Samples and device metadata waiting for the writer; any loop appends, the writer swaps out.
+        #: Samples and device metadata waiting for the writer; any loop appends, the writer swaps
+        #: out.
         self._lock = threading.Lock()
         self._buffer: list[Sample] = []
         self._metas: list[DeviceMeta] = [
-            DeviceMeta(d.name, d.profile.kind.value, d.profile.id, d.target.zone, d.target.rack, d.target.role)
-            for d in self.modbus]
+            DeviceMeta(
+                d.name,
+                d.profile.kind.value,
+                d.profile.id,
+                d.target.zone,
+                d.target.rack,
+                d.target.role,
+            )
+            for d in self.modbus
+        ]
         self._modbus_loop = LoopThread("minewatch-polling-modbus")
         self._main_loop = LoopThread("minewatch-polling")
         self._running = False
@@ -83,9 +102,19 @@ class PollingCollector:
         jitter = self.settings.jitter
         if self.modbus:
             self._modbus_loop.start(
-                [lambda d=d: run_every(d.name, d.target.interval_s, jitter, lambda: self._poll_modbus(d), self.counters,
-                                       "modbus") for d in self.modbus],
-                finish=self._close_links)
+                [
+                    lambda d=d: run_every(
+                        d.name,
+                        d.target.interval_s,
+                        jitter,
+                        lambda: self._poll_modbus(d),
+                        self.counters,
+                        "modbus",
+                    )
+                    for d in self.modbus
+                ],
+                finish=self._close_links,
+            )
         sem_holder: list[asyncio.Semaphore] = []
 
         def sem() -> asyncio.Semaphore:  # created inside the miner loop, on first use
@@ -94,15 +123,29 @@ class PollingCollector:
             return sem_holder[0]
 
         jobs = [self._writer]
-        jobs += [lambda m=m: run_every(f"{m.target.host}:{m.port}", m.target.interval_s, jitter,
-                                       lambda: self._poll_miner(m, sem()), self.counters, "miner") for m in self.miners]
+        jobs += [
+            lambda m=m: run_every(
+                f"{m.target.host}:{m.port}",
+                m.target.interval_s,
+                jitter,
+                lambda: self._poll_miner(m, sem()),
+                self.counters,
+                "miner",
+            )
+            for m in self.miners
+        ]
         disc = self.settings.discovery
         if disc.enabled and disc.subnets:
-            jobs.append(lambda: run_every("discovery", disc.period_s, 0.0, self.discover_once, self.counters, "discovery"))
+            jobs.append(
+                lambda: run_every(
+                    "discovery", disc.period_s, 0.0, self.discover_once, self.counters, "discovery"
+                )
+            )
         self._main_loop.start(jobs, finish=self._flush)
 
     def stop(self) -> None:
-        """Stop polling, then write what is buffered (the Modbus loop stops first so nothing is lost)."""
+        """Stop polling, then write what is buffered (the Modbus loop stops first so nothing is
+        lost)."""
         if not self._running:
             return
         self._modbus_loop.stop()
@@ -142,7 +185,9 @@ class PollingCollector:
             if reg is not None and not (meta.zone or meta.rack):
                 meta = DeviceMeta(meta.device, meta.kind, meta.model, reg.zone, reg.rack, meta.role)
             with self._lock:
-                self._metas.append(meta)  # upserted by the writer with the next batch: one call, not thousands
+                self._metas.append(
+                    meta
+                )  # upserted by the writer with the next batch: one call, not thousands
         self.counters.inc("samples_total", len(samples), reason="miner")
         self._put(samples)
 
@@ -155,8 +200,16 @@ class PollingCollector:
         except ValueError as exc:
             log.error("discovery: %s", exc)
             return
-        found = await scan(hosts, self.profiles, miner_ports=d.miner_ports, timeout_s=d.timeout_s,
-                           concurrency=d.concurrency, modbus=d.modbus, modbus_port=d.modbus_port, counters=self.counters)
+        found = await scan(
+            hosts,
+            self.profiles,
+            miner_ports=d.miner_ports,
+            timeout_s=d.timeout_s,
+            concurrency=d.concurrency,
+            modbus=d.modbus,
+            modbus_port=d.modbus_port,
+            counters=self.counters,
+        )
         known = {f"{m.target.host}:{m.port}": m.device for m in self.miners if m.device}
         answering = {m.device for m in self.miners if m.up and m.device}
         result = compare(found, miner_registry(self.registry, self.profiles), known, answering)
@@ -166,11 +219,20 @@ class PollingCollector:
         await self._upsert([m for m in metas if m.device not in known_devices])
         self._put(samples)
         if result.unregistered:
-            log.warning("discovery: %d miner(s) not in the registry: %s", len(result.unregistered),
-                        ", ".join(f"{r['serial']} at {r['host']}:{r['port']}" for r in result.unregistered))
-        log.info("discovery: %d host(s) in %.1f s: %d registered seen, %d missing, %d unregistered, %d unidentified",
-                 len(hosts), time.monotonic() - started, len(result.registered_seen), len(result.registered_missing),
-                 len(result.unregistered), len(result.unidentified))
+            log.warning(
+                "discovery: %d miner(s) not in the registry: %s",
+                len(result.unregistered),
+                ", ".join(f"{r['serial']} at {r['host']}:{r['port']}" for r in result.unregistered),
+            )
+        log.info(
+            "discovery: %d host(s) in %.1f s: %d registered seen, %d missing, %d unregistered, %d unidentified",
+            len(hosts),
+            time.monotonic() - started,
+            len(result.registered_seen),
+            len(result.registered_missing),
+            len(result.unregistered),
+            len(result.unidentified),
+        )
 
     # -- writing ---------------------------------------------------------------------------
     def _put(self, samples: list[Sample]) -> None:
@@ -192,7 +254,8 @@ class PollingCollector:
             log.error("could not record device metadata: %s", exc)
 
     async def _writer(self) -> None:
-        """Every write_wait_ms, write what the polls buffered (in batches of write_batch_max) off the
+        """Every write_wait_ms, write what the polls buffered (in batches of write_batch_max) off
+        the
         loop thread. A store outage is retried with backoff while the polls keep buffering."""
         while True:
             await asyncio.sleep(self.settings.write_wait_ms / 1000)
@@ -205,7 +268,7 @@ class PollingCollector:
         await self._upsert(metas)
         batch_max = self.settings.write_batch_max
         for i in range(0, len(pending), batch_max):
-            await self._write(pending[i:i + batch_max])
+            await self._write(pending[i : i + batch_max])
 
     async def _write(self, batch: list[Sample]) -> None:
         delay = 0.5
@@ -218,7 +281,9 @@ class PollingCollector:
                 self.counters.inc("store_errors_total", reason="unavailable")
                 log.warning("store unavailable (%s); retrying in %.1f s", exc, delay)
                 if self._main_loop.stopping and delay > 4:
-                    self.counters.inc("dropped_samples_total", len(batch), reason="store_unavailable_at_stop")
+                    self.counters.inc(
+                        "dropped_samples_total", len(batch), reason="store_unavailable_at_stop"
+                    )
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)

@@ -17,13 +17,23 @@ class LoopThread:
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
 
-    def start(self, jobs: list[Callable[[], Awaitable[None]]], finish: Callable[[], Awaitable[None]] | None = None) -> None:
-        self._thread = threading.Thread(target=self._run, args=(jobs, finish), name=self.name, daemon=True)
+    def start(
+        self,
+        jobs: list[Callable[[], Awaitable[None]]],
+        finish: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._thread = threading.Thread(
+            target=self._run, args=(jobs, finish), name=self.name, daemon=True
+        )
         self._thread.start()
         if not self._ready.wait(30):
             raise RuntimeError(f"{self.name}: event loop did not start")
 
-    def _run(self, jobs: list[Callable[[], Awaitable[None]]], finish: Callable[[], Awaitable[None]] | None) -> None:
+    def _run(
+        self,
+        jobs: list[Callable[[], Awaitable[None]]],
+        finish: Callable[[], Awaitable[None]] | None,
+    ) -> None:
         loop = asyncio.new_event_loop()
         self.loop = loop
 
@@ -36,7 +46,8 @@ class LoopThread:
             while pending:
                 for t in pending:
                     t.cancel()
-                # a cancellation can be swallowed (Python 3.11's wait_for race, libraries catching it):
+                # a cancellation can be swallowed (Python 3.11's wait_for race, libraries catching
+                # it):
                 # whatever is still running after a moment is cancelled again
                 _, pending = await asyncio.wait(pending, timeout=0.5)
             if finish is not None:

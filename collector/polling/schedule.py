@@ -16,11 +16,20 @@ def phase(name: str, interval_s: float, jitter: float) -> float:
     return random.Random(name).random() * jitter * interval_s
 
 
-async def run_every(name: str, interval_s: float, jitter: float, job: Callable[[], Awaitable[None]],
-                    counters: Counters, kind: str) -> None:
-    """Call ``job`` at ``start + phase + k × interval``. A poll that overruns its slot skips the slots
-    it overlapped (counted as ``missed_polls_total``) instead of piling up behind itself; a poll that
-    starts more than a tenth of its interval late (a saturated loop) is counted as ``late_polls_total``.
+async def run_every(
+    name: str,
+    interval_s: float,
+    jitter: float,
+    job: Callable[[], Awaitable[None]],
+    counters: Counters,
+    kind: str,
+) -> None:
+    """Call ``job`` at ``start + phase + k × interval``. A poll that overruns its slot skips the
+    slots
+    it overlapped (counted as ``missed_polls_total``) instead of piling up behind itself; a poll
+    that
+    starts more than a tenth of its interval late (a saturated loop) is counted as
+    ``late_polls_total``.
     Runs until its task is cancelled."""
     next_at = time.monotonic() + phase(name, interval_s, jitter)
     while True:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minewatch.configfile import ConfigError, read_yaml, validate
 from minewatch.config.facility import FacilityConfig
+from minewatch.configfile import ConfigError, read_yaml, validate
 
 __all__ = ["ConfigError", "FacilityConfig", "load_facility"]
 

@@ -41,19 +41,32 @@ class Grid(BaseModel):
 class AnalysisSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    compliance_profile: str = Field("tm-2026", description="Profile id from compliance_profiles/ or a path")
+    compliance_profile: str = Field(
+        "tm-2026", description="Profile id from compliance_profiles/ or a path"
+    )
     interval_s: float = Field(5.0, gt=0, le=300)
-    catchup_s: float = Field(3600.0, ge=0, description="After downtime, evaluate at most this much missed time")
+    catchup_s: float = Field(
+        3600.0, ge=0, description="After downtime, evaluate at most this much missed time"
+    )
     devices_refresh_s: float = Field(
-        5.0, ge=0, description="Live loop re-reads the device table this often (and at once when samples name "
-                               "a device it does not know)")
+        5.0,
+        ge=0,
+        description="Live loop re-reads the device table this often (and at once when samples name "
+        "a device it does not know)",
+    )
     late_window_s: float = Field(
-        15.0, ge=0, description="Live loop re-reads this much telemetry before its last read point, so samples "
-                                "written late (collector batches, MQTT redelivery, devices' own clocks) are "
-                                "still evaluated live")
+        15.0,
+        ge=0,
+        description="Live loop re-reads this much telemetry before its last read point, so samples "
+        "written late (collector batches, MQTT redelivery, devices' own clocks) are "
+        "still evaluated live",
+    )
     report_step_s: float | None = Field(
-        None, gt=0, description="Evaluation step of period reports for rules without their own `every` "
-                                "(None = the live interval, an exact replay)")
+        None,
+        gt=0,
+        description="Evaluation step of period reports for rules without their own `every` "
+        "(None = the live interval, an exact replay)",
+    )
 
 
 class ApiSettings(BaseModel):
@@ -79,8 +92,12 @@ class FacilityConfig(BaseModel):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     device_groups: list[DeviceGroup] = Field(default_factory=list)
-    registry: str | None = Field(None, description="Equipment registry CSV (serial, model, zone, rack)")
-    device_profiles_dir: str | None = Field(None, description="Extra device profiles; shipped ones always load")
+    registry: str | None = Field(
+        None, description="Equipment registry CSV (serial, model, zone, rack)"
+    )
+    device_profiles_dir: str | None = Field(
+        None, description="Extra device profiles; shipped ones always load"
+    )
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     polling: PollingSettings = Field(default_factory=PollingSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)

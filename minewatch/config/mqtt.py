@@ -19,33 +19,60 @@ class MqttSettings(BaseModel):
     tls: bool = False
     ca_file: str | None = None
     username: str | None = None
-    password_env: str | None = Field(None, description="Name of the environment variable holding the password")
-    client_id: str = Field("minewatch-collector", min_length=1, description="Fixed: persistent sessions need it")
+    password_env: str | None = Field(
+        None, description="Name of the environment variable holding the password"
+    )
+    client_id: str = Field(
+        "minewatch-collector", min_length=1, description="Fixed: persistent sessions need it"
+    )
     qos: Literal[0, 1, 2] = 1
     protocol: Literal["3.1.1", "5"] = "5"
-    session_expiry_s: int = Field(3600, gt=0, description="MQTT 5 session expiry; must be > 0 to keep the session")
+    session_expiry_s: int = Field(
+        3600, gt=0, description="MQTT 5 session expiry; must be > 0 to keep the session"
+    )
     keepalive_s: int = Field(30, ge=5)
     shared_group: str | None = Field(
-        None, pattern=r"^[^/+#$]+$",
-        description="Subscribe as $share/<group>/... (MQTT 5) so several collectors split the load")
-    queue_size: int = Field(10000, ge=100, description="Bounded hand-off queue between network thread and writer")
-    batch_max: int = Field(2000, ge=1, description="Most messages decoded and written in one store transaction")
-    batch_wait_ms: int = Field(200, ge=1, description="Longest wait to fill a batch before writing what is there")
-    reconnect_min_s: int = Field(1, ge=1, description="First reconnect delay; doubles up to reconnect_max_s")
+        None,
+        pattern=r"^[^/+#$]+$",
+        description="Subscribe as $share/<group>/... (MQTT 5) so several collectors split the load",
+    )
+    queue_size: int = Field(
+        10000, ge=100, description="Bounded hand-off queue between network thread and writer"
+    )
+    batch_max: int = Field(
+        2000, ge=1, description="Most messages decoded and written in one store transaction"
+    )
+    batch_wait_ms: int = Field(
+        200, ge=1, description="Longest wait to fill a batch before writing what is there"
+    )
+    reconnect_min_s: int = Field(
+        1, ge=1, description="First reconnect delay; doubles up to reconnect_max_s"
+    )
     reconnect_max_s: int = Field(60, ge=1)
     max_payload_bytes: int = Field(
-        262144, gt=0, description="Hard cap checked before parsing; profiles may set a lower one")
-    max_future_s: int = Field(300, ge=0, description="Reject samples stamped further than this in the future")
-    max_past_s: int = Field(7 * 86400, gt=0, description="Reject samples stamped further than this in the past")
-    reject_buffer: int = Field(100, ge=0, description="How many raw rejected payloads to keep for inspection")
+        262144, gt=0, description="Hard cap checked before parsing; profiles may set a lower one"
+    )
+    max_future_s: int = Field(
+        300, ge=0, description="Reject samples stamped further than this in the future"
+    )
+    max_past_s: int = Field(
+        7 * 86400, gt=0, description="Reject samples stamped further than this in the past"
+    )
+    reject_buffer: int = Field(
+        100, ge=0, description="How many raw rejected payloads to keep for inspection"
+    )
 
     @model_validator(mode="after")
-    def _consistent(self) -> "MqttSettings":
+    def _consistent(self) -> MqttSettings:
         if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError(f"reconnect_max_s {self.reconnect_max_s} must be >= "
-                             f"reconnect_min_s {self.reconnect_min_s}")
+            raise ValueError(
+                f"reconnect_max_s {self.reconnect_max_s} must be >= "
+                f"reconnect_min_s {self.reconnect_min_s}"
+            )
         if self.shared_group and self.protocol != "5":
-            raise ValueError("shared_group needs protocol '5' (shared subscriptions are an MQTT 5 feature)")
+            raise ValueError(
+                "shared_group needs protocol '5' (shared subscriptions are an MQTT 5 feature)"
+            )
         if self.ca_file and not self.tls:
             raise ValueError("ca_file is set but tls is false")
         return self
@@ -67,23 +94,33 @@ class DeviceGroup(BaseModel):
     name: str = Field(min_length=1)
     topic: str
     profile: str | None = Field(
-        None, description="Device profile id for every device of the group; if absent, the registry's model")
+        None,
+        description="Device profile id for every device of the group; if absent, the registry's model",
+    )
     model_path: str | None = Field(
-        None, description="Payload path naming the profile id, used for devices missing from the registry "
-                          "so that an unregistered rig is still recorded (and flagged by the analyzer)")
+        None,
+        description="Payload path naming the profile id, used for devices missing from the registry "
+        "so that an unregistered rig is still recorded (and flagged by the analyzer)",
+    )
     role: str | None = Field(
-        None, pattern=r"^[a-z][a-z_]*$",
-        description="Role of the group's devices (rig, hall_sensor, ...); default from the profile kind")
+        None,
+        pattern=r"^[a-z][a-z_]*$",
+        description="Role of the group's devices (rig, hall_sensor, ...); default from the profile kind",
+    )
 
     @field_validator("topic")
     @classmethod
     def _one_device_level(cls, v: str) -> str:
         if v.startswith("$"):
-            raise ValueError("topic must not start with '$' (use mqtt.shared_group for $share subscriptions)")
+            raise ValueError(
+                "topic must not start with '$' (use mqtt.shared_group for $share subscriptions)"
+            )
         levels = v.split("/")
         if levels.count("{device}") != 1:
             raise ValueError("topic must contain exactly one level that is '{device}'")
-        if "#" in levels[:-1] or any(("#" in lv or "+" in lv) and lv not in ("#", "+") for lv in levels):
+        if "#" in levels[:-1] or any(
+            ("#" in lv or "+" in lv) and lv not in ("#", "+") for lv in levels
+        ):
             raise ValueError("'+' must be a whole level and '#' only the last level")
         return v
 

@@ -1,7 +1,9 @@
-"""Outbound channels: the central bank (signed, never muted) and operator notifications (routed, silenceable).
+"""Outbound channels: the central bank (signed, never muted) and operator notifications (routed,
+silenceable).
 
 Durations are seconds (floats) so tests can run the whole lifecycle in milliseconds; defaults follow
-Alertmanager practice (research/compliance.md §6.1: group_wait 30 s, group_interval 5 min, repeat 4 h)
+Alertmanager practice (research/compliance.md §6.1: group_wait 30 s, group_interval 5 min, repeat 4
+h)
 and §6.3 (critical repeat 30 min).
 """
 
@@ -22,27 +24,41 @@ class _Strict(BaseModel):
 
 
 class Backoff(_Strict):
-    """Retry schedule of one destination: ``initial_s * multiplier**n``, capped, with +/- ``jitter`` spread
+    """Retry schedule of one destination: ``initial_s * multiplier**n``, capped, with +/- ``jitter``
+    spread
     so a facility-wide outage does not make every sender retry in lock-step."""
 
     initial_s: float = Field(1.0, gt=0)
     multiplier: float = Field(2.0, ge=1)
     max_s: float = Field(300.0, gt=0)
     jitter: float = Field(0.2, ge=0, le=1, description="Fraction of the delay drawn at random, +/-")
-    dead_after_s: float = Field(86400.0, gt=0, description="Deadline: undelivered after this long -> dead, operator alerted")
+    dead_after_s: float = Field(
+        86400.0, gt=0, description="Deadline: undelivered after this long -> dead, operator alerted"
+    )
 
 
 class CentralBankSettings(_Strict):
-    """The regulator's webhook. Every regulator-notifiable alert goes here whatever the operator silences."""
+    """The regulator's webhook. Every regulator-notifiable alert goes here whatever the operator
+    silences."""
 
     enabled: bool = False
-    url: str | None = Field(None, description="HTTPS endpoint of the central bank (POST, JSON, Ed25519-signed)")
-    key_dir: str = Field("keys", description="Signing keys folder (private key files are mode 0600); relative to the config file")
+    url: str | None = Field(
+        None, description="HTTPS endpoint of the central bank (POST, JSON, Ed25519-signed)"
+    )
+    key_dir: str = Field(
+        "keys",
+        description="Signing keys folder (private key files are mode 0600); relative to the config file",
+    )
     timeout_s: float = Field(10.0, gt=0)
-    heartbeat_interval_s: float = Field(300.0, gt=0, description="A facility that goes silent is noticed by the missing heartbeat")
-    daily_report_at: str | None = Field("06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
-                                        description="Local time (facility timezone) at which the previous day's "
-                                                    "report is sent; null: no daily report")
+    heartbeat_interval_s: float = Field(
+        300.0, gt=0, description="A facility that goes silent is noticed by the missing heartbeat"
+    )
+    daily_report_at: str | None = Field(
+        "06:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Local time (facility timezone) at which the previous day's "
+        "report is sent; null: no daily report",
+    )
     backoff: Backoff = Field(default_factory=Backoff)
 
     @model_validator(mode="after")
@@ -55,12 +71,19 @@ class CentralBankSettings(_Strict):
 class SmtpSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(587, ge=1, le=65535)
-    tls: Literal["starttls", "ssl", "none"] = Field("starttls", description="starttls (587), ssl (465) or none (local relay)")
+    tls: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="starttls (587), ssl (465) or none (local relay)"
+    )
     username: str | None = None
-    password_env: str | None = Field(None, description="Environment variable holding the SMTP password")
+    password_env: str | None = Field(
+        None, description="Environment variable holding the SMTP password"
+    )
     timeout_s: float = Field(15.0, gt=0)
-    ca_file: str | None = Field(None, description="CA bundle that signed the server's certificate (private CA); "
-                                                  "default: the system's trust store")
+    ca_file: str | None = Field(
+        None,
+        description="CA bundle that signed the server's certificate (private CA); "
+        "default: the system's trust store",
+    )
 
     def password(self) -> str | None:
         return os.environ.get(self.password_env) if self.password_env else None
@@ -70,7 +93,10 @@ _OPERATOR_BACKOFF = {"initial_s": 2.0, "max_s": 120.0, "dead_after_s": 3600.0}
 
 
 class _Channel(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Referenced by routes; also the outbox destination")
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="Referenced by routes; also the outbox destination",
+    )
     backoff: Backoff = Field(default_factory=lambda: Backoff(**_OPERATOR_BACKOFF))
 
 
@@ -86,9 +112,13 @@ class EmailChannel(_Channel):
 class WebhookChannel(_Channel):
     type: Literal["webhook"]
     url: str = Field(pattern=r"^https?://")
-    format: Literal["json", "slack"] = Field("json", description="slack: a {'text': ...} body that Slack/Mattermost accept")
+    format: Literal["json", "slack"] = Field(
+        "json", description="slack: a {'text': ...} body that Slack/Mattermost accept"
+    )
     timeout_s: float = Field(10.0, gt=0)
-    token_env: str | None = Field(None, description="Environment variable with a bearer token sent as Authorization")
+    token_env: str | None = Field(
+        None, description="Environment variable with a bearer token sent as Authorization"
+    )
 
 
 class MqttChannel(_Channel):
@@ -111,17 +141,25 @@ Channel = Annotated[EmailChannel | WebhookChannel | MqttChannel, Field(discrimin
 
 
 class Route(_Strict):
-    """Which alerts go to which operator channels. First matching route wins; an empty list matches all;
+    """Which alerts go to which operator channels. First matching route wins; an empty list matches
+    all;
     all non-empty lists must match."""
 
     name: str = Field("", description="For logs; defaults to the route's position")
     severities: list[Severity] = Field(default_factory=list)
     families: list[str] = Field(default_factory=list)
-    hints: list[str] = Field(default_factory=list, description="Match rules whose compliance-profile `notify:` "
-                                                               "lists one of these, e.g. emergency")
+    hints: list[str] = Field(
+        default_factory=list,
+        description="Match rules whose compliance-profile `notify:` "
+        "lists one of these, e.g. emergency",
+    )
     channels: list[str] = Field(min_length=1)
-    repeat_interval_s: float | None = Field(None, gt=0, description="Overrides the default repeat interval")
-    escalate_after_s: float | None = Field(None, gt=0, description="Still firing and unacknowledged after this long -> escalate")
+    repeat_interval_s: float | None = Field(
+        None, gt=0, description="Overrides the default repeat interval"
+    )
+    escalate_after_s: float | None = Field(
+        None, gt=0, description="Still firing and unacknowledged after this long -> escalate"
+    )
     escalate_to: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -131,19 +169,32 @@ class Route(_Strict):
         return self
 
     def matches(self, severity: str, family: str, hints: list[str]) -> bool:
-        return ((not self.severities or severity in self.severities) and (not self.families or family in self.families)
-                and (not self.hints or any(h in self.hints for h in hints)))
+        return (
+            (not self.severities or severity in self.severities)
+            and (not self.families or family in self.families)
+            and (not self.hints or any(h in self.hints for h in hints))
+        )
 
 
 class NotifySettings(_Strict):
     central_bank: CentralBankSettings = Field(default_factory=CentralBankSettings)
     channels: list[Channel] = Field(default_factory=list)
-    routes: list[Route] = Field(default_factory=list, description="Empty: every alert goes to every channel")
-    group_wait_s: float = Field(30.0, ge=0, description="Wait this long after a group's first alert to batch its siblings")
-    group_interval_s: float = Field(300.0, ge=0, description="Minimum time between two notifications of one group")
-    repeat_interval_s: float = Field(4 * 3600.0, gt=0, description="Re-notify a still-firing, unacknowledged alert")
+    routes: list[Route] = Field(
+        default_factory=list, description="Empty: every alert goes to every channel"
+    )
+    group_wait_s: float = Field(
+        30.0, ge=0, description="Wait this long after a group's first alert to batch its siblings"
+    )
+    group_interval_s: float = Field(
+        300.0, ge=0, description="Minimum time between two notifications of one group"
+    )
+    repeat_interval_s: float = Field(
+        4 * 3600.0, gt=0, description="Re-notify a still-firing, unacknowledged alert"
+    )
     critical_repeat_interval_s: float = Field(1800.0, gt=0)
-    poll_interval_s: float = Field(0.5, gt=0, description="How often the service looks for work other processes queued")
+    poll_interval_s: float = Field(
+        0.5, gt=0, description="How often the service looks for work other processes queued"
+    )
 
     @model_validator(mode="after")
     def _routes_name_channels(self) -> NotifySettings:
@@ -156,7 +207,9 @@ class NotifySettings(_Strict):
         for i, r in enumerate(self.routes):
             unknown = [c for c in (*r.channels, *r.escalate_to) if c not in names]
             if unknown:
-                raise ValueError(f"routes[{i}]: unknown channel(s) {', '.join(unknown)}; defined: {', '.join(names) or 'none'}")
+                raise ValueError(
+                    f"routes[{i}]: unknown channel(s) {', '.join(unknown)}; defined: {', '.join(names) or 'none'}"
+                )
         return self
 
     def repeat_interval_for(self, severity: str, route: Route | None) -> float:

@@ -1,4 +1,5 @@
-"""Polled devices: Modbus equipment, miners' own APIs (cgminer-style TCP 4028) and network discovery."""
+"""Polled devices: Modbus equipment, miners' own APIs (cgminer-style TCP 4028) and network
+discovery."""
 
 from __future__ import annotations
 
@@ -19,15 +20,23 @@ class ModbusTarget(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", description="Device id in the store")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", description="Device id in the store"
+    )
     profile: str = Field(min_length=1, description="Device profile id with a modbus: section")
-    role: str = Field("", description="revenue_meter, rack_pdu, hall_sensor, cooling, fire_panel, ...")
+    role: str = Field(
+        "", description="revenue_meter, rack_pdu, hall_sensor, cooling, fire_panel, ..."
+    )
     zone: str = ""
     rack: str = ""
     transport: Transport = "tcp"
-    host: str | None = Field(None, description="tcp / rtu_over_tcp: IP or host name of the device or gateway")
+    host: str | None = Field(
+        None, description="tcp / rtu_over_tcp: IP or host name of the device or gateway"
+    )
     port: int = Field(502, ge=1, le=65535)
-    serial_port: str | None = Field(None, description="rtu: e.g. /dev/ttyUSB0 (pyserial URLs such as socket://h:p work)")
+    serial_port: str | None = Field(
+        None, description="rtu: e.g. /dev/ttyUSB0 (pyserial URLs such as socket://h:p work)"
+    )
     baudrate: int = Field(9600, gt=0)
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
@@ -35,12 +44,21 @@ class ModbusTarget(BaseModel):
     unit_id: int = Field(1, ge=0, le=247, description="Modbus unit (device) id")
     interval_s: float = Field(5.0, ge=0.1, le=3600)
     timeout_s: float = Field(1.0, gt=0, le=60, description="Per request")
-    retries: int = Field(1, ge=0, le=10, description="Re-sends on transient errors only (device busy, gateway)")
-    backoff_s: float = Field(0.2, ge=0, le=60, description="Wait before the first retry; doubles per retry")
-    pause_s: float = Field(0.0, ge=0, le=10, description="Pause after each request, for slow devices and RS-485 gateways")
+    retries: int = Field(
+        1, ge=0, le=10, description="Re-sends on transient errors only (device busy, gateway)"
+    )
+    backoff_s: float = Field(
+        0.2, ge=0, le=60, description="Wait before the first retry; doubles per retry"
+    )
+    pause_s: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="Pause after each request, for slow devices and RS-485 gateways",
+    )
 
     @model_validator(mode="after")
-    def _endpoint(self) -> "ModbusTarget":
+    def _endpoint(self) -> ModbusTarget:
         if self.transport == "rtu" and not self.serial_port:
             raise ValueError(f"modbus device {self.name!r}: transport rtu needs serial_port")
         if self.transport != "rtu" and not self.host:
@@ -67,12 +85,18 @@ class MinerTarget(BaseModel):
 
     host: str = Field(min_length=1)
     port: int | None = Field(None, ge=1, le=65535, description="Default: the profile's port (4028)")
-    profile: str | None = Field(None, description="Device profile id; detected from the miner's reply if absent")
-    serial: str | None = Field(None, description="Device id; else the serial the API reports; else host:port")
+    profile: str | None = Field(
+        None, description="Device profile id; detected from the miner's reply if absent"
+    )
+    serial: str | None = Field(
+        None, description="Device id; else the serial the API reports; else host:port"
+    )
     zone: str = ""
     rack: str = ""
     interval_s: float = Field(30.0, ge=1, le=3600)
-    timeout_s: float = Field(5.0, gt=0, le=60, description="Whole poll of this miner (all its commands)")
+    timeout_s: float = Field(
+        5.0, gt=0, le=60, description="Whole poll of this miner (all its commands)"
+    )
 
 
 class DiscoverySettings(BaseModel):
@@ -88,7 +112,9 @@ class DiscoverySettings(BaseModel):
     period_s: float = Field(3600.0, ge=10)
     timeout_s: float = Field(1.0, gt=0, le=30)
     concurrency: int = Field(256, ge=1, le=4096)
-    max_hosts: int = Field(65536, ge=1, description="Refuse larger scans (a /16 is 65,536 addresses)")
+    max_hosts: int = Field(
+        65536, ge=1, description="Refuse larger scans (a /16 is 65,536 addresses)"
+    )
 
     @field_validator("subnets")
     @classmethod
@@ -113,15 +139,22 @@ class PollingSettings(BaseModel):
 
     modbus: list[ModbusTarget] = Field(default_factory=list)
     miners: list[MinerTarget] = Field(default_factory=list)
-    miner_concurrency: int = Field(256, ge=1, le=10000, description="Miner polls in flight at once, all miners")
-    jitter: float = Field(1.0, ge=0, le=1.0, description="Fraction of its interval over which each device's first poll "
-                          "is placed (1 = evenly over the whole interval, so 3,000 miners never connect at once)")
+    miner_concurrency: int = Field(
+        256, ge=1, le=10000, description="Miner polls in flight at once, all miners"
+    )
+    jitter: float = Field(
+        1.0,
+        ge=0,
+        le=1.0,
+        description="Fraction of its interval over which each device's first poll "
+        "is placed (1 = evenly over the whole interval, so 3,000 miners never connect at once)",
+    )
     write_batch_max: int = Field(5000, ge=1, description="Samples per store write")
     write_wait_ms: int = Field(250, ge=1, description="Longest a sample waits for its batch")
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
 
     @model_validator(mode="after")
-    def _unique_and_consistent(self) -> "PollingSettings":
+    def _unique_and_consistent(self) -> PollingSettings:
         problems: list[str] = []
         names: set[str] = set()
         for t in self.modbus:
@@ -133,9 +166,13 @@ class PollingSettings(BaseModel):
         for t in self.modbus:
             key = t.connection_key()
             if links.setdefault(key, t.link_settings()) != t.link_settings():
-                problems.append(f"modbus device {t.name!r}: serial settings differ from another device on {key[1]}")
+                problems.append(
+                    f"modbus device {t.name!r}: serial settings differ from another device on {key[1]}"
+                )
             if (key, t.unit_id) in units:
-                problems.append(f"modbus device {t.name!r}: unit id {t.unit_id} already used on the same connection")
+                problems.append(
+                    f"modbus device {t.name!r}: unit id {t.unit_id} already used on the same connection"
+                )
             units.add((key, t.unit_id))
         endpoints: set[tuple[str, int | None]] = set()
         for m in self.miners:

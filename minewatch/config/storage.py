@@ -22,20 +22,38 @@ class InfluxSettings(BaseModel):
     api: Literal["v2", "v1"] = "v2"
     org: str | None = Field(None, description="v2: organisation name")
     bucket: str = Field("minewatch", min_length=1, description="v2: bucket to write to")
-    token_env: str | None = Field("INFLUX_TOKEN", description="v2: environment variable holding the API token")
-    database: str = Field("minewatch", min_length=1,
-                          description="InfluxQL database (v1: written to; v2: the DBRP mapping name for reads)")
+    token_env: str | None = Field(
+        "INFLUX_TOKEN", description="v2: environment variable holding the API token"
+    )
+    database: str = Field(
+        "minewatch",
+        min_length=1,
+        description="InfluxQL database (v1: written to; v2: the DBRP mapping name for reads)",
+    )
     retention_policy: str | None = Field(
-        None, description="InfluxQL retention policy; v1 default: the database's default policy; v2: 'autogen'")
+        None,
+        description="InfluxQL retention policy; v1 default: the database's default policy; v2: 'autogen'",
+    )
     username: str | None = Field(None, description="v1: user name")
-    password_env: str | None = Field(None, description="v1: environment variable holding the password")
-    create: bool = Field(True, description="Create the database/bucket, retention and DBRP mapping at start-up "
-                                           "when missing")
-    batch_lines: int = Field(5000, ge=1, le=100_000,
-                             description="Lines per write request (InfluxDB recommends 5,000-10,000)")
+    password_env: str | None = Field(
+        None, description="v1: environment variable holding the password"
+    )
+    create: bool = Field(
+        True,
+        description="Create the database/bucket, retention and DBRP mapping at start-up "
+        "when missing",
+    )
+    batch_lines: int = Field(
+        5000,
+        ge=1,
+        le=100_000,
+        description="Lines per write request (InfluxDB recommends 5,000-10,000)",
+    )
     gzip: bool = True
     timeout_s: float = Field(10.0, gt=0, le=300)
-    max_retries: int = Field(3, ge=0, le=20, description="Retries of a request answered 429/503 before spooling")
+    max_retries: int = Field(
+        3, ge=0, le=20, description="Retries of a request answered 429/503 before spooling"
+    )
     retry_max_wait_s: float = Field(30.0, ge=0, description="Cap on a server's Retry-After")
 
     @field_validator("url")
@@ -63,10 +81,20 @@ class StorageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: Literal["sqlite", "influxdb"] = "sqlite"
-    data_dir: str = Field("data", description="Folder for SQLite files and the spool; relative to the config file")
+    data_dir: str = Field(
+        "data", description="Folder for SQLite files and the spool; relative to the config file"
+    )
     retention_days: int = Field(400, ge=1)
-    spool_max_mb: int = Field(512, ge=1, description="Size bound of the outage spool; when full, writes fail "
-                                                     "(MQTT then keeps the messages un-acknowledged)")
-    spool_retry_max_s: float = Field(30.0, gt=0, le=3600,
-                                     description="Longest wait between replay attempts while the store is down")
+    spool_max_mb: int = Field(
+        512,
+        ge=1,
+        description="Size bound of the outage spool; when full, writes fail "
+        "(MQTT then keeps the messages un-acknowledged)",
+    )
+    spool_retry_max_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest wait between replay attempts while the store is down",
+    )
     influxdb: InfluxSettings = Field(default_factory=lambda: InfluxSettings(org="minewatch"))

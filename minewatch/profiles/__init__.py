@@ -4,7 +4,14 @@ A profile is one YAML file in device_profiles/, validated by ``DeviceProfile``. 
 model means adding one file here, never code.
 """
 
-from minewatch.profiles.schema import DeviceKind, DeviceProfile, Limit, Rated
 from minewatch.profiles.loader import load_facility_profiles, load_profiles
+from minewatch.profiles.schema import DeviceKind, DeviceProfile, Limit, Rated
 
-__all__ = ["DeviceKind", "DeviceProfile", "Limit", "Rated", "load_facility_profiles", "load_profiles"]
+__all__ = [
+    "DeviceKind",
+    "DeviceProfile",
+    "Limit",
+    "Rated",
+    "load_facility_profiles",
+    "load_profiles",
+]

@@ -25,7 +25,9 @@ def load_profiles(*dirs: Path) -> dict[str, DeviceProfile]:
                 if isinstance(data, dict):
                     data.setdefault("id", path.stem)
                     if data["id"] != path.stem:
-                        problems.append(f"{path}: id: must equal the file name stem {path.stem!r} (got {data['id']!r})")
+                        problems.append(
+                            f"{path}: id: must equal the file name stem {path.stem!r} (got {data['id']!r})"
+                        )
                         continue
                 profiles[path.stem] = validate(DeviceProfile, data, str(path))
             except ConfigError as exc:

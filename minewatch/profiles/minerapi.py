@@ -9,7 +9,8 @@ replies by command name. A field names the command and one or more *paths* into 
 - values found on every path are gathered (strings split on ``split`` first, ``"56-60-62"``),
   zeros dropped if ``ignore_zero`` (a missing sensor reads 0 on Antminers), then ``reduce``d.
 
-So both Antminer stock forms (legacy flat ``STATS[1]`` and ``new_api`` chain arrays) are two paths of
+So both Antminer stock forms (legacy flat ``STATS[1]`` and ``new_api`` chain arrays) are two paths
+of
 the same field: whichever the firmware answers resolves.
 """
 
@@ -22,18 +23,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from minewatch.units import check_metric_name
 
-#: One path segment: a key (may contain spaces and ``*``) followed by any number of ``[n]`` / ``[*]``.
+#: One path segment: a key (may contain spaces and ``*``) followed by any number of ``[n]`` /
+#: ``[*]``.
 SEGMENT_RE = re.compile(r"^(?P<key>[^\[\]]*)(?P<idx>(\[(\d+|\*)\])*)$")
 INDEX_RE = re.compile(r"\[(\d+|\*)\]")
 
 
 def path_segments(path: str) -> list[tuple[str, list[str]]]:
-    """``"STATS[0].chain[*].temp_chip"`` → ``[("STATS", ["0"]), ("chain", ["*"]), ("temp_chip", [])]``."""
+    """``"STATS[0].chain[*].temp_chip"`` → ``[("STATS", ["0"]), ("chain", ["*"]), ("temp_chip",
+    [])]``."""
     out = []
     for part in path.split("."):
         m = SEGMENT_RE.match(part)
         if not m or (not m.group("key") and not m.group("idx")):
-            raise ValueError(f"bad path segment {part!r} in {path!r}: expected key, key[n] or key[*]")
+            raise ValueError(
+                f"bad path segment {part!r} in {path!r}: expected key, key[n] or key[*]"
+            )
         out.append((m.group("key"), INDEX_RE.findall(m.group("idx"))))
     return out
 
@@ -50,11 +55,17 @@ class ApiField(BaseModel):
     command: str = Field(min_length=1)
     paths: list[str] = Field(min_length=1)
     reduce: Reduce = "first"
-    split: str | None = Field(None, description="Split string values on this separator ('56-60-62-58')")
-    ignore_zero: bool = Field(False, description="Drop zeros before reducing (absent sensors read 0)")
+    split: str | None = Field(
+        None, description="Split string values on this separator ('56-60-62-58')"
+    )
+    ignore_zero: bool = Field(
+        False, description="Drop zeros before reducing (absent sensors read 0)"
+    )
     scale: float = 1.0
     offset: float = 0.0
-    estimate: bool = Field(False, description="Firmware estimate, not a measurement (e.g. firmware power)")
+    estimate: bool = Field(
+        False, description="Firmware estimate, not a measurement (e.g. firmware power)"
+    )
 
     @field_validator("paths", mode="before")
     @classmethod
@@ -92,12 +103,15 @@ class MinerApiMap(BaseModel):
     dialect: Literal["antminer", "whatsminer", "luxos", "braiins", "cgminer"] = Field(
         description="Firmware family; documentation and discovery labels (replies are parsed the same way)"
     )
-    source: str = Field(min_length=3, description="Where the field names come from (fixtures, docs, repos)")
+    source: str = Field(
+        min_length=3, description="Where the field names come from (fixtures, docs, repos)"
+    )
     port: int = Field(4028, ge=1, le=65535)
     commands: list[str] = Field(min_length=1, description="Read-only commands sent every poll")
     identity: dict[IdentityKey, IdentityPath] = Field(default_factory=dict)
     match: dict[IdentityKey, str] = Field(
-        min_length=1, description="Regular expressions the identity values must match (search) for this profile to apply"
+        min_length=1,
+        description="Regular expressions the identity values must match (search) for this profile to apply",
     )
     fields: dict[str, ApiField] = Field(min_length=1)
 
@@ -113,20 +127,30 @@ class MinerApiMap(BaseModel):
     def _read_only(cls, v: list[str]) -> list[str]:
         bad = [c for c in v if c not in READ_ONLY_COMMANDS]
         if bad:
-            raise ValueError(f"command(s) {', '.join(bad)} are not known read-only commands "
-                             f"(allowed: {', '.join(sorted(READ_ONLY_COMMANDS))})")
+            raise ValueError(
+                f"command(s) {', '.join(bad)} are not known read-only commands "
+                f"(allowed: {', '.join(sorted(READ_ONLY_COMMANDS))})"
+            )
         return v
 
     @model_validator(mode="after")
-    def _commands_cover_fields(self) -> "MinerApiMap":
-        missing = sorted({f"{name} uses {f.command!r}" for name, f in self.fields.items() if f.command not in self.commands})
+    def _commands_cover_fields(self) -> MinerApiMap:
+        missing = sorted(
+            {
+                f"{name} uses {f.command!r}"
+                for name, f in self.fields.items()
+                if f.command not in self.commands
+            }
+        )
         if missing:
             raise ValueError(f"fields name commands not in commands: {'; '.join(missing)}")
         if "model" not in self.identity:
             raise ValueError("identity.model is required: discovery reports it")
         unmatched = [k for k in self.match if k not in self.identity]
         if unmatched:
-            raise ValueError(f"match names identity keys with no identity path: {', '.join(unmatched)}")
+            raise ValueError(
+                f"match names identity keys with no identity path: {', '.join(unmatched)}"
+            )
         for key, pattern in self.match.items():
             try:
                 re.compile(pattern)
@@ -140,7 +164,25 @@ class MinerApiMap(BaseModel):
 
 #: Commands that only read (cgminer API-README, Whatsminer v2, LuxOS docs). Control commands
 #: (restart, ascset, curtail, switchpool, ...) can never be configured.
-READ_ONLY_COMMANDS = frozenset({
-    "version", "config", "summary", "pools", "devs", "edevs", "devdetails", "stats", "estats",
-    "fans", "temps", "power", "tunerstatus", "get_version", "get_miner_info", "get_psu", "get_error_code", "status",
-})
+READ_ONLY_COMMANDS = frozenset(
+    {
+        "version",
+        "config",
+        "summary",
+        "pools",
+        "devs",
+        "edevs",
+        "devdetails",
+        "stats",
+        "estats",
+        "fans",
+        "temps",
+        "power",
+        "tunerstatus",
+        "get_version",
+        "get_miner_info",
+        "get_psu",
+        "get_error_code",
+        "status",
+    }
+)

@@ -31,10 +31,21 @@ class Function(StrEnum):
 
 
 #: Read function code of each table; these four are the only codes the poller ever sends.
-READ_FUNCTION_CODE: dict[Function, int] = {Function.coil: 1, Function.discrete: 2, Function.holding: 3, Function.input: 4}
+READ_FUNCTION_CODE: dict[Function, int] = {
+    Function.coil: 1,
+    Function.discrete: 2,
+    Function.holding: 3,
+    Function.input: 4,
+}
 BIT_FUNCTIONS = frozenset({Function.coil, Function.discrete})
-#: Modicon 5-digit prefixes: 0xxxx coils, 1xxxx discrete inputs, 3xxxx input registers, 4xxxx holding.
-MODICON_BASE: dict[Function, int] = {Function.coil: 0, Function.discrete: 10000, Function.input: 30000, Function.holding: 40000}
+#: Modicon 5-digit prefixes: 0xxxx coils, 1xxxx discrete inputs, 3xxxx input registers, 4xxxx
+#: holding.
+MODICON_BASE: dict[Function, int] = {
+    Function.coil: 0,
+    Function.discrete: 10000,
+    Function.input: 30000,
+    Function.holding: 40000,
+}
 
 
 class DataType(StrEnum):
@@ -80,7 +91,9 @@ _16_ORDERS = frozenset({ByteOrder.ABCD, ByteOrder.BADC})  # one word: only the b
 
 #: The legality table: one row per data type.
 TYPE_RULES: dict[DataType, TypeRule] = {
-    DataType.bool: TypeRule(1, frozenset(Function), frozenset({ByteOrder.ABCD}), "required_in_registers", False, ""),
+    DataType.bool: TypeRule(
+        1, frozenset(Function), frozenset({ByteOrder.ABCD}), "required_in_registers", False, ""
+    ),
     DataType.int16: TypeRule(1, _REG, _16_ORDERS, "forbidden", True, "h"),
     DataType.uint16: TypeRule(1, _REG, _16_ORDERS, "forbidden", True, "H"),
     DataType.int32: TypeRule(2, _REG, _ALL_ORDERS, "forbidden", True, "i"),
@@ -99,15 +112,24 @@ class Register(BaseModel):
 
     metric: str = Field(description="Metric name with unit, e.g. voltage_v_l1")
     function: Function
-    address: int = Field(ge=0, description="In the map's `addressing` convention; converted to the PDU address at load")
-    type: DataType | None = Field(None, description="Default: bool for coil/discrete, uint16 for registers")
+    address: int = Field(
+        ge=0,
+        description="In the map's `addressing` convention; converted to the PDU address at load",
+    )
+    type: DataType | None = Field(
+        None, description="Default: bool for coil/discrete, uint16 for registers"
+    )
     order: ByteOrder = ByteOrder.ABCD
-    bit: int | None = Field(None, ge=0, le=15, description="Bit of a holding/input register for type bool (0 = LSB)")
+    bit: int | None = Field(
+        None, ge=0, le=15, description="Bit of a holding/input register for type bool (0 = LSB)"
+    )
     scale: float = Field(1.0, description="value = raw * scale + offset")
     offset: float = 0.0
     invert: bool = Field(False, description="bool only: the input is normally closed (1 = healthy)")
     estimate: bool = Field(False, description="The device computes rather than measures this value")
-    invalid: list[float] = Field(default_factory=list, description="Raw values the device uses for 'no reading'")
+    invalid: list[float] = Field(
+        default_factory=list, description="Raw values the device uses for 'no reading'"
+    )
     unit: str | None = Field(None, description="Unit as printed in the manual (documentation)")
 
     _pdu_address: int = 0
@@ -118,16 +140,20 @@ class Register(BaseModel):
         return check_metric_name(v)
 
     @model_validator(mode="after")
-    def _legal(self) -> "Register":
+    def _legal(self) -> Register:
         if self.type is None:
             self.type = DataType.bool if self.function in BIT_FUNCTIONS else DataType.uint16
         rule = TYPE_RULES[self.type]
         problems = []
         if self.function not in rule.functions:
-            problems.append(f"type {self.type} cannot be read from {self.function} "
-                            f"(allowed: {', '.join(sorted(rule.functions))})")
+            problems.append(
+                f"type {self.type} cannot be read from {self.function} "
+                f"(allowed: {', '.join(sorted(rule.functions))})"
+            )
         if self.order not in rule.orders:
-            problems.append(f"order {self.order} is not legal for {self.type} (allowed: {', '.join(sorted(rule.orders))})")
+            problems.append(
+                f"order {self.order} is not legal for {self.type} (allowed: {', '.join(sorted(rule.orders))})"
+            )
         in_registers = self.function not in BIT_FUNCTIONS
         if rule.bit == "forbidden" and self.bit is not None:
             problems.append(f"bit is only legal for type bool, not {self.type}")
@@ -135,7 +161,9 @@ class Register(BaseModel):
             if in_registers and self.bit is None:
                 problems.append(f"a bool in {self.function} registers needs bit: 0..15")
             if not in_registers and self.bit is not None:
-                problems.append(f"bit is not legal on a {self.function}: each {self.function} is one bit already")
+                problems.append(
+                    f"bit is not legal on a {self.function}: each {self.function} is one bit already"
+                )
         if not rule.scale and (self.scale != 1.0 or self.offset != 0.0):
             problems.append(f"scale/offset are not legal for {self.type}")
         if self.invert and self.type is not DataType.bool:
@@ -162,18 +190,28 @@ class ModbusMap(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(min_length=3, description="Where the register map comes from (manual, document number, repo)")
+    source: str = Field(
+        min_length=3,
+        description="Where the register map comes from (manual, document number, repo)",
+    )
     addressing: Addressing = Field(
         description="pdu: 0-based address sent on the wire; one_based: register numbers (PDU = n - 1); "
         "modicon: 5-digit numbers 0xxxx/1xxxx/3xxxx/4xxxx (PDU = n - base - 1)"
     )
-    max_registers_per_read: int = Field(125, ge=1, le=125, description="Cap for meters that reject long reads")
+    max_registers_per_read: int = Field(
+        125, ge=1, le=125, description="Cap for meters that reject long reads"
+    )
     max_bits_per_read: int = Field(2000, ge=1, le=2000)
-    max_gap: int = Field(0, ge=0, le=124, description="Unused registers/bits a merged read may span to save a request")
+    max_gap: int = Field(
+        0,
+        ge=0,
+        le=124,
+        description="Unused registers/bits a merged read may span to save a request",
+    )
     registers: list[Register] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _convert_and_check(self) -> "ModbusMap":
+    def _convert_and_check(self) -> ModbusMap:
         problems: list[str] = []
         seen: set[str] = set()
         for reg in self.registers:
@@ -186,10 +224,14 @@ class ModbusMap(BaseModel):
                 problems.append(f"register {reg.metric!r}: metric defined twice")
             seen.add(reg.metric)
             if reg.function not in BIT_FUNCTIONS and reg.words > self.max_registers_per_read:
-                problems.append(f"register {reg.metric!r}: {reg.type} needs {reg.words} registers, more than "
-                                f"max_registers_per_read {self.max_registers_per_read}")
+                problems.append(
+                    f"register {reg.metric!r}: {reg.type} needs {reg.words} registers, more than "
+                    f"max_registers_per_read {self.max_registers_per_read}"
+                )
             if reg.pdu_address + reg.words > 65536:
-                problems.append(f"register {reg.metric!r}: PDU address {reg.pdu_address} + {reg.words} runs past 65535")
+                problems.append(
+                    f"register {reg.metric!r}: PDU address {reg.pdu_address} + {reg.words} runs past 65535"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -206,8 +248,10 @@ def to_pdu_address(addressing: Addressing, function: Function, address: int) -> 
     else:
         base = MODICON_BASE[function]
         if not base + 1 <= address <= base + 9999:
-            raise ValueError(f"modicon number {address} is not a {function} number "
-                             f"(expected {base + 1}..{base + 9999})")
+            raise ValueError(
+                f"modicon number {address} is not a {function} number "
+                f"(expected {base + 1}..{base + 9999})"
+            )
         pdu = address - base - 1
     if pdu > 65535:
         raise ValueError(f"PDU address {pdu} is above 65535")

@@ -22,9 +22,13 @@ _PART = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
 def parse_path(path: str) -> tuple[PathKey, ...]:
     """``"boards[1].temp"`` → ``("boards", 1, "temp")``; ValueError saying what is wrong otherwise."""
     if not _PATH.match(path):
-        raise ValueError(f"bad payload path {path!r}: expected keys separated by '.' and [n] list indexes, "
-                         f"e.g. temps.chip_max or fans[0]")
-    return tuple(m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PART.finditer(path))
+        raise ValueError(
+            f"bad payload path {path!r}: expected keys separated by '.' and [n] list indexes, "
+            f"e.g. temps.chip_max or fans[0]"
+        )
+    return tuple(
+        m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PART.finditer(path)
+    )
 
 
 def format_path(keys: tuple[PathKey, ...]) -> str:
@@ -44,14 +48,18 @@ class PayloadField(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(min_length=1, description="Dotted path into the JSON payload; [n] indexes a list")
+    path: str = Field(
+        min_length=1, description="Dotted path into the JSON payload; [n] indexes a list"
+    )
     scale: float = 1.0
     offset: float = 0.0
     estimate: bool = Field(False, description="Value is a firmware estimate, not a measurement")
     values: dict[str, float] | None = Field(
         None, description="Maps string values to numbers (e.g. status: {mining: 1, sleeping: 0})"
     )
-    required: bool = Field(False, description="Count a message without this field as rejected (missing_field)")
+    required: bool = Field(
+        False, description="Count a message without this field as rejected (missing_field)"
+    )
 
     @field_validator("path")
     @classmethod
@@ -66,14 +74,17 @@ class MqttMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timestamp_path: str | None = Field(
-        None, description="Path of the sample time (RFC 3339 string or epoch number); receive time if absent"
+        None,
+        description="Path of the sample time (RFC 3339 string or epoch number); receive time if absent",
     )
-    timestamp_unit: Literal["s", "ms", "us", "ns"] = Field("s", description="Unit of a numeric epoch timestamp")
+    timestamp_unit: Literal["s", "ms", "us", "ns"] = Field(
+        "s", description="Unit of a numeric epoch timestamp"
+    )
     fields: dict[str, PayloadField] = Field(min_length=1)
     ignore: list[str] = Field(
         default_factory=list,
         description="Payload paths that are known but are not metrics (serial, model, firmware); "
-                    "anything else not mapped is counted as unknown_field",
+        "anything else not mapped is counted as unknown_field",
     )
     max_payload_bytes: int = Field(65536, gt=0)
 
@@ -99,7 +110,7 @@ class MqttMapping(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _distinct_paths(self) -> "MqttMapping":
+    def _distinct_paths(self) -> MqttMapping:
         seen: dict[tuple[PathKey, ...], str] = {}
         for name, f in self.fields.items():
             key = parse_path(f.path)

@@ -42,13 +42,29 @@ class Limit(BaseModel):
     source: str = Field(min_length=3)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Limit":
-        if self.warn_above is not None and self.max_above is not None and self.warn_above > self.max_above:
-            raise ValueError(f"warn_above {self.warn_above} must not exceed max_above {self.max_above}")
-        if self.warn_below is not None and self.min_below is not None and self.warn_below < self.min_below:
-            raise ValueError(f"warn_below {self.warn_below} must not be below min_below {self.min_below}")
-        if all(v is None for v in (self.warn_above, self.max_above, self.warn_below, self.min_below)):
-            raise ValueError("a limit needs at least one of warn_above, max_above, warn_below, min_below")
+    def _ordered(self) -> Limit:
+        if (
+            self.warn_above is not None
+            and self.max_above is not None
+            and self.warn_above > self.max_above
+        ):
+            raise ValueError(
+                f"warn_above {self.warn_above} must not exceed max_above {self.max_above}"
+            )
+        if (
+            self.warn_below is not None
+            and self.min_below is not None
+            and self.warn_below < self.min_below
+        ):
+            raise ValueError(
+                f"warn_below {self.warn_below} must not be below min_below {self.min_below}"
+            )
+        if all(
+            v is None for v in (self.warn_above, self.max_above, self.warn_below, self.min_below)
+        ):
+            raise ValueError(
+                "a limit needs at least one of warn_above, max_above, warn_below, min_below"
+            )
         return self
 
 
@@ -57,13 +73,19 @@ class DeviceProfile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Profile id; equals the file name stem")
+    id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Profile id; equals the file name stem"
+    )
     kind: DeviceKind
     vendor: str
     model: str
     description: str = ""
-    rated: dict[str, Rated] = Field(default_factory=dict, description="Nameplate values by metric name")
-    limits: dict[str, Limit] = Field(default_factory=dict, description="Manufacturer limits by metric name")
+    rated: dict[str, Rated] = Field(
+        default_factory=dict, description="Nameplate values by metric name"
+    )
+    limits: dict[str, Limit] = Field(
+        default_factory=dict, description="Manufacturer limits by metric name"
+    )
     mqtt: MqttMapping | None = None
     modbus: ModbusMap | None = None
     miner_api: MinerApiMap | None = None
@@ -76,7 +98,7 @@ class DeviceProfile(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _has_transport(self) -> "DeviceProfile":
+    def _has_transport(self) -> DeviceProfile:
         if self.mqtt is None and self.modbus is None and self.miner_api is None:
             raise ValueError("a profile needs at least one of mqtt, modbus, miner_api")
         return self

@@ -11,15 +11,27 @@ from minewatch.store.spool import Spool, SpoolFull
 from minewatch.store.spooling import SpoolingStore
 from minewatch.store.sqlite import SqliteStore
 
-__all__ = ["Aggregate", "SAMPLE_COLUMNS", "SpoolFull", "SpoolingStore", "SqliteStore", "StoreUnavailable",
-           "TelemetryStore", "open_backend", "open_spool", "open_store"]
+__all__ = [
+    "SAMPLE_COLUMNS",
+    "Aggregate",
+    "SpoolFull",
+    "SpoolingStore",
+    "SqliteStore",
+    "StoreUnavailable",
+    "TelemetryStore",
+    "open_backend",
+    "open_spool",
+    "open_store",
+]
 
 log = logging.getLogger(__name__)
 
 
 def open_backend(cfg: FacilityConfig) -> TelemetryStore:
-    """The configured backend alone. InfluxDB is contacted once here: wrong credentials fail now with
-    a clear message (StoreAuthError); an unreachable server only logs, and the spool takes the writes."""
+    """The configured backend alone. InfluxDB is contacted once here: wrong credentials fail now
+    with
+    a clear message (StoreAuthError); an unreachable server only logs, and the spool takes the
+    writes."""
     if cfg.storage.backend == "sqlite":
         return SqliteStore(cfg.telemetry_db)
     from minewatch.store.influx import InfluxStore
@@ -32,7 +44,9 @@ def open_backend(cfg: FacilityConfig) -> TelemetryStore:
         store.close()
         raise
     except StoreUnavailable as exc:
-        log.warning("InfluxDB not reachable at start-up (%s); writes are spooled until it answers", exc)
+        log.warning(
+            "InfluxDB not reachable at start-up (%s); writes are spooled until it answers", exc
+        )
     return store
 
 
@@ -43,4 +57,6 @@ def open_spool(cfg: FacilityConfig) -> Spool:
 def open_store(cfg: FacilityConfig) -> SpoolingStore:
     """The configured backend behind the outage spool (``cfg.data_dir/spool/``); call ``start()`` to
     run the replayer (it also starts on its own when something is spooled)."""
-    return SpoolingStore(open_backend(cfg), open_spool(cfg), retry_max_s=cfg.storage.spool_retry_max_s)
+    return SpoolingStore(
+        open_backend(cfg), open_spool(cfg), retry_max_s=cfg.storage.spool_retry_max_s
+    )

@@ -1,5 +1,7 @@
-"""Alert transitions copied into InfluxDB (measurement ``minewatch_alerts``) so Grafana can show them
-beside the telemetry (the dashboard's alert table and annotations). The record of authority stays the
+"""Alert transitions copied into InfluxDB (measurement ``minewatch_alerts``) so Grafana can show
+them
+beside the telemetry (the dashboard's alert table and annotations). The record of authority stays
+the
 analyzer's state database and the hash-chained ledger; this copy is for display, so a failure to
 write it is logged, never raised into the analyzer."""
 
@@ -22,13 +24,20 @@ _TAGS = ("facility", "family", "rule_id", "severity", "subject")
 def alert_line(event: Event, facility: str) -> str:
     """One ``alert.transition`` as a point at the transition time."""
     p = event.payload
-    tags = {"facility": facility, "family": p.get("family", ""), "rule_id": p.get("rule_id", ""),
-            "severity": p.get("severity", ""), "subject": p.get("subject", event.subject)}
+    tags = {
+        "facility": facility,
+        "family": p.get("family", ""),
+        "rule_id": p.get("rule_id", ""),
+        "severity": p.get("severity", ""),
+        "subject": p.get("subject", event.subject),
+    }
     tag_txt = "".join(f",{k}={escape_key(str(tags[k]))}" for k in _TAGS if tags[k])
-    fields = [f"state={string_field(str(p.get('to_state', '')))}",
-              f"from_state={string_field(str(p.get('from_state', '')))}",
-              f"reason={string_field(str(p.get('reason', '')))}",
-              f"regulator_notifiable={'true' if p.get('regulator_notifiable') else 'false'}"]
+    fields = [
+        f"state={string_field(str(p.get('to_state', '')))}",
+        f"from_state={string_field(str(p.get('from_state', '')))}",
+        f"reason={string_field(str(p.get('reason', '')))}",
+        f"regulator_notifiable={'true' if p.get('regulator_notifiable') else 'false'}",
+    ]
     if isinstance(p.get("alert_id"), int):
         fields.append(f"alert_id={p['alert_id']}i")
     for key in ("value", "threshold"):

@@ -45,7 +45,9 @@ class TelemetryStore(ABC):
         """One row per known device: ``DEVICE_COLUMNS`` (first/last seen in ns)."""
 
     @abstractmethod
-    def latest(self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    def latest(
+        self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         """Newest value per (device, metric)."""
 
     def query(
@@ -72,8 +74,15 @@ class TelemetryStore(ABC):
         return self._query(start_ns, end_ns, devices, metrics, step_ns, agg)
 
     @abstractmethod
-    def _query(self, start_ns: int, end_ns: int, devices: Sequence[str] | None, metrics: Sequence[str] | None,
-               step_ns: int | None, agg: Aggregate) -> pd.DataFrame:
+    def _query(
+        self,
+        start_ns: int,
+        end_ns: int,
+        devices: Sequence[str] | None,
+        metrics: Sequence[str] | None,
+        step_ns: int | None,
+        agg: Aggregate,
+    ) -> pd.DataFrame:
         """``query`` with parameters already validated and non-empty filters."""
 
     @abstractmethod
@@ -85,5 +94,11 @@ class TelemetryStore(ABC):
 
 
 def empty_samples() -> pd.DataFrame:
-    return pd.DataFrame({"ts": pd.Series(dtype="int64"), "device": pd.Series(dtype="str"),
-                         "metric": pd.Series(dtype="str"), "value": pd.Series(dtype="float64")})
+    return pd.DataFrame(
+        {
+            "ts": pd.Series(dtype="int64"),
+            "device": pd.Series(dtype="str"),
+            "metric": pd.Series(dtype="str"),
+            "value": pd.Series(dtype="float64"),
+        }
+    )

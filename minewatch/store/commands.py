@@ -55,7 +55,8 @@ def register(app: typer.Typer) -> None:
 
     @store_app.command("replay")
     def replay(config: Path = CONFIG) -> None:
-        """Send everything spooled to the store now, oldest first; exit 1 if the store is still down."""
+        """Send everything spooled to the store now, oldest first; exit 1 if the store is still
+        down."""
         from minewatch.store import open_store
 
         store = open_store(load_facility(config))

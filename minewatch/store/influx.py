@@ -1,11 +1,14 @@
 """InfluxDB backend of the telemetry store: line protocol in, InfluxQL out (DESIGN.md decision 1).
 
 Schema (docs/influxdb.md): one measurement per device kind (``asic_miner``, ``power_meter``, ...),
-tags ``facility, device, zone, rack, model, role`` (stable identity only), one float field per metric.
-Device metadata lives in the ``minewatch_devices`` measurement so every process (collector, analyzer,
+tags ``facility, device, zone, rack, model, role`` (stable identity only), one float field per
+metric.
+Device metadata lives in the ``minewatch_devices`` measurement so every process (collector,
+analyzer,
 API, Grafana) sees the same devices.
 
-InfluxDB keeps one point per series and timestamp, so a redelivered sample overwrites itself: the same
+InfluxDB keeps one point per series and timestamp, so a redelivered sample overwrites itself: the
+same
 exactly-once outcome as SQLite's primary key, as long as a device's tags do not change in between.
 """
 
@@ -23,19 +26,38 @@ from minewatch.config.storage import InfluxSettings
 from minewatch.counters import Counters
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
 from minewatch.store.base import (
-    DEVICE_COLUMNS, SAMPLE_COLUMNS, Aggregate, StoreUnavailable, TelemetryStore, empty_samples,
+    DEVICE_COLUMNS,
+    SAMPLE_COLUMNS,
+    Aggregate,
+    StoreUnavailable,
+    TelemetryStore,
+    empty_samples,
 )
 from minewatch.store.influx_http import (
-    HttpStatusError, InfluxQL, V1Writer, V2Writer, WriteRejected, auth_error, http_client,
+    HttpStatusError,
+    InfluxQL,
+    V1Writer,
+    V2Writer,
+    WriteRejected,
+    auth_error,
+    http_client,
 )
 from minewatch.store.influx_setup import ensure_v1, ensure_v2
 from minewatch.store.lineproto import (
-    DEVICES_MEASUREMENT, OWN_PREFIX, device_line, format_samples, quote_ident, seen_line, series_prefix, tag_filter,
+    DEVICES_MEASUREMENT,
+    OWN_PREFIX,
+    device_line,
+    format_samples,
+    quote_ident,
+    seen_line,
+    series_prefix,
+    tag_filter,
 )
 
 log = logging.getLogger(__name__)
 
-#: ``last_seen`` is rewritten when it moved by more than this, so metadata costs a line a minute per device.
+#: ``last_seen`` is rewritten when it moved by more than this, so metadata costs a line a minute per
+#: device.
 SEEN_RESOLUTION_NS = 60 * NS_PER_S
 #: How often an unknown device may trigger a reload of the metadata other processes wrote.
 META_RELOAD_S = 30.0
@@ -49,8 +71,14 @@ class InfluxStore(TelemetryStore):
     """Thread-safe; nothing touches the network until the first call, so a store can be opened while
     InfluxDB is down (the spool then holds the writes)."""
 
-    def __init__(self, settings: InfluxSettings, facility: str, retention_days: int = 400,
-                 counters: Counters | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        settings: InfluxSettings,
+        facility: str,
+        retention_days: int = 400,
+        counters: Counters | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.settings = settings
         self.facility = facility
         self.retention_days = retention_days
@@ -67,7 +95,8 @@ class InfluxStore(TelemetryStore):
         self._seen: dict[str, tuple[int, int]] = {}
         self._meta_loaded_at = float("-inf")
 
-    # -- start-up -----------------------------------------------------------------------------------
+    # -- start-up
+    # -----------------------------------------------------------------------------------
 
     def connect(self) -> None:
         """Check credentials, create what is missing, load device metadata. Idempotent.
@@ -92,16 +121,29 @@ class InfluxStore(TelemetryStore):
         try:
             rows = self._device_rows()
         except (StoreUnavailable, ValueError) as exc:
-            log.warning("InfluxDB: could not read device metadata (%s); retrying in %.0f s", exc, META_RELOAD_S)
+            log.warning(
+                "InfluxDB: could not read device metadata (%s); retrying in %.0f s",
+                exc,
+                META_RELOAD_S,
+            )
             return
         for r in rows:
             if r.get("kind") is not None:
-                self._remember(DeviceMeta(r["device"], r["kind"] or "", r["model"] or "", r["zone"] or "",
-                                          r["rack"] or "", r["role"] or ""))
+                self._remember(
+                    DeviceMeta(
+                        r["device"],
+                        r["kind"] or "",
+                        r["model"] or "",
+                        r["zone"] or "",
+                        r["rack"] or "",
+                        r["role"] or "",
+                    )
+                )
             if r.get("first_seen") is not None:
                 self._seen[r["device"]] = (int(r["first_seen"]), int(r["last_seen"]))
 
-    # -- writing ------------------------------------------------------------------------------------
+    # -- writing
+    # ------------------------------------------------------------------------------------
 
     def write(self, samples: Sequence[Sample]) -> None:
         if not samples:
@@ -114,34 +156,44 @@ class InfluxStore(TelemetryStore):
         non_finite = out.non_finite
         if non_finite:
             self.counters.inc("rejected_total", non_finite, reason="non_finite_value")
-            log.warning("InfluxDB: %d non-finite value(s) not written (line protocol has no NaN/inf)", non_finite)
+            log.warning(
+                "InfluxDB: %d non-finite value(s) not written (line protocol has no NaN/inf)",
+                non_finite,
+            )
         ts = now_ns()
-        self.write_lines(out.lines + [seen_line(dev, self.facility, lo, hi, ts) for dev, (lo, hi) in seen.items()])
+        self.write_lines(
+            out.lines
+            + [seen_line(dev, self.facility, lo, hi, ts) for dev, (lo, hi) in seen.items()]
+        )
         with self._lock:  # only once stored: a spooled batch must bring its seen times on replay
             self._seen.update(seen)
         self.counters.inc("samples_written_total", len(samples) - non_finite)
 
     def write_lines(self, lines: Sequence[str]) -> int:
-        """Write pre-formatted line protocol in batches of ``batch_lines``; returns how many lines the
+        """Write pre-formatted line protocol in batches of ``batch_lines``; returns how many lines
+        the
         server rejected (logged and counted as ``rejected_total{reason=influx_rejected}``)."""
         self.connect()
         rejected: list[tuple[str, str]] = []
         size = self.settings.batch_lines
         for i in range(0, len(lines), size):
-            self._send_isolating(lines[i:i + size], rejected)
+            self._send_isolating(lines[i : i + size], rejected)
         if rejected:
             self.counters.inc("rejected_total", len(rejected), reason="influx_rejected")
             for line, why in rejected[:_LOG_REJECTED]:
                 log.warning("InfluxDB rejected line %r: %s", line[:300], why)
             if len(rejected) > _LOG_REJECTED:
-                log.warning("InfluxDB rejected %d more line(s) of this batch", len(rejected) - _LOG_REJECTED)
+                log.warning(
+                    "InfluxDB rejected %d more line(s) of this batch", len(rejected) - _LOG_REJECTED
+                )
         self.counters.inc("lines_written_total", len(lines) - len(rejected))
         return len(rejected)
 
     def _send_isolating(self, chunk: Sequence[str], rejected: list[tuple[str, str]]) -> None:
         """Send; if the server calls the batch malformed, bisect until the bad lines are alone.
 
-        Re-sending the good half is harmless: a point overwrites itself (1.x partial writes included).
+        Re-sending the good half is harmless: a point overwrites itself (1.x partial writes
+        included).
         """
         try:
             self._post(chunk)
@@ -171,14 +223,16 @@ class InfluxStore(TelemetryStore):
                 if status not in _RETRY_STATUSES or attempt >= self.settings.max_retries:
                     if status == 404:  # database/bucket dropped under us: provision again next time
                         self._ready = False
-                    raise StoreUnavailable(f"InfluxDB write to {self.settings.url}: HTTP {status}: "
-                                           f"{exc.message}") from exc
+                    raise StoreUnavailable(
+                        f"InfluxDB write to {self.settings.url}: HTTP {status}: {exc.message}"
+                    ) from exc
                 self.counters.inc("influx_retries_total", reason=str(status))
-                wait = exc.retry_after_s if exc.retry_after_s is not None else 0.5 * 2 ** attempt
+                wait = exc.retry_after_s if exc.retry_after_s is not None else 0.5 * 2**attempt
                 self._sleep(min(wait, self.settings.retry_max_wait_s))
                 attempt += 1
 
-    # -- device metadata ----------------------------------------------------------------------------
+    # -- device metadata
+    # ----------------------------------------------------------------------------
 
     def upsert_devices(self, metas: Iterable[DeviceMeta]) -> None:
         metas = list(metas)
@@ -207,7 +261,8 @@ class InfluxStore(TelemetryStore):
                 self._prefix[dev] = series_prefix(None, dev, self.facility)
 
     def _seen_updates(self, span: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
-        """New (first, last) seen of devices whose span moved (last seen: by more than the resolution)."""
+        """New (first, last) seen of devices whose span moved (last seen: by more than the
+        resolution)."""
         out = {}
         for dev, (lo, hi) in span.items():
             known = self._seen.get(dev)
@@ -218,9 +273,11 @@ class InfluxStore(TelemetryStore):
         return out
 
     def _device_rows(self) -> list[dict[str, Any]]:
-        q = (f"SELECT last(kind) AS kind, last(model) AS model, last(zone) AS zone, last(rack) AS rack, "
-             f"last(role) AS role, min(first_seen) AS first_seen, max(last_seen) AS last_seen "
-             f"FROM {quote_ident(DEVICES_MEASUREMENT)} GROUP BY device")
+        q = (
+            f"SELECT last(kind) AS kind, last(model) AS model, last(zone) AS zone, last(rack) AS rack, "
+            f"last(role) AS role, min(first_seen) AS first_seen, max(last_seen) AS last_seen "
+            f"FROM {quote_ident(DEVICES_MEASUREMENT)} GROUP BY device"
+        )
         rows = []
         for series in _series(self._ql.run(q)):
             rec = dict(zip(series["columns"], series["values"][0], strict=True))
@@ -231,19 +288,34 @@ class InfluxStore(TelemetryStore):
     def devices(self) -> pd.DataFrame:
         self.connect()
         rows = sorted(self._device_rows(), key=lambda r: r["device"])
-        out = [[r["device"], *(r.get(k) or "" for k in ("kind", "model", "zone", "rack", "role")),
-                _int_or_none(r.get("first_seen")), _int_or_none(r.get("last_seen"))] for r in rows]
+        out = [
+            [
+                r["device"],
+                *(r.get(k) or "" for k in ("kind", "model", "zone", "rack", "role")),
+                _int_or_none(r.get("first_seen")),
+                _int_or_none(r.get("last_seen")),
+            ]
+            for r in rows
+        ]
         return pd.DataFrame(out, columns=DEVICE_COLUMNS)
 
-    # -- reading ------------------------------------------------------------------------------------
+    # -- reading
+    # ------------------------------------------------------------------------------------
 
     @staticmethod
     def _where(devices: Sequence[str] | None, time_clause: str = "") -> str:
         clauses = [c for c in (time_clause, tag_filter("device", devices) if devices else "") if c]
         return (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
-    def _query(self, start_ns: int, end_ns: int, devices: Sequence[str] | None, metrics: Sequence[str] | None,
-               step_ns: int | None, agg: Aggregate) -> pd.DataFrame:
+    def _query(
+        self,
+        start_ns: int,
+        end_ns: int,
+        devices: Sequence[str] | None,
+        metrics: Sequence[str] | None,
+        step_ns: int | None,
+        agg: Aggregate,
+    ) -> pd.DataFrame:
         self.connect()
         where = self._where(devices, f"time >= {int(start_ns)} AND time < {int(end_ns)}")
         if step_ns is None:
@@ -251,16 +323,22 @@ class InfluxStore(TelemetryStore):
             q = f"SELECT {select} FROM /.*/{where} GROUP BY device"
             prefix = ""
         else:
-            select = (", ".join(f"{agg}({quote_ident(m)}) AS {quote_ident(m)}" for m in metrics) if metrics
-                      else f"{agg}(*)")
+            select = (
+                ", ".join(f"{agg}({quote_ident(m)}) AS {quote_ident(m)}" for m in metrics)
+                if metrics
+                else f"{agg}(*)"
+            )
             q = f"SELECT {select} FROM /.*/{where} GROUP BY time({int(step_ns)}ns), device fill(none)"
             prefix = "" if metrics else f"{agg}_"
         return _long_frame(_series(self._ql.run(q)), prefix)
 
-    def latest(self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-        """Newest value per (device, metric): one ``last()`` per field (a single-field selector keeps
+    def latest(
+        self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Newest value per (device, metric): one ``last()`` per field (a single-field selector
+        keeps
         the point's own timestamp), all statements in one request."""
-        if devices is not None and not devices or metrics is not None and not metrics:
+        if (devices is not None and not devices) or (metrics is not None and not metrics):
             return empty_samples()
         self.connect()
         by_field: dict[str, list[str]] = {}
@@ -274,35 +352,55 @@ class InfluxStore(TelemetryStore):
             return empty_samples()
         where = self._where(devices)
         fields = sorted(by_field)
-        q = ";".join(f"SELECT last({quote_ident(f)}) AS value FROM {','.join(quote_ident(m) for m in by_field[f])}"
-                     f"{where} GROUP BY device" for f in fields)
+        q = ";".join(
+            f"SELECT last({quote_ident(f)}) AS value FROM {','.join(quote_ident(m) for m in by_field[f])}"
+            f"{where} GROUP BY device"
+            for f in fields
+        )
         rows = []
         for field, result in zip(fields, self._ql.run(q), strict=True):
             for series in result.get("series", []):
                 ts, value = series["values"][0]
                 rows.append((ts, series.get("tags", {}).get("device", ""), field, value))
-        return _finish(pd.DataFrame(rows, columns=SAMPLE_COLUMNS)).groupby(
-            ["device", "metric"], as_index=False, sort=True).last()[SAMPLE_COLUMNS]
+        return (
+            _finish(pd.DataFrame(rows, columns=SAMPLE_COLUMNS))
+            .groupby(["device", "metric"], as_index=False, sort=True)
+            .last()[SAMPLE_COLUMNS]
+        )
 
     def prune(self, older_than_ns: int) -> int:
-        """Delete samples older than the cut-off (device metadata and alert copies stay). Usually the retention policy
+        """Delete samples older than the cut-off (device metadata and alert copies stay). Usually
+        the retention policy
         does this already; returns -1 because InfluxDB does not say how many points went."""
         self.connect()
-        measurements = [m for s in _series(self._ql.run("SHOW MEASUREMENTS")) for (m,) in s["values"]
-                        if not m.startswith(OWN_PREFIX)]
+        measurements = [
+            m
+            for s in _series(self._ql.run("SHOW MEASUREMENTS"))
+            for (m,) in s["values"]
+            if not m.startswith(OWN_PREFIX)
+        ]
         if self._v2 is not None:
             delete = self._v2.client.delete_api()
             for m in measurements:
-                delete.delete(start="1970-01-01T00:00:00Z", stop=pd.Timestamp(older_than_ns, tz="UTC").isoformat(),
-                              predicate=f'_measurement="{m}"', bucket=self.settings.bucket, org=self.settings.org)
+                delete.delete(
+                    start="1970-01-01T00:00:00Z",
+                    stop=pd.Timestamp(older_than_ns, tz="UTC").isoformat(),
+                    predicate=f'_measurement="{m}"',
+                    bucket=self.settings.bucket,
+                    org=self.settings.org,
+                )
         else:
             for m in measurements:
                 self._ql.run(f"DELETE FROM {quote_ident(m)} WHERE time < {int(older_than_ns)}")
         return -1
 
     def stats(self) -> dict[str, Any]:
-        return {"backend": "influxdb", "url": self.settings.url, "api": self.settings.api,
-                **self.counters.snapshot()}
+        return {
+            "backend": "influxdb",
+            "url": self.settings.url,
+            "api": self.settings.api,
+            **self.counters.snapshot(),
+        }
 
     def close(self) -> None:
         self._http.close()
@@ -326,7 +424,9 @@ def _long_frame(series_list: list[dict[str, Any]], prefix: str) -> pd.DataFrame:
         if series["name"].startswith(OWN_PREFIX) or not device:  # minewatch's own, or not telemetry
             continue
         wide = pd.DataFrame(series["values"], columns=series["columns"])
-        long = wide.melt(id_vars="time", var_name="metric", value_name="value").dropna(subset=["value"])
+        long = wide.melt(id_vars="time", var_name="metric", value_name="value").dropna(
+            subset=["value"]
+        )
         long["device"] = device
         parts.append(long.rename(columns={"time": "ts"}))
     if not parts:

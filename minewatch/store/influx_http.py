@@ -1,5 +1,6 @@
 """The two ways minewatch talks to InfluxDB: line-protocol writes (v2 via influxdb-client, or the
-1.x ``/write`` endpoint) and InfluxQL on ``/query``. Every failure becomes one of three errors so the
+1.x ``/write`` endpoint) and InfluxQL on ``/query``. Every failure becomes one of three errors so
+the
 store can decide: retry, spool (``StoreUnavailable``), isolate bad lines (``WriteRejected``) or stop
 and tell the operator (``StoreAuthError``)."""
 
@@ -26,7 +27,8 @@ class StoreAuthError(StoreUnavailable):
 
 
 class HttpStatusError(Exception):
-    """A non-2xx answer: ``status``, the server's message, and its ``Retry-After`` in seconds if any."""
+    """A non-2xx answer: ``status``, the server's message, and its ``Retry-After`` in seconds if
+    any."""
 
     def __init__(self, status: int, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(f"HTTP {status}: {message}")
@@ -55,10 +57,15 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def auth_error(settings: InfluxSettings, status: int, message: str) -> StoreAuthError:
-    who = (f"the token in ${settings.token_env}" if settings.api == "v2"
-           else f"user {settings.username!r} with the password in ${settings.password_env}")
-    return StoreAuthError(f"InfluxDB at {settings.url} refused {who} (HTTP {status}: {message.strip()[:200]}); "
-                          f"check storage.influxdb in facility.yaml and the environment")
+    who = (
+        f"the token in ${settings.token_env}"
+        if settings.api == "v2"
+        else f"user {settings.username!r} with the password in ${settings.password_env}"
+    )
+    return StoreAuthError(
+        f"InfluxDB at {settings.url} refused {who} (HTTP {status}: {message.strip()[:200]}); "
+        f"check storage.influxdb in facility.yaml and the environment"
+    )
 
 
 class V1Writer:
@@ -82,31 +89,47 @@ class V1Writer:
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"InfluxDB write: {type(exc).__name__}: {exc}") from exc
         if resp.status_code >= 300:
-            raise HttpStatusError(resp.status_code, _error_text(resp.content),
-                                  retry_after_seconds(resp.headers.get("Retry-After")))
+            raise HttpStatusError(
+                resp.status_code,
+                _error_text(resp.content),
+                retry_after_seconds(resp.headers.get("Retry-After")),
+            )
 
 
 class V2Writer:
     """influxdb-client's synchronous write API with pre-formatted lines (gzip per settings).
 
-    Synchronous rather than the reactivex batcher: the caller must know the batch is stored before it
+    Synchronous rather than the reactivex batcher: the caller must know the batch is stored before
+    it
     acknowledges MQTT messages, and strings through SYNCHRONOUS are ~6x faster (research §2.2).
     """
 
     def __init__(self, settings: InfluxSettings) -> None:
         self._settings = settings
-        self.client = InfluxDBClient(url=settings.url, token=settings.token() or "", org=settings.org,
-                                     timeout=int(settings.timeout_s * 1000), enable_gzip=settings.gzip)
+        self.client = InfluxDBClient(
+            url=settings.url,
+            token=settings.token() or "",
+            org=settings.org,
+            timeout=int(settings.timeout_s * 1000),
+            enable_gzip=settings.gzip,
+        )
         self._api = self.client.write_api(write_options=SYNCHRONOUS)
 
     def post(self, lines: Sequence[str]) -> None:
         try:
-            self._api.write(bucket=self._settings.bucket, org=self._settings.org, record=list(lines),
-                            write_precision=WritePrecision.NS)
+            self._api.write(
+                bucket=self._settings.bucket,
+                org=self._settings.org,
+                record=list(lines),
+                write_precision=WritePrecision.NS,
+            )
         except ApiException as exc:
             headers = exc.headers or {}
-            raise HttpStatusError(int(exc.status or 0), _error_text(exc.body or exc.reason or b""),
-                                  retry_after_seconds(headers.get("Retry-After"))) from exc
+            raise HttpStatusError(
+                int(exc.status or 0),
+                _error_text(exc.body or exc.reason or b""),
+                retry_after_seconds(headers.get("Retry-After")),
+            ) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise StoreUnavailable(f"InfluxDB write: {type(exc).__name__}: {exc}") from exc
 
@@ -124,8 +147,13 @@ def http_client(settings: InfluxSettings) -> httpx.Client:
             headers["Authorization"] = f"Token {token}"
     elif settings.username:
         auth = httpx.BasicAuth(settings.username, settings.password() or "")
-    return httpx.Client(base_url=settings.url, headers=headers, auth=auth, timeout=settings.timeout_s,
-                        limits=httpx.Limits(max_keepalive_connections=4))
+    return httpx.Client(
+        base_url=settings.url,
+        headers=headers,
+        auth=auth,
+        timeout=settings.timeout_s,
+        limits=httpx.Limits(max_keepalive_connections=4),
+    )
 
 
 class InfluxQL:
@@ -135,7 +163,12 @@ class InfluxQL:
         self._settings = settings
         self._http = http
         # Chunked, so a long range is never cut at a server's row limit (max-row-limit on 1.x).
-        self._params = {"db": settings.database, "epoch": "ns", "chunked": "true", "chunk_size": "10000"}
+        self._params = {
+            "db": settings.database,
+            "epoch": "ns",
+            "chunked": "true",
+            "chunk_size": "10000",
+        }
         if settings.retention_policy:
             self._params["rp"] = settings.retention_policy
 
@@ -153,7 +186,9 @@ class InfluxQL:
         if resp.status_code in (401, 403):
             raise auth_error(self._settings, resp.status_code, _error_text(resp.content))
         if resp.status_code >= 500 or resp.status_code == 429:
-            raise StoreUnavailable(f"InfluxDB query: HTTP {resp.status_code}: {_error_text(resp.content)}")
+            raise StoreUnavailable(
+                f"InfluxDB query: HTTP {resp.status_code}: {_error_text(resp.content)}"
+            )
         results: dict[int, dict[str, Any]] = {}
         for chunk in resp.content.splitlines():  # chunked: one JSON object per line
             if not chunk.strip():
@@ -161,12 +196,16 @@ class InfluxQL:
             try:
                 body = orjson.loads(chunk)
             except orjson.JSONDecodeError as exc:
-                raise StoreUnavailable(f"InfluxDB query: HTTP {resp.status_code}, not JSON: {chunk[:200]!r}") from exc
+                raise StoreUnavailable(
+                    f"InfluxDB query: HTTP {resp.status_code}, not JSON: {chunk[:200]!r}"
+                ) from exc
             if "error" in body:
                 raise ValueError(f"InfluxDB rejected the query: {body['error']} (query: {q[:300]})")
             for r in body.get("results", []):
                 if "error" in r:
-                    raise ValueError(f"InfluxDB rejected the query: {r['error']} (query: {q[:300]})")
+                    raise ValueError(
+                        f"InfluxDB rejected the query: {r['error']} (query: {q[:300]})"
+                    )
                 merged = results.setdefault(r.get("statement_id", 0), {"series": []})
                 merged["series"].extend(r.get("series", []))
         return [results.get(i, {"series": []}) for i in range(max(results, default=-1) + 1)]

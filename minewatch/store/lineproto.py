@@ -8,8 +8,8 @@ carries every metric a device reported at one instant, so a rig status of 12 val
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from minewatch.sample import DeviceMeta, Sample
 
@@ -20,7 +20,8 @@ UNCLASSIFIED = "unclassified"
 OWN_PREFIX = "minewatch_"
 #: Measurement holding device metadata (kind, model, zone, rack, role, first/last seen).
 DEVICES_MEASUREMENT = OWN_PREFIX + "devices"
-#: Tag keys, in the sorted order InfluxDB prefers (it sorts them anyway; sorted input saves it work).
+#: Tag keys, in the sorted order InfluxDB prefers (it sorts them anyway; sorted input saves it
+#: work).
 TAG_KEYS = ("device", "facility", "model", "rack", "role", "zone")
 
 _MEAS_ESC = str.maketrans({",": r"\,", " ": r"\ ", "\n": " ", "\\": "\\\\"})
@@ -42,7 +43,7 @@ def series_prefix(meta: DeviceMeta | None, device: str, facility: str) -> str:
     values = {"device": device, "facility": facility}
     if meta is not None:
         values.update(model=meta.model, rack=meta.rack, role=meta.role, zone=meta.zone)
-    measurement = (meta.kind if meta is not None and meta.kind else UNCLASSIFIED)
+    measurement = meta.kind if meta is not None and meta.kind else UNCLASSIFIED
     tags = "".join(f",{k}={escape_key(values[k])}" for k in TAG_KEYS if values.get(k))
     return escape_measurement(measurement) + tags
 
@@ -100,14 +101,18 @@ def string_field(value: str) -> str:
 
 def device_line(meta: DeviceMeta, facility: str, ts: int) -> str:
     """The metadata point of one device (string fields, so Grafana can join it by the device tag)."""
-    fields = ",".join(f"{k}={string_field(getattr(meta, k))}" for k in ("kind", "model", "rack", "role", "zone"))
+    fields = ",".join(
+        f"{k}={string_field(getattr(meta, k))}" for k in ("kind", "model", "rack", "role", "zone")
+    )
     return f"{DEVICES_MEASUREMENT},device={escape_key(meta.device)},facility={escape_key(facility)} {fields} {ts}"
 
 
 def seen_line(device: str, facility: str, first_ns: int, last_ns: int, ts: int) -> str:
     """When a device was first and last seen (merged with min/max across writers at read time)."""
-    return (f"{DEVICES_MEASUREMENT},device={escape_key(device)},facility={escape_key(facility)} "
-            f"first_seen={first_ns}i,last_seen={last_ns}i {ts}")
+    return (
+        f"{DEVICES_MEASUREMENT},device={escape_key(device)},facility={escape_key(facility)} "
+        f"first_seen={first_ns}i,last_seen={last_ns}i {ts}"
+    )
 
 
 def quote_ident(name: str) -> str:

@@ -60,11 +60,15 @@ def decode(payload: bytes) -> list[Sample]:
         rows = orjson.loads(zlib.decompress(payload))
     except (zlib.error, orjson.JSONDecodeError) as exc:
         raise ValueError(f"corrupt spool payload: {exc}") from exc
-    return [Sample(int(ts), dev, met, float("nan") if val is None else float(val)) for ts, dev, met, val in rows]
+    return [
+        Sample(int(ts), dev, met, float("nan") if val is None else float(val))
+        for ts, dev, met, val in rows
+    ]
 
 
 class Spool:
-    """Append-only queue of sample batches with a size bound (bytes of payload, quarantine included)."""
+    """Append-only queue of sample batches with a size bound (bytes of payload, quarantine
+    included)."""
 
     def __init__(self, path: Path | str, max_bytes: int) -> None:
         self.path = Path(path)
@@ -77,12 +81,15 @@ class Spool:
             raise StoreUnavailable(f"spool {self.path}: {exc}") from exc
 
     def _used_bytes(self) -> int:
-        return int(self._conn.execute(
-            "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM batches) + (SELECT COALESCE(SUM(bytes), 0) FROM quarantine)"
-        ).fetchone()[0])
+        return int(
+            self._conn.execute(
+                "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM batches) + (SELECT COALESCE(SUM(bytes), 0) FROM quarantine)"
+            ).fetchone()[0]
+        )
 
     def append(self, samples: list[Sample] | tuple[Sample, ...]) -> int:
-        """Durably add one batch; returns its size. Raises SpoolFull past the bound, StoreUnavailable
+        """Durably add one batch; returns its size. Raises SpoolFull past the bound,
+        StoreUnavailable
         when the disk refuses."""
         payload = encode(samples)
         with self._lock:
@@ -91,10 +98,14 @@ class Spool:
                 try:
                     used = self._used_bytes()
                     if used + len(payload) > self.max_bytes:
-                        raise SpoolFull(f"spool {self.path} is full ({used / 1e6:.1f} of {self.max_bytes / 1e6:.1f} "
-                                        f"MB): a batch of {len(samples)} samples was NOT stored")
-                    self._conn.execute("INSERT INTO batches (spooled_ns, samples, bytes, payload) VALUES (?, ?, ?, ?)",
-                                       (now_ns(), len(samples), len(payload), payload))
+                        raise SpoolFull(
+                            f"spool {self.path} is full ({used / 1e6:.1f} of {self.max_bytes / 1e6:.1f} "
+                            f"MB): a batch of {len(samples)} samples was NOT stored"
+                        )
+                    self._conn.execute(
+                        "INSERT INTO batches (spooled_ns, samples, bytes, payload) VALUES (?, ?, ?, ?)",
+                        (now_ns(), len(samples), len(payload), payload),
+                    )
                     self._conn.execute("COMMIT")
                 finally:
                     if self._conn.in_transaction:
@@ -104,19 +115,24 @@ class Spool:
         return len(payload)
 
     def oldest(self, max_samples: int) -> list[SpooledBatch]:
-        """The oldest batches, up to ``max_samples`` in total (at least one batch). A batch whose payload
+        """The oldest batches, up to ``max_samples`` in total (at least one batch). A batch whose
+        payload
         fails its checksum is moved to quarantine instead."""
         picked: list[tuple[int, int]] = []
         total = 0
         with self._lock:
-            for bid, n, attempts in self._conn.execute("SELECT id, samples, attempts FROM batches ORDER BY id"):
+            for bid, n, attempts in self._conn.execute(
+                "SELECT id, samples, attempts FROM batches ORDER BY id"
+            ):
                 if picked and total + n > max_samples:
                     break
                 picked.append((bid, attempts))
                 total += n
             out = []
             for bid, attempts in picked:
-                (payload,) = self._conn.execute("SELECT payload FROM batches WHERE id = ?", (bid,)).fetchone()
+                (payload,) = self._conn.execute(
+                    "SELECT payload FROM batches WHERE id = ?", (bid,)
+                ).fetchone()
                 try:
                     out.append(SpooledBatch(bid, decode(payload), attempts))
                 except ValueError as exc:
@@ -129,7 +145,9 @@ class Spool:
 
     def failed(self, ids: list[int]) -> None:
         with self._lock:
-            self._conn.executemany("UPDATE batches SET attempts = attempts + 1 WHERE id = ?", [(i,) for i in ids])
+            self._conn.executemany(
+                "UPDATE batches SET attempts = attempts + 1 WHERE id = ?", [(i,) for i in ids]
+            )
 
     def quarantine(self, bid: int, error: str) -> None:
         with self._lock:
@@ -137,8 +155,11 @@ class Spool:
 
     def _quarantine_locked(self, bid: int, error: str) -> None:
         self._conn.execute("BEGIN IMMEDIATE")
-        self._conn.execute("INSERT INTO quarantine (id, spooled_ns, samples, bytes, error, payload) "
-                           "SELECT id, spooled_ns, samples, bytes, ?, payload FROM batches WHERE id = ?", (error, bid))
+        self._conn.execute(
+            "INSERT INTO quarantine (id, spooled_ns, samples, bytes, error, payload) "
+            "SELECT id, spooled_ns, samples, bytes, ?, payload FROM batches WHERE id = ?",
+            (error, bid),
+        )
         self._conn.execute("DELETE FROM batches WHERE id = ?", (bid,))
         self._conn.execute("COMMIT")
 
@@ -147,13 +168,16 @@ class Spool:
             try:
                 self._conn.executemany(
                     "INSERT OR REPLACE INTO devices (device, kind, model, zone, rack, role) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(m.device, m.kind, m.model, m.zone, m.rack, m.role) for m in metas])
+                    [(m.device, m.kind, m.model, m.zone, m.rack, m.role) for m in metas],
+                )
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"spool {self.path}: {exc}") from exc
 
     def devices(self) -> list[DeviceMeta]:
         with self._lock:
-            rows = self._conn.execute("SELECT device, kind, model, zone, rack, role FROM devices").fetchall()
+            rows = self._conn.execute(
+                "SELECT device, kind, model, zone, rack, role FROM devices"
+            ).fetchall()
         return [DeviceMeta(*r) for r in rows]
 
     def remove_devices(self, metas: list[DeviceMeta]) -> None:
@@ -161,19 +185,29 @@ class Spool:
         with self._lock:
             self._conn.executemany(
                 "DELETE FROM devices WHERE device = ? AND kind = ? AND model = ? AND zone = ? AND rack = ? AND role = ?",
-                [(m.device, m.kind, m.model, m.zone, m.rack, m.role) for m in metas])
+                [(m.device, m.kind, m.model, m.zone, m.rack, m.role) for m in metas],
+            )
 
     def stats(self) -> dict[str, int]:
         with self._lock:
             batches, samples, size = self._conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(samples), 0), COALESCE(SUM(bytes), 0) FROM batches").fetchone()
+                "SELECT COUNT(*), COALESCE(SUM(samples), 0), COALESCE(SUM(bytes), 0) FROM batches"
+            ).fetchone()
             q_batches, q_samples = self._conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(samples), 0) FROM quarantine").fetchone()
+                "SELECT COUNT(*), COALESCE(SUM(samples), 0) FROM quarantine"
+            ).fetchone()
             pending_devices = self._conn.execute("SELECT COUNT(*) FROM devices").fetchone()[0]
             used = self._used_bytes()
-        return {"spool_batches": batches, "spool_samples": samples, "spool_bytes": size, "spool_used_bytes": used,
-                "spool_max_bytes": self.max_bytes, "spool_pending_devices": pending_devices,
-                "quarantined_batches": q_batches, "quarantined_samples": q_samples}
+        return {
+            "spool_batches": batches,
+            "spool_samples": samples,
+            "spool_bytes": size,
+            "spool_used_bytes": used,
+            "spool_max_bytes": self.max_bytes,
+            "spool_pending_devices": pending_devices,
+            "quarantined_batches": q_batches,
+            "quarantined_samples": q_samples,
+        }
 
     def close(self) -> None:
         with self._lock:

@@ -1,9 +1,12 @@
 """Store-and-forward in front of any backend: an outage of the store loses nothing.
 
-``write`` tries the backend; if it raises ``StoreUnavailable`` the batch goes to the on-disk spool and
-``write`` returns (so the MQTT collector may acknowledge). After a failure, writes go straight to the
+``write`` tries the backend; if it raises ``StoreUnavailable`` the batch goes to the on-disk spool
+and
+``write`` returns (so the MQTT collector may acknowledge). After a failure, writes go straight to
+the
 spool until the replayer, which sends the oldest batches first, gets one through: a dead server does
-not cost every write a timeout. When the spool is full, ``write`` raises ``SpoolFull`` and says so in
+not cost every write a timeout. When the spool is full, ``write`` raises ``SpoolFull`` and says so
+in
 the log, a counter and ``stats()`` — the broker then keeps the un-acknowledged messages.
 """
 
@@ -34,8 +37,13 @@ _MIN_RETRY_S = 0.2
 class SpoolingStore(TelemetryStore):
     """Wraps a backend; reads go to the backend, writes to the backend or the spool."""
 
-    def __init__(self, backend: TelemetryStore, spool: Spool, counters: Counters | None = None,
-                 retry_max_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        backend: TelemetryStore,
+        spool: Spool,
+        counters: Counters | None = None,
+        retry_max_s: float = 30.0,
+    ) -> None:
         self.backend = backend
         self.spool = spool
         self.counters = counters or Counters()
@@ -50,7 +58,8 @@ class SpoolingStore(TelemetryStore):
         st = spool.stats()
         self._pending_at_open = bool(st["spool_batches"] or st["spool_pending_devices"])
 
-    # -- lifecycle ----------------------------------------------------------------------------------
+    # -- lifecycle
+    # ----------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the replayer (also started by the first write that spools, or finds a spool left by
@@ -59,7 +68,9 @@ class SpoolingStore(TelemetryStore):
             if self._thread is not None and self._thread.is_alive():
                 return
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="minewatch-spool-replayer", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="minewatch-spool-replayer", daemon=True
+            )
             self._thread.start()
 
     def stop(self) -> None:
@@ -86,11 +97,18 @@ class SpoolingStore(TelemetryStore):
         else:
             status = "ok"
         backend_stats = getattr(self.backend, "stats", None)
-        return {"status": status, "healthy": status in ("ok", "replaying"), "backend_up": self._backend_up,
-                "last_error": self._last_error, **spool, **self.counters.snapshot(),
-                "backend": backend_stats() if callable(backend_stats) else type(self.backend).__name__}
+        return {
+            "status": status,
+            "healthy": status in ("ok", "replaying"),
+            "backend_up": self._backend_up,
+            "last_error": self._last_error,
+            **spool,
+            **self.counters.snapshot(),
+            "backend": backend_stats() if callable(backend_stats) else type(self.backend).__name__,
+        }
 
-    # -- writing ------------------------------------------------------------------------------------
+    # -- writing
+    # ------------------------------------------------------------------------------------
 
     def write(self, samples: Sequence[Sample]) -> None:
         samples = self._finite(samples)
@@ -109,14 +127,18 @@ class SpoolingStore(TelemetryStore):
         self._spool(samples)
 
     def _finite(self, samples: Sequence[Sample]) -> Sequence[Sample]:
-        """NaN/inf are never stored (SQLite refuses NaN, line protocol has neither); dropping them here,
+        """NaN/inf are never stored (SQLite refuses NaN, line protocol has neither); dropping them
+        here,
         counted, keeps one bad value from blocking its whole batch in the spool forever."""
         if all(map(math.isfinite, (s.value for s in samples))):
             return samples
         kept = [s for s in samples if math.isfinite(s.value)]
         self.counters.inc("rejected_total", len(samples) - len(kept), reason="non_finite_value")
-        log.warning("%d non-finite value(s) not stored, e.g. %s", len(samples) - len(kept),
-                    next(s for s in samples if not math.isfinite(s.value)))
+        log.warning(
+            "%d non-finite value(s) not stored, e.g. %s",
+            len(samples) - len(kept),
+            next(s for s in samples if not math.isfinite(s.value)),
+        )
         return kept
 
     def _spool(self, samples: Sequence[Sample]) -> None:
@@ -151,7 +173,8 @@ class SpoolingStore(TelemetryStore):
         self._backend_up = False
         self._last_error = str(exc)
 
-    # -- replay -------------------------------------------------------------------------------------
+    # -- replay
+    # -------------------------------------------------------------------------------------
 
     def replay_once(self) -> int:
         """Send pending metadata and the oldest spooled batches once; returns samples replayed.
@@ -172,7 +195,7 @@ class SpoolingStore(TelemetryStore):
             self.backend.write(samples)
         except StoreUnavailable:
             raise
-        except Exception as exc:  # noqa: BLE001 - a batch the backend refuses must not block the spool
+        except Exception as exc:
             self._refused(batches, exc)
             return 0
         self.spool.delete(ids)
@@ -183,14 +206,21 @@ class SpoolingStore(TelemetryStore):
 
     def _refused(self, batches: list, exc: Exception) -> None:
         self._last_error = f"{type(exc).__name__}: {exc}"
-        log.error("replaying spooled batches %s failed: %s", [b.id for b in batches], self._last_error)
+        log.error(
+            "replaying spooled batches %s failed: %s", [b.id for b in batches], self._last_error
+        )
         self.spool.failed([b.id for b in batches])
         for b in batches:
             if b.attempts + 1 >= MAX_ATTEMPTS:
                 self.spool.quarantine(b.id, self._last_error)
                 self.counters.inc("spool_quarantined_total", len(b.samples))
-                log.error("spooled batch %d (%d samples) quarantined after %d attempts; see "
-                          "`minewatch store spool-status`", b.id, len(b.samples), MAX_ATTEMPTS)
+                log.error(
+                    "spooled batch %d (%d samples) quarantined after %d attempts; see "
+                    "`minewatch store spool-status`",
+                    b.id,
+                    len(b.samples),
+                    MAX_ATTEMPTS,
+                )
 
     def _run(self) -> None:
         delay = _MIN_RETRY_S
@@ -202,7 +232,7 @@ class SpoolingStore(TelemetryStore):
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.retry_max_s)
                 continue
-            except Exception:  # noqa: BLE001 - the replayer must outlive any one failure
+            except Exception:
                 log.exception("spool replayer error")
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.retry_max_s)
@@ -215,16 +245,26 @@ class SpoolingStore(TelemetryStore):
             self._wake.wait(1.0)
             self._wake.clear()
 
-    # -- reading: the backend's -----------------------------------------------------------------------
+    # -- reading: the backend's
+    # -----------------------------------------------------------------------
 
     def devices(self) -> pd.DataFrame:
         return self.backend.devices()
 
-    def latest(self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    def latest(
+        self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         return self.backend.latest(devices, metrics)
 
-    def _query(self, start_ns: int, end_ns: int, devices: Sequence[str] | None, metrics: Sequence[str] | None,
-               step_ns: int | None, agg: Aggregate) -> pd.DataFrame:
+    def _query(
+        self,
+        start_ns: int,
+        end_ns: int,
+        devices: Sequence[str] | None,
+        metrics: Sequence[str] | None,
+        step_ns: int | None,
+        agg: Aggregate,
+    ) -> pd.DataFrame:
         return self.backend.query(start_ns, end_ns, devices, metrics, step_ns, agg)
 
     def prune(self, older_than_ns: int) -> int:

@@ -60,8 +60,10 @@ _SQL_AGG = {"mean": "AVG", "min": "MIN", "max": "MAX", "sum": "SUM", "count": "C
 
 @dataclass(frozen=True)
 class _SeriesIndex:
-    """Every series known to this process, indexed by series id: its device and metric as codes into sorted
-    category lists, and its rank in (device, metric) order (-1 for ids not in use). Immutable, so a reader
+    """Every series known to this process, indexed by series id: its device and metric as codes into
+    sorted
+    category lists, and its rank in (device, metric) order (-1 for ids not in use). Immutable, so a
+    reader
     keeps a consistent copy while another thread refreshes. Series are only ever added (ids grow and
     never change meaning), so a refresh reads just the rows past ``max_id``."""
 
@@ -81,38 +83,53 @@ class _SeriesIndex:
         names = []
         for col, old in ((1, self.device), (2, self.metric)):
             arr = np.empty(max_id + 1, dtype=object)
-            arr[:len(old)] = old
+            arr[: len(old)] = old
             arr[new_ids] = list(map(itemgetter(col), rows))
             names.append(arr)
         used = np.concatenate([np.flatnonzero(self.rank >= 0), new_ids])
         codes, cats = [], []
         for arr in names:
-            # Sorted categories: Python orders str by code point, which is SQLite's BINARY order of UTF-8.
+            # Sorted categories: Python orders str by code point, which is SQLite's BINARY order of
+            # UTF-8.
             used_codes, uniques = pd.factorize(arr[used], sort=True)
             code = np.full(max_id + 1, -1, dtype=np.int64)
             code[used] = used_codes
             codes.append(code)
             cats.append(pd.Index(uniques, dtype="str"))
         rank = np.full(max_id + 1, -1, dtype=np.int64)
-        rank[used[np.lexsort((codes[1][used], codes[0][used]))]] = np.arange(len(used), dtype=np.int64)
+        rank[used[np.lexsort((codes[1][used], codes[0][used]))]] = np.arange(
+            len(used), dtype=np.int64
+        )
         return _SeriesIndex(max_id, names[0], names[1], codes[0], codes[1], cats[0], cats[1], rank)
 
     def ids_for(self, devices: Sequence[str] | None, metrics: Sequence[str] | None) -> list[int]:
         """Sorted ids of the series matching both filters (``None`` = any)."""
         mask = self.rank >= 0
-        for wanted, cats, code in ((devices, self.devices, self.device_code), (metrics, self.metrics, self.metric_code)):
+        for wanted, cats, code in (
+            (devices, self.devices, self.device_code),
+            (metrics, self.metrics, self.metric_code),
+        ):
             if wanted is not None:
-                mask &= np.isin(code, cats.get_indexer(list(wanted)))  # unknown names → -1, only unused ids have it
+                mask &= np.isin(
+                    code, cats.get_indexer(list(wanted))
+                )  # unknown names → -1, only unused ids have it
         return np.flatnonzero(mask).tolist()
 
     def frame(self, sid: np.ndarray, ts: np.ndarray, value: np.ndarray) -> pd.DataFrame:
         """A contract frame of rows already in (device, metric, ts) order."""
-        return pd.DataFrame({"ts": ts, "device": self.devices.array.take(self.device_code[sid]),
-                             "metric": self.metrics.array.take(self.metric_code[sid]), "value": value})
+        return pd.DataFrame(
+            {
+                "ts": ts,
+                "device": self.devices.array.take(self.device_code[sid]),
+                "metric": self.metrics.array.take(self.metric_code[sid]),
+                "value": value,
+            }
+        )
 
 
 class _SeriesCatalog:
-    """The ``series`` table mirrored in memory, refreshed when another writer (any process) adds series."""
+    """The ``series`` table mirrored in memory, refreshed when another writer (any process) adds
+    series."""
 
     def __init__(self) -> None:
         self._index = _SeriesIndex()
@@ -122,11 +139,15 @@ class _SeriesCatalog:
         """The index including every series committed so far (and at least id ``at_least``)."""
         with self._lock:
             index = self._index
-            rows = conn.execute("SELECT id, device, metric FROM series WHERE id > ?", (index.max_id,)).fetchall()
+            rows = conn.execute(
+                "SELECT id, device, metric FROM series WHERE id > ?", (index.max_id,)
+            ).fetchall()
             if rows:
                 index = self._index = index.extended(rows)
             if index.max_id < at_least:
-                raise StoreUnavailable(f"SQLite store: series id {at_least} read from samples is not in series")
+                raise StoreUnavailable(
+                    f"SQLite store: series id {at_least} read from samples is not in series"
+                )
             return index
 
 
@@ -155,15 +176,19 @@ class SqliteStore(TelemetryStore):
             self._local.conn = conn
         return conn
 
-    def _series_ids(self, conn: sqlite3.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    def _series_ids(
+        self, conn: sqlite3.Connection, keys: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
         missing = [k for k in keys if k not in self._series]
         if missing:
             conn.executemany("INSERT OR IGNORE INTO series (device, metric) VALUES (?, ?)", missing)
             for i in range(0, len(missing), 400):
-                chunk = missing[i:i + 400]
+                chunk = missing[i : i + 400]
                 where = " OR ".join(["(device = ? AND metric = ?)"] * len(chunk))
                 args = [x for k in chunk for x in k]
-                for sid, dev, met in conn.execute(f"SELECT id, device, metric FROM series WHERE {where}", args):
+                for sid, dev, met in conn.execute(
+                    f"SELECT id, device, metric FROM series WHERE {where}", args
+                ):
                     self._series[(dev, met)] = sid
         return self._series
 
@@ -176,7 +201,9 @@ class SqliteStore(TelemetryStore):
                 conn.execute("BEGIN IMMEDIATE")
                 ids = self._series_ids(conn, {(s.device, s.metric) for s in samples})
                 rows = [(ids[(s.device, s.metric)], s.ts, s.value) for s in samples]
-                conn.executemany("INSERT OR IGNORE INTO samples (series_id, ts, value) VALUES (?, ?, ?)", rows)
+                conn.executemany(
+                    "INSERT OR IGNORE INTO samples (series_id, ts, value) VALUES (?, ?, ?)", rows
+                )
                 conn.executemany(
                     "INSERT INTO latest (series_id, ts, value) VALUES (?, ?, ?) "
                     "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value "
@@ -214,32 +241,54 @@ class SqliteStore(TelemetryStore):
             )
 
     def devices(self) -> pd.DataFrame:
-        cur = self._conn().execute(f"SELECT {', '.join(DEVICE_COLUMNS)} FROM devices ORDER BY device")
+        cur = self._conn().execute(
+            f"SELECT {', '.join(DEVICE_COLUMNS)} FROM devices ORDER BY device"
+        )
         return pd.DataFrame(cur.fetchall(), columns=DEVICE_COLUMNS)
 
-    def _scope(self, devices: Sequence[str] | None, metrics: Sequence[str] | None) -> tuple[_SeriesIndex, str, list[object]] | None:
-        """The series a read covers, as a SQL condition on ``series_id`` (pushed down, no join), or ``None``
+    def _scope(
+        self, devices: Sequence[str] | None, metrics: Sequence[str] | None
+    ) -> tuple[_SeriesIndex, str, list[object]] | None:
+        """The series a read covers, as a SQL condition on ``series_id`` (pushed down, no join), or
+        ``None``
         when the filters match no series at all."""
         index = self._index.current(self._conn())
         if devices is None and metrics is None:
-            return index, "series_id IN (SELECT id FROM series)", []  # one primary-key range walk per series
+            return (
+                index,
+                "series_id IN (SELECT id FROM series)",
+                [],
+            )  # one primary-key range walk per series
         ids = index.ids_for(devices, metrics)
         if not ids:
             return None
         return index, "series_id IN (SELECT value FROM json_each(?))", [json.dumps(ids)]
 
-    def latest(self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    def latest(
+        self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         scope = self._scope(devices, metrics)
         if scope is None:
             return empty_samples()
         index, where, args = scope
         if not args:
             where = "1"  # every row of ``latest``: a plain scan beats a search per series
-        rows = self._conn().execute(f"SELECT series_id, ts, value FROM latest WHERE {where}", args).fetchall()
+        rows = (
+            self._conn()
+            .execute(f"SELECT series_id, ts, value FROM latest WHERE {where}", args)
+            .fetchall()
+        )
         return self._frame(index, rows)
 
-    def _query(self, start_ns: int, end_ns: int, devices: Sequence[str] | None, metrics: Sequence[str] | None,
-               step_ns: int | None, agg: Aggregate) -> pd.DataFrame:
+    def _query(
+        self,
+        start_ns: int,
+        end_ns: int,
+        devices: Sequence[str] | None,
+        metrics: Sequence[str] | None,
+        step_ns: int | None,
+        agg: Aggregate,
+    ) -> pd.DataFrame:
         scope = self._scope(devices, metrics)
         if scope is None:
             return empty_samples()
@@ -247,8 +296,11 @@ class SqliteStore(TelemetryStore):
         args = [*args, start_ns, end_ns]
         conn = self._conn()
         if step_ns is None or agg == "last":
-            rows = conn.execute(f"SELECT series_id, ts, value FROM samples WHERE {where} AND ts >= ? AND ts < ? "
-                                f"ORDER BY series_id, ts", args).fetchall()
+            rows = conn.execute(
+                f"SELECT series_id, ts, value FROM samples WHERE {where} AND ts >= ? AND ts < ? "
+                f"ORDER BY series_id, ts",
+                args,
+            ).fetchall()
             return self._frame(index, rows, last_per_step=step_ns)
         bucket = f"(ts / {int(step_ns)}) * {int(step_ns)}"
         rows = conn.execute(
@@ -258,11 +310,17 @@ class SqliteStore(TelemetryStore):
         ).fetchall()
         return self._frame(index, rows)
 
-    def _frame(self, index: _SeriesIndex, rows: list[tuple[int, int, float]],
-               last_per_step: int | None = None) -> pd.DataFrame:
-        """``(series_id, ts, value)`` rows ordered by series id and ts → a contract frame, built column-wise.
+    def _frame(
+        self,
+        index: _SeriesIndex,
+        rows: list[tuple[int, int, float]],
+        last_per_step: int | None = None,
+    ) -> pd.DataFrame:
+        """``(series_id, ts, value)`` rows ordered by series id and ts → a contract frame, built
+        column-wise.
 
-        A stable sort on each series' (device, metric) rank turns series-id order into the contract's
+        A stable sort on each series' (device, metric) rank turns series-id order into the
+        contract's
         device, metric, ts order without comparing strings per row."""
         if not rows:
             return empty_samples()
@@ -274,7 +332,9 @@ class SqliteStore(TelemetryStore):
             index = self._index.current(self._conn(), at_least=int(sid.max()))
         order = np.argsort(index.rank[sid], kind="stable")
         sid, ts, value = sid[order], ts[order], value[order]
-        if last_per_step is not None:  # last value per bucket; rows of a bucket are adjacent and in ts order
+        if (
+            last_per_step is not None
+        ):  # last value per bucket; rows of a bucket are adjacent and in ts order
             ts = (ts // last_per_step) * last_per_step
             keep = np.ones(n, dtype=bool)
             keep[:-1] = (sid[1:] != sid[:-1]) | (ts[1:] != ts[:-1])
@@ -291,4 +351,3 @@ class SqliteStore(TelemetryStore):
         if conn is not None:
             conn.close()
             self._local.conn = None
-

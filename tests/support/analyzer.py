@@ -1,4 +1,5 @@
-"""Helpers for analyzer tests: a facility config in a temp folder, a real SqliteStore filled from CSV, and
+"""Helpers for analyzer tests: a facility config in a temp folder, a real SqliteStore filled from
+CSV, and
 golden-case folders (``tests/cases/<rule>/<case>/``) turned into stores and profiles."""
 
 from __future__ import annotations
@@ -43,21 +44,41 @@ def facility_cfg(tmp_path: Path, **extra: Any) -> FacilityConfig:
 def device_profiles(specs: dict[str, dict[str, Any]]) -> dict[str, DeviceProfile]:
     out = {}
     for pid, spec in specs.items():
-        spec = {"id": pid, "vendor": "test", "model": pid, "mqtt": {"fields": {"power_w": {"path": "p"}}}, **spec}
+        spec = {
+            "id": pid,
+            "vendor": "test",
+            "model": pid,
+            "mqtt": {"fields": {"power_w": {"path": "p"}}},
+            **spec,
+        }
         out[pid] = DeviceProfile.model_validate(spec)
     return out
 
 
-def fill_store(store: SqliteStore, rows: list[dict[str, Any]], devices: list[dict[str, Any]], t0: int = T0) -> None:
-    """``rows``: dicts with ts (seconds after t0), device, metric, value (blank/NaN rows are skipped: a gap)."""
-    store.upsert_devices(DeviceMeta(d["device"], d.get("kind", ""), d.get("model", ""), d.get("zone", ""),
-                                    d.get("rack", ""), d.get("role", "")) for d in devices)
+def fill_store(
+    store: SqliteStore, rows: list[dict[str, Any]], devices: list[dict[str, Any]], t0: int = T0
+) -> None:
+    """``rows``: dicts with ts (seconds after t0), device, metric, value (blank/NaN rows are
+    skipped: a gap)."""
+    store.upsert_devices(
+        DeviceMeta(
+            d["device"],
+            d.get("kind", ""),
+            d.get("model", ""),
+            d.get("zone", ""),
+            d.get("rack", ""),
+            d.get("role", ""),
+        )
+        for d in devices
+    )
     samples = []
     for r in rows:
         v = r["value"]
         if v in ("", None) or (isinstance(v, float) and np.isnan(v)) or str(v).lower() == "nan":
             continue
-        samples.append(Sample(t0 + int(round(float(r["ts"]) * S)), r["device"], r["metric"], float(v)))
+        samples.append(
+            Sample(t0 + int(round(float(r["ts"]) * S)), r["device"], r["metric"], float(v))
+        )
     store.write(samples)
 
 
@@ -91,8 +112,14 @@ class Case:
 
         alerts = AlertStore(cfg.state_db, bus)
         for o in self.meta.get("orders", []):
-            add_order(alerts, target_kw=o["target_kw"], starts_at_ns=T0 + o["from_s"] * S,
-                      ends_at_ns=T0 + o["to_s"] * S, response_s=o["response_s"], issued_by="grid operator")
+            add_order(
+                alerts,
+                target_kw=o["target_kw"],
+                starts_at_ns=T0 + o["from_s"] * S,
+                ends_at_ns=T0 + o["to_s"] * S,
+                response_s=o["response_s"],
+                issued_by="grid operator",
+            )
         return alerts
 
     def instants(self, cfg: FacilityConfig) -> range:
@@ -104,29 +131,44 @@ def load_cases() -> list[Case]:
     out = []
     for d in sorted(p for p in CASES.glob("*/*") if (p / "profile.yaml").exists()):
         meta = yaml.safe_load((d / "case.yaml").read_text())
-        prof = validate_profile(yaml.safe_load((d / "profile.yaml").read_text()), str(d / "profile.yaml"))
+        prof = validate_profile(
+            yaml.safe_load((d / "profile.yaml").read_text()), str(d / "profile.yaml")
+        )
         expected = json.loads((d / "expected_alerts.json").read_text())
         out.append(Case(d, meta, prof, expected))
     return out
 
 
 def simple(transitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Transition payloads reduced to what golden files state: rule, subject, seconds after T0, from, to."""
-    return [{"rule": t["rule_id"], "subject": t["subject"], "at": (t["at_ns"] - T0) / S,
-             "from": t["from_state"], "to": t["to_state"]} for t in transitions]
+    """Transition payloads reduced to what golden files state: rule, subject, seconds after T0,
+    from, to."""
+    return [
+        {
+            "rule": t["rule_id"],
+            "subject": t["subject"],
+            "at": (t["at_ns"] - T0) / S,
+            "from": t["from_state"],
+            "to": t["to_state"],
+        }
+        for t in transitions
+    ]
 
 
 def site_with_history(tmp_path: Path):
     """A small facility with two hours of telemetry and one curtailment order, for report tests.
 
-    meter-1 (revenue meter): 60 kW, 120 kW from 30 to 50 min (licence 100 kW), 15 kW from 63 min during a
-    20 kW curtailment order (60–90 min, 300 s to respond). rig-1 (registered) runs hot (100 °C, limit 95)
+    meter-1 (revenue meter): 60 kW, 120 kW from 30 to 50 min (licence 100 kW), 15 kW from 63 min
+    during a
+    20 kW curtailment order (60–90 min, 300 s to respond). rig-1 (registered) runs hot (100 °C,
+    limit 95)
     from 100 to 105 min; rig-2 runs but is not registered; rig-9 is registered and never seen.
     """
     from minewatch.analyzer.curtailment import add_order
     from minewatch.analyzer.state import AlertStore
 
-    (tmp_path / "registry.csv").write_text("serial,model,zone,rack\nrig-1,s21,hall1,r1\nrig-9,s21,hall1,r2\n")
+    (tmp_path / "registry.csv").write_text(
+        "serial,model,zone,rack\nrig-1,s21,hall1,r1\nrig-9,s21,hall1,r2\n"
+    )
     cfg = facility_cfg(tmp_path).model_copy(update={"registry": "registry.csv"})
     store = SqliteStore(cfg.telemetry_db)
     rows = []
@@ -139,18 +181,39 @@ def site_with_history(tmp_path: Path):
         rows.append({"ts": t, "device": "meter-1", "metric": "frequency_hz", "value": 50.0})
         for rig in ("rig-1", "rig-2"):
             hot = rig == "rig-1" and 100 <= m < 105
-            rows.append({"ts": t, "device": rig, "metric": "chip_temp_c", "value": 100 if hot else 70})
+            rows.append(
+                {"ts": t, "device": rig, "metric": "chip_temp_c", "value": 100 if hot else 70}
+            )
             rows.append({"ts": t, "device": rig, "metric": "fan_rpm_1", "value": 5000})
             rows.append({"ts": t, "device": rig, "metric": "fan_rpm_2", "value": 5000})
-    fill_store(store, rows, [
-        {"device": "meter-1", "kind": "power_meter", "model": "meter", "role": "revenue_meter"},
-        {"device": "rig-1", "kind": "asic_miner", "model": "s21", "role": "rig"},
-        {"device": "rig-2", "kind": "asic_miner", "model": "s21", "role": "rig"},
-    ])
+    fill_store(
+        store,
+        rows,
+        [
+            {"device": "meter-1", "kind": "power_meter", "model": "meter", "role": "revenue_meter"},
+            {"device": "rig-1", "kind": "asic_miner", "model": "s21", "role": "rig"},
+            {"device": "rig-2", "kind": "asic_miner", "model": "s21", "role": "rig"},
+        ],
+    )
     alerts = AlertStore(cfg.state_db)
     alerts.clock = lambda: T0
-    add_order(alerts, target_kw=20, starts_at_ns=T0 + 3600 * S, ends_at_ns=T0 + 5400 * S, response_s=300,
-              issued_by="Ministry of Energy dispatcher", reason="evening peak")
-    profiles = device_profiles({"s21": {"kind": "asic_miner", "limits": {
-        "chip_temp_c": {"max_above": 95, "warn_above": 85, "source": "test limit"}}}})
+    add_order(
+        alerts,
+        target_kw=20,
+        starts_at_ns=T0 + 3600 * S,
+        ends_at_ns=T0 + 5400 * S,
+        response_s=300,
+        issued_by="Ministry of Energy dispatcher",
+        reason="evening peak",
+    )
+    profiles = device_profiles(
+        {
+            "s21": {
+                "kind": "asic_miner",
+                "limits": {
+                    "chip_temp_c": {"max_above": 95, "warn_above": 85, "source": "test limit"}
+                },
+            }
+        }
+    )
     return cfg, store, alerts, profiles

@@ -21,7 +21,9 @@ def _binary(name: str, package: str) -> str:
     for cand in (shutil.which(name), f"/usr/bin/{name}"):
         if cand and Path(cand).exists():
             return cand
-    raise RuntimeError(f"{name} is not installed: run `make test`, which installs Debian's {package} package")
+    raise RuntimeError(
+        f"{name} is not installed: run `make test`, which installs Debian's {package} package"
+    )
 
 
 @dataclass
@@ -51,7 +53,9 @@ class Server:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.argv[0]} on port {self.port} not ready; see {self.workdir}/server.log")
+                raise TimeoutError(
+                    f"{self.argv[0]} on port {self.port} not ready; see {self.workdir}/server.log"
+                )
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -66,7 +70,8 @@ class Server:
 
 
 def influxd(workdir: Path, *, auth: bool = True) -> Server:
-    """InfluxDB 1.x with every listener on a free loopback port; with ``auth``, an admin user exists."""
+    """InfluxDB 1.x with every listener on a free loopback port; with ``auth``, an admin user
+    exists."""
     workdir.mkdir(parents=True, exist_ok=True)
     http_port, rpc_port = free_port(), free_port()
     conf = workdir / "influxdb.conf"
@@ -98,22 +103,40 @@ bind-address = "127.0.0.1:{rpc_port}"
   enabled = false
   bind-address = "127.0.0.1:{free_port()}"
 """)
-    server = Server([_binary("influxd", "influxdb"), "-config", str(conf)], http_port, workdir, "/ping",
-                    extra_ports=[rpc_port])
+    server = Server(
+        [_binary("influxd", "influxdb"), "-config", str(conf)],
+        http_port,
+        workdir,
+        "/ping",
+        extra_ports=[rpc_port],
+    )
     server.start()
     if auth:  # with no user yet, InfluxDB 1.x accepts exactly this statement without credentials
-        httpx.post(server.url + "/query", data={
-            "q": f"CREATE USER {ADMIN_USER} WITH PASSWORD '{ADMIN_PASSWORD}' WITH ALL PRIVILEGES"}).raise_for_status()
+        httpx.post(
+            server.url + "/query",
+            data={
+                "q": f"CREATE USER {ADMIN_USER} WITH PASSWORD '{ADMIN_PASSWORD}' WITH ALL PRIVILEGES"
+            },
+        ).raise_for_status()
     return server
 
 
 def victoria_metrics(workdir: Path) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    server = Server([_binary("victoria-metrics", "victoria-metrics"), f"-httpListenAddr=127.0.0.1:{port}",
-                     f"-storageDataPath={workdir}/data", "-loggerLevel=ERROR", "-search.latencyOffset=0s",
-                     "-retentionPeriod=100y"],
-                    port, workdir, "/health")
+    server = Server(
+        [
+            _binary("victoria-metrics", "victoria-metrics"),
+            f"-httpListenAddr=127.0.0.1:{port}",
+            f"-storageDataPath={workdir}/data",
+            "-loggerLevel=ERROR",
+            "-search.latencyOffset=0s",
+            "-retentionPeriod=100y",
+        ],
+        port,
+        workdir,
+        "/health",
+    )
     server.start()
     return server
 
@@ -121,6 +144,8 @@ def victoria_metrics(workdir: Path) -> Server:
 def influxql(server: Server, q: str, db: str | None = None) -> list[dict]:
     """Run InfluxQL as the admin (for test set-up and assertions, independent of the store)."""
     params = {"q": q, "epoch": "ns", **({"db": db} if db else {})}
-    r = httpx.post(server.url + "/query", data=params, auth=(ADMIN_USER, ADMIN_PASSWORD), timeout=30)
+    r = httpx.post(
+        server.url + "/query", data=params, auth=(ADMIN_USER, ADMIN_PASSWORD), timeout=30
+    )
     r.raise_for_status()
     return r.json()["results"]

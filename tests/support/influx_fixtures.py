@@ -46,13 +46,22 @@ def v1_settings(monkeypatch: pytest.MonkeyPatch) -> Callable[[Server], InfluxSet
     monkeypatch.setenv(PASSWORD_ENV, ADMIN_PASSWORD)
 
     def make(server: Server, **overrides: object) -> InfluxSettings:
-        return InfluxSettings(url=server.url, api="v1", database=f"mw_test_{next(_db_ids)}", username=ADMIN_USER,
-                              password_env=PASSWORD_ENV, **overrides)
+        return InfluxSettings(
+            url=server.url,
+            api="v1",
+            database=f"mw_test_{next(_db_ids)}",
+            username=ADMIN_USER,
+            password_env=PASSWORD_ENV,
+            **overrides,
+        )
+
     return make
 
 
 @pytest.fixture
-def influx_store(influxd_server: Server, v1_settings: Callable[..., InfluxSettings]) -> Iterator[InfluxStore]:
+def influx_store(
+    influxd_server: Server, v1_settings: Callable[..., InfluxSettings]
+) -> Iterator[InfluxStore]:
     store = InfluxStore(v1_settings(influxd_server), facility=FACILITY)
     yield store
     store.close()

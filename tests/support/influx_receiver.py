@@ -1,4 +1,5 @@
-"""A real HTTP server that answers InfluxDB's write endpoints with scripted statuses (429, 503, ...),
+"""A real HTTP server that answers InfluxDB's write endpoints with scripted statuses (429, 503,
+...),
 which a healthy InfluxDB cannot be made to return on demand. It records every request it gets."""
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.support.ports import free_port
 
-_SHOW_DATABASES = b'{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"],' \
-                  b'"values":[["minewatch"]]}]}]}'
+_SHOW_DATABASES = (
+    b'{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"],'
+    b'"values":[["minewatch"]]}]}]}'
+)
 
 
 @dataclass
@@ -43,7 +46,7 @@ def start_scripted(replies: list[tuple[int, dict[str, str]]]) -> Scripted:
         def log_message(self, *args: object) -> None:  # keep test output clean
             pass
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
@@ -54,8 +57,11 @@ def start_scripted(replies: list[tuple[int, dict[str, str]]]) -> Scripted:
             status, headers = state.replies.popleft() if state.replies else (204, {})
             if "X-Delay-S" in headers:  # a server that takes too long to answer
                 time.sleep(float(headers["X-Delay-S"]))
-            self._answer(status, headers, b'{"code":"too many requests","message":"slow down"}' if status >= 400
-                         else b"")
+            self._answer(
+                status,
+                headers,
+                b'{"code":"too many requests","message":"slow down"}' if status >= 400 else b"",
+            )
 
         def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
             try:
@@ -65,9 +71,14 @@ def start_scripted(replies: list[tuple[int, dict[str, str]]]) -> Scripted:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (timeout test)
+            except (
+                BrokenPipeError,
+                ConnectionResetError,
+            ):  # the client gave up waiting (timeout test)
                 pass
 
     state.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    threading.Thread(target=state.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    threading.Thread(
+        target=state.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     return state

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from minewatch.collector.modbus.device import ModbusDevice
 from minewatch.collector.modbus.link import ModbusLink
 from minewatch.config.polling import ModbusTarget
+from minewatch.configfile import validate
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile
 from minewatch.profiles.schema import DeviceProfile as _Profile
-from minewatch.configfile import validate
 
 
 @dataclass
@@ -42,8 +42,12 @@ class StubFacility:
 
 
 def two_rack_facility() -> StubFacility:
-    rigs = [StubRig(f"R{i:03d}", "hall1" if i < 4 else "hall2", "A01" if i < 4 else "B01", 3000.0 + 100 * i)
-            for i in range(8)]
+    rigs = [
+        StubRig(
+            f"R{i:03d}", "hall1" if i < 4 else "hall2", "A01" if i < 4 else "B01", 3000.0 + 100 * i
+        )
+        for i in range(8)
+    ]
     return StubFacility(rigs)
 
 
@@ -52,17 +56,30 @@ def profile_from(data: dict) -> DeviceProfile:
     return validate(_Profile, data, "test profile")
 
 
-def device_for(target: ModbusTarget, profile: DeviceProfile, counters: Counters | None = None,
-               link: ModbusLink | None = None) -> ModbusDevice:
+def device_for(
+    target: ModbusTarget,
+    profile: DeviceProfile,
+    counters: Counters | None = None,
+    link: ModbusLink | None = None,
+) -> ModbusDevice:
     return ModbusDevice(target, profile, link or ModbusLink(target), counters or Counters())
 
 
 class RawRegisterServer:
     """A pymodbus server serving fixed words/bits as given (no codec involved), with a request log."""
 
-    def __init__(self, port: int, *, holding: list[int] | None = None, coils: list[bool] | None = None,
-                 discrete: list[bool] | None = None, inputs: list[int] | None = None, unit_id: int = 1,
-                 framer: str = "socket", invalid: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        *,
+        holding: list[int] | None = None,
+        coils: list[bool] | None = None,
+        discrete: list[bool] | None = None,
+        inputs: list[int] | None = None,
+        unit_id: int = 1,
+        framer: str = "socket",
+        invalid: tuple[int, int] | None = None,
+    ) -> None:
         from pymodbus.framer import FramerType
         from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -72,29 +89,44 @@ class RawRegisterServer:
             if invalid is None:
                 return [SimData(0, values=values, datatype=DataType.REGISTERS)]
             lo, hi = invalid  # a hole the device refuses (exception 2, illegal data address)
-            return [SimData(0, values=values[:lo], datatype=DataType.REGISTERS),
-                    SimData(lo, count=hi - lo + 1, datatype=DataType.INVALID),
-                    SimData(hi + 1, values=values[hi + 1:], datatype=DataType.REGISTERS)]
+            return [
+                SimData(0, values=values[:lo], datatype=DataType.REGISTERS),
+                SimData(lo, count=hi - lo + 1, datatype=DataType.INVALID),
+                SimData(hi + 1, values=values[hi + 1 :], datatype=DataType.REGISTERS),
+            ]
 
         def bits(values: list[bool] | None) -> list:
             return [SimData(0, values=values or [False] * 16, datatype=DataType.BITS)]
 
         self.port = port
         self.requests: list[tuple[int, int, int, int]] = []
-        self._device = SimDevice(id=unit_id, simdata=(bits(coils), bits(discrete), regs(holding), regs(inputs)))
+        self._device = SimDevice(
+            id=unit_id, simdata=(bits(coils), bits(discrete), regs(holding), regs(inputs))
+        )
         self._framer = FramerType.RTU if framer == "rtu" else FramerType.SOCKET
         self._server = None
 
     def _trace(self, sending: bool, pdu):  # type: ignore[no-untyped-def]
         if not sending:
-            self.requests.append((pdu.function_code, pdu.dev_id, getattr(pdu, "address", -1), getattr(pdu, "count", -1)))
+            self.requests.append(
+                (
+                    pdu.function_code,
+                    pdu.dev_id,
+                    getattr(pdu, "address", -1),
+                    getattr(pdu, "count", -1),
+                )
+            )
         return pdu
 
-    async def __aenter__(self) -> "RawRegisterServer":
+    async def __aenter__(self) -> RawRegisterServer:
         from pymodbus.server import ModbusTcpServer
 
-        self._server = ModbusTcpServer(self._device, address=("127.0.0.1", self.port), framer=self._framer,
-                                       trace_pdu=self._trace)
+        self._server = ModbusTcpServer(
+            self._device,
+            address=("127.0.0.1", self.port),
+            framer=self._framer,
+            trace_pdu=self._trace,
+        )
         await self._server.serve_forever(background=True)
         return self
 

@@ -1,4 +1,5 @@
-"""A real Mosquitto broker on a free port, with persistence so QoS 1 sessions survive client restarts."""
+"""A real Mosquitto broker on a free port, with persistence so QoS 1 sessions survive client
+restarts."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ def mosquitto_binary() -> str:
     for cand in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
         if cand and Path(cand).exists():
             return cand
-    raise RuntimeError("mosquitto is not installed: run `make test`, which installs it with apt-get")
+    raise RuntimeError(
+        "mosquitto is not installed: run `make test`, which installs it with apt-get"
+    )
 
 
 @dataclass
@@ -48,7 +51,10 @@ def start_mosquitto(workdir: Path, port: int | None = None) -> Broker:
         "log_dest stderr\n"
         "log_type error\n"
     )
-    proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=(workdir / "mosquitto.log").open("wb"))
+    proc = subprocess.Popen(
+        [mosquitto_binary(), "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "mosquitto.log").open("wb"),
+    )
     wait_listening(port)
     return Broker("127.0.0.1", port, proc, workdir)

@@ -24,7 +24,9 @@ DEMO = Path(__file__).parents[2] / "examples" / "demo" / "facility.yaml"
 def facility_file(tmp_path: Path, port: int, n_rigs: int = 20, **mqtt_over: Any) -> Path:
     """The demo facility, with its MQTT settings aimed at the test broker and a ``n_rigs`` registry."""
     data = yaml.safe_load(DEMO.read_text())
-    data["mqtt"].update({"port": port, "client_id": f"test-collector-{port}", "batch_wait_ms": 50, **mqtt_over})
+    data["mqtt"].update(
+        {"port": port, "client_id": f"test-collector-{port}", "batch_wait_ms": 50, **mqtt_over}
+    )
     data["storage"]["data_dir"] = str(tmp_path / "data")
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "facility.yaml"
@@ -42,7 +44,9 @@ class Publisher:
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
-    def publish_all(self, messages: Iterable[tuple[str, bytes]], qos: int = 1, timeout_s: float = 60) -> int:
+    def publish_all(
+        self, messages: Iterable[tuple[str, bytes]], qos: int = 1, timeout_s: float = 60
+    ) -> int:
         infos = []
         for topic, payload in messages:
             info = self.client.publish(topic, payload, qos=qos)
@@ -96,17 +100,23 @@ def s21_payload(serial: str, ts_ns: int, seq: int = 0, **over: Any) -> dict[str,
     secs, ns = divmod(ts_ns, 1_000_000_000)
     ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ns // 1_000_000:03d}Z"
     p: dict[str, Any] = {
-        "ts": ts, "serial": serial, "model": "antminer-s21", "status": "mining",
-        "power_w": 3500.0 + seq % 50, "hashrate_ths": 200.0 - seq % 7,
+        "ts": ts,
+        "serial": serial,
+        "model": "antminer-s21",
+        "status": "mining",
+        "power_w": 3500.0 + seq % 50,
+        "hashrate_ths": 200.0 - seq % 7,
         "temp": {"chip_max": 70.0 + seq % 5, "board_max": 60.0, "inlet": 28.0, "outlet": 47.0},
-        "fans": [5400, 5410, 5390, 5405], "error_code": 0,
+        "fans": [5400, 5410, 5390, 5405],
+        "error_code": 0,
     }
     p.update(over)
     return p
 
 
-def publish_sim_rounds(facility: Any, port: int, rounds: int, start_s: float = 1_795_600_000.0,
-                       step_s: float = 5.0) -> int:
+def publish_sim_rounds(
+    facility: Any, port: int, rounds: int, start_s: float = 1_795_600_000.0, step_s: float = 5.0
+) -> int:
     """Publish ``rounds`` rounds of a simulated facility at fixed simulated times ``start_s``,
     ``start_s + step_s``, ...; returns how many messages the broker confirmed."""
     from minewatch.simulator.publisher import SimPublisher
@@ -126,9 +136,18 @@ def publish_sim_rounds(facility: Any, port: int, rounds: int, start_s: float = 1
 def start_collect_process(config: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
     """``minewatch collect`` as a subprocess, logging to ``log``; returns once it has subscribed."""
     before = log.read_text().count("subscriptions confirmed") if log.exists() else 0
-    proc = subprocess.Popen([sys.executable, "-m", "minewatch.cli", "collect", "--config", str(config), *args],
-                            cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=log.open("ab"))
-    wait_for(lambda: proc.poll() is not None or log.read_text().count("subscriptions confirmed") > before,
-             timeout_s=30, what="collector subscribed")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "minewatch.cli", "collect", "--config", str(config), *args],
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+    )
+    wait_for(
+        lambda: (
+            proc.poll() is not None or log.read_text().count("subscriptions confirmed") > before
+        ),
+        timeout_s=30,
+        what="collector subscribed",
+    )
     assert proc.poll() is None, log.read_text()
     return proc

@@ -1,4 +1,5 @@
-"""Notifier test harness: the reference receiver under uvicorn with a fault switch, an aiosmtpd server
+"""Notifier test harness: the reference receiver under uvicorn with a fault switch, an aiosmtpd
+server
 with STARTTLS and login, and builders for facility configs and alert events."""
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ from tests.support.waiting import wait_for
 
 
 class FaultSwitch:
-    """ASGI wrapper in front of the receiver's POST /v1/messages. ``modes`` is consumed one per request
-    (then ``ok`` for good): ``ok``; ``500`` (answer 500 without processing); ``500-after`` (process, then
+    """ASGI wrapper in front of the receiver's POST /v1/messages. ``modes`` is consumed one per
+    request
+    (then ``ok`` for good): ``ok``; ``500`` (answer 500 without processing); ``500-after`` (process,
+    then
     answer 500: the sender must retry and be told ``duplicate``); ``hang`` (sleep past the client's
     timeout without processing); ``hang-after`` (process, then hang)."""
 
@@ -72,7 +75,9 @@ class FaultSwitch:
                 await asyncio.sleep(self.hang_s)
             return await _plain(send, 500, b"injected failure")
 
-        async def swallow(msg: dict) -> None:  # the receiver processes, the sender never hears of it
+        async def swallow(
+            msg: dict,
+        ) -> None:  # the receiver processes, the sender never hears of it
             pass
 
         await self.app(scope, receive, swallow)
@@ -82,12 +87,19 @@ class FaultSwitch:
 
 
 async def _plain(send: Callable, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 class UvicornThread:
-    """An ASGI app under uvicorn in a thread on a fixed port; ``stop()`` then ``start()`` is an outage."""
+    """An ASGI app under uvicorn in a thread on a fixed port; ``stop()`` then ``start()`` is an
+    outage."""
 
     def __init__(self, app: Any, port: int | None = None) -> None:
         self.app = app
@@ -96,10 +108,18 @@ class UvicornThread:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True, name=f"uvicorn-{self.port}")
+        self._thread = threading.Thread(
+            target=self._server.run, daemon=True, name=f"uvicorn-{self.port}"
+        )
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self._server.started:
@@ -118,7 +138,8 @@ class UvicornThread:
 
 @dataclass
 class ReceiverServer:
-    """The reference receiver on a fixed free port; ``stop()``/``start()`` take it down and bring it back."""
+    """The reference receiver on a fixed free port; ``stop()``/``start()`` take it down and bring it
+    back."""
 
     db_path: Path
     key_dir: Path
@@ -169,20 +190,34 @@ class WebhookSink:
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 (cert.pem, key.pem): the SMTP server's identity and the client's CA."""
+    """A certificate for 127.0.0.1 (cert.pem, key.pem): the SMTP server's identity and the client's
+    CA."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     cert_p, key_p = tmp / "smtp-cert.pem", tmp / "smtp-key.pem"
     cert_p.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_p.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption()))
+    key_p.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_p, key_p
 
 
@@ -192,7 +227,7 @@ class _Inbox:
         self.envelopes: list[tuple[str, list[str]]] = []
         self.event = threading.Event()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         self.event.set()
@@ -216,63 +251,125 @@ class SmtpServer:
         return list(self.inbox.messages)
 
 
-def start_smtp(tmp: Path, username: str = "alerts", password: str = "s3cret-pass", *,
-               implicit_tls: bool = False) -> SmtpServer:
-    """aiosmtpd requiring STARTTLS (or, with ``implicit_tls``, TLS from the first byte like port 465) and
+def start_smtp(
+    tmp: Path,
+    username: str = "alerts",
+    password: str = "s3cret-pass",
+    *,
+    implicit_tls: bool = False,
+) -> SmtpServer:
+    """aiosmtpd requiring STARTTLS (or, with ``implicit_tls``, TLS from the first byte like port
+    465) and
     LOGIN/PLAIN authentication, like a real submission server."""
     cert, key = self_signed(tmp)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     inbox = _Inbox()
 
-    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-        ok = isinstance(auth_data, LoginPassword) and auth_data.login == username.encode() \
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == username.encode()
             and auth_data.password == password.encode()
+        )
         return AuthResult(success=ok, handled=False)
 
     port = free_port()
-    # aiosmtpd only counts STARTTLS as TLS for AUTH; with implicit TLS the whole connection already is
-    tls = ({"ssl_context": ctx, "auth_require_tls": False} if implicit_tls
-           else {"tls_context": ctx, "require_starttls": True})
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_required=True,
-                            ready_timeout=10, **tls)
+    # aiosmtpd only counts STARTTLS as TLS for AUTH; with implicit TLS the whole connection already
+    # is
+    tls = (
+        {"ssl_context": ctx, "auth_require_tls": False}
+        if implicit_tls
+        else {"tls_context": ctx, "require_starttls": True}
+    )
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_required=True,
+        ready_timeout=10,
+        **tls,
+    )
     controller.start()
     return SmtpServer("127.0.0.1", port, cert, username, password, inbox, controller)
 
 
 def facility_config(tmp: Path, *, notify: dict[str, Any] | None = None) -> FacilityConfig:
     """A facility whose state.db and keys live under ``tmp``; ``notify`` is the notify section."""
-    return FacilityConfig.model_validate({
-        "facility": {"id": "ashgabat-01", "name": "Ashgabat Test Facility"},
-        "licence": {"number": "TM-CB-2026-0042", "capacity_kw": 5000},
-        "storage": {"data_dir": str(tmp / "data")},
-        "notify": notify or {},
-    }).model_copy(update={"base_dir": tmp})
+    return FacilityConfig.model_validate(
+        {
+            "facility": {"id": "ashgabat-01", "name": "Ashgabat Test Facility"},
+            "licence": {"number": "TM-CB-2026-0042", "capacity_kw": 5000},
+            "storage": {"data_dir": str(tmp / "data")},
+            "notify": notify or {},
+        }
+    ).model_copy(update={"base_dir": tmp})
 
 
 def fast_backoff(dead_after_s: float = 60.0) -> dict[str, float]:
-    return {"initial_s": 0.02, "multiplier": 2.0, "max_s": 0.2, "jitter": 0.2, "dead_after_s": dead_after_s}
+    return {
+        "initial_s": 0.02,
+        "multiplier": 2.0,
+        "max_s": 0.2,
+        "jitter": 0.2,
+        "dead_after_s": dead_after_s,
+    }
 
 
 _ALERT_IDS = iter(range(1, 10**9))
 
 
-def transition(rule_id: str = "TH-01", to_state: str = "firing", *, alert_id: int | None = None,
-               from_state: str = "pending", severity: str = "critical", family: str = "thermal",
-               regulator_notifiable: bool = True, subject: str = "rig-0007", value: float = 91.5,
-               silenced: bool = False, acknowledged: bool = False, started_at_ns: int | None = None,
-               at_ns: int | None = None) -> Event:
+def transition(
+    rule_id: str = "TH-01",
+    to_state: str = "firing",
+    *,
+    alert_id: int | None = None,
+    from_state: str = "pending",
+    severity: str = "critical",
+    family: str = "thermal",
+    regulator_notifiable: bool = True,
+    subject: str = "rig-0007",
+    value: float = 91.5,
+    silenced: bool = False,
+    acknowledged: bool = False,
+    started_at_ns: int | None = None,
+    at_ns: int | None = None,
+) -> Event:
     """An ``alert.transition`` event as the analyzer publishes it (contracts.md)."""
     now = at_ns or time.time_ns()
     aid = alert_id if alert_id is not None else next(_ALERT_IDS)
-    return Event("alert.transition", now, "analyzer", f"{rule_id}:{subject}", {
-        "alert_id": aid, "rule_id": rule_id, "rule_title": f"Rule {rule_id}", "family": family,
-        "severity": severity, "regulator_notifiable": regulator_notifiable, "subject": subject,
-        "from_state": from_state, "to_state": to_state, "value": value, "threshold": 85.0, "unit": "C",
-        "source": "manufacturer spec", "started_at_ns": started_at_ns or now, "reason": f"{rule_id} above threshold",
-        "silenced": silenced, "acknowledged": acknowledged,
-        "evidence": {"metric": "chip_temp_c", "points": [[now - 2_000_000_000, 90.0], [now, value]]},
-    })
+    return Event(
+        "alert.transition",
+        now,
+        "analyzer",
+        f"{rule_id}:{subject}",
+        {
+            "alert_id": aid,
+            "rule_id": rule_id,
+            "rule_title": f"Rule {rule_id}",
+            "family": family,
+            "severity": severity,
+            "regulator_notifiable": regulator_notifiable,
+            "subject": subject,
+            "from_state": from_state,
+            "to_state": to_state,
+            "value": value,
+            "threshold": 85.0,
+            "unit": "C",
+            "source": "manufacturer spec",
+            "started_at_ns": started_at_ns or now,
+            "reason": f"{rule_id} above threshold",
+            "silenced": silenced,
+            "acknowledged": acknowledged,
+            "evidence": {
+                "metric": "chip_temp_c",
+                "points": [[now - 2_000_000_000, 90.0], [now, value]],
+            },
+        },
+    )
 
 
 def wait_until(cond: Callable[[], Any], timeout_s: float = 20.0, what: str = "condition") -> Any:
@@ -287,8 +384,15 @@ def sample_breach(tmp_path: Path, head: Head = HEAD) -> RegulatorMessage:
     """A breach_opened message for rule EL-01 with ledger head ``head``."""
     cfg = facility_config(tmp_path)
     ev = transition("EL-01", "firing", alert_id=4)
-    return breach_message(cfg, "breach_opened", ev.payload, occurred_ns=ev.at_ns, now_ns=time.time_ns(),
-                          head=head, annotation=OperatorAnnotation())
+    return breach_message(
+        cfg,
+        "breach_opened",
+        ev.payload,
+        occurred_ns=ev.at_ns,
+        now_ns=time.time_ns(),
+        head=head,
+        annotation=OperatorAnnotation(),
+    )
 
 
 @contextmanager
@@ -305,8 +409,18 @@ def fire_alarm_profile(source: str = "NFPA 72 (fire alarm signal)") -> Any:
     """A compliance profile with one regulator-notifiable rule: FS-01, any fire panel's alarm input."""
     from minewatch.analyzer.profile import validate_profile
 
-    rule = {"id": "FS-01", "title": "Fire alarm", "kind": "event", "family": "fire", "severity": "critical",
-            "regulator_notifiable": True, "selector": {"role": "fire_panel"},
-            "params": {"metrics": ["fire_alarm_bool"], "max_age": "60s"}, "source": source}
-    return validate_profile({"id": "fire", "title": "fire", "jurisdiction": "test", "version": "1", "rules": [rule]},
-                            "fire_alarm_profile")
+    rule = {
+        "id": "FS-01",
+        "title": "Fire alarm",
+        "kind": "event",
+        "family": "fire",
+        "severity": "critical",
+        "regulator_notifiable": True,
+        "selector": {"role": "fire_panel"},
+        "params": {"metrics": ["fire_alarm_bool"], "max_age": "60s"},
+        "source": source,
+    }
+    return validate_profile(
+        {"id": "fire", "title": "fire", "jurisdiction": "test", "version": "1", "rules": [rule]},
+        "fire_alarm_profile",
+    )

@@ -1,4 +1,5 @@
-"""Notifier fixtures: a signing key, the reference receiver on a free port, an SMTP server (aiosmtpd)."""
+"""Notifier fixtures: a signing key, the reference receiver on a free port, an SMTP server
+(aiosmtpd)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from tests.support.notify import ReceiverServer, SmtpServer, WebhookSink, start_
 
 @pytest.fixture
 def key_dir(tmp_path: Path) -> Path:
-    """A key folder with one generated Ed25519 key (the facility's); ``keys`` in the facility config."""
+    """A key folder with one generated Ed25519 key (the facility's); ``keys`` in the facility
+    config."""
     d = tmp_path / "keys"
     KeyStore(d).generate()
     return d

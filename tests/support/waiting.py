@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def wait_for(cond: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition", poll_s: float = 0.05) -> Any:
+def wait_for(
+    cond: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition", poll_s: float = 0.05
+) -> Any:
     """Return ``cond()``'s first truthy value; fail the test, naming ``what``, after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
