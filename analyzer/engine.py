@@ -22,7 +22,7 @@ from minewatch.analyzer.context import EvalContext, RawCache, rule_step_ns
 from minewatch.analyzer.hourly import HOUR, hourly_records
 from minewatch.analyzer.lifecycle import AlertState, Transition, run
 from minewatch.analyzer.profile import ComplianceProfile, Rule, load_compliance_profile, ns
-from minewatch.analyzer.rules import KINDS
+from minewatch.analyzer.rules.kinds import KINDS
 from minewatch.analyzer.rules.base import Obs
 from minewatch.analyzer.state import AlertStore
 from minewatch.config.facility import FacilityConfig

@@ -196,7 +196,7 @@ def resolve_profile_path(ref: str, base_dir: Path | None = None) -> Path:
 def validate_profile(data: Any, source: str) -> ComplianceProfile:
     """Validate a parsed profile including each rule's params against its kind; all problems at
     once."""
-    from minewatch.analyzer.rules import KINDS
+    from minewatch.analyzer.rules.kinds import KINDS
 
     prof = validate(ComplianceProfile, data, source)
     problems: list[str] = []

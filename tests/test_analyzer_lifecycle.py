@@ -241,7 +241,7 @@ def test_silence_needs_end_author_reason(tmp_path, kwargs, message):
 
 
 def test_a_failing_rule_is_counted_and_the_others_still_run(tmp_path, monkeypatch):
-    from minewatch.analyzer.rules import KINDS
+    from minewatch.analyzer.rules.kinds import KINDS
 
     cfg, store, profiles = HYST.setup(tmp_path)
     an, _ = _analyzer(cfg, store, profiles, HYST.profile)

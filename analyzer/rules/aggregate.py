@@ -11,7 +11,6 @@ from pydantic import Field
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import (
     Aggregate,
     FacilityWindowKind,
@@ -73,7 +72,6 @@ def windowed(
     return getattr(r, agg)().to_numpy()[b.L - 1 :]
 
 
-@register
 class FacilityAggregate(FacilityWindowKind):
     name = "aggregate"
     Params = AggregateParams

@@ -143,9 +143,8 @@ def compare(
 
 
 class RuleKind:
-    """One kind of rule. Subclasses set ``name`` and ``Params`` and implement ``evaluate``;
-    registering
-    is done by ``@register`` in ``minewatch.analyzer.rules``."""
+    """One kind of rule. Subclasses set ``name`` and ``Params`` and implement ``evaluate``; the
+    kinds a profile can name are listed in ``minewatch.analyzer.rules.kinds``."""
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]]

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, duration_validator, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import Obs, RuleKind
 from minewatch.analyzer.series import Buckets
 from minewatch.units import MetricName
@@ -70,7 +69,6 @@ def run_lengths(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
-@register
 class Frozen(RuleKind):
     name = "frozen"
     Params = FrozenParams

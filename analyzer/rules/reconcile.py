@@ -13,7 +13,6 @@ from pydantic import Field
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.aggregate import facility_series, windowed
 from minewatch.analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef, compare
 from minewatch.units import MetricName
@@ -32,7 +31,6 @@ class ReconcileParams(Timing):
     )
 
 
-@register
 class Reconciliation(FacilityWindowKind):
     name = "reconciliation"
     evidence_param = "reference"

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, duration_validator, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import Obs, RuleKind
 from minewatch.units import check_metric_name
 
@@ -53,7 +52,6 @@ class RegistryParams(BaseModel):
         return self
 
 
-@register
 class Registration(RuleKind):
     name = "registry"
     Params = RegistryParams

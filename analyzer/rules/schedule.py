@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, duration_validator, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.aggregate import facility_series, windowed
 from minewatch.analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef
 from minewatch.units import MetricName
@@ -104,7 +103,6 @@ def _ban_windows(ban: CalendarBan, instants: np.ndarray, tz: str) -> tuple[np.nd
     return inside, np.asarray(since, dtype=np.float64)
 
 
-@register
 class Schedule(FacilityWindowKind):
     name = "schedule"
     Params = ScheduleParams

@@ -9,7 +9,6 @@ from pydantic import ConfigDict, Field, model_validator
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
 from minewatch.units import check_metric_name
 
@@ -76,7 +75,6 @@ def per_instant(
     return b.window(t.aggregate, ns(t.window))
 
 
-@register
 class Threshold(RuleKind):
     name = "threshold"
     Params = ThresholdParams
