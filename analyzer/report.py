@@ -18,8 +18,9 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from minewatch.alerting import AlertState
 from minewatch.analyzer import curtailment
-from minewatch.analyzer.engine import Evaluator
+from minewatch.analyzer.evaluator import Evaluator
 from minewatch.analyzer.hourly import hourly_records, monthly_availability
 from minewatch.analyzer.profile import ComplianceProfile, load_compliance_profile
 from minewatch.analyzer.rules.base import ValueRef
@@ -110,9 +111,9 @@ def build_report(
                     "ctx": ctx,
                 }
                 order.append(key)
-            if tr.to_state == "firing" and ep["fired"] is None:
+            if tr.to_state == AlertState.FIRING and ep["fired"] is None:
                 ep["fired"], ep["ctx"] = tr.at_ns, ctx
-            if tr.to_state == "resolved":
+            if tr.to_state == AlertState.RESOLVED:
                 ep["end"] = tr.at_ns
 
     breaches = []
@@ -125,7 +126,9 @@ def build_report(
         kind_peak = "min" if getattr(rule.p, "above", "x") is None else "max"
         peak = alert.peak_min if kind_peak == "min" else alert.peak_max
         evidence = (
-            ev.evidence(ep["ctx"], rule, ep["subject"], ep["fired"]) if n < MAX_EVIDENCE else None
+            ev.evidence(ep["ctx"], rule, ep["subject"], ep["fired"]).model_dump(mode="json")
+            if n < MAX_EVIDENCE
+            else None
         )
         b = {
             "rule_id": rule.id,

@@ -22,9 +22,10 @@ def _analyzer(cfg, store, profiles, profile, bus=None):
 
 
 def _run(an, ts):
+    """The transitions of one evaluation per instant, in their wire form."""
     out = []
     for t in ts:
-        out += an.evaluate_once(T0 + t * S)
+        out += [tr.to_json() for tr in an.evaluate_once(T0 + t * S)]
     return out
 
 

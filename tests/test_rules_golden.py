@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from minewatch.analyzer.engine import Analyzer, Evaluator
+from minewatch.alerting import AlertTransition
+from minewatch.analyzer.engine import Analyzer
+from minewatch.analyzer.evaluator import Evaluator
 from minewatch.events import EventBus
 from tests.support.analyzer import T0, S, load_cases, simple
 
@@ -28,7 +30,8 @@ def test_golden_case_live(case, tmp_path):
     for t in case.instants(cfg):
         got += an.evaluate_once(T0 + t * S)
     assert simple(got) == case.expected
-    assert [e.payload for e in events if e.kind == "alert.transition"] == got
+    # what the bus carried is what evaluate_once returned, through JSON and back
+    assert [AlertTransition.parse(e.payload) for e in events if e.kind == "alert.transition"] == got
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

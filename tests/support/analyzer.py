@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from minewatch.alerting import AlertTransition
 from minewatch.analyzer.profile import ComplianceProfile, validate_profile
 from minewatch.config.facility import FacilityConfig
 from minewatch.configfile import validate
@@ -139,9 +140,10 @@ def load_cases() -> list[Case]:
     return out
 
 
-def simple(transitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Transition payloads reduced to what golden files state: rule, subject, seconds after T0,
-    from, to."""
+def simple(transitions: list[AlertTransition] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Transitions (typed, or replayed as dicts) reduced to what golden files state: rule, subject,
+    seconds after T0, from, to."""
+    rows = [t.to_json() if isinstance(t, AlertTransition) else t for t in transitions]
     return [
         {
             "rule": t["rule_id"],
@@ -150,7 +152,7 @@ def simple(transitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "from": t["from_state"],
             "to": t["to_state"],
         }
-        for t in transitions
+        for t in rows
     ]
 
 
