@@ -1,4 +1,5 @@
-"""Hourly compliance records, CEMS-style (40 CFR Part 75; research/compliance.md §5.1).
+"""Hourly compliance records, CEMS-style (40 CFR Part 75, §75.10(g): hourly values recorded by an
+automated data acquisition and handling system; https://www.ecfr.gov/current/title-40/part-75).
 
 For each hour: facility energy, peak 15-minute demand, capacity utilisation and metering
 availability,

@@ -5,7 +5,8 @@ Every rule evaluates a sequence of instants ``t_j = t_0 + j * step`` (live is th
 instant). The data behind instant ``t_j`` are the buckets ``[t - step, t)`` before it, so a bucket
 matrix has ``L`` extra rows of look-back in front of the first instant: row ``j + L`` is the bucket
 that ends at ``t_j``. Buckets are computed by grouping on a single integer key (device code ×
-floored timestamp), the pattern research/style-and-perf.md §2.2 measured 165× faster than resample.
+floored timestamp): on 3M rows over 30k devices that measured two orders of magnitude faster than
+pandas ``resample`` per device.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from minewatch.alerting import AlertTransition
 from minewatch.events import EventBus
 from minewatch.ledger import Head
 from minewatch.notifier import regulator as reg
@@ -71,7 +72,7 @@ def main() -> None:
         reg.breach_message(
             facility_config(tmp),
             "breach_opened",
-            transition().payload,
+            AlertTransition.parse(transition().payload),
             occurred_ns=time.time_ns(),
             now_ns=time.time_ns(),
             head=Head(1, "0" * 64),

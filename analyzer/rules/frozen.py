@@ -1,11 +1,9 @@
 """Frozen reading: the same non-zero value N or more times in a row, unchanged for at least a
-minimum
-time — a stuck register or a dead sensor that still answers (the smart-meter VEE rule,
-research/compliance.md §5.3). The VEE rule counts metering *intervals*; a poller reading faster than
-the
-device refreshes its registers (or a value quantised by the register scale under a steady load)
-repeats
-legitimately, so a count of readings alone would depend on the poll rate — ``min_duration`` ties it
+minimum time — a stuck register or a dead sensor that still answers (the "frozen non-zero reads"
+check of smart-meter validation, estimation and editing, e.g. Energyworx's VEE rules,
+https://docs.energyworx.net). The VEE rule counts metering *intervals*; a poller reading faster than
+the device refreshes its registers (or a value quantised by the register scale under a steady load)
+repeats legitimately, so a count of readings alone would depend on the poll rate — ``min_duration`` ties it
 to
 time."""
 

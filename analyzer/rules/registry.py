@@ -1,7 +1,7 @@
 """Registration: equipment online that was never filed with the regulator, filed equipment that is
-not
-reporting, and equipment whose model or zone differs from its registration (TM equipment ownership,
-RU serial reporting, KZ hardware registration — research §2)."""
+not reporting, and equipment whose model or zone differs from its registration (Kazakhstan's Law
+193-VII on digital assets requires mining hardware to be registered; Russia's Law 221-FZ registers
+miners with the tax service)."""
 
 from __future__ import annotations
 

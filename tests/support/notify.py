@@ -32,6 +32,7 @@ from minewatch.config.facility import FacilityConfig
 from minewatch.events import Event
 from minewatch.ledger import Head
 from minewatch.notifier.receiver import ReceiverStore, create_app
+from minewatch.alerting import AlertTransition
 from minewatch.notifier.regulator import OperatorAnnotation, RegulatorMessage, breach_message
 from minewatch.notifier.service import Notifier
 from tests.support.ports import free_port, wait_listening
@@ -338,7 +339,7 @@ def transition(
     started_at_ns: int | None = None,
     at_ns: int | None = None,
 ) -> Event:
-    """An ``alert.transition`` event as the analyzer publishes it (contracts.md)."""
+    """An ``alert.transition`` event as the analyzer publishes it (``minewatch.alerting.AlertTransition``)."""
     now = at_ns or time.time_ns()
     aid = alert_id if alert_id is not None else next(_ALERT_IDS)
     return Event(
@@ -387,7 +388,7 @@ def sample_breach(tmp_path: Path, head: Head = HEAD) -> RegulatorMessage:
     return breach_message(
         cfg,
         "breach_opened",
-        ev.payload,
+        AlertTransition.parse(ev.payload),
         occurred_ns=ev.at_ns,
         now_ns=time.time_ns(),
         head=head,
