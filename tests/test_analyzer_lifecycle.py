@@ -330,3 +330,32 @@ def test_open_alerts_group_by_facility_and_family_and_silences_end_early(tmp_pat
     assert ended["ends_at_ns"] == T0 + 70 * S and "ended early by amir" in ended["reason"]
     got = _run(an, [80])
     assert [(t["from_state"], t["to_state"]) for t in got] == [("suppressed", "firing")]
+
+
+def test_alertmanager_style_silence_mutes_in_the_analyzer_too(tmp_path):
+    """A list-form silence (``!=``, ``=~``) is read by the analyzer with the notifier's matcher: it
+    used to compare only exact ``{label: value}`` dicts and crash on a list."""
+    an, alerts, events = _fire_setup(tmp_path, regulator=False)
+    alerts.add_silence(
+        [
+            {"name": "subject", "value": "panel-[0-9]+", "op": "=~"},
+            {"name": "severity", "value": "info", "op": "!="},
+        ],
+        T0,
+        T0 + 3600 * S,
+        "ops",
+        "panel work",
+    )
+    got = _run(an, range(10, 100, 10))
+    assert [(t["to_state"], t["silenced"]) for t in got] == [("suppressed", True)]
+
+
+def test_a_silence_that_would_mute_everything_or_nothing_is_refused(tmp_path):
+    an, alerts, events = _fire_setup(tmp_path, regulator=False)
+    with pytest.raises(ValueError, match="matchers must name at least one of"):
+        alerts.add_silence({}, T0, T0 + S, "ops", "everything")
+    with pytest.raises(ValueError, match="bad regular expression"):
+        alerts.add_silence([{"name": "subject", "value": "(", "op": "=~"}], T0, T0 + S, "o", "r")
+    with pytest.raises(ValueError, match="unknown matcher label"):
+        alerts.add_silence([{"name": "zone", "value": "h1"}], T0, T0 + S, "ops", "hall 1")
+    assert alerts.silences() == [] and [e.kind for e in events] == []

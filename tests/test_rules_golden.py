@@ -7,6 +7,8 @@ real SqliteStore and state.db) and as a historical replay; both must give exactl
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from minewatch.alerting import AlertTransition
@@ -30,6 +32,8 @@ def test_golden_case_live(case, tmp_path):
     for t in case.instants(cfg):
         got += an.evaluate_once(T0 + t * S)
     assert simple(got) == case.expected
+    payloads = [e.payload for e in events if e.kind == "alert.transition"]
+    json.dumps(payloads, allow_nan=False)  # no value leaves the analyzer as NaN
     # what the bus carried is what evaluate_once returned, through JSON and back
     assert [AlertTransition.parse(e.payload) for e in events if e.kind == "alert.transition"] == got
 
