@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     updated_at_ns        INTEGER NOT NULL
 );
 -- de-duplication: at most one open alert per (rule, subject)
-CREATE UNIQUE INDEX IF NOT EXISTS alerts_open ON alerts (rule_id, subject) WHERE resolved_at_ns IS NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_open ON alerts (rule_id, subject)
+    WHERE resolved_at_ns IS NULL;
 CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, id);
 CREATE TABLE IF NOT EXISTS alert_transitions (
     id           INTEGER PRIMARY KEY,
@@ -139,7 +140,8 @@ class AlertRecords:
             if v is not None:
                 where.append(f"{col} = ?")
                 args.append(v)
-        sql = f"SELECT * FROM alerts {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
+        cond = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT * FROM alerts {cond} ORDER BY id DESC LIMIT ?"
         return [self._alert_dict(r) for r in self._rows(sql, [*args, int(limit)])]
 
     def get_alert(self, alert_id: int) -> dict[str, Any] | None:
@@ -161,7 +163,8 @@ class AlertRecords:
         """Open alerts grouped by facility and rule family (what an operator's overview shows)."""
         rows = self._rows(
             "SELECT group_key, family, severity, COUNT(*) AS n FROM alerts "
-            "WHERE resolved_at_ns IS NULL GROUP BY group_key, family, severity ORDER BY group_key, severity",
+            "WHERE resolved_at_ns IS NULL GROUP BY group_key, family, severity ORDER BY group_key, "
+            "severity",
             [],
         )
         return [dict(r) for r in rows]
@@ -185,7 +188,8 @@ class AlertRecords:
             if alert["resolved_at_ns"] is not None:
                 raise ValueError(f"alert {alert_id} is resolved; nothing to acknowledge")
             self._conn.execute(
-                "UPDATE alerts SET ack_by = ?, ack_comment = ?, ack_at_ns = ?, ack_expires_at_ns = ?, "
+                "UPDATE alerts SET ack_by = ?, ack_comment = ?, ack_at_ns = ?, ack_expires_at_ns = "
+                "?, "
                 "updated_at_ns = ? WHERE id = ?",
                 (actor, comment, at, expires_at_ns, at, alert_id),
             )
@@ -230,7 +234,8 @@ class AlertRecords:
         at = self.clock()
         with self._lock:
             cur = self._conn.execute(
-                "INSERT INTO alert_silences (kind, matchers, starts_at_ns, ends_at_ns, author, reason, created_at_ns) "
+                "INSERT INTO alert_silences (kind, matchers, starts_at_ns, ends_at_ns, author, "
+                "reason, created_at_ns) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     kind,
@@ -439,7 +444,8 @@ class AlertRecords:
     def set_cursor(self, rule_id: str, last_ns: int) -> None:
         with self._lock:
             self._conn.execute(
-                "INSERT INTO analyzer_cursor (rule_id, last_ns) VALUES (?, ?) ON CONFLICT (rule_id) "
+                "INSERT INTO analyzer_cursor (rule_id, last_ns) VALUES (?, ?) ON CONFLICT "
+                "(rule_id) "
                 "DO UPDATE SET last_ns = excluded.last_ns",
                 (rule_id, last_ns),
             )

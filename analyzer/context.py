@@ -50,7 +50,7 @@ class EvalContext:
         self.profiles = profiles
         self.registry = registry
         self.orders = orders
-        self._model = dict(zip(devices["device"], devices["model"]))
+        self._model = dict(zip(devices["device"], devices["model"], strict=True))
         self._raw: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._buckets: dict[tuple, Buckets] = {}
         self._queries: dict[tuple, pd.DataFrame] = {}
@@ -59,7 +59,8 @@ class EvalContext:
         self.problems: list[str] = []
 
     def with_devices(self, devices: pd.DataFrame) -> EvalContext:
-        """The same evaluation over a re-read device table, keeping the telemetry already fetched."""
+        """The same evaluation over a re-read device table, keeping the telemetry already
+        fetched."""
         ctx = EvalContext(
             self.cfg,
             self.store,

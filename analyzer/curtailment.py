@@ -66,7 +66,8 @@ def add_order(
     conn = alert_store.connection()
     created = alert_store.clock()
     cur = conn.execute(
-        "INSERT INTO curtailment_orders (target_kw, starts_at_ns, ends_at_ns, response_s, issued_by, "
+        "INSERT INTO curtailment_orders (target_kw, starts_at_ns, ends_at_ns, response_s, "
+        "issued_by, "
         "reason, created_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (float(target_kw), starts_at_ns, ends_at_ns, float(response_s), issued_by, reason, created),
     )
@@ -103,7 +104,11 @@ def orders(
         where.append("ends_at_ns > ?")
         args.append(start_ns)
     sql = (
-        f"SELECT {', '.join(_COLS)} FROM curtailment_orders {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"SELECT {', '.join(_COLS)} FROM curtailment_orders "
+        f"{'WHERE ' + ' AND '.join(where) if where else ''} "
         f"ORDER BY starts_at_ns, id"
     )
-    return [dict(zip(_COLS, r)) for r in alert_store.connection().execute(sql, args).fetchall()]
+    return [
+        dict(zip(_COLS, r, strict=True))
+        for r in alert_store.connection().execute(sql, args).fetchall()
+    ]

@@ -37,7 +37,8 @@ HOURLY_CURSOR = "~hourly"
 
 
 class Analyzer:
-    """The live loop (``start``/``stop``/``stats``), or one cycle at a time with ``evaluate_once``."""
+    """The live loop (``start``/``stop``/``stats``), or one cycle at a time with
+    ``evaluate_once``."""
 
     def __init__(
         self,
@@ -213,9 +214,7 @@ class Analyzer:
             self.cfg, self.evaluator.store, self.profile, first, last_complete + HOUR
         ):
             self.counters.inc("hourly_records_total")
-            self.recorder.emit(
-                Event("hourly.record", now, self.actor, f"hour:{rec['hour']}", rec)
-            )
+            self.recorder.emit(Event("hourly.record", now, self.actor, f"hour:{rec['hour']}", rec))
         self.alert_store.set_cursor(HOURLY_CURSOR, last_complete)
 
     # ------------------------------------------------------------------ suppression overlay
@@ -225,7 +224,9 @@ class Analyzer:
         out: list[AlertTransition] = []
         for sil in self.alert_store.newly_expired_silences(now):
             self.recorder.emit(
-                Event("silence.expired", now, self.actor, f"silence:{sil['id']}", silence_event(sil))
+                Event(
+                    "silence.expired", now, self.actor, f"silence:{sil['id']}", silence_event(sil)
+                )
             )
         rules = {r.id: r for r in self.evaluator.rules}
         for rule_id, states in self._states.items():

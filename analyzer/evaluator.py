@@ -20,13 +20,15 @@ from minewatch.analyzer.state import AlertStore
 from minewatch.config.facility import FacilityConfig
 from minewatch.profiles import DeviceProfile
 from minewatch.registry import RegistryEntry, load_registry
+from minewatch.store.base import TelemetryStore
 
 #: Points of evidence kept per alert.
 EVIDENCE_POINTS = 240
 
 
 class Evaluator:
-    """Rule evaluation over stored data, with no side effects: the part live and historical share."""
+    """Rule evaluation over stored data, with no side effects: the part live and historical
+    share."""
 
     def __init__(
         self,
@@ -115,7 +117,9 @@ class Evaluator:
         df = df.iloc[::-1].iloc[::stride].iloc[::-1]  # thin evenly, always keeping the newest point
         return Evidence(
             metric=metric,
-            points=tuple((int(t), round(float(v), 6)) for t, v in zip(df["ts"], df["value"])),
+            points=tuple(
+                (int(t), round(float(v), 6)) for t, v in zip(df["ts"], df["value"], strict=True)
+            ),
         )
 
     def replay(

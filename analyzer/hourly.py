@@ -11,9 +11,9 @@ substitution method gets stricter as the percent monitor availability (PMA) of t
 | PMA        | gap ≤ limit                         | longer gap                                 |
 |------------|-------------------------------------|--------------------------------------------|
 | ≥ 95 %     | mean of the valid hours either side | max(90th percentile of look-back, mean)   |
-| 90–95 %    | same, gap ≤ 8 h                     | max(95th percentile, mean)                 |
-| 80–90 %    | maximum hourly value in look-back                                                |
-| < 80 %     | maximum potential: licensed capacity × 1 h                                       |
+| 90-95 %    | same, gap ≤ 8 h                     | max(95th percentile, mean)                 |
+| 80-90 %    | maximum hourly value in look-back                                                |
+| < 80 %     | maximum potential: licensed capacity x 1 h                                       |
 
 (gap limit 24 h in the first tier, 8 h in the second.) The original measured value and the method
 are
@@ -84,7 +84,7 @@ def measure(
         np.where(np.isnan(mean).all(axis=1), np.nan, np.nansum(mean, axis=1)) * rec.scale_to_kw
     )
     fq = facility_q.reshape(n_h, 4) if n_h else np.zeros((0, 4))
-    # energy of an hour = mean of its covered quarter demands × 1 h (a missing quarter is not
+    # energy of an hour = mean of its covered quarter demands x 1 h (a missing quarter is not
     # counted as zero)
     n_q = (~np.isnan(fq)).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -75,7 +75,9 @@ def step(
     for_ns, kff_ns = ns(rule.for_), ns(rule.keep_firing_for)
     if st is None:
         if ok and trig:
-            st_new = SubjectState(rule.id, subject, AlertState.PENDING, t, value=value, threshold=thr)
+            st_new = SubjectState(
+                rule.id, subject, AlertState.PENDING, t, value=value, threshold=thr
+            )
             why = f"value {_fmt(value)} breaches threshold {_fmt(thr)}"
             st_new.peak_max = st_new.peak_min = value
             if for_ns == 0:
@@ -83,7 +85,9 @@ def step(
             else:
                 why += f"; waiting {rule.for_:g} s"
             out.append(
-                Transition(rule.id, subject, t, AlertState.INACTIVE, st_new.state, why, value, thr, st_new)
+                Transition(
+                    rule.id, subject, t, AlertState.INACTIVE, st_new.state, why, value, thr, st_new
+                )
             )
             return st_new, out
         return None, out
@@ -110,7 +114,10 @@ def step(
         return st, out
     # cleared
     if st.state == AlertState.PENDING or (st.state == AlertState.NODATA and st.fired_at is None):
-        move(AlertState.RESOLVED, f"value {_fmt(value)} back within clear threshold before `for` elapsed")
+        move(
+            AlertState.RESOLVED,
+            f"value {_fmt(value)} back within clear threshold before `for` elapsed",
+        )
         return None, out
     if kff_ns > 0:
         if st.clear_since is None:
@@ -176,9 +183,9 @@ def run(obs: Obs, rule: Rule, states: dict[str, SubjectState]) -> list[Transitio
         else:
             code = ok.astype(np.int8) * 4 + trig.astype(np.int8) * 2 + clr.astype(np.int8)
             starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]).tolist()
-            ends = starts[1:] + [J]
+            ends = [*starts[1:], J]
         st = states.get(subject)
-        for a, b in zip(starts, ends):
+        for a, b in zip(starts, ends, strict=True):
             j = a
             while j < b:
                 st, tr = step(

@@ -104,7 +104,9 @@ class TransitionRecorder:
             self.effective[key] = to
         self.counters.inc("transitions_total", reason=to.value)
         self.outbox.append(
-            Event("alert.transition", tr.at_ns, self.actor, f"{rule.id}:{tr.subject}", out.to_json())
+            Event(
+                "alert.transition", tr.at_ns, self.actor, f"{rule.id}:{tr.subject}", out.to_json()
+            )
         )
         return out
 

@@ -4,7 +4,7 @@
 Every rule evaluates a sequence of instants ``t_j = t_0 + j * step`` (live is the case of one
 instant). The data behind instant ``t_j`` are the buckets ``[t - step, t)`` before it, so a bucket
 matrix has ``L`` extra rows of look-back in front of the first instant: row ``j + L`` is the bucket
-that ends at ``t_j``. Buckets are computed by grouping on a single integer key (device code ×
+that ends at ``t_j``. Buckets are computed by grouping on a single integer key (device code x
 floored timestamp): on 3M rows over 30k devices that measured two orders of magnitude faster than
 pandas ``resample`` per device.
 """
@@ -106,7 +106,8 @@ class Buckets:
 
     # -- per instant, shape (J, S) -----------------------------------------------------------------
     def window(self, agg: str, window_ns: int) -> np.ndarray:
-        """``agg`` over the buckets in ``[t - window, t)`` for each instant (NaN where no sample)."""
+        """``agg`` over the buckets in ``[t - window, t)`` for each instant (NaN where no
+        sample)."""
         k = max(1, -(-int(window_ns) // self.step))
         if k > self.L:
             raise ValueError(f"window {window_ns} ns needs more look-back than {self.L} buckets")

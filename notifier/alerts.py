@@ -23,8 +23,8 @@ CREATE TABLE IF NOT EXISTS notify_alerts (
     ack_until_ns     INTEGER,                     -- acknowledged until (NULL: not acknowledged)
     last_notified_ns INTEGER,
     escalated        INTEGER NOT NULL DEFAULT 0,
-    pending_change   TEXT,                        -- firing | resolved | repeat: news for the next group notification
-    pending_since_ns INTEGER                      -- when that news happened (group_wait counts from here)
+    pending_change   TEXT,          -- firing | resolved | repeat: news for the next notification
+    pending_since_ns INTEGER        -- when that news happened (group_wait counts from here)
 );
 CREATE TABLE IF NOT EXISTS notify_silences (
     silence_id  TEXT PRIMARY KEY,

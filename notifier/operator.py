@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
+from minewatch.alerting import ACTIVE_STATES, AlertState, silence_matches
 from minewatch.config.facility import FacilityConfig
 from minewatch.config.notify import Route
-from minewatch.alerting import ACTIVE_STATES, AlertState, silence_matches
 from minewatch.notifier.alerts import AlertTable, NotificationState
 from minewatch.notifier.regulator import idempotency_key, rfc3339
 
@@ -159,17 +159,21 @@ class OperatorRouter:
     def delivery_failed(
         self, conn: sqlite3.Connection, failed: dict[str, Any], now_ns: int
     ) -> None:
-        """A message died undelivered: tell every other channel at once (no grouping, no silences)."""
+        """A message died undelivered: tell every other channel at once (no grouping, no
+        silences)."""
         dest = failed.get("destination", "?")
         targets = [c for c in self.all_channels if c != dest]
         text = (
-            f"Message {failed.get('outbox_id')} ({failed.get('kind')}) to {dest} could not be delivered by its "
+            f"Message {failed.get('outbox_id')} ({failed.get('kind')}) to {dest} could not be "
+            "delivered by its "
             f"deadline and was marked DEAD after {failed.get('attempts')} attempt(s).\n"
             f"Last error: {failed.get('last_error')}\n"
             + (
-                "THE CENTRAL BANK HAS NOT RECEIVED IT. Fix the link, then run `minewatch notify --config facility.yaml --requeue-dead`.\n"
+                "THE CENTRAL BANK HAS NOT RECEIVED IT. Fix the link, then run `minewatch notify "
+                "--config facility.yaml --requeue-dead`.\n"
                 if dest == "central_bank"
-                else "Fix the channel, then run `minewatch notify --config facility.yaml --requeue-dead`.\n"
+                else "Fix the channel, then run "
+                "`minewatch notify --config facility.yaml --requeue-dead`.\n"
             )
         )
         note = {
@@ -195,7 +199,8 @@ class OperatorRouter:
 
     def test_notification(self, now_ns: int) -> dict[str, Any]:
         text = (
-            f"Test notification from minewatch for {self.cfg.facility.name} ({self.cfg.facility.id}).\n"
+            f"Test notification from minewatch for {self.cfg.facility.name} "
+            f"({self.cfg.facility.id}).\n"
             "If you read this, alerts will reach you on this channel.\n"
         )
         return {
@@ -237,7 +242,8 @@ class OperatorRouter:
     ) -> dict[str, Any]:
         items = [_alert_item(a, now_ns) for a in alerts]
         lines = [
-            f"Facility {self.cfg.facility.name} ({self.cfg.facility.id}), licence {self.cfg.licence.number}",
+            f"Facility {self.cfg.facility.name} ({self.cfg.facility.id}), licence "
+            f"{self.cfg.licence.number}",
             "",
         ]
         for it in items:
@@ -295,7 +301,8 @@ def _alert_line(it: dict[str, Any]) -> str:
         it["change"], it["change"].upper()
     )
     return (
-        f"- {change} {it['severity']} {it['rule_id']} {it['rule_title']} on {it['subject']}:{val}{thr}"
+        f"- {change} {it['severity']} {it['rule_id']} {it['rule_title']} on "
+        f"{it['subject']}:{val}{thr}"
         f" since {it['started_at']}{ack}{reg}\n  {it['reason'] or ''}"
     ).rstrip()
 

@@ -148,7 +148,8 @@ class Heartbeat(_M):
 
 
 class RegulatorMessage(_M):
-    """One message from a facility to the central bank (schema ``minewatch.regulator-message.v1``)."""
+    """One message from a facility to the central bank (schema
+    ``minewatch.regulator-message.v1``)."""
 
     model_config = ConfigDict(
         extra="forbid",

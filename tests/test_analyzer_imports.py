@@ -16,7 +16,8 @@ PACKAGE = Path(minewatch.__file__).resolve().parent
 def _modules(part: str) -> list[str]:
     root = PACKAGE / part
     return sorted(
-        "minewatch." + ".".join(p.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+        "minewatch."
+        + ".".join(p.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
         for p in root.rglob("*.py")
     )
 

@@ -185,10 +185,11 @@ title: t
 jurisdiction: t
 version: "1"
 rules:
-  - {id: HOT, title: Hot chip, kind: threshold, family: thermal, severity: critical, selector: {role: rig},
-     params: {metric: chip_temp_c, above: 90, max_age: 60s}, source: test}
-  - {id: SILENT, title: Rig silent, kind: stale, family: data_quality, severity: major, selector: {role: rig},
-     params: {metric: hashrate_ths, interval: 10s, intervals: 3}, source: test}
+  - {id: HOT, title: Hot chip, kind: threshold, family: thermal, severity: critical,
+     selector: {role: rig}, params: {metric: chip_temp_c, above: 90, max_age: 60s}, source: test}
+  - {id: SILENT, title: Rig silent, kind: stale, family: data_quality, severity: major,
+     selector: {role: rig}, params: {metric: hashrate_ths, interval: 10s, intervals: 3},
+     source: test}
 inhibit:
   - {source: SILENT, targets: [thermal]}
 """),
@@ -258,7 +259,7 @@ def test_a_failing_rule_is_counted_and_the_others_still_run(tmp_path, monkeypatc
 def test_live_loop_publishes_each_completed_hour_once(tmp_path):
     from tests.support.analyzer import site_with_history
 
-    cfg, store, alerts, profiles = site_with_history(tmp_path)
+    cfg, store, _alerts, profiles = site_with_history(tmp_path)
     bus = EventBus()
     events = []
     bus.subscribe(events.append)
@@ -285,7 +286,8 @@ def test_live_loop_publishes_each_completed_hour_once(tmp_path):
 
 
 def test_events_are_published_after_the_cycle_commits(tmp_path):
-    """A subscriber in another process (here: another connection) finds the alert the event names."""
+    """A subscriber in another process (here: another connection) finds the alert the event
+    names."""
     an, alerts, _ = _fire_setup(tmp_path, regulator=True)
     other = AlertStore(alerts.path)
     seen = []
@@ -335,7 +337,7 @@ def test_open_alerts_group_by_facility_and_family_and_silences_end_early(tmp_pat
 def test_alertmanager_style_silence_mutes_in_the_analyzer_too(tmp_path):
     """A list-form silence (``!=``, ``=~``) is read by the analyzer with the notifier's matcher: it
     used to compare only exact ``{label: value}`` dicts and crash on a list."""
-    an, alerts, events = _fire_setup(tmp_path, regulator=False)
+    an, alerts, _events = _fire_setup(tmp_path, regulator=False)
     alerts.add_silence(
         [
             {"name": "subject", "value": "panel-[0-9]+", "op": "=~"},
@@ -351,7 +353,7 @@ def test_alertmanager_style_silence_mutes_in_the_analyzer_too(tmp_path):
 
 
 def test_a_silence_that_would_mute_everything_or_nothing_is_refused(tmp_path):
-    an, alerts, events = _fire_setup(tmp_path, regulator=False)
+    _an, alerts, events = _fire_setup(tmp_path, regulator=False)
     with pytest.raises(ValueError, match="matchers must name at least one of"):
         alerts.add_silence({}, T0, T0 + S, "ops", "everything")
     with pytest.raises(ValueError, match="bad regular expression"):

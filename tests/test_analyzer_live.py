@@ -297,7 +297,11 @@ def test_an_overheat_fires_within_a_minute_of_start_with_the_shipped_profile(tmp
             ]
         )
         for tr in an.evaluate_once(T0 + t * S):
-            if (tr.rule_id, tr.subject, tr.to_state) == ("TH-05", "rig-1", "firing") and fired is None:
+            if (tr.rule_id, tr.subject, tr.to_state) == (
+                "TH-05",
+                "rig-1",
+                "firing",
+            ) and fired is None:
                 assert tr.at_ns is not None
                 fired = (tr.at_ns - T0) // S
     assert fired is not None and fired <= 35
@@ -346,10 +350,10 @@ def _shipped(rule_id: str):
 def test_a_meter_polled_faster_than_it_refreshes_is_not_frozen_but_a_stuck_one_is(tmp_path):
     """The demo's DQ-04: the revenue meter is polled every second, its value changes every 5 s (the
     simulated
-    facility's step; real meters refresh registers every 1–5 s) — five identical readings in a row,
+    facility's step; real meters refresh registers every 1-5 s) — five identical readings in a row,
     over and
     over. Not frozen. The same meter stuck at one value for 16 minutes is."""
-    cfg, store, alerts = _setup(tmp_path, interval_s=5)
+    cfg, store, _alerts = _setup(tmp_path, interval_s=5)
     store.upsert_devices(
         [DeviceMeta("meter-1", "power_meter", "eastron-sdm630", role="revenue_meter")]
     )

@@ -225,7 +225,8 @@ def test_versions_in_force_at_start_and_profile_change_while_running(tmp_path: P
     prof = tmp_path / "my-profile.yaml"
     prof.write_text("id: mine\n")
     (tmp_path / "facility.yaml").write_text(
-        "facility: {id: f1, name: F1}\nlicence: {number: L-1, capacity_kw: 10}\nstorage: {data_dir: data}\n"
+        "facility: {id: f1, name: F1}\nlicence: {number: L-1, capacity_kw: 10}\nstorage: "
+        "{data_dir: data}\n"
         "analysis: {compliance_profile: my-profile.yaml}\n"
     )
     cfg = load_facility(tmp_path / "facility.yaml")

@@ -35,9 +35,9 @@ class AggregateParams(Timing):
         0.0,
         ge=0.0,
         le=1.0,
-        description="Share of the window's buckets that must hold data before the aggregate is judged: a "
-        "15-minute demand computed from the first minute after a start or a gap is not a 15-minute "
-        "demand (no data until then, never a false breach)",
+        description="Share of the window's buckets that must hold data before the aggregate is "
+        "judged: a 15-minute demand computed from the first minute after a start or a gap is "
+        "not a 15-minute demand (no data until then, never a false breach)",
     )
     unit: str = ""
 

@@ -59,7 +59,7 @@ class ValueRef(BaseModel):
             else f"facility {self.facility}"
         )
         if self.factor != 1.0:
-            what += f" × {self.factor:g}"
+            what += f" x {self.factor:g}"
         return f"{what} ({self.source or rule_source})"
 
 

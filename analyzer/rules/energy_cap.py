@@ -30,7 +30,7 @@ class EnergyCapParams(BaseModel):
         900, gt=0, description="Integration step (store-side mean power per bucket)"
     )
     to_kwh: float = Field(
-        1 / 3.6e6, gt=0, description="Factor from metric-unit × seconds to kWh (W·s → kWh)"
+        1 / 3.6e6, gt=0, description="Factor from metric-unit x seconds to kWh (W·s → kWh)"
     )
 
     _d = duration_validator("bucket")

@@ -3,9 +3,8 @@ minimum time — a stuck register or a dead sensor that still answers (the "froz
 check of smart-meter validation, estimation and editing, e.g. Energyworx's VEE rules,
 https://docs.energyworx.net). The VEE rule counts metering *intervals*; a poller reading faster than
 the device refreshes its registers (or a value quantised by the register scale under a steady load)
-repeats legitimately, so a count of readings alone would depend on the poll rate — ``min_duration`` ties it
-to
-time."""
+repeats legitimately, so a count of readings alone would depend on the poll rate — ``min_duration``
+ties it to time."""
 
 from __future__ import annotations
 

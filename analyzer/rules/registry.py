@@ -24,9 +24,12 @@ class RegistryParams(BaseModel):
     metrics: list[str] = Field(
         default_factory=list,
         description=(
-            "Metrics that show a device is online: a sample of any of them within `seen_within` = seen. "
-            "`missing` also counts any telemetry at all (the device table's first/last seen), so every kind of "
-            "registered device — rigs, meters, hall sensors — is judged; listing heartbeats there only makes "
+            "Metrics that show a device is online: a sample of any of them within `seen_within` = "
+            "seen. "
+            "`missing` also counts any telemetry at all (the device table's first/last seen), so "
+            "every kind of "
+            "registered device — rigs, meters, hall sensors — is judged; listing heartbeats there "
+            "only makes "
             "past periods exact"
         ),
     )
@@ -70,10 +73,7 @@ class Registration(RuleKind):
             )
             return Obs.empty(instants)
         reg = ctx.registry
-        if p.check == "missing":
-            subjects = sorted(reg)
-        else:
-            subjects = ctx.pick(rule.selector)
+        subjects = sorted(reg) if p.check == "missing" else ctx.pick(rule.selector)
         if not subjects:
             return Obs.empty(instants)
         win = ns(p.seen_within)
@@ -92,7 +92,7 @@ class Registration(RuleKind):
             )
         else:
             col = "model" if p.check == "model_mismatch" else "zone"
-            actual = dict(zip(ctx.devices["device"], ctx.devices[col]))
+            actual = dict(zip(ctx.devices["device"], ctx.devices[col], strict=True))
             registered = np.array([s in reg for s in subjects])[None, :]
             differs = np.array(
                 [s in reg and actual.get(s, "") != getattr(reg[s], col) for s in subjects]

@@ -38,7 +38,9 @@ def alert_line(event: Event, facility: str) -> str:
         f"regulator_notifiable={'true' if tr.regulator_notifiable else 'false'}",
         f"alert_id={tr.alert_id}i",
     ]
-    fields += [f"{k}={v!r}" for k, v in (("value", tr.value), ("threshold", tr.threshold)) if v is not None]
+    fields += [
+        f"{k}={v!r}" for k, v in (("value", tr.value), ("threshold", tr.threshold)) if v is not None
+    ]
     return f"{ALERTS_MEASUREMENT}{tag_txt} {','.join(fields)} {int(event.at_ns)}"
 
 

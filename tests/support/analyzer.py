@@ -77,9 +77,7 @@ def fill_store(
         v = r["value"]
         if v in ("", None) or (isinstance(v, float) and np.isnan(v)) or str(v).lower() == "nan":
             continue
-        samples.append(
-            Sample(t0 + int(round(float(r["ts"]) * S)), r["device"], r["metric"], float(v))
-        )
+        samples.append(Sample(t0 + round(float(r["ts"]) * S), r["device"], r["metric"], float(v)))
     store.write(samples)
 
 
@@ -161,7 +159,7 @@ def site_with_history(tmp_path: Path):
 
     meter-1 (revenue meter): 60 kW, 120 kW from 30 to 50 min (licence 100 kW), 15 kW from 63 min
     during a
-    20 kW curtailment order (60–90 min, 300 s to respond). rig-1 (registered) runs hot (100 °C,
+    20 kW curtailment order (60-90 min, 300 s to respond). rig-1 (registered) runs hot (100 °C,
     limit 95)
     from 100 to 105 min; rig-2 runs but is not registered; rig-9 is registered and never seen.
     """
