@@ -239,11 +239,11 @@ class Analyzer:
         for row in self.alert_store.expired_acks(now):
             self.alert_store.expire_ack(row["id"])
             rule = rules.get(row["rule_id"])
-            st = self._states.get(row["rule_id"], {}).get(row["subject"])
-            if rule is None or st is None or st.state != AlertState.FIRING:
+            acked = self._states.get(row["rule_id"], {}).get(row["subject"])
+            if rule is None or acked is None or acked.state != AlertState.FIRING:
                 continue
             why = f"acknowledgement by {row['ack_by']} expired; still firing"
-            out.append(self._record(ctx, rule, self._still_firing(st, now, why), why))
+            out.append(self._record(ctx, rule, self._still_firing(acked, now, why), why))
         return out
 
     def _remute(

@@ -110,7 +110,10 @@ class Evaluator:
                 metric=metric,
                 aggregate="sum of device means",
                 step_ns=step,
-                points=tuple((int(t), round(float(v), 6)) for t, v in pts.items()),
+                points=tuple(
+                    (int(t), round(float(v), 6))
+                    for t, v in zip(pts.index.to_numpy(), pts.to_numpy(), strict=True)
+                ),
             )
         df = self.store.query(start, end, devices=[subject], metrics=[metric])
         stride = max(1, -(-len(df) // EVIDENCE_POINTS))

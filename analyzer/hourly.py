@@ -30,7 +30,7 @@ import pandas as pd
 
 from minewatch.analyzer.profile import ComplianceProfile
 from minewatch.config.facility import FacilityConfig
-from minewatch.store.base import TelemetryStore
+from minewatch.store.base import Aggregate, TelemetryStore
 
 HOUR = 3600 * 10**9
 QUARTER = 900 * 10**9
@@ -66,14 +66,15 @@ def measure(
     mean = np.full((nq, len(meters)), np.nan)
     count = np.zeros((nq, len(meters)))
     if meters and n_h:
-        for agg, out in (("mean", mean), ("count", count)):
+        aggs: tuple[tuple[Aggregate, np.ndarray], ...] = (("mean", mean), ("count", count))
+        for agg, out in aggs:
             df = store.query(
                 first, end, devices=meters, metrics=[rec.metric], step_ns=QUARTER, agg=agg
             )
             if df.empty:
                 continue
             q = (df["ts"].to_numpy(np.int64) - first) // QUARTER
-            c = pd.Index(meters).get_indexer(df["device"])
+            c = pd.Index(meters).get_indexer(pd.Index(df["device"]))
             keep = (q >= 0) & (q < nq) & (c >= 0)
             out[q[keep], c[keep]] = df["value"].to_numpy()[keep]
     enough = count >= rec.min_samples_per_quarter
@@ -178,7 +179,8 @@ def hourly_records(
             record["pma_pct"] = round(pma, 2)
         record["energy_kwh"] = energy
         record["peak_demand_kw"] = peak
-        util = None if peak["value"] is None else round(peak["value"] / cap * 100, 3)
+        peak_kw = peak["value"]
+        util = None if not isinstance(peak_kw, float) else round(peak_kw / cap * 100, 3)
         record["capacity_utilisation_pct"] = {"value": util, "quality": peak["quality"]}
         out.append(record)
     return out
@@ -214,7 +216,7 @@ def monthly_availability(
             covered = np.zeros(((h_end - h0) // HOUR, len(meters)), int)
             if df is not None and not df.empty:
                 q = (df["ts"].to_numpy(np.int64) - h0) // QUARTER
-                c = pd.Index(meters).get_indexer(df["device"])
+                c = pd.Index(meters).get_indexer(pd.Index(df["device"]))
                 np.add.at(covered, (q // 4, c), (df["value"].to_numpy() >= 1).astype(int))
             valid = covered == 4
             for m in sorted(set(month)):

@@ -28,7 +28,7 @@ def device_codes(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
         pos = pd.Index(devices).get_indexer(col.cat.categories)
         lut = np.append(pos, -1)  # code -1 (NaN) → -1
         return lut[col.cat.codes.to_numpy()]
-    return pd.Index(devices).get_indexer(col)
+    return pd.Index(devices).get_indexer(pd.Index(col))
 
 
 class Buckets:

@@ -176,7 +176,7 @@ class OperatorRouter:
                 "`minewatch notify --config facility.yaml --requeue-dead`.\n"
             )
         )
-        note = {
+        note: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "kind": "delivery_failed",
             "status": "firing",
@@ -220,7 +220,7 @@ class OperatorRouter:
         firing = [a for a in alerts if a.pending_change in ("firing", "repeat")]
         status = "firing" if firing else "resolved"
         first = (firing or alerts)[0].payload
-        worst = max((a.severity for a in alerts), key=_SEV_RANK.get)
+        worst = max((a.severity for a in alerts), key=lambda s: _SEV_RANK.get(s, 0))
         n = len(firing or alerts)
         subject = (
             f"{status.upper()}: {n} {worst} {alerts[0].family} alert{'s' if n > 1 else ''}: "

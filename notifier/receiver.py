@@ -225,8 +225,12 @@ def create_app(
     folder)."""
     app = FastAPI(title="minewatch reference receiver (central bank side)", version="1")
     app.state.store = store
-    key_paths = public_keys if isinstance(public_keys, list) else None
-    keys = load_public_keys(key_paths) if key_paths is not None else dict(public_keys)
+    key_paths: list[Path] | None = None
+    if isinstance(public_keys, list):
+        key_paths = public_keys
+        keys = load_public_keys(key_paths)
+    else:
+        keys = dict(public_keys)
 
     def stamp() -> tuple[int, ...]:
         return tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in key_paths or [])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +24,7 @@ from minewatch.alerting import AlertState, AlertTransition
 from minewatch.config.facility import FacilityConfig
 from minewatch.ledger import Head, canonical_json
 
-SCHEMA_ID = "minewatch.regulator-message.v1"
+SCHEMA_ID: Final = "minewatch.regulator-message.v1"
 SCHEMA_URL = "https://minewatch.example/schemas/regulator-message.v1.schema.json"
 DESTINATION = "central_bank"
 

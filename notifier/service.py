@@ -103,7 +103,7 @@ class Notifier(BackgroundThread):
         policies: dict[str, Backoff] = {c.name: c.backoff for c in cfg.notify.channels}
         if cfg.notify.central_bank.enabled:
             policies[reg.DESTINATION] = cfg.notify.central_bank.backoff
-        channel_types = {
+        channel_types: dict[str, tuple[str, str]] = {
             c.name: (c.type, getattr(c, "format", "json")) for c in cfg.notify.channels
         }
         self.queues = Queues(self.outbox, self.counters, policies, channel_types, clock)

@@ -95,6 +95,7 @@ class FacilityAggregate(FacilityWindowKind):
             v, *(ctx.resolve(x, one) for x in (p.above, p.below, p.clear_above, p.clear_below))
         )
         thr = ctx.resolve(p.above or p.below, one)
+        assert thr is not None  # the params require above or below
         return Obs(
             one,
             instants,

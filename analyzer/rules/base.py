@@ -120,11 +120,10 @@ def compare(
     below: np.ndarray | None,
     clear_above: np.ndarray | None,
     clear_below: np.ndarray | None,
-) -> tuple[np.ndarray, ...]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ok, trigger, cleared) for a band: breach when strictly above ``above`` or strictly below
-    ``below``;
-    cleared when at/below ``clear_above`` and at/above ``clear_below`` (default: the trigger
-    thresholds)."""
+    ``below``; cleared when at/below ``clear_above`` and at/above ``clear_below`` (default: the
+    trigger thresholds)."""
     ok = ~np.isnan(value)
     with np.errstate(invalid="ignore"):
         trig = np.zeros(value.shape, bool)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, duration_validator, ns
 from minewatch.analyzer.rules.aggregate import facility_series, windowed
-from minewatch.analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef
+from minewatch.analyzer.rules.base import Aggregate, FacilityWindowKind, Obs, Timing, ValueRef
 from minewatch.units import MetricName
 
 _MD = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
@@ -66,7 +66,7 @@ class ScheduleParams(Timing):
         description="Whose summed load must come down (usually role: revenue_meter)"
     )
     window: float = 60.0
-    aggregate: str = "mean"
+    aggregate: Aggregate = "mean"
     orders: bool = Field(True, description="Enforce curtailment orders from the API/CLI")
     bans: list[CalendarBan] = Field(default_factory=list)
     tolerance_pct: float = Field(

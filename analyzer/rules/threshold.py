@@ -112,6 +112,7 @@ class Threshold(RuleKind):
             )
         v, ok, trig, clr = best  # type: ignore[misc]
         thr = above if above is not None else below
+        assert thr is not None  # the params require above or below
         if above is not None and below is not None:
             thr = np.where(np.nan_to_num(v) < below, below, above)
         return Obs(
