@@ -154,7 +154,13 @@ class RegulatorMessage(_M):
     model_config = ConfigDict(
         extra="forbid",
         populate_by_name=True,
-        json_schema_extra={"$id": SCHEMA_URL, "title": "minewatch regulator message v1"},
+        json_schema_extra={
+            "$id": SCHEMA_URL,
+            "title": "minewatch regulator message v1",
+            # the published schema's wording, independent of how this docstring is wrapped
+            "description": "One message from a facility to the central bank "
+            f"(schema ``{SCHEMA_ID}``).",
+        },
     )
 
     schema_: Literal["minewatch.regulator-message.v1"] = Field(SCHEMA_ID, alias="schema")
