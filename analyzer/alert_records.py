@@ -162,9 +162,8 @@ class AlertRecords:
     def groups(self) -> list[dict[str, Any]]:
         """Open alerts grouped by facility and rule family (what an operator's overview shows)."""
         rows = self._rows(
-            "SELECT group_key, family, severity, COUNT(*) AS n FROM alerts "
-            "WHERE resolved_at_ns IS NULL GROUP BY group_key, family, severity ORDER BY group_key, "
-            "severity",
+            "SELECT group_key, family, severity, COUNT(*) AS n FROM alerts WHERE resolved_at_ns "
+            "IS NULL GROUP BY group_key, family, severity ORDER BY group_key, severity",
             [],
         )
         return [dict(r) for r in rows]
@@ -188,9 +187,8 @@ class AlertRecords:
             if alert["resolved_at_ns"] is not None:
                 raise ValueError(f"alert {alert_id} is resolved; nothing to acknowledge")
             self._conn.execute(
-                "UPDATE alerts SET ack_by = ?, ack_comment = ?, ack_at_ns = ?, ack_expires_at_ns = "
-                "?, "
-                "updated_at_ns = ? WHERE id = ?",
+                "UPDATE alerts SET ack_by = ?, ack_comment = ?, ack_at_ns = ?, ack_expires_at_ns "
+                "= ?, updated_at_ns = ? WHERE id = ?",
                 (actor, comment, at, expires_at_ns, at, alert_id),
             )
         acked = self.get_alert(alert_id)
@@ -445,8 +443,7 @@ class AlertRecords:
         with self._lock:
             self._conn.execute(
                 "INSERT INTO analyzer_cursor (rule_id, last_ns) VALUES (?, ?) ON CONFLICT "
-                "(rule_id) "
-                "DO UPDATE SET last_ns = excluded.last_ns",
+                "(rule_id) DO UPDATE SET last_ns = excluded.last_ns",
                 (rule_id, last_ns),
             )
 

@@ -67,8 +67,7 @@ def add_order(
     created = alert_store.clock()
     cur = conn.execute(
         "INSERT INTO curtailment_orders (target_kw, starts_at_ns, ends_at_ns, response_s, "
-        "issued_by, "
-        "reason, created_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "issued_by, reason, created_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (float(target_kw), starts_at_ns, ends_at_ns, float(response_s), issued_by, reason, created),
     )
     order = orders(alert_store, order_id=cur.lastrowid)[0]

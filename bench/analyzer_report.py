@@ -179,8 +179,7 @@ def main() -> None:
     )
     print(
         f"report: {wall:.1f} s wall, {cpu:.1f} s CPU (goal <= 60 s); {rep['summary']['breaches']} "
-        "breaches, "
-        f"{len(rep['hourly'])} hourly records, {size / 1e6:.1f} MB JSON; load average "
+        f"breaches, {len(rep['hourly'])} hourly records, {size / 1e6:.1f} MB JSON; load average "
         f"{os.getloadavg()[0]:.1f}"
     )
     print(

@@ -144,8 +144,7 @@ def main() -> None:
     )
     print(
         f"ratio p50 {pct(lat, 50) / pct(base, 50):.1f}x   p99 {pct(lat, 99) / pct(base, 99):.1f}x  "
-        " "
-        f"mean {statistics.mean(lat):.2f} ms"
+        f" mean {statistics.mean(lat):.2f} ms"
     )
     print(
         f"telemetry -> analyzer -> signed, stored  p50 {pct(pipe, 50):7.2f} ms   p99 "

@@ -138,10 +138,9 @@ class ReceiverStore:
         where, args = sql_filters(facility_id=facility, kind=kind)
         with self.lock:
             rows = self.conn.execute(
-                "SELECT seq, message_id, idempotency_key, facility_id, kind, key_id, signed_at_s, "
-                "received_ns, "
-                f"ledger_seq, ledger_hash, body FROM received WHERE {where} AND seq > ? ORDER BY "
-                "seq LIMIT ?",
+                "SELECT seq, message_id, idempotency_key, facility_id, kind, key_id, "
+                "signed_at_s, received_ns, ledger_seq, ledger_hash, body FROM received WHERE "
+                f"{where} AND seq > ? ORDER BY seq LIMIT ?",
                 [*args, after_seq, limit],
             ).fetchall()
         cols = (

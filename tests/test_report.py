@@ -107,8 +107,7 @@ def test_report_cli(site, tmp_path):  # `site` fills the data folder the CLI rea
     (tmp_path / "dp").mkdir()
     (tmp_path / "dp" / "s21.yaml").write_text(
         "id: s21\nkind: asic_miner\nvendor: test\nmodel: s21\nmqtt: {fields: {power_w: {path: "
-        "p}}}\n"
-        "limits: {chip_temp_c: {max_above: 95, warn_above: 85, source: test limit}}\n"
+        "p}}}\nlimits: {chip_temp_c: {max_above: 95, warn_above: 85, source: test limit}}\n"
     )
     (tmp_path / "facility.yaml").write_text(
         "facility: {id: test-site, name: Test site}\nlicence: {number: CBT-0001, capacity_kw: 100, "
@@ -155,8 +154,7 @@ def test_curtail_cli_stores_and_validates(site, tmp_path):
 
     (tmp_path / "facility.yaml").write_text(
         "facility: {id: test-site, name: Test site}\nlicence: {number: CBT-0001, capacity_kw: "
-        "100}\n"
-        "storage: {data_dir: data}\n"
+        "100}\nstorage: {data_dir: data}\n"
     )
     args = [
         "curtail",

@@ -25,12 +25,9 @@ class RegistryParams(BaseModel):
         default_factory=list,
         description=(
             "Metrics that show a device is online: a sample of any of them within `seen_within` = "
-            "seen. "
-            "`missing` also counts any telemetry at all (the device table's first/last seen), so "
-            "every kind of "
-            "registered device — rigs, meters, hall sensors — is judged; listing heartbeats there "
-            "only makes "
-            "past periods exact"
+            "seen. `missing` also counts any telemetry at all (the device table's first/last "
+            "seen), so every kind of registered device — rigs, meters, hall sensors — is judged; "
+            "listing heartbeats there only makes past periods exact"
         ),
     )
     metric: str | None = Field(None, description="Shorthand for a single entry of `metrics`")
