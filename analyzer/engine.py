@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,16 @@ from minewatch.store.base import TelemetryStore
 log = logging.getLogger(__name__)
 
 HOURLY_CURSOR = "~hourly"
+
+
+@dataclass
+class LoopStatus:
+    """What ``stats()`` reports of the loop besides its counters."""
+
+    last_cycle_ms: float = 0.0
+    last_eval_ns: int | None = None
+    started_ns: int | None = None  # a missing device is judged only once watched for its window
+    problems: set[str] = field(default_factory=set)  # each said once, not every cycle
 
 
 class Analyzer:
@@ -70,13 +81,10 @@ class Analyzer:
             store, cfg.analysis.devices_refresh_s, self._cache, self.counters
         )
         self._states = self._persisted_states()
+        self.status = LoopStatus()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_cycle_ms = 0.0
-        self._last_eval_ns: int | None = None
-        self._started_ns: int | None = None
-        self._warned: set[str] = set()
 
     def _persisted_states(self) -> dict[str, dict[str, SubjectState]]:
         empty: dict[str, dict[str, SubjectState]] = {r.id: {} for r in self.evaluator.rules}
@@ -108,9 +116,9 @@ class Analyzer:
     def stats(self) -> dict[str, Any]:
         return {
             "cycles": self.counters.get("cycles_total"),
-            "last_cycle_ms": round(self._last_cycle_ms, 1),
-            "problems": sorted(self._warned),
-            "last_eval_ns": self._last_eval_ns,
+            "last_cycle_ms": round(self.status.last_cycle_ms, 1),
+            "problems": sorted(self.status.problems),
+            "last_eval_ns": self.status.last_eval_ns,
             "open_alerts": sum(len(s) for s in self._states.values()),
             "rules": len(self.evaluator.rules),
             **self.counters.snapshot(),
@@ -138,10 +146,10 @@ class Analyzer:
             plan = self.plan(now)
             self.muting.silences = self.alert_store.silences()
             self.recorder.begin_cycle()
-            if self._started_ns is None:
-                self._started_ns = now
+            if self.status.started_ns is None:
+                self.status.started_ns = now
             ctx = self.evaluator.context(
-                devices=self.devices.get(now), watch_start_ns=self._started_ns
+                devices=self.devices.get(now), watch_start_ns=self.status.started_ns
             )
             self.evaluator.prefetch(ctx, plan, self._cache)
             if self.devices.unknown_devices_read():
@@ -158,9 +166,9 @@ class Analyzer:
             if self.bus is not None:
                 for event in self.recorder.outbox:
                     self.bus.publish(event)
-            self._last_eval_ns = now
+            self.status.last_eval_ns = now
         self.counters.inc("cycles_total")
-        self._last_cycle_ms = (time.perf_counter() - t0) * 1000
+        self.status.last_cycle_ms = (time.perf_counter() - t0) * 1000
         return published
 
     def _cycle(
@@ -182,8 +190,8 @@ class Analyzer:
             self.alert_store.set_cursor(rule.id, int(instants[-1]))
         # e.g. registry rules without a registry: say so once, not every cycle
         for problem in ctx.problems:
-            if problem not in self._warned:
-                self._warned.add(problem)
+            if problem not in self.status.problems:
+                self.status.problems.add(problem)
                 log.warning("analyzer: %s", problem)
         published += self._overlay(ctx, now)
         self._publish_hours(now)
