@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from minewatch.errors import MinewatchError
 from minewatch.sample import now_ns
 
 
@@ -199,7 +200,7 @@ def register(app: typer.Typer) -> None:
         _cfg, _store, alerts, _bus = _open(config)
         try:
             a = alerts.acknowledge(alert_id, by, comment, parse_time(expires) if expires else None)
-        except (KeyError, ValueError) as exc:
+        except MinewatchError as exc:  # unknown, resolved, or a bad --expires
             raise typer.BadParameter(str(exc)) from exc
         typer.echo(
             json.dumps(

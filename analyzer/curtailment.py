@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from minewatch.analyzer.state import AlertStore
+from minewatch.errors import InvalidInput
 from minewatch.events import Event
 
 _SCHEMA = """
@@ -50,7 +51,7 @@ def add_order(
     issued_by: str,
     reason: str = "",
 ) -> dict[str, Any]:
-    """Store an order and publish ``curtailment.order``. Raises ValueError naming the bad field."""
+    """Store an order and publish ``curtailment.order``; ``InvalidInput`` names each bad field."""
     problems = []
     if not target_kw >= 0:
         problems.append(f"target_kw must be >= 0, got {target_kw!r}")
@@ -61,7 +62,7 @@ def add_order(
     if not issued_by.strip():
         problems.append("issued_by is required")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise InvalidInput("; ".join(problems))
     _ensure(alert_store)
     conn = alert_store.connection()
     created = alert_store.clock()

@@ -10,6 +10,7 @@ import yaml
 from minewatch.analyzer.engine import Analyzer
 from minewatch.analyzer.profile import validate_profile
 from minewatch.analyzer.state import AlertStore
+from minewatch.errors import Conflict, InvalidInput, NotFound
 from minewatch.events import EventBus
 from tests.support.analyzer import T0, S, load_cases, simple
 
@@ -361,3 +362,20 @@ def test_a_silence_that_would_mute_everything_or_nothing_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown matcher label"):
         alerts.add_silence([{"name": "zone", "value": "h1"}], T0, T0 + S, "ops", "hall 1")
     assert alerts.silences() == [] and [e.kind for e in events] == []
+
+
+def test_refusals_are_typed_for_the_api(tmp_path):
+    """The API answers by the exception's type: unknown -> 404, already resolved -> 409, bad input
+    -> 400 (``minewatch.errors``)."""
+    cfg, store, profiles = HYST.setup(tmp_path)
+    an, alerts = _analyzer(cfg, store, profiles, HYST.profile)
+    _run(an, range(0, 201, 10))
+    (resolved,) = alerts.list_alerts("resolved")
+    with pytest.raises(Conflict, match=f"alert {resolved['id']} is resolved"):
+        alerts.acknowledge(resolved["id"], "amir", "late", None)
+    with pytest.raises(NotFound, match="alert 999 not found"):
+        alerts.acknowledge(999, "amir", "typo", None)
+    with pytest.raises(NotFound, match="silence 7 not found"):
+        alerts.end_silence(7, "amir")
+    with pytest.raises(InvalidInput, match="state must be one of"):
+        alerts.list_alerts("burning")
