@@ -68,8 +68,18 @@ class Evidence(BaseModel):
     metric: str | None = None
     aggregate: str | None = None
     step_ns: int | None = None
-    points: tuple[tuple[int, float], ...] = ()
+    points: tuple[tuple[int, float | None], ...] = ()
     omitted: str | None = None
+
+    @field_validator("points", mode="before")
+    @classmethod
+    def _no_nan_points(cls, v: Any) -> Any:
+        if not isinstance(v, (list, tuple)):
+            return v  # pydantic names the problem
+        return [
+            (p[0], finite_or_none(p[1])) if isinstance(p, (list, tuple)) and len(p) == 2 else p
+            for p in v
+        ]
 
     @model_serializer(mode="wrap")
     def _without_unset(self, handler: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@ re-notifies nor forgets a repeat, an escalation, an acknowledgement or an open r
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from dataclasses import dataclass, fields
 from typing import Any
@@ -37,6 +38,8 @@ CREATE TABLE IF NOT EXISTS notify_cursor (
     seq  INTEGER NOT NULL
 );
 """
+
+log = logging.getLogger(__name__)
 
 _ACTIVE = sorted(s.value for s in ACTIVE_STATES)
 #: An acknowledgement without an expiry lasts until the alert ends.
@@ -124,14 +127,21 @@ class AlertTable:
 
     def active(self) -> list[NotificationState]:
         """Alerts the operator side still has business with: active ones and those with news to
-        send."""
+        send. A row whose stored transition no longer parses is logged and left out, so one bad row
+        cannot stop every timer."""
         rows = self.conn.execute(
             f"SELECT {', '.join(_FIELDS)} FROM notify_alerts WHERE state IN "
             f"({', '.join('?' * len(ACTIVE_STATES))}) OR pending_change IS NOT NULL "
             "ORDER BY alert_id",
             _ACTIVE,
         ).fetchall()
-        return [self._state(r) for r in rows]
+        out = []
+        for r in rows:
+            try:
+                out.append(self._state(r))
+            except ValueError as exc:
+                log.error("notify_alerts row for alert %s skipped: %s", r[0], exc)
+        return out
 
     def count_active(self) -> int:
         return self.conn.execute(

@@ -139,3 +139,21 @@ def test_values_compare_as_text() -> None:
     matcher value now matches its label text in both."""
     assert silence_matches({"subject": 7}, {**LABELS, "subject": "7"})
     assert _transition(subject="7").labels["subject"] == "7"
+
+
+def test_evidence_points_carry_no_nan() -> None:
+    ev = Evidence(metric="m", points=((T0, math.nan), (T0 + 1, 2.0)))
+    assert ev.model_dump(mode="json")["points"] == [[T0, None], [T0 + 1, 2.0]]
+
+
+def test_a_stored_row_that_no_longer_parses_is_skipped_not_fatal(tmp_path: Path) -> None:
+    table = AlertTable(Ledger(tmp_path / "state.db").conn())
+    good = _transition()
+    table.put(NotificationState(good.alert_id, good, AlertState.FIRING))
+    table.conn.execute(
+        "INSERT INTO notify_alerts (alert_id, payload, state) VALUES (9, ?, 'firing')",
+        ('{"alert_id": 9, "to_state": "burning"}',),
+    )
+    assert [st.alert_id for st in table.active()] == [good.alert_id]
+    with pytest.raises(ValueError, match=r"alert\.transition payload is not valid"):
+        table.get(9)
