@@ -19,17 +19,18 @@ from minewatch.api.errors import ApiError, bad_param
 from minewatch.api.facility import api_record
 from minewatch.api.params import parse_step, parse_time, rfc3339
 from minewatch.api.routes.alerts import alert_store
+from minewatch.errors import Conflict
 
 router = APIRouter(prefix="/api/v1", tags=["actions"])
 operator = require("operator")
 
 
 def _analyzer_error(exc: Exception) -> ApiError:
-    """The analyzer's own refusals (ValueError/KeyError with a sentence naming the field) as 4xx."""
+    """The analyzer's own refusals (``minewatch.errors``, a sentence naming the field) as 4xx."""
     text = str(exc).strip("'\"")
-    if isinstance(exc, KeyError):
+    if isinstance(exc, LookupError):
         return ApiError(404, None, text)
-    return ApiError(409 if "resolved" in text else 400, None, text)
+    return ApiError(409 if isinstance(exc, Conflict) else 400, None, text)
 
 
 class AckRequest(BaseModel):
@@ -60,7 +61,7 @@ def acknowledge(
         raise bad_param("expires_at", f"must be in the future, got {rfc3339(expires)}")
     try:
         return api_record(store.acknowledge(alert_id, who.actor, body.comment, expires))  # type: ignore[attr-defined]
-    except (KeyError, ValueError) as exc:
+    except (LookupError, ValueError, Conflict) as exc:
         raise _analyzer_error(exc) from None
 
 
@@ -109,7 +110,7 @@ def add_silence(
                 kind=body.kind,
             )
         )
-    except (KeyError, ValueError) as exc:
+    except (LookupError, ValueError, Conflict) as exc:
         raise _analyzer_error(exc) from None
 
 
