@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from minewatch.errors import MinewatchError
 from minewatch.sample import now_ns
 
 
@@ -189,7 +190,7 @@ def register(app: typer.Typer) -> None:
         _cfg, _store, alerts, _bus = _open(config)
         try:
             a = alerts.acknowledge(alert_id, by, comment, parse_time(expires) if expires else None)
-        except (KeyError, ValueError) as exc:
+        except (MinewatchError, ValueError) as exc:
             raise typer.BadParameter(str(exc)) from exc
         typer.echo(
             json.dumps(

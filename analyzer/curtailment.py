@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from minewatch.analyzer.state import AlertStore
+from minewatch.errors import InvalidInput
 from minewatch.events import Event
 
 _SCHEMA = """
@@ -61,7 +62,7 @@ def add_order(
     if not issued_by.strip():
         problems.append("issued_by is required")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise InvalidInput("; ".join(problems))
     _ensure(alert_store)
     conn = alert_store.connection()
     created = alert_store.clock()

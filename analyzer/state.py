@@ -18,6 +18,7 @@ from typing import Any
 
 from minewatch.analyzer.lifecycle import AlertState
 from minewatch.db import connect
+from minewatch.errors import Conflict, InvalidInput, NotFound
 from minewatch.events import Event, EventBus
 from minewatch.sample import now_ns
 
@@ -177,16 +178,16 @@ class AlertStore:
         re-notifies if the
         alert is still firing then (a forgotten ack must not hide a live problem)."""
         if not actor.strip():
-            raise ValueError("acknowledgement needs an actor")
+            raise InvalidInput("acknowledgement needs an actor")
         at = self.clock()
         if expires_at_ns is not None and expires_at_ns <= at:
-            raise ValueError("expires_at must be in the future")
+            raise InvalidInput("expires_at must be in the future")
         with self._lock:
             alert = self.get_alert(alert_id)
             if alert is None:
-                raise KeyError(f"alert {alert_id} not found")
+                raise NotFound(f"alert {alert_id} not found")
             if alert["resolved_at_ns"] is not None:
-                raise ValueError(f"alert {alert_id} is resolved; nothing to acknowledge")
+                raise Conflict(f"alert {alert_id} is resolved; nothing to acknowledge")
             self._conn.execute(
                 "UPDATE alerts SET ack_by = ?, ack_comment = ?, ack_at_ns = ?, ack_expires_at_ns = ?, "
                 "updated_at_ns = ? WHERE id = ?",
@@ -237,7 +238,7 @@ class AlertStore:
         if not (reason or "").strip():
             problems.append("reason is required")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise InvalidInput("; ".join(problems))
         at = self.clock()
         with self._lock:
             cur = self._conn.execute(
@@ -490,7 +491,7 @@ class AlertStore:
     def _silence(self, sid: int) -> dict[str, Any]:
         rows = self._rows("SELECT * FROM alert_silences WHERE id = ?", [sid])
         if not rows:
-            raise KeyError(f"silence {sid} not found")
+            raise NotFound(f"silence {sid} not found")
         return self._silence_dict(rows[0])
 
     @staticmethod
