@@ -13,13 +13,12 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
 
-from minewatch.api.errors import ApiError
-from minewatch.configfile import ConfigError
+from minewatch.api.errors import Unauthenticated
+from minewatch.errors import ConfigError
 
 ROLES = ("operator", "inspector", "admin")
 COOKIE = "minewatch_token"
@@ -112,46 +111,17 @@ def presented_token(request: Request) -> str | None:
     return request.cookies.get(COOKIE) or None
 
 
-def authenticate(request: Request) -> Principal:
-    """The caller, or 401 saying what was missing or wrong."""
-    tokens: TokenTable = request.app.state.ctx.tokens
+def authenticate(request: Request, tokens: TokenTable) -> Principal:
+    """The caller (also kept on ``request.state`` for the access log), or 401 saying what was
+    missing or wrong."""
     token = presented_token(request)
     if token is None:
-        raise ApiError(
-            401,
-            "Authorization",
+        raise Unauthenticated(
             "missing bearer token (send 'Authorization: Bearer <token>' or log in at /login)",
-            headers={"WWW-Authenticate": "Bearer"},
+            challenge="Bearer",
         )
     principal = tokens.principal(token)
     if principal is None:
-        raise ApiError(
-            401,
-            "Authorization",
-            "token not recognised",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
+        raise Unauthenticated("token not recognised", challenge='Bearer error="invalid_token"')
     request.state.principal = principal
     return principal
-
-
-def require(*roles: str) -> Callable[[Request], Principal]:
-    """Dependency: an authenticated caller whose role is one of ``roles`` (admin always passes)."""
-    allowed = set(roles) | {"admin"}
-
-    def dependency(request: Request) -> Principal:
-        principal = authenticate(request)
-        if principal.role not in allowed:
-            raise ApiError(
-                403,
-                None,
-                f"role {principal.role!r} may not do this; "
-                f"needs one of {', '.join(sorted(allowed))}",
-            )
-        return principal
-
-    return dependency
-
-
-#: Any authenticated role may read live data.
-any_role = require(*ROLES)
