@@ -49,7 +49,8 @@ class TokenTable:
 
     @classmethod
     def parse(cls, text: str, source: str) -> TokenTable:
-        """Parse ``role:token,role:token``; errors name the entry by position, never echo a token."""
+        """Parse ``role:token,role:token``; errors name the entry by position and never echo a
+        token (they end up in logs)."""
         problems: list[str] = []
         pairs: list[tuple[str, str]] = []
         entries = [e.strip() for e in text.split(",") if e.strip()]
@@ -60,7 +61,8 @@ class TokenTable:
                 problems.append(f"{source}: entry {i}: expected 'role:token'")
             elif role not in ROLES:
                 problems.append(
-                    f"{source}: entry {i}: unknown role {role!r}; expected one of {', '.join(ROLES)}"
+                    f"{source}: entry {i}: unknown role {role!r}; "
+                    f"expected one of {', '.join(ROLES)}"
                 )
             elif len(token) < MIN_TOKEN_LEN:
                 problems.append(
@@ -70,7 +72,8 @@ class TokenTable:
                 pairs.append((role, token))
         if not entries:
             problems.append(
-                f"{source}: no tokens; set it to e.g. 'operator:<token>,inspector:<token>,admin:<token>'"
+                f"{source}: no tokens; set it to e.g. "
+                "'operator:<token>,inspector:<token>,admin:<token>'"
             )
         if problems:
             raise ConfigError(problems)

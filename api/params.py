@@ -1,6 +1,7 @@
 """Parsing and formatting of the API's parameters: RFC 3339 times, steps like ``5m``, paging.
 
-Every parser raises ``BadParameter`` naming the parameter, so each route states its checks in one line.
+Every parser raises ``BadParameter`` naming the parameter, so each route states its checks in one
+line.
 """
 
 from __future__ import annotations
@@ -117,12 +118,14 @@ def check_points(start_ns: int, end_ns: int, step_ns: int, what: str = "step") -
         raise BadParameter(
             what,
             f"too many points: {points} buckets of {format_step(step_ns)} in the range, "
-            f"at most {MAX_POINTS}; use a step of at least {format_step(suggest_step(start_ns, end_ns))}",
+            f"at most {MAX_POINTS}; "
+            f"use a step of at least {format_step(suggest_step(start_ns, end_ns))}",
         )
 
 
 def suggest_step(start_ns: int, end_ns: int) -> int:
-    """The smallest friendly step (whole s, m, h or d) that keeps the range within ``MAX_POINTS``."""
+    """The smallest friendly step (whole s, m, h or d) that keeps the range within
+    ``MAX_POINTS``."""
     return _round_up_step(-(-(end_ns - start_ns) // MAX_POINTS))
 
 

@@ -105,7 +105,8 @@ def run_size(
         t0 = time.perf_counter()
         rig = fill(store, n_rigs, now, meter)
         print(
-            f"  filled {n_rigs} rigs{' + meter' if meter else ''} in {time.perf_counter() - t0:.1f} s",
+            f"  filled {n_rigs} rigs{' + meter' if meter else ''} "
+            f"in {time.perf_counter() - t0:.1f} s",
             flush=True,
         )
         app = create_app(cfg, store, tokens=TokenTable([("operator", TOKEN)]), profiles=profiles)
@@ -192,7 +193,8 @@ def main() -> None:
     for n in (int(x) for x in args.sizes.split(",")):
         for meter in (True, False):
             print(
-                f"\n{n} rigs, {'with revenue meter' if meter else 'no meter (power = sum over rigs)'}:"
+                f"\n{n} rigs, "
+                f"{'with revenue meter' if meter else 'no meter (power = sum over rigs)'}:"
             )
             rows = run_size(n, meter, args.requests, profiles)
             base = rows[0][1]

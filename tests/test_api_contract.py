@@ -8,8 +8,12 @@ rig-01 chip temperatures every 10 s rising from 50.0 by 0.1 per sample.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import httpx
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,7 +24,7 @@ from minewatch.store import SqliteStore, StoreUnavailable
 from tests.support.api import NOW_NS, TOKENS, KnownFacility, fill_known_facility, make_client
 
 
-def error_of(resp, status: int) -> dict:  # type: ignore[no-untyped-def]
+def error_of(resp: httpx.Response, status: int) -> dict[str, Any]:
     assert resp.status_code == status, resp.text
     return resp.json()["error"]
 
@@ -91,7 +95,9 @@ def test_health_is_public_and_reports_store(client: TestClient) -> None:
 
 def test_health_says_degraded_when_store_fails(known: KnownFacility) -> None:
     class DownStore(SqliteStore):
-        def latest(self, devices=None, metrics=None):  # type: ignore[no-untyped-def]
+        def latest(
+            self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None
+        ) -> pd.DataFrame:
             raise StoreUnavailable("disk unavailable")
 
     known.store = DownStore(known.store.path)

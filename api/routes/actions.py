@@ -122,7 +122,8 @@ def orders(store: Alerts, start: str | None = None, end: str | None = None) -> d
 
 @router.post("/curtailment/orders", status_code=201)
 def add_order(who: Operator, store: Alerts, body: OrderRequest) -> dict[str, Any]:
-    """Record an order from the grid operator or regulator; the schedule rule checks the response."""
+    """Record an order from the grid operator or regulator; the schedule rule checks the
+    response."""
     starts = parse_time("starts_at", body.starts_at)
     ends = _period(starts, body.ends_at)
     order = curtailment.add_order(

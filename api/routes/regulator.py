@@ -1,4 +1,5 @@
-"""The central-bank channel's state (``minewatch.api.regulator``), for the page and for monitoring."""
+"""The central-bank channel's state (``minewatch.api.regulator``), for the page and for
+monitoring."""
 
 from __future__ import annotations
 

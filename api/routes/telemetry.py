@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Query
 
@@ -25,7 +25,7 @@ from minewatch.api.params import (
     time_range,
 )
 from minewatch.sample import NS_PER_S
-from minewatch.store.base import AGGREGATES
+from minewatch.store.base import AGGREGATES, Aggregate
 from minewatch.units import UNIT_SUFFIXES
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(any_role)], tags=["telemetry"])
@@ -46,7 +46,8 @@ def unit_of(metric: str) -> str | None:
 
 @router.get("/facility")
 def facility(ctx: Ctx) -> dict[str, Any]:
-    """Total power against the licensed capacity, devices online/offline, active alerts by severity."""
+    """Total power against the licensed capacity, devices online/offline, active alerts by
+    severity."""
     table = DeviceTable.load(ctx, ctx.clock())
     return facility_summary(ctx, table, active_alerts(ctx))
 
@@ -118,14 +119,14 @@ def device(ctx: Ctx, device_id: str) -> dict[str, Any]:
     row = _device_row(table, device_id)
     latest = ctx.store.latest(devices=[device_id])
     metrics = {
-        r.metric: {
-            "value": float(r.value),
-            "unit": unit_of(r.metric),
-            "ts": rfc3339(int(r.ts)),
-            "age_s": round((now - int(r.ts)) / NS_PER_S, 1),
-            "limit": limit_of(ctx, str(row["model"]), r.metric),
+        r["metric"]: {
+            "value": float(r["value"]),
+            "unit": unit_of(r["metric"]),
+            "ts": rfc3339(int(r["ts"])),
+            "age_s": round((now - int(r["ts"])) / NS_PER_S, 1),
+            "limit": limit_of(ctx, str(row["model"]), r["metric"]),
         }
-        for r in latest.itertuples(index=False)
+        for r in latest.to_dict("records")
     }
     profile = ctx.profiles.get(str(row["model"]))
     alerts = active_alerts(ctx)
@@ -164,6 +165,7 @@ def series(
         raise BadParameter("metric", "required, e.g. metric=chip_temp_c")
     if agg not in AGGREGATES:
         raise BadParameter("agg", f"must be one of {', '.join(AGGREGATES)}, got {agg!r}")
+    aggregate = cast(Aggregate, agg)  # one of AGGREGATES, checked just above
     start_ns, end_ns = time_range(start, end, ctx.clock(), HOUR_NS, MAX_SPAN_NS)
     step_ns = parse_step("step", step) if step is not None else None
     if step_ns is not None:
@@ -177,13 +179,14 @@ def series(
             "metric", f"device {device_id!r} has no metric {metric!r}; it has: {listed}"
         )
     df = ctx.store.query(
-        start_ns, end_ns, devices=[device_id], metrics=[metric], step_ns=step_ns, agg=agg
-    )  # type: ignore[arg-type]
+        start_ns, end_ns, devices=[device_id], metrics=[metric], step_ns=step_ns, agg=aggregate
+    )
     if len(df) > MAX_POINTS:
         raise BadParameter(
             "step",
             f"too many points: {len(df)} raw samples in the range, at most {MAX_POINTS}; "
-            f"pass step (e.g. step={format_step(suggest_step(start_ns, end_ns))}) or a shorter range",
+            f"pass step (e.g. step={format_step(suggest_step(start_ns, end_ns))}) "
+            "or a shorter range",
         )
     return {
         "device": device_id,
@@ -193,5 +196,5 @@ def series(
         "end": rfc3339(end_ns),
         "step": format_step(step_ns) if step_ns else None,
         "agg": agg if step_ns else None,
-        "points": [[rfc3339(int(t)), float(v)] for t, v in zip(df["ts"], df["value"])],
+        "points": [[rfc3339(int(t)), float(v)] for t, v in zip(df["ts"], df["value"], strict=True)],
     }
