@@ -95,7 +95,7 @@ def refusal_response(exc: MinewatchError) -> JSONResponse:
     else:
         parameter, reason = None, str(exc)
     if status >= 500:
-        log.error("request failed: %s: %s", type(exc).__name__, reason)
+        log.warning("request failed: %s: %s", type(exc).__name__, reason)
     headers = {"WWW-Authenticate": exc.challenge} if isinstance(exc, Unauthenticated) else None
     return JSONResponse(error_body(status, parameter, reason), status_code=status, headers=headers)
 
