@@ -1,5 +1,5 @@
 """What a route may ask FastAPI for, as ``Annotated`` aliases: the context, the live hub, the alert
-state, and the caller in a given role.
+state, the simulator, and the caller in a given role.
 
 Routes declare ``ctx: Ctx`` or ``who: Operator`` instead of reaching into ``request.app.state``, so
 the signature says what a route needs and a test can swap any of it with
@@ -10,15 +10,20 @@ takes the context through ``get_ctx`` too, so one override replaces it everywher
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
 from minewatch.analyzer.state import AlertStore
 from minewatch.api.auth import ROLES, Principal, authenticate
-from minewatch.api.context import ApiContext
+from minewatch.api.context import ApiContext, FaultTarget
 from minewatch.api.live import LiveHub
-from minewatch.errors import PermissionDenied, StoreUnavailable
+from minewatch.errors import MinewatchError, NotFound, PermissionDenied, StoreUnavailable
+
+T = TypeVar("T")
+
+NO_ALERT_STATE = "alert state is not available: no analyzer state database in this deployment"
+NO_SIMULATOR = "no simulator runs in this process; faults can be injected only in `minewatch demo`"
 
 
 def get_ctx(request: Request) -> ApiContext:
@@ -38,16 +43,27 @@ def get_hub(request: Request) -> LiveHub:
 Hub = Annotated[LiveHub, Depends(get_hub)]
 
 
+def present(part: T | None, missing: MinewatchError) -> T:
+    """``part``, or ``missing`` raised: the parts beside the API are optional per deployment."""
+    if part is None:
+        raise missing
+    return part
+
+
 def get_alert_store(ctx: Ctx) -> AlertStore:
     """The analyzer's alert state, or 503 when this deployment has none."""
-    if ctx.alert_store is None:
-        raise StoreUnavailable(
-            "alert state is not available: no analyzer state database in this deployment"
-        )
-    return ctx.alert_store
+    return present(ctx.alert_store, StoreUnavailable(NO_ALERT_STATE))
 
 
 Alerts = Annotated[AlertStore, Depends(get_alert_store)]
+
+
+def get_simulator(ctx: Ctx) -> FaultTarget:
+    """The demo's simulated facility, or 404: no other deployment has faults to inject."""
+    return present(ctx.faults, NotFound(NO_SIMULATOR))
+
+
+Simulator = Annotated[FaultTarget, Depends(get_simulator)]
 
 
 def require(*roles: str) -> Callable[[Request, ApiContext], Principal]:

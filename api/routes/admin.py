@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from minewatch.api.context import FaultTarget
-from minewatch.api.dependencies import Admin, Ctx
+from minewatch.api.dependencies import Admin, Simulator
 from minewatch.api.errors import BadParameter
-from minewatch.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -27,18 +25,6 @@ class FaultRequest(BaseModel):
     target: str | None = Field(
         None, description="Rig serial or Modbus device name; facility-wide faults take none"
     )
-
-
-def get_simulator(ctx: Ctx) -> FaultTarget:
-    """The demo's simulated facility, or 404: no other deployment has faults to inject."""
-    if ctx.faults is None:
-        raise NotFound(
-            "no simulator runs in this process; faults can be injected only in `minewatch demo`"
-        )
-    return ctx.faults
-
-
-Simulator = Annotated[FaultTarget, Depends(get_simulator)]
 
 
 def _refused(exc: LookupError | ValueError) -> BadParameter:
