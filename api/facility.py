@@ -257,8 +257,7 @@ def alert_counts(alerts: list[dict[str, Any]] | None) -> dict[str, Any] | None:
 
 def api_record(obj: Any) -> Any:
     """Plain dicts from the analyzer, with every ``*_ns`` timestamp turned into RFC 3339 (key
-    without
-    ``_ns``) and evidence points ``[ts_ns, value]`` into ``[time, value]``."""
+    without ``_ns``) and evidence points ``[ts_ns, value]`` into ``[time, value]``."""
     if isinstance(obj, dict):
         out: dict[str, Any] = {}
         for k, v in obj.items():

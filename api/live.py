@@ -78,8 +78,7 @@ class LiveHub:
 
     def _refresh_trend(self, table: DeviceTable, now: int) -> dict[str, Any]:
         """The last 30 minutes of facility power. After the first full read only the buckets since
-        the
-        previous refresh are read again (at 30,000 rigs the full read is the costly part)."""
+        the previous refresh are read again (at 30,000 rigs the full read is the costly part)."""
         start = now - TREND_WINDOW_NS
         old = self._trend
         if old is not None and old["points"]:
@@ -107,8 +106,7 @@ class LiveHub:
 
 def _slim(alert: dict[str, Any]) -> dict[str, Any]:
     """An alert without its evidence points (up to 240 per alert, every 2 s, to every page); the
-    page
-    keeps the metric name and fetches the series when the operator opens the alert."""
+    page keeps the metric name and fetches the series when the operator opens the alert."""
     evidence = alert.get("evidence")
     return {
         **alert,

@@ -7,10 +7,8 @@ tables), and 24 h of one rig's chip temperature at a 10 s interval (8,640 points
 HTTP to a real uvicorn server on loopback, one at a time; figures are medians and p95 of
 ``--requests`` requests after two warm-ups. The live snapshot (what every open page costs the server
 every 2 s, shared by all pages) is timed in-process, in its steady state (trend read incrementally)
-and
-cold (the first page opened reads the whole 30-minute trend). The facility is measured twice: with
-the
-revenue meter (the normal case) and without (power summed over every rig).
+and cold (the first page opened reads the whole 30-minute trend). The facility is measured twice:
+with the revenue meter (the normal case) and without (power summed over every rig).
 
 Run: ``python bench/api_latency.py [--sizes 200,30000] [--requests 30]``
 """

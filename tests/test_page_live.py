@@ -208,8 +208,7 @@ def test_regulator_channel_card_and_alert_values(
     chromium: Browser, live: tuple[KnownFacility, ApiServer]
 ) -> None:
     """The card reads the notifier's outbox and the ledger in the shared state database: a dead
-    message
-    turns it red, and the last delivery and the ledger head are shown."""
+    message turns it red, and the last delivery and the ledger head are shown."""
     from minewatch.ledger import Ledger
     from minewatch.notifier.outbox import Outbox
     from minewatch.notifier.regulator import DESTINATION
