@@ -85,7 +85,6 @@ def require(*roles: str) -> Callable[[Request, ApiContext], Principal]:
 #: Any authenticated role may read live data.
 any_role = require(*ROLES)
 
-AnyRole = Annotated[Principal, Depends(any_role)]
 Operator = Annotated[Principal, Depends(require("operator"))]
 Inspector = Annotated[Principal, Depends(require("inspector"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
