@@ -13,15 +13,11 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from minewatch.errors import ConfigError
+
+__all__ = ["ConfigError", "format_validation_error", "load_model", "read_yaml", "validate"]
+
 M = TypeVar("M", bound=BaseModel)
-
-
-class ConfigError(Exception):
-    """One or more problems in one or more config files; ``problems`` lists them all."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
