@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from minewatch.collector.context import facility_profiles, facility_registry  # noqa: E402
+from minewatch.profiles import load_facility_profiles
+from minewatch.registry import facility_registry  # noqa: E402
 from minewatch.collector.mqtt import MqttCollector  # noqa: E402
 from minewatch.config import load_facility  # noqa: E402
 from minewatch.simulator.build import build_facility  # noqa: E402
@@ -96,8 +97,8 @@ def baseline_drain(port: int, topic: str, publish) -> tuple[float, float]:
 
 
 def collector_drain(cfg, store, publish) -> tuple[float, float, dict]:
-    profiles = facility_profiles(cfg)
-    registry = facility_registry(cfg, profiles)
+    profiles = load_facility_profiles(cfg)
+    registry = facility_registry(cfg, set(profiles))
     col = MqttCollector(cfg, store, profiles, registry)
     col.start()
     col.wait_ready(10)
@@ -116,8 +117,8 @@ def collector_drain(cfg, store, publish) -> tuple[float, float, dict]:
 def live_stream(cfg, config_path: Path, store, port: int, rate: int, seconds: float) -> dict:
     """The simulator CLI in its own process (so it does not share our GIL) publishes ``rate`` rigs
     once a second; the collector runs here."""
-    profiles = facility_profiles(cfg)
-    col = MqttCollector(cfg, store, profiles, facility_registry(cfg, profiles))
+    profiles = load_facility_profiles(cfg)
+    col = MqttCollector(cfg, store, profiles, facility_registry(cfg, set(profiles)))
     col.start()
     col.wait_ready(10)
     sim = subprocess.Popen(

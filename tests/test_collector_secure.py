@@ -11,7 +11,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from minewatch.collector.context import facility_profiles, facility_registry
+from minewatch.profiles import load_facility_profiles
+from minewatch.registry import facility_registry
 from minewatch.collector.mqtt import MqttCollector
 from minewatch.config import load_facility
 from minewatch.sample import now_ns
@@ -48,9 +49,9 @@ def collector(tmp_path: Path, broker: Broker, ca: Path) -> MqttCollector:
             password_env="TEST_MQTT_PASSWORD",
         )
     )
-    profiles = facility_profiles(cfg)
+    profiles = load_facility_profiles(cfg)
     return MqttCollector(
-        cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, profiles)
+        cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, set(profiles))
     )
 
 
