@@ -1,12 +1,13 @@
-"""Whole-configuration checks: the facility file plus everything it points at, all problems at once."""
+"""Whole-configuration checks: the facility file and all it points at, every problem at once."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from minewatch.analyzer.profile import load_compliance_profile
 from minewatch.config import FacilityConfig, load_facility
-from minewatch.configfile import ConfigError
+from minewatch.errors import ConfigError
 from minewatch.profiles import DeviceProfile, load_facility_profiles
 from minewatch.profiles.fit import mqtt_problems, polling_problems
 from minewatch.registry import load_registry
@@ -33,10 +34,6 @@ def check_facility(path: Path) -> list[str]:
             load_registry(cfg.path(cfg.registry), set(profiles) if profiles else None)
         except ConfigError as exc:
             problems.extend(exc.problems)
-    try:
-        from minewatch.analyzer.profile import load_compliance_profile
-    except ModuleNotFoundError:
-        return problems
     try:
         load_compliance_profile(cfg.analysis.compliance_profile, cfg.base_dir)
     except ConfigError as exc:
