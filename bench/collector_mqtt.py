@@ -8,7 +8,7 @@ Two measurements, both against a real Mosquitto on loopback, in the same run:
    (the baseline: what one paho client can take in at all) and by the collector (decode + write +
    ack after write). Ratio = collector rate / baseline rate.
 2. **Live stream** — the simulator (its own process) publishing a facility-scale rate (default
-   3,000 rigs once a second = 3,000 msg/s ≈ 30,000 rigs every 10 s, DESIGN.md "Scale to plan for")
+   3,000 rigs once a second = 3,000 msg/s, about 30,000 rigs every 10 s, the largest site minewatch plans for)
    for some seconds: does the collector keep up, and how far behind (lag = store time − sample
    time) does it get?
 

@@ -41,7 +41,8 @@ REASONS = (
     "internal_error",
 )
 _UNIT_NS = {"s": NS_PER_S, "ms": 1_000_000, "us": 1_000, "ns": 1}
-# Firmware JSON quirks that strict parsers refuse: bare nan/inf tokens (research/miners.md §0).
+# Firmware JSON quirks that strict parsers refuse: bare nan/inf tokens (Avalon firmware; pyasic's
+# BaseMinerRPCAPI._load_api_data, github.com/UpstreamData/pyasic, tolerates the same).
 _BARE_NONFINITE = re.compile(r"([:\[,]\s*)(-?)(nan|inf(?:inity)?)(?=\s*[,\]}])", re.IGNORECASE)
 _MISSING = object()
 #: A device id taken from a topic level becomes a stored key and a tag: printable, no spaces,

@@ -3,7 +3,8 @@
 Threads and why:
 - paho's network thread (``loop_start``) only puts each message into a bounded queue. Any work there
   delays keepalives for every message, and an exception there kills the thread silently unless
-  ``suppress_exceptions`` is set (research/collectors.md (b) 3) — both are handled here.
+  ``suppress_exceptions`` is set (paho-mqtt ``Client.suppress_exceptions``, default False; seen on
+  paho-mqtt 2.2.0) — both are handled here.
 - a decoder thread drains the queue in batches and decodes them; a writer thread writes each batch
   to the store in one call and then sends the PUBACKs (``manual_ack``). Two threads, because SQLite
   and network writes release the GIL: batch N+1 decodes while batch N is written. A message whose
@@ -42,7 +43,7 @@ from minewatch.store import StoreUnavailable, TelemetryStore
 
 log = logging.getLogger(__name__)
 
-#: Role of a device when its group names none: rules select devices by role (contracts.md).
+#: Role of a device when its group names none: compliance rules select devices by role.
 ROLE_BY_KIND = {
     "asic_miner": "rig",
     "env_sensor": "hall_sensor",

@@ -2,12 +2,10 @@
 
 Each entry's hash is SHA-256 over the previous entry's hash and the canonical JSON of the entry
 (its sequence number, time, kind, actor, subject and payload), so editing, deleting or reordering
-any
-entry breaks the chain at that entry. A rewrite of the whole tail from some entry on is caught by
-the
-anchors the central bank holds: every regulator message carries the head (seq, hash) at the time it
-was
-written (DESIGN.md decision 6; research/compliance.md §5.4).
+any entry breaks the chain at that entry. A rewrite of the whole tail from some entry on is caught
+by the anchors the central bank holds: every regulator message carries the head (seq, hash) at the
+time it was written, an external anchor in the sense of audit trails that must not obscure prior
+values (21 CFR 11.10(e)).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ FAULTS = ("over_voltage", "phase_imbalance", "smoke_alarm", "coolant_pump_failur
 
 
 class FacilityView(Protocol):
-    """What these servers read from ``minewatch.simulator.facility.SimFacility`` (contracts.md):
+    """What these servers read from ``minewatch.simulator.facility.SimFacility`` (the interface both simulators share):
     rigs with
     ``serial``, ``zone``, ``rack``, ``power_w``; optionally ``halls`` with per-hall climate."""
 

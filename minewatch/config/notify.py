@@ -2,9 +2,9 @@
 silenceable).
 
 Durations are seconds (floats) so tests can run the whole lifecycle in milliseconds; defaults follow
-Alertmanager practice (research/compliance.md §6.1: group_wait 30 s, group_interval 5 min, repeat 4
-h)
-and §6.3 (critical repeat 30 min).
+Prometheus Alertmanager's (group_wait 30 s, group_interval 5 min, repeat_interval 4 h:
+https://prometheus.io/docs/alerting/latest/configuration/), with critical alerts repeated every
+30 min.
 """
 
 from __future__ import annotations

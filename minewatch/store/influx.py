@@ -1,4 +1,4 @@
-"""InfluxDB backend of the telemetry store: line protocol in, InfluxQL out (DESIGN.md decision 1).
+"""InfluxDB backend of the telemetry store: line protocol in, InfluxQL out (InfluxDB 1.x and 2.x).
 
 Schema (docs/influxdb.md): one measurement per device kind (``asic_miner``, ``power_meter``, ...),
 tags ``facility, device, zone, rack, model, role`` (stable identity only), one float field per
