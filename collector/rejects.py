@@ -20,10 +20,14 @@ RAW_KEEP_BYTES = 2048
 
 
 class RejectLike(Protocol):
-    reason: str
-    device: str
-    field: str
-    detail: str
+    @property
+    def reason(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def field(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
 
 
 class RateLimitedLog:

@@ -12,11 +12,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from minewatch.profiles import load_facility_profiles
-from minewatch.registry import facility_registry
 from minewatch.collector.decode import PayloadDecoder
 from minewatch.collector.mqtt import MqttCollector
 from minewatch.config import load_facility
+from minewatch.profiles import load_facility_profiles
+from minewatch.registry import facility_registry
 from minewatch.sample import NS_PER_S, Sample, now_ns
 from minewatch.store import SqliteStore, StoreUnavailable
 from tests.support.mosquitto import Broker, start_mosquitto
@@ -333,7 +333,7 @@ def test_broker_down_at_boot_is_retried(tmp_path: Path) -> None:
 def test_registry_edits_are_picked_up_without_a_restart(
     tmp_path: Path, mosquitto: Broker, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("minewatch.collector.mqtt.REGISTRY_CHECK_S", 0.0)
+    monkeypatch.setattr("minewatch.collector.registry_watch.REGISTRY_CHECK_S", 0.0)
     col = make_collector(tmp_path, mosquitto)
     col.start()
     assert col.wait_ready(10)

@@ -9,6 +9,7 @@ and runs the command from a folder that is not the checkout.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -25,13 +26,22 @@ from tests.support.waiting import wait_for
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: Not part of the source: a stale ``build/`` would even put deleted modules into the wheel.
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "data", "*.egg-info", "__pycache__", ".pytest_cache"
+)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``python -m build --wheel`` without network: the test venv already has setuptools."""
+    """``python -m build --wheel`` without network (the test venv has setuptools and wheel), from a
+    copy of the working tree (links kept as links), so the checkout gets no ``build/``."""
+    src = tmp_path_factory.mktemp("src") / "minewatch"
+    shutil.copytree(ROOT, src, symlinks=True, ignore=_NOT_SOURCE)
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), "."],
-        cwd=ROOT,
+        cwd=src,
         check=True,
         capture_output=True,
         timeout=300,
