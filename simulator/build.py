@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from minewatch.config.facility import FacilityConfig
+from minewatch.errors import InvalidInput
 from minewatch.profiles import load_facility_profiles
 from minewatch.registry import facility_registry
-from minewatch.config.facility import FacilityConfig
 from minewatch.simulator.facility import SimFacility, asic_entries, hall_sensor_ids
 from minewatch.simulator.layout import rig_layout
 
@@ -16,7 +17,7 @@ def build_facility(cfg: FacilityConfig, n_rigs: int | None = None, seed: int = 1
     registry = facility_registry(cfg, set(profiles))
     rigs = rig_layout(n_rigs) if n_rigs is not None else asic_entries(registry, profiles)
     if not rigs:
-        raise ValueError(
+        raise InvalidInput(
             "no rigs to simulate: the registry lists no ASIC miners and --rigs was not given"
         )
     return SimFacility(

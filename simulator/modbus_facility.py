@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from minewatch.config.polling import ModbusTarget
+from minewatch.errors import InvalidInput
 from minewatch.profiles import DeviceProfile
 from minewatch.simulator.modbus_server import SimModbusServer, SimUnit
 
@@ -112,7 +113,7 @@ class FacilityModbus:
     # -- faults -------------------------------------------------------------------------------
     def inject(self, fault: str, target: str | None = None) -> None:
         if fault not in FAULTS:
-            raise ValueError(f"unknown Modbus fault {fault!r}; known: {', '.join(FAULTS)}")
+            raise InvalidInput(f"unknown Modbus fault {fault!r}; known: {', '.join(FAULTS)}")
         self.faults.add((fault, target))
         for m in self._meters:
             m.invalidate()
@@ -123,7 +124,7 @@ class FacilityModbus:
     def clear(self, fault: str, target: str | None = None) -> None:
         """End ``fault`` on ``target``, or wherever it is active when ``target`` is None."""
         if fault not in FAULTS:
-            raise ValueError(f"unknown Modbus fault {fault!r}; known: {', '.join(FAULTS)}")
+            raise InvalidInput(f"unknown Modbus fault {fault!r}; known: {', '.join(FAULTS)}")
         ended = {(f, t) for f, t in self.faults if f == fault and (target is None or t == target)}
         self.faults -= ended
         for m in self._meters:
@@ -135,7 +136,7 @@ class FacilityModbus:
 
     def _unit(self, name: str | None) -> tuple[SimModbusServer, SimUnit]:
         if name not in self._units:
-            raise ValueError(
+            raise InvalidInput(
                 f"no simulated Modbus device {name!r}; known: {', '.join(sorted(self._units))}"
             )
         return self._units[name]

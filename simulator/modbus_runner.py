@@ -14,6 +14,7 @@ import socket
 import threading
 from typing import Any
 
+from minewatch.errors import InvalidInput, MinewatchError
 from minewatch.profiles import DeviceProfile
 from minewatch.simulator.facility import FAULTS as FACILITY_FAULTS
 from minewatch.simulator.miner_api_fleet import MinerApiFleet
@@ -88,7 +89,7 @@ class PollingSimulator:
         elif fault in FACILITY_FAULTS and hasattr(self.facility, action):
             return getattr(self.facility, action)(fault, target)  # the facility model's own faults
         else:
-            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(ALL_FAULTS)}")
+            raise InvalidInput(f"unknown fault {fault!r}; known: {', '.join(ALL_FAULTS)}")
         fn = getattr(owner, action)
         if self._loop is None:
             return fn(fault, target)
@@ -124,7 +125,7 @@ class PollingSimulator:
         self._thread = threading.Thread(target=self._run, name="minewatch-sim-polling", daemon=True)
         self._thread.start()
         if not self._ready.wait(60):
-            raise RuntimeError("simulated Modbus/miner-API servers did not start within 60 s")
+            raise MinewatchError("simulated Modbus/miner-API servers did not start within 60 s")
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()

@@ -8,6 +8,8 @@ from typing import Literal
 
 import pandas as pd
 
+from minewatch.errors import InvalidInput
+
 # Re-exported: the backends raise it while the server cannot take or serve data right now
 # (connection refused, timeout, 5xx, disk); writers catch it to spool the batch. It never means the
 # data was bad.
@@ -63,9 +65,9 @@ class TelemetryStore(ABC):
         here, once for every backend; backends implement ``_query``.
         """
         if agg not in AGGREGATES:
-            raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {agg!r}")
+            raise InvalidInput(f"aggregate must be one of {', '.join(AGGREGATES)}, got {agg!r}")
         if step_ns is not None and step_ns <= 0:
-            raise ValueError(f"step must be positive, got {step_ns} ns")
+            raise InvalidInput(f"step must be positive, got {step_ns} ns")
         if (devices is not None and not devices) or (metrics is not None and not metrics):
             return empty_samples()
         return self._query(start_ns, end_ns, devices, metrics, step_ns, agg)

@@ -18,6 +18,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from minewatch.config.storage import InfluxSettings
+from minewatch.errors import InvalidInput
 from minewatch.store.base import StoreUnavailable
 
 
@@ -200,10 +201,12 @@ class InfluxQL:
                     f"InfluxDB query: HTTP {resp.status_code}, not JSON: {chunk[:200]!r}"
                 ) from exc
             if "error" in body:
-                raise ValueError(f"InfluxDB rejected the query: {body['error']} (query: {q[:300]})")
+                raise InvalidInput(
+                    f"InfluxDB rejected the query: {body['error']} (query: {q[:300]})"
+                )
             for r in body.get("results", []):
                 if "error" in r:
-                    raise ValueError(
+                    raise InvalidInput(
                         f"InfluxDB rejected the query: {r['error']} (query: {q[:300]})"
                     )
                 merged = results.setdefault(r.get("statement_id", 0), {"series": []})

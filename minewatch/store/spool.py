@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from minewatch.db import connect
+from minewatch.errors import InvalidInput
 from minewatch.sample import DeviceMeta, Sample, now_ns
 from minewatch.store.base import StoreUnavailable
 
@@ -59,7 +60,7 @@ def decode(payload: bytes) -> list[Sample]:
     try:
         rows = orjson.loads(zlib.decompress(payload))
     except (zlib.error, orjson.JSONDecodeError) as exc:
-        raise ValueError(f"corrupt spool payload: {exc}") from exc
+        raise InvalidInput(f"corrupt spool payload: {exc}") from exc
     return [
         Sample(int(ts), dev, met, float("nan") if val is None else float(val))
         for ts, dev, met, val in rows
