@@ -59,7 +59,8 @@ class Reject:
     detail: str
 
     def __str__(self) -> str:
-        return f"device={self.device or '?'} field={self.field or '-'} reason={self.reason}: {self.detail}"
+        where = f"device={self.device or '?'} field={self.field or '-'}"
+        return f"{where} reason={self.reason}: {self.detail}"
 
 
 @dataclass(slots=True)

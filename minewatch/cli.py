@@ -47,7 +47,8 @@ def schema(
         "schemas"
     ),
 ) -> None:
-    """Export JSON Schemas of facility.yaml and device profiles, which editors use to autocomplete."""
+    """Export JSON Schemas of facility.yaml and device profiles, which editors use to
+    autocomplete."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, sch in json_schemas().items():
         (out_dir / f"{name}.schema.json").write_text(json.dumps(sch, indent=2) + "\n")

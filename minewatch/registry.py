@@ -25,7 +25,8 @@ class RegistryEntry:
 
 
 def load_registry(path: Path, known_models: set[str] | None = None) -> dict[str, RegistryEntry]:
-    """Read the registry, reporting every bad row (missing column, duplicate serial, unknown model)."""
+    """Read the registry, reporting every bad row (missing column, duplicate serial, unknown
+    model)."""
     problems: list[str] = []
     entries: dict[str, RegistryEntry] = {}
     try:

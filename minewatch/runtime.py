@@ -124,7 +124,8 @@ class Runtime:
     # notifier, API. On stop the publisher goes quiet before the collector drains its queue.
 
     def use_broker(self, workdir: Path, prefer: str | None = None) -> None:
-        """Run the demo's MQTT broker on a free port and point the facility's MQTT settings at it."""
+        """Run the demo's MQTT broker on a free port and point the facility's MQTT settings at
+        it."""
         broker = EmbeddedBroker(workdir, prefer=prefer)  # type: ignore[arg-type]
         self.supervisor.add("broker", broker)
         mqtt = self.cfg.mqtt.model_copy(
@@ -232,7 +233,8 @@ class Runtime:
 
     @property
     def api_url(self) -> str | None:
-        """Where the API listens (the real port once started, when port 0 asked the OS to choose)."""
+        """Where the API listens (the real port once started, when port 0 asked the OS to
+        choose)."""
         return self.api_server.url if self.api_server else None
 
     def announce(self) -> None:
@@ -253,12 +255,14 @@ class Runtime:
             )
         else:
             typer.echo(
-                f"  live page:  {self.api_url}/  (log in with a token from {self.cfg.api.tokens_env})"
+                f"  live page:  {self.api_url}/  (log in with a token from "
+                f"{self.cfg.api.tokens_env})"
             )
         typer.echo(f"  API docs:   {self.api_url}/api/docs    health: {self.api_url}/health")
         cb = self.cfg.notify.central_bank
         typer.echo(
-            f"  central bank: {cb.url if cb.enabled else 'channel disabled (notify.central_bank.enabled)'}"
+            "  central bank: "
+            f"{cb.url if cb.enabled else 'channel disabled (notify.central_bank.enabled)'}"
         )
         for note in self.notes:
             typer.echo(note)

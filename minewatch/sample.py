@@ -24,7 +24,8 @@ class Sample:
 
 @dataclass(frozen=True, slots=True)
 class DeviceMeta:
-    """Stable identity of a device, stored beside its samples (tags in InfluxDB, columns in SQLite)."""
+    """Stable identity of a device, stored beside its samples (tags in InfluxDB, columns in
+    SQLite)."""
 
     device: str
     kind: str = ""

@@ -31,6 +31,7 @@ def build_facility(cfg: FacilityConfig, n_rigs: int | None = None, seed: int = 1
 
 
 def parse_fault(spec: str) -> tuple[str, str | None]:
-    """``overheat:BMS21-000001`` → ("overheat", "BMS21-000001"); ``overload`` → ("overload", None)."""
+    """``overheat:BMS21-000001`` → ("overheat", "BMS21-000001"); ``overload`` → ("overload",
+    None)."""
     fault, _, target = spec.partition(":")
     return fault.strip(), (target.strip() or None)

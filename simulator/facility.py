@@ -245,7 +245,8 @@ class SimFacility:
 
     # -- time ------------------------------------------------------------------------------------
     def step(self, now_s: float) -> None:
-        """Advance to ``now_s`` (epoch seconds). The first step starts every value at equilibrium."""
+        """Advance to ``now_s`` (epoch seconds). The first step starts every value at
+        equilibrium."""
         with self._lock:
             dt = None if self.now_s is None else max(0.0, now_s - self.now_s)
             rng = random.Random(f"{self.seed}:{round(now_s * 1000)}")

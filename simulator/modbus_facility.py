@@ -28,9 +28,9 @@ FAULTS = ("over_voltage", "phase_imbalance", "smoke_alarm", "coolant_pump_failur
 
 
 class FacilityView(Protocol):
-    """What these servers read from ``minewatch.simulator.facility.SimFacility`` (the interface both simulators share):
-    rigs with
-    ``serial``, ``zone``, ``rack``, ``power_w``; optionally ``halls`` with per-hall climate."""
+    """What these servers read from ``minewatch.simulator.facility.SimFacility``, the interface
+    both simulators share: rigs with ``serial``, ``zone``, ``rack``, ``power_w``; optionally
+    ``halls`` with per-hall climate."""
 
     rigs: Sequence[Any]
 

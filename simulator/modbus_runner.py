@@ -144,7 +144,8 @@ class PollingSimulator:
         loop.close()
 
     async def _follow_new_rigs(self) -> None:
-        """Rigs added at run time (an unregistered miner switched on) get their API within a second."""
+        """Rigs added at run time (an unregistered miner switched on) get their API within a
+        second."""
         while True:
             await asyncio.sleep(1.0)
             await self.fleet.sync()  # type: ignore[union-attr]

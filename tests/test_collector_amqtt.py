@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from minewatch.broker import EmbeddedBroker
-from minewatch.profiles import load_facility_profiles
-from minewatch.registry import facility_registry
 from minewatch.collector.mqtt import MqttCollector
 from minewatch.config import load_facility
+from minewatch.profiles import load_facility_profiles
+from minewatch.registry import facility_registry
 from minewatch.simulator.build import build_facility
 from minewatch.store import SqliteStore
 from tests.support.mqtt import facility_file, publish_sim_rounds, wait_for

@@ -110,7 +110,9 @@ def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
 def test_bad_registry_rows(tmp_path: Path) -> None:
     reg = (
         registry_csv(3)
-        + "BMS21-000001,antminer-s21,hall1,A01\n,antminer-s21,hall1,A01\nX-1,antminer-s99,hall1,A02\n"
+        + "BMS21-000001,antminer-s21,hall1,A01\n"
+        + ",antminer-s21,hall1,A01\n"
+        + "X-1,antminer-s99,hall1,A02\n"
     )
     probs = problems_of(tmp_path, registry=reg)
     reg_path = tmp_path / "registry.csv"
@@ -124,7 +126,8 @@ def test_bad_registry_rows(tmp_path: Path) -> None:
 def test_registry_missing_column(tmp_path: Path) -> None:
     probs = problems_of(tmp_path, registry="serial,model,zone\nA,antminer-s21,hall1\n")
     assert probs == [
-        f"{tmp_path / 'registry.csv'}: header: missing column(s) rack; expected serial, model, zone, rack"
+        f"{tmp_path / 'registry.csv'}: header: missing column(s) rack; expected serial, model, "
+        "zone, rack"
     ]
 
 

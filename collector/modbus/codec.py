@@ -44,6 +44,6 @@ def encode_value(value: float, dtype: DataType, order: ByteOrder) -> list[int]:
     ``decode_words``)."""
     rule = TYPE_RULES[dtype]
     code = rule.struct_code
-    raw = struct.pack(">" + code, value if code in "fd" else int(round(value)))
+    raw = struct.pack(">" + code, value if code in "fd" else round(value))
     words = list(struct.unpack(("<" if order in _BYTE_SWAP else ">") + "H" * rule.words, raw))
     return words[::-1] if order in _WORD_SWAP else words

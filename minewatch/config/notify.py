@@ -47,7 +47,8 @@ class CentralBankSettings(_Strict):
     )
     key_dir: str = Field(
         "keys",
-        description="Signing keys folder (private key files are mode 0600); relative to the config file",
+        description="Signing keys folder (private key files are mode 0600); relative to the config "
+        "file",
     )
     timeout_s: float = Field(10.0, gt=0)
     heartbeat_interval_s: float = Field(
@@ -208,7 +209,8 @@ class NotifySettings(_Strict):
             unknown = [c for c in (*r.channels, *r.escalate_to) if c not in names]
             if unknown:
                 raise ValueError(
-                    f"routes[{i}]: unknown channel(s) {', '.join(unknown)}; defined: {', '.join(names) or 'none'}"
+                    f"routes[{i}]: unknown channel(s) {', '.join(unknown)}; defined: "
+                    f"{', '.join(names) or 'none'}"
                 )
         return self
 

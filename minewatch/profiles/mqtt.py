@@ -20,7 +20,8 @@ _PART = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
 
 
 def parse_path(path: str) -> tuple[PathKey, ...]:
-    """``"boards[1].temp"`` → ``("boards", 1, "temp")``; ValueError saying what is wrong otherwise."""
+    """``"boards[1].temp"`` → ``("boards", 1, "temp")``; ValueError saying what is wrong
+    otherwise."""
     if not _PATH.match(path):
         raise ValueError(
             f"bad payload path {path!r}: expected keys separated by '.' and [n] list indexes, "
@@ -75,7 +76,8 @@ class MqttMapping(BaseModel):
 
     timestamp_path: str | None = Field(
         None,
-        description="Path of the sample time (RFC 3339 string or epoch number); receive time if absent",
+        description="Path of the sample time (RFC 3339 string or epoch number); receive time if "
+        "absent",
     )
     timestamp_unit: Literal["s", "ms", "us", "ns"] = Field(
         "s", description="Unit of a numeric epoch timestamp"

@@ -274,7 +274,8 @@ class InfluxStore(TelemetryStore):
 
     def _device_rows(self) -> list[dict[str, Any]]:
         q = (
-            f"SELECT last(kind) AS kind, last(model) AS model, last(zone) AS zone, last(rack) AS rack, "
+            "SELECT last(kind) AS kind, last(model) AS model, last(zone) AS zone, last(rack) AS "
+            "rack, "
             f"last(role) AS role, min(first_seen) AS first_seen, max(last_seen) AS last_seen "
             f"FROM {quote_ident(DEVICES_MEASUREMENT)} GROUP BY device"
         )
@@ -328,7 +329,8 @@ class InfluxStore(TelemetryStore):
                 if metrics
                 else f"{agg}(*)"
             )
-            q = f"SELECT {select} FROM /.*/{where} GROUP BY time({int(step_ns)}ns), device fill(none)"
+            group = f"GROUP BY time({int(step_ns)}ns), device fill(none)"
+            q = f"SELECT {select} FROM /.*/{where} {group}"
             prefix = "" if metrics else f"{agg}_"
         return _long_frame(_series(self._ql.run(q)), prefix)
 
@@ -353,7 +355,8 @@ class InfluxStore(TelemetryStore):
         where = self._where(devices)
         fields = sorted(by_field)
         q = ";".join(
-            f"SELECT last({quote_ident(f)}) AS value FROM {','.join(quote_ident(m) for m in by_field[f])}"
+            f"SELECT last({quote_ident(f)}) AS value FROM "
+            f"{','.join(quote_ident(m) for m in by_field[f])}"
             f"{where} GROUP BY device"
             for f in fields
         )

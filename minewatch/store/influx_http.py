@@ -139,7 +139,8 @@ class V2Writer:
 
 
 def http_client(settings: InfluxSettings) -> httpx.Client:
-    """The HTTP client for ``/query`` (both APIs) and ``/write`` (v1), with the right credentials."""
+    """The HTTP client for ``/query`` (both APIs) and ``/write`` (v1), with the right
+    credentials."""
     headers: dict[str, str] = {}
     auth: httpx.BasicAuth | None = None
     if settings.api == "v2":

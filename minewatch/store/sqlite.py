@@ -1,4 +1,5 @@
-"""SQLite backend of the telemetry store: the embedded default, zero set-up, safe across processes."""
+"""SQLite backend of the telemetry store: the embedded default, zero set-up, safe across
+processes."""
 
 from __future__ import annotations
 
@@ -206,7 +207,8 @@ class SqliteStore(TelemetryStore):
                 )
                 conn.executemany(
                     "INSERT INTO latest (series_id, ts, value) VALUES (?, ?, ?) "
-                    "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value "
+                    "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = "
+                    "excluded.value "
                     "WHERE excluded.ts >= latest.ts",
                     rows,
                 )
@@ -217,8 +219,10 @@ class SqliteStore(TelemetryStore):
                 conn.executemany(
                     "INSERT INTO devices (device, first_seen, last_seen) VALUES (?, ?, ?) "
                     "ON CONFLICT (device) DO UPDATE SET "
-                    "first_seen = MIN(COALESCE(devices.first_seen, excluded.first_seen), excluded.first_seen), "
-                    "last_seen = MAX(COALESCE(devices.last_seen, excluded.last_seen), excluded.last_seen)",
+                    "first_seen = MIN(COALESCE(devices.first_seen, excluded.first_seen), "
+                    "excluded.first_seen), "
+                    "last_seen = MAX(COALESCE(devices.last_seen, excluded.last_seen), "
+                    "excluded.last_seen)",
                     [(d, lo, hi) for d, (lo, hi) in seen.items()],
                 )
                 conn.execute("COMMIT")
@@ -234,7 +238,8 @@ class SqliteStore(TelemetryStore):
             return
         with self._write_lock:
             self._conn().executemany(
-                "INSERT INTO devices (device, kind, model, zone, rack, role) VALUES (?, ?, ?, ?, ?, ?) "
+                "INSERT INTO devices (device, kind, model, zone, rack, role) VALUES (?, ?, ?, ?, "
+                "?, ?) "
                 "ON CONFLICT (device) DO UPDATE SET kind = excluded.kind, model = excluded.model, "
                 "zone = excluded.zone, rack = excluded.rack, role = excluded.role",
                 rows,

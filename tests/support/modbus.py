@@ -66,7 +66,8 @@ def device_for(
 
 
 class RawRegisterServer:
-    """A pymodbus server serving fixed words/bits as given (no codec involved), with a request log."""
+    """A pymodbus server serving fixed words/bits as given (no codec involved), with a request
+    log."""
 
     def __init__(
         self,
