@@ -213,7 +213,7 @@ class PayloadDecoder:
             )
         pid = self._profile_id(group, device, obj)
         compiled = self._compiled.get(pid) if pid else None
-        if compiled is None:
+        if compiled is None or pid is None:
             why = (
                 f"device profile {pid!r} has no mqtt mapping"
                 if pid in self.profiles
@@ -254,7 +254,7 @@ class PayloadDecoder:
 
         samples, rejects = out.samples, out.rejects
         for metric, keys, spec, linear in compiled.fields:
-            raw = obj
+            raw: Any = obj
             try:  # inline path walk: this loop runs ~10 times per message, ~30k times a second
                 for k in keys:
                     raw = raw[k]

@@ -13,6 +13,7 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -310,14 +311,23 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-class _LiveParts:
+class _LiveParts(Mapping[str, Any]):
     """A read-only view of the supervisor's parts by name (``/health`` sees parts added later)."""
 
     def __init__(self, supervisor: Supervisor) -> None:
         self._sup = supervisor
 
-    def items(self) -> list[tuple[str, Any]]:
-        return [(n, p) for n, p in self._sup.parts if n != "api"]
+    def _parts(self) -> dict[str, Any]:
+        return {n: p for n, p in self._sup.parts if n != "api"}
+
+    def __getitem__(self, name: str) -> Any:
+        return self._parts()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parts())
+
+    def __len__(self) -> int:
+        return len(self._parts())
 
 
 def prepare_demo_dir(path: Path) -> Path:

@@ -17,6 +17,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from minewatch.config.polling import ModbusTarget
@@ -186,6 +187,15 @@ class FacilityModbus:
         self._meters.append(_Measured(measure))
         return self._meters[-1]
 
+    def _pdu_reading(self, rack: str, energy: _EnergyCounter) -> dict[str, float]:
+        return self._three_phase(self._rack_power(rack), energy, 0.99)
+
+    def _climate_reading(self, zone: str) -> dict[str, float]:
+        return {
+            "ambient_temp_c": _zone_value(self.facility, "ambient_temp_c", zone, 25.0),
+            "humidity_pct": _zone_value(self.facility, "humidity_pct", zone, 40.0),
+        }
+
     def _rack_power(self, rack: str) -> float:
         # every rig in the rack draws power, including one whose network link is down ("silent")
         return sum(float(r.power_w) for r in self.facility.rigs if r.rack == rack)
@@ -238,7 +248,7 @@ class FacilityModbus:
                 rack=rack,
                 transport=transport,
                 host=server.host,
-                port=server.port,  # type: ignore[arg-type]
+                port=server.port,
                 unit_id=unit.unit_id,
                 interval_s=1.0,
                 timeout_s=1.0,
@@ -277,11 +287,7 @@ class FacilityModbus:
                         f"pdu-{rack}",
                         p["generic-rack-pdu"],
                         i,
-                        self._measured(
-                            lambda rack=rack, e=energy: self._three_phase(
-                                self._rack_power(rack), e, 0.99
-                            )
-                        ),
+                        self._measured(partial(self._pdu_reading, rack, energy)),
                     ),
                     zone,
                     rack,
@@ -289,8 +295,7 @@ class FacilityModbus:
             )
         if pdu_units:
             # the cooling plant's feeder has its own sub-meter: the sub-meters add up to the revenue
-            # meter, so
-            # the unmetered-load rule (EN-04) sees no gap on a healthy site
+            # meter, so the unmetered-load rule (EN-04) sees no gap on a healthy site
             cooling_energy = _EnergyCounter()
             pdu_units.append(
                 (
@@ -318,10 +323,7 @@ class FacilityModbus:
                 f"env-{zone}-modbus",
                 p["generic-th-sensor"],
                 1,
-                lambda zone=zone: {
-                    "ambient_temp_c": _zone_value(self.facility, "ambient_temp_c", zone, 25.0),
-                    "humidity_pct": _zone_value(self.facility, "humidity_pct", zone, 40.0),
-                },
+                partial(self._climate_reading, zone),
             )
             server = SimModbusServer([sensor], port(), self.host)
             self.servers.append(server)

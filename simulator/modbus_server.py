@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pymodbus.constants import ExcCodes
@@ -125,10 +125,10 @@ class SimModbusServer:
             )
         return pdu
 
-    def _action(self, unit: SimUnit):  # type: ignore[no-untyped-def]
+    def _action(self, unit: SimUnit) -> Callable[..., Awaitable[ExcCodes | None]]:
         async def on_request(
             fc: int, start: int, address: int, count: int, registers: list[int], set_values
-        ) -> ExcCodes | None:  # type: ignore[no-untyped-def]
+        ) -> ExcCodes | None:
             while unit.silent:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):

@@ -27,7 +27,8 @@ from minewatch.store.spool import Spool, SpoolFull
 
 log = logging.getLogger(__name__)
 
-#: Samples sent per replay request: large batches catch up fastest (research §2.3: 5-10k lines).
+#: Samples sent per replay request: large batches catch up fastest (InfluxDB's write best
+#: practices suggest about 5,000 lines per request; a line carries several samples).
 REPLAY_SAMPLES = 20_000
 #: A batch the backend refuses this many times for a reason other than being down is quarantined.
 MAX_ATTEMPTS = 5

@@ -112,7 +112,7 @@ class _SeriesIndex:
         ):
             if wanted is not None:
                 mask &= np.isin(
-                    code, cats.get_indexer(list(wanted))
+                    code, cats.get_indexer(pd.Index(list(wanted)))
                 )  # unknown names → -1, only unused ids have it
         return np.flatnonzero(mask).tolist()
 
