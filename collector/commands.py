@@ -90,8 +90,7 @@ def run_until_signalled(
 
 def status_name(part: Any) -> str:
     """``collector-mqtt-<client id>`` (several MQTT collectors may share a site),
-    ``collector-polling``,
-    ``store`` (the spooling store's counters)."""
+    ``collector-polling``, ``store`` (the spooling store's counters)."""
     name = type(part).__name__
     if not name.endswith("Collector"):
         return "store"
@@ -126,8 +125,8 @@ def register(app: typer.Typer) -> None:
         """Collect telemetry (MQTT, and Modbus/miner APIs when configured) into the store until
         stopped.
 
-        To spread MQTT intake over several processes, set mqtt.shared_group and start one
-        `collect --client-id <unique>` per process (all but one with --mqtt-only)."""
+        To spread MQTT intake over several processes, set mqtt.shared_group and start one `collect
+        --client-id <unique>` per process (all but one with --mqtt-only)."""
         logging.basicConfig(
             level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )

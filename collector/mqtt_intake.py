@@ -1,8 +1,8 @@
 """The bounded queue between paho's network thread and the decoder: cheap to fill, read in batches.
 
 The network thread only enqueues (any work there delays keepalives), and a full queue makes it wait
-rather than drop: an unacknowledged message stays with the broker, whose in-flight window then
-stops sending, so a slow store slows the broker, not memory.
+rather than drop: an unacknowledged message stays with the broker, whose in-flight window then stops
+sending, so a slow store slows the broker, not memory.
 """
 
 from __future__ import annotations

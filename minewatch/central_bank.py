@@ -6,9 +6,9 @@ this receiver (a copy in the receiver's own key folder, as a regulator would hol
 ``notify.central_bank`` here, so a regulator-notifiable breach in the demo travels the real path:
 ledgered, queued, signed, delivered, verified and stored exactly once (docs/regulator-api.md).
 
-It joins the notifier's receiver, the api's server and the simulator's port picker, so it is
-wiring and lives in the composition root beside ``runtime``, not in the simulator (which then
-imports neither api nor notifier).
+It joins the notifier's receiver, the api's server and the simulator's port picker, so it is wiring
+and lives in the composition root beside ``runtime``, not in the simulator (which then imports
+neither api nor notifier).
 """
 
 from __future__ import annotations

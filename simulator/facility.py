@@ -2,8 +2,8 @@
 
 Given the same seed and the same sequence of ``step(now_s)`` calls, every value is the same: noise
 comes from a generator seeded by (seed, step time), and each rig's individual spread from (seed,
-serial). Temperatures follow first-order lags towards targets set by ambient air or coolant and
-by load, so an injected overheat takes tens of seconds to climb, like a real one.
+serial). Temperatures follow first-order lags towards targets set by ambient air or coolant and by
+load, so an injected overheat takes tens of seconds to climb, like a real one.
 
 The MQTT publisher, and the Modbus and miner-API simulators, all read this one object so that the
 demo is coherent: the meter sees what the rigs draw.

@@ -29,9 +29,9 @@ FAULTS = ("over_voltage", "phase_imbalance", "smoke_alarm", "coolant_pump_failur
 
 
 class FacilityView(Protocol):
-    """What these servers read from ``minewatch.simulator.facility.SimFacility``, the interface
-    both simulators share: rigs with ``serial``, ``zone``, ``rack``, ``power_w``; optionally
-    ``halls`` with per-hall climate."""
+    """What these servers read from ``minewatch.simulator.facility.SimFacility``, the interface both
+    simulators share: rigs with ``serial``, ``zone``, ``rack``, ``power_w``; optionally ``halls``
+    with per-hall climate."""
 
     rigs: Sequence[Any]
 
@@ -65,8 +65,8 @@ class _EnergyCounter:
 
 class _Measured:
     """A meter's register image, re-measured at most every ``period_s`` (real meters refresh their
-    registers a
-    few times a second): the several requests of one poll read one consistent measurement."""
+    registers a few times a second): the several requests of one poll read one consistent
+    measurement."""
 
     def __init__(self, measure: Callable[[], dict[str, float]], period_s: float = 0.2) -> None:
         self.measure = measure
@@ -150,12 +150,9 @@ class FacilityModbus:
         self, power_w: float, energy: _EnergyCounter, pf: float = 0.98
     ) -> dict[str, float]:
         """One read of a three-phase meter. The facility model moves once per publishing interval,
-        but a
-        real meter measures continuously: every read carries its own small noise (load ripple ~0.2
-        %,
-        grid voltage ~0.3 %, frequency ~0.02 Hz), so consecutive polls never repeat a value exactly
-        and a
-        frozen-register rule (DQ-04) stays quiet unless the meter really freezes."""
+        but a real meter measures continuously: every read carries its own small noise (load ripple
+        ~0.2 %, grid voltage ~0.3 %, frequency ~0.02 Hz), so consecutive polls never repeat a value
+        exactly and a frozen-register rule (DQ-04) stays quiet unless the meter really freezes."""
         noise = self._noise
         power_w *= 1 + noise.gauss(0, 0.002)
         pf = min(1.0, pf + noise.gauss(0, 0.002))
@@ -258,8 +255,7 @@ class FacilityModbus:
     def _build(self, port: Callable[[], int]) -> None:
         p = self.profiles
         # the SDM630 keeps kWh in a float32: at 1.25 GWh its resolution is 0.125 kWh and a 1 s poll
-        # would
-        # often read the same total; a counter in the tens of MWh resolves ~4 Wh
+        # would often read the same total; a counter in the tens of MWh resolves ~4 Wh
         meter_energy = _EnergyCounter(48_000.0)
         meter = SimUnit(
             "revenue-meter",

@@ -3,8 +3,7 @@
 
 The facility model is stepped by its owner (the demo's simulator loop); these servers only read it.
 Faults go through ``inject``/``clear`` here: Modbus and miner-API faults are handled by these
-servers,
-anything else is passed to the facility model (``SimFacility.inject``).
+servers, anything else is passed to the facility model (``SimFacility.inject``).
 """
 
 from __future__ import annotations
@@ -54,8 +53,7 @@ class PollingSimulator:
         discovery_period_s: float = 300.0,
     ) -> dict:
         """Modbus targets, registered miners (serials stated: stock Antminers do not report theirs)
-        and
-        discovery over the fleet's address range, which finds miners that are not registered."""
+        and discovery over the fleet's address range, which finds miners that are not registered."""
         out: dict[str, Any] = {
             "modbus": [
                 t.model_dump() | {"interval_s": modbus_interval_s} for t in self.modbus.targets()

@@ -50,9 +50,8 @@ def messages_at(facility: SimFacility, now_s: float, facility_id: str) -> list[t
 
 class SimPublisher:
     """``start()`` connects and publishes every ``interval_s``; ``stop()`` flushes and joins;
-    ``stats()``
-    counts messages ``published`` (handed to paho) and ``delivered`` (confirmed by the broker; this
-    includes the control topic's replies)."""
+    ``stats()`` counts messages ``published`` (handed to paho) and ``delivered`` (confirmed by the
+    broker; this includes the control topic's replies)."""
 
     def __init__(
         self,

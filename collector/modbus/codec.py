@@ -2,8 +2,8 @@
 
 pymodbus only swaps words; byte-swapped orders (BADC, DCBA) would need a manual swap anyway, so one
 small table-driven codec here handles all four orders the same way and is what the golden cases
-test.
-Packing the words little-endian (``<H``) is the byte swap; reversing the word list is the word swap.
+test. Packing the words little-endian (``<H``) is the byte swap; reversing the word list is the word
+swap.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 One device's failure is contained here: a block answered with an exception marks only that block's
 metrics bad; a device that does not answer is marked down (``up`` = 0), logged once when it goes
-down
-and once when it comes back, and never holds up another device.
+down and once when it comes back, and never holds up another device.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 pymodbus' async client does not serialise calls, so a device holds this link's lock for its whole
 poll (one hand-over per device, not per request); links are independent and run in parallel. Only
-the four read function codes exist here:
-there is no code path that could send a write.
+the four read function codes exist here: there is no code path that could send a write.
 """
 
 from __future__ import annotations
@@ -136,8 +135,8 @@ class ModbusLink:
 
 
 def _required(value: str | None, device: str, setting: str) -> str:
-    """The config validator already demands ``setting`` for this transport; this says so to mypy
-    and names the device should a target be built without validation."""
+    """The config validator already demands ``setting`` for this transport; this says so to mypy and
+    names the device should a target be built without validation."""
     if value is None:
         raise ConfigError([f"modbus device {device!r}: transport needs {setting}"])
     return value

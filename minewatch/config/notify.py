@@ -3,8 +3,8 @@ silenceable).
 
 Durations are seconds (floats) so tests can run the whole lifecycle in milliseconds; defaults follow
 Prometheus Alertmanager's (group_wait 30 s, group_interval 5 min, repeat_interval 4 h:
-https://prometheus.io/docs/alerting/latest/configuration/), with critical alerts repeated every
-30 min.
+https://prometheus.io/docs/alerting/latest/configuration/), with critical alerts repeated every 30
+min.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ class _Strict(BaseModel):
 
 class Backoff(_Strict):
     """Retry schedule of one destination: ``initial_s * multiplier**n``, capped, with +/- ``jitter``
-    spread
-    so a facility-wide outage does not make every sender retry in lock-step."""
+    spread so a facility-wide outage does not make every sender retry in lock-step."""
 
     initial_s: float = Field(1.0, gt=0)
     multiplier: float = Field(2.0, ge=1)
@@ -143,8 +142,7 @@ Channel = Annotated[EmailChannel | WebhookChannel | MqttChannel, Field(discrimin
 
 class Route(_Strict):
     """Which alerts go to which operator channels. First matching route wins; an empty list matches
-    all;
-    all non-empty lists must match."""
+    all; all non-empty lists must match."""
 
     name: str = Field("", description="For logs; defaults to the route's position")
     severities: list[Severity] = Field(default_factory=list)

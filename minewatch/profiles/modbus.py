@@ -6,8 +6,8 @@ wire, some 1-based register numbers, some the Modicon 5-digit form (30001 = inpu
 address 0). A map states which one it uses in ``addressing`` and every register is converted to its
 PDU address once, at load, so the poller never guesses.
 
-Which options a data type may use is one table, ``TYPE_RULES``; an illegal combination is refused
-at load with the register named.
+Which options a data type may use is one table, ``TYPE_RULES``; an illegal combination is refused at
+load with the register named.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ class DataType(StrEnum):
 class ByteOrder(StrEnum):
     """Byte order of a multi-byte value, A being the most significant byte as sent.
 
-    ABCD big-endian; CDAB word-swapped (low word first); BADC bytes swapped inside each word;
-    DCBA little-endian. For 64-bit values the same letters describe the pattern for all four words.
+    ABCD big-endian; CDAB word-swapped (low word first); BADC bytes swapped inside each word; DCBA
+    little-endian. For 64-bit values the same letters describe the pattern for all four words.
     """
 
     ABCD = "ABCD"

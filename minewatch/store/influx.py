@@ -2,14 +2,12 @@
 
 Schema (docs/influxdb.md): one measurement per device kind (``asic_miner``, ``power_meter``, ...),
 tags ``facility, device, zone, rack, model, role`` (stable identity only), one float field per
-metric.
-Device metadata lives in the ``minewatch_devices`` measurement so every process (collector,
-analyzer,
-API, Grafana) sees the same devices.
+metric. Device metadata lives in the ``minewatch_devices`` measurement so every process (collector,
+analyzer, API, Grafana) sees the same devices.
 
 InfluxDB keeps one point per series and timestamp, so a redelivered sample overwrites itself: the
-same
-exactly-once outcome as SQLite's primary key, as long as a device's tags do not change in between.
+same exactly-once outcome as SQLite's primary key, as long as a device's tags do not change in
+between.
 """
 
 from __future__ import annotations
@@ -115,8 +113,8 @@ class InfluxStore(TelemetryStore):
             self._load_meta()
 
     def _load_meta(self) -> None:
-        """Device metadata others wrote. Writes do not depend on it: if ``/query`` fails, samples
-        of devices not yet upserted here go to ``unclassified`` and the load is retried later."""
+        """Device metadata others wrote. Writes do not depend on it: if ``/query`` fails, samples of
+        devices not yet upserted here go to ``unclassified`` and the load is retried later."""
         self._meta_loaded_at = time.monotonic()
         try:
             rows = self._device_rows()
@@ -171,8 +169,7 @@ class InfluxStore(TelemetryStore):
 
     def write_lines(self, lines: Sequence[str]) -> int:
         """Write pre-formatted line protocol in batches of ``batch_lines``; returns how many lines
-        the
-        server rejected (logged and counted as ``rejected_total{reason=influx_rejected}``)."""
+        the server rejected (logged and counted as ``rejected_total{reason=influx_rejected}``)."""
         self.connect()
         rejected: list[tuple[str, str]] = []
         size = self.settings.batch_lines
@@ -250,8 +247,8 @@ class InfluxStore(TelemetryStore):
         self._prefix[meta.device] = series_prefix(meta, meta.device, self.facility)
 
     def _learn_unknown(self, devices: set[str]) -> None:
-        """A device another process registered: reload metadata (rate-limited) before writing it;
-        a device nobody registered is written as ``unclassified``."""
+        """A device another process registered: reload metadata (rate-limited) before writing it; a
+        device nobody registered is written as ``unclassified``."""
         unknown = devices.difference(self._meta)
         if unknown and time.monotonic() - self._meta_loaded_at > META_RELOAD_S:
             self._load_meta()
@@ -338,8 +335,7 @@ class InfluxStore(TelemetryStore):
         self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None
     ) -> pd.DataFrame:
         """Newest value per (device, metric): one ``last()`` per field (a single-field selector
-        keeps
-        the point's own timestamp), all statements in one request."""
+        keeps the point's own timestamp), all statements in one request."""
         if (devices is not None and not devices) or (metrics is not None and not metrics):
             return empty_samples()
         self.connect()
@@ -373,8 +369,8 @@ class InfluxStore(TelemetryStore):
 
     def prune(self, older_than_ns: int) -> int:
         """Delete samples older than the cut-off (device metadata and alert copies stay). Usually
-        the retention policy
-        does this already; returns -1 because InfluxDB does not say how many points went."""
+        the retention policy does this already; returns -1 because InfluxDB does not say how many
+        points went."""
         self.connect()
         measurements = [
             m

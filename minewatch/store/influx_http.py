@@ -101,8 +101,8 @@ class V2Writer:
     """influxdb-client's synchronous write API with pre-formatted lines (gzip per settings).
 
     Synchronous rather than the reactivex batcher: the caller must know the batch is stored before
-    it acknowledges MQTT messages, and pre-formatted strings through SYNCHRONOUS are ~6x faster
-    than the batcher's ``Point`` objects (measured on one core).
+    it acknowledges MQTT messages, and pre-formatted strings through SYNCHRONOUS are ~6x faster than
+    the batcher's ``Point`` objects (measured on one core).
     """
 
     def __init__(self, settings: InfluxSettings) -> None:

@@ -1,7 +1,6 @@
 """Start-up provisioning of InfluxDB: database/bucket, retention and (2.x) the DBRP mapping that
-lets
-InfluxQL on ``/query`` find the bucket. Each step only creates what is missing, so it is safe to run
-from every minewatch process at every start."""
+lets InfluxQL on ``/query`` find the bucket. Each step only creates what is missing, so it is safe
+to run from every minewatch process at every start."""
 
 from __future__ import annotations
 

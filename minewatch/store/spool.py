@@ -94,8 +94,7 @@ class Spool:
 
     def append(self, samples: list[Sample] | tuple[Sample, ...]) -> int:
         """Durably add one batch; returns its size. Raises SpoolFull past the bound,
-        StoreUnavailable
-        when the disk refuses."""
+        StoreUnavailable when the disk refuses."""
         payload = encode(samples)
         with self._lock:
             try:
@@ -123,8 +122,7 @@ class Spool:
 
     def oldest(self, max_samples: int) -> list[SpooledBatch]:
         """The oldest batches, up to ``max_samples`` in total (at least one batch). A batch whose
-        payload
-        fails its checksum is moved to quarantine instead."""
+        payload fails its checksum is moved to quarantine instead."""
         picked: list[tuple[int, int]] = []
         total = 0
         with self._lock:

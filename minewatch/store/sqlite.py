@@ -62,11 +62,10 @@ _SQL_AGG = {"mean": "AVG", "min": "MIN", "max": "MAX", "sum": "SUM", "count": "C
 @dataclass(frozen=True)
 class _SeriesIndex:
     """Every series known to this process, indexed by series id: its device and metric as codes into
-    sorted
-    category lists, and its rank in (device, metric) order (-1 for ids not in use). Immutable, so a
-    reader
-    keeps a consistent copy while another thread refreshes. Series are only ever added (ids grow and
-    never change meaning), so a refresh reads just the rows past ``max_id``."""
+    sorted category lists, and its rank in (device, metric) order (-1 for ids not in use).
+    Immutable, so a reader keeps a consistent copy while another thread refreshes. Series are only
+    ever added (ids grow and never change meaning), so a refresh reads just the rows past
+    ``max_id``."""
 
     max_id: int = 0
     device: np.ndarray = field(default_factory=lambda: np.empty(1, dtype=object))
@@ -255,8 +254,7 @@ class SqliteStore(TelemetryStore):
         self, devices: Sequence[str] | None, metrics: Sequence[str] | None
     ) -> tuple[_SeriesIndex, str, list[object]] | None:
         """The series a read covers, as a SQL condition on ``series_id`` (pushed down, no join), or
-        ``None``
-        when the filters match no series at all."""
+        ``None`` when the filters match no series at all."""
         index = self._index.current(self._conn())
         if devices is None and metrics is None:
             return (
@@ -325,8 +323,7 @@ class SqliteStore(TelemetryStore):
         column-wise.
 
         A stable sort on each series' (device, metric) rank turns series-id order into the
-        contract's
-        device, metric, ts order without comparing strings per row."""
+        contract's device, metric, ts order without comparing strings per row."""
         if not rows:
             return empty_samples()
         n = len(rows)
