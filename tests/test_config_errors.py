@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from minewatch.config import load_facility
 from minewatch.simulator.layout import registry_csv
 from minewatch.validation import check_facility
 
@@ -180,3 +181,16 @@ def test_check_config_cli_exits_non_zero_and_lists_problems(tmp_path: Path) -> N
         cwd=ROOT,
     )
     assert ok.returncode == 0 and ok.stdout.strip().endswith("OK")
+
+
+def test_config_error_has_one_root_and_its_old_import_still_works() -> None:
+    from minewatch.configfile import ConfigError as FromConfigfile
+    from minewatch.errors import ConfigError, MinewatchError
+
+    assert FromConfigfile is ConfigError
+    with pytest.raises(MinewatchError) as info:
+        load_facility(Path("/nonexistent/facility.yaml"))
+    assert isinstance(info.value, ConfigError)
+    assert info.value.problems == [
+        "/nonexistent/facility.yaml: cannot read: No such file or directory"
+    ]
