@@ -20,8 +20,9 @@ from typing import Any
 import orjson
 
 from minewatch.config.mqtt import DeviceGroup
+from minewatch.payload_path import PathKey, format_path, parse_path
 from minewatch.profiles import DeviceProfile
-from minewatch.profiles.mqtt import MqttMapping, PathKey, format_path, parse_path
+from minewatch.profiles.mqtt import MqttMapping
 from minewatch.registry import RegistryEntry
 from minewatch.sample import NS_PER_S, Sample
 

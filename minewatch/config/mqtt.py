@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from minewatch.profiles.mqtt import parse_path
+from minewatch.payload_path import parse_path
 
 
 class MqttSettings(BaseModel):
