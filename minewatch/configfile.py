@@ -1,8 +1,8 @@
 """Loading YAML files into pydantic models, with errors that name the file, the path and the reason.
 
-Every config format (facility, device profile, compliance profile) goes through
-``load_model`` so that a mistake reads the same everywhere:
-``facility.yaml: mqtt.port: expected an integer, got 'abc'``.
+Every config format (facility, device profile, compliance profile) goes through ``load_model`` so
+that a mistake reads the same everywhere: ``facility.yaml: mqtt.port: expected an integer, got
+'abc'``.
 """
 
 from __future__ import annotations
