@@ -1,6 +1,5 @@
-"""CLI: ``minewatch analyze`` (the live loop), ``report`` (a period), ``curtail`` (add a curtailment
-order),
-``alerts``, ``ack`` and ``silence`` (operator actions from a shell)."""
+"""CLI: ``minewatch analyze`` (the live loop), ``report`` (a period), ``curtail`` (add a
+curtailment order), ``alerts``, ``ack`` and ``silence`` (operator actions from a shell)."""
 
 from __future__ import annotations
 
@@ -8,14 +7,19 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from minewatch.analyzer.state import AlertStore
+from minewatch.config import FacilityConfig, load_facility
 from minewatch.errors import MinewatchError
+from minewatch.events import EventBus
 from minewatch.sample import now_ns
+from minewatch.store import TelemetryStore, open_store
 
 
 def parse_time(v: str) -> int:
@@ -31,21 +35,19 @@ def parse_time(v: str) -> int:
     return int(dt.timestamp()) * 10**9 + dt.microsecond * 1000
 
 
-def _open(config: Path):
-    from minewatch.analyzer.state import AlertStore
-    from minewatch.config import load_facility
-    from minewatch.store import open_store
-    from minewatch.wiring import event_bus
-
-    cfg = load_facility(config)
-    store = open_store(cfg)
-    # Every event of this process (transitions, acks, silences, orders, reports) is ledgered and
-    # queued for the regulator; a `minewatch notify` process (or `run`) does the delivering.
-    bus, _ = event_bus(cfg, store, deliver=False)
-    return cfg, store, AlertStore(cfg.state_db, bus), bus
+#: Builds the event bus of an ``analyze``/``alerts``/``ack`` process. The composition root passes
+#: it in: every event of such a process (transitions, acks, silences, orders, reports) must be
+#: ledgered and queued for the regulator, and only the root knows who listens.
+BusFactory = Callable[[FacilityConfig, TelemetryStore], EventBus]
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, bus_factory: BusFactory) -> None:
+    def _open(config: Path) -> tuple[FacilityConfig, TelemetryStore, AlertStore, EventBus]:
+        cfg = load_facility(config)
+        store = open_store(cfg)
+        bus = bus_factory(cfg, store)
+        return cfg, store, AlertStore(cfg.state_db, bus), bus
+
     @app.command("analyze")
     def analyze(
         config: Annotated[Path, typer.Option("--config", "-c", help="facility.yaml")],

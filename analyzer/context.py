@@ -11,8 +11,8 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from minewatch.analyzer.profile import Rule, Selector, ns
-from minewatch.analyzer.rules.base import ValueRef
 from minewatch.analyzer.series import Buckets
+from minewatch.analyzer.value_ref import ValueRef
 from minewatch.config.facility import FacilityConfig
 from minewatch.profiles import DeviceProfile
 from minewatch.registry import RegistryEntry

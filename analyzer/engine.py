@@ -22,7 +22,8 @@ from minewatch.analyzer.evaluator import Evaluator
 from minewatch.analyzer.hourly import HOUR, hourly_records
 from minewatch.analyzer.lifecycle import SubjectState, Transition, run
 from minewatch.analyzer.muting import Muting
-from minewatch.analyzer.profile import ComplianceProfile, Rule, load_compliance_profile, ns
+from minewatch.analyzer.profile import ComplianceProfile, Rule, ns
+from minewatch.analyzer.profile_loader import load_compliance_profile
 from minewatch.analyzer.recorder import TransitionRecorder
 from minewatch.analyzer.state import AlertStore
 from minewatch.config.facility import FacilityConfig

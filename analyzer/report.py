@@ -22,9 +22,10 @@ from minewatch.alerting import AlertState
 from minewatch.analyzer import curtailment
 from minewatch.analyzer.evaluator import Evaluator
 from minewatch.analyzer.hourly import hourly_records, monthly_availability
-from minewatch.analyzer.profile import ComplianceProfile, load_compliance_profile
-from minewatch.analyzer.rules.base import ValueRef
+from minewatch.analyzer.profile import ComplianceProfile
+from minewatch.analyzer.profile_loader import load_compliance_profile
 from minewatch.analyzer.state import AlertStore
+from minewatch.analyzer.value_ref import ValueRef
 from minewatch.config.facility import FacilityConfig
 from minewatch.profiles import DeviceProfile, load_facility_profiles
 from minewatch.store.base import TelemetryStore

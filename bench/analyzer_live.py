@@ -31,7 +31,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from minewatch.analyzer.engine import Analyzer
-from minewatch.analyzer.profile import load_compliance_profile
+from minewatch.analyzer.profile_loader import load_compliance_profile
 from minewatch.analyzer.series import Buckets
 from minewatch.analyzer.state import AlertStore
 from minewatch.config.facility import FacilityConfig

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from analyzer_live import profiles
 
 from minewatch.analyzer.curtailment import add_order
-from minewatch.analyzer.profile import load_compliance_profile
+from minewatch.analyzer.profile_loader import load_compliance_profile
 from minewatch.analyzer.report import build_report, to_json
 from minewatch.analyzer.series import Buckets
 from minewatch.analyzer.state import AlertStore

@@ -12,7 +12,6 @@ import typer
 
 from minewatch import runtime
 from minewatch.analyzer import commands as analyzer_commands
-from minewatch.api import commands as api_commands
 from minewatch.collector import commands as collector_commands
 from minewatch.collector.polling import commands as polling_commands
 from minewatch.errors import ConfigError
@@ -21,6 +20,7 @@ from minewatch.resources import example_config, shipped
 from minewatch.simulator import commands as simulator_commands
 from minewatch.store import commands as store_commands
 from minewatch.validation import check_facility, json_schemas
+from minewatch.wiring import event_bus
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -79,12 +79,13 @@ for _commands in (
     store_commands,
     collector_commands,
     polling_commands,
-    analyzer_commands,
-    api_commands,
     notifier_commands,
     simulator_commands,
 ):
     _commands.register(app)
+analyzer_commands.register(
+    app, bus_factory=lambda cfg, store: event_bus(cfg, store, deliver=False)[0]
+)
 
 
 def main() -> None:

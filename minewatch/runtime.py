@@ -345,7 +345,29 @@ def prepare_demo_dir(path: Path) -> Path:
 
 
 def register(app: typer.Typer) -> None:
-    """Adds ``demo`` and ``run``."""
+    """Adds ``demo``, ``run`` and ``serve``."""
+
+    @app.command("serve")
+    def serve(
+        config: Annotated[Path, typer.Option("--config", "-c", help="facility.yaml")],
+        host: Annotated[
+            str | None, typer.Option(help="Listen address (default: api.host from the config)")
+        ] = None,
+        port: Annotated[
+            int | None, typer.Option(help="Listen port (default: api.port from the config)")
+        ] = None,
+    ) -> None:
+        """Serve the HTTP API and the live page from the store other processes write.
+
+        This is how the API runs as its own process (docker-compose): the collector and the
+        analyzer write the same store and state database from their own processes.
+        """
+        setup_logging()
+        rt = Runtime.from_config(config, writes=False)
+        # acks, silences and orders made here reach the ledger (`notify` delivers them)
+        rt.add_notifier()
+        rt.add_api(host=host, port=port)
+        raise typer.Exit(rt.supervisor.run(on_started=rt.announce))
 
     @app.command("run")
     def run(

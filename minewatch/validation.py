@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from minewatch.analyzer.profile import load_compliance_profile
+from minewatch.analyzer.profile_loader import load_compliance_profile
 from minewatch.config import FacilityConfig, load_facility
 from minewatch.errors import ConfigError
 from minewatch.profiles import DeviceProfile, load_facility_profiles

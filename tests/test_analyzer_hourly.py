@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from minewatch.analyzer.hourly import hourly_records, monthly_availability
-from minewatch.analyzer.profile import validate_profile
+from minewatch.analyzer.profile_loader import validate_profile
 from minewatch.store import SqliteStore
 from tests.support.analyzer import T0, S, facility_cfg, fill_store
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from minewatch.analyzer.engine import Analyzer
-from minewatch.analyzer.profile import validate_profile
+from minewatch.analyzer.profile_loader import validate_profile
 from minewatch.analyzer.state import AlertStore
 from minewatch.errors import Conflict, InvalidInput, NotFound
 from minewatch.events import EventBus

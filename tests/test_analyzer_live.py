@@ -13,7 +13,7 @@ from typing import Any
 from minewatch.alerting import AlertTransition
 from minewatch.analyzer.engine import Analyzer
 from minewatch.analyzer.evaluator import Evaluator
-from minewatch.analyzer.profile import load_compliance_profile, validate_profile
+from minewatch.analyzer.profile_loader import load_compliance_profile, validate_profile
 from minewatch.analyzer.state import AlertStore
 from minewatch.collector.discovery import Comparison, as_samples
 from minewatch.profiles.loader import load_profiles

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from minewatch.analyzer.profile import load_compliance_profile, parse_duration, validate_profile
+from minewatch.analyzer.profile import parse_duration
+from minewatch.analyzer.profile_loader import load_compliance_profile, validate_profile
 from minewatch.configfile import ConfigError
 from minewatch.resources import compliance_profiles_dir
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from minewatch.analyzer.profile import load_compliance_profile
+from minewatch.analyzer.profile_loader import load_compliance_profile
 from minewatch.profiles import load_profiles
 from minewatch.resources import compliance_profiles_dir
 

@@ -11,15 +11,9 @@ from pydantic import Field
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, ns
-from minewatch.analyzer.rules.base import (
-    Aggregate,
-    FacilityWindowKind,
-    Obs,
-    Timing,
-    ValueRef,
-    compare,
-)
+from minewatch.analyzer.rules.base import Aggregate, FacilityWindowKind, Obs, Timing, compare
 from minewatch.analyzer.series import Buckets
+from minewatch.analyzer.value_ref import ValueRef
 from minewatch.units import MetricName
 
 

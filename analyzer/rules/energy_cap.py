@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, duration_validator, ns
-from minewatch.analyzer.rules.base import Obs, RuleKind, ValueRef
+from minewatch.analyzer.rules.base import Obs, RuleKind
+from minewatch.analyzer.value_ref import ValueRef
 from minewatch.units import MetricName
 
 

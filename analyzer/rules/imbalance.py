@@ -9,8 +9,9 @@ from pydantic import Field
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule
-from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
+from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, compare
 from minewatch.analyzer.rules.threshold import per_instant
+from minewatch.analyzer.value_ref import ValueRef
 from minewatch.units import MetricName
 
 

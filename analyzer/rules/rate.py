@@ -9,7 +9,8 @@ from pydantic import Field
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, duration_validator, ns
-from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
+from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, compare
+from minewatch.analyzer.value_ref import ValueRef
 from minewatch.units import MetricName
 
 

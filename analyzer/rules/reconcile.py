@@ -14,7 +14,8 @@ from pydantic import Field
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, ns
 from minewatch.analyzer.rules.aggregate import facility_series, windowed
-from minewatch.analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef, compare
+from minewatch.analyzer.rules.base import FacilityWindowKind, Obs, Timing, compare
+from minewatch.analyzer.value_ref import ValueRef
 from minewatch.units import MetricName
 
 

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, duration_validator, ns
 from minewatch.analyzer.rules.aggregate import facility_series, windowed
-from minewatch.analyzer.rules.base import Aggregate, FacilityWindowKind, Obs, Timing, ValueRef
+from minewatch.analyzer.rules.base import Aggregate, FacilityWindowKind, Obs, Timing
+from minewatch.analyzer.value_ref import ValueRef
 from minewatch.units import MetricName
 
 _MD = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")

@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, duration_validator, ns
-from minewatch.analyzer.rules.base import Obs, RuleKind, ValueRef
+from minewatch.analyzer.rules.base import Obs, RuleKind
 from minewatch.analyzer.series import device_codes
+from minewatch.analyzer.value_ref import ValueRef
 from minewatch.units import MetricName
 
 

@@ -9,7 +9,8 @@ from pydantic import ConfigDict, Field, model_validator
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, ns
-from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
+from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, compare
+from minewatch.analyzer.value_ref import ValueRef
 from minewatch.units import check_metric_name
 
 

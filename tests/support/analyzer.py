@@ -14,7 +14,8 @@ import numpy as np
 import yaml
 
 from minewatch.alerting import AlertTransition
-from minewatch.analyzer.profile import ComplianceProfile, validate_profile
+from minewatch.analyzer.profile import ComplianceProfile
+from minewatch.analyzer.profile_loader import validate_profile
 from minewatch.config.facility import FacilityConfig
 from minewatch.configfile import validate
 from minewatch.profiles import DeviceProfile

@@ -173,6 +173,6 @@ OVERHEAT_PROFILE = {
 
 
 def overheat_profile() -> Any:
-    from minewatch.analyzer.profile import validate_profile
+    from minewatch.analyzer.profile_loader import validate_profile
 
     return validate_profile(OVERHEAT_PROFILE, "test-overheat profile")

@@ -411,7 +411,7 @@ def running(n: Notifier) -> Iterator[Notifier]:
 def fire_alarm_profile(source: str = "NFPA 72 (fire alarm signal)") -> Any:
     """A compliance profile with one regulator-notifiable rule: FS-01, any fire panel's alarm
     input."""
-    from minewatch.analyzer.profile import validate_profile
+    from minewatch.analyzer.profile_loader import validate_profile
 
     rule = {
         "id": "FS-01",
