@@ -88,17 +88,17 @@ async def _probe_miner(
     if not await _port_open(host, port, timeout_s):
         return None
     try:
-        replies, answered = await asyncio.wait_for(
+        got = await asyncio.wait_for(
             fetch(
                 host, port, identity_commands(profiles), timeout_s, f"{host}:{port}", None, counters
             ),
             timeout_s * 2,
         )
     except TimeoutError:
-        answered, replies = False, {}
-    if not answered:
         return None
-    ident = identify(host, port, replies, profiles)
+    if not got.answered:
+        return None
+    ident = identify(host, port, got.replies, profiles)
     v = ident.values
     return Found(
         host,

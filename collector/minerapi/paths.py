@@ -56,15 +56,36 @@ def _natural(key: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key))
 
 
-def _numbers(value: Any, split: str | None) -> Iterator[float]:
+#: One signed number of a dash-joined sensor string: Antminer ``temp_pic1`` "-8--11-10-12" is
+#: -8, -11, 10, 12 (delawr0190/foreman-apps AntminerStatsITest.java, "S19 (really cold)").
+_DASHED_NUMBER = re.compile(r"(?:^|-)(-?\d+(?:\.\d+)?)")
+_DASHED_STRING = re.compile(r"(-?\d+(?:\.\d+)?)?(?:-(?:-?\d+(?:\.\d+)?)?)*")
+
+
+def _split(value: str, split: str) -> list[str]:
+    """Parts of a joined sensor string; a dash separator keeps the minus signs of its numbers."""
+    if split != "-":
+        return value.split(split)
+    text = value.strip()
+    if not _DASHED_STRING.fullmatch(text):
+        raise ValueError(f"{value!r} is not a dash-joined list of numbers")
+    return _DASHED_NUMBER.findall(text)
+
+
+def _numbers(value: Any, fld: ApiField) -> Iterator[float]:
     if isinstance(value, bool) or isinstance(value, (int, float)):
         yield float(value)
     elif isinstance(value, list):
         for v in value:
-            yield from _numbers(v, split)
+            yield from _numbers(v, fld)
     elif isinstance(value, str):
-        parts = value.split(split) if split else [value]
-        for p in parts:
+        if fld.values is not None:
+            if value.strip() not in fld.values:
+                known = ", ".join(sorted(fld.values))
+                raise ValueError(f"{value!r} is not one of the mapped texts ({known})")
+            yield fld.values[value.strip()]
+            return
+        for p in _split(value, fld.split) if fld.split else [value]:
             p = p.strip()
             if not p:
                 continue
@@ -88,7 +109,7 @@ def extract(field: ApiField, reply: dict[str, Any]) -> float | None:
     for path in field.paths:
         for raw in resolve(reply, path):
             try:
-                values.extend(_numbers(raw, field.split))
+                values.extend(_numbers(raw, field))
             except ValueError as exc:
                 raise FieldError("not_a_number", f"{path}: {exc}") from None
     if any(not math.isfinite(v) for v in values):

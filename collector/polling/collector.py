@@ -16,7 +16,7 @@ import threading
 import time
 
 from minewatch.collector.discovery import as_samples, compare, hosts_of, miner_registry, scan
-from minewatch.collector.minerapi.miner import MinerPoller
+from minewatch.collector.minerapi.miner import DEGRADED, UP, MinerPoller
 from minewatch.collector.minerapi.raw import RawKeeper
 from minewatch.collector.modbus.device import ModbusDevice
 from minewatch.collector.modbus.link import ModbusLink
@@ -157,7 +157,8 @@ class PollingCollector:
         snap["modbus_devices"] = len(self.modbus)
         snap["modbus_devices_up"] = sum(1 for d in self.modbus if d.up)
         snap["miners"] = len(self.miners)
-        snap["miners_up"] = sum(1 for m in self.miners if m.up)
+        snap["miners_up"] = sum(1 for m in self.miners if m.state == UP)
+        snap["miners_degraded"] = sum(1 for m in self.miners if m.state == DEGRADED)
         snap["raw_replies_kept"] = len(self.raw.recent())
         with self._lock:
             snap["buffered_samples"] = len(self._buffer)

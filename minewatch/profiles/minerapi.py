@@ -61,6 +61,13 @@ class ApiField(BaseModel):
     ignore_zero: bool = Field(
         False, description="Drop zeros before reducing (absent sensors read 0)"
     )
+    values: dict[str, float] | None = Field(
+        None,
+        description=(
+            "Text values mapped to numbers (pool 'Status': {Alive: 1, Dead: 0}); "
+            "a text not listed is rejected, never guessed"
+        ),
+    )
     scale: float = 1.0
     offset: float = 0.0
     estimate: bool = Field(
