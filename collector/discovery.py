@@ -37,6 +37,7 @@ class Found:
     firmware: str = ""
     profile: str = ""
     dialect: str = ""
+    generic_limits: bool = False
 
     @property
     def endpoint(self) -> str:
@@ -110,7 +111,12 @@ async def _probe_miner(
         v.get("firmware", ""),
         ident.profile or "",
         ident.dialect or "",
+        bool(ident.profile and _generic(profiles[ident.profile])),
     )
+
+
+def _generic(profile: DeviceProfile) -> bool:
+    return profile.miner_api is not None and profile.miner_api.generic
 
 
 async def _probe_modbus(host: str, port: int, timeout_s: float) -> Found | None:

@@ -78,9 +78,17 @@ class SimMiner:
         return str(self.rig.serial)
 
     # -- replies ----------------------------------------------------------------------------
-    def reply(self, command: str) -> bytes:
-        builder = getattr(self, f"_{self.dialect.replace('-', '_')}", None)
-        doc = builder(command) if builder else None
+    def reply(self, command: str, new_api: bool = False) -> bytes:
+        """The firmware's bytes for ``command``. Stock Antminer firmware sends the ``new_api``
+        chain form of ``stats`` only when the request asks for it; a plain ``stats`` gets the
+        legacy flat form on every generation."""
+        if command == "pools":
+            doc: dict | None = self._pools()
+        elif command == "stats" and self.dialect == "antminer-new" and not new_api:
+            doc = self._antminer_legacy(command)
+        else:
+            builder = getattr(self, f"_{self.dialect.replace('-', '_')}", None)
+            doc = builder(command) if builder else None
         if doc is None:
             doc = {
                 "STATUS": [
@@ -161,11 +169,17 @@ class SimMiner:
             }
             for i, f in enumerate(fans, start=1):
                 data[f"fan{i}"] = int(f)
+            # tempN / temp_pcbN are the board sensors, temp2_N / temp_chipN the chips, as a real
+            # S19 Pro reply has them (delawr0190/foreman-apps AntminerStatsITest.java)
             for i in range(1, 4):
-                data[f"temp{i}"] = round(c["chip"] - i + 1)
-                data[f"temp2_{i}"] = round(c["board"])
-                data[f"temp_chip{i}"] = "-".join(str(round(c["chip"] - k)) for k in range(4))
+                data[f"temp{i}"] = round(c["board"])
+                data[f"temp2_{i}"] = round(c["chip"] - i + 1)
+                data[f"temp_pcb{i}"] = "-".join(str(round(c["board"] - k)) for k in (3, 1, 0, 2))
+                data[f"temp_chip{i}"] = "-".join(
+                    str(round(c["chip"] - i + 1 - k)) for k in (3, 1, 0, 2)
+                )
                 data[f"chain_acn{i}"] = 110
+                data[f"chain_hw{i}"] = 3
                 data[f"chain_rate{i}"] = f"{c['ghs'] / 3:.2f}"
             data["temp_max"] = round(c["chip"])
             return {
@@ -182,6 +196,26 @@ class SimMiner:
                 "id": 1,
             }
         return None
+
+    def _pools(self) -> dict:
+        """One live pool and one standby, in cgminer's ``pools`` table form."""
+        online = bool(getattr(self.rig, "online", True))
+        pools = [
+            {
+                "POOL": i,
+                "URL": url,
+                "Status": "Alive" if online else "Dead",
+                "Priority": i,
+                "Accepted": accepted,
+                "Rejected": rejected,
+                "User": f"minewatch.{self.serial}",
+                "Stratum Active": i == 0,
+            }
+            for i, (url, accepted, rejected) in enumerate(
+                [("stratum+tcp://pool.example:3333", 1200, 3), ("stratum+tcp://pool.example:443", 0, 0)]
+            )
+        ]
+        return {"STATUS": _status(f"{len(pools)} Pool(s)", 7), "POOLS": pools, "id": 1}
 
     def _antminer_new(self, command: str) -> dict | None:
         c = self._common()
@@ -409,18 +443,18 @@ class MinerApiServer:
         try:
             data = await asyncio.wait_for(reader.read(4096), 5)
             try:
-                command = str(
-                    json.loads(data.decode()).get("command") or json.loads(data.decode()).get("cmd")
-                )
+                request = json.loads(data.decode())
+                command = str(request.get("command") or request.get("cmd"))
+                new_api = bool(request.get("new_api"))
             except (ValueError, AttributeError):
-                command = ""
+                command, new_api = "", False
             self.commands.append(command)
             if self.miner.hang:
                 await self._release.wait()  # accept, read, never answer
                 return
             if not getattr(self.miner.rig, "online", True):
                 return  # powered off: the connection closes with no reply
-            writer.write(self.miner.reply(command))
+            writer.write(self.miner.reply(command, new_api=new_api))
             await writer.drain()
         except (TimeoutError, ConnectionError):
             pass

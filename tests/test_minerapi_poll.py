@@ -83,7 +83,7 @@ async def test_unparseable_reply_is_kept_raw_and_the_rest_still_maps(tmp_path) -
     kept = raw.recent()
     assert {(k.device, k.command, k.reason) for k in kept} == {
         ("W-1", "summary", "truncated"),
-        ("W-1", "devs", "truncated"),
+        ("W-1", "pools", "truncated"),
     }
     assert all(k.raw == miner.reply(k.command) for k in kept)  # byte-for-byte what the miner sent
     assert len(list((tmp_path / "raw").glob("*.raw"))) == 2

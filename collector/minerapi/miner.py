@@ -19,6 +19,7 @@ from minewatch.collector.minerapi.raw import RawKeeper
 from minewatch.config.polling import MinerTarget
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile
+from minewatch.profiles.minerapi import MinerApiMap
 from minewatch.sample import DeviceMeta, Sample
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,16 @@ async def fetch(
     device: str,
     raw: RawKeeper | None,
     counters: Counters,
+    params: dict[str, dict[str, Any]] | None = None,
 ) -> Fetched:
     """Every command's reply, in parallel (multi-command ``a+b`` fails on some firmware) under one
     deadline. A reply that cannot be parsed, or whose ``STATUS`` is ``E``/``F``, is counted under
-    ``rejected_total{reason=miner_reply_<why>}`` and its raw bytes kept; the other replies stand."""
+    ``rejected_total{reason=miner_reply_<why>}`` and its raw bytes kept; the other replies stand.
+    ``params`` adds request parameters per command (``stats``: ``new_api``)."""
+    params = params or {}
     results = await asyncio.gather(
-        *(query(host, port, c, timeout_s) for c in commands), return_exceptions=True
+        *(query(host, port, c, timeout_s, params.get(c)) for c in commands),
+        return_exceptions=True,
     )
     out = Fetched()
     for command, res in zip(commands, results, strict=True):
@@ -98,8 +103,11 @@ async def fetch(
 def identify(
     host: str, port: int, replies: dict[str, dict[str, Any]], profiles: dict[str, DeviceProfile]
 ) -> Identity:
-    """Match replies against every profile's identity paths and ``match`` patterns (first id wins)."""
+    """Match replies against every profile's identity paths and ``match`` patterns. When several
+    match, the one matching on more keys wins (``firmware`` telling LuxOS from stock on the same
+    model), then the first id: an exact model profile beats a family one only by saying more."""
     best = Identity(host, port)
+    winner: tuple[int, Identity] | None = None
     for pid in sorted(profiles):
         api = profiles[pid].miner_api
         if api is None:
@@ -110,10 +118,16 @@ def identify(
             if found and found[0] not in (None, ""):
                 values[key] = str(found[0])
         if all(re.search(pat, values.get(key, "")) for key, pat in api.match.items()):
-            return Identity(host, port, values, pid, api.dialect)
-        if len(values) > len(best.values):
+            if winner is None or len(api.match) > winner[0]:
+                winner = (len(api.match), Identity(host, port, values, pid, api.dialect))
+        elif len(values) > len(best.values):
             best = Identity(host, port, values)
-    return best
+    return winner[1] if winner is not None else best
+
+
+def request_params(api: MinerApiMap) -> dict[str, dict[str, Any]]:
+    """Per-command request parameters the profile asks for."""
+    return {"stats": {"new_api": True}} if api.new_api else {}
 
 
 def identity_commands(profiles: dict[str, DeviceProfile]) -> list[str]:
@@ -203,6 +217,7 @@ class MinerPoller:
                     self.label,
                     self.raw,
                     self.counters,
+                    request_params(api),
                 ),
                 self.target.timeout_s,
             )
@@ -222,11 +237,14 @@ class MinerPoller:
             reply = got.replies.get(fld.command)
             if reply is None:
                 continue
+            faults: list[str] = []
             try:
-                value = extract(fld, reply)
+                value = extract(fld, reply, faults)
             except FieldError as exc:
                 self.counters.inc("rejected_total", reason=f"miner_field_{exc.reason}")
                 continue
+            if faults:
+                self.counters.inc("rejected_total", len(faults), reason="miner_field_out_of_range")
             if value is not None:
                 samples.append(Sample(ts, self.device, metric, value))  # type: ignore[arg-type]
         return samples

@@ -2,7 +2,8 @@
 
 Firmware JSON is often broken (UpstreamData/pyasic ``pyasic/rpc/base.py`` ``_load_api_data`` lists
 the habits): a trailing NUL, ``}{`` without a comma, ``,}`` / ``,]`` / ``[,``, raw control
-characters, bare ``inf``/``nan``, and escapes JSON does not have (Whatsminer M20S firmware
+characters, bare ``inf``/``nan``, stray bytes after the object (an S9k ``version`` reply ends
+``"id":1}"}`` in the same file), and escapes JSON does not have (Whatsminer M20S firmware
 20200917 sends ``"Firmware Version":"\\'20200917.22.REL\\'"``; delawr0190/foreman-apps
 ``WhatsminerStatsITest.java``). Those are repaired; a reply that is still not JSON (a truncated
 buffer, garbage) is rejected with a reason and the caller keeps its raw bytes for diagnosis.
@@ -64,6 +65,8 @@ def _repaired(text: str) -> Any:
     try:
         return json.loads(text)  # the stdlib accepts NaN/Infinity, orjson does not
     except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # a whole object, then stray bytes: the object is the reply
+            return json.JSONDecoder().raw_decode(text.lstrip())[0]
         reason = "truncated" if _unbalanced(text) else "invalid_json"
         raise ReplyError(reason, f"{exc.msg} at byte {exc.pos}") from None
 

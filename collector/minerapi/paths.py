@@ -103,8 +103,11 @@ class FieldError(Exception):
         self.reason = reason
 
 
-def extract(field: ApiField, reply: dict[str, Any]) -> float | None:
-    """The field's value from its command's reply; None when no path resolves; FieldError when bad."""
+def extract(
+    field: ApiField, reply: dict[str, Any], faults: list[str] | None = None
+) -> float | None:
+    """The field's value from its command's reply; None when no path resolves; FieldError when bad.
+    Values outside ``field.valid`` are left out and described in ``faults``."""
     values: list[float] = []
     for path in field.paths:
         for raw in resolve(reply, path):
@@ -114,8 +117,17 @@ def extract(field: ApiField, reply: dict[str, Any]) -> float | None:
                 raise FieldError("not_a_number", f"{path}: {exc}") from None
     if any(not math.isfinite(v) for v in values):
         raise FieldError("non_finite", f"{field.paths[0]}: firmware reported inf/nan")
+    resolved = bool(values)
     if field.ignore_zero:
         values = [v for v in values if v != 0]
+    if field.valid is not None:
+        low, high = field.valid
+        bad = [v for v in values if not low <= v <= high]
+        if bad and faults is not None:
+            faults.append(f"{field.paths[0]}: {bad} outside [{low:g}, {high:g}]")
+        values = [v for v in values if low <= v <= high]
+    if field.reduce == "count" and resolved:  # a sleeping miner has 0 boards, not no answer
+        return float(len(values)) * field.scale + field.offset
     if not values:
         return None
     if field.reduce == "first":
