@@ -8,6 +8,9 @@ import logging
 
 import pytest
 
+from minewatch.analyzer.engine import Analyzer
+from minewatch.analyzer.profile import load_compliance_profile
+from minewatch.analyzer.state import AlertStore
 from minewatch.collector.discovery import scan
 from minewatch.collector.minerapi.miner import MinerPoller
 from minewatch.collector.minerapi.probe import probe
@@ -16,6 +19,8 @@ from minewatch.config.polling import MinerTarget
 from minewatch.counters import Counters
 from minewatch.profiles import load_profiles
 from minewatch.sample import now_ns
+from minewatch.store import SqliteStore
+from tests.support.analyzer import facility_cfg
 from tests.support.minerapi import ReplayMiner, capture_cases, running
 
 PROFILES = load_profiles()
@@ -137,3 +142,32 @@ async def test_whatsminer_invalid_escape_no_longer_loses_the_summary() -> None:
     assert got["power_w"] == 3491 and got["chip_temp_c"] == 87.7 and poller.state == "up"
     # no devdetails was captured: the probe says what it saw and why it cannot name a profile
     assert not result.read and "no profile matches" in result.problems[0]
+
+
+async def test_overheating_capture_fires_the_chip_temperature_rule(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The real S19 Pro with chips at 93-97 °C, polled as production polls it, into the store and
+    through the shipped tm-2026 profile: TH-05 (chip above the model's maximum) fires."""
+    cfg = facility_cfg(tmp_path, analysis={"interval_s": 10})
+    store, alerts = SqliteStore(cfg.telemetry_db), AlertStore(cfg.state_db)
+    analyzer = Analyzer(
+        cfg, store, alerts, None, PROFILES, compliance=load_compliance_profile("tm-2026")
+    )
+    fired = []
+    async with running([ReplayMiner("antminer-s19pro-overheat")]) as (server,):
+        target = MinerTarget(host=server.host, port=server.port, serial="S19P-1", timeout_s=3.0)
+        poller = MinerPoller(target, PROFILES, Counters(), None)
+        t0 = now_ns()
+        for i in range(7):  # one poll every 10 s of analyzer time
+            ts = t0 + i * 10 * 10**9
+            samples = await poller.poll(ts)
+            if poller.new_meta is not None:
+                store.upsert_devices([poller.new_meta])
+                poller.new_meta = None
+            store.write(samples)
+            fired += [
+                t
+                for t in analyzer.evaluate_once(ts + 10**9)
+                if (t["rule_id"], t["to_state"]) == ("TH-05", "firing")
+            ]
+    assert poller.profile is not None and poller.profile.id == "antminer-x17-x19"
+    assert [t["subject"] for t in fired] == ["S19P-1"]
