@@ -10,6 +10,7 @@ host→serial list is used to identify it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -76,10 +77,8 @@ async def _port_open(host: str, port: int, timeout_s: float) -> bool:
     except (TimeoutError, OSError):
         return False
     writer.close()
-    try:
+    with contextlib.suppress(OSError):
         await writer.wait_closed()
-    except OSError:
-        pass
     return True
 
 
@@ -120,7 +119,8 @@ def _generic(profile: DeviceProfile) -> bool:
 
 
 async def _probe_modbus(host: str, port: int, timeout_s: float) -> Found | None:
-    """A Modbus TCP server answers a read of holding register 0 — data or an exception, either way."""
+    """A Modbus TCP server answers a read of holding register 0: data or an exception, either
+    way."""
     if not await _port_open(host, port, timeout_s):
         return None
     client = AsyncModbusTcpClient(
@@ -150,7 +150,7 @@ async def scan(
     modbus_port: int = 502,
     counters: Counters | None = None,
 ) -> list[Found]:
-    """Probe every host × port with at most ``concurrency`` probes in flight."""
+    """Probe every host x port with at most ``concurrency`` probes in flight."""
     counters = counters or Counters()
     sem = asyncio.Semaphore(concurrency)
     miner_profiles = {k: p for k, p in profiles.items() if p.miner_api is not None}
@@ -173,7 +173,8 @@ async def scan(
 def miner_registry(
     registry: dict[str, RegistryEntry], profiles: dict[str, DeviceProfile]
 ) -> dict[str, RegistryEntry]:
-    """The registry's miners: only they are expected to answer a miner API (not meters or sensors)."""
+    """The registry's miners: only they are expected to answer a miner API (not meters or
+    sensors)."""
     return {
         s: e
         for s, e in registry.items()
@@ -224,7 +225,8 @@ def compare(
 def known_hosts(
     miners: Iterable[MinerTarget], profiles: dict[str, DeviceProfile]
 ) -> dict[str, str]:
-    """ "host:port" → serial for configured miners whose serial the config states (stock Antminers)."""
+    """``host:port`` → serial for configured miners whose serial the config states (stock
+    Antminers)."""
     out = {}
     for m in miners:
         if m.serial:

@@ -212,7 +212,10 @@ class SimMiner:
                 "Stratum Active": i == 0,
             }
             for i, (url, accepted, rejected) in enumerate(
-                [("stratum+tcp://pool.example:3333", 1200, 3), ("stratum+tcp://pool.example:443", 0, 0)]
+                [
+                    ("stratum+tcp://pool.example:3333", 1200, 3),
+                    ("stratum+tcp://pool.example:443", 0, 0),
+                ]
             )
         ]
         return {"STATUS": _status(f"{len(pools)} Pool(s)", 7), "POOLS": pools, "id": 1}
@@ -431,7 +434,8 @@ class SimMiner:
 
 
 class MinerApiServer:
-    """Listens for one ``SimMiner`` on (host, port); one JSON command per connection, like cgminer."""
+    """Listens for one ``SimMiner`` on (host, port); one JSON command per connection, like
+    cgminer."""
 
     def __init__(self, miner: SimMiner, host: str, port: int) -> None:
         self.miner, self.host, self.port = miner, host, port

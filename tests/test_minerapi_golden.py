@@ -84,7 +84,7 @@ async def test_refused_command_is_degraded_counted_kept_and_logged_once(
     miner = ReplayMiner("antminer-s19pro-overheat")
     denied = (
         b'{"STATUS":[{"STATUS":"E","When":1621305590,"Code":45,'
-        b"\"Msg\":\"Access denied to 'stats' command\",\"Description\":\"cgminer 1.0.0\"}],"
+        b'"Msg":"Access denied to \'stats\' command","Description":"cgminer 1.0.0"}],'
         b'"id":1}\x00'
     )
     miner.replies["stats"] = denied[:-1]
@@ -93,14 +93,12 @@ async def test_refused_command_is_degraded_counted_kept_and_logged_once(
     with caplog.at_level(logging.WARNING, logger="minewatch.collector.minerapi.miner"):
         async with running([miner]) as (server,):
             poller = _poller(server, "antminer-x17-x19", counters, raw)
-            polls = [
-                {s.metric: s.value for s in await poller.poll(now_ns())} for _ in range(3)
-            ]
+            polls = [{s.metric: s.value for s in await poller.poll(now_ns())} for _ in range(3)]
     assert all(p["up"] == 0.0 and p["api_state"] == 1.0 for p in polls)  # degraded, not up
     assert polls[0]["pool_accepted_count"] == 37  # the pools reply still counts
     assert "chip_temp_c" not in polls[0]
     assert counters.get("rejected_total", "miner_reply_status_error") == 3
-    assert [(k.command, k.reason, k.raw) for k in raw.recent()][0] == (
+    assert next((k.command, k.reason, k.raw) for k in raw.recent()) == (
         "stats",
         "status_error",
         denied,

@@ -137,7 +137,8 @@ def identity_commands(profiles: dict[str, DeviceProfile]) -> list[str]:
 
 
 class MinerPoller:
-    """One configured miner; identifies itself on first contact when profile or serial is not given."""
+    """One configured miner; identifies itself on first contact when profile or serial is not
+    given."""
 
     def __init__(
         self,
@@ -155,7 +156,8 @@ class MinerPoller:
         )
         if target.profile and (self.profile is None or self.profile.miner_api is None):
             raise ValueError(
-                f"miner {target.host}: profile {target.profile!r} is unknown or has no miner_api: section"
+                f"miner {target.host}: profile {target.profile!r} is unknown or has no "
+                "miner_api: section"
             )
         self.port = target.port or (self.profile.miner_api.port if self.profile else 4028)  # type: ignore[union-attr]
         self.device: str | None = target.serial

@@ -19,7 +19,8 @@ def _segments(path: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def resolve(doc: Any, path: str) -> list[Any]:
-    """Every value at ``path`` (a wildcard can yield several); empty when the path does not exist."""
+    """Every value at ``path`` (a wildcard can yield several); empty when the path does not
+    exist."""
     nodes = [doc]
     for key, indexes in _segments(path):
         nxt: list[Any] = []
@@ -73,7 +74,7 @@ def _split(value: str, split: str) -> list[str]:
 
 
 def _numbers(value: Any, fld: ApiField) -> Iterator[float]:
-    if isinstance(value, bool) or isinstance(value, (int, float)):
+    if isinstance(value, (bool, int, float)):
         yield float(value)
     elif isinstance(value, list):
         for v in value:

@@ -39,7 +39,8 @@ BUFFER_MAX_SAMPLES = 500_000
 
 
 class PollingCollector:
-    """Polls what ``cfg.polling`` lists; ``start()`` returns at once, ``stop()`` joins and flushes."""
+    """Polls what ``cfg.polling`` lists; ``start()`` returns at once, ``stop()`` joins and
+    flushes."""
 
     def __init__(
         self,
@@ -226,7 +227,8 @@ class PollingCollector:
                 ", ".join(f"{r['serial']} at {r['host']}:{r['port']}" for r in result.unregistered),
             )
         log.info(
-            "discovery: %d host(s) in %.1f s: %d registered seen, %d missing, %d unregistered, %d unidentified",
+            "discovery: %d host(s) in %.1f s: %d registered seen, %d missing, %d unregistered, "
+            "%d unidentified",
             len(hosts),
             time.monotonic() - started,
             len(result.registered_seen),

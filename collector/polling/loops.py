@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 
 
 class LoopThread:
-    """``start(jobs)`` runs each job as a task; ``stop()`` cancels them, runs ``finish`` and joins."""
+    """``start(jobs)`` runs each job as a task; ``stop()`` cancels them, runs ``finish`` and
+    joins."""
 
     def __init__(self, name: str) -> None:
         self.name = name

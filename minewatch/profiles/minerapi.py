@@ -116,7 +116,9 @@ class MinerApiMap(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dialect: Literal["antminer", "whatsminer", "luxos", "braiins", "cgminer"] = Field(
-        description="Firmware family; documentation and discovery labels (replies are parsed the same way)"
+        description=(
+            "Firmware family; documentation and discovery labels (replies are parsed the same way)"
+        )
     )
     source: str = Field(
         min_length=3, description="Where the field names come from (fixtures, docs, repos)"
@@ -159,7 +161,9 @@ class MinerApiMap(BaseModel):
     )
     match: dict[IdentityKey, str] = Field(
         min_length=1,
-        description="Regular expressions the identity values must match (search) for this profile to apply",
+        description=(
+            "Regular expressions the identity values must match (search) for this profile to apply"
+        ),
     )
     fields: dict[str, ApiField] = Field(
         default_factory=dict, description="Metric -> where; added to the family's own fields"
@@ -319,7 +323,12 @@ ANTMINER_BMMINER: dict[str, ApiField] = {
         valid=_TEMP_RANGE,
     ),
     "board_temp_c": _stats(
-        ["STATS[1].temp?", "STATS[1].temp1?", "STATS[1].temp_pcb*", "STATS[0].chain[*].temp_pcb[*]"],
+        [
+            "STATS[1].temp?",
+            "STATS[1].temp1?",
+            "STATS[1].temp_pcb*",
+            "STATS[0].chain[*].temp_pcb[*]",
+        ],
         split="-",
         reduce="max",
         ignore_zero=True,
