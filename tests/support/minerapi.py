@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import asyncio
 import json
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,3 +81,20 @@ class ReplayMiner:
             "id": 1,
         }
         return json.dumps(refusal).encode() + b"\x00"
+
+
+@contextlib.contextmanager
+def serving_in_thread(miners: list[Any]) -> Iterator[list[MinerApiServer]]:
+    """``running`` on an event loop of its own thread, for code that runs its own loop (the CLI)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    ctx = running(miners)
+    servers = asyncio.run_coroutine_threadsafe(ctx.__aenter__(), loop).result(10)
+    try:
+        yield servers
+    finally:
+        asyncio.run_coroutine_threadsafe(ctx.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
