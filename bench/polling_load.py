@@ -211,6 +211,58 @@ def _collector_run(
     return out
 
 
+async def _pyasic_run(miners: list[dict], seconds: float) -> dict:
+    """pyasic (UpstreamData/pyasic) doing the same job: identify each miner once (``get_miner``),
+    then ``get_data()`` on the same 30 s schedule, at most 256 miners in flight."""
+    import warnings
+
+    import pyasic
+
+    warnings.simplefilter("ignore")
+    sem = asyncio.Semaphore(256)
+    cpu0, t0 = _cpu_s(), time.monotonic()
+
+    async def identify(host: str):  # type: ignore[no-untyped-def]
+        async with sem:
+            return await pyasic.get_miner(host)
+
+    found = await asyncio.gather(*(identify(t["host"]) for t in miners), return_exceptions=True)
+    ident_cpu, ident_wall = _cpu_s() - cpu0, time.monotonic() - t0
+    stop_at = time.monotonic() + seconds
+    done = {"polls": 0, "failed": 0, "hashrate": 0, "chip_temp": 0, "board_temp": 0, "fans": 0}
+
+    async def loop(miner, offset: float) -> None:  # type: ignore[no-untyped-def]
+        nxt = time.monotonic() + offset
+        while nxt < stop_at:
+            await asyncio.sleep(max(0.0, nxt - time.monotonic()))
+            try:
+                async with sem:
+                    d = await asyncio.wait_for(miner.get_data(), 5.0)
+            except Exception:  # pyasic raises many kinds; each is one failed poll
+                done["failed"] += 1
+            else:
+                done["polls"] += 1
+                done["hashrate"] += d.hashrate is not None
+                done["chip_temp"] += any(h.chip_temp is not None for h in d.hashboards)
+                done["board_temp"] += any(h.temp is not None for h in d.hashboards)
+                done["fans"] += any(f.speed for f in d.fans)
+            nxt += 30.0
+
+    cpu1, t1 = _cpu_s(), time.monotonic()
+    live = [(m, t) for m, t in zip(found, miners, strict=True) if m is not None]
+    live = [(m, t) for m, t in live if not isinstance(m, BaseException)]
+    await asyncio.gather(*(loop(m, phase(t["host"], 30.0, 1.0)) for m, t in live))
+    return {
+        "identified": len(live),
+        "ident_cpu_s": ident_cpu,
+        "ident_wall_s": ident_wall,
+        "cpu_s": _cpu_s() - cpu1,
+        "wall_s": time.monotonic() - t1,
+        "classes": sorted({type(m).__name__ for m, _ in live}),
+        **done,
+    }
+
+
 def _scheduled(names: list[str], interval_s: float, wall_s: float) -> int:
     """Polls the schedule asks for in ``wall_s``: each device's slots after its phase (jitter 1.0)."""
     return sum(
@@ -226,6 +278,12 @@ def main() -> None:
     ap.add_argument("--miners", type=int, default=3000)
     ap.add_argument("--seconds", type=float, default=45.0)
     ap.add_argument("--baseline-seconds", type=float, default=20.0)
+    ap.add_argument(
+        "--pyasic-seconds",
+        type=float,
+        default=0.0,
+        help="Also run pyasic's get_data on the same miners for this long (miners then on 4028)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -238,6 +296,8 @@ def main() -> None:
 
     n_ports = (args.modbus + 9) // 10
     modbus_ports, miner_port = [port() for _ in range(n_ports)], port()
+    if args.pyasic_seconds:
+        miner_port = 4028  # pyasic reaches the miner API on 4028 only
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
     child = ctx.Process(
@@ -262,6 +322,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             run = _collector_run(modbus, miners, args.seconds, profiles, Path(d))
         c2 = _proc_cpu_s(child.pid)
+        pya = asyncio.run(_pyasic_run(miners, args.pyasic_seconds)) if args.pyasic_seconds else None
     finally:
         stop.set()
         child.join(30)
@@ -294,6 +355,16 @@ def main() -> None:
         f"= {run_ms / base_ms:.2f}x the baseline (decode, mapping, batching and SQLite writes included); "
         f"device simulator process: {100 * (c2 - c1) / run['wall_s']:.0f} %"
     )
+    if pya is not None:
+        pya_ms = 1000 * pya["cpu_s"] / max(1, pya["polls"] + pya["failed"])
+        print(
+            f"pyasic: identified {pya['identified']}/{len(miners)} miners in "
+            f"{pya['ident_wall_s']:.0f} s ({pya['ident_cpu_s']:.1f} s CPU) as {pya['classes']}; "
+            f"get_data ({pya['wall_s']:.0f} s): {pya['polls']} polls, {pya['failed']} failed, "
+            f"{pya_ms:.2f} ms CPU per poll = {pya_ms / max(run_ms, 1e-9):.2f}x the collector; "
+            f"polls with hashrate {pya['hashrate']}, chip temp {pya['chip_temp']}, "
+            f"board temp {pya['board_temp']}, fans {pya['fans']}"
+        )
     print(f"load average after the run: {os.getloadavg()[0]:.1f}")
 
 

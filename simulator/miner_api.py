@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from minewatch.collector.minerapi.parse import ReplyError, parse_reply
+
 DEFAULT_QUIRKS = {
     "antminer-legacy": {"nul", "missing_comma"},
     "antminer-new": {"nul"},
@@ -458,12 +460,25 @@ class MinerApiServer:
                 return
             if not getattr(self.miner.rig, "online", True):
                 return  # powered off: the connection closes with no reply
-            writer.write(self.miner.reply(command, new_api=new_api))
+            writer.write(self._answer(command, new_api))
             await writer.drain()
         except (TimeoutError, ConnectionError):
             pass
         finally:
             writer.close()
+
+    def _answer(self, command: str, new_api: bool) -> bytes:
+        """One command's reply, or cgminer's joined reply to ``a+b`` (each command's reply in a
+        one-element list under its name; kanoi/cgminer API-README "Multiple report request")."""
+        if "+" not in command:
+            return self.miner.reply(command, new_api=new_api)
+        joined: dict[str, Any] = {}
+        for part in command.split("+"):
+            try:
+                joined[part] = [parse_reply(self.miner.reply(part, new_api=new_api))]
+            except ReplyError:
+                joined[part] = []
+        return json.dumps(joined).encode() + b"\x00"
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.host, self.port, backlog=256)
