@@ -6,8 +6,11 @@ the same reads done by the thinnest possible loop (one persistent pymodbus clien
 the planned blocks, raw TCP exchanges with the miners, no decoding, no store). The figures printed
 are completed and missed polls, late starts, and CPU per poll against that baseline.
 
+With ``--pyasic-seconds N`` it then runs pyasic (``get_miner`` once, ``get_data()`` every 30 s) on
+the same miners, served on 4028, and prints its CPU per poll and what it read beside the poller's.
+
 Usage: python bench/polling_load.py [--modbus 300] [--miners 3000] [--seconds 45]
-[--baseline-seconds 20]
+[--baseline-seconds 20] [--pyasic-seconds 40]
 """
 
 from __future__ import annotations
@@ -264,7 +267,8 @@ async def _pyasic_run(miners: list[dict], seconds: float) -> dict:
 
 
 def _scheduled(names: list[str], interval_s: float, wall_s: float) -> int:
-    """Polls the schedule asks for in ``wall_s``: each device's slots after its phase (jitter 1.0)."""
+    """Polls the schedule asks for in ``wall_s``: each device's slots after its phase (jitter
+    1.0)."""
     return sum(
         int((wall_s - phase(n, interval_s, 1.0)) // interval_s) + 1
         for n in names
@@ -311,8 +315,9 @@ def main() -> None:
     profiles = load_profiles()
     modbus, miners = _targets(args.modbus, args.miners, miner_port, modbus_ports)
     print(
-        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the run (other processes "
-        f"compete for the cores); {args.modbus} Modbus devices at 1 s on {n_ports} gateway ports, "
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the run "
+        f"(other processes compete for the cores); {args.modbus} Modbus devices at 1 s "
+        f"on {n_ports} gateway ports, "
         f"{args.miners} miners at 30 s; devices served by a separate process"
     )
     try:
@@ -336,23 +341,29 @@ def main() -> None:
     base_ms = 1000 * base["cpu_s"] / max(1, base_polls)
     run_ms = 1000 * run["cpu_s"] / max(1, run_polls)
     print(
-        f"\nbaseline ({base['wall_s']:.0f} s): {base['modbus']} Modbus polls, {base['miner']} miner polls, "
-        f"CPU {100 * base['cpu_s'] / base['wall_s']:.0f} % of one core, {base_ms:.2f} ms CPU per poll "
+        f"\nbaseline ({base['wall_s']:.0f} s): {base['modbus']} Modbus polls, "
+        f"{base['miner']} miner polls, "
+        f"CPU {100 * base['cpu_s'] / base['wall_s']:.0f} % of one core, "
+        f"{base_ms:.2f} ms CPU per poll "
         f"(device simulator process: {100 * (c1 - c0) / base['wall_s']:.0f} %)"
     )
     print(
-        f"collector ({run['wall_s']:.0f} s): Modbus polls {polls.get('modbus', 0)} of {exp_mb} scheduled, "
-        f"missed {missed.get('modbus', 0)}, late {late.get('modbus', 0)}; miner polls {polls.get('miner', 0)} of "
+        f"collector ({run['wall_s']:.0f} s): Modbus polls {polls.get('modbus', 0)} "
+        f"of {exp_mb} scheduled, missed {missed.get('modbus', 0)}, late {late.get('modbus', 0)}; "
+        f"miner polls {polls.get('miner', 0)} of "
         f"{exp_mi}, missed {missed.get('miner', 0)}, late {late.get('miner', 0)}"
     )
     print(
-        f"  devices up: Modbus {st['modbus_devices_up']}/{st['modbus_devices']}, miners {st['miners_up']}/{st['miners']}; "
-        f"samples written {st.get('written_total', 0)} ({st.get('written_total', 0) / run['wall_s']:.0f}/s); "
+        f"  devices up: Modbus {st['modbus_devices_up']}/{st['modbus_devices']}, "
+        f"miners {st['miners_up']}/{st['miners']} ({st['miners_degraded']} degraded); "
+        f"samples written {st.get('written_total', 0)} "
+        f"({st.get('written_total', 0) / run['wall_s']:.0f}/s); "
         f"errors {st.get('modbus_errors_total', {})} {st.get('miner_errors_total', {})}"
     )
     print(
-        f"  CPU {100 * run['cpu_s'] / run['wall_s']:.0f} % of one core, {run_ms:.2f} ms CPU per poll "
-        f"= {run_ms / base_ms:.2f}x the baseline (decode, mapping, batching and SQLite writes included); "
+        f"  CPU {100 * run['cpu_s'] / run['wall_s']:.0f} % of one core, "
+        f"{run_ms:.2f} ms CPU per poll = {run_ms / base_ms:.2f}x the baseline "
+        f"(decode, mapping, batching and SQLite writes included); "
         f"device simulator process: {100 * (c2 - c1) / run['wall_s']:.0f} %"
     )
     if pya is not None:

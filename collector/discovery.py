@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from pymodbus.client import AsyncModbusTcpClient
@@ -155,7 +155,7 @@ async def scan(
     sem = asyncio.Semaphore(concurrency)
     miner_profiles = {k: p for k, p in profiles.items() if p.miner_api is not None}
 
-    async def bounded(coro):  # type: ignore[no-untyped-def]
+    async def bounded(coro: Awaitable[Found | None]) -> Found | None:
         async with sem:
             return await coro
 

@@ -112,7 +112,7 @@ def identify(
         api = profiles[pid].miner_api
         if api is None:
             continue
-        values = {}
+        values: dict[str, str] = {}
         for key, where in api.identity.items():
             found = resolve(replies.get(where.command, {}), where.path)
             if found and found[0] not in (None, ""):
@@ -198,10 +198,16 @@ class MinerPoller:
         self.new_meta = self._meta()
 
     def _meta(self) -> DeviceMeta:
+        assert self.profile is not None and self.device is not None  # known before any meta
         t = self.target
         return DeviceMeta(
             self.device, self.profile.kind.value, self.profile.id, t.zone, t.rack, "rig"
-        )  # type: ignore[arg-type, union-attr]
+        )
+
+    def _api(self) -> MinerApiMap:
+        """The profile's API map; the constructor and identification guarantee there is one."""
+        assert self.profile is not None and self.profile.miner_api is not None
+        return self.profile.miner_api
 
     async def poll(self, ts: int) -> list[Sample]:
         """Samples of one poll: ``up`` and ``api_state`` once the device id is known, and every
@@ -209,7 +215,7 @@ class MinerPoller:
         try:
             if self.profile is None or self.device is None:
                 await asyncio.wait_for(self._identify(), self.target.timeout_s)
-            api = self.profile.miner_api  # type: ignore[union-attr]
+            api = self._api()
             got = await asyncio.wait_for(
                 fetch(
                     self.target.host,

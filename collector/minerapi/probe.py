@@ -103,7 +103,7 @@ async def probe(
 
 def _problems(counters: Counters) -> list[str]:
     """Counted rejections, as lines a field engineer can act on."""
-    out = []
+    out: list[str] = []
     for counter in ("rejected_total", "miner_errors_total"):
         by_reason = counters.snapshot().get(counter)
         if isinstance(by_reason, dict):

@@ -10,14 +10,19 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from minewatch.configfile import ConfigError
 
+if TYPE_CHECKING:  # the CLI imports its heavy parts only when a command runs
+    from minewatch.collector.minerapi.probe import ProbeResult
+    from minewatch.config.facility import FacilityConfig
+    from minewatch.profiles import DeviceProfile
 
-def _profiles(config: Path | None):  # type: ignore[no-untyped-def]
+
+def _profiles(config: Path | None) -> tuple[FacilityConfig | None, dict[str, DeviceProfile]]:
     from minewatch.config import load_facility
     from minewatch.profiles import load_facility_profiles, load_profiles
 
@@ -116,12 +121,15 @@ def poll(
     """Run the polling collector (Modbus devices, miner APIs, periodic discovery) into the
     configured store."""
     from minewatch.collector.polling import PollingCollector
+    from minewatch.config import load_facility
+    from minewatch.profiles import load_facility_profiles
     from minewatch.store import open_store
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    cfg, profiles = _profiles(config)
+    cfg = load_facility(config)
+    profiles = load_facility_profiles(cfg)
     store = open_store(cfg)
     collector = PollingCollector(cfg, store, profiles)
     done = threading.Event()
@@ -179,7 +187,7 @@ def _host_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _print_probe(result) -> None:  # type: ignore[no-untyped-def]
+def _print_probe(result: ProbeResult) -> None:
     typer.echo(f"{result.host}:{result.port}  state: {result.state}")
     typer.echo(f"model: {result.model or '-'}   firmware: {result.firmware or '-'}")
     generic = "  (generic limits: no profile for this exact model)" if result.generic_limits else ""

@@ -292,11 +292,11 @@ POOL_LABELS: dict[str, IdentityPath] = {
 
 
 def _stats(paths: list[str], **kw: object) -> ApiField:
-    return ApiField(command="stats", paths=paths, **kw)  # type: ignore[arg-type]
+    return ApiField(command="stats", paths=paths, **kw)
 
 
 def _summary(path: str, **kw: object) -> ApiField:
-    return ApiField(command="summary", paths=[path], **kw)  # type: ignore[arg-type]
+    return ApiField(command="summary", paths=[path], **kw)
 
 
 #: Plausible temperatures (°C); outside is a sensor fault.
