@@ -90,7 +90,14 @@ async def _probe_miner(
     try:
         got = await asyncio.wait_for(
             fetch(
-                host, port, identity_commands(profiles), timeout_s, f"{host}:{port}", None, counters
+                host,
+                port,
+                identity_commands(profiles),
+                timeout_s,
+                f"{host}:{port}",
+                None,
+                counters,
+                probing=True,
             ),
             timeout_s * 2,
         )

@@ -169,3 +169,14 @@ async def test_overheating_capture_fires_the_chip_temperature_rule(tmp_path) -> 
             ]
     assert poller.profile is not None and poller.profile.id == "antminer-x17-x19"
     assert [t["subject"] for t in fired] == ["S19P-1"]
+
+
+async def test_identification_refusals_are_not_counted_as_bad_replies(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Identifying asks every firmware's identity commands; an Antminer refusing Whatsminer's
+    ``get_miner_info`` is an answer ("not this firmware"), not a broken reply to keep."""
+    raw, counters = RawKeeper(tmp_path, keep=10), Counters()
+    async with running([ReplayMiner("antminer-s17pro")]) as (server,):
+        poller = _poller(server, None, counters, raw)
+        got = {s.metric: s.value for s in await poller.poll(now_ns())}
+    assert got["up"] == 1.0 and poller.state == "up"
+    assert counters.get("rejected_total") == 0 and raw.recent() == []

@@ -63,11 +63,14 @@ async def fetch(
     raw: RawKeeper | None,
     counters: Counters,
     params: dict[str, dict[str, Any]] | None = None,
+    probing: bool = False,
 ) -> Fetched:
     """Every command's reply, in parallel (multi-command ``a+b`` fails on some firmware) under one
     deadline. A reply that cannot be parsed, or whose ``STATUS`` is ``E``/``F``, is counted under
     ``rejected_total{reason=miner_reply_<why>}`` and its raw bytes kept; the other replies stand.
-    ``params`` adds request parameters per command (``stats``: ``new_api``)."""
+    ``params`` adds request parameters per command (``stats``: ``new_api``). When ``probing``
+    (identification asks every firmware's identity commands), a refusal only means "not this
+    firmware": it is left out, not counted."""
     params = params or {}
     results = await asyncio.gather(
         *(query(host, port, c, timeout_s, params.get(c)) for c in commands),
@@ -88,6 +91,8 @@ async def fetch(
         try:
             doc = parse_reply(res)
             refused = reply_status_error(doc)
+            if refused is not None and probing:
+                continue
             if refused is not None:
                 raise ReplyError("status_error", refused)
         except ReplyError as exc:
@@ -181,6 +186,7 @@ class MinerPoller:
             self.label,
             self.raw,
             self.counters,
+            probing=True,
         )
         ident = identify(
             self.target.host,

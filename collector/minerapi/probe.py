@@ -64,7 +64,14 @@ async def probe(
     counters = Counters()
     result = ProbeResult(host, port)
     got = await fetch(
-        host, port, identity_commands(profiles), timeout_s, f"{host}:{port}", None, counters
+        host,
+        port,
+        identity_commands(profiles),
+        timeout_s,
+        f"{host}:{port}",
+        None,
+        counters,
+        probing=True,
     )
     ident = identify(host, port, got.replies, profiles)
     result.model = ident.values.get("model", "")
