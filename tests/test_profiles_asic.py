@@ -20,7 +20,8 @@ def _sources(pid: str) -> list[str]:
 
 def test_required_models_ship() -> None:
     assert {"antminer-s21", "antminer-s21-hydro", "whatsminer-m60", "antminer-s19-xp"} <= set(EXACT)
-    assert {"antminer-x9", "antminer-s9k", "antminer-x17-x19", "whatsminer-m2x-m3x"} <= set(GENERIC)
+    families = {"antminer-x9", "antminer-s9k", "antminer-x17-x19", "antminer-x21"}
+    assert families | {"whatsminer-m2x-m3x", "whatsminer-m5x-m6x"} <= set(GENERIC)
     assert PROFILES["hall-sensor-mqtt"].kind == DeviceKind.env_sensor
 
 
@@ -62,6 +63,8 @@ def test_sources_are_public_not_internal_notes(pid: str) -> None:
         ("Antminer S19j Pro", "antminer-x17-x19"),
         ("Antminer S19k Pro", "antminer-x17-x19"),
         ("Antminer T19", "antminer-x17-x19"),
+        ("Antminer S21 Pro", "antminer-x21"),
+        ("Antminer T21", "antminer-x21"),
     ],
 )
 def test_family_patterns_take_their_models_and_no_other(model: str, pid: str) -> None:
@@ -74,6 +77,17 @@ def test_family_patterns_take_their_models_and_no_other(model: str, pid: str) ->
         and re.search(PROFILES[p].miner_api.match["model"], model)  # type: ignore[union-attr]
     ]
     assert matching == [pid]
+
+
+@pytest.mark.parametrize("model", ["Antminer S19 XP", "Antminer S21", "Antminer S21 Hyd."])
+def test_models_with_their_own_profile_fall_in_no_family(model: str) -> None:
+    import re
+
+    assert not [
+        p
+        for p in GENERIC
+        if re.search(PROFILES[p].miner_api.match["model"], model)  # type: ignore[union-attr]
+    ]
 
 
 def test_cooling_shape_matches_the_model() -> None:
@@ -91,8 +105,10 @@ def test_cooling_shape_matches_the_model() -> None:
         "antminer-s21-hydro": 0,
         "antminer-s9k": 2,
         "antminer-x17-x19": 4,
+        "antminer-x21": 4,
         "antminer-x9": 2,
         "whatsminer-m2x-m3x": 2,
+        "whatsminer-m5x-m6x": 2,
         "whatsminer-m60": 2,
         "luxos-antminer-s19j-pro": 4,
     }

@@ -110,9 +110,9 @@ def identify(
 ) -> Identity:
     """Match replies against every profile's identity paths and ``match`` patterns. When several
     match, the one matching on more keys wins (``firmware`` telling LuxOS from stock on the same
-    model), then the first id: an exact model profile beats a family one only by saying more."""
+    model), then an exact model profile over a generic family one, then the first id."""
     best = Identity(host, port)
-    winner: tuple[int, Identity] | None = None
+    winner: tuple[tuple[int, bool], Identity] | None = None
     for pid in sorted(profiles):
         api = profiles[pid].miner_api
         if api is None:
@@ -123,8 +123,9 @@ def identify(
             if found and found[0] not in (None, ""):
                 values[key] = str(found[0])
         if all(re.search(pat, values.get(key, "")) for key, pat in api.match.items()):
-            if winner is None or len(api.match) > winner[0]:
-                winner = (len(api.match), Identity(host, port, values, pid, api.dialect))
+            rank = (len(api.match), not api.generic)
+            if winner is None or rank > winner[0]:
+                winner = (rank, Identity(host, port, values, pid, api.dialect))
         elif len(values) > len(best.values):
             best = Identity(host, port, values)
     return winner[1] if winner is not None else best
