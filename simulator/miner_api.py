@@ -1,5 +1,9 @@
 """Miner-API servers (cgminer-style JSON on TCP) that answer like real firmware, quirks included.
 
+Antminer ``version``/``stats``, Whatsminer ``summary`` and every ``pools`` are replies captured from
+real firmware with the rig's values put in (``miner_api_replay``); the rest are built in the same
+shape from the firmware's field lists.
+
 Dialects: ``antminer-legacy`` (bmminer: flat ``STATS[1]`` with ``}{`` between the two STATS objects
 and a trailing NUL), ``antminer-new`` (``new_api`` chain arrays, trailing NUL), ``whatsminer``
 (btminer v2 ``summary``/``devs``/``devdetails``/``get_miner_info``; ``STATUS`` as a string on
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minewatch.collector.minerapi.parse import ReplyError, parse_reply
+from minewatch.simulator import miner_api_replay as replay
 
 DEFAULT_QUIRKS = {
     "antminer-legacy": {"nul", "missing_comma"},
@@ -130,19 +135,7 @@ class SimMiner:
     def _antminer_legacy(self, command: str) -> dict | None:
         c = self._common()
         if command == "version":
-            return {
-                "STATUS": _status("BMMiner versions", 22),
-                "VERSION": [
-                    {
-                        "BMMiner": "2.0.0",
-                        "API": "3.1",
-                        "Miner": "uart_trans.1.3",
-                        "CompileTime": "Thu Jul 11 2024",
-                        "Type": self.model,
-                    }
-                ],
-                "id": 1,
-            }
+            return replay.antminer_version(self.model)
         if command == "summary":
             return {
                 "STATUS": _status("Summary"),
@@ -159,68 +152,13 @@ class SimMiner:
                 "id": 1,
             }
         if command == "stats":
-            fans = _fans(self.rig)
-            data: dict[str, Any] = {
-                "Elapsed": c["elapsed"],
-                "GHS 5s": f"{c['ghs']:.2f}",
-                "miner_count": 3,
-                "fan_num": len(fans),
-                "temp_num": 3,
-                "total_rateideal": c["ghs"],
-                "rate_unit": "GH",
-            }
-            for i, f in enumerate(fans, start=1):
-                data[f"fan{i}"] = int(f)
-            # tempN / temp_pcbN are the board sensors, temp2_N / temp_chipN the chips, as a real
-            # S19 Pro reply has them (delawr0190/foreman-apps AntminerStatsITest.java)
-            for i in range(1, 4):
-                data[f"temp{i}"] = round(c["board"])
-                data[f"temp2_{i}"] = round(c["chip"] - i + 1)
-                data[f"temp_pcb{i}"] = "-".join(str(round(c["board"] - k)) for k in (3, 1, 0, 2))
-                data[f"temp_chip{i}"] = "-".join(
-                    str(round(c["chip"] - i + 1 - k)) for k in (3, 1, 0, 2)
-                )
-                data[f"chain_acn{i}"] = 110
-                data[f"chain_hw{i}"] = 3
-                data[f"chain_rate{i}"] = f"{c['ghs'] / 3:.2f}"
-            data["temp_max"] = round(c["chip"])
-            return {
-                "STATUS": _status("CGMiner stats"),
-                "STATS": [
-                    {
-                        "BMMiner": "2.0.0",
-                        "Miner": "uart_trans.1.3",
-                        "CompileTime": "Thu Jul 11 2024",
-                        "Type": self.model,
-                    },
-                    data,
-                ],
-                "id": 1,
-            }
+            return replay.antminer_stats(
+                self.model, c["ghs"], c["chip"], c["board"], _fans(self.rig), c["elapsed"]
+            )
         return None
 
     def _pools(self) -> dict:
-        """One live pool and one standby, in cgminer's ``pools`` table form."""
-        online = bool(getattr(self.rig, "online", True))
-        pools = [
-            {
-                "POOL": i,
-                "URL": url,
-                "Status": "Alive" if online else "Dead",
-                "Priority": i,
-                "Accepted": accepted,
-                "Rejected": rejected,
-                "User": f"minewatch.{self.serial}",
-                "Stratum Active": i == 0,
-            }
-            for i, (url, accepted, rejected) in enumerate(
-                [
-                    ("stratum+tcp://pool.example:3333", 1200, 3),
-                    ("stratum+tcp://pool.example:443", 0, 0),
-                ]
-            )
-        ]
-        return {"STATUS": _status(f"{len(pools)} Pool(s)", 7), "POOLS": pools, "id": 1}
+        return replay.pools(f"minewatch.{self.serial}", bool(getattr(self.rig, "online", True)))
 
     def _antminer_new(self, command: str) -> dict | None:
         c = self._common()
@@ -303,34 +241,20 @@ class SimMiner:
         c = self._common()
         fans = _fans(self.rig)
         if command == "summary":
-            return {
-                "STATUS": _status("Summary"),
-                "SUMMARY": [
-                    {
-                        "Elapsed": c["elapsed"],
-                        "MHS av": c["ghs"] * 1000,
-                        "MHS 5s": c["ghs"] * 1000,
-                        "Temperature": c["board"],
-                        "Fan Speed In": int(fans[0]),
-                        "Fan Speed Out": int(fans[-1]),
-                        "Power": int(c["power"]),
-                        "Power_RT": int(c["power"]),
-                        "Power Limit": 3600,
-                        "Env Temp": float(
-                            getattr(self.rig, "inlet_temp_c", 0.0)
-                            or getattr(self.rig, "ambient_temp_c", 28.0)
-                        ),
-                        "Chip Temp Min": c["chip"] - 12,
-                        "Chip Temp Max": c["chip"],
-                        "Chip Temp Avg": c["chip"] - 5,
-                        "Error Code Count": c["errors"],
-                        "Factory GHS": c["ghs"],
-                        "MAC": self.mac,
-                        "Uptime": c["elapsed"] + 60,
-                    }
-                ],
-                "id": 1,
-            }
+            return replay.whatsminer_summary(
+                c["ghs"],
+                c["chip"],
+                c["board"],
+                fans,
+                c["power"],
+                float(
+                    getattr(self.rig, "inlet_temp_c", 0.0)
+                    or getattr(self.rig, "ambient_temp_c", 28.0)
+                ),
+                int(getattr(self.rig, "error_code", 0) or 0),
+                self.mac,
+                c["elapsed"],
+            )
         if command == "devs":
             return {
                 "STATUS": _status("3 ASC(s)", 9),

@@ -180,3 +180,25 @@ async def test_identification_refusals_are_not_counted_as_bad_replies(tmp_path) 
         got = {s.metric: s.value for s in await poller.poll(now_ns())}
     assert got["up"] == 1.0 and poller.state == "up"
     assert counters.get("rejected_total") == 0 and raw.recent() == []
+
+
+def test_simulated_miners_answer_in_the_captured_firmware_format() -> None:
+    """The simulator's Antminer stats and Whatsminer summary are the captured replies with the rig's
+    values put in: same keys, same order, same types; its captured bytes are the fixtures'."""
+    from minewatch.collector.minerapi.parse import parse_reply
+    from minewatch.simulator import miner_api_captured as captured
+    from tests.support.minerapi import CAPTURES, sim_miner
+
+    assert (CAPTURES / "antminer-s19pro-cold" / "stats.raw").read_bytes() == captured.S19PRO_STATS
+    assert (CAPTURES / "whatsminer-m31s" / "summary.raw").read_bytes() == captured.M31S_SUMMARY
+    real = parse_reply(captured.S19PRO_STATS)["STATS"][1]
+    sim = parse_reply(sim_miner("antminer-s19-xp", "A-9", chip_temp_c=81.0).reply("stats"))
+    flat = sim["STATS"][1]
+    assert list(flat) == list(real) and [type(v) for v in flat.values()] == [
+        type(v) for v in real.values()
+    ]
+    assert flat["temp2_1"] == 81 and flat["temp_chip1"].endswith("-81")
+    assert sim["STATS"][0]["Type"] == "Antminer S19 XP"
+    wm_real = parse_reply(captured.M31S_SUMMARY)["SUMMARY"][0]
+    wm = parse_reply(sim_miner("whatsminer-m60", "W-9").reply("summary"))["SUMMARY"][0]
+    assert set(wm) <= set(wm_real) and wm["Power"] == 3250 and wm["Error Code Count"] == 0

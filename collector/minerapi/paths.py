@@ -63,14 +63,18 @@ _DASHED_NUMBER = re.compile(r"(?:^|-)(-?\d+(?:\.\d+)?)")
 _DASHED_STRING = re.compile(r"(-?\d+(?:\.\d+)?)?(?:-(?:-?\d+(?:\.\d+)?)?)*")
 
 
-def _split(value: str, split: str) -> list[str]:
-    """Parts of a joined sensor string; a dash separator keeps the minus signs of its numbers."""
-    if split != "-":
-        return value.split(split)
+def dashed(value: str) -> list[str]:
+    """The numbers of a dash-joined sensor string, minus signs kept; ValueError when it is not
+    one."""
     text = value.strip()
     if not _DASHED_STRING.fullmatch(text):
         raise ValueError(f"{value!r} is not a dash-joined list of numbers")
     return _DASHED_NUMBER.findall(text)
+
+
+def _split(value: str, split: str) -> list[str]:
+    """Parts of a joined sensor string; a dash separator keeps the minus signs of its numbers."""
+    return dashed(value) if split == "-" else value.split(split)
 
 
 def _numbers(value: Any, fld: ApiField) -> Iterator[float]:
