@@ -9,9 +9,9 @@ COPY pyproject.toml README.md ./
 RUN mkdir -p minewatch && touch minewatch/__init__.py \
  && pip install . && pip uninstall -y minewatch && rm -rf minewatch build
 
-# Editable: shipped data (device_profiles/, compliance_profiles/) is found next to the source tree.
+# A normal install: shipped data (profiles, examples, schemas) is package data of the wheel.
 COPY . .
-RUN pip install --no-deps -e . \
+RUN pip install --no-deps . && rm -rf build \
  && useradd --system --uid 10001 --home-dir /var/lib/minewatch minewatch \
  && mkdir -p /var/lib/minewatch /etc/minewatch && chown minewatch /var/lib/minewatch
 

@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bootstrap bench
+.PHONY: demo test lint bootstrap bench
 
 demo:
 	VENV=$(VENV) scripts/bootstrap.sh demo
@@ -10,7 +10,15 @@ demo:
 
 test:
 	VENV=$(VENV) scripts/bootstrap.sh test
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The lint gate: any finding fails `make test` before the tests run.
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench:
 	VENV=$(VENV) scripts/bootstrap.sh test

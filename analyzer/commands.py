@@ -10,9 +10,11 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from minewatch.errors import MinewatchError
 from minewatch.sample import now_ns
 
 
@@ -46,8 +48,8 @@ def _open(config: Path):
 def register(app: typer.Typer) -> None:
     @app.command("analyze")
     def analyze(
-        config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
-        once: bool = typer.Option(False, help="Evaluate one cycle and exit"),
+        config: Annotated[Path, typer.Option("--config", "-c", help="facility.yaml")],
+        once: Annotated[bool, typer.Option(help="Evaluate one cycle and exit")] = False,
     ) -> None:
         """Run the compliance analyzer loop against the configured store (Ctrl-C stops it)."""
         from minewatch.analyzer.engine import Analyzer
@@ -78,19 +80,24 @@ def register(app: typer.Typer) -> None:
 
     @app.command("report")
     def report(
-        config: Path = typer.Option(..., "--config", "-c"),
-        start: str = typer.Option(..., "--from", help="Period start, RFC 3339"),
-        end: str = typer.Option(..., "--to", help="Period end (exclusive), RFC 3339"),
-        profile: str | None = typer.Option(
-            None, help="Compliance profile id or path (default: facility's)"
-        ),
-        fmt: str = typer.Option("json", "--format", help="json | csv (breaches) | text"),
-        step_s: float | None = typer.Option(
-            None,
-            "--step-s",
-            help="Coarser evaluation step for long periods (default: exact replay at the live steps)",
-        ),
-        out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout"),
+        config: Annotated[Path, typer.Option("--config", "-c")],
+        start: Annotated[str, typer.Option("--from", help="Period start, RFC 3339")],
+        end: Annotated[str, typer.Option("--to", help="Period end (exclusive), RFC 3339")],
+        profile: Annotated[
+            str | None, typer.Option(help="Compliance profile id or path (default: facility's)")
+        ] = None,
+        fmt: Annotated[str, typer.Option("--format", help="json | csv (breaches) | text")] = "json",
+        step_s: Annotated[
+            float | None,
+            typer.Option(
+                "--step-s",
+                help="Coarser evaluation step for long periods "
+                "(default: exact replay at the live steps)",
+            ),
+        ] = None,
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Write here instead of stdout")
+        ] = None,
     ) -> None:
         """Evaluate a past period with the live engine and issue the compliance report."""
         from minewatch.analyzer.report import build_report, to_csv, to_json, to_text
@@ -129,15 +136,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command("curtail")
     def curtail(
-        config: Path = typer.Option(..., "--config", "-c"),
-        target_kw: float = typer.Option(..., "--target-kw", help="Facility load must fall to this"),
-        start: str = typer.Option(..., "--from"),
-        end: str = typer.Option(..., "--to"),
-        response_s: float = typer.Option(
-            600, "--response-s", help="Allowed time to reach the target"
-        ),
-        by: str = typer.Option(..., "--by", help="Who issued the order (grid operator, regulator)"),
-        reason: str = typer.Option("", "--reason"),
+        config: Annotated[Path, typer.Option("--config", "-c")],
+        target_kw: Annotated[
+            float, typer.Option("--target-kw", help="Facility load must fall to this")
+        ],
+        start: Annotated[str, typer.Option("--from")],
+        end: Annotated[str, typer.Option("--to")],
+        by: Annotated[
+            str, typer.Option("--by", help="Who issued the order (grid operator, regulator)")
+        ],
+        response_s: Annotated[
+            float, typer.Option("--response-s", help="Allowed time to reach the target")
+        ] = 600,
+        reason: Annotated[str, typer.Option("--reason")] = "",
     ) -> None:
         """Record a curtailment order; the schedule rules enforce it."""
         from minewatch.analyzer.curtailment import add_order
@@ -159,11 +170,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("alerts")
     def alerts_cmd(
-        config: Path = typer.Option(..., "--config", "-c"),
-        state: str | None = typer.Option(
-            None, help="pending|firing|resolved|nodata|suppressed|open"
-        ),
-        limit: int = typer.Option(50),
+        config: Annotated[Path, typer.Option("--config", "-c")],
+        state: Annotated[
+            str | None, typer.Option(help="pending|firing|resolved|nodata|suppressed|open")
+        ] = None,
+        limit: Annotated[int, typer.Option()] = 50,
     ) -> None:
         """List alerts, newest first (JSON lines)."""
         _cfg, _store, alerts, _bus = _open(config)
@@ -178,18 +189,18 @@ def register(app: typer.Typer) -> None:
     @app.command("ack")
     def ack(
         alert_id: int,
-        config: Path = typer.Option(..., "--config", "-c"),
-        by: str = typer.Option(..., "--by"),
-        comment: str = typer.Option("", "--comment"),
-        expires: str | None = typer.Option(
-            None, "--expires", help="RFC 3339; re-notify if still firing then"
-        ),
+        config: Annotated[Path, typer.Option("--config", "-c")],
+        by: Annotated[str, typer.Option("--by")],
+        comment: Annotated[str, typer.Option("--comment")] = "",
+        expires: Annotated[
+            str | None, typer.Option("--expires", help="RFC 3339; re-notify if still firing then")
+        ] = None,
     ) -> None:
         """Acknowledge an alert (annotates; never stops regulator delivery)."""
         _cfg, _store, alerts, _bus = _open(config)
         try:
             a = alerts.acknowledge(alert_id, by, comment, parse_time(expires) if expires else None)
-        except (KeyError, ValueError) as exc:
+        except MinewatchError as exc:  # unknown, resolved, or a bad --expires
             raise typer.BadParameter(str(exc)) from exc
         typer.echo(
             json.dumps(
@@ -203,15 +214,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command("silence")
     def silence(
-        config: Path = typer.Option(..., "--config", "-c"),
-        match: list[str] = typer.Option(
-            ..., "--match", help="label=value (rule_id, subject, family, severity)"
-        ),
-        start: str | None = typer.Option(None, "--from"),
-        end: str = typer.Option(..., "--to"),
-        by: str = typer.Option(..., "--by"),
-        reason: str = typer.Option(..., "--reason"),
-        maintenance: bool = typer.Option(False, help="Record as a maintenance window"),
+        config: Annotated[Path, typer.Option("--config", "-c")],
+        match: Annotated[
+            list[str],
+            typer.Option("--match", help="label=value (rule_id, subject, family, severity)"),
+        ],
+        end: Annotated[str, typer.Option("--to")],
+        by: Annotated[str, typer.Option("--by")],
+        reason: Annotated[str, typer.Option("--reason")],
+        start: Annotated[str | None, typer.Option("--from")] = None,
+        maintenance: Annotated[bool, typer.Option(help="Record as a maintenance window")] = False,
     ) -> None:
         """Mute operator notifications for matching alerts until --to (regulator delivery is never
         muted)."""

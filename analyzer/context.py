@@ -4,7 +4,7 @@ telemetry, fetched once per metric for every rule of an evaluation."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ from minewatch.analyzer.series import Buckets
 from minewatch.config.facility import FacilityConfig
 from minewatch.profiles import DeviceProfile
 from minewatch.registry import RegistryEntry
-from minewatch.store.base import TelemetryStore, empty_samples
+from minewatch.store.base import Aggregate, TelemetryStore, empty_samples
 
 
 def rule_step_ns(rule: Rule, cfg: FacilityConfig, override_s: float | None = None) -> int:
@@ -50,7 +50,7 @@ class EvalContext:
         self.profiles = profiles
         self.registry = registry
         self.orders = orders
-        self._model = dict(zip(devices["device"], devices["model"]))
+        self._model = dict(zip(devices["device"], devices["model"], strict=True))
         self._raw: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._buckets: dict[tuple, Buckets] = {}
         self._queries: dict[tuple, pd.DataFrame] = {}
@@ -59,7 +59,8 @@ class EvalContext:
         self.problems: list[str] = []
 
     def with_devices(self, devices: pd.DataFrame) -> EvalContext:
-        """The same evaluation over a re-read device table, keeping the telemetry already fetched."""
+        """The same evaluation over a re-read device table, keeping the telemetry already
+        fetched."""
         ctx = EvalContext(
             self.cfg,
             self.store,
@@ -140,7 +141,7 @@ class EvalContext:
         start_ns: int,
         end_ns: int,
         step_ns: int,
-        agg: str,
+        agg: Aggregate,
     ) -> pd.DataFrame:
         """Store-side downsampling for long windows (a week of voltage, a month of energy)."""
         key = (
@@ -162,6 +163,10 @@ class EvalContext:
             self._queries[key] = df
         return self._queries[key]
 
+    @overload
+    def resolve(self, ref: ValueRef, devices: list[str]) -> np.ndarray: ...
+    @overload
+    def resolve(self, ref: ValueRef | None, devices: list[str]) -> np.ndarray | None: ...
     def resolve(self, ref: ValueRef | None, devices: list[str]) -> np.ndarray | None:
         """Per-device threshold values (NaN where the device's model does not define the referenced
         limit)."""
@@ -245,14 +250,16 @@ class RawCache:
             new = store.query(reread, end, metrics=metrics) if end > reread else None
             # split by metric through integer codes: string compares per metric cost more than the
             # read
-            codes, names = pd.factorize(new["metric"]) if new is not None else (None, [])
-            index = {name: i for i, name in enumerate(names)}
+            codes, names = pd.factorize(new["metric"]) if new is not None else (None, pd.Index([]))
+            index = {str(name): i for i, name in enumerate(names)}
             for m in metrics:
                 df = self._frames[m][2]
                 ts = df["ts"].to_numpy()
                 df = df[(ts >= starts[m]) & (ts < reread)]  # the overlap is replaced by the re-read
                 part = (
-                    new[codes == index.get(m, -2)] if new is not None and len(metrics) > 1 else new
+                    new.iloc[np.flatnonzero(codes == index.get(m, -2))]
+                    if new is not None and len(metrics) > 1
+                    else new
                 )
                 if part is not None and not part.empty:
                     part = _raw_frame(part)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from minewatch.analyzer.state import AlertStore
+from minewatch.errors import InvalidInput
 from minewatch.events import Event
 
 _SCHEMA = """
@@ -50,7 +51,7 @@ def add_order(
     issued_by: str,
     reason: str = "",
 ) -> dict[str, Any]:
-    """Store an order and publish ``curtailment.order``. Raises ValueError naming the bad field."""
+    """Store an order and publish ``curtailment.order``; ``InvalidInput`` names each bad field."""
     problems = []
     if not target_kw >= 0:
         problems.append(f"target_kw must be >= 0, got {target_kw!r}")
@@ -61,13 +62,13 @@ def add_order(
     if not issued_by.strip():
         problems.append("issued_by is required")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise InvalidInput("; ".join(problems))
     _ensure(alert_store)
     conn = alert_store.connection()
     created = alert_store.clock()
     cur = conn.execute(
-        "INSERT INTO curtailment_orders (target_kw, starts_at_ns, ends_at_ns, response_s, issued_by, "
-        "reason, created_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO curtailment_orders (target_kw, starts_at_ns, ends_at_ns, response_s, "
+        "issued_by, reason, created_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (float(target_kw), starts_at_ns, ends_at_ns, float(response_s), issued_by, reason, created),
     )
     order = orders(alert_store, order_id=cur.lastrowid)[0]
@@ -103,7 +104,11 @@ def orders(
         where.append("ends_at_ns > ?")
         args.append(start_ns)
     sql = (
-        f"SELECT {', '.join(_COLS)} FROM curtailment_orders {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"SELECT {', '.join(_COLS)} FROM curtailment_orders "
+        f"{'WHERE ' + ' AND '.join(where) if where else ''} "
         f"ORDER BY starts_at_ns, id"
     )
-    return [dict(zip(_COLS, r)) for r in alert_store.connection().execute(sql, args).fetchall()]
+    return [
+        dict(zip(_COLS, r, strict=True))
+        for r in alert_store.connection().execute(sql, args).fetchall()
+    ]

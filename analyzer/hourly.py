@@ -1,4 +1,5 @@
-"""Hourly compliance records, CEMS-style (40 CFR Part 75; research/compliance.md §5.1).
+"""Hourly compliance records, CEMS-style (40 CFR Part 75, §75.10(g): hourly values recorded by an
+automated data acquisition and handling system; https://www.ecfr.gov/current/title-40/part-75).
 
 For each hour: facility energy, peak 15-minute demand, capacity utilisation and metering
 availability,
@@ -10,9 +11,9 @@ substitution method gets stricter as the percent monitor availability (PMA) of t
 | PMA        | gap ≤ limit                         | longer gap                                 |
 |------------|-------------------------------------|--------------------------------------------|
 | ≥ 95 %     | mean of the valid hours either side | max(90th percentile of look-back, mean)   |
-| 90–95 %    | same, gap ≤ 8 h                     | max(95th percentile, mean)                 |
-| 80–90 %    | maximum hourly value in look-back                                                |
-| < 80 %     | maximum potential: licensed capacity × 1 h                                       |
+| 90-95 %    | same, gap ≤ 8 h                     | max(95th percentile, mean)                 |
+| 80-90 %    | maximum hourly value in look-back                                                |
+| < 80 %     | maximum potential: licensed capacity x 1 h                                       |
 
 (gap limit 24 h in the first tier, 8 h in the second.) The original measured value and the method
 are
@@ -29,7 +30,7 @@ import pandas as pd
 
 from minewatch.analyzer.profile import ComplianceProfile
 from minewatch.config.facility import FacilityConfig
-from minewatch.store.base import TelemetryStore
+from minewatch.store.base import Aggregate, TelemetryStore
 
 HOUR = 3600 * 10**9
 QUARTER = 900 * 10**9
@@ -65,14 +66,15 @@ def measure(
     mean = np.full((nq, len(meters)), np.nan)
     count = np.zeros((nq, len(meters)))
     if meters and n_h:
-        for agg, out in (("mean", mean), ("count", count)):
+        aggs: tuple[tuple[Aggregate, np.ndarray], ...] = (("mean", mean), ("count", count))
+        for agg, out in aggs:
             df = store.query(
                 first, end, devices=meters, metrics=[rec.metric], step_ns=QUARTER, agg=agg
             )
             if df.empty:
                 continue
             q = (df["ts"].to_numpy(np.int64) - first) // QUARTER
-            c = pd.Index(meters).get_indexer(df["device"])
+            c = pd.Index(meters).get_indexer(pd.Index(df["device"]))
             keep = (q >= 0) & (q < nq) & (c >= 0)
             out[q[keep], c[keep]] = df["value"].to_numpy()[keep]
     enough = count >= rec.min_samples_per_quarter
@@ -83,7 +85,7 @@ def measure(
         np.where(np.isnan(mean).all(axis=1), np.nan, np.nansum(mean, axis=1)) * rec.scale_to_kw
     )
     fq = facility_q.reshape(n_h, 4) if n_h else np.zeros((0, 4))
-    # energy of an hour = mean of its covered quarter demands × 1 h (a missing quarter is not
+    # energy of an hour = mean of its covered quarter demands x 1 h (a missing quarter is not
     # counted as zero)
     n_q = (~np.isnan(fq)).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -177,7 +179,8 @@ def hourly_records(
             record["pma_pct"] = round(pma, 2)
         record["energy_kwh"] = energy
         record["peak_demand_kw"] = peak
-        util = None if peak["value"] is None else round(peak["value"] / cap * 100, 3)
+        peak_kw = peak["value"]
+        util = None if not isinstance(peak_kw, float) else round(peak_kw / cap * 100, 3)
         record["capacity_utilisation_pct"] = {"value": util, "quality": peak["quality"]}
         out.append(record)
     return out
@@ -213,7 +216,7 @@ def monthly_availability(
             covered = np.zeros(((h_end - h0) // HOUR, len(meters)), int)
             if df is not None and not df.empty:
                 q = (df["ts"].to_numpy(np.int64) - h0) // QUARTER
-                c = pd.Index(meters).get_indexer(df["device"])
+                c = pd.Index(meters).get_indexer(pd.Index(df["device"]))
                 np.add.at(covered, (q // 4, c), (df["value"].to_numpy() >= 1).astype(int))
             valid = covered == 4
             for m in sorted(set(month)):

@@ -1,13 +1,10 @@
 """The alert state machine, shared verbatim by live evaluation and period reports.
 
 Per (rule, subject): ``pending`` (condition true, ``for`` not yet elapsed) → ``firing`` →
-``resolved``,
-``nodata`` while inputs are missing. Hysteresis: once open, an alert stays open until the value is
-past
-the *clear* threshold, and then ``keep_firing_for`` longer. The machine is pure (state + observation
-→
-state + transitions) so it can be replayed over any period and resumed after a restart from the
-persisted state.
+``resolved``, ``nodata`` while inputs are missing. Hysteresis: once open, an alert stays open until
+the value is past the *clear* threshold, and then ``keep_firing_for`` longer. The machine is pure
+(state + observation → state + transitions) so it can be replayed over any period and resumed after
+a restart from the persisted state.
 """
 
 from __future__ import annotations
@@ -16,15 +13,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from minewatch.alerting import AlertState
 from minewatch.analyzer.profile import Rule, ns
 from minewatch.analyzer.rules.base import Obs
 
 
 @dataclass
-class AlertState:
+class SubjectState:
+    """One open alert of one rule on one subject, with the timers the machine needs (NaN: no value
+    yet; it becomes ``None`` when the alert leaves the analyzer)."""
+
     rule_id: str
     subject: str
-    state: str  # pending | firing | nodata
+    state: AlertState  # pending | firing | nodata
     active_since: int  # when the condition became true (pending since)
     fired_at: int | None = None
     clear_since: int | None = None
@@ -41,12 +42,12 @@ class Transition:
     rule_id: str
     subject: str
     at_ns: int
-    from_state: str  # "inactive" for a new alert
-    to_state: str
+    from_state: AlertState  # inactive for a new alert
+    to_state: AlertState
     reason: str
     value: float
     threshold: float
-    alert: AlertState = field(compare=False, repr=False)  # the episode this transition belongs to
+    alert: SubjectState = field(compare=False, repr=False)  # the episode this transition belongs to
 
 
 def _fmt(v: float) -> str:
@@ -54,7 +55,7 @@ def _fmt(v: float) -> str:
 
 
 def step(
-    st: AlertState | None,
+    st: SubjectState | None,
     rule: Rule,
     subject: str,
     t: int,
@@ -63,25 +64,30 @@ def step(
     clr: bool,
     value: float,
     thr: float,
-) -> tuple[AlertState | None, list[Transition]]:
+) -> tuple[SubjectState | None, list[Transition]]:
     """Advance one (rule, subject) by one evaluation instant."""
     out: list[Transition] = []
 
-    def move(to: str, reason: str) -> None:
+    def move(to: AlertState, reason: str) -> None:
+        assert st is not None  # only called for an open alert
         out.append(Transition(rule.id, subject, t, st.state, to, reason, value, thr, st))
 
     for_ns, kff_ns = ns(rule.for_), ns(rule.keep_firing_for)
     if st is None:
         if ok and trig:
-            st_new = AlertState(rule.id, subject, "pending", t, value=value, threshold=thr)
+            st_new = SubjectState(
+                rule.id, subject, AlertState.PENDING, t, value=value, threshold=thr
+            )
             why = f"value {_fmt(value)} breaches threshold {_fmt(thr)}"
             st_new.peak_max = st_new.peak_min = value
             if for_ns == 0:
-                st_new.state, st_new.fired_at = "firing", t
+                st_new.state, st_new.fired_at = AlertState.FIRING, t
             else:
                 why += f"; waiting {rule.for_:g} s"
             out.append(
-                Transition(rule.id, subject, t, "inactive", st_new.state, why, value, thr, st_new)
+                Transition(
+                    rule.id, subject, t, AlertState.INACTIVE, st_new.state, why, value, thr, st_new
+                )
             )
             return st_new, out
         return None, out
@@ -89,56 +95,59 @@ def step(
     if ok:
         st.value, st.threshold = value, thr
     if not ok:
-        if st.state != "nodata":
-            move("nodata", "inputs missing")
-            st.state = "nodata"
+        if st.state != AlertState.NODATA:
+            move(AlertState.NODATA, "inputs missing")
+            st.state = AlertState.NODATA
         return st, out
     if not clr:  # still (or again) in breach
         st.clear_since = None
-        if st.state == "nodata":
-            to = "firing" if st.fired_at is not None else "pending"
+        if st.state == AlertState.NODATA:
+            to = AlertState.FIRING if st.fired_at is not None else AlertState.PENDING
             move(to, "data back; condition still true")
             st.state = to
-        if st.state == "pending" and t - st.active_since >= for_ns:
+        if st.state == AlertState.PENDING and t - st.active_since >= for_ns:
             move(
-                "firing",
+                AlertState.FIRING,
                 f"condition true for {(t - st.active_since) / 1e9:g} s (for {rule.for_:g} s)",
             )
-            st.state, st.fired_at = "firing", t
+            st.state, st.fired_at = AlertState.FIRING, t
         return st, out
     # cleared
-    if st.state == "pending" or (st.state == "nodata" and st.fired_at is None):
-        move("resolved", f"value {_fmt(value)} back within clear threshold before `for` elapsed")
+    if st.state == AlertState.PENDING or (st.state == AlertState.NODATA and st.fired_at is None):
+        move(
+            AlertState.RESOLVED,
+            f"value {_fmt(value)} back within clear threshold before `for` elapsed",
+        )
         return None, out
     if kff_ns > 0:
         if st.clear_since is None:
             st.clear_since = t
         if t - st.clear_since < kff_ns:
-            if st.state == "nodata":
-                move("firing", "data back; keeping firing after clear")
-                st.state = "firing"
+            if st.state == AlertState.NODATA:
+                move(AlertState.FIRING, "data back; keeping firing after clear")
+                st.state = AlertState.FIRING
             return st, out
     move(
-        "resolved",
+        AlertState.RESOLVED,
         f"value {_fmt(value)} within clear threshold {_fmt(thr)}"
         + (f" for {rule.keep_firing_for:g} s" if kff_ns else ""),
     )
     return None, out
 
 
-def deadline(st: AlertState | None, rule: Rule) -> int | None:
+def deadline(st: SubjectState | None, rule: Rule) -> int | None:
     """Next instant at which time alone can change the state (``for`` or ``keep_firing_for``
     elapsing)."""
     if st is None:
         return None
-    if st.state == "pending":
+    if st.state == AlertState.PENDING:
         return st.active_since + ns(rule.for_)
-    if st.state == "firing" and st.clear_since is not None:
+    if st.state == AlertState.FIRING and st.clear_since is not None:
         return st.clear_since + ns(rule.keep_firing_for)
     return None
 
 
-def run(obs: Obs, rule: Rule, states: dict[str, AlertState]) -> list[Transition]:
+def run(obs: Obs, rule: Rule, states: dict[str, SubjectState]) -> list[Transition]:
     """Advance every subject through every instant of ``obs``; ``states`` (open alerts) is updated
     in place.
 
@@ -174,9 +183,9 @@ def run(obs: Obs, rule: Rule, states: dict[str, AlertState]) -> list[Transition]
         else:
             code = ok.astype(np.int8) * 4 + trig.astype(np.int8) * 2 + clr.astype(np.int8)
             starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]).tolist()
-            ends = starts[1:] + [J]
+            ends = [*starts[1:], J]
         st = states.get(subject)
-        for a, b in zip(starts, ends):
+        for a, b in zip(starts, ends, strict=True):
             j = a
             while j < b:
                 st, tr = step(
@@ -191,10 +200,8 @@ def run(obs: Obs, rule: Rule, states: dict[str, AlertState]) -> list[Transition]
                     float(thr[j]),
                 )
                 transitions += tr
-                if st is not None and st.state in (
-                    "pending",
-                    "firing",
-                ):  # peak of the episode since onset
+                # peak of the episode since onset
+                if st is not None and st.state in (AlertState.PENDING, AlertState.FIRING):
                     seg = val[j:b][~np.isnan(val[j:b])]
                     if len(seg):
                         hi, lo = float(seg.max()), float(seg.min())

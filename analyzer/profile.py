@@ -44,7 +44,7 @@ def parse_duration(v: Any) -> float:
 
 
 def ns(seconds: float) -> int:
-    return int(round(seconds * NS))
+    return round(seconds * NS)
 
 
 def duration_validator(*fields: str):
@@ -55,7 +55,8 @@ def duration_validator(*fields: str):
 
 
 class Selector(BaseModel):
-    """Which devices a rule looks at, by what they are, never by id; ``facility: true`` = the site."""
+    """Which devices a rule looks at, by what they are, never by id; ``facility: true`` = the
+    site."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -139,7 +140,8 @@ class AvailabilityScope(BaseModel):
 
 
 class RecordSettings(BaseModel):
-    """Hourly compliance records (CEMS-style): which meters make the facility's energy and demand."""
+    """Hourly compliance records (CEMS-style): which meters make the facility's energy and
+    demand."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -155,7 +157,7 @@ class RecordSettings(BaseModel):
         720, ge=24, description="Hours of history behind availability and substitution"
     )
     availability: list[AvailabilityScope] = Field(default_factory=list)
-    source: str = "40 CFR Part 75 §75.10, §75.31–75.33 (EPA CEMS): valid hour, PMA tiers 95/90/80 %"
+    source: str = "40 CFR Part 75 §75.10, §75.31-75.33 (EPA CEMS): valid hour, PMA tiers 95/90/80 %"
 
 
 class ComplianceProfile(BaseModel):
@@ -196,7 +198,7 @@ def resolve_profile_path(ref: str, base_dir: Path | None = None) -> Path:
 def validate_profile(data: Any, source: str) -> ComplianceProfile:
     """Validate a parsed profile including each rule's params against its kind; all problems at
     once."""
-    from minewatch.analyzer.rules import KINDS
+    from minewatch.analyzer.rules.kinds import KINDS
 
     prof = validate(ComplianceProfile, data, source)
     problems: list[str] = []

@@ -18,8 +18,9 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from minewatch.alerting import AlertState
 from minewatch.analyzer import curtailment
-from minewatch.analyzer.engine import Evaluator
+from minewatch.analyzer.evaluator import Evaluator
 from minewatch.analyzer.hourly import hourly_records, monthly_availability
 from minewatch.analyzer.profile import ComplianceProfile, load_compliance_profile
 from minewatch.analyzer.rules.base import ValueRef
@@ -110,9 +111,9 @@ def build_report(
                     "ctx": ctx,
                 }
                 order.append(key)
-            if tr.to_state == "firing" and ep["fired"] is None:
+            if tr.to_state == AlertState.FIRING and ep["fired"] is None:
                 ep["fired"], ep["ctx"] = tr.at_ns, ctx
-            if tr.to_state == "resolved":
+            if tr.to_state == AlertState.RESOLVED:
                 ep["end"] = tr.at_ns
 
     breaches = []
@@ -125,7 +126,9 @@ def build_report(
         kind_peak = "min" if getattr(rule.p, "above", "x") is None else "max"
         peak = alert.peak_min if kind_peak == "min" else alert.peak_max
         evidence = (
-            ev.evidence(ep["ctx"], rule, ep["subject"], ep["fired"]) if n < MAX_EVIDENCE else None
+            ev.evidence(ep["ctx"], rule, ep["subject"], ep["fired"]).model_dump(mode="json")
+            if n < MAX_EVIDENCE
+            else None
         )
         b = {
             "rule_id": rule.id,
@@ -186,7 +189,7 @@ def build_report(
     if not profile.records.meters.pick(devices):
         problems.append(
             "no metering device matches records.meters: every hour's energy and demand is the "
-            "maximum-potential substitute (licensed capacity × 1 h)"
+            "maximum-potential substitute (licensed capacity x 1 h)"
         )
     hourly = hourly_records(cfg, store, profile, start_ns, end_ns, devices)
     energy = _energy(cfg, hourly)
@@ -355,7 +358,7 @@ def _equipment(ev: Evaluator, devices: pd.DataFrame, start_ns: int, end_ns: int)
     seen_ids = set(seen["device"])
     mism = [
         {"device": d, "registered_model": reg[d].model, "reported_model": m}
-        for d, m in zip(seen["device"], seen["model"])
+        for d, m in zip(seen["device"], seen["model"], strict=True)
         if d in reg and m and m != reg[d].model
     ]
     return {
@@ -396,11 +399,14 @@ def to_text(report: dict[str, Any]) -> str:
     f, p, e = report["facility"], report["period"], report["energy"]
     lines = [
         f"Compliance report — {f['name']} ({f['id']}), licence {f['licence_number']}",
-        f"Period {p['start']} .. {p['end']}   profile {report['profile']['id']} v{report['profile']['version']}",
+        f"Period {p['start']} .. {p['end']}   profile {report['profile']['id']} "
+        f"v{report['profile']['version']}",
         f"  {report['profile']['disclaimer']}",
         "",
-        f"Energy {e['total_kwh']} kWh ({e['substituted_kwh']} kWh substituted in {e['substituted_hours']} of "
-        f"{e['hours']} h); peak demand {e['peak_demand_kw']} kW vs licensed {e['licensed_capacity_kw']} kW "
+        f"Energy {e['total_kwh']} kWh ({e['substituted_kwh']} kWh substituted in "
+        f"{e['substituted_hours']} of "
+        f"{e['hours']} h); peak demand {e['peak_demand_kw']} kW vs licensed "
+        f"{e['licensed_capacity_kw']} kW "
         f"({e['peak_utilisation_pct']} %)",
         "",
         f"{'rule':<10} {'status':<15} {'breaches':>8} {'breach s':>10} {'coverage %':>10}  title",
@@ -423,8 +429,8 @@ def to_text(report: dict[str, Any]) -> str:
     for o in report["curtailment"]:
         lines.append(
             f"Curtailment order {o['order_id']}: {o['target_kw']} kW {o['start']}..{o['end']}, "
-            f"reached {o['reached_target_at']} ({o['actual_response_s']} s of {o['response_s']} s allowed): "
-            + ("compliant" if o["compliant"] else "NOT compliant")
+            f"reached {o['reached_target_at']} ({o['actual_response_s']} s of {o['response_s']} s "
+            "allowed): " + ("compliant" if o["compliant"] else "NOT compliant")
         )
     eq = report["equipment"]
     if eq["registry_configured"]:

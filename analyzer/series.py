@@ -4,8 +4,9 @@
 Every rule evaluates a sequence of instants ``t_j = t_0 + j * step`` (live is the case of one
 instant). The data behind instant ``t_j`` are the buckets ``[t - step, t)`` before it, so a bucket
 matrix has ``L`` extra rows of look-back in front of the first instant: row ``j + L`` is the bucket
-that ends at ``t_j``. Buckets are computed by grouping on a single integer key (device code ×
-floored timestamp), the pattern research/style-and-perf.md §2.2 measured 165× faster than resample.
+that ends at ``t_j``. Buckets are computed by grouping on a single integer key (device code x
+floored timestamp): on 3M rows over 30k devices that measured two orders of magnitude faster than
+pandas ``resample`` per device.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def device_codes(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
         pos = pd.Index(devices).get_indexer(col.cat.categories)
         lut = np.append(pos, -1)  # code -1 (NaN) → -1
         return lut[col.cat.codes.to_numpy()]
-    return pd.Index(devices).get_indexer(col)
+    return pd.Index(devices).get_indexer(pd.Index(col))
 
 
 class Buckets:
@@ -105,7 +106,8 @@ class Buckets:
 
     # -- per instant, shape (J, S) -----------------------------------------------------------------
     def window(self, agg: str, window_ns: int) -> np.ndarray:
-        """``agg`` over the buckets in ``[t - window, t)`` for each instant (NaN where no sample)."""
+        """``agg`` over the buckets in ``[t - window, t)`` for each instant (NaN where no
+        sample)."""
         k = max(1, -(-int(window_ns) // self.step))
         if k > self.L:
             raise ValueError(f"window {window_ns} ns needs more look-back than {self.L} buckets")

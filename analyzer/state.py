@@ -1,201 +1,35 @@
-"""Alert state in ``state.db``: open alerts with their timers (so a restart resumes a half-elapsed
-``for``),
-every transition with actor, reason, values and evidence, acknowledgements and silences.
-
-The API reads and writes through this class; every method returns plain JSON-ready dicts.
-"""
+"""The alert store the analyzer, the API and the notifier's commands use: ``AlertRecords`` (what is
+persisted) plus the events an operator's action publishes, ``alert.ack`` and ``silence.created``,
+so the notifier and the ledger hear of them whichever process acted. The analyzer's own transitions
+are published by the analyzer, after its cycle commits."""
 
 from __future__ import annotations
 
-import json
-import math
-import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from minewatch.analyzer.lifecycle import AlertState
-from minewatch.db import connect
+from minewatch.alerting import silence_event
+from minewatch.analyzer.alert_records import AlertRecords
 from minewatch.events import Event, EventBus
 from minewatch.sample import now_ns
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    id                   INTEGER PRIMARY KEY,
-    rule_id              TEXT NOT NULL,
-    subject              TEXT NOT NULL,
-    rule_title           TEXT NOT NULL,
-    family               TEXT NOT NULL,
-    severity             TEXT NOT NULL,
-    regulator_notifiable INTEGER NOT NULL,
-    group_key            TEXT NOT NULL,
-    state                TEXT NOT NULL,
-    machine_state        TEXT NOT NULL,
-    active_since_ns      INTEGER NOT NULL,
-    fired_at_ns          INTEGER,
-    clear_since_ns       INTEGER,
-    resolved_at_ns       INTEGER,
-    value                REAL,
-    threshold            REAL,
-    peak_max             REAL,
-    peak_min             REAL,
-    unit                 TEXT NOT NULL DEFAULT '',
-    source               TEXT NOT NULL DEFAULT '',
-    silenced             INTEGER NOT NULL DEFAULT 0,
-    suppressed_by        TEXT,
-    ack_by               TEXT,
-    ack_comment          TEXT,
-    ack_at_ns            INTEGER,
-    ack_expires_at_ns    INTEGER,
-    evidence             TEXT,
-    updated_at_ns        INTEGER NOT NULL
-);
--- de-duplication: at most one open alert per (rule, subject)
-CREATE UNIQUE INDEX IF NOT EXISTS alerts_open ON alerts (rule_id, subject) WHERE resolved_at_ns IS NULL;
-CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, id);
-CREATE TABLE IF NOT EXISTS alert_transitions (
-    id           INTEGER PRIMARY KEY,
-    alert_id     INTEGER NOT NULL REFERENCES alerts (id),
-    at_ns        INTEGER NOT NULL,
-    from_state   TEXT NOT NULL,
-    to_state     TEXT NOT NULL,
-    actor        TEXT NOT NULL,
-    reason       TEXT NOT NULL,
-    value        REAL,
-    threshold    REAL,
-    silenced     INTEGER NOT NULL,
-    acknowledged INTEGER NOT NULL,
-    evidence     TEXT
-);
-CREATE INDEX IF NOT EXISTS alert_transitions_alert ON alert_transitions (alert_id, id);
-CREATE TABLE IF NOT EXISTS alert_silences (
-    id               INTEGER PRIMARY KEY,
-    kind             TEXT NOT NULL,
-    matchers         TEXT NOT NULL,
-    starts_at_ns     INTEGER NOT NULL,
-    ends_at_ns       INTEGER NOT NULL,
-    author           TEXT NOT NULL,
-    reason           TEXT NOT NULL,
-    created_at_ns    INTEGER NOT NULL,
-    expired_notified INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS analyzer_cursor (
-    rule_id TEXT PRIMARY KEY,
-    last_ns INTEGER NOT NULL
-);
-"""
 
-#: Columns a new alert row leaves at their defaults (the operator fills the ack fields later).
-_ROW_DEFAULTS = {"ack_by": None, "ack_comment": None, "ack_at_ns": None, "ack_expires_at_ns": None}
-
-MATCHER_LABELS = ("rule_id", "subject", "family", "severity")
-STATES = ("pending", "firing", "resolved", "nodata", "suppressed")
-
-
-def _num(v: float | None) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-
-
-def _nan(v: float | None) -> float:
-    return float("nan") if v is None else float(v)
-
-
-class AlertStore:
-    """Alerts, transitions, acknowledgements and silences in SQLite (WAL; safe for the API process
-    too)."""
-
+class AlertStore(AlertRecords):
     def __init__(
         self, path: Path | str, bus: EventBus | None = None, clock: Callable[[], int] = now_ns
     ) -> None:
-        self.path = Path(path)
+        super().__init__(path, clock)
         self.bus = bus
-        self.clock = clock
-        self._conn = connect(self.path)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        self._in_batch = False
-        self._batch_owner: int | None = None
-        self._local = threading.local()
-        self._conn.executescript(_SCHEMA)
 
-    # ------------------------------------------------------------------ reads for the API
-    def list_alerts(
-        self,
-        state: str | None = None,
-        limit: int = 100,
-        rule_id: str | None = None,
-        subject: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Newest first. ``state`` is one of the lifecycle states or ``open`` (anything not
-        resolved)."""
-        if state is not None and state not in (*STATES, "open"):
-            raise ValueError(f"state must be one of {', '.join((*STATES, 'open'))}, got {state!r}")
-        where, args = [], []
-        if state == "open":
-            where.append("resolved_at_ns IS NULL")
-        elif state is not None:
-            where.append("state = ?")
-            args.append(state)
-        for col, v in (("rule_id", rule_id), ("subject", subject)):
-            if v is not None:
-                where.append(f"{col} = ?")
-                args.append(v)
-        sql = f"SELECT * FROM alerts {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
-        return [self._alert_dict(r) for r in self._rows(sql, [*args, int(limit)])]
-
-    def get_alert(self, alert_id: int) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM alerts WHERE id = ?", [alert_id])
-        return self._alert_dict(rows[0]) if rows else None
-
-    def transitions(self, alert_id: int) -> list[dict[str, Any]]:
-        out = []
-        for r in self._rows(
-            "SELECT * FROM alert_transitions WHERE alert_id = ? ORDER BY id", [alert_id]
-        ):
-            d = dict(r)
-            d["silenced"], d["acknowledged"] = bool(d["silenced"]), bool(d["acknowledged"])
-            d["evidence"] = json.loads(d["evidence"]) if d["evidence"] else None
-            out.append(d)
-        return out
-
-    def groups(self) -> list[dict[str, Any]]:
-        """Open alerts grouped by facility and rule family (what an operator's overview shows)."""
-        rows = self._rows(
-            "SELECT group_key, family, severity, COUNT(*) AS n FROM alerts "
-            "WHERE resolved_at_ns IS NULL GROUP BY group_key, family, severity ORDER BY group_key, severity",
-            [],
-        )
-        return [dict(r) for r in rows]
-
-    # ------------------------------------------------------------------ operator actions
     def acknowledge(
         self, alert_id: int, actor: str, comment: str, expires_at_ns: int | None
     ) -> dict[str, Any]:
-        """Annotate an open alert; an ack never stops regulator delivery. ``expires_at_ns``
-        re-notifies if the
-        alert is still firing then (a forgotten ack must not hide a live problem)."""
-        if not actor.strip():
-            raise ValueError("acknowledgement needs an actor")
-        at = self.clock()
-        if expires_at_ns is not None and expires_at_ns <= at:
-            raise ValueError("expires_at must be in the future")
-        with self._lock:
-            alert = self.get_alert(alert_id)
-            if alert is None:
-                raise KeyError(f"alert {alert_id} not found")
-            if alert["resolved_at_ns"] is not None:
-                raise ValueError(f"alert {alert_id} is resolved; nothing to acknowledge")
-            self._conn.execute(
-                "UPDATE alerts SET ack_by = ?, ack_comment = ?, ack_at_ns = ?, ack_expires_at_ns = ?, "
-                "updated_at_ns = ? WHERE id = ?",
-                (actor, comment, at, expires_at_ns, at, alert_id),
-            )
+        alert = super().acknowledge(alert_id, actor, comment, expires_at_ns)
         self._publish(
             Event(
                 "alert.ack",
-                at,
+                alert["ack_at_ns"],
                 actor,
                 f"{alert['rule_id']}:{alert['subject']}",
                 {
@@ -207,317 +41,29 @@ class AlertStore:
                 },
             )
         )
-        return self.get_alert(alert_id)  # type: ignore[return-value]
+        return alert
 
     def add_silence(
         self,
-        matchers: dict[str, str],
+        matchers: dict[str, str] | list[dict[str, str]],
         starts_at_ns: int,
         ends_at_ns: int,
         author: str,
         reason: str,
         kind: str = "silence",
     ) -> dict[str, Any]:
-        """A silence or maintenance window: mandatory end, author and reason; it mutes operator
-        channels only."""
-        problems = []
-        if kind not in ("silence", "maintenance"):
-            problems.append(f"kind must be silence or maintenance, got {kind!r}")
-        if not matchers:
-            problems.append(f"matchers must name at least one of {', '.join(MATCHER_LABELS)}")
-        bad = [k for k in matchers if k not in MATCHER_LABELS]
-        if bad:
-            problems.append(
-                f"unknown matcher label(s) {', '.join(bad)}; allowed: {', '.join(MATCHER_LABELS)}"
-            )
-        if ends_at_ns is None or ends_at_ns <= starts_at_ns:
-            problems.append("ends_at must be after starts_at (a silence always ends)")
-        if not (author or "").strip():
-            problems.append("author is required")
-        if not (reason or "").strip():
-            problems.append("reason is required")
-        if problems:
-            raise ValueError("; ".join(problems))
-        at = self.clock()
-        with self._lock:
-            cur = self._conn.execute(
-                "INSERT INTO alert_silences (kind, matchers, starts_at_ns, ends_at_ns, author, reason, created_at_ns) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    kind,
-                    json.dumps(matchers, sort_keys=True),
-                    starts_at_ns,
-                    ends_at_ns,
-                    author,
-                    reason,
-                    at,
-                ),
-            )
-            sid = cur.lastrowid
-        sil = self._silence(sid)
+        sil = super().add_silence(matchers, starts_at_ns, ends_at_ns, author, reason, kind)
         self._publish(
-            Event("silence.created", at, author, f"silence:{sid}", self._silence_payload(sil))
+            Event(
+                "silence.created",
+                sil["created_at_ns"],
+                author,
+                f"silence:{sil['id']}",
+                silence_event(sil),
+            )
         )
         return sil
-
-    def end_silence(self, silence_id: int, actor: str) -> dict[str, Any]:
-        """End a silence early (silences are never deleted; the record stays)."""
-        at = self.clock()
-        with self._lock:
-            sil = self._silence(silence_id)
-            if sil["ends_at_ns"] > at:
-                self._conn.execute(
-                    "UPDATE alert_silences SET ends_at_ns = ?, reason = reason || ? WHERE id = ?",
-                    (at, f" [ended early by {actor}]", silence_id),
-                )
-        return self._silence(silence_id)
-
-    def silences(self, active_at_ns: int | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM alert_silences", []
-        if active_at_ns is not None:
-            sql += " WHERE starts_at_ns <= ? AND ends_at_ns > ?"
-            args = [active_at_ns, active_at_ns]
-        return [self._silence_dict(r) for r in self._rows(sql + " ORDER BY id", args)]
-
-    # ------------------------------------------------------------------ engine side
-    def open_states(self) -> dict[str, dict[str, AlertState]]:
-        """Open alerts by rule id and subject, as lifecycle states (timers included)."""
-        out: dict[str, dict[str, AlertState]] = {}
-        for r in self._rows("SELECT * FROM alerts WHERE resolved_at_ns IS NULL", []):
-            st = AlertState(
-                r["rule_id"],
-                r["subject"],
-                r["machine_state"],
-                r["active_since_ns"],
-                r["fired_at_ns"],
-                r["clear_since_ns"],
-                _nan(r["value"]),
-                _nan(r["threshold"]),
-                _nan(r["peak_max"]),
-                _nan(r["peak_min"]),
-                r["id"],
-            )
-            out.setdefault(r["rule_id"], {})[r["subject"]] = st
-        return out
-
-    def record(
-        self,
-        st: AlertState,
-        meta: dict[str, Any],
-        effective_state: str,
-        from_state: str,
-        at_ns: int,
-        actor: str,
-        reason: str,
-        silenced: bool,
-        suppressed_by: str | None,
-        evidence: dict[str, Any] | None,
-        resolved: bool,
-        value: float,
-        threshold: float,
-    ) -> dict[str, Any]:
-        """Create or update the alert row and append the transition, atomically; returns the alert
-        row."""
-        with self._lock, self.batch():
-            c = self._conn
-            ev = json.dumps(evidence) if evidence is not None else None
-            fields = dict(
-                state=effective_state,
-                machine_state=st.state,
-                active_since_ns=st.active_since,
-                fired_at_ns=st.fired_at,
-                clear_since_ns=st.clear_since,
-                resolved_at_ns=at_ns if resolved else None,
-                value=_num(st.value),
-                threshold=_num(st.threshold),
-                peak_max=_num(st.peak_max),
-                peak_min=_num(st.peak_min),
-                silenced=int(silenced),
-                suppressed_by=suppressed_by,
-                updated_at_ns=at_ns,
-            )
-            if st.alert_id is None:
-                fields.update(meta, rule_id=st.rule_id, subject=st.subject, evidence=ev)
-                cols = ", ".join(fields)
-                cur = c.execute(
-                    f"INSERT INTO alerts ({cols}) VALUES ({', '.join('?' * len(fields))})",
-                    list(fields.values()),
-                )
-                st.alert_id = cur.lastrowid
-                row = {**_ROW_DEFAULTS, **fields, "id": st.alert_id}  # what SELECT * would return
-            else:
-                if (
-                    ev is not None
-                    and effective_state in ("firing", "suppressed")
-                    and from_state == "pending"
-                ):
-                    fields["evidence"] = ev
-                c.execute(
-                    f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
-                    [*fields.values(), st.alert_id],
-                )
-                row = dict(
-                    c.execute("SELECT * FROM alerts WHERE id = ?", (st.alert_id,)).fetchone()
-                )
-            acked = row["ack_by"] is not None
-            c.execute(
-                "INSERT INTO alert_transitions (alert_id, at_ns, from_state, to_state, actor, reason, value, "
-                "threshold, silenced, acknowledged, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    st.alert_id,
-                    at_ns,
-                    from_state,
-                    effective_state,
-                    actor,
-                    reason,
-                    _num(value),
-                    _num(threshold),
-                    int(silenced),
-                    int(acked),
-                    ev,
-                ),
-            )
-        return row
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """One write transaction around everything inside (nested uses join the outer one): a cycle
-        that
-        records 30,000 transitions commits once."""
-        with self._lock:
-            if self._in_batch:
-                yield
-                return
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._in_batch, self._batch_owner = True, threading.get_ident()
-            try:
-                yield
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            finally:
-                self._in_batch, self._batch_owner = False, None
-
-    def update_values(self, states: Iterable[AlertState], at_ns: int) -> None:
-        rows = [
-            (
-                _num(s.value),
-                _num(s.threshold),
-                _num(s.peak_max),
-                _num(s.peak_min),
-                s.clear_since,
-                at_ns,
-                s.alert_id,
-            )
-            for s in states
-            if s.alert_id is not None
-        ]
-        if rows:
-            with self._lock:
-                self._conn.executemany(
-                    "UPDATE alerts SET value = ?, threshold = ?, peak_max = ?, peak_min = ?, "
-                    "clear_since_ns = ?, updated_at_ns = ? WHERE id = ?",
-                    rows,
-                )
-
-    def expire_ack(self, alert_id: int) -> None:
-        with self._lock:
-            self._conn.execute(
-                "UPDATE alerts SET ack_by = NULL, ack_comment = NULL, ack_at_ns = NULL, "
-                "ack_expires_at_ns = NULL WHERE id = ?",
-                (alert_id,),
-            )
-
-    def expired_acks(self, now: int) -> list[dict[str, Any]]:
-        return [
-            dict(r)
-            for r in self._rows(
-                "SELECT * FROM alerts WHERE resolved_at_ns IS NULL AND "
-                "ack_expires_at_ns IS NOT NULL AND ack_expires_at_ns <= ?",
-                [now],
-            )
-        ]
-
-    def newly_expired_silences(self, now: int) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._rows(
-                "SELECT * FROM alert_silences WHERE ends_at_ns <= ? AND expired_notified = 0", [now]
-            )
-            self._conn.execute(
-                "UPDATE alert_silences SET expired_notified = 1 WHERE ends_at_ns <= ?", (now,)
-            )
-        return [self._silence_dict(r) for r in rows]
-
-    def cursor(self, rule_id: str) -> int | None:
-        rows = self._rows("SELECT last_ns FROM analyzer_cursor WHERE rule_id = ?", [rule_id])
-        return rows[0]["last_ns"] if rows else None
-
-    def set_cursor(self, rule_id: str, last_ns: int) -> None:
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO analyzer_cursor (rule_id, last_ns) VALUES (?, ?) ON CONFLICT (rule_id) "
-                "DO UPDATE SET last_ns = excluded.last_ns",
-                (rule_id, last_ns),
-            )
-
-    def connection(self) -> sqlite3.Connection:
-        """The state.db connection, for sibling tables of the analyzer (curtailment orders)."""
-        return self._conn
-
-    def close(self) -> None:
-        self._conn.close()
-
-    # ------------------------------------------------------------------ helpers
-    def _rows(self, sql: str, args: list[Any]) -> list[dict[str, Any]]:
-        """Reads. The thread inside a write batch (the analyzer's cycle) reads its own uncommitted
-        rows on the
-        shared connection; every other thread (the API) reads committed rows on its own connection
-        without
-        waiting for the cycle to finish."""
-        if self._batch_owner == threading.get_ident():
-            return [dict(r) for r in self._conn.execute(sql, args).fetchall()]
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = connect(self.path)
-            conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(sql, args).fetchall()]
 
     def _publish(self, event: Event) -> None:
         if self.bus is not None:
             self.bus.publish(event)
-
-    def _silence(self, sid: int) -> dict[str, Any]:
-        rows = self._rows("SELECT * FROM alert_silences WHERE id = ?", [sid])
-        if not rows:
-            raise KeyError(f"silence {sid} not found")
-        return self._silence_dict(rows[0])
-
-    @staticmethod
-    def _silence_dict(r: Any) -> dict[str, Any]:
-        d = dict(r)
-        d["matchers"] = json.loads(d["matchers"])
-        d.pop("expired_notified", None)
-        return d
-
-    @staticmethod
-    def _silence_payload(s: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "silence_id": s["id"],
-            "kind": s["kind"],
-            "matchers": s["matchers"],
-            "starts_at_ns": s["starts_at_ns"],
-            "ends_at_ns": s["ends_at_ns"],
-            "reason": s["reason"],
-            "author": s["author"],
-        }
-
-    @staticmethod
-    def _alert_dict(r: Any) -> dict[str, Any]:
-        d = dict(r)
-        d["regulator_notifiable"] = bool(d["regulator_notifiable"])
-        d["silenced"] = bool(d["silenced"])
-        d["acknowledged"] = d["ack_by"] is not None
-        d["evidence"] = json.loads(d["evidence"]) if d["evidence"] else None
-        d.pop("machine_state", None)
-        return d

@@ -10,12 +10,22 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
+from minewatch.analyzer.state import AlertStore
 from minewatch.api.auth import TokenTable
-from minewatch.api.context import AlertStoreLike, ApiContext, FaultTarget, HasStats
+from minewatch.api.context import ApiContext, FaultTarget, HasStats
 from minewatch.api.errors import install_error_handlers
 from minewatch.api.live import LiveHub
-from minewatch.api.live import router as live_router
-from minewatch.api.routes import actions, admin, alerts, health, page, regulator, reports, telemetry
+from minewatch.api.routes import (
+    actions,
+    admin,
+    alerts,
+    health,
+    live,
+    page,
+    regulator,
+    reports,
+    telemetry,
+)
 from minewatch.config import FacilityConfig
 from minewatch.events import EventBus
 from minewatch.profiles import DeviceProfile
@@ -27,7 +37,7 @@ access_log = logging.getLogger("minewatch.api.access")
 def create_app(
     cfg: FacilityConfig,
     store: TelemetryStore,
-    alert_store: AlertStoreLike | None = None,
+    alert_store: AlertStore | None = None,
     bus: EventBus | None = None,
     *,
     tokens: TokenTable | None = None,
@@ -63,9 +73,8 @@ def create_app(
     app.state.ctx = ctx
     app.state.hub = LiveHub(ctx)
     install_error_handlers(app)
-    for module in (health, telemetry, alerts, actions, reports, regulator, admin, page):
+    for module in (health, telemetry, alerts, actions, reports, regulator, admin, page, live):
         app.include_router(module.router)
-    app.include_router(live_router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
 
     @app.middleware("http")

@@ -13,13 +13,12 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
 
-from minewatch.api.errors import ApiError
-from minewatch.configfile import ConfigError
+from minewatch.api.errors import Unauthenticated
+from minewatch.errors import ConfigError
 
 ROLES = ("operator", "inspector", "admin")
 COOKIE = "minewatch_token"
@@ -50,7 +49,8 @@ class TokenTable:
 
     @classmethod
     def parse(cls, text: str, source: str) -> TokenTable:
-        """Parse ``role:token,role:token``; errors name the entry by position, never echo a token."""
+        """Parse ``role:token,role:token``; errors name the entry by position and never echo a
+        token (they end up in logs)."""
         problems: list[str] = []
         pairs: list[tuple[str, str]] = []
         entries = [e.strip() for e in text.split(",") if e.strip()]
@@ -61,7 +61,8 @@ class TokenTable:
                 problems.append(f"{source}: entry {i}: expected 'role:token'")
             elif role not in ROLES:
                 problems.append(
-                    f"{source}: entry {i}: unknown role {role!r}; expected one of {', '.join(ROLES)}"
+                    f"{source}: entry {i}: unknown role {role!r}; "
+                    f"expected one of {', '.join(ROLES)}"
                 )
             elif len(token) < MIN_TOKEN_LEN:
                 problems.append(
@@ -71,7 +72,8 @@ class TokenTable:
                 pairs.append((role, token))
         if not entries:
             problems.append(
-                f"{source}: no tokens; set it to e.g. 'operator:<token>,inspector:<token>,admin:<token>'"
+                f"{source}: no tokens; set it to e.g. "
+                "'operator:<token>,inspector:<token>,admin:<token>'"
             )
         if problems:
             raise ConfigError(problems)
@@ -112,46 +114,17 @@ def presented_token(request: Request) -> str | None:
     return request.cookies.get(COOKIE) or None
 
 
-def authenticate(request: Request) -> Principal:
-    """The caller, or 401 saying what was missing or wrong."""
-    tokens: TokenTable = request.app.state.ctx.tokens
+def authenticate(request: Request, tokens: TokenTable) -> Principal:
+    """The caller (also kept on ``request.state`` for the access log), or 401 saying what was
+    missing or wrong."""
     token = presented_token(request)
     if token is None:
-        raise ApiError(
-            401,
-            "Authorization",
+        raise Unauthenticated(
             "missing bearer token (send 'Authorization: Bearer <token>' or log in at /login)",
-            headers={"WWW-Authenticate": "Bearer"},
+            challenge="Bearer",
         )
     principal = tokens.principal(token)
     if principal is None:
-        raise ApiError(
-            401,
-            "Authorization",
-            "token not recognised",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
+        raise Unauthenticated("token not recognised", challenge='Bearer error="invalid_token"')
     request.state.principal = principal
     return principal
-
-
-def require(*roles: str) -> Callable[[Request], Principal]:
-    """Dependency: an authenticated caller whose role is one of ``roles`` (admin always passes)."""
-    allowed = set(roles) | {"admin"}
-
-    def dependency(request: Request) -> Principal:
-        principal = authenticate(request)
-        if principal.role not in allowed:
-            raise ApiError(
-                403,
-                None,
-                f"role {principal.role!r} may not do this; "
-                f"needs one of {', '.join(sorted(allowed))}",
-            )
-        return principal
-
-    return dependency
-
-
-#: Any authenticated role may read live data.
-any_role = require(*ROLES)

@@ -7,6 +7,7 @@ write the same store and state database from their own processes.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -14,19 +15,20 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
-        config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
-        host: str | None = typer.Option(
-            None, help="Listen address (default: api.host from the config)"
-        ),
-        port: int | None = typer.Option(
-            None, help="Listen port (default: api.port from the config)"
-        ),
+        config: Annotated[Path, typer.Option("--config", "-c", help="facility.yaml")],
+        host: Annotated[
+            str | None, typer.Option(help="Listen address (default: api.host from the config)")
+        ] = None,
+        port: Annotated[
+            int | None, typer.Option(help="Listen port (default: api.port from the config)")
+        ] = None,
     ) -> None:
         """Serve the HTTP API and the live page from the store other processes write."""
         from minewatch.runtime import Runtime, setup_logging
 
         setup_logging()
         rt = Runtime.from_config(config, writes=False)
-        rt.add_notifier()  # acks, silences and orders made here reach the ledger (delivered by `notify`)
+        # acks, silences and orders made here reach the ledger (`notify` delivers them)
+        rt.add_notifier()
         rt.add_api(host=host, port=port)
         raise typer.Exit(rt.supervisor.run(on_started=rt.announce))

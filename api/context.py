@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from minewatch.analyzer.state import AlertStore
 from minewatch.api.auth import TokenTable
 from minewatch.config import FacilityConfig
 from minewatch.events import EventBus
@@ -20,14 +21,6 @@ from minewatch.store import TelemetryStore
 
 class HasStats(Protocol):
     def stats(self) -> dict[str, Any]: ...
-
-
-class AlertStoreLike(Protocol):
-    """The part of ``minewatch.analyzer.state.AlertStore`` the API reads and writes (contracts.md)."""
-
-    def list_alerts(self, state: str | None = None, limit: int = ...) -> list[dict[str, Any]]: ...
-    def get_alert(self, alert_id: int) -> dict[str, Any] | None: ...
-    def transitions(self, alert_id: int) -> list[dict[str, Any]]: ...
 
 
 class FaultTarget(Protocol):
@@ -44,7 +37,7 @@ class ApiContext:
     cfg: FacilityConfig
     store: TelemetryStore
     tokens: TokenTable
-    alert_store: AlertStoreLike | None = None
+    alert_store: AlertStore | None = None
     bus: EventBus | None = None
     profiles: Mapping[str, DeviceProfile] = field(default_factory=dict)
     #: Parts running in this process, by name; ``/health`` reports their ``stats()``.

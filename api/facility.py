@@ -139,7 +139,8 @@ def facility_power(ctx: ApiContext, table: DeviceTable) -> dict[str, Any]:
                 counted=len(fresh),
             )
         note = (
-            f"revenue meter(s) {', '.join(sorted(set(meters) - set(fresh['device'])))} have no power_w "
+            f"revenue meter(s) {', '.join(sorted(set(meters) - set(fresh['device'])))} "
+            "have no power_w "
             f"reading in the last {ctx.offline_after_s:g} s; showing the sum over rigs instead"
         )
     rigs = df.loc[rig_mask(df), "device"].tolist()
@@ -198,17 +199,17 @@ def hottest_rigs(ctx: ApiContext, table: DeviceTable, n: int = 10) -> list[dict[
     models = rigs.set_index("device")["model"]
     zones = rigs.set_index("device")["zone"]
     out = []
-    for row in top.itertuples(index=False):
-        model = str(models.get(row.device, ""))
+    for row in top.to_dict("records"):
+        model = str(models.get(row["device"], ""))
         limit = limit_of(ctx, model, "chip_temp_c")
         out.append(
             {
-                "id": row.device,
+                "id": row["device"],
                 "model": model,
-                "zone": str(zones.get(row.device, "")),
-                "chip_temp_c": round(float(row.value), 2),
-                "ts": rfc3339(int(row.ts)),
-                "age_s": age_s(table.now_ns, row.ts),
+                "zone": str(zones.get(row["device"], "")),
+                "chip_temp_c": round(float(row["value"]), 2),
+                "ts": rfc3339(int(row["ts"])),
+                "age_s": age_s(table.now_ns, row["ts"]),
                 "limit_c": limit.get("max_above") if limit else None,
                 "warn_c": limit.get("warn_above") if limit else None,
             }
@@ -223,7 +224,8 @@ def limit_of(ctx: ApiContext, model: str, metric: str) -> dict[str, Any] | None:
 
 
 def active_alerts(ctx: ApiContext) -> list[dict[str, Any]] | None:
-    """Firing, pending and nodata alerts, most severe first; None when no alert state is available."""
+    """Firing, pending and nodata alerts, most severe first; None when no alert state is
+    available."""
     if ctx.alert_store is None:
         return None
     alerts: list[dict[str, Any]] = []
@@ -255,8 +257,7 @@ def alert_counts(alerts: list[dict[str, Any]] | None) -> dict[str, Any] | None:
 
 def api_record(obj: Any) -> Any:
     """Plain dicts from the analyzer, with every ``*_ns`` timestamp turned into RFC 3339 (key
-    without
-    ``_ns``) and evidence points ``[ts_ns, value]`` into ``[time, value]``."""
+    without ``_ns``) and evidence points ``[ts_ns, value]`` into ``[time, value]``."""
     if isinstance(obj, dict):
         out: dict[str, Any] = {}
         for k, v in obj.items():
@@ -319,4 +320,7 @@ def facility_power_series(
     if q.empty:
         return source, []
     total = q.groupby("ts", sort=True)["value"].sum()
-    return source, [[rfc3339(int(ts)), round(float(v) / 1000, 3)] for ts, v in total.items()]
+    return source, [
+        [rfc3339(int(ts)), round(float(v) / 1000, 3)]
+        for ts, v in zip(total.index.tolist(), total.tolist(), strict=True)
+    ]

@@ -1,4 +1,4 @@
-"""The live feed behind the page: one snapshot every couple of seconds over Server-Sent Events.
+"""The live snapshot behind the page (streamed by ``minewatch.api.routes.live``).
 
 One ``LiveHub`` per app computes the snapshot at most once per interval whatever the number of
 open pages, so ten operators watching cost the store what one does. The power trend (a store
@@ -8,17 +8,10 @@ range query over every rig when there is no revenue meter) is refreshed less oft
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
-from fastapi import APIRouter, Depends, Request
-from fastapi.sse import EventSourceResponse, ServerSentEvent
-
-from minewatch.api.auth import any_role
 from minewatch.api.context import ApiContext
 from minewatch.api.facility import (
     DeviceTable,
@@ -30,8 +23,6 @@ from minewatch.api.facility import (
 from minewatch.api.params import format_step, parse_time, rfc3339
 from minewatch.api.regulator import regulator_channel
 from minewatch.sample import NS_PER_S
-
-log = logging.getLogger(__name__)
 
 TREND_WINDOW_NS = 30 * 60 * NS_PER_S
 TREND_STEP_NS = 30 * NS_PER_S
@@ -87,8 +78,7 @@ class LiveHub:
 
     def _refresh_trend(self, table: DeviceTable, now: int) -> dict[str, Any]:
         """The last 30 minutes of facility power. After the first full read only the buckets since
-        the
-        previous refresh are read again (at 30,000 rigs the full read is the costly part)."""
+        the previous refresh are read again (at 30,000 rigs the full read is the costly part)."""
         start = now - TREND_WINDOW_NS
         old = self._trend
         if old is not None and old["points"]:
@@ -116,38 +106,9 @@ class LiveHub:
 
 def _slim(alert: dict[str, Any]) -> dict[str, Any]:
     """An alert without its evidence points (up to 240 per alert, every 2 s, to every page); the
-    page
-    keeps the metric name and fetches the series when the operator opens the alert."""
+    page keeps the metric name and fetches the series when the operator opens the alert."""
     evidence = alert.get("evidence")
     return {
         **alert,
         "evidence": {"metric": evidence.get("metric")} if isinstance(evidence, dict) else None,
     }
-
-
-router = APIRouter(prefix="/api/v1", tags=["live"])
-
-
-@router.get("/live", response_class=EventSourceResponse, dependencies=[Depends(any_role)])
-async def live(request: Request) -> AsyncIterator[ServerSentEvent]:
-    """``snapshot`` events (facility summary, hottest rigs, active alerts, power trend, central-bank
-    channel) every
-    ``live_interval_s``; an ``error`` event when the store cannot answer (the stream stays open)."""
-    hub: LiveHub = request.app.state.hub
-    hub.clients += 1
-    try:
-        while not hub.closed.is_set():
-            try:
-                snap = await anyio.to_thread.run_sync(hub.snapshot)
-                yield ServerSentEvent(data=snap, event="snapshot", id=str(snap["seq"]), retry=3000)
-            except (
-                Exception
-            ) as exc:  # the page shows it and keeps the stream; the next tick retries
-                hub.errors += 1
-                log.warning("live snapshot failed: %s", exc)
-                yield ServerSentEvent(
-                    data={"message": f"live data unavailable: {exc}"}, event="error"
-                )
-            await hub.pause(hub.ctx.live_interval_s)
-    finally:
-        hub.clients -= 1

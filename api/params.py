@@ -1,6 +1,7 @@
 """Parsing and formatting of the API's parameters: RFC 3339 times, steps like ``5m``, paging.
 
-Every parser raises ``ApiError`` naming the parameter, so each route states its checks in one line.
+Every parser raises ``BadParameter`` naming the parameter, so each route states its checks in one
+line.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from minewatch.api.errors import bad_param
+from minewatch.api.errors import BadParameter
 from minewatch.sample import NS_PER_S
 
 _STEP_RE = re.compile(r"^(\d+)(ms|s|m|h|d)$")
@@ -47,7 +48,7 @@ def parse_time(name: str, value: str) -> int:
     """
     text = value.strip()
     if not text:
-        raise bad_param(
+        raise BadParameter(
             name, "must be an RFC 3339 time such as 2026-01-05T10:00:00Z, got an empty value"
         )
     frac_ns = 0
@@ -55,7 +56,7 @@ def parse_time(name: str, value: str) -> int:
     if m:
         digits = m.group(1)
         if len(digits) > 9:
-            raise bad_param(name, f"fractional seconds beyond nanoseconds in {value!r}")
+            raise BadParameter(name, f"fractional seconds beyond nanoseconds in {value!r}")
         frac_ns = int(digits.ljust(9, "0"))
         text = text[: m.start()] + text[m.end() :]
     if text.endswith(("z", "Z")):
@@ -63,11 +64,11 @@ def parse_time(name: str, value: str) -> int:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise bad_param(
+        raise BadParameter(
             name, f"must be an RFC 3339 time such as 2026-01-05T10:00:00Z, got {value!r}"
         ) from None
     if "T" not in text.upper() or dt.tzinfo is None:
-        raise bad_param(
+        raise BadParameter(
             name,
             f"must be an RFC 3339 date-time with a UTC offset (e.g. Z or +05:00), got {value!r}",
         )
@@ -78,7 +79,9 @@ def parse_step(name: str, value: str) -> int:
     """``500ms``, ``60s``, ``5m``, ``1h``, ``1d`` to ns."""
     m = _STEP_RE.match(value.strip())
     if not m or int(m.group(1)) == 0:
-        raise bad_param(name, f"must be a positive duration like 60s, 5m, 1h or 1d, got {value!r}")
+        raise BadParameter(
+            name, f"must be a positive duration like 60s, 5m, 1h or 1d, got {value!r}"
+        )
     return int(m.group(1)) * _STEP_UNIT_NS[m.group(2)]
 
 
@@ -100,11 +103,11 @@ def time_range(
     end_ns = parse_time("end", end) if end is not None else now_ns
     start_ns = parse_time("start", start) if start is not None else end_ns - default_span_ns
     if start_ns >= end_ns:
-        raise bad_param(
+        raise BadParameter(
             "start", f"must be before end ({rfc3339(start_ns)} is not before {rfc3339(end_ns)})"
         )
     if max_span_ns is not None and end_ns - start_ns > max_span_ns:
-        raise bad_param("start", f"range longer than the allowed {format_step(max_span_ns)}")
+        raise BadParameter("start", f"range longer than the allowed {format_step(max_span_ns)}")
     return start_ns, end_ns
 
 
@@ -112,15 +115,17 @@ def check_points(start_ns: int, end_ns: int, step_ns: int, what: str = "step") -
     """Refuse a bucketed query that would return more than ``MAX_POINTS`` points per series."""
     points = -(-(end_ns - start_ns) // step_ns)
     if points > MAX_POINTS:
-        raise bad_param(
+        raise BadParameter(
             what,
             f"too many points: {points} buckets of {format_step(step_ns)} in the range, "
-            f"at most {MAX_POINTS}; use a step of at least {format_step(suggest_step(start_ns, end_ns))}",
+            f"at most {MAX_POINTS}; "
+            f"use a step of at least {format_step(suggest_step(start_ns, end_ns))}",
         )
 
 
 def suggest_step(start_ns: int, end_ns: int) -> int:
-    """The smallest friendly step (whole s, m, h or d) that keeps the range within ``MAX_POINTS``."""
+    """The smallest friendly step (whole s, m, h or d) that keeps the range within
+    ``MAX_POINTS``."""
     return _round_up_step(-(-(end_ns - start_ns) // MAX_POINTS))
 
 

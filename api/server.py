@@ -61,7 +61,8 @@ class ApiServer:
         log.info("%s listening on %s", self.name, self.url)
 
     def stop(self) -> None:
-        """Ends the live streams first (they never end on their own), then the server; idempotent."""
+        """Ends the live streams first (they never end on their own), then the server;
+        idempotent."""
         hub = getattr(
             self.app.state, "hub", None
         )  # the minewatch API's live streams (the demo's receiver has none)

@@ -78,7 +78,9 @@ def build(db: Path, rigs: int, seconds: int) -> tuple[FacilityConfig, SqliteStor
         ts = T0 + t * S
         temps = rng.normal(75, 4, rigs)
         temps[:20] = 99  # a few hot rigs
-        batch = [Sample(ts, s, "chip_temp_c", float(v)) for s, v in zip(serials, temps)]
+        batch = [
+            Sample(ts, s, "chip_temp_c", float(v)) for s, v in zip(serials, temps, strict=True)
+        ]
         batch += [Sample(ts, s, m, 5400.0) for s in serials for m in ("fan_rpm_1", "fan_rpm_2")]
         batch += [
             Sample(ts, "meter-1", "power_w", 98e6),
@@ -142,7 +144,8 @@ def profiles() -> dict[str, DeviceProfile]:
 
 
 def baseline(store: SqliteStore, rigs: int, now: int) -> tuple[float, float]:
-    """(Buckets s, groupby().resample() s) for the chip temperature of every rig over the last 60 s."""
+    """(Buckets s, groupby().resample() s) for the chip temperature of every rig over the last 60
+    s."""
     df = store.query(now - 70 * S, now, metrics=["chip_temp_c"])
     devices = sorted(df["device"].unique())
     t = time.perf_counter()
@@ -193,7 +196,8 @@ def main() -> None:
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - p)
             print(
-                f"cycle {c}: {times[-1] * 1000:7.0f} ms wall, {cpu[-1] * 1000:7.0f} ms CPU, {len(tr)} transitions"
+                f"cycle {c}: {times[-1] * 1000:7.0f} ms wall, {cpu[-1] * 1000:7.0f} ms CPU, "
+                f"{len(tr)} transitions"
             )
         alerts.close()
         results[late_s] = (times[0], statistics.median(times[1:]), statistics.median(cpu[1:]))
@@ -203,7 +207,8 @@ def main() -> None:
     )
     for late_s, (first, steady, steady_cpu) in results.items():
         print(
-            f"late window {late_s:>4g} s: live cycle first {first:.2f} s, steady median {steady:.2f} s wall, "
+            f"late window {late_s:>4g} s: live cycle first {first:.2f} s, steady median "
+            f"{steady:.2f} s wall, "
             f"{steady_cpu:.2f} s CPU (goal <= 1 s)"
         )
     if len(results) == 2:

@@ -81,7 +81,9 @@ def build(db: Path, rigs: int, days: int) -> tuple[FacilityConfig, SqliteStore]:
             temps = rng.normal(75, 3, rigs)
             if day % 7 == 3 and 36000 <= sec < 37800:
                 temps[:5] = 99  # weekly hot spell on five rigs
-            batch += [Sample(ts, s, "chip_temp_c", float(v)) for s, v in zip(serials, temps)]
+            batch += [
+                Sample(ts, s, "chip_temp_c", float(v)) for s, v in zip(serials, temps, strict=True)
+            ]
         for sec in range(0, DAY, 60):
             ts = T0 + (day * DAY + sec) * S
             if day == 12 and 3600 <= sec < 7200:
@@ -172,14 +174,17 @@ def main() -> None:
     ].resample("600s").last()
     slow = time.perf_counter() - t1
     print(
-        f"\n{a.days}-day report, {a.rigs:,} rigs + 13 devices, {len(prof.rules)} rules, step {a.step_s:g} s"
+        f"\n{a.days}-day report, {a.rigs:,} rigs + 13 devices, {len(prof.rules)} rules, step "
+        f"{a.step_s:g} s"
     )
     print(
-        f"report: {wall:.1f} s wall, {cpu:.1f} s CPU (goal <= 60 s); {rep['summary']['breaches']} breaches, "
-        f"{len(rep['hourly'])} hourly records, {size / 1e6:.1f} MB JSON; load average {os.getloadavg()[0]:.1f}"
+        f"report: {wall:.1f} s wall, {cpu:.1f} s CPU (goal <= 60 s); {rep['summary']['breaches']} "
+        f"breaches, {len(rep['hourly'])} hourly records, {size / 1e6:.1f} MB JSON; load average "
+        f"{os.getloadavg()[0]:.1f}"
     )
     print(
-        f"bucketing one day of rig temperatures: Buckets {fast * 1000:.0f} ms vs groupby().resample() "
+        f"bucketing one day of rig temperatures: Buckets {fast * 1000:.0f} ms vs "
+        "groupby().resample() "
         f"{slow * 1000:.0f} ms -> {slow / fast:.0f}x"
     )
 

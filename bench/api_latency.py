@@ -7,10 +7,8 @@ tables), and 24 h of one rig's chip temperature at a 10 s interval (8,640 points
 HTTP to a real uvicorn server on loopback, one at a time; figures are medians and p95 of
 ``--requests`` requests after two warm-ups. The live snapshot (what every open page costs the server
 every 2 s, shared by all pages) is timed in-process, in its steady state (trend read incrementally)
-and
-cold (the first page opened reads the whole 30-minute trend). The facility is measured twice: with
-the
-revenue meter (the normal case) and without (power summed over every rig).
+and cold (the first page opened reads the whole 30-minute trend). The facility is measured twice:
+with the revenue meter (the normal case) and without (power summed over every rig).
 
 Run: ``python bench/api_latency.py [--sizes 200,30000] [--requests 30]``
 """
@@ -105,7 +103,8 @@ def run_size(
         t0 = time.perf_counter()
         rig = fill(store, n_rigs, now, meter)
         print(
-            f"  filled {n_rigs} rigs{' + meter' if meter else ''} in {time.perf_counter() - t0:.1f} s",
+            f"  filled {n_rigs} rigs{' + meter' if meter else ''} "
+            f"in {time.perf_counter() - t0:.1f} s",
             flush=True,
         )
         app = create_app(cfg, store, tokens=TokenTable([("operator", TOKEN)]), profiles=profiles)
@@ -192,7 +191,8 @@ def main() -> None:
     for n in (int(x) for x in args.sizes.split(",")):
         for meter in (True, False):
             print(
-                f"\n{n} rigs, {'with revenue meter' if meter else 'no meter (power = sum over rigs)'}:"
+                f"\n{n} rigs, "
+                f"{'with revenue meter' if meter else 'no meter (power = sum over rigs)'}:"
             )
             rows = run_size(n, meter, args.requests, profiles)
             base = rows[0][1]

@@ -8,9 +8,9 @@ Two measurements, both against a real Mosquitto on loopback, in the same run:
    (the baseline: what one paho client can take in at all) and by the collector (decode + write +
    ack after write). Ratio = collector rate / baseline rate.
 2. **Live stream** — the simulator (its own process) publishing a facility-scale rate (default
-   3,000 rigs once a second = 3,000 msg/s ≈ 30,000 rigs every 10 s, DESIGN.md "Scale to plan for")
-   for some seconds: does the collector keep up, and how far behind (lag = store time − sample
-   time) does it get?
+   3,000 rigs once a second = 3,000 msg/s, about 30,000 rigs every 10 s, the largest site
+   minewatch plans for) for some seconds: does the collector keep up, and how far behind
+   (lag = store time - sample time) does it get?
 
 Run: ``python bench/collector_mqtt.py [--flood 50000] [--rate 3000] [--seconds 10]``
 """
@@ -34,9 +34,10 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from minewatch.collector.context import facility_profiles, facility_registry  # noqa: E402
 from minewatch.collector.mqtt import MqttCollector  # noqa: E402
 from minewatch.config import load_facility  # noqa: E402
+from minewatch.profiles import load_facility_profiles  # noqa: E402
+from minewatch.registry import facility_registry  # noqa: E402
 from minewatch.simulator.build import build_facility  # noqa: E402
 from minewatch.simulator.publisher import messages_at  # noqa: E402
 from minewatch.store import SqliteStore  # noqa: E402
@@ -96,8 +97,8 @@ def baseline_drain(port: int, topic: str, publish) -> tuple[float, float]:
 
 
 def collector_drain(cfg, store, publish) -> tuple[float, float, dict]:
-    profiles = facility_profiles(cfg)
-    registry = facility_registry(cfg, profiles)
+    profiles = load_facility_profiles(cfg)
+    registry = facility_registry(cfg, set(profiles))
     col = MqttCollector(cfg, store, profiles, registry)
     col.start()
     col.wait_ready(10)
@@ -116,8 +117,8 @@ def collector_drain(cfg, store, publish) -> tuple[float, float, dict]:
 def live_stream(cfg, config_path: Path, store, port: int, rate: int, seconds: float) -> dict:
     """The simulator CLI in its own process (so it does not share our GIL) publishes ``rate`` rigs
     once a second; the collector runs here."""
-    profiles = facility_profiles(cfg)
-    col = MqttCollector(cfg, store, profiles, facility_registry(cfg, profiles))
+    profiles = load_facility_profiles(cfg)
+    col = MqttCollector(cfg, store, profiles, facility_registry(cfg, set(profiles)))
     col.start()
     col.wait_ready(10)
     sim = subprocess.Popen(
@@ -196,31 +197,38 @@ def main() -> None:
         rate, cpu, st = collector_drain(cfg, SqliteStore(work / "flood.db"), publish)
         samples_per_msg = st["stored_samples"] / st["acked"]
         print(
-            f"flood of {len(msgs):,} simulator messages (~{sum(len(p) for _, p in msgs) / len(msgs):.0f} B, "
+            f"flood of {len(msgs):,} simulator messages "
+            f"(~{sum(len(p) for _, p in msgs) / len(msgs):.0f} B, "
             f"{samples_per_msg:.1f} samples each), Mosquitto QoS 1, persistent session backlog:"
         )
         print(
-            f"  baseline bare paho subscriber       : {base:8,.0f} msg/s   {base_cpu * 1e6:6.0f} us CPU/msg"
+            f"  baseline bare paho subscriber       : {base:8,.0f} msg/s   {base_cpu * 1e6:6.0f} "
+            "us CPU/msg"
         )
         print(
-            f"  collector -> SQLite, ack after write: {rate:8,.0f} msg/s   {cpu * 1e6:6.0f} us CPU/msg"
+            f"  collector -> SQLite, ack after write: {rate:8,.0f} msg/s   {cpu * 1e6:6.0f} us "
+            "CPU/msg"
             f"   {rate * samples_per_msg:,.0f} samples/s"
         )
         print(
-            f"  ratio collector / baseline          : {rate / base:8.2f} (rate)   {base_cpu / cpu:6.2f} (CPU)"
+            f"  ratio collector / baseline          : {rate / base:8.2f} (rate)   "
+            f"{base_cpu / cpu:6.2f} (CPU)"
         )
         print(
-            f"  machine load average: {open('/proc/loadavg').read().split()[0]} on {os.cpu_count()} cores"
+            f"  machine load average: {Path('/proc/loadavg').read_text().split()[0]} on "
+            f"{os.cpu_count()} cores"
         )
         print(f"  rejected: {st['rejected_total']}")
         live = live_stream(
             cfg, config_path, SqliteStore(work / "live.db"), broker.port, args.rate, args.seconds
         )
         print(
-            f"live stream: simulator process, {args.rate:,} rigs each publishing once a second, {args.seconds:g} s:"
+            f"live stream: simulator process, {args.rate:,} rigs each publishing once a second, "
+            f"{args.seconds:g} s:"
         )
         print(
-            f"  published {live['sent']:,} ({live['publish_rate']:,.0f} msg/s); acked {live['acked']:,} "
+            f"  published {live['sent']:,} ({live['publish_rate']:,.0f} msg/s); acked "
+            f"{live['acked']:,} "
             f"({live['stored_samples']:,} samples); "
             f"caught up {live['catch_up_s']:.2f} s after the simulator stopped"
         )

@@ -6,7 +6,7 @@ The baseline is the read code ``SqliteStore`` had before the columnar read path,
 the
 current code so both see the same page cache and machine load.
 
-- ``latest()``: newest value of every series (rigs × 12 metrics rows).
+- ``latest()``: newest value of every series (rigs x 12 metrics rows).
 - ``query()`` of one instant (one 10 s poll round of every rig) and of a 60 s window (six rounds).
 - ``query(step_ns=60 s, agg="mean")`` over the 60 s window (the analyzer's aggregate read).
 - ``latest(metrics=["power_w"])``: a filtered read (one metric of every rig).
@@ -86,7 +86,8 @@ def baseline_latest(
 ) -> pd.DataFrame:
     where, args = _baseline_filters(devices, metrics)
     cur = conn.execute(
-        f"SELECT l.ts, s.device, s.metric, l.value FROM latest l JOIN series s ON s.id = l.series_id "
+        "SELECT l.ts, s.device, s.metric, l.value FROM latest l JOIN series s ON s.id = "
+        "l.series_id "
         f"WHERE {where} ORDER BY s.device, s.metric",
         args,
     )
@@ -178,7 +179,8 @@ def main() -> None:
         t = time.perf_counter()
         fill(path, a.rigs, a.rounds)
         print(
-            f"filled {a.rigs} rigs x {len(METRICS)} metrics x {a.rounds} rounds in {time.perf_counter() - t:.1f} s"
+            f"filled {a.rigs} rigs x {len(METRICS)} metrics x {a.rounds} rounds in "
+            f"{time.perf_counter() - t:.1f} s"
         )
         store = SqliteStore(path)
         conn = sqlite3.connect(path)
@@ -222,7 +224,8 @@ def main() -> None:
             )  # same answer, or the figure means nothing
             m_now, m_before = statistics.median(ours), statistics.median(theirs)
             print(
-                f"{name:32s} {len(df_now):9d} {m_now * 1000:9.0f} {m_before * 1000:10.0f} {m_before / m_now:8.1f}x"
+                f"{name:32s} {len(df_now):9d} {m_now * 1000:9.0f} {m_before * 1000:10.0f} "
+                f"{m_before / m_now:8.1f}x"
             )
         store.close()
         conn.close()

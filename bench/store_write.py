@@ -171,12 +171,14 @@ def bench_spool(data: list[list[Sample]], tmp: Path) -> tuple[float, float]:
 
 
 def report(name: str, store: str, raw: str, results: list[tuple[float, float]]) -> None:
-    """Median of the runs; the ratio is per run (store and raw measured back to back), then median."""
+    """Median of the runs; the ratio is per run (store and raw measured back to back), then
+    median."""
     st = statistics.median(r[0] for r in results)
     rw = statistics.median(r[1] for r in results)
     ratio = statistics.median(r[0] / r[1] for r in results)
     print(
-        f"{name:<13}{store:<22}{st:>10,.0f} samples/s | {raw:<18}{rw:>10,.0f} samples/s | ratio {ratio:.2f}"
+        f"{name:<13}{store:<22}{st:>10,.0f} samples/s | {raw:<18}{rw:>10,.0f} samples/s | ratio "
+        f"{ratio:.2f}"
     )
 
 
@@ -189,7 +191,8 @@ def main() -> None:
     data = rounds(args.rigs, args.rounds)
     total = sum(map(len, data))
     print(
-        f"{total:,} samples per run: {args.rigs} rigs x {len(METRICS)} metrics x {args.rounds} rounds, "
+        f"{total:,} samples per run: {args.rigs} rigs x {len(METRICS)} metrics x {args.rounds} "
+        "rounds, "
         f"{args.repeat} runs"
     )
     with tempfile.TemporaryDirectory() as d:
@@ -218,7 +221,8 @@ def main() -> None:
                 server.stop()
         sp_in, sp_out = bench_spool(data, tmp)
         print(
-            f"{'Spool':<13}{'Spool.append':<22}{sp_in:>10,.0f} samples/s | {'replay to SQLite':<18}{sp_out:>10,.0f}"
+            f"{'Spool':<13}{'Spool.append':<22}{sp_in:>10,.0f} samples/s | "
+            f"{'replay to SQLite':<18}{sp_out:>10,.0f}"
             f" samples/s"
         )
 

@@ -1,1 +1,2 @@
-"""Collectors: turn whatever a device speaks (MQTT JSON, Modbus registers, miner APIs) into Samples."""
+"""Collectors: turn whatever a device speaks (MQTT JSON, Modbus registers, miner APIs) into
+Samples."""

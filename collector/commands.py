@@ -8,37 +8,32 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Annotated, Any
 
 import orjson
 import typer
 
-if TYPE_CHECKING:
-    from minewatch.config.facility import FacilityConfig
-    from minewatch.store import TelemetryStore
+from minewatch.collector.mqtt import MqttCollector
+from minewatch.collector.polling import PollingCollector
+from minewatch.config import load_facility
+from minewatch.config.facility import FacilityConfig
+from minewatch.config.polling import PollingSettings
+from minewatch.profiles import load_facility_profiles
+from minewatch.registry import facility_registry
+from minewatch.store import TelemetryStore, open_store
 
 log = logging.getLogger(__name__)
 
 
 def build_collectors(cfg: FacilityConfig, store: TelemetryStore) -> list[Any]:
     """The MQTT collector, plus the polling collector when the facility lists polled devices."""
-    from minewatch.collector.context import facility_profiles, facility_registry
-    from minewatch.collector.mqtt import MqttCollector
-
-    profiles = facility_profiles(cfg)
-    registry = facility_registry(cfg, profiles)
+    profiles = load_facility_profiles(cfg)
+    registry = facility_registry(cfg, set(profiles))
     parts: list[Any] = []
     if cfg.device_groups:
         parts.append(MqttCollector(cfg, store, profiles, registry))
     if cfg.polling.modbus or cfg.polling.miners:
-        try:
-            from minewatch.collector.polling import PollingCollector
-        except ModuleNotFoundError as exc:
-            log.warning(
-                "facility lists polled devices but the polling collector is not installed (%s)", exc
-            )
-        else:
-            parts.append(PollingCollector(cfg, store, profiles, registry=registry))
+        parts.append(PollingCollector(cfg, store, profiles, registry=registry))
     return parts
 
 
@@ -95,8 +90,7 @@ def run_until_signalled(
 
 def status_name(part: Any) -> str:
     """``collector-mqtt-<client id>`` (several MQTT collectors may share a site),
-    ``collector-polling``,
-    ``store`` (the spooling store's counters)."""
+    ``collector-polling``, ``store`` (the spooling store's counters)."""
     name = type(part).__name__
     if not name.endswith("Collector"):
         return "store"
@@ -108,31 +102,31 @@ def status_name(part: Any) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("collect")
     def collect(
-        config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
-        log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING, ERROR"),
-        report_every_s: float = typer.Option(
-            60.0, help="How often to log the collectors' counters"
-        ),
-        client_id: str = typer.Option(
-            None,
-            "--client-id",
-            help="Override mqtt.client_id: each process of a scaled-out site needs its own",
-        ),
-        mqtt_only: bool = typer.Option(
-            False,
-            "--mqtt-only",
-            help="Skip polled devices (for the extra MQTT processes of a scaled-out site)",
-        ),
+        config: Annotated[Path, typer.Option("--config", "-c", help="facility.yaml")],
+        log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERROR")] = "INFO",
+        report_every_s: Annotated[
+            float, typer.Option(help="How often to log the collectors' counters")
+        ] = 60.0,
+        client_id: Annotated[
+            str | None,
+            typer.Option(
+                "--client-id",
+                help="Override mqtt.client_id: each process of a scaled-out site needs its own",
+            ),
+        ] = None,
+        mqtt_only: Annotated[
+            bool,
+            typer.Option(
+                "--mqtt-only",
+                help="Skip polled devices (for the extra MQTT processes of a scaled-out site)",
+            ),
+        ] = False,
     ) -> None:
         """Collect telemetry (MQTT, and Modbus/miner APIs when configured) into the store until
         stopped.
 
-        To spread MQTT intake over several processes, set mqtt.shared_group and start one
-        `collect --client-id <unique>` per process (all but one with --mqtt-only)."""
-        from minewatch.config import load_facility
-        from minewatch.config.polling import PollingSettings
-        from minewatch.store import open_store
-
+        To spread MQTT intake over several processes, set mqtt.shared_group and start one `collect
+        --client-id <unique>` per process (all but one with --mqtt-only)."""
         logging.basicConfig(
             level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )

@@ -20,8 +20,9 @@ from typing import Any
 import orjson
 
 from minewatch.config.mqtt import DeviceGroup
+from minewatch.payload_path import PathKey, format_path, parse_path
 from minewatch.profiles import DeviceProfile
-from minewatch.profiles.mqtt import MqttMapping, PathKey, format_path, parse_path
+from minewatch.profiles.mqtt import MqttMapping
 from minewatch.registry import RegistryEntry
 from minewatch.sample import NS_PER_S, Sample
 
@@ -41,7 +42,8 @@ REASONS = (
     "internal_error",
 )
 _UNIT_NS = {"s": NS_PER_S, "ms": 1_000_000, "us": 1_000, "ns": 1}
-# Firmware JSON quirks that strict parsers refuse: bare nan/inf tokens (research/miners.md §0).
+# Firmware JSON quirks that strict parsers refuse: bare nan/inf tokens (Avalon firmware; pyasic's
+# BaseMinerRPCAPI._load_api_data, github.com/UpstreamData/pyasic, tolerates the same).
 _BARE_NONFINITE = re.compile(r"([:\[,]\s*)(-?)(nan|inf(?:inity)?)(?=\s*[,\]}])", re.IGNORECASE)
 _MISSING = object()
 #: A device id taken from a topic level becomes a stored key and a tag: printable, no spaces,
@@ -58,7 +60,8 @@ class Reject:
     detail: str
 
     def __str__(self) -> str:
-        return f"device={self.device or '?'} field={self.field or '-'} reason={self.reason}: {self.detail}"
+        where = f"device={self.device or '?'} field={self.field or '-'}"
+        return f"{where} reason={self.reason}: {self.detail}"
 
 
 @dataclass(slots=True)
@@ -211,7 +214,7 @@ class PayloadDecoder:
             )
         pid = self._profile_id(group, device, obj)
         compiled = self._compiled.get(pid) if pid else None
-        if compiled is None:
+        if compiled is None or pid is None:
             why = (
                 f"device profile {pid!r} has no mqtt mapping"
                 if pid in self.profiles
@@ -252,7 +255,7 @@ class PayloadDecoder:
 
         samples, rejects = out.samples, out.rejects
         for metric, keys, spec, linear in compiled.fields:
-            raw = obj
+            raw: Any = obj
             try:  # inline path walk: this loop runs ~10 times per message, ~30k times a second
                 for k in keys:
                     raw = raw[k]

@@ -20,16 +20,19 @@ RAW_KEEP_BYTES = 2048
 
 
 class RejectLike(Protocol):
-    reason: str
-    device: str
-    field: str
-    detail: str
+    @property
+    def reason(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def field(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
 
 
 class RateLimitedLog:
     """At most ``burst`` lines per ``window_s`` per key; the next line after a quiet spell says how
-    many
-    were suppressed, so a flood of bad payloads costs one line per window instead of one per
+    many were suppressed, so a flood of bad payloads costs one line per window instead of one per
     message."""
 
     def __init__(
@@ -65,8 +68,7 @@ class RateLimitedLog:
 
 class RejectTracker:
     """Counts rejections under ``rejected_total{reason}``, logs them rate-limited per reason, and
-    keeps
-    the last ``keep`` unparseable payloads (raw, truncated) for ``recent()``."""
+    keeps the last ``keep`` unparseable payloads (raw, truncated) for ``recent()``."""
 
     def __init__(self, counters: Counters, logger: logging.Logger, keep: int = 100) -> None:
         self.counters = counters

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from minewatch.errors import ConfigError, MinewatchError
+
 log = logging.getLogger(__name__)
 
 BrokerKind = Literal["mosquitto", "amqtt"]
@@ -97,7 +99,7 @@ class EmbeddedBroker:
             self._start_mosquitto()
             if not wait_listening(self.host, self.port, 15.0):
                 self.stop()
-                raise RuntimeError(
+                raise MinewatchError(
                     f"mosquitto did not listen on {self.host}:{self.port} within 15 s "
                     f"(see {self.workdir / 'mosquitto.log'})"
                 )
@@ -109,7 +111,7 @@ class EmbeddedBroker:
     def _start_mosquitto(self) -> None:
         binary = mosquitto_path()
         if binary is None:
-            raise RuntimeError("mosquitto is not installed")
+            raise ConfigError(["--broker mosquitto: mosquitto is not installed (or use amqtt)"])
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} {self.host}\n"
@@ -155,7 +157,7 @@ class EmbeddedBroker:
         if not ready.wait(15.0) or failure:
             reason = failure[0] if failure else "no answer within 15 s"
             self.stop()
-            raise RuntimeError(
+            raise MinewatchError(
                 f"embedded amqtt broker failed to start on {self.host}:{self.port}: {reason}"
             )
 

@@ -1,16 +1,26 @@
 """The ``minewatch`` command. Each package adds its own sub-commands through
-``<package>.commands.register``
-so that a new command touches its own package only."""
+``<package>.commands.register``, so a new command touches its own package and one line here."""
 
 from __future__ import annotations
 
-import importlib
 import json
+import shutil
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from minewatch.configfile import ConfigError
+from minewatch import runtime
+from minewatch.analyzer import commands as analyzer_commands
+from minewatch.api import commands as api_commands
+from minewatch.collector import commands as collector_commands
+from minewatch.collector.polling import commands as polling_commands
+from minewatch.errors import ConfigError
+from minewatch.notifier import commands as notifier_commands
+from minewatch.resources import example_config, shipped
+from minewatch.simulator import commands as simulator_commands
+from minewatch.store import commands as store_commands
+from minewatch.validation import check_facility, json_schemas
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -18,25 +28,10 @@ app = typer.Typer(
     help="Energy and safety monitor for licensed mining facilities.",
 )
 
-#: Modules that contribute commands (each has ``register(app)``), in help order. A module that does
-#: not exist yet is skipped, so a package can be added without touching this file twice.
-COMMAND_MODULES = (
-    "minewatch.runtime",
-    "minewatch.store.commands",
-    "minewatch.collector.commands",
-    "minewatch.collector.polling.commands",
-    "minewatch.analyzer.commands",
-    "minewatch.api.commands",
-    "minewatch.notifier.commands",
-    "minewatch.simulator.commands",
-)
-
 
 @app.command("check-config")
-def check_config(path: Path = typer.Argument(..., help="facility.yaml to check")) -> None:
+def check_config(path: Annotated[Path, typer.Argument(help="facility.yaml to check")]) -> None:
     """Validate a facility file, its registry and every profile it uses; list every problem."""
-    from minewatch.validation import check_facility
-
     problems = check_facility(path)
     if problems:
         for p in problems:
@@ -48,31 +43,48 @@ def check_config(path: Path = typer.Argument(..., help="facility.yaml to check")
 
 @app.command("schema")
 def schema(
-    out_dir: Path = typer.Argument(Path("schemas"), help="Folder to write JSON Schemas into"),
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write JSON Schemas into")] = Path(
+        "schemas"
+    ),
 ) -> None:
-    """Export JSON Schemas of facility.yaml and device profiles (editors use them to autocomplete)."""
-    from minewatch.validation import json_schemas
-
+    """Export JSON Schemas of facility.yaml and device profiles, which editors use to
+    autocomplete."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, sch in json_schemas().items():
         (out_dir / f"{name}.schema.json").write_text(json.dumps(sch, indent=2) + "\n")
         typer.echo(f"wrote {out_dir / name}.schema.json")
 
 
-def _register_all() -> None:
-    for mod_name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and mod_name.startswith(exc.name):
-                continue  # that package or module does not exist (yet)
-            raise
-        register = getattr(mod, "register", None)
-        if register:
-            register(app)
+@app.command("example")
+def example(
+    dest: Annotated[Path, typer.Argument(help="Folder to copy the example facility into")],
+) -> None:
+    """Copy the shipped example facility (facility.example.yaml and its registry) to start from."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for src in (example_config(), shipped("examples", "registry.example.csv")):
+        target = dest / src.name
+        if target.exists():
+            raise ConfigError([f"{target}: already exists; not overwriting it"])
+        shutil.copyfile(src, target)
+        written.append(target)
+    for target in written:
+        typer.echo(f"wrote {target}")
+    typer.echo(f"next: edit them, then `minewatch check-config {written[0]}`")
 
 
-_register_all()
+#: Each module's ``register(app)`` adds its commands, in help order.
+for _commands in (
+    runtime,
+    store_commands,
+    collector_commands,
+    polling_commands,
+    analyzer_commands,
+    api_commands,
+    notifier_commands,
+    simulator_commands,
+):
+    _commands.register(app)
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """Loading YAML files into pydantic models, with errors that name the file, the path and the reason.
 
-Every config format (facility, device profile, compliance profile) goes through
-``load_model`` so that a mistake reads the same everywhere:
-``facility.yaml: mqtt.port: expected an integer, got 'abc'``.
+Every config format (facility, device profile, compliance profile) goes through ``load_model`` so
+that a mistake reads the same everywhere: ``facility.yaml: mqtt.port: expected an integer, got
+'abc'``.
 """
 
 from __future__ import annotations
@@ -13,15 +13,11 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from minewatch.errors import ConfigError
+
+__all__ = ["ConfigError", "format_validation_error", "load_model", "read_yaml", "validate"]
+
 M = TypeVar("M", bound=BaseModel)
-
-
-class ConfigError(Exception):
-    """One or more problems in one or more config files; ``problems`` lists them all."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 def _loc(loc: tuple[Any, ...]) -> str:

@@ -33,8 +33,7 @@ def connect(path: Path | str, *, timeout_s: float = 30.0) -> sqlite3.Connection:
 
 class PerThreadConnection:
     """One connection per thread to one database file (sqlite3 connections must not be shared by
-    threads
-    that write concurrently); subclasses call ``conn()``."""
+    threads that write concurrently); subclasses call ``conn()``."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -58,9 +57,8 @@ class PerThreadConnection:
 @contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error: the write lock is taken up
-    front, so
-    a read-then-write (e.g. read the ledger head, append after it) cannot interleave with another
-    writer."""
+    front, so a read-then-write (e.g. read the ledger head, append after it) cannot interleave with
+    another writer."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn

@@ -1,5 +1,9 @@
 """In-process event bus: the analyzer and the API publish what happened; the notifier and the ledger
-listen. It keeps the analyzer ignorant of who is told (#6 subscribes to it)."""
+listen. It keeps the analyzer ignorant of who is told.
+
+A payload is JSON-ready, because the ledger hashes and stores it as it is. Typed payloads are built
+and read through their models: ``alert.transition`` is ``minewatch.alerting.AlertTransition``
+(``to_json()`` to publish, ``AlertTransition.parse`` to read)."""
 
 from __future__ import annotations
 
@@ -15,9 +19,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Event:
     """Something that must be recorded and possibly sent: ``kind`` is dotted, e.g.
-    ``alert.transition``,
-    ``alert.ack``, ``silence.created``, ``curtailment.order``, ``report.issued``, ``config.loaded``.
-    """
+    ``alert.transition``, ``alert.ack``, ``silence.created``, ``curtailment.order``,
+    ``report.issued``, ``config.loaded``."""
 
     kind: str
     at_ns: int
@@ -30,7 +33,8 @@ Subscriber = Callable[[Event], None]
 
 
 class EventBus:
-    """Synchronous fan-out. A failing subscriber is logged and counted, never breaks the publisher."""
+    """Synchronous fan-out. A failing subscriber is logged and counted, never breaks the
+    publisher."""
 
     def __init__(self) -> None:
         self._subs: list[Subscriber] = []

@@ -1,13 +1,11 @@
 """The tamper-evident ledger: an append-only, hash-chained record in state.db.
 
-Each entry's hash is SHA-256 over the previous entry's hash and the canonical JSON of the entry
-(its sequence number, time, kind, actor, subject and payload), so editing, deleting or reordering
-any
+Each entry's hash is SHA-256 over the previous entry's hash and the canonical JSON of the entry (its
+sequence number, time, kind, actor, subject and payload), so editing, deleting or reordering any
 entry breaks the chain at that entry. A rewrite of the whole tail from some entry on is caught by
-the
-anchors the central bank holds: every regulator message carries the head (seq, hash) at the time it
-was
-written (DESIGN.md decision 6; research/compliance.md §5.4).
+the anchors the central bank holds: every regulator message carries the head (seq, hash) at the time
+it was written, an external anchor in the sense of audit trails that must not obscure prior values
+(21 CFR 11.10(e)).
 """
 
 from __future__ import annotations
@@ -139,8 +137,7 @@ def _row_entry(row: tuple) -> Entry:
 
 class Ledger(PerThreadConnection):
     """Append-only access to the ``ledger`` table. Safe across threads and processes: an append
-    reads the
-    head and writes the next entry inside one ``BEGIN IMMEDIATE`` transaction."""
+    reads the head and writes the next entry inside one ``BEGIN IMMEDIATE`` transaction."""
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(path)
@@ -157,8 +154,8 @@ class Ledger(PerThreadConnection):
         conn: sqlite3.Connection | None = None,
     ) -> Entry:
         """Append one entry. With ``conn`` the caller holds an open transaction (so the entry
-        commits
-        atomically with whatever else it writes); otherwise the append is its own transaction."""
+        commits atomically with whatever else it writes); otherwise the append is its own
+        transaction."""
         if conn is None:
             with immediate(self.conn()) as c:
                 return self.append(kind, payload, at_ns=at_ns, actor=actor, subject=subject, conn=c)
@@ -270,9 +267,8 @@ class Ledger(PerThreadConnection):
     @staticmethod
     def _written_as(e: Entry, max_seq: int) -> int | None:
         """The sequence number under which this entry's hash was computed, if not its own (a moved
-        entry).
-        Looks within ``REORDER_WINDOW`` places so a badly damaged chain still verifies in linear
-        time."""
+        entry). Looks within ``REORDER_WINDOW`` places so a badly damaged chain still verifies in
+        linear time."""
         for cand in range(max(1, e.seq - REORDER_WINDOW), min(max_seq, e.seq + REORDER_WINDOW) + 1):
             if (
                 cand != e.seq

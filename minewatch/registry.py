@@ -6,8 +6,12 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from minewatch.configfile import ConfigError
+from minewatch.errors import ConfigError
+
+if TYPE_CHECKING:
+    from minewatch.config.facility import FacilityConfig
 
 REQUIRED_COLUMNS = ("serial", "model", "zone", "rack")
 
@@ -21,7 +25,8 @@ class RegistryEntry:
 
 
 def load_registry(path: Path, known_models: set[str] | None = None) -> dict[str, RegistryEntry]:
-    """Read the registry, reporting every bad row (missing column, duplicate serial, unknown model)."""
+    """Read the registry, reporting every bad row (missing column, duplicate serial, unknown
+    model)."""
     problems: list[str] = []
     entries: dict[str, RegistryEntry] = {}
     try:
@@ -35,7 +40,8 @@ def load_registry(path: Path, known_models: set[str] | None = None) -> dict[str,
         if missing:
             raise ConfigError(
                 [
-                    f"{path}: header: missing column(s) {', '.join(missing)}; expected {', '.join(REQUIRED_COLUMNS)}"
+                    f"{path}: header: missing column(s) {', '.join(missing)}; "
+                    f"expected {', '.join(REQUIRED_COLUMNS)}"
                 ]
             )
         for lineno, row in enumerate(reader, start=2):
@@ -56,3 +62,8 @@ def load_registry(path: Path, known_models: set[str] | None = None) -> dict[str,
     if problems:
         raise ConfigError(problems)
     return entries
+
+
+def facility_registry(cfg: FacilityConfig, known_models: set[str]) -> dict[str, RegistryEntry]:
+    """The facility's equipment registry by serial; empty when the facility files none."""
+    return load_registry(cfg.path(cfg.registry), known_models) if cfg.registry else {}

@@ -2,9 +2,8 @@
 api).
 
 ``Runtime`` holds what the parts share (config, store, event bus, profiles, alert state) and adds
-parts to a ``Supervisor``. Parts that live in packages not installed or not built yet are skipped
-with a log line, so every command works with whatever subset of minewatch is present: the
-imports of collector, analyzer, notifier, simulator and api happen inside the ``add_*`` methods.
+parts to a ``Supervisor`` in start order. Every part ships in the one wheel, so each is imported
+directly: a missing part is a broken installation, not a mode to run in.
 """
 
 from __future__ import annotations
@@ -14,19 +13,33 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
+from minewatch.analyzer.engine import Analyzer
+from minewatch.analyzer.report import build_report
+from minewatch.analyzer.state import AlertStore
+from minewatch.api.app import create_app
+from minewatch.api.auth import TokenTable
+from minewatch.api.server import ApiServer
+from minewatch.broker import EmbeddedBroker
+from minewatch.central_bank import SimCentralBank
+from minewatch.collector.commands import build_collectors
 from minewatch.config import FacilityConfig, load_facility
-from minewatch.configfile import ConfigError
+from minewatch.config.polling import PollingSettings
+from minewatch.errors import ConfigError, MinewatchError
 from minewatch.profiles import DeviceProfile, load_facility_profiles
-from minewatch.registry import load_registry
+from minewatch.registry import facility_registry
 from minewatch.resources import demo_config
+from minewatch.simulator.build import build_facility, parse_fault
+from minewatch.simulator.modbus_runner import PollingSimulator
+from minewatch.simulator.publisher import SimPublisher
 from minewatch.store import TelemetryStore, open_backend, open_store
 from minewatch.supervisor import Supervisor
-from minewatch.wiring import event_bus, optional_module
+from minewatch.wiring import event_bus
 
 log = logging.getLogger("minewatch")
 
@@ -73,20 +86,19 @@ class StorePart:
 class Runtime:
     def __init__(self, cfg: FacilityConfig, writes: bool = True) -> None:
         """``writes=False`` (``serve``): the backend alone, and a notifier that only ledgers and
-        queues. The
-        outage spool and the delivery belong to the processes that write; a read-only API must not
-        replay
-        the spool or send messages beside them."""
+        queues. The outage spool and the delivery belong to the processes that write; a read-only
+        API must not replay the spool or send messages beside them."""
         self.cfg = cfg
         self.supervisor = Supervisor()
         self.profiles = self._load_profiles()
         self.store = open_store(cfg) if writes else open_backend(cfg)
         self.supervisor.add("store", StorePart(self.store))
-        report = optional_module("minewatch.analyzer.report") if writes else None
         self.bus, self.notifier = event_bus(
-            cfg, self.store, deliver=writes, report_source=self._daily_report if report else None
+            cfg, self.store, deliver=writes, report_source=self._daily_report if writes else None
         )
-        self.alert_store = self._open_alert_store()
+        #: None once the analyzer failed to start: the page then says "no analyzer" instead of
+        #: showing zero alerts.
+        self.alert_store: AlertStore | None = AlertStore(cfg.state_db, bus=self.bus)
         self.faults: Any | None = None
         self.api_server: Any | None = None
         self.tokens: Any | None = None
@@ -101,31 +113,20 @@ class Runtime:
     def _load_profiles(self) -> dict[str, DeviceProfile]:
         return load_facility_profiles(self.cfg)
 
-    def _open_alert_store(self) -> Any | None:
-        state = optional_module("minewatch.analyzer.state")
-        return state.AlertStore(self.cfg.state_db, bus=self.bus) if state else None
-
     def expected_devices(self) -> set[str]:
         """Devices this facility must hear from: its equipment registry and the Modbus equipment it
         polls."""
-        registered = (
-            set(load_registry(self.cfg.path(self.cfg.registry), set(self.profiles)))
-            if self.cfg.registry
-            else set()
-        )
+        registered = set(facility_registry(self.cfg, set(self.profiles)))
         return registered | {t.name for t in self.cfg.polling.modbus}
 
     # --- parts -------------------------------------------------------------------------------
     # Add order is start order (stop is the reverse): broker, simulated servers, collectors, then
-    # the
-    # simulated publisher (the collector is subscribed before the first message), analyzer,
-    # notifier,
-    # API. On stop the publisher goes quiet before the collector drains its queue.
+    # the simulated publisher (the collector is subscribed before the first message), analyzer,
+    # notifier, API. On stop the publisher goes quiet before the collector drains its queue.
 
     def use_broker(self, workdir: Path, prefer: str | None = None) -> None:
-        """Run the demo's MQTT broker on a free port and point the facility's MQTT settings at it."""
-        from minewatch.broker import EmbeddedBroker
-
+        """Run the demo's MQTT broker on a free port and point the facility's MQTT settings at
+        it."""
         broker = EmbeddedBroker(workdir, prefer=prefer)  # type: ignore[arg-type]
         self.supervisor.add("broker", broker)
         mqtt = self.cfg.mqtt.model_copy(
@@ -140,15 +141,10 @@ class Runtime:
         ``faults`` (``kind[:serial]``) are injected before the first message; the API's admin
         endpoint and the simulator's MQTT control topic inject more at run time.
         """
-        build = optional_module("minewatch.simulator.build")
-        publisher = optional_module("minewatch.simulator.publisher")
-        if build is None or publisher is None:
-            log.warning("the simulator is not installed: the demo runs without simulated telemetry")
-            return
-        facility = build.build_facility(self.cfg)
+        facility = build_facility(self.cfg)
         self.faults = self._simulated_devices(facility)
         for spec in faults:
-            kind, target = build.parse_fault(spec)
+            kind, target = parse_fault(spec)
             try:
                 self.faults.inject(kind, target)
             except (ValueError, KeyError) as exc:
@@ -156,7 +152,7 @@ class Runtime:
         self.add_collectors()
         self.supervisor.add(
             "simulator",
-            publisher.SimPublisher(
+            SimPublisher(
                 facility,
                 self.cfg.mqtt.host,
                 self.cfg.mqtt.port,
@@ -167,16 +163,9 @@ class Runtime:
         )
 
     def _simulated_devices(self, facility: Any) -> Any:
-        """Modbus meters/PDUs/sensors and the rigs' miner APIs over the same facility model (#3),
-        when
-        installed; the facility's ``polling`` section then points at them. Returns what takes
-        faults."""
-        runner = optional_module("minewatch.simulator.modbus_runner")
-        if runner is None:
-            return facility
-        from minewatch.config.polling import PollingSettings
-
-        sim = runner.PollingSimulator(facility, self.profiles)
+        """Modbus meters/PDUs/sensors and the rigs' miner APIs over the same facility model; the
+        facility's ``polling`` section then points at them. Returns what takes faults."""
+        sim = PollingSimulator(facility, self.profiles)
         self.supervisor.add("polling_simulator", sim)
         polling = PollingSettings.model_validate(
             {**self.cfg.polling.model_dump(), **sim.polling_settings()}
@@ -185,50 +174,35 @@ class Runtime:
         return sim
 
     def add_collectors(self) -> None:
-        commands = optional_module("minewatch.collector.commands")
-        if commands is None:
-            log.warning("the collector is not installed: nothing writes telemetry in this process")
-            return
-        for part in commands.build_collectors(self.cfg, self.store):
+        for part in build_collectors(self.cfg, self.store):
             self.supervisor.add(_snake(type(part).__name__), part)
 
     def add_analyzer(self, required: bool) -> None:
         """The live analyzer. With ``required`` (``run``) a broken compliance profile stops the
-        start;
-        the demo carries on without alerts and says why."""
-        engine = optional_module("minewatch.analyzer.engine")
-        if engine is None or self.alert_store is None:
-            log.warning("the analyzer is not installed: no alerts in this process")
+        start; the demo carries on without alerts and says why."""
+        if self.alert_store is None:
             return
         try:
-            analyzer = engine.Analyzer(
-                self.cfg, self.store, self.alert_store, self.bus, self.profiles
-            )
+            analyzer = Analyzer(self.cfg, self.store, self.alert_store, self.bus, self.profiles)
         except ConfigError as exc:
             if required:
                 raise
             log.error("analyzer not started: %s", "; ".join(exc.problems))
-            self.alert_store = (
-                None  # the page then says "no analyzer" instead of showing zero alerts
-            )
+            self.alert_store = None
             return
         self.supervisor.add("analyzer", analyzer)
 
     def add_notifier(self) -> None:
         """The notifier made with the bus: ledger, outbox and (unless ``serve``) delivery; ``serve``
-        only
-        ledgers and queues what it publishes (acknowledgements, silences, orders)."""
-        if self.notifier is not None:
-            self.supervisor.add("notifier", self.notifier)
+        only ledgers and queues what it publishes (acknowledgements, silences, orders)."""
+        self.supervisor.add("notifier", self.notifier)
 
     def _daily_report(self, start_ns: int, end_ns: int) -> dict[str, Any]:
         """The notifier's daily report (the compliance profile is loaded when a report is due).
-        Without
-        a working analyzer this raises and the notifier sends what its ledger holds, saying why."""
-        from minewatch.analyzer.report import build_report
-
+        Without a working analyzer this raises and the notifier sends what its ledger holds, saying
+        why."""
         if self.alert_store is None:
-            raise RuntimeError("the analyzer is not running in this process")
+            raise MinewatchError("the analyzer is not running in this process")
         return build_report(
             self.cfg,
             self.store,
@@ -240,10 +214,6 @@ class Runtime:
         )
 
     def add_api(self, host: str | None = None, port: int | None = None) -> None:
-        from minewatch.api.app import create_app
-        from minewatch.api.auth import TokenTable
-        from minewatch.api.server import ApiServer
-
         if self.tokens is None:
             self.tokens = TokenTable.from_env(self.cfg.api.tokens_env)
         # /health lists every part, including those added after the API
@@ -264,7 +234,8 @@ class Runtime:
 
     @property
     def api_url(self) -> str | None:
-        """Where the API listens (the real port once started, when port 0 asked the OS to choose)."""
+        """Where the API listens (the real port once started, when port 0 asked the OS to
+        choose)."""
         return self.api_server.url if self.api_server else None
 
     def announce(self) -> None:
@@ -285,12 +256,14 @@ class Runtime:
             )
         else:
             typer.echo(
-                f"  live page:  {self.api_url}/  (log in with a token from {self.cfg.api.tokens_env})"
+                f"  live page:  {self.api_url}/  (log in with a token from "
+                f"{self.cfg.api.tokens_env})"
             )
         typer.echo(f"  API docs:   {self.api_url}/api/docs    health: {self.api_url}/health")
         cb = self.cfg.notify.central_bank
         typer.echo(
-            f"  central bank: {cb.url if cb.enabled else 'channel disabled (notify.central_bank.enabled)'}"
+            "  central bank: "
+            f"{cb.url if cb.enabled else 'channel disabled (notify.central_bank.enabled)'}"
         )
         for note in self.notes:
             typer.echo(note)
@@ -299,8 +272,8 @@ class Runtime:
 
 class FirstTelemetry:
     """A start gate: returns from ``start()`` once every ``expected`` device (the registry and the
-    polled
-    Modbus equipment; any device when there are none) has sent telemetry, or after ``timeout_s``.
+    polled Modbus equipment; any device when there are none) has sent telemetry, or after
+    ``timeout_s``.
 
     Placed before the analyzer in the demo, whose store starts empty, so that the first evaluation
     and the page's first screen see the whole facility (the analyzer itself never judges a device
@@ -338,14 +311,23 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-class _LiveParts:
+class _LiveParts(Mapping[str, Any]):
     """A read-only view of the supervisor's parts by name (``/health`` sees parts added later)."""
 
     def __init__(self, supervisor: Supervisor) -> None:
         self._sup = supervisor
 
-    def items(self) -> list[tuple[str, Any]]:
-        return [(n, p) for n, p in self._sup.parts if n != "api"]
+    def _parts(self) -> dict[str, Any]:
+        return {n: p for n, p in self._sup.parts if n != "api"}
+
+    def __getitem__(self, name: str) -> Any:
+        return self._parts()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parts())
+
+    def __len__(self) -> int:
+        return len(self._parts())
 
 
 def prepare_demo_dir(path: Path) -> Path:
@@ -367,8 +349,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("run")
     def run(
-        config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
-        port: int | None = typer.Option(None, help="API port (default: api.port from the config)"),
+        config: Annotated[Path, typer.Option("--config", "-c", help="facility.yaml")],
+        port: Annotated[
+            int | None, typer.Option(help="API port (default: api.port from the config)")
+        ] = None,
     ) -> None:
         """Collector, analyzer, notifier and API in one process (no simulator, no broker)."""
         setup_logging()
@@ -381,33 +365,33 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo(
-        port: int = typer.Option(8000, help="API port"),
-        host: str = typer.Option("127.0.0.1", help="API listen address"),
-        data_dir: Path = typer.Option(
-            Path("data/demo"), help="Fresh folder for the demo's data (wiped at start)"
-        ),
-        fault: list[str] = typer.Option(
-            [],
-            help="Inject at start, kind[:target] (repeatable): overheat, fan_fail, "
-            "silent (target: a rig serial), unregistered, overload, over_voltage, "
-            "phase_imbalance, smoke_alarm, coolant_pump_failure, modbus_silent "
-            "(target: a Modbus device), miner_api_hang (target: a rig serial)",
-        ),
-        interval_s: float = typer.Option(
-            5.0, "--interval", min=0.5, help="Seconds between simulated messages"
-        ),
-        broker: str = typer.Option(
-            "auto",
-            help="MQTT broker: auto (Mosquitto if installed, else amqtt), mosquitto or amqtt",
-        ),
+        port: Annotated[int, typer.Option(help="API port")] = 8000,
+        host: Annotated[str, typer.Option(help="API listen address")] = "127.0.0.1",
+        data_dir: Annotated[
+            Path, typer.Option(help="Fresh folder for the demo's data (wiped at start)")
+        ] = Path("data/demo"),
+        fault: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="Inject at start, kind[:target] (repeatable): overheat, fan_fail, "
+                "silent (target: a rig serial), unregistered, overload, over_voltage, "
+                "phase_imbalance, smoke_alarm, coolant_pump_failure, modbus_silent "
+                "(target: a Modbus device), miner_api_hang (target: a rig serial)",
+            ),
+        ] = None,
+        interval_s: Annotated[
+            float, typer.Option("--interval", min=0.5, help="Seconds between simulated messages")
+        ] = 5.0,
+        broker: Annotated[
+            str,
+            typer.Option(
+                help="MQTT broker: auto (Mosquitto if installed, else amqtt), mosquitto or amqtt"
+            ),
+        ] = "auto",
     ) -> None:
         """A simulated facility end to end: broker, simulator, collector, analyzer, notifier, API,
-        page and a
-        central bank (the reference receiver) that verifies and stores the signed regulator
-        messages."""
-        from minewatch.api.auth import TokenTable
-        from minewatch.simulator.central_bank import SimCentralBank
-
+        page and a central bank (the reference receiver) that verifies and stores the signed
+        regulator messages."""
         setup_logging()
         if broker not in ("auto", "mosquitto", "amqtt"):
             raise typer.BadParameter(
@@ -427,11 +411,10 @@ def register(app: typer.Typer) -> None:
         )
         rt = Runtime(cfg)
         rt.tokens, rt.token_values = TokenTable.generate()
-        rt.supervisor.add(
-            "central_bank", bank
-        )  # listening before the notifier sends its first message
+        # listening before the notifier sends its first message
+        rt.supervisor.add("central_bank", bank)
         rt.use_broker(data / "broker", None if broker == "auto" else broker)
-        rt.simulate(fault, interval_s)
+        rt.simulate(fault or [], interval_s)
         rt.supervisor.add("first_telemetry", FirstTelemetry(rt.store, rt.expected_devices()))
         rt.add_analyzer(required=False)
         rt.add_notifier()

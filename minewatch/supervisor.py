@@ -46,7 +46,8 @@ class Supervisor:
             log.info("started %s", name)
 
     def stop_all(self) -> None:
-        """Stop in reverse start order; a part that fails to stop is logged and the rest still stop."""
+        """Stop in reverse start order; a part that fails to stop is logged and the rest still
+        stop."""
         while self._started:
             name, part = self._started.pop()
             try:

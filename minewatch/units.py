@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-#: Unit suffixes a metric name may end with (DESIGN.md "Units and names").
+#: Unit suffixes a metric name may end with, so a name says its unit (``power_w``, ``temp_c``).
 UNIT_SUFFIXES = (
     "w",
     "kw",

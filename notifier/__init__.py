@@ -1,1 +1,2 @@
-"""Outbound delivery: signed regulator messages, operator notifications, the tamper-evident ledger."""
+"""Outbound delivery: signed regulator messages, operator notifications, the tamper-evident
+ledger."""

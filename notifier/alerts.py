@@ -3,12 +3,14 @@ re-notifies nor forgets a repeat, an escalation, an acknowledgement or an open r
 
 from __future__ import annotations
 
-import re
+import logging
 import sqlite3
 from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
+
+from minewatch.alerting import ACTIVE_STATES, AlertState, AlertTransition
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notify_alerts (
@@ -22,8 +24,8 @@ CREATE TABLE IF NOT EXISTS notify_alerts (
     ack_until_ns     INTEGER,                     -- acknowledged until (NULL: not acknowledged)
     last_notified_ns INTEGER,
     escalated        INTEGER NOT NULL DEFAULT 0,
-    pending_change   TEXT,                        -- firing | resolved | repeat: news for the next group notification
-    pending_since_ns INTEGER                      -- when that news happened (group_wait counts from here)
+    pending_change   TEXT,          -- firing | resolved | repeat: news for the next notification
+    pending_since_ns INTEGER        -- when that news happened (group_wait counts from here)
 );
 CREATE TABLE IF NOT EXISTS notify_silences (
     silence_id  TEXT PRIMARY KEY,
@@ -37,19 +39,22 @@ CREATE TABLE IF NOT EXISTS notify_cursor (
 );
 """
 
-#: Alert states the operator is told about as a problem; leaving them (after a notification) is news
-#: too.
-ACTIVE_STATES = frozenset({"firing", "nodata"})
-#: Still a breach, but muted for the operator (silence, inhibition, maintenance): no news, no reset.
-SUPPRESSED = "suppressed"
+log = logging.getLogger(__name__)
+
+_ACTIVE = sorted(s.value for s in ACTIVE_STATES)
+#: An acknowledgement without an expiry lasts until the alert ends.
 ACK_FOREVER_NS = 2**62
 
 
 @dataclass
-class AlertState:
+class NotificationState:
+    """What the notifier knows of one alert: its latest transition (``payload``) and where telling
+    the operator and the regulator about it stands. Leaving an active state after a notification
+    is news too; ``suppressed`` is still a breach, muted for the operator: no news, no reset."""
+
     alert_id: int
-    payload: dict[str, Any]
-    state: str
+    payload: AlertTransition
+    state: AlertState
     firing_since_ns: int | None = None
     regulator_open: int = 0
     ack_by: str | None = None
@@ -70,23 +75,22 @@ class AlertState:
 
     @property
     def severity(self) -> str:
-        return str(self.payload.get("severity") or "warning")
+        return self.payload.severity or "warning"
 
     @property
     def family(self) -> str:
-        return str(self.payload.get("family") or "other")
+        return self.payload.family or "other"
 
     @property
     def hints(self) -> list[str]:
-        h = self.payload.get("notify")
-        return [str(x) for x in h] if isinstance(h, list) else []
+        return list(self.payload.notify)
 
     @property
     def regulator_notifiable(self) -> bool:
-        return bool(self.payload.get("regulator_notifiable"))
+        return self.payload.regulator_notifiable
 
 
-_FIELDS = [f.name for f in fields(AlertState)]
+_FIELDS = [f.name for f in fields(NotificationState)]
 
 
 class AlertTable:
@@ -98,43 +102,52 @@ class AlertTable:
         self.conn = conn
         conn.executescript(SCHEMA)
 
-    def get(self, alert_id: int) -> AlertState | None:
+    def get(self, alert_id: int) -> NotificationState | None:
         row = self.conn.execute(
             f"SELECT {', '.join(_FIELDS)} FROM notify_alerts WHERE alert_id = ?", (alert_id,)
         ).fetchone()
         return self._state(row) if row else None
 
     @staticmethod
-    def _state(row: tuple) -> AlertState:
+    def _state(row: tuple[Any, ...]) -> NotificationState:
         d = dict(zip(_FIELDS, row, strict=True))
-        d["payload"] = orjson.loads(d["payload"])
-        return AlertState(**d)
+        d["payload"] = AlertTransition.parse(orjson.loads(d["payload"]))
+        d["state"] = AlertState(d["state"])
+        return NotificationState(**d)
 
-    def put(self, st: AlertState) -> None:
+    def put(self, st: NotificationState) -> None:
         vals = [getattr(st, f) for f in _FIELDS]
-        vals[1] = orjson.dumps(st.payload, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        vals[1] = st.payload.model_dump_json()
+        vals[2] = st.state.value
         self.conn.execute(
             f"INSERT OR REPLACE INTO notify_alerts ({', '.join(_FIELDS)}) "
             f"VALUES ({', '.join('?' * len(_FIELDS))})",
             vals,
         )
 
-    def active(self) -> list[AlertState]:
+    def active(self) -> list[NotificationState]:
         """Alerts the operator side still has business with: active ones and those with news to
-        send."""
+        send. A row whose stored transition no longer parses is logged and left out, so one bad row
+        cannot stop every timer."""
         rows = self.conn.execute(
             f"SELECT {', '.join(_FIELDS)} FROM notify_alerts WHERE state IN "
             f"({', '.join('?' * len(ACTIVE_STATES))}) OR pending_change IS NOT NULL "
             "ORDER BY alert_id",
-            sorted(ACTIVE_STATES),
+            _ACTIVE,
         ).fetchall()
-        return [self._state(r) for r in rows]
+        out = []
+        for r in rows:
+            try:
+                out.append(self._state(r))
+            except ValueError as exc:
+                log.error("notify_alerts row for alert %s skipped: %s", r[0], exc)
+        return out
 
     def count_active(self) -> int:
         return self.conn.execute(
             f"SELECT COUNT(*) FROM notify_alerts WHERE state IN "
             f"({', '.join('?' * len(ACTIVE_STATES))})",
-            sorted(ACTIVE_STATES),
+            _ACTIVE,
         ).fetchone()[0]
 
     # silences ---------------------------------------------------------------------------------
@@ -166,36 +179,3 @@ class AlertTable:
 
     def set_cursor(self, name: str, seq: int) -> None:
         self.conn.execute("INSERT OR REPLACE INTO notify_cursor VALUES (?, ?)", (name, seq))
-
-
-def matches_silence(matchers: Any, payload: dict[str, Any]) -> bool:
-    """A silence's matchers against an alert: ``{"rule_id": "TH-01", "subject": "rig-7"}`` or a list
-    of
-    ``{"name": ..., "value": ..., "op": "=" | "!=" | "=~"}`` (Alertmanager style). All must hold; a
-    silence with no matchers matches nothing (a silence must say what it silences)."""
-    if isinstance(matchers, dict):
-        items = [{"name": k, "value": v, "op": "="} for k, v in matchers.items()]
-    elif isinstance(matchers, list):
-        items = [m for m in matchers if isinstance(m, dict) and "name" in m]
-    else:
-        return False
-    if not items:
-        return False
-    labels = {
-        **{k: v for k, v in payload.items() if isinstance(v, (str, int, float, bool))},
-        **(payload.get("labels") or {}),
-    }
-    for m in items:
-        have = str(labels.get(m["name"], ""))
-        want = str(m.get("value", ""))
-        op = m.get("op") or ("=~" if m.get("isRegex") else "=")
-        ok = (
-            have == want
-            if op == "="
-            else have != want
-            if op == "!="
-            else re.fullmatch(want, have) is not None
-        )
-        if not ok:
-            return False
-    return True

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -32,7 +32,8 @@ def _key_dir(config: Path | None, key_dir: Path | None) -> Path:
 
 
 def _ledger_key_event(config: Path | None, kind: str, key_id: str, pem: str) -> None:
-    """Key changes are configuration changes: record them in the facility's ledger when we know it."""
+    """Key changes are configuration changes: record them in the facility's ledger when we know
+    it."""
     cfg = _cfg(config)
     if cfg is None:
         return
@@ -96,22 +97,26 @@ def register(app: typer.Typer) -> None:
 
     @keys.command("generate")
     def keys_generate(
-        config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
-        key_dir: Path = typer.Option(None, "--key-dir", help="Key folder (instead of --config)"),
+        config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
+        key_dir: Annotated[
+            Path | None, typer.Option("--key-dir", help="Key folder (instead of --config)")
+        ] = None,
     ) -> None:
         """Create the first signing key (refuses if one exists: use `keys rotate`)."""
         folder, _, kid, pem = _new_key(config, key_dir, "key.generated")
         typer.echo(
-            f"generated key {kid} in {folder} (private key mode 0600); give the regulator its public key:"
+            f"generated key {kid} in {folder} (private key mode 0600); give the regulator its "
+            "public key:"
         )
         typer.echo(pem, nl=False)
 
     @keys.command("rotate")
     def keys_rotate(
-        config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
-        key_dir: Path = typer.Option(None, "--key-dir"),
+        config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
+        key_dir: Annotated[Path | None, typer.Option("--key-dir")] = None,
     ) -> None:
-        """Make a new key current; older keys stay so messages already signed can still be verified."""
+        """Make a new key current; older keys stay so messages already signed can still be
+        verified."""
         _, old, kid, pem = _new_key(config, key_dir, "key.rotated")
         typer.echo(
             f"rotated {old or '(none)'} -> {kid}; register this public key with the regulator:"
@@ -120,9 +125,9 @@ def register(app: typer.Typer) -> None:
 
     @keys.command("show-public")
     def keys_show_public(
-        config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
-        key_dir: Path = typer.Option(None, "--key-dir"),
-        all_keys: bool = typer.Option(False, "--all", help="Also the retired keys"),
+        config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
+        key_dir: Annotated[Path | None, typer.Option("--key-dir")] = None,
+        all_keys: Annotated[bool, typer.Option("--all", help="Also the retired keys")] = False,
     ) -> None:
         """Print the public key(s) with their key ids (never the private key)."""
         from minewatch.notifier.signing import KeyStore, public_pem
@@ -139,22 +144,25 @@ def register(app: typer.Typer) -> None:
 
     @app.command("verify-message")
     def verify_message_cmd(
-        body: Path = typer.Option(..., "--body", help="The exact body bytes as received"),
-        headers: Path = typer.Option(
-            ..., "--headers", help="Headers: JSON object or 'Name: value' lines"
-        ),
-        public_key: list[Path] = typer.Option(
-            ..., "--public-key", "-k", help="Public key PEM file or folder of *.pub"
-        ),
-        window_s: float = typer.Option(
-            300.0, "--window", help="Accepted clock difference, seconds"
-        ),
-        now_s: float = typer.Option(
-            None, "--now", help="Check as of this Unix time (e.g. when it was received)"
-        ),
-        receiver_db: Path = typer.Option(
-            None, "--receiver-db", help="Receiver database: also reject replays"
-        ),
+        body: Annotated[Path, typer.Option("--body", help="The exact body bytes as received")],
+        headers: Annotated[
+            Path, typer.Option("--headers", help="Headers: JSON object or 'Name: value' lines")
+        ],
+        public_key: Annotated[
+            list[Path],
+            typer.Option("--public-key", "-k", help="Public key PEM file or folder of *.pub"),
+        ],
+        window_s: Annotated[
+            float, typer.Option("--window", help="Accepted clock difference, seconds")
+        ] = 300.0,
+        now_s: Annotated[
+            float | None,
+            typer.Option("--now", help="Check as of this Unix time (e.g. when it was received)"),
+        ] = None,
+        receiver_db: Annotated[
+            Path | None,
+            typer.Option("--receiver-db", help="Receiver database: also reject replays"),
+        ] = None,
     ) -> None:
         """Check one central-bank message: signature, key, timestamp window, ids; prints valid or
         the reason."""
@@ -183,19 +191,25 @@ def register(app: typer.Typer) -> None:
 
     @audit.command("verify")
     def audit_verify(
-        config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
-        db: Path = typer.Option(None, "--db", help="state.db (instead of --config)"),
-        anchor: list[str] = typer.Option(
-            [], "--anchor", help="SEQ:HASH the regulator holds (repeatable)"
-        ),
-        anchors_from: Path = typer.Option(
-            None,
-            "--anchors-from",
-            help="A reference-receiver database: check every ledger head this facility sent",
-        ),
-        facility: str = typer.Option(
-            None, "--facility", help="Facility id in --anchors-from (default: config's)"
-        ),
+        config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
+        db: Annotated[
+            Path | None, typer.Option("--db", help="state.db (instead of --config)")
+        ] = None,
+        anchor: Annotated[
+            list[str] | None,
+            typer.Option("--anchor", help="SEQ:HASH the regulator holds (repeatable)"),
+        ] = None,
+        anchors_from: Annotated[
+            Path | None,
+            typer.Option(
+                "--anchors-from",
+                help="A reference-receiver database: check every ledger head this facility sent",
+            ),
+        ] = None,
+        facility: Annotated[
+            str | None,
+            typer.Option("--facility", help="Facility id in --anchors-from (default: config's)"),
+        ] = None,
     ) -> None:
         """Walk the ledger's hash chain; report the first entry edited, deleted or reordered."""
         from minewatch.ledger import Ledger
@@ -204,7 +218,7 @@ def register(app: typer.Typer) -> None:
         cfg = _cfg(config)
         path = _state_db(cfg, db)
         anchors: dict[int, str] = {}
-        for a in anchor:
+        for a in anchor or []:
             seq, _, h = a.partition(":")
             if not seq.isdigit() or len(h) != 64:
                 raise typer.BadParameter(f"--anchor {a!r}: expected SEQ:HASH (64 hex digits)")
@@ -217,8 +231,8 @@ def register(app: typer.Typer) -> None:
         report = Ledger(path).verify(anchors)
         if report.ok:
             typer.echo(
-                f"OK: {report.entries} entries, chain intact; head #{report.head.seq} {report.head.hash}"
-                + (f"; {len(anchors)} anchor(s) match" if anchors else "")
+                f"OK: {report.entries} entries, chain intact; head #{report.head.seq} "
+                f"{report.head.hash}" + (f"; {len(anchors)} anchor(s) match" if anchors else "")
             )
             return
         typer.echo(f"TAMPERED: first problem at {report.problems[0]}", err=True)
@@ -228,14 +242,17 @@ def register(app: typer.Typer) -> None:
 
     @audit.command("export")
     def audit_export(
-        config: Path = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
-        db: Path = typer.Option(None, "--db", help="state.db (instead of --config)"),
-        after_seq: int = typer.Option(
-            0, "--after-seq", help="Only entries after this sequence number"
-        ),
-        kind: list[str] = typer.Option(
-            [], "--kind", help="Only these kinds, e.g. alert.transition (repeatable)"
-        ),
+        config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
+        db: Annotated[
+            Path | None, typer.Option("--db", help="state.db (instead of --config)")
+        ] = None,
+        after_seq: Annotated[
+            int, typer.Option("--after-seq", help="Only entries after this sequence number")
+        ] = 0,
+        kind: Annotated[
+            list[str] | None,
+            typer.Option("--kind", help="Only these kinds, e.g. alert.transition (repeatable)"),
+        ] = None,
     ) -> None:
         """Ledger entries as JSON lines (with prev_hash and hash, so an inspector can re-check
         them)."""
@@ -250,15 +267,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command("receiver")
     def receiver_cmd(
-        db: Path = typer.Option(
-            Path("receiver.db"), "--db", help="Where received messages are stored"
+        keys_: Annotated[
+            list[Path],
+            typer.Option("--keys", "-k", help="Facility public keys: PEM files or folders"),
+        ],
+        db: Annotated[Path, typer.Option("--db", help="Where received messages are stored")] = Path(
+            "receiver.db"
         ),
-        keys_: list[Path] = typer.Option(
-            ..., "--keys", "-k", help="Facility public keys: PEM files or folders"
-        ),
-        host: str = typer.Option("127.0.0.1", "--host"),
-        port: int = typer.Option(8088, "--port"),
-        window_s: float = typer.Option(300.0, "--window"),
+        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port")] = 8088,
+        window_s: Annotated[float, typer.Option("--window")] = 300.0,
     ) -> None:
         """Run the reference receiver (the central bank's side): POST /v1/messages."""
         import uvicorn
@@ -268,7 +286,8 @@ def register(app: typer.Typer) -> None:
 
         pub = load_public_keys(keys_)
         typer.echo(
-            f"receiver on http://{host}:{port}/v1/messages, {len(pub)} key(s): {', '.join(sorted(pub))} "
+            f"receiver on http://{host}:{port}/v1/messages, {len(pub)} key(s): "
+            f"{', '.join(sorted(pub))} "
             "(new *.pub files in those folders are picked up without a restart)"
         )
         uvicorn.run(
@@ -280,19 +299,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command("notify")
     def notify_cmd(
-        config: Path = typer.Option(..., "--config", "-c", help="facility.yaml"),
-        status: bool = typer.Option(
-            False, "--status", help="Print the outbox and ledger state and exit"
-        ),
-        requeue_dead: bool = typer.Option(
-            False, "--requeue-dead", help="Give dead messages a new deadline, exit"
-        ),
-        test: bool = typer.Option(
-            False,
-            "--test",
-            help="Send a test notification to every operator channel now "
-            "(not queued) and print each outcome, exit",
-        ),
+        config: Annotated[Path, typer.Option("--config", "-c", help="facility.yaml")],
+        status: Annotated[
+            bool, typer.Option("--status", help="Print the outbox and ledger state and exit")
+        ] = False,
+        requeue_dead: Annotated[
+            bool, typer.Option("--requeue-dead", help="Give dead messages a new deadline, exit")
+        ] = False,
+        test: Annotated[
+            bool,
+            typer.Option(
+                "--test",
+                help="Send a test notification to every operator channel now "
+                "(not queued) and print each outcome, exit",
+            ),
+        ] = False,
     ) -> None:
         """Run the delivery service standalone: deliver what other processes queued, heartbeats,
         daily report."""
@@ -323,7 +344,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(orjson.dumps(ob.counts(), option=orjson.OPT_INDENT_2).decode())
             for m in ob.messages(status="dead", limit=50):
                 typer.echo(
-                    f"dead #{m.id} {m.destination} {m.kind} after {m.attempts} attempt(s): {m.last_error}"
+                    f"dead #{m.id} {m.destination} {m.kind} after {m.attempts} attempt(s): "
+                    f"{m.last_error}"
                 )
             from minewatch.ledger import Ledger
 
@@ -339,7 +361,8 @@ def register(app: typer.Typer) -> None:
             signal.signal(sig, lambda *_: done.set())
         svc.start()
         typer.echo(
-            f"notifier running for {cfg.facility.id}; destinations: {', '.join(svc.workers) or 'none'}"
+            f"notifier running for {cfg.facility.id}; destinations: "
+            f"{', '.join(svc.workers) or 'none'}"
         )
         done.wait()
         svc.stop()

@@ -1,13 +1,13 @@
 """The daily facility report to the central bank, built on its own thread.
 
 Building the report (``minewatch.analyzer.report.build_report``) can take tens of seconds at a large
-site. On
-the notifier's processing thread it would hold a fire alarm's ``breach_opened`` behind it, and the
-regulator must get breaches within seconds (DESIGN.md: p99 <= 2 s). So the reporter builds it on its
-own thread and then queues it through the notifier's outbox path, in one transaction with its
-``report.issued`` ledger entry and only if no message with the report's idempotency key exists yet:
-queued exactly once, and a report that was due but not queued when the process died is "due" again
-after the restart (due means: no message with that key), so it is built then.
+site. On the notifier's processing thread it would hold a fire alarm's ``breach_opened`` behind it,
+and the regulator must get breaches within seconds (``bench/notify_latency.py`` holds the p99 to
+2 s). So the reporter builds it on its own thread and then queues it through the notifier's outbox
+path, in one transaction with its ``report.issued`` ledger entry and only if no message with the
+report's idempotency key exists yet: queued exactly once, and a report that was due but not queued
+when the process died is "due" again after the restart (due means: no message with that key), so it
+is built then.
 """
 
 from __future__ import annotations

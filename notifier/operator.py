@@ -1,8 +1,9 @@
 """Operator notifications: routing by severity and family, grouping, repeat interval, escalation,
 silences.
 
-Alertmanager's model (research/compliance.md §6.1) with the two things users keep asking it for
-(§6.2): acknowledgements that stop reminders until they expire, and escalation of alerts nobody
+Alertmanager's model of routes, grouping, group_wait / group_interval / repeat_interval and silences
+(https://prometheus.io/docs/alerting/latest/configuration/#route), with two things its users keep
+asking for: acknowledgements that stop reminders until they expire, and escalation of alerts nobody
 acknowledged. Silences act here and only here: the regulator channel never consults them.
 """
 
@@ -15,15 +16,10 @@ from typing import Any
 
 import orjson
 
+from minewatch.alerting import ACTIVE_STATES, AlertState, silence_matches
 from minewatch.config.facility import FacilityConfig
 from minewatch.config.notify import Route
-from minewatch.notifier.alerts import (
-    ACTIVE_STATES,
-    SUPPRESSED,
-    AlertState,
-    AlertTable,
-    matches_silence,
-)
+from minewatch.notifier.alerts import AlertTable, NotificationState
 from minewatch.notifier.regulator import idempotency_key, rfc3339
 
 NS = 1_000_000_000
@@ -44,35 +40,35 @@ class OperatorRouter:
         self.silenced = 0
 
     # routing ----------------------------------------------------------------------------------
-    def route(self, st: AlertState) -> tuple[int, Route | None]:
+    def route(self, st: NotificationState) -> tuple[int, Route | None]:
         for i, r in enumerate(self.n.routes):
             if r.matches(st.severity, st.family, st.hints):
                 return i, r
         return -1, None
 
-    def channels(self, st: AlertState) -> list[str]:
+    def channels(self, st: NotificationState) -> list[str]:
         _, r = self.route(st)
         if r is None:
             return [] if self.n.routes else self.all_channels
         return r.channels
 
     @staticmethod
-    def is_silenced(st: AlertState, silences: list[Any]) -> bool:
+    def is_silenced(st: NotificationState, silences: list[Any]) -> bool:
         """Silenced by the analyzer (``silenced`` flag) or by an active silence the notifier saw
         created."""
-        return bool(st.payload.get("silenced")) or any(
-            matches_silence(m, st.payload) for m in silences
-        )
+        return st.payload.silenced or any(silence_matches(m, st.payload.labels) for m in silences)
 
     # lifecycle --------------------------------------------------------------------------------
-    def on_transition(self, st: AlertState, to_state: str, was_notified: bool, at_ns: int) -> None:
+    def on_transition(
+        self, st: NotificationState, to_state: AlertState, was_notified: bool, at_ns: int
+    ) -> None:
         """Mark news for the alert's group: it became active, or it left an active state after the
         operator had been told (an alert that fired and cleared inside group_wait is never sent)."""
         if not self.all_channels:
             st.news(None, at_ns)
         elif to_state in ACTIVE_STATES:
             st.news("firing", at_ns)
-        elif to_state == SUPPRESSED:
+        elif to_state == AlertState.SUPPRESSED:
             st.news(None, at_ns)
         else:
             st.news("resolved" if was_notified else None, at_ns)
@@ -81,7 +77,7 @@ class OperatorRouter:
         """Repeat, escalate, and flush groups that are due. Called by the service loop."""
         if not self.all_channels:
             return
-        due: dict[tuple[int, str], list[AlertState]] = {}
+        due: dict[tuple[int, str], list[NotificationState]] = {}
         silences = table.silences(now_ns)
         for st in table.active():
             idx, route = self.route(st)
@@ -128,7 +124,7 @@ class OperatorRouter:
         self,
         conn: sqlite3.Connection,
         table: AlertTable,
-        st: AlertState,
+        st: NotificationState,
         route: Route | None,
         now_ns: int,
     ) -> None:
@@ -146,7 +142,7 @@ class OperatorRouter:
             "escalation",
             [st],
             now_ns,
-            subject=f"ESCALATION: {p.get('rule_title') or p.get('rule_id')} on {p.get('subject')} "
+            subject=f"ESCALATION: {p.rule_title or p.rule_id} on {p.subject} "
             f"unacknowledged for {mins:.0f} min",
         )
         for ch in route.escalate_to:
@@ -163,20 +159,24 @@ class OperatorRouter:
     def delivery_failed(
         self, conn: sqlite3.Connection, failed: dict[str, Any], now_ns: int
     ) -> None:
-        """A message died undelivered: tell every other channel at once (no grouping, no silences)."""
+        """A message died undelivered: tell every other channel at once (no grouping, no
+        silences)."""
         dest = failed.get("destination", "?")
         targets = [c for c in self.all_channels if c != dest]
         text = (
-            f"Message {failed.get('outbox_id')} ({failed.get('kind')}) to {dest} could not be delivered by its "
+            f"Message {failed.get('outbox_id')} ({failed.get('kind')}) to {dest} could not be "
+            "delivered by its "
             f"deadline and was marked DEAD after {failed.get('attempts')} attempt(s).\n"
             f"Last error: {failed.get('last_error')}\n"
             + (
-                "THE CENTRAL BANK HAS NOT RECEIVED IT. Fix the link, then run `minewatch notify --config facility.yaml --requeue-dead`.\n"
+                "THE CENTRAL BANK HAS NOT RECEIVED IT. Fix the link, then run `minewatch notify "
+                "--config facility.yaml --requeue-dead`.\n"
                 if dest == "central_bank"
-                else "Fix the channel, then run `minewatch notify --config facility.yaml --requeue-dead`.\n"
+                else "Fix the channel, then run "
+                "`minewatch notify --config facility.yaml --requeue-dead`.\n"
             )
         )
-        note = {
+        note: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "kind": "delivery_failed",
             "status": "firing",
@@ -199,7 +199,8 @@ class OperatorRouter:
 
     def test_notification(self, now_ns: int) -> dict[str, Any]:
         text = (
-            f"Test notification from minewatch for {self.cfg.facility.name} ({self.cfg.facility.id}).\n"
+            f"Test notification from minewatch for {self.cfg.facility.name} "
+            f"({self.cfg.facility.id}).\n"
             "If you read this, alerts will reach you on this channel.\n"
         )
         return {
@@ -215,15 +216,15 @@ class OperatorRouter:
         }
 
     # formatting -------------------------------------------------------------------------------
-    def group_notification(self, alerts: list[AlertState], now_ns: int) -> dict[str, Any]:
+    def group_notification(self, alerts: list[NotificationState], now_ns: int) -> dict[str, Any]:
         firing = [a for a in alerts if a.pending_change in ("firing", "repeat")]
         status = "firing" if firing else "resolved"
         first = (firing or alerts)[0].payload
-        worst = max((a.severity for a in alerts), key=_SEV_RANK.get)
+        worst = max((a.severity for a in alerts), key=lambda s: _SEV_RANK.get(s, 0))
         n = len(firing or alerts)
         subject = (
             f"{status.upper()}: {n} {worst} {alerts[0].family} alert{'s' if n > 1 else ''}: "
-            f"{first.get('rule_title') or first.get('rule_id')} on {first.get('subject')}"
+            f"{first.rule_title or first.rule_id} on {first.subject}"
         )
         return self._note(
             "alert_group", alerts, now_ns, subject=subject, status=status, severity=worst
@@ -232,7 +233,7 @@ class OperatorRouter:
     def _note(
         self,
         kind: str,
-        alerts: list[AlertState],
+        alerts: list[NotificationState],
         now_ns: int,
         *,
         subject: str,
@@ -241,7 +242,8 @@ class OperatorRouter:
     ) -> dict[str, Any]:
         items = [_alert_item(a, now_ns) for a in alerts]
         lines = [
-            f"Facility {self.cfg.facility.name} ({self.cfg.facility.id}), licence {self.cfg.licence.number}",
+            f"Facility {self.cfg.facility.name} ({self.cfg.facility.id}), licence "
+            f"{self.cfg.licence.number}",
             "",
         ]
         for it in items:
@@ -262,23 +264,23 @@ class OperatorRouter:
 _SEV_RANK = {"info": 0, "warning": 1, "major": 2, "critical": 3}
 
 
-def _alert_item(a: AlertState, now_ns: int) -> dict[str, Any]:
+def _alert_item(a: NotificationState, now_ns: int) -> dict[str, Any]:
     p = a.payload
     return {
         "alert_id": a.alert_id,
         "change": a.pending_change or "escalation",
-        "state": a.state,
-        "rule_id": p.get("rule_id"),
-        "rule_title": p.get("rule_title"),
+        "state": a.state.value,
+        "rule_id": p.rule_id,
+        "rule_title": p.rule_title,
         "severity": a.severity,
         "family": a.family,
-        "subject": p.get("subject"),
-        "value": p.get("value"),
-        "threshold": p.get("threshold"),
-        "unit": p.get("unit"),
-        "source": p.get("source"),
-        "reason": p.get("reason"),
-        "started_at": rfc3339(p.get("started_at_ns")),
+        "subject": p.subject,
+        "value": p.value,
+        "threshold": p.threshold,
+        "unit": p.unit,
+        "source": p.source,
+        "reason": p.reason,
+        "started_at": rfc3339(p.started_at_ns),
         "acknowledged": a.acknowledged(now_ns),
         "ack_by": a.ack_by,
         "ack_comment": a.ack_comment,
@@ -299,7 +301,8 @@ def _alert_line(it: dict[str, Any]) -> str:
         it["change"], it["change"].upper()
     )
     return (
-        f"- {change} {it['severity']} {it['rule_id']} {it['rule_title']} on {it['subject']}:{val}{thr}"
+        f"- {change} {it['severity']} {it['rule_id']} {it['rule_title']} on "
+        f"{it['subject']}:{val}{thr}"
         f" since {it['started_at']}{ack}{reg}\n  {it['reason'] or ''}"
     ).rstrip()
 

@@ -112,7 +112,8 @@ class Outbox(PerThreadConnection):
     ) -> int | None:
         """Queue one message; returns its id, or None when this destination already has that key."""
         cur = (conn or self.conn()).execute(
-            "INSERT OR IGNORE INTO outbox (destination, kind, message_id, idempotency_key, body, meta, created_ns, "
+            "INSERT OR IGNORE INTO outbox (destination, kind, message_id, idempotency_key, body, "
+            "meta, created_ns, "
             "deadline_ns, next_attempt_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 destination,
@@ -183,7 +184,8 @@ class Outbox(PerThreadConnection):
         with immediate(self.conn()) as c:
             attempt = msg.attempts + (0 if outcome == "dead" else 1)
             c.execute(
-                "INSERT INTO delivery_log (outbox_id, destination, attempt, started_ns, duration_ms, outcome, "
+                "INSERT INTO delivery_log (outbox_id, destination, attempt, started_ns, "
+                "duration_ms, outcome, "
                 "status_code, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     msg.id,
@@ -198,12 +200,14 @@ class Outbox(PerThreadConnection):
             )
             if outcome == "failed":
                 c.execute(
-                    "UPDATE outbox SET attempts = ?, next_attempt_ns = ?, last_error = ? WHERE id = ?",
+                    "UPDATE outbox SET attempts = ?, next_attempt_ns = ?, last_error = ? WHERE id "
+                    "= ?",
                     (attempt, next_attempt_ns, detail[:2000], msg.id),
                 )
             else:
                 c.execute(
-                    "UPDATE outbox SET attempts = ?, status = ?, done_ns = ?, last_error = ? WHERE id = ?",
+                    "UPDATE outbox SET attempts = ?, status = ?, done_ns = ?, last_error = ? WHERE "
+                    "id = ?",
                     (
                         attempt,
                         outcome,
@@ -216,7 +220,8 @@ class Outbox(PerThreadConnection):
                 then(c)
 
     def requeue_dead(self, now_ns: int, deadline_ns: int, ids: list[int] | None = None) -> int:
-        """Give dead messages another life (operator decision, e.g. after fixing the receiver URL)."""
+        """Give dead messages another life (operator decision, e.g. after fixing the receiver
+        URL)."""
         where, args = "status = 'dead'", []
         if ids:
             where += f" AND id IN ({','.join('?' * len(ids))})"

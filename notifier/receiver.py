@@ -94,7 +94,8 @@ class ReceiverStore:
         """Store once; None when a concurrent delivery of the same message won the race."""
         with self.lock:
             cur = self.conn.execute(
-                "INSERT OR IGNORE INTO received (message_id, idempotency_key, facility_id, kind, key_id, signed_at_s, "
+                "INSERT OR IGNORE INTO received (message_id, idempotency_key, facility_id, kind, "
+                "key_id, signed_at_s, "
                 "received_ns, ledger_seq, ledger_hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     msg.message_id,
@@ -114,7 +115,8 @@ class ReceiverStore:
     def duplicate(self, message_id: str | None, key: str | None) -> None:
         with self.lock:
             self.conn.execute(
-                "INSERT INTO duplicates (received_ns, message_id, idempotency_key) VALUES (?, ?, ?)",
+                "INSERT INTO duplicates (received_ns, message_id, idempotency_key) VALUES (?, ?, "
+                "?)",
                 (time.time_ns(), message_id, key),
             )
 
@@ -136,8 +138,9 @@ class ReceiverStore:
         where, args = sql_filters(facility_id=facility, kind=kind)
         with self.lock:
             rows = self.conn.execute(
-                f"SELECT seq, message_id, idempotency_key, facility_id, kind, key_id, signed_at_s, received_ns, "
-                f"ledger_seq, ledger_hash, body FROM received WHERE {where} AND seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, message_id, idempotency_key, facility_id, kind, key_id, "
+                "signed_at_s, received_ns, ledger_seq, ledger_hash, body FROM received WHERE "
+                f"{where} AND seq > ? ORDER BY seq LIMIT ?",
                 [*args, after_seq, limit],
             ).fetchall()
         cols = (
@@ -221,8 +224,12 @@ def create_app(
     folder)."""
     app = FastAPI(title="minewatch reference receiver (central bank side)", version="1")
     app.state.store = store
-    key_paths = public_keys if isinstance(public_keys, list) else None
-    keys = load_public_keys(key_paths) if key_paths is not None else dict(public_keys)
+    key_paths: list[Path] | None = None
+    if isinstance(public_keys, list):
+        key_paths = public_keys
+        keys = load_public_keys(key_paths)
+    else:
+        keys = dict(public_keys)
 
     def stamp() -> tuple[int, ...]:
         return tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in key_paths or [])

@@ -15,15 +15,16 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from minewatch.alerting import AlertState, AlertTransition
 from minewatch.config.facility import FacilityConfig
 from minewatch.ledger import Head, canonical_json
 
-SCHEMA_ID = "minewatch.regulator-message.v1"
+SCHEMA_ID: Final = "minewatch.regulator-message.v1"
 SCHEMA_URL = "https://minewatch.example/schemas/regulator-message.v1.schema.json"
 DESTINATION = "central_bank"
 
@@ -66,10 +67,14 @@ class LedgerHead(_M):
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+Severity = Literal["info", "warning", "major", "critical"]
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+
+
 class Rule(_M):
     id: str
     title: str
-    severity: Literal["info", "warning", "major", "critical"]
+    severity: Severity
     family: str
     source: str = Field(
         description="Where the threshold comes from (standard, licence term, manufacturer)"
@@ -143,12 +148,19 @@ class Heartbeat(_M):
 
 
 class RegulatorMessage(_M):
-    """One message from a facility to the central bank (schema ``minewatch.regulator-message.v1``)."""
+    """One message from a facility to the central bank (schema
+    ``minewatch.regulator-message.v1``)."""
 
     model_config = ConfigDict(
         extra="forbid",
         populate_by_name=True,
-        json_schema_extra={"$id": SCHEMA_URL, "title": "minewatch regulator message v1"},
+        json_schema_extra={
+            "$id": SCHEMA_URL,
+            "title": "minewatch regulator message v1",
+            # the published schema's wording, independent of how this docstring is wrapped
+            "description": "One message from a facility to the central bank "
+            f"(schema ``{SCHEMA_ID}``).",
+        },
     )
 
     schema_: Literal["minewatch.regulator-message.v1"] = Field(SCHEMA_ID, alias="schema")
@@ -219,7 +231,7 @@ def evidence_summary(evidence: dict[str, Any] | None) -> EvidenceSummary | None:
     )
 
 
-def breach_kind(from_state: str | None, to_state: str, was_open: bool) -> str | None:
+def breach_kind(to_state: AlertState, was_open: bool) -> Kind | None:
     """Which regulator message a transition makes: a breach opens on entering ``firing`` — or
     ``suppressed``, which is a firing alert the operator side muted (silence, inhibition,
     maintenance):
@@ -227,11 +239,11 @@ def breach_kind(from_state: str | None, to_state: str, was_open: bool) -> str | 
     other change of an open breach (nodata, suppressed, ...) is an update. Transitions of an alert
     that
     never fired (pending -> resolved) are ledgered but not sent."""
-    if to_state in ("firing", "suppressed") and not was_open:
+    if to_state in (AlertState.FIRING, AlertState.SUPPRESSED) and not was_open:
         return "breach_opened"
     if not was_open:
         return None
-    if to_state in ("resolved", "inactive"):
+    if to_state in (AlertState.RESOLVED, AlertState.INACTIVE):
         return "breach_resolved"
     return "breach_updated"
 
@@ -253,55 +265,49 @@ def _envelope(
 
 def breach_message(
     cfg: FacilityConfig,
-    kind: str,
-    p: dict[str, Any],
+    kind: Kind,
+    tr: AlertTransition,
     *,
     occurred_ns: int,
     now_ns: int,
     head: Head,
     annotation: OperatorAnnotation,
 ) -> RegulatorMessage:
-    """``p`` is an ``alert.transition`` payload (contracts.md)."""
-    started = p.get("started_at_ns")
+    """The regulator's view of one alert transition (``kind`` from ``breach_kind``)."""
     # the breach is (rule, subject, start); without a start time the alert id stands in, never None,
     # which would make every later breach of that rule and subject a "duplicate"
-    episode = started if started is not None else f"alert-{p.get('alert_id')}"
+    episode = tr.started_at_ns if tr.started_at_ns is not None else f"alert-{tr.alert_id}"
     if kind == "breach_updated":
         key = idempotency_key(
             cfg.facility.id,
             kind,
-            p.get("rule_id"),
-            p.get("subject"),
+            tr.rule_id,
+            tr.subject,
             episode,
             occurred_ns,
-            p.get("to_state"),
+            tr.to_state.value,
             annotation.acknowledged,
         )
     else:
-        key = idempotency_key(cfg.facility.id, kind, p.get("rule_id"), p.get("subject"), episode)
-    severity = (
-        p.get("severity")
-        if p.get("severity") in ("info", "warning", "major", "critical")
-        else "critical"
-    )
+        key = idempotency_key(cfg.facility.id, kind, tr.rule_id, tr.subject, episode)
     breach = Breach(
-        alert_id=int(p.get("alert_id") or 0),
-        subject=str(p.get("subject") or "facility"),
-        from_state=p.get("from_state"),
-        state=str(p.get("to_state")),
-        started_at=rfc3339(started),
-        reason=p.get("reason"),
+        alert_id=tr.alert_id,
+        subject=tr.subject or "facility",
+        from_state=tr.from_state.value,
+        state=tr.to_state.value,
+        started_at=rfc3339(tr.started_at_ns),
+        reason=tr.reason,
         rule=Rule(
-            id=str(p.get("rule_id")),
-            title=str(p.get("rule_title") or p.get("rule_id")),
-            severity=severity,
-            family=str(p.get("family") or ""),
-            source=str(p.get("source") or ""),
+            id=tr.rule_id,
+            title=tr.rule_title or tr.rule_id,
+            severity=tr.severity if tr.severity in SEVERITIES else "critical",
+            family=tr.family,
+            source=tr.source,
         ),
-        value=_num(p.get("value")),
-        threshold=_num(p.get("threshold")),
-        unit=p.get("unit"),
-        evidence=evidence_summary(p.get("evidence")),
+        value=tr.value,
+        threshold=tr.threshold,
+        unit=tr.unit,
+        evidence=evidence_summary(tr.evidence.model_dump(mode="json")),
         operator=annotation,
     )
     return _envelope(cfg, kind, key, occurred_ns, now_ns, head, breach=breach)

@@ -85,7 +85,8 @@ class KeyStore:
             return None
 
     def generate(self) -> str:
-        """Create a new key pair and make it current; returns its key id. Older keys stay (retired)."""
+        """Create a new key pair and make it current; returns its key id. Older keys stay
+        (retired)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
         priv = Ed25519PrivateKey.generate()

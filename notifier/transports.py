@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 
 import httpx
 import orjson
@@ -93,7 +94,7 @@ class SmtpTransport(Transport):
     password is
     read from the environment at send time. The stored body is ``{"subject": ..., "text": ...}``."""
 
-    def __init__(self, ch: EmailChannel, ca_file: str | None = None) -> None:
+    def __init__(self, ch: EmailChannel, ca_file: str | Path | None = None) -> None:
         self.ch = ch
         self._ctx = ssl.create_default_context(cafile=ca_file)
 
@@ -109,9 +110,12 @@ class SmtpTransport(Transport):
         em.set_content(doc["text"])
         s = self.ch.smtp
         try:
-            cls = smtplib.SMTP_SSL if s.tls == "ssl" else smtplib.SMTP
-            kwargs = {"context": self._ctx} if s.tls == "ssl" else {}
-            with cls(s.host, s.port, timeout=s.timeout_s, **kwargs) as smtp:
+            conn = (
+                smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s, context=self._ctx)
+                if s.tls == "ssl"
+                else smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
+            )
+            with conn as smtp:
                 if s.tls == "starttls":
                     smtp.starttls(context=self._ctx)
                 if s.username:

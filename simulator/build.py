@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from minewatch.collector.context import facility_profiles, facility_registry
 from minewatch.config.facility import FacilityConfig
+from minewatch.errors import InvalidInput
+from minewatch.profiles import load_facility_profiles
+from minewatch.registry import facility_registry
 from minewatch.simulator.facility import SimFacility, asic_entries, hall_sensor_ids
 from minewatch.simulator.layout import rig_layout
 
@@ -11,11 +13,11 @@ from minewatch.simulator.layout import rig_layout
 def build_facility(cfg: FacilityConfig, n_rigs: int | None = None, seed: int = 1) -> SimFacility:
     """The registry's rigs; with ``n_rigs``, the demo layout's first ``n_rigs`` instead (a load test
     with more rigs than registered then also exercises the unregistered-rig path)."""
-    profiles = facility_profiles(cfg)
-    registry = facility_registry(cfg, profiles)
+    profiles = load_facility_profiles(cfg)
+    registry = facility_registry(cfg, set(profiles))
     rigs = rig_layout(n_rigs) if n_rigs is not None else asic_entries(registry, profiles)
     if not rigs:
-        raise ValueError(
+        raise InvalidInput(
             "no rigs to simulate: the registry lists no ASIC miners and --rigs was not given"
         )
     return SimFacility(
@@ -29,6 +31,7 @@ def build_facility(cfg: FacilityConfig, n_rigs: int | None = None, seed: int = 1
 
 
 def parse_fault(spec: str) -> tuple[str, str | None]:
-    """``overheat:BMS21-000001`` → ("overheat", "BMS21-000001"); ``overload`` → ("overload", None)."""
+    """``overheat:BMS21-000001`` → ("overheat", "BMS21-000001"); ``overload`` → ("overload",
+    None)."""
     fault, _, target = spec.partition(":")
     return fault.strip(), (target.strip() or None)

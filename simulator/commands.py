@@ -6,40 +6,52 @@ import logging
 import signal
 import threading
 from pathlib import Path
+from typing import Annotated
 
+import orjson
 import typer
+
+from minewatch.config import load_facility
+from minewatch.simulator.build import build_facility, parse_fault
+from minewatch.simulator.control import send_fault_command
+from minewatch.simulator.publisher import SimPublisher
 
 
 def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate(
-        config: Path = typer.Option(
-            ..., "--config", "-c", help="facility.yaml (its registry gives the rigs)"
-        ),
-        broker: str = typer.Option(
-            None, help="host:port of the MQTT broker; default: the facility's mqtt.host/port"
-        ),
-        rigs: int = typer.Option(
-            None, min=1, help="Simulate the demo layout's first N rigs instead of the registry"
-        ),
-        fault: list[str] = typer.Option(
-            [],
-            help="Fault at start, kind[:serial]; kinds: overheat, fan_fail, "
-            "silent, unregistered, overload. Repeatable.",
-        ),
-        interval_s: float = typer.Option(
-            5.0, "--interval", min=0.1, help="Seconds between status messages"
-        ),
-        seed: int = typer.Option(1, help="Random seed: same seed, same telemetry"),
-        control_topic: str = typer.Option(
-            "minewatch/sim/fault", help="Topic for run-time fault commands"
-        ),
+        config: Annotated[
+            Path,
+            typer.Option("--config", "-c", help="facility.yaml (its registry gives the rigs)"),
+        ],
+        broker: Annotated[
+            str | None,
+            typer.Option(
+                help="host:port of the MQTT broker; default: the facility's mqtt.host/port"
+            ),
+        ] = None,
+        rigs: Annotated[
+            int | None,
+            typer.Option(
+                min=1, help="Simulate the demo layout's first N rigs instead of the registry"
+            ),
+        ] = None,
+        fault: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="Fault at start, kind[:serial]; kinds: overheat, fan_fail, "
+                "silent, unregistered, overload. Repeatable.",
+            ),
+        ] = None,
+        interval_s: Annotated[
+            float, typer.Option("--interval", min=0.1, help="Seconds between status messages")
+        ] = 5.0,
+        seed: Annotated[int, typer.Option(help="Random seed: same seed, same telemetry")] = 1,
+        control_topic: Annotated[
+            str, typer.Option(help="Topic for run-time fault commands")
+        ] = "minewatch/sim/fault",
     ) -> None:
         """Publish rig and hall-sensor telemetry like on-site agents, with fault injection."""
-        from minewatch.config import load_facility
-        from minewatch.simulator.build import build_facility, parse_fault
-        from minewatch.simulator.publisher import SimPublisher
-
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
@@ -53,7 +65,7 @@ def register(app: typer.Typer) -> None:
                 )
             port = int(port_txt)
         facility = build_facility(cfg, rigs, seed)
-        for spec in fault:
+        for spec in fault or []:
             kind, target = parse_fault(spec)
             try:
                 facility.inject(kind, target)
@@ -86,26 +98,27 @@ def register(app: typer.Typer) -> None:
 
     @app.command("sim-fault")
     def sim_fault(
-        fault: str = typer.Argument(
-            ..., help="overheat, fan_fail, silent, unregistered or overload"
-        ),
-        target: str = typer.Option(
-            None, help="Rig serial (rig faults) or new serial (unregistered)"
-        ),
-        clear: bool = typer.Option(False, "--clear", help="End the fault instead of starting it"),
-        broker: str = typer.Option(
-            "127.0.0.1:1883", help="host:port of the broker the simulator uses"
-        ),
-        control_topic: str = typer.Option(
-            "minewatch/sim/fault", help="The simulator's control topic"
-        ),
-        timeout_s: float = typer.Option(10.0, help="How long to wait for the simulator's answer"),
+        fault: Annotated[
+            str, typer.Argument(help="overheat, fan_fail, silent, unregistered or overload")
+        ],
+        target: Annotated[
+            str | None,
+            typer.Option(help="Rig serial (rig faults) or new serial (unregistered)"),
+        ] = None,
+        clear: Annotated[
+            bool, typer.Option("--clear", help="End the fault instead of starting it")
+        ] = False,
+        broker: Annotated[
+            str, typer.Option(help="host:port of the broker the simulator uses")
+        ] = "127.0.0.1:1883",
+        control_topic: Annotated[
+            str, typer.Option(help="The simulator's control topic")
+        ] = "minewatch/sim/fault",
+        timeout_s: Annotated[
+            float, typer.Option(help="How long to wait for the simulator's answer")
+        ] = 10.0,
     ) -> None:
         """Inject or clear a fault in a running simulator (over its MQTT control topic)."""
-        import orjson
-
-        from minewatch.simulator.control import send_fault_command
-
         host, _, port_txt = broker.rpartition(":")
         if not host or not port_txt.isdigit():
             raise typer.BadParameter(f"expected host:port, got {broker!r}", param_hint="--broker")

@@ -2,8 +2,8 @@
 
 Given the same seed and the same sequence of ``step(now_s)`` calls, every value is the same: noise
 comes from a generator seeded by (seed, step time), and each rig's individual spread from (seed,
-serial). Temperatures follow first-order lags towards targets set by ambient air or coolant and
-by load, so an injected overheat takes tens of seconds to climb, like a real one.
+serial). Temperatures follow first-order lags towards targets set by ambient air or coolant and by
+load, so an injected overheat takes tens of seconds to climb, like a real one.
 
 The MQTT publisher, and the Modbus and miner-API simulators, all read this one object so that the
 demo is coherent: the meter sees what the rigs draw.
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from minewatch.errors import InvalidInput
 from minewatch.profiles import DeviceKind, DeviceProfile
 from minewatch.registry import RegistryEntry
 
@@ -185,7 +186,7 @@ class SimFacility:
             if fault in RIG_FAULTS:
                 rig = self.rig(target) if target else self.rigs[0]
                 if fault == "fan_fail" and rig.n_fans == 0:
-                    raise ValueError(f"rig {rig.serial} ({rig.profile_id}) has no fans to fail")
+                    raise InvalidInput(f"rig {rig.serial} ({rig.profile_id}) has no fans to fail")
                 rig.faults.add(fault)
                 rig.online = "silent" not in rig.faults
                 return rig.serial
@@ -193,7 +194,7 @@ class SimFacility:
                 self._unregistered += 1
                 serial = target or f"UNREG-{self._unregistered:04d}"
                 if serial in self._by_serial:
-                    raise ValueError(f"rig {serial!r} already exists")
+                    raise InvalidInput(f"rig {serial!r} already exists")
                 template = self.rigs[0]
                 entry = RegistryEntry(serial, template.profile_id, template.zone, "")
                 rig = _rig_from(
@@ -219,7 +220,7 @@ class SimFacility:
                 else:
                     self.overload_factor = 1.25
                 return None
-            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+            raise InvalidInput(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
 
     def clear(self, fault: str, target: str | None = None) -> None:
         """End a fault (on ``target``, or everywhere when None)."""
@@ -240,11 +241,12 @@ class SimFacility:
             elif fault == "overload":
                 self.overload_factor = 1.0
             else:
-                raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+                raise InvalidInput(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
 
     # -- time ------------------------------------------------------------------------------------
     def step(self, now_s: float) -> None:
-        """Advance to ``now_s`` (epoch seconds). The first step starts every value at equilibrium."""
+        """Advance to ``now_s`` (epoch seconds). The first step starts every value at
+        equilibrium."""
         with self._lock:
             dt = None if self.now_s is None else max(0.0, now_s - self.now_s)
             rng = random.Random(f"{self.seed}:{round(now_s * 1000)}")

@@ -56,7 +56,8 @@ def hall_sensors() -> list[RegistryEntry]:
 
 
 def registry_csv(n_rigs: int) -> str:
-    """The registry file (serial,model,zone,rack) for a layout of ``n_rigs`` plus the hall sensors."""
+    """The registry file (serial,model,zone,rack) for a layout of ``n_rigs`` plus the hall
+    sensors."""
     lines = ["serial,model,zone,rack"]
     lines += [
         f"{e.serial},{e.model},{e.zone},{e.rack}" for e in [*rig_layout(n_rigs), *hall_sensors()]

@@ -17,9 +17,11 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from minewatch.config.polling import ModbusTarget
+from minewatch.errors import InvalidInput
 from minewatch.profiles import DeviceProfile
 from minewatch.simulator.modbus_server import SimModbusServer, SimUnit
 
@@ -27,9 +29,9 @@ FAULTS = ("over_voltage", "phase_imbalance", "smoke_alarm", "coolant_pump_failur
 
 
 class FacilityView(Protocol):
-    """What these servers read from ``minewatch.simulator.facility.SimFacility`` (contracts.md):
-    rigs with
-    ``serial``, ``zone``, ``rack``, ``power_w``; optionally ``halls`` with per-hall climate."""
+    """What these servers read from ``minewatch.simulator.facility.SimFacility``, the interface both
+    simulators share: rigs with ``serial``, ``zone``, ``rack``, ``power_w``; optionally ``halls``
+    with per-hall climate."""
 
     rigs: Sequence[Any]
 
@@ -63,8 +65,8 @@ class _EnergyCounter:
 
 class _Measured:
     """A meter's register image, re-measured at most every ``period_s`` (real meters refresh their
-    registers a
-    few times a second): the several requests of one poll read one consistent measurement."""
+    registers a few times a second): the several requests of one poll read one consistent
+    measurement."""
 
     def __init__(self, measure: Callable[[], dict[str, float]], period_s: float = 0.2) -> None:
         self.measure = measure
@@ -112,7 +114,7 @@ class FacilityModbus:
     # -- faults -------------------------------------------------------------------------------
     def inject(self, fault: str, target: str | None = None) -> None:
         if fault not in FAULTS:
-            raise ValueError(f"unknown Modbus fault {fault!r}; known: {', '.join(FAULTS)}")
+            raise InvalidInput(f"unknown Modbus fault {fault!r}; known: {', '.join(FAULTS)}")
         self.faults.add((fault, target))
         for m in self._meters:
             m.invalidate()
@@ -123,7 +125,7 @@ class FacilityModbus:
     def clear(self, fault: str, target: str | None = None) -> None:
         """End ``fault`` on ``target``, or wherever it is active when ``target`` is None."""
         if fault not in FAULTS:
-            raise ValueError(f"unknown Modbus fault {fault!r}; known: {', '.join(FAULTS)}")
+            raise InvalidInput(f"unknown Modbus fault {fault!r}; known: {', '.join(FAULTS)}")
         ended = {(f, t) for f, t in self.faults if f == fault and (target is None or t == target)}
         self.faults -= ended
         for m in self._meters:
@@ -135,7 +137,7 @@ class FacilityModbus:
 
     def _unit(self, name: str | None) -> tuple[SimModbusServer, SimUnit]:
         if name not in self._units:
-            raise ValueError(
+            raise InvalidInput(
                 f"no simulated Modbus device {name!r}; known: {', '.join(sorted(self._units))}"
             )
         return self._units[name]
@@ -148,12 +150,9 @@ class FacilityModbus:
         self, power_w: float, energy: _EnergyCounter, pf: float = 0.98
     ) -> dict[str, float]:
         """One read of a three-phase meter. The facility model moves once per publishing interval,
-        but a
-        real meter measures continuously: every read carries its own small noise (load ripple ~0.2
-        %,
-        grid voltage ~0.3 %, frequency ~0.02 Hz), so consecutive polls never repeat a value exactly
-        and a
-        frozen-register rule (DQ-04) stays quiet unless the meter really freezes."""
+        but a real meter measures continuously: every read carries its own small noise (load ripple
+        ~0.2 %, grid voltage ~0.3 %, frequency ~0.02 Hz), so consecutive polls never repeat a value
+        exactly and a frozen-register rule (DQ-04) stays quiet unless the meter really freezes."""
         noise = self._noise
         power_w *= 1 + noise.gauss(0, 0.002)
         pf = min(1.0, pf + noise.gauss(0, 0.002))
@@ -184,6 +183,15 @@ class FacilityModbus:
     def _measured(self, measure: Callable[[], dict[str, float]]) -> _Measured:
         self._meters.append(_Measured(measure))
         return self._meters[-1]
+
+    def _pdu_reading(self, rack: str, energy: _EnergyCounter) -> dict[str, float]:
+        return self._three_phase(self._rack_power(rack), energy, 0.99)
+
+    def _climate_reading(self, zone: str) -> dict[str, float]:
+        return {
+            "ambient_temp_c": _zone_value(self.facility, "ambient_temp_c", zone, 25.0),
+            "humidity_pct": _zone_value(self.facility, "humidity_pct", zone, 40.0),
+        }
 
     def _rack_power(self, rack: str) -> float:
         # every rig in the rack draws power, including one whose network link is down ("silent")
@@ -237,7 +245,7 @@ class FacilityModbus:
                 rack=rack,
                 transport=transport,
                 host=server.host,
-                port=server.port,  # type: ignore[arg-type]
+                port=server.port,
                 unit_id=unit.unit_id,
                 interval_s=1.0,
                 timeout_s=1.0,
@@ -247,8 +255,7 @@ class FacilityModbus:
     def _build(self, port: Callable[[], int]) -> None:
         p = self.profiles
         # the SDM630 keeps kWh in a float32: at 1.25 GWh its resolution is 0.125 kWh and a 1 s poll
-        # would
-        # often read the same total; a counter in the tens of MWh resolves ~4 Wh
+        # would often read the same total; a counter in the tens of MWh resolves ~4 Wh
         meter_energy = _EnergyCounter(48_000.0)
         meter = SimUnit(
             "revenue-meter",
@@ -276,11 +283,7 @@ class FacilityModbus:
                         f"pdu-{rack}",
                         p["generic-rack-pdu"],
                         i,
-                        self._measured(
-                            lambda rack=rack, e=energy: self._three_phase(
-                                self._rack_power(rack), e, 0.99
-                            )
-                        ),
+                        self._measured(partial(self._pdu_reading, rack, energy)),
                     ),
                     zone,
                     rack,
@@ -288,8 +291,7 @@ class FacilityModbus:
             )
         if pdu_units:
             # the cooling plant's feeder has its own sub-meter: the sub-meters add up to the revenue
-            # meter, so
-            # the unmetered-load rule (EN-04) sees no gap on a healthy site
+            # meter, so the unmetered-load rule (EN-04) sees no gap on a healthy site
             cooling_energy = _EnergyCounter()
             pdu_units.append(
                 (
@@ -317,10 +319,7 @@ class FacilityModbus:
                 f"env-{zone}-modbus",
                 p["generic-th-sensor"],
                 1,
-                lambda zone=zone: {
-                    "ambient_temp_c": _zone_value(self.facility, "ambient_temp_c", zone, 25.0),
-                    "humidity_pct": _zone_value(self.facility, "humidity_pct", zone, 40.0),
-                },
+                partial(self._climate_reading, zone),
             )
             server = SimModbusServer([sensor], port(), self.host)
             self.servers.append(server)

@@ -3,8 +3,7 @@
 
 The facility model is stepped by its owner (the demo's simulator loop); these servers only read it.
 Faults go through ``inject``/``clear`` here: Modbus and miner-API faults are handled by these
-servers,
-anything else is passed to the facility model (``SimFacility.inject``).
+servers, anything else is passed to the facility model (``SimFacility.inject``).
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import socket
 import threading
 from typing import Any
 
+from minewatch.errors import InvalidInput, MinewatchError
 from minewatch.profiles import DeviceProfile
 from minewatch.simulator.facility import FAULTS as FACILITY_FAULTS
 from minewatch.simulator.miner_api_fleet import MinerApiFleet
@@ -53,8 +53,7 @@ class PollingSimulator:
         discovery_period_s: float = 300.0,
     ) -> dict:
         """Modbus targets, registered miners (serials stated: stock Antminers do not report theirs)
-        and
-        discovery over the fleet's address range, which finds miners that are not registered."""
+        and discovery over the fleet's address range, which finds miners that are not registered."""
         out: dict[str, Any] = {
             "modbus": [
                 t.model_dump() | {"interval_s": modbus_interval_s} for t in self.modbus.targets()
@@ -88,7 +87,7 @@ class PollingSimulator:
         elif fault in FACILITY_FAULTS and hasattr(self.facility, action):
             return getattr(self.facility, action)(fault, target)  # the facility model's own faults
         else:
-            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(ALL_FAULTS)}")
+            raise InvalidInput(f"unknown fault {fault!r}; known: {', '.join(ALL_FAULTS)}")
         fn = getattr(owner, action)
         if self._loop is None:
             return fn(fault, target)
@@ -124,7 +123,7 @@ class PollingSimulator:
         self._thread = threading.Thread(target=self._run, name="minewatch-sim-polling", daemon=True)
         self._thread.start()
         if not self._ready.wait(60):
-            raise RuntimeError("simulated Modbus/miner-API servers did not start within 60 s")
+            raise MinewatchError("simulated Modbus/miner-API servers did not start within 60 s")
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -143,7 +142,8 @@ class PollingSimulator:
         loop.close()
 
     async def _follow_new_rigs(self) -> None:
-        """Rigs added at run time (an unregistered miner switched on) get their API within a second."""
+        """Rigs added at run time (an unregistered miner switched on) get their API within a
+        second."""
         while True:
             await asyncio.sleep(1.0)
             await self.fleet.sync()  # type: ignore[union-attr]

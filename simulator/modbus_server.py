@@ -11,8 +11,9 @@ assert that no write ever reached a device.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pymodbus.constants import ExcCodes
@@ -75,7 +76,8 @@ class SimUnit:
         return out
 
     def _sim_device(self, on_request: Callable) -> SimDevice:
-        """Tables span each mapped address range (holes are served as 0, like real contiguous maps)."""
+        """Tables span each mapped address range (holes are served as 0, like real contiguous
+        maps)."""
         image = self.image()
         blocks: list[list[SimData]] = []
         for table in _TABLE_ORDER:
@@ -123,16 +125,14 @@ class SimModbusServer:
             )
         return pdu
 
-    def _action(self, unit: SimUnit):  # type: ignore[no-untyped-def]
+    def _action(self, unit: SimUnit) -> Callable[..., Awaitable[ExcCodes | None]]:
         async def on_request(
             fc: int, start: int, address: int, count: int, registers: list[int], set_values
-        ) -> ExcCodes | None:  # type: ignore[no-untyped-def]
+        ) -> ExcCodes | None:
             while unit.silent:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), 0.5)
-                except TimeoutError:
-                    pass
             if unit.busy_next > 0:
                 unit.busy_next -= 1
                 return ExcCodes.DEVICE_BUSY

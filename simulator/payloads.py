@@ -1,4 +1,5 @@
-"""What the simulated on-site agent publishes: the agent payload format of docs/collector-mqtt.md."""
+"""What the simulated on-site agent publishes: the agent payload format of
+docs/collector-mqtt.md."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ AGENT_VERSION = "minewatch-sim 1"
 
 def rfc3339(ts_s: float) -> str:
     """UTC, millisecond precision, ``Z`` suffix."""
-    ms = int(round(ts_s * 1000))
+    ms = round(ts_s * 1000)
     secs, frac = divmod(ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:03d}Z"
 
@@ -41,7 +42,7 @@ def rig_payload(rig: SimRig, ts_s: float) -> dict[str, Any]:
     else:
         temp["inlet"] = round(rig.inlet_temp_c, 2)
         temp["outlet"] = round(rig.outlet_temp_c, 2)
-        p["fans"] = [int(round(f)) for f in rig.fan_rpm]
+        p["fans"] = [round(f) for f in rig.fan_rpm]
     return p
 
 

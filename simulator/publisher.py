@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from minewatch.counters import Counters
+from minewatch.errors import InvalidInput
 from minewatch.simulator.facility import SimFacility
 from minewatch.simulator.payloads import hall_payload, rig_payload
 
@@ -49,9 +50,8 @@ def messages_at(facility: SimFacility, now_s: float, facility_id: str) -> list[t
 
 class SimPublisher:
     """``start()`` connects and publishes every ``interval_s``; ``stop()`` flushes and joins;
-    ``stats()``
-    counts messages ``published`` (handed to paho) and ``delivered`` (confirmed by the broker; this
-    includes the control topic's replies)."""
+    ``stats()`` counts messages ``published`` (handed to paho) and ``delivered`` (confirmed by the
+    broker; this includes the control topic's replies)."""
 
     def __init__(
         self,
@@ -160,7 +160,7 @@ class SimPublisher:
         try:
             cmd = orjson.loads(msg.payload)
             if not isinstance(cmd, dict) or not isinstance(cmd.get("fault"), str):
-                raise ValueError(
+                raise InvalidInput(
                     'expected {"fault": ..., "target": ..., "action": "inject"|"clear"}'
                 )
             action, target = cmd.get("action", "inject"), cmd.get("target")
@@ -169,7 +169,7 @@ class SimPublisher:
             elif action == "clear":
                 self.facility.clear(cmd["fault"], target)
             else:
-                raise ValueError(f"action must be inject or clear, got {action!r}")
+                raise InvalidInput(f"action must be inject or clear, got {action!r}")
             result = {"ok": True, "fault": cmd["fault"], "target": target, "action": action}
             log.info("simulator: %s %s on %s", action, cmd["fault"], target or "facility")
         except (ValueError, KeyError, orjson.JSONDecodeError) as exc:

@@ -102,7 +102,7 @@ def test_valid_hours_substitution_and_never_under_reporting(tmp_path):
         (1, "avg_before_after (PMA >= 95 %, gap <= 24 h)", 50.0),  # 23/24 = 95.8 %
         (2, "avg_before_after (PMA 90-95 %, gap <= 8 h)", 50.0),  # 22/24 = 91.7 %
         (4, "max_lookback (PMA 80-90 %)", 70.0),  # 20/24 = 83.3 %: the 70 kWh hour
-        (6, "max_potential (PMA < 80 %)", 100.0),  # 18/24 = 75 %: licensed 100 kW × 1 h
+        (6, "max_potential (PMA < 80 %)", 100.0),  # 18/24 = 75 %: licensed 100 kW x 1 h
     ],
 )
 def test_substitution_gets_stricter_as_availability_falls(tmp_path, invalid_hours, method, value):

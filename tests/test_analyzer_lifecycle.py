@@ -10,6 +10,7 @@ import yaml
 from minewatch.analyzer.engine import Analyzer
 from minewatch.analyzer.profile import validate_profile
 from minewatch.analyzer.state import AlertStore
+from minewatch.errors import Conflict, InvalidInput, NotFound
 from minewatch.events import EventBus
 from tests.support.analyzer import T0, S, load_cases, simple
 
@@ -22,9 +23,10 @@ def _analyzer(cfg, store, profiles, profile, bus=None):
 
 
 def _run(an, ts):
+    """The transitions of one evaluation per instant, in their wire form."""
     out = []
     for t in ts:
-        out += an.evaluate_once(T0 + t * S)
+        out += [tr.to_json() for tr in an.evaluate_once(T0 + t * S)]
     return out
 
 
@@ -184,10 +186,11 @@ title: t
 jurisdiction: t
 version: "1"
 rules:
-  - {id: HOT, title: Hot chip, kind: threshold, family: thermal, severity: critical, selector: {role: rig},
-     params: {metric: chip_temp_c, above: 90, max_age: 60s}, source: test}
-  - {id: SILENT, title: Rig silent, kind: stale, family: data_quality, severity: major, selector: {role: rig},
-     params: {metric: hashrate_ths, interval: 10s, intervals: 3}, source: test}
+  - {id: HOT, title: Hot chip, kind: threshold, family: thermal, severity: critical,
+     selector: {role: rig}, params: {metric: chip_temp_c, above: 90, max_age: 60s}, source: test}
+  - {id: SILENT, title: Rig silent, kind: stale, family: data_quality, severity: major,
+     selector: {role: rig}, params: {metric: hashrate_ths, interval: 10s, intervals: 3},
+     source: test}
 inhibit:
   - {source: SILENT, targets: [thermal]}
 """),
@@ -241,7 +244,7 @@ def test_silence_needs_end_author_reason(tmp_path, kwargs, message):
 
 
 def test_a_failing_rule_is_counted_and_the_others_still_run(tmp_path, monkeypatch):
-    from minewatch.analyzer.rules import KINDS
+    from minewatch.analyzer.rules.kinds import KINDS
 
     cfg, store, profiles = HYST.setup(tmp_path)
     an, _ = _analyzer(cfg, store, profiles, HYST.profile)
@@ -257,7 +260,7 @@ def test_a_failing_rule_is_counted_and_the_others_still_run(tmp_path, monkeypatc
 def test_live_loop_publishes_each_completed_hour_once(tmp_path):
     from tests.support.analyzer import site_with_history
 
-    cfg, store, alerts, profiles = site_with_history(tmp_path)
+    cfg, store, _alerts, profiles = site_with_history(tmp_path)
     bus = EventBus()
     events = []
     bus.subscribe(events.append)
@@ -284,7 +287,8 @@ def test_live_loop_publishes_each_completed_hour_once(tmp_path):
 
 
 def test_events_are_published_after_the_cycle_commits(tmp_path):
-    """A subscriber in another process (here: another connection) finds the alert the event names."""
+    """A subscriber in another process (here: another connection) finds the alert the event
+    names."""
     an, alerts, _ = _fire_setup(tmp_path, regulator=True)
     other = AlertStore(alerts.path)
     seen = []
@@ -329,3 +333,49 @@ def test_open_alerts_group_by_facility_and_family_and_silences_end_early(tmp_pat
     assert ended["ends_at_ns"] == T0 + 70 * S and "ended early by amir" in ended["reason"]
     got = _run(an, [80])
     assert [(t["from_state"], t["to_state"]) for t in got] == [("suppressed", "firing")]
+
+
+def test_alertmanager_style_silence_mutes_in_the_analyzer_too(tmp_path):
+    """A list-form silence (``!=``, ``=~``) is read by the analyzer with the notifier's matcher: it
+    used to compare only exact ``{label: value}`` dicts and crash on a list."""
+    an, alerts, _events = _fire_setup(tmp_path, regulator=False)
+    alerts.add_silence(
+        [
+            {"name": "subject", "value": "panel-[0-9]+", "op": "=~"},
+            {"name": "severity", "value": "info", "op": "!="},
+        ],
+        T0,
+        T0 + 3600 * S,
+        "ops",
+        "panel work",
+    )
+    got = _run(an, range(10, 100, 10))
+    assert [(t["to_state"], t["silenced"]) for t in got] == [("suppressed", True)]
+
+
+def test_a_silence_that_would_mute_everything_or_nothing_is_refused(tmp_path):
+    _an, alerts, events = _fire_setup(tmp_path, regulator=False)
+    with pytest.raises(ValueError, match="matchers must name at least one of"):
+        alerts.add_silence({}, T0, T0 + S, "ops", "everything")
+    with pytest.raises(ValueError, match="bad regular expression"):
+        alerts.add_silence([{"name": "subject", "value": "(", "op": "=~"}], T0, T0 + S, "o", "r")
+    with pytest.raises(ValueError, match="unknown matcher label"):
+        alerts.add_silence([{"name": "zone", "value": "h1"}], T0, T0 + S, "ops", "hall 1")
+    assert alerts.silences() == [] and [e.kind for e in events] == []
+
+
+def test_refusals_are_typed_for_the_api(tmp_path):
+    """The API answers by the exception's type: unknown -> 404, already resolved -> 409, bad input
+    -> 400 (``minewatch.errors``)."""
+    cfg, store, profiles = HYST.setup(tmp_path)
+    an, alerts = _analyzer(cfg, store, profiles, HYST.profile)
+    _run(an, range(0, 201, 10))
+    (resolved,) = alerts.list_alerts("resolved")
+    with pytest.raises(Conflict, match=f"alert {resolved['id']} is resolved"):
+        alerts.acknowledge(resolved["id"], "amir", "late", None)
+    with pytest.raises(NotFound, match="alert 999 not found"):
+        alerts.acknowledge(999, "amir", "typo", None)
+    with pytest.raises(NotFound, match="silence 7 not found"):
+        alerts.end_silence(7, "amir")
+    with pytest.raises(InvalidInput, match="state must be one of"):
+        alerts.list_alerts("burning")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from minewatch.analyzer.engine import Analyzer, Evaluator
+from minewatch.alerting import AlertTransition
+from minewatch.analyzer.engine import Analyzer
+from minewatch.analyzer.evaluator import Evaluator
 from minewatch.analyzer.profile import load_compliance_profile, validate_profile
 from minewatch.analyzer.state import AlertStore
 from minewatch.collector.discovery import Comparison, as_samples
@@ -50,6 +52,11 @@ def _hot_profile(for_s: int = 0):
     )
 
 
+def _payloads(transitions: list[AlertTransition]) -> list[dict[str, Any]]:
+    """The transitions in their wire form (what the notifier and the ledger read)."""
+    return [t.to_json() for t in transitions]
+
+
 def _setup(tmp_path, **analysis: Any):
     cfg = facility_cfg(tmp_path, analysis={"interval_s": 10, **analysis})
     store = SqliteStore(cfg.telemetry_db)
@@ -80,7 +87,7 @@ def _late_run(tmp_path, **analysis: Any) -> tuple[list[dict[str, Any]], list[dic
     )
     live = []
     for t in range(10, 241, 10):
-        live += an.evaluate_once(T0 + t * S)
+        live += _payloads(an.evaluate_once(T0 + t * S))
         store.write(
             [
                 Sample(T0 + t * S, "rig-a", "chip_temp_c", 70.0),
@@ -138,7 +145,7 @@ def test_a_device_appearing_after_start_is_evaluated_at_the_next_cycle(tmp_path)
     assert an.evaluate_once(T0 + 10 * S) == []  # empty store: nothing known yet
     store.upsert_devices(RIGS[:1])  # the collector learns of rig-a, then writes
     store.write([Sample(T0 + 12 * S, "rig-a", "chip_temp_c", 99.0)])
-    got = an.evaluate_once(T0 + 20 * S)
+    got = _payloads(an.evaluate_once(T0 + 20 * S))
     assert [(_key(t), (t["at_ns"] - T0) // S) for t in got] == [
         (("TH-05", "rig-a", "inactive", "firing"), 20)
     ]
@@ -206,7 +213,7 @@ def test_missing_judges_every_registered_kind_by_any_telemetry(tmp_path):
     )
     got = []
     for t in range(0, 541, 10):
-        got += an.evaluate_once(T0 + t * S)
+        got += _payloads(an.evaluate_once(T0 + t * S))
     # only the PDU that never reported; the hall sensor and the cooling unit report, just no chip
     # temperature
     assert [(_key(t), (t["at_ns"] - T0) // S) for t in got] == [
@@ -232,7 +239,7 @@ def test_a_fresh_analyzer_does_not_call_equipment_missing_before_watching_a_whol
     )
     got = []
     for t in range(50, 400, 5):
-        got += an.evaluate_once(T0 + t * S)
+        got += _payloads(an.evaluate_once(T0 + t * S))
         store.write([s for s in rows if T0 + t * S <= s.ts < T0 + (t + 5) * S])
     assert [(_key(t), (t["at_ns"] - T0) // S) for t in got] == [
         (("RG-02", "pdu-2", "inactive", "firing"), 180)
@@ -254,7 +261,7 @@ def test_a_site_silent_since_the_analyzer_started_is_missing_after_one_window(tm
     )
     got = []
     for t in range(30, 200, 10):
-        got += an.evaluate_once(T0 + t * S)
+        got += _payloads(an.evaluate_once(T0 + t * S))
     assert sorted((t["subject"], (t["at_ns"] - T0) // S) for t in got) == [
         ("cdu-1", 180),
         ("hall-1", 180),
@@ -290,12 +297,13 @@ def test_an_overheat_fires_within_a_minute_of_start_with_the_shipped_profile(tmp
             ]
         )
         for tr in an.evaluate_once(T0 + t * S):
-            if (tr["rule_id"], tr["subject"], tr["to_state"]) == (
+            if (tr.rule_id, tr.subject, tr.to_state) == (
                 "TH-05",
                 "rig-1",
                 "firing",
             ) and fired is None:
-                fired = (tr["at_ns"] - T0) // S
+                assert tr.at_ns is not None
+                fired = (tr.at_ns - T0) // S
     assert fired is not None and fired <= 35
 
 
@@ -314,7 +322,7 @@ def test_the_shipped_profile_flags_a_miner_only_discovery_sees(tmp_path):
     store.write(samples)
     got = []
     for t in range(60, 181, 5):
-        got += an.evaluate_once(T0 + t * S)
+        got += _payloads(an.evaluate_once(T0 + t * S))
     rg = [
         (_key(t), (t["at_ns"] - T0) // S)
         for t in got
@@ -342,10 +350,10 @@ def _shipped(rule_id: str):
 def test_a_meter_polled_faster_than_it_refreshes_is_not_frozen_but_a_stuck_one_is(tmp_path):
     """The demo's DQ-04: the revenue meter is polled every second, its value changes every 5 s (the
     simulated
-    facility's step; real meters refresh registers every 1–5 s) — five identical readings in a row,
+    facility's step; real meters refresh registers every 1-5 s) — five identical readings in a row,
     over and
     over. Not frozen. The same meter stuck at one value for 16 minutes is."""
-    cfg, store, alerts = _setup(tmp_path, interval_s=5)
+    cfg, store, _alerts = _setup(tmp_path, interval_s=5)
     store.upsert_devices(
         [DeviceMeta("meter-1", "power_meter", "eastron-sdm630", role="revenue_meter")]
     )

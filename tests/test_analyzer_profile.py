@@ -123,7 +123,7 @@ def test_missing_profile_names_the_shipped_ones(tmp_path):
 def test_yaml_syntax_error_names_the_line(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("id: x\nrules: [\n")
-    with pytest.raises(ConfigError, match="bad.yaml: line"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: line"):
         load_compliance_profile(str(p))
 
 
@@ -160,7 +160,8 @@ def test_check_config_reports_compliance_profile_errors(tmp_path):
         yaml.safe_dump({**BASE, "rules": [{**RULE, "kind": "thresold"}]})
     )
     (tmp_path / "facility.yaml").write_text(
-        "facility: {id: s, name: S}\nlicence: {number: L-1, capacity_kw: 10}\nanalysis: {compliance_profile: mine.yaml}\n"
+        "facility: {id: s, name: S}\nlicence: {number: L-1, capacity_kw: 10}\nanalysis: "
+        "{compliance_profile: mine.yaml}\n"
     )
     problems = check_facility(tmp_path / "facility.yaml")
     assert any("(R-1).kind: unknown rule kind 'thresold'" in p for p in problems), problems

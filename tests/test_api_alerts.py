@@ -29,6 +29,7 @@ S = NS_PER_S
 class Firing:
     client: TestClient
     alerts: AlertStore
+    analyzer: Analyzer
     events: list[Event]
     alert_id: int
 
@@ -59,7 +60,7 @@ def firing(known: KnownFacility) -> Iterator[Firing]:
     [alert] = alerts.list_alerts("firing")
     with make_client(known, alert_store=alerts, bus=bus) as c:
         c.headers["Authorization"] = f"Bearer {TOKENS['operator']}"
-        yield Firing(c, alerts, events, alert["id"])
+        yield Firing(c, alerts, analyzer, events, alert["id"])
     alerts.close()
 
 
@@ -180,6 +181,22 @@ def test_ack_refusals(firing: Firing) -> None:
         headers={"Authorization": f"Bearer {TOKENS['inspector']}"},
     )
     assert resp.status_code == 403 and "inspector" in resp.json()["error"]["reason"]
+
+
+def test_acknowledging_a_resolved_alert_is_a_conflict(known: KnownFacility, firing: Firing) -> None:
+    """The analyzer refuses with ``Conflict``; the API answers 409 with the analyzer's sentence."""
+    known.store.write(
+        [Sample(NOW_NS + k * 10 * S, "rig-03", "chip_temp_c", 70.0) for k in range(1, 7)]
+    )
+    for k in range(1, 7):
+        firing.analyzer.evaluate_once(NOW_NS + k * 10 * S)
+    resolved = firing.alerts.get_alert(firing.alert_id)
+    assert resolved is not None and resolved["resolved_at_ns"] is not None
+    resp = firing.client.post(f"/api/v1/alerts/{firing.alert_id}/ack", json={"comment": "late"})
+    assert resp.status_code == 409, resp.text
+    err = resp.json()["error"]
+    assert err["parameter"] is None
+    assert err["reason"] == f"alert {firing.alert_id} is resolved; nothing to acknowledge"
 
 
 def test_silence_lifecycle(firing: Firing) -> None:

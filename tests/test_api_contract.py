@@ -8,19 +8,33 @@ rig-01 chip temperatures every 10 s rising from 50.0 by 0.1 per sample.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import httpx
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from minewatch.api.auth import TokenTable
 from minewatch.configfile import ConfigError
+from minewatch.ledger import GENESIS
+from minewatch.notifier.outbox import Outbox
+from minewatch.notifier.regulator import DESTINATION
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample
 from minewatch.store import SqliteStore, StoreUnavailable
-from tests.support.api import NOW_NS, TOKENS, KnownFacility, fill_known_facility, make_client
+from tests.support.api import (
+    NOW_NS,
+    NOW_TXT,
+    TOKENS,
+    KnownFacility,
+    fill_known_facility,
+    make_client,
+)
 
 
-def error_of(resp, status: int) -> dict:  # type: ignore[no-untyped-def]
+def error_of(resp: httpx.Response, status: int) -> dict[str, Any]:
     assert resp.status_code == status, resp.text
     return resp.json()["error"]
 
@@ -91,7 +105,9 @@ def test_health_is_public_and_reports_store(client: TestClient) -> None:
 
 def test_health_says_degraded_when_store_fails(known: KnownFacility) -> None:
     class DownStore(SqliteStore):
-        def latest(self, devices=None, metrics=None):  # type: ignore[no-untyped-def]
+        def latest(
+            self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None
+        ) -> pd.DataFrame:
             raise StoreUnavailable("disk unavailable")
 
     known.store = DownStore(known.store.path)
@@ -416,3 +432,25 @@ def test_unknown_path_is_404_json(client: TestClient) -> None:
 
 def test_alerts_without_analyzer_state_is_503(client: TestClient) -> None:
     assert "alert state is not available" in error_of(client.get("/api/v1/alerts"), 503)["reason"]
+
+
+def test_regulator_channel_counts_the_outbox(client: TestClient, known: KnownFacility) -> None:
+    """What the notifier queued for the central bank shows up, oldest waiting first."""
+    empty = client.get("/api/v1/regulator").json()
+    assert (empty["queued"], empty["delivered"], empty["dead"]) == (0, 0, 0)
+    assert empty["ledger_head"] == {"seq": 0, "hash": GENESIS} and empty["oldest_queued"] is None
+    outbox = Outbox(known.cfg.state_db)
+    for n in range(2):
+        outbox.enqueue(
+            DESTINATION,
+            "heartbeat",
+            b"{}",
+            message_id=f"m{n}",
+            idempotency_key=f"k{n}",
+            now_ns=NOW_NS + n,
+            deadline_ns=NOW_NS + 60 * NS_PER_S,
+        )
+    body = client.get("/api/v1/regulator").json()
+    assert body["queued"] == 2 and body["delivered"] == 0
+    assert body["oldest_queued"]["kind"] == "heartbeat"
+    assert body["oldest_queued"]["since"] == NOW_TXT

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from minewatch.broker import EmbeddedBroker
-from minewatch.collector.context import facility_profiles, facility_registry
 from minewatch.collector.mqtt import MqttCollector
 from minewatch.config import load_facility
+from minewatch.profiles import load_facility_profiles
+from minewatch.registry import facility_registry
 from minewatch.simulator.build import build_facility
 from minewatch.store import SqliteStore
 from tests.support.mqtt import facility_file, publish_sim_rounds, wait_for
@@ -19,9 +20,9 @@ def test_collector_and_simulator_over_amqtt(tmp_path: Path) -> None:
     broker.start()
     try:
         cfg = load_facility(facility_file(tmp_path, broker.port, n_rigs=20, protocol="3.1.1"))
-        profiles = facility_profiles(cfg)
+        profiles = load_facility_profiles(cfg)
         col = MqttCollector(
-            cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, profiles)
+            cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, set(profiles))
         )
         col.start()
         assert col.wait_ready(15)

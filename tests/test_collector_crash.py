@@ -71,7 +71,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(tmp_path: Path, mosquit
         expected = {
             (serial, t0 + seq * NS_PER_S) for seq in range(PER_RIG) for serial in S21_SERIALS
         }
-        assert set(zip(df["device"], df["ts"])) == expected
+        assert set(zip(df["device"], df["ts"], strict=True)) == expected
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from minewatch.collector.decode import _MISSING, REASONS, Decoded, PayloadDecoder, _get
 from minewatch.config.mqtt import DeviceGroup
+from minewatch.payload_path import parse_path
 from minewatch.profiles import load_profiles
-from minewatch.profiles.mqtt import parse_path
 from minewatch.registry import RegistryEntry
 from minewatch.sample import NS_PER_S
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from minewatch.collector.context import facility_profiles, facility_registry
 from minewatch.collector.decode import PayloadDecoder
 from minewatch.collector.mqtt import MqttCollector
 from minewatch.config import load_facility
+from minewatch.profiles import load_facility_profiles
+from minewatch.registry import facility_registry
 from minewatch.sample import NS_PER_S, Sample, now_ns
 from minewatch.store import SqliteStore, StoreUnavailable
 from tests.support.mosquitto import Broker, start_mosquitto
@@ -38,9 +39,9 @@ def make_collector(
     tmp_path: Path, broker: Broker, store: SqliteStore | None = None, **over: object
 ) -> MqttCollector:
     cfg = load_facility(facility_file(tmp_path, broker.port, **over))
-    profiles = facility_profiles(cfg)
+    profiles = load_facility_profiles(cfg)
     return MqttCollector(
-        cfg, store or SqliteStore(cfg.telemetry_db), profiles, facility_registry(cfg, profiles)
+        cfg, store or SqliteStore(cfg.telemetry_db), profiles, facility_registry(cfg, set(profiles))
     )
 
 
@@ -167,8 +168,8 @@ def test_an_exception_in_processing_does_not_kill_intake(
     tmp_path: Path, mosquitto: Broker, publisher: Publisher
 ) -> None:
     cfg = load_facility(facility_file(tmp_path, mosquitto.port))
-    profiles = facility_profiles(cfg)
-    registry = facility_registry(cfg, profiles)
+    profiles = load_facility_profiles(cfg)
+    registry = facility_registry(cfg, set(profiles))
     col = MqttCollector(
         cfg,
         SqliteStore(tmp_path / "t.db"),
@@ -307,9 +308,9 @@ def test_broker_down_at_boot_is_retried(tmp_path: Path) -> None:
     port = free_port()
     cfg_path = facility_file(tmp_path, port, reconnect_max_s=1)
     cfg = load_facility(cfg_path)
-    profiles = facility_profiles(cfg)
+    profiles = load_facility_profiles(cfg)
     col = MqttCollector(
-        cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, profiles)
+        cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, set(profiles))
     )
     col.start()  # returns at once although nothing listens yet
     assert not col.wait_ready(1.5)
@@ -332,7 +333,7 @@ def test_broker_down_at_boot_is_retried(tmp_path: Path) -> None:
 def test_registry_edits_are_picked_up_without_a_restart(
     tmp_path: Path, mosquitto: Broker, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("minewatch.collector.mqtt.REGISTRY_CHECK_S", 0.0)
+    monkeypatch.setattr("minewatch.collector.registry_watch.REGISTRY_CHECK_S", 0.0)
     col = make_collector(tmp_path, mosquitto)
     col.start()
     assert col.wait_ready(10)

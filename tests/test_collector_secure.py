@@ -11,9 +11,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from minewatch.collector.context import facility_profiles, facility_registry
 from minewatch.collector.mqtt import MqttCollector
 from minewatch.config import load_facility
+from minewatch.errors import ConfigError
+from minewatch.profiles import load_facility_profiles
+from minewatch.registry import facility_registry
 from minewatch.sample import now_ns
 from minewatch.store import SqliteStore
 from tests.support.mosquitto import Broker
@@ -48,9 +50,9 @@ def collector(tmp_path: Path, broker: Broker, ca: Path) -> MqttCollector:
             password_env="TEST_MQTT_PASSWORD",
         )
     )
-    profiles = facility_profiles(cfg)
+    profiles = load_facility_profiles(cfg)
     return MqttCollector(
-        cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, profiles)
+        cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, set(profiles))
     )
 
 
@@ -106,5 +108,5 @@ def test_missing_password_variable_stops_start(
 ) -> None:
     broker, ca = secure_broker
     monkeypatch.delenv("TEST_MQTT_PASSWORD", raising=False)
-    with pytest.raises(RuntimeError, match="environment variable TEST_MQTT_PASSWORD is not set"):
+    with pytest.raises(ConfigError, match="environment variable TEST_MQTT_PASSWORD is not set"):
         collector(tmp_path, broker, ca).start()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from minewatch.config import load_facility
 from minewatch.simulator.layout import registry_csv
 from minewatch.validation import check_facility
 
@@ -110,7 +111,9 @@ def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
 def test_bad_registry_rows(tmp_path: Path) -> None:
     reg = (
         registry_csv(3)
-        + "BMS21-000001,antminer-s21,hall1,A01\n,antminer-s21,hall1,A01\nX-1,antminer-s99,hall1,A02\n"
+        + "BMS21-000001,antminer-s21,hall1,A01\n"
+        + ",antminer-s21,hall1,A01\n"
+        + "X-1,antminer-s99,hall1,A02\n"
     )
     probs = problems_of(tmp_path, registry=reg)
     reg_path = tmp_path / "registry.csv"
@@ -124,7 +127,8 @@ def test_bad_registry_rows(tmp_path: Path) -> None:
 def test_registry_missing_column(tmp_path: Path) -> None:
     probs = problems_of(tmp_path, registry="serial,model,zone\nA,antminer-s21,hall1\n")
     assert probs == [
-        f"{tmp_path / 'registry.csv'}: header: missing column(s) rack; expected serial, model, zone, rack"
+        f"{tmp_path / 'registry.csv'}: header: missing column(s) rack; expected serial, model, "
+        "zone, rack"
     ]
 
 
@@ -177,3 +181,16 @@ def test_check_config_cli_exits_non_zero_and_lists_problems(tmp_path: Path) -> N
         cwd=ROOT,
     )
     assert ok.returncode == 0 and ok.stdout.strip().endswith("OK")
+
+
+def test_config_error_has_one_root_and_its_old_import_still_works() -> None:
+    from minewatch.configfile import ConfigError as FromConfigfile
+    from minewatch.errors import ConfigError, MinewatchError
+
+    assert FromConfigfile is ConfigError
+    with pytest.raises(MinewatchError) as info:
+        load_facility(Path("/nonexistent/facility.yaml"))
+    assert isinstance(info.value, ConfigError)
+    assert info.value.problems == [
+        "/nonexistent/facility.yaml: cannot read: No such file or directory"
+    ]

@@ -1,4 +1,5 @@
-"""InfluxDB backend beyond the shared contract: schema, v2 writes, bad lines, start-up, credentials."""
+"""InfluxDB backend beyond the shared contract: schema, v2 writes, bad lines, start-up,
+credentials."""
 
 from __future__ import annotations
 

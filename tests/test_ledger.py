@@ -129,7 +129,8 @@ def test_swapped_contents_are_reordered(tmp_path: Path) -> None:
         led,
         f"CREATE TABLE t AS SELECT seq, {cols} FROM ledger WHERE seq IN (4, 5)",
         *[
-            f"UPDATE ledger SET {c} = (SELECT {c} FROM t WHERE t.seq = 9 - ledger.seq) WHERE seq IN (4, 5)"
+            f"UPDATE ledger SET {c} = (SELECT {c} FROM t WHERE t.seq = 9 - ledger.seq) WHERE seq "
+            "IN (4, 5)"
             for c in cols.split(", ")
         ],
     )

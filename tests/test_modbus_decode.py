@@ -1,4 +1,5 @@
-"""Every data type × byte/word order decodes right, read from a real pymodbus server (golden cases)."""
+"""Every data type and byte/word order decodes right, read from a real pymodbus server (golden
+cases)."""
 
 from __future__ import annotations
 

@@ -90,8 +90,10 @@ def test_illegal_combinations_are_refused_naming_the_register(
 
 def test_broken_profile_file_names_file_and_register(tmp_path: Path) -> None:
     (tmp_path / "bad-meter.yaml").write_text(
-        "id: bad-meter\nkind: power_meter\nvendor: v\nmodel: m\nmodbus:\n  source: manual p. 12\n  addressing: pdu\n"
-        "  registers:\n    - {metric: voltage_v_l1, function: input, address: 0, type: int16, order: DCBA}\n"
+        "id: bad-meter\nkind: power_meter\nvendor: v\nmodel: m\nmodbus:\n  source: manual p. 12\n  "
+        "addressing: pdu\n"
+        "  registers:\n    - "
+        "{metric: voltage_v_l1, function: input, address: 0, type: int16, order: DCBA}\n"
     )
     with pytest.raises(ConfigError) as err:
         load_profiles(tmp_path)

@@ -1,4 +1,5 @@
-"""`minewatch notify` as its own process, `keys` with a facility config, and the documented config."""
+"""`minewatch notify` as its own process, `keys` with a facility config, and the documented
+config."""
 
 from __future__ import annotations
 

@@ -175,7 +175,7 @@ def test_dead_after_deadline_alerts_the_operator_loudly(
             "ca_file": str(smtp_server.ca_file),
         },
     }
-    bus, n = _notifier(
+    _bus, n = _notifier(
         tmp_path,
         receiver,
         key_dir,

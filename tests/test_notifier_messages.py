@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 
+from minewatch.alerting import AlertTransition
 from minewatch.notifier import regulator as reg
 from minewatch.notifier.service import Notifier
 from tests.support.notify import HEAD, ReceiverServer, facility_config, sample_breach, transition
@@ -103,7 +104,7 @@ def test_idempotency_key_is_the_same_for_the_same_breach(tmp_path: Path) -> None
         reg.breach_message(
             cfg,
             "breach_opened",
-            ev.payload,
+            AlertTransition.parse(ev.payload),
             occurred_ns=ev.at_ns + i,
             now_ns=ev.at_ns + i,
             head=HEAD,
@@ -117,7 +118,7 @@ def test_idempotency_key_is_the_same_for_the_same_breach(tmp_path: Path) -> None
         reg.breach_message(
             cfg,
             "breach_opened",
-            {**ev.payload, "started_at_ns": None, "alert_id": i},
+            AlertTransition.parse({**ev.payload, "started_at_ns": None, "alert_id": i}),
             occurred_ns=ev.at_ns,
             now_ns=ev.at_ns,
             head=HEAD,
@@ -224,7 +225,8 @@ def test_versions_in_force_at_start_and_profile_change_while_running(tmp_path: P
     prof = tmp_path / "my-profile.yaml"
     prof.write_text("id: mine\n")
     (tmp_path / "facility.yaml").write_text(
-        "facility: {id: f1, name: F1}\nlicence: {number: L-1, capacity_kw: 10}\nstorage: {data_dir: data}\n"
+        "facility: {id: f1, name: F1}\nlicence: {number: L-1, capacity_kw: 10}\nstorage: "
+        "{data_dir: data}\n"
         "analysis: {compliance_profile: my-profile.yaml}\n"
     )
     cfg = load_facility(tmp_path / "facility.yaml")

@@ -61,7 +61,8 @@ def _hook(
 
 
 def _offline(tmp_path: Path, clock: FakeClock, **notify: Any) -> tuple[EventBus, Notifier]:
-    """A notifier that queues but does not deliver, on a fake clock: its outbox is the observable."""
+    """A notifier that queues but does not deliver, on a fake clock: its outbox is the
+    observable."""
     cfg = facility_config(
         tmp_path,
         notify={

@@ -38,7 +38,7 @@ def open_page(browser: Browser, url: str, token: str) -> Page:
 def test_login_link_opens_page_with_power_and_devices(
     chromium: Browser, live: tuple[KnownFacility, ApiServer]
 ) -> None:
-    fac, server = live
+    _, server = live
     page = open_page(chromium, server.url, TOKENS["operator"])
     expect(page.locator("#power-kw")).to_have_text("20.0", timeout=10_000)
     expect(page.locator("#capacity-kw")).to_have_text("100")
@@ -94,7 +94,7 @@ def test_page_without_data_says_no_data(chromium: Browser, tmp_path: Path) -> No
 def test_page_shows_a_lost_connection(
     chromium: Browser, live: tuple[KnownFacility, ApiServer]
 ) -> None:
-    fac, server = live
+    _, server = live
     page = open_page(chromium, server.url, TOKENS["admin"])
     expect(page.locator("#conn-state")).to_have_attribute("data-state", "live", timeout=10_000)
     server.stop()
@@ -208,8 +208,7 @@ def test_regulator_channel_card_and_alert_values(
     chromium: Browser, live: tuple[KnownFacility, ApiServer]
 ) -> None:
     """The card reads the notifier's outbox and the ledger in the shared state database: a dead
-    message
-    turns it red, and the last delivery and the ledger head are shown."""
+    message turns it red, and the last delivery and the ledger head are shown."""
     from minewatch.ledger import Ledger
     from minewatch.notifier.outbox import Outbox
     from minewatch.notifier.regulator import DESTINATION
@@ -234,11 +233,14 @@ def test_regulator_channel_card_and_alert_values(
             now_ns=now,
             deadline_ns=now + 60 * NS_PER_S,
         )
+        assert oid is not None  # a fresh key is always queued
+        message = outbox.get(oid)
+        assert message is not None
         outbox.record(
-            outbox.get(oid),
+            message,
             outcome=outcome,
             started_ns=now,
-            duration_ms=3.0,  # type: ignore[arg-type]
+            duration_ms=3.0,
             status_code=200 if outcome == "delivered" else 401,
             detail="test",
         )

@@ -101,18 +101,19 @@ def test_csv_and_text(report):
     assert "EN-01" in text and report["sha256"] in text and "compliant" in text
 
 
-def test_report_cli(site, tmp_path):
+def test_report_cli(site, tmp_path):  # `site` fills the data folder the CLI reads
     from minewatch.cli import app
 
-    cfg, store, alerts, _ = site
     (tmp_path / "dp").mkdir()
     (tmp_path / "dp" / "s21.yaml").write_text(
-        "id: s21\nkind: asic_miner\nvendor: test\nmodel: s21\nmqtt: {fields: {power_w: {path: p}}}\n"
-        "limits: {chip_temp_c: {max_above: 95, warn_above: 85, source: test limit}}\n"
+        "id: s21\nkind: asic_miner\nvendor: test\nmodel: s21\nmqtt: {fields: {power_w: {path: "
+        "p}}}\nlimits: {chip_temp_c: {max_above: 95, warn_above: 85, source: test limit}}\n"
     )
     (tmp_path / "facility.yaml").write_text(
-        "facility: {id: test-site, name: Test site}\nlicence: {number: CBT-0001, capacity_kw: 100, region: Mary}\n"
-        "storage: {data_dir: data}\nanalysis: {interval_s: 10}\nregistry: registry.csv\ndevice_profiles_dir: dp\n"
+        "facility: {id: test-site, name: Test site}\nlicence: {number: CBT-0001, capacity_kw: 100, "
+        "region: Mary}\n"
+        "storage: {data_dir: data}\nanalysis: {interval_s: 10}\nregistry: "
+        "registry.csv\ndevice_profiles_dir: dp\n"
     )
     out = tmp_path / "r.json"
     res = CliRunner().invoke(
@@ -152,8 +153,8 @@ def test_curtail_cli_stores_and_validates(site, tmp_path):
     from minewatch.cli import app
 
     (tmp_path / "facility.yaml").write_text(
-        "facility: {id: test-site, name: Test site}\nlicence: {number: CBT-0001, capacity_kw: 100}\n"
-        "storage: {data_dir: data}\n"
+        "facility: {id: test-site, name: Test site}\nlicence: {number: CBT-0001, capacity_kw: "
+        "100}\nstorage: {data_dir: data}\n"
     )
     args = [
         "curtail",

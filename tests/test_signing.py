@@ -182,7 +182,7 @@ def test_verify_message_cli(keys: KeyStore, tmp_path: Path) -> None:
 def test_load_public_keys_names_the_bad_file(tmp_path: Path) -> None:
     bad = tmp_path / "x.pub"
     bad.write_text("not a key")
-    with pytest.raises(KeyFileError, match="x.pub"):
+    with pytest.raises(KeyFileError, match=r"x\.pub"):
         load_public_keys([bad])
 
 

@@ -64,10 +64,11 @@ def test_demo_facility_shape_and_load() -> None:
 
 def test_every_simulated_payload_decodes_without_a_reject() -> None:
     f = demo()
-    from minewatch.collector.context import facility_profiles, facility_registry
+    from minewatch.profiles import load_facility_profiles
+    from minewatch.registry import facility_registry
 
-    profiles = facility_profiles(CFG)
-    dec = PayloadDecoder(CFG.device_groups, profiles, facility_registry(CFG, profiles))
+    profiles = load_facility_profiles(CFG)
+    dec = PayloadDecoder(CFG.device_groups, profiles, facility_registry(CFG, set(profiles)))
     msgs = messages_at(f, T0, "demo")
     assert len(msgs) == 202
     decoded = [dec.decode(t, p, int(T0 * 1e9)) for t, p in msgs]

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import orjson
 
-from minewatch.collector.context import facility_profiles, facility_registry
 from minewatch.collector.mqtt import MqttCollector
 from minewatch.config import load_facility
+from minewatch.profiles import load_facility_profiles
+from minewatch.registry import facility_registry
 from minewatch.simulator.build import build_facility
 from minewatch.simulator.publisher import SimPublisher
 from minewatch.store import SqliteStore
@@ -193,11 +194,12 @@ def test_simulate_cli_rejects_a_bad_fault(tmp_path: Path) -> None:
 
 
 def test_simulator_to_collector_stores_every_value(tmp_path: Path, mosquitto: Broker) -> None:
-    """The spine up to the store: every value the simulator publishes lands in the store, unchanged."""
+    """The spine up to the store: every value the simulator publishes lands in the store,
+    unchanged."""
     cfg = load_facility(facility_file(tmp_path, mosquitto.port, n_rigs=40))
-    profiles = facility_profiles(cfg)
+    profiles = load_facility_profiles(cfg)
     store = SqliteStore(tmp_path / "t.db")
-    col = MqttCollector(cfg, store, profiles, facility_registry(cfg, profiles))
+    col = MqttCollector(cfg, store, profiles, facility_registry(cfg, set(profiles)))
     col.start()
     assert col.wait_ready(10)
     facility = build_facility(cfg)

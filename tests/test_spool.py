@@ -127,7 +127,7 @@ def test_a_full_spool_refuses_the_write_and_says_so(tmp_path: Path) -> None:
     store = _spooling(down, tmp_path, max_bytes=4000)
     try:
         written = 0
-        with pytest.raises(SpoolFull, match="spool .* is full"):
+        with pytest.raises(SpoolFull, match=r"spool .* is full"):
             for i in range(1000):
                 store.write(_batch(i))
                 written += 1

@@ -27,7 +27,8 @@ licence: {{number: L-1, capacity_kw: 100}}
 storage:
   backend: influxdb
   data_dir: data
-  influxdb: {{url: "{url}", api: v1, database: {db}, username: {ADMIN_USER}, password_env: CLI_INFLUX_PW}}
+  influxdb:
+    {{url: "{url}", api: v1, database: {db}, username: {ADMIN_USER}, password_env: CLI_INFLUX_PW}}
 """)
     return f
 

@@ -1,22 +1,4 @@
-"""Rule kinds, one module each, registered by name. Adding a kind = adding one module here."""
+"""Rule kinds, one module each; ``minewatch.analyzer.rules.kinds`` lists them by name.
 
-from __future__ import annotations
-
-import importlib
-import pkgutil
-
-from minewatch.analyzer.rules.base import RuleKind
-
-KINDS: dict[str, RuleKind] = {}
-
-
-def register(cls: type[RuleKind]) -> type[RuleKind]:
-    if cls.name in KINDS:
-        raise RuntimeError(f"rule kind {cls.name!r} registered twice")
-    KINDS[cls.name] = cls()
-    return cls
-
-
-for _m in pkgutil.iter_modules(__path__):
-    if _m.name != "base":
-        importlib.import_module(f"{__name__}.{_m.name}")
+This package imports nothing on its own, so any one rule module (or ``context``, which the rule
+modules use) can be imported first without pulling in every other kind half-initialised."""

@@ -11,7 +11,6 @@ from pydantic import Field
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import (
     Aggregate,
     FacilityWindowKind,
@@ -36,9 +35,9 @@ class AggregateParams(Timing):
         0.0,
         ge=0.0,
         le=1.0,
-        description="Share of the window's buckets that must hold data before the aggregate is judged: a "
-        "15-minute demand computed from the first minute after a start or a gap is not a 15-minute "
-        "demand (no data until then, never a false breach)",
+        description="Share of the window's buckets that must hold data before the aggregate is "
+        "judged: a 15-minute demand computed from the first minute after a start or a gap is "
+        "not a 15-minute demand (no data until then, never a false breach)",
     )
     unit: str = ""
 
@@ -73,7 +72,6 @@ def windowed(
     return getattr(r, agg)().to_numpy()[b.L - 1 :]
 
 
-@register
 class FacilityAggregate(FacilityWindowKind):
     name = "aggregate"
     Params = AggregateParams
@@ -97,6 +95,7 @@ class FacilityAggregate(FacilityWindowKind):
             v, *(ctx.resolve(x, one) for x in (p.above, p.below, p.clear_above, p.clear_below))
         )
         thr = ctx.resolve(p.above or p.below, one)
+        assert thr is not None  # the params require above or below
         return Obs(
             one,
             instants,

@@ -59,7 +59,7 @@ class ValueRef(BaseModel):
             else f"facility {self.facility}"
         )
         if self.factor != 1.0:
-            what += f" × {self.factor:g}"
+            what += f" x {self.factor:g}"
         return f"{what} ({self.source or rule_source})"
 
 
@@ -120,11 +120,10 @@ def compare(
     below: np.ndarray | None,
     clear_above: np.ndarray | None,
     clear_below: np.ndarray | None,
-) -> tuple[np.ndarray, ...]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ok, trigger, cleared) for a band: breach when strictly above ``above`` or strictly below
-    ``below``;
-    cleared when at/below ``clear_above`` and at/above ``clear_below`` (default: the trigger
-    thresholds)."""
+    ``below``; cleared when at/below ``clear_above`` and at/above ``clear_below`` (default: the
+    trigger thresholds)."""
     ok = ~np.isnan(value)
     with np.errstate(invalid="ignore"):
         trig = np.zeros(value.shape, bool)
@@ -143,9 +142,8 @@ def compare(
 
 
 class RuleKind:
-    """One kind of rule. Subclasses set ``name`` and ``Params`` and implement ``evaluate``;
-    registering
-    is done by ``@register`` in ``minewatch.analyzer.rules``."""
+    """One kind of rule. Subclasses set ``name`` and ``Params`` and implement ``evaluate``; the
+    kinds a profile can name are listed in ``minewatch.analyzer.rules.kinds``."""
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]]

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, duration_validator, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import Obs, RuleKind, ValueRef
 from minewatch.units import MetricName
 
@@ -31,7 +30,7 @@ class EnergyCapParams(BaseModel):
         900, gt=0, description="Integration step (store-side mean power per bucket)"
     )
     to_kwh: float = Field(
-        1 / 3.6e6, gt=0, description="Factor from metric-unit × seconds to kWh (W·s → kWh)"
+        1 / 3.6e6, gt=0, description="Factor from metric-unit x seconds to kWh (W·s → kWh)"
     )
 
     _d = duration_validator("bucket")
@@ -55,7 +54,6 @@ def period_bounds(instants: np.ndarray, tz: str, period: str) -> tuple[np.ndarra
     return start.as_unit("ns").asi8, end.as_unit("ns").asi8
 
 
-@register
 class EnergyCap(RuleKind):
     name = "energy_cap"
     Params = EnergyCapParams

@@ -1,13 +1,10 @@
 """Frozen reading: the same non-zero value N or more times in a row, unchanged for at least a
-minimum
-time — a stuck register or a dead sensor that still answers (the smart-meter VEE rule,
-research/compliance.md §5.3). The VEE rule counts metering *intervals*; a poller reading faster than
-the
-device refreshes its registers (or a value quantised by the register scale under a steady load)
-repeats
-legitimately, so a count of readings alone would depend on the poll rate — ``min_duration`` ties it
-to
-time."""
+minimum time — a stuck register or a dead sensor that still answers (the "frozen non-zero reads"
+check of smart-meter validation, estimation and editing, e.g. Energyworx's VEE rules,
+https://docs.energyworx.net). The VEE rule counts metering *intervals*; a poller reading faster than
+the device refreshes its registers (or a value quantised by the register scale under a steady load)
+repeats legitimately, so a count of readings alone would depend on the poll rate — ``min_duration``
+ties it to time."""
 
 from __future__ import annotations
 
@@ -17,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, duration_validator, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import Obs, RuleKind
 from minewatch.analyzer.series import Buckets
 from minewatch.units import MetricName
@@ -70,7 +66,6 @@ def run_lengths(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
-@register
 class Frozen(RuleKind):
     name = "frozen"
     Params = FrozenParams

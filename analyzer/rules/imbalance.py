@@ -9,7 +9,6 @@ from pydantic import Field
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
 from minewatch.analyzer.rules.threshold import per_instant
 from minewatch.units import MetricName
@@ -29,7 +28,6 @@ class ImbalanceParams(Timing):
     )
 
 
-@register
 class PhaseImbalance(RuleKind):
     name = "imbalance"
     Params = ImbalanceParams

@@ -9,7 +9,6 @@ from pydantic import Field
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, duration_validator, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
 from minewatch.units import MetricName
 
@@ -28,7 +27,6 @@ class RateParams(Timing):
     _d2 = duration_validator("per", "over")
 
 
-@register
 class RateOfChange(RuleKind):
     name = "rate_of_change"
     Params = RateParams

@@ -1,8 +1,8 @@
 """Reconciliation of two series: Σ rig/PDU power against the revenue meter. A meter reading
-persistently
-more than the sum of what it feeds means unmetered load (or a bypass upstream of the sub-meters);
-less
-means sub-meters or estimates are wrong. Regulators' headline problem is theft (research §2)."""
+persistently more than the sum of what it feeds means unmetered load (or a bypass upstream of the
+sub-meters); less means sub-meters or estimates are wrong. Electricity theft is what regulators of
+mining most often act against (e.g. Tajikistan's Criminal Code art. 253(2), Uzbekistan's penalties
+for unauthorised grid connection)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pydantic import Field
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.aggregate import facility_series, windowed
 from minewatch.analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef, compare
 from minewatch.units import MetricName
@@ -32,7 +31,6 @@ class ReconcileParams(Timing):
     )
 
 
-@register
 class Reconciliation(FacilityWindowKind):
     name = "reconciliation"
     evidence_param = "reference"

@@ -1,7 +1,7 @@
 """Registration: equipment online that was never filed with the regulator, filed equipment that is
-not
-reporting, and equipment whose model or zone differs from its registration (TM equipment ownership,
-RU serial reporting, KZ hardware registration — research §2)."""
+not reporting, and equipment whose model or zone differs from its registration (Kazakhstan's Law
+193-VII on digital assets requires mining hardware to be registered; Russia's Law 221-FZ registers
+miners with the tax service)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, duration_validator, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import Obs, RuleKind
 from minewatch.units import check_metric_name
 
@@ -25,10 +24,10 @@ class RegistryParams(BaseModel):
     metrics: list[str] = Field(
         default_factory=list,
         description=(
-            "Metrics that show a device is online: a sample of any of them within `seen_within` = seen. "
-            "`missing` also counts any telemetry at all (the device table's first/last seen), so every kind of "
-            "registered device — rigs, meters, hall sensors — is judged; listing heartbeats there only makes "
-            "past periods exact"
+            "Metrics that show a device is online: a sample of any of them within `seen_within` = "
+            "seen. `missing` also counts any telemetry at all (the device table's first/last "
+            "seen), so every kind of registered device — rigs, meters, hall sensors — is judged; "
+            "listing heartbeats there only makes past periods exact"
         ),
     )
     metric: str | None = Field(None, description="Shorthand for a single entry of `metrics`")
@@ -53,7 +52,6 @@ class RegistryParams(BaseModel):
         return self
 
 
-@register
 class Registration(RuleKind):
     name = "registry"
     Params = RegistryParams
@@ -72,10 +70,7 @@ class Registration(RuleKind):
             )
             return Obs.empty(instants)
         reg = ctx.registry
-        if p.check == "missing":
-            subjects = sorted(reg)
-        else:
-            subjects = ctx.pick(rule.selector)
+        subjects = sorted(reg) if p.check == "missing" else ctx.pick(rule.selector)
         if not subjects:
             return Obs.empty(instants)
         win = ns(p.seen_within)
@@ -94,7 +89,7 @@ class Registration(RuleKind):
             )
         else:
             col = "model" if p.check == "model_mismatch" else "zone"
-            actual = dict(zip(ctx.devices["device"], ctx.devices[col]))
+            actual = dict(zip(ctx.devices["device"], ctx.devices[col], strict=True))
             registered = np.array([s in reg for s in subjects])[None, :]
             differs = np.array(
                 [s in reg and actual.get(s, "") != getattr(reg[s], col) for s in subjects]

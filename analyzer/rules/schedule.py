@@ -1,5 +1,5 @@
 """Curtailment compliance: during a curtailment order (CLI/API) or a calendar ban (e.g. Russia's
-15 Nov–15 Mar peak-hour bans, Ethiopia's 18–22 h peak) the facility load must be at or below the
+15 Nov-15 Mar peak-hour bans, Ethiopia's 18-22 h peak) the facility load must be at or below the
 target
 once the allowed response time (ERCOT ERS: 10 or 30 min) has passed. One subject per order or ban,
 so a
@@ -15,9 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, Selector, duration_validator, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.aggregate import facility_series, windowed
-from minewatch.analyzer.rules.base import FacilityWindowKind, Obs, Timing, ValueRef
+from minewatch.analyzer.rules.base import Aggregate, FacilityWindowKind, Obs, Timing, ValueRef
 from minewatch.units import MetricName
 
 _MD = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
@@ -25,9 +24,9 @@ _HM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
 class CalendarBan(BaseModel):
-    """A recurring window in the facility's time zone: dates ``from``–``to`` (MM-DD, may wrap the
+    """A recurring window in the facility's time zone: dates ``from``-``to`` (MM-DD, may wrap the
     year end),
-    daily hours ``start``–``end`` (HH:MM, may wrap midnight)."""
+    daily hours ``start``-``end`` (HH:MM, may wrap midnight)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -67,7 +66,7 @@ class ScheduleParams(Timing):
         description="Whose summed load must come down (usually role: revenue_meter)"
     )
     window: float = 60.0
-    aggregate: str = "mean"
+    aggregate: Aggregate = "mean"
     orders: bool = Field(True, description="Enforce curtailment orders from the API/CLI")
     bans: list[CalendarBan] = Field(default_factory=list)
     tolerance_pct: float = Field(
@@ -104,7 +103,6 @@ def _ban_windows(ban: CalendarBan, instants: np.ndarray, tz: str) -> tuple[np.nd
     return inside, np.asarray(since, dtype=np.float64)
 
 
-@register
 class Schedule(FacilityWindowKind):
     name = "schedule"
     Params = ScheduleParams

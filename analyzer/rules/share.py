@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, duration_validator, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import Obs, RuleKind, ValueRef
 from minewatch.analyzer.series import device_codes
 from minewatch.units import MetricName
@@ -44,7 +43,6 @@ class ShareParams(BaseModel):
         return self
 
 
-@register
 class ShareOfTime(RuleKind):
     name = "share_of_time"
     Params = ShareParams

@@ -8,7 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, duration_validator, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import Obs, RuleKind
 from minewatch.units import MetricName
 
@@ -29,7 +28,6 @@ class StaleParams(BaseModel):
         return self.interval * self.intervals
 
 
-@register
 class Stale(RuleKind):
     name = "stale"
     Params = StaleParams

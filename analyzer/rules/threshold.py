@@ -9,7 +9,6 @@ from pydantic import ConfigDict, Field, model_validator
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, ns
-from minewatch.analyzer.rules import register
 from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, ValueRef, compare
 from minewatch.units import check_metric_name
 
@@ -76,7 +75,6 @@ def per_instant(
     return b.window(t.aggregate, ns(t.window))
 
 
-@register
 class Threshold(RuleKind):
     name = "threshold"
     Params = ThresholdParams
@@ -114,6 +112,7 @@ class Threshold(RuleKind):
             )
         v, ok, trig, clr = best  # type: ignore[misc]
         thr = above if above is not None else below
+        assert thr is not None  # the params require above or below
         if above is not None and below is not None:
             thr = np.where(np.nan_to_num(v) < below, below, above)
         return Obs(

@@ -2,34 +2,27 @@
 
 Each action is recorded by the analyzer's state with the caller's actor (role and token
 fingerprint) and published on the event bus, where the notifier's ledger picks it up. None of them
-can stop a regulator-notifiable alert from reaching the central bank (DESIGN.md decision 5).
+can stop a regulator-notifiable alert from reaching the central bank: acknowledgements and
+silences mute operator channels only, so a breach the law requires reporting is always reported.
+
+The analyzer refuses with the typed errors of ``minewatch.errors`` (unknown alert, resolved alert,
+bad field); they reach the client through ``minewatch.api.errors`` unchanged.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from minewatch.api.auth import Principal, any_role, require
-from minewatch.api.context import ApiContext
-from minewatch.api.errors import ApiError, bad_param
+from minewatch.analyzer import curtailment
+from minewatch.api.dependencies import Alerts, Ctx, Operator, any_role
+from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.facility import api_record
 from minewatch.api.params import parse_step, parse_time, rfc3339
-from minewatch.api.routes.alerts import alert_store
 
 router = APIRouter(prefix="/api/v1", tags=["actions"])
-operator = require("operator")
-
-
-def _analyzer_error(exc: Exception) -> ApiError:
-    """The analyzer's own refusals (ValueError/KeyError with a sentence naming the field) as 4xx."""
-    text = str(exc).strip("'\"")
-    if isinstance(exc, KeyError):
-        return ApiError(404, None, text)
-    return ApiError(409 if "resolved" in text else 400, None, text)
 
 
 class AckRequest(BaseModel):
@@ -44,24 +37,19 @@ class AckRequest(BaseModel):
 
 @router.post("/alerts/{alert_id}/ack")
 def acknowledge(
-    request: Request, alert_id: int, body: AckRequest, who: Principal = Depends(operator)
+    who: Operator, ctx: Ctx, store: Alerts, alert_id: int, body: AckRequest
 ) -> dict[str, Any]:
     """Acknowledge an open alert. Annotates it; operator re-notification pauses until the expiry."""
-    ctx: ApiContext = request.app.state.ctx
-    store = alert_store(request)
     if body.expires_at is not None and body.expires_in is not None:
-        raise bad_param("expires_in", "give expires_at or expires_in, not both")
+        raise BadParameter("expires_in", "give expires_at or expires_in, not both")
     expires = None
     if body.expires_at is not None:
         expires = parse_time("expires_at", body.expires_at)
     elif body.expires_in is not None:
         expires = ctx.clock() + parse_step("expires_in", body.expires_in)
     if expires is not None and expires <= ctx.clock():
-        raise bad_param("expires_at", f"must be in the future, got {rfc3339(expires)}")
-    try:
-        return api_record(store.acknowledge(alert_id, who.actor, body.comment, expires))  # type: ignore[attr-defined]
-    except (KeyError, ValueError) as exc:
-        raise _analyzer_error(exc) from None
+        raise BadParameter("expires_at", f"must be in the future, got {rfc3339(expires)}")
+    return api_record(store.acknowledge(alert_id, who.actor, body.comment, expires))
 
 
 class SilenceRequest(BaseModel):
@@ -76,52 +64,40 @@ class SilenceRequest(BaseModel):
     kind: Literal["silence", "maintenance"] = "silence"
 
 
+def _period(starts_at_ns: int, ends_at: str) -> int:
+    """``ends_at`` in ns, refused unless it falls after ``starts_at_ns``."""
+    ends = parse_time("ends_at", ends_at)
+    if ends <= starts_at_ns:
+        raise BadParameter(
+            "ends_at",
+            f"must be after starts_at ({rfc3339(ends)} is not after {rfc3339(starts_at_ns)})",
+        )
+    return ends
+
+
 @router.get("/silences", dependencies=[Depends(any_role)])
-def silences(request: Request, active: bool = False) -> dict[str, Any]:
+def silences(ctx: Ctx, store: Alerts, active: bool = False) -> dict[str, Any]:
     """Silences and maintenance windows (``active=true``: only those in force now)."""
-    ctx: ApiContext = request.app.state.ctx
-    items = alert_store(request).silences(ctx.clock() if active else None)  # type: ignore[attr-defined]
-    return {"items": api_record(items)}
+    return {"items": api_record(store.silences(ctx.clock() if active else None))}
 
 
 @router.post("/silences", status_code=201)
-def add_silence(
-    request: Request, body: SilenceRequest, who: Principal = Depends(operator)
-) -> dict[str, Any]:
+def add_silence(who: Operator, ctx: Ctx, store: Alerts, body: SilenceRequest) -> dict[str, Any]:
     """Mute operator notifications for matching alerts until ``ends_at``; the regulator is still
     told."""
-    ctx: ApiContext = request.app.state.ctx
-    store = alert_store(request)
     starts = parse_time("starts_at", body.starts_at) if body.starts_at else ctx.clock()
-    ends = parse_time("ends_at", body.ends_at)
-    if ends <= starts:
-        raise bad_param(
-            "ends_at", f"must be after starts_at ({rfc3339(ends)} is not after {rfc3339(starts)})"
-        )
-    try:
-        return api_record(
-            store.add_silence(
-                body.matchers,
-                starts,
-                ends,
-                who.actor,
-                body.reason,  # type: ignore[attr-defined]
-                kind=body.kind,
-            )
-        )
-    except (KeyError, ValueError) as exc:
-        raise _analyzer_error(exc) from None
+    ends = _period(starts, body.ends_at)
+    return api_record(
+        store.add_silence(body.matchers, starts, ends, who.actor, body.reason, kind=body.kind)
+    )
 
 
 @router.delete("/silences/{silence_id}")
-def end_silence(
-    request: Request, silence_id: int, who: Principal = Depends(operator)
-) -> dict[str, Any]:
+def end_silence(who: Operator, store: Alerts, silence_id: int) -> dict[str, Any]:
     """End a silence now (it stays on record)."""
-    store = alert_store(request)
-    if not any(s["id"] == silence_id for s in store.silences()):  # type: ignore[attr-defined]
-        raise ApiError(404, "silence_id", f"no silence {silence_id}")
-    return api_record(store.end_silence(silence_id, who.actor))  # type: ignore[attr-defined]
+    if not any(s["id"] == silence_id for s in store.silences()):
+        raise UnknownResource("silence_id", f"no silence {silence_id}")
+    return api_record(store.end_silence(silence_id, who.actor))
 
 
 class OrderRequest(BaseModel):
@@ -134,48 +110,29 @@ class OrderRequest(BaseModel):
     reason: str = ""
 
 
-def _curtailment() -> Any:
-    try:
-        return importlib.import_module("minewatch.analyzer.curtailment")
-    except ModuleNotFoundError:
-        raise ApiError(
-            503, None, "curtailment orders are not available in this installation"
-        ) from None
-
-
 @router.get("/curtailment/orders", dependencies=[Depends(any_role)])
-def orders(request: Request, start: str | None = None, end: str | None = None) -> dict[str, Any]:
+def orders(store: Alerts, start: str | None = None, end: str | None = None) -> dict[str, Any]:
     """Curtailment orders overlapping ``[start, end)`` (all without a range)."""
-    store = alert_store(request)
     start_ns = parse_time("start", start) if start else None
     end_ns = parse_time("end", end) if end else None
     if start_ns is not None and end_ns is not None and start_ns >= end_ns:
-        raise bad_param("start", "must be before end")
-    return {"items": api_record(_curtailment().orders(store, start_ns, end_ns))}
+        raise BadParameter("start", "must be before end")
+    return {"items": api_record(curtailment.orders(store, start_ns, end_ns))}
 
 
 @router.post("/curtailment/orders", status_code=201)
-def add_order(
-    request: Request, body: OrderRequest, who: Principal = Depends(operator)
-) -> dict[str, Any]:
-    """Record an order from the grid operator or regulator; the schedule rule checks the response."""
-    store = alert_store(request)
+def add_order(who: Operator, store: Alerts, body: OrderRequest) -> dict[str, Any]:
+    """Record an order from the grid operator or regulator; the schedule rule checks the
+    response."""
     starts = parse_time("starts_at", body.starts_at)
-    ends = parse_time("ends_at", body.ends_at)
-    if ends <= starts:
-        raise bad_param(
-            "ends_at", f"must be after starts_at ({rfc3339(ends)} is not after {rfc3339(starts)})"
-        )
-    try:
-        order = _curtailment().add_order(
-            store,
-            target_kw=body.target_kw,
-            starts_at_ns=starts,
-            ends_at_ns=ends,
-            response_s=body.response_s,
-            issued_by=who.actor,
-            reason=body.reason,
-        )
-    except ValueError as exc:
-        raise _analyzer_error(exc) from None
+    ends = _period(starts, body.ends_at)
+    order = curtailment.add_order(
+        store,
+        target_kw=body.target_kw,
+        starts_at_ns=starts,
+        ends_at_ns=ends,
+        response_s=body.response_s,
+        issued_by=who.actor,
+        reason=body.reason,
+    )
     return api_record(order)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from minewatch.api.auth import Principal, require
-from minewatch.api.context import ApiContext, FaultTarget
-from minewatch.api.errors import ApiError, bad_param
+from minewatch.api.dependencies import Admin, Simulator
+from minewatch.api.errors import BadParameter
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -28,56 +27,39 @@ class FaultRequest(BaseModel):
     )
 
 
-def _simulator(request: Request) -> FaultTarget:
-    ctx: ApiContext = request.app.state.ctx
-    if ctx.faults is None:
-        raise ApiError(
-            404,
-            None,
-            "no simulator runs in this process; faults can be injected only in `minewatch demo`",
-        )
-    return ctx.faults
-
-
-def _refused(exc: KeyError | ValueError) -> ApiError:
-    """The simulator raises KeyError for an unknown rig and ValueError for an unknown or impossible
-    fault."""
-    return bad_param(
-        "target" if isinstance(exc, KeyError) else "fault", str(exc.args[0] if exc.args else exc)
+def _refused(exc: LookupError | ValueError) -> BadParameter:
+    """The simulator raises a LookupError for an unknown rig and a ValueError for an unknown or
+    impossible fault; either is the named parameter's fault."""
+    return BadParameter(
+        "target" if isinstance(exc, LookupError) else "fault",
+        str(exc.args[0] if exc.args else exc),
     )
 
 
 @router.get("/faults")
-def faults(request: Request, _: Principal = Depends(require("admin"))) -> dict[str, Any]:
+def faults(_: Admin, sim: Simulator) -> dict[str, Any]:
     """The faults active in the simulated facility."""
-    return {"items": _simulator(request).active_faults()}
+    return {"items": sim.active_faults()}
 
 
 @router.post("/faults")
-def inject_fault(
-    request: Request, body: FaultRequest, who: Principal = Depends(require("admin"))
-) -> dict[str, Any]:
+def inject_fault(who: Admin, sim: Simulator, body: FaultRequest) -> dict[str, Any]:
     """Make the simulated facility misbehave (the demo's way to show an alert firing)."""
-    sim = _simulator(request)
     try:
         target = sim.inject(body.fault, body.target)
-    except (KeyError, ValueError) as exc:
+    except (LookupError, ValueError) as exc:
         raise _refused(exc) from None
     return {"injected": body.fault, "target": target, "by": who.actor}
 
 
 @router.delete("/faults")
 def clear_fault(
-    request: Request,
-    fault: str,
-    target: str | None = None,
-    who: Principal = Depends(require("admin")),
+    who: Admin, sim: Simulator, fault: str, target: str | None = None
 ) -> dict[str, Any]:
     """End a fault (on ``target``, or wherever it is active): the simulated rig cools down, the
     alert resolves."""
-    sim = _simulator(request)
     try:
         sim.clear(fault, target)
-    except (KeyError, ValueError) as exc:
+    except (LookupError, ValueError) as exc:
         raise _refused(exc) from None
     return {"cleared": fault, "target": target, "by": who.actor}

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from minewatch.api.dependencies import Ctx, Hub
 from minewatch.api.params import rfc3339
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-def health(request: Request) -> JSONResponse:
-    ctx = request.app.state.ctx
+def health(ctx: Ctx, hub: Hub) -> JSONResponse:
     store: dict[str, Any] = {"backend": ctx.cfg.storage.backend}
     try:
         ctx.store.latest(devices=[""])  # cheapest real round trip through the backend
@@ -29,7 +29,7 @@ def health(request: Request) -> JSONResponse:
         store.update(ok=False, error=str(exc))
     if hasattr(ctx.store, "stats"):  # the spooling wrapper (#4) reports its backlog here
         store["stats"] = ctx.store.stats()
-    components: dict[str, Any] = {"live": request.app.state.hub.stats()}
+    components: dict[str, Any] = {"live": hub.stats()}
     for name, part in ctx.components.items():
         if not hasattr(part, "stats"):
             continue

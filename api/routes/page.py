@@ -12,7 +12,8 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from minewatch.api.auth import COOKIE, presented_token
-from minewatch.api.errors import ApiError
+from minewatch.api.dependencies import Ctx
+from minewatch.api.errors import Unauthenticated
 from minewatch.resources import shipped
 
 STATIC = shipped("api", "static")
@@ -27,9 +28,9 @@ class Login(BaseModel):
 
 
 @router.get("/")
-def index(request: Request) -> Response:
+def index(request: Request, ctx: Ctx) -> Response:
     token = presented_token(request)
-    if token is None or request.app.state.ctx.tokens.principal(token) is None:
+    if token is None or ctx.tokens.principal(token) is None:
         return RedirectResponse("/login", status_code=303)
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
@@ -40,10 +41,10 @@ def login_page() -> FileResponse:
 
 
 @router.post("/login", status_code=204)
-def login(request: Request, body: Login) -> Response:
-    principal = request.app.state.ctx.tokens.principal(body.token.strip())
+def login(request: Request, ctx: Ctx, body: Login) -> Response:
+    principal = ctx.tokens.principal(body.token.strip())
     if principal is None:
-        raise ApiError(401, "token", "token not recognised")
+        raise Unauthenticated("token not recognised", challenge="Bearer", parameter="token")
     resp = Response(status_code=204)
     resp.set_cookie(
         COOKIE,

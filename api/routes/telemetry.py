@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from minewatch.api.auth import any_role
-from minewatch.api.context import ApiContext
-from minewatch.api.errors import ApiError, bad_param
+from minewatch.api.dependencies import Ctx, any_role
+from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.facility import (
     DeviceTable,
     active_alerts,
@@ -26,7 +25,7 @@ from minewatch.api.params import (
     time_range,
 )
 from minewatch.sample import NS_PER_S
-from minewatch.store.base import AGGREGATES
+from minewatch.store.base import AGGREGATES, Aggregate
 from minewatch.units import UNIT_SUFFIXES
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(any_role)], tags=["telemetry"])
@@ -34,10 +33,6 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(any_role)], tags=["te
 HOUR_NS = 3600 * NS_PER_S
 #: Longest range one series request may span (bucketed); a year of 1 h buckets is 8,760 points.
 MAX_SPAN_NS = 400 * 24 * HOUR_NS
-
-
-def ctx_of(request: Request) -> ApiContext:
-    return request.app.state.ctx
 
 
 def unit_of(metric: str) -> str | None:
@@ -50,19 +45,18 @@ def unit_of(metric: str) -> str | None:
 
 
 @router.get("/facility")
-def facility(request: Request) -> dict[str, Any]:
-    """Total power against the licensed capacity, devices online/offline, active alerts by severity."""
-    ctx = ctx_of(request)
+def facility(ctx: Ctx) -> dict[str, Any]:
+    """Total power against the licensed capacity, devices online/offline, active alerts by
+    severity."""
     table = DeviceTable.load(ctx, ctx.clock())
     return facility_summary(ctx, table, active_alerts(ctx))
 
 
 @router.get("/facility/series")
 def facility_series(
-    request: Request, start: str | None = None, end: str | None = None, step: str = "1m"
+    ctx: Ctx, start: str | None = None, end: str | None = None, step: str = "1m"
 ) -> dict[str, Any]:
     """Facility power over time in kW (bucket means summed over the meters, or over the rigs)."""
-    ctx = ctx_of(request)
     start_ns, end_ns = time_range(start, end, ctx.clock(), HOUR_NS, MAX_SPAN_NS)
     step_ns = parse_step("step", step)
     check_points(start_ns, end_ns, step_ns)
@@ -83,7 +77,7 @@ def facility_series(
 
 @router.get("/devices")
 def devices(
-    request: Request,
+    ctx: Ctx,
     kind: str | None = None,
     zone: str | None = None,
     role: str | None = None,
@@ -93,7 +87,6 @@ def devices(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Known devices, filtered by kind/zone/role/model/status, sorted by id, one page at a time."""
-    ctx = ctx_of(request)
     table = DeviceTable.load(ctx, ctx.clock())
     df = table.frame
     for col, val in (("kind", kind), ("zone", zone), ("role", role), ("model", model)):
@@ -113,28 +106,27 @@ def devices(
 def _device_row(table: DeviceTable, device_id: str) -> Any:
     rows = table.frame[table.frame["device"] == device_id]
     if rows.empty:
-        raise ApiError(404, "device", f"unknown device {device_id!r}")
+        raise UnknownResource("device", f"unknown device {device_id!r}")
     return rows.iloc[0]
 
 
 @router.get("/devices/{device_id}")
-def device(request: Request, device_id: str) -> dict[str, Any]:
+def device(ctx: Ctx, device_id: str) -> dict[str, Any]:
     """One device: identity, status, newest value of every metric, its model's rated values and
     limits."""
-    ctx = ctx_of(request)
     now = ctx.clock()
     table = DeviceTable.load(ctx, now)
     row = _device_row(table, device_id)
     latest = ctx.store.latest(devices=[device_id])
     metrics = {
-        r.metric: {
-            "value": float(r.value),
-            "unit": unit_of(r.metric),
-            "ts": rfc3339(int(r.ts)),
-            "age_s": round((now - int(r.ts)) / NS_PER_S, 1),
-            "limit": limit_of(ctx, str(row["model"]), r.metric),
+        r["metric"]: {
+            "value": float(r["value"]),
+            "unit": unit_of(r["metric"]),
+            "ts": rfc3339(int(r["ts"])),
+            "age_s": round((now - int(r["ts"])) / NS_PER_S, 1),
+            "limit": limit_of(ctx, str(row["model"]), r["metric"]),
         }
-        for r in latest.itertuples(index=False)
+        for r in latest.to_dict("records")
     }
     profile = ctx.profiles.get(str(row["model"]))
     alerts = active_alerts(ctx)
@@ -159,7 +151,7 @@ def device(request: Request, device_id: str) -> dict[str, Any]:
 
 @router.get("/devices/{device_id}/series")
 def series(
-    request: Request,
+    ctx: Ctx,
     device_id: str,
     metric: str | None = None,
     start: str | None = None,
@@ -169,11 +161,11 @@ def series(
 ) -> dict[str, Any]:
     """One metric of one device over ``[start, end)``; raw points, or one per ``step`` bucket
     (``agg``)."""
-    ctx = ctx_of(request)
     if not metric:
-        raise bad_param("metric", "required, e.g. metric=chip_temp_c")
+        raise BadParameter("metric", "required, e.g. metric=chip_temp_c")
     if agg not in AGGREGATES:
-        raise bad_param("agg", f"must be one of {', '.join(AGGREGATES)}, got {agg!r}")
+        raise BadParameter("agg", f"must be one of {', '.join(AGGREGATES)}, got {agg!r}")
+    aggregate = cast(Aggregate, agg)  # one of AGGREGATES, checked just above
     start_ns, end_ns = time_range(start, end, ctx.clock(), HOUR_NS, MAX_SPAN_NS)
     step_ns = parse_step("step", step) if step is not None else None
     if step_ns is not None:
@@ -183,17 +175,18 @@ def series(
         _device_row(DeviceTable.load(ctx, ctx.clock()), device_id)
     if metric not in known:
         listed = ", ".join(known) if known else "none yet"
-        raise bad_param(
+        raise BadParameter(
             "metric", f"device {device_id!r} has no metric {metric!r}; it has: {listed}"
         )
     df = ctx.store.query(
-        start_ns, end_ns, devices=[device_id], metrics=[metric], step_ns=step_ns, agg=agg
-    )  # type: ignore[arg-type]
+        start_ns, end_ns, devices=[device_id], metrics=[metric], step_ns=step_ns, agg=aggregate
+    )
     if len(df) > MAX_POINTS:
-        raise bad_param(
+        raise BadParameter(
             "step",
             f"too many points: {len(df)} raw samples in the range, at most {MAX_POINTS}; "
-            f"pass step (e.g. step={format_step(suggest_step(start_ns, end_ns))}) or a shorter range",
+            f"pass step (e.g. step={format_step(suggest_step(start_ns, end_ns))}) "
+            "or a shorter range",
         )
     return {
         "device": device_id,
@@ -203,5 +196,5 @@ def series(
         "end": rfc3339(end_ns),
         "step": format_step(step_ns) if step_ns else None,
         "agg": agg if step_ns else None,
-        "points": [[rfc3339(int(t)), float(v)] for t, v in zip(df["ts"], df["value"])],
+        "points": [[rfc3339(int(t)), float(v)] for t, v in zip(df["ts"], df["value"], strict=True)],
     }

@@ -2,8 +2,8 @@
 
 pymodbus only swaps words; byte-swapped orders (BADC, DCBA) would need a manual swap anyway, so one
 small table-driven codec here handles all four orders the same way and is what the golden cases
-test.
-Packing the words little-endian (``<H``) is the byte swap; reversing the word list is the word swap.
+test. Packing the words little-endian (``<H``) is the byte swap; reversing the word list is the word
+swap.
 """
 
 from __future__ import annotations
@@ -44,6 +44,6 @@ def encode_value(value: float, dtype: DataType, order: ByteOrder) -> list[int]:
     ``decode_words``)."""
     rule = TYPE_RULES[dtype]
     code = rule.struct_code
-    raw = struct.pack(">" + code, value if code in "fd" else int(round(value)))
+    raw = struct.pack(">" + code, value if code in "fd" else round(value))
     words = list(struct.unpack(("<" if order in _BYTE_SWAP else ">") + "H" * rule.words, raw))
     return words[::-1] if order in _WORD_SWAP else words

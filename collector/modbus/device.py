@@ -2,8 +2,7 @@
 
 One device's failure is contained here: a block answered with an exception marks only that block's
 metrics bad; a device that does not answer is marked down (``up`` = 0), logged once when it goes
-down
-and once when it comes back, and never holds up another device.
+down and once when it comes back, and never holds up another device.
 """
 
 from __future__ import annotations
@@ -115,7 +114,7 @@ class ModbusDevice:
     async def _poll_locked(self, ts: int) -> PollResult:
         result = PollResult()
         answered = False
-        for block, fields in zip(self.blocks, self._fields):
+        for block, fields in zip(self.blocks, self._fields, strict=True):
             key = block.describe()
             try:
                 data = await self._read_block(block, result)
@@ -132,7 +131,8 @@ class ModbusDevice:
                 if key not in self._failing_blocks:
                     self._failing_blocks.add(key)
                     log.warning(
-                        "modbus device %s: %s answered %s; its metrics (%s) are bad until it recovers",
+                        "modbus device %s: %s answered %s; its metrics (%s) are bad until it "
+                        "recovers",
                         self.name,
                         key,
                         exc,

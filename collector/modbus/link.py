@@ -2,8 +2,7 @@
 
 pymodbus' async client does not serialise calls, so a device holds this link's lock for its whole
 poll (one hand-over per device, not per request); links are independent and run in parallel. Only
-the four read function codes exist here:
-there is no code path that could send a write.
+the four read function codes exist here: there is no code path that could send a write.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 
 from minewatch.config.polling import ModbusTarget
+from minewatch.errors import ConfigError
 from minewatch.profiles.modbus import Function
 
 log = logging.getLogger(__name__)
@@ -51,19 +51,29 @@ class ModbusLink:
         # retries=0: pymodbus "retries" only re-wait for a reply; re-sending is decided here.
         # A large reconnect delay keeps pymodbus from reconnecting in the background: the poller
         # reconnects on its own schedule and a dead device costs one attempt per poll.
-        common = dict(timeout=timeout_s, retries=0, reconnect_delay=3600, reconnect_delay_max=3600)
         if t.transport == "rtu":
             return AsyncModbusSerialClient(
-                t.serial_port,
+                _required(t.serial_port, t.name, "serial_port"),
                 framer=FramerType.RTU,
                 baudrate=t.baudrate,
                 parity=t.parity,
                 stopbits=t.stopbits,
                 bytesize=t.bytesize,
-                **common,
+                timeout=timeout_s,
+                retries=0,
+                reconnect_delay=3600,
+                reconnect_delay_max=3600,
             )
         framer = FramerType.RTU if t.transport == "rtu_over_tcp" else FramerType.SOCKET
-        return AsyncModbusTcpClient(t.host, port=t.port, framer=framer, **common)
+        return AsyncModbusTcpClient(
+            _required(t.host, t.name, "host"),
+            port=t.port,
+            framer=framer,
+            timeout=timeout_s,
+            retries=0,
+            reconnect_delay=3600,
+            reconnect_delay_max=3600,
+        )
 
     async def _connected(self, timeout_s: float) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
         if self._client is not None and self._client.connected:
@@ -122,3 +132,11 @@ class ModbusLink:
                 self._client.close()
             finally:
                 self._client = None
+
+
+def _required(value: str | None, device: str, setting: str) -> str:
+    """The config validator already demands ``setting`` for this transport; this says so to mypy and
+    names the device should a target be built without validation."""
+    if value is None:
+        raise ConfigError([f"modbus device {device!r}: transport needs {setting}"])
+    return value

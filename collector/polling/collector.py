@@ -27,10 +27,10 @@ from minewatch.config.facility import FacilityConfig
 from minewatch.configfile import ConfigError
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile
+from minewatch.profiles.fit import polling_problems
 from minewatch.registry import RegistryEntry, load_registry
 from minewatch.sample import DeviceMeta, Sample, now_ns
 from minewatch.store import StoreUnavailable, TelemetryStore
-from minewatch.validation import polling_problems
 
 log = logging.getLogger(__name__)
 

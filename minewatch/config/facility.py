@@ -76,7 +76,8 @@ class ApiSettings(BaseModel):
     port: int = Field(8000, ge=0, le=65535)
     tokens_env: str = Field(
         "MINEWATCH_TOKENS",
-        description="Environment variable with 'role:token' pairs separated by commas; roles operator, inspector, admin",
+        description="Environment variable with 'role:token' pairs separated by commas; roles "
+        "operator, inspector, admin",
     )
 
 

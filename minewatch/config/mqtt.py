@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from minewatch.profiles.mqtt import parse_path
+from minewatch.payload_path import parse_path
 
 
 class MqttSettings(BaseModel):
@@ -78,7 +78,8 @@ class MqttSettings(BaseModel):
         return self
 
     def password(self) -> str | None:
-        """The password, read from the environment at use time so it never sits in config or logs."""
+        """The password, read from the environment at use time so it never sits in config or
+        logs."""
         return os.environ.get(self.password_env) if self.password_env else None
 
 
@@ -95,17 +96,20 @@ class DeviceGroup(BaseModel):
     topic: str
     profile: str | None = Field(
         None,
-        description="Device profile id for every device of the group; if absent, the registry's model",
+        description="Device profile id for every device of the group; if absent, the registry's "
+        "model",
     )
     model_path: str | None = Field(
         None,
-        description="Payload path naming the profile id, used for devices missing from the registry "
+        description="Payload path naming the profile id, used for devices missing from the "
+        "registry "
         "so that an unregistered rig is still recorded (and flagged by the analyzer)",
     )
     role: str | None = Field(
         None,
         pattern=r"^[a-z][a-z_]*$",
-        description="Role of the group's devices (rig, hall_sensor, ...); default from the profile kind",
+        description="Role of the group's devices (rig, hall_sensor, ...); default from the profile "
+        "kind",
     )
 
     @field_validator("topic")

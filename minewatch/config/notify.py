@@ -2,9 +2,9 @@
 silenceable).
 
 Durations are seconds (floats) so tests can run the whole lifecycle in milliseconds; defaults follow
-Alertmanager practice (research/compliance.md §6.1: group_wait 30 s, group_interval 5 min, repeat 4
-h)
-and §6.3 (critical repeat 30 min).
+Prometheus Alertmanager's (group_wait 30 s, group_interval 5 min, repeat_interval 4 h:
+https://prometheus.io/docs/alerting/latest/configuration/), with critical alerts repeated every 30
+min.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ class _Strict(BaseModel):
 
 class Backoff(_Strict):
     """Retry schedule of one destination: ``initial_s * multiplier**n``, capped, with +/- ``jitter``
-    spread
-    so a facility-wide outage does not make every sender retry in lock-step."""
+    spread so a facility-wide outage does not make every sender retry in lock-step."""
 
     initial_s: float = Field(1.0, gt=0)
     multiplier: float = Field(2.0, ge=1)
@@ -47,7 +46,8 @@ class CentralBankSettings(_Strict):
     )
     key_dir: str = Field(
         "keys",
-        description="Signing keys folder (private key files are mode 0600); relative to the config file",
+        description="Signing keys folder (private key files are mode 0600); relative to the config "
+        "file",
     )
     timeout_s: float = Field(10.0, gt=0)
     heartbeat_interval_s: float = Field(
@@ -142,8 +142,7 @@ Channel = Annotated[EmailChannel | WebhookChannel | MqttChannel, Field(discrimin
 
 class Route(_Strict):
     """Which alerts go to which operator channels. First matching route wins; an empty list matches
-    all;
-    all non-empty lists must match."""
+    all; all non-empty lists must match."""
 
     name: str = Field("", description="For logs; defaults to the route's position")
     severities: list[Severity] = Field(default_factory=list)
@@ -208,7 +207,8 @@ class NotifySettings(_Strict):
             unknown = [c for c in (*r.channels, *r.escalate_to) if c not in names]
             if unknown:
                 raise ValueError(
-                    f"routes[{i}]: unknown channel(s) {', '.join(unknown)}; defined: {', '.join(names) or 'none'}"
+                    f"routes[{i}]: unknown channel(s) {', '.join(unknown)}; defined: "
+                    f"{', '.join(names) or 'none'}"
                 )
         return self
 

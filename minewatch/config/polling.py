@@ -167,11 +167,13 @@ class PollingSettings(BaseModel):
             key = t.connection_key()
             if links.setdefault(key, t.link_settings()) != t.link_settings():
                 problems.append(
-                    f"modbus device {t.name!r}: serial settings differ from another device on {key[1]}"
+                    f"modbus device {t.name!r}: serial settings differ from another device on "
+                    f"{key[1]}"
                 )
             if (key, t.unit_id) in units:
                 problems.append(
-                    f"modbus device {t.name!r}: unit id {t.unit_id} already used on the same connection"
+                    f"modbus device {t.name!r}: unit id {t.unit_id} already used on the same "
+                    "connection"
                 )
             units.add((key, t.unit_id))
         endpoints: set[tuple[str, int | None]] = set()

@@ -32,7 +32,8 @@ class InfluxSettings(BaseModel):
     )
     retention_policy: str | None = Field(
         None,
-        description="InfluxQL retention policy; v1 default: the database's default policy; v2: 'autogen'",
+        description="InfluxQL retention policy; v1 default: the database's default policy; v2: "
+        "'autogen'",
     )
     username: str | None = Field(None, description="v1: user name")
     password_env: str | None = Field(

@@ -26,7 +26,8 @@ def load_profiles(*dirs: Path) -> dict[str, DeviceProfile]:
                     data.setdefault("id", path.stem)
                     if data["id"] != path.stem:
                         problems.append(
-                            f"{path}: id: must equal the file name stem {path.stem!r} (got {data['id']!r})"
+                            f"{path}: id: must equal the file name stem {path.stem!r} (got "
+                            f"{data['id']!r})"
                         )
                         continue
                 profiles[path.stem] = validate(DeviceProfile, data, str(path))

@@ -6,8 +6,8 @@ wire, some 1-based register numbers, some the Modicon 5-digit form (30001 = inpu
 address 0). A map states which one it uses in ``addressing`` and every register is converted to its
 PDU address once, at load, so the poller never guesses.
 
-Which options a data type may use is one table, ``TYPE_RULES``; an illegal combination is refused
-at load with the register named.
+Which options a data type may use is one table, ``TYPE_RULES``; an illegal combination is refused at
+load with the register named.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from minewatch.units import check_metric_name
 
 
 class Function(StrEnum):
-    """Modbus data tables. The poller reads each with its read function code (1–4) and nothing else."""
+    """Modbus data tables. The poller reads each with its read function code (1-4) and nothing
+    else."""
 
     coil = "coil"
     discrete = "discrete"
@@ -63,8 +64,8 @@ class DataType(StrEnum):
 class ByteOrder(StrEnum):
     """Byte order of a multi-byte value, A being the most significant byte as sent.
 
-    ABCD big-endian; CDAB word-swapped (low word first); BADC bytes swapped inside each word;
-    DCBA little-endian. For 64-bit values the same letters describe the pattern for all four words.
+    ABCD big-endian; CDAB word-swapped (low word first); BADC bytes swapped inside each word; DCBA
+    little-endian. For 64-bit values the same letters describe the pattern for all four words.
     """
 
     ABCD = "ABCD"
@@ -75,7 +76,8 @@ class ByteOrder(StrEnum):
 
 @dataclass(frozen=True)
 class TypeRule:
-    """What a data type allows: registers it occupies, tables it can live in, orders, bit, scaling."""
+    """What a data type allows: registers it occupies, tables it can live in, orders, bit,
+    scaling."""
 
     words: int
     functions: frozenset[Function]
@@ -152,7 +154,8 @@ class Register(BaseModel):
             )
         if self.order not in rule.orders:
             problems.append(
-                f"order {self.order} is not legal for {self.type} (allowed: {', '.join(sorted(rule.orders))})"
+                f"order {self.order} is not legal for {self.type} (allowed: "
+                f"{', '.join(sorted(rule.orders))})"
             )
         in_registers = self.function not in BIT_FUNCTIONS
         if rule.bit == "forbidden" and self.bit is not None:
@@ -162,7 +165,8 @@ class Register(BaseModel):
                 problems.append(f"a bool in {self.function} registers needs bit: 0..15")
             if not in_registers and self.bit is not None:
                 problems.append(
-                    f"bit is not legal on a {self.function}: each {self.function} is one bit already"
+                    f"bit is not legal on a {self.function}: each {self.function} is one bit "
+                    "already"
                 )
         if not rule.scale and (self.scale != 1.0 or self.offset != 0.0):
             problems.append(f"scale/offset are not legal for {self.type}")
@@ -195,7 +199,8 @@ class ModbusMap(BaseModel):
         description="Where the register map comes from (manual, document number, repo)",
     )
     addressing: Addressing = Field(
-        description="pdu: 0-based address sent on the wire; one_based: register numbers (PDU = n - 1); "
+        description="pdu: 0-based address sent on the wire; one_based: register numbers (PDU = n - "
+        "1); "
         "modicon: 5-digit numbers 0xxxx/1xxxx/3xxxx/4xxxx (PDU = n - base - 1)"
     )
     max_registers_per_read: int = Field(
@@ -230,7 +235,8 @@ class ModbusMap(BaseModel):
                 )
             if reg.pdu_address + reg.words > 65536:
                 problems.append(
-                    f"register {reg.metric!r}: PDU address {reg.pdu_address} + {reg.words} runs past 65535"
+                    f"register {reg.metric!r}: PDU address {reg.pdu_address} + {reg.words} runs "
+                    "past 65535"
                 )
         if problems:
             raise ValueError("; ".join(problems))

@@ -7,36 +7,12 @@ profile file rather than a silent miss at run time.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from minewatch.payload_path import PathKey, parse_path
 from minewatch.units import check_metric_name
-
-PathKey = str | int
-_PATH = re.compile(r"^(?:[^.\[\]]+|\[\d+\])(?:\.[^.\[\]]+|\[\d+\])*$")
-_PART = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
-
-
-def parse_path(path: str) -> tuple[PathKey, ...]:
-    """``"boards[1].temp"`` → ``("boards", 1, "temp")``; ValueError saying what is wrong otherwise."""
-    if not _PATH.match(path):
-        raise ValueError(
-            f"bad payload path {path!r}: expected keys separated by '.' and [n] list indexes, "
-            f"e.g. temps.chip_max or fans[0]"
-        )
-    return tuple(
-        m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PART.finditer(path)
-    )
-
-
-def format_path(keys: tuple[PathKey, ...]) -> str:
-    """Inverse of ``parse_path`` (used to name unknown payload fields in rejections)."""
-    out = ""
-    for k in keys:
-        out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else k)
-    return out
 
 
 class PayloadField(BaseModel):
@@ -75,7 +51,8 @@ class MqttMapping(BaseModel):
 
     timestamp_path: str | None = Field(
         None,
-        description="Path of the sample time (RFC 3339 string or epoch number); receive time if absent",
+        description="Path of the sample time (RFC 3339 string or epoch number); receive time if "
+        "absent",
     )
     timestamp_unit: Literal["s", "ms", "us", "ns"] = Field(
         "s", description="Unit of a numeric epoch timestamp"

@@ -29,8 +29,7 @@ log = logging.getLogger(__name__)
 
 def open_backend(cfg: FacilityConfig) -> TelemetryStore:
     """The configured backend alone. InfluxDB is contacted once here: wrong credentials fail now
-    with
-    a clear message (StoreAuthError); an unreachable server only logs, and the spool takes the
+    with a clear message (StoreAuthError); an unreachable server only logs, and the spool takes the
     writes."""
     if cfg.storage.backend == "sqlite":
         return SqliteStore(cfg.telemetry_db)

@@ -1,15 +1,13 @@
 """Alert transitions copied into InfluxDB (measurement ``minewatch_alerts``) so Grafana can show
-them
-beside the telemetry (the dashboard's alert table and annotations). The record of authority stays
-the
-analyzer's state database and the hash-chained ledger; this copy is for display, so a failure to
-write it is logged, never raised into the analyzer."""
+them beside the telemetry (the dashboard's alert table and annotations). The record of authority
+stays the analyzer's state database and the hash-chained ledger; this copy is for display, so a
+failure to write it is logged and counted, never raised into the analyzer."""
 
 from __future__ import annotations
 
 import logging
-import math
 
+from minewatch.alerting import AlertTransition
 from minewatch.events import Event, EventBus
 from minewatch.store.base import StoreUnavailable, TelemetryStore
 from minewatch.store.influx import InfluxStore
@@ -22,28 +20,27 @@ _TAGS = ("facility", "family", "rule_id", "severity", "subject")
 
 
 def alert_line(event: Event, facility: str) -> str:
-    """One ``alert.transition`` as a point at the transition time."""
-    p = event.payload
+    """One ``alert.transition`` as a point at the transition time; ``ValueError`` if its payload is
+    not a transition."""
+    tr = AlertTransition.parse(event.payload)
     tags = {
         "facility": facility,
-        "family": p.get("family", ""),
-        "rule_id": p.get("rule_id", ""),
-        "severity": p.get("severity", ""),
-        "subject": p.get("subject", event.subject),
+        "family": tr.family,
+        "rule_id": tr.rule_id,
+        "severity": tr.severity,
+        "subject": tr.subject or event.subject,
     }
-    tag_txt = "".join(f",{k}={escape_key(str(tags[k]))}" for k in _TAGS if tags[k])
+    tag_txt = "".join(f",{k}={escape_key(tags[k])}" for k in _TAGS if tags[k])
     fields = [
-        f"state={string_field(str(p.get('to_state', '')))}",
-        f"from_state={string_field(str(p.get('from_state', '')))}",
-        f"reason={string_field(str(p.get('reason', '')))}",
-        f"regulator_notifiable={'true' if p.get('regulator_notifiable') else 'false'}",
+        f"state={string_field(tr.to_state.value)}",
+        f"from_state={string_field(tr.from_state.value)}",
+        f"reason={string_field(tr.reason)}",
+        f"regulator_notifiable={'true' if tr.regulator_notifiable else 'false'}",
+        f"alert_id={tr.alert_id}i",
     ]
-    if isinstance(p.get("alert_id"), int):
-        fields.append(f"alert_id={p['alert_id']}i")
-    for key in ("value", "threshold"):
-        v = p.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            fields.append(f"{key}={float(v)!r}")
+    fields += [
+        f"{k}={v!r}" for k, v in (("value", tr.value), ("threshold", tr.threshold)) if v is not None
+    ]
     return f"{ALERTS_MEASUREMENT}{tag_txt} {','.join(fields)} {int(event.at_ns)}"
 
 
@@ -57,7 +54,13 @@ class AlertRecorder:
         if event.kind != "alert.transition":
             return
         try:
-            self.store.write_lines([alert_line(event, self.store.facility)])
+            line = alert_line(event, self.store.facility)
+        except ValueError as exc:
+            self.store.counters.inc("alert_copy_rejected_total")
+            log.warning("alert %s not copied to InfluxDB for Grafana: %s", event.subject, exc)
+            return
+        try:
+            self.store.write_lines([line])
         except StoreUnavailable as exc:  # down, or credentials refused
             self.store.counters.inc("alert_copy_failed_total")
             log.warning("alert %s not copied to InfluxDB for Grafana: %s", event.subject, exc)

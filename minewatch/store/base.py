@@ -8,6 +8,12 @@ from typing import Literal
 
 import pandas as pd
 
+from minewatch.errors import InvalidInput
+
+# Re-exported: the backends raise it while the server cannot take or serve data right now
+# (connection refused, timeout, 5xx, disk); writers catch it to spool the batch. It never means the
+# data was bad.
+from minewatch.errors import StoreUnavailable as StoreUnavailable
 from minewatch.sample import DeviceMeta, Sample
 
 Aggregate = Literal["mean", "min", "max", "sum", "count", "last"]
@@ -16,13 +22,6 @@ AGGREGATES: tuple[str, ...] = ("mean", "min", "max", "sum", "count", "last")
 #: Column order of every frame a store returns.
 SAMPLE_COLUMNS = ["ts", "device", "metric", "value"]
 DEVICE_COLUMNS = ["device", "kind", "model", "zone", "rack", "role", "first_seen", "last_seen"]
-
-
-class StoreUnavailable(Exception):
-    """The backend cannot take or serve data right now (connection refused, timeout, 5xx, disk).
-
-    Writers catch this to spool the batch; it never means the data was bad.
-    """
 
 
 class TelemetryStore(ABC):
@@ -66,9 +65,9 @@ class TelemetryStore(ABC):
         here, once for every backend; backends implement ``_query``.
         """
         if agg not in AGGREGATES:
-            raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {agg!r}")
+            raise InvalidInput(f"aggregate must be one of {', '.join(AGGREGATES)}, got {agg!r}")
         if step_ns is not None and step_ns <= 0:
-            raise ValueError(f"step must be positive, got {step_ns} ns")
+            raise InvalidInput(f"step must be positive, got {step_ns} ns")
         if (devices is not None and not devices) or (metrics is not None and not metrics):
             return empty_samples()
         return self._query(start_ns, end_ns, devices, metrics, step_ns, agg)
@@ -87,7 +86,7 @@ class TelemetryStore(ABC):
 
     @abstractmethod
     def prune(self, older_than_ns: int) -> int:
-        """Drop samples older than the cut-off (retention); returns how many were dropped if known."""
+        """Drop samples older than the cut-off (retention); how many were dropped, if known."""
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections."""

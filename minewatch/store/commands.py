@@ -1,4 +1,5 @@
-"""``minewatch store init|spool-status|replay``: operate the telemetry store and its outage spool."""
+"""``minewatch store init|spool-status|replay``: operate the telemetry store and its outage
+spool."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def register(app: typer.Typer) -> None:
 
     @store_app.command("init")
     def init(config: Path = CONFIG) -> None:
-        """Connect once: check credentials, create the database/bucket, retention and DBRP mapping."""
+        """Connect once: check credentials, create the database/bucket, retention and DBRP
+        mapping."""
         from minewatch.store import open_backend
         from minewatch.store.influx_http import StoreAuthError
 

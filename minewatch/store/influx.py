@@ -1,15 +1,13 @@
-"""InfluxDB backend of the telemetry store: line protocol in, InfluxQL out (DESIGN.md decision 1).
+"""InfluxDB backend of the telemetry store: line protocol in, InfluxQL out (InfluxDB 1.x and 2.x).
 
 Schema (docs/influxdb.md): one measurement per device kind (``asic_miner``, ``power_meter``, ...),
 tags ``facility, device, zone, rack, model, role`` (stable identity only), one float field per
-metric.
-Device metadata lives in the ``minewatch_devices`` measurement so every process (collector,
-analyzer,
-API, Grafana) sees the same devices.
+metric. Device metadata lives in the ``minewatch_devices`` measurement so every process (collector,
+analyzer, API, Grafana) sees the same devices.
 
 InfluxDB keeps one point per series and timestamp, so a redelivered sample overwrites itself: the
-same
-exactly-once outcome as SQLite's primary key, as long as a device's tags do not change in between.
+same exactly-once outcome as SQLite's primary key, as long as a device's tags do not change in
+between.
 """
 
 from __future__ import annotations
@@ -115,8 +113,8 @@ class InfluxStore(TelemetryStore):
             self._load_meta()
 
     def _load_meta(self) -> None:
-        """Device metadata others wrote. Writes do not depend on it: if ``/query`` fails, samples
-        of devices not yet upserted here go to ``unclassified`` and the load is retried later."""
+        """Device metadata others wrote. Writes do not depend on it: if ``/query`` fails, samples of
+        devices not yet upserted here go to ``unclassified`` and the load is retried later."""
         self._meta_loaded_at = time.monotonic()
         try:
             rows = self._device_rows()
@@ -171,8 +169,7 @@ class InfluxStore(TelemetryStore):
 
     def write_lines(self, lines: Sequence[str]) -> int:
         """Write pre-formatted line protocol in batches of ``batch_lines``; returns how many lines
-        the
-        server rejected (logged and counted as ``rejected_total{reason=influx_rejected}``)."""
+        the server rejected (logged and counted as ``rejected_total{reason=influx_rejected}``)."""
         self.connect()
         rejected: list[tuple[str, str]] = []
         size = self.settings.batch_lines
@@ -250,8 +247,8 @@ class InfluxStore(TelemetryStore):
         self._prefix[meta.device] = series_prefix(meta, meta.device, self.facility)
 
     def _learn_unknown(self, devices: set[str]) -> None:
-        """A device another process registered: reload metadata (rate-limited) before writing it;
-        a device nobody registered is written as ``unclassified``."""
+        """A device another process registered: reload metadata (rate-limited) before writing it; a
+        device nobody registered is written as ``unclassified``."""
         unknown = devices.difference(self._meta)
         if unknown and time.monotonic() - self._meta_loaded_at > META_RELOAD_S:
             self._load_meta()
@@ -274,7 +271,8 @@ class InfluxStore(TelemetryStore):
 
     def _device_rows(self) -> list[dict[str, Any]]:
         q = (
-            f"SELECT last(kind) AS kind, last(model) AS model, last(zone) AS zone, last(rack) AS rack, "
+            "SELECT last(kind) AS kind, last(model) AS model, last(zone) AS zone, last(rack) AS "
+            "rack, "
             f"last(role) AS role, min(first_seen) AS first_seen, max(last_seen) AS last_seen "
             f"FROM {quote_ident(DEVICES_MEASUREMENT)} GROUP BY device"
         )
@@ -328,7 +326,8 @@ class InfluxStore(TelemetryStore):
                 if metrics
                 else f"{agg}(*)"
             )
-            q = f"SELECT {select} FROM /.*/{where} GROUP BY time({int(step_ns)}ns), device fill(none)"
+            group = f"GROUP BY time({int(step_ns)}ns), device fill(none)"
+            q = f"SELECT {select} FROM /.*/{where} {group}"
             prefix = "" if metrics else f"{agg}_"
         return _long_frame(_series(self._ql.run(q)), prefix)
 
@@ -336,8 +335,7 @@ class InfluxStore(TelemetryStore):
         self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None
     ) -> pd.DataFrame:
         """Newest value per (device, metric): one ``last()`` per field (a single-field selector
-        keeps
-        the point's own timestamp), all statements in one request."""
+        keeps the point's own timestamp), all statements in one request."""
         if (devices is not None and not devices) or (metrics is not None and not metrics):
             return empty_samples()
         self.connect()
@@ -353,7 +351,8 @@ class InfluxStore(TelemetryStore):
         where = self._where(devices)
         fields = sorted(by_field)
         q = ";".join(
-            f"SELECT last({quote_ident(f)}) AS value FROM {','.join(quote_ident(m) for m in by_field[f])}"
+            f"SELECT last({quote_ident(f)}) AS value FROM "
+            f"{','.join(quote_ident(m) for m in by_field[f])}"
             f"{where} GROUP BY device"
             for f in fields
         )
@@ -370,8 +369,8 @@ class InfluxStore(TelemetryStore):
 
     def prune(self, older_than_ns: int) -> int:
         """Delete samples older than the cut-off (device metadata and alert copies stay). Usually
-        the retention policy
-        does this already; returns -1 because InfluxDB does not say how many points went."""
+        the retention policy does this already; returns -1 because InfluxDB does not say how many
+        points went."""
         self.connect()
         measurements = [
             m

@@ -7,17 +7,18 @@ and tell the operator (``StoreAuthError``)."""
 from __future__ import annotations
 
 import gzip
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 import orjson
 import urllib3.exceptions
-from influxdb_client import InfluxDBClient, WritePrecision
+from influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from minewatch.config.storage import InfluxSettings
+from minewatch.errors import ConfigError, InvalidInput
 from minewatch.store.base import StoreUnavailable
 
 
@@ -100,12 +101,15 @@ class V2Writer:
     """influxdb-client's synchronous write API with pre-formatted lines (gzip per settings).
 
     Synchronous rather than the reactivex batcher: the caller must know the batch is stored before
-    it
-    acknowledges MQTT messages, and strings through SYNCHRONOUS are ~6x faster (research §2.2).
+    it acknowledges MQTT messages, and pre-formatted strings through SYNCHRONOUS are ~6x faster than
+    the batcher's ``Point`` objects (measured on one core).
     """
 
     def __init__(self, settings: InfluxSettings) -> None:
+        if not settings.org:
+            raise ConfigError(["storage.influxdb.org: api v2 needs the organisation name"])
         self._settings = settings
+        self._org: str = settings.org
         self.client = InfluxDBClient(
             url=settings.url,
             token=settings.token() or "",
@@ -119,12 +123,12 @@ class V2Writer:
         try:
             self._api.write(
                 bucket=self._settings.bucket,
-                org=self._settings.org,
+                org=self._org,
                 record=list(lines),
-                write_precision=WritePrecision.NS,
+                # nanoseconds, as the lines carry them: influxdb-client's default precision
             )
         except ApiException as exc:
-            headers = exc.headers or {}
+            headers: Mapping[str, str] = exc.headers or {}
             raise HttpStatusError(
                 int(exc.status or 0),
                 _error_text(exc.body or exc.reason or b""),
@@ -138,7 +142,8 @@ class V2Writer:
 
 
 def http_client(settings: InfluxSettings) -> httpx.Client:
-    """The HTTP client for ``/query`` (both APIs) and ``/write`` (v1), with the right credentials."""
+    """The HTTP client for ``/query`` (both APIs) and ``/write`` (v1), with the right
+    credentials."""
     headers: dict[str, str] = {}
     auth: httpx.BasicAuth | None = None
     if settings.api == "v2":
@@ -200,10 +205,12 @@ class InfluxQL:
                     f"InfluxDB query: HTTP {resp.status_code}, not JSON: {chunk[:200]!r}"
                 ) from exc
             if "error" in body:
-                raise ValueError(f"InfluxDB rejected the query: {body['error']} (query: {q[:300]})")
+                raise InvalidInput(
+                    f"InfluxDB rejected the query: {body['error']} (query: {q[:300]})"
+                )
             for r in body.get("results", []):
                 if "error" in r:
-                    raise ValueError(
+                    raise InvalidInput(
                         f"InfluxDB rejected the query: {r['error']} (query: {q[:300]})"
                     )
                 merged = results.setdefault(r.get("statement_id", 0), {"series": []})

@@ -1,7 +1,6 @@
 """Start-up provisioning of InfluxDB: database/bucket, retention and (2.x) the DBRP mapping that
-lets
-InfluxQL on ``/query`` find the bucket. Each step only creates what is missing, so it is safe to run
-from every minewatch process at every start."""
+lets InfluxQL on ``/query`` find the bucket. Each step only creates what is missing, so it is safe
+to run from every minewatch process at every start."""
 
 from __future__ import annotations
 
@@ -44,7 +43,8 @@ def ensure_v1(ql: InfluxQL, settings: InfluxSettings, retention_days: int) -> No
             )
         _admin(
             ql,
-            f"CREATE RETENTION POLICY {quote_ident(rp)} ON {db} DURATION {retention_days}d REPLICATION 1",
+            f"CREATE RETENTION POLICY {quote_ident(rp)} ON {db} DURATION {retention_days}d "
+            "REPLICATION 1",
             settings,
         )
         log.info(
@@ -66,7 +66,8 @@ def _admin(ql: InfluxQL, statement: str, settings: InfluxSettings) -> None:
 
 
 def ensure_v2(client: InfluxDBClient, settings: InfluxSettings, retention_days: int) -> None:
-    """Bucket with an expiry of ``retention_days`` and a default DBRP mapping database/rp → bucket."""
+    """Bucket with an expiry of ``retention_days`` and a default DBRP mapping database/rp →
+    bucket."""
     try:
         orgs = client.organizations_api().find_organizations(org=settings.org)
         if not orgs:

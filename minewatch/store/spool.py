@@ -17,12 +17,14 @@ from pathlib import Path
 import orjson
 
 from minewatch.db import connect
+from minewatch.errors import InvalidInput
 from minewatch.sample import DeviceMeta, Sample, now_ns
 from minewatch.store.base import StoreUnavailable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,   -- AUTOINCREMENT: ids never reused, so order = age
+    -- AUTOINCREMENT: ids are never reused, so their order is the batches' age
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     spooled_ns INTEGER NOT NULL,
     samples    INTEGER NOT NULL,
     bytes      INTEGER NOT NULL,
@@ -32,15 +34,17 @@ CREATE TABLE IF NOT EXISTS batches (
 CREATE TABLE IF NOT EXISTS devices (                 -- device metadata waiting for the store
     device TEXT PRIMARY KEY, kind TEXT, model TEXT, zone TEXT, rack TEXT, role TEXT
 );
-CREATE TABLE IF NOT EXISTS quarantine (               -- batches the store refused for a reason other
-    id INTEGER PRIMARY KEY, spooled_ns INTEGER, samples INTEGER, bytes INTEGER,  -- than being down
+-- batches the store refused for a reason other than being down
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY, spooled_ns INTEGER, samples INTEGER, bytes INTEGER,
     error TEXT, payload BLOB
 );
 """
 
 
 class SpoolFull(StoreUnavailable):
-    """The spool reached its size bound: the caller must not acknowledge the data (MQTT keeps it)."""
+    """The spool reached its size bound: the caller must not acknowledge the data (MQTT keeps
+    it)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ def decode(payload: bytes) -> list[Sample]:
     try:
         rows = orjson.loads(zlib.decompress(payload))
     except (zlib.error, orjson.JSONDecodeError) as exc:
-        raise ValueError(f"corrupt spool payload: {exc}") from exc
+        raise InvalidInput(f"corrupt spool payload: {exc}") from exc
     return [
         Sample(int(ts), dev, met, float("nan") if val is None else float(val))
         for ts, dev, met, val in rows
@@ -83,14 +87,14 @@ class Spool:
     def _used_bytes(self) -> int:
         return int(
             self._conn.execute(
-                "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM batches) + (SELECT COALESCE(SUM(bytes), 0) FROM quarantine)"
+                "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM batches) + (SELECT "
+                "COALESCE(SUM(bytes), 0) FROM quarantine)"
             ).fetchone()[0]
         )
 
     def append(self, samples: list[Sample] | tuple[Sample, ...]) -> int:
         """Durably add one batch; returns its size. Raises SpoolFull past the bound,
-        StoreUnavailable
-        when the disk refuses."""
+        StoreUnavailable when the disk refuses."""
         payload = encode(samples)
         with self._lock:
             try:
@@ -99,11 +103,13 @@ class Spool:
                     used = self._used_bytes()
                     if used + len(payload) > self.max_bytes:
                         raise SpoolFull(
-                            f"spool {self.path} is full ({used / 1e6:.1f} of {self.max_bytes / 1e6:.1f} "
+                            f"spool {self.path} is full ({used / 1e6:.1f} of "
+                            f"{self.max_bytes / 1e6:.1f} "
                             f"MB): a batch of {len(samples)} samples was NOT stored"
                         )
                     self._conn.execute(
-                        "INSERT INTO batches (spooled_ns, samples, bytes, payload) VALUES (?, ?, ?, ?)",
+                        "INSERT INTO batches (spooled_ns, samples, bytes, payload) VALUES (?, ?, "
+                        "?, ?)",
                         (now_ns(), len(samples), len(payload), payload),
                     )
                     self._conn.execute("COMMIT")
@@ -116,8 +122,7 @@ class Spool:
 
     def oldest(self, max_samples: int) -> list[SpooledBatch]:
         """The oldest batches, up to ``max_samples`` in total (at least one batch). A batch whose
-        payload
-        fails its checksum is moved to quarantine instead."""
+        payload fails its checksum is moved to quarantine instead."""
         picked: list[tuple[int, int]] = []
         total = 0
         with self._lock:
@@ -167,7 +172,8 @@ class Spool:
         with self._lock:
             try:
                 self._conn.executemany(
-                    "INSERT OR REPLACE INTO devices (device, kind, model, zone, rack, role) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO devices (device, kind, model, zone, rack, role) VALUES "
+                    "(?, ?, ?, ?, ?, ?)",
                     [(m.device, m.kind, m.model, m.zone, m.rack, m.role) for m in metas],
                 )
             except sqlite3.Error as exc:
@@ -184,7 +190,8 @@ class Spool:
         """Forget metadata once stored, unless it was replaced meanwhile."""
         with self._lock:
             self._conn.executemany(
-                "DELETE FROM devices WHERE device = ? AND kind = ? AND model = ? AND zone = ? AND rack = ? AND role = ?",
+                "DELETE FROM devices WHERE device = ? AND kind = ? AND model = ? AND zone = ? AND "
+                "rack = ? AND role = ?",
                 [(m.device, m.kind, m.model, m.zone, m.rack, m.role) for m in metas],
             )
 

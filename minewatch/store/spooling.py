@@ -1,13 +1,11 @@
 """Store-and-forward in front of any backend: an outage of the store loses nothing.
 
 ``write`` tries the backend; if it raises ``StoreUnavailable`` the batch goes to the on-disk spool
-and
-``write`` returns (so the MQTT collector may acknowledge). After a failure, writes go straight to
-the
-spool until the replayer, which sends the oldest batches first, gets one through: a dead server does
-not cost every write a timeout. When the spool is full, ``write`` raises ``SpoolFull`` and says so
-in
-the log, a counter and ``stats()`` — the broker then keeps the un-acknowledged messages.
+and ``write`` returns (so the MQTT collector may acknowledge). After a failure, writes go straight
+to the spool until the replayer, which sends the oldest batches first, gets one through: a dead
+server does not cost every write a timeout. When the spool is full, ``write`` raises ``SpoolFull``
+and says so in the log, a counter and ``stats()`` — the broker then keeps the un-acknowledged
+messages.
 """
 
 from __future__ import annotations
@@ -27,7 +25,8 @@ from minewatch.store.spool import Spool, SpoolFull
 
 log = logging.getLogger(__name__)
 
-#: Samples sent per replay request: large batches catch up fastest (research §2.3: 5-10k lines).
+#: Samples sent per replay request: large batches catch up fastest (InfluxDB's write best
+#: practices suggest about 5,000 lines per request; a line carries several samples).
 REPLAY_SAMPLES = 20_000
 #: A batch the backend refuses this many times for a reason other than being down is quarantined.
 MAX_ATTEMPTS = 5
@@ -128,8 +127,7 @@ class SpoolingStore(TelemetryStore):
 
     def _finite(self, samples: Sequence[Sample]) -> Sequence[Sample]:
         """NaN/inf are never stored (SQLite refuses NaN, line protocol has neither); dropping them
-        here,
-        counted, keeps one bad value from blocking its whole batch in the spool forever."""
+        here, counted, keeps one bad value from blocking its whole batch in the spool forever."""
         if all(map(math.isfinite, (s.value for s in samples))):
             return samples
         kept = [s for s in samples if math.isfinite(s.value)]

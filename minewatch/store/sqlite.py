@@ -1,4 +1,5 @@
-"""SQLite backend of the telemetry store: the embedded default, zero set-up, safe across processes."""
+"""SQLite backend of the telemetry store: the embedded default, zero set-up, safe across
+processes."""
 
 from __future__ import annotations
 
@@ -61,11 +62,10 @@ _SQL_AGG = {"mean": "AVG", "min": "MIN", "max": "MAX", "sum": "SUM", "count": "C
 @dataclass(frozen=True)
 class _SeriesIndex:
     """Every series known to this process, indexed by series id: its device and metric as codes into
-    sorted
-    category lists, and its rank in (device, metric) order (-1 for ids not in use). Immutable, so a
-    reader
-    keeps a consistent copy while another thread refreshes. Series are only ever added (ids grow and
-    never change meaning), so a refresh reads just the rows past ``max_id``."""
+    sorted category lists, and its rank in (device, metric) order (-1 for ids not in use).
+    Immutable, so a reader keeps a consistent copy while another thread refreshes. Series are only
+    ever added (ids grow and never change meaning), so a refresh reads just the rows past
+    ``max_id``."""
 
     max_id: int = 0
     device: np.ndarray = field(default_factory=lambda: np.empty(1, dtype=object))
@@ -111,7 +111,7 @@ class _SeriesIndex:
         ):
             if wanted is not None:
                 mask &= np.isin(
-                    code, cats.get_indexer(list(wanted))
+                    code, cats.get_indexer(pd.Index(list(wanted)))
                 )  # unknown names → -1, only unused ids have it
         return np.flatnonzero(mask).tolist()
 
@@ -206,7 +206,8 @@ class SqliteStore(TelemetryStore):
                 )
                 conn.executemany(
                     "INSERT INTO latest (series_id, ts, value) VALUES (?, ?, ?) "
-                    "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value "
+                    "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = "
+                    "excluded.value "
                     "WHERE excluded.ts >= latest.ts",
                     rows,
                 )
@@ -217,8 +218,10 @@ class SqliteStore(TelemetryStore):
                 conn.executemany(
                     "INSERT INTO devices (device, first_seen, last_seen) VALUES (?, ?, ?) "
                     "ON CONFLICT (device) DO UPDATE SET "
-                    "first_seen = MIN(COALESCE(devices.first_seen, excluded.first_seen), excluded.first_seen), "
-                    "last_seen = MAX(COALESCE(devices.last_seen, excluded.last_seen), excluded.last_seen)",
+                    "first_seen = MIN(COALESCE(devices.first_seen, excluded.first_seen), "
+                    "excluded.first_seen), "
+                    "last_seen = MAX(COALESCE(devices.last_seen, excluded.last_seen), "
+                    "excluded.last_seen)",
                     [(d, lo, hi) for d, (lo, hi) in seen.items()],
                 )
                 conn.execute("COMMIT")
@@ -234,7 +237,8 @@ class SqliteStore(TelemetryStore):
             return
         with self._write_lock:
             self._conn().executemany(
-                "INSERT INTO devices (device, kind, model, zone, rack, role) VALUES (?, ?, ?, ?, ?, ?) "
+                "INSERT INTO devices (device, kind, model, zone, rack, role) VALUES (?, ?, ?, ?, "
+                "?, ?) "
                 "ON CONFLICT (device) DO UPDATE SET kind = excluded.kind, model = excluded.model, "
                 "zone = excluded.zone, rack = excluded.rack, role = excluded.role",
                 rows,
@@ -250,8 +254,7 @@ class SqliteStore(TelemetryStore):
         self, devices: Sequence[str] | None, metrics: Sequence[str] | None
     ) -> tuple[_SeriesIndex, str, list[object]] | None:
         """The series a read covers, as a SQL condition on ``series_id`` (pushed down, no join), or
-        ``None``
-        when the filters match no series at all."""
+        ``None`` when the filters match no series at all."""
         index = self._index.current(self._conn())
         if devices is None and metrics is None:
             return (
@@ -320,8 +323,7 @@ class SqliteStore(TelemetryStore):
         column-wise.
 
         A stable sort on each series' (device, metric) rank turns series-id order into the
-        contract's
-        device, metric, ts order without comparing strings per row."""
+        contract's device, metric, ts order without comparing strings per row."""
         if not rows:
             return empty_samples()
         n = len(rows)

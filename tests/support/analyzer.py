@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from minewatch.alerting import AlertTransition
 from minewatch.analyzer.profile import ComplianceProfile, validate_profile
 from minewatch.config.facility import FacilityConfig
 from minewatch.configfile import validate
@@ -76,9 +77,7 @@ def fill_store(
         v = r["value"]
         if v in ("", None) or (isinstance(v, float) and np.isnan(v)) or str(v).lower() == "nan":
             continue
-        samples.append(
-            Sample(t0 + int(round(float(r["ts"]) * S)), r["device"], r["metric"], float(v))
-        )
+        samples.append(Sample(t0 + round(float(r["ts"]) * S), r["device"], r["metric"], float(v)))
     store.write(samples)
 
 
@@ -139,9 +138,10 @@ def load_cases() -> list[Case]:
     return out
 
 
-def simple(transitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Transition payloads reduced to what golden files state: rule, subject, seconds after T0,
-    from, to."""
+def simple(transitions: list[AlertTransition] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Transitions (typed, or replayed as dicts) reduced to what golden files state: rule, subject,
+    seconds after T0, from, to."""
+    rows = [t.to_json() if isinstance(t, AlertTransition) else t for t in transitions]
     return [
         {
             "rule": t["rule_id"],
@@ -150,7 +150,7 @@ def simple(transitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "from": t["from_state"],
             "to": t["to_state"],
         }
-        for t in transitions
+        for t in rows
     ]
 
 
@@ -159,7 +159,7 @@ def site_with_history(tmp_path: Path):
 
     meter-1 (revenue meter): 60 kW, 120 kW from 30 to 50 min (licence 100 kW), 15 kW from 63 min
     during a
-    20 kW curtailment order (60–90 min, 300 s to respond). rig-1 (registered) runs hot (100 °C,
+    20 kW curtailment order (60-90 min, 300 s to respond). rig-1 (registered) runs hot (100 °C,
     limit 95)
     from 100 to 105 min; rig-2 runs but is not registered; rig-9 is registered and never seen.
     """

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from minewatch.analyzer.state import AlertStore
 from minewatch.api.app import create_app
 from minewatch.api.auth import TokenTable
 from minewatch.api.server import ApiServer
@@ -111,7 +112,7 @@ def fill_known_facility(
     return KnownFacility(cfg, store, rigs, "meter-main")
 
 
-def make_client(fac: KnownFacility, **kwargs: object) -> TestClient:
+def make_client(fac: KnownFacility, **kwargs: Any) -> TestClient:
     app = create_app(
         fac.cfg,
         fac.store,
@@ -119,12 +120,12 @@ def make_client(fac: KnownFacility, **kwargs: object) -> TestClient:
         profiles={"test-rig": rig_profile()},
         clock=lambda: NOW_NS,
         **kwargs,
-    )  # type: ignore[arg-type]
+    )
     return TestClient(app)
 
 
 def serve_known(
-    fac: KnownFacility, alert_store: object | None = None, **kwargs: object
+    fac: KnownFacility, alert_store: AlertStore | None = None, **kwargs: Any
 ) -> ApiServer:
     """The known facility behind a real uvicorn server on a free port, pushing live updates twice a
     second."""
@@ -132,11 +133,11 @@ def serve_known(
         fac.cfg,
         fac.store,
         alert_store,
-        tokens=TokenTable.parse(TOKENS_ENV, "test tokens"),  # type: ignore[arg-type]
+        tokens=TokenTable.parse(TOKENS_ENV, "test tokens"),
         profiles={"test-rig": rig_profile()},
         live_interval_s=0.5,
         **kwargs,
-    )  # type: ignore[arg-type]
+    )
     server = ApiServer(app, "127.0.0.1", free_port())
     server.start()
     return server

@@ -115,7 +115,8 @@ bind-address = "127.0.0.1:{rpc_port}"
         httpx.post(
             server.url + "/query",
             data={
-                "q": f"CREATE USER {ADMIN_USER} WITH PASSWORD '{ADMIN_PASSWORD}' WITH ALL PRIVILEGES"
+                "q": f"CREATE USER {ADMIN_USER} WITH PASSWORD '{ADMIN_PASSWORD}' "
+                "WITH ALL PRIVILEGES"
             },
         ).raise_for_status()
     return server

@@ -27,7 +27,7 @@ class StubRig:
 
 @dataclass
 class StubFacility:
-    """The attributes of ``SimFacility`` the Modbus and miner-API simulators read (contracts.md)."""
+    """The attributes of ``SimFacility`` the Modbus and miner-API simulators read ."""
 
     rigs: list[StubRig] = field(default_factory=list)
     ambient_temp_c: float = 27.5
@@ -66,7 +66,8 @@ def device_for(
 
 
 class RawRegisterServer:
-    """A pymodbus server serving fixed words/bits as given (no codec involved), with a request log."""
+    """A pymodbus server serving fixed words/bits as given (no codec involved), with a request
+    log."""
 
     def __init__(
         self,

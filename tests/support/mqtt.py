@@ -22,7 +22,8 @@ DEMO = Path(__file__).parents[2] / "examples" / "demo" / "facility.yaml"
 
 
 def facility_file(tmp_path: Path, port: int, n_rigs: int = 20, **mqtt_over: Any) -> Path:
-    """The demo facility, with its MQTT settings aimed at the test broker and a ``n_rigs`` registry."""
+    """The demo facility, with its MQTT settings aimed at the test broker and a ``n_rigs``
+    registry."""
     data = yaml.safe_load(DEMO.read_text())
     data["mqtt"].update(
         {"port": port, "client_id": f"test-collector-{port}", "batch_wait_ms": 50, **mqtt_over}

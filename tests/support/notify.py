@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi import FastAPI, Request
 
+from minewatch.alerting import AlertTransition
 from minewatch.config.facility import FacilityConfig
 from minewatch.events import Event
 from minewatch.ledger import Head
@@ -338,7 +339,8 @@ def transition(
     started_at_ns: int | None = None,
     at_ns: int | None = None,
 ) -> Event:
-    """An ``alert.transition`` event as the analyzer publishes it (contracts.md)."""
+    """An ``alert.transition`` event as the analyzer publishes it
+    (``minewatch.alerting.AlertTransition``)."""
     now = at_ns or time.time_ns()
     aid = alert_id if alert_id is not None else next(_ALERT_IDS)
     return Event(
@@ -387,7 +389,7 @@ def sample_breach(tmp_path: Path, head: Head = HEAD) -> RegulatorMessage:
     return breach_message(
         cfg,
         "breach_opened",
-        ev.payload,
+        AlertTransition.parse(ev.payload),
         occurred_ns=ev.at_ns,
         now_ns=time.time_ns(),
         head=head,
@@ -397,7 +399,8 @@ def sample_breach(tmp_path: Path, head: Head = HEAD) -> RegulatorMessage:
 
 @contextmanager
 def running(n: Notifier) -> Iterator[Notifier]:
-    """The notifier started for the block and stopped (threads joined) after it, whatever happens."""
+    """The notifier started for the block and stopped (threads joined) after it, whatever
+    happens."""
     n.start()
     try:
         yield n
@@ -406,7 +409,8 @@ def running(n: Notifier) -> Iterator[Notifier]:
 
 
 def fire_alarm_profile(source: str = "NFPA 72 (fire alarm signal)") -> Any:
-    """A compliance profile with one regulator-notifiable rule: FS-01, any fire panel's alarm input."""
+    """A compliance profile with one regulator-notifiable rule: FS-01, any fire panel's alarm
+    input."""
     from minewatch.analyzer.profile import validate_profile
 
     rule = {

@@ -1,4 +1,5 @@
-"""Polling for a condition with a deadline: the one way tests wait for real servers and processes."""
+"""Polling for a condition with a deadline: the one way tests wait for real servers and
+processes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 def wait_for(
     cond: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition", poll_s: float = 0.05
 ) -> Any:
-    """Return ``cond()``'s first truthy value; fail the test, naming ``what``, after ``timeout_s``."""
+    """Return ``cond()``'s first truthy value; fail the test, naming ``what``, after
+    ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = cond()

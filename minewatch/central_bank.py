@@ -1,11 +1,14 @@
-"""The demo's central bank: the reference receiver (``minewatch.notifier.receiver``) on a loopback
-port.
+"""The demo's central bank: the reference receiver (``minewatch.notifier.receiver``) served on a
+loopback port by the api's server.
 
 ``minewatch demo`` gives the facility a fresh Ed25519 signing key, registers its public key with
-this
-receiver (a copy in the receiver's own key folder, as a regulator would hold it) and points
+this receiver (a copy in the receiver's own key folder, as a regulator would hold it) and points
 ``notify.central_bank`` here, so a regulator-notifiable breach in the demo travels the real path:
 ledgered, queued, signed, delivered, verified and stored exactly once (docs/regulator-api.md).
+
+It joins the notifier's receiver, the api's server and the simulator's port picker, so it is wiring
+and lives in the composition root beside ``runtime``, not in the simulator (which then imports
+neither api nor notifier).
 """
 
 from __future__ import annotations
@@ -49,10 +52,8 @@ class SimCentralBank:
 
     def settings(self, current: CentralBankSettings) -> CentralBankSettings:
         """The facility's ``notify.central_bank`` section, pointed at this receiver. No daily
-        report: the
-        demo facility did not exist yesterday, and building an empty day's report at start would
-        only delay
-        the first breach behind it (messages are delivered in order)."""
+        report: the demo facility did not exist yesterday, and building an empty day's report at
+        start would only delay the first breach behind it (messages are delivered in order)."""
         return current.model_copy(
             update={
                 "enabled": True,

@@ -1,0 +1,165 @@
+"""A batch of MQTT messages on its way to the store: decoded into samples, written, acknowledged.
+
+Decoding and writing are separate steps run by separate threads (see ``minewatch.collector.mqtt``),
+so each lives in its own class: ``BatchDecoder`` turns messages into samples and device metadata,
+``BatchWriter`` writes them, retrying while the store is down, and only then acknowledges.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from minewatch.collector.decode import Decoded, PayloadDecoder, Reject
+from minewatch.collector.mqtt_intake import Inbound
+from minewatch.collector.registry_watch import RegistryWatcher
+from minewatch.collector.rejects import RejectTracker
+from minewatch.counters import Counters
+from minewatch.errors import StoreUnavailable
+from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
+from minewatch.store import TelemetryStore
+
+log = logging.getLogger("minewatch.collector.mqtt")
+
+#: Role of a device when its group names none: compliance rules select devices by role.
+ROLE_BY_KIND = {
+    "asic_miner": "rig",
+    "env_sensor": "hall_sensor",
+    "pdu": "rack_pdu",
+    "cooling": "cooling",
+    "fire_panel": "fire_panel",
+}
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A decoded batch waiting to be written and acknowledged."""
+
+    batch: list[Inbound]
+    samples: list[Sample]
+    metas: list[DeviceMeta]
+
+
+class BatchDecoder:
+    """Decodes batches; records each device's metadata (zone, rack, model, role) once, and again
+    after its registry entry changed."""
+
+    def __init__(
+        self,
+        decoder: PayloadDecoder,
+        registry: RegistryWatcher,
+        rejects: RejectTracker,
+        counters: Counters,
+    ) -> None:
+        self.decoder = decoder
+        self.registry = registry
+        #: Devices whose metadata is in the store (updated by the writer once it is written).
+        self.known: set[str] = set()
+        self._rejects = rejects
+        self._counters = counters
+
+    def prepare(self, batch: list[Inbound]) -> Prepared:
+        changed = self.registry.reload_if_changed()
+        if changed:
+            self.decoder.registry = self.registry.registry
+            self.known -= changed  # their metadata is recorded again on the next message
+        samples: list[Sample] = []
+        metas: dict[str, DeviceMeta] = {}
+        self._counters.inc("received", len(batch))
+        for item in batch:
+            decoded = self._decode(item)
+            if decoded is None:
+                continue
+            samples.extend(decoded.samples)
+            if decoded.samples and decoded.device not in self.known and decoded.profile:
+                metas[decoded.device] = self._meta(decoded)
+        return Prepared(batch, samples, list(metas.values()))
+
+    def _decode(self, item: Inbound) -> Decoded | None:
+        try:
+            decoded = self.decoder.decode(item.topic, item.payload, item.received_ns)
+        except Exception as exc:
+            # a decoder bug: acknowledge (redelivery would fail the same way), keep the bytes
+            log.exception("decoding a message on %s failed", item.topic)
+            reject = Reject("internal_error", "", "", f"{type(exc).__name__}: {exc}")
+            self._rejects.record(reject, item.topic)
+            self._rejects.keep_raw(reject, item.topic, item.payload, item.received_ns)
+            return None
+        for r in decoded.rejects:
+            self._rejects.record(r, item.topic)
+        if decoded.unparseable:
+            self._rejects.keep_raw(decoded.rejects[0], item.topic, item.payload, item.received_ns)
+        return decoded
+
+    def _meta(self, decoded: Decoded) -> DeviceMeta:
+        profile = decoded.profile
+        assert profile is not None
+        entry = self.registry.registry.get(decoded.device)
+        role = (decoded.group.role if decoded.group else None) or ROLE_BY_KIND.get(
+            profile.kind.value, ""
+        )
+        return DeviceMeta(
+            decoded.device,
+            kind=profile.kind.value,
+            model=profile.id,
+            zone=entry.zone if entry else "",
+            rack=entry.rack if entry else "",
+            role=role,
+        )
+
+
+class BatchWriter:
+    """Writes a prepared batch, then acknowledges it through ``ack``; a batch that is not durably
+    written is never acknowledged, so the broker redelivers it after a crash or an outage."""
+
+    def __init__(
+        self,
+        store: TelemetryStore,
+        ack: Callable[[Sequence[Inbound]], int],
+        counters: Counters,
+        stopping: threading.Event,
+    ) -> None:
+        self.store = store
+        self.lag_s: float | None = None
+        self.last_write_ns: int | None = None
+        self._ack = ack
+        self._counters = counters
+        self._stopping = stopping
+
+    def commit(self, item: Prepared) -> bool:
+        """Write, then ack. False when the store could not take the batch before stop()."""
+        if not self._write(item.samples, item.metas):
+            return False
+        self._counters.inc("batches")
+        self._counters.inc("stored_samples", len(item.samples))
+        if item.samples:
+            self.last_write_ns = now_ns()
+            self.lag_s = (self.last_write_ns - max(s.ts for s in item.samples)) / NS_PER_S
+        self._counters.inc("acked", self._ack(item.batch))
+        return True
+
+    def _write(self, samples: list[Sample], metas: list[DeviceMeta]) -> bool:
+        delay = 0.2
+        while True:
+            try:
+                if metas:
+                    self.store.upsert_devices(metas)
+                self.store.write(samples)
+                return True
+            except StoreUnavailable as exc:
+                self._counters.inc("store_errors")
+                log.warning(
+                    "store unavailable, retrying in %.1f s (messages stay unacknowledged): %s",
+                    delay,
+                    exc,
+                )
+            except Exception:
+                self._counters.inc("store_errors")
+                log.exception(
+                    "store write failed, retrying in %.1f s (messages stay unacknowledged)", delay
+                )
+            if self._stopping.wait(delay):
+                return False
+            delay = min(delay * 2, 30.0)
