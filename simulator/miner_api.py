@@ -153,7 +153,7 @@ class SimMiner:
             }
         if command == "stats":
             return replay.antminer_stats(
-                self.model, c["ghs"], c["chip"], c["board"], _fans(self.rig), c["elapsed"]
+                self.model, c["ghs"], c["chip"], c["board"], _fans(self.rig), int(c["elapsed"])
             )
         return None
 
@@ -253,7 +253,7 @@ class SimMiner:
                 ),
                 int(getattr(self.rig, "error_code", 0) or 0),
                 self.mac,
-                c["elapsed"],
+                int(c["elapsed"]),
             )
         if command == "devs":
             return {

@@ -165,10 +165,10 @@ async def test_overheating_capture_fires_the_chip_temperature_rule(tmp_path) -> 
             fired += [
                 t
                 for t in analyzer.evaluate_once(ts + 10**9)
-                if (t["rule_id"], t["to_state"]) == ("TH-05", "firing")
+                if (t.rule_id, t.to_state) == ("TH-05", "firing")
             ]
-    assert poller.profile is not None and poller.profile.id == "antminer-x17-x19"
-    assert [t["subject"] for t in fired] == ["S19P-1"]
+    assert poller.profile is not None and poller.profile.id == "antminer-s19"
+    assert [t.subject for t in fired] == ["S19P-1"]
 
 
 async def test_identification_refusals_are_not_counted_as_bad_replies(tmp_path) -> None:  # type: ignore[no-untyped-def]

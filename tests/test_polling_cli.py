@@ -56,7 +56,7 @@ def test_miner_probe_identifies_a_real_capture_and_prints_units() -> None:
         as_text = CliRunner().invoke(app, ["miner", "probe", address])
     assert as_json.exit_code == 0, as_json.output
     got = json.loads(as_json.output)
-    assert got["read"] and got["profile"] == "antminer-x17-x19" and got["generic_limits"]
+    assert got["read"] and got["profile"] == "antminer-s19" and got["generic_limits"]
     assert got["model"] == "Antminer S19" and got["state"] == "up"
     assert got["metrics"]["chip_temp_c"] == {"value": 97.0, "unit": "°C"}
     assert got["labels"]["pool_url"] == "stratum+tcp://aaa.com:9999#xnsub"

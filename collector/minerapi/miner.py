@@ -110,9 +110,10 @@ def identify(
 ) -> Identity:
     """Match replies against every profile's identity paths and ``match`` patterns. When several
     match, the one matching on more keys wins (``firmware`` telling LuxOS from stock on the same
-    model), then an exact model profile over a generic family one, then the first id."""
+    model), then an exact model profile over a generic family one, then a rated model (a model
+    table row) over its bare family, then the first id."""
     best = Identity(host, port)
-    winner: tuple[tuple[int, bool], Identity] | None = None
+    winner: tuple[tuple[int, bool, bool], Identity] | None = None
     for pid in sorted(profiles):
         api = profiles[pid].miner_api
         if api is None:
@@ -123,7 +124,7 @@ def identify(
             if found and found[0] not in (None, ""):
                 values[key] = str(found[0])
         if all(re.search(pat, values.get(key, "")) for key, pat in api.match.items()):
-            rank = (len(api.match), not api.generic)
+            rank = (len(api.match), not api.generic, bool(profiles[pid].rated))
             if winner is None or rank > winner[0]:
                 winner = (rank, Identity(host, port, values, pid, api.dialect))
         elif len(values) > len(best.values):
