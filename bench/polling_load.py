@@ -6,8 +6,11 @@ the same reads done by the thinnest possible loop (one persistent pymodbus clien
 the planned blocks, raw TCP exchanges with the miners, no decoding, no store). The figures printed
 are completed and missed polls, late starts, and CPU per poll against that baseline.
 
+With ``--pyasic-seconds N`` it then runs pyasic (``get_miner`` once, ``get_data()`` every 30 s) on
+the same miners, served on 4028, and prints its CPU per poll and what it read beside the poller's.
+
 Usage: python bench/polling_load.py [--modbus 300] [--miners 3000] [--seconds 45]
-[--baseline-seconds 20]
+[--baseline-seconds 20] [--pyasic-seconds 40]
 """
 
 from __future__ import annotations
@@ -211,8 +214,61 @@ def _collector_run(
     return out
 
 
+async def _pyasic_run(miners: list[dict], seconds: float) -> dict:
+    """pyasic (UpstreamData/pyasic) doing the same job: identify each miner once (``get_miner``),
+    then ``get_data()`` on the same 30 s schedule, at most 256 miners in flight."""
+    import warnings
+
+    import pyasic
+
+    warnings.simplefilter("ignore")
+    sem = asyncio.Semaphore(256)
+    cpu0, t0 = _cpu_s(), time.monotonic()
+
+    async def identify(host: str):  # type: ignore[no-untyped-def]
+        async with sem:
+            return await pyasic.get_miner(host)
+
+    found = await asyncio.gather(*(identify(t["host"]) for t in miners), return_exceptions=True)
+    ident_cpu, ident_wall = _cpu_s() - cpu0, time.monotonic() - t0
+    stop_at = time.monotonic() + seconds
+    done = {"polls": 0, "failed": 0, "hashrate": 0, "chip_temp": 0, "board_temp": 0, "fans": 0}
+
+    async def loop(miner, offset: float) -> None:  # type: ignore[no-untyped-def]
+        nxt = time.monotonic() + offset
+        while nxt < stop_at:
+            await asyncio.sleep(max(0.0, nxt - time.monotonic()))
+            try:
+                async with sem:
+                    d = await asyncio.wait_for(miner.get_data(), 5.0)
+            except Exception:  # pyasic raises many kinds; each is one failed poll
+                done["failed"] += 1
+            else:
+                done["polls"] += 1
+                done["hashrate"] += d.hashrate is not None
+                done["chip_temp"] += any(h.chip_temp is not None for h in d.hashboards)
+                done["board_temp"] += any(h.temp is not None for h in d.hashboards)
+                done["fans"] += any(f.speed for f in d.fans)
+            nxt += 30.0
+
+    cpu1, t1 = _cpu_s(), time.monotonic()
+    live = [(m, t) for m, t in zip(found, miners, strict=True) if m is not None]
+    live = [(m, t) for m, t in live if not isinstance(m, BaseException)]
+    await asyncio.gather(*(loop(m, phase(t["host"], 30.0, 1.0)) for m, t in live))
+    return {
+        "identified": len(live),
+        "ident_cpu_s": ident_cpu,
+        "ident_wall_s": ident_wall,
+        "cpu_s": _cpu_s() - cpu1,
+        "wall_s": time.monotonic() - t1,
+        "classes": sorted({type(m).__name__ for m, _ in live}),
+        **done,
+    }
+
+
 def _scheduled(names: list[str], interval_s: float, wall_s: float) -> int:
-    """Polls the schedule asks for in ``wall_s``: each device's slots after its phase (jitter 1.0)."""
+    """Polls the schedule asks for in ``wall_s``: each device's slots after its phase (jitter
+    1.0)."""
     return sum(
         int((wall_s - phase(n, interval_s, 1.0)) // interval_s) + 1
         for n in names
@@ -226,6 +282,12 @@ def main() -> None:
     ap.add_argument("--miners", type=int, default=3000)
     ap.add_argument("--seconds", type=float, default=45.0)
     ap.add_argument("--baseline-seconds", type=float, default=20.0)
+    ap.add_argument(
+        "--pyasic-seconds",
+        type=float,
+        default=0.0,
+        help="Also run pyasic's get_data on the same miners for this long (miners then on 4028)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -238,6 +300,8 @@ def main() -> None:
 
     n_ports = (args.modbus + 9) // 10
     modbus_ports, miner_port = [port() for _ in range(n_ports)], port()
+    if args.pyasic_seconds:
+        miner_port = 4028  # pyasic reaches the miner API on 4028 only
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
     child = ctx.Process(
@@ -251,8 +315,9 @@ def main() -> None:
     profiles = load_profiles()
     modbus, miners = _targets(args.modbus, args.miners, miner_port, modbus_ports)
     print(
-        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the run (other processes "
-        f"compete for the cores); {args.modbus} Modbus devices at 1 s on {n_ports} gateway ports, "
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the run "
+        f"(other processes compete for the cores); {args.modbus} Modbus devices at 1 s "
+        f"on {n_ports} gateway ports, "
         f"{args.miners} miners at 30 s; devices served by a separate process"
     )
     try:
@@ -262,6 +327,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             run = _collector_run(modbus, miners, args.seconds, profiles, Path(d))
         c2 = _proc_cpu_s(child.pid)
+        pya = asyncio.run(_pyasic_run(miners, args.pyasic_seconds)) if args.pyasic_seconds else None
     finally:
         stop.set()
         child.join(30)
@@ -275,25 +341,41 @@ def main() -> None:
     base_ms = 1000 * base["cpu_s"] / max(1, base_polls)
     run_ms = 1000 * run["cpu_s"] / max(1, run_polls)
     print(
-        f"\nbaseline ({base['wall_s']:.0f} s): {base['modbus']} Modbus polls, {base['miner']} miner polls, "
-        f"CPU {100 * base['cpu_s'] / base['wall_s']:.0f} % of one core, {base_ms:.2f} ms CPU per poll "
+        f"\nbaseline ({base['wall_s']:.0f} s): {base['modbus']} Modbus polls, "
+        f"{base['miner']} miner polls, "
+        f"CPU {100 * base['cpu_s'] / base['wall_s']:.0f} % of one core, "
+        f"{base_ms:.2f} ms CPU per poll "
         f"(device simulator process: {100 * (c1 - c0) / base['wall_s']:.0f} %)"
     )
     print(
-        f"collector ({run['wall_s']:.0f} s): Modbus polls {polls.get('modbus', 0)} of {exp_mb} scheduled, "
-        f"missed {missed.get('modbus', 0)}, late {late.get('modbus', 0)}; miner polls {polls.get('miner', 0)} of "
+        f"collector ({run['wall_s']:.0f} s): Modbus polls {polls.get('modbus', 0)} "
+        f"of {exp_mb} scheduled, missed {missed.get('modbus', 0)}, late {late.get('modbus', 0)}; "
+        f"miner polls {polls.get('miner', 0)} of "
         f"{exp_mi}, missed {missed.get('miner', 0)}, late {late.get('miner', 0)}"
     )
     print(
-        f"  devices up: Modbus {st['modbus_devices_up']}/{st['modbus_devices']}, miners {st['miners_up']}/{st['miners']}; "
-        f"samples written {st.get('written_total', 0)} ({st.get('written_total', 0) / run['wall_s']:.0f}/s); "
+        f"  devices up: Modbus {st['modbus_devices_up']}/{st['modbus_devices']}, "
+        f"miners {st['miners_up']}/{st['miners']} ({st['miners_degraded']} degraded); "
+        f"samples written {st.get('written_total', 0)} "
+        f"({st.get('written_total', 0) / run['wall_s']:.0f}/s); "
         f"errors {st.get('modbus_errors_total', {})} {st.get('miner_errors_total', {})}"
     )
     print(
-        f"  CPU {100 * run['cpu_s'] / run['wall_s']:.0f} % of one core, {run_ms:.2f} ms CPU per poll "
-        f"= {run_ms / base_ms:.2f}x the baseline (decode, mapping, batching and SQLite writes included); "
+        f"  CPU {100 * run['cpu_s'] / run['wall_s']:.0f} % of one core, "
+        f"{run_ms:.2f} ms CPU per poll = {run_ms / base_ms:.2f}x the baseline "
+        f"(decode, mapping, batching and SQLite writes included); "
         f"device simulator process: {100 * (c2 - c1) / run['wall_s']:.0f} %"
     )
+    if pya is not None:
+        pya_ms = 1000 * pya["cpu_s"] / max(1, pya["polls"] + pya["failed"])
+        print(
+            f"pyasic: identified {pya['identified']}/{len(miners)} miners in "
+            f"{pya['ident_wall_s']:.0f} s ({pya['ident_cpu_s']:.1f} s CPU) as {pya['classes']}; "
+            f"get_data ({pya['wall_s']:.0f} s): {pya['polls']} polls, {pya['failed']} failed, "
+            f"{pya_ms:.2f} ms CPU per poll = {pya_ms / max(run_ms, 1e-9):.2f}x the collector; "
+            f"polls with hashrate {pya['hashrate']}, chip temp {pya['chip_temp']}, "
+            f"board temp {pya['board_temp']}, fans {pya['fans']}"
+        )
     print(f"load average after the run: {os.getloadavg()[0]:.1f}")
 
 

@@ -10,8 +10,9 @@ host→serial list is used to identify it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from pymodbus.client import AsyncModbusTcpClient
@@ -37,6 +38,7 @@ class Found:
     firmware: str = ""
     profile: str = ""
     dialect: str = ""
+    generic_limits: bool = False
 
     @property
     def endpoint(self) -> str:
@@ -75,10 +77,8 @@ async def _port_open(host: str, port: int, timeout_s: float) -> bool:
     except (TimeoutError, OSError):
         return False
     writer.close()
-    try:
+    with contextlib.suppress(OSError):
         await writer.wait_closed()
-    except OSError:
-        pass
     return True
 
 
@@ -88,17 +88,24 @@ async def _probe_miner(
     if not await _port_open(host, port, timeout_s):
         return None
     try:
-        replies, answered = await asyncio.wait_for(
+        got = await asyncio.wait_for(
             fetch(
-                host, port, identity_commands(profiles), timeout_s, f"{host}:{port}", None, counters
+                host,
+                port,
+                identity_commands(profiles),
+                timeout_s,
+                f"{host}:{port}",
+                None,
+                counters,
+                probing=True,
             ),
             timeout_s * 2,
         )
     except TimeoutError:
-        answered, replies = False, {}
-    if not answered:
         return None
-    ident = identify(host, port, replies, profiles)
+    if not got.answered:
+        return None
+    ident = identify(host, port, got.replies, profiles)
     v = ident.values
     return Found(
         host,
@@ -110,11 +117,17 @@ async def _probe_miner(
         v.get("firmware", ""),
         ident.profile or "",
         ident.dialect or "",
+        bool(ident.profile and _generic(profiles[ident.profile])),
     )
 
 
+def _generic(profile: DeviceProfile) -> bool:
+    return profile.miner_api is not None and profile.miner_api.generic
+
+
 async def _probe_modbus(host: str, port: int, timeout_s: float) -> Found | None:
-    """A Modbus TCP server answers a read of holding register 0 — data or an exception, either way."""
+    """A Modbus TCP server answers a read of holding register 0: data or an exception, either
+    way."""
     if not await _port_open(host, port, timeout_s):
         return None
     client = AsyncModbusTcpClient(
@@ -144,12 +157,12 @@ async def scan(
     modbus_port: int = 502,
     counters: Counters | None = None,
 ) -> list[Found]:
-    """Probe every host × port with at most ``concurrency`` probes in flight."""
+    """Probe every host x port with at most ``concurrency`` probes in flight."""
     counters = counters or Counters()
     sem = asyncio.Semaphore(concurrency)
     miner_profiles = {k: p for k, p in profiles.items() if p.miner_api is not None}
 
-    async def bounded(coro):  # type: ignore[no-untyped-def]
+    async def bounded(coro: Awaitable[Found | None]) -> Found | None:
         async with sem:
             return await coro
 
@@ -167,7 +180,8 @@ async def scan(
 def miner_registry(
     registry: dict[str, RegistryEntry], profiles: dict[str, DeviceProfile]
 ) -> dict[str, RegistryEntry]:
-    """The registry's miners: only they are expected to answer a miner API (not meters or sensors)."""
+    """The registry's miners: only they are expected to answer a miner API (not meters or
+    sensors)."""
     return {
         s: e
         for s, e in registry.items()
@@ -218,7 +232,8 @@ def compare(
 def known_hosts(
     miners: Iterable[MinerTarget], profiles: dict[str, DeviceProfile]
 ) -> dict[str, str]:
-    """ "host:port" → serial for configured miners whose serial the config states (stock Antminers)."""
+    """``host:port`` → serial for configured miners whose serial the config states (stock
+    Antminers)."""
     out = {}
     for m in miners:
         if m.serial:

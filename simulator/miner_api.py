@@ -1,5 +1,9 @@
 """Miner-API servers (cgminer-style JSON on TCP) that answer like real firmware, quirks included.
 
+Antminer ``version``/``stats``, Whatsminer ``summary`` and every ``pools`` are replies captured from
+real firmware with the rig's values put in (``miner_api_replay``); the rest are built in the same
+shape from the firmware's field lists.
+
 Dialects: ``antminer-legacy`` (bmminer: flat ``STATS[1]`` with ``}{`` between the two STATS objects
 and a trailing NUL), ``antminer-new`` (``new_api`` chain arrays, trailing NUL), ``whatsminer``
 (btminer v2 ``summary``/``devs``/``devdetails``/``get_miner_info``; ``STATUS`` as a string on
@@ -17,6 +21,9 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from minewatch.collector.minerapi.parse import ReplyError, parse_reply
+from minewatch.simulator import miner_api_replay as replay
 
 DEFAULT_QUIRKS = {
     "antminer-legacy": {"nul", "missing_comma"},
@@ -78,9 +85,17 @@ class SimMiner:
         return str(self.rig.serial)
 
     # -- replies ----------------------------------------------------------------------------
-    def reply(self, command: str) -> bytes:
-        builder = getattr(self, f"_{self.dialect.replace('-', '_')}", None)
-        doc = builder(command) if builder else None
+    def reply(self, command: str, new_api: bool = False) -> bytes:
+        """The firmware's bytes for ``command``. Stock Antminer firmware sends the ``new_api``
+        chain form of ``stats`` only when the request asks for it; a plain ``stats`` gets the
+        legacy flat form on every generation."""
+        if command == "pools":
+            doc: dict | None = self._pools()
+        elif command == "stats" and self.dialect == "antminer-new" and not new_api:
+            doc = self._antminer_legacy(command)
+        else:
+            builder = getattr(self, f"_{self.dialect.replace('-', '_')}", None)
+            doc = builder(command) if builder else None
         if doc is None:
             doc = {
                 "STATUS": [
@@ -120,19 +135,7 @@ class SimMiner:
     def _antminer_legacy(self, command: str) -> dict | None:
         c = self._common()
         if command == "version":
-            return {
-                "STATUS": _status("BMMiner versions", 22),
-                "VERSION": [
-                    {
-                        "BMMiner": "2.0.0",
-                        "API": "3.1",
-                        "Miner": "uart_trans.1.3",
-                        "CompileTime": "Thu Jul 11 2024",
-                        "Type": self.model,
-                    }
-                ],
-                "id": 1,
-            }
+            return replay.antminer_version(self.model)
         if command == "summary":
             return {
                 "STATUS": _status("Summary"),
@@ -149,39 +152,13 @@ class SimMiner:
                 "id": 1,
             }
         if command == "stats":
-            fans = _fans(self.rig)
-            data: dict[str, Any] = {
-                "Elapsed": c["elapsed"],
-                "GHS 5s": f"{c['ghs']:.2f}",
-                "miner_count": 3,
-                "fan_num": len(fans),
-                "temp_num": 3,
-                "total_rateideal": c["ghs"],
-                "rate_unit": "GH",
-            }
-            for i, f in enumerate(fans, start=1):
-                data[f"fan{i}"] = int(f)
-            for i in range(1, 4):
-                data[f"temp{i}"] = round(c["chip"] - i + 1)
-                data[f"temp2_{i}"] = round(c["board"])
-                data[f"temp_chip{i}"] = "-".join(str(round(c["chip"] - k)) for k in range(4))
-                data[f"chain_acn{i}"] = 110
-                data[f"chain_rate{i}"] = f"{c['ghs'] / 3:.2f}"
-            data["temp_max"] = round(c["chip"])
-            return {
-                "STATUS": _status("CGMiner stats"),
-                "STATS": [
-                    {
-                        "BMMiner": "2.0.0",
-                        "Miner": "uart_trans.1.3",
-                        "CompileTime": "Thu Jul 11 2024",
-                        "Type": self.model,
-                    },
-                    data,
-                ],
-                "id": 1,
-            }
+            return replay.antminer_stats(
+                self.model, c["ghs"], c["chip"], c["board"], _fans(self.rig), int(c["elapsed"])
+            )
         return None
+
+    def _pools(self) -> dict:
+        return replay.pools(f"minewatch.{self.serial}", bool(getattr(self.rig, "online", True)))
 
     def _antminer_new(self, command: str) -> dict | None:
         c = self._common()
@@ -264,34 +241,20 @@ class SimMiner:
         c = self._common()
         fans = _fans(self.rig)
         if command == "summary":
-            return {
-                "STATUS": _status("Summary"),
-                "SUMMARY": [
-                    {
-                        "Elapsed": c["elapsed"],
-                        "MHS av": c["ghs"] * 1000,
-                        "MHS 5s": c["ghs"] * 1000,
-                        "Temperature": c["board"],
-                        "Fan Speed In": int(fans[0]),
-                        "Fan Speed Out": int(fans[-1]),
-                        "Power": int(c["power"]),
-                        "Power_RT": int(c["power"]),
-                        "Power Limit": 3600,
-                        "Env Temp": float(
-                            getattr(self.rig, "inlet_temp_c", 0.0)
-                            or getattr(self.rig, "ambient_temp_c", 28.0)
-                        ),
-                        "Chip Temp Min": c["chip"] - 12,
-                        "Chip Temp Max": c["chip"],
-                        "Chip Temp Avg": c["chip"] - 5,
-                        "Error Code Count": c["errors"],
-                        "Factory GHS": c["ghs"],
-                        "MAC": self.mac,
-                        "Uptime": c["elapsed"] + 60,
-                    }
-                ],
-                "id": 1,
-            }
+            return replay.whatsminer_summary(
+                c["ghs"],
+                c["chip"],
+                c["board"],
+                fans,
+                c["power"],
+                float(
+                    getattr(self.rig, "inlet_temp_c", 0.0)
+                    or getattr(self.rig, "ambient_temp_c", 28.0)
+                ),
+                int(getattr(self.rig, "error_code", 0) or 0),
+                self.mac,
+                int(c["elapsed"]),
+            )
         if command == "devs":
             return {
                 "STATUS": _status("3 ASC(s)", 9),
@@ -397,7 +360,8 @@ class SimMiner:
 
 
 class MinerApiServer:
-    """Listens for one ``SimMiner`` on (host, port); one JSON command per connection, like cgminer."""
+    """Listens for one ``SimMiner`` on (host, port); one JSON command per connection, like
+    cgminer."""
 
     def __init__(self, miner: SimMiner, host: str, port: int) -> None:
         self.miner, self.host, self.port = miner, host, port
@@ -409,23 +373,36 @@ class MinerApiServer:
         try:
             data = await asyncio.wait_for(reader.read(4096), 5)
             try:
-                command = str(
-                    json.loads(data.decode()).get("command") or json.loads(data.decode()).get("cmd")
-                )
+                request = json.loads(data.decode())
+                command = str(request.get("command") or request.get("cmd"))
+                new_api = bool(request.get("new_api"))
             except (ValueError, AttributeError):
-                command = ""
+                command, new_api = "", False
             self.commands.append(command)
             if self.miner.hang:
                 await self._release.wait()  # accept, read, never answer
                 return
             if not getattr(self.miner.rig, "online", True):
                 return  # powered off: the connection closes with no reply
-            writer.write(self.miner.reply(command))
+            writer.write(self._answer(command, new_api))
             await writer.drain()
         except (TimeoutError, ConnectionError):
             pass
         finally:
             writer.close()
+
+    def _answer(self, command: str, new_api: bool) -> bytes:
+        """One command's reply, or cgminer's joined reply to ``a+b`` (each command's reply in a
+        one-element list under its name; kanoi/cgminer API-README "Multiple report request")."""
+        if "+" not in command:
+            return self.miner.reply(command, new_api=new_api)
+        joined: dict[str, Any] = {}
+        for part in command.split("+"):
+            try:
+                joined[part] = [parse_reply(self.miner.reply(part, new_api=new_api))]
+            except ReplyError:
+                joined[part] = []
+        return json.dumps(joined).encode() + b"\x00"
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.host, self.port, backlog=256)

@@ -32,7 +32,8 @@ def sim_miner_for(rig: Any, profile_id: str, **kw: Any) -> SimMiner:
     """A simulated miner of ``profile_id`` reading live values from ``rig``."""
     if profile_id not in FIRMWARE_OF_PROFILE:
         raise ValueError(
-            f"no simulated firmware for profile {profile_id!r}; known: {', '.join(FIRMWARE_OF_PROFILE)}"
+            f"no simulated firmware for profile {profile_id!r}; "
+            f"known: {', '.join(FIRMWARE_OF_PROFILE)}"
         )
     dialect, model = FIRMWARE_OF_PROFILE[profile_id]
     n = zlib.crc32(str(rig.serial).encode()) & 0xFFFFFF  # stable across runs, unlike hash()
@@ -77,7 +78,8 @@ class MinerApiFleet:
     def targets(
         self, interval_s: float = 30.0, timeout_s: float = 5.0, registered_only: bool = True
     ) -> list[dict]:
-        """Config entries; stock Antminers give no serial on the API, so the serial is stated here."""
+        """Config entries; stock Antminers give no serial on the API, so the serial is stated
+        here."""
         return [
             {
                 "host": s.host,

@@ -77,13 +77,13 @@ async def test_unparseable_reply_is_kept_raw_and_the_rest_still_maps(tmp_path) -
     async with running([miner]) as (server,):
         poller = _poller(server, "whatsminer-m60", "W-1", raw=raw)
         samples = await poller.poll(now_ns())
-    assert [(s.metric, s.value) for s in samples] == [
-        ("up", 1.0)
-    ]  # it answered, with nothing usable
+    # it answered, with nothing usable: degraded, not up
+    assert [(s.metric, s.value) for s in samples] == [("up", 0.0), ("api_state", 1.0)]
+    assert poller.state == "degraded" and poller.up is True
     kept = raw.recent()
     assert {(k.device, k.command, k.reason) for k in kept} == {
         ("W-1", "summary", "truncated"),
-        ("W-1", "devs", "truncated"),
+        ("W-1", "pools", "truncated"),
     }
     assert all(k.raw == miner.reply(k.command) for k in kept)  # byte-for-byte what the miner sent
     assert len(list((tmp_path / "raw").glob("*.raw"))) == 2
@@ -119,7 +119,7 @@ async def test_hung_miner_never_stalls_the_others() -> None:
         await asyncio.wait(tasks[1:])
         assert not tasks[0].done()  # the healthy miners finished while the hung one still waits
         hung = await tasks[0]
-    assert [(s.metric, s.value) for s in hung] == [("up", 0.0)]
+    assert [(s.metric, s.value) for s in hung] == [("up", 0.0), ("api_state", 0.0)]
     assert all({s.metric: s.value for s in t.result()}["up"] == 1.0 for t in tasks[1:])
     assert pollers[0].counters.get("miner_errors_total", "timeout") >= 1
 
@@ -148,7 +148,8 @@ async def test_powered_off_miner_is_down() -> None:
     async with running([miner]) as (server,):
         poller = _poller(server, "luxos-antminer-s19j-pro", "L-1")
         samples = await poller.poll(now_ns())
-    assert [(s.metric, s.value) for s in samples] == [("up", 0.0)] and poller.up is False
+    assert [(s.metric, s.value) for s in samples] == [("up", 0.0), ("api_state", 0.0)]
+    assert poller.up is False and poller.state == "down"
 
 
 async def test_addresses_and_host_names_resolve_to_a_socket_family() -> None:

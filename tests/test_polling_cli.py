@@ -12,7 +12,9 @@ from minewatch.cli import app
 from minewatch.profiles import load_profiles
 from minewatch.simulator.modbus_runner import PollingSimulator
 from minewatch.store import SqliteStore
+from tests.support.minerapi import ReplayMiner, serving_in_thread
 from tests.support.modbus import two_rack_facility
+from tests.support.ports import free_port
 
 
 def test_poll_command_runs_the_collector_into_the_configured_store(tmp_path: Path) -> None:
@@ -45,3 +47,30 @@ def test_poll_command_runs_the_collector_into_the_configured_store(tmp_path: Pat
     store = SqliteStore(tmp_path / "data" / "telemetry.db")
     latest = {(r.device, r.metric): r.value for r in store.latest().itertuples()}
     assert latest[("revenue-meter", "up")] == 1.0 and latest[("R000", "power_w")] == 3000.0
+
+
+def test_miner_probe_identifies_a_real_capture_and_prints_units() -> None:
+    with serving_in_thread([ReplayMiner("antminer-s19pro-overheat")]) as (server,):
+        address = f"{server.host}:{server.port}"
+        as_json = CliRunner().invoke(app, ["miner", "probe", address, "--json"])
+        as_text = CliRunner().invoke(app, ["miner", "probe", address])
+    assert as_json.exit_code == 0, as_json.output
+    got = json.loads(as_json.output)
+    assert got["read"] and got["profile"] == "antminer-s19" and got["generic_limits"]
+    assert got["model"] == "Antminer S19" and got["state"] == "up"
+    assert got["metrics"]["chip_temp_c"] == {"value": 97.0, "unit": "°C"}
+    assert got["labels"]["pool_url"] == "stratum+tcp://aaa.com:9999#xnsub"
+    assert as_text.exit_code == 0 and "generic limits" in as_text.output
+    assert "chip_temp_c" in as_text.output and "°C" in as_text.output
+
+
+def test_miner_probe_exits_non_zero_with_the_reason() -> None:
+    with serving_in_thread([ReplayMiner("whatsminer-m20s")]) as (server,):
+        unidentified = CliRunner().invoke(app, ["miner", "probe", f"{server.host}:{server.port}"])
+    nobody = CliRunner().invoke(
+        app, ["miner", "probe", f"127.0.0.1:{free_port()}", "--timeout", "1"]
+    )
+    assert unidentified.exit_code == 1 and "no profile matches" in unidentified.output
+    assert nobody.exit_code == 1 and "does not answer" in nobody.output
+    bad = CliRunner().invoke(app, ["miner", "probe", "10.0.0.1:http"])
+    assert bad.exit_code != 0 and "port must be a number" in str(bad.exception)

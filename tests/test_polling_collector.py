@@ -1,4 +1,5 @@
-"""The polling collector end to end: simulated facility equipment and miners, a real SQLite store."""
+"""The polling collector end to end: simulated facility equipment and miners, a real SQLite
+store."""
 
 from __future__ import annotations
 
@@ -139,6 +140,8 @@ def test_unknown_or_unfit_profiles_are_refused_with_every_problem_named(tmp_path
         PollingCollector(cfg, SqliteStore(tmp_path / "t.db"), PROFILES)
     assert err.value.problems == [
         "polling.modbus[0].profile: unknown device profile 'no-such-meter' (device 'm1')",
-        "polling.modbus[1].profile: device profile has no modbus: section 'whatsminer-m60' (device 'm2')",
-        "polling.miners[0].profile: device profile has no miner_api: section 'eastron-sdm630' (miner 127.0.0.9)",
+        "polling.modbus[1].profile: device profile has no modbus: section 'whatsminer-m60' "
+        "(device 'm2')",
+        "polling.miners[0].profile: device profile has no miner_api: section 'eastron-sdm630' "
+        "(miner 127.0.0.9)",
     ]

@@ -93,7 +93,7 @@ def test_every_rig_answers_its_api_and_a_hang_can_be_injected(sim: PollingSimula
         poll()["power_w"] == 3000.0
     )  # the facility model's rig power, reported as a firmware estimate
     sim.inject("miner_api_hang", first["serial"])
-    assert poll() == {"up": 0.0}
+    assert poll() == {"up": 0.0, "api_state": 0.0}
     with pytest.raises(ValueError, match="unknown"):
         sim.inject("meteor_strike")
 

@@ -13,6 +13,7 @@ import asyncio
 import ipaddress
 import json
 import socket
+from typing import Any
 
 MAX_REPLY_BYTES = 2 * 1024 * 1024
 
@@ -25,10 +26,12 @@ class ApiUnreachable(Exception):
         self.reason = reason
 
 
-async def query(host: str, port: int, command: str, timeout_s: float) -> bytes:
-    """Send ``{"command": command}`` and return the raw reply bytes."""
+async def query(
+    host: str, port: int, command: str, timeout_s: float, params: dict[str, Any] | None = None
+) -> bytes:
+    """Send ``{"command": command, **params}`` and return the raw reply bytes."""
     try:
-        return await asyncio.wait_for(_exchange(host, port, command), timeout_s)
+        return await asyncio.wait_for(_exchange(host, port, command, params or {}), timeout_s)
     except TimeoutError:
         raise ApiUnreachable(
             "timeout", f"{host}:{port} {command}: no complete reply within {timeout_s:g} s"
@@ -46,14 +49,14 @@ async def _address(loop: asyncio.AbstractEventLoop, host: str, port: int) -> tup
     return (socket.AF_INET6 if ip.version == 6 else socket.AF_INET), (host, port)
 
 
-async def _exchange(host: str, port: int, command: str) -> bytes:
+async def _exchange(host: str, port: int, command: str, params: dict[str, Any]) -> bytes:
     loop = asyncio.get_running_loop()
     family, addr = await _address(loop, host, port)
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)
     try:
         await loop.sock_connect(sock, addr)
-        await loop.sock_sendall(sock, json.dumps({"command": command}).encode())
+        await loop.sock_sendall(sock, json.dumps({"command": command, **params}).encode())
         chunks: list[bytes] = []
         size = 0
         while size < MAX_REPLY_BYTES:

@@ -13,15 +13,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minewatch.collector.minerapi.client import ApiUnreachable, query
-from minewatch.collector.minerapi.parse import ReplyError, parse_reply
+from minewatch.collector.minerapi.parse import ReplyError, parse_reply, reply_status_error
 from minewatch.collector.minerapi.paths import FieldError, extract, resolve
 from minewatch.collector.minerapi.raw import RawKeeper
 from minewatch.config.polling import MinerTarget
 from minewatch.counters import Counters
 from minewatch.profiles import DeviceProfile
+from minewatch.profiles.minerapi import MinerApiMap
 from minewatch.sample import DeviceMeta, Sample
 
 log = logging.getLogger(__name__)
+
+UP, DEGRADED, DOWN = "up", "degraded", "down"
+#: ``api_state`` sample values: what the page and reports show for a miner's API.
+STATE_VALUES = {DOWN: 0, DEGRADED: 1, UP: 2}
 
 
 @dataclass
@@ -39,6 +44,16 @@ class Identity:
         return self.values.get("serial") or None
 
 
+@dataclass
+class Fetched:
+    """One round of commands: the usable replies, whether any byte came back, and what was not
+    usable (command, reason, detail) — the raw bytes of those are in the ``RawKeeper``."""
+
+    replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answered: bool = False
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+
+
 async def fetch(
     host: str,
     port: int,
@@ -47,55 +62,79 @@ async def fetch(
     device: str,
     raw: RawKeeper | None,
     counters: Counters,
-) -> tuple[dict[str, dict[str, Any]], bool]:
-    """Parsed replies by command, and whether the miner answered at all. Commands run in parallel
-    (multi-command ``a+b`` fails on some firmware) under one deadline."""
+    params: dict[str, dict[str, Any]] | None = None,
+    probing: bool = False,
+) -> Fetched:
+    """Every command's reply, in parallel (multi-command ``a+b`` fails on some firmware) under one
+    deadline. A reply that cannot be parsed, or whose ``STATUS`` is ``E``/``F``, is counted under
+    ``rejected_total{reason=miner_reply_<why>}`` and its raw bytes kept; the other replies stand.
+    ``params`` adds request parameters per command (``stats``: ``new_api``). When ``probing``
+    (identification asks every firmware's identity commands), a refusal only means "not this
+    firmware": it is left out, not counted."""
+    params = params or {}
     results = await asyncio.gather(
-        *(query(host, port, c, timeout_s) for c in commands), return_exceptions=True
+        *(query(host, port, c, timeout_s, params.get(c)) for c in commands),
+        return_exceptions=True,
     )
-    replies: dict[str, dict[str, Any]] = {}
-    answered = False
-    for command, res in zip(commands, results):
+    out = Fetched()
+    for command, res in zip(commands, results, strict=True):
         if isinstance(res, ApiUnreachable):
             counters.inc("miner_errors_total", reason=res.reason)
             continue
         if isinstance(res, BaseException):
             raise res
         if not res.strip(b"\x00 \r\n"):
-            counters.inc(
-                "miner_errors_total", reason="empty_reply"
-            )  # closed without a word: not answering
+            # closed without a word: not answering
+            counters.inc("miner_errors_total", reason="empty_reply")
             continue
-        answered = True
+        out.answered = True
         try:
-            replies[command] = parse_reply(res)
+            doc = parse_reply(res)
+            refused = reply_status_error(doc)
+            if refused is not None and probing:
+                continue
+            if refused is not None:
+                raise ReplyError("status_error", refused)
         except ReplyError as exc:
             counters.inc("rejected_total", reason=f"miner_reply_{exc.reason}")
-            log.info("miner %s: %s reply rejected (%s); raw copy kept", device, command, exc)
+            out.problems.append((command, exc.reason, str(exc)))
             if raw is not None:
                 raw.add(device, command, exc.reason, res)
-    return replies, answered
+            continue
+        out.replies[command] = doc
+    return out
 
 
 def identify(
     host: str, port: int, replies: dict[str, dict[str, Any]], profiles: dict[str, DeviceProfile]
 ) -> Identity:
-    """Match replies against every profile's identity paths and ``match`` patterns (first id wins)."""
+    """Match replies against every profile's identity paths and ``match`` patterns. When several
+    match, the one matching on more keys wins (``firmware`` telling LuxOS from stock on the same
+    model), then an exact model profile over a generic family one, then a rated model (a model
+    table row) over its bare family, then the first id."""
     best = Identity(host, port)
+    winner: tuple[tuple[int, bool, bool], Identity] | None = None
     for pid in sorted(profiles):
         api = profiles[pid].miner_api
         if api is None:
             continue
-        values = {}
+        values: dict[str, str] = {}
         for key, where in api.identity.items():
             found = resolve(replies.get(where.command, {}), where.path)
             if found and found[0] not in (None, ""):
                 values[key] = str(found[0])
         if all(re.search(pat, values.get(key, "")) for key, pat in api.match.items()):
-            return Identity(host, port, values, pid, api.dialect)
-        if len(values) > len(best.values):
+            rank = (len(api.match), not api.generic, bool(profiles[pid].rated))
+            if winner is None or rank > winner[0]:
+                winner = (rank, Identity(host, port, values, pid, api.dialect))
+        elif len(values) > len(best.values):
             best = Identity(host, port, values)
-    return best
+    return winner[1] if winner is not None else best
+
+
+def request_params(api: MinerApiMap) -> dict[str, dict[str, Any]]:
+    """Per-command request parameters the profile asks for."""
+    return {"stats": {"new_api": True}} if api.new_api else {}
 
 
 def identity_commands(profiles: dict[str, DeviceProfile]) -> list[str]:
@@ -105,7 +144,8 @@ def identity_commands(profiles: dict[str, DeviceProfile]) -> list[str]:
 
 
 class MinerPoller:
-    """One configured miner; identifies itself on first contact when profile or serial is not given."""
+    """One configured miner; identifies itself on first contact when profile or serial is not
+    given."""
 
     def __init__(
         self,
@@ -123,11 +163,13 @@ class MinerPoller:
         )
         if target.profile and (self.profile is None or self.profile.miner_api is None):
             raise ValueError(
-                f"miner {target.host}: profile {target.profile!r} is unknown or has no miner_api: section"
+                f"miner {target.host}: profile {target.profile!r} is unknown or has no "
+                "miner_api: section"
             )
         self.port = target.port or (self.profile.miner_api.port if self.profile else 4028)  # type: ignore[union-attr]
         self.device: str | None = target.serial
-        self.up: bool | None = None
+        #: UP, DEGRADED (answering, some replies unusable) or DOWN; None before the first poll.
+        self.state: str | None = None
         #: Metadata to upsert once the device id and profile are known (now, or after
         #: identification).
         self.new_meta: DeviceMeta | None = self._meta() if self.profile and self.device else None
@@ -138,7 +180,7 @@ class MinerPoller:
 
     async def _identify(self) -> None:
         cmds = identity_commands({self.profile.id: self.profile} if self.profile else self.profiles)
-        replies, _ = await fetch(
+        got = await fetch(
             self.target.host,
             self.port,
             cmds,
@@ -146,11 +188,12 @@ class MinerPoller:
             self.label,
             self.raw,
             self.counters,
+            probing=True,
         )
         ident = identify(
             self.target.host,
             self.port,
-            replies,
+            got.replies,
             {self.profile.id: self.profile} if self.profile else self.profiles,
         )
         if self.profile is None:
@@ -163,18 +206,25 @@ class MinerPoller:
         self.new_meta = self._meta()
 
     def _meta(self) -> DeviceMeta:
+        assert self.profile is not None and self.device is not None  # known before any meta
         t = self.target
         return DeviceMeta(
             self.device, self.profile.kind.value, self.profile.id, t.zone, t.rack, "rig"
-        )  # type: ignore[arg-type, union-attr]
+        )
+
+    def _api(self) -> MinerApiMap:
+        """The profile's API map; the constructor and identification guarantee there is one."""
+        assert self.profile is not None and self.profile.miner_api is not None
+        return self.profile.miner_api
 
     async def poll(self, ts: int) -> list[Sample]:
-        """Samples of one poll (always at least ``up`` once the device id is known)."""
+        """Samples of one poll: ``up`` and ``api_state`` once the device id is known, and every
+        metric its usable replies hold — a refused or broken command never hides the others."""
         try:
             if self.profile is None or self.device is None:
                 await asyncio.wait_for(self._identify(), self.target.timeout_s)
-            api = self.profile.miner_api  # type: ignore[union-attr]
-            replies, answered = await asyncio.wait_for(
+            api = self._api()
+            got = await asyncio.wait_for(
                 fetch(
                     self.target.host,
                     self.port,
@@ -183,40 +233,60 @@ class MinerPoller:
                     self.label,
                     self.raw,
                     self.counters,
+                    request_params(api),
                 ),
                 self.target.timeout_s,
             )
         except (TimeoutError, ApiUnreachable) as exc:
             reason = getattr(exc, "reason", "timeout")
             self.counters.inc("miner_errors_total", reason=reason)
-            self._set_up(False, str(exc) or "timeout")
-            return [Sample(ts, self.device, "up", 0.0)] if self.device else []
-        self._set_up(answered, "no command answered")
-        samples = [Sample(ts, self.device, "up", 1.0 if answered else 0.0)]
+            self._set_state(DOWN, str(exc) or "timeout")
+            return self._state_samples(ts)
+        if not got.answered:
+            self._set_state(DOWN, "no command answered")
+        elif got.problems:
+            self._set_state(DEGRADED, "; ".join(f"{c}: {why}" for c, _, why in got.problems))
+        else:
+            self._set_state(UP, "")
+        samples = self._state_samples(ts)
         for metric, fld in api.fields.items():
-            reply = replies.get(fld.command)
+            reply = got.replies.get(fld.command)
             if reply is None:
                 continue
+            faults: list[str] = []
             try:
-                value = extract(fld, reply)
+                value = extract(fld, reply, faults)
             except FieldError as exc:
                 self.counters.inc("rejected_total", reason=f"miner_field_{exc.reason}")
                 continue
+            if faults:
+                self.counters.inc("rejected_total", len(faults), reason="miner_field_out_of_range")
             if value is not None:
-                samples.append(Sample(ts, self.device, metric, value))
+                samples.append(Sample(ts, self.device, metric, value))  # type: ignore[arg-type]
         return samples
 
-    def _set_up(self, up: bool, why: str) -> None:
-        if up == self.up:
+    @property
+    def up(self) -> bool | None:
+        """Answering at all (degraded counts): None before the first poll."""
+        return None if self.state is None else self.state != DOWN
+
+    def _state_samples(self, ts: int) -> list[Sample]:
+        if not self.device:
+            return []
+        return [
+            Sample(ts, self.device, "up", 1.0 if self.state == UP else 0.0),
+            Sample(ts, self.device, "api_state", float(STATE_VALUES[self.state or DOWN])),
+        ]
+
+    def _set_state(self, state: str, why: str) -> None:
+        """One log line per change of state, never one per poll."""
+        if state == self.state:
             return
-        if not up:
-            log.warning(
-                "miner %s (%s:%s) is not answering: %s",
-                self.label,
-                self.target.host,
-                self.port,
-                why,
-            )
-        elif self.up is False:
-            log.warning("miner %s (%s:%s) answers again", self.label, self.target.host, self.port)
-        self.up = up
+        where = f"miner {self.label} ({self.target.host}:{self.port})"
+        if state == DOWN:
+            log.warning("%s is not answering: %s", where, why)
+        elif state == DEGRADED:
+            log.warning("%s answers but is unreadable (degraded): %s", where, why)
+        elif self.state is not None:
+            log.warning("%s answers and reads again", where)
+        self.state = state

@@ -19,7 +19,8 @@ def _segments(path: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def resolve(doc: Any, path: str) -> list[Any]:
-    """Every value at ``path`` (a wildcard can yield several); empty when the path does not exist."""
+    """Every value at ``path`` (a wildcard can yield several); empty when the path does not
+    exist."""
     nodes = [doc]
     for key, indexes in _segments(path):
         nxt: list[Any] = []
@@ -56,15 +57,40 @@ def _natural(key: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key))
 
 
-def _numbers(value: Any, split: str | None) -> Iterator[float]:
-    if isinstance(value, bool) or isinstance(value, (int, float)):
+#: One signed number of a dash-joined sensor string: Antminer ``temp_pic1`` "-8--11-10-12" is
+#: -8, -11, 10, 12 (delawr0190/foreman-apps AntminerStatsITest.java, "S19 (really cold)").
+_DASHED_NUMBER = re.compile(r"(?:^|-)(-?\d+(?:\.\d+)?)")
+_DASHED_STRING = re.compile(r"(-?\d+(?:\.\d+)?)?(?:-(?:-?\d+(?:\.\d+)?)?)*")
+
+
+def dashed(value: str) -> list[str]:
+    """The numbers of a dash-joined sensor string, minus signs kept; ValueError when it is not
+    one."""
+    text = value.strip()
+    if not _DASHED_STRING.fullmatch(text):
+        raise ValueError(f"{value!r} is not a dash-joined list of numbers")
+    return _DASHED_NUMBER.findall(text)
+
+
+def _split(value: str, split: str) -> list[str]:
+    """Parts of a joined sensor string; a dash separator keeps the minus signs of its numbers."""
+    return dashed(value) if split == "-" else value.split(split)
+
+
+def _numbers(value: Any, fld: ApiField) -> Iterator[float]:
+    if isinstance(value, (bool, int, float)):
         yield float(value)
     elif isinstance(value, list):
         for v in value:
-            yield from _numbers(v, split)
+            yield from _numbers(v, fld)
     elif isinstance(value, str):
-        parts = value.split(split) if split else [value]
-        for p in parts:
+        if fld.values is not None:
+            if value.strip() not in fld.values:
+                known = ", ".join(sorted(fld.values))
+                raise ValueError(f"{value!r} is not one of the mapped texts ({known})")
+            yield fld.values[value.strip()]
+            return
+        for p in _split(value, fld.split) if fld.split else [value]:
             p = p.strip()
             if not p:
                 continue
@@ -82,19 +108,31 @@ class FieldError(Exception):
         self.reason = reason
 
 
-def extract(field: ApiField, reply: dict[str, Any]) -> float | None:
-    """The field's value from its command's reply; None when no path resolves; FieldError when bad."""
+def extract(
+    field: ApiField, reply: dict[str, Any], faults: list[str] | None = None
+) -> float | None:
+    """The field's value from its command's reply; None when no path resolves; FieldError when bad.
+    Values outside ``field.valid`` are left out and described in ``faults``."""
     values: list[float] = []
     for path in field.paths:
         for raw in resolve(reply, path):
             try:
-                values.extend(_numbers(raw, field.split))
+                values.extend(_numbers(raw, field))
             except ValueError as exc:
                 raise FieldError("not_a_number", f"{path}: {exc}") from None
     if any(not math.isfinite(v) for v in values):
         raise FieldError("non_finite", f"{field.paths[0]}: firmware reported inf/nan")
+    resolved = bool(values)
     if field.ignore_zero:
         values = [v for v in values if v != 0]
+    if field.valid is not None:
+        low, high = field.valid
+        bad = [v for v in values if not low <= v <= high]
+        if bad and faults is not None:
+            faults.append(f"{field.paths[0]}: {bad} outside [{low:g}, {high:g}]")
+        values = [v for v in values if low <= v <= high]
+    if field.reduce == "count" and resolved:  # a sleeping miner has 0 boards, not no answer
+        return float(len(values)) * field.scale + field.offset
     if not values:
         return None
     if field.reduce == "first":

@@ -19,7 +19,8 @@ class RawReply:
 
 
 class RawKeeper:
-    """The last ``keep`` unparseable replies in memory and, with a folder, on disk (oldest pruned)."""
+    """The last ``keep`` unparseable replies in memory and, with a folder, on disk (oldest
+    pruned)."""
 
     def __init__(self, folder: Path | None = None, keep: int = 200) -> None:
         self.folder = folder

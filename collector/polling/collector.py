@@ -14,13 +14,14 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from minewatch.collector.discovery import as_samples, compare, hosts_of, miner_registry, scan
-from minewatch.collector.minerapi.miner import MinerPoller
+from minewatch.collector.minerapi.miner import DEGRADED, UP, MinerPoller
 from minewatch.collector.minerapi.raw import RawKeeper
 from minewatch.collector.modbus.device import ModbusDevice
 from minewatch.collector.modbus.link import ModbusLink
-from minewatch.collector.polling.loops import LoopThread
+from minewatch.collector.polling.loops import Job, LoopThread
 from minewatch.collector.polling.schedule import run_every
 from minewatch.config.facility import FacilityConfig
 from minewatch.configfile import ConfigError
@@ -39,7 +40,8 @@ BUFFER_MAX_SAMPLES = 500_000
 
 
 class PollingCollector:
-    """Polls what ``cfg.polling`` lists; ``start()`` returns at once, ``stop()`` joins and flushes."""
+    """Polls what ``cfg.polling`` lists; ``start()`` returns at once, ``stop()`` joins and
+    flushes."""
 
     def __init__(
         self,
@@ -102,18 +104,7 @@ class PollingCollector:
         jitter = self.settings.jitter
         if self.modbus:
             self._modbus_loop.start(
-                [
-                    lambda d=d: run_every(
-                        d.name,
-                        d.target.interval_s,
-                        jitter,
-                        lambda: self._poll_modbus(d),
-                        self.counters,
-                        "modbus",
-                    )
-                    for d in self.modbus
-                ],
-                finish=self._close_links,
+                [self._modbus_job(d, jitter) for d in self.modbus], finish=self._close_links
             )
         sem_holder: list[asyncio.Semaphore] = []
 
@@ -122,18 +113,8 @@ class PollingCollector:
                 sem_holder.append(asyncio.Semaphore(self.settings.miner_concurrency))
             return sem_holder[0]
 
-        jobs = [self._writer]
-        jobs += [
-            lambda m=m: run_every(
-                f"{m.target.host}:{m.port}",
-                m.target.interval_s,
-                jitter,
-                lambda: self._poll_miner(m, sem()),
-                self.counters,
-                "miner",
-            )
-            for m in self.miners
-        ]
+        jobs: list[Job] = [self._writer]
+        jobs += [self._miner_job(m, jitter, sem) for m in self.miners]
         disc = self.settings.discovery
         if disc.enabled and disc.subnets:
             jobs.append(
@@ -142,6 +123,28 @@ class PollingCollector:
                 )
             )
         self._main_loop.start(jobs, finish=self._flush)
+
+    def _modbus_job(self, d: ModbusDevice, jitter: float) -> Job:
+        return lambda: run_every(
+            d.name,
+            d.target.interval_s,
+            jitter,
+            lambda: self._poll_modbus(d),
+            self.counters,
+            "modbus",
+        )
+
+    def _miner_job(
+        self, m: MinerPoller, jitter: float, sem: Callable[[], asyncio.Semaphore]
+    ) -> Job:
+        return lambda: run_every(
+            f"{m.target.host}:{m.port}",
+            m.target.interval_s,
+            jitter,
+            lambda: self._poll_miner(m, sem()),
+            self.counters,
+            "miner",
+        )
 
     def stop(self) -> None:
         """Stop polling, then write what is buffered (the Modbus loop stops first so nothing is
@@ -157,7 +160,8 @@ class PollingCollector:
         snap["modbus_devices"] = len(self.modbus)
         snap["modbus_devices_up"] = sum(1 for d in self.modbus if d.up)
         snap["miners"] = len(self.miners)
-        snap["miners_up"] = sum(1 for m in self.miners if m.up)
+        snap["miners_up"] = sum(1 for m in self.miners if m.state == UP)
+        snap["miners_degraded"] = sum(1 for m in self.miners if m.state == DEGRADED)
         snap["raw_replies_kept"] = len(self.raw.recent())
         with self._lock:
             snap["buffered_samples"] = len(self._buffer)
@@ -225,7 +229,8 @@ class PollingCollector:
                 ", ".join(f"{r['serial']} at {r['host']}:{r['port']}" for r in result.unregistered),
             )
         log.info(
-            "discovery: %d host(s) in %.1f s: %d registered seen, %d missing, %d unregistered, %d unidentified",
+            "discovery: %d host(s) in %.1f s: %d registered seen, %d missing, %d unregistered, "
+            "%d unidentified",
             len(hosts),
             time.monotonic() - started,
             len(result.registered_seen),

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
+
+#: A job: called once in the loop, runs until cancelled.
+Job = Callable[[], Coroutine[Any, Any, None]]
 
 
 class LoopThread:
-    """``start(jobs)`` runs each job as a task; ``stop()`` cancels them, runs ``finish`` and joins."""
+    """``start(jobs)`` runs each job as a task; ``stop()`` cancels them, runs ``finish`` and
+    joins."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -19,7 +24,7 @@ class LoopThread:
 
     def start(
         self,
-        jobs: list[Callable[[], Awaitable[None]]],
+        jobs: Sequence[Job],
         finish: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._thread = threading.Thread(
@@ -31,7 +36,7 @@ class LoopThread:
 
     def _run(
         self,
-        jobs: list[Callable[[], Awaitable[None]]],
+        jobs: Sequence[Job],
         finish: Callable[[], Awaitable[None]] | None,
     ) -> None:
         loop = asyncio.new_event_loop()

@@ -11,7 +11,7 @@ from minewatch.counters import Counters
 
 
 def phase(name: str, interval_s: float, jitter: float) -> float:
-    """Start offset in [0, jitter × interval): thousands of miners on the same interval do not all
+    """Start offset in [0, jitter x interval): thousands of miners on the same interval do not all
     connect in the same second, and the same device keeps its phase across restarts."""
     return random.Random(name).random() * jitter * interval_s
 
@@ -24,7 +24,7 @@ async def run_every(
     counters: Counters,
     kind: str,
 ) -> None:
-    """Call ``job`` at ``start + phase + k × interval``. A poll that overruns its slot skips the
+    """Call ``job`` at ``start + phase + k x interval``. A poll that overruns its slot skips the
     slots
     it overlapped (counted as ``missed_polls_total``) instead of piling up behind itself; a poll
     that

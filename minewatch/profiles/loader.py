@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from minewatch.configfile import ConfigError, read_yaml, validate
+from minewatch.profiles.miner_models import MODEL_TABLE_SUFFIX, expand_model_table
 from minewatch.profiles.schema import DeviceProfile
 from minewatch.resources import device_profiles_dir
 
@@ -19,7 +20,8 @@ def load_profiles(*dirs: Path) -> dict[str, DeviceProfile]:
     profiles: dict[str, DeviceProfile] = {}
     problems: list[str] = []
     for d in dirs or (device_profiles_dir(),):
-        for path in sorted(Path(d).glob("*.yaml")):
+        tables = sorted(Path(d).glob(f"*{MODEL_TABLE_SUFFIX}"))
+        for path in sorted(set(Path(d).glob("*.yaml")) - set(tables)):
             try:
                 data = read_yaml(path)
                 if isinstance(data, dict):
@@ -31,6 +33,11 @@ def load_profiles(*dirs: Path) -> dict[str, DeviceProfile]:
                         )
                         continue
                 profiles[path.stem] = validate(DeviceProfile, data, str(path))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        for path in tables:  # rows build on the family profiles loaded so far
+            try:
+                profiles.update(expand_model_table(path, profiles))
             except ConfigError as exc:
                 problems.extend(exc.problems)
     if problems:
