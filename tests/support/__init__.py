@@ -1,1 +1,2 @@
-"""Test harness: real servers (Mosquitto, InfluxDB, VictoriaMetrics, pymodbus, SMTP) on free ports."""
+"""Test harness: real servers (Mosquitto, InfluxDB, VictoriaMetrics, pymodbus, SMTP) on free
+ports."""
