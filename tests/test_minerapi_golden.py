@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from minewatch.analyzer.engine import Analyzer
-from minewatch.analyzer.profile import load_compliance_profile
+from minewatch.analyzer.profile_loader import load_compliance_profile
 from minewatch.analyzer.state import AlertStore
 from minewatch.collector.discovery import scan
 from minewatch.collector.minerapi.miner import MinerPoller
