@@ -15,7 +15,7 @@ from minewatch.events import EventBus
 from minewatch.ledger import Ledger
 from minewatch.notifier.service import Notifier
 from tests.support.notify import ReceiverServer, running, transition, wait_until
-from tests.support.notify_hub import HubServer, hub_notifier, wait_kinds
+from tests.support.notify_hub import HubServer, audit_verify, hub_notifier, wait_kinds
 
 
 def _queued_while_disabled(tmp_path: Path, url: str, key_dir: Path, breaches: int) -> Notifier:
@@ -27,11 +27,6 @@ def _queued_while_disabled(tmp_path: Path, url: str, key_dir: Path, breaches: in
             bus.publish(transition(f"EL-{i:02d}", "firing", alert_id=10 + i))
         wait_until(lambda: n.counters.get("entries_processed_total") >= breaches, what="queued")
     return n
-
-
-def _verify(db: Path) -> tuple[int, str]:
-    r = CliRunner().invoke(app, ["audit", "verify", "--db", str(db)])
-    return r.exit_code, r.output
 
 
 def _resume(tmp_path: Path, url: str, key_dir: Path) -> Notifier:
@@ -47,7 +42,7 @@ def test_channel_disabled_mid_breach_sends_it_after_a_suspension_notice(
         got = wait_kinds(hub, "channel_suspended", "breach_opened")
     assert got.index("channel_suspended") < got.index("breach_opened")
     assert hub.findings("channel_suspended")
-    assert _verify(n.cfg.state_db)[0] == 0
+    assert audit_verify(n.cfg.state_db)[0] == 0
 
 
 def test_deleted_outbox_row_is_caught_locally_and_by_the_hub(
@@ -56,7 +51,7 @@ def test_deleted_outbox_row_is_caught_locally_and_by_the_hub(
     n = _queued_while_disabled(tmp_path, hub.url, key_dir, 3)
     with sqlite3.connect(n.cfg.state_db) as raw:
         raw.execute("DELETE FROM outbox WHERE destination = 'central_bank' AND seq = 3")
-    code, out = _verify(n.cfg.state_db)
+    code, out = audit_verify(n.cfg.state_db)
     assert code == 1 and "message #3 deleted from the outbox" in out
     with running(_resume(tmp_path, hub.url, key_dir)):
         wait_kinds(hub, "breach_opened", "heartbeat")
@@ -77,14 +72,14 @@ def test_edited_outbox_row_is_caught_locally_and_by_the_hub(
             "WHERE kind = 'breach_opened')"
         )
         (seq,) = raw.execute("SELECT MIN(seq) FROM outbox WHERE kind = 'breach_opened'").fetchone()
-    code, out = _verify(n.cfg.state_db)
+    code, out = audit_verify(n.cfg.state_db)
     assert code == 1 and f"message #{seq} edited in the outbox" in out
     with running(_resume(tmp_path, hub.url, key_dir)):
         wait_until(lambda: hub.findings("rewrite"), what="rewrite raised")
     assert f"does not link to #{seq}" in hub.findings("rewrite")[0]["detail"]
 
 
-def test_empty_ledger_and_unknown_facility_never_verify(
+def test_empty_ledger_and_unknown_facility_neveraudit_verify(
     tmp_path: Path, receiver: ReceiverServer
 ) -> None:
     led = Ledger(tmp_path / "state.db")
@@ -92,7 +87,7 @@ def test_empty_ledger_and_unknown_facility_never_verify(
     emptied = Ledger(tmp_path / "emptied.db")
     emptied.append("alert.transition", {"i": 1}, at_ns=1)
     emptied.conn().execute("DELETE FROM ledger")
-    code, out = _verify(emptied.path)
+    code, out = audit_verify(emptied.path)
     assert code == 1 and "the ledger has no entries" in out
     r = CliRunner().invoke(
         app,

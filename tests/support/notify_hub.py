@@ -122,3 +122,13 @@ def hub_notifier(
         },
     )
     return Notifier(cfg, bus)
+
+
+def audit_verify(state_db: Path) -> tuple[int, str]:
+    """``minewatch audit verify --db state_db``: exit code and output."""
+    from typer.testing import CliRunner
+
+    from minewatch.cli import app
+
+    r = CliRunner().invoke(app, ["audit", "verify", "--db", str(state_db)])
+    return r.exit_code, r.output
