@@ -3,8 +3,8 @@ and a read API with its own roles for the bank's staff — ``analyst`` reads, ``
 closes findings — plus a page listing every facility with its status.
 
 Tokens come from the environment (``MINEWATCH_HUB_ANALYST_TOKEN``,
-``MINEWATCH_HUB_SUPERVISOR_TOKEN``), are compared in constant time and never logged. Every refusal is a JSON answer with a reason code:
-the ingest never answers 500, whatever a facility sends.
+``MINEWATCH_HUB_SUPERVISOR_TOKEN``), are compared in constant time and never logged. Every refusal
+is a JSON answer with a reason code: the ingest never answers 500, whatever a facility sends.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import hmac
 import logging
 import os
 import time
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Annotated, Any, Literal
 
@@ -30,12 +31,19 @@ ROLES = ("analyst", "supervisor")
 TOKEN_ENV = {role: f"MINEWATCH_HUB_{role.upper()}_TOKEN" for role in ROLES}
 
 
-def _role(authorization: Annotated[str | None, Header()] = None) -> str:
+def env_tokens() -> dict[str, str]:
+    """Staff tokens by role, read from the environment at each request (rotation needs no
+    restart); a role whose variable is unset has no token and cannot log in."""
+    return {role: os.environ.get(env, "") for role, env in TOKEN_ENV.items()}
+
+
+def _role(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
     """The caller's role from ``Authorization: Bearer <token>``."""
-    token = (authorization or "").removeprefix("Bearer ").strip()
+    token = (authorization or "").removeprefix("Bearer ").strip().encode()
+    known: Mapping[str, str] = request.app.state.tokens()
     for role in reversed(ROLES):  # supervisor first: it can do what an analyst can
-        expected = os.environ.get(TOKEN_ENV[role])
-        if token and expected and hmac.compare_digest(token.encode(), expected.encode()):
+        expected = known.get(role, "").encode()
+        if token and expected and hmac.compare_digest(token, expected):
             return role
     raise PermissionDenied("a bank staff token is required (Authorization: Bearer ...)")
 
@@ -50,9 +58,17 @@ Role = Annotated[str, Depends(_role)]
 _STATUS = {NotFound: 404, PermissionDenied: 401}
 
 
-def create_app(ingestor: Ingestor, *, clock: Any = time.time_ns) -> FastAPI:
+def create_app(
+    ingestor: Ingestor,
+    *,
+    clock: Any = time.time_ns,
+    tokens: Callable[[], Mapping[str, str]] = env_tokens,
+) -> FastAPI:
+    """``tokens``: staff tokens by role (the environment's by default; the demo makes its own)."""
     app = FastAPI(title="minewatch hub (central bank)", version="1")
     db = ingestor.db
+
+    app.state.tokens = tokens
 
     @app.exception_handler(MinewatchError)
     async def refused(request: Request, exc: MinewatchError) -> JSONResponse:
@@ -72,6 +88,17 @@ def create_app(ingestor: Ingestor, *, clock: Any = time.time_ns) -> FastAPI:
             log.exception("hub: could not ingest a message")
             return JSONResponse({"status": "unavailable", "reason": "storage"}, status_code=503)
         return JSONResponse(answer.body, status_code=answer.status)
+
+    @app.get("/v1/messages")
+    def list_messages(
+        role: Role,
+        facility: str | None = None,
+        kind: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """What was stored, in arrival order, each with its verification result and body."""
+        return status.messages(db, facility, kind, after_id, min(max(limit, 1), 10_000))
 
     @app.get("/v1/facilities")
     def list_facilities(role: Role) -> list[dict[str, Any]]:

@@ -141,6 +141,25 @@ def timeline(
     return {"facility_id": facility_id, "messages": items, "findings": findings(db, facility_id)}
 
 
+def messages(
+    db: Database, facility_id: str | None, kind: str | None, after_id: int, limit: int
+) -> list[dict[str, Any]]:
+    where, args = ["id > ?"], [after_id]
+    for col, value in (("facility_id", facility_id), ("kind", kind)):
+        if value:
+            where.append(f"{col} = ?")
+            args.append(value)
+    rows = db.query(
+        f"SELECT id, facility_id, {', '.join(_MSG_COLS)}, body FROM messages "
+        f"WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+        [*args, limit],
+    )
+    cols = ("id", "facility_id", *_MSG_COLS)
+    return [
+        {**dict(zip(cols, r[:-1], strict=True)), "body": orjson.loads(bytes(r[-1]))} for r in rows
+    ]
+
+
 def export(db: Database, now_ns: int, fmt: str) -> tuple[bytes, str]:
     """Every facility's status as CSV or JSON (``fmt``), with its media type."""
     rows = facilities(db, now_ns)

@@ -17,6 +17,7 @@ from minewatch.notifier import regulator as reg
 from minewatch.notifier.signing import H_TIMESTAMP, KeyStore, verify_message
 from tests.support.notify import facility_config, running, sample_breach, transition
 from tests.support.notify_hub import (
+    ANALYST,
     FACILITY,
     HubServer,
     hub_notifier,
@@ -117,6 +118,14 @@ def test_conflicting_anchors_are_a_fork(tmp_path: Path, hub: HubServer, key_dir:
     assert _post(hub, *signed(key_dir, second)).json()["verification"] == "ok"
     assert [f["kind"] for f in hub.findings("fork")] == ["fork"]
     assert status.facility(hub.hub.db, FACILITY, time.time_ns())["status"] == "fork"
+    # closing a finding is a supervisor's decision, with their name on it
+    (fork,) = hub.findings("fork")
+    close = f"{hub.base}/v1/findings/{fork['id']}/close"
+    assert httpx.post(close, headers=ANALYST, timeout=5).status_code == 401
+    sup = {"Authorization": "Bearer sup-token"}
+    assert httpx.post(close, params={"by": "ogul"}, headers=sup, timeout=5).status_code == 200
+    assert hub.findings("fork")[0]["closed_by"] == "ogul"
+    assert status.facility(hub.hub.db, FACILITY, time.time_ns())["status"] != "fork"
 
 
 def test_out_of_order_and_rewritten_sequence_numbers_are_caught(
