@@ -16,18 +16,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from minewatch.db import connect as sqlite_connect
-from minewatch.errors import ConfigError
 
 Row = tuple[Any, ...]
-
-
-class Cursor(Protocol):
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any: ...
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
 
 
 class Database:
@@ -40,14 +33,6 @@ class Database:
         self._local = threading.local()
         self._all: list[Any] = []
         self._lock = threading.Lock()
-        if self.dialect == "postgresql":
-            try:
-                import psycopg  # noqa: F401  (checked once, at the edge)
-            except ImportError as exc:  # pragma: no cover - depends on the installation
-                raise ConfigError(
-                    "hub database is PostgreSQL but psycopg is not installed "
-                    "(pip install 'psycopg[binary]>=3.1')"
-                ) from exc
 
     @property
     def path(self) -> Path:

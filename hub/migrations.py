@@ -118,8 +118,10 @@ def migrate(db: Database) -> int:
     newest = STEPS[-1][0]
     if done and max(done) > newest:
         raise ConfigError(
-            f"hub database is at schema version {max(done)}, newer than this minewatch "
-            f"({newest}); upgrade minewatch"
+            [
+                f"hub database is at schema version {max(done)}, newer than this minewatch "
+                f"({newest}); upgrade minewatch"
+            ]
         )
     for version, description, statements in STEPS:
         if version in done:

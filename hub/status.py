@@ -144,7 +144,8 @@ def timeline(
 def messages(
     db: Database, facility_id: str | None, kind: str | None, after_id: int, limit: int
 ) -> list[dict[str, Any]]:
-    where, args = ["id > ?"], [after_id]
+    where: list[str] = ["id > ?"]
+    args: list[Any] = [after_id]
     for col, value in (("facility_id", facility_id), ("kind", kind)):
         if value:
             where.append(f"{col} = ?")

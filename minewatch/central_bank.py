@@ -97,7 +97,9 @@ class SimCentralBank:
     def stats(self) -> dict[str, Any]:
         """What the hub stored (only verified messages are), what it refused, what it found."""
         db = self.hub.db
-        by_kind = dict(db.query("SELECT kind, COUNT(*) FROM messages GROUP BY kind"))
+        by_kind: dict[str, int] = dict(
+            db.query("SELECT kind, COUNT(*) FROM messages GROUP BY kind")
+        )
         rejected = db.query("SELECT COUNT(*) FROM rejections")[0][0]
         return {
             "url": self.url,
