@@ -3,13 +3,33 @@ a password, so it is read from ``MINEWATCH_HUB_DB`` unless ``--db`` gives it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+if TYPE_CHECKING:
+    from minewatch.hub.register import Register
+
 DB_HELP = "postgresql://user@host/db or a SQLite file (env MINEWATCH_HUB_DB)"
 Db = Annotated[str, typer.Option("--db", envvar="MINEWATCH_HUB_DB", help=DB_HELP)]
+
+
+@contextmanager
+def _register(url: str) -> Iterator[Register]:
+    """The register of the hub database at ``url``, migrated first, closed after."""
+    from minewatch.hub.db import Database
+    from minewatch.hub.migrations import migrate
+    from minewatch.hub.register import Register
+
+    database = Database(url)
+    try:
+        migrate(database)
+        yield Register(database)
+    finally:
+        database.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -46,26 +66,22 @@ def register(app: typer.Typer) -> None:
         public_key: Annotated[Path | None, typer.Option(help="The facility's PEM key")] = None,
     ) -> None:
         """Add a licensed facility (or update its licence terms), optionally with its key."""
-        from minewatch.hub.db import Database
-        from minewatch.hub.migrations import migrate
-        from minewatch.hub.register import Licence, LicenceTerms, Register
+        from minewatch.hub.register import Licence, LicenceTerms
 
-        database = Database(db)
-        migrate(database)
-        reg = Register(database)
-        reg.register(
-            Licence(
-                facility_id=facility,
-                licence_number=licence,
-                holder=holder,
-                capacity_kw=capacity_kw,
-                terms=LicenceTerms(heartbeat_interval_s=heartbeat_interval_s),
+        with _register(db) as reg:
+            reg.register(
+                Licence(
+                    facility_id=facility,
+                    licence_number=licence,
+                    holder=holder,
+                    capacity_kw=capacity_kw,
+                    terms=LicenceTerms(heartbeat_interval_s=heartbeat_interval_s),
+                )
             )
-        )
-        typer.echo(f"registered {facility} ({licence})")
-        if public_key is not None:
-            typer.echo(f"key {reg.add_key(facility, public_key.read_text())} bound to {facility}")
-        database.close()
+            typer.echo(f"registered {facility} ({licence})")
+            if public_key is not None:
+                kid = reg.add_key(facility, public_key.read_text())
+                typer.echo(f"key {kid} bound to {facility}")
 
     @hub.command("add-key")
     def add_key(
@@ -77,14 +93,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Bind a (rotated) public key to its facility."""
-        from minewatch.hub.db import Database
-        from minewatch.hub.migrations import migrate
-        from minewatch.hub.register import Register
-
-        database = Database(db)
-        migrate(database)
-        kid = Register(database).add_key(
-            facility, public_key.read_text(), retire_others_after_s=retire_others_after_s
-        )
+        with _register(db) as reg:
+            kid = reg.add_key(
+                facility, public_key.read_text(), retire_others_after_s=retire_others_after_s
+            )
         typer.echo(f"key {kid} bound to {facility}")
-        database.close()

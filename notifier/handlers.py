@@ -136,23 +136,22 @@ class EntryHandlers:
             config_sha256=p.get("config_sha256"),
             changes={k: v for k, v in p.items() if k in ("files", "config_sha256", "previous")},
         )
-        msg = reg.config_changed_message(
+        self._entry(conn, e, "config_changed", config=change)
+
+    def channel_suspended(self, conn: sqlite3.Connection, t: AlertTable, e: Entry) -> None:
+        reason = str(e.payload.get("reason") or "channel disabled in the configuration")
+        self._entry(conn, e, "channel_suspended", suspension=reg.Suspension(reason=reason[:2000]))
+
+    def _entry(self, conn: sqlite3.Connection, e: Entry, kind: reg.Kind, **section: Any) -> None:
+        """Queue the regulator message whose fact is entry ``e``."""
+        msg = reg.entry_message(
             self.cfg,
-            change,
+            kind,
+            source_entry=e.seq,
             occurred_ns=e.at_ns,
             now_ns=self.clock(),
             head=self.ledger.head(conn),
-            source_entry=e.seq,
-        )
-        self.queues.regulator(conn, msg)
-
-    def channel_suspended(self, conn: sqlite3.Connection, t: AlertTable, e: Entry) -> None:
-        msg = reg.suspension_message(
-            self.cfg,
-            str(e.payload.get("reason") or "channel disabled in the configuration"),
-            now_ns=self.clock(),
-            head=self.ledger.head(conn),
-            source_entry=e.seq,
+            **section,
         )
         self.queues.regulator(conn, msg)
 

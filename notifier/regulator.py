@@ -485,45 +485,23 @@ def heartbeat_message(
     )
 
 
-def config_changed_message(
+def entry_message(
     cfg: FacilityConfig,
-    change: ConfigChange,
+    kind: Kind,
     *,
+    source_entry: int,
     occurred_ns: int,
     now_ns: int,
     head: Head,
-    source_entry: int,
+    **section: Any,
 ) -> RegulatorMessage:
-    """A change of compliance profile or configuration while licensed: the bank hears of it as it
-    happens, not at the next inspection."""
-    key = idempotency_key(cfg.facility.id, "config_changed", source_entry)
+    """A message whose fact is one ledger entry, keyed by it: a change of compliance profile or
+    configuration (``config=``), heard by the bank as it happens rather than at the next
+    inspection; or the notice sent before the channel goes quiet by the operator's choice
+    (``suspension=``), so the silence is declared and the messages held meanwhile follow."""
+    key = idempotency_key(cfg.facility.id, kind, source_entry)
     return _envelope(
-        cfg,
-        "config_changed",
-        key,
-        occurred_ns,
-        now_ns,
-        head,
-        config=change,
-        source_entry=source_entry,
-    )
-
-
-def suspension_message(
-    cfg: FacilityConfig, reason: str, *, now_ns: int, head: Head, source_entry: int
-) -> RegulatorMessage:
-    """Sent before the channel goes quiet by the operator's choice: the bank knows the silence is
-    declared, and the messages held meanwhile follow when it is re-enabled."""
-    key = idempotency_key(cfg.facility.id, "channel_suspended", source_entry)
-    return _envelope(
-        cfg,
-        "channel_suspended",
-        key,
-        now_ns,
-        now_ns,
-        head,
-        suspension=Suspension(reason=reason[:2000]),
-        source_entry=source_entry,
+        cfg, kind, key, occurred_ns, now_ns, head, source_entry=source_entry, **section
     )
 
 
