@@ -25,7 +25,13 @@ def _queued_while_disabled(tmp_path: Path, url: str, key_dir: Path, breaches: in
     with running(n):
         for i in range(breaches):
             bus.publish(transition(f"EL-{i:02d}", "firing", alert_id=10 + i))
-        wait_until(lambda: n.counters.get("entries_processed_total") >= breaches, what="queued")
+        wait_until(
+            lambda: (
+                [m.kind for m in n.outbox.messages("central_bank")].count("breach_opened")
+                == breaches
+            ),
+            what="breaches queued",
+        )
     return n
 
 
