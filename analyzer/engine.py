@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from minewatch.alerting import AlertState, AlertTransition, silence_event
+from minewatch.analyzer.alert_records import CYCLE_CURSOR
 from minewatch.analyzer.context import EvalContext, RawCache
 from minewatch.analyzer.devices import DeviceTable
 from minewatch.analyzer.evaluator import Evaluator
@@ -168,6 +169,7 @@ class Analyzer:
                 for event in self.recorder.outbox:
                     self.bus.publish(event)
             self.status.last_eval_ns = now
+            self.alert_store.set_cursor(CYCLE_CURSOR, now)  # the heartbeat's proof of life
         self.counters.inc("cycles_total")
         self.status.last_cycle_ms = (time.perf_counter() - t0) * 1000
         return published

@@ -15,6 +15,7 @@ from minewatch.analyzer import commands as analyzer_commands
 from minewatch.collector import commands as collector_commands
 from minewatch.collector.polling import commands as polling_commands
 from minewatch.errors import ConfigError
+from minewatch.hub import commands as hub_commands
 from minewatch.notifier import commands as notifier_commands
 from minewatch.resources import example_config, shipped
 from minewatch.simulator import commands as simulator_commands
@@ -81,6 +82,7 @@ for _commands in (
     polling_commands,
     notifier_commands,
     simulator_commands,
+    hub_commands,
 ):
     _commands.register(app)
 analyzer_commands.register(

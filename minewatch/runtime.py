@@ -412,7 +412,7 @@ def register(app: typer.Typer) -> None:
         ] = "auto",
     ) -> None:
         """A simulated facility end to end: broker, simulator, collector, analyzer, notifier, API,
-        page and a central bank (the reference receiver) that verifies and stores the signed
+        page and a central bank (``minewatch hub`` on SQLite) that verifies and stores the signed
         regulator messages."""
         setup_logging()
         if broker not in ("auto", "mosquitto", "amqtt"):
@@ -421,7 +421,7 @@ def register(app: typer.Typer) -> None:
             )
         cfg = load_facility(demo_config())
         data = prepare_demo_dir(data_dir)
-        bank = SimCentralBank(data / "central-bank", data / "keys")
+        bank = SimCentralBank(data / "central-bank", data / "keys", cfg)
         notify = cfg.notify.model_copy(
             update={"central_bank": bank.settings(cfg.notify.central_bank)}
         )
@@ -442,7 +442,8 @@ def register(app: typer.Typer) -> None:
         rt.add_notifier()
         rt.add_api(host=host, port=port)
         rt.notes.append(
-            f"  (the demo's central bank is the reference receiver, key {bank.key_id} registered; "
-            f"a GET on its URL lists what it verified and stored)"
+            f"  (the demo's central bank is minewatch hub, key {bank.key_id} bound to the "
+            f"facility; its page {bank.server.url}/ and a GET on its URL list what it stored)"
         )
+        rt.notes.append(f"  bank      token: {bank.token}")
         raise typer.Exit(rt.supervisor.run(on_started=rt.announce))

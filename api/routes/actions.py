@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from minewatch.analyzer import curtailment
+from minewatch.analyzer.alert_records import MAX_TEXT_CHARS
 from minewatch.api.dependencies import Alerts, Ctx, Operator, any_role
 from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.facility import api_record
@@ -28,7 +29,11 @@ router = APIRouter(prefix="/api/v1", tags=["actions"])
 class AckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    comment: str = Field(min_length=1, description="Why it is acknowledged / what is being done")
+    comment: str = Field(
+        min_length=1,
+        max_length=MAX_TEXT_CHARS,
+        description="Why it is acknowledged / what is being done",
+    )
     expires_at: str | None = Field(
         None, description="RFC 3339; the ack lapses then and the alert re-notifies"
     )
@@ -60,7 +65,7 @@ class SilenceRequest(BaseModel):
     )
     starts_at: str | None = Field(None, description="RFC 3339; default now")
     ends_at: str = Field(description="RFC 3339; a silence always ends")
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     kind: Literal["silence", "maintenance"] = "silence"
 
 
