@@ -61,6 +61,8 @@ class Obs:
     metric: str = ""
     peak: Literal["max", "min"] = "max"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: where an open alert clears (hysteresis), quoted when it resolves; None = ``threshold``
+    clear_level: np.ndarray | None = None
 
     @classmethod
     def empty(cls, instants: np.ndarray) -> Obs:
