@@ -1,10 +1,10 @@
 """Each device's expected reporting interval, so that no rule hard-codes one rate for every device.
 
-Sources, first that knows: the polling configuration (a Modbus device's or miner's ``interval_s``),
-the MQTT device group the device belongs to (``expected_interval_s``; a group matches a device by its
-``profile`` = the device's model, else by its ``role``), and the cadence observed in the telemetry
-(the median gap between a device's consecutive samples of the metric). A device with none of these
-gets the rule's fallback."""
+Sources, first that knows: the polling configuration (a Modbus device's or miner's
+``interval_s``), the MQTT device group the device belongs to (``expected_interval_s``; a group
+matches a device by its ``profile`` = the device's model, else by its ``role``), and the cadence
+observed in the telemetry (the median gap between a device's consecutive samples of the metric).
+A device with none of these gets the rule's fallback."""
 
 from __future__ import annotations
 

@@ -185,7 +185,12 @@ def hourly_records(
         }
         if h < floor:
             record["valid"] = False
-            none = {"value": None, "original": None, "quality": "N", "method": "not_in_operation"}
+            none: dict[str, Any] = {
+                "value": None,
+                "original": None,
+                "quality": "N",
+                "method": "not_in_operation",
+            }
             energy, peak = none, dict(none)
         elif valid[h]:
             energy = {"value": _r(e), "original": _r(e), "quality": "M", "method": "measured"}

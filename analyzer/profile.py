@@ -131,6 +131,14 @@ class Inhibition(BaseModel):
 
     source: str
     targets: list[str] = Field(min_length=1, description="Rule ids or family names")
+    hold_down: float = Field(
+        300.0,
+        ge=0,
+        description="Targets stay suppressed this long after the source stops firing, so a "
+        "flapping parent never re-notifies its children",
+    )
+
+    _d = duration_validator("hold_down")
 
 
 class AvailabilityScope(BaseModel):

@@ -20,11 +20,15 @@ import pandas as pd
 
 from minewatch.alerting import AlertState
 from minewatch.analyzer import curtailment
+from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.effective import Shown
 from minewatch.analyzer.evaluator import Evaluator
 from minewatch.analyzer.hourly import hourly_records, monthly_availability
+from minewatch.analyzer.lifecycle import Transition
 from minewatch.analyzer.operation import operation_start_ns
 from minewatch.analyzer.profile import ComplianceProfile, Rule
 from minewatch.analyzer.profile_loader import load_compliance_profile
+from minewatch.analyzer.rules.base import Obs
 from minewatch.analyzer.state import AlertStore
 from minewatch.analyzer.value_ref import ValueRef
 from minewatch.config.facility import FacilityConfig
@@ -70,6 +74,58 @@ def _threshold_source(rule) -> str:
         if isinstance(ref, ValueRef):
             return ref.describe(rule.source)
     return rule.source
+
+
+def _tally(
+    st: dict[str, Any],
+    obs: Obs,
+    op_from: int,
+    episodes: dict[int, dict[str, Any]],
+    order: list[int],
+    rule: Rule,
+    trs: list[Transition],
+    ctx: EvalContext,
+) -> None:
+    """Count one rule's chunk into its coverage and its transitions into episodes."""
+    st["subjects"].update(obs.subjects)
+    st["cells"] += obs.ok.size
+    st["ok"] += int(obs.ok.sum())
+    in_op = obs.instants >= op_from
+    st["op_cells"] += int(in_op.sum()) * len(obs.subjects)
+    st["op_ok"] += int(obs.ok[in_op].sum())
+    for tr in trs:
+        key = id(tr.alert)
+        ep = episodes.get(key)
+        if ep is None:
+            ep = episodes[key] = {
+                "rule": rule,
+                "subject": tr.subject,
+                "alert": tr.alert,
+                "since": tr.at_ns,
+                "onset": (tr.value, tr.threshold),
+                "fired": None,
+                "end": None,
+                "ctx": ctx,
+                "suppressed_by": None,
+            }
+            order.append(key)
+        if tr.to_state == AlertState.FIRING and ep["fired"] is None:
+            ep["fired"], ep["ctx"] = tr.at_ns, ctx
+        if tr.to_state == AlertState.RESOLVED:
+            ep["end"] = tr.at_ns
+
+
+def _mark_suppressed(episodes: dict[int, dict[str, Any]], shown: list[Shown]) -> None:
+    """A suppressed breach is still a breach: it is listed, with what suppressed it."""
+    by_subject: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for ep in episodes.values():
+        by_subject.setdefault((ep["rule"].id, ep["subject"]), []).append(ep)
+    for sh in shown:
+        if sh.to_state != AlertState.SUPPRESSED:
+            continue
+        for ep in by_subject.get((sh.rule_id, sh.subject), []):
+            if ep["since"] <= sh.at_ns and (ep["end"] is None or sh.at_ns <= ep["end"]):
+                ep["suppressed_by"] = ep["suppressed_by"] or sh.muted
 
 
 def _must_have_evidence(rule: Rule) -> bool:
@@ -135,35 +191,12 @@ def build_report(
     }
     episodes: dict[int, dict[str, Any]] = {}
     order: list[int] = []
-    for rule, obs, trs, ctx in ev.replay(start_ns, end_ns - 1, step_s):
-        st = stats[rule.id]
-        st["subjects"].update(obs.subjects)
-        st["cells"] += obs.ok.size
-        st["ok"] += int(obs.ok.sum())
-        in_op = obs.instants >= op_from
-        st["op_cells"] += int(in_op.sum()) * len(obs.subjects)
-        st["op_ok"] += int(obs.ok[in_op].sum())
-        problems.extend(p for p in ctx.problems if p not in problems)
-        ctx.problems.clear()
-        for tr in trs:
-            key = id(tr.alert)
-            ep = episodes.get(key)
-            if ep is None:
-                ep = episodes[key] = {
-                    "rule": rule,
-                    "subject": tr.subject,
-                    "alert": tr.alert,
-                    "since": tr.at_ns,
-                    "onset": (tr.value, tr.threshold),
-                    "fired": None,
-                    "end": None,
-                    "ctx": ctx,
-                }
-                order.append(key)
-            if tr.to_state == AlertState.FIRING and ep["fired"] is None:
-                ep["fired"], ep["ctx"] = tr.at_ns, ctx
-            if tr.to_state == AlertState.RESOLVED:
-                ep["end"] = tr.at_ns
+    for results, shown in ev.replay_shown(start_ns, end_ns - 1, step_s):
+        for rule, obs, trs, ctx in results:
+            _tally(stats[rule.id], obs, op_from, episodes, order, rule, trs, ctx)
+            problems.extend(p for p in ctx.problems if p not in problems)
+            ctx.problems.clear()
+        _mark_suppressed(episodes, shown)
 
     fired = [episodes[k] for k in order if episodes[k]["fired"] is not None]
     with_evidence = {id(ep) for ep in sorted(fired, key=_evidence_priority)[:MAX_EVIDENCE]}
@@ -201,6 +234,7 @@ def build_report(
             "unit": str(getattr(rule.p, "unit", "") or ""),
             "threshold_source": _threshold_source(rule),
             "evidence": evidence,
+            "suppressed_by": ep["suppressed_by"],
         }
         breaches.append(b)
         per_rule[rule.id].append(b)

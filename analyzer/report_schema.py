@@ -94,6 +94,11 @@ class Breach(_M):
     unit: str
     threshold_source: str
     evidence: Evidence | None
+    suppressed_by: str | None = Field(
+        None,
+        description="Silence or inhibition that suppressed the operator alert (live and report "
+        "agree); the breach is listed all the same",
+    )
 
 
 class Quantity(_M):

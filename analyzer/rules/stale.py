@@ -45,7 +45,7 @@ class StaleParams(BaseModel):
     def _interval(cls, v: object) -> object:
         if v == "device":
             return v
-        s = parse_duration(v)  # type: ignore[arg-type]
+        s = parse_duration(v)
         if s <= 0:
             raise ValueError("interval must be > 0")
         return s
