@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, ns
-from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, compare
+from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, clear_level, compare
 from minewatch.analyzer.value_ref import ValueRef
 from minewatch.units import check_metric_name
 
@@ -138,8 +138,8 @@ def _band_side(
     """(threshold, clear level) of the side each value is on: a band's lower side for values
     below its middle, else the upper side. An under-voltage is stated against the lower limit,
     and its resolve quotes the lower clear level, not the upper ones."""
-    hi = None if above is None else (above, above if c_above is None else c_above)
-    lo = None if below is None else (below, below if c_below is None else c_below)
+    hi = None if above is None else (above, clear_level(above, c_above))
+    lo = None if below is None else (below, clear_level(below, c_below))
     if hi is None or lo is None:
         one = hi if hi is not None else lo
         assert one is not None  # the params require above or below
