@@ -45,7 +45,9 @@ class Evaluator:
         self.device_profiles = device_profiles
         self.alert_store = alert_store
         self.registry: dict[str, RegistryEntry] | None = (
-            load_registry(cfg.path(cfg.registry)) if cfg.registry else None
+            load_registry(cfg.path(cfg.registry), device_profiles, strict=False)
+            if cfg.registry
+            else None
         )
         # inhibition sources first, so their state is current when their targets are evaluated
         sources = {i.source for i in profile.inhibit}

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def build_collectors(cfg: FacilityConfig, store: TelemetryStore) -> list[Any]:
     """The MQTT collector, plus the polling collector when the facility lists polled devices."""
     profiles = load_facility_profiles(cfg)
-    registry = facility_registry(cfg, set(profiles))
+    registry = facility_registry(cfg, profiles)
     parts: list[Any] = []
     if cfg.device_groups:
         parts.append(MqttCollector(cfg, store, profiles, registry))
