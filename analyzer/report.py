@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,9 +169,11 @@ def build_report(
     end_ns: int,
     device_profiles: dict[str, DeviceProfile] | None = None,
     report_step_s: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """The compliance report for ``[start_ns, end_ns)`` as a JSON-ready dict (see
-    report.schema.json)."""
+    report.schema.json). ``progress(done_ns, total_ns)`` is called after each replayed chunk
+    (a day), so a long report can show how far it is."""
     if end_ns <= start_ns:
         raise ValueError("report period: end must be after start")
     if profile is None or isinstance(profile, str):
@@ -197,6 +200,11 @@ def build_report(
             problems.extend(p for p in ctx.problems if p not in problems)
             ctx.problems.clear()
         _mark_suppressed(episodes, shown)
+        if progress is not None and results:
+            done = max(int(obs.instants[-1]) for _, obs, _, _ in results if len(obs.instants))
+            progress(done - start_ns, end_ns - start_ns)
+    if progress is not None:
+        progress(end_ns - start_ns, end_ns - start_ns)
 
     fired = [episodes[k] for k in order if episodes[k]["fired"] is not None]
     with_evidence = {id(ep) for ep in sorted(fired, key=_evidence_priority)[:MAX_EVIDENCE]}

@@ -207,3 +207,23 @@ def test_every_regulator_notifiable_breach_gets_evidence_whatever_the_cap(tmp_pa
     with_evidence = sum(b["evidence"] is not None for b in report["breaches"])
     assert with_evidence >= MAX_EVIDENCE
     assert any("evidence attached to" in p for p in report["problems"])
+
+
+def test_a_long_report_says_how_far_it_is(tmp_path):
+    """Measured: a 366-day report ran 680 s with no progress output."""
+    from minewatch.analyzer.report_progress import report_progress
+
+    cfg, store, alerts = _site(tmp_path, _meter_rows(0, H, every=60))
+    calls: list[tuple[int, int]] = []
+    with report_progress(force=True) as bar:
+        assert bar is not None
+
+        def progress(done: int, total: int) -> None:
+            calls.append((done, total))
+            bar(done, total)
+
+        build_report(
+            cfg, store, alerts, "tm-2026", T0, T0 + 3 * 24 * H * S, PROFILES, None, progress
+        )
+    done = [d for d, _ in calls]
+    assert len(calls) == 4 and done == sorted(done) and calls[-1] == (3 * 24 * H * S,) * 2
