@@ -13,11 +13,13 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from minewatch.collector.import_run import run_import
 from minewatch.collector.mqtt import MqttCollector
 from minewatch.collector.polling import PollingCollector
 from minewatch.config import load_facility
 from minewatch.config.facility import FacilityConfig
 from minewatch.config.polling import PollingSettings
+from minewatch.errors import ConfigError
 from minewatch.profiles import load_facility_profiles
 from minewatch.registry import facility_registry
 from minewatch.store import TelemetryStore, open_store
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 def build_collectors(cfg: FacilityConfig, store: TelemetryStore) -> list[Any]:
     """The MQTT collector, plus the polling collector when the facility lists polled devices."""
     profiles = load_facility_profiles(cfg)
-    registry = facility_registry(cfg, set(profiles))
+    registry = facility_registry(cfg, profiles)
     parts: list[Any] = []
     if cfg.device_groups:
         parts.append(MqttCollector(cfg, store, profiles, registry))
@@ -100,6 +102,41 @@ def status_name(part: Any) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    @app.command("import")
+    def import_history(
+        source: Annotated[str, typer.Argument(help="File to import, or - for stdin")],
+        config: Annotated[Path, typer.Option("--config", "-c", help="facility.yaml")],
+        fmt: Annotated[
+            str | None,
+            typer.Option("--format", help="jsonl, csv or line (default: from the file name)"),
+        ] = None,
+        mapping: Annotated[
+            Path | None,
+            typer.Option(help="YAML: devices/metrics renames, device_info (kind, role, ...)"),
+        ] = None,
+        ts_unit: Annotated[
+            str, typer.Option(help="Unit of numeric timestamps: auto, s, ms, us, ns")
+        ] = "auto",
+        rejects: Annotated[
+            Path | None,
+            typer.Option(help="Write each rejected line here: line number, reason, the line"),
+        ] = None,
+        progress: Annotated[
+            bool | None, typer.Option(help="Progress bar (default: on a terminal)")
+        ] = None,
+    ) -> None:
+        """Import telemetry history (JSON lines, CSV long or wide, InfluxDB line protocol) into
+        the facility's store with its original timestamps. Idempotent: importing again stores
+        each (device, metric, time) once."""
+        cfg = load_facility(config)
+        try:
+            summary = run_import(cfg, source, fmt, mapping, ts_unit, rejects, progress)
+        except ConfigError as exc:
+            for p in exc.problems:
+                typer.echo(p, err=True)
+            raise typer.Exit(2) from exc
+        typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+
     @app.command("collect")
     def collect(
         config: Annotated[Path, typer.Option("--config", "-c", help="facility.yaml")],

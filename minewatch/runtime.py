@@ -116,7 +116,7 @@ class Runtime:
     def expected_devices(self) -> set[str]:
         """Devices this facility must hear from: its equipment registry and the Modbus equipment it
         polls."""
-        registered = set(facility_registry(self.cfg, set(self.profiles)))
+        registered = set(facility_registry(self.cfg, self.profiles))
         return registered | {t.name for t in self.cfg.polling.modbus}
 
     # --- parts -------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def check_facility(path: Path) -> list[str]:
         )
     if cfg.registry:
         try:
-            load_registry(cfg.path(cfg.registry), set(profiles) if profiles else None)
+            load_registry(cfg.path(cfg.registry), profiles or None)
         except ConfigError as exc:
             problems.extend(exc.problems)
     try:

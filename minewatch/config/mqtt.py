@@ -111,6 +111,13 @@ class DeviceGroup(BaseModel):
         description="Role of the group's devices (rig, hall_sensor, ...); default from the profile "
         "kind",
     )
+    expected_interval_s: float | None = Field(
+        None,
+        gt=0,
+        le=86400,
+        description="How often each device of the group reports; the analyzer's staleness rules "
+        "(`interval: device`) use it. Absent: the cadence observed in the telemetry",
+    )
 
     @field_validator("topic")
     @classmethod
