@@ -137,6 +137,20 @@ class BrokerSession:
             client.subscribe([(t, opts) for t in topics])
         else:
             client.subscribe([(t, int(qos)) for t in topics])
+        if self._generation > 1 and not flags.session_present:
+            # We asked to keep the session (clean_start false / clean_session false), so "present =
+            # false" on a reconnect means the broker forgot it: restarted without persistence, or
+            # before its autosave, or the session expired.
+            self._counters.inc("sessions_lost")
+            log.warning(
+                "MQTT broker %s:%d did not keep the session of %r (session present = false): "
+                "messages published while disconnected were not queued and are lost unless the "
+                "devices resend them; check the broker's persistence and autosave settings and "
+                "mqtt.session_expiry_s (docs/reliability.md)",
+                self.settings.host,
+                self.settings.port,
+                self.settings.client_id,
+            )
         log.info(
             "MQTT connected (session %s); subscribing to %s",
             "resumed" if flags.session_present else "new",

@@ -14,7 +14,7 @@ from minewatch import runtime
 from minewatch.analyzer import commands as analyzer_commands
 from minewatch.collector import commands as collector_commands
 from minewatch.collector.polling import commands as polling_commands
-from minewatch.errors import ConfigError
+from minewatch.errors import ConfigError, StoreUnavailable
 from minewatch.notifier import commands as notifier_commands
 from minewatch.resources import example_config, shipped
 from minewatch.simulator import commands as simulator_commands
@@ -95,6 +95,9 @@ def main() -> None:
         for p in exc.problems:
             typer.echo(p, err=True)
         raise SystemExit(2) from None
+    except StoreUnavailable as exc:  # e.g. a read-only or missing data folder: one line, the path
+        typer.echo(f"minewatch: {exc}", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":
