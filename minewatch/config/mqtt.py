@@ -64,17 +64,23 @@ class MqttSettings(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> MqttSettings:
+        """Every cross-field mistake at once (joined in one message), not the first one found."""
+        problems = []
         if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError(
+            problems.append(
                 f"reconnect_max_s {self.reconnect_max_s} must be >= "
                 f"reconnect_min_s {self.reconnect_min_s}"
             )
         if self.shared_group and self.protocol != "5":
-            raise ValueError(
+            problems.append(
                 "shared_group needs protocol '5' (shared subscriptions are an MQTT 5 feature)"
             )
         if self.ca_file and not self.tls:
-            raise ValueError("ca_file is set but tls is false")
+            problems.append("ca_file is set but tls is false")
+        if self.password_env and not self.username:
+            problems.append("password_env is set but username is not")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def password(self) -> str | None:
