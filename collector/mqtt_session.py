@@ -115,7 +115,7 @@ class BrokerSession:
         return topics
 
     def _on_connect(
-        self, client: mqtt.Client, _u: Any, flags: Any, reason_code: Any, _p: Any
+        self, client: mqtt.Client, _u: Any, flags: Any, reason_code: Any, props: Any
     ) -> None:
         if reason_code.is_failure:
             self._counters.inc("connect_failures")
@@ -128,6 +128,8 @@ class BrokerSession:
             return
         self._generation += 1
         self._counters.inc("connects")
+        if self._generation == 1:
+            self._check_broker_limits(props)
         # Subscribing again is harmless when the session survived (the broker replaces the
         # subscription and keeps the queued messages) and picks up groups added since.
         qos = self.settings.qos
@@ -158,6 +160,27 @@ class BrokerSession:
         )
         self.connected.set()
 
+    def _check_broker_limits(self, props: Any) -> None:
+        """Warn about what the broker's CONNACK says it will not do for us: a capped session expiry
+        (an outage longer than that loses the queued messages) or a lower maximum QoS."""
+        s = self.settings
+        expiry = getattr(props, "SessionExpiryInterval", None)
+        if s.protocol == "5" and expiry is not None and expiry < s.session_expiry_s:
+            log.warning(
+                "MQTT broker keeps the session only %d s (mqtt.session_expiry_s asks %d s): a "
+                "collector outage longer than that loses the messages queued for it",
+                expiry,
+                s.session_expiry_s,
+            )
+        max_qos = getattr(props, "MaximumQoS", None)
+        if max_qos is not None and max_qos < s.qos:
+            log.warning(
+                "MQTT broker supports QoS %d at most (mqtt.qos is %d): messages are neither "
+                "queued nor redelivered while the collector is away or its store is down",
+                max_qos,
+                s.qos,
+            )
+
     def _on_subscribe(
         self, _c: mqtt.Client, _u: Any, _mid: int, reason_codes: list[Any], _p: Any
     ) -> None:
@@ -166,6 +189,16 @@ class BrokerSession:
                 self._counters.inc("subscribe_failures")
                 log.error("MQTT subscription refused: %s", rc)
                 return
+        granted = min(rc.value for rc in reason_codes) if reason_codes else self.settings.qos
+        if granted < self.settings.qos:
+            self._counters.inc("qos_downgrades")
+            log.warning(
+                "MQTT broker granted QoS %d for a subscription asked at QoS %d: its messages are "
+                "not acknowledged after storing and are lost if the collector or store is down "
+                "(check the broker's max_qos)",
+                granted,
+                self.settings.qos,
+            )
         log.info("MQTT subscriptions confirmed; collecting")
         self.subscribed.set()
 
