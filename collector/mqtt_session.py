@@ -101,7 +101,11 @@ class BrokerSession:
                 )
             client.username_pw_set(s.username, password)
         if s.tls:
-            client.tls_set(ca_certs=str(self.cfg.path(s.ca_file)) if s.ca_file else None)
+            client.tls_set(
+                ca_certs=str(self.cfg.path(s.ca_file)) if s.ca_file else None,
+                certfile=str(self.cfg.path(s.cert_file)) if s.cert_file else None,
+                keyfile=str(self.cfg.path(s.key_file)) if s.key_file else None,
+            )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

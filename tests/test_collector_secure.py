@@ -110,3 +110,56 @@ def test_missing_password_variable_stops_start(
     monkeypatch.delenv("TEST_MQTT_PASSWORD", raising=False)
     with pytest.raises(ConfigError, match="environment variable TEST_MQTT_PASSWORD is not set"):
         collector(tmp_path, broker, ca).start()
+
+
+def test_client_certificate_instead_of_a_password(tmp_path: Path) -> None:
+    """A broker that requires client certificates: with cert_file/key_file the collector gets in
+    and stores; without them the TLS handshake is refused and counted, nothing stored."""
+    broker, ca = start_secure_mosquitto(
+        tmp_path / "broker", "collector", SECRET, client_certificates=True
+    )
+    tls = tmp_path / "broker" / "tls"
+    try:
+        cfg = load_facility(
+            facility_file(
+                tmp_path,
+                broker.port,
+                tls=True,
+                ca_file=str(ca),
+                cert_file=str(tls / "client.pem"),
+                key_file=str(tls / "client.key"),
+            )
+        )
+        profiles = load_facility_profiles(cfg)
+        registry = facility_registry(cfg, set(profiles))
+        col = MqttCollector(cfg, SqliteStore(tmp_path / "t.db"), profiles, registry)
+        col.start()
+        assert col.wait_ready(10)
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="cert-pub")
+        pub.tls_set(
+            ca_certs=str(ca), certfile=str(tls / "client.pem"), keyfile=str(tls / "client.key")
+        )
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        infos = [
+            pub.publish(RIG_TOPIC.format(s), orjson.dumps(s21_payload(s, now_ns())), qos=1)
+            for s in S21_SERIALS[:3]
+        ]
+        for info in infos:
+            info.wait_for_publish(10)
+        pub.disconnect()
+        pub.loop_stop()
+        wait_for(lambda: col.stats()["acked"] == 3, what="messages over TLS with certificates")
+        col.stop()
+        assert col.stats()["stored_samples"] == 3 * S21_METRICS
+
+        no_cert = cfg.model_copy(
+            update={"mqtt": cfg.mqtt.model_copy(update={"cert_file": None, "key_file": None})}
+        )
+        bare = MqttCollector(no_cert, SqliteStore(tmp_path / "t2.db"), profiles, registry)
+        bare.start()
+        assert not bare.wait_ready(3)
+        bare.stop()
+        assert bare.stats()["stored_samples"] == 0 and not bare.stats()["connected"]
+    finally:
+        broker.stop()

@@ -223,3 +223,11 @@ def test_every_file_is_checked_even_when_the_facility_file_is_broken(tmp_path: P
     assert len(registry) == 3, registry  # duplicate serial, empty serial, unknown model
     assert len(compliance) == 1 and "compliance profile not found" in compliance[0]
     assert len(probs) == 10
+
+
+def test_client_certificate_settings_go_together(tmp_path: Path) -> None:
+    probs = problems_of(tmp_path, lambda d: d["mqtt"].update(cert_file="client.pem"))
+    assert probs == [
+        f"{tmp_path / 'facility.yaml'}: mqtt: Value error, cert_file is set but tls is false; "
+        "cert_file and key_file go together: set both or neither"
+    ]

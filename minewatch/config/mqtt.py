@@ -18,6 +18,10 @@ class MqttSettings(BaseModel):
     port: int = Field(1883, ge=1, le=65535)
     tls: bool = False
     ca_file: str | None = None
+    cert_file: str | None = Field(
+        None, description="Client certificate (PEM) for brokers that require one; needs tls"
+    )
+    key_file: str | None = Field(None, description="Private key of cert_file (PEM, unencrypted)")
     username: str | None = None
     password_env: str | None = Field(
         None, description="Name of the environment variable holding the password"
@@ -75,8 +79,11 @@ class MqttSettings(BaseModel):
             problems.append(
                 "shared_group needs protocol '5' (shared subscriptions are an MQTT 5 feature)"
             )
-        if self.ca_file and not self.tls:
-            problems.append("ca_file is set but tls is false")
+        for name in ("ca_file", "cert_file", "key_file"):
+            if getattr(self, name) and not self.tls:
+                problems.append(f"{name} is set but tls is false")
+        if bool(self.cert_file) != bool(self.key_file):
+            problems.append("cert_file and key_file go together: set both or neither")
         if self.password_env and not self.username:
             problems.append("password_env is set but username is not")
         if problems:
