@@ -30,7 +30,7 @@ from tests.support.mqtt import (
 )
 
 OUTAGE_S = 20.0
-ROUNDS = 400  # x 10 rigs = 4,000 messages, 48,000 samples, published over ~40 s
+ROUNDS = 400  # x 10 rigs = 4,000 messages, 48,000 samples, published over ~24 s
 
 
 def test_influxdb_down_loses_and_duplicates_nothing(
@@ -55,14 +55,14 @@ def test_influxdb_down_loses_and_duplicates_nothing(
     def paced() -> None:
         for i in range(0, len(messages), 100):
             pub.publish_all(messages[i : i + 100])
-            time.sleep(1.0)
+            time.sleep(0.6)
 
     publishing = threading.Thread(target=paced)
     store_status = tmp_path / "data" / "status" / "store.json"
     peak = 0
     try:
         publishing.start()
-        time.sleep(5)
+        time.sleep(2)
         influxd_private.stop()
         down_until = time.monotonic() + OUTAGE_S
         while time.monotonic() < down_until:
