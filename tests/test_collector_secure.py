@@ -39,17 +39,10 @@ def secure_broker(tmp_path: Path) -> Iterator[tuple[Broker, Path]]:
     broker.stop()
 
 
-def collector(tmp_path: Path, broker: Broker, ca: Path) -> MqttCollector:
-    cfg = load_facility(
-        facility_file(
-            tmp_path,
-            broker.port,
-            tls=True,
-            ca_file=str(ca),
-            username="collector",
-            password_env="TEST_MQTT_PASSWORD",
-        )
-    )
+def collector(tmp_path: Path, broker: Broker, ca: Path, **auth: str | None) -> MqttCollector:
+    """A collector over TLS; by default with the password from the environment, else ``auth``."""
+    auth = auth or {"username": "collector", "password_env": "TEST_MQTT_PASSWORD"}
+    cfg = load_facility(facility_file(tmp_path, broker.port, tls=True, ca_file=str(ca), **auth))
     profiles = load_facility_profiles(cfg)
     return MqttCollector(
         cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, set(profiles))
@@ -119,20 +112,9 @@ def test_client_certificate_instead_of_a_password(tmp_path: Path) -> None:
         tmp_path / "broker", "collector", SECRET, client_certificates=True
     )
     tls = tmp_path / "broker" / "tls"
+    certs = {"cert_file": str(tls / "client.pem"), "key_file": str(tls / "client.key")}
     try:
-        cfg = load_facility(
-            facility_file(
-                tmp_path,
-                broker.port,
-                tls=True,
-                ca_file=str(ca),
-                cert_file=str(tls / "client.pem"),
-                key_file=str(tls / "client.key"),
-            )
-        )
-        profiles = load_facility_profiles(cfg)
-        registry = facility_registry(cfg, set(profiles))
-        col = MqttCollector(cfg, SqliteStore(tmp_path / "t.db"), profiles, registry)
+        col = collector(tmp_path, broker, ca, **certs)
         col.start()
         assert col.wait_ready(10)
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="cert-pub")
@@ -153,10 +135,7 @@ def test_client_certificate_instead_of_a_password(tmp_path: Path) -> None:
         col.stop()
         assert col.stats()["stored_samples"] == 3 * S21_METRICS
 
-        no_cert = cfg.model_copy(
-            update={"mqtt": cfg.mqtt.model_copy(update={"cert_file": None, "key_file": None})}
-        )
-        bare = MqttCollector(no_cert, SqliteStore(tmp_path / "t2.db"), profiles, registry)
+        bare = collector(tmp_path / "bare", broker, ca, cert_file=None, key_file=None)
         bare.start()
         assert not bare.wait_ready(3)
         bare.stop()

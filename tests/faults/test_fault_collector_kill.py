@@ -15,7 +15,7 @@ from pathlib import Path
 
 from minewatch.sample import NS_PER_S, now_ns
 from minewatch.store import SqliteStore
-from tests.faults.test_fault_full_disk import stream
+from tests.support.faults import stream
 from tests.support.mosquitto import Broker
 from tests.support.mqtt import (
     S21_METRICS,

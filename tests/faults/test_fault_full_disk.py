@@ -6,36 +6,22 @@ returns; every message published during the outage is stored exactly once."""
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
-import orjson
-
 from minewatch.sample import NS_PER_S, now_ns
 from minewatch.store import SqliteStore
-from tests.faults.conftest import SmallDisk
+from tests.support.faults import SmallDisk, stop_collector, stream
 from tests.support.mosquitto import Broker
 from tests.support.mqtt import (
-    RIG_TOPIC,
     S21_METRICS,
-    S21_SERIALS,
     Publisher,
     facility_file,
-    s21_payload,
     start_collect_process,
     wait_for,
 )
 
 BEFORE, DURING = 100, 600  # rounds of the 10 rigs published before and during the full disk
-
-
-def stream(t0: int, first: int, rounds: int) -> list[tuple[str, bytes]]:
-    return [
-        (RIG_TOPIC.format(serial), orjson.dumps(s21_payload(serial, t0 + seq * NS_PER_S, seq)))
-        for seq in range(first, first + rounds)
-        for serial in S21_SERIALS
-    ]
 
 
 def test_full_disk_keeps_collecting_and_loses_nothing(
@@ -73,10 +59,7 @@ def test_full_disk_keeps_collecting_and_loses_nothing(
         assert recovered_s < 10  # the writer retries at least every 5 s
     finally:
         pub.close()
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(30)
-    text = log.read_text()
-    assert code == 0, text
+        text = stop_collector(proc, log)
     # said once, with the path and the free space; and once when it ended
     down = [line for line in text.splitlines() if "stay unacknowledged" in line]
     assert len(down) == 1, down

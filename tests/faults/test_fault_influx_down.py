@@ -6,25 +6,22 @@ the spool holds the outage's samples and drains by itself once InfluxDB answers 
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-import yaml
 
 from minewatch.config.storage import InfluxSettings
 from minewatch.sample import NS_PER_S, now_ns
 from minewatch.store.influx import InfluxStore
-from tests.faults.test_fault_full_disk import stream
+from tests.support.faults import influx_facility, stop_collector, stream
 from tests.support.influx import Server
 from tests.support.mosquitto import Broker
 from tests.support.mqtt import (
     S21_METRICS,
     Publisher,
-    facility_file,
     start_collect_process,
     wait_for,
 )
@@ -40,12 +37,7 @@ def test_influxdb_down_loses_and_duplicates_nothing(
     v1_settings: Callable[..., InfluxSettings],
 ) -> None:
     settings = v1_settings(influxd_private)
-    config = facility_file(tmp_path, mosquitto.port)
-    data = yaml.safe_load(config.read_text())
-    data["storage"].update(
-        backend="influxdb", influxdb=settings.model_dump(exclude_none=True), spool_retry_max_s=1
-    )
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    config = influx_facility(tmp_path, mosquitto.port, settings, spool_retry_max_s=1)
     log = tmp_path / "collector.log"
     proc = start_collect_process(config, log)
     t0 = (now_ns() // NS_PER_S - 3600) * NS_PER_S
@@ -89,10 +81,7 @@ def test_influxdb_down_loses_and_duplicates_nothing(
         reader.close()
     finally:
         pub.close()
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(30)
-    text = log.read_text()
-    assert code == 0, text
+        text = stop_collector(proc, log)
     assert text.count("telemetry store unavailable, spooling") == 1
     assert "httpx" not in text  # library chatter stays at WARNING
     print(f"influx down {OUTAGE_S:.0f} s: spool peak {peak} samples, caught up {drained_s:.1f} s")

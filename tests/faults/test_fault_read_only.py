@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import SmallDisk
+from tests.support.faults import SmallDisk
 from tests.support.mqtt import facility_file
 
 ROOT = Path(__file__).parents[2]

@@ -6,24 +6,21 @@ back the spool drains, the broker redelivers, and every message is stored exactl
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-import yaml
 
 from minewatch.config.storage import InfluxSettings
 from minewatch.sample import NS_PER_S, now_ns
 from minewatch.store.influx import InfluxStore
-from tests.faults.test_fault_full_disk import stream
+from tests.support.faults import influx_facility, stop_collector, stream
 from tests.support.influx import Server
 from tests.support.mosquitto import Broker
 from tests.support.mqtt import (
     S21_METRICS,
     Publisher,
-    facility_file,
     start_collect_process,
     wait_for,
 )
@@ -38,15 +35,9 @@ def test_full_spool_acks_nothing_it_cannot_keep_and_loses_nothing(
     v1_settings: Callable[..., InfluxSettings],
 ) -> None:
     settings = v1_settings(influxd_private)
-    config = facility_file(tmp_path, mosquitto.port)
-    data = yaml.safe_load(config.read_text())
-    data["storage"].update(
-        backend="influxdb",
-        influxdb=settings.model_dump(exclude_none=True),
-        spool_max_mb=1,
-        spool_retry_max_s=1,
+    config = influx_facility(
+        tmp_path, mosquitto.port, settings, spool_max_mb=1, spool_retry_max_s=1
     )
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
     log = tmp_path / "collector.log"
     proc = start_collect_process(config, log)
     status_dir = tmp_path / "data" / "status"
@@ -80,10 +71,7 @@ def test_full_spool_acks_nothing_it_cannot_keep_and_loses_nothing(
         assert not df.duplicated(["device", "metric", "ts"]).any()  # 0 duplicated
         reader.close()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(60)
-    text = log.read_text()
-    assert code == 0, text
+        text = stop_collector(proc, log)
     # loud once per episode, not per retry: the spool's ERROR and the collector's
     lines = text.splitlines()
     assert sum("spooling: spool" in line and "is full" in line for line in lines) == 1
