@@ -28,6 +28,37 @@ from minewatch.sample import now_ns
 log = logging.getLogger("minewatch.collector.mqtt")
 
 
+def new_client(
+    cfg: FacilityConfig, client_id: str, *, manual_ack: bool = False, keep_session: bool = True
+) -> mqtt.Client:
+    """A paho client for the configured broker: protocol, session, credentials, TLS. Shared by the
+    collector's session and ``check-config --broker``'s probe. (MQTT 5 chooses to keep the session
+    at connect time, with clean_start and the session expiry.)"""
+    s = cfg.mqtt
+    v5 = s.protocol == "5"
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=None if v5 else not keep_session,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        manual_ack=manual_ack,
+    )
+    if s.username:
+        password = s.password()
+        if s.password_env and password is None:
+            raise ConfigError(
+                [f"mqtt.password_env: environment variable {s.password_env} is not set"]
+            )
+        client.username_pw_set(s.username, password)
+    if s.tls:
+        client.tls_set(
+            ca_certs=str(cfg.path(s.ca_file)) if s.ca_file else None,
+            certfile=str(cfg.path(s.cert_file)) if s.cert_file else None,
+            keyfile=str(cfg.path(s.key_file)) if s.key_file else None,
+        )
+    return client
+
+
 class BrokerSession:
     def __init__(
         self,
@@ -83,29 +114,9 @@ class BrokerSession:
 
     def _make_client(self) -> mqtt.Client:
         s = self.settings
-        v5 = s.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=s.client_id,
-            clean_session=None if v5 else False,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            manual_ack=True,
-        )
+        client = new_client(self.cfg, s.client_id, manual_ack=True)
         client.suppress_exceptions = True
         client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)
-        if s.username:
-            password = s.password()
-            if s.password_env and password is None:
-                raise ConfigError(
-                    [f"mqtt.password_env: environment variable {s.password_env} is not set"]
-                )
-            client.username_pw_set(s.username, password)
-        if s.tls:
-            client.tls_set(
-                ca_certs=str(self.cfg.path(s.ca_file)) if s.ca_file else None,
-                certfile=str(self.cfg.path(s.cert_file)) if s.cert_file else None,
-                keyfile=str(self.cfg.path(s.key_file)) if s.key_file else None,
-            )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -19,7 +19,7 @@ from minewatch.notifier import commands as notifier_commands
 from minewatch.resources import example_config, shipped
 from minewatch.simulator import commands as simulator_commands
 from minewatch.store import commands as store_commands
-from minewatch.validation import check_facility, json_schemas
+from minewatch.validation import check_broker, check_facility, json_schemas
 from minewatch.wiring import event_bus
 
 app = typer.Typer(
@@ -30,9 +30,16 @@ app = typer.Typer(
 
 
 @app.command("check-config")
-def check_config(path: Annotated[Path, typer.Argument(help="facility.yaml to check")]) -> None:
+def check_config(
+    path: Annotated[Path, typer.Argument(help="facility.yaml to check")],
+    broker: Annotated[
+        bool, typer.Option("--broker", help="Also probe the MQTT broker: sessions, queueing, QoS")
+    ] = False,
+) -> None:
     """Validate a facility file, its registry and every profile it uses; list every problem."""
     problems = check_facility(path)
+    if broker and not problems:
+        problems = check_broker(path)
     if problems:
         for p in problems:
             typer.echo(p, err=True)

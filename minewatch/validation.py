@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from minewatch.analyzer.profile_loader import load_compliance_profile
+from minewatch.collector.broker_probe import probe_broker
 from minewatch.config import FacilityConfig, load_facility
 from minewatch.config.facility import AnalysisSettings
 from minewatch.configfile import read_yaml
@@ -84,6 +85,12 @@ def check_facility(path: Path) -> list[str]:
         except ConfigError as exc:
             problems.extend(exc.problems)
     return problems
+
+
+def check_broker(path: Path) -> list[str]:
+    """What the broker of a valid facility file would do with the collector's data (see
+    ``minewatch.collector.broker_probe``); empty when it keeps sessions and queues messages."""
+    return [f"{path}: mqtt broker: {w}" for w in probe_broker(load_facility(path))]
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
