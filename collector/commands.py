@@ -20,6 +20,8 @@ from minewatch.config import load_facility
 from minewatch.config.facility import FacilityConfig
 from minewatch.config.polling import PollingSettings
 from minewatch.errors import ConfigError
+from minewatch.db import disk_state
+from minewatch.logs import setup_logging
 from minewatch.profiles import load_facility_profiles
 from minewatch.registry import facility_registry
 from minewatch.store import TelemetryStore, open_store
@@ -42,15 +44,39 @@ def build_collectors(cfg: FacilityConfig, store: TelemetryStore) -> list[Any]:
 STATUS_EVERY_S = 5.0
 
 
-def write_status(status_dir: Path, name: str, stats: dict[str, Any]) -> None:
-    """Atomically replace ``<status_dir>/<name>.json`` with the part's counters, so that an API
-    running as another process can show collector health (``minewatch collect`` runs alone)."""
-    status_dir.mkdir(parents=True, exist_ok=True)
-    tmp = status_dir / f".{name}.json.tmp"
-    tmp.write_bytes(
-        orjson.dumps({"at_ns": time.time_ns(), "pid": os.getpid(), **stats}, default=str)
-    )
-    os.replace(tmp, status_dir / f"{name}.json")
+class StatusWriter:
+    """Atomically replaces ``<status_dir>/<name>.json`` with a part's counters, so that an API
+    running as another process can show collector health (``minewatch collect`` runs alone).
+
+    A full or read-only disk must not end collection (a crash under a restart policy becomes a crash
+    loop, and without one collection just stops), so a failed write is logged once, when the
+    folder stops taking writes, and once when it takes them again."""
+
+    def __init__(self, status_dir: Path) -> None:
+        self.status_dir = status_dir
+        self.failing = False
+
+    def write(self, name: str, stats: dict[str, Any]) -> None:
+        tmp = self.status_dir / f".{name}.json.tmp"
+        try:
+            self.status_dir.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(
+                orjson.dumps({"at_ns": time.time_ns(), "pid": os.getpid(), **stats}, default=str)
+            )
+            os.replace(tmp, self.status_dir / f"{name}.json")
+        except OSError as exc:
+            if not self.failing:
+                log.error(
+                    "cannot write the status file %s: %s (%s); collecting goes on",
+                    tmp.with_name(f"{name}.json"),
+                    exc.strerror or exc,
+                    disk_state(self.status_dir),
+                )
+            self.failing = True
+            return
+        if self.failing:
+            log.warning("status files in %s are written again", self.status_dir)
+        self.failing = False
 
 
 def run_until_signalled(
@@ -63,14 +89,15 @@ def run_until_signalled(
         signal.signal(sig, lambda *_: done.set())
     for p in parts:
         p.start()
+    status = StatusWriter(status_dir) if status_dir is not None else None
     next_report = time.monotonic() + report_every_s
     try:
         while not done.wait(STATUS_EVERY_S):
             report = time.monotonic() >= next_report
             for p in parts:
                 st = p.stats()
-                if status_dir is not None:
-                    write_status(status_dir, status_name(p), st)
+                if status is not None:
+                    status.write(status_name(p), st)
                 if report:
                     log.info(
                         "%s: %s",
@@ -86,8 +113,8 @@ def run_until_signalled(
     finally:
         for p in reversed(parts):
             p.stop()
-            if status_dir is not None:
-                write_status(status_dir, status_name(p), {**p.stats(), "stopped": True})
+            if status is not None:
+                status.write(status_name(p), {**p.stats(), "stopped": True})
 
 
 def status_name(part: Any) -> str:
@@ -164,9 +191,7 @@ def register(app: typer.Typer) -> None:
 
         To spread MQTT intake over several processes, set mqtt.shared_group and start one `collect
         --client-id <unique>` per process (all but one with --mqtt-only)."""
-        logging.basicConfig(
-            level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        setup_logging(log_level)
         cfg = load_facility(config)
         if client_id:
             cfg = cfg.model_copy(

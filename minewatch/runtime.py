@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -31,6 +30,7 @@ from minewatch.collector.commands import build_collectors
 from minewatch.config import FacilityConfig, load_facility
 from minewatch.config.polling import PollingSettings
 from minewatch.errors import ConfigError, MinewatchError
+from minewatch.logs import setup_logging
 from minewatch.profiles import DeviceProfile, load_facility_profiles
 from minewatch.registry import facility_registry
 from minewatch.resources import demo_config
@@ -45,19 +45,6 @@ log = logging.getLogger("minewatch")
 
 #: A folder holding this file was made by ``minewatch demo`` and may be wiped by the next one.
 DEMO_MARKER = ".minewatch-demo"
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
-    # httpx logs every request at INFO (the notifier's deliveries: their outcome is in the outbox
-    # and ledger)
-    for noisy in ("amqtt", "transitions", "pymodbus", "uvicorn.error", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 class StorePart:
