@@ -19,8 +19,8 @@ from minewatch.collector.polling import PollingCollector
 from minewatch.config import load_facility
 from minewatch.config.facility import FacilityConfig
 from minewatch.config.polling import PollingSettings
-from minewatch.errors import ConfigError
 from minewatch.db import disk_state
+from minewatch.errors import ConfigError
 from minewatch.logs import setup_logging
 from minewatch.profiles import load_facility_profiles
 from minewatch.registry import facility_registry
