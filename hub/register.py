@@ -164,3 +164,16 @@ class Register:
         if row is None:
             raise NotFound(f"facility {facility_id!r} is not registered")
         return LicenceTerms(heartbeat_interval_s=row[0], notifiable=orjson.loads(row[1]))
+
+    def licence(self, facility_id: str) -> tuple[str, bool, LicenceTerms]:
+        """Licence number, whether the licence is active, and its terms: what the hub signs."""
+        rows = self.db.query(
+            "SELECT licence_number, licence_active, heartbeat_interval_s, notifiable "
+            "FROM facilities WHERE id = ?",
+            (facility_id,),
+        )
+        if not rows:
+            raise NotFound(f"facility {facility_id!r} is not registered")
+        number, active, interval, notifiable = rows[0]
+        terms = LicenceTerms(heartbeat_interval_s=interval, notifiable=orjson.loads(notifiable))
+        return str(number), bool(active), terms

@@ -57,7 +57,35 @@ class CentralBankSettings(_Strict):
     )
     timeout_s: float = Field(10.0, gt=0)
     heartbeat_interval_s: float = Field(
-        300.0, gt=0, description="A facility that goes silent is noticed by the missing heartbeat"
+        300.0,
+        gt=0,
+        description="Used only until the regulator's licence terms are received: their interval "
+        "then applies, whatever this says",
+    )
+    regulator_key_file: str | None = Field(
+        None,
+        description="The regulator's Ed25519 public key (PEM file, relative to the config file) "
+        "that licence terms must be signed with; from `minewatch hub regulator-key`",
+    )
+    regulator_public_key: str | None = Field(
+        None, description="The same key given inline (PEM text) instead of a file"
+    )
+    terms_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Where the signed licence terms are fetched; default: the url's "
+        "/v1/licence-terms",
+    )
+    terms_refresh_s: float = Field(
+        3600.0, gt=0, description="How often the licence terms are fetched again"
+    )
+    suspend_reason: str | None = Field(
+        None,
+        max_length=2000,
+        description="Why the channel is switched off (enabled: false); sent, signed, to the bank",
+    )
+    suspended_by: str | None = Field(
+        None, max_length=200, description="Who switched it off (default: the OS user)"
     )
     daily_report_at: str | None = Field(
         "06:00",
@@ -71,7 +99,33 @@ class CentralBankSettings(_Strict):
     def _url_when_enabled(self) -> CentralBankSettings:
         if self.enabled and not self.url:
             raise ValueError("url is required when the central bank channel is enabled")
+        if self.regulator_key_file and self.regulator_public_key:
+            raise ValueError(
+                "give the regulator's key as regulator_key_file or as "
+                "regulator_public_key, not both"
+            )
+        if self.regulator_public_key is not None:
+            _ed25519_pem(self.regulator_public_key)
         return self
+
+    def licence_terms_url(self) -> str | None:
+        """The hub answers a facility's terms beside its message ingest."""
+        if self.terms_url or not self.url:
+            return self.terms_url
+        return self.url.removesuffix("/v1/messages").rstrip("/") + "/v1/licence-terms"
+
+
+def _ed25519_pem(pem: str) -> None:
+    """Refuse, at load time, a pinned regulator key that is not an Ed25519 public key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(pem.encode())
+    except ValueError as exc:
+        raise ValueError(f"regulator_public_key: not a PEM public key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("regulator_public_key: must be an Ed25519 key")
 
 
 class SmtpSettings(_Strict):
