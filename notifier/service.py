@@ -125,6 +125,8 @@ class Notifier(BackgroundThread):
             if deliver and terms_url and self.terms.keys
             else None
         )
+        if self.fetcher is None:
+            self.terms.settled.set()
         #: The regulator's channel is switched off but the licence is active: it delivers up to
         #: its signed suspension, then holds the rest (``_after_suspension``).
         self.suspending = False

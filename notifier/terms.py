@@ -77,6 +77,12 @@ class TermsInForce:
         self._refusals_logged: set[tuple[str, str]] = set()
         last = ledger.last_of(ENTRY, cfg.facility.id)
         self.current: VerifiedTerms | None = None if last is None else self._reverify(last)
+        #: Set once the terms are known or the first attempt to get them is over: the first
+        #: heartbeat waits for it, so a facility that can get its terms never declares the
+        #: configuration's interval to the bank.
+        self.settled = threading.Event()
+        if self.current is not None:
+            self.settled.set()
 
     # what the rest of the notifier asks ---------------------------------------------------------
     @property
@@ -231,6 +237,7 @@ class TermsFetcher(BackgroundThread):
     def _run(self) -> None:
         while not self._stop.is_set():
             ok = self.fetch_once()
+            self.terms.settled.set()
             self.wake.wait(self.refresh_s if ok else min(self.refresh_s, RETRY_S))
             self.wake.clear()
 

@@ -59,6 +59,8 @@ class HeartbeatTimer:
     ) -> None:
         """Queue a heartbeat when one is due, whether or not the channel is enabled: the one
         queued while it is off is the first thing the bank hears when it is on again."""
+        if not self.terms.settled.is_set():
+            return  # the licence terms are being fetched: they say how often, not the config
         interval_s = self.terms.heartbeat_interval_s
         if self._last_ns is not None and now < self._last_ns + int(interval_s * NS):
             return
