@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import BaseModel, ConfigDict, Field
 
+from minewatch.config.notify import ed25519_public_key
 from minewatch.errors import Conflict, InvalidInput, NotFound
 from minewatch.hub.db import Database, Tx
 from minewatch.notifier.signing import key_id_of
@@ -58,12 +58,9 @@ class RegisteredKey:
 
 def _public_key(pem: str) -> Ed25519PublicKey:
     try:
-        key = load_pem_public_key(pem.encode())
+        return ed25519_public_key(pem)
     except ValueError as exc:
-        raise InvalidInput(f"public key: not a PEM public key ({exc})") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise InvalidInput("public key: must be Ed25519")
-    return key
+        raise InvalidInput(str(exc)) from exc
 
 
 class Register:

@@ -23,6 +23,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from minewatch.config.facility import FacilityConfig
+from minewatch.config.notify import ed25519_public_key
 from minewatch.counters import Counters
 from minewatch.errors import ConfigError
 from minewatch.ledger import Entry, Ledger
@@ -46,11 +47,8 @@ RETRY_S = 60.0
 def pinned_keys(cfg: FacilityConfig) -> dict[str, Ed25519PublicKey]:
     """The regulator key the configuration pins (none: no terms can be accepted)."""
     cb = cfg.notify.central_bank
-    if cb.regulator_public_key:
-        from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-        key = load_pem_public_key(cb.regulator_public_key.encode())
-        assert isinstance(key, Ed25519PublicKey)  # checked when the config was loaded
+    if cb.regulator_public_key:  # checked when the configuration was loaded
+        key = ed25519_public_key(cb.regulator_public_key)
         return {key_id_of(key): key}
     if cb.regulator_key_file:
         try:

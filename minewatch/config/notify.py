@@ -13,6 +13,8 @@ import os
 import re
 from typing import Annotated, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Severity = Literal["info", "warning", "major", "critical"]
@@ -105,7 +107,7 @@ class CentralBankSettings(_Strict):
                 "regulator_public_key, not both"
             )
         if self.regulator_public_key is not None:
-            _ed25519_pem(self.regulator_public_key)
+            ed25519_public_key(self.regulator_public_key, "regulator_public_key")
         return self
 
     def licence_terms_url(self) -> str | None:
@@ -115,17 +117,16 @@ class CentralBankSettings(_Strict):
         return self.url.removesuffix("/v1/messages").rstrip("/") + "/v1/licence-terms"
 
 
-def _ed25519_pem(pem: str) -> None:
-    """Refuse, at load time, a pinned regulator key that is not an Ed25519 public key."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
+def ed25519_public_key(pem: str, what: str = "public key") -> Ed25519PublicKey:
+    """``pem`` as an Ed25519 public key, or ``ValueError`` naming ``what``: the one check for a
+    pinned regulator key (at config load) and a facility key (in the hub's register)."""
     try:
         key = load_pem_public_key(pem.encode())
     except ValueError as exc:
-        raise ValueError(f"regulator_public_key: not a PEM public key ({exc})") from None
+        raise ValueError(f"{what}: not a PEM public key ({exc})") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("regulator_public_key: must be an Ed25519 key")
+        raise ValueError(f"{what}: must be Ed25519")
+    return key
 
 
 class SmtpSettings(_Strict):
