@@ -368,6 +368,16 @@ class Ingestor:
                 + (f" since {hb.analyzer_last_cycle_at}" if cycle else " reported"),
                 now,
             )
+        if hb.terms_source == "config":
+            raise_finding(
+                tx,
+                fid,
+                "no_terms",
+                "source:config",
+                "facility runs on its own configuration: it has not received the regulator's "
+                "signed licence terms (no regulator key pinned, or the terms never reached it)",
+                now,
+            )
         if hb.interval_s > interval_s:
             raise_finding(
                 tx,

@@ -87,6 +87,7 @@ def test_heartbeat_interval_and_notifiable_rules_come_from_the_terms(
     (entry,) = _terms_entries(n)
     assert entry.payload["origin"] == "hub" and entry.payload["heartbeat_interval_s"] == 10.0
     assert not hub.findings("terms")  # the declared interval is the licence's
+    assert not hub.findings("no_terms")
 
 
 def test_without_terms_the_config_applies_and_says_so(
@@ -103,6 +104,8 @@ def test_without_terms_the_config_applies_and_says_so(
         None,
     )
     assert "no licence terms received from the regulator" in caplog.text
+    (finding,) = hub.findings("no_terms")
+    assert "own configuration" in finding["detail"]
 
 
 def _forge(signed: bytes, **change: object) -> bytes:
