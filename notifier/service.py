@@ -162,6 +162,9 @@ class Notifier(BackgroundThread):
             subject=self.cfg.facility.id,
         )
         cb = self.cfg.notify.central_bank
+        if not cb.enabled and self.terms.current is None and self.fetcher is not None:
+            # switching the channel off is allowed or not by the terms: ask for them first
+            self.fetcher.fetch_once()
         log.warning("%s", self.terms.describe())
         if not cb.enabled and self.terms.licence_active():
             if not cb.url:

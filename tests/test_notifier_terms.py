@@ -273,3 +273,16 @@ def test_offline_terms_file_installed_and_used(
     assert n.terms.current is not None and hb["terms_sha256"] == n.terms.current.sha256
     (entry,) = _terms_entries(n)
     assert entry.payload["origin"] == "file:terms.json"
+
+
+def test_switched_off_before_any_terms_asks_for_them_first(
+    tmp_path: Path, hub: HubServer, key_dir: Path
+) -> None:
+    """A facility that never had terms and starts switched off cannot slip through: it fetches
+    the terms before deciding, finds the licence active, and delivers its suspension."""
+    n = _pinned(hub, tmp_path, key_dir, enabled=False, suspended_by="merdan")
+    with running(n):
+        wait_kinds(hub, "channel_suspended")
+    (notice,) = hub.get("/v1/messages", params={"kind": "channel_suspended"}).json()
+    assert notice["body"]["suspension"]["actor"] == "operator:merdan"
+    assert notice["body"]["suspension"]["licence_active"] is True
