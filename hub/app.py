@@ -24,6 +24,7 @@ from minewatch.errors import MinewatchError, NotFound, PermissionDenied
 from minewatch.hub import status
 from minewatch.hub.findings import close_finding, findings
 from minewatch.hub.ingest import Ingestor
+from minewatch.hub.terms import TermsDesk
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,10 @@ def create_app(
     *,
     clock: Any = time.time_ns,
     tokens: Callable[[], Mapping[str, str]] = env_tokens,
+    terms: TermsDesk | None = None,
 ) -> FastAPI:
-    """``tokens``: staff tokens by role (the environment's by default; the demo makes its own)."""
+    """``tokens``: staff tokens by role (the environment's by default; the demo makes its own);
+    ``terms``: the desk that serves signed licence terms (none: the regulator has no key here)."""
     app = FastAPI(title="minewatch hub (central bank)", version="1")
     db = ingestor.db
 
@@ -87,6 +90,23 @@ def create_app(
         except Exception:  # the database failed, not the message: the facility retries later
             log.exception("hub: could not ingest a message")
             return JSONResponse({"status": "unavailable", "reason": "storage"}, status_code=503)
+        return JSONResponse(answer.body, status_code=answer.status)
+
+    @app.get("/v1/licence-terms")
+    def licence_terms(request: Request) -> Response:
+        """The asking facility's signed licence terms (its request is signed like a message)."""
+        if terms is None:
+            return JSONResponse(
+                {"status": "unavailable", "reason": "no_regulator_key"}, status_code=503
+            )
+        try:
+            answer = terms.answer(dict(request.headers))
+        except Exception:  # the database failed, not the request: the facility asks again
+            log.exception("hub: could not issue licence terms")
+            return JSONResponse({"status": "unavailable", "reason": "storage"}, status_code=503)
+        if isinstance(answer, bytes):
+            return Response(answer, media_type="application/json")
+        ingestor.counters.inc("terms_refused_total", reason=str(answer.body.get("reason")))
         return JSONResponse(answer.body, status_code=answer.status)
 
     @app.get("/v1/messages")

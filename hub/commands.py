@@ -15,6 +15,14 @@ if TYPE_CHECKING:
 
 DB_HELP = "postgresql://user@host/db or a SQLite file (env MINEWATCH_HUB_DB)"
 Db = Annotated[str, typer.Option("--db", envvar="MINEWATCH_HUB_DB", help=DB_HELP)]
+RegulatorKeys = Annotated[
+    Path,
+    typer.Option(
+        "--regulator-keys",
+        envvar="MINEWATCH_HUB_REGULATOR_KEYS",
+        help="Folder of the regulator's signing key (created with the key the first time)",
+    ),
+]
 
 
 @contextmanager
@@ -39,6 +47,7 @@ def register(app: typer.Typer) -> None:
     @hub.command("serve")
     def serve(
         db: Db,
+        regulator_keys: RegulatorKeys,
         host: Annotated[str, typer.Option(help="Listen address")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Listen port")] = 8090,
         window: Annotated[float, typer.Option(help="Timestamp window, seconds")] = 300.0,
@@ -48,7 +57,7 @@ def register(app: typer.Typer) -> None:
 
         from minewatch.hub.service import Hub
 
-        part = Hub(db, window_s=window)
+        part = Hub(db, window_s=window, regulator_keys=regulator_keys)
         part.start()
         try:
             uvicorn.run(part.app, host=host, port=port, access_log=False, log_level="warning")
@@ -63,6 +72,9 @@ def register(app: typer.Typer) -> None:
         holder: Annotated[str, typer.Option(help="Licence holder")],
         capacity_kw: Annotated[float, typer.Option(help="Licensed capacity, kW")],
         heartbeat_interval_s: Annotated[float, typer.Option(help="Licence term")] = 300.0,
+        notifiable: Annotated[
+            list[str] | None, typer.Option(help="Licence term: a notifiable rule id (repeat)")
+        ] = None,
         public_key: Annotated[Path | None, typer.Option(help="The facility's PEM key")] = None,
     ) -> None:
         """Add a licensed facility (or update its licence terms), optionally with its key."""
@@ -75,7 +87,9 @@ def register(app: typer.Typer) -> None:
                     licence_number=licence,
                     holder=holder,
                     capacity_kw=capacity_kw,
-                    terms=LicenceTerms(heartbeat_interval_s=heartbeat_interval_s),
+                    terms=LicenceTerms(
+                        heartbeat_interval_s=heartbeat_interval_s, notifiable=notifiable or []
+                    ),
                 )
             )
             typer.echo(f"registered {facility} ({licence})")
@@ -98,3 +112,38 @@ def register(app: typer.Typer) -> None:
                 facility, public_key.read_text(), retire_others_after_s=retire_others_after_s
             )
         typer.echo(f"key {kid} bound to {facility}")
+
+    @hub.command("regulator-key")
+    def regulator_key(regulator_keys: RegulatorKeys) -> None:
+        """Print the regulator's public key (PEM), for facilities to pin as
+        ``notify.central_bank.regulator_key_file``; creates the key the first time."""
+        from minewatch.hub.terms import regulator_signer
+        from minewatch.notifier.signing import KeyStore, public_pem
+
+        kid = regulator_signer(regulator_keys).key_id
+        typer.echo(public_pem(KeyStore(regulator_keys).public_keys()[kid]), nl=False)
+
+    @hub.command("issue-terms")
+    def issue_terms(
+        db: Db,
+        regulator_keys: RegulatorKeys,
+        facility: Annotated[str, typer.Option(help="Facility id")],
+        out: Annotated[Path, typer.Option(help="File to write the signed terms to")],
+        valid_days: Annotated[float, typer.Option(min=1, help="Validity of this issue")] = 90.0,
+    ) -> None:
+        """Write a facility's signed licence terms to a file, for a site that is offline
+        (installed there with ``minewatch licence install FILE``)."""
+        import time
+
+        from minewatch.hub.terms import issue, regulator_signer
+
+        with _register(db) as reg:
+            signed = issue(
+                reg,
+                facility,
+                regulator_signer(regulator_keys),
+                now_ns=time.time_ns(),
+                validity_s=valid_days * 86400,
+            )
+        out.write_bytes(signed)
+        typer.echo(f"signed licence terms of {facility} written to {out}")

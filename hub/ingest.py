@@ -66,7 +66,7 @@ class Answer:
     body: dict[str, Any]
 
 
-def _refuse(reason: str, detail: str) -> Answer:
+def refuse(reason: str, detail: str) -> Answer:
     return Answer(STATUS[reason], {"status": "rejected", "reason": reason, "detail": detail})
 
 
@@ -123,29 +123,29 @@ class Ingestor:
 
     def _ingest(self, body: bytes, h: dict[str, str]) -> Answer:
         if len(body) > self.max_body_bytes:
-            return _refuse("too_large", f"body is {len(body)} bytes; at most {self.max_body_bytes}")
+            return refuse("too_large", f"body is {len(body)} bytes; at most {self.max_body_bytes}")
         kid = h.get(H_KEY_ID.lower(), "")
         key = self.register.key(kid) if kid else None
         if key is None:
             verdict = verify_message(body, h, {}, window_s=self.window_s)
-            return _refuse(verdict.reason, verdict.detail)
+            return refuse(verdict.reason, verdict.detail)
         now = self.clock()
         if not self.limit.allow(key.facility_id, now / NS):
-            return _refuse("rate_limited", f"facility {key.facility_id}: too many messages")
+            return refuse("rate_limited", f"facility {key.facility_id}: too many messages")
         verdict = verify_message(
             body, h, {kid: key.public_key}, now_s=now / NS, window_s=self.window_s
         )
         if not verdict.valid:
-            return _refuse(verdict.reason, verdict.detail)
+            return refuse(verdict.reason, verdict.detail)
         try:
             msg = RegulatorMessage.model_validate_json(body)
         except ValidationError as exc:
             detail = "; ".join(
                 f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
             )
-            return _refuse("schema", detail[:1000])
+            return refuse("schema", detail[:1000])
         if msg.sequence < 1:
-            return _refuse("schema", "sequence: must be 1 or more")
+            return refuse("schema", "sequence: must be 1 or more")
         signed_ns = int(h[H_TIMESTAMP.lower()]) * NS
         if msg.facility.id != key.facility_id:
             with self.db.transaction() as tx:
@@ -157,7 +157,7 @@ class Ingestor:
                     f"key {kid} of {key.facility_id} signed a message naming {msg.facility.id}",
                     now,
                 )
-            return _refuse(
+            return refuse(
                 "foreign_key", f"key {kid} is bound to another facility than {msg.facility.id!r}"
             )
         if not key.valid_at(signed_ns):
@@ -170,7 +170,7 @@ class Ingestor:
                     f"key {kid} used outside its validity period",
                     now,
                 )
-            return _refuse("key_not_valid", f"key {kid} is not valid at the signing time")
+            return refuse("key_not_valid", f"key {kid} is not valid at the signing time")
         with self.db.transaction() as tx:
             return self._store(tx, msg, body, kid, signed_ns // NS, now)
 
@@ -180,7 +180,7 @@ class Ingestor:
         fid = msg.facility.id
         fac = tx.lock_facility(fid)
         if fac is None:
-            return _refuse("unknown_facility", f"facility {fid!r} is not in the register")
+            return refuse("unknown_facility", f"facility {fid!r} is not in the register")
         _, interval_s, last_seq, last_chain = fac
         digest = hashlib.sha256(body).hexdigest()
         seen = tx.one(
@@ -199,7 +199,7 @@ class Ingestor:
                 f"message #{msg.sequence} received again with other content",
                 now,
             )
-            return _refuse("rewrite", f"sequence {msg.sequence} already holds another message")
+            return refuse("rewrite", f"sequence {msg.sequence} already holds another message")
         verification = "ok"
         if msg.sequence <= int(last_seq):
             raise_finding(
@@ -366,6 +366,16 @@ class Ingestor:
                 f"cycle:{hb.analyzer_last_cycle_at}",
                 "no completed analyzer cycle"
                 + (f" since {hb.analyzer_last_cycle_at}" if cycle else " reported"),
+                now,
+            )
+        if hb.terms_source == "config":
+            raise_finding(
+                tx,
+                fid,
+                "no_terms",
+                "source:config",
+                "facility runs on its own configuration: it has not received the regulator's "
+                "signed licence terms (no regulator key pinned, or the terms never reached it)",
                 now,
             )
         if hb.interval_s > interval_s:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import BaseModel, ConfigDict, Field
 
+from minewatch.config.notify import ed25519_public_key
 from minewatch.errors import Conflict, InvalidInput, NotFound
 from minewatch.hub.db import Database, Tx
 from minewatch.notifier.signing import key_id_of
@@ -58,12 +58,9 @@ class RegisteredKey:
 
 def _public_key(pem: str) -> Ed25519PublicKey:
     try:
-        key = load_pem_public_key(pem.encode())
+        return ed25519_public_key(pem)
     except ValueError as exc:
-        raise InvalidInput(f"public key: not a PEM public key ({exc})") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise InvalidInput("public key: must be Ed25519")
-    return key
+        raise InvalidInput(str(exc)) from exc
 
 
 class Register:
@@ -164,3 +161,16 @@ class Register:
         if row is None:
             raise NotFound(f"facility {facility_id!r} is not registered")
         return LicenceTerms(heartbeat_interval_s=row[0], notifiable=orjson.loads(row[1]))
+
+    def licence(self, facility_id: str) -> tuple[str, bool, LicenceTerms]:
+        """Licence number, whether the licence is active, and its terms: what the hub signs."""
+        rows = self.db.query(
+            "SELECT licence_number, licence_active, heartbeat_interval_s, notifiable "
+            "FROM facilities WHERE id = ?",
+            (facility_id,),
+        )
+        if not rows:
+            raise NotFound(f"facility {facility_id!r} is not registered")
+        number, active, interval, notifiable = rows[0]
+        terms = LicenceTerms(heartbeat_interval_s=interval, notifiable=orjson.loads(notifiable))
+        return str(number), bool(active), terms

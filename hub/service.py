@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,18 +17,34 @@ from minewatch.hub.ingest import Ingestor
 from minewatch.hub.migrations import migrate
 from minewatch.hub.register import Register
 from minewatch.hub.status import sweep_silent
+from minewatch.hub.terms import TermsDesk, regulator_signer
 from minewatch.sample import now_ns
 
 log = logging.getLogger(__name__)
 
 
 class Hub:
-    def __init__(self, db_url: str, *, window_s: float = 300.0, sweep_s: float = 15.0) -> None:
+    """``regulator_keys``: the folder of the regulator's signing key (generated there the first
+    time); without it the hub stores messages but issues no licence terms."""
+
+    def __init__(
+        self,
+        db_url: str,
+        *,
+        window_s: float = 300.0,
+        sweep_s: float = 15.0,
+        regulator_keys: Path | None = None,
+    ) -> None:
         self.db = Database(db_url)
         self.schema_version = migrate(self.db)
         self.ingestor = Ingestor(self.db, window_s=window_s)
         self.register = Register(self.db)
-        self.app: FastAPI = create_app(self.ingestor)
+        self.terms = (
+            None
+            if regulator_keys is None
+            else TermsDesk(self.register, regulator_signer(regulator_keys), window_s=window_s)
+        )
+        self.app: FastAPI = create_app(self.ingestor, terms=self.terms)
         self.sweep_s = sweep_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

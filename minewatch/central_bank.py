@@ -45,7 +45,8 @@ class SimCentralBank:
         keys = KeyStore(facility_key_dir)
         self.key_id = keys.current_id() or keys.generate()
         folder.mkdir(parents=True, exist_ok=True)
-        self.hub = Hub(str(folder / "hub.db"))
+        self.folder = folder
+        self.hub = Hub(str(folder / "hub.db"), regulator_keys=folder / "regulator-keys")
         self.hub.register.register(
             Licence(
                 facility_id=cfg.facility.id,
@@ -61,7 +62,7 @@ class SimCentralBank:
         self.token = secrets.token_urlsafe(24)
         tokens = {"analyst": self.token, "supervisor": ""}
         self.server = ApiServer(
-            create_app(self.hub.ingestor, tokens=lambda: tokens),
+            create_app(self.hub.ingestor, tokens=lambda: tokens, terms=self.hub.terms),
             host,
             loopback_port(),
             name="central-bank",
@@ -73,13 +74,18 @@ class SimCentralBank:
         return f"{self.server.url}/v1/messages"
 
     def settings(self, current: CentralBankSettings) -> CentralBankSettings:
-        """The facility's ``notify.central_bank`` section, pointed at this hub. No daily report:
+        """The facility's ``notify.central_bank`` section, pointed at this hub and pinning its
+        regulator key (the facility takes its licence terms from the hub). No daily report:
         the demo facility did not exist yesterday, and building an empty day's report at start
         would only delay the first breach behind it (messages are delivered in order)."""
+        regulator = KeyStore(self.folder / "regulator-keys")
+        kid = regulator.current_id()
+        assert kid is not None  # the hub made it
         return current.model_copy(
             update={
                 "enabled": True,
                 "url": self.url,
+                "regulator_public_key": public_pem(regulator.public_keys()[kid]),
                 "key_dir": str(self.facility_key_dir),
                 "heartbeat_interval_s": DEMO_HEARTBEAT_S,
                 "daily_report_at": None,

@@ -1,5 +1,5 @@
 """CLI: ``keys generate|rotate|show-public``, ``verify-message``, ``audit verify``, ``receiver``,
-``notify``."""
+``notify``, ``licence install|show``."""
 
 from __future__ import annotations
 
@@ -94,6 +94,49 @@ def register(app: typer.Typer) -> None:
     audit = typer.Typer(no_args_is_help=True, help="The tamper-evident ledger.")
     app.add_typer(keys, name="keys")
     app.add_typer(audit, name="audit")
+    licence = typer.Typer(
+        no_args_is_help=True, help="The licence terms the regulator issued (signed)."
+    )
+    app.add_typer(licence, name="licence")
+
+    @licence.command("install")
+    def licence_install(
+        terms_file: Annotated[Path, typer.Argument(help="Signed terms from the regulator")],
+        config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)],
+    ) -> None:
+        """Put licence terms in force from a file (a site that cannot reach the hub): checked
+        against the pinned regulator key and this facility, then ledgered; a running notifier
+        takes them from the ledger."""
+        from minewatch.counters import Counters
+        from minewatch.ledger import Ledger
+        from minewatch.notifier.licence import TermsRefused
+        from minewatch.notifier.terms import TermsInForce
+
+        cfg = load_facility(config)
+        try:
+            signed = terms_file.read_bytes()
+        except OSError as exc:
+            typer.echo(f"{terms_file}: cannot read: {exc}", err=True)
+            raise typer.Exit(2) from None
+        terms = TermsInForce(cfg, Ledger(cfg.state_db), Counters(), time.time_ns)
+        try:
+            terms.offer(signed, f"file:{terms_file.name}")
+        except TermsRefused as exc:
+            typer.echo(f"refused: {exc.reason}: {exc.detail}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"installed: {terms.describe()}")
+
+    @licence.command("show")
+    def licence_show(
+        config: Annotated[Path, typer.Option("--config", "-c", help=CONFIG_HELP)],
+    ) -> None:
+        """The licence terms in force (or that none were ever received)."""
+        from minewatch.counters import Counters
+        from minewatch.ledger import Ledger
+        from minewatch.notifier.terms import TermsInForce
+
+        cfg = load_facility(config)
+        typer.echo(TermsInForce(cfg, Ledger(cfg.state_db), Counters(), time.time_ns).describe())
 
     @keys.command("generate")
     def keys_generate(

@@ -86,7 +86,10 @@ class DeliveryWorker(BackgroundThread):
         clock: Callable[[], int] = time.time_ns,
         done_event: threading.Event | None = None,
         on_refused: Refusal | None = None,
+        hold: Callable[[Message], bool] | None = None,
     ) -> None:
+        """``hold``: a message it answers True for is not sent (yet): the regulator's channel,
+        switched off, delivers up to its signed suspension and then holds the rest."""
         super().__init__(f"notify-{destination}")
         self.destination = destination
         self.outbox = outbox
@@ -94,6 +97,7 @@ class DeliveryWorker(BackgroundThread):
         self.policy = policy
         self.on_done = on_done
         self.on_refused = on_refused
+        self.hold = hold
         self.done_event = done_event  # set once a delivery or a death has committed
         self.counters = counters
         self.idle_s = idle_s
@@ -122,7 +126,7 @@ class DeliveryWorker(BackgroundThread):
     def step(self) -> float:
         """Attempt the head message if due; returns how long to wait before looking again."""
         msg = self.outbox.head(self.destination)
-        if msg is None:
+        if msg is None or (self.hold is not None and self.hold(msg)):
             return self.idle_s
         now = self.clock()
         if now >= msg.deadline_ns and msg.attempts > 0:

@@ -15,6 +15,8 @@ from minewatch.notifier import regulator as reg
 from minewatch.notifier.alerts import ACK_FOREVER_NS, AlertTable, NotificationState
 from minewatch.notifier.operator import OperatorRouter
 from minewatch.notifier.queueing import Queues
+from minewatch.notifier.terms import ENTRY as TERMS_ENTRY
+from minewatch.notifier.terms import TermsInForce
 
 Handler = Callable[[sqlite3.Connection, AlertTable, Entry], None]
 
@@ -30,8 +32,10 @@ class EntryHandlers:
         router: OperatorRouter,
         queues: Queues,
         clock: Callable[[], int],
+        terms: TermsInForce,
     ) -> None:
         self.cfg = cfg
+        self.terms = terms
         self.ledger = ledger
         self.router = router
         self.queues = queues
@@ -45,6 +49,7 @@ class EntryHandlers:
             "message.dead": self.message_dead,
             "config.changed": self.config_changed,
             "channel.suspended": self.channel_suspended,
+            TERMS_ENTRY: self.licence_terms,
         }
 
     def handle(self, conn: sqlite3.Connection, t: AlertTable, e: Entry) -> None:
@@ -69,7 +74,7 @@ class EntryHandlers:
             st.firing_since_ns, st.ack_until_ns, st.ack_by, st.ack_comment = None, None, None, None
         # queued whether or not the channel is enabled: a breach held while it is switched off is
         # sent when it is switched on again, never lost
-        if st.regulator_notifiable:
+        if self.terms.notifiable(tr.rule_id, st.regulator_notifiable):
             kind = reg.breach_kind(tr.to_state, bool(st.regulator_open))
             if kind is not None:
                 self._breach(conn, kind, st, tr, e)
@@ -83,7 +88,7 @@ class EntryHandlers:
             return
         st.ack_by, st.ack_comment = e.actor, e.payload.get("comment")
         st.ack_until_ns = int(e.payload.get("expires_at_ns") or ACK_FOREVER_NS)
-        if st.regulator_notifiable and st.regulator_open:
+        if self.terms.notifiable(st.payload.rule_id, st.regulator_notifiable) and st.regulator_open:
             # an acknowledgement annotates the open breach for the regulator; it never closes it
             update = st.payload.model_copy(update={"from_state": st.state})
             self._breach(conn, "breach_updated", st, update, e)
@@ -140,7 +145,15 @@ class EntryHandlers:
 
     def channel_suspended(self, conn: sqlite3.Connection, t: AlertTable, e: Entry) -> None:
         reason = str(e.payload.get("reason") or "channel disabled in the configuration")
-        self._entry(conn, e, "channel_suspended", suspension=reg.Suspension(reason=reason[:2000]))
+        suspension = reg.Suspension(
+            reason=reason[:2000],
+            actor=e.actor[:200],
+            licence_active=e.payload.get("licence_active"),
+        )
+        self._entry(conn, e, "channel_suspended", suspension=suspension)
+
+    def licence_terms(self, conn: sqlite3.Connection, t: AlertTable, e: Entry) -> None:
+        self.terms.on_entry(e)
 
     def _entry(self, conn: sqlite3.Connection, e: Entry, kind: reg.Kind, **section: Any) -> None:
         """Queue the regulator message whose fact is entry ``e``."""

@@ -229,6 +229,31 @@ class Outbox(PerThreadConnection):
         )
         return _msg(row) if row else None
 
+    def last_of_kind(self, destination: str, kind: str) -> Message | None:
+        row = (
+            self.conn()
+            .execute(
+                f"SELECT {_COLS} FROM outbox WHERE destination = ? AND kind = ? "
+                "ORDER BY id DESC LIMIT 1",
+                (destination, kind),
+            )
+            .fetchone()
+        )
+        return _msg(row) if row else None
+
+    def delivered_after(self, destination: str, outbox_id: int) -> bool:
+        """Whether any message queued after ``outbox_id`` was delivered."""
+        row = (
+            self.conn()
+            .execute(
+                "SELECT 1 FROM outbox WHERE destination = ? AND id > ? AND status = 'delivered' "
+                "LIMIT 1",
+                (destination, outbox_id),
+            )
+            .fetchone()
+        )
+        return row is not None
+
     def has_pending(self, destination: str, kind: str) -> bool:
         return (
             self.conn()

@@ -177,6 +177,14 @@ class Heartbeat(_M):
     profile_sha256: str | None = None
     config_sha256: str | None = None
     open_breaches: list[OpenBreach] = Field(default_factory=list)
+    terms_source: Literal["licence", "config"] | None = Field(
+        None,
+        description="Where interval_s and the notifiable rules come from: the regulator's signed "
+        "licence terms, or (none ever received) the facility's configuration",
+    )
+    terms_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="The licence terms in force (their hash)"
+    )
 
 
 class ConfigChange(_M):
@@ -190,6 +198,10 @@ class ConfigChange(_M):
 
 class Suspension(_M):
     reason: str = Field(max_length=2000)
+    actor: str | None = Field(None, max_length=200, description="Who switched the channel off")
+    licence_active: bool | None = Field(
+        None, description="The licence terms in force said the licence is active"
+    )
 
 
 class Refusal(_M):

@@ -24,6 +24,7 @@ from minewatch.config.facility import FacilityConfig
 from minewatch.config.notify import Backoff
 from minewatch.counters import Counters
 from minewatch.db import immediate
+from minewatch.errors import ConfigError
 from minewatch.events import Event, EventBus
 from minewatch.ledger import Entry, Ledger
 from minewatch.notifier import regulator as reg
@@ -37,6 +38,7 @@ from minewatch.notifier.outbox import Message, Outbox
 from minewatch.notifier.queueing import Queues
 from minewatch.notifier.refusal import refusable, replace_refused
 from minewatch.notifier.signing import KeyStore
+from minewatch.notifier.terms import TermsFetcher, TermsInForce, suspension_actor
 from minewatch.notifier.timers import ConfigWatch, HeartbeatTimer
 from minewatch.notifier.transports import (
     HttpTransport,
@@ -114,8 +116,20 @@ class Notifier(BackgroundThread):
         )
         self.workers = self.queues.workers
         self.router = OperatorRouter(cfg, self.queues.operator)
-        self.handlers = EntryHandlers(cfg, self.ledger, self.router, self.queues, clock)
-        self.heartbeat = HeartbeatTimer(cfg, self.ledger, self.queues, self.counters)
+        self.terms = TermsInForce(cfg, self.ledger, self.counters, clock)
+        self.handlers = EntryHandlers(cfg, self.ledger, self.router, self.queues, clock, self.terms)
+        self.heartbeat = HeartbeatTimer(cfg, self.ledger, self.queues, self.counters, self.terms)
+        terms_url = cfg.notify.central_bank.licence_terms_url()
+        self.fetcher = (
+            TermsFetcher(self.terms, terms_url, self.keys, cfg.notify.central_bank.timeout_s)
+            if deliver and terms_url and self.terms.keys
+            else None
+        )
+        if self.fetcher is None:
+            self.terms.settled.set()
+        #: The regulator's channel is switched off but the licence is active: it delivers up to
+        #: its signed suspension, then holds the rest (``_after_suspension``).
+        self.suspending = False
         self.config_watch = ConfigWatch(cfg, self.ledger, ACTOR, clock)
         self.reporter = DailyReporter(
             cfg,
@@ -147,12 +161,33 @@ class Notifier(BackgroundThread):
             actor=ACTOR,
             subject=self.cfg.facility.id,
         )
-        if not self.cfg.notify.central_bank.enabled:
+        cb = self.cfg.notify.central_bank
+        if not cb.enabled and self.terms.current is None and self.fetcher is not None:
+            # switching the channel off is allowed or not by the terms: ask for them first
+            self.fetcher.fetch_once()
+        log.warning("%s", self.terms.describe())
+        if not cb.enabled and self.terms.licence_active():
+            if not cb.url:
+                raise ConfigError(
+                    [
+                        "notify.central_bank: the channel cannot be switched off while licence "
+                        f"{self.terms.current.doc.licence_number if self.terms.current else ''} "
+                        "is active without a url: the signed 'channel suspended' must reach the "
+                        "bank first"
+                    ]
+                )
+            log.warning(
+                "central bank channel switched off while the licence is active: a signed "
+                "'channel suspended' is delivered first, then regulator messages are held"
+            )
+            self.suspending = True
+            self._suspend(licence_active=True)
+        elif not cb.enabled:
             log.warning(
                 "central bank channel disabled (notify.central_bank.enabled): regulator messages "
                 "are queued and sent when it is enabled again, starting with 'channel suspended'"
             )
-            self._suspend()
+            self._suspend(licence_active=False)
         elif self.keys.current_id() is None:
             log.error(
                 "no signing key in %s: messages to the central bank will fail until "
@@ -161,7 +196,8 @@ class Notifier(BackgroundThread):
             )
         if self.deliver:
             for dest, policy in self.queues.policies.items():
-                if dest == reg.DESTINATION and not self.cfg.notify.central_bank.enabled:
+                regulator = dest == reg.DESTINATION
+                if regulator and not (cb.enabled or self.suspending):
                     continue
                 w = DeliveryWorker(
                     dest,
@@ -173,17 +209,22 @@ class Notifier(BackgroundThread):
                     idle_s=self.cfg.notify.poll_interval_s,
                     clock=self.clock,
                     done_event=self.wake,
-                    on_refused=self._on_refused if dest == reg.DESTINATION else None,
+                    on_refused=self._on_refused if regulator else None,
+                    hold=self._after_suspension if regulator and self.suspending else None,
                 )
                 self.workers[dest] = w
                 w.start()
             # timers belong to the delivering process, so two processes never both send
             self.reporter.start()
+            if self.fetcher is not None:
+                self.fetcher.start()
         self.start_thread()
 
     def stop(self) -> None:
         self.stop_thread()
         self.reporter.stop()
+        if self.fetcher is not None:
+            self.fetcher.stop()
         for w in self.workers.values():
             w.stop()
         self.workers.clear()
@@ -300,20 +341,40 @@ class Notifier(BackgroundThread):
             )
         conn.execute("RELEASE entry")
 
-    def _suspend(self) -> None:
+    def _suspend(self, *, licence_active: bool) -> None:
         """Ledger ``channel.suspended`` once per suspension (not at every start while disabled);
-        its handler queues the signed ``channel_suspended`` message that heads the backlog."""
-        last = self.ledger.last_of("channel.suspended", self.cfg.facility.id)
-        queued = self.ledger.last_of(QUEUED, reg.DESTINATION)
-        if last is not None and (queued is None or queued.seq < last.seq):
-            return  # suspended, and nothing was sent since: still the same suspension
+        its handler queues the signed ``channel_suspended`` message, carrying the reason and who
+        switched the channel off."""
+        if self._still_suspended():
+            return
+        cb = self.cfg.notify.central_bank
         self.ledger.append(
             "channel.suspended",
-            {"reason": "notify.central_bank.enabled is false"},
+            {
+                "reason": cb.suspend_reason or "notify.central_bank.enabled is false",
+                "licence_active": licence_active,
+            },
             at_ns=self.clock(),
-            actor=ACTOR,
+            actor=suspension_actor(self.cfg),
             subject=self.cfg.facility.id,
         )
+
+    def _still_suspended(self) -> bool:
+        """The last suspension is not queued yet, or nothing was delivered after its message."""
+        last = self.ledger.last_of("channel.suspended", self.cfg.facility.id)
+        if last is None:
+            return False
+        queued = self.ledger.last_of(QUEUED, reg.DESTINATION)
+        if queued is None or queued.seq < last.seq:
+            return True
+        notice = self.outbox.last_of_kind(reg.DESTINATION, "channel_suspended")
+        return notice is not None and not self.outbox.delivered_after(reg.DESTINATION, notice.id)
+
+    def _after_suspension(self, msg: Message) -> bool:
+        """Hold ``msg``: it was queued after the newest signed suspension, which the bank has (or
+        will have first: the queue is delivered in order)."""
+        notice = self.outbox.last_of_kind(reg.DESTINATION, "channel_suspended")
+        return notice is not None and msg.id > notice.id
 
     def _on_refused(self, msg: Message, res: Result, conn: sqlite3.Connection) -> bool:
         return refusable(msg, res) and replace_refused(

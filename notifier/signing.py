@@ -138,6 +138,10 @@ class Signer:
     def __repr__(self) -> str:  # never show key material
         return f"Signer(key_id={self.key_id!r})"
 
+    def sign_raw(self, data: bytes) -> bytes:
+        """A bare signature over ``data`` (callers add their own domain tag)."""
+        return self._key.sign(data)
+
     def headers(self, body: bytes, *, timestamp_s: int | None = None) -> dict[str, str]:
         ts = str(int(time.time()) if timestamp_s is None else timestamp_s)
         sig = self._key.sign(signing_input(ts, body))
@@ -168,18 +172,17 @@ class Verdict:
         return "valid" if self.valid else f"invalid: {self.reason}: {self.detail}"
 
 
-def verify_message(
+def verify_signed(
     body: bytes,
     headers: Mapping[str, str],
     public_keys: Mapping[str, Ed25519PublicKey],
     *,
     now_s: float | None = None,
     window_s: float = DEFAULT_WINDOW_S,
-    seen: Callable[[str, str | None], bool] | None = None,
 ) -> Verdict:
-    """Check one received message: headers present, key known, signature over timestamp and body,
-    timestamp within ``window_s`` of now, body a JSON object whose ids match the headers, and (with
-    ``seen``) that its message id / idempotency key was not processed before."""
+    """Steps 1-5 of the published check: headers present, key known, signature over timestamp and
+    body, timestamp within ``window_s``. A facility's signed request (``GET /v1/licence-terms``
+    signs its request line as the body) is authenticated by exactly this."""
     h = {k.lower(): v for k, v in headers.items()}
     missing = [n for n in (H_KEY_ID, H_TIMESTAMP, H_SIGNATURE) if n.lower() not in h]
     if missing:
@@ -224,6 +227,26 @@ def verify_message(
             f"timestamp is {age:+.0f} s from now; window is +/-{window_s:.0f} s",
             kid,
         )
+    return Verdict(True, "ok", "", kid)
+
+
+def verify_message(
+    body: bytes,
+    headers: Mapping[str, str],
+    public_keys: Mapping[str, Ed25519PublicKey],
+    *,
+    now_s: float | None = None,
+    window_s: float = DEFAULT_WINDOW_S,
+    seen: Callable[[str, str | None], bool] | None = None,
+) -> Verdict:
+    """Check one received message: headers present, key known, signature over timestamp and body,
+    timestamp within ``window_s`` of now, body a JSON object whose ids match the headers, and (with
+    ``seen``) that its message id / idempotency key was not processed before."""
+    verdict = verify_signed(body, headers, public_keys, now_s=now_s, window_s=window_s)
+    if not verdict.valid:
+        return verdict
+    h = {k.lower(): v for k, v in headers.items()}
+    kid = h[H_KEY_ID.lower()]
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

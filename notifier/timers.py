@@ -18,6 +18,7 @@ from minewatch.notifier import regulator as reg
 from minewatch.notifier.alerts import AlertTable
 from minewatch.notifier.delivery import NS
 from minewatch.notifier.queueing import Queues
+from minewatch.notifier.terms import TermsInForce
 from minewatch.notifier.versions import change_record, versions_in_force
 
 log = logging.getLogger(__name__)
@@ -28,18 +29,26 @@ VERSION_CHECK_S = 60.0
 
 
 class HeartbeatTimer:
-    """One heartbeat per ``heartbeat_interval_s``; while one is still queued (the link is down) the
-    next is coalesced into it: the queued one already tells the regulator the facility lives."""
+    """One heartbeat per interval of the licence terms in force (the configuration's only while
+    none were ever received); while one is still queued (the link is down) the next is coalesced
+    into it: the queued one already tells the regulator the facility lives. The next heartbeat is
+    due one interval after the last, by the interval in force *now*, so terms that arrive after a
+    heartbeat was scheduled on the configuration's interval take effect at once."""
 
     def __init__(
-        self, cfg: FacilityConfig, ledger: Ledger, queues: Queues, counters: Counters
+        self,
+        cfg: FacilityConfig,
+        ledger: Ledger,
+        queues: Queues,
+        counters: Counters,
+        terms: TermsInForce,
     ) -> None:
-        self.cb = cfg.notify.central_bank
+        self.terms = terms
         self.cfg = cfg
         self.ledger = ledger
         self.queues = queues
         self.counters = counters
-        self._next_ns: int | None = None
+        self._last_ns: int | None = None
 
     def tick(
         self,
@@ -50,9 +59,12 @@ class HeartbeatTimer:
     ) -> None:
         """Queue a heartbeat when one is due, whether or not the channel is enabled: the one
         queued while it is off is the first thing the bank hears when it is on again."""
-        if self._next_ns is not None and now < self._next_ns:
+        if not self.terms.settled.is_set():
+            return  # the licence terms are being fetched: they say how often, not the config
+        interval_s = self.terms.heartbeat_interval_s
+        if self._last_ns is not None and now < self._last_ns + int(interval_s * NS):
             return
-        self._next_ns = now + int(self.cb.heartbeat_interval_s * NS)
+        self._last_ns = now
         outbox = self.queues.outbox
         if outbox.has_pending(reg.DESTINATION, "heartbeat"):
             self.counters.inc("heartbeats_coalesced_total")
@@ -61,7 +73,7 @@ class HeartbeatTimer:
         v = versions or {}
         cycle = last_cycle_ns(conn)
         hb = reg.Heartbeat(
-            interval_s=self.cb.heartbeat_interval_s,
+            interval_s=interval_s,
             outbox_pending=sum(d.get("pending", 0) for d in counts.values()),
             dead_messages=sum(d.get("dead", 0) for d in counts.values()),
             firing_alerts=table.count_active(),
@@ -70,17 +82,20 @@ class HeartbeatTimer:
             profile_id=v.get("compliance_profile"),
             profile_sha256=v.get("profile_sha256"),
             config_sha256=v.get("config_sha256"),
-            open_breaches=open_breaches(table),
+            open_breaches=open_breaches(table, self.terms),
+            terms_source=self.terms.source,
+            terms_sha256=None if self.terms.current is None else self.terms.current.sha256,
         )
         msg = reg.heartbeat_message(self.cfg, hb, now_ns=now, head=self.ledger.head(conn))
         self.queues.regulator(conn, msg)
 
 
-def open_breaches(table: AlertTable) -> list[reg.OpenBreach]:
+def open_breaches(table: AlertTable, terms: TermsInForce) -> list[reg.OpenBreach]:
     """The regulator-notifiable breaches the facility holds open (what the bank should see open)."""
     out = []
     for st in table.active():
-        if not (st.regulator_notifiable and st.regulator_open):
+        notifiable = terms.notifiable(st.payload.rule_id, st.regulator_notifiable)
+        if not (notifiable and st.regulator_open):
             continue
         tr = st.payload
         out.append(

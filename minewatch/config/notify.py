@@ -13,6 +13,8 @@ import os
 import re
 from typing import Annotated, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Severity = Literal["info", "warning", "major", "critical"]
@@ -57,7 +59,35 @@ class CentralBankSettings(_Strict):
     )
     timeout_s: float = Field(10.0, gt=0)
     heartbeat_interval_s: float = Field(
-        300.0, gt=0, description="A facility that goes silent is noticed by the missing heartbeat"
+        300.0,
+        gt=0,
+        description="Used only until the regulator's licence terms are received: their interval "
+        "then applies, whatever this says",
+    )
+    regulator_key_file: str | None = Field(
+        None,
+        description="The regulator's Ed25519 public key (PEM file, relative to the config file) "
+        "that licence terms must be signed with; from `minewatch hub regulator-key`",
+    )
+    regulator_public_key: str | None = Field(
+        None, description="The same key given inline (PEM text) instead of a file"
+    )
+    terms_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Where the signed licence terms are fetched; default: the url's "
+        "/v1/licence-terms",
+    )
+    terms_refresh_s: float = Field(
+        3600.0, gt=0, description="How often the licence terms are fetched again"
+    )
+    suspend_reason: str | None = Field(
+        None,
+        max_length=2000,
+        description="Why the channel is switched off (enabled: false); sent, signed, to the bank",
+    )
+    suspended_by: str | None = Field(
+        None, max_length=200, description="Who switched it off (default: the OS user)"
     )
     daily_report_at: str | None = Field(
         "06:00",
@@ -71,7 +101,32 @@ class CentralBankSettings(_Strict):
     def _url_when_enabled(self) -> CentralBankSettings:
         if self.enabled and not self.url:
             raise ValueError("url is required when the central bank channel is enabled")
+        if self.regulator_key_file and self.regulator_public_key:
+            raise ValueError(
+                "give the regulator's key as regulator_key_file or as "
+                "regulator_public_key, not both"
+            )
+        if self.regulator_public_key is not None:
+            ed25519_public_key(self.regulator_public_key, "regulator_public_key")
         return self
+
+    def licence_terms_url(self) -> str | None:
+        """The hub answers a facility's terms beside its message ingest."""
+        if self.terms_url or not self.url:
+            return self.terms_url
+        return self.url.removesuffix("/v1/messages").rstrip("/") + "/v1/licence-terms"
+
+
+def ed25519_public_key(pem: str, what: str = "public key") -> Ed25519PublicKey:
+    """``pem`` as an Ed25519 public key, or ``ValueError`` naming ``what``: the one check for a
+    pinned regulator key (at config load) and a facility key (in the hub's register)."""
+    try:
+        key = load_pem_public_key(pem.encode())
+    except ValueError as exc:
+        raise ValueError(f"{what}: not a PEM public key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{what}: must be Ed25519")
+    return key
 
 
 class SmtpSettings(_Strict):

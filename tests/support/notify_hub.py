@@ -32,6 +32,7 @@ def register_facility(
     facility: str = FACILITY,
     licence: str = LICENCE,
     heartbeat_interval_s: float = 60.0,
+    notifiable: list[str] | None = None,
 ) -> str:
     """Register ``facility`` with the current key of ``key_dir``; the key id."""
     hub.register.register(
@@ -40,7 +41,9 @@ def register_facility(
             licence_number=licence,
             holder=f"{facility} LLC",
             capacity_kw=5000,
-            terms=LicenceTerms(heartbeat_interval_s=heartbeat_interval_s),
+            terms=LicenceTerms(
+                heartbeat_interval_s=heartbeat_interval_s, notifiable=notifiable or []
+            ),
         )
     )
     keys = KeyStore(key_dir)
@@ -57,6 +60,7 @@ def signed(key_dir: Path, msg: reg.RegulatorMessage | bytes) -> tuple[bytes, dic
 @dataclass
 class HubServer:
     hub: Hub
+    regulator_keys: Path
 
     def __post_init__(self) -> None:
         self.server = UvicornThread(self.hub.app)
@@ -68,6 +72,16 @@ class HubServer:
     @property
     def url(self) -> str:
         return f"{self.base}/v1/messages"
+
+    @property
+    def terms_url(self) -> str:
+        return f"{self.base}/v1/licence-terms"
+
+    def regulator_pem(self) -> str:
+        """The regulator's public key, as a facility pins it."""
+        assert self.hub.terms is not None
+        kid = self.hub.terms.signer.key_id
+        return public_pem(KeyStore(self.regulator_keys).public_keys()[kid])
 
     def start(self) -> None:
         self.server.start()
@@ -99,7 +113,13 @@ def wait_kinds(server: HubServer, *kinds: str, timeout_s: float = 20.0) -> list[
 
 
 def hub_notifier(
-    tmp_path: Path, url: str, key_dir: Path, *, bus: Any = None, **central: Any
+    tmp_path: Path,
+    url: str,
+    key_dir: Path,
+    *,
+    bus: Any = None,
+    clock: Any = time.time_ns,
+    **central: Any,
 ) -> Any:
     """A notifier whose central bank is ``url``, fast retries, no daily report."""
     from minewatch.notifier.service import Notifier
@@ -121,7 +141,7 @@ def hub_notifier(
             "poll_interval_s": 0.05,
         },
     )
-    return Notifier(cfg, bus)
+    return Notifier(cfg, bus, clock=clock)
 
 
 def audit_verify(state_db: Path) -> tuple[int, str]:

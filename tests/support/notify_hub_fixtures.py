@@ -22,12 +22,15 @@ def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def hub(hub_url: str, key_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
+def hub(
+    hub_url: str, key_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[HubServer]:
     for name, value in STAFF.items():
         monkeypatch.setenv(name, value)
-    part = Hub(hub_url, sweep_s=3600)
+    keys = tmp_path / "regulator-keys"
+    part = Hub(hub_url, sweep_s=3600, regulator_keys=keys)
     register_facility(part, key_dir)
-    server = HubServer(part)
+    server = HubServer(part, keys)
     server.start()
     yield server
     server.stop()
