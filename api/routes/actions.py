@@ -20,15 +20,19 @@ from minewatch.analyzer import curtailment
 from minewatch.api.dependencies import Alerts, Ctx, Operator, any_role
 from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.facility import api_record
-from minewatch.api.params import parse_step, parse_time, rfc3339
+from minewatch.api.params import RowId, parse_step, parse_time, rfc3339
 
 router = APIRouter(prefix="/api/v1", tags=["actions"])
+
+
+#: Free text (comments, reasons) is kept in the audit trail; a page of text is plenty.
+MAX_TEXT = 2000
 
 
 class AckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    comment: str = Field(min_length=1, description="Why it is acknowledged / what is being done")
+    comment: str = Field(min_length=1, max_length=MAX_TEXT, description="Why it is acknowledged / what is being done")
     expires_at: str | None = Field(
         None, description="RFC 3339; the ack lapses then and the alert re-notifies"
     )
@@ -37,7 +41,7 @@ class AckRequest(BaseModel):
 
 @router.post("/alerts/{alert_id}/ack")
 def acknowledge(
-    who: Operator, ctx: Ctx, store: Alerts, alert_id: int, body: AckRequest
+    who: Operator, ctx: Ctx, store: Alerts, alert_id: RowId, body: AckRequest
 ) -> dict[str, Any]:
     """Acknowledge an open alert. Annotates it; operator re-notification pauses until the expiry."""
     if body.expires_at is not None and body.expires_in is not None:
@@ -60,7 +64,7 @@ class SilenceRequest(BaseModel):
     )
     starts_at: str | None = Field(None, description="RFC 3339; default now")
     ends_at: str = Field(description="RFC 3339; a silence always ends")
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=MAX_TEXT)
     kind: Literal["silence", "maintenance"] = "silence"
 
 
@@ -93,7 +97,7 @@ def add_silence(who: Operator, ctx: Ctx, store: Alerts, body: SilenceRequest) ->
 
 
 @router.delete("/silences/{silence_id}")
-def end_silence(who: Operator, store: Alerts, silence_id: int) -> dict[str, Any]:
+def end_silence(who: Operator, store: Alerts, silence_id: RowId) -> dict[str, Any]:
     """End a silence now (it stays on record)."""
     if not any(s["id"] == silence_id for s in store.silences()):
         raise UnknownResource("silence_id", f"no silence {silence_id}")
@@ -101,13 +105,14 @@ def end_silence(who: Operator, store: Alerts, silence_id: int) -> dict[str, Any]
 
 
 class OrderRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinities are valid JSON to Python's parser, never a valid power or delay
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    target_kw: float = Field(ge=0, description="Facility load must fall to this")
+    target_kw: float = Field(ge=0, le=1e7, description="Facility load must fall to this")
     starts_at: str
     ends_at: str
     response_s: float = Field(ge=0, le=86400, description="Allowed time to reach the target")
-    reason: str = ""
+    reason: str = Field("", max_length=MAX_TEXT)
 
 
 @router.get("/curtailment/orders", dependencies=[Depends(any_role)])

@@ -84,7 +84,7 @@ def devices(
     model: str | None = None,
     status: Literal["online", "offline"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     """Known devices, filtered by kind/zone/role/model/status, sorted by id, one page at a time."""
     table = DeviceTable.load(ctx, ctx.clock())
