@@ -106,9 +106,7 @@ def parse_step(name: str, value: str) -> int:
         )
     step_ns = int(m.group(1)) * _STEP_UNIT_NS[m.group(2)]
     if step_ns > MAX_DURATION_NS:
-        raise BadParameter(
-            name, f"at most {format_step(MAX_DURATION_NS)}, got {value[:40]!r}"
-        )
+        raise BadParameter(name, f"at most {format_step(MAX_DURATION_NS)}, got {value[:40]!r}")
     return step_ns
 
 

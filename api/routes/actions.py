@@ -32,7 +32,9 @@ MAX_TEXT = 2000
 class AckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    comment: str = Field(min_length=1, max_length=MAX_TEXT, description="Why it is acknowledged / what is being done")
+    comment: str = Field(
+        min_length=1, max_length=MAX_TEXT, description="Why it is acknowledged / what is being done"
+    )
     expires_at: str | None = Field(
         None, description="RFC 3339; the ack lapses then and the alert re-notifies"
     )

@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from minewatch.analyzer.report import build_report
+from minewatch.api.context import ApiContext
 from minewatch.api.dependencies import Alerts, Ctx, Inspector
-from minewatch.api.errors import BadParameter
+from minewatch.api.errors import BadParameter, TooManyRequests
 from minewatch.api.params import parse_time
 from minewatch.sample import NS_PER_S
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 #: A report covers at most a year; longer periods are several reports.
 MAX_REPORT_NS = 366 * 86400 * NS_PER_S
+
+
+@contextmanager
+def build_slot(ctx: ApiContext) -> Iterator[None]:
+    """One of ``ctx.report_builds`` concurrent report builds, or 429 at once: a year of a large
+    site is minutes of CPU, and queued builds would only time out behind each other."""
+    slots: threading.BoundedSemaphore = ctx.cache.setdefault(
+        "report_builds", threading.BoundedSemaphore(ctx.report_builds)
+    )
+    if not slots.acquire(blocking=False):
+        raise TooManyRequests(
+            f"{ctx.report_builds} reports are being built already; try again when one is done",
+            retry_after_s=30,
+        )
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 @router.get("/reports")
@@ -40,12 +62,13 @@ def report(
             "to", "must not be in the future (a report covers a period that has ended)"
         )
     # as built: the report states its own SHA-256, so it is not reshaped here
-    return build_report(
-        ctx.cfg,
-        ctx.store,
-        store,
-        None,
-        start_ns,
-        end_ns,
-        device_profiles=dict(ctx.profiles) or None,
-    )
+    with build_slot(ctx):
+        return build_report(
+            ctx.cfg,
+            ctx.store,
+            store,
+            None,
+            start_ns,
+            end_ns,
+            device_profiles=dict(ctx.profiles) or None,
+        )
