@@ -138,6 +138,14 @@ class Signer:
     def __repr__(self) -> str:  # never show key material
         return f"Signer(key_id={self.key_id!r})"
 
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self._key.public_key()
+
+    def sign(self, data: bytes) -> bytes:
+        """A detached signature over ``data`` (report files; see ``api/report_signature.py``)."""
+        return self._key.sign(data)
+
     def headers(self, body: bytes, *, timestamp_s: int | None = None) -> dict[str, str]:
         ts = str(int(time.time()) if timestamp_s is None else timestamp_s)
         sig = self._key.sign(signing_input(ts, body))

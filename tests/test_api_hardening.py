@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from minewatch.analyzer.state import AlertStore
-from minewatch.api.routes.reports import build_slot
+from minewatch.api.report_files import build_slot
 from minewatch.api.security import CONTENT_SECURITY_POLICY
 from tests.support.api import NOW_NS, TOKENS, KnownFacility, make_client
 
