@@ -26,6 +26,7 @@ from minewatch.api.routes import (
     regulator,
     reports,
     telemetry,
+    translations,
 )
 from minewatch.api.routes.health import part_stats
 from minewatch.api.security import security_headers
@@ -77,7 +78,18 @@ def create_app(
     app.state.hub = LiveHub(ctx)
     app.state.metrics = metrics = ApiMetrics(lambda: part_stats(ctx, app.state.hub))
     install_error_handlers(app)
-    for module in (health, telemetry, alerts, actions, reports, regulator, admin, page, live):
+    for module in (
+        health,
+        telemetry,
+        alerts,
+        actions,
+        reports,
+        regulator,
+        admin,
+        translations,
+        page,
+        live,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
 

@@ -27,7 +27,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from fpdf import FPDF, FontFace
 
-from minewatch.i18n import gettext_for, rule_title
+from minewatch.i18n import N_, gettext_for, rule_title
 
 FONT_DIR = f"{matplotlib.get_data_path()}/fonts/ttf"
 #: DejaVu Sans ships with matplotlib and covers Cyrillic and Turkmen Latin (ň, ž, ş, ý, ä).
@@ -44,6 +44,13 @@ VERDICT_OF_STATUS = {
     "breached": "breached",
     "no_data": "insufficient_data",
     "not_applicable": "not_applicable",
+}
+#: The verdicts as people read them (marked for the catalog; translated where shown).
+VERDICT_LABELS = {
+    "compliant": N_("compliant"),
+    "breached": N_("breached"),
+    "insufficient_data": N_("insufficient data"),
+    "not_applicable": N_("not applicable"),
 }
 VERDICT_COLOUR = {
     "compliant": (22, 120, 60),
@@ -105,7 +112,7 @@ def evidence_chart(breach: Mapping[str, Any], _: Callable[[str], str]) -> io.Byt
         return None
     fig, ax = plt.subplots(figsize=(7.2, 2.2))
     ax.plot([_ts(p[0]) for p in points], [float(p[1]) for p in points], lw=1.2, color="#1f5f99")
-    if breach.get("threshold") is not None:
+    if breach.get("threshold") is not None and breach.get("unit"):  # a flag's 0.5 means nothing
         ax.axhline(breach["threshold"], color="#b41e1e", ls="--", lw=1, label=_("threshold"))
         ax.legend(loc="upper left", fontsize=7, frameon=False)
     start, end = breach.get("start_ns"), breach.get("end_ns")
@@ -134,6 +141,8 @@ def demand_chart(report: Mapping[str, Any], _: Callable[[str], str]) -> io.Bytes
     ax.plot(
         [t for t, _v in hours],
         [v for _t, v in hours],
+        drawstyle="steps-post",
+        marker=".",
         lw=1.2,
         color="#1f5f99",
         label=_("peak demand (kW)"),
@@ -197,16 +206,20 @@ def render_pdf(report: Mapping[str, Any], meta: PdfContext) -> bytes:
     """The report as PDF bytes (fonts embedded; charts as images)."""
     _ = gettext_for(meta.lang)
     nodata = _("no data")
+    # translated once here: gettext's extractor cannot see calls inside f-strings
+    title_text, licence, json_hash = _("Compliance report"), _("Licence"), _("Report JSON SHA-256")
+    substituted, peak, limit = _("substituted"), _("peak"), _("limit")
+    open_end, to_regulator = _("open at period end"), _("reported to the regulator")
+    reached, never = _("target reached"), _("never")
     f, p, e = report["facility"], report["period"], report["energy"]
     profile = report["profile"]
     pdf = ReportPdf(
-        f"{f['name']} · {p['start']} {DASH} {p['end']} · {_('report JSON SHA-256')} "
-        f"{meta.json_sha256[:16]}…"
+        f"{f['name']} · {p['start']} {DASH} {p['end']} · {json_hash} {meta.json_sha256[:16]}…"
     )
-    pdf.set_title(f"{_('Compliance report')} {f['id']} {p['start']} {DASH} {p['end']}")
+    pdf.set_title(f"{title_text} {f['id']} {p['start']} {DASH} {p['end']}")
     pdf.set_author(f"minewatch {meta.software_version}")
     pdf.set_creator(f"minewatch {meta.software_version}")
-    pdf.set_subject(f"{_('Licence')} {f['licence_number']}")
+    pdf.set_subject(f"{licence} {f['licence_number']}")
     pdf.set_lang(meta.lang)
     pdf.add_page()
     pdf.set_font(FONT, "B", 16)
@@ -219,7 +232,7 @@ def render_pdf(report: Mapping[str, Any], meta: PdfContext) -> bytes:
     pdf.pairs(
         [
             (
-                _("Licence"),
+                licence,
                 f"{f['licence_number']} · {f['region']} · {fmt(f['licensed_capacity_kw'], 'kW')}",
             ),
             (_("Period"), f"{p['start']} {DASH} {p['end']} ({f['timezone']})"),
@@ -248,7 +261,7 @@ def render_pdf(report: Mapping[str, Any], meta: PdfContext) -> bytes:
 
     pdf.heading(_("Requirements"))
     with pdf.table(
-        col_widths=(16, 84, 30, 18, 32),
+        col_widths=(19, 76, 32, 22, 31),
         line_height=4.8,
         text_align=("LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT"),
     ) as table:
@@ -261,7 +274,7 @@ def render_pdf(report: Mapping[str, Any], meta: PdfContext) -> bytes:
             row.cell(str(rule["rule_id"]))
             row.cell(rule_title(rule["rule_id"], rule["title"], meta.titles, meta.lang))
             pdf.set_text_color(*VERDICT_COLOUR.get(verdict, (0, 0, 0)))
-            row.cell(_(verdict.replace("_", " ")))
+            row.cell(_(VERDICT_LABELS.get(verdict, verdict)))
             pdf.set_text_color(0, 0, 0)
             row.cell(str(rule["breaches"]))
             row.cell(fmt(rule.get("data_coverage_pct"), "%", none=nodata))
@@ -271,7 +284,7 @@ def render_pdf(report: Mapping[str, Any], meta: PdfContext) -> bytes:
         [
             (
                 _("Energy"),
-                f"{fmt(e['total_kwh'], 'kWh')} ({_('substituted')}: "
+                f"{fmt(e['total_kwh'], 'kWh')} ({substituted}: "
                 f"{fmt(e['substituted_kwh'], 'kWh')}, {e['substituted_hours']} / {e['hours']} h)",
             ),
             (
@@ -285,7 +298,8 @@ def render_pdf(report: Mapping[str, Any], meta: PdfContext) -> bytes:
     pdf.chart(demand_chart(report, _))
 
     breaches = report.get("breaches") or []
-    pdf.heading(f"{_('Breaches')} ({len(breaches)})")
+    breaches_heading = _("Breaches")
+    pdf.heading(f"{breaches_heading} ({len(breaches)})")
     if not breaches:
         pdf.para(_("No breach in the period."))
     for i, b in enumerate(breaches[:MAX_BREACH_ROWS]):
@@ -300,13 +314,13 @@ def render_pdf(report: Mapping[str, Any], meta: PdfContext) -> bytes:
             measured = ""
         else:
             measured = (
-                f" · {_('peak')} {fmt(b.get('peak'), unit, 2, nodata)} "
-                f"({_('limit')} {fmt(b['threshold'], unit, 2)})"
+                f" · {peak} {fmt(b.get('peak'), unit, 2, nodata)} "
+                f"({limit} {fmt(b['threshold'], unit, 2)})"
             )
         pdf.para(
-            f"{b['start']} {DASH} {b.get('end') or _('open at period end')} · "
+            f"{b['start']} {DASH} {b.get('end') or open_end} · "
             f"{fmt(b['duration_s'], 's', 0)}{measured}"
-            + (f" · {_('reported to the regulator')}" if b.get("regulator_notifiable") else "")
+            + (f" · {to_regulator}" if b.get("regulator_notifiable") else "")
         )
         if i < MAX_EVIDENCE_CHARTS:
             pdf.chart(evidence_chart(b, _))
@@ -321,7 +335,7 @@ def render_pdf(report: Mapping[str, Any], meta: PdfContext) -> bytes:
         state = _("compliant") if o["compliant"] else _("not compliant")
         pdf.para(
             f"#{o['order_id']} {fmt(o['target_kw'], 'kW')} {o['start']} {DASH} {o['end']} · "
-            f"{_('target reached')}: {o.get('reached_target_at') or _('never')} "
+            f"{reached}: {o.get('reached_target_at') or never} "
             f"({fmt(o.get('actual_response_s'), 's', 0, nodata)} / "
             f"{fmt(o['response_s'], 's', 0)}) · {state}"
         )

@@ -6,9 +6,10 @@ package data). English is the source language and needs no catalog. Turkmenistan
 many operators read Turkmen or Russian; rule titles are translated in the compliance profiles
 themselves (``titles:`` per rule), not here, because they change with the profile.
 
-Regenerate after changing a message::
+Regenerate after changing a message (``babel.cfg`` maps Python, the pages' scripts with their
+``t("...")`` calls, and the pages' HTML with ``extract_html`` below)::
 
-    pybabel extract -F babel.cfg -o minewatch/locale/minewatch.pot .
+    pybabel extract -F babel.cfg -k t -o minewatch/locale/minewatch.pot .
     pybabel update -i minewatch/locale/minewatch.pot -d minewatch/locale -D minewatch
     pybabel compile -d minewatch/locale -D minewatch
 """
@@ -16,8 +17,10 @@ Regenerate after changing a message::
 from __future__ import annotations
 
 import gettext
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
+from typing import IO, Any
 
 from babel.messages.mofile import read_mo
 from babel.support import Translations
@@ -28,6 +31,11 @@ from minewatch.resources import shipped
 LANGUAGES = {"en": "English", "ru": "Русский", "tk": "Türkmençe"}
 DEFAULT_LANGUAGE = "en"
 DOMAIN = "minewatch"
+
+
+def N_(message: str) -> str:
+    """Mark a message for the catalog where it is defined; it is translated where it is shown."""
+    return message
 
 
 def locale_dir() -> str:
@@ -83,3 +91,19 @@ def rule_title(
 ) -> str:
     """A rule's title in ``lang`` from the profile's ``titles`` (by rule id), else its English."""
     return titles.get(rule_id, {}).get(lang) or english
+
+
+_DATA_I18N = re.compile(rb"<[^>]*\bdata-i18n\b[^>]*>([^<]+)<")
+
+
+def extract_html(
+    fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any
+) -> Iterator[tuple[int, str, str, list[str]]]:
+    """Babel extractor for the pages' HTML: the text of every element marked ``data-i18n`` (the
+    page's script translates those at run time, see ``api/static/i18n.js``)."""
+    text = fileobj.read()
+    for m in _DATA_I18N.finditer(text):
+        lineno = text.count(b"\n", 0, m.start()) + 1
+        message = " ".join(m.group(1).decode().split())
+        if message:
+            yield lineno, "", message, []

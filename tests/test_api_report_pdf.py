@@ -135,3 +135,51 @@ def test_report_files_are_for_inspectors(inspecting: Inspecting) -> None:
     assert bad.status_code == 400 and bad.json()["error"]["parameter"] == "format"
     missing = inspecting.client.get(f"/api/v1/reports/signatures/{'0' * 64}", headers=INSPECTOR)
     assert missing.status_code == 404 and missing.json()["error"]["parameter"] == "sha256"
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        (
+            "ru",
+            [
+                "Отчёт о соответствии требованиям",
+                "Температура чипа выше максимума для модели",
+                "нарушено",
+                "Заключение",
+            ],
+        ),
+        (
+            "tk",
+            [
+                "Talaplara laýyklyk hasabaty",
+                "Çipiň temperaturasy modeliň iň ýokary çäginden ýokary",
+                "bozuldy",
+                "Netije",
+            ],
+        ),
+    ],
+)
+def test_pdf_in_russian_and_turkmen_with_translated_rule_titles(
+    inspecting: Inspecting, lang: str, words: list[str]
+) -> None:
+    flat = " ".join(pdf_text(download(inspecting, "pdf", lang)).split())
+    for word in words:
+        assert word in flat, word
+    assert "Chip temperature above the model's maximum" not in flat
+
+
+def test_pdf_language_follows_the_browser_without_a_choice(inspecting: Inspecting) -> None:
+    resp = inspecting.client.get(
+        "/api/v1/reports/file",
+        params=PERIOD,
+        headers={**INSPECTOR, "Accept-Language": "tk-TM,tk;q=0.9,ru;q=0.8"},
+    )
+    assert resp.status_code == 200 and resp.headers["content-disposition"].endswith('.tk.pdf"')
+
+
+def test_page_translations_come_from_the_catalogs(inspecting: Inspecting) -> None:
+    body = inspecting.client.get("/api/v1/i18n/ru", headers=INSPECTOR).json()
+    assert body["messages"]["Show report"] == "Показать отчёт"
+    assert body["rule_titles"]["FS-01"] == "Пожарная тревога или задымление"
+    assert inspecting.client.get("/api/v1/i18n/de", headers=INSPECTOR).status_code == 400

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from minewatch.api.auth import COOKIE, check_token, presented_token
+from minewatch.api.auth import COOKIE, Principal, check_token, presented_token
+from minewatch.api.context import ApiContext
 from minewatch.api.dependencies import Ctx
 from minewatch.api.errors import Unauthenticated
 from minewatch.resources import shipped
@@ -29,10 +30,28 @@ class Login(BaseModel):
 
 @router.get("/")
 def index(request: Request, ctx: Ctx) -> Response:
-    token = presented_token(request)
-    if token is None or check_token(request, ctx.tokens, ctx.failed_logins, token) is None:
+    principal = _page_principal(request, ctx)
+    if principal is None:
         return RedirectResponse("/login", status_code=303)
+    if principal.role == "inspector":  # inspectors read reports; the live page is the operator's
+        return RedirectResponse("/inspect", status_code=303)
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/inspect")
+def inspect(request: Request, ctx: Ctx) -> Response:
+    """The inspector's page: pick a period, read the report, download it signed."""
+    principal = _page_principal(request, ctx)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    if principal.role == "operator":
+        return RedirectResponse("/", status_code=303)
+    return FileResponse(STATIC / "inspect.html", headers={"Cache-Control": "no-store"})
+
+
+def _page_principal(request: Request, ctx: ApiContext) -> Principal | None:
+    token = presented_token(request)
+    return None if token is None else check_token(request, ctx.tokens, ctx.failed_logins, token)
 
 
 @router.get("/favicon.ico")
