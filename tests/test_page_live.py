@@ -79,7 +79,7 @@ def test_page_without_data_says_no_data(chromium: Browser, tmp_path: Path) -> No
     )  # all three hours old
     server = serve_known(fac)
     try:
-        page = open_page(chromium, server.url, TOKENS["inspector"])
+        page = open_page(chromium, server.url, TOKENS["operator"])
         expect(page.locator("#conn-state")).to_have_attribute("data-state", "live", timeout=10_000)
         expect(page.locator("#power-kw")).to_have_text("no data")
         expect(page.locator("#utilisation")).to_have_text("no data")
@@ -112,7 +112,7 @@ def test_page_without_login_goes_to_login(
     page.fill("#token", "wrong-token-0123456789")
     page.click("button[type=submit]")
     expect(page.locator("#msg")).to_have_text("token not recognised")
-    page.fill("#token", TOKENS["inspector"])
+    page.fill("#token", TOKENS["operator"])  # (an inspector lands on /inspect instead)
     page.click("button[type=submit]")
     page.wait_for_url(f"{server.url}/")
     expect(page.locator("#power-kw")).to_have_text("20.0", timeout=10_000)

@@ -187,16 +187,24 @@ async function init() {
     await fetch("/logout", { method: "POST", credentials: "same-origin" });
     window.location.replace("/login");
   });
-  await initLanguage(renderReport);
-  const w = words();
+  await initLanguage(() => { renderReport(); renderSite(); });
   const fac = await fetch("/api/v1/facility", { credentials: "same-origin" });
-  if (fac.ok) {
-    const f = await fac.json();
+  if (fac.ok) site.facility = await fac.json();
+  const reg = await fetch("/api/v1/regulator", { credentials: "same-origin" });
+  if (reg.ok) site.regulator = await reg.json();
+  renderSite();
+}
+
+// The facility's name and the ledger head, redrawn when the language changes.
+const site = { facility: null, regulator: null };
+function renderSite() {
+  const w = words();
+  if (site.facility) {
+    const f = site.facility;
     $("facility-name").textContent = `${f.facility.name} · ${w.licence} ${f.licence.number}`;
   }
-  const reg = await fetch("/api/v1/regulator", { credentials: "same-origin" });
-  if (reg.ok) {
-    const g = await reg.json();
+  if (site.regulator) {
+    const g = site.regulator;
     $("ledger").replaceChildren(el("p", `${w.ledgerHead}: #${g.ledger_head.seq} ${g.ledger_head.hash}`, "mono small"));
   }
 }
