@@ -25,6 +25,7 @@ from minewatch.api.routes import (
     page,
     regulator,
     reports,
+    session,
     telemetry,
     translations,
 )
@@ -87,6 +88,7 @@ def create_app(
         regulator,
         admin,
         translations,
+        session,
         page,
         live,
     ):

@@ -15,6 +15,7 @@ from minewatch.api.facility import (
     facility_summary,
     limit_of,
 )
+from minewatch.api.fleet import fleet
 from minewatch.api.params import (
     MAX_POINTS,
     check_points,
@@ -50,6 +51,13 @@ def facility(ctx: Ctx) -> dict[str, Any]:
     severity."""
     table = DeviceTable.load(ctx, ctx.clock())
     return facility_summary(ctx, table, active_alerts(ctx))
+
+
+@router.get("/fleet")
+def fleet_view(ctx: Ctx) -> dict[str, Any]:
+    """Hashrate and J/TH in total, by hall and by model; hall climate; cooling; every rig's place
+    and chip temperature for the rack heat map (fresh readings only)."""
+    return fleet(ctx)
 
 
 @router.get("/facility/series")
