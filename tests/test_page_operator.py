@@ -126,6 +126,10 @@ def test_operator_sees_hashrate_heat_map_and_rig_list(chromium: Browser, site: S
     expect(page.locator("#detail-state")).to_contain_text("online")
     overflow = screenshot_at_widths(page, "operator")
     assert overflow == {1400: 0, 390: 0}
+    page.select_option("#lang", "ru")
+    expect(page.locator("#h-fleet")).to_have_text("Парк установок")
+    expect(page.locator("#dev-zone option").first).to_have_text("все залы")
+    assert screenshot_at_widths(page, "operator-ru") == {1400: 0, 390: 0}
     page.close()
 
 

@@ -28,8 +28,7 @@ function row(cells, labels) {
   return tr;
 }
 
-// Words used inside template strings: plain t("...") calls here, where the catalog extractor sees
-// them (it cannot look inside template literals).
+// Words used in several of the report's lines, looked up once per rendering.
 function words() {
   return { energy: t("Energy"), substituted: t("substituted"), peakDemand: t("Peak demand"),
     licensed: t("Licensed capacity"), utilisation: t("Peak utilisation"), peak: t("peak"),

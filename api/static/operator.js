@@ -64,6 +64,7 @@ function renderFleet(f) {
     sel.replaceChildren(all, ...zones.map((z) => new Option(z, z)));
     sel.value = keep;
   }
+  sel.options[0].text = t("all halls");  // (again after a change of language)
   renderList();
 }
 
@@ -323,7 +324,7 @@ for (const b of document.querySelectorAll("button.sort")) {
 }
 for (const id of ["dev-search", "dev-zone", "dev-status"]) $(id).addEventListener("input", renderList);
 
-initLanguage(() => { if (lastSnap) renderDemand(lastSnap); renderList(); });
+initLanguage(() => { if (lastSnap) renderDemand(lastSnap); pollFleet(); });
 loadRole().catch(() => {});
 pollFleet(); pollHistory(); pollOrders();
 setInterval(pollFleet, FLEET_EVERY_MS);
