@@ -13,7 +13,7 @@ from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.params import parse_time
 from minewatch.api.report_files import built_report, report_file, signature_of
 from minewatch.api.report_signature import sig_bytes
-from minewatch.i18n import LANGUAGES, negotiate
+from minewatch.i18n import negotiate
 from minewatch.sample import NS_PER_S
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -43,7 +43,9 @@ def report_period(ctx: ApiContext, start: str | None, end: str | None) -> tuple[
 
 
 @router.get("/reports")
-def report(_: Inspector, ctx: Ctx, store: Alerts, start: From = None, end: To = None) -> Any:
+def report(
+    _: Inspector, ctx: Ctx, store: Alerts, start: From = None, end: To = None
+) -> dict[str, Any]:
     """The compliance report for ``[from, to)``: the same engine as live evaluation, replayed."""
     # as built: the report states its own SHA-256, so it is not reshaped here
     return built_report(ctx, store, *report_period(ctx, start, end))
@@ -60,7 +62,7 @@ def report_download(
     store: Alerts,
     start: From = None,
     end: To = None,
-    format: Literal["pdf", "json", "csv"] = "pdf",
+    fmt: Annotated[Literal["pdf", "json", "csv"], Query(alias="format")] = "pdf",
     lang: Literal["en", "ru", "tk"] | None = None,
     accept_language: Annotated[str | None, Header(max_length=500)] = None,
 ) -> Response:
@@ -68,9 +70,7 @@ def report_download(
     key. ``X-Report-SHA256`` is the SHA-256 of the exact bytes; the detached signature is at
     ``/api/v1/reports/signatures/<sha256>``."""
     report = built_report(ctx, store, *report_period(ctx, start, end))
-    chosen = lang or negotiate(accept_language)
-    assert chosen in LANGUAGES
-    f = report_file(ctx, report, format, chosen)
+    f = report_file(ctx, report, fmt, lang or negotiate(accept_language))
     return Response(
         f.data,
         media_type=f.media_type,
