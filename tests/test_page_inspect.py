@@ -78,7 +78,7 @@ def test_inspector_reads_the_report_in_russian_and_downloads_the_signed_pdf(
     expect(th05).to_contain_text("Температура чипа выше максимума для модели")
     expect(th05).to_contain_text("нарушено")
     expect(th05).to_have_class("verdict-breached")
-    expect(page.locator("#breaches svg.evidence").first).to_be_visible()
+    expect(page.locator("#breaches .evidence canvas").first).to_be_visible()
 
     with page.expect_download() as info:
         page.click("button.dl[data-format=pdf]")

@@ -46,36 +46,16 @@ const VERDICT = { compliant: "compliant", breached: "breached", no_data: "insuff
   not_applicable: "not_applicable" };
 const verdictOf = (r) => r.verdict || VERDICT[r.status] || r.status;
 
-// The evidence of one breach against its threshold, the breach itself shaded.
+// The evidence of one breach against its threshold, the breach itself shaded (charts.js).
 function evidenceChart(b) {
-  const pts = ((b.evidence && b.evidence.points) || []).filter((p) => p[1] !== null);
+  const pts = ((b.evidence && b.evidence.points) || []).filter((p) => p[1] !== null)
+    .map(([ts, v]) => [ts / 1e6, v]);  // report times are ns since the epoch
+  const box = el("div", null, "uchart evidence");
   if (pts.length === 0) return el("div", t("no evidence recorded"), "muted small");
-  const ns = "http://www.w3.org/2000/svg", W = 600, H = 120;
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  svg.setAttribute("class", "trend evidence");
-  svg.setAttribute("preserveAspectRatio", "none");
-  const ts = pts.map((p) => p[0]), vs = pts.map((p) => p[1]);
-  const withRef = b.threshold !== null && b.unit ? [b.threshold] : [];
-  const t0 = Math.min(...ts), t1 = Math.max(...ts) || t0 + 1;
-  const vmin = Math.min(...vs, ...withRef), vmax = Math.max(...vs, ...withRef);
-  const x = (v) => ((v - t0) / (t1 - t0 || 1)) * W;
-  const y = (v) => H - 6 - ((v - vmin) / (vmax - vmin || 1)) * (H - 16);
-  const add = (name, attrs) => {
-    const e = document.createElementNS(ns, name);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    svg.appendChild(e);
-    return e;
-  };
-  if (b.start_ns !== null && b.start_ns !== undefined) {
-    const x0 = Math.max(0, x(b.start_ns)), x1 = b.end_ns ? Math.min(W, x(b.end_ns)) : W;
-    add("rect", { x: x0, y: 0, width: Math.max(1, x1 - x0), height: H, class: "breach-span" });
-  }
-  if (withRef.length) add("line", { x1: 0, x2: W, y1: y(b.threshold), y2: y(b.threshold), class: "cap" });
-  add("polyline", { class: "line", points: pts.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ") });
-  const label = add("text", { x: 4, y: 12 });
-  label.textContent = `${num(vmax, 1)} ${b.unit || ""}`;
-  return svg;
+  // the chart needs its box in the page to take its width: drawn once the box is attached
+  requestAnimationFrame(() => timeChart(box, pts, b.threshold !== null && b.unit ? [{ value: b.threshold, label: t("limit") }] : [],
+    b.unit || "", { span: b.start_ns ? [b.start_ns / 1e6, b.end_ns ? b.end_ns / 1e6 : null] : null, height: 140 }));
+  return box;
 }
 
 function renderReport() {

@@ -118,7 +118,9 @@ function renderTrend(trend, capacityKw, liveKw) {
 // Drill-down: a click on a rig or an alert opens its device page: one metric over 1 h … 30 d
 // (bucketed by the store, maxima so a short spike is not averaged away) against its limit, with
 // the device's state (error code, pool, age) from /api/v1/devices/<id>.
-const RANGES = { "1h": [3600, "1m"], "6h": [21600, "2m"], "24h": [86400, "5m"], "7d": [604800, "30m"], "30d": [2592000, "2h"] };
+// range: [seconds, the store's bucket, the bucket as people say it]
+const RANGES = { "1h": [3600, "1m", "1 min"], "6h": [21600, "2m", "2 min"], "24h": [86400, "5m", "5 min"],
+  "7d": [604800, "30m", "30 min"], "30d": [2592000, "2h", "2 h"] };
 const detail = { id: null, metric: null, limit: null, range: "1h" };
 
 async function showDevice(id, metric, limit, range) {
@@ -128,20 +130,20 @@ async function showDevice(id, metric, limit, range) {
   $("detail-title").textContent = `${id} · ${metric}`;
   $("detail-note").textContent = "loading…";
   for (const b of document.querySelectorAll("#detail-ranges button")) b.classList.toggle("on", b.dataset.range === detail.range);
-  const [span, step] = RANGES[detail.range];
+  const [span, step, stepText] = RANGES[detail.range];
   const end = new Date(), start = new Date(end.getTime() - span * 1000);
   const q = new URLSearchParams({ metric, start: start.toISOString(), end: end.toISOString(), step, agg: "max" });
   const r = await fetch(`/api/v1/devices/${encodeURIComponent(id)}/series?${q}`, { credentials: "same-origin" });
   const body = await r.json();
   if (!r.ok) {
     $("detail-note").textContent = body.error ? body.error.message : `HTTP ${r.status}`;
-    drawChart($("detail-chart"), [], 0, 1, null, "", detail.range);
+    timeChart($("detail-chart"), [], [], "");
     return;
   }
   const pts = body.points.map(([t, v]) => [Date.parse(t), v]);
-  $("detail-note").textContent = `last ${detail.range}, ${step} maxima, ${pts.length} points`;
-  drawChart($("detail-chart"), pts, start.getTime(), end.getTime(),
-    limit ? { value: limit, label: "limit" } : null, unitLabel(body.unit), detail.range);
+  $("detail-note").textContent = `last ${detail.range}, ${stepText} maxima, ${pts.length} points`;
+  timeChart($("detail-chart"), pts, limit ? [{ value: limit, label: "limit" }] : [], unitLabel(body.unit),
+    { range: [start.getTime(), end.getTime()] });
   document.dispatchEvent(new CustomEvent("minewatch:device", { detail: { id } }));
 }
 
