@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from minewatch.i18n import gettext_for
 from minewatch.notifier.signing import Signer, key_id_of, load_public_keys, public_pem
 
 FORMAT = "minewatch.signature/1"
@@ -67,44 +68,59 @@ def _embedded_key(sig: dict[str, Any]) -> Ed25519PublicKey | None:
 
 
 def verify_file(
-    data: bytes, sig: dict[str, Any], trusted: list[Path] | None = None
+    data: bytes, sig: dict[str, Any], trusted: list[Path] | None = None, lang: str = "en"
 ) -> Verification:
-    """Check ``data`` against its ``.sig``: hash, size, key id and signature.
+    """Check ``data`` against its ``.sig``: its SHA-256, the key id and the signature; the lines
+    say what was checked in ``lang``.
 
     With ``trusted`` (public key files or folders of ``*.pub``) the key must be one of them;
     without, the ``.sig``'s own public key is used and the result says so.
     """
+    _ = gettext_for(lang)
     digest = hashlib.sha256(data).hexdigest()
-    lines: list[str] = [f"SHA-256 of the file: {digest}"]
-    if sig.get("format") != FORMAT:
-        return Verification(False, digest, None, (*lines, f"not a {FORMAT} signature file"))
-    if sig.get("sha256") != digest:
-        lines.append(f"MISMATCH: the signature file states SHA-256 {sig.get('sha256')}")
-        return Verification(False, digest, sig.get("key_id"), tuple(lines))
-    lines.append("SHA-256 matches the signature file")
+    lines: list[str] = [_("SHA-256 of the file: {sha256}").format(sha256=digest)]
     kid = str(sig.get("key_id"))
+
+    def refused(reason: str) -> Verification:
+        return Verification(False, digest, kid, (*lines, reason))
+
+    if sig.get("format") != FORMAT:
+        return refused(_("not a {format} signature file").format(format=FORMAT))
+    if sig.get("sha256") != digest:
+        return refused(
+            _("MISMATCH: the signature file states SHA-256 {sha256}").format(
+                sha256=sig.get("sha256")
+            )
+        )
+    lines.append(_("SHA-256 matches the signature file"))
     if trusted:
         keys = load_public_keys(trusted)
         key = keys.get(kid)
         if key is None:
-            known = ", ".join(sorted(keys)) or "none"
-            lines.append(f"key {kid} is not among the trusted keys ({known})")
-            return Verification(False, digest, kid, tuple(lines))
+            return refused(
+                _("key {key} is not among the trusted keys ({known})").format(
+                    key=kid, known=", ".join(sorted(keys)) or _("none")
+                )
+            )
     else:
         key = _embedded_key(sig)
         if key is None or key_id_of(key) != kid:
-            lines.append(f"the signature file's public key does not have key id {kid}")
-            return Verification(False, digest, kid, tuple(lines))
+            return refused(
+                _("the signature file's public key does not have key id {key}").format(key=kid)
+            )
     try:
         key.verify(base64.b64decode(str(sig.get("signature", "")), validate=True), data)
     except (InvalidSignature, binascii.Error, ValueError):
-        lines.append(f"INVALID: the Ed25519 signature does not verify with key {kid}")
-        return Verification(False, digest, kid, tuple(lines))
+        return refused(
+            _("INVALID: the Ed25519 signature does not verify with key {key}").format(key=kid)
+        )
     if trusted:
-        lines.append(f"signature valid, made with trusted key {kid}")
+        lines.append(_("signature valid, made with trusted key {key}").format(key=kid))
     else:
         lines.append(
-            f"signature valid, made with key {kid} (taken from the signature file: compare this "
-            "key id with the facility key registered at the central bank, or pass --key)"
+            _(
+                "signature valid, made with key {key} (taken from the signature file: compare "
+                "this key id with the facility key registered at the central bank, or pass --key)"
+            ).format(key=kid)
         )
     return Verification(True, digest, kid, tuple(lines), trusted_key=bool(trusted))

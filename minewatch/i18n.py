@@ -86,6 +86,17 @@ def negotiate(accept_language: str | None) -> str:
     return best
 
 
+def locale_language(environ: Mapping[str, str]) -> str:
+    """The language of a terminal's locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG`` as POSIX reads
+    them, e.g. ``ru_RU.UTF-8``), for the CLI; English when it is none of ours."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name)
+        if value:
+            code = re.split(r"[-_.@]", value)[0].lower()
+            return code if code in LANGUAGES else DEFAULT_LANGUAGE
+    return DEFAULT_LANGUAGE
+
+
 def rule_title(
     rule_id: str, english: str, titles: Mapping[str, Mapping[str, str]], lang: str
 ) -> str:

@@ -5,6 +5,7 @@ inspector would, on the downloaded files."""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -65,12 +66,17 @@ def download(it: Inspecting, fmt: str, lang: str = "en") -> Path:
     return it.out / name
 
 
-def verify_report(*args: str) -> subprocess.CompletedProcess[str]:
+def verify_report(*args: str, lang: str = "en") -> subprocess.CompletedProcess[str]:
+    """The command as an inspector runs it, in a terminal whose locale is ``lang``."""
     return subprocess.run(
         [sys.executable, "-m", "minewatch.cli", "verify-report", *args],
         capture_output=True,
         text=True,
         timeout=60,
+        env={
+            **os.environ,
+            "LC_ALL": {"en": "C.UTF-8", "ru": "ru_RU.UTF-8", "tk": "tk_TM.UTF-8"}[lang],
+        },
     )
 
 
@@ -110,6 +116,17 @@ def test_downloads_verify_and_a_changed_byte_does_not(inspecting: Inspecting) ->
     path.write_bytes(bytes(data))
     bad = verify_report(str(path))
     assert bad.returncode == 1 and "MISMATCH" in bad.stdout and "NOT VALID" in bad.stdout
+
+
+def test_verify_report_speaks_the_terminal_language(inspecting: Inspecting) -> None:
+    path = download(inspecting, "csv")
+    ru = verify_report(str(path), lang="ru")
+    assert ru.returncode == 0 and "совпадает" in ru.stdout and "файлом подписи" in ru.stdout
+    assert ru.stdout.rstrip().endswith("ДЕЙСТВИТЕЛЕН")
+    tk = verify_report(str(path), "--lang", "tk", lang="ru")  # the option wins over the locale
+    assert tk.returncode == 0 and tk.stdout.rstrip().endswith("DOGRY")
+    missing = verify_report(str(path.with_name("nothing.pdf")), lang="tk")
+    assert missing.returncode == 2 and "okap bolmady" in missing.stderr
 
 
 def test_a_key_the_inspector_does_not_trust_is_refused(
