@@ -95,8 +95,14 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 def operator_page(browser: Browser, site: Site) -> Page:
     page = browser.new_page(viewport={"width": 1400, "height": 900})
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     page.goto(f"{site.server.url}/login#token={TOKENS['operator']}")
     page.wait_for_url(f"{site.server.url}/")
+    page.csp_violations = violations  # type: ignore[attr-defined]
     return page
 
 
@@ -130,6 +136,7 @@ def test_operator_sees_hashrate_heat_map_and_rig_list(chromium: Browser, site: S
     expect(page.locator("#h-fleet")).to_have_text("Парк установок")
     expect(page.locator("#dev-zone option").first).to_have_text("все залы")
     assert screenshot_at_widths(page, "operator-ru") == {1400: 0, 390: 0}
+    assert page.csp_violations == []  # type: ignore[attr-defined]  # strict CSP, nothing blocked
     page.close()
 
 
@@ -194,4 +201,19 @@ def test_curtailment_target_is_drawn_on_the_power_chart(chromium: Browser, site:
     expect(page.locator("#trend line.target")).to_have_count(1, timeout=20_000)
     expect(page.locator("#order-note")).to_contain_text("15 kW")
     expect(page.locator("#demand")).to_contain_text("15-min demand")
+    page.close()
+
+
+def test_demand_above_the_licence_reads_as_pending_before_the_quarter_ends(
+    chromium: Browser, site: Site
+) -> None:
+    # the meter has read 200 kW (licence 100 kW) for the last 15 minutes: the quarter's projection
+    # says so while the quarter is still running, before any demand rule can fire
+    now = now_ns()
+    site.fac.store.write(
+        [Sample(now - k * 10 * NS_PER_S, "meter-main", "power_w", 200_000.0) for k in range(90)]
+    )
+    page = operator_page(chromium, site)
+    expect(page.locator("#demand")).to_contain_text("pending: above the licensed", timeout=15_000)
+    expect(page.locator("#demand")).to_have_class("small crit-text")
     page.close()
