@@ -26,7 +26,7 @@ from minewatch.api.params import rfc3339
 from minewatch.api.report_pdf import PdfContext, render_pdf
 from minewatch.api.report_signature import sign_file
 from minewatch.errors import StoreUnavailable
-from minewatch.ledger import Ledger
+from minewatch.ledger import Ledger, VerifyReport
 from minewatch.notifier.signing import KeyFileError, KeyStore, Signer
 
 FORMATS = ("pdf", "json", "csv")
@@ -98,10 +98,11 @@ def rule_titles(ctx: ApiContext) -> dict[str, dict[str, str]]:
     return titles
 
 
-def _ledger_state(ctx: ApiContext) -> tuple[tuple[int, str], bool]:
-    ledger = ctx.cache.setdefault("ledger", Ledger(ctx.cfg.state_db))
-    check = ledger.verify()
-    return (check.head.seq, check.head.hash), check.ok
+def ledger_check(ctx: ApiContext) -> VerifyReport:
+    """The facility's audit ledger walked from its first entry (what an inspector's report and
+    page state: its head, and whether the chain is intact)."""
+    ledger: Ledger = ctx.cache.setdefault("ledger", Ledger(ctx.cfg.state_db))
+    return ledger.verify()
 
 
 @dataclass(frozen=True)
@@ -139,13 +140,13 @@ def report_file(ctx: ApiContext, report: dict[str, Any], fmt: str, lang: str) ->
 
 
 def pdf_context(ctx: ApiContext, report: dict[str, Any], now: str, lang: str) -> PdfContext:
-    head, ok = _ledger_state(ctx)
+    check = ledger_check(ctx)
     return PdfContext(
         generated_at=now,
         software_version=__version__,
         json_sha256=hashlib.sha256(to_json(report)).hexdigest(),
-        ledger_head=head,
-        ledger_ok=ok,
+        ledger_head=(check.head.seq, check.head.hash),
+        ledger_ok=check.ok,
         lang=lang,
         titles=rule_titles(ctx),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from minewatch.analyzer.state import AlertStore
+from minewatch.ledger import Ledger
 from minewatch.notifier.signing import KeyStore
 from minewatch.sample import NS_PER_S, Sample
 from tests.support.api import NOW_NS, TOKENS, KnownFacility, make_client
@@ -201,3 +203,19 @@ def test_page_translations_come_from_the_catalogs(inspecting: Inspecting) -> Non
     assert body["messages"]["Show report"] == "Показать отчёт"
     assert body["rule_titles"]["FS-01"] == "Пожарная тревога или задымление"
     assert inspecting.client.get("/api/v1/i18n/de", headers=INSPECTOR).status_code == 400
+
+
+def test_ledger_verification_finds_an_edited_entry(
+    inspecting: Inspecting, known: KnownFacility
+) -> None:
+    ledger = Ledger(known.cfg.state_db)
+    for k in range(3):
+        ledger.append("alert.ack", {"n": k}, at_ns=NOW_NS - k, actor="operator#1", subject="rig-03")
+    intact = inspecting.client.get("/api/v1/ledger", headers=INSPECTOR).json()
+    assert intact["ok"] is True and intact["entries"] == 3 and intact["head"]["seq"] == 3
+    with sqlite3.connect(known.cfg.state_db) as db:
+        db.execute("UPDATE ledger SET payload = ? WHERE seq = 2", ('{"n": 99}',))
+    broken = inspecting.client.get("/api/v1/ledger", headers=INSPECTOR).json()
+    assert broken["ok"] is False and broken["problems"][0]["seq"] == 2
+    flat = " ".join(pdf_text(download(inspecting, "pdf")).split())
+    assert "Ledger verification BROKEN" in flat

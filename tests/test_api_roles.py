@@ -53,6 +53,7 @@ MATRIX: list[tuple[str, str, str, frozenset[str] | None]] = [
         INSPECTOR,
     ),
     ("GET", "/api/v1/regulator", "/api/v1/regulator", ANY),
+    ("GET", "/api/v1/ledger", "/api/v1/ledger", INSPECTOR),
     ("GET", "/api/v1/admin/faults", "/api/v1/admin/faults", ADMIN),
     ("POST", "/api/v1/admin/faults", "/api/v1/admin/faults", ADMIN),
     ("DELETE", "/api/v1/admin/faults", "/api/v1/admin/faults?fault=overheat", ADMIN),

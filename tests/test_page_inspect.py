@@ -79,6 +79,7 @@ def test_inspector_reads_the_report_in_russian_and_downloads_the_signed_pdf(
     expect(th05).to_contain_text("нарушено")
     expect(th05).to_have_class("verdict-breached")
     expect(page.locator("#breaches .evidence canvas").first).to_be_visible()
+    expect(page.locator("#ledger")).to_contain_text("Проверка журнала: цел")
 
     with page.expect_download() as info:
         page.click("button.dl[data-format=pdf]")

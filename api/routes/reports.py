@@ -11,7 +11,7 @@ from minewatch.api.context import ApiContext
 from minewatch.api.dependencies import Alerts, Ctx, Inspector
 from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.params import parse_time
-from minewatch.api.report_files import built_report, report_file, signature_of
+from minewatch.api.report_files import built_report, ledger_check, report_file, signature_of
 from minewatch.api.report_signature import sig_bytes
 from minewatch.i18n import negotiate
 from minewatch.sample import NS_PER_S
@@ -96,3 +96,16 @@ def report_signature(_: Inspector, ctx: Ctx, sha256: str) -> Response:
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{sig["file"]}.sig"'},
     )
+
+
+@router.get("/ledger")
+def ledger(_: Inspector, ctx: Ctx) -> dict[str, Any]:
+    """The audit ledger's verification: entries, head, and every break in the chain (edited,
+    deleted, reordered entries), first one first."""
+    check = ledger_check(ctx)
+    return {
+        "entries": check.entries,
+        "head": {"seq": check.head.seq, "hash": check.head.hash},
+        "ok": check.ok,
+        "problems": [{"what": p.what, "seq": p.seq, "detail": p.detail} for p in check.problems],
+    }

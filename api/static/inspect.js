@@ -169,22 +169,25 @@ async function init() {
   await initLanguage(() => { renderReport(); renderSite(); });
   const fac = await fetch("/api/v1/facility", { credentials: "same-origin" });
   if (fac.ok) site.facility = await fac.json();
-  const reg = await fetch("/api/v1/regulator", { credentials: "same-origin" });
-  if (reg.ok) site.regulator = await reg.json();
+  const led = await fetch("/api/v1/ledger", { credentials: "same-origin" });
+  if (led.ok) site.ledger = await led.json();
   renderSite();
 }
 
 // The facility's name and the ledger head, redrawn when the language changes.
-const site = { facility: null, regulator: null };
+const site = { facility: null, ledger: null };
 function renderSite() {
   const w = words();
   if (site.facility) {
     const f = site.facility;
     $("facility-name").textContent = `${f.facility.name} · ${w.licence} ${f.licence.number}`;
   }
-  if (site.regulator) {
-    const g = site.regulator;
-    $("ledger").replaceChildren(el("p", `${w.ledgerHead}: #${g.ledger_head.seq} ${g.ledger_head.hash}`, "mono small"));
+  if (site.ledger) {
+    const g = site.ledger;
+    $("ledger").replaceChildren(
+      el("p", `${t("Ledger verification")}: ${g.ok ? t("intact") : t("BROKEN")} · ${g.entries} ${t("entries")}`, g.ok ? "" : "crit"),
+      el("p", `${w.ledgerHead}: #${g.head.seq} ${g.head.hash}`, "mono small"),
+      ...g.problems.slice(0, 20).map((p) => el("p", `#${p.seq} ${p.what}: ${p.detail}`, "crit small")));
   }
 }
 
