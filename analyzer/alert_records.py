@@ -89,6 +89,34 @@ CREATE TABLE IF NOT EXISTS analyzer_cursor (
 );
 """
 
+#: The ``analyzer_cursor`` row holding when the analyzer last completed a cycle: the notifier's
+#: heartbeat tells the central bank, so a stopped analyzer is visible there.
+CYCLE_CURSOR = "~cycle"
+
+
+def last_cycle_ns(conn: sqlite3.Connection) -> int | None:
+    """When the analyzer writing to this state.db last completed a cycle (None: never)."""
+    try:
+        row = conn.execute(
+            "SELECT last_ns FROM analyzer_cursor WHERE rule_id = ?", (CYCLE_CURSOR,)
+        ).fetchone()
+    except sqlite3.OperationalError:  # no analyzer has ever opened this state.db
+        return None
+    return int(row[0]) if row else None
+
+
+#: Bounds on operator text: it is ledgered and quoted to the central bank, so an oversized comment
+#: must be refused here (a clear 4xx), never discovered later as a message the bank refuses.
+MAX_NAME_CHARS = 200
+MAX_TEXT_CHARS = 4000
+
+
+def _bounded(problems: list[str], what: str, value: str | None, limit: int) -> None:
+    """Append a problem when ``value`` is longer than ``limit`` characters."""
+    if value is not None and len(value) > limit:
+        problems.append(f"{what} is {len(value)} characters; at most {limit} are accepted")
+
+
 #: Columns a new alert row leaves at their defaults (the operator fills the ack fields later).
 _ROW_DEFAULTS = {"ack_by": None, "ack_comment": None, "ack_at_ns": None, "ack_expires_at_ns": None}
 
@@ -180,6 +208,11 @@ class AlertRecords:
         alert is still firing then (a forgotten ack must not hide a live problem)."""
         if not actor.strip():
             raise InvalidInput("acknowledgement needs an actor")
+        problems: list[str] = []
+        _bounded(problems, "actor", actor, MAX_NAME_CHARS)
+        _bounded(problems, "comment", comment, MAX_TEXT_CHARS)
+        if problems:
+            raise InvalidInput("acknowledgement: " + "; ".join(problems))
         at = self.clock()
         if expires_at_ns is not None and expires_at_ns <= at:
             raise InvalidInput("expires_at must be in the future")
@@ -230,6 +263,8 @@ class AlertRecords:
             problems.append("author is required")
         if not (reason or "").strip():
             problems.append("reason is required")
+        _bounded(problems, "author", author, MAX_NAME_CHARS)
+        _bounded(problems, "reason", reason, MAX_TEXT_CHARS)
         if problems:
             raise InvalidInput("; ".join(problems))
         at = self.clock()

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from minewatch.analyzer.report_progress import report_progress
 from minewatch.analyzer.state import AlertStore
 from minewatch.config import FacilityConfig, load_facility
 from minewatch.errors import MinewatchError
@@ -111,7 +112,10 @@ def register(app: typer.Typer, bus_factory: BusFactory) -> None:
         a, b = parse_time(start), parse_time(end)
         if b <= a:
             raise typer.BadParameter("--to must be after --from")
-        rep = build_report(cfg, store, alerts, profile, a, b, report_step_s=step_s)
+        with report_progress() as progress:
+            rep = build_report(
+                cfg, store, alerts, profile, a, b, report_step_s=step_s, progress=progress
+            )
         data = (
             to_json(rep)
             if fmt == "json"

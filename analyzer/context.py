@@ -91,7 +91,8 @@ class EvalContext:
 
     def pick(self, selector: Selector) -> list[str]:
         """Devices a selector matches (memoised: every rule of a cycle or chunk asks)."""
-        key = (selector.kind, selector.role, selector.zone, selector.model)
+        role = tuple(selector.role) if isinstance(selector.role, list) else selector.role
+        key = (selector.kind, role, selector.zone, selector.model)
         if key not in self._picks:
             self._picks[key] = selector.pick(self.devices)
         return self._picks[key]

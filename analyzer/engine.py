@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from minewatch.alerting import AlertState, AlertTransition, silence_event
+from minewatch.analyzer.alert_records import CYCLE_CURSOR
 from minewatch.analyzer.context import EvalContext, RawCache
 from minewatch.analyzer.devices import DeviceTable
 from minewatch.analyzer.evaluator import Evaluator
@@ -82,6 +83,7 @@ class Analyzer:
             store, cfg.analysis.devices_refresh_s, self._cache, self.counters
         )
         self._states = self._persisted_states()
+        self.muting.seed(self._states)
         self.status = LoopStatus()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -168,6 +170,7 @@ class Analyzer:
                 for event in self.recorder.outbox:
                     self.bus.publish(event)
             self.status.last_eval_ns = now
+            self.alert_store.set_cursor(CYCLE_CURSOR, now)  # the heartbeat's proof of life
         self.counters.inc("cycles_total")
         self.status.last_cycle_ms = (time.perf_counter() - t0) * 1000
         return published
@@ -187,6 +190,7 @@ class Analyzer:
                 log.exception("rule %s failed: %s", rule.id, exc)
                 continue
             for tr in run(obs, rule, self._states[rule.id]):
+                self.muting.observe(tr)
                 published.append(self._record(ctx, rule, tr, tr.reason))
             self.alert_store.set_cursor(rule.id, int(instants[-1]))
         # e.g. registry rules without a registry: say so once, not every cycle
@@ -205,7 +209,7 @@ class Analyzer:
         muted = (
             None
             if tr.to_state == AlertState.RESOLVED
-            else self.muting.reason(rule, tr.subject, tr.at_ns, self._states)
+            else self.muting.reason(rule, tr.subject, tr.at_ns)
         )
         to = self.muting.effective(rule, tr.to_state, muted)
         return self.recorder.record(ctx, rule, tr, to, muted, reason)
@@ -253,13 +257,14 @@ class Analyzer:
                 continue
             why = f"acknowledgement by {row['ack_by']} expired; still firing"
             out.append(self._record(ctx, rule, self._still_firing(acked, now, why), why))
+        self.muting.forget_before(now)
         return out
 
     def _remute(
         self, ctx: EvalContext, rule: Rule, st: SubjectState, now: int
     ) -> list[AlertTransition]:
         """A firing alert whose mute began or ended since its last transition shows it now."""
-        muted = self.muting.reason(rule, st.subject, now, self._states)
+        muted = self.muting.reason(rule, st.subject, now)
         want = self.muting.effective(rule, AlertState.FIRING, muted)
         if want == self.recorder.effective.get((rule.id, st.subject)):
             return []

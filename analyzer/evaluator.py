@@ -12,6 +12,7 @@ import pandas as pd
 from minewatch.alerting import Evidence
 from minewatch.analyzer import curtailment
 from minewatch.analyzer.context import EvalContext, RawCache, rule_step_ns
+from minewatch.analyzer.effective import EffectiveReplay, Shown
 from minewatch.analyzer.lifecycle import SubjectState, Transition, run
 from minewatch.analyzer.profile import ComplianceProfile, Rule, ns
 from minewatch.analyzer.rules.base import Obs
@@ -44,7 +45,9 @@ class Evaluator:
         self.device_profiles = device_profiles
         self.alert_store = alert_store
         self.registry: dict[str, RegistryEntry] | None = (
-            load_registry(cfg.path(cfg.registry)) if cfg.registry else None
+            load_registry(cfg.path(cfg.registry), device_profiles, strict=False)
+            if cfg.registry
+            else None
         )
         # inhibition sources first, so their state is current when their targets are evaluated
         sources = {i.source for i in profile.inhibit}
@@ -131,6 +134,29 @@ class Evaluator:
         """Evaluate every rule over ``[start_ns, end_ns]`` in chunks, carrying alert state across
         chunks. Yields per rule and chunk the observations and the transitions (each holds its
         episode's state)."""
+        for _, results in self.replay_chunks(start_ns, end_ns, report_step_s, chunk_s):
+            yield from results
+
+    def replay_shown(
+        self,
+        start_ns: int,
+        end_ns: int,
+        report_step_s: float | None = None,
+        chunk_s: float = 86400,
+    ) -> Iterator[tuple[list[tuple[Rule, Obs, list[Transition], EvalContext]], list[Shown]]]:
+        """``replay_chunks`` plus each chunk's transitions as the live loop shows them (muted by
+        the profile's inhibition and the alert store's silences, with the same hold-down)."""
+        silences = self.alert_store.silences() if self.alert_store is not None else []
+        shown = EffectiveReplay(self.profile, ns(self.cfg.analysis.interval_s), silences)
+        for t_end, results in self.replay_chunks(start_ns, end_ns, report_step_s, chunk_s):
+            machine = [(rule, tr) for rule, _, trs, _ in results for tr in trs]
+            yield results, shown.chunk(machine, t_end)
+
+    def replay_chunks(
+        self, start_ns: int, end_ns: int, report_step_s: float | None = None, chunk_s: float = 86400
+    ) -> Iterator[tuple[int, list[tuple[Rule, Obs, list[Transition], EvalContext]]]]:
+        """Per chunk: its last instant and, per rule (inhibition sources first), the
+        observations and machine transitions."""
         states: dict[str, dict[str, SubjectState]] = {r.id: {} for r in self.rules}
         grids = {}
         for rule in self.rules:
@@ -150,10 +176,12 @@ class Evaluator:
             # a report watches from its start
             ctx = self.context(report_step_s, devices, watch_start_ns=start_ns)
             self.prefetch(ctx, plan)
+            results = []
             for rule in self.rules:
                 instants = plan[rule.id]
                 if not len(instants):
                     continue
                 obs = self.evaluate(ctx, rule, instants)
-                yield rule, obs, run(obs, rule, states[rule.id]), ctx
+                results.append((rule, obs, run(obs, rule, states[rule.id]), ctx))
+            yield t_end, results
             t = t_end + 1

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from minewatch.analyzer.operation import operation_start_ns
 from minewatch.analyzer.profile import ComplianceProfile
 from minewatch.config.facility import FacilityConfig
 from minewatch.store.base import Aggregate, TelemetryStore
@@ -55,8 +56,11 @@ def measure(
     first: int,
     end: int,
     devices: pd.DataFrame | None = None,
+    operation_ns: int | None = None,
 ) -> HourFrame:
-    """Quarter-hour means and counts from the store (store-side aggregation), folded into hours."""
+    """Quarter-hour means and counts from the store (store-side aggregation), folded into hours.
+    Quarters that end by ``operation_ns`` (before the facility operated) count as covered, at zero
+    demand: the hour in which operation began is not invalid for the time before it."""
     rec = profile.records
     devs = devices if devices is not None else store.devices()
     meters = rec.meters.pick(devs)
@@ -77,6 +81,10 @@ def measure(
             c = pd.Index(meters).get_indexer(pd.Index(df["device"]))
             keep = (q >= 0) & (q < nq) & (c >= 0)
             out[q[keep], c[keep]] = df["value"].to_numpy()[keep]
+    if operation_ns is not None and nq:
+        before = first + (np.arange(nq, dtype=np.int64) + 1) * QUARTER <= operation_ns
+        mean[before] = 0.0
+        count[before] = max(1, rec.min_samples_per_quarter)
     enough = count >= rec.min_samples_per_quarter
     all_meters = enough.all(axis=1) if meters else np.zeros(nq, bool)
     quarters = all_meters.reshape(n_h, 4).sum(axis=1) if n_h else np.zeros(0)
@@ -101,16 +109,18 @@ def _substitute(
     values: np.ndarray,
     lookback: int,
     max_potential: float,
+    floor: int = 0,
 ) -> tuple[float, str, float]:
-    """(substitute, method, PMA %) for invalid hour ``h`` following the Part 75 tiers."""
-    lo = max(0, h - lookback)
+    """(substitute, method, PMA %) for invalid hour ``h`` following the Part 75 tiers. Hours before
+    ``floor`` (the facility not yet in operation) are neither look-back nor neighbours."""
+    lo = max(floor, h - lookback)
     look_valid = valid[lo:h]
     pma = 100.0 * look_valid.mean() if len(look_valid) else 0.0
-    before = np.flatnonzero(valid[:h])
+    before = floor + np.flatnonzero(valid[floor:h])
     after = np.flatnonzero(valid[h + 1 :])
     b = int(before[-1]) if len(before) else None
     a = h + 1 + int(after[0]) if len(after) else None
-    gap = (a if a is not None else len(valid)) - (b + 1 if b is not None else 0)
+    gap = (a if a is not None else len(valid)) - (b + 1 if b is not None else floor)
     pair = [values[i] for i in (b, a) if i is not None]
     avg = float(np.mean(pair)) if pair else np.nan
     hist = values[lo:h][look_valid]
@@ -145,15 +155,21 @@ def hourly_records(
     end_ns: int,
     devices: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
-    """One record per whole hour in ``[start_ns, end_ns)`` (hours aligned to UTC)."""
+    """One record per whole hour in ``[start_ns, end_ns)`` (hours aligned to UTC). An hour wholly
+    before the facility's operation (``analyzer.operation``) is recorded as not in operation
+    (quality ``N``, no value): it is not missing data and is never substituted."""
     rec = profile.records
     h0 = -(-start_ns // HOUR) * HOUR
     h_end = end_ns // HOUR * HOUR
     if h_end <= h0:
         return []
+    devs = devices if devices is not None else store.devices()
+    op = operation_start_ns(cfg, devs)
     first = h0 - rec.lookback_hours * HOUR
-    fr = measure(cfg, store, profile, first, h_end, devices)
+    fr = measure(cfg, store, profile, first, h_end, devs, op)
     valid = fr.quarters == 4
+    # index of the first hour in operation (no telemetry and no commissioning date: none is)
+    floor = len(fr.starts) if op is None else int(np.searchsorted(fr.starts + HOUR, op, "right"))
     cap = cfg.licence.capacity_kw
     out = []
     for h in range(rec.lookback_hours, len(fr.starts)):
@@ -164,14 +180,26 @@ def hourly_records(
             "samples": int(fr.samples[h]),
             "quarters_valid": int(fr.quarters[h]),
             "valid": bool(valid[h]),
+            "in_operation": h >= floor,
             "metering_availability_pct": round(100.0 * int(fr.quarters[h]) / 4, 2),
         }
-        if valid[h]:
+        if h < floor:
+            record["valid"] = False
+            none: dict[str, Any] = {
+                "value": None,
+                "original": None,
+                "quality": "N",
+                "method": "not_in_operation",
+            }
+            energy, peak = none, dict(none)
+        elif valid[h]:
             energy = {"value": _r(e), "original": _r(e), "quality": "M", "method": "measured"}
             peak = {"value": _r(p), "original": _r(p), "quality": "M", "method": "measured"}
         else:
-            se, method, pma = _substitute(h, fr, valid, fr.energy_kwh, rec.lookback_hours, cap)
-            sp, _, _ = _substitute(h, fr, valid, fr.peak_kw, rec.lookback_hours, cap)
+            se, method, pma = _substitute(
+                h, fr, valid, fr.energy_kwh, rec.lookback_hours, cap, floor
+            )
+            sp, _, _ = _substitute(h, fr, valid, fr.peak_kw, rec.lookback_hours, cap, floor)
             # never report less than was measured in the hour
             se, sp = np.nanmax([se, e]), np.nanmax([sp, p])
             energy = {"value": _r(se), "original": _r(e), "quality": "S", "method": method}

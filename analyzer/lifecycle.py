@@ -64,8 +64,10 @@ def step(
     clr: bool,
     value: float,
     thr: float,
+    clear_at: float | None = None,
 ) -> tuple[SubjectState | None, list[Transition]]:
-    """Advance one (rule, subject) by one evaluation instant."""
+    """Advance one (rule, subject) by one evaluation instant (``clear_at``: the level an open
+    alert clears at, quoted when it resolves; default the trigger threshold)."""
     out: list[Transition] = []
 
     def move(to: AlertState, reason: str) -> None:
@@ -129,7 +131,7 @@ def step(
             return st, out
     move(
         AlertState.RESOLVED,
-        f"value {_fmt(value)} within clear threshold {_fmt(thr)}"
+        f"value {_fmt(value)} within clear threshold {_fmt(thr if clear_at is None else clear_at)}"
         + (f" for {rule.keep_firing_for:g} s" if kff_ns else ""),
     )
     return None, out
@@ -169,14 +171,16 @@ def run(obs: Obs, rule: Rule, states: dict[str, SubjectState]) -> list[Transitio
             st, tr = step(states[s], rule, s, int(ts[0]), False, False, False, np.nan, np.nan)
             transitions += tr
     thr_b = np.broadcast_to(obs.threshold, obs.value.shape)
+    clear_b = thr_b if obs.clear_level is None else np.broadcast_to(obs.clear_level, thr_b.shape)
     for i in sorted(interesting):
         subject = obs.subjects[i]
-        ok, trig, clr, val, thr = (
+        ok, trig, clr, val, thr, clear_at = (
             obs.ok[:, i],
             obs.trigger[:, i],
             obs.cleared[:, i],
             obs.value[:, i],
             thr_b[:, i],
+            clear_b[:, i],
         )
         if J == 1:  # the live case
             starts, ends = [0], [1]
@@ -198,6 +202,7 @@ def run(obs: Obs, rule: Rule, states: dict[str, SubjectState]) -> list[Transitio
                     bool(clr[j]),
                     float(val[j]),
                     float(thr[j]),
+                    float(clear_at[j]),
                 )
                 transitions += tr
                 # peak of the episode since onset

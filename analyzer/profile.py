@@ -61,7 +61,9 @@ class Selector(BaseModel):
 
     facility: bool = False
     kind: str | None = None
-    role: str | None = None
+    role: str | list[str] | None = Field(
+        None, description="One role or a list (e.g. sub-meters: [rack_pdu, cooling_feed])"
+    )
     zone: str | None = None
     model: str | None = None
 
@@ -70,7 +72,9 @@ class Selector(BaseModel):
         mask = pd.Series(True, index=devices.index)
         for col in ("kind", "role", "zone", "model"):
             want = getattr(self, col)
-            if want is not None:
+            if isinstance(want, list):
+                mask &= devices[col].isin(want)
+            elif want is not None:
                 mask &= devices[col] == want
         return sorted(devices.loc[mask, "device"].tolist())
 
@@ -132,6 +136,14 @@ class Inhibition(BaseModel):
 
     source: str
     targets: list[str] = Field(min_length=1, description="Rule ids or family names")
+    hold_down: float = Field(
+        300.0,
+        ge=0,
+        description="Targets stay suppressed this long after the source stops firing, so a "
+        "flapping parent never re-notifies its children",
+    )
+
+    _d = duration_validator("hold_down")
 
 
 class AvailabilityScope(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,15 @@ import pandas as pd
 
 from minewatch.alerting import AlertState
 from minewatch.analyzer import curtailment
+from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.effective import Shown
 from minewatch.analyzer.evaluator import Evaluator
 from minewatch.analyzer.hourly import hourly_records, monthly_availability
-from minewatch.analyzer.profile import ComplianceProfile
+from minewatch.analyzer.lifecycle import Transition
+from minewatch.analyzer.operation import operation_start_ns
+from minewatch.analyzer.profile import ComplianceProfile, Rule
 from minewatch.analyzer.profile_loader import load_compliance_profile
+from minewatch.analyzer.rules.base import Obs
 from minewatch.analyzer.state import AlertStore
 from minewatch.analyzer.value_ref import ValueRef
 from minewatch.config.facility import FacilityConfig
@@ -31,7 +37,18 @@ from minewatch.profiles import DeviceProfile, load_facility_profiles
 from minewatch.store.base import TelemetryStore
 
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
+#: Breaches given evidence beyond the ones that always get it (regulator-notifiable, critical).
 MAX_EVIDENCE = 200
+_SEVERITY_RANK = {"critical": 0, "major": 1, "warning": 2, "info": 3}
+#: The verdict in the older ``status`` vocabulary, which the report keeps for its readers.
+_STATUS = {
+    "compliant": "compliant",
+    "breached": "breached",
+    "insufficient_data": "no_data",
+    "not_in_operation": "no_data",
+    "in_progress": "compliant",
+    "not_applicable": "not_applicable",
+}
 
 
 def iso(ts_ns: int | None) -> str | None:
@@ -60,6 +77,89 @@ def _threshold_source(rule) -> str:
     return rule.source
 
 
+def _tally(
+    st: dict[str, Any],
+    obs: Obs,
+    op_from: int,
+    episodes: dict[int, dict[str, Any]],
+    order: list[int],
+    rule: Rule,
+    trs: list[Transition],
+    ctx: EvalContext,
+) -> None:
+    """Count one rule's chunk into its coverage and its transitions into episodes."""
+    st["subjects"].update(obs.subjects)
+    st["cells"] += obs.ok.size
+    st["ok"] += int(obs.ok.sum())
+    in_op = obs.instants >= op_from
+    st["op_cells"] += int(in_op.sum()) * len(obs.subjects)
+    st["op_ok"] += int(obs.ok[in_op].sum())
+    for tr in trs:
+        key = id(tr.alert)
+        ep = episodes.get(key)
+        if ep is None:
+            ep = episodes[key] = {
+                "rule": rule,
+                "subject": tr.subject,
+                "alert": tr.alert,
+                "since": tr.at_ns,
+                "onset": (tr.value, tr.threshold),
+                "fired": None,
+                "end": None,
+                "ctx": ctx,
+                "suppressed_by": None,
+            }
+            order.append(key)
+        if tr.to_state == AlertState.FIRING and ep["fired"] is None:
+            ep["fired"], ep["ctx"] = tr.at_ns, ctx
+        if tr.to_state == AlertState.RESOLVED:
+            ep["end"] = tr.at_ns
+
+
+def _mark_suppressed(episodes: dict[int, dict[str, Any]], shown: list[Shown]) -> None:
+    """A suppressed breach is still a breach: it is listed, with what suppressed it."""
+    by_subject: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for ep in episodes.values():
+        by_subject.setdefault((ep["rule"].id, ep["subject"]), []).append(ep)
+    for sh in shown:
+        if sh.to_state != AlertState.SUPPRESSED:
+            continue
+        for ep in by_subject.get((sh.rule_id, sh.subject), []):
+            if ep["since"] <= sh.at_ns and (ep["end"] is None or sh.at_ns <= ep["end"]):
+                ep["suppressed_by"] = ep["suppressed_by"] or sh.muted
+
+
+def _must_have_evidence(rule: Rule) -> bool:
+    return rule.regulator_notifiable or rule.severity == "critical"
+
+
+def _evidence_priority(ep: dict[str, Any]) -> tuple[bool, int, int]:
+    """Regulator-notifiable first, then by severity, then oldest first."""
+    rule = ep["rule"]
+    return (not rule.regulator_notifiable, _SEVERITY_RANK.get(rule.severity, 9), ep["fired"])
+
+
+def _verdict(
+    has_subjects: bool,
+    breached: bool,
+    coverage: float | None,
+    min_coverage: float,
+    order_in_progress: bool,
+) -> str:
+    """One of compliant, breached, insufficient_data (inputs present for less than
+    ``min_coverage`` % of the time in operation), not_in_operation, in_progress (a curtailment
+    order still running at period end, not breached so far) or not_applicable (nothing to judge)."""
+    if breached:
+        return "breached"
+    if not has_subjects:
+        return "not_applicable"
+    if coverage is None:
+        return "not_in_operation"
+    if coverage < min_coverage:
+        return "insufficient_data"
+    return "in_progress" if order_in_progress else "compliant"
+
+
 def build_report(
     cfg: FacilityConfig,
     store: TelemetryStore,
@@ -69,9 +169,11 @@ def build_report(
     end_ns: int,
     device_profiles: dict[str, DeviceProfile] | None = None,
     report_step_s: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """The compliance report for ``[start_ns, end_ns)`` as a JSON-ready dict (see
-    report.schema.json)."""
+    report.schema.json). ``progress(done_ns, total_ns)`` is called after each replayed chunk
+    (a day), so a long report can show how far it is."""
     if end_ns <= start_ns:
         raise ValueError("report period: end must be after start")
     if profile is None or isinstance(profile, str):
@@ -83,52 +185,44 @@ def build_report(
     devices = store.devices()
     problems: list[str] = []
 
+    operation_ns = operation_start_ns(cfg, devices)
+    # instants at or after this are in operation (none when the facility never operated)
+    op_from = end_ns if operation_ns is None else max(operation_ns, start_ns)
+
     stats: dict[str, dict[str, Any]] = {
-        r.id: {"subjects": set(), "cells": 0, "ok": 0} for r in ev.rules
+        r.id: {"subjects": set(), "cells": 0, "ok": 0, "op_cells": 0, "op_ok": 0} for r in ev.rules
     }
     episodes: dict[int, dict[str, Any]] = {}
     order: list[int] = []
-    last_instant = start_ns
-    for rule, obs, trs, ctx in ev.replay(start_ns, end_ns - 1, step_s):
-        st = stats[rule.id]
-        st["subjects"].update(obs.subjects)
-        st["cells"] += obs.ok.size
-        st["ok"] += int(obs.ok.sum())
-        if len(obs.instants):
-            last_instant = max(last_instant, int(obs.instants[-1]))
-        problems.extend(p for p in ctx.problems if p not in problems)
-        ctx.problems.clear()
-        for tr in trs:
-            key = id(tr.alert)
-            ep = episodes.get(key)
-            if ep is None:
-                ep = episodes[key] = {
-                    "rule": rule,
-                    "subject": tr.subject,
-                    "alert": tr.alert,
-                    "since": tr.at_ns,
-                    "fired": None,
-                    "end": None,
-                    "ctx": ctx,
-                }
-                order.append(key)
-            if tr.to_state == AlertState.FIRING and ep["fired"] is None:
-                ep["fired"], ep["ctx"] = tr.at_ns, ctx
-            if tr.to_state == AlertState.RESOLVED:
-                ep["end"] = tr.at_ns
+    for results, shown in ev.replay_shown(start_ns, end_ns - 1, step_s):
+        for rule, obs, trs, ctx in results:
+            _tally(stats[rule.id], obs, op_from, episodes, order, rule, trs, ctx)
+            problems.extend(p for p in ctx.problems if p not in problems)
+            ctx.problems.clear()
+        _mark_suppressed(episodes, shown)
+        if progress is not None and results:
+            done = max(int(obs.instants[-1]) for _, obs, _, _ in results if len(obs.instants))
+            progress(done - start_ns, end_ns - start_ns)
+    if progress is not None:
+        progress(end_ns - start_ns, end_ns - start_ns)
 
+    fired = [episodes[k] for k in order if episodes[k]["fired"] is not None]
+    with_evidence = {id(ep) for ep in sorted(fired, key=_evidence_priority)[:MAX_EVIDENCE]}
+    with_evidence |= {id(ep) for ep in fired if _must_have_evidence(ep["rule"])}
     breaches = []
     per_rule: dict[str, list[dict[str, Any]]] = {r.id: [] for r in ev.rules}
-    for n, key in enumerate(k for k in order if episodes[k]["fired"] is not None):
-        ep = episodes[key]
+    for ep in fired:
         rule, alert = ep["rule"], ep["alert"]
         end = ep["end"]
         dur = ((end if end is not None else end_ns) - ep["fired"]) / 1e9
-        kind_peak = "min" if getattr(rule.p, "above", "x") is None else "max"
-        peak = alert.peak_min if kind_peak == "min" else alert.peak_max
+        # the side the condition broke: below its threshold at onset = a low-side breach, whose
+        # extreme is the minimum, stated against that side's limit
+        onset_value, onset_threshold = ep["onset"]
+        low = onset_value < onset_threshold
+        peak = alert.peak_min if low else alert.peak_max
         evidence = (
             ev.evidence(ep["ctx"], rule, ep["subject"], ep["fired"]).model_dump(mode="json")
-            if n < MAX_EVIDENCE
+            if id(ep) in with_evidence
             else None
         )
         b = {
@@ -144,30 +238,35 @@ def build_report(
             "open_at_period_end": end is None,
             "duration_s": _num(dur, 3),
             "peak": _num(peak),
-            "threshold": _num(alert.threshold),
+            "threshold": _num(onset_threshold),
             "unit": str(getattr(rule.p, "unit", "") or ""),
             "threshold_source": _threshold_source(rule),
             "evidence": evidence,
+            "suppressed_by": ep["suppressed_by"],
         }
         breaches.append(b)
         per_rule[rule.id].append(b)
     breaches.sort(key=lambda b: (b["start_ns"], b["rule_id"], b["subject"]))
-    if len(breaches) > MAX_EVIDENCE:
+    if len(with_evidence) < len(breaches):
         problems.append(
-            f"evidence attached to the first {MAX_EVIDENCE} of {len(breaches)} breaches only"
+            f"evidence attached to {len(with_evidence)} of {len(breaches)} breaches (every "
+            "regulator-notifiable or critical one, then by severity up to "
+            f"{MAX_EVIDENCE})"
         )
 
+    orders = _orders(cfg, store, profile, alert_store, start_ns, end_ns, breaches, devices)
+    in_progress = any(o["verdict"] == "in_progress" for o in orders)
+    min_cov = cfg.analysis.min_coverage_pct
     rules = []
     for rule in profile.active_rules:
         st, bs = stats[rule.id], per_rule[rule.id]
-        status = (
-            "not_applicable"
-            if not st["subjects"]
-            else "breached"
-            if bs
-            else "no_data"
-            if st["ok"] == 0
-            else "compliant"
+        coverage = 100 * st["op_ok"] / st["op_cells"] if st["op_cells"] else None
+        verdict = _verdict(
+            bool(st["subjects"]),
+            bool(bs),
+            coverage,
+            min_cov,
+            in_progress and rule.kind == "schedule",
         )
         rules.append(
             {
@@ -180,11 +279,28 @@ def build_report(
                 "source": rule.source,
                 "step_s": ev.step_ns(rule, step_s) / 1e9,
                 "subjects": len(st["subjects"]),
-                "status": status,
+                "status": _STATUS[verdict],
+                "verdict": verdict,
                 "breaches": len(bs),
                 "breach_seconds": _num(sum(b["duration_s"] for b in bs), 3),
                 "data_coverage_pct": _num(100 * st["ok"] / st["cells"], 3) if st["cells"] else None,
+                "coverage_in_operation_pct": _num(coverage, 3),
+                "coverage_required_pct": min_cov,
             }
+        )
+    not_judged = [
+        {
+            "rule_id": r["rule_id"],
+            "verdict": r["verdict"],
+            "coverage_pct": r["coverage_in_operation_pct"],
+        }
+        for r in rules
+        if r["verdict"] in ("insufficient_data", "not_in_operation")
+    ]
+    if operation_ns is None:
+        problems.append(
+            "the facility has no telemetry and no commissioning date (facility.commissioned): "
+            "the whole period is 'not in operation'"
         )
 
     if not profile.records.meters.pick(devices):
@@ -194,7 +310,6 @@ def build_report(
         )
     hourly = hourly_records(cfg, store, profile, start_ns, end_ns, devices)
     energy = _energy(cfg, hourly)
-    orders = _orders(cfg, store, profile, alert_store, start_ns, end_ns, breaches, devices)
     report: dict[str, Any] = {
         "schema": "minewatch.report/1",
         "facility": {
@@ -218,7 +333,21 @@ def build_report(
             "start_ns": start_ns,
             "end_ns": end_ns,
         },
+        "operation": {
+            "start": iso(operation_ns),
+            "start_ns": operation_ns,
+            "commissioned": (
+                cfg.facility.commissioned.isoformat() if cfg.facility.commissioned else None
+            ),
+            "not_in_operation_s": _num((op_from - start_ns) / 1e9, 3),
+            "in_operation_pct": _num(100 * (end_ns - op_from) / (end_ns - start_ns), 3),
+        },
+        "not_judged": not_judged,
         "summary": {
+            "rules_not_judged": len(not_judged),
+            "rules_insufficient_data": sum(r["verdict"] == "insufficient_data" for r in rules),
+            "rules_not_in_operation": sum(r["verdict"] == "not_in_operation" for r in rules),
+            "rules_compliant": sum(r["verdict"] == "compliant" for r in rules),
             "rules": len(rules),
             "rules_breached": sum(r["status"] == "breached" for r in rules),
             "rules_no_data": sum(r["status"] == "no_data" for r in rules),
@@ -280,7 +409,8 @@ def _energy(cfg: FacilityConfig, hourly: list[dict[str, Any]]) -> dict[str, Any]
         "substituted_kwh": _num(sum(vals) - sum(measured), 3),
         "hours": len(hourly),
         "valid_hours": sum(h["valid"] for h in hourly),
-        "substituted_hours": sum(not h["valid"] for h in hourly),
+        "substituted_hours": sum(h["energy_kwh"]["quality"] == "S" for h in hourly),
+        "not_in_operation_hours": sum(not h.get("in_operation", True) for h in hourly),
         "peak_demand_kw": _num(peak, 3),
         "peak_hour": peak_hour,
         "licensed_capacity_kw": cap,
@@ -324,6 +454,7 @@ def _orders(
                 reached = int(hit.index[0]) + 60 * 10**9 if len(hit) else None
         n = sum(1 for b in breaches if b["subject"] == f"order:{o['id']}")
         resp = None if reached is None else max(0.0, (reached - o["starts_at_ns"]) / 1e9)
+        verdict = _order_verdict(o, n, resp, meters, end_ns)
         out.append(
             {
                 "order_id": o["id"],
@@ -336,10 +467,27 @@ def _orders(
                 "reached_target_at": iso(reached),
                 "actual_response_s": resp,
                 "breaches": n,
-                "compliant": n == 0 and resp is not None and resp <= o["response_s"] + 60,
+                "verdict": verdict,
+                "compliant": verdict == "compliant",
             }
         )
     return out
+
+
+def _order_verdict(
+    order: dict[str, Any], breaches: int, response_s: float | None, meters: list[str], end_ns: int
+) -> str:
+    """One verdict per order, the same the schedule rule reaches: breached when the rule found a
+    breach; in_progress while the order (or its response window) is still open at period end;
+    insufficient_data with no meter to judge by; compliant when the target was reached in time
+    (a late first minute-mean below target with no breach is the rule's tolerance at work)."""
+    if breaches:
+        return "breached"
+    if order["ends_at_ns"] > end_ns or order["starts_at_ns"] + order["response_s"] * 1e9 >= end_ns:
+        return "in_progress"
+    if not meters or response_s is None:
+        return "insufficient_data"
+    return "compliant"
 
 
 def _equipment(ev: Evaluator, devices: pd.DataFrame, start_ns: int, end_ns: int) -> dict[str, Any]:
@@ -396,6 +544,33 @@ def to_csv(report: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
+_ORDER_WORDS = {
+    "compliant": "compliant",
+    "breached": "NOT compliant",
+    "in_progress": "in progress at period end",
+    "insufficient_data": "cannot be judged (no meter data)",
+}
+
+
+def _not_judged_lines(report: dict[str, Any]) -> list[str]:
+    """What the report could not judge, said before anything it did judge."""
+    op = report["operation"]
+    lines = []
+    if op["not_in_operation_s"]:
+        lines.append(
+            f"NOT IN OPERATION for {op['not_in_operation_s']} s of the period (operation from "
+            f"{op['start'] or 'never'}): not judged, nothing substituted"
+        )
+    for r in report["not_judged"]:
+        why = (
+            "not in operation"
+            if r["verdict"] == "not_in_operation"
+            else f"insufficient data: {r['coverage_pct']} % coverage"
+        )
+        lines.append(f"NOT JUDGED {r['rule_id']}: {why}")
+    return lines
+
+
 def to_text(report: dict[str, Any]) -> str:
     f, p, e = report["facility"], report["period"], report["energy"]
     lines = [
@@ -404,18 +579,20 @@ def to_text(report: dict[str, Any]) -> str:
         f"v{report['profile']['version']}",
         f"  {report['profile']['disclaimer']}",
         "",
+        *_not_judged_lines(report),
+        "",
         f"Energy {e['total_kwh']} kWh ({e['substituted_kwh']} kWh substituted in "
         f"{e['substituted_hours']} of "
         f"{e['hours']} h); peak demand {e['peak_demand_kw']} kW vs licensed "
         f"{e['licensed_capacity_kw']} kW "
         f"({e['peak_utilisation_pct']} %)",
         "",
-        f"{'rule':<10} {'status':<15} {'breaches':>8} {'breach s':>10} {'coverage %':>10}  title",
+        f"{'rule':<10} {'verdict':<18} {'breaches':>8} {'breach s':>10} {'coverage %':>10}  title",
     ]
     for r in report["rules"]:
         lines.append(
-            f"{r['rule_id']:<10} {r['status']:<15} {r['breaches']:>8} {r['breach_seconds']:>10} "
-            f"{r['data_coverage_pct']!s:>10}  {r['title']}"
+            f"{r['rule_id']:<10} {r['verdict']:<18} {r['breaches']:>8} {r['breach_seconds']:>10} "
+            f"{r['coverage_in_operation_pct']!s:>10}  {r['title']}"
         )
     if report["breaches"]:
         lines += ["", "Breaches:"]
@@ -430,8 +607,8 @@ def to_text(report: dict[str, Any]) -> str:
     for o in report["curtailment"]:
         lines.append(
             f"Curtailment order {o['order_id']}: {o['target_kw']} kW {o['start']}..{o['end']}, "
-            f"reached {o['reached_target_at']} ({o['actual_response_s']} s of {o['response_s']} s "
-            "allowed): " + ("compliant" if o["compliant"] else "NOT compliant")
+            f"reached {o['reached_target_at'] or 'not yet'} ({o['actual_response_s']} s of "
+            f"{o['response_s']} s allowed): {_ORDER_WORDS[o['verdict']]}"
         )
     eq = report["equipment"]
     if eq["registry_configured"]:

@@ -47,10 +47,27 @@ class RuleStatus(_M):
     source: str
     step_s: float
     subjects: int
-    status: Literal["compliant", "breached", "no_data", "not_applicable"]
+    status: Literal["compliant", "breached", "no_data", "not_applicable"] = Field(
+        description="The verdict in the first report version's words (kept for its readers)"
+    )
+    verdict: Literal[
+        "compliant",
+        "breached",
+        "insufficient_data",
+        "not_in_operation",
+        "in_progress",
+        "not_applicable",
+    ] = Field(
+        description="Never a silent pass: compliant only with inputs present for at least "
+        "coverage_required_pct of the time in operation"
+    )
     breaches: int
     breach_seconds: float
-    data_coverage_pct: float | None
+    data_coverage_pct: float | None = Field(description="Inputs present, % of the whole period")
+    coverage_in_operation_pct: float | None = Field(
+        description="Inputs present, % of the time in operation (None: never in operation)"
+    )
+    coverage_required_pct: float
 
 
 class Evidence(_M):
@@ -77,18 +94,25 @@ class Breach(_M):
     unit: str
     threshold_source: str
     evidence: Evidence | None
+    suppressed_by: str | None = Field(
+        None,
+        description="Silence or inhibition that suppressed the operator alert (live and report "
+        "agree); the breach is listed all the same",
+    )
 
 
 class Quantity(_M):
     value: float | None
     original: float | None
-    quality: Literal["M", "S"]
+    quality: Literal["M", "S", "N"] = Field(
+        description="M measured, S substituted, N not in operation (no value, never substituted)"
+    )
     method: str
 
 
 class Utilisation(_M):
     value: float | None
-    quality: Literal["M", "S"]
+    quality: Literal["M", "S", "N"]
 
 
 class HourlyRecord(_M):
@@ -97,6 +121,7 @@ class HourlyRecord(_M):
     samples: int
     quarters_valid: int
     valid: bool
+    in_operation: bool
     metering_availability_pct: float
     pma_pct: float | None = None
     energy_kwh: Quantity
@@ -111,6 +136,7 @@ class Energy(_M):
     hours: int
     valid_hours: int
     substituted_hours: int
+    not_in_operation_hours: int
     peak_demand_kw: float | None
     peak_hour: str | None
     licensed_capacity_kw: float
@@ -128,6 +154,9 @@ class OrderResponse(_M):
     reached_target_at: str | None
     actual_response_s: float | None
     breaches: int
+    verdict: Literal["compliant", "breached", "in_progress", "insufficient_data"] = Field(
+        description="The same verdict the schedule rule reaches for this order"
+    )
     compliant: bool
 
 
@@ -147,11 +176,31 @@ class Equipment(_M):
     registry_configured: bool
 
 
+class Operation(_M):
+    start: str | None = Field(
+        description="Later of facility.commissioned and the first telemetry; None = never"
+    )
+    start_ns: int | None
+    commissioned: str | None
+    not_in_operation_s: float
+    in_operation_pct: float
+
+
+class NotJudged(_M):
+    rule_id: str
+    verdict: Literal["insufficient_data", "not_in_operation"]
+    coverage_pct: float | None
+
+
 class Report(_M):
     schema_version: Literal["minewatch.report/1"] = Field(alias="schema")
     facility: Facility
     profile: ProfileRef
     period: Period
+    operation: Operation
+    not_judged: list[NotJudged] = Field(
+        description="Rules that could not be judged: what the summary leads with"
+    )
     summary: dict[str, int | float | str | None]
     rules: list[RuleStatus]
     breaches: list[Breach]

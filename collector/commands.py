@@ -13,11 +13,15 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from minewatch.collector.import_run import run_import
 from minewatch.collector.mqtt import MqttCollector
 from minewatch.collector.polling import PollingCollector
 from minewatch.config import load_facility
 from minewatch.config.facility import FacilityConfig
 from minewatch.config.polling import PollingSettings
+from minewatch.db import disk_state
+from minewatch.errors import ConfigError
+from minewatch.logs import setup_logging
 from minewatch.profiles import load_facility_profiles
 from minewatch.registry import facility_registry
 from minewatch.store import TelemetryStore, open_store
@@ -28,7 +32,7 @@ log = logging.getLogger(__name__)
 def build_collectors(cfg: FacilityConfig, store: TelemetryStore) -> list[Any]:
     """The MQTT collector, plus the polling collector when the facility lists polled devices."""
     profiles = load_facility_profiles(cfg)
-    registry = facility_registry(cfg, set(profiles))
+    registry = facility_registry(cfg, profiles)
     parts: list[Any] = []
     if cfg.device_groups:
         parts.append(MqttCollector(cfg, store, profiles, registry))
@@ -40,15 +44,39 @@ def build_collectors(cfg: FacilityConfig, store: TelemetryStore) -> list[Any]:
 STATUS_EVERY_S = 5.0
 
 
-def write_status(status_dir: Path, name: str, stats: dict[str, Any]) -> None:
-    """Atomically replace ``<status_dir>/<name>.json`` with the part's counters, so that an API
-    running as another process can show collector health (``minewatch collect`` runs alone)."""
-    status_dir.mkdir(parents=True, exist_ok=True)
-    tmp = status_dir / f".{name}.json.tmp"
-    tmp.write_bytes(
-        orjson.dumps({"at_ns": time.time_ns(), "pid": os.getpid(), **stats}, default=str)
-    )
-    os.replace(tmp, status_dir / f"{name}.json")
+class StatusWriter:
+    """Atomically replaces ``<status_dir>/<name>.json`` with a part's counters, so that an API
+    running as another process can show collector health (``minewatch collect`` runs alone).
+
+    A full or read-only disk must not end collection (a crash under a restart policy becomes a crash
+    loop, and without one collection just stops), so a failed write is logged once, when the
+    folder stops taking writes, and once when it takes them again."""
+
+    def __init__(self, status_dir: Path) -> None:
+        self.status_dir = status_dir
+        self.failing = False
+
+    def write(self, name: str, stats: dict[str, Any]) -> None:
+        tmp = self.status_dir / f".{name}.json.tmp"
+        try:
+            self.status_dir.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(
+                orjson.dumps({"at_ns": time.time_ns(), "pid": os.getpid(), **stats}, default=str)
+            )
+            os.replace(tmp, self.status_dir / f"{name}.json")
+        except OSError as exc:
+            if not self.failing:
+                log.error(
+                    "cannot write the status file %s: %s (%s); collecting goes on",
+                    tmp.with_name(f"{name}.json"),
+                    exc.strerror or exc,
+                    disk_state(self.status_dir),
+                )
+            self.failing = True
+            return
+        if self.failing:
+            log.warning("status files in %s are written again", self.status_dir)
+        self.failing = False
 
 
 def run_until_signalled(
@@ -61,14 +89,15 @@ def run_until_signalled(
         signal.signal(sig, lambda *_: done.set())
     for p in parts:
         p.start()
+    status = StatusWriter(status_dir) if status_dir is not None else None
     next_report = time.monotonic() + report_every_s
     try:
         while not done.wait(STATUS_EVERY_S):
             report = time.monotonic() >= next_report
             for p in parts:
                 st = p.stats()
-                if status_dir is not None:
-                    write_status(status_dir, status_name(p), st)
+                if status is not None:
+                    status.write(status_name(p), st)
                 if report:
                     log.info(
                         "%s: %s",
@@ -84,8 +113,8 @@ def run_until_signalled(
     finally:
         for p in reversed(parts):
             p.stop()
-            if status_dir is not None:
-                write_status(status_dir, status_name(p), {**p.stats(), "stopped": True})
+            if status is not None:
+                status.write(status_name(p), {**p.stats(), "stopped": True})
 
 
 def status_name(part: Any) -> str:
@@ -100,6 +129,41 @@ def status_name(part: Any) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    @app.command("import")
+    def import_history(
+        source: Annotated[str, typer.Argument(help="File to import, or - for stdin")],
+        config: Annotated[Path, typer.Option("--config", "-c", help="facility.yaml")],
+        fmt: Annotated[
+            str | None,
+            typer.Option("--format", help="jsonl, csv or line (default: from the file name)"),
+        ] = None,
+        mapping: Annotated[
+            Path | None,
+            typer.Option(help="YAML: devices/metrics renames, device_info (kind, role, ...)"),
+        ] = None,
+        ts_unit: Annotated[
+            str, typer.Option(help="Unit of numeric timestamps: auto, s, ms, us, ns")
+        ] = "auto",
+        rejects: Annotated[
+            Path | None,
+            typer.Option(help="Write each rejected line here: line number, reason, the line"),
+        ] = None,
+        progress: Annotated[
+            bool | None, typer.Option(help="Progress bar (default: on a terminal)")
+        ] = None,
+    ) -> None:
+        """Import telemetry history (JSON lines, CSV long or wide, InfluxDB line protocol) into
+        the facility's store with its original timestamps. Idempotent: importing again stores
+        each (device, metric, time) once."""
+        cfg = load_facility(config)
+        try:
+            summary = run_import(cfg, source, fmt, mapping, ts_unit, rejects, progress)
+        except ConfigError as exc:
+            for p in exc.problems:
+                typer.echo(p, err=True)
+            raise typer.Exit(2) from exc
+        typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+
     @app.command("collect")
     def collect(
         config: Annotated[Path, typer.Option("--config", "-c", help="facility.yaml")],
@@ -127,9 +191,7 @@ def register(app: typer.Typer) -> None:
 
         To spread MQTT intake over several processes, set mqtt.shared_group and start one `collect
         --client-id <unique>` per process (all but one with --mqtt-only)."""
-        logging.basicConfig(
-            level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        setup_logging(log_level)
         cfg = load_facility(config)
         if client_id:
             cfg = cfg.model_copy(

@@ -37,6 +37,8 @@ REASONS = (
     "ts_past",
     "wrong_type",
     "not_finite",
+    "implausible",
+    "duplicate_key",
     "unknown_field",
     "missing_field",
     "internal_error",
@@ -50,6 +52,13 @@ _MISSING = object()
 #: bounded.
 _DEVICE_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: RFC 3339 date-time (section 5.6): what ``datetime.fromisoformat`` would also take beyond it
+#: (week dates, basic format, "+0000", no zone) is a device clock bug worth a reject, not a guess.
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+#: A key of a JSON object: its closing quote, then the colon.
+_KEY_END = re.compile(rb'"\s*:')
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +102,36 @@ def parse_json(payload: bytes) -> Any:
     return json.loads(text)
 
 
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice: which value the device meant is unknowable."""
+
+
+def _count_keys(obj: Any) -> int:
+    if isinstance(obj, dict):
+        return len(obj) + sum(_count_keys(v) for v in obj.values())
+    if isinstance(obj, list):
+        return sum(_count_keys(v) for v in obj)
+    return 0
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in seen:
+            raise DuplicateKey(f"key {_short(k)} appears twice in one object")
+        seen[k] = v
+    return seen
+
+
+def check_unique_keys(payload: bytes, obj: Any) -> None:
+    """Raise DuplicateKey when an object of ``payload`` repeats a key (JSON parsers keep the last
+    one silently). Fast path: a payload with as many ``"...":`` as parsed keys has no duplicate;
+    otherwise (a duplicate, or ``":`` inside a string) an exact parse decides."""
+    if len(_KEY_END.findall(payload)) == _count_keys(obj):
+        return
+    json.loads(payload.rstrip(b"\x00 \t\r\n"), object_pairs_hook=_refuse_duplicates)
+
+
 def _get(obj: Any, keys: tuple[PathKey, ...]) -> Any:
     for k in keys:
         if isinstance(k, int):
@@ -111,14 +150,22 @@ class _CompiledMapping:
 
     __slots__ = ("covered", "fields", "mapping", "prefixes", "ts_keys")
 
-    def __init__(self, mapping: MqttMapping) -> None:
+    def __init__(self, profile: DeviceProfile, mapping: MqttMapping) -> None:
         self.mapping = mapping
         self.fields = [
-            (name, parse_path(f.path), f, f.scale == 1 and f.offset == 0)
+            (
+                name,
+                parse_path(f.path),
+                f,
+                f.scale == 1 and f.offset == 0,
+                profile.plausible_range(name),
+            )
             for name, f in mapping.fields.items()
         ]
         self.ts_keys = parse_path(mapping.timestamp_path) if mapping.timestamp_path else None
-        covered = {keys for _, keys, _, _ in self.fields} | {parse_path(p) for p in mapping.ignore}
+        covered = {keys for _, keys, _, _, _ in self.fields} | {
+            parse_path(p) for p in mapping.ignore
+        }
         if self.ts_keys:
             covered.add(self.ts_keys)
         self.covered = covered
@@ -164,7 +211,7 @@ class PayloadDecoder:
         self.max_payload_bytes = max_payload_bytes
         self.max_future_ns = max_future_s * NS_PER_S
         self.max_past_ns = max_past_s * NS_PER_S
-        self._compiled = {pid: _CompiledMapping(p.mqtt) for pid, p in profiles.items() if p.mqtt}
+        self._compiled = {pid: _CompiledMapping(p, p.mqtt) for pid, p in profiles.items() if p.mqtt}
         self._model_keys = {g.name: parse_path(g.model_path) for g in groups if g.model_path}
 
     def route(self, topic: str) -> tuple[DeviceGroup, str] | None:
@@ -212,6 +259,12 @@ class PayloadDecoder:
             return reject(
                 "not_object", "", f"payload is a JSON {type(obj).__name__}, expected an object"
             )
+        try:
+            check_unique_keys(payload, obj)
+        except DuplicateKey as exc:
+            return reject("duplicate_key", "", str(exc))
+        except ValueError:  # parsed only by the tolerant pass (bare nan/inf): no exact check
+            pass
         pid = self._profile_id(group, device, obj)
         compiled = self._compiled.get(pid) if pid else None
         if compiled is None or pid is None:
@@ -254,7 +307,7 @@ class PayloadDecoder:
                     )
 
         samples, rejects = out.samples, out.rejects
-        for metric, keys, spec, linear in compiled.fields:
+        for metric, keys, spec, linear, (lo, hi) in compiled.fields:
             raw: Any = obj
             try:  # inline path walk: this loop runs ~10 times per message, ~30k times a second
                 for k in keys:
@@ -293,6 +346,16 @@ class PayloadDecoder:
                         Reject("not_finite", device, spec.path, f"{metric} scaled to {value}")
                     )
                     continue
+            if not lo <= value <= hi:
+                rejects.append(
+                    Reject(
+                        "implausible",
+                        device,
+                        spec.path,
+                        f"{metric} = {value:g} is outside the physically possible {lo:g}..{hi:g}",
+                    )
+                )
+                continue
             samples.append(Sample(ts, device, metric, value))
 
         for path in compiled.unknown_fields(obj):
@@ -328,16 +391,24 @@ def _timestamp_ns(raw: Any, unit: str) -> int:
     if isinstance(raw, (int, float)):
         if not math.isfinite(raw):
             raise ValueError(f"timestamp is {raw}")
-        return round(raw * _UNIT_NS[unit]) if isinstance(raw, float) else raw * _UNIT_NS[unit]
+        if isinstance(raw, int):
+            return raw * _UNIT_NS[unit]
+        ns = raw * _UNIT_NS[unit]
+        if not math.isfinite(ns):  # found by hypothesis: 1e300 s overflowed round() to a crash
+            raise ValueError(f"timestamp {raw:g} {unit} is out of range")
+        return round(ns)
     if isinstance(raw, str):
-        try:
-            dt = datetime.fromisoformat(raw)
-        except ValueError:
-            raise ValueError(f"timestamp {_short(raw)} is not RFC 3339") from None
-        if dt.tzinfo is None:
+        m = _RFC3339.match(raw)
+        if m is None:
+            zone = "" if re.search(r"([Zz]|[+-]\d{2}:?\d{2})$", raw) else " (no time zone)"
             raise ValueError(
-                f"timestamp {_short(raw)} has no time zone (RFC 3339 needs Z or +hh:mm)"
+                f"timestamp {_short(raw)} is not RFC 3339{zone}: expected "
+                "YYYY-MM-DDThh:mm:ss[.fraction] and Z or +hh:mm"
             )
+        try:
+            dt = datetime.fromisoformat(raw.upper())  # RFC 3339 allows a lower-case t and z
+        except ValueError as exc:
+            raise ValueError(f"timestamp {_short(raw)} is not a valid date-time: {exc}") from None
         delta = dt - _EPOCH
         return (delta.days * 86400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
     raise ValueError(

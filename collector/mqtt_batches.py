@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,10 @@ from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
 from minewatch.store import TelemetryStore
 
 log = logging.getLogger("minewatch.collector.mqtt")
+
+#: Longest wait between write attempts while the store is down: how late catching up may start once
+#: it is back (a retry costs one failed transaction, so a short wait is cheap).
+RETRY_MAX_S = 5.0
 
 #: Role of a device when its group names none: compliance rules select devices by role.
 ROLE_BY_KIND = {
@@ -141,25 +146,38 @@ class BatchWriter:
         return True
 
     def _write(self, samples: list[Sample], metas: list[DeviceMeta]) -> bool:
+        """Retry until written or stopping. The outage is logged once when it starts (with the
+        store's reason: path, free space) and once when it ends, not on every retry."""
         delay = 0.2
+        down_since: float | None = None
         while True:
             try:
                 if metas:
                     self.store.upsert_devices(metas)
                 self.store.write(samples)
+                if down_since is not None:
+                    log.warning(
+                        "store writable again after %.0f s; acknowledging resumes",
+                        time.monotonic() - down_since,
+                    )
                 return True
             except StoreUnavailable as exc:
                 self._counters.inc("store_errors")
-                log.warning(
-                    "store unavailable, retrying in %.1f s (messages stay unacknowledged): %s",
-                    delay,
-                    exc,
-                )
+                if down_since is None:
+                    log.error(
+                        "store unavailable, messages stay unacknowledged (retrying every %.0f s at "
+                        "most): %s",
+                        RETRY_MAX_S,
+                        exc,
+                    )
             except Exception:
                 self._counters.inc("store_errors")
-                log.exception(
-                    "store write failed, retrying in %.1f s (messages stay unacknowledged)", delay
-                )
+                if down_since is None:
+                    log.exception(
+                        "store write failed, messages stay unacknowledged (retrying with backoff)"
+                    )
+            if down_since is None:
+                down_since = time.monotonic()
             if self._stopping.wait(delay):
                 return False
-            delay = min(delay * 2, 30.0)
+            delay = min(delay * 2, RETRY_MAX_S)

@@ -15,12 +15,13 @@ from minewatch.analyzer import commands as analyzer_commands
 from minewatch.api import commands as api_commands
 from minewatch.collector import commands as collector_commands
 from minewatch.collector.polling import commands as polling_commands
-from minewatch.errors import ConfigError
+from minewatch.errors import ConfigError, StoreUnavailable
+from minewatch.hub import commands as hub_commands
 from minewatch.notifier import commands as notifier_commands
 from minewatch.resources import example_config, shipped
 from minewatch.simulator import commands as simulator_commands
 from minewatch.store import commands as store_commands
-from minewatch.validation import check_facility, json_schemas
+from minewatch.validation import check_broker, check_facility, json_schemas
 from minewatch.wiring import event_bus
 
 app = typer.Typer(
@@ -49,9 +50,16 @@ def _options(
 
 
 @app.command("check-config")
-def check_config(path: Annotated[Path, typer.Argument(help="facility.yaml to check")]) -> None:
+def check_config(
+    path: Annotated[Path, typer.Argument(help="facility.yaml to check")],
+    broker: Annotated[
+        bool, typer.Option("--broker", help="Also probe the MQTT broker: sessions, queueing, QoS")
+    ] = False,
+) -> None:
     """Validate a facility file, its registry and every profile it uses; list every problem."""
     problems = check_facility(path)
+    if broker and not problems:
+        problems = check_broker(path)
     if problems:
         for p in problems:
             typer.echo(p, err=True)
@@ -100,6 +108,7 @@ for _commands in (
     polling_commands,
     notifier_commands,
     simulator_commands,
+    hub_commands,
     api_commands,
 ):
     _commands.register(app)
@@ -115,6 +124,9 @@ def main() -> None:
         for p in exc.problems:
             typer.echo(p, err=True)
         raise SystemExit(2) from None
+    except StoreUnavailable as exc:  # e.g. a read-only or missing data folder: one line, the path
+        typer.echo(f"minewatch: {exc}", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from minewatch.errors import DataUnavailable
 
 
 def connect(path: Path | str, *, timeout_s: float = 30.0) -> sqlite3.Connection:
@@ -16,12 +19,16 @@ def connect(path: Path | str, *, timeout_s: float = 30.0) -> sqlite3.Connection:
     across a process crash (only an OS crash can lose the last commits), which is the guarantee the
     MQTT ack-after-write relies on.
     """
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False
-    )
-    conn.execute("PRAGMA journal_mode=WAL")
+    try:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+    except (sqlite3.Error, OSError) as exc:  # every process reports this as one line, not a trace
+        reason = getattr(exc, "strerror", None) or exc
+        raise DataUnavailable(f"{path}: cannot open: {reason} ({disk_state(Path(path))})") from exc
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -29,6 +36,22 @@ def connect(path: Path | str, *, timeout_s: float = 30.0) -> sqlite3.Connection:
     # the default 2 MiB made every batch insert a disk-bound random walk.
     conn.execute("PRAGMA cache_size=-65536")
     return conn
+
+
+def disk_state(path: Path) -> str:
+    """What the filesystem holding ``path`` says (read-only? free space?), for error messages: a
+    full or read-only disk reads as "unable to open database file" in SQLite's own words."""
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        st = os.statvfs(folder)
+    except OSError as exc:
+        return f"{folder}: {exc.strerror or exc}"
+    free_mb = st.f_bavail * st.f_frsize / 1e6
+    total_mb = st.f_blocks * st.f_frsize / 1e6
+    read_only = "read-only filesystem, " if st.f_flag & os.ST_RDONLY else ""
+    return f"{folder}: {read_only}{free_mb:.1f} MB free of {total_mb:.1f} MB"
 
 
 class PerThreadConnection:

@@ -26,6 +26,11 @@ class StoreUnavailable(MinewatchError):
     """The store cannot be reached or refused the operation for a reason worth retrying."""
 
 
+class DataUnavailable(StoreUnavailable):
+    """A data file or its folder cannot be opened or written (read-only, full, no permission); the
+    message names the path and the filesystem's state, and the CLI prints it as one line."""
+
+
 class NotFound(MinewatchError, LookupError):
     """The named thing (device, alert, rig, message, ...) does not exist."""
 

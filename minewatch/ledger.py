@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,12 @@ CREATE TABLE IF NOT EXISTS ledger (
     prev_hash TEXT    NOT NULL,
     hash      TEXT    NOT NULL
 );
+CREATE INDEX IF NOT EXISTS ledger_kind ON ledger (kind, subject, seq);
 """
+
+#: Anchors the regulator holds: (sequence number, hash) pairs. Pairs, not a dict: two different
+#: hashes for one sequence number (a forked ledger) must both be checked, not one silently kept.
+Anchors = Mapping[int, str] | Iterable[tuple[int, str]]
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -194,6 +199,34 @@ class Ledger(PerThreadConnection):
             args.append(limit)
         return [_row_entry(r) for r in (conn or self.conn()).execute(sql, args)]
 
+    def last_of(
+        self, kind: str, subject: str, conn: sqlite3.Connection | None = None
+    ) -> Entry | None:
+        """The newest entry of ``kind`` about ``subject`` (indexed: cheap on a long ledger)."""
+        row = (
+            (conn or self.conn())
+            .execute(
+                "SELECT seq, at_ns, kind, actor, subject, payload, prev_hash, hash FROM ledger "
+                "WHERE kind = ? AND subject = ? ORDER BY seq DESC LIMIT 1",
+                (kind, subject),
+            )
+            .fetchone()
+        )
+        return _row_entry(row) if row else None
+
+    def of_kinds(self, kinds: Iterable[str], subject: str) -> list[Entry]:
+        """Every entry of these kinds about ``subject``, in ledger order."""
+        names = list(kinds)
+        marks = ",".join("?" * len(names))
+        return [
+            _row_entry(r)
+            for r in self.conn().execute(
+                "SELECT seq, at_ns, kind, actor, subject, payload, prev_hash, hash FROM ledger "
+                f"WHERE kind IN ({marks}) AND subject = ? ORDER BY seq",
+                [*names, subject],
+            )
+        ]
+
     def _iter_all(self) -> Iterator[Entry]:
         cur = self.conn().execute(
             "SELECT seq, at_ns, kind, actor, subject, payload, prev_hash, hash "
@@ -202,8 +235,12 @@ class Ledger(PerThreadConnection):
         for row in cur:
             yield _row_entry(row)
 
-    def verify(self, anchors: dict[int, str] | None = None) -> VerifyReport:
+    def verify(self, anchors: Anchors | None = None) -> VerifyReport:
         """Walk the chain from the first entry; report every break, first one first.
+
+        ``anchors`` None means nobody outside was asked: then an empty ledger is a problem in itself
+        (a ledger deleted wholesale verifies trivially otherwise). Given anchors, an empty ledger
+        passes only if the regulator holds none either.
 
         - edited: an entry's content no longer hashes to its stored hash, or it was changed and
           re-hashed (then the next entry records a different predecessor);
@@ -252,7 +289,17 @@ class Ledger(PerThreadConnection):
             prev_reported = len(problems) > n_before
             expected_prev, expected_seq = e.hash, e.seq + 1
         by_seq = {e.seq: e.hash for e in rows}
-        for seq, h in sorted((anchors or {}).items()):
+        pairs = sorted(set(anchors.items() if isinstance(anchors, Mapping) else anchors or ()))
+        if not rows and anchors is None:
+            problems.append(
+                Problem(
+                    "empty",
+                    0,
+                    "the ledger has no entries (deleted or never written); check it against "
+                    "the central bank's anchors",
+                )
+            )
+        for seq, h in pairs:
             if by_seq.get(seq) != h:
                 detail = (
                     "missing"

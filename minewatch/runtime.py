@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -31,6 +30,7 @@ from minewatch.collector.commands import build_collectors
 from minewatch.config import FacilityConfig, load_facility
 from minewatch.config.polling import PollingSettings
 from minewatch.errors import ConfigError, MinewatchError
+from minewatch.logs import setup_logging
 from minewatch.profiles import DeviceProfile, load_facility_profiles
 from minewatch.registry import facility_registry
 from minewatch.resources import demo_config
@@ -45,19 +45,6 @@ log = logging.getLogger("minewatch")
 
 #: A folder holding this file was made by ``minewatch demo`` and may be wiped by the next one.
 DEMO_MARKER = ".minewatch-demo"
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
-    # httpx logs every request at INFO (the notifier's deliveries: their outcome is in the outbox
-    # and ledger)
-    for noisy in ("amqtt", "transitions", "pymodbus", "uvicorn.error", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 class StorePart:
@@ -116,7 +103,7 @@ class Runtime:
     def expected_devices(self) -> set[str]:
         """Devices this facility must hear from: its equipment registry and the Modbus equipment it
         polls."""
-        registered = set(facility_registry(self.cfg, set(self.profiles)))
+        registered = set(facility_registry(self.cfg, self.profiles))
         return registered | {t.name for t in self.cfg.polling.modbus}
 
     # --- parts -------------------------------------------------------------------------------
@@ -413,7 +400,7 @@ def register(app: typer.Typer) -> None:
         ] = "auto",
     ) -> None:
         """A simulated facility end to end: broker, simulator, collector, analyzer, notifier, API,
-        page and a central bank (the reference receiver) that verifies and stores the signed
+        page and a central bank (``minewatch hub`` on SQLite) that verifies and stores the signed
         regulator messages."""
         setup_logging()
         if broker not in ("auto", "mosquitto", "amqtt"):
@@ -422,7 +409,7 @@ def register(app: typer.Typer) -> None:
             )
         cfg = load_facility(demo_config())
         data = prepare_demo_dir(data_dir)
-        bank = SimCentralBank(data / "central-bank", data / "keys")
+        bank = SimCentralBank(data / "central-bank", data / "keys", cfg)
         notify = cfg.notify.model_copy(
             update={"central_bank": bank.settings(cfg.notify.central_bank)}
         )
@@ -443,7 +430,8 @@ def register(app: typer.Typer) -> None:
         rt.add_notifier()
         rt.add_api(host=host, port=port)
         rt.notes.append(
-            f"  (the demo's central bank is the reference receiver, key {bank.key_id} registered; "
-            f"a GET on its URL lists what it verified and stored)"
+            f"  (the demo's central bank is minewatch hub, key {bank.key_id} bound to the "
+            f"facility; its page {bank.server.url}/ and a GET on its URL list what it stored)"
         )
+        rt.notes.append(f"  bank      token: {bank.token}")
         raise typer.Exit(rt.supervisor.run(on_started=rt.announce))

@@ -53,6 +53,12 @@ def is_valid_metric_name(name: str) -> bool:
     return name in UNITLESS or name.startswith("power_factor") or bool(_METRIC_RE.match(name))
 
 
+def unit_of(name: str) -> str | None:
+    """The unit suffix of a metric name (``chip_temp_c`` → ``c``); None for unitless names."""
+    m = _METRIC_RE.match(name)
+    return m.group(1) if m else None
+
+
 def check_metric_name(name: str) -> str:
     """pydantic-friendly validator: return the name or raise ValueError saying what is expected."""
     if not is_valid_metric_name(name):

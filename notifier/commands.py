@@ -213,30 +213,44 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Walk the ledger's hash chain; report the first entry edited, deleted or reordered."""
         from minewatch.ledger import Ledger
+        from minewatch.notifier import regulator as reg
+        from minewatch.notifier.chain import verify_outbox
+        from minewatch.notifier.outbox import Outbox
         from minewatch.notifier.receiver import ReceiverStore
 
         cfg = _cfg(config)
         path = _state_db(cfg, db)
-        anchors: dict[int, str] = {}
+        anchors: list[tuple[int, str]] | None = None
         for a in anchor or []:
             seq, _, h = a.partition(":")
             if not seq.isdigit() or len(h) != 64:
                 raise typer.BadParameter(f"--anchor {a!r}: expected SEQ:HASH (64 hex digits)")
-            anchors[int(seq)] = h.lower()
+            anchors = [*(anchors or []), (int(seq), h.lower())]
         if anchors_from:
             fid = facility or (cfg.facility.id if cfg else None)
             if fid is None:
                 raise typer.BadParameter("--anchors-from needs --facility or --config")
-            anchors.update(ReceiverStore(anchors_from).anchors(fid))
-        report = Ledger(path).verify(anchors)
-        if report.ok:
+            held = ReceiverStore(anchors_from).anchors(fid)
+            if not held:
+                # 0 anchors checked is no check at all: a misspelt id must not read as "OK"
+                raise typer.BadParameter(
+                    f"--facility {fid!r}: the central bank's database {anchors_from} holds no "
+                    "message from this facility (unknown facility id?)"
+                )
+            anchors = [*(anchors or []), *held]
+        ledger = Ledger(path)
+        report = ledger.verify(anchors)
+        problems = [*report.problems, *verify_outbox(ledger, Outbox(path), reg.DESTINATION)]
+        if not problems:
             typer.echo(
                 f"OK: {report.entries} entries, chain intact; head #{report.head.seq} "
-                f"{report.head.hash}" + (f"; {len(anchors)} anchor(s) match" if anchors else "")
+                f"{report.head.hash}; outbox matches the ledger"
+                + (f"; {len(anchors)} anchor(s) match" if anchors else "")
             )
             return
-        typer.echo(f"TAMPERED: first problem at {report.problems[0]}", err=True)
-        for p in report.problems[1:]:
+        problems.sort(key=lambda p: p.seq)
+        typer.echo(f"TAMPERED: first problem at {problems[0]}", err=True)
+        for p in problems[1:]:
             typer.echo(f"  also: {p}", err=True)
         raise typer.Exit(1)
 

@@ -184,7 +184,7 @@ class DailyReporter(BackgroundThread):
                 self.counters.inc("duplicates_dropped_total", reason=reg.DESTINATION)
                 return None
             digest = hashlib.sha256(canonical_json(content)).hexdigest()
-            self.ledger.append(
+            issued = self.ledger.append(
                 "report.issued",
                 {"from_ns": start_ns, "to_ns": end_ns, "sha256": digest, "kind": "daily_report"},
                 at_ns=now_ns,
@@ -199,7 +199,7 @@ class DailyReporter(BackgroundThread):
                 end_ns=end_ns,
                 now_ns=now_ns,
                 head=self.ledger.head(conn),
-            )
+            ).model_copy(update={"source_entry": issued.seq})
             oid = self.enqueue(conn, msg)
         self.after_commit()
         return oid

@@ -26,12 +26,15 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 
 
-def backoff_delay_s(policy: Backoff, attempts: int, rng: random.Random) -> float:
-    """Delay before attempt ``attempts + 1``: exponential from ``initial_s``, capped at ``max_s``,
-    spread by
-    +/- ``jitter`` (then capped again, so the cap is a promise)."""
-    base = min(policy.max_s, policy.initial_s * policy.multiplier ** max(0, attempts - 1))
-    return min(policy.max_s, base * (1 + rng.uniform(-policy.jitter, policy.jitter)))
+def backoff_delay_s(
+    policy: Backoff, attempts: int, rng: random.Random, *, critical: bool = False
+) -> float:
+    """Delay before attempt ``attempts + 1``: exponential from ``initial_s``, capped at ``max_s``
+    (``critical_max_s`` while a critical message waits), spread by +/- ``jitter`` (then capped
+    again, so the cap is a promise)."""
+    cap = min(policy.max_s, policy.critical_max_s) if critical else policy.max_s
+    base = min(cap, policy.initial_s * policy.multiplier ** max(0, attempts - 1))
+    return min(cap, base * (1 + rng.uniform(-policy.jitter, policy.jitter)))
 
 
 class BackgroundThread:
@@ -64,6 +67,9 @@ class BackgroundThread:
 #: Called when a message is delivered or dead, inside the transaction that records it:
 #: (message, outcome, result or None, connection).
 Outcome = Callable[[Message, str, Result | None, sqlite3.Connection], None]
+#: Called with a message its receiver refused for good, inside the transaction that logs the
+#: attempt; True when it put a stand-in in the message's place (then the queue moves on).
+Refusal = Callable[[Message, Result, sqlite3.Connection], bool]
 
 
 class DeliveryWorker(BackgroundThread):
@@ -79,6 +85,7 @@ class DeliveryWorker(BackgroundThread):
         idle_s: float = 0.5,
         clock: Callable[[], int] = time.time_ns,
         done_event: threading.Event | None = None,
+        on_refused: Refusal | None = None,
     ) -> None:
         super().__init__(f"notify-{destination}")
         self.destination = destination
@@ -86,6 +93,7 @@ class DeliveryWorker(BackgroundThread):
         self.transport = transport
         self.policy = policy
         self.on_done = on_done
+        self.on_refused = on_refused
         self.done_event = done_event  # set once a delivery or a death has committed
         self.counters = counters
         self.idle_s = idle_s
@@ -145,17 +153,14 @@ class DeliveryWorker(BackgroundThread):
             return 0
         self.counters.inc("attempts_failed_total", reason=self.destination)
         after = self.clock()
-        delay_ns = int(backoff_delay_s(self.policy, msg.attempts + 1, self._rng) * NS)
+        critical = self.outbox.critical_pending(self.destination)
+        delay_ns = int(
+            backoff_delay_s(self.policy, msg.attempts + 1, self._rng, critical=critical) * NS
+        )
         # never sleep past the deadline: the message must be declared dead on time
         next_ns = min(after + delay_ns, max(msg.deadline_ns, after))
-        log.warning(
-            "delivery to %s failed (message %s, attempt %d): %s; next try in %.3f s",
-            self.destination,
-            msg.id,
-            msg.attempts + 1,
-            res.detail,
-            (next_ns - after) / NS,
-        )
+        replaced: list[bool] = []
+        on_refused = self.on_refused
         self.outbox.record(
             msg,
             outcome="failed",
@@ -164,6 +169,26 @@ class DeliveryWorker(BackgroundThread):
             status_code=res.status_code,
             detail=res.detail,
             next_attempt_ns=next_ns,
+            # a refusal for good puts a stand-in in the message's place, in the same transaction
+            then=None if on_refused is None else lambda c: replaced.append(on_refused(msg, res, c)),
+        )
+        if any(replaced):
+            self.counters.inc("refused_total", reason=self.destination)
+            log.error(
+                "%s refused message %s (%s) for good (%s); a signed stand-in takes its place",
+                self.destination,
+                msg.id,
+                msg.kind,
+                res.detail[:200],
+            )
+            return 0
+        log.warning(
+            "delivery to %s failed (message %s, attempt %d): %s; next try in %.3f s",
+            self.destination,
+            msg.id,
+            msg.attempts + 1,
+            res.detail,
+            (next_ns - after) / NS,
         )
         return 0
 

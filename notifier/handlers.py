@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from minewatch.alerting import ACTIVE_STATES, AlertState, AlertTransition, silence_matches
+from minewatch.analyzer.alert_records import MAX_TEXT_CHARS
 from minewatch.config.facility import FacilityConfig
 from minewatch.ledger import Entry, Ledger
 from minewatch.notifier import regulator as reg
@@ -42,11 +43,9 @@ class EntryHandlers:
             "silence.expired": self.silence_expired,
             "curtailment.order": self.curtailment_order,
             "message.dead": self.message_dead,
+            "config.changed": self.config_changed,
+            "channel.suspended": self.channel_suspended,
         }
-
-    @property
-    def to_regulator(self) -> bool:
-        return self.cfg.notify.central_bank.enabled
 
     def handle(self, conn: sqlite3.Connection, t: AlertTable, e: Entry) -> None:
         handler = self.by_kind.get(e.kind)
@@ -68,10 +67,12 @@ class EntryHandlers:
             st.firing_since_ns, st.escalated, st.last_notified_ns = e.at_ns, 0, None
         elif tr.to_state not in ACTIVE_STATES and tr.to_state != AlertState.SUPPRESSED:
             st.firing_since_ns, st.ack_until_ns, st.ack_by, st.ack_comment = None, None, None, None
-        if st.regulator_notifiable and self.to_regulator:
+        # queued whether or not the channel is enabled: a breach held while it is switched off is
+        # sent when it is switched on again, never lost
+        if st.regulator_notifiable:
             kind = reg.breach_kind(tr.to_state, bool(st.regulator_open))
             if kind is not None:
-                self._breach(conn, kind, st, tr, e.at_ns)
+                self._breach(conn, kind, st, tr, e)
                 st.regulator_open = 0 if kind == "breach_resolved" else 1
         self.router.on_transition(st, tr.to_state, was_notified, e.at_ns)
         t.put(st)
@@ -82,10 +83,10 @@ class EntryHandlers:
             return
         st.ack_by, st.ack_comment = e.actor, e.payload.get("comment")
         st.ack_until_ns = int(e.payload.get("expires_at_ns") or ACK_FOREVER_NS)
-        if st.regulator_notifiable and st.regulator_open and self.to_regulator:
+        if st.regulator_notifiable and st.regulator_open:
             # an acknowledgement annotates the open breach for the regulator; it never closes it
             update = st.payload.model_copy(update={"from_state": st.state})
-            self._breach(conn, "breach_updated", st, update, e.at_ns)
+            self._breach(conn, "breach_updated", st, update, e)
         t.put(st)
 
     def silence_created(self, conn: sqlite3.Connection, t: AlertTable, e: Entry) -> None:
@@ -113,18 +114,46 @@ class EntryHandlers:
                 t.put(st)
 
     def curtailment_order(self, conn: sqlite3.Connection, t: AlertTable, e: Entry) -> None:
-        if self.to_regulator:
-            msg = reg.curtailment_message(
-                self.cfg,
-                e.payload,
-                occurred_ns=e.at_ns,
-                now_ns=self.clock(),
-                head=self.ledger.head(conn),
-            )
-            self.queues.regulator(conn, msg)
+        msg = reg.curtailment_message(
+            self.cfg,
+            e.payload,
+            occurred_ns=e.at_ns,
+            now_ns=self.clock(),
+            head=self.ledger.head(conn),
+            source_entry=e.seq,
+        )
+        self.queues.regulator(conn, msg)
 
     def message_dead(self, conn: sqlite3.Connection, t: AlertTable, e: Entry) -> None:
         self.router.delivery_failed(conn, e.payload, e.at_ns)
+
+    def config_changed(self, conn: sqlite3.Connection, t: AlertTable, e: Entry) -> None:
+        """A new compliance profile or configuration is news for the bank, not only the ledger."""
+        p = e.payload
+        change = reg.ConfigChange(
+            profile_id=p.get("compliance_profile"),
+            profile_sha256=p.get("profile_sha256"),
+            config_sha256=p.get("config_sha256"),
+            changes={k: v for k, v in p.items() if k in ("files", "config_sha256", "previous")},
+        )
+        self._entry(conn, e, "config_changed", config=change)
+
+    def channel_suspended(self, conn: sqlite3.Connection, t: AlertTable, e: Entry) -> None:
+        reason = str(e.payload.get("reason") or "channel disabled in the configuration")
+        self._entry(conn, e, "channel_suspended", suspension=reg.Suspension(reason=reason[:2000]))
+
+    def _entry(self, conn: sqlite3.Connection, e: Entry, kind: reg.Kind, **section: Any) -> None:
+        """Queue the regulator message whose fact is entry ``e``."""
+        msg = reg.entry_message(
+            self.cfg,
+            kind,
+            source_entry=e.seq,
+            occurred_ns=e.at_ns,
+            now_ns=self.clock(),
+            head=self.ledger.head(conn),
+            **section,
+        )
+        self.queues.regulator(conn, msg)
 
     def _breach(
         self,
@@ -132,22 +161,24 @@ class EntryHandlers:
         kind: reg.Kind,
         st: NotificationState,
         tr: AlertTransition,
-        at_ns: int,
+        e: Entry,
     ) -> None:
         annotation = reg.OperatorAnnotation(
-            acknowledged=st.acknowledged(at_ns) or tr.acknowledged,
+            acknowledged=st.acknowledged(e.at_ns) or tr.acknowledged,
             silenced=tr.silenced,
             ack_by=st.ack_by,
-            ack_comment=st.ack_comment,
+            # bounded where it is entered; clipped here too for entries ledgered before that
+            ack_comment=None if st.ack_comment is None else st.ack_comment[:MAX_TEXT_CHARS],
         )
         msg = reg.breach_message(
             self.cfg,
             kind,
             tr,
-            occurred_ns=at_ns,
+            occurred_ns=e.at_ns,
             now_ns=self.clock(),
             head=self.ledger.head(conn),
             annotation=annotation,
+            source_entry=e.seq,
         )
         self.queues.regulator(conn, msg)
 

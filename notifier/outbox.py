@@ -56,6 +56,28 @@ CREATE INDEX IF NOT EXISTS delivery_log_msg ON delivery_log (outbox_id);
 """
 
 
+#: Columns added after the first release, so an existing state.db gains them on open.
+MIGRATIONS = {
+    # per-destination sequence number of a regulator message (null for operator channels)
+    "seq": "ALTER TABLE outbox ADD COLUMN seq INTEGER",
+    # a critical message pending makes its destination's worker probe on a short interval
+    "critical": "ALTER TABLE outbox ADD COLUMN critical INTEGER NOT NULL DEFAULT 0",
+}
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create the tables, then add the columns an older state.db lacks."""
+    conn.executescript(SCHEMA)
+    have = {r[1] for r in conn.execute("PRAGMA table_info(outbox)")}
+    for column, ddl in MIGRATIONS.items():
+        if column not in have:
+            conn.execute(ddl)
+    conn.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS outbox_seq ON outbox (destination, seq) "
+        "WHERE seq IS NOT NULL"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     id: int
@@ -71,11 +93,13 @@ class Message:
     attempts: int
     status: str
     last_error: str | None
+    seq: int | None = None
+    critical: bool = False
 
 
 _COLS = (
     "id, destination, kind, message_id, idempotency_key, body, meta, created_ns, deadline_ns, "
-    "next_attempt_ns, attempts, status, last_error"
+    "next_attempt_ns, attempts, status, last_error, seq, critical"
 )
 
 
@@ -83,6 +107,7 @@ def _msg(row: tuple) -> Message:
     r = list(row)
     r[5] = bytes(r[5])
     r[6] = orjson.loads(r[6])
+    r[14] = bool(r[14])
     return Message(*r)
 
 
@@ -95,7 +120,7 @@ def sql_filters(**equal: object) -> tuple[str, list[object]]:
 class Outbox(PerThreadConnection):
     def __init__(self, path: Path | str) -> None:
         super().__init__(path)
-        self.conn().executescript(SCHEMA)
+        migrate(self.conn())
 
     def enqueue(
         self,
@@ -108,13 +133,15 @@ class Outbox(PerThreadConnection):
         now_ns: int,
         deadline_ns: int,
         meta: dict[str, Any] | None = None,
+        seq: int | None = None,
+        critical: bool = False,
         conn: sqlite3.Connection | None = None,
     ) -> int | None:
         """Queue one message; returns its id, or None when this destination already has that key."""
         cur = (conn or self.conn()).execute(
             "INSERT OR IGNORE INTO outbox (destination, kind, message_id, idempotency_key, body, "
-            "meta, created_ns, "
-            "deadline_ns, next_attempt_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "meta, created_ns, deadline_ns, next_attempt_ns, seq, critical) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 destination,
                 kind,
@@ -125,9 +152,63 @@ class Outbox(PerThreadConnection):
                 now_ns,
                 deadline_ns,
                 now_ns,
+                seq,
+                int(critical),
             ),
         )
         return cur.lastrowid if cur.rowcount else None
+
+    def critical_pending(self, destination: str) -> bool:
+        """Whether a critical message waits in this destination's queue (at its head or behind)."""
+        return (
+            self.conn()
+            .execute(
+                "SELECT 1 FROM outbox WHERE destination = ? AND status = 'pending' "
+                "AND critical = 1 "
+                "LIMIT 1",
+                (destination,),
+            )
+            .fetchone()
+            is not None
+        )
+
+    def expedite(self, destination: str, now_ns: int, conn: sqlite3.Connection) -> None:
+        """Bring a destination's next attempt forward to now (a critical message was queued behind
+        a message waiting out a long backoff)."""
+        conn.execute(
+            "UPDATE outbox SET next_attempt_ns = ? WHERE destination = ? AND status = 'pending' "
+            "AND next_attempt_ns > ?",
+            (now_ns, destination, now_ns),
+        )
+
+    def replace(
+        self,
+        msg: Message,
+        kind: str,
+        body: bytes,
+        *,
+        message_id: str,
+        key: str,
+        now_ns: int,
+        conn: sqlite3.Connection,
+    ) -> None:
+        """Put a stand-in in a refused message's place (same row, so the same place in the queue
+        and the same sequence number); the refused body's hash is in the ledger."""
+        conn.execute(
+            "UPDATE outbox SET kind = ?, body = ?, message_id = ?, idempotency_key = ?, "
+            "attempts = 0, next_attempt_ns = ?, last_error = NULL WHERE id = ?",
+            (kind, body, message_id, key, now_ns, msg.id),
+        )
+
+    def sequenced(self, destination: str) -> dict[int, bytes]:
+        """Every sequenced message of a destination, body by sequence number (for the audit)."""
+        return {
+            seq: bytes(body)
+            for seq, body in self.conn().execute(
+                "SELECT seq, body FROM outbox WHERE destination = ? AND seq IS NOT NULL",
+                (destination,),
+            )
+        }
 
     def head(self, destination: str) -> Message | None:
         """The oldest undelivered message of a destination: the only one that may be attempted."""

@@ -12,6 +12,8 @@ from typing import Any
 
 from minewatch.config.notify import Backoff
 from minewatch.counters import Counters
+from minewatch.ledger import Ledger
+from minewatch.notifier import chain
 from minewatch.notifier import regulator as reg
 from minewatch.notifier.delivery import NS, DeliveryWorker
 from minewatch.notifier.operator import render
@@ -25,12 +27,14 @@ class Queues:
     def __init__(
         self,
         outbox: Outbox,
+        ledger: Ledger,
         counters: Counters,
         policies: dict[str, Backoff],
         channel_types: dict[str, tuple[str, str]],
         clock: Callable[[], int],
     ) -> None:
         self.outbox = outbox
+        self.ledger = ledger
         self.counters = counters
         self.policies = policies
         self.channel_types = channel_types
@@ -39,14 +43,40 @@ class Queues:
         self._local = threading.local()  # per thread: destinations queued for, not yet woken
 
     def regulator(self, conn: sqlite3.Connection, msg: reg.RegulatorMessage) -> int | None:
-        return self._enqueue(
+        """Queue a message for the central bank at the next place in its chain (sequence number,
+        link to the previous body), and ledger that it was queued, in the caller's transaction."""
+        if self.outbox.has_key(reg.DESTINATION, msg.idempotency_key, conn=conn):
+            self.counters.inc("duplicates_dropped_total", reason=reg.DESTINATION)
+            return None
+        link = chain.next_link(self.ledger, reg.DESTINATION, conn)
+        msg = msg.model_copy(update={"sequence": link.sequence, "prev_sha256": link.prev_sha256})
+        body = reg.encode(msg)
+        critical = msg.breach is not None and msg.breach.rule.severity == "critical"
+        oid = self._enqueue(
             conn,
             reg.DESTINATION,
             msg.kind,
-            reg.encode(msg),
+            body,
             message_id=msg.message_id,
             key=msg.idempotency_key,
+            seq=link.sequence,
+            critical=critical,
         )
+        if oid is not None and critical:
+            self.outbox.expedite(reg.DESTINATION, self.clock(), conn)
+        if oid is not None:
+            chain.record_queued(
+                self.ledger,
+                conn,
+                destination=reg.DESTINATION,
+                sequence=link.sequence,
+                kind=msg.kind,
+                message_id=msg.message_id,
+                body=body,
+                source_entry=msg.source_entry,
+                at_ns=self.clock(),
+            )
+        return oid
 
     def operator(
         self, conn: sqlite3.Connection, channel: str, kind: str, note: dict[str, Any], key: str
@@ -72,6 +102,8 @@ class Queues:
         message_id: str,
         key: str,
         meta: dict[str, Any] | None = None,
+        seq: int | None = None,
+        critical: bool = False,
     ) -> int | None:
         now = self.clock()
         oid = self.outbox.enqueue(
@@ -83,6 +115,8 @@ class Queues:
             now_ns=now,
             deadline_ns=now + int(self.policies[dest].dead_after_s * NS),
             meta=meta,
+            seq=seq,
+            critical=critical,
             conn=conn,
         )
         self.counters.inc("queued_total" if oid else "duplicates_dropped_total", reason=dest)

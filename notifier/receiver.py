@@ -197,16 +197,18 @@ class ReceiverStore:
                 )
         return out
 
-    def anchors(self, facility: str) -> dict[int, str]:
-        """Every ledger head the facility has sent: what `minewatch audit verify --anchors` checks
-        against."""
+    def anchors(self, facility: str) -> list[tuple[int, str]]:
+        """Every distinct ledger head the facility has sent: what `minewatch audit verify
+        --anchors-from` checks against. Pairs, so two hashes for one sequence number (a fork) are
+        both checked."""
         with self.lock:
-            return dict(
-                self.conn.execute(
-                    "SELECT ledger_seq, ledger_hash FROM received WHERE facility_id = ?",
+            return [
+                (int(seq), str(h))
+                for seq, h in self.conn.execute(
+                    "SELECT DISTINCT ledger_seq, ledger_hash FROM received WHERE facility_id = ?",
                     (facility,),
-                ).fetchall()
-            )
+                )
+            ]
 
     def close(self) -> None:
         self.conn.close()

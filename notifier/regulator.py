@@ -18,14 +18,16 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from minewatch.alerting import AlertState, AlertTransition
 from minewatch.config.facility import FacilityConfig
 from minewatch.ledger import Head, canonical_json
 
-SCHEMA_ID: Final = "minewatch.regulator-message.v1"
-SCHEMA_URL = "https://minewatch.example/schemas/regulator-message.v1.schema.json"
+SCHEMA_ID: Final = "minewatch.regulator-message.v2"
+SCHEMA_URL = "https://minewatch.example/schemas/regulator-message.v2.schema.json"
+#: ``prev_sha256`` of a destination's first message.
+NO_PREVIOUS = "0" * 64
 DESTINATION = "central_bank"
 
 Kind = Literal[
@@ -35,6 +37,9 @@ Kind = Literal[
     "curtailment_response",
     "daily_report",
     "heartbeat",
+    "config_changed",
+    "channel_suspended",
+    "message_refused",
 ]
 _RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
 
@@ -139,17 +144,70 @@ class Report(_M):
     )
 
 
+class CollectorHealth(_M):
+    """One collector as the facility's process sees it (``stats()`` of the part)."""
+
+    name: str
+    running: bool
+    last_message_at: str | None = _ts(optional=True)
+
+
+class OpenBreach(_M):
+    rule_id: str
+    subject: str
+    severity: Severity
+    state: str
+    started_at: str | None = _ts(optional=True)
+
+
 class Heartbeat(_M):
+    """Liveness the bank can check, not just a pulse: when the analyzer last completed a cycle,
+    which compliance profile and configuration are in force, and which breaches are open."""
+
     interval_s: float
     outbox_pending: int
     dead_messages: int
     firing_alerts: int
     software_version: str
+    analyzer_last_cycle_at: str | None = Field(
+        None, pattern=_RFC3339, description="End of the analyzer's last completed cycle; null: none"
+    )
+    collectors: list[CollectorHealth] = Field(default_factory=list)
+    profile_id: str | None = None
+    profile_sha256: str | None = None
+    config_sha256: str | None = None
+    open_breaches: list[OpenBreach] = Field(default_factory=list)
+
+
+class ConfigChange(_M):
+    """What changed in the files behind the facility's configuration (``config.changed``)."""
+
+    profile_id: str | None = None
+    profile_sha256: str | None = None
+    config_sha256: str | None = None
+    changes: dict[str, Any] = Field(description="Old and new SHA-256 per file that changed")
+
+
+class Suspension(_M):
+    reason: str = Field(max_length=2000)
+
+
+class Refusal(_M):
+    """Stands in for a message the bank refused as too large or invalid, so the queue moves on:
+    which message it was (sequence, kind, body hash, ledger entry) and what the bank answered."""
+
+    sequence: int = Field(ge=1)
+    kind: str
+    body_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    body_bytes: int = Field(ge=0)
+    source_entry: int | None = None
+    status_code: int | None = None
+    answer: str = Field(max_length=2000)
 
 
 class RegulatorMessage(_M):
     """One message from a facility to the central bank (schema
-    ``minewatch.regulator-message.v1``)."""
+    ``minewatch.regulator-message.v2``)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -163,7 +221,7 @@ class RegulatorMessage(_M):
         },
     )
 
-    schema_: Literal["minewatch.regulator-message.v1"] = Field(SCHEMA_ID, alias="schema")
+    schema_: Literal["minewatch.regulator-message.v2"] = Field(SCHEMA_ID, alias="schema")
     message_id: str = Field(description="Unique per message (UUID)")
     idempotency_key: str = Field(description="Same key = same fact; process once")
     kind: Kind
@@ -171,10 +229,50 @@ class RegulatorMessage(_M):
     occurred_at: str = _ts()
     created_at: str = _ts()
     ledger: LedgerHead
+    sequence: int = Field(
+        0,
+        ge=0,
+        description="Per-destination, gap-free, from 1; assigned when queued (0 never leaves the "
+        "facility): a missing number is a message deleted, a repeated one a rewrite",
+    )
+    prev_sha256: str = Field(
+        NO_PREVIOUS,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the previous message's body to this destination: an edited "
+        "message breaks the chain at the bank",
+    )
+    source_entry: int | None = Field(
+        None, ge=1, description="Ledger sequence number of the entry this message comes from"
+    )
     breach: Breach | None = None
     curtailment: Curtailment | None = None
     report: Report | None = None
     heartbeat: Heartbeat | None = None
+    config: ConfigChange | None = None
+    suspension: Suspension | None = None
+    refused: Refusal | None = None
+
+    @model_validator(mode="after")
+    def _carries_its_kind(self) -> RegulatorMessage:
+        """A message carries the section its kind names, so a signed ``heartbeat`` with
+        ``heartbeat: null`` is refused as a schema error, not discovered by whoever reads it."""
+        section = _SECTION[self.kind]
+        if getattr(self, section) is None:
+            raise ValueError(f"a {self.kind} message needs its {section!r} section")
+        return self
+
+
+_SECTION: dict[str, str] = {
+    "breach_opened": "breach",
+    "breach_updated": "breach",
+    "breach_resolved": "breach",
+    "curtailment_response": "curtailment",
+    "daily_report": "report",
+    "heartbeat": "heartbeat",
+    "config_changed": "config",
+    "channel_suspended": "suspension",
+    "message_refused": "refused",
+}
 
 
 def json_schema() -> dict[str, Any]:
@@ -272,6 +370,7 @@ def breach_message(
     now_ns: int,
     head: Head,
     annotation: OperatorAnnotation,
+    source_entry: int | None = None,
 ) -> RegulatorMessage:
     """The regulator's view of one alert transition (``kind`` from ``breach_kind``)."""
     # the breach is (rule, subject, start); without a start time the alert id stands in, never None,
@@ -310,11 +409,19 @@ def breach_message(
         evidence=evidence_summary(tr.evidence.model_dump(mode="json")),
         operator=annotation,
     )
-    return _envelope(cfg, kind, key, occurred_ns, now_ns, head, breach=breach)
+    return _envelope(
+        cfg, kind, key, occurred_ns, now_ns, head, breach=breach, source_entry=source_entry
+    )
 
 
 def curtailment_message(
-    cfg: FacilityConfig, p: dict[str, Any], *, occurred_ns: int, now_ns: int, head: Head
+    cfg: FacilityConfig,
+    p: dict[str, Any],
+    *,
+    occurred_ns: int,
+    now_ns: int,
+    head: Head,
+    source_entry: int | None = None,
 ) -> RegulatorMessage:
     """``p`` is a ``curtailment.order`` payload: the facility confirms the order it has put in
     force."""
@@ -329,7 +436,16 @@ def curtailment_message(
         status="received",
     )
     key = idempotency_key(cfg.facility.id, "curtailment_response", oid, p.get("starts_at_ns"))
-    return _envelope(cfg, "curtailment_response", key, occurred_ns, now_ns, head, curtailment=c)
+    return _envelope(
+        cfg,
+        "curtailment_response",
+        key,
+        occurred_ns,
+        now_ns,
+        head,
+        curtailment=c,
+        source_entry=source_entry,
+    )
 
 
 def report_message(
@@ -366,6 +482,63 @@ def heartbeat_message(
         now_ns,
         head,
         heartbeat=hb,
+    )
+
+
+def entry_message(
+    cfg: FacilityConfig,
+    kind: Kind,
+    *,
+    source_entry: int,
+    occurred_ns: int,
+    now_ns: int,
+    head: Head,
+    **section: Any,
+) -> RegulatorMessage:
+    """A message whose fact is one ledger entry, keyed by it: a change of compliance profile or
+    configuration (``config=``), heard by the bank as it happens rather than at the next
+    inspection; or the notice sent before the channel goes quiet by the operator's choice
+    (``suspension=``), so the silence is declared and the messages held meanwhile follow."""
+    key = idempotency_key(cfg.facility.id, kind, source_entry)
+    return _envelope(
+        cfg, kind, key, occurred_ns, now_ns, head, source_entry=source_entry, **section
+    )
+
+
+def refused_message(
+    refused: RegulatorMessage,
+    body: bytes,
+    *,
+    status_code: int | None,
+    answer: str,
+    now_ns: int,
+    head: Head,
+) -> RegulatorMessage:
+    """The signed stand-in for a message the bank refused: same sequence number and chain link,
+    so later messages flow and the bank still sees which fact it did not take, and why."""
+    return refused.model_copy(
+        update={
+            "message_id": str(uuid.uuid4()),
+            "idempotency_key": idempotency_key(refused.facility.id, "refused", refused.message_id),
+            "kind": "message_refused",
+            "created_at": rfc3339(now_ns),
+            "ledger": LedgerHead(seq=head.seq, hash=head.hash),
+            "breach": None,
+            "curtailment": None,
+            "report": None,
+            "heartbeat": None,
+            "config": None,
+            "suspension": None,
+            "refused": Refusal(
+                sequence=refused.sequence,
+                kind=refused.kind,
+                body_sha256=hashlib.sha256(body).hexdigest(),
+                body_bytes=len(body),
+                source_entry=refused.source_entry,
+                status_code=status_code,
+                answer=answer[:2000],
+            ),
+        }
     )
 
 

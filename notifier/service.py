@@ -28,12 +28,14 @@ from minewatch.events import Event, EventBus
 from minewatch.ledger import Entry, Ledger
 from minewatch.notifier import regulator as reg
 from minewatch.notifier.alerts import AlertTable
+from minewatch.notifier.chain import QUEUED
 from minewatch.notifier.daily_report import DailyReporter, ReportSource
 from minewatch.notifier.delivery import BackgroundThread, DeliveryWorker
 from minewatch.notifier.handlers import EntryHandlers
 from minewatch.notifier.operator import OperatorRouter, render
 from minewatch.notifier.outbox import Message, Outbox
 from minewatch.notifier.queueing import Queues
+from minewatch.notifier.refusal import refusable, replace_refused
 from minewatch.notifier.signing import KeyStore
 from minewatch.notifier.timers import ConfigWatch, HeartbeatTimer
 from minewatch.notifier.transports import (
@@ -101,12 +103,15 @@ class Notifier(BackgroundThread):
         if bus is not None:  # ledger from now on, even before start(): an event must never be lost
             bus.subscribe(LedgerRecorder(self.ledger, self.counters, self.wake))
         policies: dict[str, Backoff] = {c.name: c.backoff for c in cfg.notify.channels}
-        if cfg.notify.central_bank.enabled:
-            policies[reg.DESTINATION] = cfg.notify.central_bank.backoff
+        # the regulator's messages are queued even while its channel is disabled (and sent once it
+        # is enabled again); only its delivery worker depends on ``enabled``
+        policies[reg.DESTINATION] = cfg.notify.central_bank.backoff
         channel_types: dict[str, tuple[str, str]] = {
             c.name: (c.type, getattr(c, "format", "json")) for c in cfg.notify.channels
         }
-        self.queues = Queues(self.outbox, self.counters, policies, channel_types, clock)
+        self.queues = Queues(
+            self.outbox, self.ledger, self.counters, policies, channel_types, clock
+        )
         self.workers = self.queues.workers
         self.router = OperatorRouter(cfg, self.queues.operator)
         self.handlers = EntryHandlers(cfg, self.ledger, self.router, self.queues, clock)
@@ -144,9 +149,10 @@ class Notifier(BackgroundThread):
         )
         if not self.cfg.notify.central_bank.enabled:
             log.warning(
-                "central bank channel disabled (notify.central_bank.enabled): "
-                "regulator-notifiable alerts are recorded in the ledger but not sent"
+                "central bank channel disabled (notify.central_bank.enabled): regulator messages "
+                "are queued and sent when it is enabled again, starting with 'channel suspended'"
             )
+            self._suspend()
         elif self.keys.current_id() is None:
             log.error(
                 "no signing key in %s: messages to the central bank will fail until "
@@ -155,6 +161,8 @@ class Notifier(BackgroundThread):
             )
         if self.deliver:
             for dest, policy in self.queues.policies.items():
+                if dest == reg.DESTINATION and not self.cfg.notify.central_bank.enabled:
+                    continue
                 w = DeliveryWorker(
                     dest,
                     self.outbox,
@@ -165,6 +173,7 @@ class Notifier(BackgroundThread):
                     idle_s=self.cfg.notify.poll_interval_s,
                     clock=self.clock,
                     done_event=self.wake,
+                    on_refused=self._on_refused if dest == reg.DESTINATION else None,
                 )
                 self.workers[dest] = w
                 w.start()
@@ -265,7 +274,7 @@ class Notifier(BackgroundThread):
         with immediate(conn):
             self.router.tick(conn, t, now)
             if self.deliver:  # timers belong to the delivering process: never two senders
-                self.heartbeat.tick(conn, t, now)
+                self.heartbeat.tick(conn, t, now, self.config_watch.versions)
         self.queues.wake_queued()
         self.config_watch.tick(now)
         if handled:
@@ -290,6 +299,26 @@ class Notifier(BackgroundThread):
                 exc,
             )
         conn.execute("RELEASE entry")
+
+    def _suspend(self) -> None:
+        """Ledger ``channel.suspended`` once per suspension (not at every start while disabled);
+        its handler queues the signed ``channel_suspended`` message that heads the backlog."""
+        last = self.ledger.last_of("channel.suspended", self.cfg.facility.id)
+        queued = self.ledger.last_of(QUEUED, reg.DESTINATION)
+        if last is not None and (queued is None or queued.seq < last.seq):
+            return  # suspended, and nothing was sent since: still the same suspension
+        self.ledger.append(
+            "channel.suspended",
+            {"reason": "notify.central_bank.enabled is false"},
+            at_ns=self.clock(),
+            actor=ACTOR,
+            subject=self.cfg.facility.id,
+        )
+
+    def _on_refused(self, msg: Message, res: Result, conn: sqlite3.Connection) -> bool:
+        return refusable(msg, res) and replace_refused(
+            self.ledger, self.outbox, msg, res, self.clock(), conn
+        )
 
     def _on_done(
         self, msg: Message, outcome: str, res: Result | None, conn: sqlite3.Connection

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import minewatch
+from minewatch.analyzer.alert_records import last_cycle_ns
 from minewatch.config.facility import FacilityConfig
 from minewatch.counters import Counters
 from minewatch.ledger import Ledger
@@ -17,7 +18,7 @@ from minewatch.notifier import regulator as reg
 from minewatch.notifier.alerts import AlertTable
 from minewatch.notifier.delivery import NS
 from minewatch.notifier.queueing import Queues
-from minewatch.notifier.versions import changes, versions_in_force
+from minewatch.notifier.versions import change_record, versions_in_force
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,16 @@ class HeartbeatTimer:
         self.counters = counters
         self._next_ns: int | None = None
 
-    def tick(self, conn: sqlite3.Connection, table: AlertTable, now: int) -> None:
-        if not self.cb.enabled or (self._next_ns is not None and now < self._next_ns):
+    def tick(
+        self,
+        conn: sqlite3.Connection,
+        table: AlertTable,
+        now: int,
+        versions: dict[str, Any] | None = None,
+    ) -> None:
+        """Queue a heartbeat when one is due, whether or not the channel is enabled: the one
+        queued while it is off is the first thing the bank hears when it is on again."""
+        if self._next_ns is not None and now < self._next_ns:
             return
         self._next_ns = now + int(self.cb.heartbeat_interval_s * NS)
         outbox = self.queues.outbox
@@ -49,15 +58,41 @@ class HeartbeatTimer:
             self.counters.inc("heartbeats_coalesced_total")
             return
         counts = outbox.counts()
+        v = versions or {}
+        cycle = last_cycle_ns(conn)
         hb = reg.Heartbeat(
             interval_s=self.cb.heartbeat_interval_s,
             outbox_pending=sum(d.get("pending", 0) for d in counts.values()),
             dead_messages=sum(d.get("dead", 0) for d in counts.values()),
             firing_alerts=table.count_active(),
             software_version=minewatch.__version__,
+            analyzer_last_cycle_at=reg.rfc3339(cycle),
+            profile_id=v.get("compliance_profile"),
+            profile_sha256=v.get("profile_sha256"),
+            config_sha256=v.get("config_sha256"),
+            open_breaches=open_breaches(table),
         )
         msg = reg.heartbeat_message(self.cfg, hb, now_ns=now, head=self.ledger.head(conn))
         self.queues.regulator(conn, msg)
+
+
+def open_breaches(table: AlertTable) -> list[reg.OpenBreach]:
+    """The regulator-notifiable breaches the facility holds open (what the bank should see open)."""
+    out = []
+    for st in table.active():
+        if not (st.regulator_notifiable and st.regulator_open):
+            continue
+        tr = st.payload
+        out.append(
+            reg.OpenBreach(
+                rule_id=tr.rule_id,
+                subject=tr.subject or "facility",
+                severity=tr.severity if tr.severity in reg.SEVERITIES else "critical",
+                state=st.state.value,
+                started_at=reg.rfc3339(tr.started_at_ns),
+            )
+        )
+    return out
 
 
 class ConfigWatch:
@@ -75,22 +110,29 @@ class ConfigWatch:
         self._next_ns = 0
 
     def start(self) -> dict[str, Any]:
-        """The versions in force now; checks begin ``VERSION_CHECK_S`` later."""
+        """The versions in force now; checks begin ``VERSION_CHECK_S`` later. Versions that differ
+        from those the last start recorded (``config.in_force``) are ledgered as
+        ``config.changed`` too: a profile edited while stopped is a change like any other."""
         self.versions = versions_in_force(self.cfg)
         self._next_ns = self.clock() + int(VERSION_CHECK_S * NS)
+        last = self.ledger.last_of("config.in_force", self.cfg.facility.id)
+        if last is not None:
+            self._record(change_record(last.payload, self.versions), self.clock())
         return self.versions
+
+    def _record(self, record: dict[str, Any], now: int) -> None:
+        if record:
+            self.ledger.append(
+                "config.changed", record, at_ns=now, actor=self.actor, subject=self.cfg.facility.id
+            )
+            log.warning("configuration changed: %s", ", ".join(sorted(record)))
 
     def tick(self, now: int) -> None:
         if self.versions is None or now < self._next_ns:
             return
         self._next_ns = now + int(VERSION_CHECK_S * NS)
         current = versions_in_force(self.cfg)
-        diff = changes(self.versions, current)
-        if diff:
-            self.ledger.append(
-                "config.changed", diff, at_ns=now, actor=self.actor, subject=self.cfg.facility.id
-            )
-            log.warning(
-                "configuration files changed while running: %s", ", ".join(diff.get("files", {}))
-            )
+        record = change_record(self.versions, current)
+        if record:
+            self._record(record, now)
             self.versions = current

@@ -43,6 +43,7 @@ def versions_in_force(cfg: FacilityConfig) -> dict[str, Any]:
         reg = cfg.path(cfg.registry)
         files[str(reg)] = _file_sha(reg)
     return {
+        "profile_sha256": files.get(str(prof)) if prof is not None else None,
         "config_sha256": hashlib.sha256(
             canonical_json(cfg.model_dump(mode="json", by_alias=True))
         ).hexdigest(),
@@ -60,4 +61,19 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     changed = {k: fa.get(k) for k in sorted(set(fb) | set(fa)) if fb.get(k) != fa.get(k)}
     if changed:
         out["files"] = changed
+    if before.get("compliance_profile") != after.get("compliance_profile"):
+        out["compliance_profile"] = after.get("compliance_profile")
     return out
+
+
+def change_record(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The ``config.changed`` payload: what differs, what is in force now and what was before."""
+    diff = changes(before, after)
+    if not diff:
+        return {}
+    keys = ("compliance_profile", "profile_sha256", "config_sha256")
+    return {
+        **diff,
+        **{k: after.get(k) for k in keys},
+        "previous": {k: before.get(k) for k in keys},
+    }

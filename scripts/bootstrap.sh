@@ -15,6 +15,8 @@ if [ "$WHAT" = "test" ]; then
   command -v victoria-metrics >/dev/null || need_pkgs+=(victoria-metrics)
   command -v chromium >/dev/null || need_pkgs+=(chromium)
   command -v pdftotext >/dev/null || need_pkgs+=(poppler-utils)
+  # minewatch hub's tests start a throwaway cluster with these (initdb, pg_ctl)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_pkgs+=(postgresql)
 fi
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${need_pkgs[*]}"

@@ -312,7 +312,8 @@ class FacilityModbus:
             gateway = SimModbusServer([u for u, _, _ in pdu_units], port(), self.host)
             self.servers.append(gateway)
             for unit, zone, rack in pdu_units:
-                self._add(gateway, unit, "rack_pdu", zone, rack)
+                role = "cooling_feed" if unit.name == "pdu-cooling" else "rack_pdu"
+                self._add(gateway, unit, role, zone, rack)
 
         for zone in sorted({r.zone for r in self.facility.rigs}):
             sensor = SimUnit(

@@ -163,6 +163,8 @@ def test_operator_acknowledges_and_the_ack_is_published(firing: Firing) -> None:
             "not both",
         ),
         ({"comment": "x", "by": "someone"}, 400, "by", "Extra inputs are not permitted"),
+        # a 17 MB comment would be ledgered and quoted to the bank: refused where it enters
+        ({"comment": "x" * 17_000_000}, 400, "comment", "at most 4000 characters"),
     ],
 )
 def test_ack_bad_bodies(firing: Firing, body: dict, status: int, param: str, reason: str) -> None:

@@ -15,6 +15,7 @@ from minewatch.collector.decode import _MISSING, REASONS, Decoded, PayloadDecode
 from minewatch.config.mqtt import DeviceGroup
 from minewatch.payload_path import parse_path
 from minewatch.profiles import load_profiles
+from minewatch.profiles.schema import Plausible
 from minewatch.registry import RegistryEntry
 from minewatch.sample import NS_PER_S
 
@@ -288,3 +289,78 @@ def test_arbitrary_field_values_never_raise_and_only_finite_numbers_are_stored(o
     for metric, spec in mapping.fields.items():
         if _get(payload, parse_path(spec.path)) is not _MISSING:
             assert (metric in stored) != (spec.path in rejected), (metric, payload)
+
+
+@pytest.mark.parametrize(
+    ("over", "metric"),
+    [
+        ({"temp": {"chip_max": 1e300, "board_max": 60.0, "inlet": 28.0, "outlet": 47.5}}, "temp"),
+        ({"power_w": -1e9}, "power_w"),
+        ({"hashrate_ths": -5.0}, "hashrate_ths"),
+    ],
+)
+def test_impossible_but_finite_values_are_rejected_with_the_range(over: dict, metric: str) -> None:
+    d = decode(s21_payload(**over))
+    bad = [r for r in d.rejects if r.reason == "implausible"]
+    assert len(bad) == 1 and bad[0].field.startswith(metric), d.rejects
+    assert "physically possible" in bad[0].detail
+    assert len(d.samples) == 11  # the 11 other fields of the message are stored
+
+
+def test_a_profile_can_narrow_the_plausible_range() -> None:
+    s21 = PROFILES["antminer-s21"].model_copy(
+        update={"plausible": {"power_w": Plausible(min=0, max=6000)}}
+    )
+    dec = PayloadDecoder([RIGS], {**PROFILES, "antminer-s21": s21}, REGISTRY)
+    d = dec.decode(
+        "site/demo/rigs/BMS21-000101/status", orjson.dumps(s21_payload(power_w=9000)), NOW
+    )
+    assert [(r.reason, r.field) for r in d.rejects] == [("implausible", "power_w")]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"ts":"2026-11-25T21:39:58.500Z","power_w":1,"power_w":2}',
+        b'{"temp":{"chip_max":70,"chip_max":900},"ts":"2026-11-25T21:39:58.500Z"}',
+    ],
+)
+def test_duplicate_keys_reject_the_message(raw: bytes) -> None:
+    d = decode(raw)
+    assert d.samples == [] and [r.reason for r in d.rejects] == ["duplicate_key"]
+    assert "appears twice" in d.rejects[0].detail
+
+
+def test_a_colon_inside_a_string_is_not_a_duplicate() -> None:
+    d = decode(s21_payload(firmware='agent "x": 1.0'))
+    assert "duplicate_key" not in {r.reason for r in d.rejects} and len(d.samples) == 12
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "20261125T213958Z",  # ISO 8601 basic format
+        "2026-11-25T21:39:58+0000",  # zone without colon
+        "2026-W48-3T21:39:58Z",  # week date
+        "2026-11-25T21:39",  # no seconds, no zone
+        "2026-11-25",
+    ],
+)
+def test_timestamps_that_are_not_rfc3339_are_rejected(ts: str) -> None:
+    d = decode(s21_payload(ts=ts))
+    assert [(r.reason, r.field) for r in d.rejects] == [("bad_timestamp", "ts")]
+    assert "not RFC 3339" in d.rejects[0].detail
+
+
+@pytest.mark.parametrize(
+    ("ts", "ns"),
+    [
+        ("2026-11-25T21:39:58.500Z", TS_NS),
+        ("2026-11-25t21:39:58.5z", TS_NS),
+        ("2026-11-25 23:39:58.5+02:00", TS_NS),
+        ("2026-11-25T21:39:58.500000000Z", TS_NS),
+    ],
+)
+def test_rfc3339_variants_are_accepted(ts: str, ns: int) -> None:
+    d = decode(s21_payload(ts=ts))
+    assert d.rejects == [] and {s.ts for s in d.samples} == {ns}

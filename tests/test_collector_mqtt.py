@@ -291,15 +291,18 @@ def test_broker_restart_reconnects_and_resumes_the_session(
         pub = Publisher(restarted.port, client_id="pub-2")
         pub.publish_all(second)
         pub.close()
-        wait_for(
-            lambda: col.stats()["acked"] == len(first) + len(second), what="second part stored"
-        )
+        total = (len(first) + len(second)) * S21_METRICS
+        wait_for(lambda: count_rows(col.store) == total, what="second part stored")
+        time.sleep(0.5)  # redeliveries still in flight would show as extra acks below
         col.stop()
     finally:
         restarted.stop()
     st = col.stats()
     assert st["connects"] == 2 and st["disconnects"] == 1
-    assert count_rows(col.store) == (len(first) + len(second)) * S21_METRICS
+    # The resumed session may redeliver messages acknowledged just before the broker stopped
+    # (Mosquitto 2.0.11: 3 to 17 of the 20 here); the store key makes them no-ops.
+    assert st["acked"] >= len(first) + len(second) and st["acked"] == st["received"]
+    assert count_rows(col.store) == total
 
 
 def test_broker_down_at_boot_is_retried(tmp_path: Path) -> None:

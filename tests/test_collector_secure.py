@@ -39,17 +39,10 @@ def secure_broker(tmp_path: Path) -> Iterator[tuple[Broker, Path]]:
     broker.stop()
 
 
-def collector(tmp_path: Path, broker: Broker, ca: Path) -> MqttCollector:
-    cfg = load_facility(
-        facility_file(
-            tmp_path,
-            broker.port,
-            tls=True,
-            ca_file=str(ca),
-            username="collector",
-            password_env="TEST_MQTT_PASSWORD",
-        )
-    )
+def collector(tmp_path: Path, broker: Broker, ca: Path, **auth: str | None) -> MqttCollector:
+    """A collector over TLS; by default with the password from the environment, else ``auth``."""
+    auth = auth or {"username": "collector", "password_env": "TEST_MQTT_PASSWORD"}
+    cfg = load_facility(facility_file(tmp_path, broker.port, tls=True, ca_file=str(ca), **auth))
     profiles = load_facility_profiles(cfg)
     return MqttCollector(
         cfg, SqliteStore(tmp_path / "t.db"), profiles, facility_registry(cfg, set(profiles))
@@ -110,3 +103,42 @@ def test_missing_password_variable_stops_start(
     monkeypatch.delenv("TEST_MQTT_PASSWORD", raising=False)
     with pytest.raises(ConfigError, match="environment variable TEST_MQTT_PASSWORD is not set"):
         collector(tmp_path, broker, ca).start()
+
+
+def test_client_certificate_instead_of_a_password(tmp_path: Path) -> None:
+    """A broker that requires client certificates: with cert_file/key_file the collector gets in
+    and stores; without them the TLS handshake is refused and counted, nothing stored."""
+    broker, ca = start_secure_mosquitto(
+        tmp_path / "broker", "collector", SECRET, client_certificates=True
+    )
+    tls = tmp_path / "broker" / "tls"
+    certs = {"cert_file": str(tls / "client.pem"), "key_file": str(tls / "client.key")}
+    try:
+        col = collector(tmp_path, broker, ca, **certs)
+        col.start()
+        assert col.wait_ready(10)
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="cert-pub")
+        pub.tls_set(
+            ca_certs=str(ca), certfile=str(tls / "client.pem"), keyfile=str(tls / "client.key")
+        )
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        infos = [
+            pub.publish(RIG_TOPIC.format(s), orjson.dumps(s21_payload(s, now_ns())), qos=1)
+            for s in S21_SERIALS[:3]
+        ]
+        for info in infos:
+            info.wait_for_publish(10)
+        pub.disconnect()
+        pub.loop_stop()
+        wait_for(lambda: col.stats()["acked"] == 3, what="messages over TLS with certificates")
+        col.stop()
+        assert col.stats()["stored_samples"] == 3 * S21_METRICS
+
+        bare = collector(tmp_path / "bare", broker, ca, cert_file=None, key_file=None)
+        bare.start()
+        assert not bare.wait_ready(3)
+        bare.stop()
+        assert bare.stats()["stored_samples"] == 0 and not bare.stats()["connected"]
+    finally:
+        broker.stop()

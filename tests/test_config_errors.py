@@ -194,3 +194,40 @@ def test_config_error_has_one_root_and_its_old_import_still_works() -> None:
     assert info.value.problems == [
         "/nonexistent/facility.yaml: cannot read: No such file or directory"
     ]
+
+
+def test_every_file_is_checked_even_when_the_facility_file_is_broken(tmp_path: Path) -> None:
+    """11 mistakes in three files, one run: the facility's own, the registry rows and the unknown
+    compliance profile (which used to show only once facility.yaml was valid)."""
+
+    def edit(d: dict) -> None:
+        d["mqtt"].update(reconnect_min_s=10, reconnect_max_s=5, ca_file="ca.pem", tls=False)
+        d["grid"].update(frequency_hz="fifty")
+        d["licence"].pop("number")
+        d["timezone"] = "Mars/Olympus"
+        d["storage"]["backend"] = "oracle"
+        d["analysis"]["compliance_profile"] = "tm-2099"
+        d["analysis"]["interval_s"] = -1
+
+    good = registry_csv(20).splitlines()
+    rows = [*good[:3], "BMS21-000001,antminer-s21,H1,R1", ",antminer-s21,H1,R1", "X1,nosuch,H1,R1"]
+    probs = problems_of(tmp_path, edit, "\n".join(rows) + "\n")
+    facility = [p for p in probs if p.startswith(str(tmp_path / "facility.yaml"))]
+    registry = [p for p in probs if p.startswith(str(tmp_path / "registry.csv"))]
+    compliance = [p for p in probs if "tm-2099" in p]
+    # frequency, the mqtt pair (one line), number, timezone, backend, interval
+    assert len(facility) == 6, facility
+    assert "reconnect_max_s 5 must be >= reconnect_min_s 10; ca_file is set but tls is false" in (
+        "\n".join(facility)
+    )
+    assert len(registry) == 3, registry  # duplicate serial, empty serial, unknown model
+    assert len(compliance) == 1 and "compliance profile not found" in compliance[0]
+    assert len(probs) == 10
+
+
+def test_client_certificate_settings_go_together(tmp_path: Path) -> None:
+    probs = problems_of(tmp_path, lambda d: d["mqtt"].update(cert_file="client.pem"))
+    assert probs == [
+        f"{tmp_path / 'facility.yaml'}: mqtt: Value error, cert_file is set but tls is false; "
+        "cert_file and key_file go together: set both or neither"
+    ]

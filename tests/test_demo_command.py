@@ -36,7 +36,7 @@ def read_banner(proc: subprocess.Popen[str], timeout_s: float = 60) -> dict[str,
         line = proc.stdout.readline()
         if not line:
             raise AssertionError(f"demo exited early with {proc.wait()}")
-        if m := re.match(r"\s+(operator|inspector|admin)\s+token: (\S+)", line):
+        if m := re.match(r"\s+(operator|inspector|admin|bank)\s+token: (\S+)", line):
             found[m.group(1)] = m.group(2)
         elif m := re.match(r"\s+central bank: (http\S+)", line):
             found["central_bank"] = m.group(1)
@@ -50,7 +50,7 @@ def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 60.0) -> An
 
 
 def check_regulator_path(
-    api: httpx.Client, admin: dict[str, str], bank_url: str, data: Path
+    api: httpx.Client, admin: dict[str, str], bank_url: str, data: Path, bank_token: str
 ) -> None:
     """The smoke alarm (a Modbus fire-panel fault injected at start) is FS-01, regulator-notifiable:
     the
@@ -61,7 +61,9 @@ def check_regulator_path(
     def fs01() -> list[dict[str, Any]]:
         return [
             m
-            for m in httpx.get(bank_url, timeout=10).json()
+            for m in httpx.get(
+                bank_url, headers={"Authorization": f"Bearer {bank_token}"}, timeout=10
+            ).json()
             if m["kind"] == "breach_opened" and m["body"]["breach"]["rule"]["id"] == "FS-01"
         ]
 
@@ -164,6 +166,7 @@ def test_demo_serves_and_stops_cleanly(tmp_path: Path, sig: signal.Signals, brok
                 {"Authorization": f"Bearer {tokens['admin']}"},
                 tokens["central_bank"],
                 tmp_path / "demo",
+                tokens["bank"],
             )
     finally:
         proc.send_signal(sig)

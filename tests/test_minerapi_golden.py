@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from minewatch.analyzer.engine import Analyzer
-from minewatch.analyzer.profile import load_compliance_profile
+from minewatch.analyzer.profile_loader import load_compliance_profile
 from minewatch.analyzer.state import AlertStore
 from minewatch.collector.discovery import scan
 from minewatch.collector.minerapi.miner import MinerPoller
@@ -39,7 +39,7 @@ def _poller(server, profile: str | None, counters: Counters | None = None, raw=N
 async def test_captured_reply_reads_as_derived_by_hand(case: str) -> None:
     expected = CASES[case]
     counters = Counters()
-    async with running([ReplayMiner(case)]) as (server,):
+    async with running([ReplayMiner(case, CASES[case].get("folder", ""))]) as (server,):
         poller = _poller(server, expected["profile"], counters)
         got = {s.metric: s.value for s in await poller.poll(now_ns())}
     assert got["up"] == 1.0 and poller.state == "up", counters.snapshot()
@@ -55,7 +55,7 @@ async def test_captured_reply_reads_as_derived_by_hand(case: str) -> None:
 
 @pytest.mark.parametrize("case", IDENTIFIABLE)
 async def test_each_captured_antminer_is_identified_without_a_profile(case: str) -> None:
-    async with running([ReplayMiner(case)]) as (server,):
+    async with running([ReplayMiner(case, CASES[case].get("folder", ""))]) as (server,):
         poller = _poller(server, None)
         await poller.poll(now_ns())
         found = await scan([server.host], PROFILES, miner_ports=[server.port], timeout_s=2.0)
@@ -67,7 +67,7 @@ async def test_each_captured_antminer_is_identified_without_a_profile(case: str)
 
 @pytest.mark.parametrize("case", IDENTIFIABLE[:3])
 async def test_probe_reads_units_and_pool_labels(case: str) -> None:
-    async with running([ReplayMiner(case)]) as (server,):
+    async with running([ReplayMiner(case, CASES[case].get("folder", ""))]) as (server,):
         result = await probe(server.host, server.port, PROFILES, timeout_s=2.0)
     assert result.read and result.profile == CASES[case]["profile"] and result.generic_limits
     assert result.labels == CASES[case]["labels"]

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from minewatch.collector.minerapi.parse import ReplyError, parse_reply
+from minewatch.collector.minerapi.parse import ReplyError, parse_reply, reply_status_error
 from minewatch.collector.minerapi.paths import FieldError, extract, resolve
 from minewatch.profiles.minerapi import ApiField
 
@@ -108,3 +108,61 @@ def test_extract_rejects_text_and_non_finite_values() -> None:
 def test_bad_path_syntax_is_refused_at_load() -> None:
     with pytest.raises(ValueError, match="bad path segment"):
         ApiField(command="stats", paths="STATS[x].a")
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [
+        ("-8--11-10-12", -11.0, 12.0),  # S19 Pro "really cold" temp_pic1 (tests/captures/foreman)
+        ("2--1-20-22", -1.0, 22.0),  # the same reply's temp_pcb1
+        ("51-85", 51.0, 85.0),  # S9k: two sensors per board
+        ("-5.5-3", -5.5, 3.0),
+    ],
+)
+def test_dash_joined_sensors_keep_their_minus_signs(text: str, low: float, high: float) -> None:
+    reply = {"STATS": [{}, {"t": text}]}
+    lowest = ApiField(command="stats", paths=["STATS[1].t"], split="-", reduce="min")
+    highest = lowest.model_copy(update={"reduce": "max"})
+    assert (extract(lowest, reply), extract(highest, reply)) == (low, high)
+
+
+def test_dash_joined_text_that_is_not_numbers_is_rejected_and_empty_is_absent() -> None:
+    fld = ApiField(command="stats", paths=["STATS[1].t"], split="-", reduce="max")
+    assert extract(fld, {"STATS": [{}, {"t": "-"}]}) is None  # S9k reports absent boards as "-"
+    with pytest.raises(FieldError) as err:
+        extract(fld, {"STATS": [{}, {"t": "12-ab-3"}]})
+    assert err.value.reason == "not_a_number"
+
+
+def test_invalid_escape_is_repaired_and_real_escapes_are_kept() -> None:
+    raw = b'{"SUMMARY":[{"Firmware Version":"\\\'20200917.22.REL\\\'","Path":"a\\\\b\\"c"}]}'
+    s = parse_reply(raw)["SUMMARY"][0]
+    assert s == {"Firmware Version": "'20200917.22.REL'", "Path": 'a\\b"c'}
+
+
+def test_stray_bytes_after_a_whole_object_are_ignored() -> None:
+    assert parse_reply(b'{"VERSION":[{"Type":"Antminer S9k"}],"id":1}"}')["id"] == 1
+
+
+@pytest.mark.parametrize(
+    ("doc", "refusal"),
+    [
+        ({"STATUS": [{"STATUS": "E", "Msg": "Access denied to 'stats' command"}]}, "Access denied"),
+        ({"STATUS": "E", "Msg": "invalid cmd"}, "invalid cmd"),  # btminer get_* shape
+        ({"STATUS": [{"STATUS": "F"}]}, "STATUS F"),
+        ({"STATUS": [{"STATUS": "S", "Msg": "Summary"}]}, None),
+        ({"STATUS": "S", "Msg": {"fw_ver": "x"}}, None),
+    ],
+)
+def test_status_e_and_f_are_refusals(doc: dict, refusal: str | None) -> None:
+    got = reply_status_error(doc)
+    assert got is None if refusal is None else (got is not None and refusal in got)
+
+
+def test_text_values_map_through_their_table_only() -> None:
+    fld = ApiField(
+        command="pools", paths=["POOLS[*].Status"], values={"Alive": 1, "Dead": 0}, reduce="sum"
+    )
+    assert extract(fld, {"POOLS": [{"Status": "Alive"}, {"Status": "Dead"}]}) == 1.0
+    with pytest.raises(FieldError):
+        extract(fld, {"POOLS": [{"Status": "Sick"}]})

@@ -74,3 +74,19 @@ def test_miner_probe_exits_non_zero_with_the_reason() -> None:
     assert nobody.exit_code == 1 and "does not answer" in nobody.output
     bad = CliRunner().invoke(app, ["miner", "probe", "10.0.0.1:http"])
     assert bad.exit_code != 0 and "port must be a number" in str(bad.exception)
+
+
+def test_discover_names_the_model_and_flags_generic_limits() -> None:
+    with serving_in_thread([ReplayMiner("antminer-s17pro")]) as (server,):
+        args = ["discover", "--subnet", f"{server.host}/32", "--port", str(server.port)]
+        text = CliRunner().invoke(app, args)
+        as_json = CliRunner().invoke(app, [*args, "--json"])
+    assert text.exit_code == 0, text.output
+    line = next(ln for ln in text.output.splitlines() if "Antminer S17" in ln)
+    assert "antminer-x17-x19 (generic limits)" in line
+    (row,) = json.loads(as_json.output)["unidentified"]  # stock Antminers give no serial on 4028
+    assert (row["model"], row["profile"], row["generic_limits"]) == (
+        "Antminer S17",
+        "antminer-x17-x19",
+        True,
+    )

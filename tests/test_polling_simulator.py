@@ -181,5 +181,7 @@ def test_meter_reads_like_a_real_one(demo_model: tuple[SimFacility, PollingSimul
         assert p["voltage_v_l1_l2"] == pytest.approx(380.0, rel=0.015)
     # rack PDUs plus the cooling feeder's sub-meter account for the whole facility (EN-04 sees no
     # gap)
-    sub = sum(_read(t)["power_w"] for t in targets.values() if t.role == "rack_pdu")
+    sub = sum(
+        _read(t)["power_w"] for t in targets.values() if t.role in ("rack_pdu", "cooling_feed")
+    )
     assert "pdu-cooling" in targets and sub == pytest.approx(facility.facility_power_w(), rel=0.01)

@@ -112,6 +112,7 @@ def test_cooling_shape_matches_the_model() -> None:
         "antminer-x17-x19": 4,
         "antminer-x21": 4,
         "antminer-x9": 2,
+        "avalon-a1x": 2,
         "whatsminer-m2x-m3x": 2,
         "whatsminer-m5x-m6x": 2,
         "whatsminer-m60": 2,

@@ -61,6 +61,8 @@ class Obs:
     metric: str = ""
     peak: Literal["max", "min"] = "max"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: where an open alert clears (hysteresis), quoted when it resolves; None = ``threshold``
+    clear_level: np.ndarray | None = None
 
     @classmethod
     def empty(cls, instants: np.ndarray) -> Obs:
@@ -84,15 +86,23 @@ def compare(
         clr = ok.copy()
         if above is not None:
             trig |= value > above
-            clr &= value <= (above if clear_above is None else clear_above)
+            clr &= value <= clear_level(above, clear_above)
         if below is not None:
             trig |= value < below
-            clr &= value >= (below if clear_below is None else clear_below)
+            clr &= value >= clear_level(below, clear_below)
         # an undefined threshold (model without that limit) means the rule does not apply
         for thr in (above, below):
             if thr is not None:
                 ok &= ~np.isnan(np.broadcast_to(thr, value.shape))
     return ok, trig & ok, clr & ok
+
+
+def clear_level(trigger: np.ndarray, clear: np.ndarray | None) -> np.ndarray:
+    """The clear level, or the trigger level where none is defined (a model whose profile has no
+    warning level): an undefined clear level must not keep an alert open forever."""
+    if clear is None:
+        return trigger
+    return np.where(np.isnan(clear), trigger, clear)
 
 
 class RuleKind:

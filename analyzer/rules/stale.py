@@ -1,13 +1,21 @@
 """Staleness: a device silent for longer than N reporting intervals (collector dead, device off the
-network, or — for the revenue meter — a metering gap regulators count against availability)."""
+network, or — for the revenue meter — a metering gap regulators count against availability).
+
+``interval: device`` takes each device's own rate (``analyzer/cadence.py``: polling or device-group
+configuration, else the cadence observed in its telemetry), so rigs reporting every 60 s and a meter
+every 10 s are judged against their own rates; a fixed ``interval`` states an absolute gap (a
+metering gap over 15 minutes is one whatever the meter's rate)."""
 
 from __future__ import annotations
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
 
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from minewatch.analyzer.cadence import expected_intervals
 from minewatch.analyzer.context import EvalContext
-from minewatch.analyzer.profile import Rule, duration_validator, ns
+from minewatch.analyzer.profile import Rule, duration_validator, ns, parse_duration
 from minewatch.analyzer.rules.base import Obs, RuleKind
 from minewatch.units import MetricName
 
@@ -16,16 +24,37 @@ class StaleParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metric: MetricName = Field(description="A metric the device always reports (its heartbeat)")
-    interval: float = Field(gt=0, description="Expected reporting interval")
+    interval: float | Literal["device"] = Field(
+        description="Expected reporting interval, or `device`: each device's own (configured or "
+        "observed)"
+    )
     intervals: float = Field(
         3, gt=0, description="Silent for more than this many intervals = stale"
     )
+    max_interval: float = Field(
+        600.0,
+        gt=0,
+        description="With `interval: device`: the longest interval assumed (and the one used for "
+        "a device whose rate is neither configured nor observable)",
+    )
 
-    _d = duration_validator("interval")
+    _d = duration_validator("max_interval")
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, v: object) -> object:
+        if v == "device":
+            return v
+        s = parse_duration(v)
+        if s <= 0:
+            raise ValueError("interval must be > 0")
+        return s
 
     @property
     def silent_s(self) -> float:
-        return self.interval * self.intervals
+        """The longest silence tolerated (with per-device rates: at the longest rate)."""
+        per = self.max_interval if self.interval == "device" else self.interval
+        return per * self.intervals
 
 
 class Stale(RuleKind):
@@ -45,15 +74,21 @@ class Stale(RuleKind):
             return Obs.empty(instants)
         lb = ns(self.lookback_s(rule))
         b = ctx.buckets(p.metric, devices, instants, ctx.step_ns(rule), lb)
+        if p.interval == "device":
+            raw = ctx.raw(p.metric, int(instants[0]) - lb, int(instants[-1]))
+            every = expected_intervals(ctx.cfg, ctx.devices, devices, raw, p.max_interval)
+            silent = np.minimum(every, p.max_interval)[None, :] * p.intervals
+        else:
+            silent = np.full((1, len(devices)), p.silent_s)
         t = instants[:, None].astype(np.float64)
         age_s = (t - b.last_seen()) / 1e9
         first = ctx.devices.set_index("device").loc[devices, "first_seen"].to_numpy(np.float64)
-        existed = np.nan_to_num(first, nan=np.inf)[None, :] < t - ns(p.silent_s)
+        existed = np.nan_to_num(first, nan=np.inf)[None, :] < t - silent * 1e9
         # no sample inside the look-back: silent at least that long, if the device existed by then
         age_s = np.where(np.isnan(age_s), np.where(existed, lb / 1e9, np.nan), age_s)
         ok = ~np.isnan(age_s)
         with np.errstate(invalid="ignore"):
-            trig = ok & (age_s > p.silent_s)
+            trig = ok & (age_s > silent)
         return Obs(
             devices,
             instants,
@@ -61,7 +96,7 @@ class Stale(RuleKind):
             trig,
             ok & ~trig,
             age_s,
-            np.full(age_s.shape, p.silent_s),
+            np.broadcast_to(silent, age_s.shape).copy(),
             "s",
             p.metric,
         )

@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, ns
-from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, compare
+from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, clear_level, compare
 from minewatch.analyzer.value_ref import ValueRef
 from minewatch.units import check_metric_name
 
@@ -112,10 +112,7 @@ class Threshold(RuleKind):
                 (bcl | ~bok) & (rcl | ~rok) & (bok | rok),
             )
         v, ok, trig, clr = best  # type: ignore[misc]
-        thr = above if above is not None else below
-        assert thr is not None  # the params require above or below
-        if above is not None and below is not None:
-            thr = np.where(np.nan_to_num(v) < below, below, above)
+        thr, clear = _band_side(v, above, below, c_above, c_below)
         return Obs(
             devices,
             instants,
@@ -123,11 +120,32 @@ class Threshold(RuleKind):
             trig,
             clr,
             v,
-            np.broadcast_to(thr, v.shape),
+            thr,
             p.unit,
             p.metrics[0],
             "min" if p.above is None else "max",
+            clear_level=clear,
         )
+
+
+def _band_side(
+    v: np.ndarray,
+    above: np.ndarray | None,
+    below: np.ndarray | None,
+    c_above: np.ndarray | None,
+    c_below: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(threshold, clear level) of the side each value is on: a band's lower side for values
+    below its middle, else the upper side. An under-voltage is stated against the lower limit,
+    and its resolve quotes the lower clear level, not the upper ones."""
+    hi = None if above is None else (above, clear_level(above, c_above))
+    lo = None if below is None else (below, clear_level(below, c_below))
+    if hi is None or lo is None:
+        one = hi if hi is not None else lo
+        assert one is not None  # the params require above or below
+        return (np.broadcast_to(one[0], v.shape), np.broadcast_to(one[1], v.shape))
+    low = np.nan_to_num(v, nan=np.inf) < (above + below) / 2  # type: ignore[operator]
+    return np.where(low, lo[0], hi[0]), np.where(low, lo[1], hi[1])
 
 
 def _excess(v: np.ndarray, above: np.ndarray | None, below: np.ndarray | None) -> np.ndarray:

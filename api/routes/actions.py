@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from minewatch.analyzer import curtailment
+from minewatch.analyzer.alert_records import MAX_TEXT_CHARS
 from minewatch.api.dependencies import Alerts, Ctx, Operator, any_role
 from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.facility import api_record
@@ -25,15 +26,13 @@ from minewatch.api.params import RowId, parse_step, parse_time, rfc3339
 router = APIRouter(prefix="/api/v1", tags=["actions"])
 
 
-#: Free text (comments, reasons) is kept in the audit trail; a page of text is plenty.
-MAX_TEXT = 2000
-
-
 class AckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     comment: str = Field(
-        min_length=1, max_length=MAX_TEXT, description="Why it is acknowledged / what is being done"
+        min_length=1,
+        max_length=MAX_TEXT_CHARS,
+        description="Why it is acknowledged / what is being done",
     )
     expires_at: str | None = Field(
         None, description="RFC 3339; the ack lapses then and the alert re-notifies"
@@ -66,7 +65,7 @@ class SilenceRequest(BaseModel):
     )
     starts_at: str | None = Field(None, description="RFC 3339; default now")
     ends_at: str = Field(description="RFC 3339; a silence always ends")
-    reason: str = Field(min_length=1, max_length=MAX_TEXT)
+    reason: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     kind: Literal["silence", "maintenance"] = "silence"
 
 
@@ -114,7 +113,7 @@ class OrderRequest(BaseModel):
     starts_at: str
     ends_at: str
     response_s: float = Field(ge=0, le=86400, description="Allowed time to reach the target")
-    reason: str = Field("", max_length=MAX_TEXT)
+    reason: str = Field("", max_length=MAX_TEXT_CHARS)
 
 
 @router.get("/curtailment/orders", dependencies=[Depends(any_role)])

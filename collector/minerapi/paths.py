@@ -77,7 +77,26 @@ def _split(value: str, split: str) -> list[str]:
     return dashed(value) if split == "-" else value.split(split)
 
 
+@functools.lru_cache(maxsize=256)
+def _bracket_re(key: str) -> re.Pattern[str]:
+    return re.compile(rf"(?:^|\s){re.escape(key)}\[([^\]]*)\]")
+
+
+def _bracketed(value: str, key: str) -> list[str]:
+    """The values of ``Key[v1 v2 ...]`` in a packed string (a trailing % dropped); none when the key
+    is not there."""
+    m = _bracket_re(key).search(value)
+    return [v.removesuffix("%") for v in m.group(1).split()] if m else []
+
+
 def _numbers(value: Any, fld: ApiField) -> Iterator[float]:
+    if isinstance(value, str) and fld.bracket is not None:
+        for part in _bracketed(value, fld.bracket):
+            try:
+                yield float(part)
+            except ValueError:
+                raise ValueError(f"{fld.bracket}[{part}] is not a number") from None
+        return
     if isinstance(value, (bool, int, float)):
         yield float(value)
     elif isinstance(value, list):

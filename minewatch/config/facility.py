@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +21,12 @@ class FacilityInfo(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str = Field(min_length=1)
+    commissioned: date | None = Field(
+        None,
+        description="Date the facility entered operation (facility time zone). Reports call time "
+        "before it (or before the first telemetry, whichever is later) 'not in operation' and "
+        "never substitute energy for it",
+    )
 
 
 class Licence(BaseModel):
@@ -60,6 +67,14 @@ class AnalysisSettings(BaseModel):
         description="Live loop re-reads this much telemetry before its last read point, so samples "
         "written late (collector batches, MQTT redelivery, devices' own clocks) are "
         "still evaluated live",
+    )
+    min_coverage_pct: float = Field(
+        90.0,
+        gt=0,
+        le=100,
+        description="A rule is judged compliant over a period only when its inputs were present "
+        "for at least this share of the time in operation (CEMS data availability); below it the "
+        "verdict is 'insufficient data'",
     )
     report_step_s: float | None = Field(
         None,

@@ -18,6 +18,10 @@ class MqttSettings(BaseModel):
     port: int = Field(1883, ge=1, le=65535)
     tls: bool = False
     ca_file: str | None = None
+    cert_file: str | None = Field(
+        None, description="Client certificate (PEM) for brokers that require one; needs tls"
+    )
+    key_file: str | None = Field(None, description="Private key of cert_file (PEM, unencrypted)")
     username: str | None = None
     password_env: str | None = Field(
         None, description="Name of the environment variable holding the password"
@@ -64,17 +68,26 @@ class MqttSettings(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> MqttSettings:
+        """Every cross-field mistake at once (joined in one message), not the first one found."""
+        problems = []
         if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError(
+            problems.append(
                 f"reconnect_max_s {self.reconnect_max_s} must be >= "
                 f"reconnect_min_s {self.reconnect_min_s}"
             )
         if self.shared_group and self.protocol != "5":
-            raise ValueError(
+            problems.append(
                 "shared_group needs protocol '5' (shared subscriptions are an MQTT 5 feature)"
             )
-        if self.ca_file and not self.tls:
-            raise ValueError("ca_file is set but tls is false")
+        for name in ("ca_file", "cert_file", "key_file"):
+            if getattr(self, name) and not self.tls:
+                problems.append(f"{name} is set but tls is false")
+        if bool(self.cert_file) != bool(self.key_file):
+            problems.append("cert_file and key_file go together: set both or neither")
+        if self.password_env and not self.username:
+            problems.append("password_env is set but username is not")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def password(self) -> str | None:
@@ -110,6 +123,13 @@ class DeviceGroup(BaseModel):
         pattern=r"^[a-z][a-z_]*$",
         description="Role of the group's devices (rig, hall_sensor, ...); default from the profile "
         "kind",
+    )
+    expected_interval_s: float | None = Field(
+        None,
+        gt=0,
+        le=86400,
+        description="How often each device of the group reports; the analyzer's staleness rules "
+        "(`interval: device`) use it. Absent: the cadence observed in the telemetry",
     )
 
     @field_validator("topic")

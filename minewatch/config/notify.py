@@ -34,6 +34,12 @@ class Backoff(_Strict):
     dead_after_s: float = Field(
         86400.0, gt=0, description="Deadline: undelivered after this long -> dead, operator alerted"
     )
+    critical_max_s: float = Field(
+        3.0,
+        gt=0,
+        description="Cap on the delay while a critical message is queued: the link is probed this "
+        "often, so the backlog flows within seconds of the receiver coming back",
+    )
 
 
 class CentralBankSettings(_Strict):

@@ -62,6 +62,14 @@ class ApiField(BaseModel):
     ignore_zero: bool = Field(
         False, description="Drop zeros before reducing (absent sensors read 0)"
     )
+    bracket: str | None = Field(
+        None,
+        description=(
+            "Read the key's values out of a 'Key[v1 v2]' string (Avalon packs its readings into "
+            "'MM ID0': 'Temp[31] TMax[78] Fan1[4275] ...')"
+        ),
+        pattern=r"^[A-Za-z0-9_]+$",
+    )
     values: dict[str, float] | None = Field(
         None,
         description=(

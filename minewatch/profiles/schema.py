@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from minewatch.profiles.minerapi import MinerApiMap
 from minewatch.profiles.modbus import ModbusMap
 from minewatch.profiles.mqtt import MqttMapping
-from minewatch.units import check_metric_name
+from minewatch.units import check_metric_name, unit_of
 
 
 class DeviceKind(StrEnum):
@@ -68,6 +68,58 @@ class Limit(BaseModel):
         return self
 
 
+class Plausible(BaseModel):
+    """The range a reading can physically take; outside it the reading is a sensor or firmware
+    fault (a chip at 1e300 °C, -1e9 W), rejected with the reason rather than stored and alarmed
+    on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Plausible:
+        if self.min >= self.max:
+            raise ValueError(f"min {self.min} must be below max {self.max}")
+        return self
+
+
+#: Default plausible range per metric unit, deliberately wide (facility totals, every device kind):
+#: only impossible values fall outside. A profile's ``plausible`` entry overrides one metric.
+PLAUSIBLE_BY_UNIT: dict[str | None, tuple[float, float]] = {
+    "w": (-5e8, 5e8),
+    "kw": (-5e5, 5e5),
+    "va": (-5e8, 5e8),
+    "kva": (-5e5, 5e5),
+    "var": (-5e8, 5e8),
+    "kvar": (-5e5, 5e5),
+    "wh": (-1e16, 1e16),
+    "kwh": (-1e13, 1e13),
+    "kvarh": (-1e13, 1e13),
+    "c": (-90.0, 500.0),
+    "ths": (0.0, 1e5),
+    "ghs": (0.0, 1e8),
+    "v": (-1e6, 1e6),
+    "a": (-1e6, 1e6),
+    "hz": (0.0, 1000.0),
+    "pct": (-1000.0, 1000.0),
+    "rpm": (0.0, 1e6),
+    "s": (-1e11, 1e11),
+    "ms": (-1e14, 1e14),
+    "kpa": (-1000.0, 1e6),
+    "bar": (-10.0, 1e4),
+    "lpm": (0.0, 1e7),
+    "m3h": (0.0, 1e7),
+    "ppm": (0.0, 1e6),
+    "j_th": (0.0, 1e5),
+    "bool": (0.0, 1.0),
+    # unitless names: power_factor (±1, meters overshoot slightly), thd_*, up
+    None: (-1e6, 1e6),
+}
+_UNBOUNDED = (float("-inf"), float("inf"))  # counts, states and codes: any finite value
+
+
 class DeviceProfile(BaseModel):
     """A device model: identity, rated values, limits and per-transport read mappings."""
 
@@ -86,16 +138,29 @@ class DeviceProfile(BaseModel):
     limits: dict[str, Limit] = Field(
         default_factory=dict, description="Manufacturer limits by metric name"
     )
+    plausible: dict[str, Plausible] = Field(
+        default_factory=dict,
+        description="Physically possible range by metric name, overriding the per-unit default",
+    )
     mqtt: MqttMapping | None = None
     modbus: ModbusMap | None = None
     miner_api: MinerApiMap | None = None
 
-    @field_validator("rated", "limits")
+    @field_validator("rated", "limits", "plausible")
     @classmethod
     def _metric_keys(cls, v: dict) -> dict:
         for name in v:
             check_metric_name(name)
         return v
+
+    def plausible_range(self, metric: str) -> tuple[float, float]:
+        """(min, max) a reading of ``metric`` can take: the profile's own, else its unit's."""
+        own = self.plausible.get(metric)
+        if own is not None:
+            return own.min, own.max
+        if metric.startswith("power_factor"):
+            return -1.5, 1.5
+        return PLAUSIBLE_BY_UNIT.get(unit_of(metric), _UNBOUNDED)
 
     @model_validator(mode="after")
     def _has_transport(self) -> DeviceProfile:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from minewatch.db import connect
+from minewatch.db import connect, disk_state
 from minewatch.errors import InvalidInput
 from minewatch.sample import DeviceMeta, Sample, now_ns
 from minewatch.store.base import StoreUnavailable
@@ -117,7 +117,9 @@ class Spool:
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
             except sqlite3.Error as exc:
-                raise StoreUnavailable(f"spool {self.path}: {exc}") from exc
+                raise StoreUnavailable(
+                    f"spool {self.path}: {exc} ({disk_state(self.path)})"
+                ) from exc
         return len(payload)
 
     def oldest(self, max_samples: int) -> list[SpooledBatch]:
@@ -177,7 +179,9 @@ class Spool:
                     [(m.device, m.kind, m.model, m.zone, m.rack, m.role) for m in metas],
                 )
             except sqlite3.Error as exc:
-                raise StoreUnavailable(f"spool {self.path}: {exc}") from exc
+                raise StoreUnavailable(
+                    f"spool {self.path}: {exc} ({disk_state(self.path)})"
+                ) from exc
 
     def devices(self) -> list[DeviceMeta]:
         with self._lock:

@@ -143,11 +143,14 @@ class SpoolingStore(TelemetryStore):
         try:
             self.spool.append(list(samples))
         except SpoolFull as exc:
+            if not self._full:  # once per episode: the caller retries the same batch every few s
+                log.error("%s; the caller must keep the data (MQTT: not acknowledged)", exc)
             self._full = True
             self.counters.inc("spool_full_total")
             self.counters.inc("spool_refused_samples_total", len(samples))
-            log.error("%s; the caller must keep the data (MQTT: not acknowledged)", exc)
             raise
+        if self._full:
+            log.warning("spool %s takes writes again", self.spool.path)
         self._full = False
         self.counters.inc("spooled_total", len(samples))
         self.start()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from minewatch.db import connect
+from minewatch.db import connect, disk_state
 from minewatch.sample import DeviceMeta, Sample
 from minewatch.store.base import (
     DEVICE_COLUMNS,
@@ -164,7 +164,9 @@ class SqliteStore(TelemetryStore):
         try:
             self._conn().executescript(_SCHEMA)
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+            raise StoreUnavailable(
+                f"SQLite store {self.path}: {exc} ({disk_state(self.path)})"
+            ) from exc
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -229,20 +231,28 @@ class SqliteStore(TelemetryStore):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 self._series.clear()  # ids inserted in the rolled-back transaction are gone
-                raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+                raise StoreUnavailable(
+                    f"SQLite store {self.path}: {exc} ({disk_state(self.path)})"
+                ) from exc
 
     def upsert_devices(self, metas: Iterable[DeviceMeta]) -> None:
         rows = [(m.device, m.kind, m.model, m.zone, m.rack, m.role) for m in metas]
         if not rows:
             return
         with self._write_lock:
-            self._conn().executemany(
-                "INSERT INTO devices (device, kind, model, zone, rack, role) VALUES (?, ?, ?, ?, "
-                "?, ?) "
-                "ON CONFLICT (device) DO UPDATE SET kind = excluded.kind, model = excluded.model, "
-                "zone = excluded.zone, rack = excluded.rack, role = excluded.role",
-                rows,
-            )
+            try:
+                self._conn().executemany(
+                    "INSERT INTO devices (device, kind, model, zone, rack, role) VALUES (?, ?, ?, "
+                    "?, ?, ?) "
+                    "ON CONFLICT (device) DO UPDATE SET kind = excluded.kind, model = "
+                    "excluded.model, zone = excluded.zone, rack = excluded.rack, role = "
+                    "excluded.role",
+                    rows,
+                )
+            except sqlite3.Error as exc:  # a full or read-only disk: the spool or caller retries
+                raise StoreUnavailable(
+                    f"SQLite store {self.path}: {exc} ({disk_state(self.path)})"
+                ) from exc
 
     def devices(self) -> pd.DataFrame:
         cur = self._conn().execute(

@@ -49,7 +49,8 @@ CAPTURES = Path(__file__).resolve().parent.parent / "captures" / "foreman"
 
 
 def capture_cases() -> dict[str, dict[str, Any]]:
-    """The captured cases and their hand-derived expectations (tests/captures/foreman)."""
+    """The captured cases and their hand-derived expectations (tests/captures/foreman/expected.yaml;
+    a case's ``folder`` names replies kept elsewhere under tests/captures)."""
     return yaml.safe_load((CAPTURES / "expected.yaml").read_text())
 
 
@@ -60,12 +61,13 @@ class ReplayMiner:
     (API-README: code 14 "Invalid command"), as a real miner refuses what it does not know."""
 
     case: str
+    folder: str = ""
     hang: bool = False
     rig: Any = field(default_factory=lambda: type("Rig", (), {"online": True})())
     replies: dict[str, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        folder = CAPTURES / self.case
+        folder = CAPTURES.parent / self.folder if self.folder else CAPTURES / self.case
         if not folder.is_dir():
             raise ValueError(f"no captured replies for {self.case!r} under {CAPTURES}")
         self.replies = {f.stem: f.read_bytes() for f in folder.glob("*.raw")}

@@ -28,8 +28,31 @@ def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
     )
 
 
+def _issue(
+    ca_key: ec.EllipticCurvePrivateKey, ca_name: x509.Name, cn: str, now: dt.datetime, *, san: bool
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A certificate for ``cn`` signed by the CA (with 127.0.0.1 as its address when ``san``)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+    )
+    if san:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+    return builder.sign(ca_key, hashes.SHA256()), key
+
+
 def make_certificates(workdir: Path) -> tuple[Path, Path, Path]:
-    """(ca.pem, server.pem, server.key) for a server at 127.0.0.1, valid for a day."""
+    """(ca.pem, server.pem, server.key) for a server at 127.0.0.1, valid for a day; also
+    client.pem/client.key for a client named ``collector`` (for ``require_certificate``)."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "minewatch test CA")])
@@ -44,34 +67,29 @@ def make_certificates(workdir: Path) -> tuple[Path, Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
     workdir.mkdir(parents=True, exist_ok=True)
-    paths = workdir / "ca.pem", workdir / "server.pem", workdir / "server.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_key(key, paths[2])
-    return paths
+    (workdir / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for name, cn, san in (("server", "127.0.0.1", True), ("client", "collector", False)):
+        cert, key = _issue(ca_key, ca_name, cn, now, san=san)
+        (workdir / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_key(key, workdir / f"{name}.key")
+    return workdir / "ca.pem", workdir / "server.pem", workdir / "server.key"
 
 
-def start_secure_mosquitto(workdir: Path, user: str, password: str) -> tuple[Broker, Path]:
-    """A broker on a free port that only accepts TLS connections from ``user``/``password``."""
+def start_secure_mosquitto(
+    workdir: Path, user: str, password: str, *, client_certificates: bool = False
+) -> tuple[Broker, Path]:
+    """A broker on a free port that only accepts TLS connections from ``user``/``password`` or,
+    with ``client_certificates``, from clients presenting a certificate of its CA (the certificate's
+    CN is the user name; ``tls/client.pem`` and ``tls/client.key`` are one for ``collector``)."""
     ca, cert, key = make_certificates(workdir / "tls")
     pwfile = workdir / "passwd"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(pwfile), user, password], check=True)
+    auth = (
+        "require_certificate true\nuse_identity_as_username true\n"
+        if client_certificates
+        else f"password_file {pwfile}\n"
+    )
     port = free_port()
     conf = workdir / "mosquitto.conf"
     conf.write_text(
@@ -80,7 +98,7 @@ def start_secure_mosquitto(workdir: Path, user: str, password: str) -> tuple[Bro
         # as root, mosquitto would drop to user 'mosquitto' and could not read these temp files
         f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
         "allow_anonymous false\n"
-        f"password_file {pwfile}\n"
+        f"{auth}"
         "persistence true\n"
         f"persistence_location {workdir}/\n"
         "log_dest stderr\nlog_type error\n"
