@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from minewatch.errors import (
     ConfigError,
     Conflict,
+    DataUnavailable,
     InvalidInput,
     MinewatchError,
     NotFound,
@@ -78,6 +79,7 @@ STATUS_OF: Mapping[type[MinewatchError], int] = {
     NotFound: 404,
     Conflict: 409,
     StoreUnavailable: 503,
+    DataUnavailable: 503,
     ConfigError: 500,
     MinewatchError: 500,
 }

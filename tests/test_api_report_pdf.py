@@ -38,6 +38,14 @@ def inspecting(known: KnownFacility, tmp_path: Path) -> Iterator[Inspecting]:
     """rig-03 at 95 °C (its model's limit is 90) for the last 20 minutes: one TH-05 breach."""
     keys = known.cfg.path(known.cfg.notify.central_bank.key_dir)
     KeyStore(keys).generate()
+    # the ledger's first entry (an empty ledger is itself a finding: entries were deleted)
+    Ledger(known.cfg.state_db).append(
+        "key.generated",
+        {"key_dir": str(keys)},
+        at_ns=NOW_NS - 7200 * NS_PER_S,
+        actor="cli",
+        subject="test-site",
+    )
     known.store.write(
         [
             Sample(NOW_NS - (3 + k * 10) * NS_PER_S, "rig-03", "chip_temp_c", 95.0)
@@ -98,7 +106,7 @@ def test_pdf_states_what_an_inspector_cites(inspecting: Inspecting) -> None:
     assert "Generated at 2026-01-05T12:00:00Z" in flat and "minewatch 0.1.0" in flat
     json_file = download(inspecting, "json")
     assert hashlib.sha256(json_file.read_bytes()).hexdigest() in flat  # the JSON the PDF cites
-    assert "Ledger head #0 " + "0" * 64 in flat and "Ledger verification intact" in flat
+    assert "Ledger head #1 " in flat and "Ledger verification intact" in flat
     assert "Chip temperature above the model's maximum" in flat  # the breached rule, by title
     assert "breached" in flat and "insufficient data" in flat
     assert "TH-05" in flat and "rig-03" in flat and "peak 95.00 °C (limit 90.00 °C)" in flat
@@ -212,10 +220,10 @@ def test_ledger_verification_finds_an_edited_entry(
     for k in range(3):
         ledger.append("alert.ack", {"n": k}, at_ns=NOW_NS - k, actor="operator#1", subject="rig-03")
     intact = inspecting.client.get("/api/v1/ledger", headers=INSPECTOR).json()
-    assert intact["ok"] is True and intact["entries"] == 3 and intact["head"]["seq"] == 3
+    assert intact["ok"] is True and intact["entries"] == 4 and intact["head"]["seq"] == 4
     with sqlite3.connect(known.cfg.state_db) as db:
-        db.execute("UPDATE ledger SET payload = ? WHERE seq = 2", ('{"n": 99}',))
+        db.execute("UPDATE ledger SET payload = ? WHERE seq = 3", ('{"n": 99}',))
     broken = inspecting.client.get("/api/v1/ledger", headers=INSPECTOR).json()
-    assert broken["ok"] is False and broken["problems"][0]["seq"] == 2
+    assert broken["ok"] is False and broken["problems"][0]["seq"] == 3
     flat = " ".join(pdf_text(download(inspecting, "pdf")).split())
     assert "Ledger verification BROKEN" in flat

@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from minewatch.analyzer.state import AlertStore
 from minewatch.api.server import ApiServer
+from minewatch.ledger import Ledger
 from minewatch.notifier.signing import KeyStore
 from minewatch.sample import NS_PER_S, Sample
 from tests.support.api import TOKENS, KnownFacility, fill_known_facility, serve_known
@@ -39,6 +40,9 @@ def site(tmp_path: Path) -> Iterator[Site]:
     """Yesterday's data with rig-03 at 95 °C (limit 90) for its last 20 minutes."""
     fac = fill_known_facility(tmp_path / "data", now_ns=DATA_END_NS)
     KeyStore(fac.cfg.path(fac.cfg.notify.central_bank.key_dir)).generate()
+    Ledger(fac.cfg.state_db).append(  # the ledger's first entry: an empty one reads as broken
+        "key.generated", {}, at_ns=DATA_END_NS - 7200 * NS_PER_S, actor="cli", subject="test-site"
+    )
     fac.store.write(
         [
             Sample(DATA_END_NS - (3 + k * 10) * NS_PER_S, "rig-03", "chip_temp_c", 95.0)
