@@ -86,6 +86,11 @@ class Rule(BaseModel):
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     title: str = Field(min_length=3)
+    titles: dict[Literal["ru", "tk"], str] = Field(
+        default_factory=dict,
+        description="The title in other languages (ru: Russian, tk: Turkmen, Latin script); "
+        "reports and pages show it in the reader's language",
+    )
     kind: str
     family: str = Field(
         pattern=r"^[a-z][a-z_]*$",

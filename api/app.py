@@ -15,6 +15,7 @@ from minewatch.api.auth import TokenTable
 from minewatch.api.context import ApiContext, FaultTarget, HasStats
 from minewatch.api.errors import install_error_handlers
 from minewatch.api.live import LiveHub
+from minewatch.api.metrics import ApiMetrics
 from minewatch.api.routes import (
     actions,
     admin,
@@ -24,8 +25,12 @@ from minewatch.api.routes import (
     page,
     regulator,
     reports,
+    session,
     telemetry,
+    translations,
 )
+from minewatch.api.routes.health import part_stats
+from minewatch.api.security import security_headers
 from minewatch.config import FacilityConfig
 from minewatch.events import EventBus
 from minewatch.profiles import DeviceProfile
@@ -72,8 +77,21 @@ def create_app(
     )
     app.state.ctx = ctx
     app.state.hub = LiveHub(ctx)
+    app.state.metrics = metrics = ApiMetrics(lambda: part_stats(ctx, app.state.hub))
     install_error_handlers(app)
-    for module in (health, telemetry, alerts, actions, reports, regulator, admin, page, live):
+    for module in (
+        health,
+        telemetry,
+        alerts,
+        actions,
+        reports,
+        regulator,
+        admin,
+        translations,
+        session,
+        page,
+        live,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
 
@@ -84,15 +102,20 @@ def create_app(
         # The path only: query strings and headers may carry tokens and are never logged.
         started = time.perf_counter()
         response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        response.headers.update(security_headers(request.url.path))
         principal = getattr(request.state, "principal", None)
         access_log.info(
             "%s %s %d %.1fms %s",
             request.method,
             request.url.path,
             response.status_code,
-            (time.perf_counter() - started) * 1000,
+            elapsed * 1000,
             principal.actor if principal else "-",
         )
+        # the route's template (/api/v1/alerts/{alert_id}), so ids never become label values
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.observe(request.method, route, response.status_code, elapsed)
         return response
 
     return app

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from minewatch.api.errors import Unauthenticated
+from minewatch.api.security import FailedLogins
 from minewatch.errors import ConfigError
 
 ROLES = ("operator", "inspector", "admin")
@@ -114,7 +115,24 @@ def presented_token(request: Request) -> str | None:
     return request.cookies.get(COOKIE) or None
 
 
-def authenticate(request: Request, tokens: TokenTable) -> Principal:
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def check_token(
+    request: Request, tokens: TokenTable, limiter: FailedLogins, token: str
+) -> Principal | None:
+    """The principal ``token`` proves, or None (counted against the caller's address); 429 while
+    that address has too many recent failures."""
+    address = client_address(request)
+    limiter.check(address)
+    principal = tokens.principal(token)
+    if principal is None:
+        limiter.failed(address)
+    return principal
+
+
+def authenticate(request: Request, tokens: TokenTable, limiter: FailedLogins) -> Principal:
     """The caller (also kept on ``request.state`` for the access log), or 401 saying what was
     missing or wrong."""
     token = presented_token(request)
@@ -123,7 +141,7 @@ def authenticate(request: Request, tokens: TokenTable) -> Principal:
             "missing bearer token (send 'Authorization: Bearer <token>' or log in at /login)",
             challenge="Bearer",
         )
-    principal = tokens.principal(token)
+    principal = check_token(request, tokens, limiter, token)
     if principal is None:
         raise Unauthenticated("token not recognised", challenge='Bearer error="invalid_token"')
     request.state.principal = principal

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from minewatch.analyzer.state import AlertStore
 from minewatch.api.auth import TokenTable
+from minewatch.api.security import FailedLogins
 from minewatch.config import FacilityConfig
 from minewatch.events import EventBus
 from minewatch.profiles import DeviceProfile
@@ -51,5 +52,9 @@ class ApiContext:
     live_interval_s: float = 2.0
     #: The device table (30,000 rows at a 100 MW site) is reread at most this often.
     device_table_ttl_s: float = 1.0
+    #: Failed logins per client address (shared by the bearer header, the cookie and /login).
+    failed_logins: FailedLogins = field(default_factory=FailedLogins)
+    #: Report builds allowed at once (a year of a large site is minutes of CPU each).
+    report_builds: int = 2
     #: Reads shared between requests (see ``minewatch.api.facility.DeviceTable.load``).
     cache: dict[str, Any] = field(default_factory=dict)

@@ -71,7 +71,7 @@ def require(*roles: str) -> Callable[[Request, ApiContext], Principal]:
     allowed = set(roles) | {"admin"}
 
     def caller(request: Request, ctx: Ctx) -> Principal:
-        principal = authenticate(request, ctx.tokens)
+        principal = authenticate(request, ctx.tokens, ctx.failed_logins)
         if principal.role not in allowed:
             raise PermissionDenied(
                 f"role {principal.role!r} may not do this; "

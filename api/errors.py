@@ -59,11 +59,21 @@ class Unauthenticated(ParameterRefusal, PermissionDenied):
         self.challenge = challenge
 
 
+class TooManyRequests(MinewatchError):
+    """Refused for now, not for what was asked: too many failed logins from one address, or too
+    many report builds at once. 429 with ``Retry-After``."""
+
+    def __init__(self, reason: str, retry_after_s: int) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
 #: Status by refusal type; the entry for the most specific type in the exception's MRO wins, so
 #: ``Unauthenticated`` is 401 although it is a ``PermissionDenied``. ``InvalidInput`` is 400 like
 #: every other parameter the API refuses.
 STATUS_OF: Mapping[type[MinewatchError], int] = {
     Unauthenticated: 401,
+    TooManyRequests: 429,
     InvalidInput: 400,
     PermissionDenied: 403,
     NotFound: 404,
@@ -98,7 +108,11 @@ def refusal_response(exc: MinewatchError) -> JSONResponse:
         parameter, reason = None, str(exc)
     if status >= 500:
         log.warning("request failed: %s: %s", type(exc).__name__, reason)
-    headers = {"WWW-Authenticate": exc.challenge} if isinstance(exc, Unauthenticated) else None
+    headers: dict[str, str] | None = None
+    if isinstance(exc, Unauthenticated):
+        headers = {"WWW-Authenticate": exc.challenge}
+    elif isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(error_body(status, parameter, reason), status_code=status, headers=headers)
 
 

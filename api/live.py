@@ -14,8 +14,10 @@ from typing import Any
 
 from minewatch.api.context import ApiContext
 from minewatch.api.facility import (
+    ACTIVE_LIMIT,
     DeviceTable,
     active_alerts,
+    api_record,
     facility_power_series,
     facility_summary,
     hottest_rigs,
@@ -69,6 +71,7 @@ class LiveHub:
                 "summary": facility_summary(ctx, table, alerts),
                 "hottest": hottest_rigs(ctx, table, 10),
                 "alerts": None if alerts is None else [_slim(a) for a in alerts[:ALERTS_SHOWN]],
+                "fire": fire_alarms(ctx, alerts),
                 "trend": self._trend,
                 "regulator": regulator_channel(ctx),
                 "server_time": rfc3339(now),
@@ -102,6 +105,19 @@ class LiveHub:
 
     def stats(self) -> dict[str, Any]:
         return {"clients": self.clients, "snapshots": self._seq, "errors": self.errors}
+
+
+def fire_alarms(ctx: ApiContext, active: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Firing fire-family alerts, silenced ones included: a silence mutes notifications, but the
+    page's fire banner must show while the alarm lasts, whatever anyone silenced."""
+    if ctx.alert_store is None or active is None:
+        return []
+    silenced = ctx.alert_store.list_alerts(state="suppressed", limit=ACTIVE_LIMIT)
+    return [
+        _slim(a)
+        for a in [*active, *api_record(silenced)]
+        if a.get("family") == "fire" and a.get("state") in ("firing", "suppressed")
+    ]
 
 
 def _slim(alert: dict[str, Any]) -> dict[str, Any]:

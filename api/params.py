@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Path
 
 from minewatch.api.errors import BadParameter
 from minewatch.sample import NS_PER_S
 
-_STEP_RE = re.compile(r"^(\d+)(ms|s|m|h|d)$")
+_STEP_RE = re.compile(r"^([0-9]{1,15})(ms|s|m|h|d)$")
 _STEP_UNIT_NS = {
     "ms": 1_000_000,
     "s": NS_PER_S,
@@ -22,6 +25,16 @@ _STEP_UNIT_NS = {
 }
 #: A query may return at most this many points; past it the client must coarsen ``step``.
 MAX_POINTS = 10_000
+#: Longest duration a parameter may give (``step``, ``expires_in``): longer ones are typing
+#: mistakes, and their nanoseconds would overflow the stores' 64-bit integers.
+MAX_DURATION_NS = 400 * 86400 * NS_PER_S
+#: A stored row id (alert, silence, order): SQLite's integers are signed 64-bit, so a larger id
+#: is refused here as a 400 rather than overflowing in the driver.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A positive row id")]
+#: Times the API accepts: from the epoch to 2200. Outside it the store's 64-bit nanoseconds (and
+#: Python's datetime, for years 1 and 9999 with an offset) overflow, and no facility has data there.
+MIN_TIME_NS = 0
+MAX_TIME_NS = 7_258_118_400 * NS_PER_S  # 2200-01-01T00:00:00Z
 
 
 def rfc3339(ts_ns: int | None) -> str | None:
@@ -63,7 +76,7 @@ def parse_time(name: str, value: str) -> int:
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise BadParameter(
             name, f"must be an RFC 3339 time such as 2026-01-05T10:00:00Z, got {value!r}"
         ) from None
@@ -72,7 +85,16 @@ def parse_time(name: str, value: str) -> int:
             name,
             f"must be an RFC 3339 date-time with a UTC offset (e.g. Z or +05:00), got {value!r}",
         )
-    return (dt - _EPOCH) // timedelta(seconds=1) * NS_PER_S + frac_ns
+    try:
+        ts_ns = (dt - _EPOCH) // timedelta(seconds=1) * NS_PER_S + frac_ns
+    except OverflowError:  # year 1 with a positive offset falls before datetime.min
+        ts_ns = MIN_TIME_NS - 1
+    if not MIN_TIME_NS <= ts_ns < MAX_TIME_NS:
+        raise BadParameter(
+            name,
+            f"must fall between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z, got {value!r}",
+        )
+    return ts_ns
 
 
 def parse_step(name: str, value: str) -> int:
@@ -80,9 +102,12 @@ def parse_step(name: str, value: str) -> int:
     m = _STEP_RE.match(value.strip())
     if not m or int(m.group(1)) == 0:
         raise BadParameter(
-            name, f"must be a positive duration like 60s, 5m, 1h or 1d, got {value!r}"
+            name, f"must be a positive duration like 60s, 5m, 1h or 1d, got {value[:40]!r}"
         )
-    return int(m.group(1)) * _STEP_UNIT_NS[m.group(2)]
+    step_ns = int(m.group(1)) * _STEP_UNIT_NS[m.group(2)]
+    if step_ns > MAX_DURATION_NS:
+        raise BadParameter(name, f"at most {format_step(MAX_DURATION_NS)}, got {value[:40]!r}")
+    return step_ns
 
 
 def format_step(step_ns: int) -> str:

@@ -1,5 +1,6 @@
-"""API latency at facility scale: /api/v1/facility, a 24 h series, the device list and the live
-snapshot, at 200 and 30,000 rigs, against ``/health`` (a store round trip, no auth) in the same run.
+"""API latency at facility scale: /api/v1/facility, a 24 h series, the device list, the fleet (heat
+map), /metrics and the live snapshot, at 200 and 30,000 rigs, against ``/health`` (a store round
+trip, no auth) in the same run.
 
 Each size gets a fresh SQLite store with N rigs (role rig, a real ASIC profile), a revenue meter,
 three metrics per rig for the last minute (so ``latest`` and ``devices`` have facility-scale
@@ -147,6 +148,9 @@ def run_size(
                     "GET /api/v1/devices?limit=100",
                     *timed(get("/api/v1/devices?role=rig&limit=100"), requests),
                 ),
+                # the operator page polls the fleet (totals, halls, heat map, rig list) every 10 s
+                ("GET /api/v1/fleet (every rig)", *timed(get("/api/v1/fleet"), requests)),
+                ("GET /metrics (Prometheus)", *timed(get("/metrics"), requests)),
             ]
             hub, ctx = app.state.hub, app.state.ctx
 

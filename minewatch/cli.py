@@ -10,8 +10,9 @@ from typing import Annotated
 
 import typer
 
-from minewatch import runtime
+from minewatch import __version__, runtime
 from minewatch.analyzer import commands as analyzer_commands
+from minewatch.api import commands as api_commands
 from minewatch.collector import commands as collector_commands
 from minewatch.collector.polling import commands as polling_commands
 from minewatch.errors import ConfigError, StoreUnavailable
@@ -28,6 +29,24 @@ app = typer.Typer(
     add_completion=False,
     help="Energy and safety monitor for licensed mining facilities.",
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"minewatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Energy and safety monitor for licensed mining facilities."""
 
 
 @app.command("check-config")
@@ -90,6 +109,7 @@ for _commands in (
     notifier_commands,
     simulator_commands,
     hub_commands,
+    api_commands,
 ):
     _commands.register(app)
 analyzer_commands.register(

@@ -234,7 +234,8 @@ class Runtime:
             f"data in {self.cfg.data_dir}"
         )
         if self.token_values:
-            typer.echo(f"  live page:  {self.api_url}/login#token={self.token_values['admin']}")
+            # the operator's link: the page is for watching and acting, not for injecting faults
+            typer.echo(f"  live page:  {self.api_url}/login#token={self.token_values['operator']}")
             for role, tok in self.token_values.items():
                 typer.echo(f"  {role:<9} token: {tok}")
             typer.echo(

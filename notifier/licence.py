@@ -98,7 +98,7 @@ def _ns(text: str) -> int:
 def sign_terms(doc: LicenceTermsDoc, signer: Signer) -> bytes:
     """The signed envelope (JSON bytes) the hub serves and ``minewatch hub issue-terms`` writes."""
     text = orjson.dumps(doc.model_dump(by_alias=True), option=orjson.OPT_SORT_KEYS).decode()
-    sig = signer.sign_raw(DOMAIN + text.encode())
+    sig = signer.sign(DOMAIN + text.encode())
     env = SignedTerms(
         key_id=signer.key_id,
         signature=SIGNATURE_PREFIX + base64.b64encode(sig).decode(),

@@ -138,8 +138,13 @@ class Signer:
     def __repr__(self) -> str:  # never show key material
         return f"Signer(key_id={self.key_id!r})"
 
-    def sign_raw(self, data: bytes) -> bytes:
-        """A bare signature over ``data`` (callers add their own domain tag)."""
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self._key.public_key()
+
+    def sign(self, data: bytes) -> bytes:
+        """A detached signature over ``data``: report files, licence terms (callers add their own
+        domain tag where one is needed)."""
         return self._key.sign(data)
 
     def headers(self, body: bytes, *, timestamp_s: int | None = None) -> dict[str, str]:

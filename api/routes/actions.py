@@ -21,7 +21,7 @@ from minewatch.analyzer.alert_records import MAX_TEXT_CHARS
 from minewatch.api.dependencies import Alerts, Ctx, Operator, any_role
 from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.facility import api_record
-from minewatch.api.params import parse_step, parse_time, rfc3339
+from minewatch.api.params import RowId, parse_step, parse_time, rfc3339
 
 router = APIRouter(prefix="/api/v1", tags=["actions"])
 
@@ -42,7 +42,7 @@ class AckRequest(BaseModel):
 
 @router.post("/alerts/{alert_id}/ack")
 def acknowledge(
-    who: Operator, ctx: Ctx, store: Alerts, alert_id: int, body: AckRequest
+    who: Operator, ctx: Ctx, store: Alerts, alert_id: RowId, body: AckRequest
 ) -> dict[str, Any]:
     """Acknowledge an open alert. Annotates it; operator re-notification pauses until the expiry."""
     if body.expires_at is not None and body.expires_in is not None:
@@ -98,7 +98,7 @@ def add_silence(who: Operator, ctx: Ctx, store: Alerts, body: SilenceRequest) ->
 
 
 @router.delete("/silences/{silence_id}")
-def end_silence(who: Operator, store: Alerts, silence_id: int) -> dict[str, Any]:
+def end_silence(who: Operator, store: Alerts, silence_id: RowId) -> dict[str, Any]:
     """End a silence now (it stays on record)."""
     if not any(s["id"] == silence_id for s in store.silences()):
         raise UnknownResource("silence_id", f"no silence {silence_id}")
@@ -106,13 +106,14 @@ def end_silence(who: Operator, store: Alerts, silence_id: int) -> dict[str, Any]
 
 
 class OrderRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinities are valid JSON to Python's parser, never a valid power or delay
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    target_kw: float = Field(ge=0, description="Facility load must fall to this")
+    target_kw: float = Field(ge=0, le=1e7, description="Facility load must fall to this")
     starts_at: str
     ends_at: str
     response_s: float = Field(ge=0, le=86400, description="Allowed time to reach the target")
-    reason: str = ""
+    reason: str = Field("", max_length=MAX_TEXT_CHARS)
 
 
 @router.get("/curtailment/orders", dependencies=[Depends(any_role)])

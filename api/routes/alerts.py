@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from minewatch.api.dependencies import Alerts, any_role
 from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.facility import ACTIVE_STATES, api_record, since_ns
+from minewatch.api.params import RowId
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(any_role)], tags=["alerts"])
 
@@ -36,7 +37,7 @@ def alerts(
 
 
 @router.get("/alerts/{alert_id}")
-def alert(store: Alerts, alert_id: int) -> dict[str, Any]:
+def alert(store: Alerts, alert_id: RowId) -> dict[str, Any]:
     """One alert with every transition it went through (actor, reason, values)."""
     found = store.get_alert(alert_id)
     if found is None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from minewatch.api.auth import COOKIE, presented_token
+from minewatch.api.auth import COOKIE, Principal, check_token, presented_token
+from minewatch.api.context import ApiContext
 from minewatch.api.dependencies import Ctx
 from minewatch.api.errors import Unauthenticated
 from minewatch.resources import shipped
@@ -24,15 +25,43 @@ router = APIRouter(include_in_schema=False)
 
 
 class Login(BaseModel):
-    token: str
+    token: str = Field(max_length=512)
 
 
 @router.get("/")
 def index(request: Request, ctx: Ctx) -> Response:
-    token = presented_token(request)
-    if token is None or ctx.tokens.principal(token) is None:
+    principal = _page_principal(request, ctx)
+    if principal is None:
         return RedirectResponse("/login", status_code=303)
+    if principal.role == "inspector":  # inspectors read reports; the live page is the operator's
+        return RedirectResponse("/inspect", status_code=303)
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/inspect")
+def inspect(request: Request, ctx: Ctx) -> Response:
+    """The inspector's page: pick a period, read the report, download it signed."""
+    principal = _page_principal(request, ctx)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    if principal.role == "operator":
+        return RedirectResponse("/", status_code=303)
+    return FileResponse(STATIC / "inspect.html", headers={"Cache-Control": "no-store"})
+
+
+def _page_principal(request: Request, ctx: ApiContext) -> Principal | None:
+    token = presented_token(request)
+    return None if token is None else check_token(request, ctx.tokens, ctx.failed_logins, token)
+
+
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """Browsers ask for it on every page; an SVG icon under the name they ask for."""
+    return FileResponse(
+        STATIC / "favicon.svg",
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "max-age=86400"},
+    )
 
 
 @router.get("/login")
@@ -42,7 +71,7 @@ def login_page() -> FileResponse:
 
 @router.post("/login", status_code=204)
 def login(request: Request, ctx: Ctx, body: Login) -> Response:
-    principal = ctx.tokens.principal(body.token.strip())
+    principal = check_token(request, ctx.tokens, ctx.failed_logins, body.token.strip())
     if principal is None:
         raise Unauthenticated("token not recognised", challenge="Bearer", parameter="token")
     resp = Response(status_code=204)

@@ -15,6 +15,7 @@ from minewatch.api.facility import (
     facility_summary,
     limit_of,
 )
+from minewatch.api.fleet import fleet
 from minewatch.api.params import (
     MAX_POINTS,
     check_points,
@@ -52,6 +53,13 @@ def facility(ctx: Ctx) -> dict[str, Any]:
     return facility_summary(ctx, table, active_alerts(ctx))
 
 
+@router.get("/fleet")
+def fleet_view(ctx: Ctx) -> dict[str, Any]:
+    """Hashrate and J/TH in total, by hall and by model; hall climate; cooling; every rig's place
+    and chip temperature for the rack heat map (fresh readings only)."""
+    return fleet(ctx)
+
+
 @router.get("/facility/series")
 def facility_series(
     ctx: Ctx, start: str | None = None, end: str | None = None, step: str = "1m"
@@ -84,7 +92,7 @@ def devices(
     model: str | None = None,
     status: Literal["online", "offline"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     """Known devices, filtered by kind/zone/role/model/status, sorted by id, one page at a time."""
     table = DeviceTable.load(ctx, ctx.clock())

@@ -45,6 +45,13 @@ function cell(tr, text, cls) {
   return td;
 }
 
+// At 390 px a table shows each row as a card (live.css, table.cards): every cell is labelled with
+// its column's heading.
+function labelCells(tbody) {
+  const heads = [...tbody.closest("table").querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  for (const tr of tbody.rows) [...tr.cells].forEach((c, i) => { c.dataset.label = heads[i] || ""; });
+}
+
 function renderPower(p) {
   $("capacity-kw").textContent = fmt(p.licensed_capacity_kw, 0);
   $("power-kw").textContent = fmt(p.kw, 1);
@@ -61,8 +68,10 @@ function renderPower(p) {
   note.textContent = p.note || "";
 }
 
-// A line chart of [ms, value] points over [t0, t1] with a dashed reference line (licence, limit).
+// A line chart of [ms, value] points over [t0, t1] with dashed reference lines (licence, limit,
+// curtailment target): ``ref`` is one {value, label, cls} or a list of them.
 function drawChart(svg, pts, t0, t1, ref, unit, span) {
+  const refs = [].concat(ref || []).filter((r) => r.value !== null && r.value !== undefined);
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   const ns = "http://www.w3.org/2000/svg";
   const W = 600, H = 160;
@@ -74,17 +83,17 @@ function drawChart(svg, pts, t0, t1, ref, unit, span) {
   };
   if (pts.length === 0) { text(W / 2, H / 2, "no data", "middle"); return; }
   const vals = pts.map((p) => p[1]);
-  const vmax = Math.max(ref ? ref.value * 1.1 : -Infinity, ...vals) || 1;
+  const vmax = Math.max(...refs.map((r) => r.value * 1.1), ...vals) || 1;
   const vmin = Math.min(0, ...vals);
   const x = (t) => ((t - t0) / (t1 - t0)) * W;
   const y = (v) => H - ((v - vmin) / (vmax - vmin || 1)) * (H - 10);
-  if (ref) {
+  for (const r of refs) {
     const cap = document.createElementNS(ns, "line");
-    cap.setAttribute("class", "cap");
+    cap.setAttribute("class", r.cls || "cap");
     cap.setAttribute("x1", 0); cap.setAttribute("x2", W);
-    cap.setAttribute("y1", y(ref.value)); cap.setAttribute("y2", y(ref.value));
+    cap.setAttribute("y1", y(r.value)); cap.setAttribute("y2", y(r.value));
     svg.appendChild(cap);
-    text(W - 4, y(ref.value) - 3, `${ref.label} ${fmt(ref.value, 0)} ${unit}`, "end");
+    text(W - 4, y(r.value) - 3, `${r.label} ${fmt(r.value, 0)} ${unit}`, "end");
   }
   const line = document.createElementNS(ns, "polyline");
   line.setAttribute("class", "line");
@@ -100,28 +109,42 @@ function renderTrend(trend, capacityKw, liveKw) {
   if (liveKw !== null && liveKw !== undefined) pts.push([Date.now(), liveKw]);
   $("trend-step").textContent = trend ? trend.step : "–";
   const t1 = Date.now();
-  drawChart($("trend"), pts, t1 - 30 * 60 * 1000, t1, { value: capacityKw, label: "licence" }, "kW", "30 min");
+  const refs = [{ value: capacityKw, label: "licence" }];
+  // the curtailment order in force (set by operator.js): the load must come down to this line
+  if (window.activeOrder) refs.push({ value: window.activeOrder.target_kw, label: "curtailment target", cls: "target" });
+  drawChart($("trend"), pts, t1 - 30 * 60 * 1000, t1, refs, "kW", "30 min");
 }
 
-// Drill-down: a click on a rig or an alert shows that device's metric over the last hour.
-async function showDevice(id, metric, limit) {
+// Drill-down: a click on a rig or an alert opens its device page: one metric over 1 h … 30 d
+// (bucketed by the store, maxima so a short spike is not averaged away) against its limit, with
+// the device's state (error code, pool, age) from /api/v1/devices/<id>.
+// range: [seconds, the store's bucket, the bucket as people say it]
+const RANGES = { "1h": [3600, "1m", "1 min"], "6h": [21600, "2m", "2 min"], "24h": [86400, "5m", "5 min"],
+  "7d": [604800, "30m", "30 min"], "30d": [2592000, "2h", "2 h"] };
+const detail = { id: null, metric: null, limit: null, range: "1h" };
+
+async function showDevice(id, metric, limit, range) {
+  Object.assign(detail, { id, metric, limit, range: range || detail.range });
   const panel = $("detail");
   panel.hidden = false;
   $("detail-title").textContent = `${id} · ${metric}`;
   $("detail-note").textContent = "loading…";
-  const end = new Date(), start = new Date(end.getTime() - 3600 * 1000);
-  const q = new URLSearchParams({ metric, start: start.toISOString(), end: end.toISOString(), step: "1m", agg: "max" });
+  for (const b of document.querySelectorAll("#detail-ranges button")) b.classList.toggle("on", b.dataset.range === detail.range);
+  const [span, step, stepText] = RANGES[detail.range];
+  const end = new Date(), start = new Date(end.getTime() - span * 1000);
+  const q = new URLSearchParams({ metric, start: start.toISOString(), end: end.toISOString(), step, agg: "max" });
   const r = await fetch(`/api/v1/devices/${encodeURIComponent(id)}/series?${q}`, { credentials: "same-origin" });
   const body = await r.json();
   if (!r.ok) {
     $("detail-note").textContent = body.error ? body.error.message : `HTTP ${r.status}`;
-    drawChart($("detail-chart"), [], 0, 1, null, "", "1 h");
+    timeChart($("detail-chart"), [], [], "");
     return;
   }
   const pts = body.points.map(([t, v]) => [Date.parse(t), v]);
-  $("detail-note").textContent = `last hour, 1 min maxima, ${pts.length} points`;
-  drawChart($("detail-chart"), pts, start.getTime(), end.getTime(),
-    limit ? { value: limit, label: "limit" } : null, unitLabel(body.unit), "1 h");
+  $("detail-note").textContent = `last ${detail.range}, ${stepText} maxima, ${pts.length} points`;
+  timeChart($("detail-chart"), pts, limit ? [{ value: limit, label: "limit" }] : [], unitLabel(body.unit),
+    { range: [start.getTime(), end.getTime()] });
+  document.dispatchEvent(new CustomEvent("minewatch:device", { detail: { id } }));
 }
 
 function renderDevices(d) {
@@ -136,6 +159,7 @@ function renderDevices(d) {
     cell(tr, role); cell(tr, c.online, "num"); cell(tr, c.offline, "num");
     body.appendChild(tr);
   }
+  labelCells(body);
 }
 
 // "value / threshold unit"; facility-scale watts in kW, as the power card shows them
@@ -191,8 +215,13 @@ function renderAlerts(alerts, counts) {
     cell(tr, v, "num");
     const t = a.fired_at || a.active_since;
     cell(tr, since(t)).title = t || "";
+    if (a.ack_by) tr.classList.add("acked");
+    const act = document.createElement("button");  // opens the action panel (operator.js)
+    act.type = "button"; act.className = "act"; act.dataset.alertId = a.id; act.textContent = "act…";
+    cell(tr, "").appendChild(act);
     body.appendChild(tr);
   }
+  labelCells(body);
 }
 
 function renderHottest(rows) {
@@ -224,6 +253,7 @@ function renderHottest(rows) {
     cell(tr, ago(r.age_s));
     body.appendChild(tr);
   }
+  labelCells(body);
 }
 
 const KINDS = { breach_opened: "breach opened", breach_updated: "breach updated", breach_resolved: "breach resolved",
@@ -263,6 +293,7 @@ function render(snap) {
   renderHottest(snap.hottest);
   renderRegulator(snap.regulator);
   document.body.dataset.seq = snap.seq;
+  document.dispatchEvent(new CustomEvent("minewatch:snapshot", { detail: snap }));
 }
 
 async function checkAuth() {

@@ -30,12 +30,14 @@ TOKENS_ENV = ",".join(f"{role}:{tok}" for role, tok in TOKENS.items())
 
 
 def facility_config(data_dir: Path, capacity_kw: float = 100.0) -> FacilityConfig:
+    """The test site; its signing keys (for report files) live in ``<data_dir>/keys``."""
     return FacilityConfig.model_validate(
         {
             "facility": {"id": "test-site", "name": "Test site"},
             "licence": {"number": "TM-2026-0001", "capacity_kw": capacity_kw, "region": "Mary"},
             "storage": {"data_dir": str(data_dir)},
             "analysis": {"interval_s": 10},
+            "notify": {"central_bank": {"key_dir": str(data_dir / "keys")}},
         }
     )
 

@@ -1,0 +1,56 @@
+// The page's words in the reader's language (English, Russian, Turkmen): chosen by the switch,
+// remembered in this browser, else taken from the browser's languages. Messages come from the
+// server's gettext catalogs (/api/v1/i18n/<lang>); a missing translation shows the English.
+"use strict";
+
+const I18N = { lang: "en", messages: {}, ruleTitles: {}, languages: { en: "English" } };
+const LANG_KEY = "minewatch.lang";
+
+function t(text) { return I18N.messages[text] || text; }
+
+function ruleTitle(ruleId, english) { return I18N.ruleTitles[ruleId] || english; }
+
+function chooseLanguage() {
+  const saved = localStorage.getItem(LANG_KEY);
+  if (saved) return saved;
+  for (const tag of navigator.languages || [navigator.language || "en"]) {
+    const code = tag.toLowerCase().split("-")[0];
+    if (["en", "ru", "tk"].includes(code)) return code;
+  }
+  return "en";
+}
+
+// Every element with data-i18n gets its English text translated (the English stays in the HTML).
+function applyMessages(root) {
+  for (const el of (root || document).querySelectorAll("[data-i18n]")) {
+    if (!el.dataset.en) el.dataset.en = el.textContent.trim();
+    el.textContent = t(el.dataset.en);
+  }
+}
+
+async function loadLanguage(lang) {
+  const r = await fetch(`/api/v1/i18n/${lang}`, { credentials: "same-origin" });
+  if (!r.ok) return;
+  const body = await r.json();
+  Object.assign(I18N, { lang: body.lang, messages: body.messages, ruleTitles: body.rule_titles,
+    languages: body.languages });
+  document.documentElement.lang = body.lang;
+  applyMessages();
+  const sel = document.getElementById("lang");
+  if (sel && sel.options.length === 0) {
+    for (const [code, name] of Object.entries(body.languages)) sel.add(new Option(name, code));
+  }
+  if (sel) sel.value = body.lang;
+}
+
+function initLanguage(onChange) {
+  const sel = document.getElementById("lang");
+  if (sel) {
+    sel.addEventListener("change", async () => {
+      localStorage.setItem(LANG_KEY, sel.value);
+      await loadLanguage(sel.value);
+      if (onChange) onChange();
+    });
+  }
+  return loadLanguage(chooseLanguage());
+}
