@@ -16,7 +16,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from minewatch.alerting import MATCHER_LABELS, AlertState, AlertTransition, parse_matchers
+from minewatch.alerting import (
+    ALERT_FILTERS,
+    LISTED_ACTIVE_STATES,
+    MATCHER_LABELS,
+    AlertState,
+    AlertTransition,
+    parse_matchers,
+)
 from minewatch.analyzer.lifecycle import SubjectState
 from minewatch.db import connect
 from minewatch.errors import Conflict, InvalidInput, NotFound
@@ -155,15 +162,17 @@ class AlertRecords:
         rule_id: str | None = None,
         subject: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest first. ``state`` is one of the lifecycle states or ``open`` (anything not
-        resolved)."""
-        if state is not None and state not in (*STATES, "open"):
-            raise InvalidInput(
-                f"state must be one of {', '.join((*STATES, 'open'))}, got {state!r}"
-            )
-        where, args = [], []
-        if state == "open":
+        """Newest first. ``state``: one of ``ALERT_FILTERS`` (a stored state, or ``active``), or
+        ``unresolved`` (anything not resolved, suppressed included: what the recorder resumes)."""
+        if state is not None and state not in (*ALERT_FILTERS, "unresolved"):
+            raise InvalidInput(f"state must be one of {', '.join(ALERT_FILTERS)}, got {state!r}")
+        where: list[str] = []
+        args: list[Any] = []
+        if state == "unresolved":
             where.append("resolved_at_ns IS NULL")
+        elif state == "active":
+            where.append(f"state IN ({', '.join('?' * len(LISTED_ACTIVE_STATES))})")
+            args.extend(s.value for s in LISTED_ACTIVE_STATES)
         elif state is not None:
             where.append("state = ?")
             args.append(state)

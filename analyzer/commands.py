@@ -14,11 +14,13 @@ from typing import Annotated
 
 import typer
 
+from minewatch.alerting import ALERT_FILTERS
 from minewatch.analyzer.report_progress import report_progress
 from minewatch.analyzer.state import AlertStore
 from minewatch.config import FacilityConfig, load_facility
 from minewatch.errors import MinewatchError
 from minewatch.events import EventBus
+from minewatch.readable import readable
 from minewatch.sample import now_ns
 from minewatch.store import TelemetryStore, open_store
 
@@ -67,7 +69,7 @@ def register(app: typer.Typer, bus_factory: BusFactory) -> None:
         an = Analyzer(cfg, store, alerts, bus, device_profiles_for(cfg))
         if once:
             an.evaluate_once()
-            typer.echo(json.dumps(an.stats()))
+            typer.echo(json.dumps(readable(an.stats())))
             return
         done = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: done.set())
@@ -172,17 +174,17 @@ def register(app: typer.Typer, bus_factory: BusFactory) -> None:
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        typer.echo(json.dumps(order))
+        typer.echo(json.dumps(readable(order)))
 
     @app.command("alerts")
     def alerts_cmd(
         config: Annotated[Path, typer.Option("--config", "-c")],
         state: Annotated[
-            str | None, typer.Option(help="pending|firing|resolved|nodata|suppressed|open")
+            str | None, typer.Option(help="|".join(ALERT_FILTERS) + " (as the API's state=)")
         ] = None,
         limit: Annotated[int, typer.Option()] = 50,
     ) -> None:
-        """List alerts, newest first (JSON lines)."""
+        """List alerts, newest first (JSON lines, times in RFC 3339 as the API gives them)."""
         _cfg, _store, alerts, _bus = _open(config)
         try:
             rows = alerts.list_alerts(state, limit)
@@ -190,7 +192,7 @@ def register(app: typer.Typer, bus_factory: BusFactory) -> None:
             raise typer.BadParameter(str(exc), param_hint="--state") from exc
         for a in rows:
             a.pop("evidence", None)
-            typer.echo(json.dumps(a))
+            typer.echo(json.dumps(readable(a)))
 
     @app.command("ack")
     def ack(
@@ -208,15 +210,12 @@ def register(app: typer.Typer, bus_factory: BusFactory) -> None:
             a = alerts.acknowledge(alert_id, by, comment, parse_time(expires) if expires else None)
         except MinewatchError as exc:  # unknown, resolved, or a bad --expires
             raise typer.BadParameter(str(exc)) from exc
-        typer.echo(
-            json.dumps(
-                {
-                    "alert_id": a["id"],
-                    "ack_by": a["ack_by"],
-                    "ack_expires_at_ns": a["ack_expires_at_ns"],
-                }
-            )
-        )
+        ack = {
+            "alert_id": a["id"],
+            "ack_by": a["ack_by"],
+            "ack_expires_at_ns": a["ack_expires_at_ns"],
+        }
+        typer.echo(json.dumps(readable(ack)))
 
     @app.command("silence")
     def silence(
@@ -251,4 +250,4 @@ def register(app: typer.Typer, bus_factory: BusFactory) -> None:
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        typer.echo(json.dumps(s))
+        typer.echo(json.dumps(readable(s)))

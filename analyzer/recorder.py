@@ -44,7 +44,7 @@ class TransitionRecorder:
         """The effective states as persisted (at start, and after a cycle that did not commit)."""
         self.effective = {
             (r["rule_id"], r["subject"]): AlertState(r["state"])
-            for r in self.alert_store.list_alerts("open", 10**9)
+            for r in self.alert_store.list_alerts("unresolved", 10**9)
         }
 
     def begin_cycle(self) -> None:

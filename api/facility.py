@@ -14,14 +14,13 @@ from typing import Any
 import pandas as pd
 
 from minewatch.api.context import ApiContext
-from minewatch.api.params import rfc3339
+from minewatch.readable import readable, rfc3339
 from minewatch.sample import NS_PER_S
 
 RIG_ROLE = "rig"
 DISCOVERY_KIND = "discovery"
 METER_ROLE = "revenue_meter"
 SEVERITIES = ("critical", "major", "warning", "info")
-ACTIVE_STATES = ("firing", "pending", "nodata")
 #: Active alerts read per state (the analyzer's default page is 100); counts are exact up to this.
 ACTIVE_LIMIT = 10_000
 
@@ -228,12 +227,10 @@ def active_alerts(ctx: ApiContext) -> list[dict[str, Any]] | None:
     available."""
     if ctx.alert_store is None:
         return None
-    alerts: list[dict[str, Any]] = []
-    for state in ACTIVE_STATES:
-        alerts.extend(ctx.alert_store.list_alerts(state=state, limit=ACTIVE_LIMIT))
+    alerts = ctx.alert_store.list_alerts(state="active", limit=ACTIVE_LIMIT)
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     alerts.sort(key=lambda a: (rank.get(str(a.get("severity")), len(rank)), -since_ns(a)))
-    return [api_record(a) for a in alerts]
+    return [readable(a) for a in alerts]
 
 
 def since_ns(alert: dict[str, Any]) -> int:
@@ -253,29 +250,6 @@ def alert_counts(alerts: list[dict[str, Any]] | None) -> dict[str, Any] | None:
             s: sum(1 for a in firing if a.get("severity") == s) for s in SEVERITIES
         },
     }
-
-
-def api_record(obj: Any) -> Any:
-    """Plain dicts from the analyzer, with every ``*_ns`` timestamp turned into RFC 3339 (key
-    without ``_ns``) and evidence points ``[ts_ns, value]`` into ``[time, value]``."""
-    if isinstance(obj, dict):
-        out: dict[str, Any] = {}
-        for k, v in obj.items():
-            if k.endswith("_ns") and (v is None or isinstance(v, int)):
-                out[k[:-3]] = rfc3339(v)
-            elif k == "points" and isinstance(v, list):
-                out[k] = [
-                    [rfc3339(p[0]), p[1]]
-                    if isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], int)
-                    else api_record(p)
-                    for p in v
-                ]
-            else:
-                out[k] = api_record(v)
-        return out
-    if isinstance(obj, list):
-        return [api_record(x) for x in obj]
-    return obj
 
 
 def facility_summary(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from minewatch.api.context import ApiContext
 from minewatch.api.facility import DeviceTable, age_s, limit_of, rig_mask
-from minewatch.api.params import rfc3339
+from minewatch.readable import rfc3339
 from minewatch.registry import facility_registry
 from minewatch.sample import NS_PER_S
 

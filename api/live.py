@@ -17,13 +17,14 @@ from minewatch.api.facility import (
     ACTIVE_LIMIT,
     DeviceTable,
     active_alerts,
-    api_record,
     facility_power_series,
     facility_summary,
     hottest_rigs,
+    readable,
 )
-from minewatch.api.params import format_step, parse_time, rfc3339
+from minewatch.api.params import format_step, parse_time
 from minewatch.api.regulator import regulator_channel
+from minewatch.readable import rfc3339
 from minewatch.sample import NS_PER_S
 
 TREND_WINDOW_NS = 30 * 60 * NS_PER_S
@@ -115,7 +116,7 @@ def fire_alarms(ctx: ApiContext, active: list[dict[str, Any]] | None) -> list[di
     silenced = ctx.alert_store.list_alerts(state="suppressed", limit=ACTIVE_LIMIT)
     return [
         _slim(a)
-        for a in [*active, *api_record(silenced)]
+        for a in [*active, *readable(silenced)]
         if a.get("family") == "fire" and a.get("state") in ("firing", "suppressed")
     ]
 

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Path
 
 from minewatch.api.errors import BadParameter
+from minewatch.readable import rfc3339
 from minewatch.sample import NS_PER_S
 
 _STEP_RE = re.compile(r"^([0-9]{1,15})(ms|s|m|h|d)$")
@@ -35,19 +36,6 @@ RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A positive row id")
 #: Python's datetime, for years 1 and 9999 with an offset) overflow, and no facility has data there.
 MIN_TIME_NS = 0
 MAX_TIME_NS = 7_258_118_400 * NS_PER_S  # 2200-01-01T00:00:00Z
-
-
-def rfc3339(ts_ns: int | None) -> str | None:
-    """UTC RFC 3339 with the precision the value has (``Z`` suffix); None stays None."""
-    if ts_ns is None:
-        return None
-    secs, ns = divmod(int(ts_ns), NS_PER_S)
-    base = datetime.fromtimestamp(secs, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    if ns == 0:
-        return base + "Z"
-    if ns % 1_000_000 == 0:
-        return f"{base}.{ns // 1_000_000:03d}Z"
-    return f"{base}.{ns:09d}Z"
 
 
 _FRACTION_RE = re.compile(r"\.(\d+)")

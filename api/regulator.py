@@ -11,10 +11,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from minewatch.api.context import ApiContext
-from minewatch.api.params import rfc3339
 from minewatch.ledger import Ledger
 from minewatch.notifier.outbox import Outbox
 from minewatch.notifier.regulator import DESTINATION
+from minewatch.readable import rfc3339
 
 
 def _outbox(ctx: ApiContext) -> Outbox:

@@ -22,12 +22,12 @@ from minewatch.analyzer.report import build_report, to_csv, to_json
 from minewatch.analyzer.state import AlertStore
 from minewatch.api.context import ApiContext
 from minewatch.api.errors import TooManyRequests
-from minewatch.api.params import rfc3339
 from minewatch.api.report_pdf import PdfContext, render_pdf
 from minewatch.api.report_signature import sign_file
 from minewatch.errors import StoreUnavailable
 from minewatch.ledger import Ledger, VerifyReport
 from minewatch.notifier.signing import KeyFileError, KeyStore, Signer
+from minewatch.readable import rfc3339
 
 FORMATS = ("pdf", "json", "csv")
 MEDIA_TYPES = {"pdf": "application/pdf", "json": "application/json", "csv": "text/csv"}

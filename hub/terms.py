@@ -16,8 +16,9 @@ from pathlib import Path
 
 from minewatch.hub.ingest import Answer, refuse
 from minewatch.hub.register import NS, Register
-from minewatch.notifier.licence import TERMS_REQUEST, LicenceTermsDoc, rfc3339, sign_terms
+from minewatch.notifier.licence import TERMS_REQUEST, LicenceTermsDoc, sign_terms
 from minewatch.notifier.signing import H_KEY_ID, H_TIMESTAMP, KeyStore, Signer, verify_signed
+from minewatch.readable import rfc3339
 
 #: How long one issue of the terms is valid: long enough for a site offline for weeks, short
 #: enough that a changed term reaches every facility that still talks to the hub.
@@ -46,11 +47,11 @@ def issue(
         licence_number=number,
         facility_id=facility_id,
         licence_active=active,
-        valid_from=rfc3339(now_ns),
-        valid_until=rfc3339(now_ns + int(validity_s * NS)),
+        valid_from=rfc3339(now_ns, millis=True),
+        valid_until=rfc3339(now_ns + int(validity_s * NS), millis=True),
         heartbeat_interval_s=terms.heartbeat_interval_s,
         notifiable=terms.notifiable,
-        issued_at=rfc3339(now_ns),
+        issued_at=rfc3339(now_ns, millis=True),
     )
     return sign_terms(doc, signer)
 

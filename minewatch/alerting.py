@@ -43,6 +43,14 @@ class AlertState(StrEnum):
 
 #: States the operator is told about as a live problem.
 ACTIVE_STATES = frozenset({AlertState.FIRING, AlertState.NODATA})
+#: What ``state=active`` lists, in the API and the CLI alike: alerts that are unfolding and not
+#: muted (pending, firing, nodata).
+LISTED_ACTIVE_STATES = (AlertState.PENDING, AlertState.FIRING, AlertState.NODATA)
+#: The states an alert list can be filtered by: each stored state, or ``active``.
+ALERT_FILTERS = (
+    *(s.value for s in AlertState if s != AlertState.INACTIVE),
+    "active",
+)
 #: Alert labels a silence may match on.
 MATCHER_LABELS = ("rule_id", "subject", "family", "severity")
 

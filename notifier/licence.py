@@ -15,7 +15,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal
 
 import orjson
@@ -85,10 +85,6 @@ class VerifiedTerms:
         """The licence is active and these terms have begun (an expired issue still binds: only
         a newer issue, or a signed suspension, releases the facility)."""
         return self.doc.licence_active and self.doc.valid_ns()[0] <= now_ns
-
-
-def rfc3339(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _ns(text: str) -> int:

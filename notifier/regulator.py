@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from minewatch import readable
 from minewatch.alerting import AlertState, AlertTransition
 from minewatch.config.facility import FacilityConfig
 from minewatch.ledger import Head, canonical_json
@@ -293,11 +293,9 @@ def json_schema() -> dict[str, Any]:
 
 
 def rfc3339(ns: int | None) -> str | None:
-    if ns is None:
-        return None
-    secs, rem = divmod(int(ns), 1_000_000_000)
-    base = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{rem // 1_000_000:03d}Z"
+    """Times in regulator messages and licence terms: RFC 3339 with exactly three fraction
+    digits, the fixed form the bank's systems parse."""
+    return readable.rfc3339(ns, millis=True)
 
 
 def idempotency_key(*parts: object) -> str:

@@ -218,7 +218,7 @@ inhibit:
 def test_one_open_alert_per_rule_and_subject(tmp_path):
     an, alerts, _ = _fire_setup(tmp_path, regulator=True)
     _run(an, range(10, 200, 10))
-    assert len(alerts.list_alerts("open")) == 1
+    assert len(alerts.list_alerts("unresolved")) == 1
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,7 @@ def test_unknown_alert_is_404(firing: Firing) -> None:
         (
             "state=burning",
             "state",
-            "must be one of pending, firing, resolved, nodata, suppressed, active",
+            "must be one of pending, firing, nodata, suppressed, resolved, active",
         ),
         ("limit=0", "limit", "greater than or equal to 1"),
     ],
@@ -342,3 +342,29 @@ def test_inspector_gets_a_self_hashed_report(firing: Firing) -> None:
     report = resp.json()
     assert report["period"]["start"].startswith("2026-01-05T11:00:00") and verify(report)
     assert report["facility"]["id"] == "test-site"
+
+
+def test_cli_lists_what_the_api_lists_in_rfc3339(
+    firing: Firing, known: KnownFacility, tmp_path
+) -> None:
+    """`minewatch alerts --state active` speaks the API's words and times: the same alerts as
+    `GET /api/v1/alerts?state=active`, no ``*_ns`` integers, `open` no longer a state."""
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from minewatch.cli import app
+
+    config = tmp_path / "facility.yaml"
+    config.write_text(yaml.safe_dump(known.cfg.model_dump(mode="json", exclude_unset=True)))
+    runner = CliRunner()
+    out = runner.invoke(app, ["alerts", "--config", str(config), "--state", "active"])
+    assert out.exit_code == 0, out.output
+    cli = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    api = firing.client.get("/api/v1/alerts", params={"state": "active"}).json()["items"]
+    assert [a["id"] for a in cli] == [a["id"] for a in api] == [firing.alert_id]
+    assert cli[0]["fired_at"] == api[0]["fired_at"] and cli[0]["fired_at"].endswith("Z")
+    assert not [k for a in cli for k in a if k.endswith("_ns")]
+    refused = runner.invoke(app, ["alerts", "--config", str(config), "--state", "open"])
+    assert refused.exit_code != 0 and "active" in refused.output

@@ -18,9 +18,9 @@ from playwright.sync_api import Browser, Page, expect
 from minewatch.analyzer.engine import Analyzer
 from minewatch.analyzer.profile_loader import validate_profile
 from minewatch.analyzer.state import AlertStore
-from minewatch.api.params import rfc3339
 from minewatch.api.server import ApiServer
 from minewatch.events import EventBus
+from minewatch.readable import rfc3339
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
 from tests.support.api import (
     OVERHEAT_PROFILE,

@@ -20,8 +20,8 @@ from minewatch.analyzer import curtailment
 from minewatch.analyzer.alert_records import MAX_TEXT_CHARS
 from minewatch.api.dependencies import Alerts, Ctx, Operator, any_role
 from minewatch.api.errors import BadParameter, UnknownResource
-from minewatch.api.facility import api_record
-from minewatch.api.params import RowId, parse_step, parse_time, rfc3339
+from minewatch.api.params import RowId, parse_step, parse_time
+from minewatch.readable import readable, rfc3339
 
 router = APIRouter(prefix="/api/v1", tags=["actions"])
 
@@ -54,7 +54,7 @@ def acknowledge(
         expires = ctx.clock() + parse_step("expires_in", body.expires_in)
     if expires is not None and expires <= ctx.clock():
         raise BadParameter("expires_at", f"must be in the future, got {rfc3339(expires)}")
-    return api_record(store.acknowledge(alert_id, who.actor, body.comment, expires))
+    return readable(store.acknowledge(alert_id, who.actor, body.comment, expires))
 
 
 class SilenceRequest(BaseModel):
@@ -83,7 +83,7 @@ def _period(starts_at_ns: int, ends_at: str) -> int:
 @router.get("/silences", dependencies=[Depends(any_role)])
 def silences(ctx: Ctx, store: Alerts, active: bool = False) -> dict[str, Any]:
     """Silences and maintenance windows (``active=true``: only those in force now)."""
-    return {"items": api_record(store.silences(ctx.clock() if active else None))}
+    return {"items": readable(store.silences(ctx.clock() if active else None))}
 
 
 @router.post("/silences", status_code=201)
@@ -92,7 +92,7 @@ def add_silence(who: Operator, ctx: Ctx, store: Alerts, body: SilenceRequest) ->
     told."""
     starts = parse_time("starts_at", body.starts_at) if body.starts_at else ctx.clock()
     ends = _period(starts, body.ends_at)
-    return api_record(
+    return readable(
         store.add_silence(body.matchers, starts, ends, who.actor, body.reason, kind=body.kind)
     )
 
@@ -102,7 +102,7 @@ def end_silence(who: Operator, store: Alerts, silence_id: RowId) -> dict[str, An
     """End a silence now (it stays on record)."""
     if not any(s["id"] == silence_id for s in store.silences()):
         raise UnknownResource("silence_id", f"no silence {silence_id}")
-    return api_record(store.end_silence(silence_id, who.actor))
+    return readable(store.end_silence(silence_id, who.actor))
 
 
 class OrderRequest(BaseModel):
@@ -123,7 +123,7 @@ def orders(store: Alerts, start: str | None = None, end: str | None = None) -> d
     end_ns = parse_time("end", end) if end else None
     if start_ns is not None and end_ns is not None and start_ns >= end_ns:
         raise BadParameter("start", "must be before end")
-    return {"items": api_record(curtailment.orders(store, start_ns, end_ns))}
+    return {"items": readable(curtailment.orders(store, start_ns, end_ns))}
 
 
 @router.post("/curtailment/orders", status_code=201)
@@ -141,4 +141,4 @@ def add_order(who: Operator, store: Alerts, body: OrderRequest) -> dict[str, Any
         issued_by=who.actor,
         reason=body.reason,
     )
-    return api_record(order)
+    return readable(order)

@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from minewatch.alerting import ALERT_FILTERS
 from minewatch.api.dependencies import Alerts, any_role
 from minewatch.api.errors import BadParameter, UnknownResource
-from minewatch.api.facility import ACTIVE_STATES, api_record, since_ns
+from minewatch.api.facility import since_ns
 from minewatch.api.params import RowId
+from minewatch.readable import readable
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(any_role)], tags=["alerts"])
-
-STATES = ("pending", "firing", "resolved", "nodata", "suppressed")
 
 
 @router.get("/alerts")
@@ -24,16 +24,11 @@ def alerts(
 ) -> dict[str, Any]:
     """Alerts in one state (``active`` = pending, firing and nodata), newest first; all when no
     state."""
-    if state is not None and state not in (*STATES, "active"):
-        raise BadParameter(
-            "state", f"must be one of {', '.join((*STATES, 'active'))}, got {state!r}"
-        )
-    if state == "active":
-        items = [a for s in ACTIVE_STATES for a in store.list_alerts(state=s, limit=limit)]
-    else:
-        items = store.list_alerts(state=state, limit=limit)
+    if state is not None and state not in ALERT_FILTERS:
+        raise BadParameter("state", f"must be one of {', '.join(ALERT_FILTERS)}, got {state!r}")
+    items = store.list_alerts(state=state, limit=limit)
     items.sort(key=lambda a: -since_ns(a))
-    return {"state": state, "count": len(items[:limit]), "items": api_record(items[:limit])}
+    return {"state": state, "count": len(items[:limit]), "items": readable(items[:limit])}
 
 
 @router.get("/alerts/{alert_id}")
@@ -42,4 +37,4 @@ def alert(store: Alerts, alert_id: RowId) -> dict[str, Any]:
     found = store.get_alert(alert_id)
     if found is None:
         raise UnknownResource("alert_id", f"no alert {alert_id}")
-    return api_record({**found, "transitions": store.transitions(alert_id)})
+    return readable({**found, "transitions": store.transitions(alert_id)})

@@ -19,7 +19,7 @@ from minewatch.api.context import ApiContext
 from minewatch.api.dependencies import Admin, Ctx, Hub, any_role
 from minewatch.api.live import LiveHub
 from minewatch.api.metrics import ApiMetrics
-from minewatch.api.params import rfc3339
+from minewatch.readable import rfc3339
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
