@@ -41,7 +41,11 @@ def _register(url: str) -> Iterator[Register]:
 
 
 def register(app: typer.Typer) -> None:
-    hub = typer.Typer(no_args_is_help=True, help="The central bank's service (minewatch hub).")
+    hub = typer.Typer(
+        rich_markup_mode="markdown",
+        no_args_is_help=True,
+        help="The central bank's service (minewatch hub).",
+    )
     app.add_typer(hub, name="hub")
 
     @hub.command("serve")

@@ -25,6 +25,8 @@ from minewatch.validation import check_broker, check_facility, json_schemas
 from minewatch.wiring import event_bus
 
 app = typer.Typer(
+    # Markdown joins the lines of a docstring's paragraph, as wrapped in the source, into one.
+    rich_markup_mode="markdown",
     no_args_is_help=True,
     add_completion=False,
     help="Energy and safety monitor for licensed mining facilities.",

@@ -89,13 +89,19 @@ def _parse_headers(path: Path) -> dict[str, str]:
 
 def register(app: typer.Typer) -> None:
     keys = typer.Typer(
-        no_args_is_help=True, help="The facility's Ed25519 signing keys for central-bank messages."
+        rich_markup_mode="markdown",
+        no_args_is_help=True,
+        help="The facility's Ed25519 signing keys for central-bank messages.",
     )
-    audit = typer.Typer(no_args_is_help=True, help="The tamper-evident ledger.")
+    audit = typer.Typer(
+        rich_markup_mode="markdown", no_args_is_help=True, help="The tamper-evident ledger."
+    )
     app.add_typer(keys, name="keys")
     app.add_typer(audit, name="audit")
     licence = typer.Typer(
-        no_args_is_help=True, help="The licence terms the regulator issued (signed)."
+        rich_markup_mode="markdown",
+        no_args_is_help=True,
+        help="The licence terms the regulator issued (signed).",
     )
     app.add_typer(licence, name="licence")
 

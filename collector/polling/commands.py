@@ -203,6 +203,10 @@ def _print_probe(result: ProbeResult) -> None:
 def register(app: typer.Typer) -> None:
     app.command("discover")(discover)
     app.command("poll")(poll)
-    miner = typer.Typer(help="One miner, on site: identify and read it.", no_args_is_help=True)
+    miner = typer.Typer(
+        rich_markup_mode="markdown",
+        help="One miner, on site: identify and read it.",
+        no_args_is_help=True,
+    )
     miner.command("probe")(miner_probe)
     app.add_typer(miner, name="miner")

@@ -16,7 +16,9 @@ CONFIG = typer.Option(..., "--config", "-c", help="facility.yaml")
 
 
 def register(app: typer.Typer) -> None:
-    store_app = typer.Typer(no_args_is_help=True, help="Telemetry store and outage spool.")
+    store_app = typer.Typer(
+        rich_markup_mode="markdown", no_args_is_help=True, help="Telemetry store and outage spool."
+    )
     app.add_typer(store_app, name="store")
 
     @store_app.command("init")
