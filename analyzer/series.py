@@ -105,12 +105,17 @@ class Buckets:
             return np.where(self.count > 0, self.sum / self.count, np.nan)
 
     # -- per instant, shape (J, S) -----------------------------------------------------------------
+    def _none(self) -> np.ndarray:
+        return np.full((self.J, self.S), np.nan)
+
     def window(self, agg: str, window_ns: int) -> np.ndarray:
         """``agg`` over the buckets in ``[t - window, t)`` for each instant (NaN where no
         sample)."""
         k = max(1, -(-int(window_ns) // self.step))
         if k > self.L:
             raise ValueError(f"window {window_ns} ns needs more look-back than {self.L} buckets")
+        if not len(self._flat):  # no sample at all (a metric nobody reports): skip the matrices
+            return self._none()
         if agg in ("mean", "sum", "count"):
             z = np.zeros((1, self.S))
             cs = np.vstack([z, np.cumsum(self.sum, axis=0)])
@@ -131,6 +136,8 @@ class Buckets:
     def latest(self, max_age_ns: int) -> tuple[np.ndarray, np.ndarray]:
         """(value, sample ts) of the newest sample before each instant, NaN when older than
         ``max_age``."""
+        if not len(self._flat):
+            return self._none(), self._none()
         val = pd.DataFrame(self.last).ffill().to_numpy()[self.L - 1 :]
         lts = pd.DataFrame(self.last_ts).ffill().to_numpy()[self.L - 1 :]
         age = self.instants[:, None].astype(np.float64) - lts
