@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from minewatch.analyzer.late_rows import cached_counts, changed_devices, stored_counts
+from minewatch.analyzer.late_rows import cached_counts, changed_devices
 from minewatch.analyzer.profile import Rule, Selector, ns
 from minewatch.analyzer.series import Buckets
 from minewatch.analyzer.value_ref import ValueRef
@@ -18,6 +18,7 @@ from minewatch.config.facility import FacilityConfig
 from minewatch.profiles import DeviceProfile
 from minewatch.registry import RegistryEntry
 from minewatch.store.base import Aggregate, TelemetryStore, empty_samples
+from minewatch.store.series_counts import counts_by_device
 
 
 def rule_step_ns(rule: Rule, cfg: FacilityConfig, override_s: float | None = None) -> int:
@@ -272,7 +273,7 @@ class RawCache:
         ``metrics``)."""
         if hi <= lo:
             return []
-        stored = stored_counts(store, metrics, lo, hi)
+        stored = counts_by_device(store, metrics, lo, hi)
         changed: set[str] = set()
         for m in metrics:
             changed.update(
@@ -293,14 +294,31 @@ def _by_metric(df: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Raw frames one after the other (a union of categories recodes through the small category
-    tables, not the rows)."""
+    """Raw frames one after the other, their devices recoded into the first frame's categories
+    (through the small category tables, not the rows; a union only when a device is new)."""
     if len(parts) == 1:
         return parts[0]
+    first = parts[0]["device"].array
+    codes = []
+    for part in parts:
+        dev = part["device"].array
+        if dev.categories.equals(first.categories):  # the common case: no hashing at all
+            codes.append(dev.codes)
+            continue
+        pos = first.categories.get_indexer(dev.categories)
+        if (pos < 0).any():
+            codes = []
+            break
+        codes.append(np.append(pos, -1)[dev.codes])
+    device = (
+        pd.Categorical.from_codes(np.concatenate(codes), dtype=first.dtype)
+        if codes
+        else union_categoricals([p["device"].array for p in parts])
+    )
     return pd.DataFrame(
         {
             "ts": np.concatenate([p["ts"].to_numpy() for p in parts]),
-            "device": union_categoricals([p["device"].array for p in parts]),
+            "device": device,
             "value": np.concatenate([p["value"].to_numpy() for p in parts]),
         }
     )

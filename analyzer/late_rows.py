@@ -5,37 +5,13 @@ The late window (``analysis.late_window_s``) used to be re-read in full every cy
 window at a 10 s cycle read seven times the rows that were actually new. Samples in the window are
 only ever added (the store keeps the first write of a (device, metric, ts) and prunes only old
 data), so a series whose stored count equals the cached count holds exactly the cached rows: one
-count per series (aggregated by the store, one row per series) finds the few series worth
-re-reading."""
+count per series (``minewatch.store.series_counts``, one row per series) finds the few series
+worth re-reading."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from minewatch.store.base import TelemetryStore
-
-
-def stored_counts(
-    store: TelemetryStore, metrics: list[str], lo: int, hi: int
-) -> dict[str, pd.Series]:
-    """Per metric: samples per device stamped in ``[lo, hi)`` as the store holds them now."""
-    if hi <= lo:
-        return {}
-    # one bucket as wide as the window: it straddles at most two buckets of the store's grid
-    df = store.query(lo, hi, metrics=metrics, step_ns=hi - lo, agg="count")
-    if df.empty:
-        return {}
-    codes, names = pd.factorize(df["metric"])
-    out: dict[str, pd.Series] = {}
-    for i, name in enumerate(names):
-        rows = np.flatnonzero(codes == i)
-        dev = df["device"].to_numpy()[rows]
-        # rows come sorted by device: sum each device's (at most two) adjacent buckets
-        first = np.flatnonzero(np.append(True, dev[1:] != dev[:-1]))
-        sums = np.add.reduceat(df["value"].to_numpy(np.float64)[rows], first)
-        out[str(name)] = pd.Series(sums, index=pd.Index(dev[first]))
-    return out
 
 
 def cached_counts(df: pd.DataFrame, lo: int, hi: int) -> pd.Series:

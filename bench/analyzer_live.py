@@ -56,7 +56,7 @@ from minewatch.store.base import TelemetryStore
 S = 10**9
 T0 = 1_767_225_600 * S
 STEP = 10
-HISTORY_S = 180  # the first cycle is at T0 + HISTORY_S; the store holds every step before it
+HISTORY_S = 180  # default: the first cycle is at T0 + 180 s; the store holds every step before it
 
 
 def serials(rigs: int) -> list[str]:
@@ -116,12 +116,14 @@ def config(db: Path, late_s: float) -> FacilityConfig:
     )
 
 
-def build(db: Path, rigs: int) -> Path:
-    """The base store (``HISTORY_S`` of telemetry before the first cycle) and the registry, built
-    once per folder; every run works on a copy."""
+def build(db: Path, rigs: int, history_s: int = HISTORY_S) -> Path:
+    """The base store (``history_s`` of telemetry before the first cycle) and the registry, built
+    once per folder and size; every run works on a copy."""
     base = db / "base.db"
-    if (db / "ready").exists():
+    marker = f"{rigs} rigs, {history_s} s"
+    if (db / "ready").exists() and (db / "ready").read_text() == marker:
         return base
+    base.unlink(missing_ok=True)
     names = serials(rigs)
     (db / "registry.csv").write_text(
         "serial,model,zone,rack\n"
@@ -139,13 +141,13 @@ def build(db: Path, rigs: int) -> Path:
     store.upsert_devices(metas)
     rng = np.random.default_rng(1)
     t_start, n = time.perf_counter(), 0
-    for t in range(0, HISTORY_S - STEP, STEP):
+    for t in range(0, history_s - STEP, STEP):
         samples = batch(rigs, t, rng)
         store.write(samples)
         n += len(samples)
     store.close()
     print(f"built store: {n:,} samples in {time.perf_counter() - t_start:.1f} s")
-    (db / "ready").write_text("ok")
+    (db / "ready").write_text(marker)
     return base
 
 
@@ -208,13 +210,19 @@ def p95(xs: list[float]) -> float:
 
 
 def run(
-    db: Path, base: Path, rigs: int, cycles: int, late_s: float, late_pct: float, full: bool
+    db: Path,
+    rigs: int,
+    cycles: int,
+    late_s: float,
+    late_pct: float,
+    full: bool = False,
+    history_s: int = HISTORY_S,
 ) -> Run:
     """Cycles on a fresh copy of the base store, the collector's writes between them."""
     work = db / "run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    shutil.copy(base, work / "telemetry.db")
+    shutil.copy(db / "base.db", work / "telemetry.db")
     shutil.copy(db / "registry.csv", work / "registry.csv")
     cfg = config(work, late_s)
     store = SqliteStore(work / "telemetry.db")
@@ -228,7 +236,7 @@ def run(
     late_every = round(100 / late_pct) if late_pct > 0 else 0
     first, wall, cpu, slow, trs = 0.0, [], [], [], []
     for c in range(cycles):
-        t_s = HISTORY_S + c * STEP
+        t_s = history_s + c * STEP
         samples = batch(rigs, t_s - STEP, rng)
         late = [bool(late_every) and i % late_every == c % late_every for i in range(len(samples))]
         store.write([s for s, x in zip(samples, late, strict=True) if not x])
@@ -266,13 +274,15 @@ def baseline(store: SqliteStore, now: int) -> tuple[float, float]:
     return fast, slow
 
 
-def measure(db: Path, rigs: int, cycles: int, late_s: float, late_pct: float) -> list[Run]:
+def measure(
+    db: Path, rigs: int, cycles: int, late_s: float, late_pct: float, history_s: int = HISTORY_S
+) -> list[Run]:
     """The three runs of the module docstring on one store."""
-    base = build(db, rigs)
-    runs = [run(db, base, rigs, cycles, 0.0, late_pct, full=False)]
+    build(db, rigs, history_s)
+    runs = [run(db, rigs, cycles, 0.0, late_pct, history_s=history_s)]
     if late_s > 0:
-        runs.append(run(db, base, rigs, cycles, late_s, late_pct, full=True))
-        runs.append(run(db, base, rigs, cycles, late_s, late_pct, full=False))
+        runs.append(run(db, rigs, cycles, late_s, late_pct, True, history_s))
+        runs.append(run(db, rigs, cycles, late_s, late_pct, history_s=history_s))
     return runs
 
 
@@ -287,6 +297,12 @@ def main() -> None:
     ap.add_argument(
         "--late-pct", type=float, default=2.0, help="%% of samples written after their cycle"
     )
+    ap.add_argument(
+        "--history-s",
+        type=int,
+        default=HISTORY_S,
+        help="telemetry before the first cycle (DQ-03 looks back 12 min: 780 covers it)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="append the figures here")
     ap.add_argument(
         "--skip-resample", action="store_true", help="skip the (minute-long) resample baseline"
@@ -294,9 +310,10 @@ def main() -> None:
     a = ap.parse_args()
     db = a.db or Path(tempfile.mkdtemp(prefix="mw-bench-live-"))
     db.mkdir(parents=True, exist_ok=True)
-    runs = measure(db, a.rigs, a.cycles, a.late_window_s, a.late_pct)
+    runs = measure(db, a.rigs, a.cycles, a.late_window_s, a.late_pct, a.history_s)
     print(
-        f"\n{a.rigs:,} rigs + 312 other devices, tm-2026, {a.cycles - 1} steady cycles "
+        f"\n{a.rigs:,} rigs + 312 other devices, {a.history_s} s of history, tm-2026, "
+        f"{a.cycles - 1} steady cycles "
         f"({a.late_pct:g} % of samples late); load average {os.getloadavg()[0]:.1f}"
     )
     print(
@@ -325,7 +342,7 @@ def main() -> None:
                 fh.write(json.dumps(row) + "\n")
     if not a.skip_resample:
         store = SqliteStore(db / "run" / "telemetry.db")
-        fast, slow = baseline(store, T0 + HISTORY_S * S)
+        fast, slow = baseline(store, T0 + a.history_s * S)
         print(
             f"bucketing chip_temp_c, 60 s look-back: Buckets {fast * 1000:.0f} ms vs "
             f"groupby().resample() {slow * 1000:.0f} ms -> {slow / fast:.0f}x"
