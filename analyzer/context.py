@@ -58,6 +58,7 @@ class EvalContext:
         self._queries: dict[tuple, pd.DataFrame] = {}
         self._picks: dict[tuple, list[str]] = {}
         self._models: dict[int, tuple[list[str], pd.Series]] = {}
+        self._luts: dict[tuple[int, int], tuple[list[str], pd.Index, np.ndarray]] = {}
         self.problems: list[str] = []
 
     def with_devices(self, devices: pd.DataFrame) -> EvalContext:
@@ -134,8 +135,23 @@ class EvalContext:
         if b is None:
             lb = max(1, -(-lookback_ns // step_ns)) * step_ns
             df = self.raw(metric, int(instants[0]) - lb, int(instants[-1]))
-            b = self._buckets[key] = Buckets(df, devices, instants, step_ns, lookback_ns)
+            b = self._buckets[key] = Buckets(
+                df, devices, instants, step_ns, lookback_ns, self._codes(df, devices)
+            )
         return b
+
+    def _codes(self, df: pd.DataFrame, devices: list[str]) -> np.ndarray | None:
+        """Rows' positions in ``devices`` through a lookup table per (device list, categories),
+        memoised: a cycle's rules bucket the same frames for the same selections many times."""
+        col = df["device"]
+        if not len(df) or not isinstance(col.dtype, pd.CategoricalDtype):
+            return None
+        cats = col.cat.categories
+        key = (id(devices), id(cats))  # both kept alive in the value, so the ids stay unique
+        if key not in self._luts:
+            lut = np.append(pd.Index(devices).get_indexer(cats), -1)  # code -1 (NaN) -> -1
+            self._luts[key] = (devices, cats, lut)
+        return self._luts[key][2][col.cat.codes.to_numpy()]
 
     def aggregated(
         self,

@@ -25,11 +25,15 @@ def cached_counts(df: pd.DataFrame, lo: int, hi: int) -> pd.Series:
 
 
 def changed_devices(stored: pd.Series | None, cached: pd.Series) -> list[str]:
-    """Devices whose stored count differs from the cached one (either side may lack a device)."""
+    """Devices whose stored count differs from the cached one (either side may lack a device).
+    Aligned through the cache's category index (hashed once), not a sorted union of both."""
+    counts = cached.to_numpy()
     if stored is None:
-        stored = pd.Series(dtype=np.float64)
-    both = stored.index.union(cached.index)
-    diff = stored.reindex(both, fill_value=0.0).to_numpy() != cached.reindex(
-        both, fill_value=0.0
-    ).to_numpy(np.float64)
-    return [str(d) for d in both[diff]]
+        return [str(d) for d in cached.index[counts > 0]]
+    pos = cached.index.get_indexer(stored.index)
+    differs = stored.to_numpy(np.float64) != np.append(counts, np.nan)[pos]  # -1: not cached
+    matched = np.zeros(len(counts), bool)
+    matched[pos[pos >= 0]] = True
+    return [str(d) for d in stored.index[differs]] + [
+        str(d) for d in cached.index[~matched & (counts > 0)]
+    ]

@@ -41,7 +41,9 @@ class Buckets:
         instants: np.ndarray,
         step_ns: int,
         lookback_ns: int,
+        codes: np.ndarray | None = None,
     ) -> None:
+        """``codes``: each row's position in ``devices`` when the caller has it already."""
         self.devices = devices
         self.instants = instants
         self.step = int(step_ns)
@@ -50,7 +52,7 @@ class Buckets:
         self.S = len(devices)
         self.n = self.J + self.L - 1
         self.start = int(instants[0]) - self.L * self.step
-        codes = device_codes(df, devices)
+        codes = device_codes(df, devices) if codes is None else codes
         ts = df["ts"].to_numpy(np.int64) if len(df) else np.empty(0, np.int64)
         idx = (ts - self.start) // self.step
         keep = (codes >= 0) & (idx >= 0) & (idx < self.n)
