@@ -52,12 +52,11 @@ class EvalContext:
         self.profiles = profiles
         self.registry = registry
         self.orders = orders
-        self._model = dict(zip(devices["device"], devices["model"], strict=True))
         self._raw: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._buckets: dict[tuple, Buckets] = {}
         self._queries: dict[tuple, pd.DataFrame] = {}
         self._picks: dict[tuple, list[str]] = {}
-        self._models: dict[int, tuple[list[str], pd.Series]] = {}
+        self._models: dict[int, tuple[list[str], np.ndarray, pd.Index]] = {}
         self._luts: dict[tuple[int, int], tuple[list[str], pd.Index, np.ndarray]] = {}
         self.problems: list[str] = []
 
@@ -210,9 +209,13 @@ class EvalContext:
             if v is not None:
                 per_model[model] = v * ref.factor
         key = id(devices)  # picks are memoised, so one list object per selector and context
-        if key not in self._models:
-            self._models[key] = (devices, pd.Series(devices, dtype=object).map(self._model))
-        return self._models[key][1].map(per_model).to_numpy(np.float64, na_value=np.nan)
+        if key not in self._models:  # each device's model, factorised: a few models, 30k devices
+            pos = pd.Index(self.devices["device"]).get_indexer(devices)
+            model = np.append(self.devices["model"].to_numpy(object), [None])[pos]  # -1: unknown
+            codes, uniques = pd.factorize(model)
+            self._models[key] = (devices, codes, pd.Index(uniques))
+        _, codes, uniques = self._models[key]
+        return np.array([per_model.get(str(m), np.nan) for m in uniques] + [np.nan])[codes]
 
 
 class RawCache:
@@ -232,8 +235,8 @@ class RawCache:
         self.overlap_ns = int(overlap_ns)
         self._frames: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._span: dict[str, int] = {}
-        #: device ids in the samples read by the last ``update`` (the engine spots devices its table
-        #: lacks)
+        #: device ids in the samples read by the last ``update`` that the cache did not hold yet (the
+        #: engine spots devices its table lacks)
         self.devices_read: list[pd.Index] = []
 
     def update(
@@ -277,9 +280,10 @@ class RawCache:
                 parts = [df[keep]] + [
                     got[m] for got in (reread, new) if m in got and not got[m].empty
                 ]
-                for part in parts[1:]:
-                    self.devices_read.append(part["device"].cat.categories)
                 out[m] = _concat(parts)
+                cats = out[m]["device"].cat.categories
+                if len(cats) > len(parts[0]["device"].cat.categories):  # a device new to the cache
+                    self.devices_read.append(cats)
         for m, df in out.items():
             self._frames[m] = (starts[m], end, df)
         return {m: self._frames[m] for m in starts}

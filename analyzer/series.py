@@ -146,12 +146,20 @@ class Buckets:
         ``max_age``."""
         if not len(self._flat):
             return self._none(), self._none()
-        val = pd.DataFrame(self.last).ffill().to_numpy()[self.L - 1 :]
-        lts = pd.DataFrame(self.last_ts).ffill().to_numpy()[self.L - 1 :]
+        val = _ffill(self.last)[self.L - 1 :]
+        lts = self.last_seen()
         age = self.instants[:, None].astype(np.float64) - lts
         fresh = age <= max_age_ns
         return np.where(fresh, val, np.nan), np.where(fresh, lts, np.nan)
 
     def last_seen(self) -> np.ndarray:
         """Timestamp of the newest sample before each instant within the look-back (NaN if none)."""
-        return pd.DataFrame(self.last_ts).ffill().to_numpy()[self.L - 1 :]
+        # buckets are in time order, so carrying the newest timestamp forward is a running max
+        return np.fmax.accumulate(self.last_ts, axis=0)[self.L - 1 :]
+
+
+def _ffill(m: np.ndarray) -> np.ndarray:
+    """Each column's last non-NaN value carried down its rows (``DataFrame.ffill`` in numpy)."""
+    rows = np.where(np.isnan(m), 0, np.arange(len(m))[:, None])
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    return m[rows, np.arange(m.shape[1])[None, :]]
