@@ -235,8 +235,8 @@ class RawCache:
         self.overlap_ns = int(overlap_ns)
         self._frames: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._span: dict[str, int] = {}
-        #: device ids in the samples read by the last ``update`` that the cache did not hold yet (the
-        #: engine spots devices its table lacks)
+        #: device ids in the samples read by the last ``update`` that the cache did not hold yet
+        #: (the engine spots devices its table lacks)
         self.devices_read: list[pd.Index] = []
 
     def update(
