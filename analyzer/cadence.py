@@ -46,9 +46,15 @@ def observed_intervals(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
     ts = df["ts"].to_numpy(np.int64)
     keep = codes >= 0
     codes, ts = codes[keep], ts[keep]
-    order = np.lexsort((ts, codes))
+    # Raw frames hold each device's rows in time order (a store read is sorted by device and ts,
+    # the live cache appends later reads), so a stable sort by device alone — a merge of a few
+    # sorted runs — yields (device, ts) order; the full lexsort is the fallback.
+    order = np.argsort(codes, kind="stable")
     codes, ts = codes[order], ts[order]
     same = codes[1:] == codes[:-1]
+    if (np.diff(ts)[same] < 0).any():
+        order = np.lexsort((ts, codes))
+        codes, ts = codes[order], ts[order]
     gaps = pd.Series(np.diff(ts)[same] / 1e9)
     gaps = gaps[gaps > 0]
     med = gaps.groupby(codes[1:][same][gaps.index.to_numpy()]).median()

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from minewatch.analyzer.late_rows import cached_counts, changed_devices
 from minewatch.analyzer.profile import Rule, Selector, ns
 from minewatch.analyzer.series import Buckets
 from minewatch.analyzer.value_ref import ValueRef
@@ -17,6 +18,7 @@ from minewatch.config.facility import FacilityConfig
 from minewatch.profiles import DeviceProfile
 from minewatch.registry import RegistryEntry
 from minewatch.store.base import Aggregate, TelemetryStore, empty_samples
+from minewatch.store.series_counts import counts_by_device
 
 
 def rule_step_ns(rule: Rule, cfg: FacilityConfig, override_s: float | None = None) -> int:
@@ -50,12 +52,12 @@ class EvalContext:
         self.profiles = profiles
         self.registry = registry
         self.orders = orders
-        self._model = dict(zip(devices["device"], devices["model"], strict=True))
         self._raw: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._buckets: dict[tuple, Buckets] = {}
         self._queries: dict[tuple, pd.DataFrame] = {}
         self._picks: dict[tuple, list[str]] = {}
-        self._models: dict[int, tuple[list[str], pd.Series]] = {}
+        self._models: dict[int, tuple[list[str], np.ndarray, pd.Index]] = {}
+        self._luts: dict[tuple[int, int], tuple[list[str], pd.Index, np.ndarray]] = {}
         self.problems: list[str] = []
 
     def with_devices(self, devices: pd.DataFrame) -> EvalContext:
@@ -132,8 +134,23 @@ class EvalContext:
         if b is None:
             lb = max(1, -(-lookback_ns // step_ns)) * step_ns
             df = self.raw(metric, int(instants[0]) - lb, int(instants[-1]))
-            b = self._buckets[key] = Buckets(df, devices, instants, step_ns, lookback_ns)
+            b = self._buckets[key] = Buckets(
+                df, devices, instants, step_ns, lookback_ns, self._codes(df, devices)
+            )
         return b
+
+    def _codes(self, df: pd.DataFrame, devices: list[str]) -> np.ndarray | None:
+        """Rows' positions in ``devices`` through a lookup table per (device list, categories),
+        memoised: a cycle's rules bucket the same frames for the same selections many times."""
+        col = df["device"]
+        if not len(df) or not isinstance(col.dtype, pd.CategoricalDtype):
+            return None
+        cats = col.cat.categories
+        key = (id(devices), id(cats))  # both kept alive in the value, so the ids stay unique
+        if key not in self._luts:
+            lut = np.append(pd.Index(devices).get_indexer(cats), -1)  # code -1 (NaN) -> -1
+            self._luts[key] = (devices, cats, lut)
+        return self._luts[key][2][col.cat.codes.to_numpy()]
 
     def aggregated(
         self,
@@ -192,9 +209,13 @@ class EvalContext:
             if v is not None:
                 per_model[model] = v * ref.factor
         key = id(devices)  # picks are memoised, so one list object per selector and context
-        if key not in self._models:
-            self._models[key] = (devices, pd.Series(devices, dtype=object).map(self._model))
-        return self._models[key][1].map(per_model).to_numpy(np.float64, na_value=np.nan)
+        if key not in self._models:  # each device's model, factorised: a few models, 30k devices
+            pos = pd.Index(self.devices["device"]).get_indexer(devices)
+            model = np.append(self.devices["model"].to_numpy(object), [None])[pos]  # -1: unknown
+            codes, uniques = pd.factorize(model)
+            self._models[key] = (devices, codes, pd.Index(uniques))
+        _, codes, uniques = self._models[key]
+        return np.array([per_model.get(str(m), np.nan) for m in uniques] + [np.nan])[codes]
 
 
 class RawCache:
@@ -203,13 +224,10 @@ class RawCache:
     last one (the live loop is the incremental case of a replay).
 
     Samples arrive late and out of order: collectors batch, MQTT redelivers, polled devices stamp
-    their own
-    time. So every cycle re-reads ``overlap_ns`` before its previous read point and replaces that
-    stretch of
-    the cache with what the store holds now — a sample stamped before the read point but written
-    after it
-    is still seen, exactly once (the store is idempotent on (device, metric, ts), so the re-read
-    stretch is
+    their own time. So every cycle checks the ``overlap_ns`` before its previous read point: the
+    series whose count there differs from the store's (``late_rows``) have that stretch replaced by
+    what the store holds now — a sample stamped before the read point but written after it is still
+    seen, exactly once (the store is idempotent on (device, metric, ts), so the re-read stretch is
     the de-duplicated truth). Only samples later than the overlap are left to reports, which read
     everything."""
 
@@ -217,18 +235,17 @@ class RawCache:
         self.overlap_ns = int(overlap_ns)
         self._frames: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._span: dict[str, int] = {}
-        #: device ids in the samples read by the last ``update`` (the engine spots devices its table
-        #: lacks)
+        #: device ids in the samples read by the last ``update`` that the cache did not hold yet
+        #: (the engine spots devices its table lacks)
         self.devices_read: list[pd.Index] = []
 
     def update(
         self, store: TelemetryStore, starts: dict[str, int], end: int
     ) -> dict[str, tuple[int, int, pd.DataFrame]]:
         """(start, end, frame) per metric covering at least ``[starts[m], end)``. Metrics read last
-        cycle fetch
-        only the new part plus the overlap, all in one query; each metric keeps the longest
-        look-back any
-        cycle asked for, so rules evaluated every minute do not force a full re-read."""
+        cycle fetch only the new part, all in one query, plus the overlap of the series that gained
+        late samples; each metric keeps the longest look-back any cycle asked for, so rules
+        evaluated every minute do not force a full re-read."""
         for m, s in starts.items():
             self._span[m] = max(self._span.get(m, 0), end - s)
         starts = {m: end - self._span[m] for m in starts}
@@ -242,47 +259,89 @@ class RawCache:
         for m, s in fresh.items():
             out[m] = _raw_frame(store.query(s, end, metrics=[m]))
             self.devices_read.append(out[m]["device"].cat.categories)
-        by_since: dict[int, list[str]] = {}
+        groups: dict[tuple[int, int], list[str]] = {}
         for m in starts:
             if m not in fresh:
-                by_since.setdefault(self._frames[m][1], []).append(m)
-        for since, metrics in by_since.items():
-            reread = since - self.overlap_ns
-            new = store.query(reread, end, metrics=metrics) if end > reread else None
-            # split by metric through integer codes: string compares per metric cost more than the
-            # read
-            codes, names = pd.factorize(new["metric"]) if new is not None else (None, pd.Index([]))
-            index = {str(name): i for i, name in enumerate(names)}
+                since = self._frames[m][1]
+                groups.setdefault((since, max(since - self.overlap_ns, starts[m])), []).append(m)
+        for (since, lo), metrics in groups.items():
+            new = _by_metric(store.query(since, end, metrics=metrics) if end > since else None)
+            late = self._late(store, metrics, lo, since)
+            reread = _by_metric(
+                store.query(lo, since, devices=late, metrics=metrics) if late else None
+            )
             for m in metrics:
                 df = self._frames[m][2]
                 ts = df["ts"].to_numpy()
-                df = df[(ts >= starts[m]) & (ts < reread)]  # the overlap is replaced by the re-read
-                part = (
-                    new.iloc[np.flatnonzero(codes == index.get(m, -2))]
-                    if new is not None and len(metrics) > 1
-                    else new
-                )
-                if part is not None and not part.empty:
-                    part = _raw_frame(part)
-                    part = part[
-                        part["ts"].to_numpy() >= starts[m]
-                    ]  # the overlap may reach past a short look-back
-                    self.devices_read.append(part["device"].cat.categories)
-                    # union of categories recodes through the small category tables, not the rows
-                    dev = union_categoricals([df["device"].array, part["device"].array])
-                    df = pd.DataFrame(
-                        {
-                            "ts": np.concatenate([df["ts"].to_numpy(), part["ts"].to_numpy()]),
-                            "device": dev,
-                            "value": np.concatenate(
-                                [df["value"].to_numpy(), part["value"].to_numpy()]
-                            ),
-                        }
-                    )
-                out[m] = df
+                keep = ts >= starts[m]
+                if late:  # the window of a series with late samples is replaced by its re-read
+                    stale = np.append(df["device"].cat.categories.isin(late), False)
+                    keep &= (ts < lo) | ~stale[df["device"].cat.codes.to_numpy()]
+                parts = [df[keep]] + [
+                    got[m] for got in (reread, new) if m in got and not got[m].empty
+                ]
+                out[m] = _concat(parts)
+                cats = out[m]["device"].cat.categories
+                if len(cats) > len(parts[0]["device"].cat.categories):  # a device new to the cache
+                    self.devices_read.append(cats)
         for m, df in out.items():
             self._frames[m] = (starts[m], end, df)
         return {m: self._frames[m] for m in starts}
+
+    def _late(self, store: TelemetryStore, metrics: list[str], lo: int, hi: int) -> list[str]:
+        """Devices with samples stamped in ``[lo, hi)`` that the cache lacks (in any of
+        ``metrics``)."""
+        if hi <= lo:
+            return []
+        stored = counts_by_device(store, metrics, lo, hi)
+        changed: set[str] = set()
+        for m in metrics:
+            changed.update(
+                changed_devices(stored.get(m), cached_counts(self._frames[m][2], lo, hi))
+            )
+        return sorted(changed)
+
+
+def _by_metric(df: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """A multi-metric read split into raw frames per metric (through integer codes: string compares
+    per metric cost more than the read)."""
+    if df is None or df.empty:
+        return {}
+    codes, names = pd.factorize(df["metric"])
+    return {
+        str(name): _raw_frame(df.iloc[np.flatnonzero(codes == i)]) for i, name in enumerate(names)
+    }
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Raw frames one after the other, their devices recoded into the first frame's categories
+    (through the small category tables, not the rows; a union only when a device is new)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]["device"].array
+    codes = []
+    for part in parts:
+        dev = part["device"].array
+        if dev.categories.equals(first.categories):  # the common case: no hashing at all
+            codes.append(dev.codes)
+            continue
+        pos = first.categories.get_indexer(dev.categories)
+        if (pos < 0).any():
+            codes = []
+            break
+        codes.append(np.append(pos, -1)[dev.codes])
+    device = (
+        pd.Categorical.from_codes(np.concatenate(codes), dtype=first.dtype)
+        if codes
+        else union_categoricals([p["device"].array for p in parts])
+    )
+    return pd.DataFrame(
+        {
+            "ts": np.concatenate([p["ts"].to_numpy() for p in parts]),
+            "device": device,
+            "value": np.concatenate([p["value"].to_numpy() for p in parts]),
+        }
+    )
 
 
 def _raw_frame(df: pd.DataFrame) -> pd.DataFrame:

@@ -40,4 +40,5 @@ class DeviceTable:
     def unknown_devices_read(self) -> bool:
         """Whether the samples just read name a device the table lacks."""
         known = self._read[2] if self._read is not None else pd.Index([])
-        return any(not idx.isin(known).all() for idx in self.cache.devices_read)
+        # the table's own hash index, built once per read, instead of hashing it on every check
+        return any((known.get_indexer(idx) < 0).any() for idx in self.cache.devices_read)
