@@ -213,8 +213,8 @@ class AlertRecords:
         self, alert_id: int, actor: str, comment: str, expires_at_ns: int | None
     ) -> dict[str, Any]:
         """Annotate an open alert; an ack never stops regulator delivery. ``expires_at_ns``
-        re-notifies if the
-        alert is still firing then (a forgotten ack must not hide a live problem)."""
+        re-notifies if the alert is still firing then (a forgotten ack must not hide a live
+        problem)."""
         if not actor.strip():
             raise InvalidInput("acknowledgement needs an actor")
         problems: list[str] = []
@@ -415,8 +415,7 @@ class AlertRecords:
     @contextmanager
     def batch(self) -> Iterator[None]:
         """One write transaction around everything inside (nested uses join the outer one): a cycle
-        that
-        records 30,000 transitions commits once."""
+        that records 30,000 transitions commits once."""
         with self._lock:
             if self._in_batch:
                 yield
@@ -504,10 +503,8 @@ class AlertRecords:
     # ------------------------------------------------------------------ helpers
     def _rows(self, sql: str, args: list[Any]) -> list[dict[str, Any]]:
         """Reads. The thread inside a write batch (the analyzer's cycle) reads its own uncommitted
-        rows on the
-        shared connection; every other thread (the API) reads committed rows on its own connection
-        without
-        waiting for the cycle to finish."""
+        rows on the shared connection; every other thread (the API) reads committed rows on its own
+        connection without waiting for the cycle to finish."""
         if self._batch_owner == threading.get_ident():
             return [dict(r) for r in self._conn.execute(sql, args).fetchall()]
         conn = getattr(self._local, "conn", None)

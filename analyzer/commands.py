@@ -1,5 +1,5 @@
-"""CLI: ``minewatch analyze`` (the live loop), ``report`` (a period), ``curtail`` (add a
-curtailment order), ``alerts``, ``ack`` and ``silence`` (operator actions from a shell)."""
+"""CLI: ``minewatch analyze`` (the live loop), ``report`` (a period), ``curtail`` (add a curtailment
+order), ``alerts``, ``ack`` and ``silence`` (operator actions from a shell)."""
 
 from __future__ import annotations
 

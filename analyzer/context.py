@@ -1,6 +1,5 @@
 """What a rule sees while it evaluates: devices, their profiles, the registry, curtailment orders
-and the
-telemetry, fetched once per metric for every rule of an evaluation."""
+and the telemetry, fetched once per metric for every rule of an evaluation."""
 
 from __future__ import annotations
 
@@ -23,8 +22,7 @@ from minewatch.store.series_counts import counts_by_device
 
 def rule_step_ns(rule: Rule, cfg: FacilityConfig, override_s: float | None = None) -> int:
     """A rule's evaluation step: its own ``every`` or the facility's analysis interval; a report
-    replaying
-    with a coarser step uses that step for every rule evaluated more often."""
+    replaying with a coarser step uses that step for every rule evaluated more often."""
     step = rule.every or cfg.analysis.interval_s
     return ns(max(step, override_s) if override_s else step)
 
@@ -78,11 +76,9 @@ class EvalContext:
 
     def watched_since(self) -> float:
         """Since when absence can be judged: the later of the watch start and the first telemetry
-        the store
-        holds from anyone (a report period that begins before the site had data). With no telemetry
-        at all,
-        the watch start alone: a whole window watched in silence is a finding. NaN = neither is
-        known."""
+        the store holds from anyone (a report period that begins before the site had data). With
+        no telemetry at all, the watch start alone: a whole window watched in silence is a
+        finding. NaN = neither is known."""
         first = (
             pd.to_numeric(self.devices["first_seen"], errors="coerce").min()
             if len(self.devices)
@@ -186,8 +182,8 @@ class EvalContext:
     @overload
     def resolve(self, ref: ValueRef | None, devices: list[str]) -> np.ndarray | None: ...
     def resolve(self, ref: ValueRef | None, devices: list[str]) -> np.ndarray | None:
-        """Per-device threshold values (NaN where the device's model does not define the referenced
-        limit)."""
+        """Per-device threshold values (NaN where the device's model does not define the
+        referenced limit)."""
         if ref is None:
             return None
         if ref.value is not None:
@@ -220,16 +216,15 @@ class EvalContext:
 
 class RawCache:
     """Raw samples per metric kept between live cycles, so each cycle reads mostly what arrived
-    since the
-    last one (the live loop is the incremental case of a replay).
+    since the last one (the live loop is the incremental case of a replay).
 
     Samples arrive late and out of order: collectors batch, MQTT redelivers, polled devices stamp
     their own time. So every cycle checks the ``overlap_ns`` before its previous read point: the
-    series whose count there differs from the store's (``late_rows``) have that stretch replaced by
-    what the store holds now — a sample stamped before the read point but written after it is still
-    seen, exactly once (the store is idempotent on (device, metric, ts), so the re-read stretch is
-    the de-duplicated truth). Only samples later than the overlap are left to reports, which read
-    everything."""
+    series whose count there differs from the store's (``late_rows``) have that stretch replaced
+    by what the store holds now — a sample stamped before the read point but written after it is
+    still seen, exactly once (the store is idempotent on (device, metric, ts), so the re-read
+    stretch is the de-duplicated truth). Only samples later than the overlap are left to reports,
+    which read everything."""
 
     def __init__(self, overlap_ns: int = 0) -> None:
         self.overlap_ns = int(overlap_ns)
@@ -242,10 +237,10 @@ class RawCache:
     def update(
         self, store: TelemetryStore, starts: dict[str, int], end: int
     ) -> dict[str, tuple[int, int, pd.DataFrame]]:
-        """(start, end, frame) per metric covering at least ``[starts[m], end)``. Metrics read last
-        cycle fetch only the new part, all in one query, plus the overlap of the series that gained
-        late samples; each metric keeps the longest look-back any cycle asked for, so rules
-        evaluated every minute do not force a full re-read."""
+        """(start, end, frame) per metric covering at least ``[starts[m], end)``. Metrics read
+        last cycle fetch only the new part, all in one query, plus the overlap of the series that
+        gained late samples; each metric keeps the longest look-back any cycle asked for, so
+        rules evaluated every minute do not force a full re-read."""
         for m, s in starts.items():
             self._span[m] = max(self._span.get(m, 0), end - s)
         starts = {m: end - self._span[m] for m in starts}
@@ -303,8 +298,8 @@ class RawCache:
 
 
 def _by_metric(df: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-    """A multi-metric read split into raw frames per metric (through integer codes: string compares
-    per metric cost more than the read)."""
+    """A multi-metric read split into raw frames per metric (through integer codes: string
+    compares per metric cost more than the read)."""
     if df is None or df.empty:
         return {}
     codes, names = pd.factorize(df["metric"])

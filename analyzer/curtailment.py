@@ -1,6 +1,6 @@
 """Curtailment orders: "bring the facility down to X kW between A and B, within R seconds". Stored
-in
-state.db beside the alerts; the ``schedule`` rule kind checks compliance, reports list the response.
+in state.db beside the alerts; the ``schedule`` rule kind checks compliance, reports list the
+response.
 """
 
 from __future__ import annotations

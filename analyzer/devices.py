@@ -1,6 +1,6 @@
 """The analyzer's copy of the device table: re-read every ``devices_refresh_s`` (30k rows cost more
-than a rule), or at once when the samples just read name a device it lacks (a rig that came up
-since the last read)."""
+than a rule), or at once when the samples just read name a device it lacks (a rig that came up since
+the last read)."""
 
 from __future__ import annotations
 

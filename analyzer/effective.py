@@ -2,9 +2,9 @@
 (``Muting``: silences, inhibition with hold-down): a report and the live loop give the same
 transitions, suppressed ones included.
 
-The live loop applies a mute that begins or ends at its next cycle (the analysis interval); so
-does this replay: a change at ``b`` shows at the first multiple of ``analysis.interval_s`` at or
-after ``b``."""
+The live loop applies a mute that begins or ends at its next cycle (the analysis interval); so does
+this replay: a change at ``b`` shows at the first multiple of ``analysis.interval_s`` at or after
+``b``."""
 
 from __future__ import annotations
 

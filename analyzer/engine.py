@@ -1,8 +1,8 @@
-"""The live analyzer: every ``analysis.interval_s`` it evaluates the instants that elapsed since the
-last cycle (``Evaluator``, shared with period reports), steps each rule's state machine, and records
-and publishes each alert transition (``TransitionRecorder``), with silences and inhibition
-(``Muting``) and expiring acknowledgements layered on top. A cycle commits once; its events are
-published after the commit."""
+"""The live analyzer: every ``analysis.interval_s`` it evaluates the instants that elapsed since
+the last cycle (``Evaluator``, shared with period reports), steps each rule's state machine, and
+records and publishes each alert transition (``TransitionRecorder``), with silences and
+inhibition (``Muting``) and expiring acknowledgements layered on top. A cycle commits once; its
+events are published after the commit."""
 
 from __future__ import annotations
 

@@ -155,8 +155,8 @@ class Evaluator:
     def replay_chunks(
         self, start_ns: int, end_ns: int, report_step_s: float | None = None, chunk_s: float = 86400
     ) -> Iterator[tuple[int, list[tuple[Rule, Obs, list[Transition], EvalContext]]]]:
-        """Per chunk: its last instant and, per rule (inhibition sources first), the
-        observations and machine transitions."""
+        """Per chunk: its last instant and, per rule (inhibition sources first), the observations
+        and machine transitions."""
         states: dict[str, dict[str, SubjectState]] = {r.id: {} for r in self.rules}
         grids = {}
         for rule in self.rules:

@@ -66,8 +66,8 @@ def step(
     thr: float,
     clear_at: float | None = None,
 ) -> tuple[SubjectState | None, list[Transition]]:
-    """Advance one (rule, subject) by one evaluation instant (``clear_at``: the level an open
-    alert clears at, quoted when it resolves; default the trigger threshold)."""
+    """Advance one (rule, subject) by one evaluation instant (``clear_at``: the level an open alert
+    clears at, quoted when it resolves; default the trigger threshold)."""
     out: list[Transition] = []
 
     def move(to: AlertState, reason: str) -> None:
@@ -154,9 +154,8 @@ def run(obs: Obs, rule: Rule, states: dict[str, SubjectState]) -> list[Transitio
     in place.
 
     Work is proportional to changes, not to instants: a subject is stepped at the start of each run
-    of
-    identical (ok, trigger, cleared) and when a ``for``/``keep_firing_for`` deadline falls inside a
-    run.
+    of identical (ok, trigger, cleared) and when a ``for``/``keep_firing_for`` deadline falls inside
+    a run.
     """
     transitions: list[Transition] = []
     ts = obs.instants

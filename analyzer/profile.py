@@ -2,9 +2,8 @@
 
 A profile is YAML (``compliance_profiles/<id>.yaml``). Each rule names a *kind* (a module in
 ``analyzer/rules/``) whose own params model validates ``params``, so a typo in a threshold is
-reported
-as ``tm-2026.yaml: rules[3] (EL-01).params.threshold: ...`` at load time, never at 3 a.m. in the
-loop.
+reported as ``tm-2026.yaml: rules[3] (EL-01).params.threshold: ...`` at load time, never at 3
+a.m. in the loop.
 """
 
 from __future__ import annotations
@@ -128,9 +127,8 @@ class Rule(BaseModel):
 
 
 class Inhibition(BaseModel):
-    """Parent/child suppression: while ``source`` fires for a subject, ``targets`` on that subject
-    are
-    recorded as suppressed (a silent device inhibits its metric rules)."""
+    """Parent/child suppression: while ``source`` fires for a subject, ``targets`` on that
+    subject are recorded as suppressed (a silent device inhibits its metric rules)."""
 
     model_config = ConfigDict(extra="forbid")
 

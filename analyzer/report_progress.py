@@ -1,6 +1,6 @@
 """Progress of a long report on a terminal (stderr): a bar over the period replayed, with the rate
-(days of data per second) and the time remaining. Silent when stderr is not a terminal, so piped
-and scheduled reports stay clean."""
+(days of data per second) and the time remaining. Silent when stderr is not a terminal, so piped and
+scheduled reports stay clean."""
 
 from __future__ import annotations
 

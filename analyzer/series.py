@@ -2,11 +2,11 @@
 ``groupby().resample()``.
 
 Every rule evaluates a sequence of instants ``t_j = t_0 + j * step`` (live is the case of one
-instant). The data behind instant ``t_j`` are the buckets ``[t - step, t)`` before it, so a bucket
-matrix has ``L`` extra rows of look-back in front of the first instant: row ``j + L`` is the bucket
-that ends at ``t_j``. Buckets are computed by grouping on a single integer key (device code x
-floored timestamp): on 3M rows over 30k devices that measured two orders of magnitude faster than
-pandas ``resample`` per device.
+instant). The data behind instant ``t_j`` are the buckets ``[t - step, t)`` before it, so a
+bucket matrix has ``L`` extra rows of look-back in front of the first instant: row ``j + L`` is
+the bucket that ends at ``t_j``. Buckets are computed by grouping on a single integer key (device
+code x floored timestamp): on 3M rows over 30k devices that measured two orders of magnitude
+faster than pandas ``resample`` per device.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import pandas as pd
 
 
 def device_codes(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
-    """Position of each row's device in ``devices`` (-1 if absent). A categorical ``device`` column
-    (what
-    the evaluation context keeps) maps through its categories once instead of hashing every row."""
+    """Position of each row's device in ``devices`` (-1 if absent). A categorical ``device``
+    column (what the evaluation context keeps) maps through its categories once instead of
+    hashing every row."""
     if not len(df):
         return np.empty(0, np.int64)
     col = df["device"]

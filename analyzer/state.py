@@ -1,7 +1,7 @@
 """The alert store the analyzer, the API and the notifier's commands use: ``AlertRecords`` (what is
-persisted) plus the events an operator's action publishes, ``alert.ack`` and ``silence.created``,
-so the notifier and the ledger hear of them whichever process acted. The analyzer's own transitions
-are published by the analyzer, after its cycle commits."""
+persisted) plus the events an operator's action publishes, ``alert.ack`` and ``silence.created``, so
+the notifier and the ledger hear of them whichever process acted. The analyzer's own transitions are
+published by the analyzer, after its cycle commits."""
 
 from __future__ import annotations
 

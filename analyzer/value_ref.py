@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 class ValueRef(BaseModel):
     """A number in a rule: a literal, or a reference to the device profile (``limit:
-    chip_temp_c.max_above``,
-    ``rated: current_a``) or to facility.yaml (``facility: licence.capacity_kw``), times ``factor``.
+    chip_temp_c.max_above``, ``rated: current_a``) or to facility.yaml (``facility:
+    licence.capacity_kw``), times ``factor``.
     """
 
     model_config = ConfigDict(extra="forbid")

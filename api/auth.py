@@ -50,8 +50,8 @@ class TokenTable:
 
     @classmethod
     def parse(cls, text: str, source: str) -> TokenTable:
-        """Parse ``role:token,role:token``; errors name the entry by position and never echo a
-        token (they end up in logs)."""
+        """Parse ``role:token,role:token``; errors name the entry by position and never echo a token
+        (they end up in logs)."""
         problems: list[str] = []
         pairs: list[tuple[str, str]] = []
         entries = [e.strip() for e in text.split(",") if e.strip()]

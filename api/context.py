@@ -1,7 +1,7 @@
 """What the API serves from: config, store, alert state, event bus, and the parts running beside it.
 
-Everything but config, store and tokens is optional so the API runs as ``minewatch serve`` against
-a shared store, inside ``minewatch run``/``demo`` with every part, or in tests with only a store.
+Everything but config, store and tokens is optional so the API runs as ``minewatch serve`` against a
+shared store, inside ``minewatch run``/``demo`` with every part, or in tests with only a store.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ state, the simulator, and the caller in a given role.
 
 Routes declare ``ctx: Ctx`` or ``who: Operator`` instead of reaching into ``request.app.state``, so
 the signature says what a route needs and a test can swap any of it with
-``app.dependency_overrides[get_ctx]``. Everything downstream (authentication, the alert state)
-takes the context through ``get_ctx`` too, so one override replaces it everywhere.
+``app.dependency_overrides[get_ctx]``. Everything downstream (authentication, the alert state) takes
+the context through ``get_ctx`` too, so one override replaces it everywhere.
 """
 
 from __future__ import annotations

@@ -60,8 +60,8 @@ class Unauthenticated(ParameterRefusal, PermissionDenied):
 
 
 class TooManyRequests(MinewatchError):
-    """Refused for now, not for what was asked: too many failed logins from one address, or too
-    many report builds at once. 429 with ``Retry-After``."""
+    """Refused for now, not for what was asked: too many failed logins from one address, or too many
+    report builds at once. 429 with ``Retry-After``."""
 
     def __init__(self, reason: str, retry_after_s: int) -> None:
         super().__init__(reason)

@@ -78,9 +78,9 @@ class DeviceTable:
         return cls(df, now_ns)
 
     def counts(self) -> dict[str, Any]:
-        """Equipment online/offline. The collector's discovery summary is stored as a device of kind
-        ``discovery`` written once per scan period; it is not equipment and would read "offline"
-        between scans."""
+        """Equipment online/offline. The collector's discovery summary is stored as a device of
+        kind ``discovery`` written once per scan period; it is not equipment and would read
+        "offline" between scans."""
         df = self.frame[self.frame["kind"] != DISCOVERY_KIND]
         by_role: dict[str, dict[str, int]] = {}
         for role, grp in df.groupby(df["role"].replace("", "unassigned")):
@@ -114,8 +114,8 @@ class DeviceTable:
 
 
 def facility_power(ctx: ApiContext, table: DeviceTable) -> dict[str, Any]:
-    """Facility power: the revenue meter(s) when they have a fresh reading, else the sum over fresh
-    rigs.
+    """Facility power: the revenue meter(s) when they have a fresh reading, else the sum over
+    fresh rigs.
 
     The response says which (``source``): the meter is the licence's truth; the rig sum misses
     cooling and auxiliary load and may include firmware estimates.
@@ -273,8 +273,8 @@ def facility_summary(
 def facility_power_series(
     ctx: ApiContext, table: DeviceTable, start_ns: int, end_ns: int, step_ns: int
 ) -> tuple[str | None, list[list[Any]]]:
-    """Facility power per bucket (mean within the bucket, summed over devices) from the same source
-    ``facility_power`` uses; points are ``[time, kW]``."""
+    """Facility power per bucket (mean within the bucket, summed over devices) from the same
+    source ``facility_power`` uses; points are ``[time, kW]``."""
     df = table.frame
     meters = df.loc[df["role"] == METER_ROLE, "device"].tolist()
     source, devices = (

@@ -63,8 +63,8 @@ def _totals(rigs: pd.DataFrame) -> dict[str, Any]:
 
 
 def _registered(ctx: ApiContext) -> set[str] | None:
-    """Serials in the equipment registry; None when the facility keeps none (then nothing is
-    marked unregistered: unknown is not the same as unregistered)."""
+    """Serials in the equipment registry; None when the facility keeps none (then nothing is marked
+    unregistered: unknown is not the same as unregistered)."""
     if "registry" not in ctx.cache:
         ctx.cache["registry"] = (
             set(facility_registry(ctx.cfg, set(ctx.profiles))) if ctx.cfg.registry else None
@@ -130,8 +130,8 @@ def _num(frame: pd.DataFrame, device: str, metric: str) -> float | None:
 def rig_records(
     ctx: ApiContext, rigs: pd.DataFrame, registered: set[str] | None, now: int
 ) -> list[dict[str, Any]]:
-    """One record per rig for the heat map and the rig list, computed column-wise: a 30,000-rig
-    site is polled every 10 s by every open page."""
+    """One record per rig for the heat map and the rig list, computed column-wise: a 30,000-rig site
+    is polled every 10 s by every open page."""
     df = rigs.reset_index().sort_values("device")
     df["position"] = df.groupby(["zone", "rack"]).cumcount() + 1
     limits = {m: limit_of(ctx, str(m), "chip_temp_c") or {} for m in df["model"].unique()}

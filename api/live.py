@@ -1,8 +1,8 @@
 """The live snapshot behind the page (streamed by ``minewatch.api.routes.live``).
 
-One ``LiveHub`` per app computes the snapshot at most once per interval whatever the number of
-open pages, so ten operators watching cost the store what one does. The power trend (a store
-range query over every rig when there is no revenue meter) is refreshed less often than the rest.
+One ``LiveHub`` per app computes the snapshot at most once per interval whatever the number of open
+pages, so ten operators watching cost the store what one does. The power trend (a store range query
+over every rig when there is no revenue meter) is refreshed less often than the rest.
 """
 
 from __future__ import annotations

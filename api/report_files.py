@@ -40,8 +40,8 @@ KEEP_SIGNATURES = 64
 
 @contextmanager
 def build_slot(ctx: ApiContext) -> Iterator[None]:
-    """One of ``ctx.report_builds`` concurrent report builds, or 429 at once: a year of a large
-    site is minutes of CPU, and queued builds would only time out behind each other."""
+    """One of ``ctx.report_builds`` concurrent report builds, or 429 at once: a year of a large site
+    is minutes of CPU, and queued builds would only time out behind each other."""
     slots: threading.BoundedSemaphore = ctx.cache.setdefault(
         "report_builds", threading.BoundedSemaphore(ctx.report_builds)
     )
@@ -99,8 +99,8 @@ def rule_titles(ctx: ApiContext) -> dict[str, dict[str, str]]:
 
 
 def ledger_check(ctx: ApiContext) -> VerifyReport:
-    """The facility's audit ledger walked from its first entry (what an inspector's report and
-    page state: its head, and whether the chain is intact)."""
+    """The facility's audit ledger walked from its first entry (what an inspector's report and page
+    state: its head, and whether the chain is intact)."""
     ledger: Ledger = ctx.cache.setdefault("ledger", Ledger(ctx.cfg.state_db))
     return ledger.verify()
 

@@ -70,8 +70,8 @@ def _embedded_key(sig: dict[str, Any]) -> Ed25519PublicKey | None:
 def verify_file(
     data: bytes, sig: dict[str, Any], trusted: list[Path] | None = None, lang: str = "en"
 ) -> Verification:
-    """Check ``data`` against its ``.sig``: its SHA-256, the key id and the signature; the lines
-    say what was checked in ``lang``.
+    """Check ``data`` against its ``.sig``: its SHA-256, the key id and the signature; the lines say
+    what was checked in ``lang``.
 
     With ``trusted`` (public key files or folders of ``*.pub``) the key must be one of them;
     without, the ``.sig``'s own public key is used and the result says so.

@@ -1,8 +1,8 @@
 """Response headers every answer carries, and the limit on failed logins per client address.
 
-The page loads only its own files (no CDN, no inline script), so the policy can be strict: a
-script injected into a device name or an alert comment has nowhere to load from and cannot run,
-and no other site may frame the page to trick an operator into clicking "acknowledge".
+The page loads only its own files (no CDN, no inline script), so the policy can be strict: a script
+injected into a device name or an alert comment has nowhere to load from and cannot run, and no
+other site may frame the page to trick an operator into clicking "acknowledge".
 """
 
 from __future__ import annotations

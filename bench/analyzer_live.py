@@ -3,11 +3,11 @@ p95 over cycles, the late-sample window on — issue #14).
 
 Builds a SqliteStore with 3 minutes of telemetry (rigs every 10 s: chip_temp_c, fan_rpm_1,
 fan_rpm_2; a revenue meter, 300 rack PDUs and hall sensors every 10 s). Then, per run, on a fresh
-copy of that store, it times ``Analyzer.evaluate_once`` for consecutive cycles the way the live loop
-meets them: before each cycle the collector's batch for the last 10 s is written, except for
+copy of that store, it times ``Analyzer.evaluate_once`` for consecutive cycles the way the live
+loop meets them: before each cycle the collector's batch for the last 10 s is written, except for
 ``--late-pct`` of the rigs, whose samples are written just after the cycle read — stamped before
-its read point, so the next cycle must pick them up through the late window. Cycles where the 30 s
-and 60 s rules also run are in the figures (p95 and max over every steady cycle).
+its read point, so the next cycle must pick them up through the late window. Cycles where the 30
+s and 60 s rules also run are in the figures (p95 and max over every steady cycle).
 
 Runs, all in one process on the same data:
 

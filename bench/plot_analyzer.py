@@ -2,9 +2,9 @@
 docs/benchmarks.md.
 
 For each fleet size it runs ``bench/analyzer_live.py --json`` (late window 60 s, 2 % of samples
-late) in this tree and, with ``--before-tree``, in an unpacked copy of the previous code (e.g.
-``git archive <commit> | tar -x -C DIR``), alternating the two at each size so both meet the same
-machine load; then it plots median and p95 wall time per cycle.
+late) in this tree and, with ``--before-tree``, in an unpacked copy of the previous code (e.g. ``git
+archive <commit> | tar -x -C DIR``), alternating the two at each size so both meet the same machine
+load; then it plots median and p95 wall time per cycle.
 
     .venv/bin/python bench/plot_analyzer.py [--before-tree /tmp/mw-before] [--out docs/x.png]
 """

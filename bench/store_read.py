@@ -3,8 +3,7 @@ path.
 
 The baseline is the read code ``SqliteStore`` had before the columnar read path, kept below verbatim
 (``baseline_latest``/``baseline_query``), run on the same file in the same process, interleaved with
-the
-current code so both see the same page cache and machine load.
+the current code so both see the same page cache and machine load.
 
 - ``latest()``: newest value of every series (rigs x 12 metrics rows).
 - ``query()`` of one instant (one 10 s poll round of every rig) and of a 60 s window (six rounds).
@@ -13,8 +12,7 @@ current code so both see the same page cache and machine load.
 - ``devices()``.
 
 Run: ``python bench/store_read.py [--rigs 30000] [--rounds 7] [--repeat 3]``. The file is filled
-with raw
-inserts (series ids in random order, as on a site where rigs come and go), not timed.
+with raw inserts (series ids in random order, as on a site where rigs come and go), not timed.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ same run.
   /write, gzip) vs a raw HTTP POST of the same pre-built, gzip-compressed line protocol.
 - Spool: ``Spool.append`` (what a write costs while the store is down) and replay throughput.
 
-Run: ``python bench/store_write.py [--rigs 3000] [--rounds 20]``. Each round is one status of every
-rig
-(12 metrics each), i.e. a 10 s poll of a ~10 MW site at 3000 rigs; batches of 5,000 lines.
+Run: ``python bench/store_write.py [--rigs 3000] [--rounds 20]``. Each round is one status of
+every rig (12 metrics each), i.e. a 10 s poll of a ~10 MW site at 3000 rigs; batches of 5,000
+lines.
 """
 
 from __future__ import annotations

@@ -49,8 +49,8 @@ class StatusWriter:
     running as another process can show collector health (``minewatch collect`` runs alone).
 
     A full or read-only disk must not end collection (a crash under a restart policy becomes a crash
-    loop, and without one collection just stops), so a failed write is logged once, when the
-    folder stops taking writes, and once when it takes them again."""
+    loop, and without one collection just stops), so a failed write is logged once, when the folder
+    stops taking writes, and once when it takes them again."""
 
     def __init__(self, status_dir: Path) -> None:
         self.status_dir = status_dir
@@ -152,9 +152,9 @@ def register(app: typer.Typer) -> None:
             bool | None, typer.Option(help="Progress bar (default: on a terminal)")
         ] = None,
     ) -> None:
-        """Import telemetry history (JSON lines, CSV long or wide, InfluxDB line protocol) into
-        the facility's store with its original timestamps. Idempotent: importing again stores
-        each (device, metric, time) once."""
+        """Import telemetry history (JSON lines, CSV long or wide, InfluxDB line protocol) into the
+        facility's store with its original timestamps. Idempotent: importing again stores each
+        (device, metric, time) once."""
         cfg = load_facility(config)
         try:
             summary = run_import(cfg, source, fmt, mapping, ts_unit, rejects, progress)

@@ -1,5 +1,5 @@
-"""Network discovery: who answers the miner API (and optionally Modbus TCP), and how that compares
-with the equipment registry filed with the regulator.
+"""Network discovery: who answers the miner API (and optionally Modbus TCP), and how that
+compares with the equipment registry filed with the regulator.
 
 The comparison has four outcomes: registered and seen, registered but missing, seen but not
 registered (the one the regulator cares about: unlicensed equipment drawing power), and seen but
@@ -195,10 +195,10 @@ def compare(
     known_hosts: dict[str, str] | None = None,
     answering: Iterable[str] = (),
 ) -> Comparison:
-    """Sort what was found against the registry's miners (see ``miner_registry``). ``known_hosts``
-    maps
-    "host:port" → serial from config; ``answering`` are serials the poller heard from just now: a
-    registered miner that answers its polls is not "missing" because one scan probe timed out."""
+    """Sort what was found against the registry's miners (see ``miner_registry``).
+    ``known_hosts`` maps "host:port" → serial from config; ``answering`` are serials the poller
+    heard from just now: a registered miner that answers its polls is not "missing" because one
+    scan probe timed out."""
     known_hosts = known_hosts or {}
     out = Comparison()
     seen_serials: set[str] = set()

@@ -1,6 +1,6 @@
-"""``minewatch import`` end to end: open the source (a file or stdin) and the store, feed every
-line to the ``Importer`` with a progress bar (rate and ETA) on a terminal, write the reject file,
-and return the summary."""
+"""``minewatch import`` end to end: open the source (a file or stdin) and the store, feed every line
+to the ``Importer`` with a progress bar (rate and ETA) on a terminal, write the reject file, and
+return the summary."""
 
 from __future__ import annotations
 

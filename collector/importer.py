@@ -2,12 +2,13 @@
 gateway's buffer, another InfluxDB — written into the facility's store with its original
 timestamps, so that reports cover the time before minewatch ran.
 
-Formats, one record a line: JSON lines and CSV, each either *long* (``ts, device, metric, value``)
-or *wide* (``ts, device`` and one column per metric), and InfluxDB line protocol (the ``device``
-tag names the device, each numeric field is a metric). A mapping file renames devices and metrics
-and gives devices their kind, model, role, zone and rack. The store's key is (device, metric,
-ts), as for the collectors, so importing the same file twice stores it once. A line that cannot
-be imported goes to the reject file with its reason; the good lines beside it are imported."""
+Formats, one record a line: JSON lines and CSV, each either *long* (``ts, device, metric,
+value``) or *wide* (``ts, device`` and one column per metric), and InfluxDB line protocol (the
+``device`` tag names the device, each numeric field is a metric). A mapping file renames devices
+and metrics and gives devices their kind, model, role, zone and rack. The store's key is (device,
+metric, ts), as for the collectors, so importing the same file twice stores it once. A line that
+cannot be imported goes to the reject file with its reason; the good lines beside it are
+imported."""
 
 from __future__ import annotations
 

@@ -33,8 +33,8 @@ TOKEN_ENV = {role: f"MINEWATCH_HUB_{role.upper()}_TOKEN" for role in ROLES}
 
 
 def env_tokens() -> dict[str, str]:
-    """Staff tokens by role, read from the environment at each request (rotation needs no
-    restart); a role whose variable is unset has no token and cannot log in."""
+    """Staff tokens by role, read from the environment at each request (rotation needs no restart);
+    a role whose variable is unset has no token and cannot log in."""
     return {role: os.environ.get(env, "") for role, env in TOKEN_ENV.items()}
 
 

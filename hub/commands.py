@@ -1,5 +1,5 @@
-"""CLI: ``minewatch hub serve | register | add-key``. The database URL is a secret when it holds
-a password, so it is read from ``MINEWATCH_HUB_DB`` unless ``--db`` gives it."""
+"""CLI: ``minewatch hub serve | register | add-key``. The database URL is a secret when it holds a
+password, so it is read from ``MINEWATCH_HUB_DB`` unless ``--db`` gives it."""
 
 from __future__ import annotations
 
@@ -135,8 +135,8 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="File to write the signed terms to")],
         valid_days: Annotated[float, typer.Option(min=1, help="Validity of this issue")] = 90.0,
     ) -> None:
-        """Write a facility's signed licence terms to a file, for a site that is offline
-        (installed there with ``minewatch licence install FILE``)."""
+        """Write a facility's signed licence terms to a file, for a site that is offline (installed
+        there with ``minewatch licence install FILE``)."""
         import time
 
         from minewatch.hub.terms import issue, regulator_signer

@@ -1,12 +1,12 @@
 """One small interface over the hub's two storage engines: PostgreSQL (psycopg 3) in production,
 SQLite for the demo and for a bank trying the hub on one machine.
 
-The hub's SQL is written once with ``?`` placeholders and portable types; the PostgreSQL
-connection rewrites placeholders to ``%s``. Each thread has its own connection (FastAPI runs sync
-endpoints on a thread pool); ``transaction()`` is the unit of work. PostgreSQL transactions run
-at READ COMMITTED and take a row lock on the facility (``lock_facility``), so two messages of one
-facility are checked against its sequence one after the other while other facilities proceed in
-parallel; SQLite serialises writers with ``BEGIN IMMEDIATE``.
+The hub's SQL is written once with ``?`` placeholders and portable types; the PostgreSQL connection
+rewrites placeholders to ``%s``. Each thread has its own connection (FastAPI runs sync endpoints on
+a thread pool); ``transaction()`` is the unit of work. PostgreSQL transactions run at READ COMMITTED
+and take a row lock on the facility (``lock_facility``), so two messages of one facility are checked
+against its sequence one after the other while other facilities proceed in parallel; SQLite
+serialises writers with ``BEGIN IMMEDIATE``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ Row = tuple[Any, ...]
 
 
 class Database:
-    """``url``: ``postgresql://...`` (or ``postgres://``) or a SQLite file path (``sqlite:///p``
-    or a bare path)."""
+    """``url``: ``postgresql://...`` (or ``postgres://``) or a SQLite file path (``sqlite:///p`` or
+    a bare path)."""
 
     def __init__(self, url: str) -> None:
         self.url = url

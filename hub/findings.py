@@ -1,6 +1,6 @@
 """Findings: what the bank's staff must look at — a gap, a rewrite, a fork, a silent facility, a
-stopped analyzer, a changed profile or configuration, a misused key, a refused message. Raised
-once per (facility, kind, what) and kept until a supervisor closes them with their name."""
+stopped analyzer, a changed profile or configuration, a misused key, a refused message. Raised once
+per (facility, kind, what) and kept until a supervisor closes them with their name."""
 
 from __future__ import annotations
 

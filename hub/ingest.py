@@ -1,18 +1,18 @@
 """Ingest: one facility message in, one answer out — stored once, or refused with a reason code,
 never a 500.
 
-Order of checks: size; headers and key (registered, bound to the facility the body names, valid
-when it was used); Ed25519 signature and timestamp window (``minewatch.notifier.signing``, the
-checks docs/regulator-api.md publishes); schema (the sender's own pydantic model); then, inside a
+Order of checks: size; headers and key (registered, bound to the facility the body names, valid when
+it was used); Ed25519 signature and timestamp window (``minewatch.notifier.signing``, the checks
+docs/regulator-api.md publishes); schema (the sender's own pydantic model); then, inside a
 transaction that locks the facility's register row, the facility's chain: the sequence number must
-be the next one (a jump is stored and raised as a gap; an old number with another body is a
-rewrite, refused), and ``prev_sha256`` must be the hash of the message before it. Every ledger
-head is kept as an anchor; a second hash for one ledger position, or a ledger that goes backwards,
-is a fork. Heartbeats are read for what they prove (the analyzer's last cycle, profile and
-configuration hashes) against the regulator's terms, never the interval the facility declares.
+be the next one (a jump is stored and raised as a gap; an old number with another body is a rewrite,
+refused), and ``prev_sha256`` must be the hash of the message before it. Every ledger head is kept
+as an anchor; a second hash for one ledger position, or a ledger that goes backwards, is a fork.
+Heartbeats are read for what they prove (the analyzer's last cycle, profile and configuration
+hashes) against the regulator's terms, never the interval the facility declares.
 
-One facility's bad messages only ever touch its own rows and counters: each is answered and
-recorded on its own, and the per-facility rate limit keeps one sender from crowding the others.
+One facility's bad messages only ever touch its own rows and counters: each is answered and recorded
+on its own, and the per-facility rate limit keeps one sender from crowding the others.
 """
 
 from __future__ import annotations

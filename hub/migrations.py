@@ -1,7 +1,7 @@
 """Versioned schema migrations: each step runs once, in order, in its own transaction, and is
-recorded in ``schema_migrations``; a database newer than this code is refused rather than
-guessed at. The same steps serve PostgreSQL and SQLite (``{id}``, ``{blob}`` and ``{big}`` stand
-for the engine's types)."""
+recorded in ``schema_migrations``; a database newer than this code is refused rather than guessed
+at. The same steps serve PostgreSQL and SQLite (``{id}``, ``{blob}`` and ``{big}`` stand for the
+engine's types)."""
 
 from __future__ import annotations
 

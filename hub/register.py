@@ -1,7 +1,7 @@
 """The register of licensed facilities: licence, holder, capacity, the licence terms the regulator
 sets (heartbeat interval, notifiable rules) and the facility's public keys, each bound to that
-facility and valid for a period, so a key can be rotated without a gap and never speak for
-another licensee."""
+facility and valid for a period, so a key can be rotated without a gap and never speak for another
+licensee."""
 
 from __future__ import annotations
 
@@ -115,8 +115,8 @@ class Register:
         retire_others_after_s: float | None = None,
     ) -> str:
         """Bind a public key to a facility from ``valid_from_ns`` (default now). With
-        ``retire_others_after_s`` (a rotation) the facility's other open-ended keys stop being
-        valid that long after, so messages signed just before the switch still verify."""
+        ``retire_others_after_s`` (a rotation) the facility's other open-ended keys stop being valid
+        that long after, so messages signed just before the switch still verify."""
         key = _public_key(public_pem)
         kid = key_id_of(key)
         start = valid_from_ns if valid_from_ns is not None else time.time_ns()

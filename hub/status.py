@@ -77,8 +77,8 @@ def facility(db: Database, facility_id: str, now_ns: int) -> dict[str, Any]:
 
 
 def sweep_silent(db: Database, now_ns: int) -> int:
-    """Raise a ``silent`` finding for each facility silent now (once per silence); returns how
-    many are silent."""
+    """Raise a ``silent`` finding for each facility silent now (once per silence); returns how many
+    are silent."""
     silent = [f for f in facilities(db, now_ns) if f["silent"]]
     if silent:
         with db.transaction() as tx:
@@ -112,8 +112,8 @@ _MSG_COLS = (
 def timeline(
     db: Database, facility_id: str, *, kinds: list[str] | None = None, limit: int = 500
 ) -> dict[str, Any]:
-    """A facility's messages (breaches, heartbeats, daily reports, ...) newest first, each with
-    its verification result, and its findings."""
+    """A facility's messages (breaches, heartbeats, daily reports, ...) newest first, each with its
+    verification result, and its findings."""
     facility(db, facility_id, 0)
     where, args = "facility_id = ?", [facility_id]
     if kinds:

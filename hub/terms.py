@@ -1,11 +1,11 @@
 """Licence terms issued by the regulator: the hub signs each facility's terms (heartbeat interval,
 notifiable rules, whether the licence is active) with the regulator's own Ed25519 key and serves
-them to the facility that asks with a request signed by its registered key, or writes them to a
-file for a site that is offline (``minewatch hub issue-terms``).
+them to the facility that asks with a request signed by its registered key, or writes them to a file
+for a site that is offline (``minewatch hub issue-terms``).
 
 The regulator's key is kept like a facility's (``KeyStore``: PKCS#8 file mode 0600, ``current``
-naming the key in use); its public key is what every facility pins, so a terms document is
-trusted because of who signed it, not because of the connection it came over.
+naming the key in use); its public key is what every facility pins, so a terms document is trusted
+because of who signed it, not because of the connection it came over.
 """
 
 from __future__ import annotations

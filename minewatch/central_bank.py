@@ -1,15 +1,15 @@
-"""The demo's central bank: ``minewatch hub`` (``minewatch.hub``) on an embedded SQLite file,
-served on a loopback port by the api's server.
+"""The demo's central bank: ``minewatch hub`` (``minewatch.hub``) on an embedded SQLite file, served
+on a loopback port by the api's server.
 
 ``minewatch demo`` gives the facility a fresh Ed25519 signing key, registers the facility in the
 hub's register (licence, capacity, the regulator's heartbeat interval) with that key bound to it,
 and points ``notify.central_bank`` here, so a regulator-notifiable breach in the demo travels the
-real path: ledgered, queued in sequence, signed, delivered, verified, checked against the
-facility's chain and stored exactly once (docs/hub.md). The demo needs no PostgreSQL: the same hub
-code runs on SQLite; production points ``minewatch hub serve`` at PostgreSQL.
+real path: ledgered, queued in sequence, signed, delivered, verified, checked against the facility's
+chain and stored exactly once (docs/hub.md). The demo needs no PostgreSQL: the same hub code runs on
+SQLite; production points ``minewatch hub serve`` at PostgreSQL.
 
-It joins the hub, the api's server and the simulator's port picker, so it is wiring and lives in
-the composition root beside ``runtime``, not in the simulator.
+It joins the hub, the api's server and the simulator's port picker, so it is wiring and lives in the
+composition root beside ``runtime``, not in the simulator.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ DEMO_HEARTBEAT_S = 60.0
 
 
 class SimCentralBank:
-    """A long-running part (``start``/``stop``/``stats``) holding the hub's database in
-    ``folder``; ``token`` is the demo's analyst token for the hub's staff API and page."""
+    """A long-running part (``start``/``stop``/``stats``) holding the hub's database in ``folder``;
+    ``token`` is the demo's analyst token for the hub's staff API and page."""
 
     def __init__(
         self, folder: Path, facility_key_dir: Path, cfg: FacilityConfig, host: str = "127.0.0.1"
@@ -75,9 +75,9 @@ class SimCentralBank:
 
     def settings(self, current: CentralBankSettings) -> CentralBankSettings:
         """The facility's ``notify.central_bank`` section, pointed at this hub and pinning its
-        regulator key (the facility takes its licence terms from the hub). No daily report:
-        the demo facility did not exist yesterday, and building an empty day's report at start
-        would only delay the first breach behind it (messages are delivered in order)."""
+        regulator key (the facility takes its licence terms from the hub). No daily report: the demo
+        facility did not exist yesterday, and building an empty day's report at start would only
+        delay the first breach behind it (messages are delivered in order)."""
         regulator = KeyStore(self.folder / "regulator-keys")
         kid = regulator.current_id()
         assert kid is not None  # the hub made it

@@ -1,9 +1,10 @@
-"""In-process event bus: the analyzer and the API publish what happened; the notifier and the ledger
-listen. It keeps the analyzer ignorant of who is told.
+"""In-process event bus: the analyzer and the API publish what happened; the notifier and the
+ledger listen. It keeps the analyzer ignorant of who is told.
 
-A payload is JSON-ready, because the ledger hashes and stores it as it is. Typed payloads are built
-and read through their models: ``alert.transition`` is ``minewatch.alerting.AlertTransition``
-(``to_json()`` to publish, ``AlertTransition.parse`` to read)."""
+A payload is JSON-ready, because the ledger hashes and stores it as it is. Typed payloads are
+built and read through their models: ``alert.transition`` is
+``minewatch.alerting.AlertTransition`` (``to_json()`` to publish, ``AlertTransition.parse`` to
+read)."""
 
 from __future__ import annotations
 

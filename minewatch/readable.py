@@ -16,8 +16,8 @@ def rfc3339(ts_ns: None, *, millis: bool = False) -> None: ...
 def rfc3339(ts_ns: int | None, *, millis: bool = False) -> str | None:
     """UTC RFC 3339 with the precision the value has (``Z`` suffix); None stays None.
 
-    ``millis``: always exactly three fraction digits (truncated), the fixed form of signed
-    regulator messages and licence terms, which other systems parse.
+    ``millis``: always exactly three fraction digits (truncated), the fixed form of signed regulator
+    messages and licence terms, which other systems parse.
     """
     if ts_ns is None:
         return None
@@ -34,8 +34,8 @@ def rfc3339(ts_ns: int | None, *, millis: bool = False) -> str | None:
 
 def readable(obj: Any) -> Any:
     """A record as a person reads it (API, CLI): plain dicts and lists, with every ``*_ns``
-    timestamp turned into RFC 3339 (key without ``_ns``) and evidence points ``[ts_ns, value]``
-    into ``[time, value]``."""
+    timestamp turned into RFC 3339 (key without ``_ns``) and evidence points ``[ts_ns, value]`` into
+    ``[time, value]``."""
     if isinstance(obj, dict):
         out: dict[str, Any] = {}
         for k, v in obj.items():

@@ -2,9 +2,9 @@
 
 CSV columns ``serial`` (as registered with the regulator), ``model`` (as the vendor writes it,
 "Antminer S21", or a device profile id, ``antminer-s21``), ``zone``, ``rack``, and optionally
-``device_id`` (the id the device has in telemetry — an MQTT topic level, a Modbus target name —
-when it is not the serial). Entries are keyed by the telemetry id, which is what every part
-matches samples against; each keeps its registered serial and the model as written."""
+``device_id`` (the id the device has in telemetry — an MQTT topic level, a Modbus target name — when
+it is not the serial). Entries are keyed by the telemetry id, which is what every part matches
+samples against; each keeps its registered serial and the model as written."""
 
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ class RegistryEntry:
 
 
 def model_names(profiles: Mapping[str, DeviceProfile]) -> dict[str, str]:
-    """Profile id by every name an operator may write: the id, "Vendor Model" and the model
-    alone ("Bitmain Antminer S21", "Antminer S21"), case- and space-insensitive."""
+    """Profile id by every name an operator may write: the id, "Vendor Model" and the model alone
+    ("Bitmain Antminer S21", "Antminer S21"), case- and space-insensitive."""
     names: dict[str, str] = {}
     for pid, prof in sorted(profiles.items()):
         for name in (f"{prof.vendor} {prof.model}", prof.model, pid):

@@ -101,8 +101,8 @@ class Runtime:
         return load_facility_profiles(self.cfg)
 
     def expected_devices(self) -> set[str]:
-        """Devices this facility must hear from: its equipment registry and the Modbus equipment it
-        polls."""
+        """Devices this facility must hear from: its equipment registry and the Modbus equipment
+        it polls."""
         registered = set(facility_registry(self.cfg, self.profiles))
         return registered | {t.name for t in self.cfg.polling.modbus}
 
@@ -180,14 +180,15 @@ class Runtime:
         self.supervisor.add("analyzer", analyzer)
 
     def add_notifier(self) -> None:
-        """The notifier made with the bus: ledger, outbox and (unless ``serve``) delivery; ``serve``
-        only ledgers and queues what it publishes (acknowledgements, silences, orders)."""
+        """The notifier made with the bus: ledger, outbox and (unless ``serve``) delivery;
+        ``serve`` only ledgers and queues what it publishes (acknowledgements, silences, orders).
+        """
         self.supervisor.add("notifier", self.notifier)
 
     def _daily_report(self, start_ns: int, end_ns: int) -> dict[str, Any]:
         """The notifier's daily report (the compliance profile is loaded when a report is due).
-        Without a working analyzer this raises and the notifier sends what its ledger holds, saying
-        why."""
+        Without a working analyzer this raises and the notifier sends what its ledger holds,
+        saying why."""
         if self.alert_store is None:
             raise MinewatchError("the analyzer is not running in this process")
         return build_report(
@@ -259,13 +260,13 @@ class Runtime:
 
 
 class FirstTelemetry:
-    """A start gate: returns from ``start()`` once every ``expected`` device (the registry and the
-    polled Modbus equipment; any device when there are none) has sent telemetry, or after
+    """A start gate: returns from ``start()`` once every ``expected`` device (the registry and
+    the polled Modbus equipment; any device when there are none) has sent telemetry, or after
     ``timeout_s``.
 
-    Placed before the analyzer in the demo, whose store starts empty, so that the first evaluation
-    and the page's first screen see the whole facility (the analyzer itself never judges a device
-    missing before it has watched the rule's window).
+    Placed before the analyzer in the demo, whose store starts empty, so that the first
+    evaluation and the page's first screen see the whole facility (the analyzer itself never
+    judges a device missing before it has watched the rule's window).
     """
 
     def __init__(self, store: TelemetryStore, expected: set[str], timeout_s: float = 20.0) -> None:
@@ -399,9 +400,9 @@ def register(app: typer.Typer) -> None:
             ),
         ] = "auto",
     ) -> None:
-        """A simulated facility end to end: broker, simulator, collector, analyzer, notifier, API,
-        page and a central bank (``minewatch hub`` on SQLite) that verifies and stores the signed
-        regulator messages."""
+        """A simulated facility end to end: broker, simulator, collector, analyzer, notifier,
+        API, page and a central bank (``minewatch hub`` on SQLite) that verifies and stores the
+        signed regulator messages."""
         setup_logging()
         if broker not in ("auto", "mosquitto", "amqtt"):
             raise typer.BadParameter(

@@ -12,8 +12,8 @@ NS_PER_S = 1_000_000_000
 class Sample:
     """One value of one metric of one device at one instant.
 
-    ``ts`` is UTC in integer nanoseconds so that storage, de-duplication and InfluxDB line protocol
-    all agree on the same key without float rounding.
+    ``ts`` is UTC in integer nanoseconds so that storage, de-duplication and InfluxDB line
+    protocol all agree on the same key without float rounding.
     """
 
     ts: int

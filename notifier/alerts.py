@@ -49,8 +49,8 @@ ACK_FOREVER_NS = 2**62
 @dataclass
 class NotificationState:
     """What the notifier knows of one alert: its latest transition (``payload``) and where telling
-    the operator and the regulator about it stands. Leaving an active state after a notification
-    is news too; ``suppressed`` is still a breach, muted for the operator: no news, no reset."""
+    the operator and the regulator about it stands. Leaving an active state after a notification is
+    news too; ``suppressed`` is still a breach, muted for the operator: no news, no reset."""
 
     alert_id: int
     payload: AlertTransition
@@ -95,8 +95,7 @@ _FIELDS = [f.name for f in fields(NotificationState)]
 
 class AlertTable:
     """Reads and writes ``notify_alerts`` / ``notify_silences`` / ``notify_cursor`` on a connection
-    the
-    caller owns (so updates commit with the outbox rows they cause)."""
+    the caller owns (so updates commit with the outbox rows they cause)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn

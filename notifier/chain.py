@@ -1,12 +1,12 @@
 """The regulator channel's own chain: every message to the central bank takes the next sequence
 number and links to the previous message's body, and its queueing is a ledger entry.
 
-So nothing can vanish unseen. The bank sees a missing number (a message deleted from the outbox),
-a repeated one or a broken ``prev_sha256`` link (a message rewritten); ``audit verify`` finds the
-same locally, because each outbox row must match the ``message.queued`` (or ``message.refused``)
-entry the ledger holds for its sequence number, and the ledger is hash-chained and anchored at the
-bank. The sequence comes from the ledger, not the outbox: deleting the newest row cannot make its
-number free again.
+So nothing can vanish unseen. The bank sees a missing number (a message deleted from the outbox), a
+repeated one or a broken ``prev_sha256`` link (a message rewritten); ``audit verify`` finds the same
+locally, because each outbox row must match the ``message.queued`` (or ``message.refused``) entry
+the ledger holds for its sequence number, and the ledger is hash-chained and anchored at the bank.
+The sequence comes from the ledger, not the outbox: deleting the newest row cannot make its number
+free again.
 """
 
 from __future__ import annotations

@@ -432,9 +432,8 @@ def register(app: typer.Typer) -> None:
 
 
 def default_report_source(cfg: FacilityConfig) -> Callable[[int, int], dict[str, Any]] | None:
-    """The analyzer's report builder (``minewatch.analyzer.report.build_report``) when the analyzer
-    is installed;
-    None otherwise (the notifier then reports what its ledger holds)."""
+    """The analyzer's report builder (``minewatch.analyzer.report.build_report``) when the
+    analyzer is installed; None otherwise (the notifier then reports what its ledger holds)."""
     try:
         from minewatch.analyzer.report import build_report
         from minewatch.analyzer.state import AlertStore

@@ -2,8 +2,8 @@
 
 Building the report (``minewatch.analyzer.report.build_report``) can take tens of seconds at a large
 site. On the notifier's processing thread it would hold a fire alarm's ``breach_opened`` behind it,
-and the regulator must get breaches within seconds (``bench/notify_latency.py`` holds the p99 to
-2 s). So the reporter builds it on its own thread and then queues it through the notifier's outbox
+and the regulator must get breaches within seconds (``bench/notify_latency.py`` holds the p99 to 2
+s). So the reporter builds it on its own thread and then queues it through the notifier's outbox
 path, in one transaction with its ``report.issued`` ledger entry and only if no message with the
 report's idempotency key exists yet: queued exactly once, and a report that was due but not queued
 when the process died is "due" again after the restart (due means: no message with that key), so it
@@ -107,8 +107,7 @@ class DailyReporter(BackgroundThread):
 
     def period(self, now_ns: int) -> tuple[int, int, int]:
         """(due_ns, start_ns, end_ns) of the latest daily report due at or before ``now_ns``: the
-        previous
-        local day (facility timezone), sent at ``daily_report_at`` local time."""
+        previous local day (facility timezone), sent at ``daily_report_at`` local time."""
         tz = ZoneInfo(self.cfg.timezone)
         local = datetime.fromtimestamp(now_ns / NS, tz)
         hh, mm = (
@@ -177,8 +176,8 @@ class DailyReporter(BackgroundThread):
 
     def queue(self, start_ns: int, end_ns: int, content: dict[str, Any], now_ns: int) -> int | None:
         """Ledger (``report.issued``) and queue the report for [start, end) in one transaction,
-        unless a
-        report for that period is already queued (then None): never twice, whoever built it."""
+        unless a report for that period is already queued (then None): never twice, whoever built
+        it."""
         with immediate(self.ledger.conn()) as conn:
             if self.outbox.has_key(reg.DESTINATION, self._key(start_ns, end_ns), conn=conn):
                 self.counters.inc("duplicates_dropped_total", reason=reg.DESTINATION)
@@ -206,8 +205,7 @@ class DailyReporter(BackgroundThread):
 
     def ledger_summary(self, start_ns: int, end_ns: int) -> dict[str, Any]:
         """What the ledger alone says about a period: breaches opened and hourly records. Used when
-        no
-        analyzer report is available, so the daily report is never skipped."""
+        no analyzer report is available, so the daily report is never skipped."""
         breaches: list[dict[str, Any]] = []
         hourly: list[Any] = []
         rows = (

@@ -3,8 +3,7 @@ jitter.
 
 The worker only ever attempts the oldest pending message of its destination, so messages arrive in
 the order they were queued; a later message waits until the earlier one is delivered or declared
-dead.
-Its whole state is in the outbox table, so a restart resumes exactly where it stopped.
+dead. Its whole state is in the outbox table, so a restart resumes exactly where it stopped.
 """
 
 from __future__ import annotations

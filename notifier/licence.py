@@ -3,10 +3,10 @@ channel — its heartbeat interval, which rules are notifiable, whether the lice
 by the regulator with Ed25519 so the facility can take it from the hub's answer or from a file the
 operator installs, and trust neither the hub connection nor the operator for its content.
 
-The hub signs (``sign_terms``), the facility checks (``verify_terms``); both use this module, so
-the format is written once. The signed bytes are the ``terms`` text as carried, prefixed with a
-domain tag, and are verified before they are parsed — never re-serialised first (the same rule as
-the facility's messages, docs/regulator-api.md).
+The hub signs (``sign_terms``), the facility checks (``verify_terms``); both use this module, so the
+format is written once. The signed bytes are the ``terms`` text as carried, prefixed with a domain
+tag, and are verified before they are parsed — never re-serialised first (the same rule as the
+facility's messages, docs/regulator-api.md).
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ class VerifiedTerms:
     sha256: str  # of ``terms``: names one issue of the terms
 
     def active_at(self, now_ns: int) -> bool:
-        """The licence is active and these terms have begun (an expired issue still binds: only
-        a newer issue, or a signed suspension, releases the facility)."""
+        """The licence is active and these terms have begun (an expired issue still binds: only a
+        newer issue, or a signed suspension, releases the facility)."""
         return self.doc.licence_active and self.doc.valid_ns()[0] <= now_ns
 
 

@@ -1,10 +1,11 @@
 """Operator notifications: routing by severity and family, grouping, repeat interval, escalation,
 silences.
 
-Alertmanager's model of routes, grouping, group_wait / group_interval / repeat_interval and silences
-(https://prometheus.io/docs/alerting/latest/configuration/#route), with two things its users keep
-asking for: acknowledgements that stop reminders until they expire, and escalation of alerts nobody
-acknowledged. Silences act here and only here: the regulator channel never consults them.
+Alertmanager's model of routes, grouping, group_wait / group_interval / repeat_interval and
+silences (https://prometheus.io/docs/alerting/latest/configuration/#route), with two things its
+users keep asking for: acknowledgements that stop reminders until they expire, and escalation of
+alerts nobody acknowledged. Silences act here and only here: the regulator channel never consults
+them.
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ class OperatorRouter:
     def on_transition(
         self, st: NotificationState, to_state: AlertState, was_notified: bool, at_ns: int
     ) -> None:
-        """Mark news for the alert's group: it became active, or it left an active state after the
-        operator had been told (an alert that fired and cleared inside group_wait is never sent)."""
+        """Mark news for the alert's group: it became active, or it left an active state after
+        the operator had been told (an alert that fired and cleared inside group_wait is never
+        sent)."""
         if not self.all_channels:
             st.news(None, at_ns)
         elif to_state in ACTIVE_STATES:
@@ -308,8 +310,8 @@ def _alert_line(it: dict[str, Any]) -> str:
 
 
 def render(channel_type: str, fmt: str, note: dict[str, Any]) -> bytes:
-    """The bytes stored in the outbox for one channel: e-mail {subject, text}; webhook JSON or Slack
-    {"text"}; MQTT the JSON notification."""
+    """The bytes stored in the outbox for one channel: e-mail {subject, text}; webhook JSON or
+    Slack {"text"}; MQTT the JSON notification."""
     if channel_type == "email":
         return orjson.dumps({"subject": note["subject"], "text": note["text"]})
     if channel_type == "webhook" and fmt == "slack":

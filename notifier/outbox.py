@@ -2,12 +2,10 @@
 attempts.
 
 A message is queued in the same SQLite transaction as whatever caused it, so a crash can neither
-lose
-it nor queue it twice (``UNIQUE (destination, idempotency_key)``). Each destination is delivered in
-queue order, one message at a time (head of line), so the receiver sees facts in the order they
-happened. A message leaves the queue only as ``delivered`` or, after its deadline, ``dead``; both
-stay
-in the table as the record of what was sent.
+lose it nor queue it twice (``UNIQUE (destination, idempotency_key)``). Each destination is
+delivered in queue order, one message at a time (head of line), so the receiver sees facts in the
+order they happened. A message leaves the queue only as ``delivered`` or, after its deadline,
+``dead``; both stay in the table as the record of what was sent.
 """
 
 from __future__ import annotations
@@ -173,8 +171,8 @@ class Outbox(PerThreadConnection):
         )
 
     def expedite(self, destination: str, now_ns: int, conn: sqlite3.Connection) -> None:
-        """Bring a destination's next attempt forward to now (a critical message was queued behind
-        a message waiting out a long backoff)."""
+        """Bring a destination's next attempt forward to now (a critical message was queued
+        behind a message waiting out a long backoff)."""
         conn.execute(
             "UPDATE outbox SET next_attempt_ns = ? WHERE destination = ? AND status = 'pending' "
             "AND next_attempt_ns > ?",
@@ -284,9 +282,8 @@ class Outbox(PerThreadConnection):
         then: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         """Log one attempt and move the message on: delivered, dead, or failed (retry at
-        ``next_attempt_ns``).
-        ``then`` runs inside the same transaction (the ledger receipt commits with the status
-        change)."""
+        ``next_attempt_ns``). ``then`` runs inside the same transaction (the ledger receipt
+        commits with the status change)."""
         with immediate(self.conn()) as c:
             attempt = msg.attempts + (0 if outcome == "dead" else 1)
             c.execute(

@@ -159,8 +159,7 @@ class ReceiverStore:
 
     def facilities(self, now_ns: int) -> list[dict[str, Any]]:
         """Per facility: last message, last heartbeat and whether it has gone silent (no heartbeat
-        for
-        three of its own heartbeat intervals), and the newest ledger anchor it sent."""
+        for three of its own heartbeat intervals), and the newest ledger anchor it sent."""
         out = []
         with self.lock:
             fids = [
@@ -221,9 +220,8 @@ def create_app(
     window_s: float = DEFAULT_WINDOW_S,
 ) -> FastAPI:
     """``public_keys``: a fixed key table, or key files/folders that are re-read when a message
-    names a
-    key id not seen yet (registering a facility's new key = dropping its ``.pub`` file in the
-    folder)."""
+    names a key id not seen yet (registering a facility's new key = dropping its ``.pub`` file in
+    the folder)."""
     app = FastAPI(title="minewatch reference receiver (central bank side)", version="1")
     app.state.store = store
     key_paths: list[Path] | None = None

@@ -4,8 +4,8 @@ Delivery is strictly in order, so one refused message would hold back every late
 included) until its deadline: an operator could hide a breach behind an oversized comment. Instead
 the refused message is replaced, in its row and so at its place in the queue and with its sequence
 number, by a signed ``message_refused`` stand-in naming the refused body's hash, kind and ledger
-entry and the bank's answer; the ledger records both hashes (``message.refused``), so
-``audit verify`` still accounts for every row, and the refused body stays provable on inspection.
+entry and the bank's answer; the ledger records both hashes (``message.refused``), so ``audit
+verify`` still accounts for every row, and the refused body stays provable on inspection.
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """Messages to the central bank: the v1 schema (pydantic models, exported as JSON Schema) and the
 builders that turn ledger entries, reports and heartbeats into message bodies.
 
-The body is built once, when the message is queued, and its bytes never change afterwards: retries
-re-sign the same bytes with a fresh timestamp, and the receiver can de-duplicate by ``message_id``
-or
-``idempotency_key``. Alert-derived idempotency keys are semantic (facility, kind, rule, subject,
-start
-of the breach) so the same breach reported twice — e.g. by an analyzer that restarted — is one
-breach.
+The body is built once, when the message is queued, and its bytes never change afterwards:
+retries re-sign the same bytes with a fresh timestamp, and the receiver can de-duplicate by
+``message_id`` or ``idempotency_key``. Alert-derived idempotency keys are semantic (facility,
+kind, rule, subject, start of the breach) so the same breach reported twice — e.g. by an analyzer
+that restarted — is one breach.
 """
 
 from __future__ import annotations
@@ -342,11 +340,9 @@ def evidence_summary(evidence: dict[str, Any] | None) -> EvidenceSummary | None:
 def breach_kind(to_state: AlertState, was_open: bool) -> Kind | None:
     """Which regulator message a transition makes: a breach opens on entering ``firing`` — or
     ``suppressed``, which is a firing alert the operator side muted (silence, inhibition,
-    maintenance):
-    muting never withholds a breach from the regulator — resolves when an open breach ends, and any
-    other change of an open breach (nodata, suppressed, ...) is an update. Transitions of an alert
-    that
-    never fired (pending -> resolved) are ledgered but not sent."""
+    maintenance): muting never withholds a breach from the regulator — resolves when an open
+    breach ends, and any other change of an open breach (nodata, suppressed, ...) is an update.
+    Transitions of an alert that never fired (pending -> resolved) are ledgered but not sent."""
     if to_state in (AlertState.FIRING, AlertState.SUPPRESSED) and not was_open:
         return "breach_opened"
     if not was_open:

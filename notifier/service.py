@@ -81,8 +81,8 @@ class LedgerRecorder:
 class Notifier(BackgroundThread):
     """``start()`` / ``stop()`` / ``stats()``; see the module docstring.
 
-    ``deliver=False`` only records and queues (for a process whose messages a separate
-    ``minewatch notify`` delivers).
+    ``deliver=False`` only records and queues (for a process whose messages a separate ``minewatch
+    notify`` delivers).
     """
 
     def __init__(
@@ -342,8 +342,8 @@ class Notifier(BackgroundThread):
         conn.execute("RELEASE entry")
 
     def _suspend(self, *, licence_active: bool) -> None:
-        """Ledger ``channel.suspended`` once per suspension (not at every start while disabled);
-        its handler queues the signed ``channel_suspended`` message, carrying the reason and who
+        """Ledger ``channel.suspended`` once per suspension (not at every start while disabled); its
+        handler queues the signed ``channel_suspended`` message, carrying the reason and who
         switched the channel off."""
         if self._still_suspended():
             return

@@ -1,10 +1,11 @@
 """Ed25519 signing of regulator messages, the facility's key files, and the receiver-side check.
 
-The signature covers ``<timestamp>.`` followed by the exact body bytes, so neither the body nor the
-timestamp header can be changed without detection; the receiver rejects timestamps outside a window
-and message ids it has already processed (replay protection). Keys are named by a fingerprint of the
-public key, so a regulator holding several keys of one facility (after rotation) picks the right one
-from the ``X-Minewatch-Key-Id`` header. Private key material is never logged or printed.
+The signature covers ``<timestamp>.`` followed by the exact body bytes, so neither the body nor
+the timestamp header can be changed without detection; the receiver rejects timestamps outside a
+window and message ids it has already processed (replay protection). Keys are named by a
+fingerprint of the public key, so a regulator holding several keys of one facility (after
+rotation) picks the right one from the ``X-Minewatch-Key-Id`` header. Private key material is
+never logged or printed.
 """
 
 from __future__ import annotations
@@ -163,8 +164,8 @@ def signing_input(timestamp: str, body: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Outcome of a check. ``reason`` is a stable code (see docs/regulator-api.md), ``detail`` for
-    humans."""
+    """Outcome of a check. ``reason`` is a stable code (see docs/regulator-api.md), ``detail``
+    for humans."""
 
     valid: bool
     reason: str
@@ -245,8 +246,8 @@ def verify_message(
     seen: Callable[[str, str | None], bool] | None = None,
 ) -> Verdict:
     """Check one received message: headers present, key known, signature over timestamp and body,
-    timestamp within ``window_s`` of now, body a JSON object whose ids match the headers, and (with
-    ``seen``) that its message id / idempotency key was not processed before."""
+    timestamp within ``window_s`` of now, body a JSON object whose ids match the headers, and
+    (with ``seen``) that its message id / idempotency key was not processed before."""
     verdict = verify_signed(body, headers, public_keys, now_s=now_s, window_s=window_s)
     if not verdict.valid:
         return verdict

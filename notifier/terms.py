@@ -6,8 +6,8 @@ regulator key and this facility's id and validity period; good terms are ledgere
 (``licence.terms``, with the signed document itself, so they can be verified again later and an
 inspection sees which terms were in force when) and then set the heartbeat interval and the
 notifiable rules. A refused document is counted and logged once, and the last good terms stay in
-force. Only a facility that never received terms uses its configuration's interval and the
-profile's notifiable flags — and says so, in its log and in every heartbeat.
+force. Only a facility that never received terms uses its configuration's interval and the profile's
+notifiable flags — and says so, in its log and in every heartbeat.
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ class TermsInForce:
         return self.cb.heartbeat_interval_s if cur is None else cur.doc.heartbeat_interval_s
 
     def notifiable(self, rule_id: str, profile_says: bool) -> bool:
-        """Whether a rule's breaches go to the bank: the terms' list when they name rules, else
-        the compliance profile's flag."""
+        """Whether a rule's breaches go to the bank: the terms' list when they name rules, else the
+        compliance profile's flag."""
         cur = self.current
         if cur is None or not cur.doc.notifiable:
             return profile_says
@@ -165,8 +165,8 @@ class TermsInForce:
         return terms
 
     def on_entry(self, e: Entry) -> None:
-        """A ``licence.terms`` entry another process ledgered (``minewatch licence install``
-        while the notifier runs): in force here too, if it is newer."""
+        """A ``licence.terms`` entry another process ledgered (``minewatch licence install`` while
+        the notifier runs): in force here too, if it is newer."""
         terms = self._reverify(e)
         with self._lock:
             if terms is not None and not self._older(terms):
@@ -215,8 +215,8 @@ def suspension_actor(cfg: FacilityConfig) -> str:
 
 
 class TermsFetcher(BackgroundThread):
-    """Asks the hub for the facility's terms at start and every ``terms_refresh_s``, with a
-    request signed by the facility's key; a site that cannot reach the hub keeps its last terms."""
+    """Asks the hub for the facility's terms at start and every ``terms_refresh_s``, with a request
+    signed by the facility's key; a site that cannot reach the hub keeps its last terms."""
 
     def __init__(self, terms: TermsInForce, url: str, keys: KeyStore, timeout_s: float) -> None:
         super().__init__("licence-terms")

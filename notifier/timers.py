@@ -29,11 +29,11 @@ VERSION_CHECK_S = 60.0
 
 
 class HeartbeatTimer:
-    """One heartbeat per interval of the licence terms in force (the configuration's only while
-    none were ever received); while one is still queued (the link is down) the next is coalesced
-    into it: the queued one already tells the regulator the facility lives. The next heartbeat is
-    due one interval after the last, by the interval in force *now*, so terms that arrive after a
-    heartbeat was scheduled on the configuration's interval take effect at once."""
+    """One heartbeat per interval of the licence terms in force (the configuration's only while none
+    were ever received); while one is still queued (the link is down) the next is coalesced into it:
+    the queued one already tells the regulator the facility lives. The next heartbeat is due one
+    interval after the last, by the interval in force *now*, so terms that arrive after a heartbeat
+    was scheduled on the configuration's interval take effect at once."""
 
     def __init__(
         self,
@@ -57,8 +57,8 @@ class HeartbeatTimer:
         now: int,
         versions: dict[str, Any] | None = None,
     ) -> None:
-        """Queue a heartbeat when one is due, whether or not the channel is enabled: the one
-        queued while it is off is the first thing the bank hears when it is on again."""
+        """Queue a heartbeat when one is due, whether or not the channel is enabled: the one queued
+        while it is off is the first thing the bank hears when it is on again."""
         if not self.terms.settled.is_set():
             return  # the licence terms are being fetched: they say how often, not the config
         interval_s = self.terms.heartbeat_interval_s
@@ -126,8 +126,8 @@ class ConfigWatch:
 
     def start(self) -> dict[str, Any]:
         """The versions in force now; checks begin ``VERSION_CHECK_S`` later. Versions that differ
-        from those the last start recorded (``config.in_force``) are ledgered as
-        ``config.changed`` too: a profile edited while stopped is a change like any other."""
+        from those the last start recorded (``config.in_force``) are ledgered as ``config.changed``
+        too: a profile edited while stopped is a change like any other."""
         self.versions = versions_in_force(self.cfg)
         self._next_ns = self.clock() + int(VERSION_CHECK_S * NS)
         last = self.ledger.last_of("config.in_force", self.cfg.facility.id)

@@ -45,8 +45,7 @@ class Transport:
 
 class HttpTransport(Transport):
     """POST the stored body bytes as JSON. With a signer, each attempt is signed afresh (new
-    timestamp)
-    over the same bytes. 2xx is delivered; anything else (or no answer) is retried."""
+    timestamp) over the same bytes. 2xx is delivered; anything else (or no answer) is retried."""
 
     def __init__(
         self,
@@ -91,8 +90,8 @@ class HttpTransport(Transport):
 
 class SmtpTransport(Transport):
     """E-mail over SMTP: STARTTLS or implicit TLS with certificate checks, optional login; the
-    password is
-    read from the environment at send time. The stored body is ``{"subject": ..., "text": ...}``."""
+    password is read from the environment at send time. The stored body is ``{"subject": ...,
+    "text": ...}``."""
 
     def __init__(self, ch: EmailChannel, ca_file: str | Path | None = None) -> None:
         self.ch = ch

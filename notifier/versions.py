@@ -1,7 +1,7 @@
 """What configuration is in force: hashes of the validated facility config and of every file the
 facility's behaviour depends on (compliance profile, device profiles, equipment registry), so the
-ledger shows which versions applied when: the list of monitoring-plan versions the EU Monitoring
-and Reporting Regulation asks operators to keep (Commission Implementing Regulation (EU) 2018/2066;
+ledger shows which versions applied when: the list of monitoring-plan versions the EU Monitoring and
+Reporting Regulation asks operators to keep (Commission Implementing Regulation (EU) 2018/2066;
 https://eur-lex.europa.eu/eli/reg_impl/2018/2066/oj)."""
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from minewatch.simulator.layout import rig_layout
 
 
 def build_facility(cfg: FacilityConfig, n_rigs: int | None = None, seed: int = 1) -> SimFacility:
-    """The registry's rigs; with ``n_rigs``, the demo layout's first ``n_rigs`` instead (a load test
-    with more rigs than registered then also exercises the unregistered-rig path)."""
+    """The registry's rigs; with ``n_rigs``, the demo layout's first ``n_rigs`` instead (a load
+    test with more rigs than registered then also exercises the unregistered-rig path)."""
     profiles = load_facility_profiles(cfg)
     registry = facility_registry(cfg, set(profiles))
     rigs = rig_layout(n_rigs) if n_rigs is not None else asic_entries(registry, profiles)

@@ -1,9 +1,9 @@
 """A deterministic model of a mining facility: rigs, halls and the faults the monitor must catch.
 
-Given the same seed and the same sequence of ``step(now_s)`` calls, every value is the same: noise
-comes from a generator seeded by (seed, step time), and each rig's individual spread from (seed,
-serial). Temperatures follow first-order lags towards targets set by ambient air or coolant and by
-load, so an injected overheat takes tens of seconds to climb, like a real one.
+Given the same seed and the same sequence of ``step(now_s)`` calls, every value is the same:
+noise comes from a generator seeded by (seed, step time), and each rig's individual spread from
+(seed, serial). Temperatures follow first-order lags towards targets set by ambient air or
+coolant and by load, so an injected overheat takes tens of seconds to climb, like a real one.
 
 The MQTT publisher, and the Modbus and miner-API simulators, all read this one object so that the
 demo is coherent: the meter sees what the rigs draw.
@@ -154,8 +154,8 @@ class SimFacility:
         return sum(r.power_w for r in self.rigs)
 
     def cooling_overhead_w(self) -> float:
-        """Hall ventilation for air-cooled rigs (~3 %), pumps and dry coolers for hydro (~6 %), more
-        when hot."""
+        """Hall ventilation for air-cooled rigs (~3 %), pumps and dry coolers for hydro (~6 %),
+        more when hot."""
         total = 0.0
         for r in self.rigs:
             hall = self.halls.get(r.zone)

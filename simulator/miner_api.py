@@ -1,17 +1,16 @@
 """Miner-API servers (cgminer-style JSON on TCP) that answer like real firmware, quirks included.
 
-Antminer ``version``/``stats``, Whatsminer ``summary`` and every ``pools`` are replies captured from
-real firmware with the rig's values put in (``miner_api_replay``); the rest are built in the same
-shape from the firmware's field lists.
+Antminer ``version``/``stats``, Whatsminer ``summary`` and every ``pools`` are replies captured
+from real firmware with the rig's values put in (``miner_api_replay``); the rest are built in the
+same shape from the firmware's field lists.
 
-Dialects: ``antminer-legacy`` (bmminer: flat ``STATS[1]`` with ``}{`` between the two STATS objects
-and a trailing NUL), ``antminer-new`` (``new_api`` chain arrays, trailing NUL), ``whatsminer``
-(btminer v2 ``summary``/``devs``/``devdetails``/``get_miner_info``; ``STATUS`` as a string on
-``get_*`` commands) and ``luxos``. Extra quirks for tests: ``nan`` (bare ``nan``/``inf`` numbers),
-``truncated`` (reply cut in half), ``garbage``. Fault: ``hang`` — the miner accepts the connection
-and
-never answers. Live values come from a rig object of the facility model (``power_w``,
-``chip_temp_c``, ``hashrate_ths``, ``online``, optional fan speeds).
+Dialects: ``antminer-legacy`` (bmminer: flat ``STATS[1]`` with ``}{`` between the two STATS
+objects and a trailing NUL), ``antminer-new`` (``new_api`` chain arrays, trailing NUL),
+``whatsminer`` (btminer v2 ``summary``/``devs``/``devdetails``/``get_miner_info``; ``STATUS`` as
+a string on ``get_*`` commands) and ``luxos``. Extra quirks for tests: ``nan`` (bare
+``nan``/``inf`` numbers), ``truncated`` (reply cut in half), ``garbage``. Fault: ``hang`` — the
+miner accepts the connection and never answers. Live values come from a rig object of the
+facility model (``power_w``, ``chip_temp_c``, ``hashrate_ths``, ``online``, optional fan speeds).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ Origin: delawr0190/foreman-apps at commit 8f99ba0ebe8be5d4f13cad4d8871f1445fcd60
 (really cold)" (an S19 Pro hashing normally: version, stats) and
 ``foreman-whatsminer/src/test/java/mn/foreman/whatsminer/WhatsminerStatsITest.java`` case
 "Whatsminer M31S (new firmware)" (summary, pools). The same bytes are test fixtures under
-``tests/captures/foreman``; a test keeps the two identical. Long replies are split across lines
-only to fit the line length: the literals join into the firmware's bytes.
+``tests/captures/foreman``; a test keeps the two identical. Long replies are split across lines only
+to fit the line length: the literals join into the firmware's bytes.
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
 """Every rig of the facility model answering its own miner API, like the real fleet would.
 
 Rig ``i`` listens on its own loopback address ``127.1.x.y`` and one shared port, the way a real
-fleet
-has one IP per miner and the API on 4028 — so discovery can scan the range like a real subnet. The
-rig's profile decides the firmware dialect and the model string it reports. Rigs that appear later
-(the facility model's ``unregistered`` fault) get a server on ``sync()``. Fault ``miner_api_hang``
-(target = rig serial) makes that miner accept connections and never answer.
+fleet has one IP per miner and the API on 4028 — so discovery can scan the range like a real
+subnet. The rig's profile decides the firmware dialect and the model string it reports. Rigs that
+appear later (the facility model's ``unregistered`` fault) get a server on ``sync()``. Fault
+``miner_api_hang`` (target = rig serial) makes that miner accept connections and never answer.
 """
 
 from __future__ import annotations
@@ -70,8 +69,8 @@ class MinerApiFleet:
         return fresh
 
     def subnet(self) -> str:
-        """A CIDR range holding every miner with room for as many again (rigs switched on later), at
-        least a /24 — what ``polling.discovery.subnets`` should scan."""
+        """A CIDR range holding every miner with room for as many again (rigs switched on later),
+        at least a /24 — what ``polling.discovery.subnets`` should scan."""
         prefix = min(24, 32 - (2 * len(self.servers) + 1).bit_length())
         return str(ipaddress.ip_network(f"{FLEET_NET.network_address}/{prefix}", strict=False))
 

@@ -1,8 +1,8 @@
-"""Runs the simulated Modbus equipment and miner APIs of a facility model in a background thread, so
-``minewatch demo`` (or any synchronous caller) can start them beside the polling collector.
+"""Runs the simulated Modbus equipment and miner APIs of a facility model in a background thread,
+so ``minewatch demo`` (or any synchronous caller) can start them beside the polling collector.
 
-The facility model is stepped by its owner (the demo's simulator loop); these servers only read it.
-Faults go through ``inject``/``clear`` here: Modbus and miner-API faults are handled by these
+The facility model is stepped by its owner (the demo's simulator loop); these servers only read
+it. Faults go through ``inject``/``clear`` here: Modbus and miner-API faults are handled by these
 servers, anything else is passed to the facility model (``SimFacility.inject``).
 """
 
@@ -33,8 +33,8 @@ def loopback_port() -> int:
 
 
 class PollingSimulator:
-    """Modbus servers + one miner API per rig; ``polling_settings()`` is the matching ``polling:``
-    section."""
+    """Modbus servers + one miner API per rig; ``polling_settings()`` is the matching
+    ``polling:`` section."""
 
     def __init__(
         self, facility: Any, profiles: dict[str, DeviceProfile], *, miners: bool = True
@@ -52,8 +52,9 @@ class PollingSimulator:
         miner_interval_s: float = 30.0,
         discovery_period_s: float = 300.0,
     ) -> dict:
-        """Modbus targets, registered miners (serials stated: stock Antminers do not report theirs)
-        and discovery over the fleet's address range, which finds miners that are not registered."""
+        """Modbus targets, registered miners (serials stated: stock Antminers do not report
+        theirs) and discovery over the fleet's address range, which finds miners that are not
+        registered."""
         out: dict[str, Any] = {
             "modbus": [
                 t.model_dump() | {"interval_s": modbus_interval_s} for t in self.modbus.targets()

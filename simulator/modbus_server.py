@@ -1,11 +1,11 @@
 """Real pymodbus servers that serve a device profile's register map from live values.
 
-Each ``SimUnit`` is one Modbus unit whose registers are encoded, on every request, from a function
-returning its current metric values (through the profile's own map, so the poller and the simulator
-can never disagree about layout). A ``SimModbusServer`` hosts one or more units on one TCP port —
-several units behind one port model an RS-485 bus behind a serial gateway — with the socket or RTU
-framer (RTU over TCP). Every request is recorded (function code, unit, address, count), so tests can
-assert that no write ever reached a device.
+Each ``SimUnit`` is one Modbus unit whose registers are encoded, on every request, from a
+function returning its current metric values (through the profile's own map, so the poller and
+the simulator can never disagree about layout). A ``SimModbusServer`` hosts one or more units on
+one TCP port — several units behind one port model an RS-485 bus behind a serial gateway — with
+the socket or RTU framer (RTU over TCP). Every request is recorded (function code, unit, address,
+count), so tests can assert that no write ever reached a device.
 """
 
 from __future__ import annotations

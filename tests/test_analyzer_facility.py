@@ -1,8 +1,8 @@
 """A realistic multi-rate facility: rigs every 60 s, the revenue meter every 10 s, PDUs and the
 cooling feed every 30 s, a hall sensor every 60 s and a fire panel every 30 s, for 26 hours, with
 breaches planted at known times. The ``tm-2026`` report is scored against the planted list: recall
-and precision must both be 1.0 — a breach missed, or one reported that was not planted (say,
-DQ-03 assuming a 10 s rig interval), fails it."""
+and precision must both be 1.0 — a breach missed, or one reported that was not planted (say, DQ-03
+assuming a 10 s rig interval), fails it."""
 
 from __future__ import annotations
 
@@ -97,9 +97,8 @@ def _devices() -> list[dict[str, str]]:
 
 
 def score(breaches: list[dict[str, Any]]) -> tuple[float, float, list, list]:
-    """(recall, precision, planted not found, reported not planted): a breach matches a plant
-    with the same rule and subject when it starts and ends inside the plant's acceptance
-    windows."""
+    """(recall, precision, planted not found, reported not planted): a breach matches a plant with
+    the same rule and subject when it starts and ends inside the plant's acceptance windows."""
     found, matched = set(), set()
     for i, b in enumerate(breaches):
         start = (b["start_ns"] - T0) // S

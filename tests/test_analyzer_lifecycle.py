@@ -1,6 +1,5 @@
 """Alert lifecycle around the rules: restart safety, catch-up, silences, acknowledgements,
-inhibition,
-evidence — on a real SqliteStore and state.db."""
+inhibition, evidence — on a real SqliteStore and state.db."""
 
 from __future__ import annotations
 
@@ -336,8 +335,8 @@ def test_open_alerts_group_by_facility_and_family_and_silences_end_early(tmp_pat
 
 
 def test_alertmanager_style_silence_mutes_in_the_analyzer_too(tmp_path):
-    """A list-form silence (``!=``, ``=~``) is read by the analyzer with the notifier's matcher: it
-    used to compare only exact ``{label: value}`` dicts and crash on a list."""
+    """A list-form silence (``!=``, ``=~``) is read by the analyzer with the notifier's matcher:
+    it used to compare only exact ``{label: value}`` dicts and crash on a list."""
     an, alerts, _events = _fire_setup(tmp_path, regulator=False)
     alerts.add_silence(
         [

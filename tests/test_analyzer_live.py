@@ -1,10 +1,7 @@
 """The live loop against what telemetry really does: samples written after the cycle that should
-have read
-them (collector batches, late MQTT delivery, devices' own clocks), devices that appear after the
-analyzer
-started, registered equipment of every kind, a fresh analyzer over an empty store — on a real
-SqliteStore
-and state.db."""
+have read them (collector batches, late MQTT delivery, devices' own clocks), devices that appear
+after the analyzer started, registered equipment of every kind, a fresh analyzer over an empty store
+— on a real SqliteStore and state.db."""
 
 from __future__ import annotations
 
@@ -70,10 +67,9 @@ def _key(tr: dict[str, Any]) -> tuple:
 
 def _late_run(tmp_path, **analysis: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """rig-a's samples are on time; rig-b's collector batches: each of its samples is stamped 1 s
-    before a
-    cycle's read point and written just after that cycle — with equal intervals, always. rig-b runs
-    hot
-    (95 °C) for samples stamped 99…139 s. Returns (live transitions, replay transitions)."""
+    before a cycle's read point and written just after that cycle — with equal intervals, always.
+    rig-b runs hot (95 °C) for samples stamped 99…139 s. Returns (live transitions, replay
+    transitions)."""
     cfg, store, alerts = _setup(tmp_path, **analysis)
     store.upsert_devices(RIGS)
     profile = _hot_profile()
@@ -130,9 +126,8 @@ def test_without_the_late_window_a_batching_collector_is_invisible_live(tmp_path
 
 def test_a_device_appearing_after_start_is_evaluated_at_the_next_cycle(tmp_path):
     """A rig that comes up after the analyzer read its device table is judged as soon as its samples
-    are read,
-    not after ``devices_refresh_s`` (here an hour, so only the unknown-device refresh can explain
-    it)."""
+    are read, not after ``devices_refresh_s`` (here an hour, so only the unknown-device refresh can
+    explain it)."""
     cfg, store, alerts = _setup(tmp_path, devices_refresh_s=3600)
     an = Analyzer(
         cfg,
@@ -160,10 +155,8 @@ def test_the_default_device_refresh_is_seconds_not_half_a_minute(tmp_path):
 
 def _registry_site(tmp_path, start_s: int):
     """Registered: a rig, a hall sensor (reports ambient temperature and humidity, no chip), a
-    cooling unit
-    (coolant temperatures only: none of RG-02's heartbeats), a PDU that never reports. Everything
-    but the
-    PDU reports every 10 s from ``start_s``; the store is empty before that."""
+    cooling unit (coolant temperatures only: none of RG-02's heartbeats), a PDU that never reports.
+    Everything but the PDU reports every 10 s from ``start_s``; the store is empty before that."""
     (tmp_path / "registry.csv").write_text(
         "serial,model,zone,rack\nrig-1,s21,hall1,r1\nhall-1,env,hall1,\n"
         "cdu-1,cdu,hall1,\npdu-2,pdu,hall1,r2\n"
@@ -223,10 +216,8 @@ def test_missing_judges_every_registered_kind_by_any_telemetry(tmp_path):
 
 def test_a_fresh_analyzer_does_not_call_equipment_missing_before_watching_a_whole_window(tmp_path):
     """The analyzer starts at 50 s on an empty store; telemetry begins at 52 s. RG-02 runs every 60
-    s, so its
-    first instant (0 s) lies before the start: nothing is judged until 2 min after the start (170
-    s), i.e.
-    the 180 s instant — and then only the PDU that never reported."""
+    s, so its first instant (0 s) lies before the start: nothing is judged until 2 min after the
+    start (170 s), i.e. the 180 s instant — and then only the PDU that never reported."""
     cfg, store, alerts, rows = _registry_site(tmp_path, start_s=0)
     rows = [Sample(s.ts + 52 * S, s.device, s.metric, s.value) for s in rows]
     an = Analyzer(
@@ -248,8 +239,8 @@ def test_a_fresh_analyzer_does_not_call_equipment_missing_before_watching_a_whol
 
 def test_a_site_silent_since_the_analyzer_started_is_missing_after_one_window(tmp_path):
     """No telemetry at all (collectors never came up): after watching seen_within (2 min) in
-    silence, every
-    registered device is missing — the start-up grace hides nothing longer than one window."""
+    silence, every registered device is missing — the start-up grace hides nothing longer than one
+    window."""
     cfg, store, alerts, _rows = _registry_site(tmp_path, start_s=0)
     an = Analyzer(
         cfg,
@@ -284,8 +275,7 @@ def _demo_like_site(tmp_path):
 
 def test_an_overheat_fires_within_a_minute_of_start_with_the_shipped_profile(tmp_path):
     """The demo's case: a rig above its model's maximum from its first message (5 s interval). TH-05
-    must
-    be firing, not just pending, well within a minute of the analyzer's start."""
+    must be firing, not just pending, well within a minute of the analyzer's start."""
     store, an = _demo_like_site(tmp_path)
     store.upsert_devices([DeviceMeta("rig-1", "asic_miner", "antminer-s21", "hall1", "r1", "rig")])
     fired = None
@@ -309,9 +299,8 @@ def test_an_overheat_fires_within_a_minute_of_start_with_the_shipped_profile(tmp
 
 def test_the_shipped_profile_flags_a_miner_only_discovery_sees(tmp_path):
     """What the polling collector's discovery writes for a miner on the network that is in no
-    registry
-    (collector/discovery.py ``as_samples``): RG-04 fires on it; RG-01 cannot (it sends no chip
-    temperature)."""
+    registry (collector/discovery.py ``as_samples``): RG-04 fires on it; RG-01 cannot (it sends no
+    chip temperature)."""
     store, an = _demo_like_site(tmp_path)
     found = Comparison(
         registered_seen=[{"serial": "rig-1", "profile": "antminer-s21"}],
@@ -349,10 +338,8 @@ def _shipped(rule_id: str):
 
 def test_a_meter_polled_faster_than_it_refreshes_is_not_frozen_but_a_stuck_one_is(tmp_path):
     """The demo's DQ-04: the revenue meter is polled every second, its value changes every 5 s (the
-    simulated
-    facility's step; real meters refresh registers every 1-5 s) — five identical readings in a row,
-    over and
-    over. Not frozen. The same meter stuck at one value for 16 minutes is."""
+    simulated facility's step; real meters refresh registers every 1-5 s) — five identical readings
+    in a row, over and over. Not frozen. The same meter stuck at one value for 16 minutes is."""
     cfg, store, _alerts = _setup(tmp_path, interval_s=5)
     store.upsert_devices(
         [DeviceMeta("meter-1", "power_meter", "eastron-sdm630", role="revenue_meter")]

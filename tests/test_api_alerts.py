@@ -37,8 +37,7 @@ class Firing:
 @pytest.fixture
 def firing(known: KnownFacility) -> Iterator[Firing]:
     """rig-03 at 95 °C (limit 90) every 10 s from NOW-63s to NOW-3s: the analyzer, stepped every 10
-    s
-    from NOW-60s, makes TH-05 pending at 11:59:00 and firing at 11:59:20."""
+    s from NOW-60s, makes TH-05 pending at 11:59:00 and firing at 11:59:20."""
     bus = EventBus()
     events: list[Event] = []
     bus.subscribe(events.append)
@@ -347,8 +346,8 @@ def test_inspector_gets_a_self_hashed_report(firing: Firing) -> None:
 def test_cli_lists_what_the_api_lists_in_rfc3339(
     firing: Firing, known: KnownFacility, tmp_path
 ) -> None:
-    """`minewatch alerts --state active` speaks the API's words and times: the same alerts as
-    `GET /api/v1/alerts?state=active`, no ``*_ns`` integers, `open` no longer a state."""
+    """`minewatch alerts --state active` speaks the API's words and times: the same alerts as `GET
+    /api/v1/alerts?state=active`, no ``*_ns`` integers, `open` no longer a state."""
     import json
 
     import yaml

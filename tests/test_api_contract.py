@@ -195,8 +195,7 @@ def test_facility_uses_the_revenue_meter(client: TestClient) -> None:
 
 def test_device_counts_leave_out_the_discovery_summary(tmp_path: Path) -> None:
     """The collector stores its discovery scan summary as a device of kind ``discovery`` once per
-    scan
-    period: not equipment, and never counted as an offline device between scans."""
+    scan period: not equipment, and never counted as an offline device between scans."""
     fac = fill_known_facility(tmp_path)
     fac.store.upsert_devices([DeviceMeta("discovery", "discovery", role="discovery")])
     fac.store.write([Sample(NOW_NS - 600 * NS_PER_S, "discovery", "unregistered_count", 0.0)])

@@ -110,8 +110,8 @@ def test_every_refusal_type_of_the_error_root_is_in_the_table() -> None:
 
 
 def test_real_parts_refuse_with_the_typed_statuses(known: KnownFacility) -> None:
-    """Not found from the analyzer, permission from auth, unavailable alert state: each through
-    the route that meets it."""
+    """Not found from the analyzer, permission from auth, unavailable alert state: each through the
+    route that meets it."""
     alerts = AlertStore(known.cfg.state_db, clock=lambda: NOW_NS)
     try:
         with make_client(known, alert_store=alerts) as c:

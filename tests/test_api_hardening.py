@@ -1,6 +1,6 @@
-"""The API under hostile or careless input: out-of-range values are 400s naming the parameter,
-every answer carries the security headers, failed logins are limited per address, ``/health``
-shows counters only, report builds are limited, and ``/metrics`` speaks Prometheus."""
+"""The API under hostile or careless input: out-of-range values are 400s naming the parameter, every
+answer carries the security headers, failed logins are limited per address, ``/health`` shows
+counters only, report builds are limited, and ``/metrics`` speaks Prometheus."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The inspector's report files through the real API: a signed PDF (read back with pdftotext),
-JSON and CSV whose SHA-256 is that of the exact bytes, and ``minewatch verify-report`` run as the
+"""The inspector's report files through the real API: a signed PDF (read back with pdftotext), JSON
+and CSV whose SHA-256 is that of the exact bytes, and ``minewatch verify-report`` run as the
 inspector would, on the downloaded files."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The role-by-endpoint matrix: every operation in the OpenAPI schema (and ``/metrics``) called with
-no token and with each role's token. A role the table does not allow gets 403, no token gets 401,
-an allowed role gets past authorization (whatever the request's own outcome). A new endpoint must
-be added to the table, or this test fails."""
+no token and with each role's token. A role the table does not allow gets 403, no token gets 401, an
+allowed role gets past authorization (whatever the request's own outcome). A new endpoint must be
+added to the table, or this test fails."""
 
 from __future__ import annotations
 

@@ -106,8 +106,8 @@ def test_missing_password_variable_stops_start(
 
 
 def test_client_certificate_instead_of_a_password(tmp_path: Path) -> None:
-    """A broker that requires client certificates: with cert_file/key_file the collector gets in
-    and stores; without them the TLS handshake is refused and counted, nothing stored."""
+    """A broker that requires client certificates: with cert_file/key_file the collector gets in and
+    stores; without them the TLS handshake is refused and counted, nothing stored."""
     broker, ca = start_secure_mosquitto(
         tmp_path / "broker", "collector", SECRET, client_certificates=True
     )

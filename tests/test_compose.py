@@ -1,7 +1,6 @@
 """docker-compose.yml and its files, checked without a Docker engine (there is none here): services,
 profiles, volumes, env references, every referenced file, the minewatch config the services load,
-and
-the Grafana dashboard's InfluxQL run against a real InfluxDB holding data minewatch wrote."""
+and the Grafana dashboard's InfluxQL run against a real InfluxDB holding data minewatch wrote."""
 
 from __future__ import annotations
 
@@ -215,8 +214,7 @@ def test_env_example_completes_the_compose_file_and_docker_compose_accepts_it(
     tmp_path: Path,
 ) -> None:
     """Always checks the env example makes a complete .env; also runs `docker compose config` when
-    the
-    Docker CLI has the compose plugin (it needs no engine)."""
+    the Docker CLI has the compose plugin (it needs no engine)."""
     env = tmp_path / ".env"
     shutil.copy(ROOT / "deploy/.env.example", env)
     missing = _env_refs(COMPOSE) - set(ENV_EXAMPLE)

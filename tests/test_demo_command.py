@@ -1,7 +1,6 @@
 """``minewatch demo`` as a user runs it: a subprocess that starts, serves the facility with live
 telemetry, accepts faults at start, delivers a regulator-notifiable breach signed to its central
-bank,
-and stops cleanly with exit code 0 on SIGINT and on SIGTERM."""
+bank, and stops cleanly with exit code 0 on SIGINT and on SIGTERM."""
 
 from __future__ import annotations
 
@@ -27,8 +26,7 @@ RIG = "BMS21-000007"
 
 def read_banner(proc: subprocess.Popen[str], timeout_s: float = 60) -> dict[str, str]:
     """The tokens (by role) and the central bank's URL (``central_bank``) the demo prints once it is
-    up
-    (only after every part started)."""
+    up (only after every part started)."""
     found: dict[str, str] = {}
     deadline = time.monotonic() + timeout_s
     assert proc.stdout is not None
@@ -53,10 +51,8 @@ def check_regulator_path(
     api: httpx.Client, admin: dict[str, str], bank_url: str, data: Path, bank_token: str
 ) -> None:
     """The smoke alarm (a Modbus fire-panel fault injected at start) is FS-01, regulator-notifiable:
-    the
-    breach reaches the demo's central bank, which stores only messages whose Ed25519 signature
-    verifies
-    against the facility key it holds; the page's channel state shows the delivery."""
+    the breach reaches the demo's central bank, which stores only messages whose Ed25519 signature
+    verifies against the facility key it holds; the page's channel state shows the delivery."""
 
     def fs01() -> list[dict[str, Any]]:
         return [

@@ -1,8 +1,7 @@
 """Where a bus meets a store (``minewatch.wiring.event_bus``): every alert transition a process
-publishes is
-ledgered by the notifier and, on InfluxDB, copied to ``minewatch_alerts`` for Grafana — in
-``demo``/``run``
-(the Runtime that writes) and in ``serve`` (the read-only Runtime whose notifier only queues)."""
+publishes is ledgered by the notifier and, on InfluxDB, copied to ``minewatch_alerts`` for Grafana —
+in ``demo``/``run`` (the Runtime that writes) and in ``serve`` (the read-only Runtime whose notifier
+only queues)."""
 
 from __future__ import annotations
 

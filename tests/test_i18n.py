@@ -1,5 +1,5 @@
-"""The catalogs: every message the pages and the PDF use is translated into Russian and Turkmen,
-the compiled ``.mo`` files say what the ``.po`` files say, and the language is negotiated from the
+"""The catalogs: every message the pages and the PDF use is translated into Russian and Turkmen, the
+compiled ``.mo`` files say what the ``.po`` files say, and the language is negotiated from the
 browser's header."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""``minewatch import``: history in JSON lines, CSV (long and wide) and InfluxDB line protocol,
-from a file or stdin, renamed by a mapping file, idempotent, bad lines rejected with their reason
-and the good ones beside them kept — into SQLite and InfluxDB."""
+"""``minewatch import``: history in JSON lines, CSV (long and wide) and InfluxDB line protocol, from
+a file or stdin, renamed by a mapping file, idempotent, bad lines rejected with their reason and the
+good ones beside them kept — into SQLite and InfluxDB."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Every module imports on its own, in a fresh interpreter.
 
-A module that only works after some other module was imported first (a cycle broken by luck, a
-name set up as a side effect) passes the whole test suite and fails for the first user who imports
-it directly.
+A module that only works after some other module was imported first (a cycle broken by luck, a name
+set up as a side effect) passes the whole test suite and fails for the first user who imports it
+directly.
 """
 
 from __future__ import annotations

@@ -161,8 +161,8 @@ def test_bad_query_is_a_clear_error(influx_store: InfluxStore) -> None:
 
 
 def test_v2_write_api_through_influxdb_client(victoria: Server) -> None:
-    """influxdb-client → /api/v2/write of a real server (VictoriaMetrics), read back via its export
-    API."""
+    """influxdb-client → /api/v2/write of a real server (VictoriaMetrics), read back via its
+    export API."""
     settings = InfluxSettings(
         url=victoria.url,
         api="v2",

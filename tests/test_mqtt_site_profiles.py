@@ -1,5 +1,5 @@
-"""MQTT profiles for what edge gateways publish besides the rigs: the revenue meter, sub-meters
-and the fire panel (issue #11), decoded by the collector's own decoder."""
+"""MQTT profiles for what edge gateways publish besides the rigs: the revenue meter, sub-meters and
+the fire panel (issue #11), decoded by the collector's own decoder."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """With the real analyzer: a fire alarm in telemetry, silenced and acknowledged by the operator,
-reaches
-the central bank signed and annotated; the operator's webhook stays quiet; the ledger holds it all.
+reaches the central bank signed and annotated; the operator's webhook stays quiet; the ledger holds
+it all.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Heartbeats that prove liveness, judged by the hub against the regulator's terms: a stopped
-analyzer, a changed compliance profile and a self-declared interval of 1e9 s are all visible at
-the bank."""
+analyzer, a changed compliance profile and a self-declared interval of 1e9 s are all visible at the
+bank."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """Regulator message bodies: schema file in sync with the model, every kind valid, RFC 3339 UTC
-times,
-idempotency keys, and the daily report at the facility's local time."""
+times, idempotency keys, and the daily report at the facility's local time."""
 
 from __future__ import annotations
 

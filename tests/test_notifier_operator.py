@@ -1,9 +1,8 @@
 """Operator channels: silences vs the regulator channel, e-mail over real SMTP, webhooks, MQTT,
-routing,
-grouping, repeat interval and escalation.
+routing, grouping, repeat interval and escalation.
 
-Lifecycle timing is tested against a fake clock by driving ``Notifier.process_once`` (no threads, no
-sleeps); deliveries are tested end to end against real servers.
+Lifecycle timing is tested against a fake clock by driving ``Notifier.process_once`` (no threads,
+no sleeps); deliveries are tested end to end against real servers.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Fast recovery: after a 5-minute outage of the bank, a fire alarm's ``breach_opened`` queued
 during it is delivered within 10 s of the bank answering again.
 
-The delivery worker runs against the real hub over HTTP, but on a simulated clock (each step's
-wait is added to it instead of slept), so five minutes of retries take a second. The same outage
-with the old schedule (no critical cap: backoff up to 300 s) is the control: it misses by minutes.
+The delivery worker runs against the real hub over HTTP, but on a simulated clock (each step's wait
+is added to it instead of slept), so five minutes of retries take a second. The same outage with the
+old schedule (no critical cap: backoff up to 300 s) is the control: it misses by minutes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""An operator using only supported means cannot keep a breach from the bank: outbox rows deleted
-or edited are caught by ``audit verify`` and by the hub; a channel switched off during a breach
-sends it (after a signed "channel suspended") once switched on; an empty ledger, conflicting
-anchors or a misspelt facility never verify as OK."""
+"""An operator using only supported means cannot keep a breach from the bank: outbox rows deleted or
+edited are caught by ``audit verify`` and by the hub; a channel switched off during a breach sends
+it (after a signed "channel suspended") once switched on; an empty ledger, conflicting anchors or a
+misspelt facility never verify as OK."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""The facility obeys the regulator's licence terms, not its own configuration: fetched from the
-hub (real server over HTTP, both storage engines) or installed from a file, verified against the
-pinned regulator key, ledgered; forged, foreign or expired terms are refused and the last good
-ones stay; and the channel cannot go quiet while the licence is active without a signed
-suspension reaching the bank first."""
+"""The facility obeys the regulator's licence terms, not its own configuration: fetched from the hub
+(real server over HTTP, both storage engines) or installed from a file, verified against the pinned
+regulator key, ledgered; forged, foreign or expired terms are refused and the last good ones stay;
+and the channel cannot go quiet while the licence is active without a signed suspension reaching the
+bank first."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ def _terms_entries(n: Notifier) -> list:
 def test_heartbeat_interval_and_notifiable_rules_come_from_the_terms(
     tmp_path: Path, hub: HubServer, key_dir: Path
 ) -> None:
-    """The licence says 10 s and only EL-07 is notifiable; the operator's config says 1e9 s.
-    The notifier's clock runs 20x fast, so 10 licence seconds pass in half a real one."""
+    """The licence says 10 s and only EL-07 is notifiable; the operator's config says 1e9 s. The
+    notifier's clock runs 20x fast, so 10 licence seconds pass in half a real one."""
     register_facility(hub.hub, key_dir, heartbeat_interval_s=10, notifiable=["EL-07"])
     t0 = time.time_ns()
     bus = EventBus()
@@ -278,8 +278,8 @@ def test_offline_terms_file_installed_and_used(
 def test_switched_off_before_any_terms_asks_for_them_first(
     tmp_path: Path, hub: HubServer, key_dir: Path
 ) -> None:
-    """A facility that never had terms and starts switched off cannot slip through: it fetches
-    the terms before deciding, finds the licence active, and delivers its suspension."""
+    """A facility that never had terms and starts switched off cannot slip through: it fetches the
+    terms before deciding, finds the licence active, and delivers its suspension."""
     n = _pinned(hub, tmp_path, key_dir, enabled=False, suspended_by="merdan")
     with running(n):
         wait_kinds(hub, "channel_suspended")

@@ -1,7 +1,7 @@
 """The inspector's page in real Chromium: the inspector's login lands on it (not on the operator's
 page), the report reads rule by rule in the chosen language, the PDF downloads with its signature
-and its text (pdftotext) carries the rule titles in that language, the inspector cannot
-acknowledge, and the page fits 1400 px and 390 px without sideways scrolling."""
+and its text (pdftotext) carries the rule titles in that language, the inspector cannot acknowledge,
+and the page fits 1400 px and 390 px without sideways scrolling."""
 
 from __future__ import annotations
 

@@ -159,10 +159,8 @@ def demo_model() -> Iterator[tuple[SimFacility, PollingSimulator]]:
 
 def test_meter_reads_like_a_real_one(demo_model: tuple[SimFacility, PollingSimulator]) -> None:
     """Every poll differs a little (a frozen register is a fault the analyzer's DQ-04 reports, so
-    the healthy
-    simulator must never look frozen), the energy counter only rises, voltage and frequency stay
-    near
-    nominal, and the sub-meters add up to the revenue meter."""
+    the healthy simulator must never look frozen), the energy counter only rises, voltage and
+    frequency stay near nominal, and the sub-meters add up to the revenue meter."""
     facility, s = demo_model
     targets = {t.name: t for t in s.modbus.targets()}
     polls = []

@@ -1,6 +1,5 @@
 """The reference receiver over real HTTP: verify, de-duplicate, store, reject with reasons; audit
-verify
-against the anchors it holds."""
+verify against the anchors it holds."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""A report says only what the data supports: each test is written from a failure measured on a
-real facility's history (issue #11) — verdicts on no data, substitution before operation, band
-limits, clear levels, curtailment still in progress, evidence starved by a cap."""
+"""A report says only what the data supports: each test is written from a failure measured on a real
+facility's history (issue #11) — verdicts on no data, substitution before operation, band limits,
+clear levels, curtailment still in progress, evidence starved by a cap."""
 
 from __future__ import annotations
 
@@ -160,8 +160,8 @@ def test_over_temperature_resolve_quotes_the_clear_level(tmp_path):
 
 
 def test_an_order_still_open_at_period_end_is_in_progress(tmp_path):
-    """Measured: an order whose response window was still open at the end of the period read
-    "NOT compliant, reached None" while EN-03 said compliant."""
+    """Measured: an order whose response window was still open at the end of the period read "NOT
+    compliant, reached None" while EN-03 said compliant."""
     cfg, store, alerts = _site(tmp_path, _meter_rows(0, 2 * H, kw=60.0))
     add_order(
         alerts,
@@ -180,8 +180,8 @@ def test_an_order_still_open_at_period_end_is_in_progress(tmp_path):
 
 
 def test_every_regulator_notifiable_breach_gets_evidence_whatever_the_cap(tmp_path):
-    """Measured: evidence went to the first 200 episodes in rule order — all DQ-03 — and none to
-    the regulator-notified EN-01."""
+    """Measured: evidence went to the first 200 episodes in rule order — all DQ-03 — and none to the
+    regulator-notified EN-01."""
     rigs = [dict(RIG, device=f"rig-{i:03d}") for i in range(MAX_EVIDENCE + 20)]
     rows = _meter_rows(0, 2 * H, kw=60.0)
     rows = [r for r in rows if not (r["metric"] == "power_w" and 1800 <= r["ts"] < 4200)]

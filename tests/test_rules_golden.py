@@ -1,8 +1,7 @@
 """Golden cases: every folder under tests/cases/<rule>/<case>/ holds a profile, an input series and
-the
-alert transitions expected, to the second. Each case runs live (one evaluate_once per instant,
-against a
-real SqliteStore and state.db) and as a historical replay; both must give exactly the expected list.
+the alert transitions expected, to the second. Each case runs live (one evaluate_once per instant,
+against a real SqliteStore and state.db) and as a historical replay; both must give exactly the
+expected list.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The simulator on a real broker: publishing, run-time fault commands, the CLI, and the collector
-storing exactly what the simulator sent."""
+"""The simulator on a real broker: publishing, run-time fault commands, the CLI, and the
+collector storing exactly what the simulator sent."""
 
 from __future__ import annotations
 

@@ -5,9 +5,9 @@
 2. No tracked text file refers to the unshipped research notes, the design document, the contracts
    file or the shared folder outside the repository.
 
-The patterns are built so that they do not match their own source text (each contains a regex
-escape or character class where the text it finds has a plain character), so this file passes its
-own check.
+The patterns are built so that they do not match their own source text (each contains a regex escape
+or character class where the text it finds has a plain character), so this file passes its own
+check.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The wheel a user installs: it holds everything minewatch needs and nothing outside ``minewatch``.
 
 The source tree links the part folders into ``minewatch/``; a mistake there (a folder not linked, a
-data file not declared as package data, a path computed from a checkout) only shows once the
-package is installed somewhere else, so this builds the wheel, installs it into a fresh virtualenv
-and runs the command from a folder that is not the checkout.
+data file not declared as package data, a path computed from a checkout) only shows once the package
+is installed somewhere else, so this builds the wheel, installs it into a fresh virtualenv and runs
+the command from a folder that is not the checkout.
 """
 
 from __future__ import annotations

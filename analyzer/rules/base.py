@@ -19,8 +19,7 @@ Aggregate = Literal["last", "mean", "max", "min"]
 
 class Timing(BaseModel):
     """How a per-instant value is formed: the newest sample (``last``, not older than ``max_age``)
-    or an
-    aggregate over ``window``."""
+    or an aggregate over ``window``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -45,9 +44,8 @@ class Obs:
     """A rule's verdict at each instant (rows) for each subject (columns).
 
     ``trigger``: the breach condition (e.g. value above threshold); ``cleared``: the value is back
-    past the
-    clear threshold (hysteresis) — with no clear threshold it is ``ok & ~trigger``; ``ok``: inputs
-    present.
+    past the clear threshold (hysteresis) — with no clear threshold it is ``ok & ~trigger``; ``ok``:
+    inputs present.
     """
 
     subjects: list[str]
@@ -141,9 +139,8 @@ class RuleKind:
 
 class FacilityWindowKind(RuleKind):
     """A facility-level kind over one metric summed across selected devices in a window: they all
-    read
-    ``params.metric`` over ``window + max_age`` and show the selector named by ``evidence_param`` as
-    their evidence."""
+    read ``params.metric`` over ``window + max_age`` and show the selector named by
+    ``evidence_param`` as their evidence."""
 
     facility_level = True
     evidence_param: ClassVar[str] = "devices"

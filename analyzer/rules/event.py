@@ -1,7 +1,6 @@
 """Event/alarm state: fire alarm, smoke, suppression disabled, emergency power-off, meter tamper
-flags.
-Fires on the first evaluation that sees the flag set (``for`` 0) and stays until every flag is
-clear."""
+flags. Fires on the first evaluation that sees the flag set (``for`` 0) and stays until every flag
+is clear."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """Phase imbalance (NEMA MG-1 method): largest deviation of a phase from the phase average, in % of
-the
-average. Used for voltage unbalance (EN 50160: 2 %) and phase current imbalance (10 %)."""
+the average. Used for voltage unbalance (EN 50160: 2 %) and phase current imbalance (10 %)."""
 
 from __future__ import annotations
 

@@ -113,9 +113,8 @@ class Registration(RuleKind):
         ctx: EvalContext, instants: np.ndarray, subjects: list[str], win: int
     ) -> np.ndarray:
         """Any telemetry in ``[t - win, t)`` by the device table: first seen before t, last seen
-        since t - win.
-        Exact live (the table is minutes fresh at most); for a past period a gap followed by later
-        telemetry is only caught through the rule's heartbeat ``metrics``."""
+        since t - win. Exact live (the table is minutes fresh at most); for a past period a gap
+        followed by later telemetry is only caught through the rule's heartbeat ``metrics``."""
         table = ctx.devices.set_index("device").reindex(subjects)
         first = pd.to_numeric(table["first_seen"], errors="coerce").to_numpy(np.float64)[None, :]
         last = pd.to_numeric(table["last_seen"], errors="coerce").to_numpy(np.float64)[None, :]
@@ -128,13 +127,10 @@ class Registration(RuleKind):
         ctx: EvalContext, rule: Rule, instants: np.ndarray, subjects: list[str], seen: np.ndarray
     ) -> Obs:
         """Registered but silent. A device is judged missing only over a whole window watched: not
-        before
-        ``seen_within`` has passed since the analyzer (or a report's period) started and since the
-        site's
-        first telemetry — a freshly started analyzer or an empty store must not call every rig
-        missing.
-        Before that an unseen device is neither missing nor cleared (an open alert is kept as it
-        is)."""
+        before ``seen_within`` has passed since the analyzer (or a report's period) started and
+        since the site's first telemetry — a freshly started analyzer or an empty store must not
+        call every rig missing. Before that an unseen device is neither missing nor cleared (an open
+        alert is kept as it is)."""
         win = ns(rule.p.seen_within)
         since = ctx.watched_since()
         judged = (

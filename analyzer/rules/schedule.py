@@ -1,9 +1,7 @@
-"""Curtailment compliance: during a curtailment order (CLI/API) or a calendar ban (e.g. Russia's
-15 Nov-15 Mar peak-hour bans, Ethiopia's 18-22 h peak) the facility load must be at or below the
-target
+"""Curtailment compliance: during a curtailment order (CLI/API) or a calendar ban (e.g. Russia's 15
+Nov-15 Mar peak-hour bans, Ethiopia's 18-22 h peak) the facility load must be at or below the target
 once the allowed response time (ERCOT ERS: 10 or 30 min) has passed. One subject per order or ban,
-so a
-report shows the response to each."""
+so a report shows the response to each."""
 
 from __future__ import annotations
 
@@ -26,8 +24,7 @@ _HM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 class CalendarBan(BaseModel):
     """A recurring window in the facility's time zone: dates ``from``-``to`` (MM-DD, may wrap the
-    year end),
-    daily hours ``start``-``end`` (HH:MM, may wrap midnight)."""
+    year end), daily hours ``start``-``end`` (HH:MM, may wrap midnight)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

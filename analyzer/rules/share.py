@@ -1,8 +1,6 @@
 """Share-of-time compliance over a long window: EN 50160 wants 95 % of the 10-minute mean voltages
-of a
-week within ±10 % of nominal. Uses store-side downsampling (a week of raw 1-s voltage never leaves
-the
-database)."""
+of a week within ±10 % of nominal. Uses store-side downsampling (a week of raw 1-s voltage never
+leaves the database)."""
 
 from __future__ import annotations
 

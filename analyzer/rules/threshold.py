@@ -1,6 +1,5 @@
 """Per-device threshold or band with hysteresis: chip over-temperature, inlet temperature, voltage
-and
-frequency bands, power factor, breaker loading against the device's rating."""
+and frequency bands, power factor, breaker loading against the device's rating."""
 
 from __future__ import annotations
 
@@ -135,9 +134,9 @@ def _band_side(
     c_above: np.ndarray | None,
     c_below: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(threshold, clear level) of the side each value is on: a band's lower side for values
-    below its middle, else the upper side. An under-voltage is stated against the lower limit,
-    and its resolve quotes the lower clear level, not the upper ones."""
+    """(threshold, clear level) of the side each value is on: a band's lower side for values below
+    its middle, else the upper side. An under-voltage is stated against the lower limit, and its
+    resolve quotes the lower clear level, not the upper ones."""
     hi = None if above is None else (above, clear_level(above, c_above))
     lo = None if below is None else (below, clear_level(below, c_below))
     if hi is None or lo is None:

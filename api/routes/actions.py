@@ -1,12 +1,12 @@
 """What operators do about alerts: acknowledge, silence, and record curtailment orders.
 
 Each action is recorded by the analyzer's state with the caller's actor (role and token
-fingerprint) and published on the event bus, where the notifier's ledger picks it up. None of them
-can stop a regulator-notifiable alert from reaching the central bank: acknowledgements and
+fingerprint) and published on the event bus, where the notifier's ledger picks it up. None of
+them can stop a regulator-notifiable alert from reaching the central bank: acknowledgements and
 silences mute operator channels only, so a breach the law requires reporting is always reported.
 
-The analyzer refuses with the typed errors of ``minewatch.errors`` (unknown alert, resolved alert,
-bad field); they reach the client through ``minewatch.api.errors`` unchanged.
+The analyzer refuses with the typed errors of ``minewatch.errors`` (unknown alert, resolved
+alert, bad field); they reach the client through ``minewatch.api.errors`` unchanged.
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ router = APIRouter(prefix="/api/v1", tags=["live"])
 
 @router.get("/live", response_class=EventSourceResponse, dependencies=[Depends(any_role)])
 async def live(hub: Hub) -> AsyncIterator[ServerSentEvent]:
-    """``snapshot`` events (facility summary, hottest rigs, active alerts, power trend,
-    central-bank channel) every ``live_interval_s``; an ``error`` event when the store cannot
-    answer (the stream stays open)."""
+    """``snapshot`` events (facility summary, hottest rigs, active alerts, power trend, central-bank
+    channel) every ``live_interval_s``; an ``error`` event when the store cannot answer (the stream
+    stays open)."""
     hub.clients += 1
     try:
         while not hub.closed.is_set():

@@ -1,8 +1,8 @@
 """The live page and its login.
 
-Login keeps the token out of every log: the demo prints ``/login#token=...``; the part after
-``#`` never leaves the browser, whose script POSTs it to ``/login``, which answers with an
-HttpOnly, SameSite=Strict cookie. A token can also be pasted into the login form.
+Login keeps the token out of every log: the demo prints ``/login#token=...``; the part after ``#``
+never leaves the browser, whose script POSTs it to ``/login``, which answers with an HttpOnly,
+SameSite=Strict cookie. A token can also be pasted into the login form.
 """
 
 from __future__ import annotations

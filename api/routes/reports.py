@@ -1,5 +1,5 @@
-"""Period compliance reports for inspectors, built by the analyzer's report engine (#5): as JSON
-for programs, and as signed PDF, JSON and CSV files to keep and hand over."""
+"""Period compliance reports for inspectors, built by the analyzer's report engine (#5): as JSON for
+programs, and as signed PDF, JSON and CSV files to keep and hand over."""
 
 from __future__ import annotations
 

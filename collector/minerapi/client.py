@@ -3,8 +3,8 @@
 The API answers one JSON command per connection and then closes it (cgminer API-README); some
 firmware ends the reply with a NUL instead. The whole exchange has one deadline, so a miner that
 accepts the connection and never answers costs exactly ``timeout_s``. Plain non-blocking sockets
-(``loop.sock_*``) rather than streams: at 3,000 miners this is the collector's hottest path, and
-it costs about 30 % less CPU per exchange.
+(``loop.sock_*``) rather than streams: at 3,000 miners this is the collector's hottest path, and it
+costs about 30 % less CPU per exchange.
 """
 
 from __future__ import annotations

@@ -65,12 +65,12 @@ async def fetch(
     params: dict[str, dict[str, Any]] | None = None,
     probing: bool = False,
 ) -> Fetched:
-    """Every command's reply, in parallel (multi-command ``a+b`` fails on some firmware) under one
-    deadline. A reply that cannot be parsed, or whose ``STATUS`` is ``E``/``F``, is counted under
-    ``rejected_total{reason=miner_reply_<why>}`` and its raw bytes kept; the other replies stand.
-    ``params`` adds request parameters per command (``stats``: ``new_api``). When ``probing``
-    (identification asks every firmware's identity commands), a refusal only means "not this
-    firmware": it is left out, not counted."""
+    """Every command's reply, in parallel (multi-command ``a+b`` fails on some firmware) under
+    one deadline. A reply that cannot be parsed, or whose ``STATUS`` is ``E``/``F``, is counted
+    under ``rejected_total{reason=miner_reply_<why>}`` and its raw bytes kept; the other replies
+    stand. ``params`` adds request parameters per command (``stats``: ``new_api``). When
+    ``probing`` (identification asks every firmware's identity commands), a refusal only means
+    "not this firmware": it is left out, not counted."""
     params = params or {}
     results = await asyncio.gather(
         *(query(host, port, c, timeout_s, params.get(c)) for c in commands),

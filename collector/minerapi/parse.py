@@ -3,11 +3,11 @@
 Firmware JSON is often broken (UpstreamData/pyasic ``pyasic/rpc/base.py`` ``_load_api_data`` lists
 the habits): a trailing NUL, ``}{`` without a comma, ``,}`` / ``,]`` / ``[,``, raw control
 characters, bare ``inf``/``nan``, stray bytes after the object (an S9k ``version`` reply ends
-``"id":1}"}`` in the same file), and escapes JSON does not have (Whatsminer M20S firmware
-20200917 sends ``"Firmware Version":"\\'20200917.22.REL\\'"``; delawr0190/foreman-apps
+``"id":1}"}`` in the same file), and escapes JSON does not have (Whatsminer M20S firmware 20200917
+sends ``"Firmware Version":"\\'20200917.22.REL\\'"``; delawr0190/foreman-apps
 ``WhatsminerStatsITest.java``). Those are repaired; a reply that is still not JSON (a truncated
-buffer, garbage) is rejected with a reason and the caller keeps its raw bytes for diagnosis.
-Repairs never invent values: a truncated reply is never "closed" into a shorter valid one.
+buffer, garbage) is rejected with a reason and the caller keeps its raw bytes for diagnosis. Repairs
+never invent values: a truncated reply is never "closed" into a shorter valid one.
 
 A reply that parses but whose ``STATUS`` is ``E`` or ``F`` (cgminer API-README: error, fatal;
 "Access denied to 'stats' command") carries no data: ``reply_status_error`` says so.
@@ -94,8 +94,8 @@ def _unbalanced(text: str) -> bool:
 def reply_status_error(doc: dict[str, Any]) -> str | None:
     """The firmware's message when the reply's ``STATUS`` is ``E``/``F``, else None.
 
-    cgminer puts ``STATUS`` in a list of objects; btminer's ``get_*`` commands put a bare letter
-    at the top level (``{"STATUS":"E","Msg":"..."}``)."""
+    cgminer puts ``STATUS`` in a list of objects; btminer's ``get_*`` commands put a bare letter at
+    the top level (``{"STATUS":"E","Msg":"..."}``)."""
     status = doc.get("STATUS")
     if isinstance(status, list) and status and isinstance(status[0], dict):
         letter, msg = status[0].get("STATUS"), status[0].get("Msg")

@@ -83,8 +83,8 @@ def _bracket_re(key: str) -> re.Pattern[str]:
 
 
 def _bracketed(value: str, key: str) -> list[str]:
-    """The values of ``Key[v1 v2 ...]`` in a packed string (a trailing % dropped); none when the key
-    is not there."""
+    """The values of ``Key[v1 v2 ...]`` in a packed string (a trailing % dropped); none when the
+    key is not there."""
     m = _bracket_re(key).search(value)
     return [v.removesuffix("%") for v in m.group(1).split()] if m else []
 
@@ -130,8 +130,8 @@ class FieldError(Exception):
 def extract(
     field: ApiField, reply: dict[str, Any], faults: list[str] | None = None
 ) -> float | None:
-    """The field's value from its command's reply; None when no path resolves; FieldError when bad.
-    Values outside ``field.valid`` are left out and described in ``faults``."""
+    """The field's value from its command's reply; None when no path resolves; FieldError when
+    bad. Values outside ``field.valid`` are left out and described in ``faults``."""
     values: list[float] = []
     for path in field.paths:
         for raw in resolve(reply, path):

@@ -1,11 +1,11 @@
-"""``PollingCollector``: every Modbus device and miner API on its own schedule, samples batched into
-``store.write`` (run with ``asyncio.to_thread`` so a slow store never blocks polling), optional
-periodic discovery against the registry.
+"""``PollingCollector``: every Modbus device and miner API on its own schedule, samples batched
+into ``store.write`` (run with ``asyncio.to_thread`` so a slow store never blocks polling),
+optional periodic discovery against the registry.
 
-Two event loops, each in its own thread: one for the Modbus devices, one for the miners, discovery
-and
-the writer. Thousands of miner connections then never add loop latency to the meters' 1-second
-polls (on a serial gateway each request waits for the previous one, so latency multiplies).
+Two event loops, each in its own thread: one for the Modbus devices, one for the miners,
+discovery and the writer. Thousands of miner connections then never add loop latency to the
+meters' 1-second polls (on a serial gateway each request waits for the previous one, so latency
+multiplies).
 """
 
 from __future__ import annotations
@@ -260,8 +260,8 @@ class PollingCollector:
 
     async def _writer(self) -> None:
         """Every write_wait_ms, write what the polls buffered (in batches of write_batch_max) off
-        the
-        loop thread. A store outage is retried with backoff while the polls keep buffering."""
+        the loop thread. A store outage is retried with backoff while the polls keep buffering.
+        """
         while True:
             await asyncio.sleep(self.settings.write_wait_ms / 1000)
             await self._flush()

@@ -55,8 +55,8 @@ def discover(
     max_hosts: Annotated[int, typer.Option("--max-hosts", min=1)] = 65536,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON")] = False,
 ) -> None:
-    """Find miners (and Modbus devices) on a network and compare them with the registry:
-    registered and seen, registered but missing, seen but NOT registered, seen but unidentified."""
+    """Find miners (and Modbus devices) on a network and compare them with the registry: registered
+    and seen, registered but missing, seen but NOT registered, seen but unidentified."""
     from minewatch.collector.discovery import compare, hosts_of, known_hosts, miner_registry, scan
     from minewatch.registry import load_registry
 

@@ -25,12 +25,9 @@ async def run_every(
     kind: str,
 ) -> None:
     """Call ``job`` at ``start + phase + k x interval``. A poll that overruns its slot skips the
-    slots
-    it overlapped (counted as ``missed_polls_total``) instead of piling up behind itself; a poll
-    that
-    starts more than a tenth of its interval late (a saturated loop) is counted as
-    ``late_polls_total``.
-    Runs until its task is cancelled."""
+    slots it overlapped (counted as ``missed_polls_total``) instead of piling up behind itself; a
+    poll that starts more than a tenth of its interval late (a saturated loop) is counted as
+    ``late_polls_total``. Runs until its task is cancelled."""
     next_at = time.monotonic() + phase(name, interval_s, jitter)
     while True:
         delay = next_at - time.monotonic()

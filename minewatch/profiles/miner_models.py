@@ -1,11 +1,11 @@
 """Miner model tables: one row per model, on top of a family profile.
 
-Thousands of second-hand miners of dozens of models read the same way within a firmware family;
-what differs per model is what compliance compares against — rated power, hashrate and efficiency —
-and the string the firmware reports. A table (``*.models.yaml`` beside the profiles) holds exactly
-that, each number with its public source, and every row becomes a full ``DeviceProfile``: the
-family's mapping and limits, the row's identity and rating. One schema validates every row; there
-are no near-identical YAML files to drift apart.
+Thousands of second-hand miners of dozens of models read the same way within a firmware family; what
+differs per model is what compliance compares against — rated power, hashrate and efficiency — and
+the string the firmware reports. A table (``*.models.yaml`` beside the profiles) holds exactly that,
+each number with its public source, and every row becomes a full ``DeviceProfile``: the family's
+mapping and limits, the row's identity and rating. One schema validates every row; there are no
+near-identical YAML files to drift apart.
 """
 
 from __future__ import annotations

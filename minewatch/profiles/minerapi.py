@@ -10,8 +10,7 @@ replies by command name. A field names the command and one or more *paths* into 
   zeros dropped if ``ignore_zero`` (a missing sensor reads 0 on Antminers), then ``reduce``d.
 
 So both Antminer stock forms (legacy flat ``STATS[1]`` and ``new_api`` chain arrays) are two paths
-of
-the same field: whichever the firmware answers resolves.
+of the same field: whichever the firmware answers resolves.
 """
 
 from __future__ import annotations
@@ -197,8 +196,8 @@ class MinerApiMap(BaseModel):
 
     @model_validator(mode="after")
     def _shared_fields(self) -> MinerApiMap:
-        """A firmware family reads the same way on every model, and the pool table the same on
-        every cgminer-style firmware: each is defined once, here, and profiles name it."""
+        """A firmware family reads the same way on every model, and the pool table the same on every
+        cgminer-style firmware: each is defined once, here, and profiles name it."""
         if self.family is not None:
             commands, fields = FAMILY_FIELDS[self.family]
             self.commands.extend(c for c in commands if c not in self.commands)

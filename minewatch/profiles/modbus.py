@@ -1,13 +1,13 @@
 """How a device's Modbus register map maps onto metrics.
 
-A register is named by its *function* (coil, discrete input, holding register, input register) and
-its *address*. Manuals disagree on addresses: some print the 0-based PDU address that goes on the
-wire, some 1-based register numbers, some the Modicon 5-digit form (30001 = input register, PDU
-address 0). A map states which one it uses in ``addressing`` and every register is converted to its
-PDU address once, at load, so the poller never guesses.
+A register is named by its *function* (coil, discrete input, holding register, input register)
+and its *address*. Manuals disagree on addresses: some print the 0-based PDU address that goes on
+the wire, some 1-based register numbers, some the Modicon 5-digit form (30001 = input register,
+PDU address 0). A map states which one it uses in ``addressing`` and every register is converted
+to its PDU address once, at load, so the poller never guesses.
 
-Which options a data type may use is one table, ``TYPE_RULES``; an illegal combination is refused at
-load with the register named.
+Which options a data type may use is one table, ``TYPE_RULES``; an illegal combination is refused
+at load with the register named.
 """
 
 from __future__ import annotations
@@ -64,8 +64,9 @@ class DataType(StrEnum):
 class ByteOrder(StrEnum):
     """Byte order of a multi-byte value, A being the most significant byte as sent.
 
-    ABCD big-endian; CDAB word-swapped (low word first); BADC bytes swapped inside each word; DCBA
-    little-endian. For 64-bit values the same letters describe the pattern for all four words.
+    ABCD big-endian; CDAB word-swapped (low word first); BADC bytes swapped inside each word;
+    DCBA little-endian. For 64-bit values the same letters describe the pattern for all four
+    words.
     """
 
     ABCD = "ABCD"

@@ -69,9 +69,8 @@ class Limit(BaseModel):
 
 
 class Plausible(BaseModel):
-    """The range a reading can physically take; outside it the reading is a sensor or firmware
-    fault (a chip at 1e300 °C, -1e9 W), rejected with the reason rather than stored and alarmed
-    on."""
+    """The range a reading can physically take; outside it the reading is a sensor or firmware fault
+    (a chip at 1e300 °C, -1e9 W), rejected with the reason rather than stored and alarmed on."""
 
     model_config = ConfigDict(extra="forbid")
 

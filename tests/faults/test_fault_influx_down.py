@@ -1,8 +1,8 @@
 """Fault: InfluxDB down under a running ``minewatch collect`` (the issue's 2-minute outage, scaled
 to 20 s: the guarantee does not depend on the length, only the spool's size does).
 
-Guarantee: every message published before, during and after the outage is stored exactly once;
-the spool holds the outage's samples and drains by itself once InfluxDB answers again."""
+Guarantee: every message published before, during and after the outage is stored exactly once; the
+spool holds the outage's samples and drains by itself once InfluxDB answers again."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Fault: a Modbus device flapping — its server goes away and comes back, four times.
 
 Guarantee: every poll returns (no exception, no stall past the timeout); a poll while the device is
-away yields only ``up = 0``; the first poll after it is back yields every metric; the outage and
-the recovery are each logged once per episode, not once per poll."""
+away yields only ``up = 0``; the first poll after it is back yields every metric; the outage and the
+recovery are each logged once per episode, not once per poll."""
 
 from __future__ import annotations
 

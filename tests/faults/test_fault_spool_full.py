@@ -1,8 +1,8 @@
 """Fault: InfluxDB down long enough to fill the outage spool (1 MB) under ``minewatch collect``.
 
 Guarantee: a full spool refuses writes loudly (one ERROR per episode, ``spool_full_total``), the
-collector acknowledges nothing it could not store, the broker keeps the rest; once InfluxDB is
-back the spool drains, the broker redelivers, and every message is stored exactly once."""
+collector acknowledges nothing it could not store, the broker keeps the rest; once InfluxDB is back
+the spool drains, the broker redelivers, and every message is stored exactly once."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """Helpers for analyzer tests: a facility config in a temp folder, a real SqliteStore filled from
-CSV, and
-golden-case folders (``tests/cases/<rule>/<case>/``) turned into stores and profiles."""
+CSV, and golden-case folders (``tests/cases/<rule>/<case>/``) turned into stores and profiles."""
 
 from __future__ import annotations
 
@@ -159,10 +158,9 @@ def site_with_history(tmp_path: Path):
     """A small facility with two hours of telemetry and one curtailment order, for report tests.
 
     meter-1 (revenue meter): 60 kW, 120 kW from 30 to 50 min (licence 100 kW), 15 kW from 63 min
-    during a
-    20 kW curtailment order (60-90 min, 300 s to respond). rig-1 (registered) runs hot (100 °C,
-    limit 95)
-    from 100 to 105 min; rig-2 runs but is not registered; rig-9 is registered and never seen.
+    during a 20 kW curtailment order (60-90 min, 300 s to respond). rig-1 (registered) runs hot (100
+    °C, limit 95) from 100 to 105 min; rig-2 runs but is not registered; rig-9 is registered and
+    never seen.
     """
     from minewatch.analyzer.curtailment import add_order
     from minewatch.analyzer.state import AlertStore

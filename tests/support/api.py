@@ -70,8 +70,7 @@ def fill_known_facility(
     data_dir: Path, with_meter: bool = True, now_ns: int = NOW_NS
 ) -> KnownFacility:
     """Five rigs (rig-05 silent for ten minutes), a revenue meter at 20 kW (every minute, the last
-    30 s
-    ago), an hour of rig-01 temperatures.
+    30 s ago), an hour of rig-01 temperatures.
 
     Rig temperatures are 60..64 °C (rig-0N at 59+N); every fresh rig draws 3.5 kW. ``now_ns`` moves
     everything in time (the page tests use the wall clock, which the browser shares).

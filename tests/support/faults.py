@@ -68,8 +68,8 @@ class SmallDisk:
 
 
 def stream(t0: int, first: int, rounds: int) -> list[tuple[str, bytes]]:
-    """Rounds ``first`` .. ``first + rounds - 1`` of the ten S21 rigs, one second apart from
-    ``t0``: (topic, payload) pairs, 12 samples each."""
+    """Rounds ``first`` .. ``first + rounds - 1`` of the ten S21 rigs, one second apart from ``t0``:
+    (topic, payload) pairs, 12 samples each."""
     return [
         (RIG_TOPIC.format(serial), orjson.dumps(s21_payload(serial, t0 + seq * NS_PER_S, seq)))
         for seq in range(first, first + rounds)

@@ -1,5 +1,5 @@
-"""MQTT test helpers: a facility file pointing at the test broker, a QoS 1 publisher that confirms
-every message, and polling for a condition."""
+"""MQTT test helpers: a facility file pointing at the test broker, a QoS 1 publisher that
+confirms every message, and polling for a condition."""
 
 from __future__ import annotations
 

@@ -79,9 +79,9 @@ def make_certificates(workdir: Path) -> tuple[Path, Path, Path]:
 def start_secure_mosquitto(
     workdir: Path, user: str, password: str, *, client_certificates: bool = False
 ) -> tuple[Broker, Path]:
-    """A broker on a free port that only accepts TLS connections from ``user``/``password`` or,
-    with ``client_certificates``, from clients presenting a certificate of its CA (the certificate's
-    CN is the user name; ``tls/client.pem`` and ``tls/client.key`` are one for ``collector``)."""
+    """A broker on a free port that only accepts TLS connections from ``user``/``password`` or, with
+    ``client_certificates``, from clients presenting a certificate of its CA (the certificate's CN
+    is the user name; ``tls/client.pem`` and ``tls/client.key`` are one for ``collector``)."""
     ca, cert, key = make_certificates(workdir / "tls")
     pwfile = workdir / "passwd"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(pwfile), user, password], check=True)

@@ -1,6 +1,5 @@
 """Notifier test harness: the reference receiver under uvicorn with a fault switch, an aiosmtpd
-server
-with STARTTLS and login, and builders for facility configs and alert events."""
+server with STARTTLS and login, and builders for facility configs and alert events."""
 
 from __future__ import annotations
 
@@ -41,11 +40,10 @@ from tests.support.waiting import wait_for
 
 class FaultSwitch:
     """ASGI wrapper in front of the receiver's POST /v1/messages. ``modes`` is consumed one per
-    request
-    (then ``ok`` for good): ``ok``; ``500`` (answer 500 without processing); ``500-after`` (process,
-    then
-    answer 500: the sender must retry and be told ``duplicate``); ``hang`` (sleep past the client's
-    timeout without processing); ``hang-after`` (process, then hang)."""
+    request (then ``ok`` for good): ``ok``; ``500`` (answer 500 without processing);
+    ``500-after`` (process, then answer 500: the sender must retry and be told ``duplicate``);
+    ``hang`` (sleep past the client's timeout without processing); ``hang-after`` (process, then
+    hang)."""
 
     def __init__(self, app: Any, hang_s: float = 2.0) -> None:
         self.app = app
@@ -139,8 +137,8 @@ class UvicornThread:
 
 @dataclass
 class ReceiverServer:
-    """The reference receiver on a fixed free port; ``stop()``/``start()`` take it down and bring it
-    back."""
+    """The reference receiver on a fixed free port; ``stop()``/``start()`` take it down and bring
+    it back."""
 
     db_path: Path
     key_dir: Path
@@ -191,8 +189,8 @@ class WebhookSink:
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 (cert.pem, key.pem): the SMTP server's identity and the client's
-    CA."""
+    """A certificate for 127.0.0.1 (cert.pem, key.pem): the SMTP server's identity and the
+    client's CA."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
@@ -260,8 +258,7 @@ def start_smtp(
     implicit_tls: bool = False,
 ) -> SmtpServer:
     """aiosmtpd requiring STARTTLS (or, with ``implicit_tls``, TLS from the first byte like port
-    465) and
-    LOGIN/PLAIN authentication, like a real submission server."""
+    465) and LOGIN/PLAIN authentication, like a real submission server."""
     cert, key = self_signed(tmp)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
