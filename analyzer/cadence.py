@@ -56,6 +56,29 @@ def observed_intervals(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
     return out
 
 
+def observed_from_counts(counts: np.ndarray, bucket_s: float) -> np.ndarray:
+    """Interval (s) per column of a (bucket, device) count matrix: the bucket length over the
+    median count of the buckets that hold any sample (NaN: no sample). What a store-side count
+    gives without reading raw samples; the median ignores the buckets an outage cut short."""
+    with np.errstate(invalid="ignore"):
+        med = np.nanmedian(np.where(counts > 0, counts, np.nan), axis=0) if len(counts) else None
+    if med is None:
+        return np.full(counts.shape[1], np.nan)
+    return bucket_s / med
+
+
+def _first_known(
+    cfg: FacilityConfig,
+    devices_table: pd.DataFrame,
+    devices: list[str],
+    seen: np.ndarray,
+    fallback_s: float,
+) -> np.ndarray:
+    conf = configured_intervals(cfg, devices_table)
+    given = np.array([conf.get(d, np.nan) for d in devices], dtype=np.float64)
+    return np.where(np.isnan(given), np.where(np.isnan(seen), fallback_s, seen), given)
+
+
 def expected_intervals(
     cfg: FacilityConfig,
     devices_table: pd.DataFrame,
@@ -64,7 +87,28 @@ def expected_intervals(
     fallback_s: float,
 ) -> np.ndarray:
     """Per device in ``devices``: configured, else observed in ``df``, else ``fallback_s``."""
-    conf = configured_intervals(cfg, devices_table)
-    given = np.array([conf.get(d, np.nan) for d in devices], dtype=np.float64)
-    seen = observed_intervals(df, devices)
-    return np.where(np.isnan(given), np.where(np.isnan(seen), fallback_s, seen), given)
+    return _first_known(cfg, devices_table, devices, observed_intervals(df, devices), fallback_s)
+
+
+def expected_intervals_from_counts(
+    cfg: FacilityConfig,
+    devices_table: pd.DataFrame,
+    devices: list[str],
+    counts: np.ndarray,
+    bucket_s: float,
+    fallback_s: float,
+) -> np.ndarray:
+    """Per device (column of ``counts``): configured, else observed from the counts per bucket,
+    else ``fallback_s``."""
+    seen = observed_from_counts(counts, bucket_s)
+    return _first_known(cfg, devices_table, devices, seen, fallback_s)
+
+
+def required_samples(
+    intervals_s: np.ndarray, window_s: float, completeness_pct: float, at_least: int = 1
+) -> np.ndarray:
+    """Samples a window must hold per device to count as covered: ``completeness_pct`` of those
+    the device's rate gives in it, never fewer than ``at_least``. A share rather than a fixed count,
+    so the verdict does not depend on how fast a device reports."""
+    expected = window_s / np.asarray(intervals_s, dtype=np.float64)
+    return np.maximum(at_least, np.floor(completeness_pct / 100 * expected + 1e-9))

@@ -119,6 +119,9 @@ class HourlyRecord(_M):
     hour: str
     hour_start_ns: int
     samples: int
+    expected_samples: int = Field(
+        description="Samples the meters' own rates (configured, else observed) give in the hour"
+    )
     quarters_valid: int
     valid: bool
     in_operation: bool
