@@ -120,9 +120,10 @@ def _quarter_need(
     together give in an hour. A meter's rate is configured, else observed from the quarter counts,
     else one a quarter."""
     rec = profile.records
-    every = expected_intervals_from_counts(cfg, devices, meters, count, QUARTER / 1e9, QUARTER / 1e9)
+    quarter_s = QUARTER / 1e9
+    every = expected_intervals_from_counts(cfg, devices, meters, count, quarter_s, quarter_s)
     need = required_samples(
-        every, QUARTER / 1e9, rec.min_quarter_completeness_pct, rec.min_samples_per_quarter
+        every, quarter_s, rec.min_quarter_completeness_pct, rec.min_samples_per_quarter
     )
     return need, float(np.sum(HOUR / 1e9 / every))
 
@@ -203,7 +204,7 @@ def hourly_records(
             "hour_start_ns": int(fr.starts[h]),
             "hour": pd.Timestamp(int(fr.starts[h]), tz="UTC").isoformat().replace("+00:00", "Z"),
             "samples": int(fr.samples[h]),
-            "expected_samples": int(round(fr.expected[h])),
+            "expected_samples": round(float(fr.expected[h])),
             "quarters_valid": int(fr.quarters[h]),
             "valid": bool(valid[h]),
             "in_operation": h >= floor,

@@ -151,9 +151,7 @@ def _meter_every(tmp_path, every_s, share_in_h1):
 
 @pytest.mark.parametrize("every_s", [10, 60])
 @pytest.mark.parametrize("share, valid", [(0.4, False), (0.8, True)])
-def test_an_hour_is_valid_by_the_meters_own_rate_not_a_fixed_count(
-    tmp_path, every_s, share, valid
-):
+def test_an_hour_is_valid_by_the_meters_own_rate_not_a_fixed_count(tmp_path, every_s, share, valid):
     """Written from the failure: one sample per quarter made a quarter holding 40 % of the readings
     'valid'. A meter every 10 s and one every 60 s missing the same share of a quarter now get the
     same verdict (at least 50 % of the samples their rate gives), the invalid hour is substituted
