@@ -57,14 +57,23 @@ def observed_intervals(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
 
 
 def observed_from_counts(counts: np.ndarray, bucket_s: float) -> np.ndarray:
-    """Interval (s) per column of a (bucket, device) count matrix: the bucket length over the
-    median count of the buckets that hold any sample (NaN: no sample). What a store-side count
-    gives without reading raw samples; the median ignores the buckets an outage cut short."""
-    with np.errstate(invalid="ignore"):
-        med = np.nanmedian(np.where(counts > 0, counts, np.nan), axis=0) if len(counts) else None
-    if med is None:
-        return np.full(counts.shape[1], np.nan)
-    return bucket_s / med
+    """Interval (s) per column of a (bucket, device) count matrix (NaN: no sample) — what a
+    store-side count gives without reading raw samples. A device with several samples a bucket:
+    the bucket over the median count of its non-empty buckets (the median ignores buckets an outage
+    cut short). One a bucket or fewer: the span from its first to its last non-empty bucket over its
+    samples (a rate slower than the bucket shows as empty buckets between full ones)."""
+    n, s = counts.shape
+    out = np.full(s, np.nan)
+    has = counts > 0
+    seen = has.any(axis=0)
+    if not n or not seen.any():
+        return out
+    med = np.nanmedian(np.where(has[:, seen], counts[:, seen], np.nan), axis=0)
+    first = has[:, seen].argmax(axis=0)
+    last = n - 1 - has[::-1, seen].argmax(axis=0)
+    span = (last - first + 1) * bucket_s / counts[:, seen].sum(axis=0)
+    out[seen] = np.where(med >= 2, bucket_s / med, np.maximum(bucket_s, span))
+    return out
 
 
 def _first_known(

@@ -122,9 +122,7 @@ def _quarter_need(
     rec = profile.records
     quarter_s = QUARTER / 1e9
     every = expected_intervals_from_counts(cfg, devices, meters, count, quarter_s, quarter_s)
-    need = required_samples(
-        every, quarter_s, rec.min_quarter_completeness_pct, rec.min_samples_per_quarter
-    )
+    need = required_samples(every, quarter_s, rec.min_completeness_pct, rec.min_samples_per_quarter)
     return need, float(np.sum(HOUR / 1e9 / every))
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from minewatch.alerting import AlertState
 from minewatch.analyzer import curtailment
+from minewatch.analyzer.completeness import covered
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.effective import Shown
 from minewatch.analyzer.evaluator import Evaluator
@@ -86,14 +87,16 @@ def _tally(
     rule: Rule,
     trs: list[Transition],
     ctx: EvalContext,
+    ok: np.ndarray,
 ) -> None:
-    """Count one rule's chunk into its coverage and its transitions into episodes."""
+    """Count one rule's chunk into its coverage (``ok``: the cells covered) and its transitions
+    into episodes."""
     st["subjects"].update(obs.subjects)
-    st["cells"] += obs.ok.size
-    st["ok"] += int(obs.ok.sum())
+    st["cells"] += ok.size
+    st["ok"] += int(ok.sum())
     in_op = obs.instants >= op_from
     st["op_cells"] += int(in_op.sum()) * len(obs.subjects)
-    st["op_ok"] += int(obs.ok[in_op].sum())
+    st["op_ok"] += int(ok[in_op].sum())
     for tr in trs:
         key = id(tr.alert)
         ep = episodes.get(key)
@@ -196,7 +199,8 @@ def build_report(
     order: list[int] = []
     for results, shown in ev.replay_shown(start_ns, end_ns - 1, step_s):
         for rule, obs, trs, ctx in results:
-            _tally(stats[rule.id], obs, op_from, episodes, order, rule, trs, ctx)
+            ok = covered(ctx, rule, obs, profile.records.min_completeness_pct)
+            _tally(stats[rule.id], obs, op_from, episodes, order, rule, trs, ctx, ok)
             problems.extend(p for p in ctx.problems if p not in problems)
             ctx.problems.clear()
         _mark_suppressed(episodes, shown)
