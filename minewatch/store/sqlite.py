@@ -18,9 +18,11 @@ from minewatch.db import connect, disk_state
 from minewatch.sample import DeviceMeta, Sample
 from minewatch.store.base import (
     DEVICE_COLUMNS,
+    ROLLUP_COLUMNS,
     Aggregate,
     StoreUnavailable,
     TelemetryStore,
+    empty_rollup,
     empty_samples,
 )
 
@@ -57,6 +59,8 @@ CREATE TABLE IF NOT EXISTS devices (
 """
 
 _SQL_AGG = {"mean": "AVG", "min": "MIN", "max": "MAX", "sum": "SUM", "count": "COUNT"}
+#: dtypes of the roll-up columns after ts and device
+_ROLLUP_DTYPES = (np.int64, np.float64, np.float64, np.float64, np.float64, np.int64)
 
 
 @dataclass(frozen=True)
@@ -322,6 +326,48 @@ class SqliteStore(TelemetryStore):
             args,
         ).fetchall()
         return self._frame(index, rows)
+
+    def _rollup(
+        self,
+        start_ns: int,
+        end_ns: int,
+        metric: str,
+        step_ns: int,
+        devices: Sequence[str] | None,
+    ) -> pd.DataFrame:
+        """One GROUP BY per series and bucket inside SQLite (no raw row reaches Python); the last
+        value is found again through the primary key at the bucket's newest ts."""
+        scope = self._scope(devices, [metric])
+        if scope is None:
+            return empty_rollup()
+        index, where, args = scope
+        step = int(step_ns)
+        rows = (
+            self._conn()
+            .execute(
+                f"WITH g AS (SELECT series_id AS sid, ts / {step} AS b, count(*) AS c, "
+                f"sum(value) AS s, min(value) AS lo, max(value) AS hi, max(ts) AS lt FROM samples "
+                f"WHERE {where} AND ts >= ? AND ts < ? GROUP BY series_id, b) "
+                f"SELECT g.sid, g.b * {step}, g.c, g.s, g.lo, g.hi, samples.value, g.lt FROM g "
+                "JOIN samples ON samples.series_id = g.sid AND samples.ts = g.lt "
+                "ORDER BY g.sid, g.b",
+                [*args, start_ns, end_ns],
+            )
+            .fetchall()
+        )
+        if not rows:
+            return empty_rollup()
+        cols = list(zip(*rows, strict=True))
+        sid = np.asarray(cols[0], np.int64)
+        if int(sid.max()) > index.max_id:
+            index = self._index.current(self._conn(), at_least=int(sid.max()))
+        order = np.argsort(index.rank[sid], kind="stable")
+        frame = index.frame(sid[order], np.asarray(cols[1], np.int64)[order], np.zeros(len(sid)))
+        stats = {
+            name: np.asarray(col, dtype)[order]
+            for name, col, dtype in zip(ROLLUP_COLUMNS[2:], cols[2:], _ROLLUP_DTYPES, strict=True)
+        }
+        return frame[["ts", "device"]].assign(**stats)[ROLLUP_COLUMNS]
 
     def _frame(
         self,
