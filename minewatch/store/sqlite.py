@@ -59,8 +59,6 @@ CREATE TABLE IF NOT EXISTS devices (
 """
 
 _SQL_AGG = {"mean": "AVG", "min": "MIN", "max": "MAX", "sum": "SUM", "count": "COUNT"}
-#: dtypes of the roll-up columns after ts and device
-_ROLLUP_DTYPES = (np.int64, np.float64, np.float64, np.float64, np.float64, np.int64)
 
 
 @dataclass(frozen=True)
@@ -335,39 +333,45 @@ class SqliteStore(TelemetryStore):
         step_ns: int,
         devices: Sequence[str] | None,
     ) -> pd.DataFrame:
-        """One GROUP BY per series and bucket inside SQLite (no raw row reaches Python); the last
-        value is found again through the primary key at the bucket's newest ts."""
+        """The rows in primary-key order, folded per series and bucket with ``reduceat``: a SQL
+        ``GROUP BY series_id, ts / step`` cannot use that order (SQLite sorts through a temporary
+        B-tree) and measured 1.8 s against 1.45 s for this on a day of 1,000 rigs at 60 s
+        (docs/benchmarks-analyzer.md)."""
         scope = self._scope(devices, [metric])
         if scope is None:
             return empty_rollup()
         index, where, args = scope
-        step = int(step_ns)
         rows = (
             self._conn()
             .execute(
-                f"WITH g AS (SELECT series_id AS sid, ts / {step} AS b, count(*) AS c, "
-                f"sum(value) AS s, min(value) AS lo, max(value) AS hi, max(ts) AS lt FROM samples "
-                f"WHERE {where} AND ts >= ? AND ts < ? GROUP BY series_id, b) "
-                f"SELECT g.sid, g.b * {step}, g.c, g.s, g.lo, g.hi, samples.value, g.lt FROM g "
-                "JOIN samples ON samples.series_id = g.sid AND samples.ts = g.lt "
-                "ORDER BY g.sid, g.b",
+                f"SELECT series_id, ts, value FROM samples WHERE {where} AND ts >= ? AND ts < ? "
+                "ORDER BY series_id, ts",
                 [*args, start_ns, end_ns],
             )
             .fetchall()
         )
         if not rows:
             return empty_rollup()
-        cols = list(zip(*rows, strict=True))
-        sid = np.asarray(cols[0], np.int64)
+        n = len(rows)
+        sid = np.fromiter(map(itemgetter(0), rows), np.int64, n)
+        ts = np.fromiter(map(itemgetter(1), rows), np.int64, n)
+        value = np.fromiter(map(itemgetter(2), rows), np.float64, n)
+        del rows
         if int(sid.max()) > index.max_id:
             index = self._index.current(self._conn(), at_least=int(sid.max()))
-        order = np.argsort(index.rank[sid], kind="stable")
-        frame = index.frame(sid[order], np.asarray(cols[1], np.int64)[order], np.zeros(len(sid)))
-        stats = {
-            name: np.asarray(col, dtype)[order]
-            for name, col, dtype in zip(ROLLUP_COLUMNS[2:], cols[2:], _ROLLUP_DTYPES, strict=True)
-        }
-        return frame[["ts", "device"]].assign(**stats)[ROLLUP_COLUMNS]
+        bucket = ts // step_ns * step_ns
+        first = np.flatnonzero(np.r_[True, (sid[1:] != sid[:-1]) | (bucket[1:] != bucket[:-1])])
+        last = np.r_[first[1:], n] - 1
+        order = np.argsort(index.rank[sid[first]], kind="stable")  # series id → device, metric
+        frame = index.frame(sid[first][order], bucket[first][order], value[last][order])
+        return frame[["ts", "device"]].assign(
+            count=(last - first + 1)[order],
+            sum=np.add.reduceat(value, first)[order],
+            min=np.minimum.reduceat(value, first)[order],
+            max=np.maximum.reduceat(value, first)[order],
+            last=value[last][order],
+            last_ts=ts[last][order],
+        )[ROLLUP_COLUMNS]
 
     def _frame(
         self,
