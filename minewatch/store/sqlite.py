@@ -352,13 +352,9 @@ class SqliteStore(TelemetryStore):
         )
         if not rows:
             return empty_rollup()
+        index, sid, ts, value = self._columns(index, rows)
         n = len(rows)
-        sid = np.fromiter(map(itemgetter(0), rows), np.int64, n)
-        ts = np.fromiter(map(itemgetter(1), rows), np.int64, n)
-        value = np.fromiter(map(itemgetter(2), rows), np.float64, n)
         del rows
-        if int(sid.max()) > index.max_id:
-            index = self._index.current(self._conn(), at_least=int(sid.max()))
         bucket = ts // step_ns * step_ns
         first = np.flatnonzero(np.r_[True, (sid[1:] != sid[:-1]) | (bucket[1:] != bucket[:-1])])
         last = np.r_[first[1:], n] - 1
@@ -372,6 +368,18 @@ class SqliteStore(TelemetryStore):
             last=value[last][order],
             last_ts=ts[last][order],
         )[ROLLUP_COLUMNS]
+
+    def _columns(
+        self, index: _SeriesIndex, rows: list[tuple[int, int, float]]
+    ) -> tuple[_SeriesIndex, np.ndarray, np.ndarray, np.ndarray]:
+        """``(series_id, ts, value)`` rows → three arrays, and an index that knows every id read."""
+        n = len(rows)
+        sid = np.fromiter(map(itemgetter(0), rows), np.int64, n)
+        ts = np.fromiter(map(itemgetter(1), rows), np.int64, n)
+        value = np.fromiter(map(itemgetter(2), rows), np.float64, n)
+        if int(sid.max()) > index.max_id:  # another process added a series since the index was read
+            index = self._index.current(self._conn(), at_least=int(sid.max()))
+        return index, sid, ts, value
 
     def _frame(
         self,
@@ -387,11 +395,7 @@ class SqliteStore(TelemetryStore):
         if not rows:
             return empty_samples()
         n = len(rows)
-        sid = np.fromiter(map(itemgetter(0), rows), np.int64, n)
-        ts = np.fromiter(map(itemgetter(1), rows), np.int64, n)
-        value = np.fromiter(map(itemgetter(2), rows), np.float64, n)
-        if int(sid.max()) > index.max_id:  # another process added a series since the index was read
-            index = self._index.current(self._conn(), at_least=int(sid.max()))
+        index, sid, ts, value = self._columns(index, rows)
         order = np.argsort(index.rank[sid], kind="stable")
         sid, ts, value = sid[order], ts[order], value[order]
         if (
