@@ -39,7 +39,8 @@ class RollupBuckets(Buckets):
         codes = device_codes(rollup, devices)
         idx = (rollup["ts"].to_numpy(np.int64) - self.start) // self.step
         keep = (codes >= 0) & (idx >= 0) & (idx < self.n)
-        self._keys = idx[keep] * self.S + codes[keep].astype(np.int64)
+        # the parent's row keys (it tests them for "no sample at all"): here one per device-bucket
+        self._flat = idx[keep] * self.S + codes[keep].astype(np.int64)
         self._stats = {
             c: rollup[c].to_numpy(np.float64)[keep]
             for c in ("count", "sum", "min", "max", "last", "last_ts")
@@ -47,7 +48,7 @@ class RollupBuckets(Buckets):
 
     def _filled(self, stat: str, empty: float) -> np.ndarray:
         out = np.full(self.n * self.S, empty)
-        out[self._keys] = self._stats[stat]
+        out[self._flat] = self._stats[stat]
         return out.reshape(self.n, self.S)
 
     @cached_property
