@@ -366,8 +366,8 @@ def build_report(
             "note": (
                 "rules evaluated on store-side roll-ups (count, sum, min, max, last per device "
                 "and rule step): the same bucket statistics as the raw samples; sample times to "
-                "the store's resolution (exact on SQLite, the step on InfluxDB); evidence from "
-                "raw samples"
+                "the store's resolution (exact on SQLite, the step on InfluxDB); evidence read "
+                "from the store around each breach, as on the raw path"
                 if rollup
                 else "rules evaluated on every raw sample"
             ),
