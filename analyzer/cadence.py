@@ -62,6 +62,38 @@ def observed_intervals(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
     return out
 
 
+def observed_from_counts(counts: np.ndarray, bucket_s: float) -> np.ndarray:
+    """Interval (s) per column of a (bucket, device) count matrix (NaN: no sample) — what a
+    store-side count gives without reading raw samples. A device with several samples a bucket:
+    the bucket over the median count of its non-empty buckets (the median ignores buckets an outage
+    cut short). One a bucket or fewer: the span from its first to its last non-empty bucket over its
+    samples (a rate slower than the bucket shows as empty buckets between full ones)."""
+    n, s = counts.shape
+    out = np.full(s, np.nan)
+    has = counts > 0
+    seen = has.any(axis=0)
+    if not n or not seen.any():
+        return out
+    med = np.nanmedian(np.where(has[:, seen], counts[:, seen], np.nan), axis=0)
+    first = has[:, seen].argmax(axis=0)
+    last = n - 1 - has[::-1, seen].argmax(axis=0)
+    span = (last - first + 1) * bucket_s / counts[:, seen].sum(axis=0)
+    out[seen] = np.where(med >= 2, bucket_s / med, np.maximum(bucket_s, span))
+    return out
+
+
+def _first_known(
+    cfg: FacilityConfig,
+    devices_table: pd.DataFrame,
+    devices: list[str],
+    seen: np.ndarray,
+    fallback_s: float,
+) -> np.ndarray:
+    conf = configured_intervals(cfg, devices_table)
+    given = np.array([conf.get(d, np.nan) for d in devices], dtype=np.float64)
+    return np.where(np.isnan(given), np.where(np.isnan(seen), fallback_s, seen), given)
+
+
 def expected_intervals(
     cfg: FacilityConfig,
     devices_table: pd.DataFrame,
@@ -70,7 +102,28 @@ def expected_intervals(
     fallback_s: float,
 ) -> np.ndarray:
     """Per device in ``devices``: configured, else observed in ``df``, else ``fallback_s``."""
-    conf = configured_intervals(cfg, devices_table)
-    given = np.array([conf.get(d, np.nan) for d in devices], dtype=np.float64)
-    seen = observed_intervals(df, devices)
-    return np.where(np.isnan(given), np.where(np.isnan(seen), fallback_s, seen), given)
+    return _first_known(cfg, devices_table, devices, observed_intervals(df, devices), fallback_s)
+
+
+def expected_intervals_from_counts(
+    cfg: FacilityConfig,
+    devices_table: pd.DataFrame,
+    devices: list[str],
+    counts: np.ndarray,
+    bucket_s: float,
+    fallback_s: float,
+) -> np.ndarray:
+    """Per device (column of ``counts``): configured, else observed from the counts per bucket,
+    else ``fallback_s``."""
+    seen = observed_from_counts(counts, bucket_s)
+    return _first_known(cfg, devices_table, devices, seen, fallback_s)
+
+
+def required_samples(
+    intervals_s: np.ndarray, window_s: float, completeness_pct: float, at_least: int = 1
+) -> np.ndarray:
+    """Samples a window must hold per device to count as covered: ``completeness_pct`` of those
+    the device's rate gives in it, never fewer than ``at_least``. A share rather than a fixed count,
+    so the verdict does not depend on how fast a device reports."""
+    expected = window_s / np.asarray(intervals_s, dtype=np.float64)
+    return np.maximum(at_least, np.floor(completeness_pct / 100 * expected + 1e-9))

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from minewatch.analyzer.cadence import expected_intervals_from_counts, required_samples
 from minewatch.analyzer.operation import operation_start_ns
 from minewatch.analyzer.profile import ComplianceProfile
 from minewatch.config.facility import FacilityConfig
@@ -44,6 +45,7 @@ class HourFrame:
     starts: np.ndarray
     samples: np.ndarray
     quarters: np.ndarray  # quarters covered by every meter (0..4)
+    expected: np.ndarray  # samples the meters' own rates give in an hour
     energy_kwh: np.ndarray  # measured (NaN if no sample at all)
     peak_kw: np.ndarray
     meters: list[str]
@@ -81,11 +83,12 @@ def measure(
             c = pd.Index(meters).get_indexer(pd.Index(df["device"]))
             keep = (q >= 0) & (q < nq) & (c >= 0)
             out[q[keep], c[keep]] = df["value"].to_numpy()[keep]
+    need, per_hour = _quarter_need(cfg, profile, devs, meters, count)
     if operation_ns is not None and nq:
         before = first + (np.arange(nq, dtype=np.int64) + 1) * QUARTER <= operation_ns
         mean[before] = 0.0
-        count[before] = max(1, rec.min_samples_per_quarter)
-    enough = count >= rec.min_samples_per_quarter
+        count[before] = need
+    enough = count >= need
     all_meters = enough.all(axis=1) if meters else np.zeros(nq, bool)
     quarters = all_meters.reshape(n_h, 4).sum(axis=1) if n_h else np.zeros(0)
     samples = count.sum(axis=1).reshape(n_h, 4).sum(axis=1) if n_h else np.zeros(0)
@@ -99,7 +102,28 @@ def measure(
     with np.errstate(invalid="ignore", divide="ignore"):
         energy = np.where(n_q > 0, np.nansum(fq, axis=1) / n_q, np.nan)
     peak = np.fmax.reduce(fq, axis=1) if n_h else np.zeros(0)
-    return HourFrame(starts, samples.astype(int), quarters.astype(int), energy, peak, meters)
+    expected = np.full(n_h, per_hour)
+    return HourFrame(
+        starts, samples.astype(int), quarters.astype(int), expected, energy, peak, meters
+    )
+
+
+def _quarter_need(
+    cfg: FacilityConfig,
+    profile: ComplianceProfile,
+    devices: pd.DataFrame,
+    meters: list[str],
+    count: np.ndarray,
+) -> tuple[np.ndarray, float]:
+    """Samples each meter must have in a quarter for the quarter to be covered (its share of what
+    the meter's own rate gives, at least ``min_samples_per_quarter``), and the samples all meters
+    together give in an hour. A meter's rate is configured, else observed from the quarter counts,
+    else one a quarter."""
+    rec = profile.records
+    quarter_s = QUARTER / 1e9
+    every = expected_intervals_from_counts(cfg, devices, meters, count, quarter_s, quarter_s)
+    need = required_samples(every, quarter_s, rec.min_completeness_pct, rec.min_samples_per_quarter)
+    return need, float(np.sum(HOUR / 1e9 / every))
 
 
 def _substitute(
@@ -178,6 +202,7 @@ def hourly_records(
             "hour_start_ns": int(fr.starts[h]),
             "hour": pd.Timestamp(int(fr.starts[h]), tz="UTC").isoformat().replace("+00:00", "Z"),
             "samples": int(fr.samples[h]),
+            "expected_samples": round(float(fr.expected[h])),
             "quarters_valid": int(fr.quarters[h]),
             "valid": bool(valid[h]),
             "in_operation": h >= floor,
@@ -223,7 +248,7 @@ def monthly_availability(
     devices: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Per calendar month (facility time zone), device and metric: % of hours with every quarter
-    covered."""
+    covered (holding the device's share of the samples its own rate gives, as for valid hours)."""
     devs = devices if devices is not None else store.devices()
     h0, h_end = -(-start_ns // HOUR) * HOUR, end_ns // HOUR * HOUR
     if h_end <= h0:
@@ -241,11 +266,13 @@ def monthly_availability(
                 if meters
                 else None
             )
-            covered = np.zeros(((h_end - h0) // HOUR, len(meters)), int)
+            count = np.zeros(((h_end - h0) // QUARTER, len(meters)))
             if df is not None and not df.empty:
                 q = (df["ts"].to_numpy(np.int64) - h0) // QUARTER
                 c = pd.Index(meters).get_indexer(pd.Index(df["device"]))
-                np.add.at(covered, (q // 4, c), (df["value"].to_numpy() >= 1).astype(int))
+                count[q, c] = df["value"].to_numpy()
+            need, _ = _quarter_need(cfg, profile, devs, meters, count)
+            covered = (count >= need).reshape(len(count) // 4, 4, len(meters)).sum(axis=1)
             valid = covered == 4
             for m in sorted(set(month)):
                 sel = month == m

@@ -167,6 +167,15 @@ class RecordSettings(BaseModel):
         ge=1,
         description="A valid hour has this many samples in each 15-minute quarter (40 CFR 75: one)",
     )
+    min_completeness_pct: float = Field(
+        50,
+        ge=0,
+        le=100,
+        description="A window (a quarter of an hourly record, a report's coverage cell) counts as "
+        "covered when it holds this share of the samples the device's own rate gives (configured, "
+        "else observed), so a meter every 10 s and one every 60 s missing the same share of their "
+        "readings get the same verdict",
+    )
     lookback_hours: int = Field(
         720, ge=24, description="Hours of history behind availability and substitution"
     )

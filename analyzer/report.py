@@ -13,7 +13,7 @@ import hashlib
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -21,6 +21,7 @@ import pandas as pd
 
 from minewatch.alerting import AlertState
 from minewatch.analyzer import curtailment
+from minewatch.analyzer.completeness import covered
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.effective import Shown
 from minewatch.analyzer.evaluator import Evaluator
@@ -29,6 +30,7 @@ from minewatch.analyzer.lifecycle import Transition
 from minewatch.analyzer.operation import operation_start_ns
 from minewatch.analyzer.profile import ComplianceProfile, Rule
 from minewatch.analyzer.profile_loader import load_compliance_profile
+from minewatch.analyzer.rollup_read import RollupEvaluator
 from minewatch.analyzer.rules.base import Obs
 from minewatch.analyzer.state import AlertStore
 from minewatch.analyzer.value_ref import ValueRef
@@ -37,6 +39,8 @@ from minewatch.profiles import DeviceProfile, load_facility_profiles
 from minewatch.store.base import TelemetryStore
 
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
+#: Periods longer than this are evaluated on store-side roll-ups (``read="auto"``).
+ROLLUP_AFTER_S = 7 * 86400
 #: Breaches given evidence beyond the ones that always get it (regulator-notifiable, critical).
 MAX_EVIDENCE = 200
 _SEVERITY_RANK = {"critical": 0, "major": 1, "warning": 2, "info": 3}
@@ -86,14 +90,16 @@ def _tally(
     rule: Rule,
     trs: list[Transition],
     ctx: EvalContext,
+    ok: np.ndarray,
 ) -> None:
-    """Count one rule's chunk into its coverage and its transitions into episodes."""
+    """Count one rule's chunk into its coverage (``ok``: the cells covered) and its transitions
+    into episodes (``ctx``: the context their evidence is read through)."""
     st["subjects"].update(obs.subjects)
-    st["cells"] += obs.ok.size
-    st["ok"] += int(obs.ok.sum())
+    st["cells"] += ok.size
+    st["ok"] += int(ok.sum())
     in_op = obs.instants >= op_from
     st["op_cells"] += int(in_op.sum()) * len(obs.subjects)
-    st["op_ok"] += int(obs.ok[in_op].sum())
+    st["op_ok"] += int(ok[in_op].sum())
     for tr in trs:
         key = id(tr.alert)
         ep = episodes.get(key)
@@ -170,10 +176,15 @@ def build_report(
     device_profiles: dict[str, DeviceProfile] | None = None,
     report_step_s: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    read: Literal["auto", "raw", "rollup"] = "auto",
 ) -> dict[str, Any]:
     """The compliance report for ``[start_ns, end_ns)`` as a JSON-ready dict (see
     report.schema.json). ``progress(done_ns, total_ns)`` is called after each replayed chunk
-    (a day), so a long report can show how far it is."""
+    (a day), so a long report can show how far it is. ``read``: rules evaluate on every raw sample,
+    or on store-side roll-ups at each rule's step (``analyzer/rollup_read.py``: the same bucket
+    statistics, read without moving every sample into Python); ``auto`` takes roll-ups for periods
+    over ``ROLLUP_AFTER_S``. Either way raw samples are read around each breach for its
+    evidence."""
     if end_ns <= start_ns:
         raise ValueError("report period: end must be after start")
     if profile is None or isinstance(profile, str):
@@ -181,8 +192,14 @@ def build_report(
     if device_profiles is None:
         device_profiles = device_profiles_for(cfg)
     step_s = report_step_s if report_step_s is not None else cfg.analysis.report_step_s
-    ev = Evaluator(cfg, store, profile, device_profiles, alert_store)
+    rollup = read == "rollup" or (read == "auto" and end_ns - start_ns > ROLLUP_AFTER_S * 10**9)
+    ev = (RollupEvaluator if rollup else Evaluator)(
+        cfg, store, profile, device_profiles, alert_store
+    )
     devices = store.devices()
+    # evidence is read after the replay, through one context holding no chunk's telemetry, so the
+    # memory of a long report stays that of one chunk
+    evidence_ctx = ev.context(step_s, devices, start_ns)
     problems: list[str] = []
 
     operation_ns = operation_start_ns(cfg, devices)
@@ -196,7 +213,8 @@ def build_report(
     order: list[int] = []
     for results, shown in ev.replay_shown(start_ns, end_ns - 1, step_s):
         for rule, obs, trs, ctx in results:
-            _tally(stats[rule.id], obs, op_from, episodes, order, rule, trs, ctx)
+            ok = covered(ctx, rule, obs, profile.records.min_completeness_pct)
+            _tally(stats[rule.id], obs, op_from, episodes, order, rule, trs, evidence_ctx, ok)
             problems.extend(p for p in ctx.problems if p not in problems)
             ctx.problems.clear()
         _mark_suppressed(episodes, shown)
@@ -341,6 +359,18 @@ def build_report(
             ),
             "not_in_operation_s": _num((op_from - start_ns) / 1e9, 3),
             "in_operation_pct": _num(100 * (end_ns - op_from) / (end_ns - start_ns), 3),
+        },
+        "evaluation": {
+            "read": "rollup" if rollup else "raw",
+            "resolution_s": min((ev.step_ns(r, step_s) / 1e9 for r in ev.rules), default=step_s),
+            "note": (
+                "rules evaluated on store-side roll-ups (count, sum, min, max, last per device "
+                "and rule step): the same bucket statistics as the raw samples; sample times to "
+                "the store's resolution (exact on SQLite, the step on InfluxDB); evidence read "
+                "from the store around each breach, as on the raw path"
+                if rollup
+                else "rules evaluated on every raw sample"
+            ),
         },
         "not_judged": not_judged,
         "summary": {

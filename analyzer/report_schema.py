@@ -119,6 +119,9 @@ class HourlyRecord(_M):
     hour: str
     hour_start_ns: int
     samples: int
+    expected_samples: int = Field(
+        description="Samples the meters' own rates (configured, else observed) give in the hour"
+    )
     quarters_valid: int
     valid: bool
     in_operation: bool
@@ -192,12 +195,23 @@ class NotJudged(_M):
     coverage_pct: float | None
 
 
+class Evaluation(_M):
+    """How the rules read the telemetry, so a reader knows the time resolution of the verdicts."""
+
+    read: Literal["raw", "rollup"]
+    resolution_s: float = Field(
+        description="The finest evaluation step: breaches start and end on this grid"
+    )
+    note: str
+
+
 class Report(_M):
     schema_version: Literal["minewatch.report/1"] = Field(alias="schema")
     facility: Facility
     profile: ProfileRef
     period: Period
     operation: Operation
+    evaluation: Evaluation
     not_judged: list[NotJudged] = Field(
         description="Rules that could not be judged: what the summary leads with"
     )

@@ -9,13 +9,19 @@ parameters of tm-2026 are scaled to the 10-minute data rate (a 10 s rate for 30 
 rows).
 Baseline in the same run: the bucketing of one day of rig temperatures via groupby().resample().
 
+``--read both`` (the default) builds the report twice on the same store, each in a fresh process (so
+each max RSS, from ``resource.getrusage``, is its own): on every raw sample (the baseline) and on
+store-side roll-ups (what ``build_report`` does for periods over a week), and checks that both give
+the same breaches and verdicts.
+
     /work/venv/bin/python bench/analyzer_report.py [--rigs 1000] [--days 30] [--db
-    /tmp/mw-bench-report]
+    /tmp/mw-bench-report] [--rig-every-s 60] [--read both|raw|rollup]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
 import resource
 import sys
@@ -136,21 +142,12 @@ def bench_profile(rig_every_s: int):
     return prof
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rigs", type=int, default=1000)
-    ap.add_argument("--days", type=int, default=30)
-    ap.add_argument(
-        "--step-s", type=float, default=300.0, help="report evaluation step for frequent rules"
-    )
-    ap.add_argument("--db", type=Path, default=None)
-    ap.add_argument("--rig-every-s", type=int, default=600, help="rig reporting interval")
-    a = ap.parse_args()
-    db = a.db or Path(tempfile.mkdtemp(prefix="mw-bench-report-"))
-    db.mkdir(parents=True, exist_ok=True)
-    cfg, store = build(db, a.rigs, a.days, a.rig_every_s)
-    (db / "state.db").unlink(missing_ok=True)
-    alerts = AlertStore(db / "state.db")
+def run_report(db: str, days: int, rig_every_s: int, step_s: float, read: str) -> dict:
+    """One report in this (fresh) process: wall, CPU, max RSS and what it found."""
+    db_path = Path(db)
+    cfg, store = build(db_path, 0, 0, rig_every_s)  # the store is ready: opens it
+    (db_path / "state.db").unlink(missing_ok=True)
+    alerts = AlertStore(db_path / "state.db")
     alerts.clock = lambda: T0
     add_order(
         alerts,
@@ -160,14 +157,39 @@ def main() -> None:
         response_s=1800,
         issued_by="dispatcher",
     )
-    prof = bench_profile(a.rig_every_s)
-    end = T0 + a.days * DAY * S
+    prof = bench_profile(rig_every_s)
+    end = T0 + days * DAY * S
     t, p = time.perf_counter(), time.process_time()
     rep = build_report(
-        cfg, store, alerts, prof, T0, end, device_profiles=profiles(), report_step_s=a.step_s
+        cfg,
+        store,
+        alerts,
+        prof,
+        T0,
+        end,
+        device_profiles=profiles(),
+        report_step_s=step_s,
+        read=read,
     )
-    wall, cpu = time.perf_counter() - t, time.process_time() - p
-    size = len(to_json(rep))
+    return {
+        "wall": time.perf_counter() - t,
+        "cpu": time.process_time() - p,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "json_mb": len(to_json(rep)) / 1e6,
+        "rules": len(prof.rules),
+        "hourly": len(rep["hourly"]),
+        "evaluation": rep["evaluation"],
+        "breaches": [
+            (b["rule_id"], b["subject"], b["start_ns"], b["end_ns"]) for b in rep["breaches"]
+        ],
+        "verdicts": [
+            (r["rule_id"], r["verdict"], r["coverage_in_operation_pct"]) for r in rep["rules"]
+        ],
+    }
+
+
+def bucketing_baseline(store: SqliteStore) -> tuple[float, float]:
+    """Seconds to bucket one day of rig temperatures: ``Buckets`` vs ``groupby().resample()``."""
     day = store.query(T0, T0 + DAY * S, metrics=["chip_temp_c"])
     devices = sorted(day["device"].unique())
     grid = np.arange(T0 + 600 * S, T0 + DAY * S + 1, 600 * S, dtype=np.int64)
@@ -178,21 +200,54 @@ def main() -> None:
     day.assign(ts=pd.to_datetime(day["ts"], utc=True)).set_index("ts").groupby("device")[
         "value"
     ].resample("600s").last()
-    slow = time.perf_counter() - t1
-    print(
-        f"\n{a.days}-day report, {a.rigs:,} rigs + 13 devices, {len(prof.rules)} rules, step "
-        f"{a.step_s:g} s, rigs every {a.rig_every_s} s"
+    return fast, time.perf_counter() - t1
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rigs", type=int, default=1000)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument(
+        "--step-s", type=float, default=300.0, help="report evaluation step for frequent rules"
     )
+    ap.add_argument("--db", type=Path, default=None)
+    ap.add_argument("--rig-every-s", type=int, default=600, help="rig reporting interval")
+    ap.add_argument("--read", choices=("both", "raw", "rollup"), default="both")
+    a = ap.parse_args()
+    db = a.db or Path(tempfile.mkdtemp(prefix="mw-bench-report-"))
+    db.mkdir(parents=True, exist_ok=True)
+    _, store = build(db, a.rigs, a.days, a.rig_every_s)
+    reads = ["raw", "rollup"] if a.read == "both" else [a.read]
+    runs = {}
+    with mp.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        for read in reads:
+            runs[read] = pool.apply(run_report, (str(db), a.days, a.rig_every_s, a.step_s, read))
+    fast, slow = bucketing_baseline(store)
+    first = runs[reads[0]]
     print(
-        f"report: {wall:.1f} s wall, {cpu:.1f} s CPU (goal <= 60 s); {rep['summary']['breaches']} "
-        f"breaches, {len(rep['hourly'])} hourly records, {size / 1e6:.1f} MB JSON; load average "
-        f"{os.getloadavg()[0]:.1f}; max RSS "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        f"\n{a.days}-day report, {a.rigs:,} rigs + 13 devices, {first['rules']} rules, step "
+        f"{a.step_s:g} s, rigs every {a.rig_every_s} s; load average {os.getloadavg()[0]:.1f}"
     )
+    for read, r in runs.items():
+        print(
+            f"report ({read}): {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU (goal <= 60 s), "
+            f"max RSS "
+            f"{r['rss_mb']:.0f} MB; {len(r['breaches'])} breaches, {r['hourly']} hourly records, "
+            f"{r['json_mb']:.1f} MB JSON; resolution {r['evaluation']['resolution_s']:g} s"
+        )
+    if len(runs) == 2:
+        same = (runs["raw"]["breaches"], runs["raw"]["verdicts"]) == (
+            runs["rollup"]["breaches"],
+            runs["rollup"]["verdicts"],
+        )
+        print(
+            f"roll-up vs raw: {runs['raw']['wall'] / runs['rollup']['wall']:.1f}x faster (wall), "
+            f"{runs['raw']['cpu'] / runs['rollup']['cpu']:.1f}x (CPU); same breaches and verdicts: "
+            f"{same}"
+        )
     print(
         f"bucketing one day of rig temperatures: Buckets {fast * 1000:.0f} ms vs "
-        "groupby().resample() "
-        f"{slow * 1000:.0f} ms -> {slow / fast:.0f}x"
+        f"groupby().resample() {slow * 1000:.0f} ms -> {slow / fast:.0f}x"
     )
 
 

@@ -133,3 +133,35 @@ def test_monthly_availability_per_device_and_metric(tmp_path):
         "valid_hours": 3,
         "availability_pct": 75.0,
     }
+
+
+def _meter_every(tmp_path, every_s, share_in_h1):
+    """A meter at ``every_s`` from 24 h before T0 to T0 + 3 h at 100 kW; in H1's second quarter it
+    sends only the first ``share_in_h1`` of that quarter's readings."""
+    cfg = facility_cfg(tmp_path)
+    store = SqliteStore(cfg.telemetry_db)
+    rows = [
+        {"ts": t, "device": "meter-1", "metric": "power_w", "value": 100_000}
+        for t in range(-24 * H, 3 * H, every_s)
+        if not (H + 900 + share_in_h1 * 900 <= t < H + 1800)
+    ]
+    fill_store(store, rows, [{"device": "meter-1", "kind": "power_meter", "role": "revenue_meter"}])
+    return cfg, store
+
+
+@pytest.mark.parametrize("every_s", [10, 60])
+@pytest.mark.parametrize("share, valid", [(0.4, False), (0.8, True)])
+def test_an_hour_is_valid_by_the_meters_own_rate_not_a_fixed_count(tmp_path, every_s, share, valid):
+    """Written from the failure: one sample per quarter made a quarter holding 40 % of the readings
+    'valid'. A meter every 10 s and one every 60 s missing the same share of a quarter now get the
+    same verdict (at least 50 % of the samples their rate gives), the invalid hour is substituted
+    alike, and monthly availability counts the same hours."""
+    cfg, store = _meter_every(tmp_path, every_s, share)
+    h0, h1, h2 = hourly_records(cfg, store, _profile(), T0, T0 + 3 * H * S)
+    assert h0["expected_samples"] == 3600 // every_s
+    assert (h0["valid"], h1["valid"], h2["valid"]) == (True, valid, True)
+    assert h1["quarters_valid"] == (4 if valid else 3)
+    assert h1["energy_kwh"]["quality"] == ("M" if valid else "S")
+    assert h1["energy_kwh"]["value"] == 100.0
+    (row,) = monthly_availability(cfg, store, _profile(), T0, T0 + 3 * H * S)
+    assert row["valid_hours"] == (3 if valid else 2)

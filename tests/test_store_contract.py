@@ -158,3 +158,31 @@ def test_sqlite_reader_sees_series_another_process_added(tmp_path: Path) -> None
     assert pd.api.types.is_string_dtype(latest["device"]) and latest["ts"].dtype == "int64"
     reader.close()
     writer.close()
+
+
+def test_rollup_holds_every_bucket_statistic(store: TelemetryStore) -> None:
+    """The store-side aggregate a long report evaluates on: per device and bucket count, sum, min,
+    max, last value and its time, equal to the same statistics of the raw samples (last_ts to within
+    the bucket, the resolution InfluxDB can state)."""
+    store.write(
+        _series("rig-1", "power_w", 30)  # 0..29 every 10 s
+        + _series("rig-2", "power_w", 12, step_s=25, base=100)
+        + _series("rig-1", "chip_temp_c", 30)
+    )
+    step = 60 * NS_PER_S
+    got = store.rollup(T0, T0 + 290 * NS_PER_S, "power_w", step)
+    raw = store.query(T0, T0 + 290 * NS_PER_S, metrics=["power_w"])
+    raw = raw.assign(b=raw["ts"] // step * step)
+    want = raw.groupby(["device", "b"])["value"].agg(["count", "sum", "min", "max", "last"])
+    want["last_ts"] = raw.groupby(["device", "b"])["ts"].max()
+    assert list(got.columns) == ["ts", "device", "count", "sum", "min", "max", "last", "last_ts"]
+    assert list(zip(got["device"], got["ts"], strict=True)) == list(want.index)
+    for col in ("count", "sum", "min", "max", "last"):
+        assert got[col].tolist() == pytest.approx(want[col].tolist())
+    lag = got["last_ts"].to_numpy() - want["last_ts"].to_numpy()
+    assert (lag >= 0).all() and (lag < step).all() and (got["last_ts"] < T0 + 290 * NS_PER_S).all()
+    assert got["count"].dtype == "int64" and got["ts"].dtype == "int64"
+    only = store.rollup(T0, T0 + 290 * NS_PER_S, "power_w", step, devices=["rig-2"])
+    assert set(only["device"]) == {"rig-2"} and only["count"].sum() == 12
+    assert store.rollup(T0, T0 + 290 * NS_PER_S, "power_w", step, devices=[]).empty
+    assert store.rollup(T0, T0 + 290 * NS_PER_S, "nope", step).empty

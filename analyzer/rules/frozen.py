@@ -4,7 +4,10 @@ check of smart-meter validation, estimation and editing, e.g. Energyworx's VEE r
 https://docs.energyworx.net). The VEE rule counts metering *intervals*; a poller reading faster than
 the device refreshes its registers (or a value quantised by the register scale under a steady load)
 repeats legitimately, so a count of readings alone would depend on the poll rate — ``min_duration``
-ties it to time."""
+ties it to time, and so does each device's own rate (``analyzer/cadence.py``: configured, else
+observed): N readings must span at least what N readings take at that rate, less half an
+interval of jitter, so a rig reporting every 60 s is not frozen after 3 identical readings in 30 s
+(a burst of re-sent values), while a meter every 10 s is after 3 in 20 s."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from minewatch.analyzer.cadence import expected_intervals
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, duration_validator, ns
 from minewatch.analyzer.rules.base import Obs, RuleKind
@@ -87,12 +91,14 @@ class Frozen(RuleKind):
         pos, span = run_lengths(raw)
         n, _ = Buckets(pos, devices, instants, step, lb).latest(ns(p.max_age))
         d, _ = Buckets(span, devices, instants, step, lb).latest(ns(p.max_age))
+        every = expected_intervals(ctx.cfg, ctx.devices, devices, raw, 0.0)
+        need = np.maximum(ns(p.min_duration), (p.repeats - 1.5) * every * 1e9)[None, :]
         v, _ = Buckets(raw, devices, instants, step, lb).latest(ns(p.max_age))
         ok = ~np.isnan(n)
         trig = (
             ok
             & (np.nan_to_num(n) >= p.repeats)
-            & (np.nan_to_num(d) >= ns(p.min_duration))
+            & (np.nan_to_num(d) >= need)
             & (np.nan_to_num(v) != 0)
         )
         return Obs(

@@ -75,7 +75,9 @@ class Stale(RuleKind):
         lb = ns(self.lookback_s(rule))
         b = ctx.buckets(p.metric, devices, instants, ctx.step_ns(rule), lb)
         if p.interval == "device":
-            raw = ctx.raw(p.metric, int(instants[0]) - lb, int(instants[-1]))
+            # the cadence observed over the last look-back (what live sees each cycle): a bounded
+            # raw read even when a long report evaluates on roll-ups
+            raw = ctx.raw(p.metric, int(instants[-1]) - lb, int(instants[-1]))
             every = expected_intervals(ctx.cfg, ctx.devices, devices, raw, p.max_interval)
             silent = np.minimum(every, p.max_interval)[None, :] * p.intervals
         else:

@@ -21,6 +21,8 @@ AGGREGATES: tuple[str, ...] = ("mean", "min", "max", "sum", "count", "last")
 
 #: Column order of every frame a store returns.
 SAMPLE_COLUMNS = ["ts", "device", "metric", "value"]
+#: Columns of a roll-up (``TelemetryStore.rollup``): per device and bucket.
+ROLLUP_COLUMNS = ["ts", "device", "count", "sum", "min", "max", "last", "last_ts"]
 DEVICE_COLUMNS = ["device", "kind", "model", "zone", "rack", "role", "first_seen", "last_seen"]
 
 
@@ -84,6 +86,39 @@ class TelemetryStore(ABC):
     ) -> pd.DataFrame:
         """``query`` with parameters already validated and non-empty filters."""
 
+    def rollup(
+        self,
+        start_ns: int,
+        end_ns: int,
+        metric: str,
+        step_ns: int,
+        devices: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """One metric per device and bucket of ``step_ns`` (``ts`` = bucket start, floored to a
+        multiple of the step since the epoch) over ``start_ns <= ts < end_ns``: ``count``, ``sum``,
+        ``min``, ``max``, ``last`` (the newest value) and ``last_ts`` (its time), sorted by device,
+        ts — every statistic a rule's buckets hold, so a long report evaluates on these instead of
+        each raw sample. ``last_ts`` is exact where the backend knows it; otherwise the bucket's
+        last instant (never later than ``end_ns - 1``): its resolution is then the step.
+        Backends implement ``_rollup``."""
+        if step_ns <= 0:
+            raise InvalidInput(f"step must be positive, got {step_ns} ns")
+        if devices is not None and not devices:
+            return empty_rollup()
+        return self._rollup(start_ns, end_ns, metric, int(step_ns), devices)
+
+    @abstractmethod
+    def _rollup(
+        self,
+        start_ns: int,
+        end_ns: int,
+        metric: str,
+        step_ns: int,
+        devices: Sequence[str] | None,
+    ) -> pd.DataFrame:
+        """``rollup`` with the step checked and a non-empty device filter, aggregated inside the
+        store (the point of it: no raw sample crosses into Python)."""
+
     @abstractmethod
     def prune(self, older_than_ns: int) -> int:
         """Drop samples older than the cut-off (retention); how many were dropped, if known."""
@@ -99,5 +134,20 @@ def empty_samples() -> pd.DataFrame:
             "device": pd.Series(dtype="str"),
             "metric": pd.Series(dtype="str"),
             "value": pd.Series(dtype="float64"),
+        }
+    )
+
+
+def empty_rollup() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            c: pd.Series(
+                dtype="str"
+                if c == "device"
+                else "int64"
+                if c in ("ts", "count", "last_ts")
+                else "float64"
+            )
+            for c in ROLLUP_COLUMNS
         }
     )

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from minewatch.config.storage import InfluxSettings
@@ -25,10 +26,12 @@ from minewatch.counters import Counters
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
 from minewatch.store.base import (
     DEVICE_COLUMNS,
+    ROLLUP_COLUMNS,
     SAMPLE_COLUMNS,
     Aggregate,
     StoreUnavailable,
     TelemetryStore,
+    empty_rollup,
     empty_samples,
 )
 from minewatch.store.influx_http import (
@@ -330,6 +333,49 @@ class InfluxStore(TelemetryStore):
             q = f"SELECT {select} FROM /.*/{where} {group}"
             prefix = "" if metrics else f"{agg}_"
         return _long_frame(_series(self._ql.run(q)), prefix)
+
+    def _rollup(
+        self,
+        start_ns: int,
+        end_ns: int,
+        metric: str,
+        step_ns: int,
+        devices: Sequence[str] | None,
+    ) -> pd.DataFrame:
+        """Five aggregates per device and ``GROUP BY time()`` bucket in one InfluxQL statement.
+        InfluxQL stamps each bucket with its start, so ``last_ts`` is the bucket's last instant:
+        the roll-up's time resolution on InfluxDB is the step."""
+        self.connect()
+        f = quote_ident(metric)
+        where = self._where(devices, f"time >= {int(start_ns)} AND time < {int(end_ns)}")
+        q = (
+            f"SELECT count({f}), sum({f}), min({f}), max({f}), last({f}) FROM /.*/{where} "
+            f"GROUP BY time({int(step_ns)}ns), device fill(none)"
+        )
+        parts = [
+            pd.DataFrame(s["values"], columns=ROLLUP_COLUMNS[:1] + ROLLUP_COLUMNS[2:7]).assign(
+                device=s["tags"]["device"]
+            )
+            for s in _series(self._ql.run(q))
+            if not s["name"].startswith(OWN_PREFIX) and s.get("tags", {}).get("device")
+        ]
+        if not parts:
+            return empty_rollup()
+        df = pd.concat(parts, ignore_index=True)
+        # a device that changed kind has the metric in two measurements: one row per bucket
+        df = (
+            df.groupby(["device", "ts"], sort=True)
+            .agg(
+                count=("count", "sum"),
+                sum=("sum", "sum"),
+                min=("min", "min"),
+                max=("max", "max"),
+                last=("last", "last"),
+            )
+            .reset_index()
+        )
+        df["last_ts"] = np.minimum(df["ts"] + int(step_ns) - 1, int(end_ns) - 1)
+        return df.astype({"ts": "int64", "count": "int64", "device": "str"})[ROLLUP_COLUMNS]
 
     def latest(
         self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None

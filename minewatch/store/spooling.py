@@ -268,5 +268,15 @@ class SpoolingStore(TelemetryStore):
     ) -> pd.DataFrame:
         return self.backend.query(start_ns, end_ns, devices, metrics, step_ns, agg)
 
+    def _rollup(
+        self,
+        start_ns: int,
+        end_ns: int,
+        metric: str,
+        step_ns: int,
+        devices: Sequence[str] | None,
+    ) -> pd.DataFrame:
+        return self.backend.rollup(start_ns, end_ns, metric, step_ns, devices)
+
     def prune(self, older_than_ns: int) -> int:
         return self.backend.prune(older_than_ns)

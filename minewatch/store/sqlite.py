@@ -18,9 +18,11 @@ from minewatch.db import connect, disk_state
 from minewatch.sample import DeviceMeta, Sample
 from minewatch.store.base import (
     DEVICE_COLUMNS,
+    ROLLUP_COLUMNS,
     Aggregate,
     StoreUnavailable,
     TelemetryStore,
+    empty_rollup,
     empty_samples,
 )
 
@@ -323,6 +325,62 @@ class SqliteStore(TelemetryStore):
         ).fetchall()
         return self._frame(index, rows)
 
+    def _rollup(
+        self,
+        start_ns: int,
+        end_ns: int,
+        metric: str,
+        step_ns: int,
+        devices: Sequence[str] | None,
+    ) -> pd.DataFrame:
+        """The rows in primary-key order, folded per series and bucket with ``reduceat``: a SQL
+        ``GROUP BY series_id, ts / step`` cannot use that order (SQLite sorts through a temporary
+        B-tree) and measured 1.8 s against 1.45 s for this on a day of 1,000 rigs at 60 s
+        (docs/benchmarks-analyzer.md)."""
+        scope = self._scope(devices, [metric])
+        if scope is None:
+            return empty_rollup()
+        index, where, args = scope
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT series_id, ts, value FROM samples WHERE {where} AND ts >= ? AND ts < ? "
+                "ORDER BY series_id, ts",
+                [*args, start_ns, end_ns],
+            )
+            .fetchall()
+        )
+        if not rows:
+            return empty_rollup()
+        index, sid, ts, value = self._columns(index, rows)
+        n = len(rows)
+        del rows
+        bucket = ts // step_ns * step_ns
+        first = np.flatnonzero(np.r_[True, (sid[1:] != sid[:-1]) | (bucket[1:] != bucket[:-1])])
+        last = np.r_[first[1:], n] - 1
+        order = np.argsort(index.rank[sid[first]], kind="stable")  # series id → device, metric
+        frame = index.frame(sid[first][order], bucket[first][order], value[last][order])
+        return frame[["ts", "device"]].assign(
+            count=(last - first + 1)[order],
+            sum=np.add.reduceat(value, first)[order],
+            min=np.minimum.reduceat(value, first)[order],
+            max=np.maximum.reduceat(value, first)[order],
+            last=value[last][order],
+            last_ts=ts[last][order],
+        )[ROLLUP_COLUMNS]
+
+    def _columns(
+        self, index: _SeriesIndex, rows: list[tuple[int, int, float]]
+    ) -> tuple[_SeriesIndex, np.ndarray, np.ndarray, np.ndarray]:
+        """``(series_id, ts, value)`` rows → three arrays, and an index that knows every id read."""
+        n = len(rows)
+        sid = np.fromiter(map(itemgetter(0), rows), np.int64, n)
+        ts = np.fromiter(map(itemgetter(1), rows), np.int64, n)
+        value = np.fromiter(map(itemgetter(2), rows), np.float64, n)
+        if int(sid.max()) > index.max_id:  # another process added a series since the index was read
+            index = self._index.current(self._conn(), at_least=int(sid.max()))
+        return index, sid, ts, value
+
     def _frame(
         self,
         index: _SeriesIndex,
@@ -337,11 +395,7 @@ class SqliteStore(TelemetryStore):
         if not rows:
             return empty_samples()
         n = len(rows)
-        sid = np.fromiter(map(itemgetter(0), rows), np.int64, n)
-        ts = np.fromiter(map(itemgetter(1), rows), np.int64, n)
-        value = np.fromiter(map(itemgetter(2), rows), np.float64, n)
-        if int(sid.max()) > index.max_id:  # another process added a series since the index was read
-            index = self._index.current(self._conn(), at_least=int(sid.max()))
+        index, sid, ts, value = self._columns(index, rows)
         order = np.argsort(index.rank[sid], kind="stable")
         sid, ts, value = sid[order], ts[order], value[order]
         if (

@@ -1,0 +1,38 @@
+"""Coverage of a rule judged per device, by each device's own rate: an evaluation cell (instant x
+device) is covered when the window before it holds ``records.min_completeness_pct`` of the samples
+the device's rate gives (``analyzer/cadence.py``: configured, else observed) — not when one fresh
+sample is within a rule's fixed ``max_age``, which made a rig every 60 s "missing" half the time
+against a 30 s age while a meter every 10 s was always covered."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minewatch.analyzer.cadence import expected_intervals_from_counts, required_samples
+from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.profile import Rule
+from minewatch.analyzer.rules.base import Obs
+from minewatch.analyzer.rules.kinds import KINDS
+
+
+def covered(ctx: EvalContext, rule: Rule, obs: Obs, completeness_pct: float) -> np.ndarray:
+    """The covered cells of ``obs``: by the devices' rates where the rule's subjects are devices
+    with one judged metric; otherwise (facility totals, orders, registry entries) the rule's own
+    "inputs present"."""
+    metrics = KINDS[rule.kind].metrics(rule)
+    devices = list(obs.subjects)
+    if len(metrics) != 1 or not devices or not set(devices) <= set(ctx.devices["device"]):
+        return obs.ok
+    step = ctx.step_ns(rule)
+    chunk = ctx.buckets(metrics[0], devices, obs.instants, step, step)
+    every = expected_intervals_from_counts(
+        ctx.cfg, ctx.devices, devices, chunk.count, step / 1e9, step / 1e9
+    )
+    # the window before each instant: at least one step, and long enough for one sample at the
+    # slowest rate
+    k = max(1, int(np.ceil(np.nanmax(every) * 1e9 / step)))
+    counts = ctx.buckets(metrics[0], devices, obs.instants, step, k * step).window(
+        "count", k * step
+    )
+    need = required_samples(every, k * step / 1e9, completeness_pct)
+    return np.nan_to_num(counts) >= need[None, :]
