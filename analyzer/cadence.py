@@ -1,10 +1,10 @@
 """Each device's expected reporting interval, so that no rule hard-codes one rate for every device.
 
-Sources, first that knows: the polling configuration (a Modbus device's or miner's
-``interval_s``), the MQTT device group the device belongs to (``expected_interval_s``; a group
-matches a device by its ``profile`` = the device's model, else by its ``role``), and the cadence
-observed in the telemetry (the median gap between a device's consecutive samples of the metric).
-A device with none of these gets the rule's fallback."""
+Sources, first that knows: the polling configuration (a Modbus device's or miner's ``interval_s``),
+the MQTT device group the device belongs to (``expected_interval_s``; a group matches a device by
+its ``profile`` = the device's model, else by its ``role``), and the cadence observed in the
+telemetry (the median gap between a device's consecutive samples of the metric). A device with none
+of these gets the rule's fallback."""
 
 from __future__ import annotations
 
@@ -64,9 +64,9 @@ def observed_intervals(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
 
 def observed_from_counts(counts: np.ndarray, bucket_s: float) -> np.ndarray:
     """Interval (s) per column of a (bucket, device) count matrix (NaN: no sample) — what a
-    store-side count gives without reading raw samples. A device with several samples a bucket:
-    the bucket over the median count of its non-empty buckets (the median ignores buckets an outage
-    cut short). One a bucket or fewer: the span from its first to its last non-empty bucket over its
+    store-side count gives without reading raw samples. A device with several samples a bucket: the
+    bucket over the median count of its non-empty buckets (the median ignores buckets an outage cut
+    short). One a bucket or fewer: the span from its first to its last non-empty bucket over its
     samples (a rate slower than the bucket shows as empty buckets between full ones)."""
     n, s = counts.shape
     out = np.full(s, np.nan)
@@ -113,8 +113,8 @@ def expected_intervals_from_counts(
     bucket_s: float,
     fallback_s: float,
 ) -> np.ndarray:
-    """Per device (column of ``counts``): configured, else observed from the counts per bucket,
-    else ``fallback_s``."""
+    """Per device (column of ``counts``): configured, else observed from the counts per bucket, else
+    ``fallback_s``."""
     seen = observed_from_counts(counts, bucket_s)
     return _first_known(cfg, devices_table, devices, seen, fallback_s)
 
@@ -122,8 +122,8 @@ def expected_intervals_from_counts(
 def required_samples(
     intervals_s: np.ndarray, window_s: float, completeness_pct: float, at_least: int = 1
 ) -> np.ndarray:
-    """Samples a window must hold per device to count as covered: ``completeness_pct`` of those
-    the device's rate gives in it, never fewer than ``at_least``. A share rather than a fixed count,
-    so the verdict does not depend on how fast a device reports."""
+    """Samples a window must hold per device to count as covered: ``completeness_pct`` of those the
+    device's rate gives in it, never fewer than ``at_least``. A share rather than a fixed count, so
+    the verdict does not depend on how fast a device reports."""
     expected = window_s / np.asarray(intervals_s, dtype=np.float64)
     return np.maximum(at_least, np.floor(completeness_pct / 100 * expected + 1e-9))

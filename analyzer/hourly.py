@@ -2,11 +2,10 @@
 automated data acquisition and handling system; https://www.ecfr.gov/current/title-40/part-75).
 
 For each hour: facility energy, peak 15-minute demand, capacity utilisation and metering
-availability,
-with the number of valid samples, validity (every quarter hour covered by every meter), a quality
-code,
-and — for an invalid hour — a conservative substitute that never reports less than was measured. The
-substitution method gets stricter as the percent monitor availability (PMA) of the look-back falls:
+availability, with the number of valid samples, validity (every quarter hour covered by every
+meter), a quality code, and — for an invalid hour — a conservative substitute that never reports
+less than was measured. The substitution method gets stricter as the percent monitor availability
+(PMA) of the look-back falls:
 
 | PMA        | gap ≤ limit                         | longer gap                                 |
 |------------|-------------------------------------|--------------------------------------------|
@@ -16,8 +15,7 @@ substitution method gets stricter as the percent monitor availability (PMA) of t
 | < 80 %     | maximum potential: licensed capacity x 1 h                                       |
 
 (gap limit 24 h in the first tier, 8 h in the second.) The original measured value and the method
-are
-kept beside the substitute.
+are kept beside the substitute.
 """
 
 from __future__ import annotations

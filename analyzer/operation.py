@@ -1,7 +1,7 @@
 """When the facility was in operation: from the later of its commissioning date
 (``facility.commissioned``, midnight in the facility's time zone) and its first telemetry. Time
-before that is "not in operation": never judged, never counted as missing data, never
-substituted."""
+before that is "not in operation": never judged, never counted as missing data, never substituted.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Period compliance reports: the same rule engine replayed over stored data (live is the
-incremental
-case), plus hourly records, curtailment responses, data availability and equipment registration.
+incremental case), plus hourly records, curtailment responses, data availability and equipment
+registration.
 
 Reports are deterministic: the same store, state and profile give byte-identical JSON, whose SHA-256
 (of the canonical form without the ``sha256`` field) the report states about itself.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from minewatch import __version__
 from minewatch.alerting import AlertState
 from minewatch.analyzer import curtailment
 from minewatch.analyzer.completeness import covered
@@ -36,6 +38,7 @@ from minewatch.analyzer.state import AlertStore
 from minewatch.analyzer.value_ref import ValueRef
 from minewatch.config.facility import FacilityConfig
 from minewatch.profiles import DeviceProfile, load_facility_profiles
+from minewatch.readable import rfc3339
 from minewatch.store.base import TelemetryStore
 
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
@@ -92,8 +95,8 @@ def _tally(
     ctx: EvalContext,
     ok: np.ndarray,
 ) -> None:
-    """Count one rule's chunk into its coverage (``ok``: the cells covered) and its transitions
-    into episodes (``ctx``: the context their evidence is read through)."""
+    """Count one rule's chunk into its coverage (``ok``: the cells covered) and its transitions into
+    episodes (``ctx``: the context their evidence is read through)."""
     st["subjects"].update(obs.subjects)
     st["cells"] += ok.size
     st["ok"] += int(ok.sum())
@@ -152,9 +155,9 @@ def _verdict(
     min_coverage: float,
     order_in_progress: bool,
 ) -> str:
-    """One of compliant, breached, insufficient_data (inputs present for less than
-    ``min_coverage`` % of the time in operation), not_in_operation, in_progress (a curtailment
-    order still running at period end, not breached so far) or not_applicable (nothing to judge)."""
+    """One of compliant, breached, insufficient_data (inputs present for less than ``min_coverage``
+    % of the time in operation), not_in_operation, in_progress (a curtailment order still running at
+    period end, not breached so far) or not_applicable (nothing to judge)."""
     if breached:
         return "breached"
     if not has_subjects:
@@ -179,12 +182,11 @@ def build_report(
     read: Literal["auto", "raw", "rollup"] = "auto",
 ) -> dict[str, Any]:
     """The compliance report for ``[start_ns, end_ns)`` as a JSON-ready dict (see
-    report.schema.json). ``progress(done_ns, total_ns)`` is called after each replayed chunk
-    (a day), so a long report can show how far it is. ``read``: rules evaluate on every raw sample,
-    or on store-side roll-ups at each rule's step (``analyzer/rollup_read.py``: the same bucket
+    report.schema.json). ``progress(done_ns, total_ns)`` is called after each replayed chunk (a
+    day), so a long report can show how far it is. ``read``: rules evaluate on every raw sample, or
+    on store-side roll-ups at each rule's step (``analyzer/rollup_read.py``: the same bucket
     statistics, read without moving every sample into Python); ``auto`` takes roll-ups for periods
-    over ``ROLLUP_AFTER_S``. Either way raw samples are read around each breach for its
-    evidence."""
+    over ``ROLLUP_AFTER_S``. Either way raw samples are read around each breach for its evidence."""
     if end_ns <= start_ns:
         raise ValueError("report period: end must be after start")
     if profile is None or isinstance(profile, str):
@@ -509,8 +511,8 @@ def _order_verdict(
 ) -> str:
     """One verdict per order, the same the schedule rule reaches: breached when the rule found a
     breach; in_progress while the order (or its response window) is still open at period end;
-    insufficient_data with no meter to judge by; compliant when the target was reached in time
-    (a late first minute-mean below target with no breach is the rule's tolerance at work)."""
+    insufficient_data with no meter to judge by; compliant when the target was reached in time (a
+    late first minute-mean below target with no breach is the rule's tolerance at work)."""
     if breaches:
         return "breached"
     if order["ends_at_ns"] > end_ns or order["starts_at_ns"] + order["response_s"] * 1e9 >= end_ns:
@@ -595,49 +597,68 @@ def _not_judged_lines(report: dict[str, Any]) -> list[str]:
         why = (
             "not in operation"
             if r["verdict"] == "not_in_operation"
-            else f"insufficient data: {r['coverage_pct']} % coverage"
+            else f"insufficient data: {_shown(r['coverage_pct'], '%')} coverage"
         )
         lines.append(f"NOT JUDGED {r['rule_id']}: {why}")
     return lines
 
 
-def to_text(report: dict[str, Any]) -> str:
+def _shown(v: Any, unit: str = "") -> str:
+    """A value as a person reads it: ``no data`` rather than Python's ``None``."""
+    if v is None:
+        return "no data"
+    return f"{v:g} {unit}".rstrip() if isinstance(v, float) else f"{v} {unit}".rstrip()
+
+
+def _breach_value(b: dict[str, Any], kind: str) -> str:
+    """What was wrong: a flag rule (``event``) is a state that was raised, not a number against a
+    threshold of 0.5; a measured rule gives its extreme against its limit."""
+    if kind == "event":
+        return "raised"
+    return f"peak {_shown(b['peak'], b['unit'])} (limit {_shown(b['threshold'], b['unit'])})"
+
+
+def to_text(report: dict[str, Any], *, generated_at: str | None = None) -> str:
+    """The report for a terminal or a printout. ``generated_at`` and the software version head it:
+    they describe this rendering, not the report, whose SHA-256 covers its content only."""
     f, p, e = report["facility"], report["period"], report["energy"]
+    kinds = {r["rule_id"]: r["kind"] for r in report["rules"]}
     lines = [
         f"Compliance report — {f['name']} ({f['id']}), licence {f['licence_number']}",
         f"Period {p['start']} .. {p['end']}   profile {report['profile']['id']} "
         f"v{report['profile']['version']}",
+        f"Generated {generated_at or rfc3339(time.time_ns())} by minewatch {__version__}",
         f"  {report['profile']['disclaimer']}",
         "",
         *_not_judged_lines(report),
         "",
-        f"Energy {e['total_kwh']} kWh ({e['substituted_kwh']} kWh substituted in "
-        f"{e['substituted_hours']} of "
-        f"{e['hours']} h); peak demand {e['peak_demand_kw']} kW vs licensed "
-        f"{e['licensed_capacity_kw']} kW "
-        f"({e['peak_utilisation_pct']} %)",
+        f"Energy {_shown(e['total_kwh'], 'kWh')} ({_shown(e['substituted_kwh'], 'kWh')} "
+        f"substituted in {e['substituted_hours']} of {e['hours']} h); peak demand "
+        f"{_shown(e['peak_demand_kw'], 'kW')} vs licensed {_shown(e['licensed_capacity_kw'], 'kW')}"
+        f" ({_shown(e['peak_utilisation_pct'], '%')})",
         "",
         f"{'rule':<10} {'verdict':<18} {'breaches':>8} {'breach s':>10} {'coverage %':>10}  title",
     ]
     for r in report["rules"]:
         lines.append(
             f"{r['rule_id']:<10} {r['verdict']:<18} {r['breaches']:>8} {r['breach_seconds']:>10} "
-            f"{r['coverage_in_operation_pct']!s:>10}  {r['title']}"
+            f"{_shown(r['coverage_in_operation_pct']):>10}  {r['title']}"
         )
     if report["breaches"]:
         lines += ["", "Breaches:"]
         for b in report["breaches"][:100]:
             lines.append(
                 f"  {b['start']}  {b['rule_id']:<8} {b['subject']:<20} {b['duration_s']:>9} s  "
-                f"peak {b['peak']} {b['unit']} (threshold {b['threshold']})"
+                f"{_breach_value(b, kinds.get(b['rule_id'], ''))}"
                 + ("  [regulator]" if b["regulator_notifiable"] else "")
+                + ("" if b["end"] else "  (still open at period end)")
             )
         if len(report["breaches"]) > 100:
             lines.append(f"  … and {len(report['breaches']) - 100} more (see JSON/CSV)")
     for o in report["curtailment"]:
         lines.append(
             f"Curtailment order {o['order_id']}: {o['target_kw']} kW {o['start']}..{o['end']}, "
-            f"reached {o['reached_target_at'] or 'not yet'} ({o['actual_response_s']} s of "
+            f"reached {o['reached_target_at'] or 'not yet'} ({_shown(o['actual_response_s'])} s of "
             f"{o['response_s']} s allowed): {_ORDER_WORDS[o['verdict']]}"
         )
     eq = report["equipment"]

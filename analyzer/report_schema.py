@@ -1,6 +1,5 @@
 """The period report's shape, as pydantic models: the single source of ``report.schema.json`` and
-the check
-that every report we issue conforms to it."""
+the check that every report we issue conforms to it."""
 
 from __future__ import annotations
 

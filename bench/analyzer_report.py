@@ -1,13 +1,11 @@
 """30-day compliance report for a 1,000-rig facility with the full tm-2026 profile (goal: ≤ 60 s).
 
 Data (built once into --db): 1,000 rigs reporting chip temperature every 10 min, a revenue meter
-with
-power, voltages, currents, frequency and power factor every minute, 10 PDUs and 2 hall sensors every
-5 min; faults injected: hot rigs, a capacity excursion, a metering gap, a curtailment order. Rig
-timing
-parameters of tm-2026 are scaled to the 10-minute data rate (a 10 s rate for 30 days would be 2.6 G
-rows).
-Baseline in the same run: the bucketing of one day of rig temperatures via groupby().resample().
+with power, voltages, currents, frequency and power factor every minute, 10 PDUs and 2 hall sensors
+every 5 min; faults injected: hot rigs, a capacity excursion, a metering gap, a curtailment order.
+Rig timing parameters of tm-2026 are scaled to the 10-minute data rate (a 10 s rate for 30 days
+would be 2.6 G rows). Baseline in the same run: the bucketing of one day of rig temperatures via
+groupby().resample().
 
 ``--read both`` (the default) builds the report twice on the same store, each in a fresh process (so
 each max RSS, from ``resource.getrusage``, is its own): on every raw sample (the baseline) and on

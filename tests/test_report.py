@@ -97,8 +97,29 @@ def test_csv_and_text(report):
     csv_text = to_csv(report)
     assert csv_text.splitlines()[0].startswith("rule_id,subject,severity")
     assert len(csv_text.splitlines()) == len(report["breaches"]) + 1
-    text = to_text(report)
+    text = to_text(report, generated_at="2026-01-02T00:00:00Z")
     assert "EN-01" in text and report["sha256"] in text and "compliant" in text
+    assert "None" not in text and "nan" not in text.lower().split()
+    assert "Generated 2026-01-02T00:00:00Z by minewatch " in text
+
+
+def test_text_shows_missing_values_and_flags_as_a_person_reads_them(report):
+    """A value the report does not have prints as "no data", never Python's None; a flag rule's
+    breach is a state that was raised, never "peak 1.0 (threshold 0.5)"."""
+    import copy
+
+    blank = copy.deepcopy(report)
+    blank["energy"]["peak_demand_kw"] = None
+    blank["energy"]["peak_utilisation_pct"] = None
+    flag_rule = next(r for r in blank["rules"] if r["kind"] == "event")
+    blank["breaches"].append(
+        {**blank["breaches"][0], "rule_id": flag_rule["rule_id"], "peak": 1.0, "threshold": 0.5}
+    )
+    text = to_text(blank)
+    assert "None" not in text
+    assert "peak demand no data" in text
+    flag_line = next(line for line in text.splitlines() if f" {flag_rule['rule_id']} " in line)
+    assert "raised" in flag_line and "0.5" not in flag_line
 
 
 def test_report_cli(site, tmp_path):  # `site` fills the data folder the CLI reads

@@ -139,8 +139,7 @@ def test_frames_sort_by_device_metric_ts_whatever_the_write_order(store: Telemet
 
 def test_sqlite_reader_sees_series_another_process_added(tmp_path: Path) -> None:
     """Each SqliteStore keeps series ids in memory; series added later through another handle on the
-    same
-    file (a collector process) must still come back with the right device and metric."""
+    same file (a collector process) must still come back with the right device and metric."""
     reader, writer = SqliteStore(tmp_path / "t.db"), SqliteStore(tmp_path / "t.db")
     reader.write(_series("rig-2", "power_w", 2))
     assert reader.latest()["device"].tolist() == ["rig-2"]  # the reader now holds its id index

@@ -5,9 +5,9 @@ https://docs.energyworx.net). The VEE rule counts metering *intervals*; a poller
 the device refreshes its registers (or a value quantised by the register scale under a steady load)
 repeats legitimately, so a count of readings alone would depend on the poll rate — ``min_duration``
 ties it to time, and so does each device's own rate (``analyzer/cadence.py``: configured, else
-observed): N readings must span at least what N readings take at that rate, less half an
-interval of jitter, so a rig reporting every 60 s is not frozen after 3 identical readings in 30 s
-(a burst of re-sent values), while a meter every 10 s is after 3 in 20 s."""
+observed): N readings must span at least what N readings take at that rate, less half an interval of
+jitter, so a rig reporting every 60 s is not frozen after 3 identical readings in 30 s (a burst of
+re-sent values), while a meter every 10 s is after 3 in 20 s."""
 
 from __future__ import annotations
 
@@ -55,8 +55,7 @@ class FrozenParams(BaseModel):
 
 def run_lengths(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each sample's position in its run of identical values per device, and the run's span so far
-    in ns
-    (time since the run's first reading), as two sample frames (df sorted by device, ts)."""
+    in ns (time since the run's first reading), as two sample frames (df sorted by device, ts)."""
     if df.empty:
         return df, df
     dev, val, ts = df["device"].to_numpy(), df["value"].to_numpy(), df["ts"].to_numpy(np.int64)

@@ -99,8 +99,8 @@ class TelemetryStore(ABC):
         ``min``, ``max``, ``last`` (the newest value) and ``last_ts`` (its time), sorted by device,
         ts — every statistic a rule's buckets hold, so a long report evaluates on these instead of
         each raw sample. ``last_ts`` is exact where the backend knows it; otherwise the bucket's
-        last instant (never later than ``end_ns - 1``): its resolution is then the step.
-        Backends implement ``_rollup``."""
+        last instant (never later than ``end_ns - 1``): its resolution is then the step. Backends
+        implement ``_rollup``."""
         if step_ns <= 0:
             raise InvalidInput(f"step must be positive, got {step_ns} ns")
         if devices is not None and not devices:

@@ -343,8 +343,8 @@ class InfluxStore(TelemetryStore):
         devices: Sequence[str] | None,
     ) -> pd.DataFrame:
         """Five aggregates per device and ``GROUP BY time()`` bucket in one InfluxQL statement.
-        InfluxQL stamps each bucket with its start, so ``last_ts`` is the bucket's last instant:
-        the roll-up's time resolution on InfluxDB is the step."""
+        InfluxQL stamps each bucket with its start, so ``last_ts`` is the bucket's last instant: the
+        roll-up's time resolution on InfluxDB is the step."""
         self.connect()
         f = quote_ident(metric)
         where = self._where(devices, f"time >= {int(start_ns)} AND time < {int(end_ns)}")

@@ -4,8 +4,8 @@ The analyzer's live cache checks its late-sample window with these counts every 
 series that gained samples are read again (``analyzer/late_rows.py``). Through the generic
 ``query(step_ns=..., agg="count")`` the counts of 30,000 rigs cost ~0.3-0.45 s a cycle — bucket
 expressions, ordering and a string frame; on SQLite a plain ``GROUP BY series_id`` with the series
-mapped through the store's in-memory catalogue costs less than half. Kept out of ``sqlite.py``
-as a read-only helper (issue #14); it belongs there as a method once the store's owners agree."""
+mapped through the store's in-memory catalogue costs less than half. Kept out of ``sqlite.py`` as a
+read-only helper (issue #14); it belongs there as a method once the store's owners agree."""
 
 from __future__ import annotations
 
