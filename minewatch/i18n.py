@@ -9,9 +9,9 @@ themselves (``titles:`` per rule), not here, because they change with the profil
 Regenerate after changing a message (``babel.cfg`` maps Python, the pages' scripts with their
 ``t("...")`` calls, and the pages' HTML with ``extract_html`` below)::
 
-    pybabel extract -F babel.cfg -k t -o minewatch/locale/minewatch.pot . pybabel update -i
-    minewatch/locale/minewatch.pot -d minewatch/locale -D minewatch pybabel compile -d
-    minewatch/locale -D minewatch
+    pybabel extract -F babel.cfg -k t -o minewatch/locale/minewatch.pot .
+    pybabel update -i minewatch/locale/minewatch.pot -d minewatch/locale -D minewatch
+    pybabel compile -d minewatch/locale -D minewatch
 """
 
 from __future__ import annotations
