@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Annotated
@@ -17,12 +18,20 @@ from minewatch.collector import commands as collector_commands
 from minewatch.collector.polling import commands as polling_commands
 from minewatch.errors import ConfigError, StoreUnavailable
 from minewatch.hub import commands as hub_commands
+from minewatch.i18n import gettext_for, locale_language
 from minewatch.notifier import commands as notifier_commands
 from minewatch.resources import example_config, shipped
 from minewatch.simulator import commands as simulator_commands
 from minewatch.store import commands as store_commands
 from minewatch.validation import check_broker, check_facility, json_schemas
 from minewatch.wiring import event_bus
+
+
+def _(message: str) -> str:
+    """What the CLI says to a person, in the terminal's language (``LC_ALL``, ``LC_MESSAGES``,
+    ``LANG``); technical detail (paths, config keys, validation messages) stays as written."""
+    return gettext_for(locale_language(os.environ))(message)
+
 
 app = typer.Typer(
     # Markdown joins the lines of a docstring's paragraph, as wrapped in the source, into one.
@@ -65,9 +74,9 @@ def check_config(
     if problems:
         for p in problems:
             typer.echo(p, err=True)
-        typer.echo(f"{len(problems)} problem(s) found", err=True)
+        typer.echo(_("{count} problem(s) found").format(count=len(problems)), err=True)
         raise typer.Exit(1)
-    typer.echo(f"{path}: OK")
+    typer.echo(_("{path}: OK").format(path=path))
 
 
 @app.command("schema")
@@ -81,7 +90,7 @@ def schema(
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, sch in json_schemas().items():
         (out_dir / f"{name}.schema.json").write_text(json.dumps(sch, indent=2) + "\n")
-        typer.echo(f"wrote {out_dir / name}.schema.json")
+        typer.echo(_("wrote {file}").format(file=f"{out_dir / name}.schema.json"))
 
 
 @app.command("example")
@@ -94,12 +103,12 @@ def example(
     for src in (example_config(), shipped("examples", "registry.example.csv")):
         target = dest / src.name
         if target.exists():
-            raise ConfigError([f"{target}: already exists; not overwriting it"])
+            raise ConfigError([_("{file}: already exists; not overwriting it").format(file=target)])
         shutil.copyfile(src, target)
         written.append(target)
     for target in written:
-        typer.echo(f"wrote {target}")
-    typer.echo(f"next: edit them, then `minewatch check-config {written[0]}`")
+        typer.echo(_("wrote {file}").format(file=target))
+    typer.echo(_("next: edit them, then `minewatch check-config {file}`").format(file=written[0]))
 
 
 #: Each module's ``register(app)`` adds its commands, in help order.

@@ -68,3 +68,36 @@ def test_translations_and_fallbacks() -> None:
 )
 def test_language_from_the_browser(header: str | None, lang: str) -> None:
     assert negotiate(header) == lang
+
+
+@pytest.mark.parametrize(
+    ("lang", "ok", "problems"),
+    [
+        ("en_US.UTF-8", ": OK", "problem(s) found"),
+        ("ru_RU.UTF-8", ": в порядке", "найдено проблем: "),
+        ("tk_TM.UTF-8", ": kadaly", " mesele tapyldy"),
+    ],
+)
+def test_check_config_speaks_the_terminals_language(
+    lang: str, ok: str, problems: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's sentences follow LANG; the problems themselves keep their file and path."""
+    from typer.testing import CliRunner
+
+    from minewatch.cli import app
+    from minewatch.resources import example_config, shipped
+
+    for src in (example_config(), shipped("examples", "registry.example.csv")):
+        (tmp_path / src.name).write_bytes(src.read_bytes())
+    good = tmp_path / "facility.example.yaml"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text().replace("capacity_kw:", "capacity_kw: -5 #", 1))
+    monkeypatch.setenv("LANG", lang)
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    runner = CliRunner()
+    passed = runner.invoke(app, ["check-config", str(good)])
+    assert passed.exit_code == 0 and passed.stdout.strip().endswith(ok), passed.output
+    failed = runner.invoke(app, ["check-config", str(bad)])
+    assert failed.exit_code == 1 and problems in failed.output
+    assert "capacity_kw" in failed.output
