@@ -19,7 +19,9 @@ from minewatch.readable import rfc3339
 from minewatch.registry import facility_registry
 from minewatch.sample import NS_PER_S
 
-RIG_METRICS = ("power_w", "hashrate_ths", "chip_temp_c", "error_code")
+RIG_METRICS = ("power_w", "hashrate_ths", "chip_temp_c", "error_code", "api_state")
+#: ``api_state`` as the miner poller writes it: 2 answering, 1 answering but unreadable, 0 down.
+DEGRADED_API_STATE = 1.0
 HALL_ROLE = "hall_sensor"
 HALL_METRICS = ("ambient_temp_c", "humidity_pct")
 COOLING_KIND = "cooling"
@@ -120,6 +122,13 @@ def fleet(ctx: ApiContext) -> dict[str, Any]:
     }
 
 
+def _generic_limits(ctx: ApiContext, model: str) -> bool:
+    """The model is read through its vendor family's profile: its limits are the family's, not
+    this exact model's, and the page says so."""
+    profile = ctx.profiles.get(model)
+    return bool(profile and profile.miner_api and profile.miner_api.generic)
+
+
 def _num(frame: pd.DataFrame, device: str, metric: str) -> float | None:
     if frame.empty or metric not in frame.columns:
         return None
@@ -138,6 +147,10 @@ def rig_records(
     df["limit_c"] = df["model"].map(lambda m: limits[m].get("max_above"))
     df["warn_c"] = df["model"].map(lambda m: limits[m].get("warn_above"))
     df["registered"] = None if registered is None else df["device"].isin(registered)
+    # A miner that answers but whose replies cannot be read is not "up": the page says degraded.
+    df["degraded"] = df["online"] & (df["api_state"] == DEGRADED_API_STATE)
+    generic = {m: _generic_limits(ctx, str(m)) for m in df["model"].unique()}
+    df["generic_limits"] = df["model"].map(generic)
     df["age_s"] = ((now - pd.to_numeric(df["last_seen"], errors="coerce")) / NS_PER_S).round(1)
     for metric in RIG_METRICS:  # an offline rig's last values are not current: no data
         df[metric] = df[metric].where(df["online"]).round(2)
@@ -149,7 +162,9 @@ def rig_records(
             "rack",
             "position",
             "online",
+            "degraded",
             "registered",
+            "generic_limits",
             *RIG_METRICS,
             "limit_c",
             "warn_c",

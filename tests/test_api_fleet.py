@@ -67,3 +67,37 @@ def test_me_says_role_and_what_it_may_do(client: TestClient) -> None:
         "/api/v1/me", headers={"Authorization": f"Bearer {TOKENS['inspector']}"}
     ).json()
     assert inspector["may"] == ["reports"]
+
+
+def test_degraded_miner_and_generic_limits_are_shown(known: KnownFacility) -> None:
+    """A miner that answers but cannot be read (``api_state`` 1) is degraded, not up; a model read
+    through its vendor family's profile is flagged "generic limits" (the shipped S17/S19 family)."""
+    from minewatch.api.app import create_app
+    from minewatch.api.auth import TokenTable
+    from minewatch.profiles import load_profiles
+    from tests.support.api import TOKENS_ENV, rig_profile
+
+    family = load_profiles()["antminer-x17-x19"]
+    assert family.miner_api is not None and family.miner_api.generic
+    known.store.upsert_devices(
+        [DeviceMeta("rig-07", "asic_miner", "antminer-x17-x19", "hall-a", "R1", "rig")]
+    )
+    known.store.write(
+        [
+            Sample(NOW_NS - 5 * NS_PER_S, "rig-07", "api_state", 1.0),
+            Sample(NOW_NS - 5 * NS_PER_S, "rig-02", "api_state", 2.0),
+        ]
+    )
+    app = create_app(
+        known.cfg,
+        known.store,
+        tokens=TokenTable.parse(TOKENS_ENV, "test tokens"),
+        profiles={"test-rig": rig_profile(), "antminer-x17-x19": family},
+        clock=lambda: NOW_NS,
+    )
+    with TestClient(app) as c:
+        body = c.get("/api/v1/fleet", headers={"Authorization": f"Bearer {TOKENS['operator']}"})
+    rigs = {r["id"]: r for r in body.json()["rigs"]}
+    assert rigs["rig-07"]["degraded"] is True and rigs["rig-07"]["generic_limits"] is True
+    assert rigs["rig-02"]["degraded"] is False and rigs["rig-02"]["generic_limits"] is False
+    assert rigs["rig-05"]["degraded"] is False  # offline is offline, not degraded

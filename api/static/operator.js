@@ -111,6 +111,8 @@ function renderHeatmap(rigs) {
         c.className = `cell ${tempClass(r)}`;
         c.dataset.device = r.id;
         c.title = `${r.id} · ${r.model} · ${r.online ? fmt(r.chip_temp_c, 1) + " °C" : t("offline")}` +
+          (r.degraded ? ` · ${t("degraded")}` : "") +
+          (r.generic_limits ? ` · ${t("generic limits")}` : "") +
           (r.registered === false ? ` · ${t("unregistered")}` : "");
         c.setAttribute("aria-label", c.title);
         c.addEventListener("click", () => showDevice(r.id, "chip_temp_c", r.limit_c));
@@ -144,11 +146,13 @@ function renderList() {
     tr.className = "clickable";
     tr.dataset.device = r.id;
     tr.addEventListener("click", () => showDevice(r.id, "chip_temp_c", r.limit_c));
-    cell(tr, r.id); cell(tr, r.model); cell(tr, r.zone || "–");
+    cell(tr, r.id); cell(tr, r.generic_limits ? `${r.model} (${t("generic limits")})` : r.model);
+    cell(tr, r.zone || "–");
     cell(tr, r.rack || "–");
     cell(tr, fmt(r.chip_temp_c, 1), `num ${tempClass(r)}-text`);
     cell(tr, fmt(r.hashrate_ths, 1), "num"); cell(tr, fmt(r.power_w, 0), "num");
-    cell(tr, r.registered === false ? t("unregistered") : r.online ? t("online") : t("offline"));
+    cell(tr, r.registered === false ? t("unregistered") : r.degraded ? t("degraded")
+      : r.online ? t("online") : t("offline"));
     return tr;
   }));
   labelCells($("dev-list"));
