@@ -17,7 +17,6 @@ from minewatch.config.facility import FacilityConfig
 from minewatch.profiles import DeviceProfile
 from minewatch.registry import RegistryEntry
 from minewatch.store.base import Aggregate, TelemetryStore, empty_samples
-from minewatch.store.series_counts import counts_by_device
 
 
 def rule_step_ns(rule: Rule, cfg: FacilityConfig, override_s: float | None = None) -> int:
@@ -288,7 +287,7 @@ class RawCache:
         ``metrics``)."""
         if hi <= lo:
             return []
-        stored = counts_by_device(store, metrics, lo, hi)
+        stored = store.counts_by_device(metrics, lo, hi)
         changed: set[str] = set()
         for m in metrics:
             changed.update(

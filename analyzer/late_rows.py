@@ -5,8 +5,8 @@ The late window (``analysis.late_window_s``) used to be re-read in full every cy
 window at a 10 s cycle read seven times the rows that were actually new. Samples in the window are
 only ever added (the store keeps the first write of a (device, metric, ts) and prunes only old
 data), so a series whose stored count equals the cached count holds exactly the cached rows: one
-count per series (``minewatch.store.series_counts``, one row per series) finds the few series worth
-re-reading."""
+count per series (``TelemetryStore.counts_by_device``, one row per series) finds the few series
+worth re-reading."""
 
 from __future__ import annotations
 

@@ -278,5 +278,8 @@ class SpoolingStore(TelemetryStore):
     ) -> pd.DataFrame:
         return self.backend.rollup(start_ns, end_ns, metric, step_ns, devices)
 
+    def counts_by_device(self, metrics: list[str], lo: int, hi: int) -> dict[str, pd.Series]:
+        return self.backend.counts_by_device(metrics, lo, hi)
+
     def prune(self, older_than_ns: int) -> int:
         return self.backend.prune(older_than_ns)

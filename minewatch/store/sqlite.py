@@ -325,6 +325,35 @@ class SqliteStore(TelemetryStore):
         ).fetchall()
         return self._frame(index, rows)
 
+    def counts_by_device(self, metrics: list[str], lo: int, hi: int) -> dict[str, pd.Series]:
+        """One ``GROUP BY series_id`` with the series mapped through the in-memory catalogue."""
+        if hi <= lo or not metrics:
+            return {}
+
+        scope = self._scope(None, metrics)
+        if scope is None:
+            return {}
+        index, where, args = scope
+        conn = self._conn()
+        rows = conn.execute(
+            f"SELECT series_id, count(*) FROM samples WHERE {where} AND ts >= ? AND ts < ? "
+            "GROUP BY series_id",
+            [*args, lo, hi],
+        ).fetchall()
+        if not rows:
+            return {}
+        sid = np.fromiter(map(itemgetter(0), rows), np.int64, len(rows))
+        count = np.fromiter(map(itemgetter(1), rows), np.float64, len(rows))
+        if int(sid.max()) > index.max_id:  # a series added since the catalogue was read
+            index = self._index.current(conn, at_least=int(sid.max()))
+        metric, device = index.metric_code[sid], index.device_code[sid]
+        return {
+            str(index.metrics[m]): pd.Series(
+                count[metric == m], index=index.devices[device[metric == m]]
+            )
+            for m in np.unique(metric)
+        }
+
     def _rollup(
         self,
         start_ns: int,
