@@ -75,13 +75,29 @@ def device_profiles_for(cfg: FacilityConfig) -> dict[str, DeviceProfile]:
     return load_facility_profiles(cfg)
 
 
-def _threshold_source(rule) -> str:
-    p = rule.p
+def _threshold_ref(rule: Rule) -> ValueRef | None:
     for name in ("above", "below", "limit", "tolerance_pct", "cap_kwh", "low", "high"):
-        ref = getattr(p, name, None)
+        ref = getattr(rule.p, name, None)
         if isinstance(ref, ValueRef):
-            return ref.describe(rule.source)
-    return rule.source
+            return ref
+    return None
+
+
+def _threshold_source(rule: Rule) -> str:
+    ref = _threshold_ref(rule)
+    return ref.describe(rule.source) if ref is not None else rule.source
+
+
+def _generic_limits(
+    rule: Rule, model: str | None, device_profiles: dict[str, DeviceProfile]
+) -> bool:
+    """The breach was judged against a device-profile limit of a model read through its vendor
+    family's profile: an inspector must know the limit is the family's, not the exact model's."""
+    ref = _threshold_ref(rule)
+    if ref is None or (ref.limit is None and ref.rated is None):
+        return False
+    profile = device_profiles.get(model or "")
+    return bool(profile and profile.miner_api and profile.miner_api.generic)
 
 
 def _tally(
@@ -117,6 +133,7 @@ def _tally(
                 "end": None,
                 "ctx": ctx,
                 "suppressed_by": None,
+                "silenced_by": None,
             }
             order.append(key)
         if tr.to_state == AlertState.FIRING and ep["fired"] is None:
@@ -125,17 +142,20 @@ def _tally(
             ep["end"] = tr.at_ns
 
 
-def _mark_suppressed(episodes: dict[int, dict[str, Any]], shown: list[Shown]) -> None:
-    """A suppressed breach is still a breach: it is listed, with what suppressed it."""
+def _mark_muted(episodes: dict[int, dict[str, Any]], shown: list[Shown]) -> None:
+    """A muted breach is still a breach: it is listed, with what muted it — ``suppressed_by`` when
+    the operator alert was suppressed, ``silenced_by`` when the rule is regulator-notifiable, so
+    only operator channels were muted and the central bank was told all the same."""
     by_subject: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for ep in episodes.values():
         by_subject.setdefault((ep["rule"].id, ep["subject"]), []).append(ep)
     for sh in shown:
-        if sh.to_state != AlertState.SUPPRESSED:
+        if sh.muted is None or sh.to_state not in (AlertState.SUPPRESSED, AlertState.FIRING):
             continue
+        field = "suppressed_by" if sh.to_state == AlertState.SUPPRESSED else "silenced_by"
         for ep in by_subject.get((sh.rule_id, sh.subject), []):
             if ep["since"] <= sh.at_ns and (ep["end"] is None or sh.at_ns <= ep["end"]):
-                ep["suppressed_by"] = ep["suppressed_by"] or sh.muted
+                ep[field] = ep[field] or sh.muted
 
 
 def _must_have_evidence(rule: Rule) -> bool:
@@ -219,7 +239,7 @@ def build_report(
             _tally(stats[rule.id], obs, op_from, episodes, order, rule, trs, evidence_ctx, ok)
             problems.extend(p for p in ctx.problems if p not in problems)
             ctx.problems.clear()
-        _mark_suppressed(episodes, shown)
+        _mark_muted(episodes, shown)
         if progress is not None and results:
             done = max(int(obs.instants[-1]) for _, obs, _, _ in results if len(obs.instants))
             progress(done - start_ns, end_ns - start_ns)
@@ -231,6 +251,7 @@ def build_report(
     with_evidence |= {id(ep) for ep in fired if _must_have_evidence(ep["rule"])}
     breaches = []
     per_rule: dict[str, list[dict[str, Any]]] = {r.id: [] for r in ev.rules}
+    model_of = dict(zip(devices["device"], devices["model"], strict=True))
     for ep in fired:
         rule, alert = ep["rule"], ep["alert"]
         end = ep["end"]
@@ -263,6 +284,8 @@ def build_report(
             "threshold_source": _threshold_source(rule),
             "evidence": evidence,
             "suppressed_by": ep["suppressed_by"],
+            "silenced_by": ep["silenced_by"],
+            "generic_limits": _generic_limits(rule, model_of.get(ep["subject"]), device_profiles),
         }
         breaches.append(b)
         per_rule[rule.id].append(b)
@@ -618,6 +641,14 @@ def _breach_value(b: dict[str, Any], kind: str) -> str:
     return f"peak {_shown(b['peak'], b['unit'])} (limit {_shown(b['threshold'], b['unit'])})"
 
 
+def _muted_words(b: dict[str, Any]) -> str:
+    if b.get("suppressed_by"):
+        return f"  operator alert suppressed: {b['suppressed_by']}"
+    if b.get("silenced_by"):
+        return f"  operator channels muted, regulator notified: {b['silenced_by']}"
+    return ""
+
+
 def to_text(report: dict[str, Any], *, generated_at: str | None = None) -> str:
     """The report for a terminal or a printout. ``generated_at`` and the software version head it:
     they describe this rendering, not the report, whose SHA-256 covers its content only."""
@@ -650,8 +681,10 @@ def to_text(report: dict[str, Any], *, generated_at: str | None = None) -> str:
             lines.append(
                 f"  {b['start']}  {b['rule_id']:<8} {b['subject']:<20} {b['duration_s']:>9} s  "
                 f"{_breach_value(b, kinds.get(b['rule_id'], ''))}"
+                + ("  (generic limits)" if b.get("generic_limits") else "")
                 + ("  [regulator]" if b["regulator_notifiable"] else "")
                 + ("" if b["end"] else "  (still open at period end)")
+                + _muted_words(b)
             )
         if len(report["breaches"]) > 100:
             lines.append(f"  … and {len(report['breaches']) - 100} more (see JSON/CSV)")

@@ -98,6 +98,17 @@ class Breach(_M):
         description="Silence or inhibition that suppressed the operator alert (live and report "
         "agree); the breach is listed all the same",
     )
+    silenced_by: str | None = Field(
+        None,
+        description="Silence, maintenance window or inhibition in force while this "
+        "regulator-notifiable breach fired: operator channels were muted, the central bank was "
+        "notified all the same",
+    )
+    generic_limits: bool = Field(
+        False,
+        description="The threshold is a device-profile limit of a model read through its vendor "
+        "family's profile (the family's limit, not the exact model's)",
+    )
 
 
 class Quantity(_M):

@@ -210,6 +210,8 @@ def render_pdf(report: Mapping[str, Any], meta: PdfContext) -> bytes:
     title_text, licence, json_hash = _("Compliance report"), _("Licence"), _("Report JSON SHA-256")
     substituted, peak, limit = _("substituted"), _("peak"), _("limit")
     open_end, to_regulator = _("open at period end"), _("reported to the regulator")
+    generic, suppressed = _("generic limits"), _("operator alert suppressed")
+    muted = _("operator channels muted, regulator notified")
     reached, never = _("target reached"), _("never")
     f, p, e = report["facility"], report["period"], report["energy"]
     profile = report["profile"]
@@ -320,7 +322,10 @@ def render_pdf(report: Mapping[str, Any], meta: PdfContext) -> bytes:
         pdf.para(
             f"{b['start']} {DASH} {b.get('end') or open_end} · "
             f"{fmt(b['duration_s'], 's', 0)}{measured}"
+            + (f" · {generic}" if b.get("generic_limits") else "")
             + (f" · {to_regulator}" if b.get("regulator_notifiable") else "")
+            + (f" · {suppressed}: {b['suppressed_by']}" if b.get("suppressed_by") else "")
+            + (f" · {muted}: {b['silenced_by']}" if b.get("silenced_by") else "")
         )
         if i < MAX_EVIDENCE_CHARTS:
             pdf.chart(evidence_chart(b, _))

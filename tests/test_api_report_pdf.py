@@ -227,3 +227,16 @@ def test_ledger_verification_finds_an_edited_entry(
     assert broken["ok"] is False and broken["problems"][0]["seq"] == 3
     flat = " ".join(pdf_text(download(inspecting, "pdf")).split())
     assert "Ledger verification BROKEN" in flat
+
+
+def test_pdf_says_what_muted_a_breach(inspecting: Inspecting, known: KnownFacility) -> None:
+    """An operator's silence over the breach does not take it out of the inspector's PDF: the
+    breach is listed, with the silence that suppressed its operator alert."""
+    silences = AlertStore(known.cfg.state_db, clock=lambda: NOW_NS)
+    silences.add_silence(
+        {"rule_id": "TH-05"}, NOW_NS - 3600 * NS_PER_S, NOW_NS, "night shift", "fan swap"
+    )
+    silences.close()
+    flat = " ".join(pdf_text(download(inspecting, "pdf")).split())
+    assert "TH-05" in flat and "rig-03" in flat
+    assert "operator alert suppressed: silence #1 by night shift: fan swap" in flat

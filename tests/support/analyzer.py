@@ -105,7 +105,8 @@ class Case:
         return cfg, store, device_profiles(self.meta.get("device_profiles", {}))
 
     def alert_store(self, cfg: FacilityConfig, bus: Any = None) -> Any:
-        """state.db with the case's curtailment orders (``orders:`` in case.yaml)."""
+        """state.db with the case's curtailment orders (``orders:``) and silences or maintenance
+        windows (``silences:``) from case.yaml."""
         from minewatch.analyzer.curtailment import add_order
         from minewatch.analyzer.state import AlertStore
 
@@ -118,6 +119,15 @@ class Case:
                 ends_at_ns=T0 + o["to_s"] * S,
                 response_s=o["response_s"],
                 issued_by="grid operator",
+            )
+        for sil in self.meta.get("silences", []):
+            alerts.add_silence(
+                sil["matchers"],
+                T0 + sil["from_s"] * S,
+                T0 + sil["to_s"] * S,
+                "night shift",
+                "golden case",
+                kind=sil.get("kind", "silence"),
             )
         return alerts
 
