@@ -2,7 +2,9 @@
 
 A report is built once per period and kept for a few minutes, so downloading the PDF, then the JSON
 and the CSV of the same period costs one build (builds are limited, see ``build_slot``). Each file's
-detached signature is kept by SHA-256 so the page can offer ``<file>.sig`` after the download.
+detached signature is recorded in the facility's audit ledger (``report.signed``, subject: the
+file's SHA-256, actor: who downloaded it): the page can offer ``<file>.sig`` after the download, a
+restart loses none, and the ledger shows every report file the facility ever handed out.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ MEDIA_TYPES = {"pdf": "application/pdf", "json": "application/json", "csv": "tex
 #: Built reports kept for repeated downloads of one period, and for how long.
 KEEP_REPORTS = 4
 KEEP_REPORT_S = 600.0
-#: Signatures kept by file SHA-256 for the page's ``.sig`` link.
-KEEP_SIGNATURES = 64
+#: The ledger entry recording a report file's signature.
+SIGNED = "report.signed"
 
 
 @contextmanager
@@ -98,11 +100,17 @@ def rule_titles(ctx: ApiContext) -> dict[str, dict[str, str]]:
     return titles
 
 
+def facility_ledger(ctx: ApiContext) -> Ledger:
+    if "ledger" not in ctx.cache:
+        ctx.cache["ledger"] = Ledger(ctx.cfg.state_db)
+    ledger: Ledger = ctx.cache["ledger"]
+    return ledger
+
+
 def ledger_check(ctx: ApiContext) -> VerifyReport:
     """The facility's audit ledger walked from its first entry (what an inspector's report and page
     state: its head, and whether the chain is intact)."""
-    ledger: Ledger = ctx.cache.setdefault("ledger", Ledger(ctx.cfg.state_db))
-    return ledger.verify()
+    return facility_ledger(ctx).verify()
 
 
 @dataclass(frozen=True)
@@ -120,8 +128,11 @@ def file_name(report: dict[str, Any], fmt: str, lang: str) -> str:
     return f"minewatch-report-{report['facility']['id']}-{span}{suffix}.{fmt}"
 
 
-def report_file(ctx: ApiContext, report: dict[str, Any], fmt: str, lang: str) -> ReportFile:
-    """``report`` as ``fmt`` bytes, signed; the signature is kept for ``signature_of``."""
+def report_file(
+    ctx: ApiContext, report: dict[str, Any], fmt: str, lang: str, actor: str
+) -> ReportFile:
+    """``report`` as ``fmt`` bytes, signed; the signature is recorded in the ledger as handed out
+    to ``actor`` (what ``signature_of`` finds)."""
     signer = facility_signer(ctx)
     now = rfc3339(ctx.clock()) or ""
     renderers: dict[str, Callable[[], bytes]] = {
@@ -132,10 +143,7 @@ def report_file(ctx: ApiContext, report: dict[str, Any], fmt: str, lang: str) ->
     data = renderers[fmt]()
     name = file_name(report, fmt, lang)
     sig = sign_file(name, data, signer, now)
-    sigs: OrderedDict[str, dict[str, Any]] = ctx.cache.setdefault("signatures", OrderedDict())
-    sigs[sig["sha256"]] = sig
-    while len(sigs) > KEEP_SIGNATURES:
-        sigs.popitem(last=False)
+    facility_ledger(ctx).append(SIGNED, sig, at_ns=ctx.clock(), actor=actor, subject=sig["sha256"])
     return ReportFile(name, data, MEDIA_TYPES[fmt], sig)
 
 
@@ -153,5 +161,5 @@ def pdf_context(ctx: ApiContext, report: dict[str, Any], now: str, lang: str) ->
 
 
 def signature_of(ctx: ApiContext, sha256: str) -> dict[str, Any] | None:
-    sigs: OrderedDict[str, dict[str, Any]] = ctx.cache.get("signatures", OrderedDict())
-    return sigs.get(sha256)
+    entry = facility_ledger(ctx).last_of(SIGNED, sha256)
+    return entry.payload if entry is not None else None

@@ -240,3 +240,20 @@ def test_pdf_says_what_muted_a_breach(inspecting: Inspecting, known: KnownFacili
     flat = " ".join(pdf_text(download(inspecting, "pdf")).split())
     assert "TH-05" in flat and "rig-03" in flat
     assert "operator alert suppressed: silence #1 by night shift: fan swap" in flat
+
+
+def test_signatures_outlive_a_restart_and_the_ledger_names_who_got_each_file(
+    inspecting: Inspecting, known: KnownFacility
+) -> None:
+    pdf = download(inspecting, "pdf")
+    sha = hashlib.sha256(pdf.read_bytes()).hexdigest()
+    with make_client(known) as restarted:  # a new server process would start from the same files
+        sig = restarted.get(f"/api/v1/reports/signatures/{sha}", headers=INSPECTOR)
+        assert (
+            sig.status_code == 200 and sig.content == (pdf.parent / f"{pdf.name}.sig").read_bytes()
+        )
+        unknown = restarted.get(f"/api/v1/reports/signatures/{'0' * 64}", headers=INSPECTOR)
+        assert unknown.status_code == 404 and "never served" in unknown.text
+    signed = Ledger(known.cfg.state_db).of_kinds(["report.signed"], sha)
+    assert [(e.actor.split("#")[0], e.payload["file"]) for e in signed] == [("inspector", pdf.name)]
+    assert Ledger(known.cfg.state_db).verify().ok  # the entries are part of the hash chain

@@ -57,7 +57,7 @@ def report(
     responses={200: {"content": {"application/pdf": {}, "application/json": {}, "text/csv": {}}}},
 )
 def report_download(
-    _: Inspector,
+    who: Inspector,
     ctx: Ctx,
     store: Alerts,
     start: From = None,
@@ -70,7 +70,7 @@ def report_download(
     key. ``X-Report-SHA256`` is the SHA-256 of the exact bytes; the detached signature is at
     ``/api/v1/reports/signatures/<sha256>``."""
     report = built_report(ctx, store, *report_period(ctx, start, end))
-    f = report_file(ctx, report, fmt, lang or negotiate(accept_language))
+    f = report_file(ctx, report, fmt, lang or negotiate(accept_language), who.actor)
     return Response(
         f.data,
         media_type=f.media_type,
@@ -85,11 +85,12 @@ def report_download(
 
 @router.get("/reports/signatures/{sha256}", response_class=Response)
 def report_signature(_: Inspector, ctx: Ctx, sha256: str) -> Response:
-    """The detached signature (``.sig``) of a report file served in the last downloads."""
+    """The detached signature (``.sig``) of a report file this facility served (any time: the
+    ledger keeps them)."""
     sig = signature_of(ctx, sha256.lower())
     if sig is None:
         raise UnknownResource(
-            "sha256", "no report file with this SHA-256 was served recently; download it again"
+            "sha256", "this facility never served a report file with this SHA-256"
         )
     return Response(
         sig_bytes(sig),
