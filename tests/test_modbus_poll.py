@@ -159,6 +159,38 @@ async def test_sensor_fault_value_is_rejected_not_stored() -> None:
     assert dev.counters.get("rejected_total", "modbus_sensor_invalid") == 1
 
 
+async def test_an_impossible_reading_is_rejected_counted_and_logged_once(caplog) -> None:  # type: ignore[no-untyped-def]
+    """600 °C from a hall sensor is register garbage, not a fire: it is rejected (the humidity
+    read beside it is kept), counted per poll, and logged once until it reads a possible value."""
+    caplog.set_level(logging.WARNING, logger="minewatch.collector.modbus.device")
+    reading = {"ambient_temp_c": 600.0, "humidity_pct": 40.0}
+    unit = SimUnit("th", PROFILES["generic-th-sensor"], 1, lambda: reading)
+    server = SimModbusServer([unit], free_port())
+    await server.start()
+    try:
+        dev = device_for(
+            ModbusTarget(
+                name="th", profile="generic-th-sensor", host="127.0.0.1", port=server.port
+            ),
+            PROFILES["generic-th-sensor"],
+        )
+        polls = [await dev.poll(now_ns()) for _ in range(2)]
+        reading["ambient_temp_c"] = 24.5
+        polls.append(await dev.poll(now_ns()))
+        dev.link.close()
+    finally:
+        await server.stop()
+    got = [{s.metric: s.value for s in p.samples} for p in polls]
+    assert got[0] == got[1] == {"humidity_pct": 40.0, "up": 1.0}
+    assert got[2] == {"ambient_temp_c": 24.5, "humidity_pct": 40.0, "up": 1.0}
+    assert dev.counters.get("rejected_total", "modbus_implausible") == 2
+    warnings = [r.getMessage() for r in caplog.records if "physically possible" in r.getMessage()]
+    assert warnings == [
+        "modbus device th: ambient_temp_c = 600 (register value 6000) is outside the physically "
+        "possible -90..500; rejected until it reads a possible value"
+    ]
+
+
 async def test_dead_device_is_down_logged_once_and_recovery_logged_once(caplog) -> None:  # type: ignore[no-untyped-def]
     caplog.set_level(logging.WARNING, logger="minewatch.collector.modbus.device")
     unit = SimUnit("pdu", PROFILES["generic-rack-pdu"], 1, lambda: {"power_w": 5000.0}, silent=True)

@@ -42,9 +42,10 @@ class _Field:
     add: float
     invert: bool
     invalid: frozenset[float]
+    plausible: tuple[float, float]  # the physically possible range, after scaling
 
 
-def _compile(reg: Register, block: ReadBlock) -> _Field:
+def _compile(reg: Register, block: ReadBlock, profile: DeviceProfile) -> _Field:
     is_bool = reg.type is DataType.bool
     return _Field(
         reg.metric,
@@ -56,6 +57,7 @@ def _compile(reg: Register, block: ReadBlock) -> _Field:
         reg.offset,
         reg.invert,
         frozenset(reg.invalid),
+        profile.plausible_range(reg.metric),
     )
 
 
@@ -82,9 +84,10 @@ class ModbusDevice:
         self.link = link
         self.counters = counters
         self.blocks: list[ReadBlock] = plan_reads(profile.modbus)
-        self._fields = [[_compile(r, b) for r in b.registers] for b in self.blocks]
+        self._fields = [[_compile(r, b, profile) for r in b.registers] for b in self.blocks]
         self.up: bool | None = None  # unknown until the first poll
         self._failing_blocks: set[str] = set()
+        self._implausible: set[str] = set()  # metrics whose last reading was impossible
 
     @property
     def name(self) -> str:
@@ -167,7 +170,27 @@ class ModbusDevice:
         if not math.isfinite(raw):
             self.counters.inc("rejected_total", reason="modbus_non_finite")
             return None
-        return raw * f.scale + f.add
+        value = raw * f.scale + f.add
+        lo, hi = f.plausible
+        if not lo <= value <= hi:
+            # register garbage (a wrong map, a meter mid-reset) must not reach the rules as a
+            # breach; logged once until the metric reads a possible value again
+            self.counters.inc("rejected_total", reason="modbus_implausible")
+            if f.metric not in self._implausible:
+                self._implausible.add(f.metric)
+                log.warning(
+                    "modbus device %s: %s = %g (register value %g) is outside the physically "
+                    "possible %g..%g; rejected until it reads a possible value",
+                    self.name,
+                    f.metric,
+                    value,
+                    raw,
+                    lo,
+                    hi,
+                )
+            return None
+        self._implausible.discard(f.metric)
+        return value
 
     def _set_up(self, up: bool, why: str) -> None:
         if up == self.up:
