@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
+from minewatch.collector.modbus.device import ModbusDevice
 from minewatch.collector.modbus.link import ModbusLink
 from minewatch.config.polling import ModbusTarget
 from minewatch.counters import Counters
@@ -135,26 +138,26 @@ async def test_busy_device_is_retried_with_backoff_then_read() -> None:
     )
 
 
-async def test_sensor_fault_value_is_rejected_not_stored() -> None:
-    unit = SimUnit(
-        "th",
-        PROFILES["generic-th-sensor"],
-        1,
-        lambda: {"ambient_temp_c": 850.0, "humidity_pct": 50.0},
-    )
+@asynccontextmanager
+async def _th_sensor(reading: Callable[[], dict[str, float]]) -> AsyncIterator[ModbusDevice]:
+    """The shipped hall sensor's map served by a real pymodbus server, read by a real device."""
+    unit = SimUnit("th", PROFILES["generic-th-sensor"], 1, reading)
     server = SimModbusServer([unit], free_port())
     await server.start()
+    dev = device_for(
+        ModbusTarget(name="th", profile="generic-th-sensor", host="127.0.0.1", port=server.port),
+        PROFILES["generic-th-sensor"],
+    )
     try:
-        dev = device_for(
-            ModbusTarget(
-                name="th", profile="generic-th-sensor", host="127.0.0.1", port=server.port
-            ),
-            PROFILES["generic-th-sensor"],
-        )
-        result = await dev.poll(now_ns())
-        dev.link.close()
+        yield dev
     finally:
+        dev.link.close()
         await server.stop()
+
+
+async def test_sensor_fault_value_is_rejected_not_stored() -> None:
+    async with _th_sensor(lambda: {"ambient_temp_c": 850.0, "humidity_pct": 50.0}) as dev:
+        result = await dev.poll(now_ns())
     assert "ambient_temp_c" in result.bad_metrics
     assert dev.counters.get("rejected_total", "modbus_sensor_invalid") == 1
 
@@ -164,22 +167,10 @@ async def test_an_impossible_reading_is_rejected_counted_and_logged_once(caplog)
     read beside it is kept), counted per poll, and logged once until it reads a possible value."""
     caplog.set_level(logging.WARNING, logger="minewatch.collector.modbus.device")
     reading = {"ambient_temp_c": 600.0, "humidity_pct": 40.0}
-    unit = SimUnit("th", PROFILES["generic-th-sensor"], 1, lambda: reading)
-    server = SimModbusServer([unit], free_port())
-    await server.start()
-    try:
-        dev = device_for(
-            ModbusTarget(
-                name="th", profile="generic-th-sensor", host="127.0.0.1", port=server.port
-            ),
-            PROFILES["generic-th-sensor"],
-        )
+    async with _th_sensor(lambda: reading) as dev:
         polls = [await dev.poll(now_ns()) for _ in range(2)]
         reading["ambient_temp_c"] = 24.5
         polls.append(await dev.poll(now_ns()))
-        dev.link.close()
-    finally:
-        await server.stop()
     got = [{s.metric: s.value for s in p.samples} for p in polls]
     assert got[0] == got[1] == {"humidity_pct": 40.0, "up": 1.0}
     assert got[2] == {"ambient_temp_c": 24.5, "humidity_pct": 40.0, "up": 1.0}
