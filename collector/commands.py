@@ -151,13 +151,20 @@ def register(app: typer.Typer) -> None:
         progress: Annotated[
             bool | None, typer.Option(help="Progress bar (default: on a terminal)")
         ] = None,
+        timezone: Annotated[
+            str | None,
+            typer.Option(
+                help="IANA zone (e.g. Asia/Ashgabat) for timestamps written without one; "
+                "without it such lines are rejected"
+            ),
+        ] = None,
     ) -> None:
         """Import telemetry history (JSON lines, CSV long or wide, InfluxDB line protocol) into the
         facility's store with its original timestamps. Idempotent: importing again stores each
         (device, metric, time) once."""
         cfg = load_facility(config)
         try:
-            summary = run_import(cfg, source, fmt, mapping, ts_unit, rejects, progress)
+            summary = run_import(cfg, source, fmt, mapping, ts_unit, rejects, progress, timezone)
         except ConfigError as exc:
             for p in exc.problems:
                 typer.echo(p, err=True)

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
 from rich.progress import (
@@ -39,17 +40,25 @@ def run_import(
     ts_unit: str,
     rejects_path: Path | None,
     progress: bool | None,
+    local_tz: str | None = None,
 ) -> dict[str, Any]:
     path = None if source == "-" else Path(source)
     if path is not None and not path.is_file():
         raise ConfigError([f"{source}: no such file"])
+    if local_tz is not None:
+        try:
+            ZoneInfo(local_tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(
+                [f"--timezone: {local_tz!r} is not an IANA time zone (e.g. Asia/Ashgabat)"]
+            ) from exc
     importer_fmt = detect_format(path, fmt)
     mapping = load_mapping(mapping_path)
     console = Console(stderr=True)
     show = console.is_terminal if progress is None else progress
     store = open_store(cfg)
     importer = Importer(
-        store, mapping, importer_fmt, ts_unit, cfg.mqtt.max_future_s * 10**9, now_ns()
+        store, mapping, importer_fmt, ts_unit, cfg.mqtt.max_future_s * 10**9, now_ns(), local_tz
     )
     started = time.monotonic()
     with contextlib.ExitStack() as stack:

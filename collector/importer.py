@@ -113,9 +113,12 @@ def _iso(ns: int | None) -> str | None:
     return None if ns is None else pd.Timestamp(ns, tz="UTC").isoformat().replace("+00:00", "Z")
 
 
-def parse_ts(raw: Any, unit: str = "auto") -> int:
+def parse_ts(raw: Any, unit: str = "auto", local_tz: str | None = None) -> int:
     """ns since the epoch from an RFC 3339 string or an epoch number (``unit`` s/ms/us/ns, or
-    auto: by magnitude — seconds before year 5138, then ms, us, ns)."""
+    auto: by magnitude — seconds before year 5138, then ms, us, ns). A time without a zone is
+    read in ``local_tz`` (an IANA zone: SCADA exports often write local time); without one it is
+    rejected rather than guessed, and so is a local time that a DST change makes ambiguous or
+    skips."""
     if isinstance(raw, str):
         s = raw.strip()
         try:
@@ -127,8 +130,20 @@ def parse_ts(raw: Any, unit: str = "auto") -> int:
                 t = pd.Timestamp(s)
             except (ValueError, OverflowError) as exc:
                 raise Reject("bad_timestamp", f"{raw!r} is not RFC 3339 or epoch") from exc
+            if t is pd.NaT:
+                raise Reject("bad_timestamp", f"{raw!r} is not a time")
             if t.tzinfo is None:
-                raise Reject("bad_timestamp", f"{raw!r} has no time zone (add Z or an offset)")
+                if local_tz is None:
+                    raise Reject(
+                        "bad_timestamp",
+                        f"{raw!r} has no time zone (add Z or an offset, or give --timezone)",
+                    )
+                try:
+                    t = t.tz_localize(local_tz, ambiguous="raise", nonexistent="raise")
+                except ValueError as exc:  # pandas' DST errors
+                    raise Reject(
+                        "bad_timestamp", f"{raw!r} is ambiguous or does not exist in {local_tz}"
+                    ) from exc
             return int(t.value)
         raw = num
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
@@ -140,11 +155,13 @@ def parse_ts(raw: Any, unit: str = "auto") -> int:
     return int(raw) * scale if isinstance(raw, int) else round(raw * scale)
 
 
-def _value(raw: Any) -> float:
+def _value(raw: Any, decimal_comma: bool = False) -> float:
     if isinstance(raw, bool):
         return 1.0 if raw else 0.0
     if isinstance(raw, str):
         low = raw.strip().lower()
+        if decimal_comma:  # "1234,5" from a ';'-separated export; "1.234,5" stays a reject
+            low = low.replace(",", ".") if "." not in low else low
         if low in ("true", "false"):
             return 1.0 if low == "true" else 0.0
         try:
@@ -168,11 +185,16 @@ class Importer:
         ts_unit: str = "auto",
         max_future_ns: int | None = None,
         now_ns: int | None = None,
+        local_tz: str | None = None,
     ) -> None:
         self.store = store
         self.mapping = mapping
         self.fmt = fmt
         self.ts_unit = ts_unit
+        self.local_tz = local_tz
+        #: CSV only: the header's separator, and whether values write "12,5" for 12.5
+        self.delimiter = ","
+        self.decimal_comma = False
         self.limit_ns = None if max_future_ns is None or now_ns is None else now_ns + max_future_ns
         self.summary = ImportSummary()
         self._header: list[str] | None = None
@@ -191,10 +213,14 @@ class Importer:
                 f"{name!r} is not a metric name (snake_case ending with its unit; map it in "
                 "the mapping file's metrics:)",
             )
-        t = parse_ts(ts, "ns" if self.fmt == "line" and self.ts_unit == "auto" else self.ts_unit)
+        t = parse_ts(
+            ts,
+            "ns" if self.fmt == "line" and self.ts_unit == "auto" else self.ts_unit,
+            self.local_tz,
+        )
         if self.limit_ns is not None and t > self.limit_ns:
             raise Reject("future_timestamp", f"{_iso(t)} is in the future")
-        return Sample(t, dev, name, _value(value))
+        return Sample(t, dev, name, _value(value, self.decimal_comma))
 
     def _wide(self, rec: dict[str, Any]) -> list[Sample]:
         ts = next((rec[k] for k in ("ts", "time", "timestamp") if k in rec), None)
@@ -223,18 +249,30 @@ class Importer:
                 raise Reject("bad_json", "a line must be a JSON object")
             return self._wide(rec)
         if self.fmt == "csv":
-            row = next(csv.reader(io.StringIO(line)))
             if self._header is None:
-                self._header = [h.strip() for h in row]
-                if "device" not in self._header:
-                    raise ConfigError(["CSV header: needs a device column"])
+                self._read_header(line)
                 return []
+            row = next(csv.reader(io.StringIO(line), delimiter=self.delimiter))
             if len(row) != len(self._header):
                 raise Reject(
                     "bad_columns", f"{len(row)} columns, the header has {len(self._header)}"
                 )
             return self._wide(dict(zip(self._header, row, strict=True)))
         return self._line_protocol(line)
+
+    def _read_header(self, line: str) -> None:
+        """The CSV header fixes the separator: ',' or, as spreadsheets in locales with a decimal
+        comma export, ';' (then values may write 12,5) or a tab."""
+        self.delimiter = max((",", ";", "\t"), key=line.count)
+        self.decimal_comma = self.delimiter != ","
+        self._header = [h.strip() for h in next(csv.reader([line], delimiter=self.delimiter))]
+        if "device" not in self._header:
+            raise ConfigError(
+                [
+                    f"CSV header: needs a device column (read {self._header!r}, separator "
+                    f"{self.delimiter!r})"
+                ]
+            )
 
     def _line_protocol(self, line: str) -> list[Sample]:
         parts = _split_unescaped(line.strip(), " ")
@@ -262,6 +300,8 @@ class Importer:
 
     # ------------------------------------------------------------------ the run
     def feed(self, lineno: int, line: str, rejects: IO[str] | None) -> None:
+        if lineno == 1:
+            line = line.lstrip("\ufeff")  # a byte order mark is not part of the first record
         if not line.strip():
             return
         self.summary.lines += 1

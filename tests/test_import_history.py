@@ -160,3 +160,44 @@ def test_timestamps_say_what_is_wrong() -> None:
             assert why in str(exc)
         else:
             raise AssertionError(bad)
+
+
+def test_a_spreadsheet_export_in_local_time_with_decimal_commas(tmp_path: Path) -> None:
+    """What a SCADA or Excel export in a Russian locale looks like: a UTF-8 byte order mark, ';'
+    between columns, decimal commas, local time without a zone. Read with --timezone, each value
+    lands at its UTC instant; a thousands separator is rejected, not misread."""
+    src = tmp_path / "export.csv"
+    src.write_bytes(
+        "\ufeffts;device;metric;value\n"
+        "2026-01-01 05:00:00;meter-1;power_w;60000,5\n"
+        "2026-01-01 05:00:10;meter-1;power_w;60001\n"
+        "2026-01-01 05:00:20;meter-1;power_w;1.234,5\n".encode()
+    )
+    rejects = tmp_path / "rejects.tsv"
+    out = _import(tmp_path, str(src), "--timezone", "Asia/Ashgabat", "--rejects", str(rejects))
+    assert out["samples"] == 2 and out["rejected_by_reason"] == {"bad_value": 1}
+    assert out["first"] == "2026-01-01T00:00:00Z"  # Ashgabat is UTC+5
+    rows = _store(tmp_path).query(0, 2**62)
+    assert list(rows["value"]) == [60000.5, 60001.0]
+    assert rejects.read_text().startswith("4\t")
+
+
+def test_local_times_need_a_zone_and_a_dst_gap_is_rejected(tmp_path: Path) -> None:
+    src = tmp_path / "local.csv"
+    src.write_text(
+        "ts,device,metric,value\n"
+        "2026-03-29 01:30:00,rig-1,chip_temp_c,70\n"
+        "2026-03-29 02:30:00,rig-1,chip_temp_c,71\n"  # clocks jump 02:00 → 03:00 in Berlin
+        "2026-03-29 03:30:00,rig-1,chip_temp_c,72\n"
+    )
+    zoneless = _import(tmp_path, str(src))
+    assert zoneless["samples"] == 0 and zoneless["rejected_by_reason"] == {"bad_timestamp": 3}
+    berlin = _import(tmp_path, str(src), "--timezone", "Europe/Berlin")
+    assert berlin["samples"] == 2 and berlin["rejected_by_reason"] == {"bad_timestamp": 1}
+    ts = list(_store(tmp_path).query(0, 2**62)["ts"])
+    assert [t // NS_PER_S - ts[0] // NS_PER_S for t in ts] == [0, 3600]  # 01:30 CET, 03:30 CEST
+    res = CliRunner().invoke(
+        app,
+        ["import", str(src), "--timezone", "Mars/Olympus", "--config", str(_facility(tmp_path))],
+    )
+    assert res.exit_code == 2 and "not an IANA time zone" in res.output
