@@ -14,6 +14,7 @@ import orjson
 import typer
 
 from minewatch.config import FacilityConfig, load_facility
+from minewatch.logs import setup_logging
 
 CONFIG_HELP = "facility.yaml (the key folder and state.db are taken from it)"
 
@@ -380,7 +381,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the delivery service standalone: deliver what other processes queued, heartbeats,
         daily report."""
-        import logging
 
         from minewatch.notifier.service import Notifier
 
@@ -415,9 +415,7 @@ def register(app: typer.Typer) -> None:
             head = Ledger(cfg.state_db).head()
             typer.echo(f"ledger head #{head.seq} {head.hash}")
             return
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        setup_logging()
         svc = Notifier(cfg, None, report_source=default_report_source(cfg))
         done = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):

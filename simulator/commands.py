@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from pathlib import Path
@@ -12,6 +11,7 @@ import orjson
 import typer
 
 from minewatch.config import load_facility
+from minewatch.logs import setup_logging
 from minewatch.simulator.build import build_facility, parse_fault
 from minewatch.simulator.control import send_fault_command
 from minewatch.simulator.publisher import SimPublisher
@@ -52,9 +52,7 @@ def register(app: typer.Typer) -> None:
         ] = "minewatch/sim/fault",
     ) -> None:
         """Publish rig and hall-sensor telemetry like on-site agents, with fault injection."""
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        setup_logging()
         cfg = load_facility(config)
         host, port = cfg.mqtt.host, cfg.mqtt.port
         if broker:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from minewatch.configfile import ConfigError
+from minewatch.logs import setup_logging
 
 if TYPE_CHECKING:  # the CLI imports its heavy parts only when a command runs
     from minewatch.collector.minerapi.probe import ProbeResult
@@ -125,9 +126,7 @@ def poll(
     from minewatch.profiles import load_facility_profiles
     from minewatch.store import open_store
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging()
     cfg = load_facility(config)
     profiles = load_facility_profiles(cfg)
     store = open_store(cfg)

@@ -4,12 +4,12 @@ spool."""
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import typer
 
 from minewatch.config import load_facility
+from minewatch.logs import setup_logging
 from minewatch.store.base import StoreUnavailable
 
 CONFIG = typer.Option(..., "--config", "-c", help="facility.yaml")
@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         from minewatch.store import open_backend
         from minewatch.store.influx_http import StoreAuthError
 
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+        setup_logging()
         cfg = load_facility(config)
         try:
             store = open_backend(cfg)
