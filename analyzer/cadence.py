@@ -55,11 +55,34 @@ def observed_intervals(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
     if (np.diff(ts)[same] < 0).any():
         order = np.lexsort((ts, codes))
         codes, ts = codes[order], ts[order]
-    gaps = pd.Series(np.diff(ts)[same] / 1e9)
-    gaps = gaps[gaps > 0]
-    med = gaps.groupby(codes[1:][same][gaps.index.to_numpy()]).median()
-    out[med.index.to_numpy(np.int64)] = med.to_numpy(np.float64)
+    gaps = np.diff(ts) / 1e9
+    take = same & (gaps > 0)
+    med_of, med = _sorted_group_medians(codes[1:][take], gaps[take])
+    out[med_of] = med
     return out
+
+
+def _sorted_group_medians(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group, median of its values) for values already grouped (``groups`` non-decreasing).
+
+    Each group's values go into one row of a matrix padded with +inf and the rows are sorted in
+    place: at 30,000 rigs x 72 gaps that took a third of ``groupby().median()``'s time. A group far
+    longer than the rest (one device reporting every second among rigs at 10 s) would make the
+    matrix mostly padding, so then pandas' median is used."""
+    if not len(values):
+        return np.empty(0, np.int64), np.empty(0)
+    first = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    counts = np.diff(np.r_[first, len(values)])
+    width = int(counts.max())
+    if width * len(first) > 4 * len(values):
+        med = pd.Series(values).groupby(groups).median()
+        return med.index.to_numpy(np.int64), med.to_numpy(np.float64)
+    row = np.repeat(np.arange(len(first)), counts)
+    m = np.full((len(first), width), np.inf)
+    m[row, np.arange(len(values)) - first[row]] = values
+    m.sort(axis=1)
+    rows = np.arange(len(first))
+    return groups[first], (m[rows, (counts - 1) // 2] + m[rows, counts // 2]) / 2
 
 
 def observed_from_counts(counts: np.ndarray, bucket_s: float) -> np.ndarray:
@@ -82,15 +105,15 @@ def observed_from_counts(counts: np.ndarray, bucket_s: float) -> np.ndarray:
     return out
 
 
-def _first_known(
-    cfg: FacilityConfig,
-    devices_table: pd.DataFrame,
-    devices: list[str],
-    seen: np.ndarray,
-    fallback_s: float,
-) -> np.ndarray:
+def _configured(cfg: FacilityConfig, devices_table: pd.DataFrame, devices: list[str]) -> np.ndarray:
+    """The configured interval (s) per device in ``devices`` (NaN: none configured)."""
     conf = configured_intervals(cfg, devices_table)
-    given = np.array([conf.get(d, np.nan) for d in devices], dtype=np.float64)
+    if not conf:  # the common MQTT site: no per-device lookup at all
+        return np.full(len(devices), np.nan)
+    return pd.Series(conf, dtype=np.float64).reindex(devices).to_numpy(np.float64)
+
+
+def _first_known(given: np.ndarray, seen: np.ndarray, fallback_s: float) -> np.ndarray:
     return np.where(np.isnan(given), np.where(np.isnan(seen), fallback_s, seen), given)
 
 
@@ -101,8 +124,18 @@ def expected_intervals(
     df: pd.DataFrame,
     fallback_s: float,
 ) -> np.ndarray:
-    """Per device in ``devices``: configured, else observed in ``df``, else ``fallback_s``."""
-    return _first_known(cfg, devices_table, devices, observed_intervals(df, devices), fallback_s)
+    """Per device in ``devices``: configured, else observed in ``df``, else ``fallback_s``. The
+    cadence is observed only for devices without a configured one (a polled site skips it)."""
+    given = _configured(cfg, devices_table, devices)
+    unknown = np.isnan(given)
+    seen = np.full(len(devices), np.nan)
+    if unknown.all():
+        seen = observed_intervals(df, devices)
+    elif unknown.any():
+        seen[unknown] = observed_intervals(
+            df, [d for d, u in zip(devices, unknown, strict=True) if u]
+        )
+    return _first_known(given, seen, fallback_s)
 
 
 def expected_intervals_from_counts(
@@ -116,7 +149,7 @@ def expected_intervals_from_counts(
     """Per device (column of ``counts``): configured, else observed from the counts per bucket, else
     ``fallback_s``."""
     seen = observed_from_counts(counts, bucket_s)
-    return _first_known(cfg, devices_table, devices, seen, fallback_s)
+    return _first_known(_configured(cfg, devices_table, devices), seen, fallback_s)
 
 
 def required_samples(

@@ -54,6 +54,7 @@ class EvalContext:
         self._queries: dict[tuple, pd.DataFrame] = {}
         self._picks: dict[tuple, list[str]] = {}
         self._models: dict[int, tuple[list[str], np.ndarray, pd.Index]] = {}
+        self._rows: dict[int, tuple[list[str], np.ndarray]] = {}
         self._luts: dict[tuple[int, int], tuple[list[str], pd.Index, np.ndarray]] = {}
         self.problems: list[str] = []
 
@@ -96,6 +97,18 @@ class EvalContext:
 
     def step_ns(self, rule: Rule) -> int:
         return rule_step_ns(rule, self.cfg, self.step_override)
+
+    def device_rows(self, devices: list[str]) -> np.ndarray:
+        """Each device's row in the device table (-1: not in it), memoised per pick: several rules
+        look up the same 30k devices' models and first-seen times every cycle."""
+        key = id(devices)  # picks are memoised, so one list object per selector and context
+        if key not in self._rows:  # the list is kept alive in the value, so the id stays unique
+            self._rows[key] = (devices, pd.Index(self.devices["device"]).get_indexer(devices))
+        return self._rows[key][1]
+
+    def column(self, name: str, devices: list[str]) -> np.ndarray:
+        """A device-table column for ``devices`` (None for a device not in the table)."""
+        return np.append(self.devices[name].to_numpy(object), [None])[self.device_rows(devices)]
 
     def prefetch(
         self, start_by_metric: dict[str, int], end_ns: int, cache: RawCache | None = None
@@ -203,11 +216,9 @@ class EvalContext:
                 v = r.value if r is not None else None
             if v is not None:
                 per_model[model] = v * ref.factor
-        key = id(devices)  # picks are memoised, so one list object per selector and context
+        key = id(devices)
         if key not in self._models:  # each device's model, factorised: a few models, 30k devices
-            pos = pd.Index(self.devices["device"]).get_indexer(devices)
-            model = np.append(self.devices["model"].to_numpy(object), [None])[pos]  # -1: unknown
-            codes, uniques = pd.factorize(model)
+            codes, uniques = pd.factorize(self.column("model", devices))
             self._models[key] = (devices, codes, pd.Index(uniques))
         _, codes, uniques = self._models[key]
         return np.array([per_model.get(str(m), np.nan) for m in uniques] + [np.nan])[codes]
@@ -297,14 +308,26 @@ class RawCache:
 
 
 def _by_metric(df: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-    """A multi-metric read split into raw frames per metric (through integer codes: string
-    compares per metric cost more than the read)."""
+    """A multi-metric read split into raw frames per metric. Device ids are hashed once for all
+    metrics and each frame's categories taken from the integer codes (string takes and a hash per
+    metric cost more than the read); rows come sorted by device, so categories stay sorted."""
     if df is None or df.empty:
         return {}
-    codes, names = pd.factorize(df["metric"])
-    return {
-        str(name): _raw_frame(df.iloc[np.flatnonzero(codes == i)]) for i, name in enumerate(names)
-    }
+    metric, names = pd.factorize(df["metric"])
+    device, ids = pd.factorize(df["device"])
+    ts, value = df["ts"].to_numpy(np.int64), df["value"].to_numpy(np.float64)
+    out = {}
+    for i, name in enumerate(names):
+        rows = np.flatnonzero(metric == i)
+        used, codes = np.unique(device[rows], return_inverse=True)
+        out[str(name)] = pd.DataFrame(
+            {
+                "ts": ts[rows],
+                "device": pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(ids[used])),
+                "value": value[rows],
+            }
+        )
+    return out
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:

@@ -84,7 +84,7 @@ class Stale(RuleKind):
             silent = np.full((1, len(devices)), p.silent_s)
         t = instants[:, None].astype(np.float64)
         age_s = (t - b.last_seen()) / 1e9
-        first = ctx.devices.set_index("device").loc[devices, "first_seen"].to_numpy(np.float64)
+        first = ctx.column("first_seen", devices).astype(np.float64)
         existed = np.nan_to_num(first, nan=np.inf)[None, :] < t - silent * 1e9
         # no sample inside the look-back: silent at least that long, if the device existed by then
         age_s = np.where(np.isnan(age_s), np.where(existed, lb / 1e9, np.nan), age_s)
