@@ -8,6 +8,8 @@ of these gets the rule's fallback."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -42,6 +44,17 @@ def observed_intervals(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
     out = np.full(len(devices), np.nan)
     if not len(df):
         return out
+    codes, ts = by_device(df, devices)
+    same = codes[1:] == codes[:-1]
+    gaps = pd.Series(np.diff(ts)[same] / 1e9)
+    gaps = gaps[gaps > 0]
+    med = gaps.groupby(codes[1:][same][gaps.index.to_numpy()]).median()
+    out[med.index.to_numpy(np.int64)] = med.to_numpy(np.float64)
+    return out
+
+
+def by_device(df: pd.DataFrame, devices: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(position in ``devices``, ts) of the rows of ``devices``, in (device, ts) order."""
     codes = device_codes(df, devices)
     ts = df["ts"].to_numpy(np.int64)
     keep = codes >= 0
@@ -51,38 +64,10 @@ def observed_intervals(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
     # sorted runs — yields (device, ts) order; the full lexsort is the fallback.
     order = np.argsort(codes, kind="stable")
     codes, ts = codes[order], ts[order]
-    same = codes[1:] == codes[:-1]
-    if (np.diff(ts)[same] < 0).any():
+    if (np.diff(ts)[codes[1:] == codes[:-1]] < 0).any():
         order = np.lexsort((ts, codes))
         codes, ts = codes[order], ts[order]
-    gaps = np.diff(ts) / 1e9
-    take = same & (gaps > 0)
-    med_of, med = _sorted_group_medians(codes[1:][take], gaps[take])
-    out[med_of] = med
-    return out
-
-
-def _sorted_group_medians(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(group, median of its values) for values already grouped (``groups`` non-decreasing).
-
-    Each group's values go into one row of a matrix padded with +inf and the rows are sorted in
-    place: at 30,000 rigs x 72 gaps that took a third of ``groupby().median()``'s time. A group far
-    longer than the rest (one device reporting every second among rigs at 10 s) would make the
-    matrix mostly padding, so then pandas' median is used."""
-    if not len(values):
-        return np.empty(0, np.int64), np.empty(0)
-    first = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    counts = np.diff(np.r_[first, len(values)])
-    width = int(counts.max())
-    if width * len(first) > 4 * len(values):
-        med = pd.Series(values).groupby(groups).median()
-        return med.index.to_numpy(np.int64), med.to_numpy(np.float64)
-    row = np.repeat(np.arange(len(first)), counts)
-    m = np.full((len(first), width), np.inf)
-    m[row, np.arange(len(values)) - first[row]] = values
-    m.sort(axis=1)
-    rows = np.arange(len(first))
-    return groups[first], (m[rows, (counts - 1) // 2] + m[rows, counts // 2]) / 2
+    return codes, ts
 
 
 def observed_from_counts(counts: np.ndarray, bucket_s: float) -> np.ndarray:
@@ -121,20 +106,19 @@ def expected_intervals(
     cfg: FacilityConfig,
     devices_table: pd.DataFrame,
     devices: list[str],
-    df: pd.DataFrame,
+    observe: Callable[[list[str]], np.ndarray],
     fallback_s: float,
 ) -> np.ndarray:
-    """Per device in ``devices``: configured, else observed in ``df``, else ``fallback_s``. The
-    cadence is observed only for devices without a configured one (a polled site skips it)."""
+    """Per device in ``devices``: configured, else observed (``observe``: the cadence of the
+    devices it is given, e.g. ``observed_intervals`` over a frame), else ``fallback_s``. Only
+    devices without a configured rate are observed: a polled site skips it."""
     given = _configured(cfg, devices_table, devices)
     unknown = np.isnan(given)
     seen = np.full(len(devices), np.nan)
     if unknown.all():
-        seen = observed_intervals(df, devices)
+        seen = observe(devices)
     elif unknown.any():
-        seen[unknown] = observed_intervals(
-            df, [d for d, u in zip(devices, unknown, strict=True) if u]
-        )
+        seen[unknown] = observe([d for d, u in zip(devices, unknown, strict=True) if u])
     return _first_known(given, seen, fallback_s)
 
 

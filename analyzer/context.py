@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from minewatch.analyzer.cadence import observed_intervals
 from minewatch.analyzer.late_rows import cached_counts, changed_devices
 from minewatch.analyzer.profile import Rule, Selector, ns
 from minewatch.analyzer.series import Buckets
+from minewatch.analyzer.sliding_cadence import SlidingCadence
 from minewatch.analyzer.value_ref import ValueRef
 from minewatch.config.facility import FacilityConfig
 from minewatch.profiles import DeviceProfile
@@ -50,6 +52,9 @@ class EvalContext:
         self.registry = registry
         self.orders = orders
         self._raw: dict[str, tuple[int, int, pd.DataFrame]] = {}
+        self._slices: dict[tuple[str, int, int], pd.DataFrame] = {}
+        #: the live cache's cadences, kept between cycles (None: computed afresh, as a report does)
+        self._cadences: dict[str, SlidingCadence] | None = None
         self._buckets: dict[tuple, Buckets] = {}
         self._queries: dict[tuple, pd.DataFrame] = {}
         self._picks: dict[tuple, list[str]] = {}
@@ -71,7 +76,7 @@ class EvalContext:
             self.step_override,
             self.watch_start_ns,
         )
-        ctx._raw = self._raw
+        ctx._raw, ctx._slices, ctx._cadences = self._raw, self._slices, self._cadences
         return ctx
 
     def watched_since(self) -> float:
@@ -117,6 +122,7 @@ class EvalContext:
         cache)."""
         if cache is not None:
             self._raw.update(cache.update(self.store, start_by_metric, end_ns))
+            self._cadences = cache.cadences
             return
         for m, start in start_by_metric.items():
             self._raw[m] = (start, end_ns, _raw_frame(self.store.query(start, end_ns, metrics=[m])))
@@ -126,12 +132,27 @@ class EvalContext:
         if have is None or have[0] > start_ns or have[1] < end_ns:
             df = _raw_frame(self.store.query(start_ns, end_ns, metrics=[metric]))
             self._raw[metric] = (start_ns, end_ns, df)
+            self._slices.clear()
             return df
-        df = have[2]
-        return (
-            df[(df["ts"] >= start_ns) & (df["ts"] < end_ns)]
-            if (have[0], have[1]) != (start_ns, end_ns)
-            else df
+        if (have[0], have[1]) == (start_ns, end_ns):
+            return have[2]
+        key = (metric, start_ns, end_ns)  # the buckets and the cadence of a rule read one range
+        if key not in self._slices:
+            ts = have[2]["ts"].to_numpy()
+            self._slices[key] = have[2][(ts >= start_ns) & (ts < end_ns)]
+        return self._slices[key]
+
+    def observed_intervals(
+        self, key: str, metric: str, devices: list[str], start_ns: int, end_ns: int
+    ) -> np.ndarray:
+        """``cadence.observed_intervals`` of ``metric`` over ``[start_ns, end_ns)``; the live loop
+        keeps it between cycles per ``key`` (the rule's id) and updates it from the rows that
+        entered and left the window."""
+        df = self.raw(metric, start_ns, end_ns)
+        if self._cadences is None:
+            return observed_intervals(df, devices)
+        return self._cadences.setdefault(key, SlidingCadence()).observed(
+            df, devices, start_ns, end_ns
         )
 
     def buckets(
@@ -218,8 +239,8 @@ class EvalContext:
                 per_model[model] = v * ref.factor
         key = id(devices)
         if key not in self._models:  # each device's model, factorised: a few models, 30k devices
-            codes, uniques = pd.factorize(self.column("model", devices))
-            self._models[key] = (devices, codes, pd.Index(uniques))
+            codes, found = pd.factorize(self.column("model", devices))
+            self._models[key] = (devices, codes, pd.Index(found))
         _, codes, uniques = self._models[key]
         return np.array([per_model.get(str(m), np.nan) for m in uniques] + [np.nan])[codes]
 
@@ -240,6 +261,8 @@ class RawCache:
         self.overlap_ns = int(overlap_ns)
         self._frames: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._span: dict[str, int] = {}
+        #: per rule, its observed cadence as of the last cycle (``EvalContext.observed_intervals``)
+        self.cadences: dict[str, SlidingCadence] = {}
         #: device ids in the samples read by the last ``update`` that the cache did not hold yet
         #: (the engine spots devices its table lacks)
         self.devices_read: list[pd.Index] = []

@@ -77,8 +77,14 @@ class Stale(RuleKind):
         if p.interval == "device":
             # the cadence observed over the last look-back (what live sees each cycle): a bounded
             # raw read even when a long report evaluates on roll-ups
-            raw = ctx.raw(p.metric, int(instants[-1]) - lb, int(instants[-1]))
-            every = expected_intervals(ctx.cfg, ctx.devices, devices, raw, p.max_interval)
+            end = int(instants[-1])
+            every = expected_intervals(
+                ctx.cfg,
+                ctx.devices,
+                devices,
+                lambda devs: ctx.observed_intervals(rule.id, p.metric, devs, end - lb, end),
+                p.max_interval,
+            )
             silent = np.minimum(every, p.max_interval)[None, :] * p.intervals
         else:
             silent = np.full((1, len(devices)), p.silent_s)
