@@ -119,6 +119,7 @@ class EvalContext:
     ) -> None:
         """One range query per metric covering every rule's look-back (only the new part, given a
         cache)."""
+        self._slices.clear()  # slices of the frames this replaces
         if cache is not None:
             self._raw.update(cache.update(self.store, start_by_metric, end_ns))
             self._cadences = cache.cadences
