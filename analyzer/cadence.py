@@ -8,6 +8,8 @@ of these gets the rule's fallback."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -42,6 +44,17 @@ def observed_intervals(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
     out = np.full(len(devices), np.nan)
     if not len(df):
         return out
+    codes, ts = by_device(df, devices)
+    same = codes[1:] == codes[:-1]
+    gaps = pd.Series(np.diff(ts)[same] / 1e9)
+    gaps = gaps[gaps > 0]
+    med = gaps.groupby(codes[1:][same][gaps.index.to_numpy()]).median()
+    out[med.index.to_numpy(np.int64)] = med.to_numpy(np.float64)
+    return out
+
+
+def by_device(df: pd.DataFrame, devices: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(position in ``devices``, ts) of the rows of ``devices``, in (device, ts) order."""
     codes = device_codes(df, devices)
     ts = df["ts"].to_numpy(np.int64)
     keep = codes >= 0
@@ -51,15 +64,10 @@ def observed_intervals(df: pd.DataFrame, devices: list[str]) -> np.ndarray:
     # sorted runs — yields (device, ts) order; the full lexsort is the fallback.
     order = np.argsort(codes, kind="stable")
     codes, ts = codes[order], ts[order]
-    same = codes[1:] == codes[:-1]
-    if (np.diff(ts)[same] < 0).any():
+    if (np.diff(ts)[codes[1:] == codes[:-1]] < 0).any():
         order = np.lexsort((ts, codes))
         codes, ts = codes[order], ts[order]
-    gaps = pd.Series(np.diff(ts)[same] / 1e9)
-    gaps = gaps[gaps > 0]
-    med = gaps.groupby(codes[1:][same][gaps.index.to_numpy()]).median()
-    out[med.index.to_numpy(np.int64)] = med.to_numpy(np.float64)
-    return out
+    return codes, ts
 
 
 def observed_from_counts(counts: np.ndarray, bucket_s: float) -> np.ndarray:
@@ -82,15 +90,15 @@ def observed_from_counts(counts: np.ndarray, bucket_s: float) -> np.ndarray:
     return out
 
 
-def _first_known(
-    cfg: FacilityConfig,
-    devices_table: pd.DataFrame,
-    devices: list[str],
-    seen: np.ndarray,
-    fallback_s: float,
-) -> np.ndarray:
+def _configured(cfg: FacilityConfig, devices_table: pd.DataFrame, devices: list[str]) -> np.ndarray:
+    """The configured interval (s) per device in ``devices`` (NaN: none configured)."""
     conf = configured_intervals(cfg, devices_table)
-    given = np.array([conf.get(d, np.nan) for d in devices], dtype=np.float64)
+    if not conf:  # the common MQTT site: no per-device lookup at all
+        return np.full(len(devices), np.nan)
+    return pd.Series(conf, dtype=np.float64).reindex(devices).to_numpy(np.float64)
+
+
+def _first_known(given: np.ndarray, seen: np.ndarray, fallback_s: float) -> np.ndarray:
     return np.where(np.isnan(given), np.where(np.isnan(seen), fallback_s, seen), given)
 
 
@@ -98,11 +106,20 @@ def expected_intervals(
     cfg: FacilityConfig,
     devices_table: pd.DataFrame,
     devices: list[str],
-    df: pd.DataFrame,
+    observe: Callable[[list[str]], np.ndarray],
     fallback_s: float,
 ) -> np.ndarray:
-    """Per device in ``devices``: configured, else observed in ``df``, else ``fallback_s``."""
-    return _first_known(cfg, devices_table, devices, observed_intervals(df, devices), fallback_s)
+    """Per device in ``devices``: configured, else observed (``observe``: the cadence of the
+    devices it is given, e.g. ``observed_intervals`` over a frame), else ``fallback_s``. Only
+    devices without a configured rate are observed: a polled site skips it."""
+    given = _configured(cfg, devices_table, devices)
+    unknown = np.isnan(given)
+    seen = np.full(len(devices), np.nan)
+    if unknown.all():
+        seen = observe(devices)
+    elif unknown.any():
+        seen[unknown] = observe([d for d, u in zip(devices, unknown, strict=True) if u])
+    return _first_known(given, seen, fallback_s)
 
 
 def expected_intervals_from_counts(
@@ -116,7 +133,7 @@ def expected_intervals_from_counts(
     """Per device (column of ``counts``): configured, else observed from the counts per bucket, else
     ``fallback_s``."""
     seen = observed_from_counts(counts, bucket_s)
-    return _first_known(cfg, devices_table, devices, seen, fallback_s)
+    return _first_known(_configured(cfg, devices_table, devices), seen, fallback_s)
 
 
 def required_samples(

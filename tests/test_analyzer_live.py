@@ -364,3 +364,64 @@ def test_a_meter_polled_faster_than_it_refreshes_is_not_frozen_but_a_stuck_one_i
     # stuck from 1800 s: the run spans 15 min with the reading at 2700 s, seen at the next 30 s
     # instant
     assert trs == [("firing", 2730)]
+
+
+def test_rigs_judged_against_their_own_changing_rate_live_as_in_a_replay_instant_by_instant(
+    tmp_path,
+):
+    """DQ-03 (``interval: device``) live keeps each rig's observed cadence between cycles
+    (``SlidingCadence``); the replay with one instant per chunk computes it afresh at every instant,
+    as live did before. rig-b's collector batches (each sample written after the cycle that should
+    have read it, so its window changes inside, not only at its ends), rig-c slows from every 10 s
+    to every 40 s (its median gap moves as the 12-minute window fills with the slower gaps), rig-d
+    goes silent: every transition must agree."""
+    cfg, store, alerts = _setup(tmp_path)
+    rigs = [DeviceMeta(f"rig-{x}", "asic_miner", "s21", "hall1", "r1", "rig") for x in "abcd"]
+    store.upsert_devices(rigs)
+    profile = validate_profile(
+        {
+            "id": "t",
+            "title": "own rates",
+            "jurisdiction": "test",
+            "version": "1",
+            "rules": [
+                {
+                    "id": "DQ-03",
+                    "title": "rig silent",
+                    "kind": "stale",
+                    "family": "data_quality",
+                    "severity": "major",
+                    "source": "test",
+                    "selector": {"kind": "asic_miner"},
+                    "params": {
+                        "metric": "chip_temp_c",
+                        "interval": "device",
+                        "intervals": 3,
+                        "max_interval": "2m",
+                    },
+                }
+            ],
+        },
+        "test profile",
+    )
+    profiles = device_profiles({"s21": {"kind": "asic_miner"}})
+    an = Analyzer(cfg, store, alerts, None, profiles, compliance=profile)
+    live = []
+    for t in range(10, 1501, 10):
+        live += [(*_key(tr), tr["at_ns"]) for tr in _payloads(an.evaluate_once(T0 + t * S))]
+        on_time = [Sample(T0 + t * S, "rig-a", "chip_temp_c", 70.0)]
+        if t < 300 or t % 40 == 0:
+            on_time.append(Sample(T0 + t * S, "rig-c", "chip_temp_c", 70.0))
+        if t < 400:
+            on_time.append(Sample(T0 + t * S, "rig-d", "chip_temp_c", 70.0))
+        store.write(on_time)
+        store.write([Sample(T0 + (t - 1) * S, "rig-b", "chip_temp_c", 70.0)])
+    ev = Evaluator(cfg, store, profile, profiles)
+    replay = [
+        (tr.rule_id, tr.subject, tr.from_state, tr.to_state, tr.at_ns)
+        for _r, _o, trs, _c in ev.replay(T0 + 10 * S, T0 + 1500 * S, chunk_s=10)
+        for tr in trs
+    ]
+    subjects = {k[1] for k in live}
+    assert {"rig-c", "rig-d"} <= subjects and "rig-a" not in subjects and "rig-b" not in subjects
+    assert live == replay

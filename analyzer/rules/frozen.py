@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from minewatch.analyzer.cadence import expected_intervals
+from minewatch.analyzer.cadence import expected_intervals, observed_intervals
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.profile import Rule, duration_validator, ns
 from minewatch.analyzer.rules.base import Obs, RuleKind
@@ -90,7 +90,9 @@ class Frozen(RuleKind):
         pos, span = run_lengths(raw)
         n, _ = Buckets(pos, devices, instants, step, lb).latest(ns(p.max_age))
         d, _ = Buckets(span, devices, instants, step, lb).latest(ns(p.max_age))
-        every = expected_intervals(ctx.cfg, ctx.devices, devices, raw, 0.0)
+        every = expected_intervals(
+            ctx.cfg, ctx.devices, devices, lambda devs: observed_intervals(raw, devs), 0.0
+        )
         need = np.maximum(ns(p.min_duration), (p.repeats - 1.5) * every * 1e9)[None, :]
         v, _ = Buckets(raw, devices, instants, step, lb).latest(ns(p.max_age))
         ok = ~np.isnan(n)

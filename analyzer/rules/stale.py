@@ -77,14 +77,20 @@ class Stale(RuleKind):
         if p.interval == "device":
             # the cadence observed over the last look-back (what live sees each cycle): a bounded
             # raw read even when a long report evaluates on roll-ups
-            raw = ctx.raw(p.metric, int(instants[-1]) - lb, int(instants[-1]))
-            every = expected_intervals(ctx.cfg, ctx.devices, devices, raw, p.max_interval)
+            end = int(instants[-1])
+            every = expected_intervals(
+                ctx.cfg,
+                ctx.devices,
+                devices,
+                lambda devs: ctx.observed_intervals(rule.id, p.metric, devs, end - lb, end),
+                p.max_interval,
+            )
             silent = np.minimum(every, p.max_interval)[None, :] * p.intervals
         else:
             silent = np.full((1, len(devices)), p.silent_s)
         t = instants[:, None].astype(np.float64)
         age_s = (t - b.last_seen()) / 1e9
-        first = ctx.devices.set_index("device").loc[devices, "first_seen"].to_numpy(np.float64)
+        first = ctx.column("first_seen", devices).astype(np.float64)
         existed = np.nan_to_num(first, nan=np.inf)[None, :] < t - silent * 1e9
         # no sample inside the look-back: silent at least that long, if the device existed by then
         age_s = np.where(np.isnan(age_s), np.where(existed, lb / 1e9, np.nan), age_s)
