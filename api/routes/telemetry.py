@@ -11,8 +11,8 @@ from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.facility import (
     DeviceTable,
     active_alerts,
+    current_summary,
     facility_power_series,
-    facility_summary,
     limit_of,
 )
 from minewatch.api.fleet import fleet
@@ -48,9 +48,8 @@ def unit_of(metric: str) -> str | None:
 @router.get("/facility")
 def facility(ctx: Ctx) -> dict[str, Any]:
     """Total power against the licensed capacity, devices online/offline, active alerts by
-    severity."""
-    table = DeviceTable.load(ctx, ctx.clock())
-    return facility_summary(ctx, table, active_alerts(ctx))
+    severity; shared with the live page, at most ``summary_ttl_s`` (1 s) old (see ``as_of``)."""
+    return current_summary(ctx)
 
 
 @router.get("/fleet")
@@ -68,9 +67,7 @@ def facility_series(
     start_ns, end_ns = time_range(start, end, ctx.clock(), HOUR_NS, MAX_SPAN_NS)
     step_ns = parse_step("step", step)
     check_points(start_ns, end_ns, step_ns)
-    source, points = facility_power_series(
-        ctx, DeviceTable.load(ctx, ctx.clock()), start_ns, end_ns, step_ns
-    )
+    source, points = facility_power_series(ctx, ctx.clock(), start_ns, end_ns, step_ns)
     return {
         "metric": "power_kw",
         "unit": "kw",
