@@ -11,10 +11,12 @@ get a tenth of them: their p99 is then only a p95-like tail and is printed as su
 time each row shows the process CPU time per request (client and server share the process) and the
 1-minute load average, because the two cores are shared and wall time moves with other jobs.
 
-The live snapshot (what every open page costs the server every 2 s, shared by all pages) is timed
-in-process, in its steady state (trend read incrementally) and cold (the first page opened reads
-the whole 30-minute trend). The facility is measured twice: with the revenue meter (the normal
-case) and without (power summed over every rig).
+``/api/v1/facility`` serves a summary shared for at most 1 s, so the cost of recomputing it (what
+one request a second pays) is also timed in-process. The live snapshot (what every open page costs
+the server every 2 s, shared by all pages) is timed in-process: a tick when the power trend is not
+due, a tick that refreshes the trend (every 15 s, from its last complete bucket: "steady"), and cold
+(the first page opened reads the whole 30-minute trend). The facility is measured twice: with the
+revenue meter (the normal case) and without (power summed over every rig).
 
 Run: ``python bench/api_latency.py [--sizes 200,30000] [--requests 300] [--json out.jsonl]``
 """
@@ -40,6 +42,7 @@ import httpx  # noqa: E402
 
 from minewatch.api.app import create_app  # noqa: E402
 from minewatch.api.auth import TokenTable  # noqa: E402
+from minewatch.api.facility import current_summary  # noqa: E402
 from minewatch.api.server import ApiServer  # noqa: E402
 from minewatch.broker import free_port  # noqa: E402
 from minewatch.config import FacilityConfig  # noqa: E402
@@ -101,12 +104,14 @@ def pct(sorted_ms: list[float], q: float) -> float:
     return sorted_ms[min(len(sorted_ms) - 1, max(0, math.ceil(q * len(sorted_ms)) - 1))]
 
 
-def timed(name: str, fn: Callable[[], object], n: int) -> Row:
+def timed(name: str, fn: Callable[[], object], n: int, pace_s: float = 0.0) -> Row:
+    """``n`` calls after two warm-ups; ``pace_s`` spaces the calls (the pause is not timed)."""
     for _ in range(2):
         fn()
     samples = []
     cpu0 = time.process_time()
     for _ in range(n):
+        time.sleep(pace_s)
         t0 = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t0) * 1000)
@@ -163,6 +168,14 @@ def run_size(n_rigs: int, meter: bool, requests: int, profiles: dict) -> list[Ro
             rows = [
                 timed("GET /health (baseline)", get("/health"), requests),
                 timed("GET /api/v1/facility", get("/api/v1/facility"), requests),
+                # spaced so that the 1 s shared summary expires every 20 requests: p95/p99 then
+                # hold the requests that recompute it, as a page polling it would see
+                timed(
+                    "GET /api/v1/facility, 20/s (1 in 20 recomputes)",
+                    get("/api/v1/facility"),
+                    requests,
+                    pace_s=0.05,
+                ),
                 timed("GET series 24 h raw (8,640 points)", get(series), requests),
                 timed("GET series 24 h step=5m (288 points)", get(series + "&step=5m"), requests),
                 timed(
@@ -176,27 +189,36 @@ def run_size(n_rigs: int, meter: bool, requests: int, profiles: dict) -> list[Ro
             ]
             hub, ctx = app.state.hub, app.state.ctx
 
-            def snapshot(cold: bool) -> Callable[[], object]:
+            def summary() -> object:
+                # what a request pays when the shared summary has expired (1 s): computed anew
+                ctx.cache.pop("summary", None)
+                return current_summary(ctx)
+
+            def snapshot(trend: bool, cold: bool = False) -> Callable[[], object]:
                 def call() -> object:
-                    # what one 2 s tick costs: the device table has expired (1 s), the trend is
-                    # re-read from its last complete bucket (steady) or from scratch (cold: first
-                    # page opened)
-                    hub._snap, hub._trend_at = None, 0.0
+                    # one 2 s tick: the summary has expired (1 s); the 30-minute power trend is
+                    # refreshed every 15 s from its last complete bucket (steady) or, for the first
+                    # page opened, read whole (cold)
+                    hub._snap = None
                     ctx.cache.clear()
+                    if trend:
+                        hub._trend_at = 0.0
                     if cold:
                         hub._trend = None
                     return hub.snapshot()
 
                 return call
 
-            rows.append(timed("live snapshot, steady (in-process)", snapshot(False), few))
-            rows.append(
+            rows += [
+                timed("facility summary, recomputed (in-process)", summary, requests),
+                timed("live tick, trend not due (in-process)", snapshot(False), few),
+                timed("live snapshot, steady (in-process)", snapshot(True), few),
                 timed(
                     "live snapshot, cold: 30 min trend (in-process)",
-                    snapshot(True),
+                    snapshot(True, cold=True),
                     max(5, requests // 20),
-                )
-            )
+                ),
+            ]
         finally:
             server.stop()
             store.close()
