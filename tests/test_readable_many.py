@@ -1,5 +1,5 @@
-"""``rfc3339_many`` (the series route's column-wise formatter) writes exactly what ``rfc3339`` writes,
-value by value, whatever mix of precisions a series holds."""
+"""``rfc3339_many`` (the series route's column-wise formatter) writes exactly what ``rfc3339``
+writes, value by value, whatever mix of precisions a series holds."""
 
 from __future__ import annotations
 
