@@ -53,7 +53,7 @@ class ApiContext:
     #: The device table (30,000 rows at a 100 MW site) is reread at most this often.
     device_table_ttl_s: float = 1.0
     #: The facility summary (``/api/v1/facility``, the live page's headline) is shared between
-    #: requests for at most this long (``minewatch.api.facility.current_summary``).
+    #: requests for at most this long (``minewatch.api.summary``).
     summary_ttl_s: float = 1.0
     #: Failed logins per client address (shared by the bearer header, the cookie and /login).
     failed_logins: FailedLogins = field(default_factory=FailedLogins)

@@ -7,7 +7,6 @@ disagree. Values are honest: each carries its timestamp and age, and a missing v
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -259,25 +258,6 @@ def facility_summary(
         "devices": {**device_counts(counts), "offline_after_s": ctx.offline_after_s},
         "alerts": alert_counts(alerts),
     }
-
-
-def current_summary(ctx: ApiContext) -> dict[str, Any]:
-    """The facility summary shared by every request and the live page: recomputed only when the
-    shared one is ``ctx.summary_ttl_s`` old (one computation however many clients poll; its
-    ``as_of`` says when). Requests arriving during a recomputation wait for it and share it."""
-    lock: threading.Lock = ctx.cache.setdefault("summary_lock", threading.Lock())
-    with lock:
-        cached = ctx.cache.get("summary")
-        if cached is not None and time.monotonic() - cached[0] < ctx.summary_ttl_s:
-            summary: dict[str, Any] = cached[1]
-            return summary
-        return share_summary(ctx, facility_summary(ctx, ctx.clock(), active_alerts(ctx)))
-
-
-def share_summary(ctx: ApiContext, summary: dict[str, Any]) -> dict[str, Any]:
-    """Make ``summary`` (just computed) the one ``current_summary`` serves."""
-    ctx.cache["summary"] = (time.monotonic(), summary)
-    return summary
 
 
 def facility_power_series(

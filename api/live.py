@@ -3,7 +3,7 @@
 One ``LiveHub`` per app computes the snapshot at most once per interval whatever the number of open
 pages, so ten operators watching cost the store what one does. The power trend (a store range query
 over every rig when there is no revenue meter) is refreshed less often than the rest. The facility
-summary inside it is shared with ``/api/v1/facility`` (``minewatch.api.facility.current_summary``).
+summary inside it is shared with ``/api/v1/facility`` (``minewatch.api.summary``).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from minewatch.api.facility import (
     facility_summary,
     hottest_rigs,
     readable,
-    share_summary,
 )
 from minewatch.api.params import format_step, parse_time
 from minewatch.api.regulator import regulator_channel
+from minewatch.api.summary import shared_summary
 from minewatch.readable import rfc3339
 from minewatch.sample import NS_PER_S
 
@@ -61,16 +61,18 @@ class LiveHub:
             ):
                 return self._snap
             ctx = self.ctx
-            now = ctx.clock()
+            started, now = time.monotonic(), ctx.clock()
             alerts = active_alerts(ctx)
             if self._trend is None or time.monotonic() - self._trend_at > TREND_REFRESH_S:
                 self._trend = self._refresh_trend(now)
                 self._trend_at = time.monotonic()
+            # from the same alert list as the page's: counts and list never disagree
+            summary = facility_summary(ctx, now, alerts)
+            shared_summary(ctx).put(started, summary)
             self._seq += 1
             self._snap = {
                 "seq": self._seq,
-                # from the same alert list as the page's: counts and list never disagree
-                "summary": share_summary(ctx, facility_summary(ctx, now, alerts)),
+                "summary": summary,
                 "hottest": hottest_rigs(ctx, now, 10),
                 "alerts": None if alerts is None else [_slim(a) for a in alerts[:ALERTS_SHOWN]],
                 "fire": fire_alarms(ctx, alerts),

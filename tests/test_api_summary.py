@@ -5,6 +5,7 @@ per-device computation they replaced."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -27,6 +28,31 @@ def test_summary_is_shared_within_its_bound_and_fresh_after(known: KnownFacility
         time.sleep(0.6)
         again = c.get("/api/v1/facility", headers=OPERATOR).json()["power"]
     assert again["kw"] == 50.0 and again["age_s"] == 1.0
+
+
+def test_summary_past_half_its_bound_is_refreshed_in_the_background(
+    known: KnownFacility,
+) -> None:
+    """Past half the bound a request still gets the current summary (within the bound) and starts
+    the next computation; the request after that gets the new figures without computing them."""
+    with make_client(known, summary_ttl_s=1.0) as c:
+        first = c.get("/api/v1/facility", headers=OPERATOR).json()
+        known.store.write([Sample(NOW_NS - NS_PER_S, known.meter, "power_w", 40_000.0)])
+        time.sleep(0.55)
+        assert c.get("/api/v1/facility", headers=OPERATOR).json() == first  # still in bound
+        assert wait_until(
+            lambda: c.get("/api/v1/facility", headers=OPERATOR).json()["power"]["kw"] == 40.0,
+            0.4,
+        ), "the background refresh did not land within the bound"
+
+
+def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def test_summary_bound_zero_recomputes_every_request(known: KnownFacility) -> None:

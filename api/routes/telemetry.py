@@ -12,7 +12,6 @@ from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.facility import (
     DeviceTable,
     active_alerts,
-    current_summary,
     facility_power_series,
     limit_of,
 )
@@ -26,6 +25,7 @@ from minewatch.api.params import (
     suggest_step,
     time_range,
 )
+from minewatch.api.summary import current_summary
 from minewatch.readable import rfc3339_many
 from minewatch.sample import NS_PER_S
 from minewatch.store.base import AGGREGATES, Aggregate
