@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, cast
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Response
 
 from minewatch.api.dependencies import Ctx, any_role
@@ -25,6 +24,7 @@ from minewatch.api.params import (
     suggest_step,
     time_range,
 )
+from minewatch.api.points import series_json
 from minewatch.api.summary import current_summary
 from minewatch.readable import rfc3339_many
 from minewatch.sample import NS_PER_S
@@ -169,8 +169,9 @@ def series(
     """One metric of one device over ``[start, end)``; raw points, or one per ``step`` bucket
     (``agg``).
 
-    Serialised here with orjson, times formatted column-wise: a day of raw points is 8,640 pairs
-    and FastAPI's generic encoder walked each of them (docs/benchmarks-api.md)."""
+    Serialised here, column-wise (``minewatch.api.points``): a day of raw points is 8,640 pairs,
+    which FastAPI's generic encoder walked one by one and the garbage collector then paid for
+    (docs/benchmarks-api.md)."""
     if not metric:
         raise BadParameter("metric", "required, e.g. metric=chip_temp_c")
     if agg not in AGGREGATES:
@@ -198,7 +199,7 @@ def series(
             f"pass step (e.g. step={format_step(suggest_step(start_ns, end_ns))}) "
             "or a shorter range",
         )
-    body = {
+    head = {
         "device": device_id,
         "metric": metric,
         "unit": unit_of(metric),
@@ -206,8 +207,6 @@ def series(
         "end": rfc3339(end_ns),
         "step": format_step(step_ns) if step_ns else None,
         "agg": agg if step_ns else None,
-        "points": list(
-            map(list, zip(rfc3339_many(df["ts"].to_numpy()), df["value"].tolist(), strict=True))
-        ),
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    body = series_json(head, rfc3339_many(df["ts"].to_numpy()), df["value"].tolist())
+    return Response(body, media_type="application/json")
