@@ -240,12 +240,18 @@ def alert_counts(alerts: list[dict[str, Any]] | None) -> dict[str, Any] | None:
     }
 
 
+def counts_at(ctx: ApiContext, now: int) -> pd.DataFrame:
+    """The store's device counts per (role, kind), online meaning seen within ``offline_after_s``
+    of ``now``: what the summary and the power series' choice of source are computed from."""
+    return ctx.store.device_counts(now - int(ctx.offline_after_s * NS_PER_S))
+
+
 def facility_summary(
-    ctx: ApiContext, now: int, alerts: list[dict[str, Any]] | None
+    ctx: ApiContext, now: int, alerts: list[dict[str, Any]] | None, counts: pd.DataFrame
 ) -> dict[str, Any]:
-    """The headline numbers (``/api/v1/facility``, the live page), from aggregate store reads."""
+    """The headline numbers (``/api/v1/facility``, the live page), from aggregate store reads;
+    ``counts`` is ``counts_at(ctx, now)``."""
     cfg = ctx.cfg
-    counts = ctx.store.device_counts(now - int(ctx.offline_after_s * NS_PER_S))
     return {
         "facility": {"id": cfg.facility.id, "name": cfg.facility.name, "timezone": cfg.timezone},
         "licence": {
@@ -261,11 +267,11 @@ def facility_summary(
 
 
 def facility_power_series(
-    ctx: ApiContext, now: int, start_ns: int, end_ns: int, step_ns: int
+    ctx: ApiContext, counts: pd.DataFrame, start_ns: int, end_ns: int, step_ns: int
 ) -> tuple[str | None, list[list[Any]]]:
     """Facility power per bucket (mean within the bucket, summed over devices) from the same
-    source ``facility_power`` uses; points are ``[time, kW]``."""
-    counts = ctx.store.device_counts(now - int(ctx.offline_after_s * NS_PER_S))
+    source ``facility_power`` uses (chosen from ``counts``, see ``counts_at``); points are
+    ``[time, kW]``."""
     source = "revenue_meter" if (counts["role"] == METER_ROLE).any() else "rigs_sum"
     if not _of_source(counts, source).any():
         return None, []

@@ -13,10 +13,13 @@ import threading
 import time
 from typing import Any
 
+import pandas as pd
+
 from minewatch.api.context import ApiContext
 from minewatch.api.facility import (
     ACTIVE_LIMIT,
     active_alerts,
+    counts_at,
     facility_power_series,
     facility_summary,
     hottest_rigs,
@@ -63,12 +66,13 @@ class LiveHub:
             ctx = self.ctx
             started, now = time.monotonic(), ctx.clock()
             alerts = active_alerts(ctx)
-            if self._trend is None or time.monotonic() - self._trend_at > TREND_REFRESH_S:
-                self._trend = self._refresh_trend(now)
-                self._trend_at = time.monotonic()
+            counts = counts_at(ctx, now)
             # from the same alert list as the page's: counts and list never disagree
-            summary = facility_summary(ctx, now, alerts)
+            summary = facility_summary(ctx, now, alerts, counts)
             shared_summary(ctx).put(started, summary)
+            if self._trend is None or time.monotonic() - self._trend_at > TREND_REFRESH_S:
+                self._trend = self._refresh_trend(counts, now)
+                self._trend_at = time.monotonic()
             self._seq += 1
             self._snap = {
                 "seq": self._seq,
@@ -83,21 +87,21 @@ class LiveHub:
             self._snap_at = time.monotonic()
             return self._snap
 
-    def _refresh_trend(self, now: int) -> dict[str, Any]:
+    def _refresh_trend(self, counts: pd.DataFrame, now: int) -> dict[str, Any]:
         """The last 30 minutes of facility power. After the first full read only the buckets since
         the previous refresh are read again (at 30,000 rigs the full read is the costly part)."""
         start = now - TREND_WINDOW_NS
         old = self._trend
         if old is not None and old["points"]:
             since = max(start, self._trend_read_from)
-            source, fresh = facility_power_series(self.ctx, now, since, now, TREND_STEP_NS)
+            source, fresh = facility_power_series(self.ctx, counts, since, now, TREND_STEP_NS)
             if source == old["source"]:
                 keep = [p for p in old["points"] if start <= parse_time("trend", p[0]) < since]
                 points = keep + fresh
             else:  # the meter appeared or went away: start over from the new source
-                source, points = facility_power_series(self.ctx, now, start, now, TREND_STEP_NS)
+                source, points = facility_power_series(self.ctx, counts, start, now, TREND_STEP_NS)
         else:
-            source, points = facility_power_series(self.ctx, now, start, now, TREND_STEP_NS)
+            source, points = facility_power_series(self.ctx, counts, start, now, TREND_STEP_NS)
         # the newest bucket is still filling: the next refresh reads it again
         self._trend_read_from = (now // TREND_STEP_NS) * TREND_STEP_NS
         return {"source": source, "step": format_step(TREND_STEP_NS), "points": points}

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from minewatch.api.context import ApiContext
-from minewatch.api.facility import active_alerts, facility_summary
+from minewatch.api.facility import active_alerts, counts_at, facility_summary
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ class SharedSummary:
             self._current = (started, summary)
 
     def _compute(self, ctx: ApiContext) -> dict[str, Any]:
-        started = time.monotonic()
-        summary = facility_summary(ctx, ctx.clock(), active_alerts(ctx))
+        started, now = time.monotonic(), ctx.clock()
+        summary = facility_summary(ctx, now, active_alerts(ctx), counts_at(ctx, now))
         self.put(started, summary)
         return summary
 

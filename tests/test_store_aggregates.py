@@ -99,6 +99,32 @@ def test_latest_top_ranks_online_devices_with_ties_by_device(store: SqliteStore)
     assert ours.loc[0, ["role", "kind", "model", "zone"]].tolist() == ["pdu", "pdu", "p", "hall0"]
 
 
+def test_latest_top_widens_past_offline_devices_and_boundary_ties(tmp_path: Path) -> None:
+    """SQLite ranks the highest values first and checks the devices after: with the 40 hottest of
+    100 rigs offline (stale or down) and ties across its first batch of candidates, it widens
+    until the answer is the generic default's."""
+    s = SqliteStore(tmp_path / "many.db")
+    s.upsert_devices(
+        [DeviceMeta(f"r{i:03d}", "asic_miner", "m1", "h", "A", "rig") for i in range(100)]
+    )
+    samples = []
+    for i in range(100):
+        hot = i < 40
+        ts = NOW - (600 if hot and i % 2 else 5) * NS_PER_S  # odd hot ones stale, even ones down
+        samples.append(Sample(ts, f"r{i:03d}", "chip_temp_c", 90.0 if hot else 60.0 + i // 10))
+        if hot and i % 2 == 0:
+            samples.append(Sample(NOW - 5 * NS_PER_S, f"r{i:03d}", "up", 0.0))
+    s.write(samples)
+    try:
+        for n in (1, 3, 12, 200):
+            ours = s.latest_top("chip_temp_c", n, CUTOFF)
+            _same(ours, TelemetryStore.latest_top(s, "chip_temp_c", n, CUTOFF))
+        top = s.latest_top("chip_temp_c", 12, CUTOFF)
+        assert top["device"].tolist()[:11] == [f"r{i:03d}" for i in range(90, 100)] + ["r080"]
+    finally:
+        s.close()
+
+
 def test_bucket_totals_sum_each_devices_bucket_mean(store: SqliteStore) -> None:
     step = 30 * NS_PER_S
     ours = store.bucket_totals("power_w", NOW - 120 * NS_PER_S, NOW - 60 * NS_PER_S, step)

@@ -11,6 +11,7 @@ from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.facility import (
     DeviceTable,
     active_alerts,
+    counts_at,
     facility_power_series,
     limit_of,
 )
@@ -69,7 +70,9 @@ def facility_series(
     start_ns, end_ns = time_range(start, end, ctx.clock(), HOUR_NS, MAX_SPAN_NS)
     step_ns = parse_step("step", step)
     check_points(start_ns, end_ns, step_ns)
-    source, points = facility_power_series(ctx, ctx.clock(), start_ns, end_ns, step_ns)
+    source, points = facility_power_series(
+        ctx, counts_at(ctx, ctx.clock()), start_ns, end_ns, step_ns
+    )
     return {
         "metric": "power_kw",
         "unit": "kw",
