@@ -146,7 +146,15 @@ def run_size(n_rigs: int, meter: bool, requests: int, profiles: dict) -> list[Ro
             f"in {time.perf_counter() - t0:.1f} s",
             flush=True,
         )
-        app = create_app(cfg, store, tokens=TokenTable([("operator", TOKEN)]), profiles=profiles)
+        # the API's clock stays at the fill: every row measures the facility as just filled (all
+        # rigs reporting), not one gone stale over the minutes the run takes
+        app = create_app(
+            cfg,
+            store,
+            tokens=TokenTable([("operator", TOKEN)]),
+            profiles=profiles,
+            clock=lambda: now,
+        )
         server = ApiServer(app, "127.0.0.1", free_port())
         server.start()
         try:

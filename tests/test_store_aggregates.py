@@ -100,27 +100,34 @@ def test_latest_top_ranks_online_devices_with_ties_by_device(store: SqliteStore)
 
 
 def test_latest_top_widens_past_offline_devices_and_boundary_ties(tmp_path: Path) -> None:
-    """SQLite ranks the highest values first and checks the devices after: with the 40 hottest of
-    100 rigs offline (stale or down) and ties across its first batch of candidates, it widens
-    until the answer is the generic default's."""
+    """SQLite ranks the highest values first and checks the devices after: with the 400 hottest of
+    1,000 rigs offline (stale or down) and ties across its first batch of candidates, it falls
+    back to ranking with the online test, and the answer is the generic default's."""
     s = SqliteStore(tmp_path / "many.db")
     s.upsert_devices(
-        [DeviceMeta(f"r{i:03d}", "asic_miner", "m1", "h", "A", "rig") for i in range(100)]
+        [DeviceMeta(f"r{i:04d}", "asic_miner", "m1", "h", "A", "rig") for i in range(1000)]
     )
     samples = []
-    for i in range(100):
-        hot = i < 40
+    for i in range(1000):
+        hot = i < 400
         ts = NOW - (600 if hot and i % 2 else 5) * NS_PER_S  # odd hot ones stale, even ones down
-        samples.append(Sample(ts, f"r{i:03d}", "chip_temp_c", 90.0 if hot else 60.0 + i // 10))
+        samples.append(
+            Sample(ts, f"r{i:04d}", "chip_temp_c", 90 + i / 1000 if hot else 60.0 + i // 100)
+        )
         if hot and i % 2 == 0:
-            samples.append(Sample(NOW - 5 * NS_PER_S, f"r{i:03d}", "up", 0.0))
+            samples.append(Sample(NOW - 5 * NS_PER_S, f"r{i:04d}", "up", 0.0))
     s.write(samples)
     try:
-        for n in (1, 3, 12, 200):
+        for n in (1, 3, 12, 100, 2000):
             ours = s.latest_top("chip_temp_c", n, CUTOFF)
             _same(ours, TelemetryStore.latest_top(s, "chip_temp_c", n, CUTOFF))
+            # the stale hot rigs count as online with a longer cut-off: found among the candidates
+            wide = s.latest_top("chip_temp_c", n, NOW - 1000 * NS_PER_S)
+            _same(wide, TelemetryStore.latest_top(s, "chip_temp_c", n, NOW - 1000 * NS_PER_S))
         top = s.latest_top("chip_temp_c", 12, CUTOFF)
-        assert top["device"].tolist()[:11] == [f"r{i:03d}" for i in range(90, 100)] + ["r080"]
+        assert top["device"].tolist() == [f"r{i:04d}" for i in range(900, 912)]
+        wide = s.latest_top("chip_temp_c", 3, NOW - 1000 * NS_PER_S)
+        assert wide["device"].tolist() == ["r0399", "r0397", "r0395"]
     finally:
         s.close()
 
