@@ -4,19 +4,22 @@ trip, no auth) in the same run.
 
 Each size gets a fresh SQLite store with N rigs (role rig, a real ASIC profile), a revenue meter,
 three metrics per rig for the last minute (so ``latest`` and ``devices`` have facility-scale
-tables), and 24 h of one rig's chip temperature at a 10 s interval (8,640 points). Requests go over
-HTTP to a real uvicorn server on loopback, one at a time; figures are median, p95 and p99 of
+tables), and 24 h of one rig's chip temperature at a 10 s interval (8,640 points). The API's clock
+stays at the moment of the fill, so every row sees all rigs reporting (with the wall clock, rows run
+minutes later measured a facility gone offline: no hot rigs to rank, no power to sum). Requests go
+over HTTP to a real uvicorn server on loopback, one at a time; figures are median, p95 and p99 of
 ``--requests`` requests after two warm-ups (the fleet and /metrics, hundreds of ms at 30,000 rigs,
 get a tenth of them: their p99 is then only a p95-like tail and is printed as such). Beside wall
 time each row shows the process CPU time per request (client and server share the process) and the
 1-minute load average, because the two cores are shared and wall time moves with other jobs.
 
-``/api/v1/facility`` serves a summary shared for at most 1 s, so the cost of recomputing it (what
-one request a second pays) is also timed in-process. The live snapshot (what every open page costs
-the server every 2 s, shared by all pages) is timed in-process: a tick when the power trend is not
-due, a tick that refreshes the trend (every 15 s, from its last complete bucket: "steady"), and cold
-(the first page opened reads the whole 30-minute trend). The facility is measured twice: with the
-revenue meter (the normal case) and without (power summed over every rig).
+``/api/v1/facility`` serves a summary shared for at most 1 s and refreshed in the background past
+half of that, so the cost of recomputing it (about once a second, on a request's path only when
+clients poll less than twice a second) is also timed in-process. The live snapshot (what every
+open page costs the server every 2 s, shared by all pages) is timed in-process: a tick when the
+power trend is not due, a tick that refreshes the trend (every 15 s, from its last complete bucket:
+"steady"), and cold (the first page opened reads the whole 30-minute trend). The facility is
+measured twice: with the revenue meter (the normal case) and without (power summed over every rig).
 
 Run: ``python bench/api_latency.py [--sizes 200,30000] [--requests 300] [--json out.jsonl]``
 """
