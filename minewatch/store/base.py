@@ -25,11 +25,6 @@ SAMPLE_COLUMNS = ["ts", "device", "metric", "value"]
 #: Columns of a roll-up (``TelemetryStore.rollup``): per device and bucket.
 ROLLUP_COLUMNS = ["ts", "device", "count", "sum", "min", "max", "last", "last_ts"]
 DEVICE_COLUMNS = ["device", "kind", "model", "zone", "rack", "role", "first_seen", "last_seen"]
-#: Columns of the aggregate reads (``TelemetryStore.device_counts`` and the methods after it).
-COUNT_COLUMNS = ("role", "kind", "devices", "online")
-TOTAL_COLUMNS = ("role", "kind", "sum", "count", "oldest_ts")
-TOP_COLUMNS = ("device", "ts", "value", "role", "kind", "model", "zone")
-BUCKET_TOTAL_COLUMNS = ("ts", "role", "kind", "value")
 
 
 class TelemetryStore(ABC):
@@ -175,7 +170,7 @@ class TelemetryStore(ABC):
 
     def latest_totals(self, metric: str, fresh_since_ns: int) -> pd.DataFrame:
         """Per (role, kind): ``sum`` and ``count`` of the newest ``metric`` of each device whose
-        newest value is at least ``fresh_since_ns`` old, and ``oldest_ts`` of those values; groups
+        newest value is from ``fresh_since_ns`` or later, and ``oldest_ts`` of those values; groups
         with no fresh value are absent."""
         latest = self.latest(metrics=[metric])
         latest = latest[latest["ts"] >= fresh_since_ns]
@@ -249,3 +244,10 @@ def empty_rollup() -> pd.DataFrame:
             for c in ROLLUP_COLUMNS
         }
     )
+
+
+#: Columns of the aggregate reads (``TelemetryStore.device_counts`` and the methods after it).
+COUNT_COLUMNS = ("role", "kind", "devices", "online")
+TOTAL_COLUMNS = ("role", "kind", "sum", "count", "oldest_ts")
+TOP_COLUMNS = ("device", "ts", "value", "role", "kind", "model", "zone")
+BUCKET_TOTAL_COLUMNS = ("ts", "role", "kind", "value")
