@@ -145,6 +145,11 @@ def test_bucket_totals_sum_each_devices_bucket_mean(store: SqliteStore) -> None:
     first = (NOW - 120 * NS_PER_S) // step * step
     assert by[(first, "rig")] == 1500.0 and by[(first + step, "rig")] == 4000.0
     assert by[(first, "revenue_meter")] == 10_000.0
+    for start in (NOW - 3600 * NS_PER_S, NOW - 120 * NS_PER_S + 7):  # more buckets, a ragged start
+        _same(
+            store.bucket_totals("power_w", start, NOW, step),
+            TelemetryStore.bucket_totals(store, "power_w", start, NOW, step),
+        )
     with pytest.raises(InvalidInput, match="step must be positive"):
         store.bucket_totals("power_w", 0, NOW, 0)
 
