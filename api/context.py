@@ -52,6 +52,9 @@ class ApiContext:
     live_interval_s: float = 2.0
     #: The device table (30,000 rows at a 100 MW site) is reread at most this often.
     device_table_ttl_s: float = 1.0
+    #: The facility summary (``/api/v1/facility``, the live page's headline) is shared between
+    #: requests for at most this long (``minewatch.api.summary``).
+    summary_ttl_s: float = 1.0
     #: Failed logins per client address (shared by the bearer header, the cookie and /login).
     failed_logins: FailedLogins = field(default_factory=FailedLogins)
     #: Report builds allowed at once (a year of a large site is minutes of CPU each).

@@ -31,21 +31,9 @@ def age_s(now_ns: int, ts_ns: int | float | None) -> float | None:
     return round((now_ns - int(ts_ns)) / NS_PER_S, 1)
 
 
-#: Above this many devices a read asks for the metric of every device and filters here: a 30,000-rig
-#: facility must not bind 30,000 parameters (SQLite allows 32,766) or send them to InfluxDB.
-FILTER_LOCALLY_ABOVE = 500
-
-
-def latest_of(ctx: ApiContext, devices: list[str], metric: str) -> pd.DataFrame:
-    """Newest ``metric`` of each of ``devices``."""
-    if len(devices) <= FILTER_LOCALLY_ABOVE:
-        return ctx.store.latest(devices=devices, metrics=[metric])
-    df = ctx.store.latest(metrics=[metric])
-    return df[df["device"].isin(devices)]
-
-
 def rig_mask(devices: pd.DataFrame) -> pd.Series:
-    """Rigs: role ``rig``, or an ASIC whose collector did not set a role."""
+    """Rigs: role ``rig``, or an ASIC whose collector did not set a role (rows of devices, or the
+    store's per (role, kind) aggregates)."""
     return (devices["role"] == RIG_ROLE) | (
         (devices["role"] == "") & (devices["kind"] == "asic_miner")
     )
@@ -77,24 +65,6 @@ class DeviceTable:
         )
         return cls(df, now_ns)
 
-    def counts(self) -> dict[str, Any]:
-        """Equipment online/offline. The collector's discovery summary is stored as a device of
-        kind ``discovery`` written once per scan period; it is not equipment and would read
-        "offline" between scans."""
-        df = self.frame[self.frame["kind"] != DISCOVERY_KIND]
-        by_role: dict[str, dict[str, int]] = {}
-        for role, grp in df.groupby(df["role"].replace("", "unassigned")):
-            by_role[str(role)] = {
-                "online": int(grp["online"].sum()),
-                "offline": int((~grp["online"]).sum()),
-            }
-        return {
-            "total": len(df),
-            "online": int(df["online"].sum()),
-            "offline": int((~df["online"]).sum()),
-            "by_role": by_role,
-        }
-
     def record(self, row: pd.Series) -> dict[str, Any]:
         first = None if pd.isna(row["first_seen"]) else int(row["first_seen"])
         last = None if pd.isna(row["last_seen"]) else int(row["last_seen"])
@@ -113,21 +83,33 @@ class DeviceTable:
         }
 
 
-def facility_power(ctx: ApiContext, table: DeviceTable) -> dict[str, Any]:
+def device_counts(counts: pd.DataFrame) -> dict[str, Any]:
+    """Equipment online/offline from the store's per (role, kind) counts. The collector's discovery
+    summary is stored as a device of kind ``discovery`` written once per scan period; it is not
+    equipment and would read "offline" between scans."""
+    df = counts[counts["kind"] != DISCOVERY_KIND]
+    by_role: dict[str, dict[str, int]] = {}
+    for role, grp in df.groupby(df["role"].replace("", "unassigned"), sort=True):
+        online, total = int(grp["online"].sum()), int(grp["devices"].sum())
+        by_role[str(role)] = {"online": online, "offline": total - online}
+    total, online = int(df["devices"].sum()), int(df["online"].sum())
+    return {"total": total, "online": online, "offline": total - online, "by_role": by_role}
+
+
+def facility_power(ctx: ApiContext, now: int, counts: pd.DataFrame) -> dict[str, Any]:
     """Facility power: the revenue meter(s) when they have a fresh reading, else the sum over
-    fresh rigs.
+    fresh rigs (summed inside the store: 30,000 rigs' readings never become Python rows).
 
     The response says which (``source``): the meter is the licence's truth; the rig sum misses
     cooling and auxiliary load and may include firmware estimates.
     """
-    df, now = table.frame, table.now_ns
     cutoff = now - int(ctx.offline_after_s * NS_PER_S)
-    meters = df.loc[df["role"] == METER_ROLE, "device"].tolist()
     note = None
-    if meters:
-        latest = latest_of(ctx, meters, "power_w")
+    if (counts["role"] == METER_ROLE).any():
+        meters = ctx.store.devices_with_roles([METER_ROLE])["device"].tolist()
+        latest = ctx.store.latest(devices=meters, metrics=["power_w"])
         fresh = latest[latest["ts"] >= cutoff]
-        if len(fresh) == len(meters):
+        if meters and len(fresh) == len(meters):
             return _power(
                 ctx,
                 now,
@@ -142,23 +124,26 @@ def facility_power(ctx: ApiContext, table: DeviceTable) -> dict[str, Any]:
             "have no power_w "
             f"reading in the last {ctx.offline_after_s:g} s; showing the sum over rigs instead"
         )
-    rigs = df.loc[rig_mask(df), "device"].tolist()
-    latest = latest_of(ctx, rigs, "power_w") if rigs else pd.DataFrame()
-    fresh = latest[latest["ts"] >= cutoff] if not latest.empty else latest
-    if fresh.empty:
+    totals = ctx.store.latest_totals("power_w", cutoff)
+    fresh = totals[rig_mask(totals)]
+    counted = int(fresh["count"].sum())
+    if counted == 0:
         out = _power(ctx, now, None, None, None, devices=None, counted=0)
         out["note"] = note or "no power reading from a revenue meter or any rig"
         return out
     out = _power(
         ctx,
         now,
-        float(fresh["value"].sum()),
+        float(fresh["sum"].sum()),
         "rigs_sum",
-        int(fresh["ts"].min()),
+        int(fresh["oldest_ts"].min()),
         devices=None,
-        counted=len(fresh),
+        counted=counted,
     )
-    out["rigs_without_fresh_power"] = len(rigs) - len(fresh)
+    # counts and totals are two reads: a rig added in between must not make this negative
+    out["rigs_without_fresh_power"] = max(
+        0, int(counts.loc[rig_mask(counts), "devices"].sum()) - counted
+    )
     if note:
         out["note"] = note
     return out
@@ -187,30 +172,33 @@ def _power(
     }
 
 
-def hottest_rigs(ctx: ApiContext, table: DeviceTable, n: int = 10) -> list[dict[str, Any]]:
-    """The ``n`` online rigs with the highest chip temperature, each against its model's limit."""
-    df = table.frame
-    rigs = df[rig_mask(df) & df["online"]]
-    if rigs.empty:
-        return []
-    temps = latest_of(ctx, rigs["device"].tolist(), "chip_temp_c")
-    top = temps.nlargest(n, "value")
-    models = rigs.set_index("device")["model"]
-    zones = rigs.set_index("device")["zone"]
+def hottest_rigs(ctx: ApiContext, now: int, n: int = 10) -> list[dict[str, Any]]:
+    """The ``n`` online rigs with the highest chip temperature, each against its model's limit.
+
+    The store ranks online devices; a device that is not a rig (rare: a chip temperature from
+    something else) takes a place, so the read widens until ``n`` rigs are in or none are left."""
+    cutoff = now - int(ctx.offline_after_s * NS_PER_S)
+    limit = n
+    while True:
+        top = ctx.store.latest_top("chip_temp_c", limit, cutoff)
+        rigs = top[rig_mask(top)]
+        if len(rigs) >= n or len(top) < limit:
+            break
+        limit *= 4
     out = []
-    for row in top.to_dict("records"):
-        model = str(models.get(row["device"], ""))
-        limit = limit_of(ctx, model, "chip_temp_c")
+    for row in rigs.head(n).to_dict("records"):
+        model = str(row["model"])
+        limit_c = limit_of(ctx, model, "chip_temp_c")
         out.append(
             {
                 "id": row["device"],
                 "model": model,
-                "zone": str(zones.get(row["device"], "")),
+                "zone": str(row["zone"]),
                 "chip_temp_c": round(float(row["value"]), 2),
                 "ts": rfc3339(int(row["ts"])),
-                "age_s": age_s(table.now_ns, row["ts"]),
-                "limit_c": limit.get("max_above") if limit else None,
-                "warn_c": limit.get("warn_above") if limit else None,
+                "age_s": age_s(now, row["ts"]),
+                "limit_c": limit_c.get("max_above") if limit_c else None,
+                "warn_c": limit_c.get("warn_above") if limit_c else None,
             }
         )
     return out
@@ -252,9 +240,17 @@ def alert_counts(alerts: list[dict[str, Any]] | None) -> dict[str, Any] | None:
     }
 
 
+def counts_at(ctx: ApiContext, now: int) -> pd.DataFrame:
+    """The store's device counts per (role, kind), online meaning seen within ``offline_after_s``
+    of ``now``: what the summary and the power series' choice of source are computed from."""
+    return ctx.store.device_counts(now - int(ctx.offline_after_s * NS_PER_S))
+
+
 def facility_summary(
-    ctx: ApiContext, table: DeviceTable, alerts: list[dict[str, Any]] | None
+    ctx: ApiContext, now: int, alerts: list[dict[str, Any]] | None, counts: pd.DataFrame
 ) -> dict[str, Any]:
+    """The headline numbers (``/api/v1/facility``, the live page), from aggregate store reads;
+    ``counts`` is ``counts_at(ctx, now)``."""
     cfg = ctx.cfg
     return {
         "facility": {"id": cfg.facility.id, "name": cfg.facility.name, "timezone": cfg.timezone},
@@ -263,38 +259,33 @@ def facility_summary(
             "capacity_kw": cfg.licence.capacity_kw,
             "region": cfg.licence.region,
         },
-        "as_of": rfc3339(table.now_ns),
-        "power": facility_power(ctx, table),
-        "devices": {**table.counts(), "offline_after_s": ctx.offline_after_s},
+        "as_of": rfc3339(now),
+        "power": facility_power(ctx, now, counts),
+        "devices": {**device_counts(counts), "offline_after_s": ctx.offline_after_s},
         "alerts": alert_counts(alerts),
     }
 
 
 def facility_power_series(
-    ctx: ApiContext, table: DeviceTable, start_ns: int, end_ns: int, step_ns: int
+    ctx: ApiContext, counts: pd.DataFrame, start_ns: int, end_ns: int, step_ns: int
 ) -> tuple[str | None, list[list[Any]]]:
     """Facility power per bucket (mean within the bucket, summed over devices) from the same
-    source ``facility_power`` uses; points are ``[time, kW]``."""
-    df = table.frame
-    meters = df.loc[df["role"] == METER_ROLE, "device"].tolist()
-    source, devices = (
-        ("revenue_meter", meters)
-        if meters
-        else ("rigs_sum", df.loc[rig_mask(df), "device"].tolist())
-    )
-    if not devices:
+    source ``facility_power`` uses (chosen from ``counts``, see ``counts_at``); points are
+    ``[time, kW]``."""
+    source = "revenue_meter" if (counts["role"] == METER_ROLE).any() else "rigs_sum"
+    if not _of_source(counts, source).any():
         return None, []
-    if len(devices) <= FILTER_LOCALLY_ABOVE:
-        q = ctx.store.query(
-            start_ns, end_ns, devices=devices, metrics=["power_w"], step_ns=step_ns, agg="mean"
-        )
-    else:
-        q = ctx.store.query(start_ns, end_ns, metrics=["power_w"], step_ns=step_ns, agg="mean")
-        q = q[q["device"].isin(devices)]
-    if q.empty:
+    totals = ctx.store.bucket_totals("power_w", start_ns, end_ns, step_ns)
+    totals = totals[_of_source(totals, source)]
+    if totals.empty:
         return source, []
-    total = q.groupby("ts", sort=True)["value"].sum()
+    total = totals.groupby("ts", sort=True)["value"].sum()
     return source, [
         [rfc3339(int(ts)), round(float(v) / 1000, 3)]
         for ts, v in zip(total.index.tolist(), total.tolist(), strict=True)
     ]
+
+
+def _of_source(groups: pd.DataFrame, source: str) -> pd.Series:
+    """The (role, kind) groups that make up a power ``source``: the meters, or the rigs."""
+    return groups["role"] == METER_ROLE if source == "revenue_meter" else rig_mask(groups)

@@ -2,7 +2,8 @@
 
 One ``LiveHub`` per app computes the snapshot at most once per interval whatever the number of open
 pages, so ten operators watching cost the store what one does. The power trend (a store range query
-over every rig when there is no revenue meter) is refreshed less often than the rest.
+over every rig when there is no revenue meter) is refreshed less often than the rest. The facility
+summary inside it is shared with ``/api/v1/facility`` (``minewatch.api.summary``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import threading
 import time
 from typing import Any
 
+import pandas as pd
+
 from minewatch.api.context import ApiContext
 from minewatch.api.facility import (
     ACTIVE_LIMIT,
-    DeviceTable,
     active_alerts,
+    counts_at,
     facility_power_series,
     facility_summary,
     hottest_rigs,
@@ -24,6 +27,7 @@ from minewatch.api.facility import (
 )
 from minewatch.api.params import format_step, parse_time
 from minewatch.api.regulator import regulator_channel
+from minewatch.api.summary import shared_summary
 from minewatch.readable import rfc3339
 from minewatch.sample import NS_PER_S
 
@@ -60,17 +64,20 @@ class LiveHub:
             ):
                 return self._snap
             ctx = self.ctx
-            now = ctx.clock()
-            table = DeviceTable.load(ctx, now)
+            started, now = time.monotonic(), ctx.clock()
             alerts = active_alerts(ctx)
+            counts = counts_at(ctx, now)
+            # from the same alert list as the page's: counts and list never disagree
+            summary = facility_summary(ctx, now, alerts, counts)
+            shared_summary(ctx).put(started, summary)
             if self._trend is None or time.monotonic() - self._trend_at > TREND_REFRESH_S:
-                self._trend = self._refresh_trend(table, now)
+                self._trend = self._refresh_trend(counts, now)
                 self._trend_at = time.monotonic()
             self._seq += 1
             self._snap = {
                 "seq": self._seq,
-                "summary": facility_summary(ctx, table, alerts),
-                "hottest": hottest_rigs(ctx, table, 10),
+                "summary": summary,
+                "hottest": hottest_rigs(ctx, now, 10),
                 "alerts": None if alerts is None else [_slim(a) for a in alerts[:ALERTS_SHOWN]],
                 "fire": fire_alarms(ctx, alerts),
                 "trend": self._trend,
@@ -80,21 +87,21 @@ class LiveHub:
             self._snap_at = time.monotonic()
             return self._snap
 
-    def _refresh_trend(self, table: DeviceTable, now: int) -> dict[str, Any]:
+    def _refresh_trend(self, counts: pd.DataFrame, now: int) -> dict[str, Any]:
         """The last 30 minutes of facility power. After the first full read only the buckets since
         the previous refresh are read again (at 30,000 rigs the full read is the costly part)."""
         start = now - TREND_WINDOW_NS
         old = self._trend
         if old is not None and old["points"]:
             since = max(start, self._trend_read_from)
-            source, fresh = facility_power_series(self.ctx, table, since, now, TREND_STEP_NS)
+            source, fresh = facility_power_series(self.ctx, counts, since, now, TREND_STEP_NS)
             if source == old["source"]:
                 keep = [p for p in old["points"] if start <= parse_time("trend", p[0]) < since]
                 points = keep + fresh
             else:  # the meter appeared or went away: start over from the new source
-                source, points = facility_power_series(self.ctx, table, start, now, TREND_STEP_NS)
+                source, points = facility_power_series(self.ctx, counts, start, now, TREND_STEP_NS)
         else:
-            source, points = facility_power_series(self.ctx, table, start, now, TREND_STEP_NS)
+            source, points = facility_power_series(self.ctx, counts, start, now, TREND_STEP_NS)
         # the newest bucket is still filling: the next refresh reads it again
         self._trend_read_from = (now // TREND_STEP_NS) * TREND_STEP_NS
         return {"source": source, "step": format_step(TREND_STEP_NS), "points": points}

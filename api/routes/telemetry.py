@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from minewatch.api.dependencies import Ctx, any_role
 from minewatch.api.errors import BadParameter, UnknownResource
 from minewatch.api.facility import (
     DeviceTable,
     active_alerts,
+    counts_at,
     facility_power_series,
-    facility_summary,
     limit_of,
 )
 from minewatch.api.fleet import fleet
@@ -25,6 +25,9 @@ from minewatch.api.params import (
     suggest_step,
     time_range,
 )
+from minewatch.api.points import series_json
+from minewatch.api.summary import current_summary
+from minewatch.readable import rfc3339_many
 from minewatch.sample import NS_PER_S
 from minewatch.store.base import AGGREGATES, Aggregate
 from minewatch.units import UNIT_SUFFIXES
@@ -48,9 +51,8 @@ def unit_of(metric: str) -> str | None:
 @router.get("/facility")
 def facility(ctx: Ctx) -> dict[str, Any]:
     """Total power against the licensed capacity, devices online/offline, active alerts by
-    severity."""
-    table = DeviceTable.load(ctx, ctx.clock())
-    return facility_summary(ctx, table, active_alerts(ctx))
+    severity; shared with the live page, at most ``summary_ttl_s`` (1 s) old (see ``as_of``)."""
+    return current_summary(ctx)
 
 
 @router.get("/fleet")
@@ -69,7 +71,7 @@ def facility_series(
     step_ns = parse_step("step", step)
     check_points(start_ns, end_ns, step_ns)
     source, points = facility_power_series(
-        ctx, DeviceTable.load(ctx, ctx.clock()), start_ns, end_ns, step_ns
+        ctx, counts_at(ctx, ctx.clock()), start_ns, end_ns, step_ns
     )
     return {
         "metric": "power_kw",
@@ -157,7 +159,7 @@ def device(ctx: Ctx, device_id: str) -> dict[str, Any]:
     }
 
 
-@router.get("/devices/{device_id}/series")
+@router.get("/devices/{device_id}/series", response_model=dict[str, Any])
 def series(
     ctx: Ctx,
     device_id: str,
@@ -166,9 +168,13 @@ def series(
     end: str | None = None,
     step: str | None = None,
     agg: str = "mean",
-) -> dict[str, Any]:
+) -> Response:
     """One metric of one device over ``[start, end)``; raw points, or one per ``step`` bucket
-    (``agg``)."""
+    (``agg``).
+
+    Serialised here, column-wise (``minewatch.api.points``): a day of raw points is 8,640 pairs,
+    which FastAPI's generic encoder walked one by one and the garbage collector then paid for
+    (docs/benchmarks-api.md)."""
     if not metric:
         raise BadParameter("metric", "required, e.g. metric=chip_temp_c")
     if agg not in AGGREGATES:
@@ -196,7 +202,7 @@ def series(
             f"pass step (e.g. step={format_step(suggest_step(start_ns, end_ns))}) "
             "or a shorter range",
         )
-    return {
+    head = {
         "device": device_id,
         "metric": metric,
         "unit": unit_of(metric),
@@ -204,5 +210,6 @@ def series(
         "end": rfc3339(end_ns),
         "step": format_step(step_ns) if step_ns else None,
         "agg": agg if step_ns else None,
-        "points": [[rfc3339(int(t)), float(v)] for t, v in zip(df["ts"], df["value"], strict=True)],
     }
+    body = series_json(head, rfc3339_many(df["ts"].to_numpy()), df["value"].tolist())
+    return Response(body, media_type="application/json")

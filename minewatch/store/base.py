@@ -152,6 +152,73 @@ class TelemetryStore(ABC):
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections."""
 
+    # -- aggregate reads for the live page: a few rows per call whatever the fleet size --------
+    # A 30,000-rig site's headline numbers are recomputed every second; these defaults build them
+    # from ``devices()`` and ``latest()`` (30,000 rows into Python), a backend that can aggregate
+    # inside the database overrides them (SQLite). Groups are per (role, kind) so the caller keeps
+    # its own definition of a rig and still never sees one row per device.
+
+    def device_counts(self, online_since_ns: int) -> pd.DataFrame:
+        """Per (role, kind): ``devices`` and ``online``, online meaning seen since
+        ``online_since_ns`` and not reported down (newest ``up`` is not 0), sorted by role, kind."""
+        df = self.devices()
+        df = df.assign(online=self._online(df, online_since_ns))
+        out = df.groupby(["role", "kind"], sort=True, as_index=False).agg(
+            devices=("device", "size"), online=("online", "sum")
+        )
+        return out.astype({"devices": "int64", "online": "int64"})[list(COUNT_COLUMNS)]
+
+    def latest_totals(self, metric: str, fresh_since_ns: int) -> pd.DataFrame:
+        """Per (role, kind): ``sum`` and ``count`` of the newest ``metric`` of each device whose
+        newest value is from ``fresh_since_ns`` or later, and ``oldest_ts`` of those values; groups
+        with no fresh value are absent."""
+        latest = self.latest(metrics=[metric])
+        latest = latest[latest["ts"] >= fresh_since_ns]
+        df = latest.merge(self.devices()[["device", "role", "kind"]], on="device")
+        out = df.groupby(["role", "kind"], sort=True, as_index=False).agg(
+            sum=("value", "sum"), count=("value", "size"), oldest_ts=("ts", "min")
+        )
+        return out.astype({"count": "int64", "oldest_ts": "int64"})[list(TOTAL_COLUMNS)]
+
+    def latest_top(self, metric: str, n: int, online_since_ns: int) -> pd.DataFrame:
+        """The ``n`` highest newest values of ``metric`` among online devices (as in
+        ``device_counts``), highest first, ties by device: ``TOP_COLUMNS``."""
+        devices = self.devices()
+        devices = devices[self._online(devices, online_since_ns)]
+        latest = self.latest(metrics=[metric])
+        df = latest.merge(devices[["device", "role", "kind", "model", "zone"]], on="device")
+        df = df.sort_values(["value", "device"], ascending=[False, True], kind="stable")
+        return df.head(n).reset_index(drop=True)[list(TOP_COLUMNS)]
+
+    def bucket_totals(self, metric: str, start_ns: int, end_ns: int, step_ns: int) -> pd.DataFrame:
+        """Per bucket of ``step_ns`` (as ``query``) and (role, kind): the sum over devices of each
+        device's mean ``metric`` in the bucket (``value``), sorted by ts, role, kind. The step is
+        checked here; backends implement ``_bucket_totals``."""
+        if step_ns <= 0:
+            raise InvalidInput(f"step must be positive, got {step_ns} ns")
+        return self._bucket_totals(metric, start_ns, end_ns, int(step_ns))
+
+    def _bucket_totals(self, metric: str, start_ns: int, end_ns: int, step_ns: int) -> pd.DataFrame:
+        q = self.query(start_ns, end_ns, metrics=[metric], step_ns=step_ns, agg="mean")
+        df = q.merge(self.devices()[["device", "role", "kind"]], on="device")
+        out = df.groupby(["ts", "role", "kind"], sort=True, as_index=False).agg(
+            value=("value", "sum")
+        )
+        return out.astype({"ts": "int64", "value": "float64"})[list(BUCKET_TOTAL_COLUMNS)]
+
+    def devices_with_roles(self, roles: Sequence[str]) -> pd.DataFrame:
+        """``devices()`` rows whose role is one of ``roles`` (e.g. the few revenue meters)."""
+        df = self.devices()
+        return df[df["role"].isin(list(roles))].reset_index(drop=True)
+
+    def _online(self, devices: pd.DataFrame, online_since_ns: int) -> pd.Series:
+        """Seen since ``online_since_ns`` and newest ``up`` not 0 (how a poller reports a device
+        that does not answer)."""
+        up = self.latest(metrics=["up"])
+        down = up.loc[up["value"] == 0, "device"]
+        last = pd.to_numeric(devices["last_seen"], errors="coerce")
+        return (last >= online_since_ns) & ~devices["device"].isin(down)
+
 
 def empty_samples() -> pd.DataFrame:
     return pd.DataFrame(
@@ -177,3 +244,10 @@ def empty_rollup() -> pd.DataFrame:
             for c in ROLLUP_COLUMNS
         }
     )
+
+
+#: Columns of the aggregate reads (``TelemetryStore.device_counts`` and the methods after it).
+COUNT_COLUMNS = ("role", "kind", "devices", "online")
+TOTAL_COLUMNS = ("role", "kind", "sum", "count", "oldest_ts")
+TOP_COLUMNS = ("device", "ts", "value", "role", "kind", "model", "zone")
+BUCKET_TOTAL_COLUMNS = ("ts", "role", "kind", "value")

@@ -283,3 +283,18 @@ class SpoolingStore(TelemetryStore):
 
     def prune(self, older_than_ns: int) -> int:
         return self.backend.prune(older_than_ns)
+
+    def device_counts(self, online_since_ns: int) -> pd.DataFrame:
+        return self.backend.device_counts(online_since_ns)
+
+    def latest_totals(self, metric: str, fresh_since_ns: int) -> pd.DataFrame:
+        return self.backend.latest_totals(metric, fresh_since_ns)
+
+    def latest_top(self, metric: str, n: int, online_since_ns: int) -> pd.DataFrame:
+        return self.backend.latest_top(metric, n, online_since_ns)
+
+    def _bucket_totals(self, metric: str, start_ns: int, end_ns: int, step_ns: int) -> pd.DataFrame:
+        return self.backend.bucket_totals(metric, start_ns, end_ns, step_ns)
+
+    def devices_with_roles(self, roles: Sequence[str]) -> pd.DataFrame:
+        return self.backend.devices_with_roles(roles)

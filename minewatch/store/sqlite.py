@@ -17,8 +17,12 @@ import pandas as pd
 from minewatch.db import connect, disk_state
 from minewatch.sample import DeviceMeta, Sample
 from minewatch.store.base import (
+    BUCKET_TOTAL_COLUMNS,
+    COUNT_COLUMNS,
     DEVICE_COLUMNS,
     ROLLUP_COLUMNS,
+    TOP_COLUMNS,
+    TOTAL_COLUMNS,
     Aggregate,
     StoreUnavailable,
     TelemetryStore,
@@ -446,3 +450,101 @@ class SqliteStore(TelemetryStore):
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+    # -- aggregate reads for the live page, inside SQLite: a few rows cross into Python --------
+
+    def device_counts(self, online_since_ns: int) -> pd.DataFrame:
+        rows = self._conn().execute(
+            "SELECT role, kind, COUNT(*), "
+            f"COALESCE(SUM(last_seen >= ? AND device NOT IN ({_REPORTED_DOWN})), 0) "
+            "FROM devices GROUP BY role, kind ORDER BY role, kind",
+            (online_since_ns,),
+        )
+        return _typed(rows.fetchall(), COUNT_COLUMNS, {"devices": "int64", "online": "int64"})
+
+    def latest_totals(self, metric: str, fresh_since_ns: int) -> pd.DataFrame:
+        # devices first, each to its series by the (device, metric) key: two searches per device
+        # instead of three (30 against 43 ms CPU at 30,000 rigs)
+        rows = self._conn().execute(
+            "SELECT d.role, d.kind, SUM(l.value), COUNT(*), MIN(l.ts) FROM devices d "
+            "CROSS JOIN series s ON s.device = d.device AND s.metric = ? "
+            "CROSS JOIN latest l ON l.series_id = s.id "
+            "WHERE l.ts >= ? GROUP BY d.role, d.kind ORDER BY d.role, d.kind",
+            (metric, fresh_since_ns),
+        )
+        return _typed(
+            rows.fetchall(),
+            TOTAL_COLUMNS,
+            {"sum": "float64", "count": "int64", "oldest_ts": "int64"},
+        )
+
+    def latest_top(self, metric: str, n: int, online_since_ns: int) -> pd.DataFrame:
+        """The highest newest values alone first (one search per series, no join: 10 against 37 ms
+        CPU at 30,000 rigs), then whether each candidate's device is online. Candidates above the
+        lowest one are certain (every higher value is among them). Too few online ones among them
+        (an outage: the hottest rigs are the ones that stopped reporting) and the ranking is done
+        with the online test on every device, as one statement."""
+        conn = self._conn()
+        wanted = max(4 * int(n), 256)  # the cost is the walk over every series, not the heap
+        rows = conn.execute(
+            "SELECT s.device, c.ts, c.value, d.role, d.kind, d.model, d.zone, "
+            f"d.last_seen >= ? AND NOT EXISTS ({_DOWN_DEVICE}) FROM ("
+            "SELECT series_id, ts, value FROM latest "
+            "WHERE series_id IN (SELECT id FROM series WHERE metric = ?) "
+            "ORDER BY value DESC LIMIT ?) AS c "
+            "JOIN series s ON s.id = c.series_id LEFT JOIN devices d ON d.device = s.device",
+            (online_since_ns, metric, wanted),
+        ).fetchall()
+        every = len(rows) < wanted
+        lowest = min((r[2] for r in rows), default=0.0)
+        top = [r[:7] for r in rows if r[7] and (every or r[2] > lowest)]
+        if not every and len(top) < n:
+            top = conn.execute(
+                "SELECT s.device, l.ts, l.value, d.role, d.kind, d.model, d.zone FROM series s "
+                "JOIN latest l ON l.series_id = s.id JOIN devices d ON d.device = s.device "
+                f"WHERE s.metric = ? AND d.last_seen >= ? AND s.device NOT IN ({_REPORTED_DOWN}) "
+                "ORDER BY l.value DESC, s.device LIMIT ?",
+                (metric, online_since_ns, int(n)),
+            ).fetchall()
+        top.sort(key=lambda r: (-r[2], r[0]))
+        return _typed(top[:n], TOP_COLUMNS, {"ts": "int64", "value": "float64"})
+
+    def _bucket_totals(self, metric: str, start_ns: int, end_ns: int, step_ns: int) -> pd.DataFrame:
+        """Means per series and bucket, then their sums per bucket and (role, kind), in one
+        statement: 30,000 rigs' minute of samples never leaves SQLite."""
+        step = int(step_ns)
+        rows = self._conn().execute(
+            "SELECT x.b, d.role, d.kind, SUM(x.m) FROM ("
+            f"SELECT series_id, (ts / {step}) * {step} AS b, AVG(value) AS m FROM samples "
+            "WHERE series_id IN (SELECT id FROM series WHERE metric = ?) AND ts >= ? AND ts < ? "
+            "GROUP BY series_id, b) AS x "
+            "JOIN series s ON s.id = x.series_id JOIN devices d ON d.device = s.device "
+            "GROUP BY x.b, d.role, d.kind ORDER BY x.b, d.role, d.kind",
+            (metric, start_ns, end_ns),
+        )
+        return _typed(rows.fetchall(), BUCKET_TOTAL_COLUMNS, {"ts": "int64", "value": "float64"})
+
+    def devices_with_roles(self, roles: Sequence[str]) -> pd.DataFrame:
+        cur = self._conn().execute(
+            f"SELECT {', '.join(DEVICE_COLUMNS)} FROM devices "
+            "WHERE role IN (SELECT value FROM json_each(?)) ORDER BY device",
+            (json.dumps(list(roles)),),
+        )
+        return pd.DataFrame(cur.fetchall(), columns=DEVICE_COLUMNS)
+
+
+#: Whether the device ``s.device`` has a newest ``up`` of 0 (see ``_REPORTED_DOWN``).
+_DOWN_DEVICE = (
+    "SELECT 1 FROM series u JOIN latest lu ON lu.series_id = u.id "
+    "WHERE u.device = s.device AND u.metric = 'up' AND lu.value = 0"
+)
+#: Devices whose newest ``up`` is 0: a poller reached them and they did not answer.
+_REPORTED_DOWN = (
+    "SELECT s.device FROM series s JOIN latest l ON l.series_id = s.id "
+    "WHERE s.metric = 'up' AND l.value = 0"
+)
+
+
+def _typed(rows: list[tuple], columns: Sequence[str], dtypes: dict[str, str]) -> pd.DataFrame:
+    """A small aggregate result as a frame with the same dtypes as the generic default's."""
+    return pd.DataFrame(rows, columns=list(columns)).astype(dtypes)
