@@ -75,18 +75,31 @@ class Reject:
 
 @dataclass(slots=True)
 class Decoded:
-    """What one message yielded: its samples, its rejections, and who sent it."""
+    """What one message yielded: its values (one device, one instant: ``metrics[i]`` is
+    ``values[i]`` at ``ts``), its rejections, and who sent it. Kept as two lists rather than
+    ``Sample`` objects so that the collector's batch takes them without building an object per
+    value."""
 
     device: str
     profile: DeviceProfile | None
-    samples: list[Sample] = field(default_factory=list)
+    ts: int = 0
+    metrics: list[str] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     group: DeviceGroup | None = None
 
     @property
+    def samples(self) -> list[Sample]:
+        """The values as ``Sample`` objects (for callers that want rows)."""
+        return [
+            Sample(self.ts, self.device, m, v)
+            for m, v in zip(self.metrics, self.values, strict=True)
+        ]
+
+    @property
     def unparseable(self) -> bool:
         """True when nothing of the message could be read (keep its raw bytes for inspection)."""
-        return not self.samples and any(r.field == "" for r in self.rejects)
+        return not self.values and any(r.field == "" for r in self.rejects)
 
 
 def parse_json(payload: bytes) -> Any:
@@ -306,7 +319,8 @@ class PayloadDecoder:
                         f"{(received_ns - ts) / NS_PER_S:.0f} s older than the collector's clock",
                     )
 
-        samples, rejects = out.samples, out.rejects
+        out.ts = ts
+        metrics, values, rejects = out.metrics, out.values, out.rejects
         for metric, keys, spec, linear, (lo, hi) in compiled.fields:
             raw: Any = obj
             try:  # inline path walk: this loop runs ~10 times per message, ~30k times a second
@@ -356,7 +370,8 @@ class PayloadDecoder:
                     )
                 )
                 continue
-            samples.append(Sample(ts, device, metric, value))
+            metrics.append(metric)
+            values.append(value)
 
         for path in compiled.unknown_fields(obj):
             reject("unknown_field", path, f"not in the mqtt mapping of profile {pid}")

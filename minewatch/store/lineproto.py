@@ -7,11 +7,12 @@ carries every metric a device reported at one instant, so a rig status of 12 val
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from minewatch.sample import DeviceMeta, Sample
+import numpy as np
+
+from minewatch.sample import DeviceMeta, SampleBatch
 
 #: Measurement of samples whose device has no known kind yet.
 UNCLASSIFIED = "unclassified"
@@ -58,25 +59,28 @@ class Formatted:
     span: dict[str, tuple[int, int]]
 
 
-def format_samples(samples: Sequence[Sample], prefixes: Mapping[str, str]) -> Formatted:
+def format_samples(batch: SampleBatch, prefixes: Mapping[str, str]) -> Formatted:
     """One line per (device, ts) with all its metrics as float fields.
 
     ``prefixes`` maps each device to its ``series_prefix``. Non-finite values cannot be written in
     line protocol; they are left out and counted.
     """
-    grouped: dict[tuple[str, int], list[str]] = {}
-    non_finite = 0
+    finite = np.isfinite(batch.value)
+    non_finite = len(batch) - int(finite.sum())
+    if non_finite:
+        batch = batch.where(finite)
     keys = _field_keys
-    for s in samples:
-        v = s.value
-        if not math.isfinite(v):
-            non_finite += 1
-            continue
-        key = keys.get(s.metric) or keys.setdefault(s.metric, escape_key(s.metric))
-        field = f"{key}={float(v)!r}"
-        fields = grouped.get((s.device, s.ts))
+    # each series' "device, escaped field key=" once per batch, not per sample
+    series = [
+        (dev, keys.get(met) or keys.setdefault(met, escape_key(met))) for dev, met in batch.keys
+    ]
+    grouped: dict[tuple[str, int], list[str]] = {}
+    for k, ts, v in zip(batch.key.tolist(), batch.ts.tolist(), batch.value.tolist(), strict=True):
+        dev, key = series[k]
+        field = f"{key}={v!r}"
+        fields = grouped.get((dev, ts))
         if fields is None:
-            grouped[(s.device, s.ts)] = [field]
+            grouped[(dev, ts)] = [field]
         else:
             fields.append(field)
     span: dict[str, tuple[int, int]] = {}

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from minewatch.db import connect, disk_state
-from minewatch.sample import DeviceMeta, Sample
+from minewatch.db import connect, disk_state, insert_rows
+from minewatch.sample import DeviceMeta, SampleBatch
 from minewatch.store.base import (
     DEVICE_COLUMNS,
     ROLLUP_COLUMNS,
@@ -57,6 +57,21 @@ CREATE TABLE IF NOT EXISTS devices (
     last_seen  INTEGER
 );
 """
+
+_INSERT_SAMPLES = "INSERT OR IGNORE INTO samples (series_id, ts, value) VALUES "
+_INSERT_LATEST = "INSERT INTO latest (series_id, ts, value) VALUES "
+# a late sample must not replace a newer one
+_UPSERT_LATEST = (
+    " ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value"
+    " WHERE excluded.ts >= latest.ts"
+)
+_INSERT_SEEN = "INSERT INTO devices (device, first_seen, last_seen) VALUES "
+_UPSERT_SEEN = (
+    " ON CONFLICT (device) DO UPDATE SET"
+    " first_seen = MIN(COALESCE(devices.first_seen, excluded.first_seen), excluded.first_seen),"
+    " last_seen = MAX(COALESCE(devices.last_seen, excluded.last_seen), excluded.last_seen)"
+)
+_NO_SERIES: dict[str, int] = {}
 
 _SQL_AGG = {"mean": "AVG", "min": "MIN", "max": "MAX", "sum": "SUM", "count": "COUNT"}
 
@@ -160,7 +175,7 @@ class SqliteStore(TelemetryStore):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._local = threading.local()
-        self._series: dict[tuple[str, str], int] = {}
+        self._series: dict[str, dict[str, int]] = {}
         self._write_lock = threading.Lock()
         self._index = _SeriesCatalog()
         try:
@@ -180,10 +195,12 @@ class SqliteStore(TelemetryStore):
             self._local.conn = conn
         return conn
 
-    def _series_ids(
-        self, conn: sqlite3.Connection, keys: set[tuple[str, str]]
-    ) -> dict[tuple[str, str], int]:
-        missing = [k for k in keys if k not in self._series]
+    def _series_ids(self, conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> np.ndarray:
+        """The series id of each (device, metric) key, inserting the series not seen before. The
+        cache is nested by device (30,000 small dicts rather than 360,000 tuple keys: ~25 MB less
+        at 30,000 rigs)."""
+        series = self._series
+        missing = [(d, m) for d, m in keys if m not in series.get(d, _NO_SERIES)]
         if missing:
             conn.executemany("INSERT OR IGNORE INTO series (device, metric) VALUES (?, ?)", missing)
             for i in range(0, len(missing), 400):
@@ -193,41 +210,27 @@ class SqliteStore(TelemetryStore):
                 for sid, dev, met in conn.execute(
                     f"SELECT id, device, metric FROM series WHERE {where}", args
                 ):
-                    self._series[(dev, met)] = sid
-        return self._series
+                    series.setdefault(dev, {})[met] = sid
+        return np.fromiter((series[d][m] for d, m in keys), np.int64, len(keys))
 
-    def write(self, samples: Sequence[Sample]) -> None:
-        if not samples:
-            return
+    def _write(self, batch: SampleBatch) -> None:
+        """One transaction: series ids, then the samples sorted by (series, ts) so the inserts walk
+        the primary key in order, then each series' newest value into ``latest`` and each device's
+        first/last seen into ``devices`` — once per series and device, not per sample."""
         with self._write_lock:
             conn = self._conn()
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                ids = self._series_ids(conn, {(s.device, s.metric) for s in samples})
-                rows = [(ids[(s.device, s.metric)], s.ts, s.value) for s in samples]
-                conn.executemany(
-                    "INSERT OR IGNORE INTO samples (series_id, ts, value) VALUES (?, ?, ?)", rows
+                sid = self._series_ids(conn, batch.keys)[batch.key]
+                order = np.lexsort((batch.ts, sid))
+                sid, ts, value = sid[order], batch.ts[order], batch.value[order]
+                insert_rows(conn, _INSERT_SAMPLES, "", (sid, ts, value))
+                newest = np.flatnonzero(np.r_[sid[1:] != sid[:-1], True])
+                insert_rows(
+                    conn, _INSERT_LATEST, _UPSERT_LATEST, (sid[newest], ts[newest], value[newest])
                 )
-                conn.executemany(
-                    "INSERT INTO latest (series_id, ts, value) VALUES (?, ?, ?) "
-                    "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = "
-                    "excluded.value "
-                    "WHERE excluded.ts >= latest.ts",
-                    rows,
-                )
-                seen: dict[str, tuple[int, int]] = {}
-                for s in samples:
-                    lo, hi = seen.get(s.device, (s.ts, s.ts))
-                    seen[s.device] = (min(lo, s.ts), max(hi, s.ts))
-                conn.executemany(
-                    "INSERT INTO devices (device, first_seen, last_seen) VALUES (?, ?, ?) "
-                    "ON CONFLICT (device) DO UPDATE SET "
-                    "first_seen = MIN(COALESCE(devices.first_seen, excluded.first_seen), "
-                    "excluded.first_seen), "
-                    "last_seen = MAX(COALESCE(devices.last_seen, excluded.last_seen), "
-                    "excluded.last_seen)",
-                    [(d, lo, hi) for d, (lo, hi) in seen.items()],
-                )
+                devices, first, last = batch.device_spans()
+                insert_rows(conn, _INSERT_SEEN, _UPSERT_SEEN, (devices, first, last))
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if conn.in_transaction:
