@@ -1,7 +1,9 @@
 """Samples/s into each telemetry backend, against a raw-write baseline of the same server in the
 same run.
 
-- SQLite: ``SqliteStore.write`` vs a raw ``executemany`` of the same rows into the same schema.
+- SQLite: ``SqliteStore.write`` of a columnar ``SampleBatch`` (what the MQTT collector hands it) and
+  of ``Sample`` objects (simulator, pollers, importer) vs a raw ``executemany`` of the same rows,
+  pre-resolved to series ids, into the same schema.
 - InfluxDB 1.x (Debian's influxd on a free port): ``InfluxStore.write`` (Sample → line protocol →
   /write, gzip) vs a raw HTTP POST of the same pre-built, gzip-compressed line protocol.
 - Spool: ``Spool.append`` (what a write costs while the store is down) and replay throughput.
@@ -28,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 
 from minewatch.config.storage import InfluxSettings
-from minewatch.sample import NS_PER_S, DeviceMeta, Sample
+from minewatch.sample import NS_PER_S, DeviceMeta, Sample, SampleBatch
 from minewatch.store.influx import InfluxStore
 from minewatch.store.lineproto import format_samples, series_prefix
 from minewatch.store.spool import Spool
@@ -70,10 +72,19 @@ def rate(samples: int, fn) -> float:
     return samples / (time.perf_counter() - t)
 
 
-def bench_sqlite(data: list[list[Sample]], tmp: Path, rep: int) -> tuple[float, float]:
+def bench_sqlite(
+    data: list[list[Sample]], tmp: Path, rep: int
+) -> tuple[float, float, float, float]:
+    """(batch rate, raw rate, Sample-objects rate, CPU s per sample of the batch path)."""
     total = sum(map(len, data))
+    batches = [SampleBatch.of(b) for b in data]  # built by the decoder, before the store's clock
     store = SqliteStore(tmp / f"store{rep}.db")
-    store_rate = rate(total, lambda: [store.write(b) for b in data])
+    cpu = time.process_time()
+    batch_rate = rate(total, lambda: [store.write(b) for b in batches])
+    cpu = (time.process_time() - cpu) / total
+    store.close()
+    store = SqliteStore(tmp / f"objects{rep}.db")
+    objects_rate = rate(total, lambda: [store.write(b) for b in data])
     store.close()
     raw = SqliteStore(
         tmp / f"raw{rep}.db"
@@ -99,7 +110,7 @@ def bench_sqlite(data: list[list[Sample]], tmp: Path, rep: int) -> tuple[float, 
 
     raw_rate = rate(total, raw_write)
     conn.close()
-    return store_rate, raw_rate
+    return batch_rate, raw_rate, objects_rate, cpu
 
 
 def bench_influx(
@@ -133,7 +144,7 @@ def bench_influx(
     prefixes = {m.device: series_prefix(m, m.device, "bench") for m in metas}
     bodies = []
     for b in data:
-        lines = format_samples(b, prefixes).lines
+        lines = format_samples(SampleBatch.of(b), prefixes).lines
         bodies += [
             gzip.compress("\n".join(lines[i : i + 5000]).encode(), 1)
             for i in range(0, len(lines), 5000)
@@ -177,8 +188,8 @@ def report(name: str, store: str, raw: str, results: list[tuple[float, float]]) 
     rw = statistics.median(r[1] for r in results)
     ratio = statistics.median(r[0] / r[1] for r in results)
     print(
-        f"{name:<13}{store:<22}{st:>10,.0f} samples/s | {raw:<18}{rw:>10,.0f} samples/s | ratio "
-        f"{ratio:.2f}"
+        f"{name:<13}{store:<22}{st:>10,.0f} samples/s ({1e6 / st:.2f} us) | {raw:<18}{rw:>10,.0f}"
+        f" samples/s ({1e6 / rw:.2f} us) | ratio {ratio:.2f}"
     )
 
 
@@ -197,11 +208,14 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        sqlite_runs = [bench_sqlite(data, tmp, i) for i in range(args.repeat)]
+        report("SQLite", "write(SampleBatch)", "raw executemany", [r[:2] for r in sqlite_runs])
         report(
-            "SQLite",
-            "SqliteStore.write",
-            "raw executemany",
-            [bench_sqlite(data, tmp, i) for i in range(args.repeat)],
+            "SQLite", "write([Sample, ...])", "raw executemany", [(r[2], r[1]) for r in sqlite_runs]
+        )
+        print(
+            f"{'':<13}write(SampleBatch) CPU "
+            f"{statistics.median(r[3] for r in sqlite_runs) * 1e6:.2f} us/sample (all threads)"
         )
         try:
             server = influxd(tmp / "influxd")
@@ -225,6 +239,7 @@ def main() -> None:
             f"{'replay to SQLite':<18}{sp_out:>10,.0f}"
             f" samples/s"
         )
+    print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

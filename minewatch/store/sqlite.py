@@ -73,6 +73,7 @@ _UPSERT_SEEN = (
 )
 _NO_SERIES: dict[str, int] = {}
 WAL_AUTOCHECKPOINT_PAGES = 10_000
+WRITE_CACHE_KIB = 16 * 1024
 
 _SQL_AGG = {"mean": "AVG", "min": "MIN", "max": "MAX", "sum": "SUM", "count": "COUNT"}
 
@@ -178,6 +179,7 @@ class SqliteStore(TelemetryStore):
         self._local = threading.local()
         self._series: dict[str, dict[str, int]] = {}
         self._write_lock = threading.Lock()
+        self._write_conn: sqlite3.Connection | None = None
         self._index = _SeriesCatalog()
         try:
             self._conn().executescript(_SCHEMA)
@@ -189,16 +191,33 @@ class SqliteStore(TelemetryStore):
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            try:
-                conn = connect(self.path)
-                # Checkpoint every ~40 MB of WAL instead of every 4 MB: a telemetry batch dirties a
-                # page per series, so the default checkpointed (and fsynced) after nearly every
-                # batch; copying each page once per 10,000 halved the write's wall time under
-                # flood (docs/benchmarks-store.md). Durability of a commit does not depend on it.
-                conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-            except (sqlite3.Error, OSError) as exc:  # the disk is gone: the spool takes the writes
-                raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
-            self._local.conn = conn
+            conn = self._local.conn = self._open()
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return connect(self.path)
+        except (sqlite3.Error, OSError) as exc:  # the disk is gone: the spool takes the writes
+            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+
+    def _writer(self) -> sqlite3.Connection:
+        """The one connection every write goes through (callers hold ``_write_lock``), apart from
+        the per-thread read connections, so it can be tuned for writing:
+
+        - checkpoint every ~40 MB of WAL instead of every 4 MB: a telemetry batch dirties a page
+          per series, so the default checkpointed (and fsynced) after nearly every batch; copying
+          each page once per 10,000 halved the write's wall time under flood. Durability of a
+          commit does not depend on it (docs/benchmarks-store.md);
+        - a 16 MiB page cache instead of the readers' 64 MiB: inserts sorted by (series, ts) walk
+          the primary key in order, and measured as fast with 16 as with 64 MiB at 30,000 rigs,
+          while the collector's resident memory is 48 MB smaller.
+        """
+        conn = self._write_conn
+        if conn is None:
+            conn = self._open()
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            conn.execute(f"PRAGMA cache_size=-{WRITE_CACHE_KIB}")
+            self._write_conn = conn
         return conn
 
     def _series_ids(self, conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> np.ndarray:
@@ -224,7 +243,7 @@ class SqliteStore(TelemetryStore):
         the primary key in order, then each series' newest value into ``latest`` and each device's
         first/last seen into ``devices`` — once per series and device, not per sample."""
         with self._write_lock:
-            conn = self._conn()
+            conn = self._writer()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 sid = self._series_ids(conn, batch.keys)[batch.key]
@@ -252,7 +271,7 @@ class SqliteStore(TelemetryStore):
             return
         with self._write_lock:
             try:
-                self._conn().executemany(
+                self._writer().executemany(
                     "INSERT INTO devices (device, kind, model, zone, rack, role) VALUES (?, ?, ?, "
                     "?, ?, ?) "
                     "ON CONFLICT (device) DO UPDATE SET kind = excluded.kind, model = "
@@ -447,11 +466,16 @@ class SqliteStore(TelemetryStore):
 
     def prune(self, older_than_ns: int) -> int:
         with self._write_lock:
-            cur = self._conn().execute("DELETE FROM samples WHERE ts < ?", (older_than_ns,))
+            cur = self._writer().execute("DELETE FROM samples WHERE ts < ?", (older_than_ns,))
             return cur.rowcount
 
     def close(self) -> None:
+        """This thread's read connection, and the write connection."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+        with self._write_lock:
+            if self._write_conn is not None:
+                self._write_conn.close()
+                self._write_conn = None
