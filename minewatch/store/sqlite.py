@@ -71,7 +71,6 @@ _UPSERT_SEEN = (
     " first_seen = MIN(COALESCE(devices.first_seen, excluded.first_seen), excluded.first_seen),"
     " last_seen = MAX(COALESCE(devices.last_seen, excluded.last_seen), excluded.last_seen)"
 )
-_NO_SERIES: dict[str, int] = {}
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 WRITE_CACHE_KIB = 16 * 1024
 
@@ -170,6 +169,41 @@ class _SeriesCatalog:
             return index
 
 
+class _SeriesIds:
+    """The writer's (device, metric) → series id map: a table of ids (0 = not known yet) with a
+    row per device and a column per metric name. At 30,000 rigs x 12 metrics it holds ~10 MB
+    where a dict per device held ~27 MB (one int object and one dict slot per series), and a batch
+    looks its series up with one numpy index instead of a dict lookup per series."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, int] = {}
+        self._cols: dict[str, int] = {}
+        self.ids = np.zeros((0, 0), dtype=np.int64)
+
+    def cells(self, keys: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of each key, giving new devices and metrics a row or column."""
+        rows, cols, n = self._rows, self._cols, len(keys)
+        r = np.fromiter((rows.setdefault(d, len(rows)) for d, _ in keys), np.intp, n)
+        c = np.fromiter((cols.setdefault(m, len(cols)) for _, m in keys), np.intp, n)
+        height, width = self.ids.shape
+        if len(rows) > height or len(cols) > width:  # grow by a quarter at least: amortised O(1)
+            grown = np.zeros(
+                (max(len(rows), height + height // 4), max(len(cols), width + width // 4)),
+                dtype=np.int64,
+            )
+            grown[:height, :width] = self.ids
+            self.ids = grown
+        return r, c
+
+    def put(self, device: str, metric: str, sid: int) -> None:
+        """Record an id read from the ``series`` table (its cell exists: ``cells`` made it)."""
+        self.ids[self._rows[device], self._cols[metric]] = sid
+
+    def forget(self) -> None:
+        """Every id unknown again (after a rolled-back transaction that may have inserted some)."""
+        self.ids[:] = 0
+
+
 class SqliteStore(TelemetryStore):
     """Series are dictionary-encoded (device, metric → integer id) so a point costs ~20 bytes and a
     range query for one metric walks the primary key of each matching series."""
@@ -177,7 +211,7 @@ class SqliteStore(TelemetryStore):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._local = threading.local()
-        self._series: dict[str, dict[str, int]] = {}
+        self._series = _SeriesIds()
         self._write_lock = threading.Lock()
         self._write_conn: sqlite3.Connection | None = None
         self._index = _SeriesCatalog()
@@ -221,12 +255,12 @@ class SqliteStore(TelemetryStore):
         return conn
 
     def _series_ids(self, conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> np.ndarray:
-        """The series id of each (device, metric) key, inserting the series not seen before. The
-        cache is nested by device (30,000 small dicts rather than 360,000 tuple keys: ~25 MB less
-        at 30,000 rigs)."""
-        series = self._series
-        missing = [(d, m) for d, m in keys if m not in series.get(d, _NO_SERIES)]
-        if missing:
+        """The series id of each (device, metric) key, inserting the series not seen before."""
+        cells = self._series.cells(keys)
+        ids = self._series.ids[cells]
+        unknown = np.flatnonzero(ids == 0).tolist()
+        if unknown:
+            missing = [keys[i] for i in unknown]
             conn.executemany("INSERT OR IGNORE INTO series (device, metric) VALUES (?, ?)", missing)
             for i in range(0, len(missing), 400):
                 chunk = missing[i : i + 400]
@@ -235,8 +269,9 @@ class SqliteStore(TelemetryStore):
                 for sid, dev, met in conn.execute(
                     f"SELECT id, device, metric FROM series WHERE {where}", args
                 ):
-                    series.setdefault(dev, {})[met] = sid
-        return np.fromiter((series[d][m] for d, m in keys), np.int64, len(keys))
+                    self._series.put(dev, met, sid)
+            ids = self._series.ids[cells]
+        return ids
 
     def _write(self, batch: SampleBatch) -> None:
         """One transaction: series ids, then the samples sorted by (series, ts) so the inserts walk
@@ -260,7 +295,7 @@ class SqliteStore(TelemetryStore):
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                self._series.clear()  # ids inserted in the rolled-back transaction are gone
+                self._series.forget()  # ids inserted in the rolled-back transaction are gone
                 raise StoreUnavailable(
                     f"SQLite store {self.path}: {exc} ({disk_state(self.path)})"
                 ) from exc
