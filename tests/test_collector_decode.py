@@ -331,6 +331,14 @@ def test_duplicate_keys_reject_the_message(raw: bytes) -> None:
     assert "appears twice" in d.rejects[0].detail
 
 
+def test_a_duplicate_hidden_beside_an_escaped_quote_is_still_found() -> None:
+    # "\u0022:" in a string reads as a quote and a colon: written back by orjson it adds one '":'
+    # that would balance the key lost to the duplicate, so escapes take the exact path
+    raw = b'{"ts":"2026-11-25T21:39:58.500Z","firmware":"a\\u0022:","power_w":1,"power_w":2}'
+    d = decode(raw)
+    assert [r.reason for r in d.rejects] == ["duplicate_key"]
+
+
 def test_a_colon_inside_a_string_is_not_a_duplicate() -> None:
     d = decode(s21_payload(firmware='agent "x": 1.0'))
     assert "duplicate_key" not in {r.reason for r in d.rejects} and len(d.samples) == 12

@@ -186,11 +186,8 @@ class _SeriesIds:
         r = np.fromiter((rows.setdefault(d, len(rows)) for d, _ in keys), np.intp, n)
         c = np.fromiter((cols.setdefault(m, len(cols)) for _, m in keys), np.intp, n)
         height, width = self.ids.shape
-        if len(rows) > height or len(cols) > width:  # grow by a quarter at least: amortised O(1)
-            grown = np.zeros(
-                (max(len(rows), height + height // 4), max(len(cols), width + width // 4)),
-                dtype=np.int64,
-            )
+        if len(rows) > height or len(cols) > width:
+            grown = np.zeros((_grown(height, len(rows)), _grown(width, len(cols))), np.int64)
             grown[:height, :width] = self.ids
             self.ids = grown
         return r, c
@@ -202,6 +199,11 @@ class _SeriesIds:
     def forget(self) -> None:
         """Every id unknown again (after a rolled-back transaction that may have inserted some)."""
         self.ids[:] = 0
+
+
+def _grown(size: int, needed: int) -> int:
+    """``size`` if enough, else at least a quarter more (amortised O(1) growth)."""
+    return size if needed <= size else max(needed, size + size // 4)
 
 
 class SqliteStore(TelemetryStore):
