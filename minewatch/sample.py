@@ -83,7 +83,7 @@ class SampleBatch:
         """As ``Sample`` objects, for the few callers that want rows (tests, error messages)."""
         keys = self.keys
         return [
-            Sample(ts, *keys[k], value)
+            Sample(ts, keys[k][0], keys[k][1], value)
             for k, ts, value in zip(
                 self.key.tolist(), self.ts.tolist(), self.value.tolist(), strict=True
             )
@@ -122,9 +122,7 @@ class BatchBuilder:
         self._run_ts: list[int] = []
         self._run_len: list[int] = []
 
-    def add(
-        self, device: str, ts: int, metrics: Sequence[str], values: Sequence[float]
-    ) -> None:
+    def add(self, device: str, ts: int, metrics: Sequence[str], values: Sequence[float]) -> None:
         """The values of ``metrics`` (same length) that ``device`` reported at ``ts``."""
         slots = self._series.get(device)
         if slots is None:
