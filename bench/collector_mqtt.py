@@ -44,6 +44,7 @@ from paho.mqtt.properties import Properties  # noqa: E402
 
 from minewatch.collector.mqtt import MqttCollector  # noqa: E402
 from minewatch.config import load_facility  # noqa: E402
+from minewatch.config.mqtt import MqttSettings  # noqa: E402
 from minewatch.profiles import load_facility_profiles  # noqa: E402
 from minewatch.registry import facility_registry  # noqa: E402
 from minewatch.simulator.build import build_facility  # noqa: E402
@@ -134,16 +135,28 @@ def collector_drain(cfg, store, publish) -> tuple[float, float, dict]:
     return total / elapsed, cpu / total, col.stats()
 
 
+DEFAULT_BATCH_WAIT_MS = MqttSettings.model_fields["batch_wait_ms"].default
 COLLECT = [sys.executable, "-m", "minewatch.cli", "collect", "--config"]
 
 
-def shared_drain(work: Path, port: int, processes: int, publish) -> tuple[float, float, int]:
+def shared_drain(work: Path, processes: int, publish) -> tuple[float, float, int]:
     """(messages/s, CPU s per message over all processes, samples stored) of ``processes``
     ``minewatch collect`` processes sharing one ``$share`` subscription, draining a backlog.
     Timed from the first sample in the store to the last (process start-up excluded); the store
-    is polled every 0.1 s, so the figure is good to ~0.1 s."""
+    is polled every 0.1 s, so the figure is good to ~0.1 s. A broker of its own: sessions of
+    earlier runs would take a copy (or, in the group, a share) of every message."""
     run = work / f"shared-{processes}"
-    config = facility_file(run, port, n_rigs=200, shared_group="bench")
+    broker = start_mosquitto(run / "mosquitto")
+    try:
+        return _shared_drain(run, broker.port, processes, publish)
+    finally:
+        broker.stop()
+
+
+def _shared_drain(run: Path, port: int, processes: int, publish) -> tuple[float, float, int]:
+    config = facility_file(
+        run, port, n_rigs=200, shared_group="bench", batch_wait_ms=DEFAULT_BATCH_WAIT_MS
+    )
     args = ["--mqtt-only"]
 
     def start(i: int) -> subprocess.Popen[bytes]:
@@ -167,7 +180,7 @@ def shared_drain(work: Path, port: int, processes: int, publish) -> tuple[float,
         for i in range(processes)
     ]
     stop(procs)  # the sessions and their shared subscription stay with the broker
-    total = publish()
+    total = publish(port)
     db = run / "data" / "telemetry.db"
     procs = [start(i) for i in range(processes)]
 
@@ -277,12 +290,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-collector-"))
     broker = start_mosquitto(work / "mosquitto")
     try:
-        config_path = facility_file(work, broker.port, n_rigs=max(200, args.rate))
+        # the shipped batch wait (the tests' facility files shorten it to 50 ms for latency; a
+        # flood then commits ~3x as many smaller batches)
+        config_path = facility_file(
+            work, broker.port, n_rigs=max(200, args.rate), batch_wait_ms=DEFAULT_BATCH_WAIT_MS
+        )
         cfg = load_facility(config_path)
         msgs = sim_messages(cfg, args.flood, time.time() - 86400)
 
-        def publish() -> int:
-            pub = Publisher(broker.port, client_id="bench-flood")
+        def publish(port: int) -> int:
+            pub = Publisher(port, client_id="bench-flood")
             n = 0
             for i in range(0, len(msgs), 5000):  # stay under paho's 65,535 in-flight message ids
                 n += pub.publish_all(msgs[i : i + 5000])
@@ -291,10 +308,12 @@ def main() -> None:
 
         print(f"load average before: {load()} on {os.cpu_count()} cores")
         bases = {
-            name: baseline_drain(broker.port, "site/demo/#", publish, proto)
+            name: baseline_drain(broker.port, "site/demo/#", lambda: publish(broker.port), proto)
             for name, proto in (("MQTT 3.1.1", mqtt.MQTTv311), ("MQTT 5", mqtt.MQTTv5))
         }
-        rate, cpu, st = collector_drain(cfg, SqliteStore(work / "flood.db"), publish)
+        rate, cpu, st = collector_drain(
+            cfg, SqliteStore(work / "flood.db"), lambda: publish(broker.port)
+        )
         samples_per_msg = st["stored_samples"] / st["acked"]
         print(
             f"flood of {len(msgs):,} simulator messages "
@@ -319,7 +338,7 @@ def main() -> None:
         print(f"  load average after: {load()}")
         print(f"  rejected: {st['rejected_total']}")
         if args.processes >= 2:
-            shared = {n: shared_drain(work, broker.port, n, publish) for n in (1, args.processes)}
+            shared = {n: shared_drain(work, n, publish) for n in (1, args.processes)}
             print("shared subscription, minewatch collect processes on $share/bench:")
             for n, (r, c, stored) in shared.items():
                 print(
@@ -329,8 +348,18 @@ def main() -> None:
             print(
                 f"  speed-up {shared[args.processes][0] / shared[1][0]:.2f}; load average {load()}"
             )
+        broker.stop()  # the sessions of the flood would take a copy of every later message
+        broker = start_mosquitto(work / "mosquitto-live")
+        live_path = facility_file(
+            work / "live", broker.port, max(200, args.rate), batch_wait_ms=DEFAULT_BATCH_WAIT_MS
+        )
         live = live_stream(
-            cfg, config_path, SqliteStore(work / "live.db"), broker.port, args.rate, args.seconds
+            load_facility(live_path),
+            live_path,
+            SqliteStore(work / "live.db"),
+            broker.port,
+            args.rate,
+            args.seconds,
         )
         print(
             f"live stream: simulator process, {args.rate:,} rigs each publishing once a second, "
