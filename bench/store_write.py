@@ -115,7 +115,8 @@ def bench_sqlite(
 
 def bench_influx(
     data: list[list[Sample]], server: Server, rigs: int, rep: int
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
+    """(Sample-objects rate, raw rate, SampleBatch rate)."""
     total = sum(map(len, data))
     os.environ["BENCH_INFLUX_PW"] = ADMIN_PASSWORD
 
@@ -138,6 +139,11 @@ def bench_influx(
     store = InfluxStore(settings(f"bench_store_{rep}"), facility="bench")
     store.upsert_devices(metas)
     store_rate = rate(total, lambda: [store.write(b) for b in data])
+    store.close()
+    batches = [SampleBatch.of(b) for b in data]
+    store = InfluxStore(settings(f"bench_batch_{rep}"), facility="bench")
+    store.upsert_devices(metas)
+    batch_rate = rate(total, lambda: [store.write(b) for b in batches])
     store.close()
 
     # Baseline: the same lines, formatted and compressed before the clock starts.
@@ -163,11 +169,16 @@ def bench_influx(
                 ).raise_for_status()
 
         raw_rate = rate(total, raw_post)
-    return store_rate, raw_rate
+    return store_rate, raw_rate, batch_rate
 
 
-def bench_spool(data: list[list[Sample]], tmp: Path) -> tuple[float, float]:
+def bench_spool(data: list[list[Sample]], tmp: Path) -> tuple[float, float, float]:
+    """(append rate of Sample objects, replay rate, append rate of SampleBatch)."""
     total = sum(map(len, data))
+    batches = [SampleBatch.of(b) for b in data]
+    spool = Spool(tmp / "spool-batches.db", 10**10)
+    batch_rate = rate(total, lambda: [spool.append(b) for b in batches])
+    spool.close()
     spool = Spool(tmp / "spool.db", 10**10)
     append_rate = rate(total, lambda: [spool.append(b) for b in data])
     store = SpoolingStore(SqliteStore(tmp / "replayed.db"), spool)
@@ -178,7 +189,7 @@ def bench_spool(data: list[list[Sample]], tmp: Path) -> tuple[float, float]:
 
     replay_rate = rate(total, drain)
     store.close()
-    return append_rate, replay_rate
+    return append_rate, replay_rate, batch_rate
 
 
 def report(name: str, store: str, raw: str, results: list[tuple[float, float]]) -> None:
@@ -225,18 +236,22 @@ def main() -> None:
             print(f"InfluxDB 1.x  not measured: {exc}")
         else:
             try:
+                runs = [bench_influx(data, server, args.rigs, i) for i in range(args.repeat)]
                 report(
                     "InfluxDB 1.x",
-                    "InfluxStore.write",
+                    "write(SampleBatch)",
                     "raw POST /write",
-                    [bench_influx(data, server, args.rigs, i) for i in range(args.repeat)],
+                    [(r[2], r[1]) for r in runs],
+                )
+                report(
+                    "InfluxDB 1.x", "write([Sample, ...])", "raw POST /write", [r[:2] for r in runs]
                 )
             finally:
                 server.stop()
-        sp_in, sp_out = bench_spool(data, tmp)
+        sp_in, sp_out, sp_batch = bench_spool(data, tmp)
         print(
-            f"{'Spool':<13}{'Spool.append':<22}{sp_in:>10,.0f} samples/s | "
-            f"{'replay to SQLite':<18}{sp_out:>10,.0f}"
+            f"{'Spool':<13}{'append(SampleBatch)':<22}{sp_batch:>10,.0f} samples/s | "
+            f"append([Sample, ...]) {sp_in:,.0f} samples/s | replay to SQLite {sp_out:,.0f}"
             f" samples/s"
         )
     print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

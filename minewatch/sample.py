@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -51,10 +52,19 @@ class SampleBatch:
         every store's ``write``)."""
         if isinstance(samples, SampleBatch):
             return samples
-        builder = BatchBuilder()
-        for s in samples:
-            builder.add(s.device, s.ts, (s.metric,), (s.value,))
-        return builder.build()
+        rows = samples if isinstance(samples, (list, tuple)) else list(samples)
+        n = len(rows)
+        # C loops only (map, dict.fromkeys, numpy): no tuple per row for its series
+        device, devices = _codes(list(map(_DEVICE, rows)))
+        metric, metrics = _codes(list(map(_METRIC, rows)))
+        combos, key = np.unique(device * len(metrics) + metric, return_inverse=True)
+        width = len(metrics)
+        return cls(
+            [(devices[c // width], metrics[c % width]) for c in combos.tolist()],
+            key.reshape(-1),
+            np.fromiter(map(_TS, rows), np.int64, n),
+            np.fromiter(map(_VALUE, rows), np.float64, n),
+        )
 
     @classmethod
     def concat(cls, batches: Sequence[SampleBatch]) -> SampleBatch:
@@ -164,6 +174,15 @@ class DeviceMeta:
     #: ``rack_pdu``,
     #: ``hall_sensor``; rules select devices by role so a compliance profile needs no device ids.
     role: str = ""
+
+
+_DEVICE, _METRIC, _TS, _VALUE = (attrgetter(a) for a in ("device", "metric", "ts", "value"))
+
+
+def _codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Each value's index among the distinct values (in order of first appearance)."""
+    index = {v: i for i, v in enumerate(dict.fromkeys(values))}
+    return np.fromiter(map(index.__getitem__, values), np.intp, len(values)), list(index)
 
 
 def now_ns() -> int:

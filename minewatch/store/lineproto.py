@@ -60,38 +60,51 @@ class Formatted:
 
 
 def format_samples(batch: SampleBatch, prefixes: Mapping[str, str]) -> Formatted:
-    """One line per (device, ts) with all its metrics as float fields.
+    """One line per (device, ts) with all its metrics as float fields, lines in device then time
+    order.
 
     ``prefixes`` maps each device to its ``series_prefix``. Non-finite values cannot be written in
-    line protocol; they are left out and counted.
+    line protocol; they are left out and counted. The grouping into lines is one numpy sort; what
+    remains in Python per sample is formatting its field (``key=repr(value)``).
     """
     finite = np.isfinite(batch.value)
     non_finite = len(batch) - int(finite.sum())
     if non_finite:
         batch = batch.where(finite)
-    keys = _field_keys
-    # each series' "device, escaped field key=" once per batch, not per sample
-    series = [
-        (dev, keys.get(met) or keys.setdefault(met, escape_key(met))) for dev, met in batch.keys
+    if not len(batch):
+        return Formatted([], non_finite, {})
+    names: dict[str, int] = {}
+    key_device = np.fromiter(
+        (names.setdefault(d, len(names)) for d, _ in batch.keys), np.intp, len(batch.keys)
+    )
+    field_key = [
+        _field_keys.get(m) or _field_keys.setdefault(m, escape_key(m)) for _, m in batch.keys
     ]
-    grouped: dict[tuple[str, int], list[str]] = {}
-    for k, ts, v in zip(batch.key.tolist(), batch.ts.tolist(), batch.value.tolist(), strict=True):
-        dev, key = series[k]
-        field = f"{key}={v!r}"
-        fields = grouped.get((dev, ts))
-        if fields is None:
-            grouped[(dev, ts)] = [field]
-        else:
-            fields.append(field)
-    span: dict[str, tuple[int, int]] = {}
-    lines = []
-    for (dev, ts), fields in grouped.items():
-        lines.append(f"{prefixes[dev]} {','.join(fields)} {ts}")
-        lo_hi = span.get(dev)
-        if lo_hi is None:
-            span[dev] = (ts, ts)
-        elif ts < lo_hi[0] or ts > lo_hi[1]:
-            span[dev] = (min(ts, lo_hi[0]), max(ts, lo_hi[1]))
+    device = key_device[batch.key]
+    order = np.lexsort((batch.ts, device))
+    device, ts = device[order], batch.ts[order]
+    fields = [
+        f"{field_key[k]}={v!r}"
+        for k, v in zip(batch.key[order].tolist(), batch.value[order].tolist(), strict=True)
+    ]
+    new_device = np.r_[True, device[1:] != device[:-1]]
+    starts = np.flatnonzero(new_device | np.r_[True, ts[1:] != ts[:-1]])
+    ends = np.r_[starts[1:], len(fields)].tolist()
+    devices = list(names)
+    lines = [
+        f"{prefixes[devices[d]]} {','.join(fields[a:b])} {t}"
+        for d, t, a, b in zip(
+            device[starts].tolist(), ts[starts].tolist(), starts.tolist(), ends, strict=True
+        )
+    ]
+    first = np.flatnonzero(new_device)  # rows are sorted by time within a device
+    last = np.r_[first[1:], len(ts)] - 1
+    span = {
+        devices[d]: (lo, hi)
+        for d, lo, hi in zip(
+            device[first].tolist(), ts[first].tolist(), ts[last].tolist(), strict=True
+        )
+    }
     return Formatted(lines, non_finite, span)
 
 
