@@ -102,6 +102,8 @@ class SampleBatch:
     def device_spans(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Each device of the batch with its earliest and latest sample time (for first/last
         seen), computed once per device rather than per sample."""
+        if not len(self):
+            return [], np.empty(0, np.int64), np.empty(0, np.int64)
         names: dict[str, int] = {}
         key_device = np.fromiter(
             (names.setdefault(d, len(names)) for d, _ in self.keys), np.intp, len(self.keys)
