@@ -1,7 +1,9 @@
 """Samples/s into each telemetry backend, against a raw-write baseline of the same server in the
 same run.
 
-- SQLite: ``SqliteStore.write`` vs a raw ``executemany`` of the same rows into the same schema.
+- SQLite: ``SqliteStore.write`` of a columnar ``SampleBatch`` (what the MQTT collector hands it) and
+  of ``Sample`` objects (simulator, pollers, importer) vs a raw ``executemany`` of the same rows,
+  pre-resolved to series ids, into the same schema.
 - InfluxDB 1.x (Debian's influxd on a free port): ``InfluxStore.write`` (Sample → line protocol →
   /write, gzip) vs a raw HTTP POST of the same pre-built, gzip-compressed line protocol.
 - Spool: ``Spool.append`` (what a write costs while the store is down) and replay throughput.
@@ -28,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 
 from minewatch.config.storage import InfluxSettings
-from minewatch.sample import NS_PER_S, DeviceMeta, Sample
+from minewatch.sample import NS_PER_S, DeviceMeta, Sample, SampleBatch
 from minewatch.store.influx import InfluxStore
 from minewatch.store.lineproto import format_samples, series_prefix
 from minewatch.store.spool import Spool
@@ -70,10 +72,19 @@ def rate(samples: int, fn) -> float:
     return samples / (time.perf_counter() - t)
 
 
-def bench_sqlite(data: list[list[Sample]], tmp: Path, rep: int) -> tuple[float, float]:
+def bench_sqlite(
+    data: list[list[Sample]], tmp: Path, rep: int
+) -> tuple[float, float, float, float]:
+    """(batch rate, raw rate, Sample-objects rate, CPU s per sample of the batch path)."""
     total = sum(map(len, data))
+    batches = [SampleBatch.of(b) for b in data]  # built by the decoder, before the store's clock
     store = SqliteStore(tmp / f"store{rep}.db")
-    store_rate = rate(total, lambda: [store.write(b) for b in data])
+    cpu = time.process_time()
+    batch_rate = rate(total, lambda: [store.write(b) for b in batches])
+    cpu = (time.process_time() - cpu) / total
+    store.close()
+    store = SqliteStore(tmp / f"objects{rep}.db")
+    objects_rate = rate(total, lambda: [store.write(b) for b in data])
     store.close()
     raw = SqliteStore(
         tmp / f"raw{rep}.db"
@@ -99,12 +110,13 @@ def bench_sqlite(data: list[list[Sample]], tmp: Path, rep: int) -> tuple[float, 
 
     raw_rate = rate(total, raw_write)
     conn.close()
-    return store_rate, raw_rate
+    return batch_rate, raw_rate, objects_rate, cpu
 
 
 def bench_influx(
     data: list[list[Sample]], server: Server, rigs: int, rep: int
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
+    """(Sample-objects rate, raw rate, SampleBatch rate)."""
     total = sum(map(len, data))
     os.environ["BENCH_INFLUX_PW"] = ADMIN_PASSWORD
 
@@ -128,12 +140,17 @@ def bench_influx(
     store.upsert_devices(metas)
     store_rate = rate(total, lambda: [store.write(b) for b in data])
     store.close()
+    batches = [SampleBatch.of(b) for b in data]
+    store = InfluxStore(settings(f"bench_batch_{rep}"), facility="bench")
+    store.upsert_devices(metas)
+    batch_rate = rate(total, lambda: [store.write(b) for b in batches])
+    store.close()
 
     # Baseline: the same lines, formatted and compressed before the clock starts.
     prefixes = {m.device: series_prefix(m, m.device, "bench") for m in metas}
     bodies = []
     for b in data:
-        lines = format_samples(b, prefixes).lines
+        lines = format_samples(SampleBatch.of(b), prefixes).lines
         bodies += [
             gzip.compress("\n".join(lines[i : i + 5000]).encode(), 1)
             for i in range(0, len(lines), 5000)
@@ -152,11 +169,16 @@ def bench_influx(
                 ).raise_for_status()
 
         raw_rate = rate(total, raw_post)
-    return store_rate, raw_rate
+    return store_rate, raw_rate, batch_rate
 
 
-def bench_spool(data: list[list[Sample]], tmp: Path) -> tuple[float, float]:
+def bench_spool(data: list[list[Sample]], tmp: Path) -> tuple[float, float, float]:
+    """(append rate of Sample objects, replay rate, append rate of SampleBatch)."""
     total = sum(map(len, data))
+    batches = [SampleBatch.of(b) for b in data]
+    spool = Spool(tmp / "spool-batches.db", 10**10)
+    batch_rate = rate(total, lambda: [spool.append(b) for b in batches])
+    spool.close()
     spool = Spool(tmp / "spool.db", 10**10)
     append_rate = rate(total, lambda: [spool.append(b) for b in data])
     store = SpoolingStore(SqliteStore(tmp / "replayed.db"), spool)
@@ -167,7 +189,7 @@ def bench_spool(data: list[list[Sample]], tmp: Path) -> tuple[float, float]:
 
     replay_rate = rate(total, drain)
     store.close()
-    return append_rate, replay_rate
+    return append_rate, replay_rate, batch_rate
 
 
 def report(name: str, store: str, raw: str, results: list[tuple[float, float]]) -> None:
@@ -177,8 +199,8 @@ def report(name: str, store: str, raw: str, results: list[tuple[float, float]]) 
     rw = statistics.median(r[1] for r in results)
     ratio = statistics.median(r[0] / r[1] for r in results)
     print(
-        f"{name:<13}{store:<22}{st:>10,.0f} samples/s | {raw:<18}{rw:>10,.0f} samples/s | ratio "
-        f"{ratio:.2f}"
+        f"{name:<13}{store:<22}{st:>10,.0f} samples/s ({1e6 / st:.2f} us) | {raw:<18}{rw:>10,.0f}"
+        f" samples/s ({1e6 / rw:.2f} us) | ratio {ratio:.2f}"
     )
 
 
@@ -197,11 +219,14 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        sqlite_runs = [bench_sqlite(data, tmp, i) for i in range(args.repeat)]
+        report("SQLite", "write(SampleBatch)", "raw executemany", [r[:2] for r in sqlite_runs])
         report(
-            "SQLite",
-            "SqliteStore.write",
-            "raw executemany",
-            [bench_sqlite(data, tmp, i) for i in range(args.repeat)],
+            "SQLite", "write([Sample, ...])", "raw executemany", [(r[2], r[1]) for r in sqlite_runs]
+        )
+        print(
+            f"{'':<13}write(SampleBatch) CPU "
+            f"{statistics.median(r[3] for r in sqlite_runs) * 1e6:.2f} us/sample (all threads)"
         )
         try:
             server = influxd(tmp / "influxd")
@@ -211,20 +236,25 @@ def main() -> None:
             print(f"InfluxDB 1.x  not measured: {exc}")
         else:
             try:
+                runs = [bench_influx(data, server, args.rigs, i) for i in range(args.repeat)]
                 report(
                     "InfluxDB 1.x",
-                    "InfluxStore.write",
+                    "write(SampleBatch)",
                     "raw POST /write",
-                    [bench_influx(data, server, args.rigs, i) for i in range(args.repeat)],
+                    [(r[2], r[1]) for r in runs],
+                )
+                report(
+                    "InfluxDB 1.x", "write([Sample, ...])", "raw POST /write", [r[:2] for r in runs]
                 )
             finally:
                 server.stop()
-        sp_in, sp_out = bench_spool(data, tmp)
+        sp_in, sp_out, sp_batch = bench_spool(data, tmp)
         print(
-            f"{'Spool':<13}{'Spool.append':<22}{sp_in:>10,.0f} samples/s | "
-            f"{'replay to SQLite':<18}{sp_out:>10,.0f}"
+            f"{'Spool':<13}{'append(SampleBatch)':<22}{sp_batch:>10,.0f} samples/s | "
+            f"append([Sample, ...]) {sp_in:,.0f} samples/s | replay to SQLite {sp_out:,.0f}"
             f" samples/s"
         )
+    print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from minewatch.collector.registry_watch import RegistryWatcher
 from minewatch.collector.rejects import RejectTracker
 from minewatch.counters import Counters
 from minewatch.errors import StoreUnavailable
-from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
+from minewatch.sample import NS_PER_S, BatchBuilder, DeviceMeta, SampleBatch, now_ns
 from minewatch.store import TelemetryStore
 
 log = logging.getLogger("minewatch.collector.mqtt")
@@ -43,7 +43,7 @@ class Prepared:
     """A decoded batch waiting to be written and acknowledged."""
 
     batch: list[Inbound]
-    samples: list[Sample]
+    samples: SampleBatch
     metas: list[DeviceMeta]
 
 
@@ -70,17 +70,17 @@ class BatchDecoder:
         if changed:
             self.decoder.registry = self.registry.registry
             self.known -= changed  # their metadata is recorded again on the next message
-        samples: list[Sample] = []
+        samples = BatchBuilder()
         metas: dict[str, DeviceMeta] = {}
         self._counters.inc("received", len(batch))
         for item in batch:
             decoded = self._decode(item)
-            if decoded is None:
+            if decoded is None or not decoded.values:
                 continue
-            samples.extend(decoded.samples)
-            if decoded.samples and decoded.device not in self.known and decoded.profile:
+            samples.add(decoded.device, decoded.ts, decoded.metrics, decoded.values)
+            if decoded.device not in self.known and decoded.profile:
                 metas[decoded.device] = self._meta(decoded)
-        return Prepared(batch, samples, list(metas.values()))
+        return Prepared(batch, samples.build(), list(metas.values()))
 
     def _decode(self, item: Inbound) -> Decoded | None:
         try:
@@ -139,13 +139,13 @@ class BatchWriter:
             return False
         self._counters.inc("batches")
         self._counters.inc("stored_samples", len(item.samples))
-        if item.samples:
+        if len(item.samples):
             self.last_write_ns = now_ns()
-            self.lag_s = (self.last_write_ns - max(s.ts for s in item.samples)) / NS_PER_S
+            self.lag_s = (self.last_write_ns - int(item.samples.ts.max())) / NS_PER_S
         self._counters.inc("acked", self._ack(item.batch))
         return True
 
-    def _write(self, samples: list[Sample], metas: list[DeviceMeta]) -> bool:
+    def _write(self, samples: SampleBatch, metas: list[DeviceMeta]) -> bool:
         """Retry until written or stopping. The outage is logged once when it starts (with the
         store's reason: path, free space) and once when it ends, not on every retry."""
         delay = 0.2

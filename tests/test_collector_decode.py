@@ -331,6 +331,33 @@ def test_duplicate_keys_reject_the_message(raw: bytes) -> None:
     assert "appears twice" in d.rejects[0].detail
 
 
+def test_a_duplicate_hidden_beside_an_escaped_quote_is_still_found() -> None:
+    # "\u0022:" in a string reads as a quote and a colon: written back by orjson it adds one '":'
+    # that would balance the key lost to the duplicate, so escapes take the exact path
+    raw = b'{"ts":"2026-11-25T21:39:58.500Z","firmware":"a\\u0022:","power_w":1,"power_w":2}'
+    d = decode(raw)
+    assert [r.reason for r in d.rejects] == ["duplicate_key"]
+
+
+def test_a_duplicate_written_with_a_space_before_its_colon_is_found() -> None:
+    d = decode(b'{"ts":"2026-11-25T21:39:58.500Z","power_w":1,"power_w" :2}')
+    assert [r.reason for r in d.rejects] == ["duplicate_key"]
+
+
+def test_unknown_fields_follow_each_message_not_the_first_of_its_shape() -> None:
+    """Shapes are remembered: the same keys with a scalar where an object was expected, or a
+    longer list, must still report what is unknown in this message."""
+    dec = PayloadDecoder([RIGS, ENV], PROFILES, REGISTRY)
+    topic = "site/demo/rigs/BMS21-000101/status"
+    for _ in range(2):  # the second decode of each shape comes from the memo
+        nested = dec.decode(topic, orjson.dumps(s21_payload(temp=7)), NOW)
+        assert ("unknown_field", "temp") in {(r.reason, r.field) for r in nested.rejects}
+        extra = dec.decode(topic, orjson.dumps(s21_payload(fans=[1, 2, 3, 4, 5])), NOW)
+        assert {r.field for r in extra.rejects if r.reason == "unknown_field"} == {"fans[4]"}
+        plain = dec.decode(topic, orjson.dumps(s21_payload()), NOW)
+        assert not plain.rejects
+
+
 def test_a_colon_inside_a_string_is_not_a_duplicate() -> None:
     d = decode(s21_payload(firmware='agent "x": 1.0'))
     assert "duplicate_key" not in {r.reason for r in d.rejects} and len(d.samples) == 12

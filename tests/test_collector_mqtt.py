@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -17,7 +17,7 @@ from minewatch.collector.mqtt import MqttCollector
 from minewatch.config import load_facility
 from minewatch.profiles import load_facility_profiles
 from minewatch.registry import facility_registry
-from minewatch.sample import NS_PER_S, Sample, now_ns
+from minewatch.sample import NS_PER_S, Sample, SampleBatch, now_ns
 from minewatch.store import SqliteStore, StoreUnavailable
 from tests.support.mosquitto import Broker, start_mosquitto
 from tests.support.mqtt import (
@@ -201,7 +201,7 @@ class FlakyStore(SqliteStore):
         self.down = threading.Event()
         self.failed_writes = 0
 
-    def write(self, samples: Sequence[Sample]) -> None:
+    def write(self, samples: Iterable[Sample] | SampleBatch) -> None:
         if self.down.is_set():
             self.failed_writes += 1
             raise StoreUnavailable("simulated outage")

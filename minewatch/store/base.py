@@ -15,7 +15,7 @@ from minewatch.errors import InvalidInput
 # (connection refused, timeout, 5xx, disk); writers catch it to spool the batch. It never means the
 # data was bad.
 from minewatch.errors import StoreUnavailable as StoreUnavailable
-from minewatch.sample import DeviceMeta, Sample
+from minewatch.sample import DeviceMeta, Sample, SampleBatch
 
 Aggregate = Literal["mean", "min", "max", "sum", "count", "last"]
 AGGREGATES: tuple[str, ...] = ("mean", "min", "max", "sum", "count", "last")
@@ -33,11 +33,20 @@ class TelemetryStore(ABC):
     Contract every backend honours (tests/test_store_contract.py runs it on each):
     - ``write`` returns only when the batch is durable; writing the same (device, metric, ts)
       twice keeps one point, so redelivered MQTT messages are stored exactly once.
+    - ``write`` takes ``Sample`` objects or a columnar ``SampleBatch`` (what the MQTT collector
+      builds); both reach the backend's ``_write`` as one ``SampleBatch``.
     - frames have the columns of ``SAMPLE_COLUMNS``; ``ts`` is int64 UTC nanoseconds.
     """
 
+    def write(self, samples: Iterable[Sample] | SampleBatch) -> None:
+        """Store the samples durably (see the class contract); backends implement ``_write``."""
+        batch = SampleBatch.of(samples)
+        if len(batch):
+            self._write(batch)
+
     @abstractmethod
-    def write(self, samples: Sequence[Sample]) -> None: ...
+    def _write(self, batch: SampleBatch) -> None:
+        """``write`` of a non-empty batch."""
 
     @abstractmethod
     def upsert_devices(self, metas: Iterable[DeviceMeta]) -> None: ...

@@ -23,7 +23,7 @@ import pandas as pd
 
 from minewatch.config.storage import InfluxSettings
 from minewatch.counters import Counters
-from minewatch.sample import NS_PER_S, DeviceMeta, Sample, now_ns
+from minewatch.sample import NS_PER_S, DeviceMeta, SampleBatch, now_ns
 from minewatch.store.base import (
     DEVICE_COLUMNS,
     ROLLUP_COLUMNS,
@@ -146,13 +146,11 @@ class InfluxStore(TelemetryStore):
     # -- writing
     # ------------------------------------------------------------------------------------
 
-    def write(self, samples: Sequence[Sample]) -> None:
-        if not samples:
-            return
+    def _write(self, batch: SampleBatch) -> None:
         self.connect()
         with self._lock:
-            self._learn_unknown({s.device for s in samples})
-            out = format_samples(samples, self._prefix)
+            self._learn_unknown({d for d, _ in batch.keys})
+            out = format_samples(batch, self._prefix)
             seen = self._seen_updates(out.span)
         non_finite = out.non_finite
         if non_finite:
@@ -168,7 +166,7 @@ class InfluxStore(TelemetryStore):
         )
         with self._lock:  # only once stored: a spooled batch must bring its seen times on replay
             self._seen.update(seen)
-        self.counters.inc("samples_written_total", len(samples) - non_finite)
+        self.counters.inc("samples_written_total", len(batch) - non_finite)
 
     def write_lines(self, lines: Sequence[str]) -> int:
         """Write pre-formatted line protocol in batches of ``batch_lines``; returns how many lines

@@ -7,11 +7,12 @@ carries every metric a device reported at one instant, so a rig status of 12 val
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from minewatch.sample import DeviceMeta, Sample
+import numpy as np
+
+from minewatch.sample import DeviceMeta, SampleBatch
 
 #: Measurement of samples whose device has no known kind yet.
 UNCLASSIFIED = "unclassified"
@@ -58,36 +59,52 @@ class Formatted:
     span: dict[str, tuple[int, int]]
 
 
-def format_samples(samples: Sequence[Sample], prefixes: Mapping[str, str]) -> Formatted:
-    """One line per (device, ts) with all its metrics as float fields.
+def format_samples(batch: SampleBatch, prefixes: Mapping[str, str]) -> Formatted:
+    """One line per (device, ts) with all its metrics as float fields, lines in device then time
+    order.
 
     ``prefixes`` maps each device to its ``series_prefix``. Non-finite values cannot be written in
-    line protocol; they are left out and counted.
+    line protocol; they are left out and counted. The grouping into lines is one numpy sort; what
+    remains in Python per sample is formatting its field (``key=repr(value)``).
     """
-    grouped: dict[tuple[str, int], list[str]] = {}
-    non_finite = 0
-    keys = _field_keys
-    for s in samples:
-        v = s.value
-        if not math.isfinite(v):
-            non_finite += 1
-            continue
-        key = keys.get(s.metric) or keys.setdefault(s.metric, escape_key(s.metric))
-        field = f"{key}={float(v)!r}"
-        fields = grouped.get((s.device, s.ts))
-        if fields is None:
-            grouped[(s.device, s.ts)] = [field]
-        else:
-            fields.append(field)
-    span: dict[str, tuple[int, int]] = {}
-    lines = []
-    for (dev, ts), fields in grouped.items():
-        lines.append(f"{prefixes[dev]} {','.join(fields)} {ts}")
-        lo_hi = span.get(dev)
-        if lo_hi is None:
-            span[dev] = (ts, ts)
-        elif ts < lo_hi[0] or ts > lo_hi[1]:
-            span[dev] = (min(ts, lo_hi[0]), max(ts, lo_hi[1]))
+    finite = np.isfinite(batch.value)
+    non_finite = len(batch) - int(finite.sum())
+    if non_finite:
+        batch = batch.where(finite)
+    if not len(batch):
+        return Formatted([], non_finite, {})
+    names: dict[str, int] = {}
+    key_device = np.fromiter(
+        (names.setdefault(d, len(names)) for d, _ in batch.keys), np.intp, len(batch.keys)
+    )
+    field_key = [
+        _field_keys.get(m) or _field_keys.setdefault(m, escape_key(m)) for _, m in batch.keys
+    ]
+    device = key_device[batch.key]
+    order = np.lexsort((batch.ts, device))
+    device, ts = device[order], batch.ts[order]
+    fields = [
+        f"{field_key[k]}={v!r}"
+        for k, v in zip(batch.key[order].tolist(), batch.value[order].tolist(), strict=True)
+    ]
+    new_device = np.r_[True, device[1:] != device[:-1]]
+    starts = np.flatnonzero(new_device | np.r_[True, ts[1:] != ts[:-1]])
+    ends = np.r_[starts[1:], len(fields)].tolist()
+    devices = list(names)
+    lines = [
+        f"{prefixes[devices[d]]} {','.join(fields[a:b])} {t}"
+        for d, t, a, b in zip(
+            device[starts].tolist(), ts[starts].tolist(), starts.tolist(), ends, strict=True
+        )
+    ]
+    first = np.flatnonzero(new_device)  # rows are sorted by time within a device
+    last = np.r_[first[1:], len(ts)] - 1
+    span = {
+        devices[d]: (lo, hi)
+        for d, lo, hi in zip(
+            device[first].tolist(), ts[first].tolist(), ts[last].tolist(), strict=True
+        )
+    }
     return Formatted(lines, non_finite, span)
 
 

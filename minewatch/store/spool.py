@@ -8,17 +8,20 @@ processes can share it. Each batch is zlib-compressed JSON, so a corrupt payload
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from minewatch.db import connect, disk_state
 from minewatch.errors import InvalidInput
-from minewatch.sample import DeviceMeta, Sample, now_ns
+from minewatch.sample import DeviceMeta, Sample, SampleBatch, now_ns
 from minewatch.store.base import StoreUnavailable
 
 _SCHEMA = """
@@ -50,24 +53,42 @@ class SpoolFull(StoreUnavailable):
 @dataclass(frozen=True)
 class SpooledBatch:
     id: int
-    samples: list[Sample]
+    samples: SampleBatch
     attempts: int
 
 
-def encode(samples: list[Sample] | tuple[Sample, ...]) -> bytes:
-    return zlib.compress(orjson.dumps([(s.ts, s.device, s.metric, s.value) for s in samples]), 1)
+def encode(samples: Iterable[Sample] | SampleBatch) -> bytes:
+    """Columns as JSON (orjson writes numpy arrays natively), zlib-compressed."""
+    batch = SampleBatch.of(samples)
+    return zlib.compress(
+        orjson.dumps(
+            {"keys": batch.keys, "key": batch.key, "ts": batch.ts, "value": batch.value},
+            option=orjson.OPT_SERIALIZE_NUMPY,
+        ),
+        1,
+    )
 
 
-def decode(payload: bytes) -> list[Sample]:
-    """Raises ValueError on a corrupt payload (zlib checksum or JSON)."""
+def decode(payload: bytes) -> SampleBatch:
+    """Raises InvalidInput on a corrupt payload (zlib checksum, JSON or shape). Reads the row
+    format of earlier versions too (a list of ``[ts, device, metric, value]``), so a spool left by
+    an upgrade still replays."""
     try:
-        rows = orjson.loads(zlib.decompress(payload))
-    except (zlib.error, orjson.JSONDecodeError) as exc:
+        doc = orjson.loads(zlib.decompress(payload))
+        if isinstance(doc, list):
+            return SampleBatch.of(
+                Sample(int(ts), dev, met, float("nan") if val is None else float(val))
+                for ts, dev, met, val in doc
+            )
+        keys = [(str(d), str(m)) for d, m in doc["keys"]]
+        key = np.array(doc["key"], dtype=np.intp)
+        ts = np.array(doc["ts"], dtype=np.int64)
+        value = np.array([math.nan if v is None else v for v in doc["value"]], dtype=np.float64)
+        if not len(key) == len(ts) == len(value) or (len(key) and int(key.max()) >= len(keys)):
+            raise ValueError("columns of different lengths or a key out of range")
+    except (zlib.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(f"corrupt spool payload: {exc}") from exc
-    return [
-        Sample(int(ts), dev, met, float("nan") if val is None else float(val))
-        for ts, dev, met, val in rows
-    ]
+    return SampleBatch(keys, key, ts, value)
 
 
 class Spool:
@@ -92,9 +113,10 @@ class Spool:
             ).fetchone()[0]
         )
 
-    def append(self, samples: list[Sample] | tuple[Sample, ...]) -> int:
+    def append(self, samples: Iterable[Sample] | SampleBatch) -> int:
         """Durably add one batch; returns its size. Raises SpoolFull past the bound,
         StoreUnavailable when the disk refuses."""
+        samples = SampleBatch.of(samples)
         payload = encode(samples)
         with self._lock:
             try:

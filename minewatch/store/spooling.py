@@ -11,15 +11,15 @@ messages.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from minewatch.counters import Counters
-from minewatch.sample import DeviceMeta, Sample
+from minewatch.sample import DeviceMeta, SampleBatch
 from minewatch.store.base import Aggregate, StoreUnavailable, TelemetryStore
 from minewatch.store.spool import Spool, SpoolFull
 
@@ -109,50 +109,47 @@ class SpoolingStore(TelemetryStore):
     # -- writing
     # ------------------------------------------------------------------------------------
 
-    def write(self, samples: Sequence[Sample]) -> None:
-        samples = self._finite(samples)
-        if not samples:
+    def _write(self, batch: SampleBatch) -> None:
+        batch = self._finite(batch)
+        if not len(batch):
             return
         if self._pending_at_open:
             self._pending_at_open = False
             self.start()
         if self._backend_up:
             try:
-                self.backend.write(samples)
-                self.counters.inc("samples_stored_total", len(samples))
+                self.backend.write(batch)
+                self.counters.inc("samples_stored_total", len(batch))
                 return
             except StoreUnavailable as exc:
                 self._mark_down(exc)
-        self._spool(samples)
+        self._spool(batch)
 
-    def _finite(self, samples: Sequence[Sample]) -> Sequence[Sample]:
+    def _finite(self, batch: SampleBatch) -> SampleBatch:
         """NaN/inf are never stored (SQLite refuses NaN, line protocol has neither); dropping them
         here, counted, keeps one bad value from blocking its whole batch in the spool forever."""
-        if all(map(math.isfinite, (s.value for s in samples))):
-            return samples
-        kept = [s for s in samples if math.isfinite(s.value)]
-        self.counters.inc("rejected_total", len(samples) - len(kept), reason="non_finite_value")
-        log.warning(
-            "%d non-finite value(s) not stored, e.g. %s",
-            len(samples) - len(kept),
-            next(s for s in samples if not math.isfinite(s.value)),
-        )
-        return kept
+        finite = np.isfinite(batch.value)
+        if finite.all():
+            return batch
+        bad = batch.where(~finite)
+        self.counters.inc("rejected_total", len(bad), reason="non_finite_value")
+        log.warning("%d non-finite value(s) not stored, e.g. %s", len(bad), bad.samples()[0])
+        return batch.where(finite)
 
-    def _spool(self, samples: Sequence[Sample]) -> None:
+    def _spool(self, batch: SampleBatch) -> None:
         try:
-            self.spool.append(list(samples))
+            self.spool.append(batch)
         except SpoolFull as exc:
             if not self._full:  # once per episode: the caller retries the same batch every few s
                 log.error("%s; the caller must keep the data (MQTT: not acknowledged)", exc)
             self._full = True
             self.counters.inc("spool_full_total")
-            self.counters.inc("spool_refused_samples_total", len(samples))
+            self.counters.inc("spool_refused_samples_total", len(batch))
             raise
         if self._full:
             log.warning("spool %s takes writes again", self.spool.path)
         self._full = False
-        self.counters.inc("spooled_total", len(samples))
+        self.counters.inc("spooled_total", len(batch))
         self.start()
         self._wake.set()
 
@@ -190,7 +187,7 @@ class SpoolingStore(TelemetryStore):
         batches = self.spool.oldest(REPLAY_SAMPLES)
         if not batches:  # nothing proves the backend is back: the next spooled batch will
             return 0
-        samples = [s for b in batches for s in b.samples]
+        samples = SampleBatch.concat([b.samples for b in batches])
         ids = [b.id for b in batches]
         try:
             self.backend.write(samples)

@@ -6,6 +6,7 @@ the spool drains, the broker redelivers, and every message is stored exactly onc
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,17 +16,48 @@ import orjson
 from minewatch.config.storage import InfluxSettings
 from minewatch.sample import NS_PER_S, now_ns
 from minewatch.store.influx import InfluxStore
-from tests.support.faults import influx_facility, stop_collector, stream
+from tests.support.faults import influx_facility, stop_collector
 from tests.support.influx import Server
 from tests.support.mosquitto import Broker
 from tests.support.mqtt import (
+    RIG_TOPIC,
     S21_METRICS,
+    S21_SERIALS,
     Publisher,
+    s21_payload,
     start_collect_process,
     wait_for,
 )
 
-ROUNDS = 3000  # x 10 rigs = 30,000 messages, 360,000 samples: ~1.3 MB spooled (3.5 B a sample)
+# x 10 rigs = 30,000 messages, 360,000 samples: ~1.8 MB spooled (~5 B a sample with noisy values)
+ROUNDS = 3000
+
+
+def noisy_stream(t0: int, rounds: int) -> list[tuple[str, bytes]]:
+    """The ten S21 rigs one second apart, with values that vary like real readings: the spool
+    stores columns, which compress a repetitive test stream to ~0.5 B a sample and would never
+    fill 1 MB."""
+    rng = random.Random(14)
+
+    def payload(serial: str, seq: int) -> bytes:
+        temp = {k: rng.uniform(40.0, 80.0) for k in ("chip_max", "board_max", "inlet", "outlet")}
+        return orjson.dumps(
+            s21_payload(
+                serial,
+                t0 + seq * NS_PER_S,
+                seq,
+                power_w=rng.uniform(3000.0, 3600.0),
+                hashrate_ths=rng.uniform(180.0, 210.0),
+                temp=temp,
+                fans=[rng.randint(4000, 6000) for _ in range(4)],
+            )
+        )
+
+    return [
+        (RIG_TOPIC.format(serial), payload(serial, seq))
+        for seq in range(rounds)
+        for serial in S21_SERIALS
+    ]
 
 
 def test_full_spool_acks_nothing_it_cannot_keep_and_loses_nothing(
@@ -46,7 +78,7 @@ def test_full_spool_acks_nothing_it_cannot_keep_and_loses_nothing(
     try:
         influxd_private.stop()
         pub = Publisher(mosquitto.port)
-        pub.publish_all(stream(t0, 0, ROUNDS))
+        pub.publish_all(noisy_stream(t0, ROUNDS))
         pub.close()
         wait_for(lambda: "is full" in log.read_text(), timeout_s=60, what="the spool full")
         time.sleep(6)  # a status round while full
