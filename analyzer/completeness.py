@@ -19,10 +19,10 @@ def covered(ctx: EvalContext, rule: Rule, obs: Obs, completeness_pct: float) -> 
     """The covered cells of ``obs``: by the devices' rates where the rule's subjects are devices
     with one judged metric; otherwise (facility totals, orders, registry entries) the rule's own
     "inputs present"."""
-    metrics = KINDS[rule.kind].metrics(rule)
     devices = list(obs.subjects)
-    if len(metrics) != 1 or not devices or not set(devices) <= set(ctx.devices["device"]):
+    if not counts_decide(ctx, rule, devices):
         return obs.ok
+    metrics = KINDS[rule.kind].metrics(rule)
     step = ctx.step_ns(rule)
     chunk = ctx.buckets(metrics[0], devices, obs.instants, step, step)
     every = expected_intervals_from_counts(
@@ -36,3 +36,13 @@ def covered(ctx: EvalContext, rule: Rule, obs: Obs, completeness_pct: float) -> 
     )
     need = required_samples(every, k * step / 1e9, completeness_pct)
     return np.nan_to_num(counts) >= need[None, :]
+
+
+def counts_decide(ctx: EvalContext, rule: Rule, subjects: list[str]) -> bool:
+    """Whether a rule's coverage is counted from its subjects' samples (devices with one judged
+    metric) rather than taken from the rule's own "inputs present"."""
+    return (
+        len(KINDS[rule.kind].metrics(rule)) == 1
+        and bool(subjects)
+        and set(subjects) <= set(ctx.devices["device"])
+    )

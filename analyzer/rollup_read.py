@@ -118,11 +118,14 @@ class RollupContext(EvalContext):
         have = self._rollups.get((metric, step_ns))
         if have is None or have[0] > start or have[1] < end:
             first = min(start, self._wanted.get(metric, start)) // step_ns * step_ns
-            df = self.store.rollup(first, end, metric, step_ns)
+            df = self._read_rollup(first, end, metric, step_ns)
             df = df.assign(device=df["device"].astype("category"))
             have = self._rollups[(metric, step_ns)] = (first, end, df)
         ts = have[2]["ts"].to_numpy()
         return have[2][(ts >= start) & (ts < end)]
+
+    def _read_rollup(self, first: int, end: int, metric: str, step_ns: int) -> pd.DataFrame:
+        return self.store.rollup(first, end, metric, step_ns)
 
 
 class RollupEvaluator(Evaluator):

@@ -283,3 +283,9 @@ class SpoolingStore(TelemetryStore):
 
     def prune(self, older_than_ns: int) -> int:
         return self.backend.prune(older_than_ns)
+
+    # -- hourly roll-ups (issue #11: long reports) -------------------------------------------------
+    def _hourly(
+        self, start_ns: int, end_ns: int, metric: str, devices: Sequence[str] | None
+    ) -> pd.DataFrame | None:
+        return self.backend.hourly(start_ns, end_ns, metric, devices)

@@ -18,13 +18,16 @@ from minewatch.db import connect, disk_state
 from minewatch.sample import DeviceMeta, Sample
 from minewatch.store.base import (
     DEVICE_COLUMNS,
+    HOURLY_COLUMNS,
     ROLLUP_COLUMNS,
     Aggregate,
     StoreUnavailable,
     TelemetryStore,
+    empty_hourly,
     empty_rollup,
     empty_samples,
 )
+from minewatch.store.sqlite_rollups import STAT_COLUMNS, SUBS, HourlyRollups
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -165,6 +168,7 @@ class SqliteStore(TelemetryStore):
         self._index = _SeriesCatalog()
         try:
             self._conn().executescript(_SCHEMA)
+            self._rollups = HourlyRollups(self._conn())
         except sqlite3.Error as exc:
             raise StoreUnavailable(
                 f"SQLite store {self.path}: {exc} ({disk_state(self.path)})"
@@ -228,6 +232,7 @@ class SqliteStore(TelemetryStore):
                     "excluded.last_seen)",
                     [(d, lo, hi) for d, (lo, hi) in seen.items()],
                 )
+                self._rollups.mark_dirty(conn, (s.ts for s in samples))
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if conn.in_transaction:
@@ -439,6 +444,7 @@ class SqliteStore(TelemetryStore):
     def prune(self, older_than_ns: int) -> int:
         with self._write_lock:
             cur = self._conn().execute("DELETE FROM samples WHERE ts < ?", (older_than_ns,))
+            self._rollups.prune(self._conn(), older_than_ns)
             return cur.rowcount
 
     def close(self) -> None:
@@ -446,3 +452,52 @@ class SqliteStore(TelemetryStore):
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+    # -- hourly roll-ups (issue #11: long reports; sqlite_rollups.py) ------------------------------
+    def materialise_rollups(self, before_ns: int | None = None) -> int:
+        """Recompute the dirty hours that start before ``before_ns`` (all of them: ``None``);
+        returns the samples read. Cheap when called often (the hours written since the last call);
+        a report calls it for its own range, so nothing is ever read stale."""
+        with self._write_lock:
+            conn = self._conn()
+            hours = self._rollups.dirty(conn, 0, before_ns if before_ns is not None else 2**62)
+            try:
+                return self._rollups.materialise(conn, hours)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(
+                    f"SQLite store {self.path}: {exc} ({disk_state(self.path)})"
+                ) from exc
+
+    def _hourly(
+        self, start_ns: int, end_ns: int, metric: str, devices: Sequence[str] | None
+    ) -> pd.DataFrame:
+        """The dirty hours of the range are recomputed (and kept) first, then read."""
+        with self._write_lock:
+            conn = self._conn()
+            dirty = self._rollups.dirty(conn, start_ns, end_ns)
+            if dirty:
+                self._rollups.materialise(conn, dirty)
+        scope = self._scope(devices, [metric])
+        if scope is None:
+            return empty_hourly()
+        index, where, args = scope
+        rows = self._rollups.read(self._conn(), where, args, start_ns, end_ns)
+        if not rows:
+            return empty_hourly()
+        n = len(rows)
+        sid = np.fromiter((r[0] for r in rows), np.int64, n)
+        if int(sid.max()) > index.max_id:
+            index = self._index.current(self._conn(), at_least=int(sid.max()))
+        order = np.argsort(index.rank[sid], kind="stable")
+        cols: dict[str, object] = {
+            "ts": np.fromiter((r[1] for r in rows), np.int64, n)[order],
+            "device": index.devices.array.take(index.device_code[sid[order]]),
+        }
+        for i, c in enumerate(STAT_COLUMNS, start=2):
+            vals = [r[i] for r in rows]
+            cols[c] = np.array(vals, dtype=np.float64)[order]
+        sub = np.frombuffer(b"".join(r[-1] for r in rows), "<u4").reshape(n, SUBS)[order]
+        for j in range(SUBS):
+            cols[f"n{j}"] = sub[:, j].astype(np.int64)
+        return pd.DataFrame(cols)[HOURLY_COLUMNS]
+

@@ -1,0 +1,219 @@
+"""Long reports screened on hourly roll-ups (issue #11): a rule is evaluated at its full resolution
+only for the subjects whose hours could hold a breach; every other subject's cells are known without
+reading its telemetry.
+
+A rule kind that can prove it offers ``screen(ctx, rule, instants) -> Screen | None`` (next to its
+evaluation, in ``analyzer/rules/<kind>.py``): the subjects it would evaluate and, from the store's
+hourly roll-ups (``HourStats``), those that *may* trigger in the chunk. The rest provably do not
+trigger at any instant of the chunk; if they also have no open alert (a pending, firing or no-data
+episode carried from the previous chunk), the alert machine does nothing with them, so their cells
+only count towards coverage. Coverage is exact too: per device and step it is counted from the
+roll-ups' per-``HOURLY_SUB_S`` sample counts (``CountBuckets``), and where a rule's coverage is its
+own "inputs present" the screen must know that for each skipped subject (``Screen.ok_known``) or the
+subject is evaluated. A kind without a screen (facility totals, reconciliation, curtailment orders,
+frozen readings, events, rates; few devices each) is evaluated as on the roll-up path
+(``RollupContext``). So the breaches, verdicts and coverage equal the raw path's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from minewatch.alerting import AlertState
+from minewatch.analyzer.completeness import counts_decide
+from minewatch.analyzer.context import EvalContext, _raw_frame
+from minewatch.analyzer.hour_stats import HOUR_NS, HourStats, Screen
+from minewatch.analyzer.lifecycle import Transition
+from minewatch.analyzer.profile import Rule
+from minewatch.analyzer.rollup_read import RollupContext, RollupEvaluator
+from minewatch.analyzer.rules.base import Obs
+from minewatch.analyzer.rules.kinds import KINDS
+from minewatch.analyzer.series import Buckets
+from minewatch.store.base import HOURLY_SUB_S
+
+_SUB_NS = HOURLY_SUB_S * 10**9
+
+
+class ScreenedContext(RollupContext):
+    """A chunk's context: roll-up buckets for the rules evaluated in full, and the hourly roll-ups
+    every screen reads (one store read per metric and chunk)."""
+
+    def __init__(self, base: EvalContext) -> None:
+        super().__init__(base)
+        self._hours: dict[str, HourStats | None] = {}
+
+    def hours(self, metric: str, start_ns: int, end_ns: int) -> HourStats | None:
+        """The metric's hourly roll-ups over at least ``[start_ns, end_ns)``; None when the store
+        keeps none (InfluxDB: the rules are then evaluated on ``rollup`` buckets)."""
+        have = self._hours.get(metric)
+        if metric in self._hours and (have is None or have.holds(start_ns, end_ns)):
+            return have
+        lo = min(start_ns, self._wanted.get(metric, start_ns)) - HOUR_NS
+        df = self.store.hourly(lo, end_ns, metric)
+        hs = self._hours[metric] = None if df is None else HourStats(df, lo, end_ns)
+        return hs
+
+    def subset(self, devices: list[str]) -> SubsetContext:
+        return SubsetContext(self, devices)
+
+
+class SubsetContext(RollupContext):
+    """The chunk's context narrowed to some devices: selectors and the registry yield only those,
+    and every read asks the store for only theirs. Each of them is evaluated exactly as in the full
+    context (every per-device kind looks at a device's own data, profile and registration)."""
+
+    def __init__(self, base: ScreenedContext, devices: list[str]) -> None:
+        super().__init__(base)
+        self.problems = base.problems
+        self.only = sorted(devices)
+        keep = set(devices)
+        self._keep = keep
+        if base.registry is not None:
+            self.registry = {k: v for k, v in base.registry.items() if k in keep}
+
+    def pick(self, selector: Any) -> list[str]:
+        return [d for d in super().pick(selector) if d in self._keep]
+
+    def _read_rollup(self, first: int, end: int, metric: str, step_ns: int) -> pd.DataFrame:
+        return self.store.rollup(first, end, metric, step_ns, devices=self.only)
+
+    def raw(self, metric: str, start_ns: int, end_ns: int) -> pd.DataFrame:
+        have = self._raw.get(metric)
+        if have is None or have[0] > start_ns or have[1] < end_ns:
+            df = _raw_frame(self.store.query(start_ns, end_ns, devices=self.only, metrics=[metric]))
+            self._raw[metric] = (start_ns, end_ns, df)
+            return df
+        df = have[2]
+        return df[(df["ts"] >= start_ns) & (df["ts"] < end_ns)]
+
+
+class CountBuckets(Buckets):
+    """``Buckets`` holding only sample counts, summed from the hourly roll-ups' sub-bucket counts
+    (exact for any step that is a multiple of ``HOURLY_SUB_S``): what coverage reads."""
+
+    def __init__(
+        self,
+        hs: HourStats,
+        devices: list[str],
+        instants: np.ndarray,
+        step_ns: int,
+        lookback_ns: int,
+    ) -> None:
+        super().__init__(pd.DataFrame({"ts": [], "device": [], "value": []}), devices, instants,
+                         step_ns, lookback_ns)
+        lut = np.append(hs.columns(devices).astype(np.int64), -1)
+        pos = np.full(int(hs.count.shape[1]), -1, np.int64)
+        pos[lut[:-1]] = np.arange(len(devices))
+        codes = pos[hs.sub_dev]
+        idx = (hs.sub_ts - self.start) // self.step
+        keep = (codes >= 0) & (idx >= 0) & (idx < self.n)
+        self._flat = idx[keep] * self.S + codes[keep]
+        self._n = hs.sub_n[keep]
+
+    @cached_property
+    def count(self) -> np.ndarray:
+        return np.bincount(self._flat, self._n, self.n * self.S).reshape(self.n, self.S)
+
+    @cached_property
+    def sum(self) -> np.ndarray:
+        return np.zeros((self.n, self.S))
+
+
+class CoverageContext(EvalContext):
+    """What ``completeness.covered`` reads for a chunk: counts per device and step from the hourly
+    roll-ups where the step allows, else the chunk context's roll-up buckets."""
+
+    def __init__(self, chunk: ScreenedContext) -> None:
+        super().__init__(
+            chunk.cfg,
+            chunk.store,
+            chunk.devices,
+            chunk.profiles,
+            chunk.registry,
+            chunk.orders,
+            chunk.step_override,
+            chunk.watch_start_ns,
+        )
+        self.chunk = chunk
+        self.problems = chunk.problems
+
+    def buckets(
+        self, metric: str, devices: list[str], instants: np.ndarray, step_ns: int, lookback_ns: int
+    ) -> Buckets:
+        lb = max(1, -(-lookback_ns // step_ns)) * step_ns
+        start, end = int(instants[0]) - lb, int(instants[-1])
+        hs = self.chunk.hours(metric, start, end) if step_ns % _SUB_NS == 0 else None
+        if hs is None:
+            return self.chunk.buckets(metric, devices, instants, step_ns, lookback_ns)
+        return CountBuckets(hs, devices, instants, step_ns, lookback_ns)
+
+
+class ScreenedEvaluator(RollupEvaluator):
+    """The report's evaluator on hourly roll-ups: per chunk and rule, the kind's screen picks the
+    subjects evaluated in full; results carry a ``CoverageContext`` for their coverage."""
+
+    def context(self, *args: Any, **kwargs: Any) -> EvalContext:
+        return ScreenedContext(super(RollupEvaluator, self).context(*args, **kwargs))
+
+    def replay_chunks(
+        self, start_ns: int, end_ns: int, report_step_s: float | None = None, chunk_s: float = 86400
+    ) -> Iterator[tuple[int, list[tuple[Rule, Obs, list[Transition], EvalContext]]]]:
+        """The replay, noting after each chunk which subjects have an open alert (the next chunk
+        evaluates them whatever their screen says)."""
+        self._open: dict[str, set[str]] = {r.id: set() for r in self.rules}
+        for t_end, results in super().replay_chunks(start_ns, end_ns, report_step_s, chunk_s):
+            out = []
+            for rule, obs, trs, ctx in results:
+                opened = self._open[rule.id]
+                for tr in trs:
+                    if tr.to_state == AlertState.RESOLVED:
+                        opened.discard(tr.subject)
+                    else:
+                        opened.add(tr.subject)
+                cov = CoverageContext(ctx) if isinstance(ctx, ScreenedContext) else ctx
+                out.append((rule, obs, trs, cov))
+            yield t_end, out
+
+    def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
+        kind = KINDS[rule.kind]
+        screen = getattr(kind, "screen", None)
+        sc = screen(ctx, rule, instants) if screen and isinstance(ctx, ScreenedContext) else None
+        if sc is None:
+            return kind.evaluate(ctx, rule, instants)
+        assert isinstance(ctx, ScreenedContext)
+        maybe = sc.maybe | np.isin(sc.subjects, sorted(self._open.get(rule.id, ())))
+        if not counts_decide(ctx, rule, sc.subjects):
+            maybe |= ~sc.ok_known
+        picked = [s for s, m in zip(sc.subjects, maybe, strict=True) if m]
+        part = kind.evaluate(ctx.subset(picked), rule, instants) if picked else None
+        return _merged(sc, instants, part)
+
+
+def _merged(sc: Screen, instants: np.ndarray, part: Obs | None) -> Obs:
+    """The full observation: the evaluated subjects' columns, and for the others no trigger and
+    their known "inputs present" (cleared where present: nothing is open for them)."""
+    shape = (len(instants), len(sc.subjects))
+    ok = np.broadcast_to(sc.ok, shape).copy()
+    full = Obs(
+        sc.subjects,
+        instants,
+        ok,
+        np.zeros(shape, bool),
+        ok.copy(),
+        np.full(shape, np.nan),
+        np.full(shape, np.nan),
+    )
+    if part is None or not part.subjects:
+        return full
+    cols = pd.Index(sc.subjects).get_indexer(pd.Index(part.subjects))
+    for name in ("ok", "trigger", "cleared", "value", "threshold"):
+        getattr(full, name)[:, cols] = np.broadcast_to(getattr(part, name), (shape[0], len(cols)))
+    if part.clear_level is not None:
+        full.clear_level = np.full(shape, np.nan)
+        full.clear_level[:, cols] = np.broadcast_to(part.clear_level, (shape[0], len(cols)))
+    full.unit, full.metric, full.peak, full.extra = part.unit, part.metric, part.peak, part.extra
+    return full
