@@ -44,5 +44,6 @@ def counts_decide(ctx: EvalContext, rule: Rule, subjects: list[str]) -> bool:
     return (
         len(KINDS[rule.kind].metrics(rule)) == 1
         and bool(subjects)
-        and set(subjects) <= set(ctx.devices["device"])
+        # through numpy: iterating a pandas string column costs ~1 ms a thousand devices
+        and set(subjects) <= set(ctx.devices["device"].to_numpy(dtype=object))
     )

@@ -64,13 +64,12 @@ class HourStats:
         prev_last = _ffill(self.last_ts)
         prev_last = np.vstack([np.full((1, nd), np.nan), prev_last[:-1]])
         self.boundary_gap = self.first_ts - prev_last
-        # sub-bucket counts, flat: time, device code, count (only the non-zero ones)
-        sub = df[[f"n{j}" for j in range(_SUBS)]].to_numpy(np.int64)[keep]
-        sub_ts = df["ts"].to_numpy(np.int64)[keep][:, None] + np.arange(_SUBS)[None, :] * _SUB_NS
-        nz = sub > 0
-        self.sub_ts = sub_ts[nz]
-        self.sub_dev = np.broadcast_to(codes[:, None], sub.shape)[nz]
-        self.sub_n = sub[nz].astype(np.float64)
+        # samples per sub-bucket: row = hour * SUBS + sub-bucket, as the rows of a step's buckets
+        self.sub = np.zeros((nh * _SUBS, nd))
+        rows = (h[:, None] * _SUBS + np.arange(_SUBS)[None, :]).ravel()
+        self.sub[rows, np.repeat(codes, _SUBS)] = (
+            df[[f"n{j}" for j in range(_SUBS)]].to_numpy(np.float64)[keep].ravel()
+        )
 
     def holds(self, start_ns: int, end_ns: int) -> bool:
         return self.start <= start_ns and end_ns <= self.end

@@ -36,25 +36,33 @@ from minewatch.analyzer.series import Buckets
 from minewatch.store.base import HOURLY_SUB_S
 
 _SUB_NS = HOURLY_SUB_S * 10**9
+#: Hourly roll-ups read at a time: a week of 1,000 rigs is 168,000 rows, ~25 MB as matrices.
+HOURS_BLOCK_NS = 7 * 86400 * 10**9
+#: A subset of more devices than this reads through the chunk's shared reads (filtered by device)
+#: rather than asking the store for its own: the first chunk of a report, whose hours before the
+#: period are not all read, evaluates every device of several rules.
+SUBSET_OWN_READS = 100
 
 
 class ScreenedContext(RollupContext):
     """A chunk's context: roll-up buckets for the rules evaluated in full, and the hourly roll-ups
     every screen reads (one store read per metric and chunk)."""
 
-    def __init__(self, base: EvalContext) -> None:
+    def __init__(self, base: EvalContext, hours: dict[str, HourStats | None]) -> None:
         super().__init__(base)
-        self._hours: dict[str, HourStats | None] = {}
+        self._hours = hours
 
     def hours(self, metric: str, start_ns: int, end_ns: int) -> HourStats | None:
-        """The metric's hourly roll-ups over at least ``[start_ns, end_ns)``; None when the store
-        keeps none (InfluxDB: the rules are then evaluated on ``rollup`` buckets)."""
+        """The metric's hourly roll-ups over at least ``[start_ns, end_ns)``, read a block of
+        ``HOURS_BLOCK_NS`` at a time and kept across chunks (``hours`` is the evaluator's); None
+        when the store keeps none (InfluxDB: the rules are then evaluated on ``rollup`` buckets)."""
         have = self._hours.get(metric)
         if metric in self._hours and (have is None or have.holds(start_ns, end_ns)):
             return have
         lo = min(start_ns, self._wanted.get(metric, start_ns)) - HOUR_NS
-        df = self.store.hourly(lo, end_ns, metric)
-        hs = self._hours[metric] = None if df is None else HourStats(df, lo, end_ns)
+        hi = max(end_ns, lo + HOURS_BLOCK_NS)
+        df = self.store.hourly(lo, hi, metric)
+        hs = self._hours[metric] = None if df is None else HourStats(df, lo, hi)
         return hs
 
     def subset(self, devices: list[str]) -> SubsetContext:
@@ -68,6 +76,7 @@ class SubsetContext(RollupContext):
 
     def __init__(self, base: ScreenedContext, devices: list[str]) -> None:
         super().__init__(base)
+        self.base = base
         self.problems = base.problems
         self.only = sorted(devices)
         keep = set(devices)
@@ -78,10 +87,17 @@ class SubsetContext(RollupContext):
     def pick(self, selector: Any) -> list[str]:
         return [d for d in super().pick(selector) if d in self._keep]
 
+    def _rollup(self, metric: str, step_ns: int, start: int, end: int) -> pd.DataFrame:
+        if len(self.only) > SUBSET_OWN_READS:
+            return self.base._rollup(metric, step_ns, start, end)
+        return super()._rollup(metric, step_ns, start, end)
+
     def _read_rollup(self, first: int, end: int, metric: str, step_ns: int) -> pd.DataFrame:
         return self.store.rollup(first, end, metric, step_ns, devices=self.only)
 
     def raw(self, metric: str, start_ns: int, end_ns: int) -> pd.DataFrame:
+        if len(self.only) > SUBSET_OWN_READS:
+            return self.base.raw(metric, start_ns, end_ns)
         have = self._raw.get(metric)
         if have is None or have[0] > start_ns or have[1] < end_ns:
             df = _raw_frame(self.store.query(start_ns, end_ns, devices=self.only, metrics=[metric]))
@@ -103,24 +119,23 @@ class CountBuckets(Buckets):
         step_ns: int,
         lookback_ns: int,
     ) -> None:
-        super().__init__(pd.DataFrame({"ts": [], "device": [], "value": []}), devices, instants,
-                         step_ns, lookback_ns)
-        lut = np.append(hs.columns(devices).astype(np.int64), -1)
-        pos = np.full(int(hs.count.shape[1]), -1, np.int64)
-        pos[lut[:-1]] = np.arange(len(devices))
-        codes = pos[hs.sub_dev]
-        idx = (hs.sub_ts - self.start) // self.step
-        keep = (codes >= 0) & (idx >= 0) & (idx < self.n)
-        self._flat = idx[keep] * self.S + codes[keep]
-        self._n = hs.sub_n[keep]
+        super().__init__(_NO_ROWS, devices, instants, step_ns, lookback_ns)
+        m = self.step // _SUB_NS
+        r0 = (self.start - hs.start) // _SUB_NS
+        block = hs.sub[r0 : r0 + self.n * m][:, hs.columns(devices)]
+        self._counts = block.reshape(self.n, m, self.S).sum(axis=1)
+        self._flat = np.flatnonzero(self._counts)  # the parent tests it for "no sample at all"
 
     @cached_property
     def count(self) -> np.ndarray:
-        return np.bincount(self._flat, self._n, self.n * self.S).reshape(self.n, self.S)
+        return self._counts
 
     @cached_property
     def sum(self) -> np.ndarray:
         return np.zeros((self.n, self.S))
+
+
+_NO_ROWS = pd.DataFrame({"ts": np.empty(0, np.int64), "device": [], "value": np.empty(0)})
 
 
 class CoverageContext(EvalContext):
@@ -156,15 +171,20 @@ class ScreenedEvaluator(RollupEvaluator):
     """The report's evaluator on hourly roll-ups: per chunk and rule, the kind's screen picks the
     subjects evaluated in full; results carry a ``CoverageContext`` for their coverage."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hours: dict[str, HourStats | None] = {}
+        self._open: dict[str, set[str]] = {}
+
     def context(self, *args: Any, **kwargs: Any) -> EvalContext:
-        return ScreenedContext(super(RollupEvaluator, self).context(*args, **kwargs))
+        return ScreenedContext(super(RollupEvaluator, self).context(*args, **kwargs), self._hours)
 
     def replay_chunks(
         self, start_ns: int, end_ns: int, report_step_s: float | None = None, chunk_s: float = 86400
     ) -> Iterator[tuple[int, list[tuple[Rule, Obs, list[Transition], EvalContext]]]]:
         """The replay, noting after each chunk which subjects have an open alert (the next chunk
         evaluates them whatever their screen says)."""
-        self._open: dict[str, set[str]] = {r.id: set() for r in self.rules}
+        self._open = {r.id: set() for r in self.rules}
         for t_end, results in super().replay_chunks(start_ns, end_ns, report_step_s, chunk_s):
             out = []
             for rule, obs, trs, ctx in results:

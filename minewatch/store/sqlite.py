@@ -27,7 +27,7 @@ from minewatch.store.base import (
     empty_rollup,
     empty_samples,
 )
-from minewatch.store.sqlite_rollups import STAT_COLUMNS, SUBS, HourlyRollups
+from minewatch.store.sqlite_rollups import SUBS, HourlyRollups
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -481,23 +481,22 @@ class SqliteStore(TelemetryStore):
         if scope is None:
             return empty_hourly()
         index, where, args = scope
-        rows = self._rollups.read(self._conn(), where, args, start_ns, end_ns)
-        if not rows:
+        sid, hour, st = self._rollups.read(self._conn(), where, args, start_ns, end_ns)
+        if not len(sid):
             return empty_hourly()
-        n = len(rows)
-        sid = np.fromiter((r[0] for r in rows), np.int64, n)
         if int(sid.max()) > index.max_id:
             index = self._index.current(self._conn(), at_least=int(sid.max()))
-        order = np.argsort(index.rank[sid], kind="stable")
+        order = np.argsort(index.rank[sid], kind="stable")  # series id → device order
+        st = st[order]
         cols: dict[str, object] = {
-            "ts": np.fromiter((r[1] for r in rows), np.int64, n)[order],
+            "ts": hour[order],
             "device": index.devices.array.take(index.device_code[sid[order]]),
         }
-        for i, c in enumerate(STAT_COLUMNS, start=2):
-            vals = [r[i] for r in rows]
-            cols[c] = np.array(vals, dtype=np.float64)[order]
-        sub = np.frombuffer(b"".join(r[-1] for r in rows), "<u4").reshape(n, SUBS)[order]
+        for c in ("count", "sum", "min", "max", "first_ts", "last_ts", "last"):
+            cols[c] = st[c]
+        for c in ("max_gap", "min_gap"):  # -1: none
+            cols[c] = np.where(st[c] < 0, np.nan, st[c].astype(np.float64))
         for j in range(SUBS):
-            cols[f"n{j}"] = sub[:, j].astype(np.int64)
+            cols[f"n{j}"] = st["sub"][:, j].astype(np.int64)
         return pd.DataFrame(cols)[HOURLY_COLUMNS]
 

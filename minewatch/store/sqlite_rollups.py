@@ -30,23 +30,29 @@ SUBS = 3600 // SUB_S
 #: memory (a day of 1,000 rigs at 60 s is 1.4 M rows).
 MAX_SPAN_HOURS = 24
 
-#: Columns of ``rollup_hourly`` after the key, in the order every read returns them.
-STAT_COLUMNS = ("count", "sum", "min", "max", "first_ts", "last_ts", "last", "max_gap", "min_gap")
+#: One roll-up row's statistics, packed little-endian into ``rollup_hourly.stats``: a year of 1,000
+#: rigs is 8.8 M rows, and SQLite hands a row of one blob to Python ~10x faster than a row of 21
+#: numbers (gaps: -1 = fewer than two samples, or no positive gap).
+STATS = np.dtype(
+    [
+        ("count", "<i8"),
+        ("sum", "<f8"),
+        ("min", "<f8"),
+        ("max", "<f8"),
+        ("first_ts", "<i8"),
+        ("last_ts", "<i8"),
+        ("last", "<f8"),
+        ("max_gap", "<i8"),
+        ("min_gap", "<i8"),
+        ("sub", "<u4", (SUBS,)),
+    ]
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollup_hourly (
     series_id INTEGER NOT NULL,
     hour      INTEGER NOT NULL,
-    count     INTEGER NOT NULL,
-    sum       REAL    NOT NULL,
-    min       REAL    NOT NULL,
-    max       REAL    NOT NULL,
-    first_ts  INTEGER NOT NULL,
-    last_ts   INTEGER NOT NULL,
-    last      REAL    NOT NULL,
-    max_gap   INTEGER,
-    min_gap   INTEGER,
-    sub       BLOB    NOT NULL,
+    stats     BLOB    NOT NULL,  -- STATS in sqlite_rollups.py
     PRIMARY KEY (series_id, hour)
 ) WITHOUT ROWID;
 -- hours whose roll-ups may differ from the samples (written since last materialised)
@@ -131,8 +137,7 @@ class HourlyRollups:
             )
             if rows:
                 conn.executemany(
-                    "INSERT INTO rollup_hourly (series_id, hour, count, sum, min, max, first_ts, "
-                    "last_ts, last, max_gap, min_gap, sub) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO rollup_hourly (series_id, hour, stats) VALUES (?, ?, ?)",
                     _fold(rows),
                 )
             conn.execute("DELETE FROM rollup_dirty WHERE hour >= ? AND hour < ?", (lo, hi))
@@ -156,17 +161,21 @@ class HourlyRollups:
     @staticmethod
     def read(
         conn: sqlite3.Connection, where: str, args: list[object], start_ns: int, end_ns: int
-    ) -> list[tuple]:
-        """Roll-up rows of the series in ``where`` (a condition on ``series_id``) for the hours
-        overlapping ``[start_ns, end_ns)``, in (series, hour) order."""
-        return conn.execute(
-            f"SELECT series_id, hour, {', '.join(STAT_COLUMNS)}, sub FROM rollup_hourly "
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Series ids, hours and ``STATS`` of the series in ``where`` (a condition on
+        ``series_id``) for the hours overlapping ``[start_ns, end_ns)``, in (series, hour) order."""
+        rows = conn.execute(
+            f"SELECT series_id, hour, stats FROM rollup_hourly "
             f"WHERE {where} AND hour >= ? AND hour < ? ORDER BY series_id, hour",
             [*args, start_ns // HOUR_NS * HOUR_NS, end_ns],
         ).fetchall()
+        n = len(rows)
+        sid = np.fromiter((r[0] for r in rows), np.int64, n)
+        hour = np.fromiter((r[1] for r in rows), np.int64, n)
+        return sid, hour, np.frombuffer(b"".join(r[2] for r in rows), STATS)
 
 
-def _fold(rows: list[tuple[int, int, float]]) -> list[tuple]:
+def _fold(rows: list[tuple[int, int, float]]) -> list[tuple[int, int, bytes]]:
     """``(series_id, ts, value)`` rows in key order → one roll-up row per series and hour."""
     n = len(rows)
     sid = np.fromiter((r[0] for r in rows), np.int64, n)
@@ -179,26 +188,26 @@ def _fold(rows: list[tuple[int, int, float]]) -> list[tuple]:
     gap = np.r_[0, np.diff(ts)]
     inner = np.ones(n, bool)
     inner[first] = False  # a group's first sample has no predecessor inside the hour
-    max_gap = np.full(len(first), -1, np.int64)
-    np.maximum.at(max_gap, group[inner], gap[inner])
+    st = np.zeros(len(first), STATS)
+    st["count"] = last - first + 1
+    st["sum"] = np.add.reduceat(value, first)
+    st["min"] = np.minimum.reduceat(value, first)
+    st["max"] = np.maximum.reduceat(value, first)
+    st["first_ts"], st["last_ts"], st["last"] = ts[first], ts[last], value[last]
+    st["max_gap"] = -1
+    np.maximum.at(st["max_gap"], group[inner], gap[inner])
     pos = inner & (gap > 0)
     min_gap = np.full(len(first), np.iinfo(np.int64).max, np.int64)
     np.minimum.at(min_gap, group[pos], gap[pos])
-    sub = np.zeros((len(first), SUBS), np.uint32)
-    np.add.at(sub, (group, (ts - hour) // (SUB_S * 10**9)), 1)
-    out = zip(
-        sid[first].tolist(),
-        hour[first].tolist(),
-        (last - first + 1).tolist(),
-        np.add.reduceat(value, first).tolist(),
-        np.minimum.reduceat(value, first).tolist(),
-        np.maximum.reduceat(value, first).tolist(),
-        ts[first].tolist(),
-        ts[last].tolist(),
-        value[last].tolist(),
-        [None if g < 0 else g for g in max_gap.tolist()],
-        [None if g == np.iinfo(np.int64).max else g for g in min_gap.tolist()],
-        [s.tobytes() for s in sub.astype("<u4")],
-        strict=True,
+    st["min_gap"] = np.where(min_gap == np.iinfo(np.int64).max, -1, min_gap)
+    np.add.at(st["sub"], (group, (ts - hour) // (SUB_S * 10**9)), 1)
+    packed = st.tobytes()
+    size = STATS.itemsize
+    return list(
+        zip(
+            sid[first].tolist(),
+            hour[first].tolist(),
+            (packed[i * size : (i + 1) * size] for i in range(len(first))),
+            strict=True,
+        )
     )
-    return list(out)
