@@ -46,6 +46,7 @@ class HourStats:
         nh = (self.end - self.start) // HOUR_NS
         codes, cats = pd.factorize(df["device"].astype(str), sort=False)
         self._devices = pd.Index(cats)
+        self._columns: dict[tuple[str, ...], np.ndarray] = {}
         nd = len(cats) + 1  # the last column: a device without rows
         h = (df["ts"].to_numpy(np.int64) - self.start) // HOUR_NS
         keep = (h >= 0) & (h < nh)
@@ -71,13 +72,22 @@ class HourStats:
             df[[f"n{j}" for j in range(_SUBS)]].to_numpy(np.float64)[keep].ravel()
         )
 
+    @property
+    def device_count(self) -> int:
+        return len(self._devices)
+
     def holds(self, start_ns: int, end_ns: int) -> bool:
         return self.start <= start_ns and end_ns <= self.end
 
     def columns(self, devices: list[str]) -> np.ndarray:
-        """Each device's column (the empty one for a device without rows)."""
-        pos = self._devices.get_indexer(pd.Index(devices))
-        return np.where(pos < 0, len(self._devices), pos)
+        """Each device's column (the empty one for a device without rows); memoised: every screen
+        and chunk asks for the same few device lists."""
+        key = tuple(devices)
+        cols = self._columns.get(key)
+        if cols is None:
+            pos = self._devices.get_indexer(pd.Index(devices))
+            cols = self._columns[key] = np.where(pos < 0, len(self._devices), pos)
+        return cols
 
     def _rows(self, start_ns: int, end_ns: int) -> slice:
         """The hours overlapping ``[start_ns, end_ns)``."""

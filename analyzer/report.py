@@ -23,7 +23,7 @@ import pandas as pd
 from minewatch import __version__
 from minewatch.alerting import AlertState
 from minewatch.analyzer import curtailment
-from minewatch.analyzer.completeness import covered
+from minewatch.analyzer.completeness import Coverage
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.effective import Shown
 from minewatch.analyzer.evaluator import Evaluator
@@ -234,9 +234,10 @@ def build_report(
     }
     episodes: dict[int, dict[str, Any]] = {}
     order: list[int] = []
+    coverage = Coverage(profile.records.min_completeness_pct)
     for results, shown in ev.replay_shown(start_ns, end_ns - 1, step_s):
         for rule, obs, trs, ctx in results:
-            ok = covered(ctx, rule, obs, profile.records.min_completeness_pct)
+            ok = coverage(ctx, rule, obs)
             _tally(stats[rule.id], obs, op_from, episodes, order, rule, trs, evidence_ctx, ok)
             problems.extend(p for p in ctx.problems if p not in problems)
             ctx.problems.clear()

@@ -29,7 +29,7 @@ from minewatch.analyzer.context import EvalContext, _raw_frame
 from minewatch.analyzer.hour_stats import HOUR_NS, HourStats, Screen
 from minewatch.analyzer.lifecycle import Transition
 from minewatch.analyzer.profile import Rule
-from minewatch.analyzer.rollup_read import RollupContext, RollupEvaluator
+from minewatch.analyzer.rollup_read import NO_SAMPLES, RollupContext, RollupEvaluator
 from minewatch.analyzer.rules.base import Obs
 from minewatch.analyzer.rules.kinds import KINDS
 from minewatch.analyzer.series import Buckets
@@ -48,9 +48,30 @@ class ScreenedContext(RollupContext):
     """A chunk's context: roll-up buckets for the rules evaluated in full, and the hourly roll-ups
     every screen reads (one store read per metric and chunk)."""
 
-    def __init__(self, base: EvalContext, hours: dict[str, HourStats | None]) -> None:
+    def __init__(
+        self,
+        base: EvalContext,
+        hours: dict[str, HourStats | None],
+        blocks: dict[tuple[str, int], tuple[int, int, pd.DataFrame]],
+    ) -> None:
         super().__init__(base)
         self._hours = hours
+        self._blocks = blocks
+
+    def _read_rollup(self, first: int, end: int, metric: str, step_ns: int) -> pd.DataFrame:
+        """A metric of few devices (a meter's, the PDUs') is read a block of ``HOURS_BLOCK_NS`` at
+        a time and kept across chunks (``blocks`` is the evaluator's): a read costs more than
+        its rows there."""
+        hs = self.hours(metric, first, end)
+        if hs is None or hs.device_count > SUBSET_OWN_READS:
+            return super()._read_rollup(first, end, metric, step_ns)
+        have = self._blocks.get((metric, step_ns))
+        if have is None or have[0] > first or have[1] < end:
+            hi = max(end, first + HOURS_BLOCK_NS)
+            have = self._blocks[(metric, step_ns)] = (first, hi, self.store.rollup(first, hi, metric, step_ns))
+        df = have[2]
+        ts = df["ts"].to_numpy()
+        return df[(ts >= first) & (ts < end)]
 
     def hours(self, metric: str, start_ns: int, end_ns: int) -> HourStats | None:
         """The metric's hourly roll-ups over at least ``[start_ns, end_ns)``, read a block of
@@ -119,7 +140,7 @@ class CountBuckets(Buckets):
         step_ns: int,
         lookback_ns: int,
     ) -> None:
-        super().__init__(_NO_ROWS, devices, instants, step_ns, lookback_ns)
+        super().__init__(NO_SAMPLES, devices, instants, step_ns, lookback_ns)
         m = self.step // _SUB_NS
         r0 = (self.start - hs.start) // _SUB_NS
         block = hs.sub[r0 : r0 + self.n * m][:, hs.columns(devices)]
@@ -133,9 +154,6 @@ class CountBuckets(Buckets):
     @cached_property
     def sum(self) -> np.ndarray:
         return np.zeros((self.n, self.S))
-
-
-_NO_ROWS = pd.DataFrame({"ts": np.empty(0, np.int64), "device": [], "value": np.empty(0)})
 
 
 class CoverageContext(EvalContext):
@@ -164,7 +182,12 @@ class CoverageContext(EvalContext):
         hs = self.chunk.hours(metric, start, end) if step_ns % _SUB_NS == 0 else None
         if hs is None:
             return self.chunk.buckets(metric, devices, instants, step_ns, lookback_ns)
-        return CountBuckets(hs, devices, instants, step_ns, lookback_ns)
+        # rules on the same metric and devices (a rig's temperature: four of tm-2026) share them
+        key = (metric, tuple(devices), start, len(instants), step_ns, lookback_ns)
+        b = self._buckets.get(key)
+        if b is None:
+            b = self._buckets[key] = CountBuckets(hs, devices, instants, step_ns, lookback_ns)
+        return b
 
 
 class ScreenedEvaluator(RollupEvaluator):
@@ -174,10 +197,12 @@ class ScreenedEvaluator(RollupEvaluator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._hours: dict[str, HourStats | None] = {}
+        self._blocks: dict[tuple[str, int], tuple[int, int, pd.DataFrame]] = {}
         self._open: dict[str, set[str]] = {}
 
     def context(self, *args: Any, **kwargs: Any) -> EvalContext:
-        return ScreenedContext(super(RollupEvaluator, self).context(*args, **kwargs), self._hours)
+        base = super(RollupEvaluator, self).context(*args, **kwargs)
+        return ScreenedContext(base, self._hours, self._blocks)
 
     def replay_chunks(
         self, start_ns: int, end_ns: int, report_step_s: float | None = None, chunk_s: float = 86400
@@ -187,6 +212,7 @@ class ScreenedEvaluator(RollupEvaluator):
         self._open = {r.id: set() for r in self.rules}
         for t_end, results in super().replay_chunks(start_ns, end_ns, report_step_s, chunk_s):
             out = []
+            coverage: dict[int, EvalContext] = {}
             for rule, obs, trs, ctx in results:
                 opened = self._open[rule.id]
                 for tr in trs:
@@ -194,8 +220,11 @@ class ScreenedEvaluator(RollupEvaluator):
                         opened.discard(tr.subject)
                     else:
                         opened.add(tr.subject)
-                cov = CoverageContext(ctx) if isinstance(ctx, ScreenedContext) else ctx
-                out.append((rule, obs, trs, cov))
+                if id(ctx) not in coverage:  # one per chunk context
+                    coverage[id(ctx)] = (
+                        CoverageContext(ctx) if isinstance(ctx, ScreenedContext) else ctx
+                    )
+                out.append((rule, obs, trs, coverage[id(ctx)]))
             yield t_end, out
 
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:

@@ -481,16 +481,16 @@ class SqliteStore(TelemetryStore):
         if scope is None:
             return empty_hourly()
         index, where, args = scope
-        sid, hour, st = self._rollups.read(self._conn(), where, args, start_ns, end_ns)
-        if not len(sid):
+        st = self._rollups.read(self._conn(), where, args, start_ns, end_ns)
+        if not len(st):
             return empty_hourly()
+        sid = st["series_id"]
         if int(sid.max()) > index.max_id:
             index = self._index.current(self._conn(), at_least=int(sid.max()))
-        order = np.argsort(index.rank[sid], kind="stable")  # series id → device order
-        st = st[order]
+        st = st[np.lexsort((st["hour"], index.rank[sid]))]  # device, hour
         cols: dict[str, object] = {
-            "ts": hour[order],
-            "device": index.devices.array.take(index.device_code[sid[order]]),
+            "ts": st["hour"],
+            "device": index.devices.array.take(index.device_code[st["series_id"]]),
         }
         for c in ("count", "sum", "min", "max", "first_ts", "last_ts", "last"):
             cols[c] = st[c]
