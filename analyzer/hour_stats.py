@@ -8,6 +8,7 @@ makes a screen evaluate a device, never on the side that would let it skip one."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,3 +154,8 @@ def _ffill(m: np.ndarray) -> np.ndarray:
     # rows before a column's first value stay NaN
     seen = np.maximum.accumulate(~np.isnan(m), axis=0)
     return np.where(seen, out, np.nan)
+
+
+#: What a kind's screen reads hourly roll-ups through: ``hours(metric, start_ns, end_ns)`` covers at
+#: least that span, or is None when the store keeps no hourly roll-ups (no screen then).
+HoursReader = Callable[[str, int, int], "HourStats | None"]

@@ -70,8 +70,7 @@ _EVALUATION_NOTES = {
     "rollup": _ROLLUP_NOTE,
     "screened": "rules screened on the store's hourly roll-ups and evaluated at full resolution "
     "for the devices whose hours could breach them; the others provably did not; coverage counted "
-    "from the roll-ups' sample counts. Otherwise as: "
-    + _ROLLUP_NOTE,
+    "from the roll-ups' sample counts. Otherwise as: " + _ROLLUP_NOTE,
 }
 
 
@@ -234,10 +233,10 @@ def build_report(
     }
     episodes: dict[int, dict[str, Any]] = {}
     order: list[int] = []
-    coverage = Coverage(profile.records.min_completeness_pct)
+    coverage_of = Coverage(profile.records.min_completeness_pct)
     for results, shown in ev.replay_shown(start_ns, end_ns - 1, step_s):
         for rule, obs, trs, ctx in results:
-            ok = coverage(ctx, rule, obs)
+            ok = coverage_of(ctx, rule, obs)
             _tally(stats[rule.id], obs, op_from, episodes, order, rule, trs, evidence_ctx, ok)
             problems.extend(p for p in ctx.problems if p not in problems)
             ctx.problems.clear()

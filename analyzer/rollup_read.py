@@ -22,7 +22,6 @@ from minewatch.analyzer.evaluator import Evaluator
 from minewatch.analyzer.series import Buckets, device_codes
 from minewatch.store.base import empty_samples
 
-
 #: The parent's frame of raw rows: none (built once: a frame costs ~1 ms, a long report builds
 #: thousands of buckets).
 NO_SAMPLES = empty_samples()

@@ -2,17 +2,19 @@
 only for the subjects whose hours could hold a breach; every other subject's cells are known without
 reading its telemetry.
 
-A rule kind that can prove it offers ``screen(ctx, rule, instants) -> Screen | None`` (next to its
-evaluation, in ``analyzer/rules/<kind>.py``): the subjects it would evaluate and, from the store's
-hourly roll-ups (``HourStats``), those that *may* trigger in the chunk. The rest provably do not
-trigger at any instant of the chunk; if they also have no open alert (a pending, firing or no-data
-episode carried from the previous chunk), the alert machine does nothing with them, so their cells
-only count towards coverage. Coverage is exact too: per device and step it is counted from the
-roll-ups' per-``HOURLY_SUB_S`` sample counts (``CountBuckets``), and where a rule's coverage is its
-own "inputs present" the screen must know that for each skipped subject (``Screen.ok_known``) or the
-subject is evaluated. A kind without a screen (facility totals, reconciliation, curtailment orders,
-frozen readings, events, rates; few devices each) is evaluated as on the roll-up path
-(``RollupContext``). So the breaches, verdicts and coverage equal the raw path's."""
+A rule kind that can prove it offers ``screen(ctx, hours, rule, instants) -> Screen | None``, next
+to its evaluation in ``analyzer/rules/<kind>.py`` (adding a kind stays one file): the subjects it
+would evaluate and, from the store's hourly roll-ups (``HourStats``, read through ``hours``), those
+that *may* trigger in the chunk. The rest provably do not trigger at any instant of the chunk; if
+they also have no open alert (a pending, firing or no-data episode carried from the previous chunk),
+the alert machine does nothing with them, so their cells only count towards coverage. Coverage is
+exact too: per device and step it is counted from the roll-ups' per-``HOURLY_SUB_S`` sample counts
+(``CountBuckets``; a step that is not a multiple of it reads roll-ups at the step), and where a
+rule's coverage is its own "inputs present" the screen must know that for each skipped subject
+(``Screen.ok_known``) or the subject is evaluated. A kind without a screen (facility totals,
+reconciliation, curtailment orders, frozen readings, events, rates, imbalance; few devices each) is
+evaluated as on the roll-up path (``RollupContext``). So the breaches, verdicts and coverage equal
+the raw path's."""
 
 from __future__ import annotations
 
@@ -68,7 +70,11 @@ class ScreenedContext(RollupContext):
         have = self._blocks.get((metric, step_ns))
         if have is None or have[0] > first or have[1] < end:
             hi = max(end, first + HOURS_BLOCK_NS)
-            have = self._blocks[(metric, step_ns)] = (first, hi, self.store.rollup(first, hi, metric, step_ns))
+            have = self._blocks[(metric, step_ns)] = (
+                first,
+                hi,
+                self.store.rollup(first, hi, metric, step_ns),
+            )
         df = have[2]
         ts = df["ts"].to_numpy()
         return df[(ts >= first) & (ts < end)]
@@ -230,7 +236,11 @@ class ScreenedEvaluator(RollupEvaluator):
     def evaluate(self, ctx: EvalContext, rule: Rule, instants: np.ndarray) -> Obs:
         kind = KINDS[rule.kind]
         screen = getattr(kind, "screen", None)
-        sc = screen(ctx, rule, instants) if screen and isinstance(ctx, ScreenedContext) else None
+        sc = (
+            screen(ctx, ctx.hours, rule, instants)
+            if screen and isinstance(ctx, ScreenedContext)
+            else None
+        )
         if sc is None:
             return kind.evaluate(ctx, rule, instants)
         assert isinstance(ctx, ScreenedContext)

@@ -14,7 +14,7 @@ from minewatch.analyzer.report import build_report
 from minewatch.analyzer.state import AlertStore
 from minewatch.sample import DeviceMeta, Sample
 from minewatch.store import SqliteStore
-from tests.support.analyzer import S, T0, device_profiles, facility_cfg
+from tests.support.analyzer import T0, S, device_profiles, facility_cfg
 
 DAYS = 3
 H, D = 3600, 86400
@@ -110,10 +110,18 @@ def _site(tmp_path: Path):
 def _found(rep):
     """What must not differ: breaches (rule, subject, start, end, peak), verdicts and coverage."""
     return (
-        [(b["rule_id"], b["subject"], b["start_ns"], b["end_ns"], b["peak"]) for b in rep["breaches"]],
         [
-            (r["rule_id"], r["verdict"], r["subjects"], r["data_coverage_pct"],
-             r["coverage_in_operation_pct"])
+            (b["rule_id"], b["subject"], b["start_ns"], b["end_ns"], b["peak"])
+            for b in rep["breaches"]
+        ],
+        [
+            (
+                r["rule_id"],
+                r["verdict"],
+                r["subjects"],
+                r["data_coverage_pct"],
+                r["coverage_in_operation_pct"],
+            )
             for r in rep["rules"]
         ],
         rep["summary"],
@@ -123,8 +131,15 @@ def _found(rep):
 def _reports(cfg, store, alerts, profiles, step_s, reads=("raw", "screened")):
     return {
         read: build_report(
-            cfg, store, alerts, "tm-2026", T0, T0 + DAYS * D * S, device_profiles=profiles,
-            report_step_s=step_s, read=read,
+            cfg,
+            store,
+            alerts,
+            "tm-2026",
+            T0,
+            T0 + DAYS * D * S,
+            device_profiles=profiles,
+            report_step_s=step_s,
+            read=read,
         )
         for read in reads
     }
@@ -158,8 +173,19 @@ def test_screened_report_equals_raw(site, step_s):
     rules = {b[0] for b in raw[0]}
     # every planted fault is found (and so every kind is exercised with a breach)
     assert {
-        "TH-05", "TH-06", "DQ-03", "RG-01", "RG-02", "RG-03", "EN-01", "EN-03", "EN-04", "EN-04B",
-        "EN-06", "DQ-04", "TH-04",
+        "TH-05",
+        "TH-06",
+        "DQ-03",
+        "RG-01",
+        "RG-02",
+        "RG-03",
+        "EN-01",
+        "EN-03",
+        "EN-04",
+        "EN-04B",
+        "EN-06",
+        "DQ-04",
+        "TH-04",
     } <= rules, rules
     assert screened == raw
     assert _found(reps["rollup"]) == raw

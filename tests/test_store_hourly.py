@@ -43,7 +43,7 @@ def _expected(store: SqliteStore, start: int, end: int, metric: str) -> pd.DataF
     )
     subs = df.groupby(["device", "hour", "sub"]).size().unstack(fill_value=0)
     for j in range(3600 // HOURLY_SUB_S):
-        out[f"n{j}"] = subs[j] if j in subs else 0
+        out[f"n{j}"] = subs.get(j, 0)
     out = out.reset_index().rename(columns={"hour": "ts"})
     return out[HOURLY_COLUMNS]
 

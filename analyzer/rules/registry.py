@@ -5,20 +5,17 @@ miners with the tax service)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from minewatch.analyzer.context import EvalContext
-from minewatch.analyzer.hour_stats import Screen
+from minewatch.analyzer.hour_stats import HoursReader, Screen
 from minewatch.analyzer.profile import Rule, duration_validator, ns
 from minewatch.analyzer.rules.base import Obs, RuleKind
 from minewatch.units import check_metric_name
-
-if TYPE_CHECKING:
-    from minewatch.analyzer.screen import ScreenedContext
 
 
 class RegistryParams(BaseModel):
@@ -156,7 +153,9 @@ class Registration(RuleKind):
             rule.p.metrics[0] if rule.p.metrics else "",
         )
 
-    def screen(self, ctx: ScreenedContext, rule: Rule, instants: np.ndarray) -> Screen | None:
+    def screen(
+        self, ctx: EvalContext, hours: HoursReader, rule: Rule, instants: np.ndarray
+    ) -> Screen | None:
         """Only an unregistered device can be unregistered, only a registered one whose model
         (zone) differs can mismatch, and a registered device is not missing at instants that each
         have a sample of one of its heartbeats within the window's buckets before them. Inputs:
@@ -175,7 +174,7 @@ class Registration(RuleKind):
         no = np.zeros(len(subjects), bool)
         always, present = no.copy(), no.copy()
         for m in p.metrics:
-            hs = ctx.hours(m, first - win, last + 1)
+            hs = hours(m, first - win, last + 1)
             if hs is None:
                 return None
             always |= hs.always_within(subjects, first, last, win)
@@ -191,4 +190,3 @@ class Registration(RuleKind):
             [s in reg and actual.get(s, "") != getattr(reg[s], col) for s in subjects]
         )
         return Screen(subjects, differs, registered & always, ~registered | always | ~present)
-

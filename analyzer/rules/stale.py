@@ -8,20 +8,17 @@ metering gap over 15 minutes is one whatever the meter's rate)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from minewatch.analyzer.cadence import configured_intervals, expected_intervals
 from minewatch.analyzer.context import EvalContext
-from minewatch.analyzer.hour_stats import Screen
+from minewatch.analyzer.hour_stats import HoursReader, Screen
 from minewatch.analyzer.profile import Rule, duration_validator, ns, parse_duration
 from minewatch.analyzer.rules.base import Obs, RuleKind
 from minewatch.units import MetricName
-
-if TYPE_CHECKING:
-    from minewatch.analyzer.screen import ScreenedContext
 
 
 class StaleParams(BaseModel):
@@ -107,7 +104,9 @@ class Stale(RuleKind):
             p.metric,
         )
 
-    def screen(self, ctx: ScreenedContext, rule: Rule, instants: np.ndarray) -> Screen | None:
+    def screen(
+        self, ctx: EvalContext, hours: HoursReader, rule: Rule, instants: np.ndarray
+    ) -> Screen | None:
         """A device is stale only when its newest sample is older than its silence limit, so not
         when every instant has a sample within a lower bound of that limit before it: the
         configured interval, else the smallest gap between its samples in the hours of the
@@ -119,7 +118,7 @@ class Stale(RuleKind):
             return None
         lb = ns(self.lookback_s(rule))
         first, last = int(instants[0]), int(instants[-1])
-        hs = ctx.hours(p.metric, first - lb, last + 1)
+        hs = hours(p.metric, first - lb, last + 1)
         if hs is None:
             return None
         if p.interval == "device":
@@ -132,4 +131,3 @@ class Stale(RuleKind):
             silent = np.full(len(devices), p.silent_s)
         quiet = hs.always_within(devices, first, last, np.floor(silent * 1e9))
         return Screen.unknown_ok(devices, ~quiet)
-

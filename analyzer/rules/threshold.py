@@ -6,17 +6,12 @@ from __future__ import annotations
 import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
-from typing import TYPE_CHECKING
-
 from minewatch.analyzer.context import EvalContext
-from minewatch.analyzer.hour_stats import Screen
+from minewatch.analyzer.hour_stats import HoursReader, Screen
 from minewatch.analyzer.profile import Rule, ns
 from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, clear_level, compare
 from minewatch.analyzer.value_ref import ValueRef
 from minewatch.units import check_metric_name
-
-if TYPE_CHECKING:
-    from minewatch.analyzer.screen import ScreenedContext
 
 
 class ThresholdParams(Timing):
@@ -132,7 +127,9 @@ class Threshold(RuleKind):
             clear_level=clear,
         )
 
-    def screen(self, ctx: ScreenedContext, rule: Rule, instants: np.ndarray) -> Screen | None:
+    def screen(
+        self, ctx: EvalContext, hours: HoursReader, rule: Rule, instants: np.ndarray
+    ) -> Screen | None:
         """A device triggers only with a value past a limit, so only with a sample past it in the
         span its instants read (hourly max above ``above``, min below ``below``). Its inputs are
         present at every instant when one metric has a sample as fresh as the timing needs before
@@ -150,7 +147,7 @@ class Threshold(RuleKind):
         no = np.zeros(len(devices), bool)
         maybe, present, fresh = no.copy(), no.copy(), no.copy()
         for m in p.metrics:
-            hs = ctx.hours(m, first - lb, last + 1)
+            hs = hours(m, first - lb, last + 1)
             if hs is None:
                 return None
             with np.errstate(invalid="ignore"):

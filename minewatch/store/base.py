@@ -225,4 +225,3 @@ def empty_hourly() -> pd.DataFrame:
 
 
 _FLOAT = {"sum", "min", "max", "last", "count", "first_ts", "last_ts", "max_gap", "min_gap"}
-

@@ -499,4 +499,3 @@ class SqliteStore(TelemetryStore):
         for j in range(SUBS):
             cols[f"n{j}"] = st["sub"][:, j].astype(np.int64)
         return pd.DataFrame(cols)[HOURLY_COLUMNS]
-

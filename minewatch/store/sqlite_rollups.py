@@ -1,5 +1,5 @@
-"""Hourly roll-ups of the SQLite store, kept at write time so a long report never aggregates a year of
-raw rows on the fly (issue #11).
+"""Hourly roll-ups of the SQLite store, kept at write time so a long report never aggregates a year
+of raw rows on the fly (issue #11).
 
 Exactly once without trusting the insert: ``samples`` takes a redelivered point as a no-op (``INSERT
 OR IGNORE``), so adding to running totals at insert time would count it twice. Instead a write only
@@ -129,8 +129,8 @@ class HourlyRollups:
         conn.execute("BEGIN IMMEDIATE")
         try:
             rows = conn.execute(
-                "SELECT series_id, ts, value FROM samples WHERE series_id IN (SELECT id FROM series)"
-                " AND ts >= ? AND ts < ? ORDER BY series_id, ts",
+                "SELECT series_id, ts, value FROM samples WHERE series_id IN "
+                "(SELECT id FROM series) AND ts >= ? AND ts < ? ORDER BY series_id, ts",
                 (lo, hi),
             ).fetchall()
             conn.execute(
