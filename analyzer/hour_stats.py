@@ -45,9 +45,15 @@ class HourStats:
         self.start = start_ns // HOUR_NS * HOUR_NS
         self.end = -(-end_ns // HOUR_NS) * HOUR_NS
         nh = (self.end - self.start) // HOUR_NS
-        codes, cats = pd.factorize(df["device"].astype(str), sort=False)
-        self._devices = pd.Index(cats)
+        col = df["device"]
+        if isinstance(col.dtype, pd.CategoricalDtype):  # what SQLite returns: no string hashing
+            codes, cats = col.cat.codes.to_numpy(np.int64), col.cat.categories
+        else:
+            codes, cats = pd.factorize(col.astype(str), sort=False)
+        self._devices = pd.Index(cats, dtype=object)
         self._columns: dict[tuple[str, ...], np.ndarray] = {}
+        #: devices with any sample in these hours
+        self.device_count = int(np.unique(codes).size)
         nd = len(cats) + 1  # the last column: a device without rows
         h = (df["ts"].to_numpy(np.int64) - self.start) // HOUR_NS
         keep = (h >= 0) & (h < nh)
@@ -72,10 +78,6 @@ class HourStats:
         self.sub[rows, np.repeat(codes, _SUBS)] = (
             df[[f"n{j}" for j in range(_SUBS)]].to_numpy(np.float64)[keep].ravel()
         )
-
-    @property
-    def device_count(self) -> int:
-        return len(self._devices)
 
     def holds(self, start_ns: int, end_ns: int) -> bool:
         return self.start <= start_ns and end_ns <= self.end

@@ -176,7 +176,8 @@ class TelemetryStore(ABC):
         """One metric per device and hour overlapping ``[start_ns, end_ns)`` (whole hours), kept
         by the store as data is written: ``HOURLY_COLUMNS`` (count, sum, min, max, first and last
         sample time, last value, the longest and shortest positive gap between consecutive samples
-        inside the hour, counts per ``HOURLY_SUB_S``), sorted by device, ts. Always equal to an
+        inside the hour, counts per ``HOURLY_SUB_S``), sorted by device, ts (``device`` may be
+        categorical). Always equal to an
         aggregation of the committed raw rows. ``None``: this backend keeps no such roll-up (a long
         report then aggregates at each rule's step with ``rollup``)."""
         if devices is not None and not devices:
