@@ -58,10 +58,8 @@ T0 = 1_767_225_600 * S
 DAY = 86400
 
 
-def build(
-    db: Path, rigs: int, days: int, rig_every_s: int = 600
-) -> tuple[FacilityConfig, SqliteStore]:
-    """The bench facility's config and store (built on first use: see the module docstring)."""
+def facility(db: Path) -> tuple[FacilityConfig, SqliteStore]:
+    """The bench facility's config and its store, as it is."""
     cfg = FacilityConfig.model_validate(
         {
             "facility": {"id": "bench", "name": "Bench 3.5 MW"},
@@ -71,7 +69,14 @@ def build(
             "registry": str(db / "registry.csv"),
         }
     )
-    store = SqliteStore(db / "telemetry.db")
+    return cfg, SqliteStore(db / "telemetry.db")
+
+
+def build(
+    db: Path, rigs: int, days: int, rig_every_s: int = 600
+) -> tuple[FacilityConfig, SqliteStore]:
+    """The bench facility's config and store (built on first use: see the module docstring)."""
+    cfg, store = facility(db)
     if (db / "ready").exists():
         return cfg, store
     rng = np.random.default_rng(7)
@@ -180,7 +185,7 @@ def bench_profile(rig_every_s: int):
 def run_report(db: str, days: int, rig_every_s: int, step_s: float, read: str) -> dict:
     """One report in this (fresh) process: wall, CPU, max RSS and what it found."""
     db_path = Path(db)
-    cfg, store = build(db_path, 0, 0, rig_every_s)  # the store is ready: opens it
+    cfg, store = facility(db_path)
     (db_path / "state.db").unlink(missing_ok=True)
     alerts = AlertStore(db_path / "state.db")
     alerts.clock = lambda: T0
@@ -254,10 +259,18 @@ def main() -> None:
         help="ways of reading, comma-separated (raw, rollup, screened); the first is the baseline",
     )
     ap.add_argument("--build-days", type=int, default=None, help="days the store holds")
+    ap.add_argument(
+        "--as-is",
+        action="store_true",
+        help="report on --db as it is (a store still being built: its first days are complete)",
+    )
     a = ap.parse_args()
     db = a.db or Path(tempfile.mkdtemp(prefix="mw-bench-report-"))
     db.mkdir(parents=True, exist_ok=True)
-    _, store = build(db, a.rigs, max(a.days, a.build_days or 0), a.rig_every_s)
+    if a.as_is:
+        _, store = facility(db)
+    else:
+        _, store = build(db, a.rigs, max(a.days, a.build_days or 0), a.rig_every_s)
     reads = a.read.split(",")
     runs = {}
     with mp.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:

@@ -233,3 +233,24 @@ def test_late_and_redelivered_data_reach_the_screened_report(tmp_path):
     was = {(b["rule_id"], b["subject"]) for b in before["screened"]["breaches"]}
     assert ("TH-05", "rig-2") in found - was
     assert ("DQ-03", "rig-2") in was - found
+
+
+def test_screened_report_shows_progress(site):
+    """The terminal's progress bar (``analyzer/report_progress.py``) is fed on the screened path."""
+    cfg, store, alerts, profiles = site
+    seen: list[tuple[int, int]] = []
+    build_report(
+        cfg,
+        store,
+        alerts,
+        "tm-2026",
+        T0,
+        T0 + DAYS * D * S,
+        device_profiles=profiles,
+        report_step_s=300.0,
+        read="screened",
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert len(seen) > DAYS  # a call per replayed day, then the end
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert seen[-1] == (DAYS * D * S, DAYS * D * S)
