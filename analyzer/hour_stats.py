@@ -47,13 +47,15 @@ class HourStats:
         nh = (self.end - self.start) // HOUR_NS
         col = df["device"]
         if isinstance(col.dtype, pd.CategoricalDtype):  # what SQLite returns: no string hashing
-            codes, cats = col.cat.codes.to_numpy(np.int64), col.cat.categories
+            # only the devices with rows get a column (the categories are every device)
+            used, codes = np.unique(col.cat.codes.to_numpy(np.int64), return_inverse=True)
+            cats = col.cat.categories[used]
         else:
             codes, cats = pd.factorize(col.astype(str), sort=False)
         self._devices = pd.Index(cats, dtype=object)
         self._columns: dict[tuple[str, ...], np.ndarray] = {}
         #: devices with any sample in these hours
-        self.device_count = int(np.unique(codes).size)
+        self.device_count = len(cats)
         nd = len(cats) + 1  # the last column: a device without rows
         h = (df["ts"].to_numpy(np.int64) - self.start) // HOUR_NS
         keep = (h >= 0) & (h < nh)
