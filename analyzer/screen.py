@@ -70,11 +70,9 @@ class ScreenedContext(RollupContext):
         have = self._blocks.get((metric, step_ns))
         if have is None or have[0] > first or have[1] < end:
             hi = max(end, first + HOURS_BLOCK_NS)
-            have = self._blocks[(metric, step_ns)] = (
-                first,
-                hi,
-                self.store.rollup(first, hi, metric, step_ns),
-            )
+            block = self.store.rollup(first, hi, metric, step_ns)
+            block = block.assign(device=block["device"].astype("category"))  # once, not per chunk
+            have = self._blocks[(metric, step_ns)] = (first, hi, block)
         df = have[2]
         ts = df["ts"].to_numpy()
         return df[(ts >= first) & (ts < end)]
