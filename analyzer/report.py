@@ -23,7 +23,7 @@ import pandas as pd
 from minewatch import __version__
 from minewatch.alerting import AlertState
 from minewatch.analyzer import curtailment
-from minewatch.analyzer.completeness import covered
+from minewatch.analyzer.completeness import Coverage
 from minewatch.analyzer.context import EvalContext
 from minewatch.analyzer.effective import Shown
 from minewatch.analyzer.evaluator import Evaluator
@@ -34,6 +34,7 @@ from minewatch.analyzer.profile import ComplianceProfile, Rule
 from minewatch.analyzer.profile_loader import load_compliance_profile
 from minewatch.analyzer.rollup_read import RollupEvaluator
 from minewatch.analyzer.rules.base import Obs
+from minewatch.analyzer.screen import ScreenedEvaluator
 from minewatch.analyzer.state import AlertStore
 from minewatch.analyzer.value_ref import ValueRef
 from minewatch.config.facility import FacilityConfig
@@ -42,7 +43,7 @@ from minewatch.readable import rfc3339
 from minewatch.store.base import TelemetryStore
 
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
-#: Periods longer than this are evaluated on store-side roll-ups (``read="auto"``).
+#: Periods longer than this are screened on the store's hourly roll-ups (``read="auto"``).
 ROLLUP_AFTER_S = 7 * 86400
 #: Breaches given evidence beyond the ones that always get it (regulator-notifiable, critical).
 MAX_EVIDENCE = 200
@@ -55,6 +56,21 @@ _STATUS = {
     "not_in_operation": "no_data",
     "in_progress": "compliant",
     "not_applicable": "not_applicable",
+}
+
+
+_ROLLUP_NOTE = (
+    "rules evaluated on store-side roll-ups (count, sum, min, max, last per device and rule step): "
+    "the same bucket statistics as the raw samples; sample times to the store's resolution (exact "
+    "on SQLite, the step on InfluxDB); evidence read from the store around each breach, as on the "
+    "raw path"
+)
+_EVALUATION_NOTES = {
+    "raw": "rules evaluated on every raw sample",
+    "rollup": _ROLLUP_NOTE,
+    "screened": "rules screened on the store's hourly roll-ups and evaluated at full resolution "
+    "for the devices whose hours could breach them; the others provably did not; coverage counted "
+    "from the roll-ups' sample counts. Otherwise as: " + _ROLLUP_NOTE,
 }
 
 
@@ -199,14 +215,17 @@ def build_report(
     device_profiles: dict[str, DeviceProfile] | None = None,
     report_step_s: float | None = None,
     progress: Callable[[int, int], None] | None = None,
-    read: Literal["auto", "raw", "rollup"] = "auto",
+    read: Literal["auto", "raw", "rollup", "screened"] = "auto",
 ) -> dict[str, Any]:
     """The compliance report for ``[start_ns, end_ns)`` as a JSON-ready dict (see
     report.schema.json). ``progress(done_ns, total_ns)`` is called after each replayed chunk (a
     day), so a long report can show how far it is. ``read``: rules evaluate on every raw sample, or
     on store-side roll-ups at each rule's step (``analyzer/rollup_read.py``: the same bucket
-    statistics, read without moving every sample into Python); ``auto`` takes roll-ups for periods
-    over ``ROLLUP_AFTER_S``. Either way raw samples are read around each breach for its evidence."""
+    statistics, read without moving every sample into Python), or ``screened`` on the store's hourly
+    roll-ups, each rule evaluated in full only for the devices whose hours could breach it
+    (``analyzer/screen.py``; on a store without hourly roll-ups this is ``rollup``); ``auto``
+    screens periods over ``ROLLUP_AFTER_S``. Every way gives the same breaches, verdicts and
+    coverage, and raw samples are read around each breach for its evidence."""
     if end_ns <= start_ns:
         raise ValueError("report period: end must be after start")
     if profile is None or isinstance(profile, str):
@@ -214,10 +233,11 @@ def build_report(
     if device_profiles is None:
         device_profiles = device_profiles_for(cfg)
     step_s = report_step_s if report_step_s is not None else cfg.analysis.report_step_s
-    rollup = read == "rollup" or (read == "auto" and end_ns - start_ns > ROLLUP_AFTER_S * 10**9)
-    ev = (RollupEvaluator if rollup else Evaluator)(
-        cfg, store, profile, device_profiles, alert_store
-    )
+    if read == "auto":
+        read = "screened" if end_ns - start_ns > ROLLUP_AFTER_S * 10**9 else "raw"
+    rollup = read != "raw"
+    evaluator = {"raw": Evaluator, "rollup": RollupEvaluator, "screened": ScreenedEvaluator}[read]
+    ev = evaluator(cfg, store, profile, device_profiles, alert_store)
     devices = store.devices()
     # evidence is read after the replay, through one context holding no chunk's telemetry, so the
     # memory of a long report stays that of one chunk
@@ -233,9 +253,10 @@ def build_report(
     }
     episodes: dict[int, dict[str, Any]] = {}
     order: list[int] = []
+    coverage_of = Coverage(profile.records.min_completeness_pct)
     for results, shown in ev.replay_shown(start_ns, end_ns - 1, step_s):
         for rule, obs, trs, ctx in results:
-            ok = covered(ctx, rule, obs, profile.records.min_completeness_pct)
+            ok = coverage_of(ctx, rule, obs)
             _tally(stats[rule.id], obs, op_from, episodes, order, rule, trs, evidence_ctx, ok)
             problems.extend(p for p in ctx.problems if p not in problems)
             ctx.problems.clear()
@@ -388,14 +409,7 @@ def build_report(
         "evaluation": {
             "read": "rollup" if rollup else "raw",
             "resolution_s": min((ev.step_ns(r, step_s) / 1e9 for r in ev.rules), default=step_s),
-            "note": (
-                "rules evaluated on store-side roll-ups (count, sum, min, max, last per device "
-                "and rule step): the same bucket statistics as the raw samples; sample times to "
-                "the store's resolution (exact on SQLite, the step on InfluxDB); evidence read "
-                "from the store around each breach, as on the raw path"
-                if rollup
-                else "rules evaluated on every raw sample"
-            ),
+            "note": _EVALUATION_NOTES[read],
         },
         "not_judged": not_judged,
         "summary": {

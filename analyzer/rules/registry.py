@@ -12,6 +12,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.hour_stats import HoursReader, Screen
 from minewatch.analyzer.profile import Rule, duration_validator, ns
 from minewatch.analyzer.rules.base import Obs, RuleKind
 from minewatch.units import check_metric_name
@@ -151,3 +152,41 @@ class Registration(RuleKind):
             "",
             rule.p.metrics[0] if rule.p.metrics else "",
         )
+
+    def screen(
+        self, ctx: EvalContext, hours: HoursReader, rule: Rule, instants: np.ndarray
+    ) -> Screen | None:
+        """Only an unregistered device can be unregistered, only a registered one whose model
+        (zone) differs can mismatch, and a registered device is not missing at instants that each
+        have a sample of one of its heartbeats within the window's buckets before them. Inputs:
+        always present for ``unregistered`` and ``missing``; for a mismatch present exactly when
+        registered and seen — known for a device never seen, or seen at every instant."""
+        p: RegistryParams = rule.p
+        reg = ctx.registry
+        if reg is None:
+            return None
+        subjects = sorted(reg) if p.check == "missing" else ctx.pick(rule.selector)
+        if not subjects:
+            return None
+        step = ctx.step_ns(rule)
+        win = max(1, -(-ns(p.seen_within) // step)) * step
+        first, last = int(instants[0]), int(instants[-1])
+        no = np.zeros(len(subjects), bool)
+        always, present = no.copy(), no.copy()
+        for m in p.metrics:
+            hs = hours(m, first - win, last + 1)
+            if hs is None:
+                return None
+            always |= hs.always_within(subjects, first, last, win)
+            present |= hs.present(subjects, first - win, last)
+        registered = np.array([s in reg for s in subjects])
+        if p.check == "unregistered":
+            return Screen(subjects, ~registered, ~no, ~no)
+        if p.check == "missing":
+            return Screen(subjects, ~always, ~no, ~no)
+        col = "model" if p.check == "model_mismatch" else "zone"
+        actual = dict(zip(ctx.devices["device"], ctx.devices[col], strict=True))
+        differs = np.array(
+            [s in reg and actual.get(s, "") != getattr(reg[s], col) for s in subjects]
+        )
+        return Screen(subjects, differs, registered & always, ~registered | always | ~present)

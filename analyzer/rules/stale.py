@@ -13,8 +13,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from minewatch.analyzer.cadence import expected_intervals
+from minewatch.analyzer.cadence import configured_intervals, expected_intervals
 from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.hour_stats import HoursReader, Screen
 from minewatch.analyzer.profile import Rule, duration_validator, ns, parse_duration
 from minewatch.analyzer.rules.base import Obs, RuleKind
 from minewatch.units import MetricName
@@ -108,3 +109,31 @@ class Stale(RuleKind):
             "s",
             p.metric,
         )
+
+    def screen(
+        self, ctx: EvalContext, hours: HoursReader, rule: Rule, instants: np.ndarray
+    ) -> Screen | None:
+        """A device is stale only when its newest sample is older than its silence limit, so not
+        when every instant has a sample within a lower bound of that limit before it: the
+        configured interval, else the smallest gap between its samples in the hours of the
+        cadence look-back (the observed cadence is a median of those gaps), else ``max_interval``
+        — times ``intervals``."""
+        p: StaleParams = rule.p
+        devices = ctx.pick(rule.selector)
+        if not devices:
+            return None
+        lb = ns(self.lookback_s(rule))
+        first, last = int(instants[0]), int(instants[-1])
+        hs = hours(p.metric, first - lb, last + 1)
+        if hs is None:
+            return None
+        if p.interval == "device":
+            conf = configured_intervals(ctx.cfg, ctx.devices)
+            every = np.array([conf.get(d, np.nan) for d in devices], dtype=np.float64)
+            gap = hs.min_gap_ns(devices, last - lb, last) / 1e9
+            every = np.where(np.isnan(every), np.where(np.isnan(gap), p.max_interval, gap), every)
+            silent = np.minimum(every, p.max_interval) * p.intervals
+        else:
+            silent = np.full(len(devices), p.silent_s)
+        quiet = hs.always_within(devices, first, last, np.floor(silent * 1e9))
+        return Screen.unknown_ok(devices, ~quiet)

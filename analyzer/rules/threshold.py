@@ -7,6 +7,7 @@ import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
 from minewatch.analyzer.context import EvalContext
+from minewatch.analyzer.hour_stats import HoursReader, Screen
 from minewatch.analyzer.profile import Rule, ns
 from minewatch.analyzer.rules.base import Obs, RuleKind, Timing, clear_level, compare
 from minewatch.analyzer.value_ref import ValueRef
@@ -125,6 +126,42 @@ class Threshold(RuleKind):
             "min" if p.above is None else "max",
             clear_level=clear,
         )
+
+    def screen(
+        self, ctx: EvalContext, hours: HoursReader, rule: Rule, instants: np.ndarray
+    ) -> Screen | None:
+        """A device triggers only with a value past a limit, so only with a sample past it in the
+        span its instants read (hourly max above ``above``, min below ``below``). Its inputs are
+        present at every instant when one metric has a sample as fresh as the timing needs before
+        each (``max_age``, or within the window's buckets), absent at every instant with no sample
+        at all or an undefined limit."""
+        p: ThresholdParams = rule.p
+        devices = ctx.pick(rule.selector)
+        if not devices:
+            return None
+        step = ctx.step_ns(rule)
+        lb = max(1, -(-ns(p.lookback_s()) // step)) * step
+        fresh_ns = ns(p.max_age) if p.aggregate == "last" else lb
+        first, last = int(instants[0]), int(instants[-1])
+        above, below = ctx.resolve(p.above, devices), ctx.resolve(p.below, devices)
+        no = np.zeros(len(devices), bool)
+        maybe, present, fresh = no.copy(), no.copy(), no.copy()
+        for m in p.metrics:
+            hs = hours(m, first - lb, last + 1)
+            if hs is None:
+                return None
+            with np.errstate(invalid="ignore"):
+                if above is not None:
+                    maybe |= hs.extreme(devices, first - lb, last, "max") > above
+                if below is not None:
+                    maybe |= hs.extreme(devices, first - lb, last, "min") < below
+            present |= hs.present(devices, first - lb, last)
+            fresh |= hs.always_within(devices, first, last, fresh_ns)
+        defined = ~no
+        for thr in (above, below):
+            if thr is not None:
+                defined &= ~np.isnan(thr)
+        return Screen(devices, maybe, present & fresh & defined, ~present | fresh | ~defined)
 
 
 def _band_side(

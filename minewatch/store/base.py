@@ -24,6 +24,23 @@ AGGREGATES: tuple[str, ...] = ("mean", "min", "max", "sum", "count", "last")
 SAMPLE_COLUMNS = ["ts", "device", "metric", "value"]
 #: Columns of a roll-up (``TelemetryStore.rollup``): per device and bucket.
 ROLLUP_COLUMNS = ["ts", "device", "count", "sum", "min", "max", "last", "last_ts"]
+#: Columns of an hourly roll-up (``TelemetryStore.hourly``): per device and hour (``ts``), then the
+#: sample count of each ``HOURLY_SUB_S`` sub-bucket (``n0`` ...).
+HOURLY_SUB_S = 300
+HOURLY_COLUMNS = [
+    "ts",
+    "device",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "first_ts",
+    "last_ts",
+    "last",
+    "max_gap",
+    "min_gap",
+    *(f"n{j}" for j in range(3600 // HOURLY_SUB_S)),
+]
 DEVICE_COLUMNS = ["device", "kind", "model", "zone", "rack", "role", "first_seen", "last_seen"]
 
 
@@ -228,6 +245,26 @@ class TelemetryStore(ABC):
         last = pd.to_numeric(devices["last_seen"], errors="coerce")
         return (last >= online_since_ns) & ~devices["device"].isin(down)
 
+    # -- hourly roll-ups (issue #11: long reports) -------------------------------------------------
+    def hourly(
+        self, start_ns: int, end_ns: int, metric: str, devices: Sequence[str] | None = None
+    ) -> pd.DataFrame | None:
+        """One metric per device and hour overlapping ``[start_ns, end_ns)`` (whole hours), kept
+        by the store as data is written: ``HOURLY_COLUMNS`` (count, sum, min, max, first and last
+        sample time, last value, the longest and shortest positive gap between consecutive samples
+        inside the hour, counts per ``HOURLY_SUB_S``), sorted by device, ts (``device`` may be
+        categorical). Always equal to an
+        aggregation of the committed raw rows. ``None``: this backend keeps no such roll-up (a long
+        report then aggregates at each rule's step with ``rollup``)."""
+        if devices is not None and not devices:
+            return empty_hourly()
+        return self._hourly(start_ns, end_ns, metric, devices)
+
+    def _hourly(
+        self, start_ns: int, end_ns: int, metric: str, devices: Sequence[str] | None
+    ) -> pd.DataFrame | None:
+        return None
+
 
 def empty_samples() -> pd.DataFrame:
     return pd.DataFrame(
@@ -260,3 +297,15 @@ COUNT_COLUMNS = ("role", "kind", "devices", "online")
 TOTAL_COLUMNS = ("role", "kind", "sum", "count", "oldest_ts")
 TOP_COLUMNS = ("device", "ts", "value", "role", "kind", "model", "zone")
 BUCKET_TOTAL_COLUMNS = ("ts", "role", "kind", "value")
+
+
+def empty_hourly() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            c: pd.Series(dtype="str" if c == "device" else "float64" if c in _FLOAT else "int64")
+            for c in HOURLY_COLUMNS
+        }
+    )
+
+
+_FLOAT = {"sum", "min", "max", "last", "count", "first_ts", "last_ts", "max_gap", "min_gap"}

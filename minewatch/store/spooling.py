@@ -295,3 +295,9 @@ class SpoolingStore(TelemetryStore):
 
     def devices_with_roles(self, roles: Sequence[str]) -> pd.DataFrame:
         return self.backend.devices_with_roles(roles)
+
+    # -- hourly roll-ups (issue #11: long reports) -------------------------------------------------
+    def _hourly(
+        self, start_ns: int, end_ns: int, metric: str, devices: Sequence[str] | None
+    ) -> pd.DataFrame | None:
+        return self.backend.hourly(start_ns, end_ns, metric, devices)
