@@ -90,8 +90,12 @@ def run_import(
                 bar.update(task, completed=done, lines=lineno)
         importer.flush()
         bar.update(task, completed=done, lines=importer.summary.lines)
+    if show:
+        console.print("building hourly roll-ups for the imported hours (long reports read them)")
+    rollup_samples = store.materialise_rollups()
     store.close()
     out = importer.summary.as_dict()
+    out["rollup_samples"] = rollup_samples
     out["seconds"] = round(time.monotonic() - started, 3)
     out["format"] = importer_fmt
     if rejects_path is not None:

@@ -178,6 +178,12 @@ class TelemetryStore(ABC):
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections."""
 
+    def materialise_rollups(self, before_ns: int | None = None) -> int:
+        """Bring the roll-ups a backend keeps (``hourly``) up to date for hours starting before
+        ``before_ns`` (all: ``None``), so a long report does not pay for them; the samples read.
+        A backend that keeps none has nothing to do."""
+        return 0
+
     # -- aggregate reads for the live page: a few rows per call whatever the fleet size --------
     # A 30,000-rig site's headline numbers are recomputed every second; these defaults build them
     # from ``devices()`` and ``latest()`` (30,000 rows into Python), a backend that can aggregate

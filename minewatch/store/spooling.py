@@ -281,6 +281,9 @@ class SpoolingStore(TelemetryStore):
     def prune(self, older_than_ns: int) -> int:
         return self.backend.prune(older_than_ns)
 
+    def materialise_rollups(self, before_ns: int | None = None) -> int:
+        return self.backend.materialise_rollups(before_ns)
+
     def device_counts(self, online_since_ns: int) -> pd.DataFrame:
         return self.backend.device_counts(online_since_ns)
 
