@@ -9,6 +9,7 @@ with the reason rather than skipping, so a green run always means the fault was 
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -40,6 +41,9 @@ class SmallDisk:
         """Take every free block with a filler file; returns the bytes written."""
         written = 0
         chunk = b"\0" * 65536
+        if os.statvfs(self.path).f_bavail == 0:  # then even the filler cannot be created: say why
+            sizes = {p.name: p.stat().st_size for p in self.path.iterdir()}
+            raise RuntimeError(f"{self.path} filled up before the test filled it: {sizes}")
         with self.filler.open("ab") as fh:
             try:
                 while True:
