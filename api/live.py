@@ -1,9 +1,15 @@
 """The live snapshot behind the page (streamed by ``minewatch.api.routes.live``).
 
 One ``LiveHub`` per app computes the snapshot at most once per interval whatever the number of open
-pages, so ten operators watching cost the store what one does. The power trend (a store range query
-over every rig when there is no revenue meter) is refreshed less often than the rest. The facility
-summary inside it is shared with ``/api/v1/facility`` (``minewatch.api.summary``).
+pages, so ten operators watching cost the store what one does. The facility summary inside it is
+shared with ``/api/v1/facility`` (``minewatch.api.summary``).
+
+The power trend (a store range query over every rig when there is no revenue meter: at 30,000 rigs
+the costliest part of a tick) is refreshed every ``TREND_REFRESH_S`` in a background thread, started
+by the tick that finds it due, so no tick waits for it once a trend exists: a tick serves a trend at
+most ``TREND_REFRESH_S`` + one tick interval + one refresh old (about 17 s). Only the first tick
+(no trend yet) and a tick finding it older than ``TREND_MAX_AGE_S`` (every page closed for a while,
+or refreshes failing, each logged) read it inline.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -27,15 +34,25 @@ from minewatch.api.facility import (
 )
 from minewatch.api.params import format_step, parse_time
 from minewatch.api.regulator import regulator_channel
-from minewatch.api.summary import shared_summary
+from minewatch.api.summary import Shared, shared_summary
 from minewatch.readable import rfc3339
 from minewatch.sample import NS_PER_S
 
 TREND_WINDOW_NS = 30 * 60 * NS_PER_S
 TREND_STEP_NS = 30 * NS_PER_S
 TREND_REFRESH_S = 15.0
+#: Past this a tick reads the trend itself rather than show one this old while a refresh runs.
+TREND_MAX_AGE_S = 60.0
 #: The page lists at most this many active alerts; the count beside it is exact.
 ALERTS_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class Trend:
+    #: What the page gets: source, step and points.
+    payload: dict[str, Any]
+    #: Start of the newest bucket read, still filling then: the next refresh reads from here.
+    read_from: int
 
 
 class LiveHub:
@@ -44,9 +61,7 @@ class LiveHub:
         self._lock = threading.Lock()
         self._snap: dict[str, Any] | None = None
         self._snap_at = 0.0
-        self._trend: dict[str, Any] | None = None
-        self._trend_at = 0.0
-        self._trend_read_from = 0
+        self.trend: Shared[Trend] = Shared("power trend")
         self._seq = 0
         self.closed = threading.Event()
         self.clients = 0
@@ -70,9 +85,11 @@ class LiveHub:
             # from the same alert list as the page's: counts and list never disagree
             summary = facility_summary(ctx, now, alerts, counts)
             shared_summary(ctx).put(started, summary)
-            if self._trend is None or time.monotonic() - self._trend_at > TREND_REFRESH_S:
-                self._trend = self._refresh_trend(counts, now)
-                self._trend_at = time.monotonic()
+            trend = self.trend.get(
+                lambda: self._read_trend(counts, now),
+                refresh_after_s=TREND_REFRESH_S,
+                max_age_s=TREND_MAX_AGE_S,
+            )
             self._seq += 1
             self._snap = {
                 "seq": self._seq,
@@ -80,31 +97,34 @@ class LiveHub:
                 "hottest": hottest_rigs(ctx, now, 10),
                 "alerts": None if alerts is None else [_slim(a) for a in alerts[:ALERTS_SHOWN]],
                 "fire": fire_alarms(ctx, alerts),
-                "trend": self._trend,
+                "trend": trend.payload,
                 "regulator": regulator_channel(ctx),
                 "server_time": rfc3339(now),
             }
             self._snap_at = time.monotonic()
             return self._snap
 
-    def _refresh_trend(self, counts: pd.DataFrame, now: int) -> dict[str, Any]:
+    def _read_trend(self, counts: pd.DataFrame, now: int) -> Trend:
         """The last 30 minutes of facility power. After the first full read only the buckets since
-        the previous refresh are read again (at 30,000 rigs the full read is the costly part)."""
+        the previous refresh are read again (at 30,000 rigs the full read is the costly part). Runs
+        in the background refresh with the counts of the tick that started it."""
         start = now - TREND_WINDOW_NS
-        old = self._trend
-        if old is not None and old["points"]:
-            since = max(start, self._trend_read_from)
+        old = self.trend.peek()
+        if old is not None and old.payload["points"]:
+            since = max(start, old.read_from)
             source, fresh = facility_power_series(self.ctx, counts, since, now, TREND_STEP_NS)
-            if source == old["source"]:
-                keep = [p for p in old["points"] if start <= parse_time("trend", p[0]) < since]
+            if source == old.payload["source"]:
+                keep = [
+                    p for p in old.payload["points"] if start <= parse_time("trend", p[0]) < since
+                ]
                 points = keep + fresh
             else:  # the meter appeared or went away: start over from the new source
                 source, points = facility_power_series(self.ctx, counts, start, now, TREND_STEP_NS)
         else:
             source, points = facility_power_series(self.ctx, counts, start, now, TREND_STEP_NS)
+        payload = {"source": source, "step": format_step(TREND_STEP_NS), "points": points}
         # the newest bucket is still filling: the next refresh reads it again
-        self._trend_read_from = (now // TREND_STEP_NS) * TREND_STEP_NS
-        return {"source": source, "step": format_step(TREND_STEP_NS), "points": points}
+        return Trend(payload, (now // TREND_STEP_NS) * TREND_STEP_NS)
 
     async def pause(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

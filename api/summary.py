@@ -1,10 +1,13 @@
-"""The facility summary that ``/api/v1/facility`` and the live page share.
+"""Values shared by every request and refreshed in the background: the facility summary that
+``/api/v1/facility`` and the live page share, and the page's power trend (``minewatch.api.live``).
 
-It is served to every request for at most ``ctx.summary_ttl_s`` (1 s), counted from the moment its
-computation started (its ``as_of``): however many clients poll, the store computes it about once a
-bound. A request that finds it past half its bound starts the next computation in the background and
-still gets the current one, so clients polling faster than that never wait for the store; a request
-that finds it past the bound computes it, and requests arriving meanwhile wait and share the result.
+A ``Shared`` value is dated by the moment its computation started. Past ``refresh_after_s`` a caller
+still gets the current value and starts the next computation in a background thread, so callers
+never wait for the store while refreshes keep up; past ``max_age_s`` (or before there is one) the
+caller computes it, and callers arriving meanwhile wait and share the result.
+
+The facility summary is served for at most ``ctx.summary_ttl_s`` (1 s) and refreshed past half of
+that: however many clients poll, the store computes it about once a bound.
 """
 
 from __future__ import annotations
@@ -12,72 +15,89 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from minewatch.api.context import ApiContext
 from minewatch.api.facility import active_alerts, counts_at, facility_summary
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-class SharedSummary:
-    def __init__(self) -> None:
-        #: Held by whoever computes, a request or the background refresh.
+
+class Shared(Generic[T]):
+    def __init__(self, name: str) -> None:
+        #: Named in the log when a background refresh fails.
+        self.name = name
+        #: Held by whoever computes, a caller or the background refresh.
         self._computing = threading.Lock()
-        #: (monotonic time its computation started, summary), read and replaced as one.
-        self._current: tuple[float, dict[str, Any]] | None = None
+        #: (monotonic time its computation started, value), read and replaced as one.
+        self._current: tuple[float, T] | None = None
 
-    def get(self, ctx: ApiContext) -> dict[str, Any]:
+    def get(self, compute: Callable[[], T], refresh_after_s: float, max_age_s: float) -> T:
         current = self._current
         if current is not None:
             age = time.monotonic() - current[0]
-            if age < ctx.summary_ttl_s:
-                if age >= ctx.summary_ttl_s / 2:
-                    self._refresh_in_background(ctx)
+            if age < max_age_s:
+                if age >= refresh_after_s:
+                    self._refresh_in_background(compute)
                 return current[1]
         with self._computing:
             current = self._current
-            if current is not None and time.monotonic() - current[0] < ctx.summary_ttl_s:
-                return current[1]  # computed while this request waited
-            return self._compute(ctx)
+            if current is not None and time.monotonic() - current[0] < max_age_s:
+                return current[1]  # computed while this caller waited
+            return self._compute(compute)
 
-    def put(self, started: float, summary: dict[str, Any]) -> None:
-        """A summary computed elsewhere (the live snapshot, from the page's own alert list), whose
-        computation started at ``started`` (monotonic); the newer of the two is kept."""
+    def peek(self) -> T | None:
+        """The current value however old, without computing (what an incremental refresh builds
+        on)."""
+        current = self._current
+        return None if current is None else current[1]
+
+    def put(self, started: float, value: T) -> None:
+        """A value computed elsewhere (the live snapshot's summary, from the page's own alert list),
+        whose computation started at ``started`` (monotonic); the newer of the two is kept."""
         current = self._current
         if current is None or started >= current[0]:
-            self._current = (started, summary)
+            self._current = (started, value)
 
-    def _compute(self, ctx: ApiContext) -> dict[str, Any]:
-        started, now = time.monotonic(), ctx.clock()
-        summary = facility_summary(ctx, now, active_alerts(ctx), counts_at(ctx, now))
-        self.put(started, summary)
-        return summary
+    def _compute(self, compute: Callable[[], T]) -> T:
+        started = time.monotonic()
+        value = compute()
+        self.put(started, value)
+        return value
 
-    def _refresh_in_background(self, ctx: ApiContext) -> None:
+    def _refresh_in_background(self, compute: Callable[[], T]) -> None:
         if not self._computing.acquire(blocking=False):
             return  # a computation is already under way
 
         def run() -> None:
             try:
-                self._compute(ctx)
-            except Exception as exc:  # the first request past the bound computes and reports it
-                log.warning("facility summary refresh failed: %s", exc)
+                self._compute(compute)
+            except Exception as exc:  # the first caller past max_age_s computes and reports it
+                log.warning("%s refresh failed: %s", self.name, exc)
             finally:
                 self._computing.release()
 
         try:
-            threading.Thread(target=run, name="summary-refresh", daemon=True).start()
-        except RuntimeError:  # no thread to be had: the next request past the bound computes
+            threading.Thread(target=run, name=f"{self.name}-refresh", daemon=True).start()
+        except RuntimeError:  # no thread to be had: the first caller past max_age_s computes
             self._computing.release()
 
 
-def shared_summary(ctx: ApiContext) -> SharedSummary:
+def shared_summary(ctx: ApiContext) -> Shared[dict[str, Any]]:
     """The one per context (a test's dependency override gets its own)."""
-    shared: SharedSummary = ctx.cache.setdefault("summary", SharedSummary())
+    shared: Shared[dict[str, Any]] = ctx.cache.setdefault("summary", Shared("facility summary"))
     return shared
 
 
 def current_summary(ctx: ApiContext) -> dict[str, Any]:
     """The facility summary, at most ``ctx.summary_ttl_s`` old."""
-    return shared_summary(ctx).get(ctx)
+
+    def compute() -> dict[str, Any]:
+        now = ctx.clock()
+        return facility_summary(ctx, now, active_alerts(ctx), counts_at(ctx, now))
+
+    ttl = ctx.summary_ttl_s
+    return shared_summary(ctx).get(compute, refresh_after_s=ttl / 2, max_age_s=ttl)
