@@ -49,6 +49,8 @@ ALERTS_SHOWN = 50
 
 @dataclass(frozen=True)
 class Trend:
+    """One refresh's result, shared by the ticks until the next one lands."""
+
     #: What the page gets: source, step and points.
     payload: dict[str, Any]
     #: Start of the newest bucket read, still filling then: the next refresh reads from here.
@@ -85,6 +87,11 @@ class LiveHub:
             # from the same alert list as the page's: counts and list never disagree
             summary = facility_summary(ctx, now, alerts, counts)
             shared_summary(ctx).put(started, summary)
+            hottest = hottest_rigs(ctx, now, 10)
+            fire = fire_alarms(ctx, alerts)
+            regulator = regulator_channel(ctx)
+            # last: a due refresh starts here in a background thread, which would otherwise
+            # share the interpreter (one GIL) with this tick's own reads
             trend = self.trend.get(
                 lambda: self._read_trend(counts, now),
                 refresh_after_s=TREND_REFRESH_S,
@@ -94,11 +101,11 @@ class LiveHub:
             self._snap = {
                 "seq": self._seq,
                 "summary": summary,
-                "hottest": hottest_rigs(ctx, now, 10),
+                "hottest": hottest,
                 "alerts": None if alerts is None else [_slim(a) for a in alerts[:ALERTS_SHOWN]],
-                "fire": fire_alarms(ctx, alerts),
+                "fire": fire,
                 "trend": trend.payload,
-                "regulator": regulator_channel(ctx),
+                "regulator": regulator,
                 "server_time": rfc3339(now),
             }
             self._snap_at = time.monotonic()
@@ -107,7 +114,8 @@ class LiveHub:
     def _read_trend(self, counts: pd.DataFrame, now: int) -> Trend:
         """The last 30 minutes of facility power. After the first full read only the buckets since
         the previous refresh are read again (at 30,000 rigs the full read is the costly part). Runs
-        in the background refresh with the counts of the tick that started it."""
+        with the counts and clock reading of the tick that started it, in the background thread
+        (inline for the first tick)."""
         start = now - TREND_WINDOW_NS
         old = self.trend.peek()
         if old is not None and old.payload["points"]:

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
 from minewatch.api.context import ApiContext
@@ -81,9 +82,16 @@ class Shared(Generic[T]):
                 self._computing.release()
 
         try:
-            threading.Thread(target=run, name=f"{self.name}-refresh", daemon=True).start()
-        except RuntimeError:  # no thread to be had: the first caller past max_age_s computes
+            _REFRESHERS.submit(run)
+        except RuntimeError:  # the interpreter is shutting down: the next caller computes
             self._computing.release()
+
+
+#: Long-lived threads for the refreshes: the store keeps a connection (and its page cache) per
+#: thread, so a new thread per refresh read the trend through a cold cache (twice the CPU at 30,000
+#: rigs, docs/benchmarks-api.md). More than one, so a refresh stuck on the store does not hold up
+#: the other values' refreshes.
+_REFRESHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shared-refresh")
 
 
 def shared_summary(ctx: ApiContext) -> Shared[dict[str, Any]]:
