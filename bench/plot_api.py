@@ -34,8 +34,11 @@ ROWS = [
         "tab:cyan",
     ),
     ("GET series 24 h raw (8,640 points)", "24 h raw series", "tab:orange"),
-    ("live snapshot, steady (in-process)", "live snapshot (trend refresh)", "tab:red"),
+    ("live tick, trend due (in-process)", "live snapshot (tick that finds the trend due)", "tab:red"),
 ]
+#: Rows an older api_latency.py wrote under another name: the same tick (the one that refreshed the
+#: trend inline, before the refresh moved off the tick).
+OLD_NAMES = {"live snapshot, steady (in-process)": "live tick, trend due (in-process)"}
 
 
 def load(path: Path, meter: bool) -> dict[str, dict[int, dict]]:
@@ -44,7 +47,7 @@ def load(path: Path, meter: bool) -> dict[str, dict[int, dict]]:
     for line in path.read_text().splitlines():
         row = json.loads(line)
         if row["meter"] == meter:
-            out.setdefault(row["name"], {})[row["rigs"]] = row
+            out.setdefault(OLD_NAMES.get(row["name"], row["name"]), {})[row["rigs"]] = row
     return out
 
 
