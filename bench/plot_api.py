@@ -34,7 +34,7 @@ ROWS = [
         "tab:cyan",
     ),
     ("GET series 24 h raw (8,640 points)", "24 h raw series", "tab:orange"),
-    ("live tick, trend due (in-process)", "live snapshot (tick that finds the trend due)", "tab:red"),
+    ("live tick, trend due (in-process)", "live snapshot (trend due)", "tab:red"),
 ]
 #: Rows an older api_latency.py wrote under another name: the same tick (the one that refreshed the
 #: trend inline, before the refresh moved off the tick).
