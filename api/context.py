@@ -15,6 +15,7 @@ from minewatch.api.auth import TokenTable
 from minewatch.api.security import FailedLogins
 from minewatch.config import FacilityConfig
 from minewatch.events import EventBus
+from minewatch.ledger import Ledger
 from minewatch.profiles import DeviceProfile
 from minewatch.sample import now_ns
 from minewatch.store import TelemetryStore
@@ -61,3 +62,11 @@ class ApiContext:
     report_builds: int = 2
     #: Reads shared between requests (see ``minewatch.api.facility.DeviceTable.load``).
     cache: dict[str, Any] = field(default_factory=dict)
+
+    def ledger(self) -> Ledger:
+        """The facility's audit ledger, opened once and shared by every route that reads or
+        appends to it."""
+        if "ledger" not in self.cache:
+            self.cache["ledger"] = Ledger(self.cfg.state_db)
+        ledger: Ledger = self.cache["ledger"]
+        return ledger

@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from minewatch.api.context import ApiContext
-from minewatch.ledger import Ledger
 from minewatch.notifier.outbox import Outbox
 from minewatch.notifier.regulator import DESTINATION
 from minewatch.readable import rfc3339
@@ -29,9 +28,7 @@ def regulator_channel(ctx: ApiContext) -> dict[str, Any]:
     """Messages queued, delivered and dead; the last delivery; the oldest message still waiting and
     why; the ledger head (what the next message will carry)."""
     cb = ctx.cfg.notify.central_bank
-    if "ledger" not in ctx.cache:
-        ctx.cache["ledger"] = Ledger(ctx.cfg.state_db)
-    head = ctx.cache["ledger"].head()
+    head = ctx.ledger().head()
     outbox = _outbox(ctx)
     counts = outbox.counts().get(DESTINATION, {})
     out: dict[str, Any] = {

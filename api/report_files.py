@@ -27,7 +27,7 @@ from minewatch.api.errors import TooManyRequests
 from minewatch.api.report_pdf import PdfContext, render_pdf
 from minewatch.api.report_signature import sign_file
 from minewatch.errors import StoreUnavailable
-from minewatch.ledger import Ledger, VerifyReport
+from minewatch.ledger import VerifyReport
 from minewatch.notifier.signing import KeyFileError, KeyStore, Signer
 from minewatch.readable import rfc3339
 
@@ -100,17 +100,10 @@ def rule_titles(ctx: ApiContext) -> dict[str, dict[str, str]]:
     return titles
 
 
-def facility_ledger(ctx: ApiContext) -> Ledger:
-    if "ledger" not in ctx.cache:
-        ctx.cache["ledger"] = Ledger(ctx.cfg.state_db)
-    ledger: Ledger = ctx.cache["ledger"]
-    return ledger
-
-
 def ledger_check(ctx: ApiContext) -> VerifyReport:
     """The facility's audit ledger walked from its first entry (what an inspector's report and page
     state: its head, and whether the chain is intact)."""
-    return facility_ledger(ctx).verify()
+    return ctx.ledger().verify()
 
 
 @dataclass(frozen=True)
@@ -143,7 +136,7 @@ def report_file(
     data = renderers[fmt]()
     name = file_name(report, fmt, lang)
     sig = sign_file(name, data, signer, now)
-    facility_ledger(ctx).append(SIGNED, sig, at_ns=ctx.clock(), actor=actor, subject=sig["sha256"])
+    ctx.ledger().append(SIGNED, sig, at_ns=ctx.clock(), actor=actor, subject=sig["sha256"])
     return ReportFile(name, data, MEDIA_TYPES[fmt], sig)
 
 
@@ -161,5 +154,5 @@ def pdf_context(ctx: ApiContext, report: dict[str, Any], now: str, lang: str) ->
 
 
 def signature_of(ctx: ApiContext, sha256: str) -> dict[str, Any] | None:
-    entry = facility_ledger(ctx).last_of(SIGNED, sha256)
+    entry = ctx.ledger().last_of(SIGNED, sha256)
     return entry.payload if entry is not None else None

@@ -51,7 +51,12 @@ from minewatch.simulator.build import build_facility  # noqa: E402
 from minewatch.simulator.publisher import messages_at  # noqa: E402
 from minewatch.store import SqliteStore  # noqa: E402
 from tests.support.mosquitto import start_mosquitto  # noqa: E402
-from tests.support.mqtt import Publisher, facility_file, start_collect_process  # noqa: E402
+from tests.support.mqtt import (  # noqa: E402
+    Publisher,
+    facility_file,
+    simulate_command,
+    start_collect_process,
+)
 
 
 def sim_messages(cfg, n: int, start_s: float) -> list[tuple[str, bytes]]:
@@ -225,20 +230,7 @@ def live_stream(cfg, config_path: Path, store, port: int, rate: int, seconds: fl
     col.start()
     col.wait_ready(10)
     sim = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "minewatch.cli",
-            "simulate",
-            "--config",
-            str(config_path),
-            "--broker",
-            f"127.0.0.1:{port}",
-            "--rigs",
-            str(rate),
-            "--interval",
-            "1",
-        ],
+        simulate_command(config_path, port, rate, 1),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

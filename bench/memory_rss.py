@@ -33,7 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 from minewatch.store import SqliteStore  # noqa: E402
 from tests.support.mosquitto import start_mosquitto  # noqa: E402
-from tests.support.mqtt import facility_file, start_collect_process  # noqa: E402
+from tests.support.mqtt import (  # noqa: E402
+    facility_file,
+    simulate_command,
+    start_collect_process,
+)
 
 MB = 1024 * 1024
 
@@ -56,20 +60,7 @@ def collector(rigs: int, seconds: float, work: Path) -> dict[str, float]:
         time.sleep(1)
         idle = status_kb(proc.pid, "VmRSS") / 1024
         sim = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "minewatch.cli",
-                "simulate",
-                "--config",
-                str(config),
-                "--broker",
-                f"127.0.0.1:{broker.port}",
-                "--rigs",
-                str(rigs),
-                "--interval",
-                "10",
-            ],
+            simulate_command(config, broker.port, rigs, 10),
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -18,7 +18,14 @@ from minewatch.simulator.build import build_facility
 from minewatch.simulator.publisher import SimPublisher
 from minewatch.store import SqliteStore
 from tests.support.mosquitto import Broker
-from tests.support.mqtt import Publisher, Subscriber, facility_file, publish_sim_rounds, wait_for
+from tests.support.mqtt import (
+    Publisher,
+    Subscriber,
+    facility_file,
+    publish_sim_rounds,
+    simulate_command,
+    wait_for,
+)
 
 ROOT = Path(__file__).parents[1]
 
@@ -100,24 +107,13 @@ def test_simulate_cli_with_start_faults(tmp_path: Path, mosquitto: Broker) -> No
     config = facility_file(tmp_path, 1, n_rigs=20)  # wrong port on purpose: --broker overrides it
     sub = Subscriber(mosquitto.port, "site/demo/rigs/#")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "minewatch.cli",
-            "simulate",
-            "--config",
-            str(config),
-            "--broker",
-            f"127.0.0.1:{mosquitto.port}",
-            "--rigs",
-            "6",
-            "--interval",
-            "0.2",
-            "--fault",
-            "silent:BMS21-000002",
-            "--fault",
-            "unregistered:ROGUE-1",
-        ],
+        simulate_command(
+            config,
+            mosquitto.port,
+            6,
+            0.2,
+            *("--fault", "silent:BMS21-000002", "--fault", "unregistered:ROGUE-1"),
+        ),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS rollup_dirty (hour INTEGER PRIMARY KEY) WITHOUT ROWID
 
 def hours_of(ts: Iterable[int]) -> list[int]:
     """The distinct hour starts (ns) of some sample times."""
-    arr = np.fromiter(ts, np.int64)
+    # the write path passes its batch's array: no per-sample iteration there
+    arr = ts if isinstance(ts, np.ndarray) else np.fromiter(ts, np.int64)
     return (np.unique(arr // HOUR_NS) * HOUR_NS).tolist()
 
 

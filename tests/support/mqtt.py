@@ -134,6 +134,18 @@ def publish_sim_rounds(
     return pub.stats()["delivered"]
 
 
+def simulate_command(
+    config: Path, port: int, rigs: int, interval_s: float, *args: str
+) -> list[str]:
+    """``minewatch simulate`` publishing ``rigs`` rigs every ``interval_s`` to the broker on
+    ``port`` (the configuration's own broker is overridden)."""
+    return [
+        *(sys.executable, "-m", "minewatch.cli", "simulate", "--config", str(config)),
+        *("--broker", f"127.0.0.1:{port}", "--rigs", str(rigs), "--interval", f"{interval_s:g}"),
+        *args,
+    ]
+
+
 def start_collect_process(config: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
     """``minewatch collect`` as a subprocess, logging to ``log``; returns once it has subscribed."""
     before = log.read_text().count("subscriptions confirmed") if log.exists() else 0
