@@ -34,7 +34,8 @@ from minewatch.api.facility import (
 )
 from minewatch.api.params import format_step, parse_time
 from minewatch.api.regulator import regulator_channel
-from minewatch.api.summary import Shared, shared_summary
+from minewatch.api.shared import Shared
+from minewatch.api.summary import shared_summary
 from minewatch.readable import rfc3339
 from minewatch.sample import NS_PER_S
 

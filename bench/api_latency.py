@@ -49,7 +49,8 @@ from minewatch.api.app import create_app  # noqa: E402
 from minewatch.api.auth import TokenTable  # noqa: E402
 from minewatch.api.live import TREND_REFRESH_S  # noqa: E402
 from minewatch.api.server import ApiServer  # noqa: E402
-from minewatch.api.summary import Shared, current_summary  # noqa: E402
+from minewatch.api.shared import Shared  # noqa: E402
+from minewatch.api.summary import current_summary  # noqa: E402
 from minewatch.broker import free_port  # noqa: E402
 from minewatch.config import FacilityConfig  # noqa: E402
 from minewatch.profiles import load_profiles  # noqa: E402
