@@ -4,8 +4,10 @@ queued exactly once (also across restarts), and a failing report source is retri
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from minewatch.events import EventBus
 from minewatch.notifier import daily_report
@@ -24,7 +26,7 @@ NS = 10**9
 NOW = 1_773_108_000 * NS
 
 
-def _cfg(tmp_path: Path, receiver_url: str, key_dir: Path) -> Any:
+def _cfg(tmp_path: Path, receiver_url: str, key_dir: Path, report_at: str = "06:00") -> Any:
     return facility_config(
         tmp_path,
         notify={
@@ -35,7 +37,7 @@ def _cfg(tmp_path: Path, receiver_url: str, key_dir: Path) -> Any:
                 "key_dir": str(key_dir),
                 "backoff": fast_backoff(),
                 "heartbeat_interval_s": 3600,
-                "daily_report_at": "06:00",
+                "daily_report_at": report_at,
                 "timeout_s": 2,
             },
         },
@@ -134,7 +136,11 @@ def test_failing_report_source_is_counted_retried_later_and_never_kills_the_thre
         return {"energy_kwh": 7.0}
 
     bus = EventBus()
-    n = Notifier(_cfg(tmp_path, receiver.url, key_dir), bus, report_source=flaky)
+    # the report hour 12 h away from now, so the retries stepped below never cross it into the
+    # next day's report (with 06:00 the test failed when run within RETRY_S before 06:00 local)
+    tz = ZoneInfo(_cfg(tmp_path, receiver.url, key_dir).timezone)
+    report_at = (datetime.now(tz) + timedelta(hours=12)).strftime("%H:00")
+    n = Notifier(_cfg(tmp_path, receiver.url, key_dir, report_at), bus, report_source=flaky)
     with running(n):
         wait_until(lambda: calls, what="first report attempt")
         bus.publish(_fire_alarm())
