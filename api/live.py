@@ -7,9 +7,10 @@ shared with ``/api/v1/facility`` (``minewatch.api.summary``).
 The power trend (a store range query over every rig when there is no revenue meter: at 30,000 rigs
 the costliest part of a tick) is refreshed every ``TREND_REFRESH_S`` in a background thread, started
 by the tick that finds it due, so no tick waits for it once a trend exists: a tick serves a trend at
-most ``TREND_REFRESH_S`` + one tick interval + one refresh old (about 17 s). Only the first tick
-(no trend yet) and a tick finding it older than ``TREND_MAX_AGE_S`` (every page closed for a while,
-or refreshes failing, each logged) read it inline.
+most ``TREND_REFRESH_S`` + one tick interval + one refresh old (about 17 s). The first tick (no
+trend yet) and a tick finding it older than ``TREND_MAX_AGE_S`` (every page closed for a while, or
+refreshes failing, each logged) start the read and wait for it at most ``TREND_WAIT_S``: a small
+site's trend comes with that tick, a large one's with the next (``"trend": null`` meanwhile).
 """
 
 from __future__ import annotations
@@ -42,8 +43,11 @@ from minewatch.sample import NS_PER_S
 TREND_WINDOW_NS = 30 * 60 * NS_PER_S
 TREND_STEP_NS = 30 * NS_PER_S
 TREND_REFRESH_S = 15.0
-#: Past this a tick reads the trend itself rather than show one this old while a refresh runs.
+#: Past this a tick no longer shows the trend it has: it waits for a fresh one, up to TREND_WAIT_S.
 TREND_MAX_AGE_S = 60.0
+#: How long a tick without a fresh trend waits for one before it goes out with ``"trend": null``
+#: (the page keeps what it drew): the whole tick stays within 100 ms at 30,000 rigs.
+TREND_WAIT_S = 0.01
 #: The page lists at most this many active alerts; the count beside it is exact.
 ALERTS_SHOWN = 50
 
@@ -93,10 +97,11 @@ class LiveHub:
             regulator = regulator_channel(ctx)
             # last: a due refresh starts here in a background thread, which would otherwise
             # share the interpreter (one GIL) with this tick's own reads
-            trend = self.trend.get(
+            trend = self.trend.get_within(
                 lambda: self._read_trend(counts, now),
                 refresh_after_s=TREND_REFRESH_S,
                 max_age_s=TREND_MAX_AGE_S,
+                wait_s=TREND_WAIT_S,
             )
             self._seq += 1
             self._snap = {
@@ -105,7 +110,7 @@ class LiveHub:
                 "hottest": hottest,
                 "alerts": None if alerts is None else [_slim(a) for a in alerts[:ALERTS_SHOWN]],
                 "fire": fire,
-                "trend": trend.payload,
+                "trend": None if trend is None else trend.payload,
                 "regulator": regulator,
                 "server_time": rfc3339(now),
             }
@@ -115,8 +120,7 @@ class LiveHub:
     def _read_trend(self, counts: pd.DataFrame, now: int) -> Trend:
         """The last 30 minutes of facility power. After the first full read only the buckets since
         the previous refresh are read again (at 30,000 rigs the full read is the costly part). Runs
-        with the counts and clock reading of the tick that started it, in the background thread
-        (inline for the first tick)."""
+        with the counts and clock reading of the tick that started it, in a background thread."""
         start = now - TREND_WINDOW_NS
         old = self.trend.peek()
         if old is not None and old.payload["points"]:

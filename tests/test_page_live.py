@@ -51,7 +51,14 @@ def test_login_link_opens_page_with_power_and_devices(
     expect(page.locator("#hot-rows tr").first).to_have_attribute("data-device", "rig-04")
     expect(page.locator("#hot-rows tr")).to_have_count(4)
     expect(page.locator("#hot-rows tr").first).to_contain_text("limit 90")
+    expect(page.locator("#trend-step")).to_have_text("30s", timeout=10_000)  # the trend came
     assert page.locator("#trend polyline").count() == 1
+    # a tick that goes out before the server has read the trend ("trend": null) keeps the drawn one
+    page.evaluate(
+        """() => new Promise((resolve) => document.addEventListener("minewatch:snapshot",
+             (ev) => { render({ ...ev.detail, trend: null }); resolve(); }, { once: true }))"""
+    )
+    expect(page.locator("#trend-step")).to_have_text("30s")
     expect(
         page.locator("#alerts-na")
     ).to_be_visible()  # no analyzer: says so, does not claim zero alerts

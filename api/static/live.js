@@ -6,6 +6,9 @@
 const STALE_AFTER_MS = 10000;  // no snapshot for this long: the page greys out and says so
 let lastSnapshotAt = 0;
 let source = null;
+// a tick may go out before the server has read the power trend ("trend": null): the page keeps the
+// last one it got until the next arrives
+let lastTrend = null;
 
 const $ = (id) => document.getElementById(id);
 // metric-name unit suffixes as people write them
@@ -282,6 +285,7 @@ function renderRegulator(r) {
 }
 
 function render(snap) {
+  if (snap.trend) lastTrend = snap.trend; else snap.trend = lastTrend;
   const s = snap.summary;
   document.title = `minewatch — ${s.facility.name}`;
   $("facility-name").textContent = s.facility.name;
