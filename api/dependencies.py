@@ -15,7 +15,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 
 from minewatch.analyzer.state import AlertStore
-from minewatch.api.auth import ROLES, Principal, authenticate
+from minewatch.api.auth import ROLES, Principal, authenticate, check_token, presented_token
 from minewatch.api.context import ApiContext, FaultTarget
 from minewatch.api.live import LiveHub
 from minewatch.errors import MinewatchError, NotFound, PermissionDenied, StoreUnavailable
@@ -81,6 +81,15 @@ def require(*roles: str) -> Callable[[Request, ApiContext], Principal]:
 
     return caller
 
+
+def optional_caller(request: Request, ctx: Ctx) -> Principal | None:
+    """The caller when a valid token comes with the request, else None (no 401): for what anyone
+    may read, such as the pages and their words. A wrong token still counts as a failed login."""
+    token = presented_token(request)
+    return None if token is None else check_token(request, ctx.tokens, ctx.failed_logins, token)
+
+
+Reader = Annotated[Principal | None, Depends(optional_caller)]
 
 #: Any authenticated role may read live data.
 any_role = require(*ROLES)

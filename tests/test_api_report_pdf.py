@@ -211,6 +211,10 @@ def test_page_translations_come_from_the_catalogs(inspecting: Inspecting) -> Non
     assert body["messages"]["Show report"] == "Показать отчёт"
     assert body["rule_titles"]["FS-01"] == "Пожарная тревога или задымление"
     assert inspecting.client.get("/api/v1/i18n/de", headers=INSPECTOR).status_code == 400
+    # the login page reads the catalog before any login; the facility's profile stays private
+    anonymous = inspecting.client.get("/api/v1/i18n/ru").json()
+    assert anonymous["messages"]["token not recognised"] == "токен не распознан"
+    assert anonymous["rule_titles"] == {}
 
 
 def test_ledger_verification_finds_an_edited_entry(

@@ -57,7 +57,7 @@ MATRIX: list[tuple[str, str, str, frozenset[str] | None]] = [
     ("GET", "/api/v1/admin/faults", "/api/v1/admin/faults", ADMIN),
     ("POST", "/api/v1/admin/faults", "/api/v1/admin/faults", ADMIN),
     ("DELETE", "/api/v1/admin/faults", "/api/v1/admin/faults?fault=overheat", ADMIN),
-    ("GET", "/api/v1/i18n/{lang}", "/api/v1/i18n/ru", ANY),
+    ("GET", "/api/v1/i18n/{lang}", "/api/v1/i18n/ru", PUBLIC),  # the login page's words
     ("GET", "/api/v1/me", "/api/v1/me", ANY),
     ("GET", "/api/v1/live", "/api/v1/live", ANY),  # a stream: only its refusals are called
 ]

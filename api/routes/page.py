@@ -11,9 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from minewatch.api.auth import COOKIE, Principal, check_token, presented_token
-from minewatch.api.context import ApiContext
-from minewatch.api.dependencies import Ctx
+from minewatch.api.auth import COOKIE, check_token
+from minewatch.api.dependencies import Ctx, Reader
 from minewatch.api.errors import Unauthenticated
 from minewatch.resources import shipped
 
@@ -29,8 +28,7 @@ class Login(BaseModel):
 
 
 @router.get("/")
-def index(request: Request, ctx: Ctx) -> Response:
-    principal = _page_principal(request, ctx)
+def index(principal: Reader) -> Response:
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     if principal.role == "inspector":  # inspectors read reports; the live page is the operator's
@@ -39,19 +37,13 @@ def index(request: Request, ctx: Ctx) -> Response:
 
 
 @router.get("/inspect")
-def inspect(request: Request, ctx: Ctx) -> Response:
+def inspect(principal: Reader) -> Response:
     """The inspector's page: pick a period, read the report, download it signed."""
-    principal = _page_principal(request, ctx)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     if principal.role == "operator":
         return RedirectResponse("/", status_code=303)
     return FileResponse(STATIC / "inspect.html", headers={"Cache-Control": "no-store"})
-
-
-def _page_principal(request: Request, ctx: ApiContext) -> Principal | None:
-    token = presented_token(request)
-    return None if token is None else check_token(request, ctx.tokens, ctx.failed_logins, token)
 
 
 @router.get("/favicon.ico")

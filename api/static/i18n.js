@@ -8,6 +8,19 @@ const LANG_KEY = "minewatch.lang";
 
 function t(text) { return I18N.messages[text] || text; }
 
+// A message with values ("last {range}, {step} maxima, {n} points"): the whole sentence is
+// translated, then each {name} filled in, so a language puts the values where its word order wants.
+function tf(text, values) {
+  return t(text).replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
+}
+
+// Marks a message for the catalog where it is defined (a table of codes the API sends); t() shows it.
+function N_(text) { return text; }
+
+// A code the API sends ("firing", "breach_opened") in words: its N_-marked entry in ``table``,
+// translated; a code the table does not know shows as sent.
+function codeText(table, code) { return t(table[code] || code); }
+
 function ruleTitle(ruleId, english) { return I18N.ruleTitles[ruleId] || english; }
 
 function chooseLanguage() {

@@ -15,22 +15,30 @@ const $ = (id) => document.getElementById(id);
 const UNITS = { c: "°C", w: "W", kw: "kW", kwh: "kWh", v: "V", a: "A", hz: "Hz", pct: "%", rpm: "rpm", ths: "TH/s", kpa: "kPa" };
 const unitLabel = (u) => UNITS[u] || u || "";
 
+// numbers stay in one notation whatever the language (1,234.5), so readings compare at a glance
 function fmt(n, digits = 1) {
-  return n === null || n === undefined ? "no data" : Number(n).toLocaleString("en-US", {
+  return n === null || n === undefined ? t("no data") : Number(n).toLocaleString("en-US", {
     minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
 function ago(seconds) {
   if (seconds === null || seconds === undefined) return "–";
   const s = Math.max(0, Math.round(seconds));
-  if (s < 90) return `${s} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
+  if (s < 90) return seconds(s);
+  if (s < 5400) return minutes(Math.round(s / 60));
+  return hours((s / 3600).toFixed(1));
 }
+
+const seconds = (n) => tf("{n} s", { n });
+const minutes = (n) => tf("{n} min", { n });
+const hours = (n) => tf("{n} h", { n });
+const days = (n) => tf("{n} d", { n });
+// a store's bucket ("30s", "5m", "2h", "7d") as people write it
+const duration = (code) => ({ s: seconds, m: minutes, h: hours, d: days })[code.slice(-1)](parseInt(code, 10));
 
 function since(iso) {
   if (!iso) return "–";
-  return ago((Date.now() - Date.parse(iso)) / 1000) + " ago";
+  return tf("{time} ago", { time: ago((Date.now() - Date.parse(iso)) / 1000) });
 }
 
 function setConn(state, text) {
@@ -58,13 +66,14 @@ function labelCells(tbody) {
 function renderPower(p) {
   $("capacity-kw").textContent = fmt(p.licensed_capacity_kw, 0);
   $("power-kw").textContent = fmt(p.kw, 1);
-  $("utilisation").textContent = p.utilisation_pct === null ? "no data" : `${fmt(p.utilisation_pct, 1)} % of licence`;
+  $("utilisation").textContent = p.utilisation_pct === null ? t("no data")
+    : tf("{pct} % of licence", { pct: fmt(p.utilisation_pct, 1) });
   const bar = $("power-bar");
   const pct = p.utilisation_pct === null ? 0 : Math.min(100, p.utilisation_pct);
   bar.style.width = pct + "%";
   bar.className = "fill" + (p.utilisation_pct >= 100 ? " crit" : p.utilisation_pct >= 80 ? " warn" : "");
-  const sources = { revenue_meter: "revenue meter", rigs_sum: "sum of rigs (no cooling; may include firmware estimates)" };
-  $("power-source").textContent = p.source ? sources[p.source] || p.source : "none";
+  const sources = { revenue_meter: N_("revenue meter"), rigs_sum: N_("sum of rigs (no cooling; may include firmware estimates)") };
+  $("power-source").textContent = p.source ? codeText(sources, p.source) : t("none");
   $("power-age").textContent = ago(p.age_s);
   const note = $("power-note");
   note.hidden = !p.note;
@@ -84,7 +93,7 @@ function drawChart(svg, pts, t0, t1, ref, unit, span) {
     if (anchor) el.setAttribute("text-anchor", anchor);
     svg.appendChild(el);
   };
-  if (pts.length === 0) { text(W / 2, H / 2, "no data", "middle"); return; }
+  if (pts.length === 0) { text(W / 2, H / 2, t("no data"), "middle"); return; }
   const vals = pts.map((p) => p[1]);
   const vmax = Math.max(...refs.map((r) => r.value * 1.1), ...vals) || 1;
   const vmin = Math.min(0, ...vals);
@@ -104,7 +113,7 @@ function drawChart(svg, pts, t0, t1, ref, unit, span) {
   svg.appendChild(line);
   text(4, 12, `${fmt(vmax, 0)} ${unit}`);
   text(4, H - 4, `−${span}`);
-  text(W - 4, H - 4, "now", "end");
+  text(W - 4, H - 4, t("now"), "end");
 }
 
 function renderTrend(trend, capacityKw, liveKw) {
@@ -112,18 +121,18 @@ function renderTrend(trend, capacityKw, liveKw) {
   if (liveKw !== null && liveKw !== undefined) pts.push([Date.now(), liveKw]);
   $("trend-step").textContent = trend ? trend.step : "–";
   const t1 = Date.now();
-  const refs = [{ value: capacityKw, label: "licence" }];
+  const refs = [{ value: capacityKw, label: t("licence") }];
   // the curtailment order in force (set by operator.js): the load must come down to this line
-  if (window.activeOrder) refs.push({ value: window.activeOrder.target_kw, label: "curtailment target", cls: "target" });
-  drawChart($("trend"), pts, t1 - 30 * 60 * 1000, t1, refs, "kW", "30 min");
+  if (window.activeOrder) refs.push({ value: window.activeOrder.target_kw, label: t("curtailment target"), cls: "target" });
+  drawChart($("trend"), pts, t1 - 30 * 60 * 1000, t1, refs, "kW", minutes(30));
 }
 
 // Drill-down: a click on a rig or an alert opens its device page: one metric over 1 h … 30 d
 // (bucketed by the store, maxima so a short spike is not averaged away) against its limit, with
 // the device's state (error code, pool, age) from /api/v1/devices/<id>.
-// range: [seconds, the store's bucket, the bucket as people say it]
-const RANGES = { "1h": [3600, "1m", "1 min"], "6h": [21600, "2m", "2 min"], "24h": [86400, "5m", "5 min"],
-  "7d": [604800, "30m", "30 min"], "30d": [2592000, "2h", "2 h"] };
+// range: [seconds, the store's bucket]
+const RANGES = { "1h": [3600, "1m"], "6h": [21600, "2m"], "24h": [86400, "5m"], "7d": [604800, "30m"],
+  "30d": [2592000, "2h"] };
 const detail = { id: null, metric: null, limit: null, range: "1h" };
 
 async function showDevice(id, metric, limit, range) {
@@ -131,9 +140,9 @@ async function showDevice(id, metric, limit, range) {
   const panel = $("detail");
   panel.hidden = false;
   $("detail-title").textContent = `${id} · ${metric}`;
-  $("detail-note").textContent = "loading…";
+  $("detail-note").textContent = t("loading…");
   for (const b of document.querySelectorAll("#detail-ranges button")) b.classList.toggle("on", b.dataset.range === detail.range);
-  const [span, step, stepText] = RANGES[detail.range];
+  const [span, step] = RANGES[detail.range];
   const end = new Date(), start = new Date(end.getTime() - span * 1000);
   const q = new URLSearchParams({ metric, start: start.toISOString(), end: end.toISOString(), step, agg: "max" });
   const r = await fetch(`/api/v1/devices/${encodeURIComponent(id)}/series?${q}`, { credentials: "same-origin" });
@@ -144,8 +153,9 @@ async function showDevice(id, metric, limit, range) {
     return;
   }
   const pts = body.points.map(([t, v]) => [Date.parse(t), v]);
-  $("detail-note").textContent = `last ${detail.range}, ${stepText} maxima, ${pts.length} points`;
-  timeChart($("detail-chart"), pts, limit ? [{ value: limit, label: "limit" }] : [], unitLabel(body.unit),
+  $("detail-note").textContent = tf("last {range}, {step} maxima, {n} points",
+    { range: detail.range, step: duration(step), n: pts.length });
+  timeChart($("detail-chart"), pts, limit ? [{ value: limit, label: t("limit") }] : [], unitLabel(body.unit),
     { range: [start.getTime(), end.getTime()] });
   document.dispatchEvent(new CustomEvent("minewatch:device", { detail: { id } }));
 }
@@ -173,6 +183,11 @@ function valueText(value, threshold, unit) {
   return `${fmt(value / scale, 1)}${has ? " / " + fmt(threshold / scale, 1) : ""} ${label}`;
 }
 
+// the analyzer's words for an alert (minewatch/alerting.py), as the reader says them
+const SEVERITIES = { info: N_("info"), warning: N_("warning"), major: N_("major"), critical: N_("critical") };
+const STATES = { pending: N_("pending"), firing: N_("firing"), nodata: N_("nodata"), suppressed: N_("suppressed"),
+  resolved: N_("resolved") };
+
 function renderAlerts(alerts, counts) {
   const na = alerts === null || alerts === undefined;
   $("alerts-na").hidden = !na;
@@ -185,7 +200,7 @@ function renderAlerts(alerts, counts) {
       if (!n) continue;
       const span = document.createElement("span");
       span.className = "sev sev-" + s;
-      span.textContent = `${n} ${s}`;
+      span.textContent = `${n} ${codeText(SEVERITIES, s)}`;
       sev.appendChild(span);
     }
   }
@@ -206,21 +221,21 @@ function renderAlerts(alerts, counts) {
     sevCell.innerHTML = "";
     const badge = document.createElement("span");
     badge.className = "sev sev-" + (a.severity || "info");
-    badge.textContent = a.severity || "–";
+    badge.textContent = a.severity ? codeText(SEVERITIES, a.severity) : "–";
     sevCell.appendChild(badge);
-    cell(tr, a.state || "–");
-    cell(tr, a.rule_title || a.rule_id || "–", "wrap").title = a.rule_id || "";
+    cell(tr, a.state ? codeText(STATES, a.state) : "–");
+    cell(tr, ruleTitle(a.rule_id, a.rule_title || a.rule_id || "–"), "wrap").title = a.rule_id || "";
     cell(tr, a.subject || "–");
     // a flag (smoke, leak, EPO ...) is on or off; "1.0 / 0.5" would be noise to an operator
     const flag = metric && metric.endsWith("_bool");
-    const v = a.value === null || a.value === undefined ? "–" : flag ? (a.value >= 0.5 ? "active" : "clear") :
+    const v = a.value === null || a.value === undefined ? "–" : flag ? (a.value >= 0.5 ? t("active") : t("clear")) :
       valueText(a.value, a.threshold, a.unit);
     cell(tr, v, "num");
     const t = a.fired_at || a.active_since;
     cell(tr, since(t)).title = t || "";
     if (a.ack_by) tr.classList.add("acked");
     const act = document.createElement("button");  // opens the action panel (operator.js)
-    act.type = "button"; act.className = "act"; act.dataset.alertId = a.id; act.textContent = "act…";
+    act.type = "button"; act.className = "act"; act.dataset.alertId = a.id; act.textContent = t("act…");
     cell(tr, "").appendChild(act);
     body.appendChild(tr);
   }
@@ -248,9 +263,9 @@ function renderHottest(rows) {
       fill.className = r.chip_temp_c >= r.limit_c ? "crit" : (r.warn_c && r.chip_temp_c >= r.warn_c) ? "warn" : "";
       bar.appendChild(fill);
       td.appendChild(bar);
-      td.appendChild(document.createTextNode(` limit ${fmt(r.limit_c, 0)}`));
+      td.appendChild(document.createTextNode(" " + tf("limit {value}", { value: fmt(r.limit_c, 0) })));
     } else {
-      td.textContent = "no limit in profile";
+      td.textContent = t("no limit in profile");
     }
     tr.appendChild(td);
     cell(tr, ago(r.age_s));
@@ -259,29 +274,31 @@ function renderHottest(rows) {
   labelCells(body);
 }
 
-const KINDS = { breach_opened: "breach opened", breach_updated: "breach updated", breach_resolved: "breach resolved",
-  curtailment_response: "curtailment response", daily_report: "daily report", heartbeat: "heartbeat" };
+const KINDS = { breach_opened: N_("breach opened"), breach_updated: N_("breach updated"),
+  breach_resolved: N_("breach resolved"), curtailment_response: N_("curtailment response"),
+  daily_report: N_("daily report"), heartbeat: N_("heartbeat") };
 
 function renderRegulator(r) {
   if (!r) return;
   const state = $("reg-state");
   const stuck = r.dead > 0 || (r.oldest_queued && r.oldest_queued.attempts > 0);
   state.className = "pill " + (!r.enabled || stuck ? "pill-down" : r.queued > 0 ? "pill-wait" : "pill-live");
-  state.textContent = r.dead > 0 ? "messages dead" : !r.enabled ? "disabled" : stuck ? "delivery failing"
-    : r.queued > 0 ? "sending" : "up to date";
+  state.textContent = r.dead > 0 ? t("messages dead") : !r.enabled ? t("disabled") : stuck ? t("delivery failing")
+    : r.queued > 0 ? t("sending") : t("up to date");
   $("reg-delivered").textContent = r.delivered;
   $("reg-queued").textContent = r.queued;
   $("reg-dead").textContent = r.dead;
   $("reg-dead").style.color = r.dead > 0 ? "var(--crit)" : "";
   const last = r.last_delivered;
-  $("reg-last").textContent = last ? `${KINDS[last.kind] || last.kind}, ${since(last.at)}` : "nothing yet";
-  $("reg-last").title = last ? `${last.at} · message ${last.message_id}` : "";
+  $("reg-last").textContent = last ? `${codeText(KINDS, last.kind)}, ${since(last.at)}` : t("nothing yet");
+  $("reg-last").title = last ? tf("{at} · message {id}", { at: last.at, id: last.message_id }) : "";
   const w = r.oldest_queued, waiting = $("reg-waiting");
   waiting.hidden = !(w && w.attempts > 0);
-  waiting.textContent = w ? `${KINDS[w.kind] || w.kind} waiting since ${since(w.since)}, ${w.attempts} attempt(s): ${w.last_error || ""}` : "";
+  waiting.textContent = w ? tf("{kind} waiting since {since}, {n} attempt(s): {error}",
+    { kind: codeText(KINDS, w.kind), since: since(w.since), n: w.attempts, error: w.last_error || "" }) : "";
   $("reg-head").textContent = `#${r.ledger_head.seq} ${r.ledger_head.hash.slice(0, 12)}…`;
   $("reg-head").title = r.ledger_head.hash;
-  $("reg-endpoint").textContent = r.endpoint || "no URL configured";
+  $("reg-endpoint").textContent = r.endpoint || t("no URL configured");
 }
 
 function render(snap) {
@@ -289,7 +306,7 @@ function render(snap) {
   const s = snap.summary;
   document.title = `minewatch — ${s.facility.name}`;
   $("facility-name").textContent = s.facility.name;
-  $("licence").textContent = `licence ${s.licence.number}`;
+  $("licence").textContent = tf("licence {number}", { number: s.licence.number });
   renderPower(s.power);
   renderTrend(snap.trend, s.power.licensed_capacity_kw, s.power.kw);
   renderDevices(s.devices);
@@ -310,29 +327,29 @@ async function checkAuth() {
 
 function connect() {
   source = new EventSource("/api/v1/live");
-  source.addEventListener("open", () => setConn("live", "live"));
+  source.addEventListener("open", () => setConn("live", t("live")));
   source.addEventListener("snapshot", (ev) => {
     lastSnapshotAt = Date.now();
-    setConn("live", "live");
+    setConn("live", t("live"));
     render(JSON.parse(ev.data));
   });
   source.addEventListener("error", (ev) => {
     if (ev.data) {  // the server's own "error" event: the store did not answer this tick
-      setConn("wait", "server: " + JSON.parse(ev.data).message);
+      setConn("wait", tf("server: {message}", { message: JSON.parse(ev.data).message }));
       return;
     }
     setConn(source.readyState === EventSource.CLOSED ? "down" : "wait",
-      source.readyState === EventSource.CLOSED ? "disconnected" : "reconnecting…");
+      source.readyState === EventSource.CLOSED ? t("disconnected") : t("reconnecting…"));
     checkAuth();
   });
 }
 
 setInterval(() => {
   const age = lastSnapshotAt ? Date.now() - lastSnapshotAt : null;
-  $("updated").textContent = age === null ? "never" : ago(age / 1000) + " ago";
+  $("updated").textContent = age === null ? t("never") : tf("{time} ago", { time: ago(age / 1000) });
   const stale = age !== null && age > STALE_AFTER_MS;
   for (const card of document.querySelectorAll(".card")) card.classList.toggle("stale", stale);
-  if (stale && $("conn-state").dataset.state === "live") setConn("wait", "stale");
+  if (stale && $("conn-state").dataset.state === "live") setConn("wait", t("stale"));
 }, 1000);
 
 $("detail-close").addEventListener("click", () => { $("detail").hidden = true; });

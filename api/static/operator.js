@@ -18,9 +18,11 @@ async function getJson(url, init) {
 }
 
 // --- who is looking ---------------------------------------------------------------------------
+const ROLES = { operator: N_("operator"), inspector: N_("inspector"), admin: N_("admin") };
+
 async function loadRole() {
   const me = await getJson("/api/v1/me");
-  $("role").textContent = me.role;
+  $("role").textContent = codeText(ROLES, me.role);
   document.body.classList.toggle("can-act", me.may.includes("acknowledge"));
 }
 
@@ -182,7 +184,7 @@ let acting = null;
 function openActions(alert) {
   acting = alert;
   $("actions").hidden = false;
-  $("act-title").textContent = `${alert.rule_id} · ${alert.subject} (${alert.state})`;
+  $("act-title").textContent = `${alert.rule_id} · ${alert.subject} (${codeText(STATES, alert.state)})`;
   $("act-msg").textContent = alert.ack_by ? `${t("acknowledged by")} ${alert.ack_by}: ${alert.ack_comment || ""}` : "";
   const end = new Date(Date.now() + 4 * 3600 * 1000);
   end.setMinutes(end.getMinutes() - end.getTimezoneOffset());
@@ -199,13 +201,15 @@ async function acknowledge(ev) {
   } catch (e) { $("act-msg").textContent = e.message; }
 }
 
+const SILENCE_KINDS = { silence: N_("silence"), maintenance: N_("maintenance window") };
+
 async function silence(ev) {
   ev.preventDefault();
   try {
     const s = await getJson("/api/v1/silences", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ matchers: { rule_id: acting.rule_id, subject: acting.subject }, kind: $("sil-kind").value,
         reason: $("sil-reason").value.trim(), ends_at: new Date($("sil-end").value).toISOString() }) });
-    $("act-msg").textContent = `${s.kind} #${s.id} ${t("until")} ${s.ends_at}`;
+    $("act-msg").textContent = `${codeText(SILENCE_KINDS, s.kind)} #${s.id} ${t("until")} ${s.ends_at}`;
   } catch (e) { $("act-msg").textContent = e.message; }
 }
 
@@ -215,8 +219,8 @@ async function pollHistory() {
   $("history-empty").hidden = body.items.length > 0;
   $("history-rows").replaceChildren(...body.items.map((a) => {
     const tr = document.createElement("tr");
-    cell(tr, `${a.rule_id} ${a.rule_title || ""}`, "wrap"); cell(tr, a.subject);
-    cell(tr, a.severity); cell(tr, a.fired_at || a.active_since || "–");
+    cell(tr, `${a.rule_id} ${ruleTitle(a.rule_id, a.rule_title || "")}`, "wrap"); cell(tr, a.subject);
+    cell(tr, codeText(SEVERITIES, a.severity)); cell(tr, a.fired_at || a.active_since || "–");
     cell(tr, a.resolved_at || "–"); cell(tr, a.ack_by || "–");
     return tr;
   }));
@@ -249,7 +253,7 @@ function renderFire(fires) {
     if (beeping) { clearInterval(beeping); beeping = null; }
     return;
   }
-  $("fire-text").textContent = fires.map((a) => `${a.rule_title || a.rule_id} — ${a.subject} (${since(a.fired_at)})`).join(" · ");
+  $("fire-text").textContent = fires.map((a) => `${ruleTitle(a.rule_id, a.rule_title || a.rule_id)} — ${a.subject} (${since(a.fired_at)})`).join(" · ");
   startSound();  // browsers may hold sound until a click: the button asks for one
 }
 
@@ -273,7 +277,7 @@ function renderOrder(kw) {
   note.className = "small " + (reached ? "ok-text" : left < 0 ? "crit-text" : "note");
   note.textContent = `${t("Curtailment order")}: ${fmt(o.target_kw, 0)} kW · ${t("now")} ${fmt(kw, 0)} kW · ` +
     (reached ? t("target reached") : left >= 0 ? `${fmt(kw - o.target_kw, 0)} kW ${t("to shed within")} ${ago(left)}` :
-      `${t("response time passed")} ${ago(-left)} ${t("ago")}`);
+      `${t("response time passed")} ${tf("{time} ago", { time: ago(-left) })}`);
 }
 
 function renderDemand(snap) {
@@ -328,8 +332,14 @@ for (const b of document.querySelectorAll("button.sort")) {
 }
 for (const id of ["dev-search", "dev-zone", "dev-status"]) $(id).addEventListener("input", renderList);
 
-initLanguage(() => { if (lastSnap) renderDemand(lastSnap); pollFleet(); });
-loadRole().catch(() => {});
-pollFleet(); pollHistory(); pollOrders();
+// everything drawn from data is drawn again in the language just loaded (the first snapshots may
+// have come before the catalog)
+function redraw() {
+  if (lastSnap) render(lastSnap);
+  if (detail.id && !$("detail").hidden) showDevice(detail.id, detail.metric, detail.limit);
+  pollFleet(); pollHistory(); loadRole().catch(() => {});
+}
+initLanguage(redraw).catch(() => {}).then(redraw);  // no catalog: the page stays in English
+pollOrders();
 setInterval(pollFleet, FLEET_EVERY_MS);
 setInterval(() => { pollHistory(); pollOrders(); }, SLOW_EVERY_MS);
