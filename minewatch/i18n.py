@@ -7,10 +7,11 @@ many operators read Turkmen or Russian; rule titles are translated in the compli
 themselves (``titles:`` per rule), not here, because they change with the profile.
 
 Regenerate after changing a message (``babel.cfg`` maps Python, the pages' scripts with their
-``t("...")`` calls, and the pages' HTML with ``extract_html`` below)::
+``t("...")``, ``tf("... {value} ...", {...})`` and ``N_("...")`` calls, and the pages' HTML with
+``extract_html`` below)::
 
-    pybabel extract -F babel.cfg -k t -o minewatch/locale/minewatch.pot .
-    pybabel update -i minewatch/locale/minewatch.pot -d minewatch/locale -D minewatch
+    pybabel extract -w 100 -F babel.cfg -k t -k tf -o minewatch/locale/minewatch.pot .
+    pybabel update -w 100 -i minewatch/locale/minewatch.pot -d minewatch/locale -D minewatch
     pybabel compile -d minewatch/locale -D minewatch
 """
 
@@ -104,17 +105,22 @@ def rule_title(
     return titles.get(rule_id, {}).get(lang) or english
 
 
-_DATA_I18N = re.compile(rb"<[^>]*\bdata-i18n\b[^>]*>([^<]+)<")
+_DATA_I18N = re.compile(rb"<[^>]*\bdata-i18n(?=[\s>=/])[^>]*>([^<]+)<")
+_DATA_I18N_ATTRS = re.compile(rb"<[^>]*\bdata-i18n-attrs\b[^>]*>")
+_I18N_ATTR = re.compile(rb'\s(?:placeholder|title|aria-label)="([^"]+)"')
 
 
 def extract_html(
     fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any
 ) -> Iterator[tuple[int, str, str, list[str]]]:
-    """Babel extractor for the pages' HTML: the text of every element marked ``data-i18n`` (the
-    page's script translates those at run time, see ``api/static/i18n.js``)."""
+    """Babel extractor for the pages' HTML: the text of every element marked ``data-i18n`` and the
+    placeholder, title and aria-label of every element marked ``data-i18n-attrs`` (the page's
+    script translates those at run time, see ``api/static/i18n.js``)."""
     text = fileobj.read()
-    for m in _DATA_I18N.finditer(text):
-        lineno = text.count(b"\n", 0, m.start()) + 1
-        message = " ".join(m.group(1).decode().split())
+    found = [(m.start(), m.group(1)) for m in _DATA_I18N.finditer(text)]
+    for tag in _DATA_I18N_ATTRS.finditer(text):
+        found += [(tag.start(), a.group(1)) for a in _I18N_ATTR.finditer(tag.group(0))]
+    for start, raw in sorted(found):
+        message = " ".join(raw.decode().split())
         if message:
-            yield lineno, "", message, []
+            yield text.count(b"\n", 0, start) + 1, "", message, []

@@ -20,11 +20,11 @@ LOCALE = shipped("locale")
 
 
 def source_messages() -> set[str]:
-    """What ``pybabel extract -F babel.cfg -k t`` finds in the sources today."""
+    """What ``pybabel extract -F babel.cfg -k t -k tf`` finds in the sources today."""
     with (ROOT / "babel.cfg").open() as fh:
         method_map, options_map = parse_mapping_cfg(fh)
     found = extract_from_dir(
-        str(ROOT), method_map, options_map, keywords={"_": None, "N_": None, "t": None}
+        str(ROOT), method_map, options_map, keywords={"_": None, "N_": None, "t": None, "tf": None}
     )
     return {str(msg) for _file, _line, msg, _comments, _context in found}
 
@@ -37,7 +37,9 @@ def test_every_message_is_translated_and_compiled(lang: str) -> None:
     with (folder / "minewatch.mo").open("rb") as fh:
         mo = {str(m.id): str(m.string) for m in read_mo(fh) if m.id}
     used = source_messages()
-    assert {"FIRE OR SMOKE ALARM", "Compliance report", "15-min demand"} <= used  # html, py, js
+    # html text, python, js t(), js tf(), js N_(), html attribute
+    assert {"FIRE OR SMOKE ALARM", "Compliance report", "15-min demand"} <= used
+    assert {"last {range}, {step} maxima, {n} points", "breach opened", "token"} <= used
     missing = used - set(po)
     assert not missing, f"not in the {lang} catalog (run the commands in minewatch/i18n.py)"
     assert all(po.values()), [k for k, v in po.items() if not v]

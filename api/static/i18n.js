@@ -33,11 +33,21 @@ function chooseLanguage() {
   return "en";
 }
 
-// Every element with data-i18n gets its English text translated (the English stays in the HTML).
+// Every element with data-i18n gets its English text translated, and every element with
+// data-i18n-attrs its placeholder, title and aria-label (the English stays in the HTML).
+const I18N_ATTRS = ["placeholder", "title", "aria-label"];
+
 function applyMessages(root) {
   for (const el of (root || document).querySelectorAll("[data-i18n]")) {
     if (!el.dataset.en) el.dataset.en = el.textContent.trim();
     el.textContent = t(el.dataset.en);
+  }
+  for (const el of (root || document).querySelectorAll("[data-i18n-attrs]")) {
+    for (const name of I18N_ATTRS.filter((n) => el.hasAttribute(n))) {
+      const kept = `data-en-${name}`;
+      if (!el.hasAttribute(kept)) el.setAttribute(kept, el.getAttribute(name));
+      el.setAttribute(name, t(el.getAttribute(kept)));
+    }
   }
 }
 

@@ -95,7 +95,7 @@ function renderReport() {
     const box = el("div", null, "breach");
     box.appendChild(el("div", `${b.rule_id} ${title} — ${b.subject}`, "strong"));
     const measured = b.threshold !== null && b.unit ? ` · ${w.peak} ${num(b.peak, 2)} ${b.unit} (${w.limit} ${num(b.threshold, 2)} ${b.unit})` : "";
-    box.appendChild(el("div", `${b.start} – ${b.end || w.openEnd} · ${num(b.duration_s, 0)} s${measured}`, "small"));
+    box.appendChild(el("div", `${b.start} – ${b.end || w.openEnd} · ${tf("{n} s", { n: num(b.duration_s, 0) })}${measured}`, "small"));
     box.appendChild(evidenceChart(b));
     br.appendChild(box);
   }

@@ -21,9 +21,9 @@ function fmt(n, digits = 1) {
     minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-function ago(seconds) {
-  if (seconds === null || seconds === undefined) return "–";
-  const s = Math.max(0, Math.round(seconds));
+function ago(age) {
+  if (age === null || age === undefined) return "–";
+  const s = Math.max(0, Math.round(age));
   if (s < 90) return seconds(s);
   if (s < 5400) return minutes(Math.round(s / 60));
   return hours((s / 3600).toFixed(1));
@@ -32,9 +32,8 @@ function ago(seconds) {
 const seconds = (n) => tf("{n} s", { n });
 const minutes = (n) => tf("{n} min", { n });
 const hours = (n) => tf("{n} h", { n });
-const days = (n) => tf("{n} d", { n });
-// a store's bucket ("30s", "5m", "2h", "7d") as people write it
-const duration = (code) => ({ s: seconds, m: minutes, h: hours, d: days })[code.slice(-1)](parseInt(code, 10));
+// a store's bucket ("30s", "5m", "2h") as people write it
+const duration = (code) => ({ s: seconds, m: minutes, h: hours })[code.slice(-1)](parseInt(code, 10));
 
 function since(iso) {
   if (!iso) return "–";
@@ -67,7 +66,7 @@ function renderPower(p) {
   $("capacity-kw").textContent = fmt(p.licensed_capacity_kw, 0);
   $("power-kw").textContent = fmt(p.kw, 1);
   $("utilisation").textContent = p.utilisation_pct === null ? t("no data")
-    : tf("{pct} % of licence", { pct: fmt(p.utilisation_pct, 1) });
+    : tf("{pct} of licence", { pct: `${fmt(p.utilisation_pct, 1)} %` });  // "% o" would read as printf
   const bar = $("power-bar");
   const pct = p.utilisation_pct === null ? 0 : Math.min(100, p.utilisation_pct);
   bar.style.width = pct + "%";
