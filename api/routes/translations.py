@@ -26,7 +26,5 @@ def translations(ctx: Ctx, reader: Reader, lang: Literal["en", "ru", "tk"]) -> d
         "lang": lang,
         "languages": LANGUAGES,
         "messages": messages(lang),
-        "rule_titles": {
-            rule: by_lang[lang] for rule, by_lang in titles.items() if lang in by_lang
-        },
+        "rule_titles": {rule: by_lang[lang] for rule, by_lang in titles.items() if lang in by_lang},
     }

@@ -96,7 +96,7 @@ function drawChart(svg, pts, t0, t1, ref, unit, span) {
   const vals = pts.map((p) => p[1]);
   const vmax = Math.max(...refs.map((r) => r.value * 1.1), ...vals) || 1;
   const vmin = Math.min(0, ...vals);
-  const x = (t) => ((t - t0) / (t1 - t0)) * W;
+  const x = (ms) => ((ms - t0) / (t1 - t0)) * W;
   const y = (v) => H - ((v - vmin) / (vmax - vmin || 1)) * (H - 10);
   for (const r of refs) {
     const cap = document.createElementNS(ns, "line");
@@ -116,7 +116,7 @@ function drawChart(svg, pts, t0, t1, ref, unit, span) {
 }
 
 function renderTrend(trend, capacityKw, liveKw) {
-  const pts = (trend && trend.points) ? trend.points.map(([t, v]) => [Date.parse(t), v]) : [];
+  const pts = (trend && trend.points) ? trend.points.map(([ts, v]) => [Date.parse(ts), v]) : [];
   if (liveKw !== null && liveKw !== undefined) pts.push([Date.now(), liveKw]);
   $("trend-step").textContent = trend ? trend.step : "–";
   const t1 = Date.now();
@@ -151,7 +151,7 @@ async function showDevice(id, metric, limit, range) {
     timeChart($("detail-chart"), [], [], "");
     return;
   }
-  const pts = body.points.map(([t, v]) => [Date.parse(t), v]);
+  const pts = body.points.map(([ts, v]) => [Date.parse(ts), v]);
   $("detail-note").textContent = tf("last {range}, {step} maxima, {n} points",
     { range: detail.range, step: duration(step), n: pts.length });
   timeChart($("detail-chart"), pts, limit ? [{ value: limit, label: t("limit") }] : [], unitLabel(body.unit),
@@ -230,8 +230,8 @@ function renderAlerts(alerts, counts) {
     const v = a.value === null || a.value === undefined ? "–" : flag ? (a.value >= 0.5 ? t("active") : t("clear")) :
       valueText(a.value, a.threshold, a.unit);
     cell(tr, v, "num");
-    const t = a.fired_at || a.active_since;
-    cell(tr, since(t)).title = t || "";
+    const at = a.fired_at || a.active_since;
+    cell(tr, since(at)).title = at || "";
     if (a.ack_by) tr.classList.add("acked");
     const act = document.createElement("button");  // opens the action panel (operator.js)
     act.type = "button"; act.className = "act"; act.dataset.alertId = a.id; act.textContent = t("act…");
