@@ -42,6 +42,8 @@ function since(iso) {
 
 function setConn(state, text) {
   const el = $("conn-state");
+  // the stream's state from now on: a change of language must not put back the HTML's "connecting…"
+  el.removeAttribute("data-i18n");
   el.dataset.state = state;
   el.className = "pill " + (state === "live" ? "pill-live" : state === "down" ? "pill-down" : "pill-wait");
   el.textContent = text;
