@@ -105,6 +105,7 @@ def rule_title(
     return titles.get(rule_id, {}).get(lang) or english
 
 
+# data-i18n exactly (the lookahead keeps data-i18n-attrs elements' text out)
 _DATA_I18N = re.compile(rb"<[^>]*\bdata-i18n(?=[\s>=/])[^>]*>([^<]+)<")
 _DATA_I18N_ATTRS = re.compile(rb"<[^>]*\bdata-i18n-attrs\b[^>]*>")
 _I18N_ATTR = re.compile(rb'\s(?:placeholder|title|aria-label)="([^"]+)"')

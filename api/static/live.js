@@ -68,7 +68,9 @@ function renderPower(p) {
   $("capacity-kw").textContent = fmt(p.licensed_capacity_kw, 0);
   $("power-kw").textContent = fmt(p.kw, 1);
   $("utilisation").textContent = p.utilisation_pct === null ? t("no data")
-    : tf("{pct} of licence", { pct: `${fmt(p.utilisation_pct, 1)} %` });  // "% o" would read as printf
+    // the % goes with the value: Babel reads "% o" in a message as a printf placeholder that every
+    // translation would then have to repeat
+    : tf("{pct} of licence", { pct: `${fmt(p.utilisation_pct, 1)} %` });
   const bar = $("power-bar");
   const pct = p.utilisation_pct === null ? 0 : Math.min(100, p.utilisation_pct);
   bar.style.width = pct + "%";
