@@ -41,6 +41,8 @@ HOURLY_COLUMNS = [
     "min_gap",
     *(f"n{j}" for j in range(3600 // HOURLY_SUB_S)),
 ]
+#: Columns of ``TelemetryStore.written_since``.
+WRITTEN_COLUMNS = ["device", "metric", "ts"]
 DEVICE_COLUMNS = ["device", "kind", "model", "zone", "rack", "role", "first_seen", "last_seen"]
 
 
@@ -170,6 +172,22 @@ class TelemetryStore(ABC):
             sums = np.add.reduceat(df["value"].to_numpy(np.float64)[rows], first)
             out[str(name)] = pd.Series(sums, index=pd.Index(dev[first]))
         return out
+
+    def written_since(
+        self, mark: int | None, before_ns: int
+    ) -> tuple[int | None, pd.DataFrame | None]:
+        """What was written after ``mark`` (a position in the store's write log that the previous
+        call returned; ``None`` on the first call): the new mark, and one row per series that got
+        samples stamped before ``before_ns`` — ``WRITTEN_COLUMNS``: device, metric and the oldest
+        such sample time (``ts``). A series may be listed although every sample of it was a
+        duplicate (never the other way round).
+
+        The live analyzer's cache asks this every cycle to find the series that gained late
+        samples (``analyzer/late_rows.py``) at the cost of what was written, not of the window.
+        The frame is ``None`` when the store cannot say — no write log (this default: InfluxDB,
+        the spool), a first call, or a log trimmed past ``mark`` — and the caller then counts
+        (``counts_by_device``)."""
+        return None, None
 
     @abstractmethod
     def prune(self, older_than_ns: int) -> int:

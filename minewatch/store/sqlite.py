@@ -16,6 +16,7 @@ import pandas as pd
 
 from minewatch.db import connect, disk_state, insert_rows
 from minewatch.sample import DeviceMeta, SampleBatch
+from minewatch.store import sqlite_write_log
 from minewatch.store.base import (
     BUCKET_TOTAL_COLUMNS,
     COUNT_COLUMNS,
@@ -24,6 +25,7 @@ from minewatch.store.base import (
     ROLLUP_COLUMNS,
     TOP_COLUMNS,
     TOTAL_COLUMNS,
+    WRITTEN_COLUMNS,
     Aggregate,
     StoreUnavailable,
     TelemetryStore,
@@ -226,7 +228,7 @@ class SqliteStore(TelemetryStore):
         self._write_conn: sqlite3.Connection | None = None
         self._index = _SeriesCatalog()
         try:
-            self._conn().executescript(_SCHEMA)
+            self._conn().executescript(_SCHEMA + sqlite_write_log.SCHEMA)
             self._rollups = HourlyRollups(self._conn())
         except sqlite3.Error as exc:
             raise StoreUnavailable(
@@ -291,7 +293,8 @@ class SqliteStore(TelemetryStore):
     def _write(self, batch: SampleBatch) -> None:
         """One transaction: series ids, then the samples sorted by (series, ts) so the inserts walk
         the primary key in order, then each series' newest value into ``latest`` and each device's
-        first/last seen into ``devices`` — once per series and device, not per sample."""
+        first/last seen into ``devices`` — once per series and device, not per sample — and the
+        series touched into the write log (``sqlite_write_log``)."""
         with self._write_lock:
             conn = self._writer()
             try:
@@ -307,6 +310,7 @@ class SqliteStore(TelemetryStore):
                 devices, first, last = batch.device_spans()
                 insert_rows(conn, _INSERT_SEEN, _UPSERT_SEEN, (devices, first, last))
                 self._rollups.mark_dirty(conn, batch.ts)
+                sqlite_write_log.record(conn, sid, ts)
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if conn.in_transaction:
@@ -432,6 +436,26 @@ class SqliteStore(TelemetryStore):
             )
             for m in np.unique(metric)
         }
+
+    def written_since(
+        self, mark: int | None, before_ns: int
+    ) -> tuple[int | None, pd.DataFrame | None]:
+        """From the write log (``sqlite_write_log``): one statement over the writes after
+        ``mark``, series mapped through the in-memory catalogue."""
+        conn = self._conn()
+        new_mark, written = sqlite_write_log.since(conn, mark, before_ns)
+        if written is None:
+            return new_mark, None
+        sid = written.series
+        index = self._index.current(conn, at_least=int(sid.max(initial=0)))
+        frame = pd.DataFrame(
+            {
+                "device": index.devices.array.take(index.device_code[sid]),
+                "metric": index.metrics.array.take(index.metric_code[sid]),
+                "ts": written.first_ts,
+            }
+        )
+        return new_mark, frame[WRITTEN_COLUMNS]
 
     def _rollup(
         self,
