@@ -44,6 +44,8 @@ HOURLY_COLUMNS = [
 #: Columns of ``TelemetryStore.written_since``.
 WRITTEN_COLUMNS = ["device", "metric", "ts"]
 DEVICE_COLUMNS = ["device", "kind", "model", "zone", "rack", "role", "first_seen", "last_seen"]
+#: The columns of ``DEVICE_COLUMNS`` that every write moves (``TelemetryStore.devices_since``).
+SEEN_COLUMNS = ["first_seen", "last_seen"]
 
 
 class TelemetryStore(ABC):
@@ -73,6 +75,17 @@ class TelemetryStore(ABC):
     @abstractmethod
     def devices(self) -> pd.DataFrame:
         """One row per known device: ``DEVICE_COLUMNS`` (first/last seen in ns)."""
+
+    def devices_since(self, version: int | None) -> tuple[int | None, pd.DataFrame]:
+        """The device table for a reader that keeps a copy: the current version of the table and
+        either the whole table (as ``devices()``) or, when no device was added or removed and no
+        metadata changed since ``version`` (what the previous call returned), only its
+        ``SEEN_COLUMNS`` (first/last seen change with every write) in the order of the copy.
+
+        The live analyzer refreshes its copy every cycle; re-reading 30,000 rows of strings that
+        rarely change cost 0.05-0.1 s of CPU per cycle. This default keeps no version (``None``)
+        and always returns the whole table; the SQLite store overrides it."""
+        return None, self.devices()
 
     @abstractmethod
     def latest(

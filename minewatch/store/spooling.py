@@ -249,6 +249,9 @@ class SpoolingStore(TelemetryStore):
     def devices(self) -> pd.DataFrame:
         return self.backend.devices()
 
+    def devices_since(self, version: int | None) -> tuple[int | None, pd.DataFrame]:
+        return self.backend.devices_since(version)
+
     def latest(
         self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None
     ) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from minewatch.store.base import (
     DEVICE_COLUMNS,
     HOURLY_COLUMNS,
     ROLLUP_COLUMNS,
+    SEEN_COLUMNS,
     TOP_COLUMNS,
     TOTAL_COLUMNS,
     WRITTEN_COLUMNS,
@@ -65,6 +66,21 @@ CREATE TABLE IF NOT EXISTS devices (
     first_seen INTEGER,
     last_seen  INTEGER
 );
+-- A counter of the device table's changes other than first/last seen (a device added or removed,
+-- its metadata changed), kept by triggers so every writer of the file keeps it, whatever its
+-- code: a reader re-reads the whole table only when it moved (``devices_since``). The write path's
+-- upsert sets only first/last seen, so the update trigger is not even compiled into it.
+CREATE TABLE IF NOT EXISTS devices_version (n INTEGER NOT NULL);
+INSERT INTO devices_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM devices_version);
+CREATE TRIGGER IF NOT EXISTS devices_added AFTER INSERT ON devices
+BEGIN UPDATE devices_version SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS devices_removed AFTER DELETE ON devices
+BEGIN UPDATE devices_version SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS devices_changed AFTER UPDATE OF device, kind, model, zone, rack, role
+ON devices WHEN old.device IS NOT new.device OR old.kind IS NOT new.kind
+    OR old.model IS NOT new.model OR old.zone IS NOT new.zone OR old.rack IS NOT new.rack
+    OR old.role IS NOT new.role
+BEGIN UPDATE devices_version SET n = n + 1; END;
 """
 
 _INSERT_SAMPLES = "INSERT OR IGNORE INTO samples (series_id, ts, value) VALUES "
@@ -340,10 +356,28 @@ class SqliteStore(TelemetryStore):
                 ) from exc
 
     def devices(self) -> pd.DataFrame:
-        cur = self._conn().execute(
-            f"SELECT {', '.join(DEVICE_COLUMNS)} FROM devices ORDER BY device"
-        )
+        return self._devices(self._conn())
+
+    def _devices(self, conn: sqlite3.Connection) -> pd.DataFrame:
+        cur = conn.execute(f"SELECT {', '.join(DEVICE_COLUMNS)} FROM devices ORDER BY device")
         return pd.DataFrame(cur.fetchall(), columns=DEVICE_COLUMNS)
+
+    def devices_since(self, version: int | None) -> tuple[int | None, pd.DataFrame]:
+        """The version (``devices_version``, kept by triggers) and the table or its two times,
+        read in one transaction so the pair is consistent: 30,000 rows' two integers cost a
+        third of the whole table's eight columns (16 against 50 ms of CPU)."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            (current,) = conn.execute("SELECT n FROM devices_version").fetchone()
+            if current != version:
+                return current, self._devices(conn)
+            rows = conn.execute(
+                "SELECT first_seen, last_seen FROM devices ORDER BY device"
+            ).fetchall()
+            return current, pd.DataFrame(rows, columns=SEEN_COLUMNS)
+        finally:
+            conn.execute("COMMIT")
 
     def _scope(
         self, devices: Sequence[str] | None, metrics: Sequence[str] | None
