@@ -155,6 +155,13 @@ class EvalContext:
             df, devices, start_ns, end_ns
         )
 
+    def newest(self, key: str, devices: list[str], start_ns: int, end_ns: int) -> np.ndarray | None:
+        """Each device's newest sample time in ``[start_ns, end_ns)`` as the live loop's kept
+        cadence of ``key`` holds it (``SlidingCadence.newest``, after ``observed_intervals`` of the
+        same window); None where nothing holds that window (a report, another device list)."""
+        cadence = None if self._cadences is None else self._cadences.get(key)
+        return None if cadence is None else cadence.newest(devices, start_ns, end_ns)
+
     def buckets(
         self, metric: str, devices: list[str], instants: np.ndarray, step_ns: int, lookback_ns: int
     ) -> Buckets:
