@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pandas as pd
+
 from minewatch.analyzer.context import RawCache
 from minewatch.analyzer.devices import DeviceTable
 from minewatch.counters import Counters
@@ -79,3 +81,16 @@ def test_a_store_file_from_before_the_version_gets_it_on_open(tmp_path: Path) ->
     assert version == 0 and list(table["device"]) == ["rig-1"]
     store.write([Sample(T0, "rig-9", "chip_temp_c", 1.0)])
     assert store.devices_since(version)[0] == 1
+
+
+def test_seen_times_of_a_device_never_seen_read_as_the_whole_table_does(tmp_path: Path) -> None:
+    """A device with metadata but no sample yet has NULL first/last seen: the two columns alone
+    come back as the whole table gives them."""
+    store = _store(tmp_path / "t.db")
+    store.upsert_devices([DeviceMeta("rig-0", "asic_miner", "s21", "hall1", "r1", "rig")])
+    table = DeviceTable(store, 5.0, RawCache(0), Counters())
+    table.get(T0)
+    store.write([Sample(T0 + 10 * S, "rig-1", "chip_temp_c", 71.0)])
+    again = table.get(T0 + 10 * S)
+    pd.testing.assert_frame_equal(again, store.devices())
+    assert again["first_seen"].isna().tolist() == [True, False]

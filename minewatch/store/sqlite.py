@@ -364,8 +364,8 @@ class SqliteStore(TelemetryStore):
 
     def devices_since(self, version: int | None) -> tuple[int | None, pd.DataFrame]:
         """The version (``devices_version``, kept by triggers) and the table or its two times,
-        read in one transaction so the pair is consistent: 30,000 rows' two integers cost a
-        third of the whole table's eight columns (16 against 50 ms of CPU)."""
+        read in one transaction so the pair is consistent: 30,000 rows' two integers cost ~15 ms
+        of CPU against ~57 ms for the whole table's eight columns."""
         conn = self._conn()
         conn.execute("BEGIN")
         try:
@@ -375,9 +375,13 @@ class SqliteStore(TelemetryStore):
             rows = conn.execute(
                 "SELECT first_seen, last_seen FROM devices ORDER BY device"
             ).fetchall()
-            return current, pd.DataFrame(rows, columns=SEEN_COLUMNS)
         finally:
             conn.execute("COMMIT")
+        cols = [np.array(c) for c in zip(*rows, strict=True)] or [np.empty(0, np.int64)] * 2
+        if any(c.dtype == object for c in cols):  # NULLs: pandas' inference, as ``devices()``
+            return current, pd.DataFrame(rows, columns=SEEN_COLUMNS)
+        # integers straight into arrays: pandas' per-row inference cost as much as the read
+        return current, pd.DataFrame(dict(zip(SEEN_COLUMNS, cols, strict=True)))
 
     def _scope(
         self, devices: Sequence[str] | None, metrics: Sequence[str] | None
