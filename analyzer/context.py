@@ -258,11 +258,12 @@ class RawCache:
 
     Samples arrive late and out of order: collectors batch, MQTT redelivers, polled devices stamp
     their own time. So every cycle checks the ``overlap_ns`` before its previous read point: the
-    series whose count there differs from the store's (``late_rows``) have that stretch replaced
-    by what the store holds now — a sample stamped before the read point but written after it is
-    still seen, exactly once (the store is idempotent on (device, metric, ts), so the re-read
-    stretch is the de-duplicated truth). Only samples later than the overlap are left to reports,
-    which read everything."""
+    series written there since the frame was read (the store's write log, from the mark taken
+    before that read) — or, for a store without a log, those whose count there differs from the
+    store's (``late_rows``) — have that stretch replaced by what the store holds now: a sample
+    stamped before the read point but written after it is still seen, exactly once (the store is
+    idempotent on (device, metric, ts), so the re-read stretch is the de-duplicated truth). Only
+    samples later than the overlap are left to reports, which read everything."""
 
     def __init__(self, overlap_ns: int = 0) -> None:
         self.overlap_ns = int(overlap_ns)

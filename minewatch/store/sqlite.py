@@ -70,8 +70,10 @@ CREATE TABLE IF NOT EXISTS devices (
 -- its metadata changed), kept by triggers so every writer of the file keeps it, whatever its
 -- code: a reader re-reads the whole table only when it moved (``devices_since``). The write path's
 -- upsert sets only first/last seen, so the update trigger is not even compiled into it.
-CREATE TABLE IF NOT EXISTS devices_version (n INTEGER NOT NULL);
-INSERT INTO devices_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM devices_version);
+CREATE TABLE IF NOT EXISTS devices_version (
+    id INTEGER PRIMARY KEY CHECK (id = 0),  -- one row, added on open (``SqliteStore.__init__``)
+    n  INTEGER NOT NULL
+);
 CREATE TRIGGER IF NOT EXISTS devices_added AFTER INSERT ON devices
 BEGIN UPDATE devices_version SET n = n + 1; END;
 CREATE TRIGGER IF NOT EXISTS devices_removed AFTER DELETE ON devices
@@ -244,7 +246,12 @@ class SqliteStore(TelemetryStore):
         self._write_conn: sqlite3.Connection | None = None
         self._index = _SeriesCatalog()
         try:
-            self._conn().executescript(_SCHEMA + sqlite_write_log.SCHEMA)
+            conn = self._conn()
+            conn.executescript(_SCHEMA + sqlite_write_log.SCHEMA)
+            # a new file or one from before the version: written only then, so opening a store
+            # does not wait for the write lock
+            if conn.execute("SELECT 1 FROM devices_version").fetchone() is None:
+                conn.execute("INSERT OR IGNORE INTO devices_version (id, n) VALUES (0, 0)")
             self._rollups = HourlyRollups(self._conn())
         except sqlite3.Error as exc:
             raise StoreUnavailable(
