@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from minewatch.analyzer.cadence import observed_intervals
-from minewatch.analyzer.late_rows import cached_counts, changed_devices
+from minewatch.analyzer.late_rows import cached_counts, changed_devices, written_devices
 from minewatch.analyzer.profile import Rule, Selector, ns
 from minewatch.analyzer.series import Buckets
 from minewatch.analyzer.sliding_cadence import SlidingCadence
@@ -155,6 +155,13 @@ class EvalContext:
             df, devices, start_ns, end_ns
         )
 
+    def newest(self, key: str, devices: list[str], start_ns: int, end_ns: int) -> np.ndarray | None:
+        """Each device's newest sample time in ``[start_ns, end_ns)`` as the live loop's kept
+        cadence of ``key`` holds it (``SlidingCadence.newest``, after ``observed_intervals`` of the
+        same window); None where nothing holds that window (a report, another device list)."""
+        cadence = None if self._cadences is None else self._cadences.get(key)
+        return None if cadence is None else cadence.newest(devices, start_ns, end_ns)
+
     def buckets(
         self, metric: str, devices: list[str], instants: np.ndarray, step_ns: int, lookback_ns: int
     ) -> Buckets:
@@ -251,16 +258,20 @@ class RawCache:
 
     Samples arrive late and out of order: collectors batch, MQTT redelivers, polled devices stamp
     their own time. So every cycle checks the ``overlap_ns`` before its previous read point: the
-    series whose count there differs from the store's (``late_rows``) have that stretch replaced
-    by what the store holds now — a sample stamped before the read point but written after it is
-    still seen, exactly once (the store is idempotent on (device, metric, ts), so the re-read
-    stretch is the de-duplicated truth). Only samples later than the overlap are left to reports,
-    which read everything."""
+    series written there since the frame was read (the store's write log, from the mark taken
+    before that read) — or, for a store without a log, those whose count there differs from the
+    store's (``late_rows``) — have that stretch replaced by what the store holds now: a sample
+    stamped before the read point but written after it is still seen, exactly once (the store is
+    idempotent on (device, metric, ts), so the re-read stretch is the de-duplicated truth). Only
+    samples later than the overlap are left to reports, which read everything."""
 
     def __init__(self, overlap_ns: int = 0) -> None:
         self.overlap_ns = int(overlap_ns)
         self._frames: dict[str, tuple[int, int, pd.DataFrame]] = {}
         self._span: dict[str, int] = {}
+        #: per metric, the store's write-log mark its frame is up to date with
+        #: (``TelemetryStore.written_since``; None: the store keeps no log)
+        self._marks: dict[str, int | None] = {}
         #: per rule, its observed cadence as of the last cycle (``EvalContext.observed_intervals``)
         self.cadences: dict[str, SlidingCadence] = {}
         #: device ids in the samples read by the last ``update`` that the cache did not hold yet
@@ -282,23 +293,33 @@ class RawCache:
             for m, s in starts.items()
             if m not in self._frames or self._frames[m][0] > s or self._frames[m][1] > end
         }
+        groups: dict[tuple[int, int, int | None], list[str]] = {}
+        for m in starts:
+            if m not in fresh:
+                since = self._frames[m][1]
+                lo = max(since - self.overlap_ns, starts[m])
+                groups.setdefault((since, lo, self._marks.get(m)), []).append(m)
+        # what each frame lacks, asked of the store's write log before anything is read: a write
+        # committed after this answer is in the next cycle's
+        written = {key: store.written_since(key[2], key[0]) for key in groups}
+        if fresh:
+            fresh_mark = store.written_since(None, end)[0]
         out: dict[str, pd.DataFrame] = {}
         self.devices_read = []
         for m, s in fresh.items():
             out[m] = _raw_frame(store.query(s, end, metrics=[m]))
+            self._marks[m] = fresh_mark
             self.devices_read.append(out[m]["device"].cat.categories)
-        groups: dict[tuple[int, int], list[str]] = {}
-        for m in starts:
-            if m not in fresh:
-                since = self._frames[m][1]
-                groups.setdefault((since, max(since - self.overlap_ns, starts[m])), []).append(m)
-        for (since, lo), metrics in groups.items():
+        for key, metrics in groups.items():
+            since, lo, _ = key
+            mark, series = written[key]
             new = _by_metric(store.query(since, end, metrics=metrics) if end > since else None)
-            late = self._late(store, metrics, lo, since)
+            late = self._late(store, metrics, lo, since, series)
             reread = _by_metric(
                 store.query(lo, since, devices=late, metrics=metrics) if late else None
             )
             for m in metrics:
+                self._marks[m] = mark
                 df = self._frames[m][2]
                 ts = df["ts"].to_numpy()
                 keep = ts >= starts[m]
@@ -316,11 +337,21 @@ class RawCache:
             self._frames[m] = (starts[m], end, df)
         return {m: self._frames[m] for m in starts}
 
-    def _late(self, store: TelemetryStore, metrics: list[str], lo: int, hi: int) -> list[str]:
+    def _late(
+        self,
+        store: TelemetryStore,
+        metrics: list[str],
+        lo: int,
+        hi: int,
+        written: pd.DataFrame | None,
+    ) -> list[str]:
         """Devices with samples stamped in ``[lo, hi)`` that the cache lacks (in any of
-        ``metrics``)."""
+        ``metrics``): those the store's write log lists as ``written`` since the frames were read,
+        or else those whose count in the stretch differs from the cache's."""
         if hi <= lo:
             return []
+        if written is not None:
+            return written_devices(written, metrics)
         stored = store.counts_by_device(metrics, lo, hi)
         changed: set[str] = set()
         for m in metrics:

@@ -43,6 +43,17 @@ class SlidingCadence:
             self._slide(df, lo, hi)
         return self._med.copy()
 
+    def newest(self, devices: list[str], lo: int, hi: int) -> np.ndarray | None:
+        """Each device's newest timestamp in ``[lo, hi)`` (float ns, NaN: none) — what
+        ``Buckets.last_seen`` gives for one instant at ``hi`` with that look-back — read off the
+        matrix when it holds exactly that window for ``devices``; None when it does not. DQ-03
+        bucketed its 2.2 M rows every cycle only for this (40-50 ms of CPU at 30,000 rigs)."""
+        if self._devices is None or (self._lo, self._hi) != (lo, hi) or devices != self._devices:
+            return None
+        n = self._n
+        last = self._t[np.arange(len(n)), np.maximum(n - 1, 0)].astype(np.float64)
+        return np.where(n > 0, last, np.nan)
+
     def _rebuild(self, df: pd.DataFrame, devices: list[str], lo: int, hi: int) -> None:
         ts = df["ts"].to_numpy(np.int64)
         rows = df[(ts >= lo) & (ts < hi)]

@@ -9,6 +9,7 @@ import pytest
 
 from minewatch.analyzer import sliding_cadence
 from minewatch.analyzer.cadence import observed_intervals
+from minewatch.analyzer.series import Buckets
 from minewatch.analyzer.sliding_cadence import SlidingCadence
 
 S = 10**9
@@ -33,6 +34,7 @@ def test_sliding_equals_a_fresh_computation_every_cycle(seed):
     sliding = SlidingCadence()
     window, step = 120 * S, 10 * S
     devices = names[:10]
+    kept = 0
     for cycle in range(40):
         hi = (200 + 10 * cycle) * S
         for d in names:
@@ -54,6 +56,13 @@ def test_sliding_equals_a_fresh_computation_every_cycle(seed):
         got = sliding.observed(df, devices, lo, hi)
         want = observed_intervals(df[(df["ts"] >= lo) & (df["ts"] < hi)], devices)
         np.testing.assert_array_equal(got, want, err_msg=f"cycle {cycle}")
+        newest = sliding.newest(devices, lo, hi)  # DQ-03's newest sample per device
+        if newest is not None:
+            kept += 1
+            seen = Buckets(df, devices, np.array([hi]), step, window).last_seen()[0]
+            np.testing.assert_array_equal(newest, seen, err_msg=f"cycle {cycle}")
+        assert sliding.newest(devices, lo - step, hi) is None  # not the window it holds
+    assert kept > 0
 
 
 def test_a_steady_fleet_recomputes_only_the_device_with_a_late_sample(monkeypatch):

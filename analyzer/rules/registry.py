@@ -90,13 +90,15 @@ class Registration(RuleKind):
             )
         else:
             col = "model" if p.check == "model_mismatch" else "zone"
-            actual = dict(zip(ctx.devices["device"], ctx.devices[col], strict=True))
-            registered = np.array([s in reg for s in subjects])[None, :]
-            differs = np.array(
-                [s in reg and actual.get(s, "") != getattr(reg[s], col) for s in subjects]
-            )[None, :]
+            # the table's value through the memoised device rows ("" where the subject is not in
+            # the table): a dict of the whole table iterated two pandas columns element by
+            # element, 0.1-0.25 s of every minute's cycle at 30,000 rigs
+            rows = ctx.device_rows(subjects)
+            actual = np.append(ctx.devices[col].to_numpy(object), [""])[rows]
+            filed = np.array([getattr(reg[s], col) if s in reg else None for s in subjects], object)
+            registered = np.array([f is not None for f in filed])[None, :]
             ok = np.broadcast_to(registered, shape) & seen
-            bad = ok & differs
+            bad = ok & (actual != filed)[None, :]
         return Obs(
             subjects,
             instants,

@@ -74,11 +74,11 @@ class Stale(RuleKind):
         if not devices:
             return Obs.empty(instants)
         lb = ns(self.lookback_s(rule))
-        b = ctx.buckets(p.metric, devices, instants, ctx.step_ns(rule), lb)
+        step = ctx.step_ns(rule)
+        end = int(instants[-1])
         if p.interval == "device":
             # the cadence observed over the last look-back (what live sees each cycle): a bounded
             # raw read even when a long report evaluates on roll-ups
-            end = int(instants[-1])
             every = expected_intervals(
                 ctx.cfg,
                 ctx.devices,
@@ -89,8 +89,16 @@ class Stale(RuleKind):
             silent = np.minimum(every, p.max_interval)[None, :] * p.intervals
         else:
             silent = np.full((1, len(devices)), p.silent_s)
+        # one instant (a live cycle) over whole buckets: the kept cadence holds the newest samples
+        newest = (
+            ctx.newest(rule.id, devices, end - lb, end)
+            if len(instants) == 1 and lb % step == 0
+            else None
+        )
+        if newest is None:
+            newest = ctx.buckets(p.metric, devices, instants, step, lb).last_seen()
         t = instants[:, None].astype(np.float64)
-        age_s = (t - b.last_seen()) / 1e9
+        age_s = (t - newest) / 1e9
         first = ctx.column("first_seen", devices).astype(np.float64)
         existed = np.nan_to_num(first, nan=np.inf)[None, :] < t - silent * 1e9
         # no sample inside the look-back: silent at least that long, if the device existed by then

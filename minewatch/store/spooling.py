@@ -249,6 +249,9 @@ class SpoolingStore(TelemetryStore):
     def devices(self) -> pd.DataFrame:
         return self.backend.devices()
 
+    def devices_since(self, version: int | None) -> tuple[int | None, pd.DataFrame]:
+        return self.backend.devices_since(version)
+
     def latest(
         self, devices: Sequence[str] | None = None, metrics: Sequence[str] | None = None
     ) -> pd.DataFrame:
@@ -277,6 +280,11 @@ class SpoolingStore(TelemetryStore):
 
     def counts_by_device(self, metrics: list[str], lo: int, hi: int) -> dict[str, pd.Series]:
         return self.backend.counts_by_device(metrics, lo, hi)
+
+    def written_since(
+        self, mark: int | None, before_ns: int
+    ) -> tuple[int | None, pd.DataFrame | None]:
+        return self.backend.written_since(mark, before_ns)
 
     def prune(self, older_than_ns: int) -> int:
         return self.backend.prune(older_than_ns)

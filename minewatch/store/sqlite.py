@@ -16,14 +16,17 @@ import pandas as pd
 
 from minewatch.db import connect, disk_state, insert_rows
 from minewatch.sample import DeviceMeta, SampleBatch
+from minewatch.store import sqlite_write_log
 from minewatch.store.base import (
     BUCKET_TOTAL_COLUMNS,
     COUNT_COLUMNS,
     DEVICE_COLUMNS,
     HOURLY_COLUMNS,
     ROLLUP_COLUMNS,
+    SEEN_COLUMNS,
     TOP_COLUMNS,
     TOTAL_COLUMNS,
+    WRITTEN_COLUMNS,
     Aggregate,
     StoreUnavailable,
     TelemetryStore,
@@ -63,6 +66,23 @@ CREATE TABLE IF NOT EXISTS devices (
     first_seen INTEGER,
     last_seen  INTEGER
 );
+-- A counter of the device table's changes other than first/last seen (a device added or removed,
+-- its metadata changed), kept by triggers so every writer of the file keeps it, whatever its
+-- code: a reader re-reads the whole table only when it moved (``devices_since``). The write path's
+-- upsert sets only first/last seen, so the update trigger is not even compiled into it.
+CREATE TABLE IF NOT EXISTS devices_version (
+    id INTEGER PRIMARY KEY CHECK (id = 0),  -- one row, added on open (``SqliteStore.__init__``)
+    n  INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS devices_added AFTER INSERT ON devices
+BEGIN UPDATE devices_version SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS devices_removed AFTER DELETE ON devices
+BEGIN UPDATE devices_version SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS devices_changed AFTER UPDATE OF device, kind, model, zone, rack, role
+ON devices WHEN old.device IS NOT new.device OR old.kind IS NOT new.kind
+    OR old.model IS NOT new.model OR old.zone IS NOT new.zone OR old.rack IS NOT new.rack
+    OR old.role IS NOT new.role
+BEGIN UPDATE devices_version SET n = n + 1; END;
 """
 
 _INSERT_SAMPLES = "INSERT OR IGNORE INTO samples (series_id, ts, value) VALUES "
@@ -226,7 +246,12 @@ class SqliteStore(TelemetryStore):
         self._write_conn: sqlite3.Connection | None = None
         self._index = _SeriesCatalog()
         try:
-            self._conn().executescript(_SCHEMA)
+            conn = self._conn()
+            conn.executescript(_SCHEMA + sqlite_write_log.SCHEMA)
+            # a new file or one from before the version: written only then, so opening a store
+            # does not wait for the write lock
+            if conn.execute("SELECT 1 FROM devices_version").fetchone() is None:
+                conn.execute("INSERT OR IGNORE INTO devices_version (id, n) VALUES (0, 0)")
             self._rollups = HourlyRollups(self._conn())
         except sqlite3.Error as exc:
             raise StoreUnavailable(
@@ -291,7 +316,8 @@ class SqliteStore(TelemetryStore):
     def _write(self, batch: SampleBatch) -> None:
         """One transaction: series ids, then the samples sorted by (series, ts) so the inserts walk
         the primary key in order, then each series' newest value into ``latest`` and each device's
-        first/last seen into ``devices`` — once per series and device, not per sample."""
+        first/last seen into ``devices`` — once per series and device, not per sample — and the
+        series touched into the write log (``sqlite_write_log``)."""
         with self._write_lock:
             conn = self._writer()
             try:
@@ -307,6 +333,7 @@ class SqliteStore(TelemetryStore):
                 devices, first, last = batch.device_spans()
                 insert_rows(conn, _INSERT_SEEN, _UPSERT_SEEN, (devices, first, last))
                 self._rollups.mark_dirty(conn, batch.ts)
+                sqlite_write_log.record(conn, sid, ts)
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if conn.in_transaction:
@@ -336,10 +363,32 @@ class SqliteStore(TelemetryStore):
                 ) from exc
 
     def devices(self) -> pd.DataFrame:
-        cur = self._conn().execute(
-            f"SELECT {', '.join(DEVICE_COLUMNS)} FROM devices ORDER BY device"
-        )
+        return self._devices(self._conn())
+
+    def _devices(self, conn: sqlite3.Connection) -> pd.DataFrame:
+        cur = conn.execute(f"SELECT {', '.join(DEVICE_COLUMNS)} FROM devices ORDER BY device")
         return pd.DataFrame(cur.fetchall(), columns=DEVICE_COLUMNS)
+
+    def devices_since(self, version: int | None) -> tuple[int | None, pd.DataFrame]:
+        """The version (``devices_version``, kept by triggers) and the table or its two times,
+        read in one transaction so the pair is consistent: 30,000 rows' two integers cost ~15 ms
+        of CPU against ~57 ms for the whole table's eight columns."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            (current,) = conn.execute("SELECT n FROM devices_version").fetchone()
+            if current != version:
+                return current, self._devices(conn)
+            rows = conn.execute(
+                "SELECT first_seen, last_seen FROM devices ORDER BY device"
+            ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        cols = [np.array(c) for c in zip(*rows, strict=True)] or [np.empty(0, np.int64)] * 2
+        if any(c.dtype == object for c in cols):  # NULLs: pandas' inference, as ``devices()``
+            return current, pd.DataFrame(rows, columns=SEEN_COLUMNS)
+        # integers straight into arrays: pandas' per-row inference cost as much as the read
+        return current, pd.DataFrame(dict(zip(SEEN_COLUMNS, cols, strict=True)))
 
     def _scope(
         self, devices: Sequence[str] | None, metrics: Sequence[str] | None
@@ -432,6 +481,26 @@ class SqliteStore(TelemetryStore):
             )
             for m in np.unique(metric)
         }
+
+    def written_since(
+        self, mark: int | None, before_ns: int
+    ) -> tuple[int | None, pd.DataFrame | None]:
+        """From the write log (``sqlite_write_log``): one statement over the writes after
+        ``mark``, series mapped through the in-memory catalogue."""
+        conn = self._conn()
+        new_mark, written = sqlite_write_log.since(conn, mark, before_ns)
+        if written is None:
+            return new_mark, None
+        sid = written.series
+        index = self._index.current(conn, at_least=int(sid.max(initial=0)))
+        frame = pd.DataFrame(
+            {
+                "device": index.devices.array.take(index.device_code[sid]),
+                "metric": index.metrics.array.take(index.metric_code[sid]),
+                "ts": written.first_ts,
+            }
+        )
+        return new_mark, frame[WRITTEN_COLUMNS]
 
     def _rollup(
         self,
