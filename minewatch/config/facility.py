@@ -62,11 +62,11 @@ class AnalysisSettings(BaseModel):
         "a device it does not know)",
     )
     late_window_s: float = Field(
-        15.0,
+        60.0,
         ge=0,
-        description="Live loop re-reads this much telemetry before its last read point, so samples "
-        "written late (collector batches, MQTT redelivery, devices' own clocks) are "
-        "still evaluated live",
+        description="Live loop takes in samples stamped up to this long before its last read point "
+        "but written after it (collector batches, MQTT redelivery, buffering gateways, devices' own "
+        "clocks), so they are still evaluated live",
     )
     min_coverage_pct: float = Field(
         90.0,
