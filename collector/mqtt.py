@@ -138,14 +138,15 @@ class MqttCollector:
             while not self._writer_done.is_set():
                 if self._stop.is_set() and time.monotonic() > self._drain_deadline:
                     return  # what is still queued stays unacked: the broker redelivers it
-                batch = self.intake.take_batch(self.settings.batch_max, wait_s)
-                if batch:
-                    try:
-                        prepared = self.batches.prepare(batch)
-                    except Exception:  # a bug here must not end intake; the batch stays unacked
-                        self.counters.inc("pipeline_errors")
-                        log.exception("MQTT decoder failed on a batch of %d messages", len(batch))
-                        continue
+                try:
+                    prepared = self.batches.prepare(
+                        self.intake.chunks(self.settings.batch_max, wait_s)
+                    )
+                except Exception:  # a bug here must not end intake; the batch stays unacked
+                    self.counters.inc("pipeline_errors")
+                    log.exception("MQTT decoder failed on a batch")
+                    continue
+                if prepared is not None:
                     self._hand_over(prepared)
                 elif self._stop.is_set():
                     return
