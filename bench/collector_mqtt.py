@@ -56,9 +56,10 @@ from tests.support.mqtt import (  # noqa: E402
 )
 
 
-def sim_messages(cfg, n: int, start_s: float) -> list[tuple[str, bytes]]:
-    """``n`` messages from consecutive 5-second rounds of the 200-rig demo facility."""
-    facility = build_facility(cfg, n_rigs=200)
+def sim_messages(cfg, n: int, start_s: float, n_rigs: int = 200) -> list[tuple[str, bytes]]:
+    """``n`` messages from consecutive 5-second rounds of the demo facility's first ``n_rigs``
+    rigs (and its hall sensors)."""
+    facility = build_facility(cfg, n_rigs=n_rigs)
     out: list[tuple[str, bytes]] = []
     t = start_s
     while len(out) < n:
@@ -187,16 +188,19 @@ def _shared_drain(run: Path, port: int, processes: int, publish) -> tuple[float,
     return in_window / (t1 - t0), (cpu1 - cpu0) / in_window, last
 
 
-def live_stream(config: Path, port: int, rate: int, seconds: float, tree: Path = ROOT) -> dict:
-    """The simulator CLI (this tree's, its own process) publishes ``rate`` rigs once a second for
-    ``seconds``; the collector of ``tree`` (its own process, ``bench/collector_drain.py --live``)
-    stores them: does it keep up, how far behind (lag = store time - sample time) does it get?"""
+def live_stream(
+    config: Path, port: int, rigs: int, interval_s: float, seconds: float, tree: Path = ROOT
+) -> dict[str, Any]:
+    """The simulator CLI (this tree's, its own process) publishes ``rigs`` rigs every
+    ``interval_s`` for ``seconds``; the collector of ``tree`` (its own process,
+    ``bench/collector_drain.py --live``) stores them: does it keep up, how far behind (lag = store
+    time - sample time) does it get?"""
     child = drain_process("collector", port, config, tree, "--live", str(seconds))
     assert child.stdin is not None and child.stdout is not None
     if child.stdout.readline().strip() != "ready":
         raise RuntimeError("live collector did not start")
     sim = subprocess.Popen(
-        simulate_command(config, port, rate, 1),
+        simulate_command(config, port, rigs, interval_s),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -310,7 +314,7 @@ def main() -> None:
         live_path = facility_file(
             work / "live", broker.port, max(200, args.rate), batch_wait_ms=DEFAULT_BATCH_WAIT_MS
         )
-        live = live_stream(live_path, broker.port, args.rate, args.seconds)
+        live = live_stream(live_path, broker.port, args.rate, 1, args.seconds)
         print(
             f"live stream: simulator process, {args.rate:,} rigs each publishing once a second, "
             f"{args.seconds:g} s:"
