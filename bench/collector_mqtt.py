@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,21 +80,38 @@ def drain_process(kind: str, port: int, config: Path, tree: Path, *args: str) ->
     )
 
 
+def publish(port: int, msgs: list[tuple[str, bytes]]) -> int:
+    """Queue ``msgs`` at the broker on ``port`` (QoS 1); how many it confirmed."""
+    pub = Publisher(port, client_id="bench-flood")
+    n = 0
+    for i in range(0, len(msgs), 5000):  # stay under paho's 65,535 in-flight message ids
+        n += pub.publish_all(msgs[i : i + 5000])
+    pub.close()
+    return n
+
+
 def child_drain(
-    kind: str, port: int, config: Path, publish: Callable[[], int], tree: Path = ROOT
+    kind: str, work: Path, msgs: list[tuple[str, bytes]], n_rigs: int, tree: Path = ROOT
 ) -> dict[str, Any]:
-    """One drain by ``kind`` (``paho-3.1.1``, ``paho-5`` or ``collector``, with minewatch from
-    ``tree``) in a fresh process (``bench/collector_drain.py``): it creates its session, we queue
-    the backlog, it drains it. Every kind is timed alike, from connect to the last message handled,
-    with the CPU time of its whole process."""
-    child = drain_process(kind, port, config, tree)
-    assert child.stdin is not None and child.stdout is not None
-    if child.stdout.readline().strip() != "ready":
-        raise RuntimeError(f"{kind} drain did not start")
-    child.stdin.write(f"{publish()}\n")
-    child.stdin.flush()
-    out: dict[str, Any] = json.loads(child.stdout.readline())
-    child.wait(60)
+    """One drain of ``msgs`` by ``kind`` (``paho-3.1.1``, ``paho-5`` or ``collector``, with
+    minewatch from ``tree``) in a fresh process (``bench/collector_drain.py``): it creates its
+    session, we queue the backlog, it drains it. Every kind is timed alike, from connect to the
+    last message handled, with the CPU time of its whole process, against a fresh Mosquitto of its
+    own: no drain finds the sessions of earlier ones with their copies of its backlog queued."""
+    run = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=work))
+    broker = start_mosquitto(run / "mosquitto")
+    try:
+        config = facility_file(run, broker.port, n_rigs, batch_wait_ms=DEFAULT_BATCH_WAIT_MS)
+        child = drain_process(kind, broker.port, config, tree)
+        assert child.stdin is not None and child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{kind} drain did not start")
+        child.stdin.write(f"{publish(broker.port, msgs)}\n")
+        child.stdin.flush()
+        out: dict[str, Any] = json.loads(child.stdout.readline())
+        child.wait(60)
+    finally:
+        broker.stop()
     if out["handled"] < out["messages"]:
         raise RuntimeError(f"{kind} drained {out['handled']} of {out['messages']} messages")
     out["rate"] = out["messages"] / out["seconds"]
@@ -237,41 +253,22 @@ def main() -> None:
     )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-collector-"))
-    broker = start_mosquitto(work / "mosquitto")
     try:
+        n_rigs = max(200, args.rate)  # the live stream's registry; the flood's rigs are among them
         # the shipped batch wait (the tests' facility files shorten it to 50 ms for latency; a
         # flood then commits ~3x as many smaller batches)
-        config_path = facility_file(
-            work, broker.port, n_rigs=max(200, args.rate), batch_wait_ms=DEFAULT_BATCH_WAIT_MS
-        )
-        cfg = load_facility(config_path)
+        cfg = load_facility(facility_file(work, 1883, n_rigs))  # for its layout: port unused
         msgs = sim_messages(cfg, args.flood, time.time() - 86400)
-
-        def publish(port: int) -> int:
-            pub = Publisher(port, client_id="bench-flood")
-            n = 0
-            for i in range(0, len(msgs), 5000):  # stay under paho's 65,535 in-flight message ids
-                n += pub.publish_all(msgs[i : i + 5000])
-            pub.close()
-            return n
-
         print(f"load average before: {load()} on {os.cpu_count()} cores")
-
-        def flood() -> int:
-            return publish(broker.port)
-
         bases = {
-            name: child_drain(kind, broker.port, config_path, flood)
+            name: child_drain(kind, work, msgs, n_rigs)
             for name, kind in (("MQTT 3.1.1", "paho-3.1.1"), ("MQTT 5", "paho-5"))
         }
         trees = {"collector": ROOT}
         if args.before:
             trees = {f"before ({args.before.name})": args.before, **trees}
         cols = {
-            name: child_drain(
-                "collector", broker.port, config_path, lambda: publish(broker.port), t
-            )
-            for name, t in trees.items()
+            name: child_drain("collector", work, msgs, n_rigs, tree) for name, tree in trees.items()
         }
         samples_per_msg = cols["collector"]["samples"] / len(msgs)
         print(
@@ -299,7 +296,10 @@ def main() -> None:
                 )
         print(f"  load average after: {load()}")
         if args.processes >= 2:
-            shared = {n: shared_drain(work, n, publish) for n in (1, args.processes)}
+            shared = {
+                n: shared_drain(work, n, lambda port: publish(port, msgs))
+                for n in (1, args.processes)
+            }
             print("shared subscription, minewatch collect processes on $share/bench:")
             for n, (r, c, stored) in shared.items():
                 print(
@@ -309,12 +309,14 @@ def main() -> None:
             print(
                 f"  speed-up {shared[args.processes][0] / shared[1][0]:.2f}; load average {load()}"
             )
-        broker.stop()  # the sessions of the flood would take a copy of every later message
         broker = start_mosquitto(work / "mosquitto-live")
-        live_path = facility_file(
-            work / "live", broker.port, max(200, args.rate), batch_wait_ms=DEFAULT_BATCH_WAIT_MS
-        )
-        live = live_stream(live_path, broker.port, args.rate, 1, args.seconds)
+        try:
+            live_path = facility_file(
+                work / "live", broker.port, n_rigs, batch_wait_ms=DEFAULT_BATCH_WAIT_MS
+            )
+            live = live_stream(live_path, broker.port, args.rate, 1, args.seconds)
+        finally:
+            broker.stop()
         print(
             f"live stream: simulator process, {args.rate:,} rigs each publishing once a second, "
             f"{args.seconds:g} s:"
@@ -331,7 +333,6 @@ def main() -> None:
         )
         print(f"load average at the end: {load()}")
     finally:
-        broker.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

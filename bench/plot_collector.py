@@ -48,7 +48,7 @@ from collector_mqtt import (  # noqa: E402
 
 from minewatch.config import load_facility  # noqa: E402
 from tests.support.mosquitto import start_mosquitto  # noqa: E402
-from tests.support.mqtt import Publisher, facility_file  # noqa: E402
+from tests.support.mqtt import facility_file  # noqa: E402
 
 SIZES = (200, 1000, 3000, 10000, 30000)
 #: How often each simulated rig publishes in the live stream (the demo facility's cadence).
@@ -57,23 +57,12 @@ LIVE_INTERVAL_S = 10.0
 
 def measure(work: Path, rigs: int, flood: int, seconds: float, trees: dict[str, Path]) -> dict:
     """Flood drains (baseline and each tree) and live lag (each tree) at one fleet size."""
-    broker = start_mosquitto(work / "mosquitto")
-    try:
-        config = facility_file(work, broker.port, n_rigs=rigs, batch_wait_ms=DEFAULT_BATCH_WAIT_MS)
-        msgs = sim_messages(load_facility(config), flood, time.time() - 86400, n_rigs=rigs)
-
-        def publish() -> int:
-            pub = Publisher(broker.port, client_id="bench-flood")
-            n = sum(pub.publish_all(msgs[i : i + 5000]) for i in range(0, len(msgs), 5000))
-            pub.close()
-            return n
-
-        out: dict[str, Any] = {"rigs": rigs, "load_before": load()}
-        out["baseline"] = child_drain("paho-3.1.1", broker.port, config, publish)
-        for name, tree in trees.items():
-            out[name] = child_drain("collector", broker.port, config, publish, tree)
-    finally:
-        broker.stop()
+    cfg = load_facility(facility_file(work, 1883, rigs))  # for its layout: port unused
+    msgs = sim_messages(cfg, flood, time.time() - 86400, n_rigs=rigs)
+    out: dict[str, Any] = {"rigs": rigs, "load_before": load()}
+    out["baseline"] = child_drain("paho-3.1.1", work, msgs, rigs)
+    for name, tree in trees.items():
+        out[name] = child_drain("collector", work, msgs, rigs, tree)
     for name, tree in trees.items():
         live_broker = start_mosquitto(work / f"live-{name}" / "mosquitto")
         try:

@@ -5,7 +5,8 @@ Threads and why:
   delays keepalives for every message, and an exception there kills the thread silently unless
   ``suppress_exceptions`` is set (paho-mqtt ``Client.suppress_exceptions``, default False; seen on
   paho-mqtt 2.2.0) — both are handled here.
-- a decoder thread drains the queue in batches and decodes them; a writer thread writes each batch
+- a decoder thread drains the queue in chunks and decodes each as the rest of its batch queues up
+  (``IntakeQueue.chunks``, ``BatchDecoder.prepare``); a writer thread writes each batch
   to the store in one call and then sends the PUBACKs (``manual_ack``). Two threads, because SQLite
   and network writes release the GIL: batch N+1 decodes while batch N is written. A message whose
   samples are not durably written is never acknowledged, so after a crash or a store outage the
