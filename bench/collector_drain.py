@@ -9,8 +9,11 @@ the last message handled (bare paho: its ``on_message`` ran; collector: acknowle
 write), CPU time of the whole process (all threads) over the same window.
 
 Protocol on stdin/stdout: the child creates its persistent session (connect, subscribe,
-disconnect) and prints ``ready``; the parent queues the backlog and writes the number of messages
-queued; the child drains them and prints one JSON line with its figures.
+disconnect) and prints ``ready``; the parent queues a backlog and writes the number of messages
+queued; the child drains them (a fresh client or collector each time, as after a restart) and
+prints one JSON line with its figures; again for each further backlog, until stdin closes. (A
+second backlog of the same rigs meets a store that knows them: the steady state, where the first
+one also pays for every device's first sight.)
 
 ``--live SECONDS`` instead keeps the collector connected while the parent runs a publisher: the
 child prints ``ready`` once subscribed, samples the collector's lag every 0.1 s for SECONDS, then
@@ -31,7 +34,6 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,16 +134,16 @@ class Collector:
         }
 
 
-def timed(start: Callable[[], None], handled: Callable[[], int], total: int) -> dict[str, Any]:
-    """Wall and CPU seconds from just before ``start`` until ``handled()`` reaches ``total``."""
+def timed(part: BarePaho | Collector, total: int) -> dict[str, Any]:
+    """Wall and CPU seconds from just before ``part.start()`` until it handled ``total``."""
     t0, cpu0 = time.perf_counter(), time.process_time()
-    start()
+    part.start()
     deadline = t0 + 600
-    while handled() < total and time.perf_counter() < deadline:
+    while part.handled < total and time.perf_counter() < deadline:
         time.sleep(POLL_S)
     return {
         "messages": total,
-        "handled": handled(),
+        "handled": part.handled,
         "seconds": time.perf_counter() - t0,
         "cpu_s": time.process_time() - cpu0,
     }
@@ -158,12 +160,12 @@ def drain(kind: str, port: int, config: Path) -> None:
         part.subscribed.wait(10)
     part.stop()
     print("ready", flush=True)
-    total = int(sys.stdin.readline())
-    if kind != "collector":  # a fresh client, as for the collector
-        part = BarePaho(port, TOPIC, PAHO_PROTOCOLS[kind])
-    out = timed(part.start, lambda: part.handled, total)
-    part.stop()
-    print(json.dumps({**out, **part.figures()}), flush=True)
+    for line in sys.stdin:  # one backlog after another, until the parent closes stdin
+        if kind != "collector":  # a fresh client, as the collector makes a fresh one on stop
+            part = BarePaho(port, TOPIC, PAHO_PROTOCOLS[kind])
+        out = timed(part, int(line))
+        part.stop()
+        print(json.dumps({**out, **part.figures()}), flush=True)
 
 
 def live(config: Path, seconds: float) -> None:

@@ -91,32 +91,41 @@ def publish(port: int, msgs: list[tuple[str, bytes]]) -> int:
 
 
 def child_drain(
-    kind: str, work: Path, msgs: list[tuple[str, bytes]], n_rigs: int, tree: Path = ROOT
-) -> dict[str, Any]:
-    """One drain of ``msgs`` by ``kind`` (``paho-3.1.1``, ``paho-5`` or ``collector``, with
-    minewatch from ``tree``) in a fresh process (``bench/collector_drain.py``): it creates its
-    session, we queue the backlog, it drains it. Every kind is timed alike, from connect to the
-    last message handled, with the CPU time of its whole process, against a fresh Mosquitto of its
-    own: no drain finds the sessions of earlier ones with their copies of its backlog queued."""
+    kind: str,
+    work: Path,
+    backlogs: list[list[tuple[str, bytes]]],
+    n_rigs: int,
+    tree: Path = ROOT,
+) -> list[dict[str, Any]]:
+    """Drains of ``backlogs``, one after the other, by ``kind`` (``paho-3.1.1``, ``paho-5`` or
+    ``collector``, with minewatch from ``tree``) in a fresh process (``bench/collector_drain.py``):
+    it creates its session, we queue a backlog, it drains it, and so on. Every kind is timed
+    alike, from connect to the last message handled, with the CPU time of its whole process,
+    against a fresh Mosquitto of its own: no drain finds the sessions of other drains with their
+    copies of its backlog queued. One result per backlog."""
     run = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=work))
     broker = start_mosquitto(run / "mosquitto")
+    results = []
     try:
         config = facility_file(run, broker.port, n_rigs, batch_wait_ms=DEFAULT_BATCH_WAIT_MS)
         child = drain_process(kind, broker.port, config, tree)
         assert child.stdin is not None and child.stdout is not None
         if child.stdout.readline().strip() != "ready":
             raise RuntimeError(f"{kind} drain did not start")
-        child.stdin.write(f"{publish(broker.port, msgs)}\n")
-        child.stdin.flush()
-        out: dict[str, Any] = json.loads(child.stdout.readline())
+        for msgs in backlogs:
+            child.stdin.write(f"{publish(broker.port, msgs)}\n")
+            child.stdin.flush()
+            results.append(json.loads(child.stdout.readline()))
+        child.stdin.close()
         child.wait(60)
     finally:
         broker.stop()
-    if out["handled"] < out["messages"]:
-        raise RuntimeError(f"{kind} drained {out['handled']} of {out['messages']} messages")
-    out["rate"] = out["messages"] / out["seconds"]
-    out["cpu_per_msg"] = out["cpu_s"] / out["messages"]
-    return out
+    for out in results:
+        if out["handled"] < out["messages"]:
+            raise RuntimeError(f"{kind} drained {out['handled']} of {out['messages']} messages")
+        out["rate"] = out["messages"] / out["seconds"]
+        out["cpu_per_msg"] = out["cpu_s"] / out["messages"]
+    return results
 
 
 DEFAULT_BATCH_WAIT_MS = MqttSettings.model_fields["batch_wait_ms"].default
@@ -261,14 +270,15 @@ def main() -> None:
         msgs = sim_messages(cfg, args.flood, time.time() - 86400)
         print(f"load average before: {load()} on {os.cpu_count()} cores")
         bases = {
-            name: child_drain(kind, work, msgs, n_rigs)
+            name: child_drain(kind, work, [msgs], n_rigs)[0]
             for name, kind in (("MQTT 3.1.1", "paho-3.1.1"), ("MQTT 5", "paho-5"))
         }
         trees = {"collector": ROOT}
         if args.before:
             trees = {f"before ({args.before.name})": args.before, **trees}
         cols = {
-            name: child_drain("collector", work, msgs, n_rigs, tree) for name, tree in trees.items()
+            name: child_drain("collector", work, [msgs], n_rigs, tree)[0]
+            for name, tree in trees.items()
         }
         samples_per_msg = cols["collector"]["samples"] / len(msgs)
         print(

@@ -7,7 +7,9 @@ the store's ``latest``/``devices`` work and the decoder's per-device state), on 
 - **flood**: a backlog of ``--flood`` simulator messages from that many rigs (consecutive rounds of
   the first N rigs of the demo layout) drained by the bare paho MQTT 3.1.1 subscriber (the issue's
   baseline), by the collector of the ``--before`` tree and by this tree's collector, each in its
-  own process and timed alike (``bench/collector_drain.py``): messages/s and CPU µs per message;
+  own process and timed alike (``bench/collector_drain.py``): messages/s and CPU µs per message.
+  Each collector drains twice: first rigs it and its store have never seen (every series new),
+  then later rounds of the same rigs (the store knows them: what a running collector meets);
 - **live**: the simulator publishing every rig once every 10 s (30,000 rigs = 3,000 msg/s, the
   design size) for ``--seconds``, stored by each tree's collector: lag p50 and max.
 
@@ -56,13 +58,16 @@ LIVE_INTERVAL_S = 10.0
 
 
 def measure(work: Path, rigs: int, flood: int, seconds: float, trees: dict[str, Path]) -> dict:
-    """Flood drains (baseline and each tree) and live lag (each tree) at one fleet size."""
+    """Flood drains (baseline; each tree cold, then warm) and live lag (each tree) at one size."""
     cfg = load_facility(facility_file(work, 1883, rigs))  # for its layout: port unused
-    msgs = sim_messages(cfg, flood, time.time() - 86400, n_rigs=rigs)
+    start = time.time() - 86400
+    cold = sim_messages(cfg, flood, start, n_rigs=rigs)
+    warm = sim_messages(cfg, flood, start + 3600, n_rigs=rigs)  # later rounds of the same rigs
     out: dict[str, Any] = {"rigs": rigs, "load_before": load()}
-    out["baseline"] = child_drain("paho-3.1.1", work, msgs, rigs)
+    out["baseline"] = child_drain("paho-3.1.1", work, [cold], rigs)[0]
     for name, tree in trees.items():
-        out[name] = child_drain("collector", work, msgs, rigs, tree)
+        first, then = child_drain("collector", work, [cold, warm], rigs, tree)
+        out[name] = {"cold": first, "warm": then}
     for name, tree in trees.items():
         live_broker = start_mosquitto(work / f"live-{name}" / "mosquitto")
         try:
@@ -86,77 +91,55 @@ def report(row: dict, trees: dict[str, Path]) -> None:
         flush=True,
     )
     for name in trees:
-        r = row[name]
-        live = r["live"]
-        print(
-            f"    {name:>6}: {r['rate']:8,.0f} msg/s {r['cpu_per_msg'] * 1e6:4.0f} us CPU/msg "
+        live = row[name]["live"]
+        drains = "; ".join(
+            f"{when} {r['rate']:,.0f} msg/s {r['cpu_per_msg'] * 1e6:.0f} us CPU/msg "
             f"(ratio {r['rate'] / base['rate']:.2f} rate, "
-            f"{base['cpu_per_msg'] / r['cpu_per_msg']:.2f} CPU); live: {live['acked']:,} of "
-            f"{live['sent']:,} stored, lag p50 {live['lag_p50_s'] * 1000:,.0f} ms, "
-            f"max {live['lag_max_s'] * 1000:,.0f} ms",
+            f"{base['cpu_per_msg'] / r['cpu_per_msg']:.2f} CPU)"
+            for when, r in ((w, row[name][w]) for w in DRAINS)
+        )
+        print(
+            f"    {name:>6}: {drains}; live: {live['acked']:,} of {live['sent']:,} stored, "
+            f"lag p50 {live['lag_p50_s'] * 1000:,.0f} ms, max {live['lag_max_s'] * 1000:,.0f} ms",
             flush=True,
         )
 
 
+#: The collector's two drains at each size: devices never seen (every series new to the store,
+#: every device's metadata recorded) and the same rigs again (what a running collector meets).
+DRAINS = {"cold": "first sight", "warm": "rigs known"}
+STYLES = {"before": ("--", "tab:gray"), "after": ("-", "tab:blue")}
+
+
 def plot(rows: list[dict], trees: dict[str, Path], out: Path, flood: int) -> None:
     sizes = [r["rigs"] for r in rows]
-    fig, (thr, cpu, lag) = plt.subplots(1, 3, figsize=(15, 4.6), dpi=110)
-    styles = {"before": ("--", "tab:gray"), "after": ("-", "tab:blue")}
+    fig, (thr, cpu, lag) = plt.subplots(1, 3, figsize=(16, 5), dpi=110)
+    base = "bare paho MQTT 3.1.1 (baseline)"
+    thr.plot(sizes, [r["baseline"]["rate"] for r in rows], ":ok", label=base)
     thr.plot(
-        sizes,
-        [r["baseline"]["rate"] for r in rows],
-        ":",
-        color="black",
-        marker="o",
-        label="bare paho MQTT 3.1.1 (baseline)",
+        sizes, [r["baseline"]["rate"] / 2 for r in rows], ":", color="tab:red", label="0.5 of it"
     )
-    thr.plot(
-        sizes,
-        [r["baseline"]["rate"] / 2 for r in rows],
-        ":",
-        color="tab:red",
-        label="target: 0.5 of the baseline",
-    )
-    cpu.plot(
-        sizes,
-        [r["baseline"]["cpu_per_msg"] * 1e6 for r in rows],
-        ":",
-        color="black",
-        marker="o",
-        label="bare paho MQTT 3.1.1",
-    )
+    thr.axhline(9000, color="tab:red", lw=0.8, alpha=0.6, label="9,000 msg/s")
+    cpu.plot(sizes, [r["baseline"]["cpu_per_msg"] * 1e6 for r in rows], ":ok", label=base)
     for name in trees:
-        style, colour = styles[name]
-        label = f"collector, {name}"
-        thr.plot(
-            sizes, [r[name]["rate"] for r in rows], style, color=colour, marker="o", label=label
-        )
-        cpu.plot(
-            sizes,
-            [r[name]["cpu_per_msg"] * 1e6 for r in rows],
-            style,
-            color=colour,
-            marker="o",
-            label=label,
-        )
-        lag.plot(
-            sizes,
-            [r[name]["live"]["lag_p50_s"] * 1000 for r in rows],
-            style,
-            color=colour,
-            marker="o",
-            label=f"{label}, p50",
-        )
-        lag.plot(
-            sizes,
-            [r[name]["live"]["lag_max_s"] * 1000 for r in rows],
-            style,
-            color=colour,
-            marker="^",
-            alpha=0.5,
-            label=f"{label}, max",
-        )
-    thr.axhline(9000, color="tab:red", lw=0.8, alpha=0.6, label="target: 9,000 msg/s")
+        style, colour = STYLES[name]
+        for when, words in DRAINS.items():
+            look = {"color": colour, "marker": "o" if when == "warm" else "x"}
+            look["alpha"] = 1.0 if when == "warm" else 0.45
+            label = f"collector {name}, {words}"
+            thr.plot(sizes, [r[name][when]["rate"] for r in rows], style, label=label, **look)
+            per_msg = [r[name][when]["cpu_per_msg"] * 1e6 for r in rows]
+            cpu.plot(sizes, per_msg, style, label=label, **look)
+        for stat, marker, alpha in (("p50", "o", 1.0), ("max", "^", 0.45)):
+            lag.plot(
+                sizes,
+                [r[name]["live"][f"lag_{stat}_s"] * 1000 for r in rows],
+                style,
+                color=colour,
+                marker=marker,
+                alpha=alpha,
+                label=f"collector {name}, {stat}",
+            )
     for ax, title, unit in (
         (thr, f"flood drain of {flood:,} messages", "messages/s (ack after write)"),
         (cpu, "CPU per message, all threads", "µs CPU per message"),
@@ -170,7 +153,7 @@ def plot(rows: list[dict], trees: dict[str, Path], out: Path, flood: int) -> Non
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(
-        "MQTT collector → SQLite against fleet size, before/after issue #14 P1 "
+        "MQTT collector → SQLite against fleet size, before (8b70764) and after issue #14 P1 "
         f"(2 cores; load average {rows[0]['load_before'].split()[0]} → "
         f"{rows[-1]['load_after'].split()[0]})",
         fontsize=11,
