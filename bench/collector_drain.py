@@ -2,11 +2,10 @@
 
 ``bench/collector_mqtt.py`` and ``bench/plot_collector.py`` run every flood drain (the bare paho
 subscribers of the baseline and the collector) through this script, each in its own process, so
-that no drain inherits another's threads, heap (the bench's 50,000 queued payloads cost the
-collector's garbage collector ~2 µs a message when it ran in the bench's own process) or
-start-up, and all are timed alike: from just before connecting to the moment a 10 ms poll sees
-the last message handled (bare paho: its ``on_message`` ran; collector: acknowledged after the
-write), CPU time of the whole process (all threads) over the same window.
+that no drain inherits another's threads, heap or start-up, and all are timed alike: from just
+before connecting to the moment a 10 ms poll sees the last message handled (bare paho: its
+``on_message`` ran; collector: acknowledged after the write), CPU time of the whole process (all
+threads) over the same window.
 
 Protocol on stdin/stdout: the child creates its persistent session (connect, subscribe,
 disconnect) and prints ``ready``; the parent queues a backlog and writes the number of messages
