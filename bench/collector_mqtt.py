@@ -7,8 +7,10 @@ Measurements against a real Mosquitto on loopback, in the same run:
    for a persistent session, then drained: by a bare paho QoS 1 subscriber with an empty handler
    (the baseline: what one paho client can take in at all), once over MQTT 3.1.1 and once over
    MQTT 5 (the collector's default protocol, whose per-message properties cost paho ~10 µs), and
-   by the collector (decode + write + ack after write). Ratio = collector rate / baseline rate.
-   Each drain reports CPU time per message (all threads) beside the rate, and the load average.
+   by the collector (decode + write + ack after write; ``--before DIR`` also by the collector of
+   an earlier source tree). Ratio = collector rate / baseline rate. Every drain runs in a fresh
+   process of its own and is timed the same way (``bench/collector_drain.py``: connect to last
+   message handled, CPU time of all its threads), with the load average beside the figures.
 1b. **Shared subscription** (``--processes N``, N >= 2) — the same backlog queued for N
    ``minewatch collect`` processes on one ``$share`` group, drained by all of them, against one
    such process in the same run: time from the first sample stored to the last.
@@ -17,12 +19,14 @@ Measurements against a real Mosquitto on loopback, in the same run:
    minewatch plans for) for some seconds: does the collector keep up, and how far behind
    (lag = store time - sample time) does it get?
 
-Run: ``python bench/collector_mqtt.py [--flood 50000] [--rate 3000] [--seconds 10] [--processes 2]``
+Run: ``python bench/collector_mqtt.py [--flood 50000] [--rate 3000] [--seconds 10] [--processes 2]
+[--before DIR]``
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -30,26 +34,18 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import paho.mqtt.client as mqtt  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
-from paho.mqtt.packettypes import PacketTypes  # noqa: E402
-from paho.mqtt.properties import Properties  # noqa: E402
 
-from minewatch.collector.mqtt import MqttCollector  # noqa: E402
 from minewatch.config import load_facility  # noqa: E402
 from minewatch.config.mqtt import MqttSettings  # noqa: E402
-from minewatch.profiles import load_facility_profiles  # noqa: E402
-from minewatch.registry import facility_registry  # noqa: E402
 from minewatch.simulator.build import build_facility  # noqa: E402
 from minewatch.simulator.publisher import messages_at  # noqa: E402
-from minewatch.store import SqliteStore  # noqa: E402
 from tests.support.mosquitto import start_mosquitto  # noqa: E402
 from tests.support.mqtt import (  # noqa: E402
     Publisher,
@@ -59,9 +55,10 @@ from tests.support.mqtt import (  # noqa: E402
 )
 
 
-def sim_messages(cfg, n: int, start_s: float) -> list[tuple[str, bytes]]:
-    """``n`` messages from consecutive 5-second rounds of the 200-rig demo facility."""
-    facility = build_facility(cfg, n_rigs=200)
+def sim_messages(cfg, n: int, start_s: float, n_rigs: int = 200) -> list[tuple[str, bytes]]:
+    """``n`` messages from consecutive 5-second rounds of the demo facility's first ``n_rigs``
+    rigs (and its hall sensors)."""
+    facility = build_facility(cfg, n_rigs=n_rigs)
     out: list[tuple[str, bytes]] = []
     t = start_s
     while len(out) < n:
@@ -70,74 +67,65 @@ def sim_messages(cfg, n: int, start_s: float) -> list[tuple[str, bytes]]:
     return out[:n]
 
 
-def baseline_drain(port: int, topic: str, publish, protocol: int) -> tuple[float, float]:
-    """(messages/s, CPU s per message) of a bare paho QoS 1 subscriber (empty handler, auto-ack)
-    draining a backlog. CPU time per message is the figure that survives a busy machine."""
-    got = [0]
-    done = threading.Event()
-    total = [0]
-    v5 = protocol == mqtt.MQTTv5
-
-    def on_message(_c, _u, _m) -> None:
-        got[0] += 1
-        if got[0] >= total[0]:
-            done.set()
-
-    def client() -> mqtt.Client:
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"bench-baseline-{protocol}",
-            clean_session=None if v5 else False,
-            protocol=protocol,
-        )
-        c.on_message = on_message
-        c.on_connect = lambda cl, *_: cl.subscribe(topic, qos=1)
-        return c
-
-    def connect(c: mqtt.Client) -> None:
-        if v5:  # keep the session (and its backlog) across the disconnect
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = 3600
-            c.connect("127.0.0.1", port, clean_start=False, properties=props)
-        else:
-            c.connect("127.0.0.1", port)
-
-    c = client()
-    subscribed = threading.Event()
-    c.on_subscribe = lambda *_: subscribed.set()
-    connect(c)
-    c.loop_start()
-    subscribed.wait(10)
-    c.disconnect()
-    c.loop_stop()
-    total[0] = publish()
-    c = client()
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    connect(c)
-    c.loop_start()
-    done.wait(600)
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    c.disconnect()
-    c.loop_stop()
-    return total[0] / elapsed, cpu / total[0]
+def drain_process(kind: str, port: int, config: Path, tree: Path, *args: str) -> subprocess.Popen:
+    """``bench/collector_drain.py`` as a child we talk to through its stdin and stdout."""
+    command = [sys.executable, str(ROOT / "bench" / "collector_drain.py"), kind]
+    command += ["--port", str(port), "--config", str(config), "--tree", str(tree), *args]
+    return subprocess.Popen(
+        command,
+        cwd=tree,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
-def collector_drain(cfg, store, publish) -> tuple[float, float, dict]:
-    profiles = load_facility_profiles(cfg)
-    registry = facility_registry(cfg, set(profiles))
-    col = MqttCollector(cfg, store, profiles, registry)
-    col.start()
-    col.wait_ready(10)
-    col.stop()
-    total = publish()
-    col = MqttCollector(cfg, store, profiles, registry)
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    col.start()
-    while col.stats()["acked"] < total:
-        time.sleep(0.01)
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    col.stop()
-    return total / elapsed, cpu / total, col.stats()
+def publish(port: int, msgs: list[tuple[str, bytes]]) -> int:
+    """Queue ``msgs`` at the broker on ``port`` (QoS 1); how many it confirmed."""
+    pub = Publisher(port, client_id="bench-flood")
+    n = 0
+    for i in range(0, len(msgs), 5000):  # stay under paho's 65,535 in-flight message ids
+        n += pub.publish_all(msgs[i : i + 5000])
+    pub.close()
+    return n
+
+
+def child_drain(
+    kind: str,
+    work: Path,
+    backlogs: list[list[tuple[str, bytes]]],
+    n_rigs: int,
+    tree: Path = ROOT,
+) -> list[dict[str, Any]]:
+    """Drains of ``backlogs``, one after the other, by ``kind`` (``paho-3.1.1``, ``paho-5`` or
+    ``collector``, with minewatch from ``tree``) in a fresh process (``bench/collector_drain.py``):
+    it creates its session, we queue a backlog, it drains it, and so on. Every kind is timed
+    alike, from connect to the last message handled, with the CPU time of its whole process,
+    against a fresh Mosquitto of its own: no drain finds the sessions of other drains with their
+    copies of its backlog queued. One result per backlog."""
+    run = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=work))
+    broker = start_mosquitto(run / "mosquitto")
+    results = []
+    try:
+        config = facility_file(run, broker.port, n_rigs, batch_wait_ms=DEFAULT_BATCH_WAIT_MS)
+        child = drain_process(kind, broker.port, config, tree)
+        assert child.stdin is not None and child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{kind} drain did not start")
+        for msgs in backlogs:
+            child.stdin.write(f"{publish(broker.port, msgs)}\n")
+            child.stdin.flush()
+            results.append(json.loads(child.stdout.readline()))
+        child.stdin.close()
+        child.wait(60)
+    finally:
+        broker.stop()
+    for out in results:
+        if out["handled"] < out["messages"]:
+            raise RuntimeError(f"{kind} drained {out['handled']} of {out['messages']} messages")
+        out["rate"] = out["messages"] / out["seconds"]
+        out["cpu_per_msg"] = out["cpu_s"] / out["messages"]
+    return results
 
 
 DEFAULT_BATCH_WAIT_MS = MqttSettings.model_fields["batch_wait_ms"].default
@@ -147,8 +135,9 @@ COLLECT = [sys.executable, "-m", "minewatch.cli", "collect", "--config"]
 def shared_drain(work: Path, processes: int, publish) -> tuple[float, float, int]:
     """(messages/s, CPU s per message over all processes, samples stored) of ``processes``
     ``minewatch collect`` processes sharing one ``$share`` subscription, draining a backlog.
-    Timed from the first sample in the store to the last (process start-up excluded); the store
-    is polled every 0.1 s, so the figure is good to ~0.1 s. A broker of its own: sessions of
+    Timed from the first sample in the store to the last (process start-up excluded), counting
+    only the messages stored in that window (not the first batch, stored before it opened); the
+    store is polled every 0.1 s, so the figure is good to ~0.1 s. A broker of its own: sessions of
     earlier runs would take a copy (or, in the group, a share) of every message."""
     run = work / f"shared-{processes}"
     broker = start_mosquitto(run / "mosquitto")
@@ -210,7 +199,7 @@ def _shared_drain(run: Path, port: int, processes: int, publish) -> tuple[float,
     deadline = time.monotonic() + 600
     while (n := stored()) == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
-    t0, cpu0 = time.perf_counter(), cpu_s()
+    t0, cpu0, first = time.perf_counter(), cpu_s(), n
     last, still = n, 0
     while still < 20 and time.monotonic() < deadline:  # 2 s without a new sample: drained
         time.sleep(0.1)
@@ -219,51 +208,39 @@ def _shared_drain(run: Path, port: int, processes: int, publish) -> tuple[float,
         if n != last:
             t1, cpu1, last = time.perf_counter(), cpu_s(), n
     stop(procs)
-    return total / (t1 - t0), (cpu1 - cpu0) / total, last
+    # only what was stored inside the window counts (the first batch was stored before it opened)
+    in_window = total * (last - first) / last
+    return in_window / (t1 - t0), (cpu1 - cpu0) / in_window, last
 
 
-def live_stream(cfg, config_path: Path, store, port: int, rate: int, seconds: float) -> dict:
-    """The simulator CLI in its own process (so it does not share our GIL) publishes ``rate`` rigs
-    once a second; the collector runs here."""
-    profiles = load_facility_profiles(cfg)
-    col = MqttCollector(cfg, store, profiles, facility_registry(cfg, set(profiles)))
-    col.start()
-    col.wait_ready(10)
+def live_stream(
+    config: Path, port: int, rigs: int, interval_s: float, seconds: float, tree: Path = ROOT
+) -> dict[str, Any]:
+    """The simulator CLI (this tree's, its own process) publishes ``rigs`` rigs every
+    ``interval_s`` for ``seconds``; the collector of ``tree`` (its own process,
+    ``bench/collector_drain.py --live``) stores them: does it keep up, how far behind (lag = store
+    time - sample time) does it get?"""
+    child = drain_process("collector", port, config, tree, "--live", str(seconds))
+    assert child.stdin is not None and child.stdout is not None
+    if child.stdout.readline().strip() != "ready":
+        raise RuntimeError("live collector did not start")
     sim = subprocess.Popen(
-        simulate_command(config_path, port, rate, 1),
+        simulate_command(config, port, rigs, interval_s),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    lags, depths = [], []
-    t_start = time.perf_counter()
-    while time.perf_counter() - t_start < seconds:
-        time.sleep(0.1)
-        st = col.stats()
-        if st["lag_s"] is not None:
-            lags.append(st["lag_s"])
-        depths.append(st["queue_depth"])
+    time.sleep(seconds)
     sim.send_signal(signal.SIGTERM)
     out, _ = sim.communicate(timeout=60)
     sent = int(out.rsplit(", ", 1)[1].split()[0])  # "..., N confirmed by the broker"
-    t_end = time.perf_counter()
-    while col.stats()["acked"] < sent and time.perf_counter() - t_end < 120:
-        time.sleep(0.01)
-    catch_up_s = time.perf_counter() - t_end
-    st = col.stats()
-    col.stop()
-    lags.sort()
-    return {
-        "sent": sent,
-        "publish_rate": sent / seconds,
-        "acked": st["acked"],
-        "catch_up_s": catch_up_s,
-        "lag_p50_s": lags[len(lags) // 2] if lags else None,
-        "lag_max_s": lags[-1] if lags else None,
-        "max_queue": max(depths),
-        "stored_samples": st["stored_samples"],
-    }
+    child.stdin.write(f"{sent}\n")
+    child.stdin.flush()
+    live: dict[str, Any] = json.loads(child.stdout.readline())
+    child.wait(60)
+    live["publish_rate"] = sent / seconds
+    return live
 
 
 def load() -> str:
@@ -278,59 +255,61 @@ def main() -> None:
     ap.add_argument(
         "--processes", type=int, default=1, help="also drain with N processes on $share (N >= 2)"
     )
+    ap.add_argument(
+        "--before",
+        type=Path,
+        help="also drain with the collector of this source tree (e.g. a git archive of main)",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-collector-"))
-    broker = start_mosquitto(work / "mosquitto")
     try:
+        n_rigs = max(200, args.rate)  # the live stream's registry; the flood's rigs are among them
         # the shipped batch wait (the tests' facility files shorten it to 50 ms for latency; a
         # flood then commits ~3x as many smaller batches)
-        config_path = facility_file(
-            work, broker.port, n_rigs=max(200, args.rate), batch_wait_ms=DEFAULT_BATCH_WAIT_MS
-        )
-        cfg = load_facility(config_path)
+        cfg = load_facility(facility_file(work, 1883, n_rigs))  # for its layout: port unused
         msgs = sim_messages(cfg, args.flood, time.time() - 86400)
-
-        def publish(port: int) -> int:
-            pub = Publisher(port, client_id="bench-flood")
-            n = 0
-            for i in range(0, len(msgs), 5000):  # stay under paho's 65,535 in-flight message ids
-                n += pub.publish_all(msgs[i : i + 5000])
-            pub.close()
-            return n
-
         print(f"load average before: {load()} on {os.cpu_count()} cores")
         bases = {
-            name: baseline_drain(broker.port, "site/demo/#", lambda: publish(broker.port), proto)
-            for name, proto in (("MQTT 3.1.1", mqtt.MQTTv311), ("MQTT 5", mqtt.MQTTv5))
+            name: child_drain(kind, work, [msgs], n_rigs)[0]
+            for name, kind in (("MQTT 3.1.1", "paho-3.1.1"), ("MQTT 5", "paho-5"))
         }
-        rate, cpu, st = collector_drain(
-            cfg, SqliteStore(work / "flood.db"), lambda: publish(broker.port)
-        )
-        samples_per_msg = st["stored_samples"] / st["acked"]
+        trees = {"collector": ROOT}
+        if args.before:
+            trees = {f"before ({args.before.name})": args.before, **trees}
+        cols = {
+            name: child_drain("collector", work, [msgs], n_rigs, tree)[0]
+            for name, tree in trees.items()
+        }
+        samples_per_msg = cols["collector"]["samples"] / len(msgs)
         print(
             f"flood of {len(msgs):,} simulator messages "
             f"(~{sum(len(p) for _, p in msgs) / len(msgs):.0f} B, "
-            f"{samples_per_msg:.1f} samples each), Mosquitto QoS 1, persistent session backlog:"
+            f"{samples_per_msg:.1f} samples each), Mosquitto QoS 1, persistent session backlog, "
+            "each drain in its own process, connect to last message handled:"
         )
-        for name, (base, base_cpu) in bases.items():
+        for name, base in bases.items():
             print(
-                f"  baseline bare paho, {name:<10}      : {base:8,.0f} msg/s   "
-                f"{base_cpu * 1e6:6.0f} us CPU/msg"
+                f"  baseline bare paho, {name:<10}      : {base['rate']:8,.0f} msg/s   "
+                f"{base['cpu_per_msg'] * 1e6:6.0f} us CPU/msg"
             )
-        print(
-            f"  collector (MQTT {cfg.mqtt.protocol}) -> SQLite, ack after write: {rate:8,.0f} msg/s"
-            f"   {cpu * 1e6:6.0f} us CPU/msg   {rate * samples_per_msg:,.0f} samples/s"
-            f"   ({st['batches']} batches)"
-        )
-        for name, (base, base_cpu) in bases.items():
+        for name, col in cols.items():
             print(
-                f"  ratio collector / {name:<10}       : {rate / base:8.2f} (rate)   "
-                f"{base_cpu / cpu:6.2f} (CPU)"
+                f"  {name} (MQTT {cfg.mqtt.protocol}) -> SQLite, ack after write: "
+                f"{col['rate']:8,.0f} msg/s   {col['cpu_per_msg'] * 1e6:6.0f} us CPU/msg   "
+                f"{col['rate'] * samples_per_msg:,.0f} samples/s   ({col['batches']} batches, "
+                f"rejected {col['rejected'] or 'none'})"
             )
+            for bname, base in bases.items():
+                print(
+                    f"    ratio to {bname:<10}: {col['rate'] / base['rate']:5.2f} (rate)   "
+                    f"{base['cpu_per_msg'] / col['cpu_per_msg']:5.2f} (CPU)"
+                )
         print(f"  load average after: {load()}")
-        print(f"  rejected: {st['rejected_total']}")
         if args.processes >= 2:
-            shared = {n: shared_drain(work, n, publish) for n in (1, args.processes)}
+            shared = {
+                n: shared_drain(work, n, lambda port: publish(port, msgs))
+                for n in (1, args.processes)
+            }
             print("shared subscription, minewatch collect processes on $share/bench:")
             for n, (r, c, stored) in shared.items():
                 print(
@@ -340,19 +319,14 @@ def main() -> None:
             print(
                 f"  speed-up {shared[args.processes][0] / shared[1][0]:.2f}; load average {load()}"
             )
-        broker.stop()  # the sessions of the flood would take a copy of every later message
         broker = start_mosquitto(work / "mosquitto-live")
-        live_path = facility_file(
-            work / "live", broker.port, max(200, args.rate), batch_wait_ms=DEFAULT_BATCH_WAIT_MS
-        )
-        live = live_stream(
-            load_facility(live_path),
-            live_path,
-            SqliteStore(work / "live.db"),
-            broker.port,
-            args.rate,
-            args.seconds,
-        )
+        try:
+            live_path = facility_file(
+                work / "live", broker.port, n_rigs, batch_wait_ms=DEFAULT_BATCH_WAIT_MS
+            )
+            live = live_stream(live_path, broker.port, args.rate, 1, args.seconds)
+        finally:
+            broker.stop()
         print(
             f"live stream: simulator process, {args.rate:,} rigs each publishing once a second, "
             f"{args.seconds:g} s:"
@@ -360,7 +334,7 @@ def main() -> None:
         print(
             f"  published {live['sent']:,} ({live['publish_rate']:,.0f} msg/s); acked "
             f"{live['acked']:,} "
-            f"({live['stored_samples']:,} samples); "
+            f"({live['samples']:,} samples); "
             f"caught up {live['catch_up_s']:.2f} s after the simulator stopped"
         )
         print(
@@ -369,7 +343,6 @@ def main() -> None:
         )
         print(f"load average at the end: {load()}")
     finally:
-        broker.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

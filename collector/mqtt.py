@@ -5,7 +5,8 @@ Threads and why:
   delays keepalives for every message, and an exception there kills the thread silently unless
   ``suppress_exceptions`` is set (paho-mqtt ``Client.suppress_exceptions``, default False; seen on
   paho-mqtt 2.2.0) — both are handled here.
-- a decoder thread drains the queue in batches and decodes them; a writer thread writes each batch
+- a decoder thread drains the queue in chunks and decodes each as the rest of its batch queues up
+  (``IntakeQueue.chunks``, ``BatchDecoder.prepare``); a writer thread writes each batch
   to the store in one call and then sends the PUBACKs (``manual_ack``). Two threads, because SQLite
   and network writes release the GIL: batch N+1 decodes while batch N is written. A message whose
   samples are not durably written is never acknowledged, so after a crash or a store outage the
@@ -138,14 +139,15 @@ class MqttCollector:
             while not self._writer_done.is_set():
                 if self._stop.is_set() and time.monotonic() > self._drain_deadline:
                     return  # what is still queued stays unacked: the broker redelivers it
-                batch = self.intake.take_batch(self.settings.batch_max, wait_s)
-                if batch:
-                    try:
-                        prepared = self.batches.prepare(batch)
-                    except Exception:  # a bug here must not end intake; the batch stays unacked
-                        self.counters.inc("pipeline_errors")
-                        log.exception("MQTT decoder failed on a batch of %d messages", len(batch))
-                        continue
+                try:
+                    prepared = self.batches.prepare(
+                        self.intake.chunks(self.settings.batch_max, wait_s)
+                    )
+                except Exception:  # a bug here must not end intake; the batch stays unacked
+                    self.counters.inc("pipeline_errors")
+                    log.exception("MQTT decoder failed on a batch")
+                    continue
+                if prepared is not None:
                     self._hand_over(prepared)
                 elif self._stop.is_set():
                     return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from minewatch.collector.decode import Decoded, PayloadDecoder, Reject
@@ -65,22 +65,33 @@ class BatchDecoder:
         self._rejects = rejects
         self._counters = counters
 
-    def prepare(self, batch: list[Inbound]) -> Prepared:
+    def prepare(self, chunks: Iterable[list[Inbound]]) -> Prepared | None:
+        """Decode a batch chunk by chunk as the intake yields it (see ``IntakeQueue.chunks``);
+        None when it yielded nothing."""
+        samples = BatchBuilder()
+        metas: dict[str, DeviceMeta] = {}
+        batch: list[Inbound] = []
+        for chunk in chunks:
+            if not batch:  # the first message is here: decode it with the registry as it is now
+                self._follow_registry()
+            batch += chunk
+            for item in chunk:
+                decoded = self._decode(item)
+                if decoded is None or not decoded.values:
+                    continue
+                samples.add(decoded.device, decoded.ts, decoded.metrics, decoded.values)
+                if decoded.device not in self.known and decoded.profile:
+                    metas[decoded.device] = self._meta(decoded)
+        if not batch:
+            return None
+        self._counters.inc("received", len(batch))
+        return Prepared(batch, samples.build(), list(metas.values()))
+
+    def _follow_registry(self) -> None:
         changed = self.registry.reload_if_changed()
         if changed:
             self.decoder.registry = self.registry.registry
             self.known -= changed  # their metadata is recorded again on the next message
-        samples = BatchBuilder()
-        metas: dict[str, DeviceMeta] = {}
-        self._counters.inc("received", len(batch))
-        for item in batch:
-            decoded = self._decode(item)
-            if decoded is None or not decoded.values:
-                continue
-            samples.add(decoded.device, decoded.ts, decoded.metrics, decoded.values)
-            if decoded.device not in self.known and decoded.profile:
-                metas[decoded.device] = self._meta(decoded)
-        return Prepared(batch, samples.build(), list(metas.values()))
 
     def _decode(self, item: Inbound) -> Decoded | None:
         try:

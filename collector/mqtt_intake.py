@@ -7,7 +7,8 @@ sending, so a slow store slows the broker, not memory.
 A deque with two conditions rather than ``queue.Queue``: under a flood the network thread is the
 collector's bottleneck (it holds the GIL for paho's own ~35 µs a message), and ``Queue`` takes a
 lock and notifies a condition for every put and every get. Here a put is an append (the lock only
-when the decoder is asleep or the queue is full) and the decoder takes what is there in one go.
+when the decoder waits for the first message of a batch or the queue is full) and the decoder takes
+what is there in one go.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from minewatch.counters import Counters
 
 #: A batch closes when no message arrived for this long (the broker sends in bursts of its in-flight
-#: window and waits for our acks, so waiting the full batch_wait_ms would only add latency).
+#: window and waits for our acks, so waiting the full batch_wait_ms would only add latency); also
+#: how long the decoder sleeps once it has caught up with the queue.
 IDLE_GAP_S = 0.005
 #: How long the decoder waits for a first message before looking at its stop flag again.
 FIRST_WAIT_S = 0.1
@@ -70,29 +73,39 @@ class IntakeQueue:
             with self._arrived:
                 self._arrived.notify()
 
-    def take_batch(self, batch_max: int, batch_wait_s: float) -> list[Inbound]:
-        """Up to ``batch_max`` messages: the first within 0.1 s, the rest until the wait or an idle
-        gap ends the batch. Empty when nothing arrived."""
-        if not self._wait_for_items(FIRST_WAIT_S):
-            return []
-        batch: list[Inbound] = []
-        deadline = time.monotonic() + batch_wait_s
-        while True:
-            self._drain_into(batch, batch_max)
-            left = deadline - time.monotonic()
-            if len(batch) >= batch_max or left <= 0:
-                break
-            if not self._wait_for_items(min(left, IDLE_GAP_S)):
-                break
-        return batch
+    def chunks(self, batch_max: int, batch_wait_s: float) -> Iterator[list[Inbound]]:
+        """The messages of one batch, up to ``batch_max``, in the chunks they were queued in: the
+        first within 0.1 s, the rest until ``batch_wait_s`` or an idle gap ends the batch. Nothing
+        when no message arrived.
 
-    def _drain_into(self, batch: list[Inbound], batch_max: int) -> None:
+        The decoder decodes each chunk while the next one queues up, and once it has caught up it
+        sleeps an idle gap rather than being woken by every message: under a flood it is faster
+        than paho's thread, and a wake-up per message (a condition notify, a GIL hand-over) cost
+        ~6 µs a message on each of the two threads."""
+        if not self._wait_for_items(FIRST_WAIT_S):
+            return
+        deadline = time.monotonic() + batch_wait_s
+        room = batch_max
+        while True:
+            chunk = self._drain(room)
+            if chunk:
+                room -= len(chunk)
+                yield chunk
+            left = deadline - time.monotonic()
+            if room <= 0 or left <= 0:
+                return
+            if not self._items:
+                time.sleep(min(left, IDLE_GAP_S))
+                if not self._items:
+                    return
+
+    def _drain(self, most: int) -> list[Inbound]:
         items, pop = self._items, self._items.popleft
-        for _ in range(min(len(items), batch_max - len(batch))):
-            batch.append(pop())
+        chunk = [pop() for _ in range(min(len(items), most))]
         if self._putter_waiting:
             with self._room:
                 self._room.notify()
+        return chunk
 
     def _wait_for_items(self, timeout_s: float) -> bool:
         """True once the queue holds something (at once if it does), False after ``timeout_s``."""
