@@ -64,9 +64,9 @@ class AnalysisSettings(BaseModel):
     late_window_s: float = Field(
         60.0,
         ge=0,
-        description="Live loop takes in samples stamped up to this long before its last read point "
-        "but written after it (collector batches, MQTT redelivery, buffering gateways, devices' own "
-        "clocks), so they are still evaluated live",
+        description="Live loop takes in samples stamped up to this long before its last read "
+        "point but written after it (collector batches, MQTT redelivery, buffering gateways, "
+        "devices' own clocks), so they are still evaluated live",
     )
     min_coverage_pct: float = Field(
         90.0,
