@@ -7,8 +7,9 @@ Measurements against a real Mosquitto on loopback, in the same run:
    for a persistent session, then drained: by a bare paho QoS 1 subscriber with an empty handler
    (the baseline: what one paho client can take in at all), once over MQTT 3.1.1 and once over
    MQTT 5 (the collector's default protocol, whose per-message properties cost paho ~10 µs), and
-   by the collector (decode + write + ack after write; ``--before DIR`` also by the collector of
-   an earlier source tree). Ratio = collector rate / baseline rate. Every drain runs in a fresh
+   by the collector (decode + write + ack after write), once on its default MQTT 5 and once on
+   MQTT 3.1.1 (docs/collector-mqtt.md, "Protocol"; ``--before DIR`` also by the collector of an
+   earlier source tree). Ratio = collector rate / baseline rate. Every drain runs in a fresh
    process of its own and is timed the same way (``bench/collector_drain.py``: connect to last
    message handled, CPU time of all its threads), with the load average beside the figures.
 1b. **Shared subscription** (``--processes N``, N >= 2) — the same backlog queued for N
@@ -96,6 +97,7 @@ def child_drain(
     backlogs: list[list[tuple[str, bytes]]],
     n_rigs: int,
     tree: Path = ROOT,
+    protocol: str = "5",
 ) -> list[dict[str, Any]]:
     """Drains of ``backlogs``, one after the other, by ``kind`` (``paho-3.1.1``, ``paho-5`` or
     ``collector``, with minewatch from ``tree``) in a fresh process (``bench/collector_drain.py``):
@@ -107,7 +109,9 @@ def child_drain(
     broker = start_mosquitto(run / "mosquitto")
     results = []
     try:
-        config = facility_file(run, broker.port, n_rigs, batch_wait_ms=DEFAULT_BATCH_WAIT_MS)
+        config = facility_file(
+            run, broker.port, n_rigs, batch_wait_ms=DEFAULT_BATCH_WAIT_MS, protocol=protocol
+        )
         child = drain_process(kind, broker.port, config, tree)
         assert child.stdin is not None and child.stdout is not None
         if child.stdout.readline().strip() != "ready":
@@ -273,14 +277,16 @@ def main() -> None:
             name: child_drain(kind, work, [msgs], n_rigs)[0]
             for name, kind in (("MQTT 3.1.1", "paho-3.1.1"), ("MQTT 5", "paho-5"))
         }
-        trees = {"collector": ROOT}
+        # (name, tree, protocol): the shipped default (MQTT 5), then the same code on MQTT 3.1.1,
+        # the like-for-like drain of the 3.1.1 baseline (docs/collector-mqtt.md, "Protocol")
+        runs = [("collector", ROOT, "5"), ("collector", ROOT, "3.1.1")]
         if args.before:
-            trees = {f"before ({args.before.name})": args.before, **trees}
+            runs.insert(0, (f"before ({args.before.name})", args.before, "5"))
         cols = {
-            name: child_drain("collector", work, [msgs], n_rigs, tree)[0]
-            for name, tree in trees.items()
+            (name, protocol): child_drain("collector", work, [msgs], n_rigs, tree, protocol)[0]
+            for name, tree, protocol in runs
         }
-        samples_per_msg = cols["collector"]["samples"] / len(msgs)
+        samples_per_msg = cols["collector", "5"]["samples"] / len(msgs)
         print(
             f"flood of {len(msgs):,} simulator messages "
             f"(~{sum(len(p) for _, p in msgs) / len(msgs):.0f} B, "
@@ -292,9 +298,9 @@ def main() -> None:
                 f"  baseline bare paho, {name:<10}      : {base['rate']:8,.0f} msg/s   "
                 f"{base['cpu_per_msg'] * 1e6:6.0f} us CPU/msg"
             )
-        for name, col in cols.items():
+        for (name, protocol), col in cols.items():
             print(
-                f"  {name} (MQTT {cfg.mqtt.protocol}) -> SQLite, ack after write: "
+                f"  {name} (MQTT {protocol}) -> SQLite, ack after write: "
                 f"{col['rate']:8,.0f} msg/s   {col['cpu_per_msg'] * 1e6:6.0f} us CPU/msg   "
                 f"{col['rate'] * samples_per_msg:,.0f} samples/s   ({col['batches']} batches, "
                 f"rejected {col['rejected'] or 'none'})"
