@@ -49,6 +49,12 @@ def test_live_page_follows_the_switch_to_russian_and_turkmen(
     expect(page.locator("#updated")).to_have_text(re.compile(r"^\d+ с назад$"))  # noqa: RUF001
     expect(page.locator("#reg-state")).to_have_text("отключён")  # the channel is off here
     expect(page.locator("#reg-endpoint")).to_have_text("URL не настроен")
+    expect(page.locator("#reg-endpoint").locator("xpath=preceding-sibling::span[1]")).to_have_text(
+        "адрес"
+    )
+    expect(page.locator(".guide-80")).to_have_attribute(
+        "title", "ориентир длительной нагрузки: 80 процентов лицензии"
+    )
     hottest = page.locator("#hot-rows tr").first
     expect(hottest).to_contain_text("предел 90")
     expect(hottest.locator("td").last).to_have_text(re.compile(r"^\d+ (с|мин)$"))  # noqa: RUF001
