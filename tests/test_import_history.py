@@ -15,28 +15,14 @@ from minewatch.collector.importer import Importer, ImportMapping, parse_ts
 from minewatch.sample import NS_PER_S
 from minewatch.store import SqliteStore
 from minewatch.store.influx import InfluxStore
-from tests.support.analyzer import T0, facility_cfg
+from tests.support.analyzer import T0, facility_cfg, facility_yaml
 
 T = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 
-def _facility(tmp_path: Path) -> Path:
-    path = tmp_path / "facility.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "facility": {"id": "t", "name": "t"},
-                "licence": {"number": "1", "capacity_kw": 100},
-                "storage": {"data_dir": str(tmp_path / "data")},
-            }
-        )
-    )
-    return path
-
-
 def _import(tmp_path: Path, *args: str, stdin: str | None = None) -> dict:
     res = CliRunner().invoke(
-        app, ["import", *args, "--config", str(_facility(tmp_path))], input=stdin
+        app, ["import", *args, "--config", str(facility_yaml(tmp_path))], input=stdin
     )
     assert res.exit_code == 0, res.output
     return orjson.loads(res.stdout)
@@ -198,6 +184,13 @@ def test_local_times_need_a_zone_and_a_dst_gap_is_rejected(tmp_path: Path) -> No
     assert [t // NS_PER_S - ts[0] // NS_PER_S for t in ts] == [0, 3600]  # 01:30 CET, 03:30 CEST
     res = CliRunner().invoke(
         app,
-        ["import", str(src), "--timezone", "Mars/Olympus", "--config", str(_facility(tmp_path))],
+        [
+            "import",
+            str(src),
+            "--timezone",
+            "Mars/Olympus",
+            "--config",
+            str(facility_yaml(tmp_path)),
+        ],
     )
     assert res.exit_code == 2 and "not an IANA time zone" in res.output

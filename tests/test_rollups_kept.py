@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-import yaml
 from typer.testing import CliRunner
 
 from minewatch.analyzer.engine import Analyzer
@@ -16,7 +15,7 @@ from minewatch.cli import app
 from minewatch.events import EventBus
 from minewatch.sample import Sample
 from minewatch.store import SqliteStore
-from tests.support.analyzer import T0, S, facility_cfg
+from tests.support.analyzer import T0, S, facility_cfg, facility_yaml
 
 H = 3600 * S
 
@@ -41,16 +40,7 @@ def test_the_analyzer_builds_each_closed_hour_once(tmp_path: Path) -> None:
 
 
 def test_an_import_leaves_its_hours_built(tmp_path: Path) -> None:
-    config = tmp_path / "facility.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "facility": {"id": "t", "name": "t"},
-                "licence": {"number": "1", "capacity_kw": 100},
-                "storage": {"data_dir": str(tmp_path / "data")},
-            }
-        )
-    )
+    config = facility_yaml(tmp_path)
     src = tmp_path / "history.jsonl"
     t0 = T0 // S
     src.write_text(

@@ -26,7 +26,9 @@ T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z, the day Turkmenistan's law t
 S = 10**9
 
 
-def facility_cfg(tmp_path: Path, **extra: Any) -> FacilityConfig:
+def facility_data(tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    """A small facility's settings, storing under ``tmp_path / "data"``; ``extra`` sections are
+    merged into the defaults."""
     data: dict[str, Any] = {
         "facility": {"id": "test-site", "name": "Test site"},
         "licence": {"number": "CBT-0001", "capacity_kw": 100.0, "region": "Mary"},
@@ -38,8 +40,19 @@ def facility_cfg(tmp_path: Path, **extra: Any) -> FacilityConfig:
             data[k] = {**data[k], **v}
         else:
             data[k] = v
-    cfg = validate(FacilityConfig, data, "test facility")
+    return data
+
+
+def facility_cfg(tmp_path: Path, **extra: Any) -> FacilityConfig:
+    cfg = validate(FacilityConfig, facility_data(tmp_path, **extra), "test facility")
     return cfg.model_copy(update={"base_dir": tmp_path})
+
+
+def facility_yaml(tmp_path: Path, **extra: Any) -> Path:
+    """The same facility as a file, for the command line (``--config``)."""
+    path = tmp_path / "facility.yaml"
+    path.write_text(yaml.safe_dump(facility_data(tmp_path, **extra)))
+    return path
 
 
 def device_profiles(specs: dict[str, dict[str, Any]]) -> dict[str, DeviceProfile]:
