@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from minewatch.analyzer.context import RawCache
 from minewatch.sample import NS_PER_S, DeviceMeta, Sample
 from minewatch.store import SqliteStore, TelemetryStore
 
@@ -185,3 +186,34 @@ def test_rollup_holds_every_bucket_statistic(store: TelemetryStore) -> None:
     assert set(only["device"]) == {"rig-2"} and only["count"].sum() == 12
     assert store.rollup(T0, T0 + 290 * NS_PER_S, "power_w", step, devices=[]).empty
     assert store.rollup(T0, T0 + 290 * NS_PER_S, "nope", step).empty
+
+
+def test_live_cache_takes_in_a_late_sample_once(store: TelemetryStore) -> None:
+    """The analyzer's live cache finds samples written after it read past their time: through the
+    write log where the store keeps one (SQLite), through per-series counts where it does not
+    (InfluxDB: ``written_since`` says it cannot tell) — the same frames either way."""
+    s, metrics = NS_PER_S, ["chip_temp_c", "fan_rpm_1"]
+    rigs = [f"rig-{i}" for i in range(4)]
+    for t in range(0, 120, 10):
+        store.write([Sample(T0 + t * s, r, m, 70.0) for r in rigs for m in metrics])
+    cache, end = RawCache(60 * s), T0 + 120 * s
+    starts = dict.fromkeys(metrics, T0)
+    cache.update(store, starts, end)
+    store.write([Sample(end, r, m, 71.0) for r in rigs for m in metrics])  # on time
+    store.write([Sample(end - 5 * s, "rig-2", "chip_temp_c", 99.0)])  # late: before the read
+    frames = cache.update(store, starts, end + 10 * s)
+    df = frames["chip_temp_c"][2]
+    late = df[(df["device"] == "rig-2") & (df["ts"] == end - 5 * s)]
+    assert late["value"].tolist() == [99.0]  # taken in, once
+    truth = store.query(T0, end + 10 * s, metrics=["chip_temp_c"])
+    assert len(df) == len(truth) == 13 * 4 + 1
+    fans = frames["fan_rpm_1"][2]
+    assert len(fans) == 13 * 4  # nothing late there, nothing added
+
+
+def test_device_table_for_a_kept_copy(store: TelemetryStore) -> None:
+    """``devices_since`` without a version is the whole table, as ``devices()`` gives it."""
+    store.upsert_devices([DeviceMeta("rig-1", "asic_miner", "S21", "hall-a", "R1", "rig")])
+    store.write(_series("rig-1", "power_w", 3))
+    _version, table = store.devices_since(None)
+    pd.testing.assert_frame_equal(table, store.devices())
